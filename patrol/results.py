@@ -1,0 +1,98 @@
+"""What a run produced: pure data, written by the runner, read by reports,
+incidents and the state store. Nothing here does I/O.
+
+RunResult -> JourneyResult -> StepResult -> Finding
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Finding kinds. A ``breakpoint`` means the flow cannot go on; a ``stall`` that a
+# step is too slow or the screen froze; ``render`` what a customer's eye sees wrong.
+BREAKPOINT = "breakpoint"
+STALL = "stall"
+RENDER = "render"
+KINDS = (BREAKPOINT, STALL, RENDER)
+
+PASSED, FAILED, SKIPPED, ERROR, INTERRUPTED = "passed", "failed", "skipped", "error", "interrupted"
+
+
+@dataclass
+class Finding:
+    kind: str  # one of KINDS
+    reason: str  # machine-readable, e.g. "request_failed", "over_budget"
+    message: str  # plain words for a person
+    evidence: dict[str, Any] = field(default_factory=dict)
+    # Fatal findings end the journey (the flow cannot go on).
+    fatal: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StepResult:
+    index: int  # 1-based, as a person counts steps
+    name: str
+    action: str
+    status: str = PASSED  # passed / failed / skipped
+    duration_ms: float | None = None
+    budget_ms: float | None = None
+    screenshot: str | None = None  # path relative to the run folder
+    url: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    # Extra artefacts (diff images, OCR text...) keyed by name; paths relative to the run folder.
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the step inside its journey: its name, else its index."""
+        return self.name or f"#{self.index}"
+
+
+@dataclass
+class JourneyResult:
+    name: str
+    file: str
+    target: str = "web"  # web / app
+    device: str = "desktop"
+    tags: list[str] = field(default_factory=list)
+    status: str = PASSED  # passed / failed / error / interrupted
+    started_at: str | None = None
+    duration_ms: float | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    # Set when the robot itself failed; then status is "error" and there are no app findings.
+    robot_error: dict[str, Any] | None = None
+    attempt: int = 1
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for s in self.steps for f in s.findings]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    started_at: str
+    status: str = PASSED  # passed / failed / error
+    finished_at: str | None = None
+    duration_ms: float | None = None
+    journeys: list[JourneyResult] = field(default_factory=list)
+    run_dir: str | None = None  # absolute path of the run folder
+
+    def compute_status(self) -> str:
+        statuses = {j.status for j in self.journeys}
+        if ERROR in statuses:
+            self.status = ERROR
+        elif FAILED in statuses or INTERRUPTED in statuses:
+            self.status = FAILED
+        else:
+            self.status = PASSED
+        return self.status
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("run_dir", None)
+        return d
