@@ -1,0 +1,65 @@
+"""The action interface. An action is one small module: it parses its value from the
+journey file into params, describes itself in the JSON Schema, and performs itself
+against the ``Driver`` interface (it never sees Playwright or Appium)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
+    from ..journey.parsing import ParseContext
+
+LOCATOR_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string", "minLength": 1, "description": "CSS/Playwright selector (web)"},
+        {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "properties": {
+                "css": {"type": "string"},
+                "text": {"type": "string", "description": "words on screen, found by OCR"},
+                "id": {"type": "string"},
+                "accessibility_id": {"type": "string"},
+                "xpath": {"type": "string"},
+                "uiautomator": {"type": "string"},
+                "ios_predicate": {"type": "string"},
+                "point": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 2, "maxItems": 2},
+            },
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
+@dataclass
+class ActionContext:
+    """What an action may know about where it runs."""
+
+    base_url: str | None
+    timeout_ms: float
+
+    def absolute(self, url: str) -> str:
+        from urllib.parse import urljoin
+
+        if "://" in url or not self.base_url:
+            return url
+        return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
+
+
+class Action:
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    schema: ClassVar[dict[str, Any]]
+
+    def parse(self, value: Any, path: tuple, ctx: "ParseContext") -> Any:
+        raise NotImplementedError
+
+    async def perform(self, driver: "Driver", params: Any, ctx: ActionContext) -> None:
+        raise NotImplementedError
+
+    def describe(self, params: Any) -> str:
+        """One line for the console and report: what was done."""
+        return f"{self.name} {params}"

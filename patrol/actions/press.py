@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from ..journey.parsing import INVALID
+from . import register
+from .base import LOCATOR_SCHEMA, Action
+
+
+@register
+class Press(Action):
+    name = "press"
+    summary = "press a key (Enter, Tab, Escape, ArrowDown...), optionally in an element"
+    schema = {
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            {
+                "type": "object",
+                "required": ["key"],
+                "properties": {"key": {"type": "string"}, "selector": LOCATOR_SCHEMA},
+                "additionalProperties": False,
+            },
+        ]
+    }
+
+    def parse(self, value, path, ctx):
+        if isinstance(value, str):
+            return (None, ctx.string(value, path))
+        if ctx.mapping(value, path, {"key": "the key", "selector": "element to focus first"}, ("key",)) is INVALID:
+            return INVALID
+        key = ctx.string(value["key"], path + ("key",))
+        loc = ctx.locator(value["selector"], path + ("selector",)) if "selector" in value else None
+        return INVALID if INVALID in (key, loc) else (loc, key)
+
+    async def perform(self, driver, params, ctx):
+        loc, key = params
+        await driver.press(key, loc, timeout_ms=ctx.timeout_ms)
+
+    def describe(self, params):
+        loc, key = params
+        return f"press {key}" + (f" in {loc.describe()}" if loc else "")

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from ..journey.parsing import INVALID
+from . import register
+from .base import LOCATOR_SCHEMA, Action
+
+
+@register
+class Scroll(Action):
+    name = "scroll"
+    summary = "scroll an element into view, or the screen by dx/dy pixels"
+    schema = {
+        "type": "object",
+        "properties": {"selector": LOCATOR_SCHEMA, "dx": {"type": "integer"}, "dy": {"type": "integer"}},
+        "additionalProperties": False,
+        "minProperties": 1,
+    }
+
+    def parse(self, value, path, ctx):
+        allowed = {"selector": "element to bring into view", "dx": "pixels right", "dy": "pixels down"}
+        if ctx.mapping(value, path, allowed) is INVALID:
+            return INVALID
+        if not value:
+            return ctx.error(path, "give a selector, or dx/dy in pixels")
+        loc = ctx.locator(value["selector"], path + ("selector",)) if "selector" in value else None
+        dx = ctx.number(value.get("dx", 0), path + ("dx",))
+        dy = ctx.number(value.get("dy", 0), path + ("dy",))
+        return INVALID if INVALID in (loc, dx, dy) else (loc, int(dx), int(dy))
+
+    async def perform(self, driver, params, ctx):
+        loc, dx, dy = params
+        await driver.scroll(loc, dx, dy, timeout_ms=ctx.timeout_ms)
+
+    def describe(self, params):
+        loc, dx, dy = params
+        return f"scroll to {loc.describe()}" if loc else f"scroll by ({dx}, {dy})"
+
+
+@register
+class Swipe(Scroll):
+    name = "swipe"

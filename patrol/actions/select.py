@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from ..journey.parsing import INVALID
+from . import register
+from .base import LOCATOR_SCHEMA, Action
+
+
+@register
+class Select(Action):
+    name = "select"
+    summary = "choose an option of a <select> by value or label"
+    schema = {
+        "type": "object",
+        "required": ["selector"],
+        "properties": {"selector": LOCATOR_SCHEMA, "value": {"type": "string"}, "label": {"type": "string"}},
+        "additionalProperties": False,
+    }
+
+    def parse(self, value, path, ctx):
+        allowed = {"selector": "the <select>", "value": "option value", "label": "option text"}
+        if ctx.mapping(value, path, allowed, ("selector",)) is INVALID:
+            return INVALID
+        if ("value" in value) == ("label" in value):
+            return ctx.error(path, "give exactly one of 'value' or 'label'")
+        loc = ctx.locator(value["selector"], path + ("selector",))
+        by = "value" if "value" in value else "label"
+        choice = ctx.string(value[by], path + (by,))
+        return INVALID if INVALID in (loc, choice) else (loc, by, choice)
+
+    async def perform(self, driver, params, ctx):
+        loc, by, choice = params
+        await driver.select(loc, by, choice, timeout_ms=ctx.timeout_ms)
+
+    def describe(self, params):
+        loc, by, choice = params
+        return f"select {by}={choice!r} in {loc.describe()}"

@@ -1,0 +1,37 @@
+"""The check interface.
+
+A check turns step evidence into findings. It may own a key of a step's ``expect:``
+mapping (``expect_key``), and/or run on every step (``always``). ``phase`` says when:
+- ``live``: right after the action, against the live screen, inside the step's
+  timing (e.g. waiting for an element to become visible);
+- ``evidence``: after the screenshot, on the evidence (network errors, budget,
+  pixels, OCR).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ..journey.parsing import ParseContext
+    from ..results import Finding
+    from ..runner.evidence import StepContext
+
+
+class Check:
+    name: ClassVar[str]
+    phase: ClassVar[str] = "evidence"
+    expect_key: ClassVar[str | None] = None
+    always: ClassVar[bool] = False  # runs on every step, expectation or not
+    schema: ClassVar[dict[str, Any]] = {}
+    summary: ClassVar[str] = ""
+
+    def parse(self, value: Any, path: tuple, ctx: "ParseContext") -> Any:
+        return value
+
+    def enabled(self, sc: "StepContext") -> bool:
+        """For always-on checks: whether this journey/config leaves it on."""
+        return True
+
+    async def run(self, sc: "StepContext", params: Any) -> list["Finding"]:
+        raise NotImplementedError

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from ..durations import format_ms
+from ..results import STALL, Finding
+from . import register
+from .base import Check
+
+
+@register
+class Budget(Check):
+    """A step that finished, but slower than its budget, is a stall."""
+
+    name = "budget"
+    always = True
+    summary = "step slower than its budget"
+
+    async def run(self, sc, params):
+        budget = sc.step.budget_ms if sc.step.budget_ms is not None else sc.journey.budgets.step_ms
+        took = sc.evidence.duration_ms
+        if took <= budget:
+            return []
+        return [
+            Finding(
+                STALL,
+                "over_budget",
+                f"took {format_ms(took)}, over its budget of {format_ms(budget)}",
+                {"duration_ms": round(took, 1), "budget_ms": budget},
+            )
+        ]

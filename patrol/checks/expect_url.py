@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import fnmatch
+import re
+from urllib.parse import urlsplit
+
+from ..results import BREAKPOINT, Finding
+from . import register
+from .base import Check
+
+
+def url_matches(pattern: str, url: str) -> bool:
+    """``re:...`` is a regular expression; a pattern starting with ``/`` is a glob on
+    the path (and query); anything else a glob on the whole URL."""
+    if pattern.startswith("re:"):
+        return re.search(pattern[3:], url) is not None
+    if pattern.startswith("/"):
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        return fnmatch.fnmatchcase(target, pattern) or fnmatch.fnmatchcase(parts.path, pattern)
+    return fnmatch.fnmatchcase(url, pattern)
+
+
+@register
+class ExpectUrl(Check):
+    name = "expect_url"
+    phase = "live"
+    expect_key = "url"
+    summary = "where the customer must have arrived: /path glob, full-URL glob, or re:REGEX"
+    schema = {"type": "string", "minLength": 1}
+
+    def parse(self, value, path, ctx):
+        pattern = ctx.string(value, path)
+        if isinstance(pattern, str) and pattern.startswith("re:"):
+            try:
+                re.compile(pattern[3:])
+            except re.error as e:
+                return ctx.error(path, f"bad regular expression: {e}")
+        return pattern
+
+    async def run(self, sc, pattern):
+        driver = sc.driver
+
+        async def arrived() -> bool:
+            return url_matches(pattern, await driver.current_url())
+
+        if await driver.wait_until(arrived, timeout_ms=sc.timeout_ms):
+            return []
+        url = await driver.current_url()
+        return [
+            Finding(
+                BREAKPOINT,
+                "expect_failed",
+                f"expected to arrive at {pattern} but the page stayed at {url}",
+                {"expected_url": pattern, "url": url, "waited_ms": sc.timeout_ms},
+                fatal=True,
+            )
+        ]

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from ..results import BREAKPOINT, STALL, Finding
+from . import register
+from .base import Check
+
+
+@register
+class ExpectVisible(Check):
+    name = "expect_visible"
+    phase = "live"
+    expect_key = "visible"
+    summary = "an element that must be visible after the action (waits up to the hard timeout)"
+    schema = {"$ref": "#/$defs/locator"}
+
+    def parse(self, value, path, ctx):
+        return ctx.locator(value, path)
+
+    async def run(self, sc, locator):
+        driver = sc.driver
+        if await driver.wait_until(lambda: driver.is_visible(locator), timeout_ms=sc.timeout_ms):
+            return []
+        waited = f"{sc.timeout_ms / 1000:.1f}s"
+        evidence = {"expected_visible": locator.describe(), "waited_ms": sc.timeout_ms, "url": await driver.current_url()}
+        if await driver.busy_indicator_visible():
+            # The customer is looking at a spinner that never goes away: the screen is
+            # frozen in "loading", which is a stall, and the flow cannot go on.
+            return [
+                Finding(
+                    STALL,
+                    "spinner_stuck",
+                    f"still loading after {waited}: the loading spinner never went away and "
+                    f"{locator.describe()} never appeared",
+                    evidence,
+                    fatal=True,
+                )
+            ]
+        return [
+            Finding(
+                BREAKPOINT,
+                "expect_failed",
+                f"{locator.describe()} did not become visible within {waited}",
+                evidence,
+                fatal=True,
+            )
+        ]

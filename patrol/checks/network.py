@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from ..results import BREAKPOINT, Finding
+from . import register
+from .base import Check
+
+
+@register
+class Network(Check):
+    """What the app did wrong behind the screen while the step ran: failed or 5xx
+    API calls, error documents, uncaught script errors. Each is a breakpoint."""
+
+    name = "network"
+    always = True
+    summary = "failed/5xx requests, error pages and uncaught page errors"
+
+    async def run(self, sc, params):
+        ev = sc.evidence.events
+        findings = []
+        for doc in ev.bad_documents:
+            findings.append(
+                Finding(BREAKPOINT, "http_error", f"the page {doc['url']} answered HTTP {doc['status']}", dict(doc), True)
+            )
+        if ev.failed_requests:
+            first = ev.failed_requests[0]
+            what = f"HTTP {first['status']}" if first.get("status") else first.get("error") or "failed"
+            more = f" (and {len(ev.failed_requests) - 1} more)" if len(ev.failed_requests) > 1 else ""
+            findings.append(
+                Finding(
+                    BREAKPOINT,
+                    "request_failed",
+                    f"{first['method']} {first['url']} {what}{more}",
+                    {"requests": ev.failed_requests[:20], "url": first["url"], "status": first.get("status")},
+                    True,
+                )
+            )
+        if ev.page_errors:
+            first = ev.page_errors[0]
+            findings.append(
+                Finding(
+                    BREAKPOINT,
+                    "page_error",
+                    f"uncaught error in the page: {first['message'][:300]}",
+                    {"errors": ev.page_errors[:20]},
+                    True,
+                )
+            )
+        for state in ev.app_state:
+            findings.append(Finding(BREAKPOINT, state.get("reason", "app_state"), state["message"], dict(state), True))
+        return findings

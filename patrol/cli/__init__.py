@@ -1,0 +1,59 @@
+"""Command line. Each command is one module with ``add_parser(subparsers)`` that sets
+``func``; to add a command, add its module name to ``COMMANDS``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .. import __version__
+from ..errors import EXIT_INPUT, EXIT_ROBOT, InputError, PatrolError, RobotError
+
+COMMANDS = ("run", "validate", "demo", "schema")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="patrol", description="A synthetic user that patrols your app like a customer.")
+    parser.add_argument("--version", action="version", version=f"patrol {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="patrol.yaml to use (default: ./patrol.yaml, or $PATROL_CONFIG)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .. import console
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as e:
+        if e.problems:
+            for p in e.problems:
+                console.plain_error(str(p))
+        else:
+            console.error(str(e))
+        return EXIT_INPUT
+    except RobotError as e:
+        console.error(f"the robot could not work ({e.reason}): {e}")
+        return EXIT_ROBOT
+    except PatrolError as e:
+        console.error(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        return 130
+    except Exception as e:  # a bug in Patrol itself: say so plainly, keep the trace for debugging
+        if os.environ.get("PATROL_DEBUG"):
+            raise
+        console.error(f"internal error (a bug in Patrol, not in your app): {type(e).__name__}: {e}; set PATROL_DEBUG=1 for the traceback")
+        return EXIT_ROBOT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

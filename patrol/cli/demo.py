@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("demo", help="the bundled demo bank")
+    demo_sub = p.add_subparsers(dest="demo_command", metavar="SUBCOMMAND")
+    demo_sub.required = True
+    s = demo_sub.add_parser("serve", help="serve the demo bank on 127.0.0.1")
+    s.add_argument("--port", type=int, default=8800, help="port (default 8800; 0 picks a free one)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]", help="switch a fault on (repeatable)")
+    s.set_defaults(func=serve)
+    r = demo_sub.add_parser("patrol", help="start the demo bank, run every journey against it, stop it (make demo)")
+    r.add_argument("paths", nargs="*", metavar="PATH|DIR", help="journeys (default: journeys/)")
+    r.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]", help="switch a fault on (repeatable)")
+    r.add_argument("--output", metavar="DIR", help="run folder (default: reports/<run-id>/)")
+    r.set_defaults(func=patrol)
+
+
+def serve(args) -> int:
+    from ..demo.faults import parse_fault
+    from ..demo.server import serve_forever
+    from ..errors import InputError
+
+    for spec in args.fault:
+        try:
+            parse_fault(spec)
+        except ValueError as e:
+            raise InputError(f"--fault {spec}: {e}") from None
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port {args.port}: must be 0-65535")
+    serve_forever(args.host, args.port, args.fault)
+    return 0
+
+
+def patrol(args) -> int:
+    """The main job of `make demo`: a real patrol of a real (local) bank."""
+    import argparse
+
+    from .. import console
+    from ..demo.faults import parse_fault
+    from ..demo.server import DemoBank
+    from ..errors import InputError
+    from . import run
+
+    for spec in args.fault:
+        try:
+            parse_fault(spec)
+        except ValueError as e:
+            raise InputError(f"--fault {spec}: {e}") from None
+    with DemoBank(port=0, faults=args.fault) as bank:
+        console.say(f"demo bank at [bold]{bank.url}[/]" + (f" with faults {', '.join(args.fault)}" if args.fault else ""))
+        run_args = argparse.Namespace(
+            config=args.config, paths=args.paths, tag=[], base_url=bank.url, output=args.output,
+            headed=False, concurrency=None, update_baselines=False,
+        )
+        return run.cmd(run_args)

@@ -1,0 +1,73 @@
+"""Terminal output: live progress, one line per step. Everything printed passes the
+secret masker, and app text is escaped so it cannot inject Rich markup."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from rich.console import Console
+from rich.markup import escape
+
+from .durations import format_ms
+from .results import ERROR, FAILED, PASSED, SKIPPED, JourneyResult, RunResult, StepResult
+from .runner import Listener
+from .secrets import mask
+
+_console = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_lock = threading.Lock()
+
+ICONS = {PASSED: "[green]✓[/]", FAILED: "[red]✗[/]", SKIPPED: "[dim]-[/]", ERROR: "[magenta]![/]"}
+
+
+def safe(text: object) -> str:
+    """Untrusted or secret-bearing text -> masked and markup-escaped."""
+    return escape(mask(str(text)))
+
+
+def say(markup: str) -> None:
+    with _lock:
+        _console.print(mask(markup))
+
+
+def error(message: str) -> None:
+    with _lock:
+        _err.print(f"[bold red]patrol:[/] {safe(message)}")
+
+
+def plain_error(message: str) -> None:
+    """For `file:line:col: ...` lines that tools parse: no colour, no wrapping."""
+    sys.stderr.write(mask(message) + "\n")
+
+
+class ConsoleProgress(Listener):
+    def __init__(self, verbose: bool = True):
+        self.verbose = verbose
+
+    def run_started(self, run: RunResult, journeys) -> None:
+        say(f"[bold]Patrol run {safe(run.run_id)}[/] · {len(journeys)} journeys")
+
+    def journey_started(self, journey, result: JourneyResult) -> None:
+        say(f"[bold]▶ {safe(journey.name)}[/] [dim]{safe(journey.file)} · {journey.target} · {journey.device.name}[/]")
+
+    def step_finished(self, journey, result: JourneyResult, step: StepResult) -> None:
+        icon = ICONS.get(step.status, "?")
+        budget = f"/{format_ms(step.budget_ms)}" if step.budget_ms else ""
+        prefix = f"[{safe(journey.name)}] " if getattr(self, "concurrent", False) else "  "
+        say(f"{prefix}{icon} {step.index:02d} {safe(step.name or step.action)} [dim]{format_ms(step.duration_ms)}{budget}[/]")
+        for f in step.findings:
+            colour = {"breakpoint": "red", "stall": "yellow", "render": "magenta"}.get(f.kind, "red")
+            say(f"       [{colour}]{f.kind}[/] [dim]({safe(f.reason)})[/] {safe(f.message)}")
+
+    def journey_finished(self, journey, result: JourneyResult) -> None:
+        if result.robot_error:
+            say(f"  [magenta]robot error[/] ({safe(result.robot_error['reason'])}): {safe(result.robot_error['message'])}")
+        skipped = sum(1 for s in result.steps if s.status == SKIPPED)
+        note = f", {skipped} skipped" if skipped and result.status != ERROR else ""
+        say(f"  {ICONS.get(result.status, '?')} {safe(journey.name)}: {result.status} in {format_ms(result.duration_ms)}{note}")
+
+    def run_finished(self, run: RunResult) -> None:
+        n = sum(len(j.findings) for j in run.journeys)
+        colour = {"passed": "green", "failed": "red", "error": "magenta"}.get(run.status, "white")
+        say(f"[bold {colour}]{run.status}[/]: {len(run.journeys)} journeys, {n} findings, {format_ms(run.duration_ms)}")

@@ -1,0 +1,26 @@
+"""Drivers: one interface (``base.Driver``), one implementation per platform.
+
+To add a platform: one module with an ``Engine`` and a ``Driver``, and a line in
+``ENGINES`` naming the journey ``target`` it serves.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .base import Driver, DriverEvents, Engine
+
+# journey target -> "module:EngineClass", imported lazily so a web run never loads Appium.
+ENGINES = {
+    "web": "patrol.drivers.playwright:PlaywrightEngine",
+    "app": "patrol.drivers.appium:AppiumEngine",
+}
+
+
+def engine_class(target: str) -> type[Engine]:
+    module, _, cls = ENGINES[target].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+__all__ = ["Driver", "DriverEvents", "Engine", "ENGINES", "engine_class"]

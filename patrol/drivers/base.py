@@ -1,0 +1,123 @@
+"""The one interface the runner and the checks drive. Playwright (web) and Appium
+(app) implement it; nothing above this layer imports either library.
+
+An ``Engine`` owns the expensive shared thing (a Chromium process, an Appium server
+connection) and hands out one ``Driver`` per journey (a browser context, an Appium
+session), so journeys never share cookies or storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..journey.model import Journey, Locator
+
+
+@dataclass
+class DriverEvents:
+    """What the app did on its own while a step ran (drained after every step)."""
+
+    page_errors: list[dict[str, Any]] = field(default_factory=list)  # uncaught JS errors
+    failed_requests: list[dict[str, Any]] = field(default_factory=list)  # fetch/XHR failed or 5xx
+    bad_documents: list[dict[str, Any]] = field(default_factory=list)  # document answered >= 400
+    app_state: list[dict[str, Any]] = field(default_factory=list)  # app left foreground, crashed...
+
+    def __bool__(self) -> bool:
+        return bool(self.page_errors or self.failed_requests or self.bad_documents or self.app_state)
+
+
+class Driver(ABC):
+    platform: str = "web"
+
+    @abstractmethod
+    async def goto(self, url: str, *, timeout_ms: float) -> None: ...
+
+    @abstractmethod
+    async def click(self, locator: Locator, *, timeout_ms: float) -> None: ...
+
+    @abstractmethod
+    async def fill(self, locator: Locator, text: str, *, timeout_ms: float) -> None: ...
+
+    @abstractmethod
+    async def press(self, key: str, locator: Locator | None, *, timeout_ms: float) -> None: ...
+
+    @abstractmethod
+    async def select(self, locator: Locator, by: str, choice: str, *, timeout_ms: float) -> None: ...
+
+    @abstractmethod
+    async def scroll(self, locator: Locator | None, dx: int, dy: int, *, timeout_ms: float) -> None: ...
+
+    @abstractmethod
+    async def wait_for(self, locator: Locator, state: str, *, timeout_ms: float) -> None: ...
+
+    @abstractmethod
+    async def back(self, *, timeout_ms: float) -> None: ...
+
+    @abstractmethod
+    async def is_visible(self, locator: Locator) -> bool:
+        """Visible right now (no waiting)."""
+
+    @abstractmethod
+    async def current_url(self) -> str: ...
+
+    @abstractmethod
+    async def screenshot(self) -> bytes:
+        """PNG of what a person sees now (viewport / device screen)."""
+
+    @abstractmethod
+    async def busy_indicator_visible(self) -> bool:
+        """A spinner / progress indicator is on screen (the app is still 'loading')."""
+
+    @abstractmethod
+    def drain_events(self) -> DriverEvents: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def tap_point(self, x: float, y: float, *, timeout_ms: float) -> None:
+        """Click at screenshot pixel coordinates (used by OCR text locators)."""
+        raise NotImplementedError
+
+    async def element_boxes(self, locators: list[Locator]) -> list[tuple[int, int, int, int]]:
+        """Boxes (x, y, w, h, in screenshot pixels) of the elements, for masks and redaction."""
+        return []
+
+    async def prepare_for_screenshot(self) -> None:
+        """Make the screen deterministic before comparing pixels (animations, caret)."""
+
+    async def wait_until(self, predicate, *, timeout_ms: float, interval_s: float = 0.1) -> bool:
+        """Poll an async predicate until it holds or the timeout passes."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            if await predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(interval_s)
+
+
+class Engine(ABC):
+    """Starts once per run, hands out a Driver per journey."""
+
+    name: str = "engine"
+    version: str = ""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def new_driver(self, journey: Journey) -> Driver: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def healthy(self) -> bool:
+        return True
+
+    async def restart(self) -> None:
+        await self.close()
+        await self.start()

@@ -1,0 +1,294 @@
+"""Web driver: Playwright's async API on the machine's Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from playwright.async_api import Browser, BrowserContext, Error as PlaywrightError, Page
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+from playwright.async_api import async_playwright
+
+from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
+from ..journey.model import Journey, Locator
+from .base import Driver, DriverEvents, Engine
+from .chromium import ARGS, find_chromium
+
+BUSY_SELECTOR = "[aria-busy=true], .spinner, .loading, [role=progressbar]"
+# Requests aborted because the page navigated away are normal life, not failures.
+_BENIGN_FAILURES = ("net::ERR_ABORTED", "NS_BINDING_ABORTED")
+_STILL_CSS = """
+*, *::before, *::after { animation: none !important; transition: none !important; caret-color: transparent !important; }
+"""
+
+
+class PlaywrightEngine(Engine):
+    name = "chromium"
+
+    def __init__(self, executable: str | None = None, headless: bool = True, extra_args: list[str] | None = None):
+        self.executable = executable
+        self.headless = headless
+        self.extra_args = extra_args or []
+        self._pw: Any = None
+        self.browser: Browser | None = None
+        self.version = ""
+        self._crashed = False
+
+    @classmethod
+    def from_config(cls, config, options) -> "PlaywrightEngine":
+        browser = config.section("browser") or {}
+        if not isinstance(browser, dict):
+            raise config.problem(("browser",), "expected a mapping with executable, headless, args")
+        for key in browser:
+            if key not in ("executable", "headless", "args"):
+                raise config.problem(("browser", key), "unknown key; allowed: executable, headless, args", key=True)
+        args = browser.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise config.problem(("browser", "args"), "expected a list of strings")
+        headless = browser.get("headless", True) and not getattr(options, "headed", False)
+        return cls(browser.get("executable"), headless=headless, extra_args=args)
+
+    async def start(self) -> None:
+        path = find_chromium(self.executable)
+        try:
+            self._pw = await async_playwright().start()
+            self.browser = await self._pw.chromium.launch(
+                executable_path=path,
+                headless=self.headless,
+                args=ARGS + self.extra_args,
+                timeout=60_000,
+            )
+        except PlaywrightError as e:
+            await self._stop_pw()
+            first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+            raise BrowserNotFound(f"could not start Chromium at {path}: {first}") from None
+        self.version = self.browser.version
+        self._crashed = False
+        self.browser.on("disconnected", lambda _b: setattr(self, "_crashed", True))
+
+    async def healthy(self) -> bool:
+        return self.browser is not None and self.browser.is_connected() and not self._crashed
+
+    async def new_driver(self, journey: Journey) -> "PlaywrightDriver":
+        if not await self.healthy():
+            raise BrowserCrashed("Chromium is not running (it crashed or was killed)")
+        d = journey.device
+        try:
+            context = await self.browser.new_context(
+                viewport={"width": d.width, "height": d.height},
+                device_scale_factor=d.scale,
+                is_mobile=d.mobile,
+                has_touch=d.mobile,
+                user_agent=d.user_agent,
+                locale="zh-CN",
+                timezone_id="Asia/Shanghai",
+                reduced_motion="reduce",
+                service_workers="block",
+            )
+            page = await context.new_page()
+        except PlaywrightError as e:
+            raise BrowserCrashed(f"Chromium could not open a new tab: {e}") from None
+        return PlaywrightDriver(self, context, page)
+
+    async def _stop_pw(self) -> None:
+        if self._pw is not None:
+            try:
+                await self._pw.stop()
+            except Exception:
+                pass
+            self._pw = None
+
+    async def close(self) -> None:
+        if self.browser is not None:
+            try:
+                await self.browser.close()
+            except Exception:
+                pass
+            self.browser = None
+        await self._stop_pw()
+
+    def pid(self) -> int | None:
+        """Chromium's main process id (tests kill it to prove recovery)."""
+        try:
+            return self.browser._impl_obj._connection._transport._proc.pid  # noqa: SLF001
+        except Exception:
+            return None
+
+
+class PlaywrightDriver(Driver):
+    platform = "web"
+
+    def __init__(self, engine: PlaywrightEngine, context: BrowserContext, page: Page):
+        self.engine = engine
+        self.context = context
+        self.page = page
+        self._events = DriverEvents()
+        page.on("pageerror", self._on_page_error)
+        page.on("requestfailed", self._on_request_failed)
+        page.on("response", self._on_response)
+
+    # -- event capture -------------------------------------------------------------
+    def _on_page_error(self, error: Any) -> None:
+        self._events.page_errors.append({"message": str(error), "url": self.page.url})
+
+    def _on_request_failed(self, request: Any) -> None:
+        failure = request.failure or ""
+        if any(b in failure for b in _BENIGN_FAILURES):
+            return
+        if request.resource_type in ("fetch", "xhr", "document"):
+            self._events.failed_requests.append(
+                {"url": request.url, "method": request.method, "status": None, "error": failure}
+            )
+
+    def _on_response(self, response: Any) -> None:
+        rtype = response.request.resource_type
+        status = response.status
+        if rtype == "document" and status >= 400:
+            self._events.bad_documents.append({"url": response.url, "status": status})
+        elif rtype in ("fetch", "xhr") and status >= 500:
+            self._events.failed_requests.append(
+                {"url": response.url, "method": response.request.method, "status": status, "error": f"HTTP {status}"}
+            )
+
+    def drain_events(self) -> DriverEvents:
+        events, self._events = self._events, DriverEvents()
+        return events
+
+    # -- locators --------------------------------------------------------------------
+    def _locator(self, loc: Locator):
+        if loc.strategy == "css":
+            return self.page.locator(loc.value).first
+        if loc.strategy == "id":
+            return self.page.locator(f'[id="{loc.value}"]').first
+        if loc.strategy == "xpath":
+            return self.page.locator(f"xpath={loc.value}").first
+        if loc.strategy == "accessibility_id":
+            return self.page.locator(f'[aria-label="{loc.value}"]').first
+        raise ActionFailed(f"locator strategy '{loc.strategy}' is not available on the web", reason="bad_locator")
+
+    async def _guard(self, what: str, coro, timeout_ms: float) -> Any:
+        """Run a Playwright call; translate its errors into Patrol's vocabulary."""
+        try:
+            return await coro
+        except PlaywrightTimeout:
+            raise ActionFailed(f"{what}: timed out after {timeout_ms / 1000:.1f}s", reason="action_timeout") from None
+        except PlaywrightError as e:
+            if not await self.engine.healthy() or "Target page, context or browser has been closed" in str(e):
+                raise BrowserCrashed(f"Chromium went away during '{what}': {_first_line(e)}") from None
+            raise ActionFailed(f"{what}: {_first_line(e)}", reason="action_failed") from None
+
+    async def goto(self, url: str, *, timeout_ms: float) -> None:
+        await self._guard(f"open {url}", self.page.goto(url, timeout=timeout_ms, wait_until="load"), timeout_ms)
+
+    async def click(self, locator: Locator, *, timeout_ms: float) -> None:
+        if locator.strategy in ("text", "point"):
+            return await self._click_on_screen(locator, timeout_ms)
+        await self._guard(f"click {locator.describe()}", self._locator(locator).click(timeout=timeout_ms), timeout_ms)
+
+    async def _click_on_screen(self, locator: Locator, timeout_ms: float) -> None:
+        from ..checks.screen import locate_on_screen  # OCR lives with the checks
+
+        x, y = await locate_on_screen(self, locator, timeout_ms=timeout_ms)
+        await self.tap_point(x, y, timeout_ms=timeout_ms)
+
+    async def tap_point(self, x: float, y: float, *, timeout_ms: float) -> None:
+        # Screenshot pixels -> CSS pixels.
+        scale = await self._scale()
+        await self._guard("click on screen", self.page.mouse.click(x / scale, y / scale), timeout_ms)
+
+    async def _scale(self) -> float:
+        return float(await self.page.evaluate("window.devicePixelRatio"))
+
+    async def fill(self, locator: Locator, text: str, *, timeout_ms: float) -> None:
+        await self._guard(f"fill {locator.describe()}", self._locator(locator).fill(text, timeout=timeout_ms), timeout_ms)
+
+    async def press(self, key: str, locator: Locator | None, *, timeout_ms: float) -> None:
+        if locator is None:
+            await self._guard(f"press {key}", self.page.keyboard.press(key), timeout_ms)
+        else:
+            await self._guard(
+                f"press {key} in {locator.describe()}", self._locator(locator).press(key, timeout=timeout_ms), timeout_ms
+            )
+
+    async def select(self, locator: Locator, by: str, choice: str, *, timeout_ms: float) -> None:
+        option = {"value": choice} if by == "value" else {"label": choice}
+        await self._guard(
+            f"select {choice} in {locator.describe()}",
+            self._locator(locator).select_option(**option, timeout=timeout_ms),
+            timeout_ms,
+        )
+
+    async def scroll(self, locator: Locator | None, dx: int, dy: int, *, timeout_ms: float) -> None:
+        if locator is not None:
+            await self._guard(
+                f"scroll to {locator.describe()}",
+                self._locator(locator).scroll_into_view_if_needed(timeout=timeout_ms),
+                timeout_ms,
+            )
+        else:
+            await self._guard("scroll", self.page.mouse.wheel(dx, dy), timeout_ms)
+            await asyncio.sleep(0.05)
+
+    async def wait_for(self, locator: Locator, state: str, *, timeout_ms: float) -> None:
+        await self._guard(
+            f"wait for {locator.describe()} {state}",
+            self._locator(locator).wait_for(state=state, timeout=timeout_ms),
+            timeout_ms,
+        )
+
+    async def back(self, *, timeout_ms: float) -> None:
+        await self._guard("back", self.page.go_back(timeout=timeout_ms, wait_until="load"), timeout_ms)
+
+    async def is_visible(self, locator: Locator) -> bool:
+        try:
+            return await self._locator(locator).is_visible()
+        except PlaywrightError:
+            return False
+
+    async def current_url(self) -> str:
+        return self.page.url
+
+    async def screenshot(self) -> bytes:
+        try:
+            return await self.page.screenshot(type="png", animations="disabled", caret="hide", timeout=15_000)
+        except PlaywrightError as e:
+            if not await self.engine.healthy():
+                raise BrowserCrashed(f"Chromium went away while taking a screenshot: {_first_line(e)}") from None
+            raise RobotError(f"could not take a screenshot: {_first_line(e)}") from None
+
+    async def busy_indicator_visible(self) -> bool:
+        try:
+            return await self.page.locator(BUSY_SELECTOR).first.is_visible()
+        except PlaywrightError:
+            return False
+
+    async def element_boxes(self, locators: list[Locator]) -> list[tuple[int, int, int, int]]:
+        scale = await self._scale()
+        boxes = []
+        for loc in locators:
+            try:
+                for handle in await self.page.locator(loc.value if loc.strategy == "css" else f'[id="{loc.value}"]').all():
+                    box = await handle.bounding_box()
+                    if box:
+                        boxes.append(tuple(int(round(v * scale)) for v in (box["x"], box["y"], box["width"], box["height"])))
+            except PlaywrightError:
+                continue
+        return boxes
+
+    async def prepare_for_screenshot(self) -> None:
+        try:
+            await self.page.add_style_tag(content=_STILL_CSS)
+        except PlaywrightError:
+            pass
+
+    async def close(self) -> None:
+        try:
+            await self.context.close()
+        except Exception:
+            pass
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    # Playwright appends a long "Call log:"; the first lines say what happened.
+    return text.split("\nCall log:")[0].strip().splitlines()[0] if text else type(e).__name__

@@ -1,0 +1,306 @@
+"""Journey file -> ``Journey`` model, with every problem reported as
+``file:line:column: field: message``.
+
+Other subsystems extend the format by registering keys here (journey-wide keys in
+``JOURNEY_KEYS``, per-step keys in ``STEP_KEYS``); actions and ``expect:`` keys come
+from the action and check registries.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import secrets, yamlpos
+from ..errors import JourneyError, Problem
+from .model import DEVICES, Budgets, Device, Journey, Step
+from .parsing import INVALID, ParseContext, suggest
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+JOURNEY_SUFFIXES = (".yaml", ".yml")
+
+Parser = Callable[[Any, tuple, ParseContext], Any]
+
+
+@dataclass
+class KeySpec:
+    description: str
+    parse: Parser
+    schema: dict[str, Any]
+
+
+# Extension points: key -> KeySpec. Parsed values land in Journey.options / Step.options.
+JOURNEY_KEYS: dict[str, KeySpec] = {}
+STEP_KEYS: dict[str, KeySpec] = {}
+
+CORE_JOURNEY_KEYS = {
+    "name": "journey name: lowercase letters, digits, - and _",
+    "description": "what the journey proves, in words",
+    "base_url": "URL relative goto steps are joined to",
+    "target": "web (default) or app",
+    "device": "desktop, mobile, or {width, height, scale, mobile, user_agent}",
+    "tags": "labels to select journeys by (--tag)",
+    "budgets": "step (stall budget), timeout (hard limit per action), journey",
+    "steps": "the ordered steps",
+}
+CORE_STEP_KEYS = {"name": "step name", "expect": "what must hold after the action", "budget": "stall budget for this step"}
+BUDGET_KEYS = {"step": "stall budget per step", "timeout": "hard limit per action", "journey": "whole journey"}
+DEVICE_KEYS = {"width": "CSS px", "height": "CSS px", "scale": "device scale factor", "mobile": "bool", "user_agent": "string"}
+
+
+def journey_key(name: str, description: str, schema: dict[str, Any] | None = None):
+    def deco(fn: Parser) -> Parser:
+        JOURNEY_KEYS[name] = KeySpec(description, fn, schema or {})
+        return fn
+
+    return deco
+
+
+def step_key(name: str, description: str, schema: dict[str, Any] | None = None):
+    def deco(fn: Parser) -> Parser:
+        STEP_KEYS[name] = KeySpec(description, fn, schema or {})
+        return fn
+
+    return deco
+
+
+def _interpolate(data: Any, path: tuple, ctx: ParseContext) -> Any:
+    """Expand ${VAR} / ${secret:NAME} in every string, reporting unset names in place."""
+    if isinstance(data, str):
+        try:
+            return secrets.interpolate(data)
+        except secrets.MissingVariable as e:
+            ctx.error(path, str(e))
+            return data
+    if isinstance(data, dict):
+        return {k: _interpolate(v, path + (k,), ctx) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_interpolate(v, path + (i,), ctx) for i, v in enumerate(data)]
+    return data
+
+
+def parse_text(text: str, file: str) -> Journey:
+    try:
+        located = yamlpos.load(text, file)
+    except yamlpos.YamlSyntaxError as e:
+        p = Problem(file, e.line, e.column, "(file)", str(e))
+        raise JourneyError(str(p), [p]) from None
+    ctx = ParseContext(located)
+    journey = _parse(located, ctx)
+    if ctx.problems:
+        ctx.problems.sort(key=lambda p: (p.line, p.column))
+        raise JourneyError("\n".join(map(str, ctx.problems)), ctx.problems)
+    return journey
+
+
+def load_journey(path: str | Path) -> Journey:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        p = Problem(str(path), 1, 1, "(file)", "no such file")
+        raise JourneyError(str(p), [p]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        p = Problem(str(path), 1, 1, "(file)", f"cannot read: {e}")
+        raise JourneyError(str(p), [p]) from None
+    return parse_text(text, str(path))
+
+
+def discover(paths: list[str]) -> list[Path]:
+    """Expand folders into their journey files (sorted), keep files as given."""
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found.extend(sorted(q for q in p.rglob("*") if q.suffix in JOURNEY_SUFFIXES and q.is_file()))
+        else:
+            found.append(p)
+    return found
+
+
+def load_all(paths: list[str]) -> list[Journey]:
+    """Load every journey; report the problems of all files together."""
+    journeys, problems = [], []
+    files = discover(paths)
+    if not files:
+        p = Problem(" ".join(paths) or ".", 1, 1, "(paths)", "no journey files (*.yaml) found")
+        raise JourneyError(str(p), [p])
+    for f in files:
+        try:
+            journeys.append(load_journey(f))
+        except JourneyError as e:
+            problems.extend(e.problems)
+    names: dict[str, str] = {}
+    for j in journeys:
+        if j.name in names:
+            problems.append(
+                Problem(j.file, 1, 1, "name", f"journey name '{j.name}' is also used by {names[j.name]}")
+            )
+        names.setdefault(j.name, j.file)
+    if problems:
+        raise JourneyError("\n".join(map(str, problems)), problems)
+    return journeys
+
+
+def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
+    from ..actions import ACTIONS
+    from ..checks import expect_keys
+
+    raw = located.data
+    if not isinstance(raw, dict):
+        ctx.error((), "a journey file is a mapping with at least 'name' and 'steps'")
+        return None
+    allowed_top = {**CORE_JOURNEY_KEYS, **{k: s.description for k, s in JOURNEY_KEYS.items()}}
+    for key in raw:
+        if key not in allowed_top:
+            ctx.error((key,), f"unknown key '{key}'; allowed: {', '.join(allowed_top)}{suggest(key, allowed_top)}", key=True)
+    data = _interpolate(raw, (), ctx)
+
+    name = data.get("name")
+    if name is None:
+        ctx.error((), "missing required key 'name'")
+    elif not isinstance(name, str) or not NAME_RE.match(name):
+        ctx.error(("name",), f"{name!r} is not a valid name; use lowercase letters, digits, - and _ (e.g. transfer-in)")
+
+    target = ctx.choice(data.get("target", "web"), ("target",), ("web", "app"))
+    ctx.target = target if target is not INVALID else "web"
+
+    base_url = data.get("base_url")
+    if base_url is not None:
+        base_url = ctx.string(base_url, ("base_url",))
+        if isinstance(base_url, str) and not re.match(r"^https?://", base_url):
+            ctx.error(("base_url",), f"expected an http:// or https:// URL, got {base_url!r}")
+
+    description = ctx.string(data.get("description", ""), ("description",), allow_empty=True)
+    tags = ctx.string_list(data.get("tags", []), ("tags",))
+    device = _device(data.get("device", "desktop"), ctx)
+    budgets = _budgets(data.get("budgets", {}), ctx)
+
+    options: dict[str, Any] = {}
+    for key, spec in JOURNEY_KEYS.items():
+        if key in data:
+            options[key] = spec.parse(data[key], (key,), ctx)
+
+    steps: list[Step] = []
+    raw_steps = data.get("steps")
+    if raw_steps is None:
+        ctx.error((), "missing required key 'steps'")
+    elif not isinstance(raw_steps, list):
+        ctx.error(("steps",), "expected a list of steps")
+    elif not raw_steps:
+        ctx.error(("steps",), "a journey needs at least one step")
+    else:
+        names_seen: dict[str, int] = {}
+        for i, raw_step in enumerate(raw_steps):
+            step = _step(raw_step, i, ctx, ACTIONS, expect_keys())
+            if step is None:
+                continue
+            if step.name:
+                if step.name in names_seen:
+                    ctx.error(("steps", i, "name"), f"step name '{step.name}' is already used by step {names_seen[step.name]}")
+                names_seen[step.name] = step.index
+            if step.action == "goto" and isinstance(step.params, str) and "://" not in step.params and not base_url:
+                ctx.error(("steps", i, "goto"), "relative URL but the journey has no base_url (add base_url, or pass --base-url)")
+            steps.append(step)
+
+    if ctx.problems:
+        return None
+    return Journey(
+        name=name,
+        file=ctx.file,
+        steps=steps,
+        base_url=base_url,
+        description=description,
+        target=target,
+        device=device,
+        tags=tags,
+        budgets=budgets,
+        options=options,
+    )
+
+
+def _device(value: Any, ctx: ParseContext) -> Device:
+    path = ("device",)
+    if isinstance(value, str):
+        if value in DEVICES:
+            return DEVICES[value]
+        ctx.choice(value, path, list(DEVICES))
+        return DEVICES["desktop"]
+    if ctx.mapping(value, path, DEVICE_KEYS, ("width", "height")) is INVALID:
+        return DEVICES["desktop"]
+    w = ctx.number(value["width"], path + ("width",), minimum=100, maximum=10000)
+    h = ctx.number(value["height"], path + ("height",), minimum=100, maximum=20000)
+    scale = ctx.number(value.get("scale", 1), path + ("scale",), minimum=0.5, maximum=4)
+    mobile = ctx.boolean(value.get("mobile", False), path + ("mobile",))
+    ua = ctx.string(value["user_agent"], path + ("user_agent",)) if "user_agent" in value else None
+    if INVALID in (w, h, scale, mobile, ua):
+        return DEVICES["desktop"]
+    return Device("custom", int(w), int(h), float(scale), mobile, ua)
+
+
+def _budgets(value: Any, ctx: ParseContext) -> Budgets:
+    path = ("budgets",)
+    if ctx.mapping(value, path, BUDGET_KEYS) is INVALID:
+        return Budgets()
+    defaults = Budgets()
+    step = ctx.duration(value["step"], path + ("step",)) if "step" in value else defaults.step_ms
+    timeout = ctx.duration(value["timeout"], path + ("timeout",)) if "timeout" in value else max(defaults.timeout_ms, step if step is not INVALID else 0)
+    journey = ctx.duration(value["journey"], path + ("journey",)) if "journey" in value else None
+    if INVALID in (step, timeout, journey):
+        return defaults
+    if timeout < step:
+        ctx.error(path + ("timeout",), f"the hard timeout ({value.get('timeout')}) must be at least the step budget ({value.get('step')})")
+    return Budgets(step, timeout, journey)
+
+
+def _step(raw: Any, i: int, ctx: ParseContext, actions: dict, expects: dict) -> Step | None:
+    path = ("steps", i)
+    if not isinstance(raw, dict):
+        ctx.error(path, "a step is a mapping with one action, e.g. 'goto: /login' or 'click: \"#submit\"'")
+        return None
+    if not raw:
+        ctx.error(path, f"empty step; give one action: {', '.join(actions)}")
+        return None
+    extra = {k: s for k, s in STEP_KEYS.items()}
+    allowed = {**CORE_STEP_KEYS, **{k: s.description for k, s in extra.items()}}
+    action_keys = [k for k in raw if k in actions]
+    for key in raw:
+        if key not in actions and key not in allowed:
+            ctx.error(
+                path + (key,),
+                f"unknown key '{key}'; a step has one action ({', '.join(actions)}) "
+                f"and optionally {', '.join(allowed)}{suggest(key, list(actions) + list(allowed))}",
+                key=True,
+            )
+    if len(action_keys) > 1:
+        ctx.error(path + (action_keys[1],), f"a step has exactly one action; this one has {', '.join(action_keys)}", key=True)
+        return None
+    if not action_keys:
+        if all(k in allowed for k in raw):
+            ctx.error(path, f"missing action; give one of: {', '.join(actions)}")
+        return None
+    action = action_keys[0]
+    params = actions[action].parse(raw[action], path + (action,), ctx)
+
+    name = ""
+    if "name" in raw:
+        n = ctx.string(raw["name"], path + ("name",))
+        name = n if isinstance(n, str) else ""
+    budget = ctx.duration(raw["budget"], path + ("budget",)) if "budget" in raw else None
+
+    expect: dict[str, Any] = {}
+    if "expect" in raw:
+        ev = raw["expect"]
+        if ctx.mapping(ev, path + ("expect",), {k: c.summary for k, c in expects.items()}) is not INVALID:
+            if not ev:
+                ctx.error(path + ("expect",), f"empty expect; give one of: {', '.join(expects)}")
+            for key, value in ev.items():
+                expect[expects[key].name] = expects[key].parse(value, path + ("expect", key), ctx)
+
+    options = {k: s.parse(raw[k], path + (k,), ctx) for k, s in extra.items() if k in raw}
+    if params is INVALID or budget is INVALID or INVALID in expect.values() or INVALID in options.values():
+        return None
+    line = ctx.located.pos(path)[0]
+    return Step(i + 1, name, action, params, expect, budget, options, line)

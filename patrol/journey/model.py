@@ -1,0 +1,108 @@
+"""The journey model: pure, validated data. Built by ``loader``, read by the runner.
+
+Nothing here knows about YAML, Playwright or Appium.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Locator strategies. A plain string in a journey is a CSS/Playwright selector on the
+# web and is refused for apps (where a strategy must be named).
+LOCATOR_STRATEGIES = {
+    "css": "CSS or Playwright selector (web)",
+    "text": "words on screen, found by OCR",
+    "id": "element id / resource-id",
+    "accessibility_id": "accessibility id (content-desc / accessibilityIdentifier)",
+    "xpath": "XPath",
+    "uiautomator": "Android UiAutomator selector",
+    "ios_predicate": "iOS predicate string",
+    "point": "coordinates [x, y] as fractions 0-1 of the screen",
+}
+
+
+@dataclass(frozen=True)
+class Locator:
+    strategy: str
+    value: Any
+
+    def describe(self) -> str:
+        if self.strategy == "css":
+            return str(self.value)
+        return f"{self.strategy}={self.value}"
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str  # "desktop", "mobile" or "custom"
+    width: int
+    height: int
+    scale: float = 1.0
+    mobile: bool = False
+    user_agent: str | None = None
+
+
+DEVICES = {
+    "desktop": Device("desktop", 1280, 800, 1.0, False),
+    # A common phone: 390x844 CSS pixels at 3x is an iPhone 12-15; 2x keeps screenshots small.
+    "mobile": Device(
+        "mobile",
+        390,
+        844,
+        2.0,
+        True,
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0 Mobile Safari/537.36",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Budgets:
+    step_ms: float = 5000.0  # a step slower than this is a stall
+    timeout_ms: float = 15000.0  # hard limit per action/expectation: past it, a breakpoint
+    journey_ms: float | None = None  # whole journey
+
+
+@dataclass
+class Step:
+    index: int  # 1-based
+    name: str  # "" when the author gave none
+    action: str  # registered action name
+    params: Any  # parsed by the action
+    expect: dict[str, Any] = field(default_factory=dict)  # check name -> parsed expectation
+    budget_ms: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # step-level extras (redact...)
+    line: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.name or f"step {self.index} ({self.action})"
+
+    @property
+    def key(self) -> str:
+        return self.name or f"#{self.index}"
+
+
+@dataclass
+class Journey:
+    name: str
+    file: str
+    steps: list[Step]
+    base_url: str | None = None
+    description: str = ""
+    target: str = "web"  # "web" or "app"
+    device: Device = DEVICES["desktop"]
+    tags: list[str] = field(default_factory=list)
+    budgets: Budgets = Budgets()
+    # Journey-wide extras owned by other subsystems (redact, detectors, forbidden_text,
+    # capabilities, schedule...), parsed by their registered key parsers.
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def with_base_url(self, base_url: str | None) -> "Journey":
+        if not base_url:
+            return self
+        from dataclasses import replace
+
+        return replace(self, base_url=base_url)

@@ -1,0 +1,172 @@
+"""Helpers that actions, checks and journey keys use to parse their part of a
+journey file. They collect ``Problem``s (with positions) instead of raising, so
+``patrol validate`` reports every problem in one go.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .. import durations, yamlpos
+from ..errors import Problem
+from .model import LOCATOR_STRATEGIES, Locator
+
+INVALID = object()  # returned by helpers after recording a problem
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+@dataclass
+class ParseContext:
+    located: yamlpos.Located
+    target: str = "web"
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def file(self) -> str:
+        return self.located.file
+
+    def error(self, path: tuple, message: str, key: bool = False) -> object:
+        line, col = self.located.pos(path, key=key)
+        field_name = ".".join(str(p) for p in path) or "(journey)"
+        self.problems.append(Problem(self.file, line, col, field_name, message))
+        return INVALID
+
+    # -- typed getters ---------------------------------------------------------------
+    def string(self, value: Any, path: tuple, *, allow_empty: bool = False) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # `text: 100` in YAML is a number; people mean the text "100"
+        if not isinstance(value, str):
+            return self.error(path, f"expected a string, got {type_name(value)}")
+        if not allow_empty and not value.strip():
+            return self.error(path, "must not be empty")
+        return value
+
+    def number(self, value: Any, path: tuple, *, minimum: float | None = None, maximum: float | None = None) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return self.error(path, f"expected a number, got {type_name(value)}")
+        if minimum is not None and value < minimum or maximum is not None and value > maximum:
+            return self.error(path, f"must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    def boolean(self, value: Any, path: tuple) -> Any:
+        if not isinstance(value, bool):
+            return self.error(path, f"expected true or false, got {type_name(value)}")
+        return value
+
+    def duration(self, value: Any, path: tuple) -> Any:
+        try:
+            return durations.parse_ms(value)
+        except durations.DurationError as e:
+            return self.error(path, str(e))
+
+    def choice(self, value: Any, path: tuple, allowed: Iterable[str]) -> Any:
+        allowed = list(allowed)
+        if not isinstance(value, str) or value not in allowed:
+            return self.error(
+                path, f"{value!r} is not allowed; allowed values: {', '.join(allowed)}{suggest(value, allowed)}"
+            )
+        return value
+
+    def string_list(self, value: Any, path: tuple) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            return self.error(path, f"expected a list of strings, got {type_name(value)}")
+        out = [self.string(v, path + (i,)) for i, v in enumerate(value)]
+        return INVALID if INVALID in out else out
+
+    def mapping(
+        self, value: Any, path: tuple, allowed: dict[str, str], required: Iterable[str] = ()
+    ) -> Any:
+        """Check ``value`` is a mapping with only ``allowed`` keys (name -> description)."""
+        if not isinstance(value, dict):
+            return self.error(path, f"expected a mapping with keys {', '.join(allowed)}, got {type_name(value)}")
+        ok = True
+        for key in value:
+            if key not in allowed:
+                self.error(
+                    path + (key,),
+                    f"unknown key '{key}'; allowed: {', '.join(allowed)}{suggest(key, allowed)}",
+                    key=True,
+                )
+                ok = False
+        for key in required:
+            if key not in value:
+                self.error(path, f"missing required key '{key}'")
+                ok = False
+        return value if ok else INVALID
+
+    def locator(self, value: Any, path: tuple) -> Any:
+        """A locator: a selector string (web), or a mapping naming one strategy."""
+        if isinstance(value, str):
+            if not value.strip():
+                return self.error(path, "selector must not be empty")
+            if self.target == "app":
+                return self.error(
+                    path,
+                    "app journeys need a named locator, e.g. {id: ...}, {accessibility_id: ...}, "
+                    "{xpath: ...}, {text: ...}; strategies: " + ", ".join(LOCATOR_STRATEGIES),
+                )
+            return Locator("css", value)
+        if isinstance(value, dict):
+            if len(value) != 1:
+                return self.error(
+                    path, "a locator names exactly one strategy; strategies: " + ", ".join(LOCATOR_STRATEGIES)
+                )
+            (strategy, arg), = value.items()
+            if strategy not in LOCATOR_STRATEGIES:
+                return self.error(
+                    path + (strategy,),
+                    f"unknown locator strategy '{strategy}'; allowed: {', '.join(LOCATOR_STRATEGIES)}"
+                    f"{suggest(strategy, LOCATOR_STRATEGIES)}",
+                    key=True,
+                )
+            if strategy == "point":
+                if (
+                    not isinstance(arg, list)
+                    or len(arg) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in arg)
+                ):
+                    return self.error(path + (strategy,), "point is [x, y] with both fractions from 0 to 1")
+                return Locator("point", (float(arg[0]), float(arg[1])))
+            s = self.string(arg, path + (strategy,))
+            return INVALID if s is INVALID else Locator(strategy, s)
+        return self.error(path, f"expected a selector string or a locator mapping, got {type_name(value)}")
+
+    def region(self, value: Any, path: tuple) -> Any:
+        """A screen region: [x, y, width, height] in pixels, or all four as fractions 0-1."""
+        if (
+            isinstance(value, list)
+            and len(value) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value)
+        ):
+            if all(v <= 1 for v in value) and any(isinstance(v, float) for v in value):
+                return ("fraction", tuple(float(v) for v in value))
+            return ("px", tuple(int(v) for v in value))
+        return self.error(
+            path, "a region is [x, y, width, height] in pixels, or all four as fractions 0-1 of the screen"
+        )

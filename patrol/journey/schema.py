@@ -1,0 +1,77 @@
+"""The JSON Schema of journey files, built from the registries (so a new action or
+check shows up in editors without editing a schema by hand). The shipped copy,
+``journey.schema.json``, is checked against this by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..actions import ACTIONS
+from ..actions.base import LOCATOR_SCHEMA
+from ..checks import expect_keys
+from .loader import BUDGET_KEYS, JOURNEY_KEYS, STEP_KEYS
+from .model import DEVICES
+
+SCHEMA_PATH = Path(__file__).with_name("journey.schema.json")
+DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$", "examples": ["500ms", "5s", "2m"]}
+
+
+def build_schema() -> dict[str, Any]:
+    step_props: dict[str, Any] = {
+        "name": {"type": "string", "description": "step name, unique in the journey"},
+        "budget": {**DURATION, "description": "stall budget for this step"},
+        "expect": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {k: {**c.schema, "description": c.summary} for k, c in expect_keys().items()},
+        },
+    }
+    for name, action in ACTIONS.items():
+        step_props[name] = {**action.schema, "description": action.summary}
+    for name, spec in STEP_KEYS.items():
+        step_props[name] = {**spec.schema, "description": spec.description}
+    props: dict[str, Any] = {
+        "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"},
+        "description": {"type": "string"},
+        "base_url": {"type": "string"},
+        "target": {"enum": ["web", "app"], "default": "web"},
+        "device": {
+            "oneOf": [
+                {"enum": list(DEVICES)},
+                {
+                    "type": "object",
+                    "required": ["width", "height"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "width": {"type": "integer"}, "height": {"type": "integer"}, "scale": {"type": "number"},
+                        "mobile": {"type": "boolean"}, "user_agent": {"type": "string"},
+                    },
+                },
+            ]
+        },
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "budgets": {"type": "object", "additionalProperties": False, "properties": {k: {**DURATION, "description": v} for k, v in BUDGET_KEYS.items()}},
+        "steps": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": step_props,
+                "oneOf": [{"required": [name]} for name in ACTIONS],
+            },
+        },
+    }
+    for name, spec in JOURNEY_KEYS.items():
+        props[name] = {**spec.schema, "description": spec.description}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://patrol.dev/schema/journey.schema.json",
+        "title": "Patrol journey",
+        "type": "object",
+        "required": ["name", "steps"],
+        "additionalProperties": False,
+        "properties": props,
+        "$defs": {"locator": LOCATOR_SCHEMA},
+    }

@@ -1,0 +1,36 @@
+"""``index.html`` of a run: readable straight from disk, no server, no scripts from
+outside. App text (URLs, page errors, OCR text) is untrusted: Jinja2 autoescapes it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from ..durations import format_ms
+from ..results import RunResult
+from .json_report import to_dict, write_text_atomic
+
+KIND_WORDS = {
+    "breakpoint": "Breakpoint: the customer could not go on",
+    "stall": "Stall: too slow, or the screen froze",
+    "render": "Rendering error: what the customer sees is wrong",
+}
+
+
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("patrol.reports", "templates"), autoescape=select_autoescape(default=True))
+    env.filters["ms"] = format_ms
+    env.filters["pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=2)
+    env.globals["KIND_WORDS"] = KIND_WORDS
+    return env
+
+
+def render_run(data: dict[str, Any]) -> str:
+    return environment().get_template("run.html.j2").render(run=data)
+
+
+def write(run: RunResult, run_dir: Path) -> None:
+    write_text_atomic(run_dir / "index.html", render_run(to_dict(run)))

@@ -1,0 +1,53 @@
+"""What one step left behind: the raw material checks judge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..drivers.base import DriverEvents
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..config import Config
+    from ..drivers.base import Driver
+    from ..journey.model import Journey, Step
+    from ..runner.artifacts import ArtifactStore
+
+
+@dataclass
+class StepEvidence:
+    duration_ms: float = 0.0
+    url: str = ""
+    screenshot_png: bytes | None = None  # already redacted
+    events: DriverEvents = field(default_factory=DriverEvents)
+    action_error: Any = None  # ActionFailed, when the action itself failed
+    # Filled lazily by checks and shared between them (decoded image, OCR result...).
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def image(self) -> "np.ndarray | None":
+        """The screenshot as an RGBA array, decoded once."""
+        if self.screenshot_png is None:
+            return None
+        if "image" not in self.cache:
+            from ..visual.compare import decode_png
+
+            self.cache["image"] = decode_png(self.screenshot_png)
+        return self.cache["image"]
+
+
+@dataclass
+class StepContext:
+    """Everything a check may look at for one step."""
+
+    journey: "Journey"
+    step: "Step"
+    driver: "Driver"
+    config: "Config"
+    evidence: StepEvidence
+    timeout_ms: float
+    artifacts: "ArtifactStore"
+    options: Any = None  # RunOptions
+    # Artefacts a check produced for the report (diff images, OCR text...).
+    report: dict[str, Any] = field(default_factory=dict)
