@@ -82,8 +82,17 @@ class RunResult:
     journeys: list[JourneyResult] = field(default_factory=list)
     run_dir: str | None = None  # absolute path of the run folder
 
+    def latest(self) -> list[JourneyResult]:
+        """The last attempt of each journey (confirmation reruns come after the first)."""
+        last: dict[str, JourneyResult] = {}
+        for j in self.journeys:
+            last[j.name] = j
+        return list(last.values())
+
     def compute_status(self) -> str:
-        statuses = {j.status for j in self.journeys}
+        # The verdict is the latest attempt of each journey: a blip that a confirmation
+        # rerun did not reproduce does not fail the run (both attempts stay recorded).
+        statuses = {j.status for j in self.latest()}
         if ERROR in statuses:
             self.status = ERROR
         elif FAILED in statuses or INTERRUPTED in statuses:

@@ -55,10 +55,29 @@ def cmd(args) -> int:
     runner = Runner(config, options, [progress])
     run = asyncio.run(runner.run(journeys))
     run_dir = Path(run.run_dir)
+    incidents = _incident_service(config)
+    if incidents is not None:
+        # New failures are confirmed by an immediate rerun before anyone is paged.
+        names = set(incidents.journeys_to_confirm(run))
+        if names:
+            console.say(f"confirming {len(names)} failed journey(s) with a rerun before opening incidents")
+            asyncio.run(runner.confirm(run, [j for j in journeys if j.name in names]))
     write_all(run, run_dir)
+    if incidents is not None:
+        incidents.record_run(run)
+        incidents.flush_deliveries()
     if run_dir.resolve().parent == reports_root.resolve():
         write_index(reports_root)
     console.say(f"report: [bold]{console.safe(run_dir / 'index.html')}[/]")
     if run.status == "error":
         return EXIT_ROBOT
     return EXIT_FINDINGS if run.status == "failed" else EXIT_OK
+
+
+def _incident_service(config):
+    """The incident lifecycle + delivery (None until that subsystem is configured)."""
+    try:
+        from ..incidents.service import IncidentService
+    except ImportError:
+        return None
+    return IncidentService.from_config(config)

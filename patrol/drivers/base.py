@@ -86,6 +86,14 @@ class Driver(ABC):
         """Boxes (x, y, w, h, in screenshot pixels) of the elements, for masks and redaction."""
         return []
 
+    async def environment(self) -> dict:
+        """What the pixels depend on: browser (or device) version, viewport, scale."""
+        return {"browser": "", "viewport": (0, 0), "scale": 1.0}
+
+    async def broken_images(self) -> list[dict]:
+        """Images on screen that failed to load (web); [] where not knowable."""
+        return []
+
     async def prepare_for_screenshot(self) -> None:
         """Make the screen deterministic before comparing pixels (animations, caret)."""
 

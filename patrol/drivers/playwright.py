@@ -22,6 +22,17 @@ _STILL_CSS = """
 """
 
 
+# Images in the viewport that finished loading with nothing to show.
+_BROKEN_IMAGES_JS = """() => Array.from(document.images).filter(img => {
+  const r = img.getBoundingClientRect();
+  const inView = r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 &&
+                 r.top < innerHeight && r.left < innerWidth && getComputedStyle(img).visibility !== 'hidden';
+  return inView && img.complete && img.naturalWidth === 0;
+}).map(img => { const r = img.getBoundingClientRect();
+  return {src: img.currentSrc || img.src, alt: img.alt, id: img.id,
+          box: [Math.round(r.x * devicePixelRatio), Math.round(r.y * devicePixelRatio), Math.round(r.width * devicePixelRatio), Math.round(r.height * devicePixelRatio)]}; })"""
+
+
 class PlaywrightEngine(Engine):
     name = "chromium"
 
@@ -274,6 +285,16 @@ class PlaywrightDriver(Driver):
             except PlaywrightError:
                 continue
         return boxes
+
+    async def environment(self) -> dict:
+        size = self.page.viewport_size or {"width": 0, "height": 0}
+        return {"browser": f"chromium {self.engine.version}", "viewport": (size["width"], size["height"]), "scale": await self._scale()}
+
+    async def broken_images(self) -> list[dict]:
+        try:
+            return await self.page.evaluate(_BROKEN_IMAGES_JS)
+        except PlaywrightError:
+            return []
 
     async def prepare_for_screenshot(self) -> None:
         try:

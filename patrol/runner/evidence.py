@@ -49,5 +49,6 @@ class StepContext:
     timeout_ms: float
     artifacts: "ArtifactStore"
     options: Any = None  # RunOptions
+    journey_dir: str = ""  # the journey's folder inside the run folder
     # Artefacts a check produced for the report (diff images, OCR text...).
     report: dict[str, Any] = field(default_factory=dict)

@@ -33,6 +33,7 @@ from ..results import (
 )
 from .artifacts import ArtifactStore, slug
 from .evidence import StepContext, StepEvidence
+from .settle import settle_screen
 
 # Findings that explain why a later expectation failed; the expectation is then a
 # consequence, folded into the cause's evidence (one problem, one finding).
@@ -85,6 +86,10 @@ class Runner:
         self.options = options or RunOptions()
         self.listeners = listeners or []
         self._engines: dict[str, Engine] = {}
+        visual = self.config.section("visual") or {}
+        from ..durations import parse_ms
+
+        self.settle_timeout_ms = parse_ms(visual.get("settle_timeout", "5s"))
         self._engine_locks: dict[str, asyncio.Lock] = {}
 
     def _emit(self, name: str, *args: Any) -> None:
@@ -145,6 +150,28 @@ class Runner:
         self._emit("run_finished", run)
         return run
 
+    async def confirm(self, run: RunResult, journeys: list[Journey], attempt: int = 2) -> list[JourneyResult]:
+        """Run these journeys again at once, into the same run folder, as attempt N.
+
+        A failure seen once may be a blip; incidents are opened only when it repeats.
+        Both attempts stay in the run (and its report)."""
+        store = ArtifactStore(Path(run.run_dir))
+        journeys = [j.with_base_url(self.options.base_url) for j in journeys]
+        dirs = {id(j): f"{d}-attempt{attempt}" for j, d in ((j, _journey_dirs([j])[id(j)]) for j in journeys)}
+        sem = asyncio.Semaphore(max(1, self.options.concurrency))
+
+        async def one(j: Journey) -> JourneyResult:
+            async with sem:
+                return await self.run_journey(j, store, dirs[id(j)], attempt=attempt)
+
+        try:
+            results = list(await asyncio.gather(*(one(j) for j in journeys)))
+        finally:
+            await self.close()
+        run.journeys.extend(results)
+        run.compute_status()
+        return results
+
     async def run_journey(self, journey: Journey, store: ArtifactStore, journey_dir: str, attempt: int = 1) -> JourneyResult:
         result = JourneyResult(
             name=journey.name,
@@ -198,7 +225,7 @@ class Runner:
         timeout_ms = journey.budgets.timeout_ms
         actx = ActionContext(journey.base_url, timeout_ms)
         evidence = StepEvidence()
-        sc = StepContext(journey, step, driver, self.config, evidence, timeout_ms, store, self.options)
+        sc = StepContext(journey, step, driver, self.config, evidence, timeout_ms, store, self.options, journey_dir=journey_dir)
         findings: list[Finding] = []
         sr.status = "running"
         sr.budget_ms = step.budget_ms if step.budget_ms is not None else journey.budgets.step_ms
@@ -223,7 +250,11 @@ class Runner:
 
         evidence.url = await driver.current_url()
         sr.url = evidence.url
-        png = await driver.screenshot()
+        if evidence.action_error is None and any(getattr(CHECKS[c], "settle", False) for c in step.expect):
+            png, settle = await settle_screen(driver, self.settle_timeout_ms)
+            evidence.cache["settle"] = settle
+        else:
+            png = await driver.screenshot()
         for screen_filter in SCREEN_FILTERS:
             png = await screen_filter(sc, png)
         evidence.screenshot_png = png
@@ -246,9 +277,18 @@ class Runner:
                     continue  # a broken step is not also "slow"
                 findings += await check.run(sc, None)
 
+        settle = evidence.cache.get("settle")
+        if settle and not settle["settled"]:
+            findings.append(
+                Finding(STALL, "screen_unsettled",
+                        f"the screen was still changing after {settle['waited_ms'] / 1000:.1f}s, so it could not be compared",
+                        dict(settle)))
         sr.findings = _fold_consequences(findings)
         for f in sr.findings:
             f.evidence.setdefault("screenshot", sr.screenshot)
+            for img in f.evidence.get("images", []):
+                if img.get("path") is None:
+                    img["path"] = sr.screenshot
         sr.artifacts.update(sc.report)
         sr.status = FAILED if sr.findings else PASSED
 

@@ -1,0 +1,276 @@
+"""Faults the demo bank can be told to have.
+
+A fault is ``NAME`` or ``NAME=VALUE`` (CLI: ``--fault NAME[=VALUE]``, repeatable;
+admin endpoint: ``POST /__admin/faults``). List-valued faults take several
+comma-separated items (``api_500=transfer,cards``). Setting a fault again
+replaces its previous value.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+# API endpoint names used by slow_api / api_500 (see ENDPOINTS for the routes).
+ENDPOINTS: dict[str, str] = {
+    "login": "POST /api/login, POST /api/logout",
+    "account": "GET /api/account (holder, account number, total assets, promo)",
+    "nav": "GET /api/nav (net-value curve)",
+    "funds": "GET /api/funds (fund list)",
+    "fund": "GET /api/funds/CODE (one fund)",
+    "buy": "POST /api/funds/CODE/buy",
+    "transfer": "POST /api/transfer, GET /api/transfer/ID",
+    "cards": "GET /api/cards (bound cards), POST /api/cards (bind a card)",
+    "benefits": "GET /api/benefits",
+    "claim": "POST /api/benefits/ID/claim",
+}
+
+# Page names used by blank_page / frozen_spinner.
+PAGES: dict[str, str] = {
+    "login": "/login",
+    "home": "/home",
+    "funds": "/funds",
+    "fund": "/funds/CODE",
+    "sign": "/funds/CODE/sign (product agreement; buy success is shown here)",
+    "transfer": "/transfer",
+    "confirm": "/transfer/confirm",
+    "success": "/transfer/success",
+    "cards": "/cards/bind",
+    "benefits": "/benefits",
+}
+
+# Element ids of the buttons dead_button can kill.
+BUTTONS: tuple[str, ...] = (
+    "login-submit",
+    "buy-submit",
+    "sign-submit",
+    "transfer-next",
+    "transfer-confirm",
+    "bind-submit",
+    "claim-b101",
+    "claim-b102",
+    "claim-b103",
+    "page-retry",
+    "logout",
+)
+
+DEFAULT_TOAST = "系统繁忙"
+DEFAULT_SHIFT_MS = 500
+MAX_DELAY_MS = 600_000
+
+_ep = ", ".join(ENDPOINTS)
+_pg = ", ".join(PAGES)
+FAULTS: dict[str, str] = {
+    "slow_api": f"slow_api=MS or slow_api=ENDPOINT:MS[,ENDPOINT:MS...]: delay every API response, "
+    f"or only the named endpoints, by MS milliseconds (endpoints: {_ep})",
+    "api_500": f"api_500=ENDPOINT[,ENDPOINT...]: the endpoint answers HTTP 500 JSON (endpoints: {_ep})",
+    "dead_button": "dead_button=ID[,ID...]: the button with that element id does nothing when clicked "
+    f"(ids: {', '.join(BUTTONS)})",
+    "blank_page": f"blank_page=PAGE[,PAGE...]: the page answers 200 but renders a blank white screen "
+    f"(pages: {_pg})",
+    "nan_balance": "nan_balance: total assets on /home show '¥ NaN' (no value)",
+    "no_chart": "no_chart: the net-value chart on /home stays empty (no value)",
+    "error_toast": f"error_toast[=TEXT]: a toast #toast with TEXT (default {DEFAULT_TOAST}) shows over "
+    "every page after load; the flow still works",
+    "broken_image": "broken_image: the promo banner on /home points to a 404 (no value)",
+    "layout_shift": f"layout_shift[=MS]: MS ms (default {DEFAULT_SHIFT_MS}) after load a 300px banner "
+    "is inserted at the top and pushes the content down",
+    "frozen_spinner": f"frozen_spinner=PAGE[,PAGE...]: the page's spinner never goes away and its content "
+    f"never shows (pages: {_pg})",
+}
+
+_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def _allowed_names() -> str:
+    return ", ".join(FAULTS)
+
+
+def _items(name: str, value: str | None, what: str) -> list[str]:
+    if value is None or not value.strip():
+        raise ValueError(f"fault {name} needs a value: {FAULTS[name]}")
+    items = [v.strip() for v in value.split(",")]
+    if any(not v for v in items):
+        raise ValueError(f"fault {name}: empty {what} in {value!r}")
+    return items
+
+
+def _ms(name: str, text: str) -> int:
+    if not re.fullmatch(r"\d+", text.strip()):
+        raise ValueError(f"fault {name}: {text!r} is not a whole number of milliseconds")
+    ms = int(text)
+    if ms > MAX_DELAY_MS:
+        raise ValueError(f"fault {name}: {ms} ms is more than the maximum {MAX_DELAY_MS} ms")
+    return ms
+
+
+def _one_of(name: str, items: list[str], allowed, kind: str) -> None:
+    for item in items:
+        if item not in allowed:
+            raise ValueError(f"fault {name}: unknown {kind} {item!r}; allowed: {', '.join(allowed)}")
+
+
+def normalize(name: str, value: str | None) -> str | None:
+    """Validate ``value`` for fault ``name``; return the value to store.
+
+    Raises ValueError with a message meant for a human."""
+    if name not in FAULTS:
+        raise ValueError(f"unknown fault {name!r}; allowed: {_allowed_names()}")
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"fault {name}: value must be a string, got {type(value).__name__}")
+    if name in ("nan_balance", "no_chart", "broken_image"):
+        if value not in (None, ""):
+            raise ValueError(f"fault {name} takes no value (got {value!r})")
+        return None
+    if name == "slow_api":
+        items = _items(name, value, "delay")
+        seen = set()
+        for item in items:
+            ep, sep, ms = item.rpartition(":")
+            if sep:
+                _one_of(name, [ep.strip()], ENDPOINTS, "endpoint")
+                if ep.strip() in seen:
+                    raise ValueError(f"fault {name}: endpoint {ep.strip()!r} given twice")
+                seen.add(ep.strip())
+            elif "" in seen:
+                raise ValueError(f"fault {name}: more than one delay for all endpoints in {value!r}")
+            else:
+                seen.add("")
+            _ms(name, ms)
+        return ",".join(items)
+    if name == "api_500":
+        items = _items(name, value, "endpoint")
+        _one_of(name, items, ENDPOINTS, "endpoint")
+        return ",".join(items)
+    if name in ("blank_page", "frozen_spinner"):
+        items = _items(name, value, "page")
+        _one_of(name, items, PAGES, "page")
+        return ",".join(items)
+    if name == "dead_button":
+        items = _items(name, value, "button id")
+        for item in items:
+            if not _ID.match(item):
+                raise ValueError(f"fault {name}: {item!r} is not an element id")
+        _one_of(name, items, BUTTONS, "button id")
+        return ",".join(items)
+    if name == "error_toast":
+        text = (value or "").strip() or DEFAULT_TOAST
+        if len(text) > 200:
+            raise ValueError(f"fault {name}: text longer than 200 characters")
+        return text
+    if name == "layout_shift":
+        if value in (None, ""):
+            return None
+        return str(_ms(name, value))
+    raise AssertionError(name)  # pragma: no cover
+
+
+def parse_fault(spec: str) -> tuple[str, str | None]:
+    """``"slow_api=800"`` -> ``("slow_api", "800")``; ``"nan_balance"`` -> ``("nan_balance", None)``.
+
+    The value is validated; a bad name or value raises ValueError."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"empty fault; allowed: {_allowed_names()}")
+    name, sep, value = spec.strip().partition("=")
+    name = name.strip()
+    normalize(name, value if sep else None)
+    return name, (value if sep else None)
+
+
+class FaultSet:
+    """The faults a server currently has. Thread-safe; read on every request."""
+
+    def __init__(self, specs: list[str] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._faults: dict[str, str | None] = {}
+        for spec in specs or []:
+            self.set(*parse_fault(spec))
+
+    # -- changing -----------------------------------------------------------
+    def set(self, name: str, value: str | None = None) -> None:
+        stored = normalize(name, value)
+        with self._lock:
+            self._faults[name] = stored
+
+    def update(self, set_: dict[str, str | None] | None = None, clear: list[str] | str | None = None) -> None:
+        """Clear then set, all-or-nothing: nothing changes if any item is invalid."""
+        if clear == "all":
+            names: list[str] | None = None
+        else:
+            names = list(clear or [])
+            for n in names:
+                if n not in FAULTS:
+                    raise ValueError(f"cannot clear unknown fault {n!r}; allowed: {_allowed_names()}")
+        staged = {n: normalize(n, v) for n, v in (set_ or {}).items()}
+        with self._lock:
+            if names is None:
+                self._faults.clear()
+            else:
+                for n in names:
+                    self._faults.pop(n, None)
+            self._faults.update(staged)
+
+    def clear(self, name: str | None = None) -> None:
+        with self._lock:
+            if name is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(name, None)
+
+    def active(self) -> dict[str, str | None]:
+        with self._lock:
+            return dict(self._faults)
+
+    # -- queries used by the server -----------------------------------------
+    def _get(self, name: str) -> tuple[bool, str | None]:
+        with self._lock:
+            return name in self._faults, self._faults.get(name)
+
+    def has(self, name: str) -> bool:
+        return self._get(name)[0]
+
+    def _list(self, name: str) -> list[str]:
+        on, value = self._get(name)
+        return value.split(",") if on and value else []
+
+    def api_delay(self, endpoint: str) -> float:
+        """Seconds to hold a response of ``endpoint`` back (0.0 = none)."""
+        default = 0
+        for item in self._list("slow_api"):
+            ep, sep, ms = item.rpartition(":")
+            if not sep:
+                default = int(ms)
+            elif ep == endpoint:
+                return int(ms) / 1000.0
+        return default / 1000.0
+
+    def api_fails(self, endpoint: str) -> bool:
+        return endpoint in self._list("api_500")
+
+    def page_blank(self, page: str) -> bool:
+        return page in self._list("blank_page")
+
+    def spinner_frozen(self, page: str) -> bool:
+        return page in self._list("frozen_spinner")
+
+    def dead_buttons(self) -> list[str]:
+        return self._list("dead_button")
+
+    def toast(self) -> str | None:
+        on, value = self._get("error_toast")
+        return (value or DEFAULT_TOAST) if on else None
+
+    def layout_shift_ms(self) -> int | None:
+        on, value = self._get("layout_shift")
+        if not on:
+            return None
+        return int(value) if value else DEFAULT_SHIFT_MS
+
+    def nan_balance(self) -> bool:
+        return self.has("nan_balance")
+
+    def no_chart(self) -> bool:
+        return self.has("no_chart")
+
+    def broken_image(self) -> bool:
+        return self.has("broken_image")

@@ -1,0 +1,797 @@
+"""The demo bank: a small Chinese-language fintech front end for Patrol to patrol.
+
+Standard library only (``http.server.ThreadingHTTPServer``); the pages are plain
+HTML + vanilla JS + CSS from ``patrol/demo/static/`` that fetch JSON from the API
+behind them. Nothing on screen depends on clocks or randomness, so a healthy
+server gives the same pixels on every run for the same data. Fixed-width desktop
+layout (1280x800) and a responsive mobile layout (390x844).
+
+Run it::
+
+    patrol demo serve [--port 8800] [--fault NAME[=VALUE]]...
+    python -m patrol.demo --port 8800 --fault slow_api=transfer:3000
+
+Demo credentials: user ``demo``, password from ``$DEMO_PASSWORD`` at server start
+(default ``patrol-demo-2026``). The session is an HttpOnly cookie holding a
+random token; state (transfers, bound cards, claimed benefits) lives in that
+session, so every fresh login starts from the same data and journeys can run
+again and again.
+
+Pages (every page but /login needs the session, otherwise 302 to /login?next=...)
+-------------------------------------------------------------------------------
+Every page shows ``#spinner`` (class ``spinner``, ``aria-busy="true"``) while its
+data loads, then removes it and shows ``#content``. A failed API call removes the
+spinner and shows ``#page-error`` (加载失败，请稍后重试 / 操作失败，请稍后重试)
+instead of the content. Logged-in pages carry the menu ``#nav-home``,
+``#nav-funds`` (基金), ``#nav-transfer`` (转入资金), ``#nav-cards`` (绑定银行卡),
+``#nav-benefits`` (权益领取) and the button ``#logout``; the footer is ``#footer``.
+
+=======================  ==========  ==========================================================
+route                    page name   key elements
+=======================  ==========  ==========================================================
+/login                   login       #login-form, #username, #password, #login-submit,
+                                     #login-error (用户名或密码错误); success -> /home (or ?next=)
+/home                    home        #total-assets (¥ 128,460.52), #account-name, #account-no,
+                                     <canvas id="nav-chart"> (净值走势), <img id="promo-banner">
+/funds                   funds       #fund-list, a.fund-link[data-code=CODE] -> /funds/CODE
+/funds/CODE              fund        #fund-name, #fund-nav, #fund-desc, #buy-amount, #buy-error,
+                                     #buy-submit -> /funds/CODE/sign?amount=..
+/funds/CODE/sign         sign        产品签约: #sign-fund-name, #sign-amount, #agree, #sign-error,
+                                     #sign-submit -> POST /api/funds/CODE/buy; success is shown on
+                                     this same page: #buy-success (购买成功), #back-funds
+/transfer                transfer    转入资金: #source-card (<select>), #amount, #amount-error,
+                                     #transfer-next -> /transfer/confirm?amount=..&card=..
+/transfer/confirm        confirm     #confirm-amount, #confirm-card, #transfer-confirm ->
+                                     POST /api/transfer -> /transfer/success?id=..
+/transfer/success        success     #transfer-success (转入成功), #success-amount, #back-home
+/cards/bind              cards       绑定银行卡: #card-no, #card-holder, #bind-submit ->
+                                     POST /api/cards (Luhn); #card-error (卡号无效),
+                                     #bind-success (绑定成功), #card-list
+/benefits                benefits    权益领取: #benefit-list, button.claim[data-id=ID] (id claim-ID)
+                                     -> POST /api/benefits/ID/claim -> #claim-success (领取成功)
+=======================  ==========  ==========================================================
+
+Fund codes: 880001 880002 880003 880004. Transfer source cards (option values):
+``icbc-3307``, ``cmb-5566``. Benefit ids: ``b101 b102 b103``. A card number that
+passes the Luhn check: ``6222021234567890128`` (``6222021234567890123`` fails).
+``/logout`` (GET) also ends the session; ``/`` redirects to ``/home``.
+
+API (JSON; 401 ``{"error": ...}`` without a session, except /api/login)
+--------------------------------------------------------------------------
+``POST /api/login`` {username, password} · ``POST /api/logout`` ·
+``GET /api/account`` · ``GET /api/nav`` · ``GET /api/funds`` · ``GET /api/funds/CODE`` ·
+``POST /api/funds/CODE/buy`` {amount} · ``POST /api/transfer`` {amount, card} ·
+``GET /api/transfer/ID`` · ``GET|POST /api/cards`` {card_no, holder} ·
+``GET /api/benefits`` · ``POST /api/benefits/ID/claim`` (idempotent).
+Money is sent as strings with two decimals ("100.00").
+
+Faults (``--fault NAME[=VALUE]``, repeatable; lists are comma-separated)
+-----------------------------------------------------------------------
+Endpoint names: login, account, nav, funds, fund, buy, transfer, cards, benefits, claim.
+Page names: login, home, funds, fund, sign, transfer, confirm, success, cards, benefits.
+
+- ``slow_api=MS`` | ``slow_api=ENDPOINT:MS[,ENDPOINT:MS]``: delay all / the named API responses
+- ``api_500=ENDPOINT[,..]``: the endpoint answers HTTP 500 JSON
+- ``dead_button=ID[,..]``: the button with that id ignores clicks (e.g. ``transfer-confirm``)
+- ``blank_page=PAGE[,..]``: the page answers 200 with an empty body (a white screen, a JS crash)
+- ``nan_balance``: ``#total-assets`` shows ``¥ NaN``
+- ``no_chart``: the ``#nav-chart`` canvas stays empty
+- ``error_toast[=TEXT]``: a toast ``#toast`` (default 系统繁忙) over every page after load
+- ``broken_image``: the promo banner's src is a 404
+- ``layout_shift[=MS]``: MS ms (default 500) after load a 300px ``#late-banner`` pushes content down
+- ``frozen_spinner=PAGE[,..]``: that page's spinner never goes away, its content never shows
+
+Admin endpoint (no session; loopback clients only) on the same server:
+``GET /__admin/faults`` -> ``{"faults": {...}, "available": {...}}``;
+``POST /__admin/faults`` with ``{"set": {"slow_api": "800"}}`` and/or ``{"clear": ["slow_api"]}``
+or ``{"clear": "all"}`` (clear first, then set; all-or-nothing) -> ``{"faults": {...}}``;
+``DELETE /__admin/faults`` clears all. A bad body answers 400 ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import os
+import re
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections import OrderedDict
+from decimal import Decimal
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+from . import data
+from .faults import FAULTS, FaultSet, parse_fault
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+PAGES_DIR = STATIC_DIR / "pages"
+COOKIE = "patrol_bank_session"
+MAX_SESSIONS = 2000
+MAX_BODY = 64 * 1024
+
+_STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+
+# (regex, page name, title, needs session, menu item)
+_PAGES = [
+    (r"/login", "login", "登录", False, None),
+    (r"/home", "home", "首页", True, "nav-home"),
+    (r"/funds", "funds", "基金", True, "nav-funds"),
+    (r"/funds/(?P<code>\d{6})", "fund", "基金详情", True, "nav-funds"),
+    (r"/funds/(?P<code>\d{6})/sign", "sign", "产品签约", True, "nav-funds"),
+    (r"/transfer", "transfer", "转入资金", True, "nav-transfer"),
+    (r"/transfer/confirm", "confirm", "确认转入", True, "nav-transfer"),
+    (r"/transfer/success", "success", "转入成功", True, "nav-transfer"),
+    (r"/cards/bind", "cards", "绑定银行卡", True, "nav-cards"),
+    (r"/benefits", "benefits", "权益领取", True, "nav-benefits"),
+]
+_PAGES = [(re.compile(rx + r"\Z"), *rest) for rx, *rest in _PAGES]
+
+_MENU = [
+    ("nav-home", "/home", "首页"),
+    ("nav-funds", "/funds", "基金"),
+    ("nav-transfer", "/transfer", "转入资金"),
+    ("nav-cards", "/cards/bind", "绑定银行卡"),
+    ("nav-benefits", "/benefits", "权益领取"),
+]
+
+# (method, regex, endpoint name, handler method, needs session)
+_API = [
+    ("POST", r"/api/login", "login", "api_login", False),
+    ("POST", r"/api/logout", "login", "api_logout", False),
+    ("GET", r"/api/account", "account", "api_account", True),
+    ("GET", r"/api/nav", "nav", "api_nav", True),
+    ("GET", r"/api/funds", "funds", "api_funds", True),
+    ("GET", r"/api/funds/(?P<code>[^/]+)", "fund", "api_fund", True),
+    ("POST", r"/api/funds/(?P<code>[^/]+)/buy", "buy", "api_buy", True),
+    ("POST", r"/api/transfer", "transfer", "api_transfer", True),
+    ("GET", r"/api/transfer/(?P<tid>[^/]+)", "transfer", "api_transfer_get", True),
+    ("GET", r"/api/cards", "cards", "api_cards", True),
+    ("POST", r"/api/cards", "cards", "api_bind", True),
+    ("GET", r"/api/benefits", "benefits", "api_benefits", True),
+    ("POST", r"/api/benefits/(?P<bid>[^/]+)/claim", "claim", "api_claim", True),
+]
+_API = [(m, re.compile(rx + r"\Z"), *rest) for m, rx, *rest in _API]
+
+
+class Session:
+    def __init__(self, token: str, user: str) -> None:
+        self.token = token
+        self.user = user
+        self.lock = threading.Lock()
+        self.cards: list[dict] = [dict(c) for c in data.BASE_CARDS]
+        self.claimed: set[str] = set()
+        self.transfers: dict[str, dict] = {}
+        self.orders: list[dict] = []
+        self.deposited = Decimal("0")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str = "error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def _json_script(obj) -> str:
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+class DemoBank:
+    """The demo bank server. ``port=0`` picks a free port; ``url`` is known after construction."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: list[str] | None = None,
+        *,
+        password: str | None = None,
+        quiet: bool = True,
+    ) -> None:
+        self.faults = FaultSet(faults)  # validates before binding the port
+        self.user = data.DEMO_USER
+        env_password = os.environ.get("DEMO_PASSWORD")
+        self.password_from_env = password is None and bool(env_password)
+        self.password = password if password is not None else (env_password or data.DEFAULT_PASSWORD)
+        self.quiet = quiet
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._sessions_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._httpd = _Server((host, port), _Handler)
+        self._httpd.bank = self
+        h, p = self._httpd.server_address[:2]
+        shown = f"[{h}]" if ":" in h else h
+        self.host, self.port = h, p
+        self.url = f"http://{shown}:{p}"
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self) -> "DemoBank":
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                name=f"demo-bank-{self.port}", daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+        self._httpd.server_close()
+
+    def __enter__(self) -> "DemoBank":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- sessions ---------------------------------------------------------------
+    def new_session(self, user: str) -> Session:
+        s = Session(secrets.token_urlsafe(32), user)
+        with self._sessions_lock:
+            self._sessions[s.token] = s
+            while len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        return s
+
+    def session(self, token: str | None) -> Session | None:
+        if not token:
+            return None
+        with self._sessions_lock:
+            return self._sessions.get(token)
+
+    def end_session(self, token: str | None) -> None:
+        if token:
+            with self._sessions_lock:
+                self._sessions.pop(token, None)
+
+    def check_login(self, user, password) -> bool:
+        if not isinstance(user, str) or not isinstance(password, str):
+            return False
+        ok_user = hmac.compare_digest(user.encode(), self.user.encode())
+        ok_pw = hmac.compare_digest(password.encode(), self.password.encode())
+        return ok_user and ok_pw
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    bank: DemoBank
+
+    def handle_error(self, request, client_address) -> None:
+        # A browser hanging up mid-response is normal; keep the console quiet.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)) or self.bank.quiet:
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "PatrolDemoBank/1.0"
+    sys_version = ""
+
+    @property
+    def bank(self) -> DemoBank:
+        return self.server.bank
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        if not self.bank.quiet:
+            super().log_message(format, *args)
+
+    # -- plumbing -------------------------------------------------------------------
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for k, v in (headers or {}).items():
+            if isinstance(v, list):
+                for item in v:
+                    self.send_header(k, item)
+            else:
+                self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj, headers: dict | None = None) -> None:
+        body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        h = {"Cache-Control": "no-store"}
+        h.update(headers or {})
+        self._send(status, body, "application/json; charset=utf-8", h)
+
+    def _html(self, status: int, text: str, headers: dict | None = None) -> None:
+        h = {"Cache-Control": "no-store"}
+        h.update(headers or {})
+        self._send(status, text.encode("utf-8"), "text/html; charset=utf-8", h)
+
+    def _redirect(self, location: str, headers: dict | None = None) -> None:
+        h = {"Location": location, "Cache-Control": "no-store"}
+        h.update(headers or {})
+        self._send(HTTPStatus.FOUND, b"", "text/plain; charset=utf-8", h)
+
+    def _cookie(self) -> str | None:
+        raw = self.headers.get("Cookie") or ""
+        for part in raw.split(";"):
+            k, _, v = part.strip().partition("=")
+            if k == COOKIE:
+                return v
+        return None
+
+    def _session(self) -> Session | None:
+        return self.bank.session(self._cookie())
+
+    def _body(self) -> dict:
+        length = self.headers.get("Content-Length")
+        if length is None:
+            raise ApiError(411, "缺少请求体长度", "length_required")
+        try:
+            n = int(length)
+        except ValueError:
+            raise ApiError(400, "请求体长度无效", "bad_request") from None
+        if n < 0 or n > MAX_BODY:
+            raise ApiError(413, "请求体过大", "too_large")
+        raw = self.rfile.read(n) if n else b""
+        if not raw.strip():
+            return {}
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ApiError(400, "请求体不是合法的 JSON", "bad_json") from None
+        if not isinstance(obj, dict):
+            raise ApiError(400, "请求体必须是 JSON 对象", "bad_json")
+        return obj
+
+    # -- dispatch ---------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path
+        if len(path) > 1 and path.endswith("/"):
+            path = path.rstrip("/") or "/"
+        query = parse_qs(parts.query)
+        try:
+            if path == "/__admin/faults":
+                return self._admin(method)
+            if path.startswith("/api/"):
+                return self._api(method, path)
+            if method != "GET":
+                return self._html(405, _simple_page("405", "不支持的请求方法"), {"Allow": "GET"})
+            if path.startswith("/static/"):
+                return self._static(path[len("/static/"):])
+            if path == "/favicon.ico":
+                return self._static("favicon.svg")
+            if path == "/":
+                return self._redirect("/home")
+            if path == "/logout":
+                self.bank.end_session(self._cookie())
+                return self._redirect("/login", {"Set-Cookie": _clear_cookie()})
+            return self._page(path, parts.query, query)
+        except (ConnectionError, TimeoutError):
+            raise
+        except Exception:  # a bug in the demo must not kill the thread silently
+            if not self.bank.quiet:
+                import traceback
+
+                traceback.print_exc()
+            try:
+                if path.startswith("/api/") or path.startswith("/__admin/"):
+                    self._json(500, {"error": "服务器内部错误", "code": "internal"})
+                else:
+                    self._html(500, _simple_page("500", "服务器内部错误"))
+            except OSError:
+                pass
+
+    # -- static ---------------------------------------------------------------------------
+    def _static(self, rel: str) -> None:
+        target = (STATIC_DIR / rel).resolve()
+        ok = (
+            target.is_file()
+            and STATIC_DIR in target.parents
+            and PAGES_DIR not in target.parents
+            and target.suffix in _STATIC_TYPES
+        )
+        if not ok:
+            return self._html(404, _simple_page("404", "页面不存在"))
+        self._send(200, target.read_bytes(), _STATIC_TYPES[target.suffix], {"Cache-Control": "no-cache"})
+
+    # -- pages ----------------------------------------------------------------------------
+    def _page(self, path: str, raw_query: str, query: dict) -> None:
+        for rx, name, title, needs_session, menu in _PAGES:
+            m = rx.match(path)
+            if m:
+                break
+        else:
+            return self._html(404, _simple_page("404", "页面不存在"))
+        if needs_session and self._session() is None:
+            target = path + (f"?{raw_query}" if raw_query else "")
+            return self._redirect("/login?next=" + quote(target, safe="/"))
+        faults = self.bank.faults
+        if faults.page_blank(name):
+            return self._html(200, _blank_page(title))
+        config = {
+            "page": name,
+            "params": m.groupdict(),
+            "dead": faults.dead_buttons(),
+            "frozen": faults.spinner_frozen(name),
+            "toast": faults.toast(),
+            "shift": faults.layout_shift_ms(),
+        }
+        self._html(200, _render_page(name, title, menu, config))
+
+    # -- admin ----------------------------------------------------------------------------
+    def _admin(self, method: str) -> None:
+        try:
+            loopback = ipaddress.ip_address(self.client_address[0].split("%")[0]).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            return self._json(403, {"error": "the admin endpoint only answers loopback clients"})
+        faults = self.bank.faults
+        if method == "GET":
+            return self._json(200, {"faults": faults.active(), "available": FAULTS})
+        if method == "DELETE":
+            faults.clear()
+            return self._json(200, {"faults": faults.active()})
+        if method != "POST":
+            return self._json(405, {"error": f"method {method} not allowed; use GET, POST or DELETE"},
+                              {"Allow": "GET, POST, DELETE"})
+        try:
+            body = self._body()
+        except ApiError as e:
+            return self._json(e.status, {"error": e.message})
+        unknown = set(body) - {"set", "clear"}
+        if unknown or not body:
+            return self._json(400, {"error": 'body must be a JSON object with "set" and/or "clear": '
+                                             '{"set": {"slow_api": "800"}, "clear": ["api_500"] or "all"}'})
+        to_set = body.get("set") or {}
+        clear = body.get("clear")
+        if not isinstance(to_set, dict):
+            return self._json(400, {"error": '"set" must be an object of fault name -> value (string or null)'})
+        values: dict[str, str | None] = {}
+        for k, v in to_set.items():
+            if v is None or v is True:
+                values[k] = None
+            elif isinstance(v, (str, int)) and not isinstance(v, bool):
+                values[k] = str(v)
+            else:
+                return self._json(400, {"error": f'fault {k}: value must be a string, a number or null'})
+        if clear is not None and clear != "all" and not (
+            isinstance(clear, list) and all(isinstance(c, str) for c in clear)
+        ):
+            return self._json(400, {"error": '"clear" must be a list of fault names or "all"'})
+        try:
+            faults.update(values, clear)
+        except ValueError as e:
+            return self._json(400, {"error": str(e)})
+        return self._json(200, {"faults": faults.active()})
+
+    # -- API ------------------------------------------------------------------------------
+    def _api(self, method: str, path: str) -> None:
+        if method == "HEAD":
+            method = "GET"
+        route = None
+        allowed = []
+        for m, rx, endpoint, handler, needs_session in _API:
+            match = rx.match(path)
+            if match:
+                if m == method:
+                    route = (match, endpoint, handler, needs_session)
+                    break
+                allowed.append(m)
+        if route is None:
+            if allowed:
+                return self._json(405, {"error": "不支持的请求方法", "code": "method_not_allowed"},
+                                  {"Allow": ", ".join(sorted(set(allowed)))})
+            return self._json(404, {"error": "接口不存在", "code": "not_found"})
+        match, endpoint, handler, needs_session = route
+        faults = self.bank.faults
+        delay = faults.api_delay(endpoint)
+        if delay > 0:
+            time.sleep(delay)
+        session = self._session()
+        if needs_session and session is None:
+            return self._json(401, {"error": "登录已过期，请重新登录", "code": "unauthorized"})
+        if faults.api_fails(endpoint):
+            return self._json(500, {"error": "服务器内部错误", "code": "internal"})
+        try:
+            if method == "POST" and "json" not in (self.headers.get("Content-Type") or ""):
+                raise ApiError(415, "请求体必须是 application/json", "unsupported_media_type")
+            body = self._body() if method == "POST" else {}
+            result = getattr(self, handler)(session, body, **match.groupdict())
+        except ApiError as e:
+            return self._json(e.status, {"error": e.message, "code": e.code})
+        if isinstance(result, tuple):
+            obj, headers = result
+        else:
+            obj, headers = result, None
+        self._json(200, obj, headers)
+
+    def api_login(self, session, body):
+        if not self.bank.check_login(body.get("username"), body.get("password")):
+            raise ApiError(401, "用户名或密码错误", "bad_credentials")
+        self.bank.end_session(self._cookie())
+        s = self.bank.new_session(self.bank.user)
+        cookie = f"{COOKIE}={s.token}; Path=/; HttpOnly; SameSite=Lax"
+        return {"ok": True, "user": s.user}, {"Set-Cookie": cookie}
+
+    def api_logout(self, session, body):
+        self.bank.end_session(self._cookie())
+        return {"ok": True}, {"Set-Cookie": _clear_cookie()}
+
+    def api_account(self, session, body):
+        with session.lock:
+            total = data.ACCOUNT["total_assets"] + session.deposited
+        total_text = data.money(total)
+        if self.bank.faults.nan_balance():
+            # The bug: the backend started sending a display string; Number("128,460.52") is NaN.
+            int_part, _, frac = total_text.partition(".")
+            total_text = f"{int(int_part):,}.{frac}"
+        promo = "/static/promo-missing.png" if self.bank.faults.broken_image() else "/static/promo.svg"
+        return {
+            "name": data.ACCOUNT["name"],
+            "account_no": data.ACCOUNT["account_no"],
+            "total_assets": total_text,
+            "currency": "CNY",
+            "promo": {"image": promo, "alt": "稳健理财 新客专享", "link": "/benefits"},
+        }
+
+    def api_nav(self, session, body):
+        key = "series" if self.bank.faults.no_chart() else "points"  # the bug: a renamed field
+        return {"fund": data.FUNDS[0]["name"], "period": "近 90 日", key: data.nav_points()}
+
+    def api_funds(self, session, body):
+        return {"funds": [{k: f[k] for k in ("code", "name", "type", "nav", "change", "risk")} for f in data.FUNDS]}
+
+    def _fund(self, code: str) -> dict:
+        fund = data.FUNDS_BY_CODE.get(code)
+        if fund is None:
+            raise ApiError(404, "未找到该基金", "fund_not_found")
+        return fund
+
+    def api_fund(self, session, body, code):
+        return {"fund": dict(self._fund(code)), "min_purchase": data.money(data.MIN_PURCHASE)}
+
+    def api_buy(self, session, body, code):
+        fund = self._fund(code)
+        amount = data.parse_amount(body.get("amount"))
+        if amount is None:
+            raise ApiError(400, "请输入有效的购买金额", "bad_amount")
+        if amount < data.MIN_PURCHASE:
+            raise ApiError(400, f"最低购买金额为 {data.money(data.MIN_PURCHASE)} 元", "below_minimum")
+        if body.get("agree") is not True:
+            raise ApiError(400, "请先阅读并同意产品协议", "not_agreed")
+        with session.lock:
+            order_id = f"F{len(session.orders) + 1:06d}"
+            order = {"id": order_id, "code": code, "fund": fund["name"], "amount": data.money(amount)}
+            session.orders.append(order)
+        return {"ok": True, "order": order}
+
+    def _card(self, session: Session, card_id) -> dict:
+        with session.lock:
+            for c in session.cards:
+                if c["id"] == card_id:
+                    return c
+        raise ApiError(400, "请选择转出银行卡", "bad_card")
+
+    def api_transfer(self, session, body):
+        amount = data.parse_amount(body.get("amount"))
+        if amount is None:
+            raise ApiError(400, "请输入大于 0 的金额", "bad_amount")
+        if amount > data.TRANSFER_LIMIT:
+            raise ApiError(400, "超出单笔限额 50,000.00 元", "over_limit")
+        card = self._card(session, body.get("card"))
+        with session.lock:
+            tid = f"T{len(session.transfers) + 1:06d}"
+            record = {"id": tid, "amount": data.money(amount), "card": _card_view(card), "status": "success"}
+            session.transfers[tid] = record
+            session.deposited += amount
+        return {"ok": True, "transfer": record}
+
+    def api_transfer_get(self, session, body, tid):
+        with session.lock:
+            record = session.transfers.get(tid)
+        if record is None:
+            raise ApiError(404, "未找到该笔转入记录", "transfer_not_found")
+        return {"transfer": record}
+
+    def api_cards(self, session, body):
+        with session.lock:
+            return {"cards": [_card_view(c) for c in session.cards]}
+
+    def api_bind(self, session, body):
+        number = body.get("card_no")
+        holder = body.get("holder")
+        if not isinstance(holder, str) or not holder.strip():
+            raise ApiError(400, "请输入持卡人姓名", "bad_holder")
+        if not isinstance(number, str):
+            raise ApiError(400, "卡号无效", "bad_card_no")
+        number = re.sub(r"[\s-]", "", number)
+        if not data.luhn_ok(number):
+            raise ApiError(400, "卡号无效", "bad_card_no")
+        holder = holder.strip()[:40]
+        card_id = f"card-{number[-4:]}-{len(number)}"
+        with session.lock:
+            existing = next((c for c in session.cards if c.get("number") == number), None)
+            if existing is None:
+                existing = {"id": card_id, "bank": _bank_of(number), "last4": number[-4:],
+                            "holder": holder, "number": number}
+                session.cards.append(existing)
+            view = _card_view(existing)
+        return {"ok": True, "card": view}
+
+    def api_benefits(self, session, body):
+        with session.lock:
+            claimed = set(session.claimed)
+        return {"benefits": [dict(b, claimed=b["id"] in claimed) for b in data.BENEFITS]}
+
+    def api_claim(self, session, body, bid):
+        benefit = data.BENEFITS_BY_ID.get(bid)
+        if benefit is None:
+            raise ApiError(404, "未找到该权益", "benefit_not_found")
+        with session.lock:
+            already = bid in session.claimed
+            session.claimed.add(bid)
+        # Idempotent: claiming again is a success too, so journeys can repeat.
+        return {"ok": True, "benefit": dict(benefit, claimed=True), "already_claimed": already}
+
+
+def _card_view(card: dict) -> dict:
+    return {"id": card["id"], "bank": card["bank"], "last4": card["last4"], "holder": card["holder"],
+            "label": f"{card['bank']}（尾号 {card['last4']}）"}
+
+
+def _bank_of(number: str) -> str:
+    prefixes = {"6222": "工商银行", "6212": "工商银行", "6225": "招商银行", "6214": "招商银行",
+                "6217": "中国银行", "6228": "农业银行", "6227": "建设银行", "6226": "光大银行"}
+    return prefixes.get(number[:4], "银联卡")
+
+
+def _clear_cookie() -> str:
+    return f"{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+
+
+_HEAD = """<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - {bank}</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/app.css">
+</head>
+"""
+
+
+def _fragment(name: str) -> str:
+    return (PAGES_DIR / f"{name}.html").read_text(encoding="utf-8")
+
+
+def _render_page(name: str, title: str, menu: str | None, config: dict) -> str:
+    if menu is not None:
+        active = ' class="active" aria-current="page"'
+        links = "\n".join(
+            f'      <a id="{i}" href="{href}"{active if i == menu else ""}>{text}</a>'
+            for i, href, text in _MENU
+        )
+        nav = (f'    <nav id="main-nav" class="nav" aria-label="主菜单">\n{links}\n'
+               f'      <button id="logout" type="button" class="nav-logout">退出</button>\n    </nav>\n')
+    else:
+        nav = ""
+    head = _HEAD.format(title=_esc(title), bank=data.BANK_NAME)
+    return (
+        f"{head}<body class=\"page-{name}\">\n"
+        f"<header class=\"topbar\">\n  <div class=\"topbar-inner\">\n"
+        f"    <a class=\"brand\" href=\"/home\"><span class=\"brand-mark\" aria-hidden=\"true\"></span>"
+        f"{data.BANK_NAME}</a>\n{nav}  </div>\n</header>\n"
+        f"<main id=\"main\" class=\"main\">\n"
+        f"  <div id=\"spinner\" class=\"spinner\" role=\"status\" aria-busy=\"true\">"
+        f"<span class=\"spinner-ring\" aria-hidden=\"true\"></span><span class=\"spinner-text\">加载中…</span></div>\n"
+        f"  <div id=\"page-error\" class=\"page-error\" role=\"alert\" hidden>"
+        f"<p id=\"page-error-text\" class=\"page-error-text\">加载失败，请稍后重试</p>"
+        f"<p id=\"page-error-code\" class=\"page-error-code\"></p>"
+        f"<button id=\"page-retry\" type=\"button\" class=\"btn\">重试</button></div>\n"
+        f"  <section id=\"content\" class=\"content\" hidden>\n{_fragment(name)}  </section>\n"
+        f"</main>\n"
+        f"<footer id=\"footer\" class=\"footer\">{data.BANK_NAME} 演示系统 · 仅供 Patrol 巡检演示使用 · "
+        f"<span class=\"nowrap\">客服热线 95500-0000</span></footer>\n"
+        f"<script>window.__BANK__ = {_json_script(config)};</script>\n"
+        f"<script src=\"/static/app.js\"></script>\n"
+        f"</body>\n</html>\n"
+    )
+
+
+def _blank_page(title: str) -> str:
+    # The HTML arrives, but the app crashes before it renders anything: a white screen.
+    head = _HEAD.format(title=_esc(title), bank=data.BANK_NAME)
+    return (
+        f"{head}<body class=\"blank\">\n<div id=\"app\"></div>\n"
+        "<script>(function(){var app=undefined;app.mount(document.getElementById('app'));})();</script>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def _simple_page(code: str, message: str) -> str:
+    head = _HEAD.format(title=_esc(message), bank=data.BANK_NAME)
+    return (
+        f"{head}<body class=\"page-simple\">\n<main class=\"main\"><div class=\"card simple\">"
+        f"<h1>{_esc(code)}</h1><p>{_esc(message)}</p><a class=\"btn\" href=\"/home\">返回首页</a></div></main>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def serve_forever(host: str = "127.0.0.1", port: int = 8800, faults: list[str] | None = None) -> None:
+    """Serve in the foreground until Ctrl-C or SIGTERM; print the URL and demo credentials."""
+    bank = DemoBank(host, port, faults)
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, lambda *_: stop.set())
+            except (ValueError, OSError):  # pragma: no cover
+                pass
+    bank.start()
+    try:
+        pw = "(from $DEMO_PASSWORD)" if bank.password_from_env else bank.password
+        print(f"Demo bank serving at {bank.url}", flush=True)
+        print(f"  login: user {bank.user}, password {pw}", flush=True)
+        active = bank.faults.active()
+        if active:
+            shown = ", ".join(k if v is None else f"{k}={v}" for k, v in sorted(active.items()))
+            print(f"  faults: {shown}", flush=True)
+        print(f"  faults at run time: {bank.url}/__admin/faults", flush=True)
+        print("  press Ctrl-C to stop", flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bank.stop()
+        for sig, handler in previous.items():
+            try:
+                signal.signal(sig, handler)
+            except (ValueError, OSError):  # pragma: no cover
+                pass
+        print("Demo bank stopped.", flush=True)
+
+
+__all__ = ["DemoBank", "serve_forever", "parse_fault", "FaultSet", "FAULTS"]

@@ -1,0 +1,1 @@
+"""Visual comparison of screenshots against approved baselines."""

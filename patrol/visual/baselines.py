@@ -1,0 +1,94 @@
+"""Approved baselines: ``baselines/<journey>/<name>.<device>.png`` plus a small text
+manifest per journey (``manifest.json``) recording the environment each baseline
+was taken in (browser version, viewport, device scale factor), so a baseline from
+another browser or scale is reported as an environment mismatch, not a visual diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+_lock = threading.Lock()
+_SAFE = re.compile(r"[^a-z0-9_.-]+")
+
+
+def safe_name(name: str) -> str:
+    return _SAFE.sub("-", name.lower()).strip("-") or "baseline"
+
+
+@dataclass(frozen=True)
+class Environment:
+    browser: str
+    viewport: tuple[int, int]
+    scale: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"browser": self.browser, "viewport": list(self.viewport), "scale": self.scale}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Environment":
+        return cls(str(d.get("browser", "")), tuple(d.get("viewport", (0, 0))), float(d.get("scale", 1)))
+
+    def mismatch(self, other: "Environment") -> list[str]:
+        """What differs in a way that changes pixels (browser *major* version, size, scale)."""
+        out = []
+        if _major(self.browser) != _major(other.browser):
+            out.append(f"browser {other.browser} (baseline taken with {self.browser})")
+        if tuple(self.viewport) != tuple(other.viewport):
+            out.append(f"viewport {other.viewport[0]}x{other.viewport[1]} (baseline {self.viewport[0]}x{self.viewport[1]})")
+        if abs(self.scale - other.scale) > 1e-6:
+            out.append(f"device scale factor {other.scale} (baseline {self.scale})")
+        return out
+
+
+def _major(version: str) -> str:
+    m = re.search(r"(\d+)\.", version or "")
+    return m.group(1) if m else version
+
+
+class BaselineStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, journey: str, name: str, device: str) -> Path:
+        return self.root / safe_name(journey) / f"{safe_name(name)}.{safe_name(device)}.png"
+
+    def _manifest_path(self, journey: str) -> Path:
+        return self.root / safe_name(journey) / MANIFEST
+
+    def _read_manifest(self, journey: str) -> dict[str, Any]:
+        try:
+            return json.loads(self._manifest_path(journey).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def load(self, journey: str, name: str, device: str) -> tuple[bytes, Environment | None] | None:
+        p = self.path(journey, name, device)
+        try:
+            data = p.read_bytes()
+        except OSError:
+            return None
+        entry = self._read_manifest(journey).get(p.name)
+        return data, (Environment.from_dict(entry) if entry else None)
+
+    def save(self, journey: str, name: str, device: str, png: bytes, env: Environment) -> Path:
+        p = self.path(journey, name, device)
+        with _lock:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_suffix(".png.part")
+            tmp.write_bytes(png)
+            os.replace(tmp, p)
+            manifest = self._read_manifest(journey)
+            manifest[p.name] = env.to_dict()
+            mp = self._manifest_path(journey)
+            mtmp = mp.with_suffix(".json.part")
+            mtmp.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n", encoding="utf-8")
+            os.replace(mtmp, mp)
+        return p
