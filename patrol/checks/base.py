@@ -35,3 +35,28 @@ class Check:
 
     async def run(self, sc: "StepContext", params: Any) -> list["Finding"]:
         raise NotImplementedError
+
+
+# Once the app has visibly failed (a 5xx, a crashed script), waiting out the whole
+# timeout for an element proves nothing more; a short grace lets a page that
+# recovers on its own still pass.
+FAILURE_GRACE_S = 1.5
+
+
+async def wait_for_condition(sc: "StepContext", predicate) -> bool:
+    """Wait up to the step's hard timeout for ``predicate``; stop early once the app
+    has failed for longer than a short grace. True when the condition holds."""
+    import time
+
+    failed_at: list[float] = []
+
+    async def done() -> bool:
+        if await predicate():
+            return True
+        if sc.driver.failure_seen():
+            failed_at.append(failed_at[0] if failed_at else time.monotonic())
+            return time.monotonic() - failed_at[0] > FAILURE_GRACE_S
+        return False
+
+    await sc.driver.wait_until(done, timeout_ms=sc.timeout_ms)
+    return await predicate()

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from ..results import BREAKPOINT, Finding
 from . import register
-from .base import Check
+from .base import Check, wait_for_condition
 
 
 def url_matches(pattern: str, url: str) -> bool:
@@ -44,7 +44,7 @@ class ExpectUrl(Check):
         async def arrived() -> bool:
             return url_matches(pattern, await driver.current_url())
 
-        if await driver.wait_until(arrived, timeout_ms=sc.timeout_ms):
+        if await wait_for_condition(sc, arrived):
             return []
         url = await driver.current_url()
         return [

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from ..results import BREAKPOINT, STALL, Finding
 from . import register
-from .base import Check
+from .base import Check, wait_for_condition
 
 
 @register
@@ -18,7 +18,7 @@ class ExpectVisible(Check):
 
     async def run(self, sc, locator):
         driver = sc.driver
-        if await driver.wait_until(lambda: driver.is_visible(locator), timeout_ms=sc.timeout_ms):
+        if await wait_for_condition(sc, lambda: driver.is_visible(locator)):
             return []
         waited = f"{sc.timeout_ms / 1000:.1f}s"
         evidence = {"expected_visible": locator.describe(), "waited_ms": sc.timeout_ms, "url": await driver.current_url()}

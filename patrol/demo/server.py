@@ -67,7 +67,11 @@ Money is sent as strings with two decimals ("100.00").
 
 Faults (``--fault NAME[=VALUE]``, repeatable; lists are comma-separated)
 -----------------------------------------------------------------------
-Endpoint names: login, account, nav, funds, fund, buy, transfer, cards, benefits, claim.
+Endpoint names: login (POST /api/login, /api/logout), account (GET /api/account), nav
+(GET /api/nav), funds (GET /api/funds), fund (GET /api/funds/CODE), buy (POST
+/api/funds/CODE/buy), transfer (POST /api/transfer), receipt (GET /api/transfer/ID),
+cards (GET|POST /api/cards; the transfer and confirm pages load the card list too),
+benefits (GET /api/benefits), claim (POST /api/benefits/ID/claim).
 Page names: login, home, funds, fund, sign, transfer, confirm, success, cards, benefits.
 
 - ``slow_api=MS`` | ``slow_api=ENDPOINT:MS[,ENDPOINT:MS]``: delay all / the named API responses
@@ -156,7 +160,7 @@ _API = [
     ("GET", r"/api/funds/(?P<code>[^/]+)", "fund", "api_fund", True),
     ("POST", r"/api/funds/(?P<code>[^/]+)/buy", "buy", "api_buy", True),
     ("POST", r"/api/transfer", "transfer", "api_transfer", True),
-    ("GET", r"/api/transfer/(?P<tid>[^/]+)", "transfer", "api_transfer_get", True),
+    ("GET", r"/api/transfer/(?P<tid>[^/]+)", "receipt", "api_transfer_get", True),
     ("GET", r"/api/cards", "cards", "api_cards", True),
     ("POST", r"/api/cards", "cards", "api_bind", True),
     ("GET", r"/api/benefits", "benefits", "api_benefits", True),

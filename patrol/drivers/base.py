@@ -75,6 +75,10 @@ class Driver(ABC):
     @abstractmethod
     def drain_events(self) -> DriverEvents: ...
 
+    def failure_seen(self) -> bool:
+        """The app already failed during this step (5xx, failed request, crash)."""
+        return False
+
     @abstractmethod
     async def close(self) -> None: ...
 

@@ -161,6 +161,10 @@ class PlaywrightDriver(Driver):
                 {"url": response.url, "method": response.request.method, "status": status, "error": f"HTTP {status}"}
             )
 
+    def failure_seen(self) -> bool:
+        ev = self._events
+        return bool(ev.failed_requests or ev.bad_documents or ev.page_errors)
+
     def drain_events(self) -> DriverEvents:
         events, self._events = self._events, DriverEvents()
         return events

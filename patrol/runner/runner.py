@@ -243,7 +243,7 @@ class Runner:
         if evidence.action_error is None:
             for check_name, params in step.expect.items():
                 check = CHECKS[check_name]
-                if check.phase == "live":
+                if check.phase == "live" and not any(f.fatal for f in findings):
                     findings += await check.run(sc, params)
         evidence.duration_ms = (time.monotonic() - t0) * 1000
         sr.duration_ms = round(evidence.duration_ms, 1)

@@ -25,8 +25,13 @@ OpenCV on the bounding box of the differences only.
 from __future__ import annotations
 
 import math
+import numbers
+import os
 import re
 import struct
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -67,6 +72,31 @@ BOX_THICKNESS = 2
 FADE_ALPHA = 0.1
 
 
+# --------------------------------------------------------------------------
+# Worker threads: NumPy, OpenCV and zlib release the GIL on large buffers, so
+# the memory-bound passes over big screenshots (and decoding two PNGs) can use
+# more than one core.
+
+try:
+    _CPUS = max(1, len(os.sched_getaffinity(0)))
+except (AttributeError, OSError):  # pragma: no cover - not Linux
+    _CPUS = max(1, os.cpu_count() or 1)
+_PARALLEL_MIN_PIXELS = 1 << 20  # below ~1 Mpx one thread is as fast
+_POOL: ThreadPoolExecutor | None = None
+_POOL_PID = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The module's worker pool (re-created in a forked child, whose threads are gone)."""
+    global _POOL, _POOL_PID
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_PID != os.getpid():
+            _POOL = ThreadPoolExecutor(max_workers=min(4, _CPUS), thread_name_prefix="patrol-compare")
+            _POOL_PID = os.getpid()
+        return _POOL
+
+
 @dataclass
 class Cluster:
     """A group of nearby differing pixels: its bounding box and pixel count."""
@@ -80,6 +110,8 @@ class Cluster:
 
 @dataclass
 class Comparison:
+    """The outcome of comparing two screenshots."""
+
     width: int
     height: int
     identical: bool  # byte- or array-equal
@@ -146,18 +178,87 @@ def decode_png(data: bytes) -> np.ndarray:
     return cv2.cvtColor(_decode_bgra(data, what="PNG"), cv2.COLOR_BGRA2RGBA)
 
 
-def encode_png(rgb_or_rgba: np.ndarray) -> bytes:
-    """Encode an RGB / RGBA (or greyscale) uint8 array as PNG bytes."""
+def _adler32_combine(adler1: int, adler2: int, len2: int) -> int:
+    """zlib's adler32_combine: the Adler-32 of A+B from those of A and B (len2 = len(B))."""
+    base = 65521
+    rem = len2 % base
+    sum1 = adler1 & 0xFFFF
+    sum2 = (rem * sum1) % base
+    sum1 += (adler2 & 0xFFFF) + base - 1
+    sum2 += ((adler1 >> 16) & 0xFFFF) + ((adler2 >> 16) & 0xFFFF) + base - rem
+    if sum1 >= base:
+        sum1 -= base
+    if sum1 >= base:
+        sum1 -= base
+    if sum2 >= (base << 1):
+        sum2 -= base << 1
+    if sum2 >= base:
+        sum2 -= base
+    return sum1 | (sum2 << 16)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+def _encode_png_parallel(img: np.ndarray, level: int, parts: int) -> bytes:
+    """PNG writer for large images: unfiltered rows deflated in `parts` independent
+    pieces on threads (zlib releases the GIL) and joined into one zlib stream, as
+    pigz does (sync-flushed raw deflate pieces, Adler-32s combined)."""
+    height, width = img.shape[:2]
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    colour_type = {1: 0, 3: 2, 4: 6}[channels]
+    raw = np.empty((height, 1 + width * channels), dtype=np.uint8)
+    raw[:, 0] = 0  # filter type None on every row
+    raw[:, 1:] = img.reshape(height, -1)
+    flat = memoryview(raw.reshape(-1))
+    rows = [height * i // parts for i in range(parts + 1)]
+    stride = raw.shape[1]
+
+    def deflate(i: int) -> tuple[bytes, int, int]:
+        piece = flat[rows[i] * stride: rows[i + 1] * stride]
+        co = zlib.compressobj(level, zlib.DEFLATED, -15)
+        data = co.compress(piece) + co.flush(zlib.Z_FINISH if i == parts - 1 else zlib.Z_SYNC_FLUSH)
+        return data, zlib.adler32(piece), len(piece)
+
+    futures = [_pool().submit(deflate, i) for i in range(parts - 1)]
+    last = deflate(parts - 1)
+    pieces = [f.result() for f in futures] + [last]
+    adler = pieces[0][1]
+    for _data, a, n in pieces[1:]:
+        adler = _adler32_combine(adler, a, n)
+    header = bytes((0x78, 0x01))  # deflate, 32K window, fastest; (0x7801 % 31 == 0)
+    idat = header + b"".join(p[0] for p in pieces) + struct.pack(">I", adler)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return _PNG_SIGNATURE + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
+def encode_png(rgb_or_rgba: np.ndarray, *, level: int = 1) -> bytes:
+    """Encode an RGB / RGBA (or greyscale) uint8 array as PNG bytes.
+
+    Tuned for screenshots and diff images (flat UI colours): zlib level 1 and
+    no row filter, which is both faster and smaller for them than libpng's
+    adaptive filtering.  Large images are deflated on several threads."""
     img = np.asarray(rgb_or_rgba)
     if img.dtype != np.uint8:
         raise ValueError(f"encode_png: expected uint8, got {img.dtype}")
-    if img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2BGR)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGBA2BGRA)
-    elif not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1)):
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4))):
         raise ValueError(f"encode_png: expected HxW, HxWx3 or HxWx4, got shape {img.shape}")
-    ok, buf = cv2.imencode(".png", img)
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"encode_png: empty image {img.shape}")
+    if not 0 <= level <= 9:
+        raise ValueError(f"encode_png: level must be 0..9, got {level}")
+    pixels = img.shape[0] * img.shape[1]
+    if _CPUS > 1 and pixels >= _PARALLEL_MIN_PIXELS and img.shape[0] >= 2:
+        return _encode_png_parallel(img, level, min(_CPUS, 4, img.shape[0]))
+    if img.ndim == 3:
+        img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2BGR if img.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, level]
+    if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV >= 4.10
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
+    ok, buf = cv2.imencode(".png", img, params)
     if not ok:  # pragma: no cover - OpenCV only fails on impossible input
         raise ValueError("encode_png: OpenCV could not encode the image")
     return buf.tobytes()
@@ -174,7 +275,11 @@ def _load_pair(expected, actual) -> tuple[np.ndarray, np.ndarray, bool]:
     index, so no conversion is needed).  Arrays are taken as RGB(A)."""
     a_enc = isinstance(expected, _BytesLike)
     b_enc = isinstance(actual, _BytesLike)
-    if a_enc and b_enc:
+    if a_enc and b_enc:  # decode both at once (OpenCV releases the GIL)
+        if _CPUS > 1:
+            future = _pool().submit(_decode_bgra, expected, what="expected")
+            b = _decode_bgra(actual, what="actual")
+            return future.result(), b, True
         return _decode_bgra(expected, what="expected"), _decode_bgra(actual, what="actual"), True
     a = decode_png(expected) if a_enc else _to_four_channels(np.asarray(expected), what="expected")
     b = decode_png(actual) if b_enc else _to_four_channels(np.asarray(actual), what="actual")
@@ -233,52 +338,63 @@ def _color_delta(px1: np.ndarray, px2: np.ndarray, pos4: np.ndarray, bgr: bool, 
     return 0.5053 * y * y + 0.299 * i * i + 0.1957 * q * q
 
 
-def _neighbours(xs: np.ndarray, ys: np.ndarray, width: int, height: int):
-    """Flat indices (K, 8) of the 8 neighbours (clamped), their validity, and the edge flag."""
-    nx = xs[:, None] + _NEIGHBOUR_DX
-    ny = ys[:, None] + _NEIGHBOUR_DY
-    valid = (nx >= 0) & (nx < width) & (ny >= 0) & (ny < height)
-    np.clip(nx, 0, width - 1, out=nx)
-    np.clip(ny, 0, height - 1, out=ny)
-    ny *= width
-    ny += nx
+def _neighbours(idx: np.ndarray, width: int, height: int):
+    """For flat pixel indices (K,): the flat indices (K, 8) of their 8 neighbours
+    in pixelmatch's visiting order, which of those lie inside the image (None
+    when all do), and whether each pixel is on the image's edge."""
+    xs = idx % width
+    ys = idx // width
     edge = (xs == 0) | (xs == width - 1) | (ys == 0) | (ys == height - 1)
-    return ny, valid, edge
+    nidx = idx[:, None] + (_NEIGHBOUR_DY * width + _NEIGHBOUR_DX)
+    on_edge = np.flatnonzero(edge)
+    if on_edge.size == 0:
+        return nidx, None, edge
+    nx = xs[on_edge, None] + _NEIGHBOUR_DX
+    ny = ys[on_edge, None] + _NEIGHBOUR_DY
+    inside = (nx >= 0) & (nx < width) & (ny >= 0) & (ny < height)
+    # park outside neighbours on the pixel itself; callers discount them via `valid`
+    nidx[on_edge] = np.where(inside, nidx[on_edge], idx[on_edge, None])
+    valid = np.ones(nidx.shape, dtype=bool)
+    valid[on_edge] = inside
+    return nidx, valid, edge
 
 
-def _equal_siblings(img32: np.ndarray, idx: np.ndarray, nidx: np.ndarray, valid: np.ndarray, edge: np.ndarray):
-    """How many of the 8 neighbours have exactly the same RGBA as the pixel (+1 at an edge)."""
+def _equal_siblings(img32: np.ndarray, idx: np.ndarray, nidx: np.ndarray, valid, edge: np.ndarray) -> np.ndarray:
+    """How many of the 8 neighbours have exactly the pixel's RGBA (+1 on the edge, as pixelmatch counts)."""
     same = img32[nidx] == img32[idx][:, None]
-    same &= valid
+    if valid is not None:
+        same &= valid
     return same.sum(axis=1) + edge
 
 
-def _has_many_siblings(img32: np.ndarray, idx: np.ndarray, width: int, height: int) -> np.ndarray:
-    """pixelmatch's hasManySiblings for flat pixel indices: 3+ identical neighbours (an edge counts one)."""
-    nidx, valid, edge = _neighbours(idx % width, idx // width, width, height)
-    return _equal_siblings(img32, idx, nidx, valid, edge) > 2
-
-
-def _antialiased(img: np.ndarray, bgr: bool, idx: np.ndarray, width: int, height: int,
-                 img32: np.ndarray, other32: np.ndarray, checkerboard: bool) -> np.ndarray:
-    """pixelmatch's antialiased(img, x, y, ...) for flat pixel indices, vectorised.
-
-    img32 is img viewed as one 32-bit word per pixel, other32 the other image."""
+def _antialiased_either(a: np.ndarray, b: np.ndarray, bgr: bool, idx: np.ndarray, width: int, height: int,
+                        a32: np.ndarray, b32: np.ndarray, checkerboard: bool) -> np.ndarray:
+    """pixelmatch's ``antialiased(img1, ...) || antialiased(img2, ...)`` for flat
+    pixel indices (K,), vectorised over the pixels and both images at once."""
     out = np.zeros(idx.shape, dtype=bool)
     if idx.size == 0:
         return out
-    nidx, valid, edge = _neighbours(idx % width, idx // width, width, height)
+    nidx, valid, edge = _neighbours(idx, width, height)
     # Identical neighbours have a zero brightness delta: more than 2 of them
-    # (an edge counting one) rule AA out without any colour maths.
-    rows = np.flatnonzero(_equal_siblings(img32, idx, nidx, valid, edge) <= 2)
-    if rows.size == 0:
+    # (the edge counting one) rule anti-aliasing out without any colour maths.
+    rows_a = np.flatnonzero(_equal_siblings(a32, idx, nidx, valid, edge) <= 2)
+    rows_b = np.flatnonzero(_equal_siblings(b32, idx, nidx, valid, edge) <= 2)
+    owner = np.concatenate((rows_a, rows_b))  # row in idx for each pixel tested
+    if owner.size == 0:
         return out
-    idx, nidx, valid, edge = idx[rows], nidx[rows], valid[rows], edge[rows]
-    flat = img.reshape(-1, 4)
-    dr, dg, db = _diffs(flat[idx][:, None, :], flat[nidx], (idx * 4)[:, None], bgr, checkerboard)
-    delta = dr * _Y_R + dg * _Y_G + db * _Y_B  # brightnessDelta
-    delta[~valid] = 0.0
-    zeroes = (delta == 0).sum(axis=1) - (~valid).sum(axis=1) + edge
+    flat_a = a.reshape(-1, 4)
+    flat_b = b.reshape(-1, 4)
+    pix = idx[owner]
+    nbr = nidx[owner]
+    centre = np.concatenate((flat_a[pix[: rows_a.size]], flat_b[pix[rows_a.size:]]))
+    neigh = np.concatenate((flat_a[nbr[: rows_a.size]], flat_b[nbr[rows_a.size:]]))
+    dr, dg, db = _diffs(centre[:, None, :], neigh, (pix * 4)[:, None], bgr, checkerboard)
+    delta = dr * _Y_R + dg * _Y_G + db * _Y_B  # pixelmatch's brightnessDelta
+    zeroes = (delta == 0).sum(axis=1) + edge[owner]
+    if valid is not None:
+        v = valid[owner]
+        delta[~v] = 0.0
+        zeroes -= (~v).sum(axis=1)  # outside neighbours were parked on the pixel itself (delta 0)
     lo = delta.min(axis=1)
     hi = delta.max(axis=1)
     # more than 2 equal siblings: not AA; no darker *and* brighter sibling: not AA
@@ -286,13 +402,17 @@ def _antialiased(img: np.ndarray, bgr: bool, idx: np.ndarray, width: int, height
     if maybe.size == 0:
         return out
     d = delta[maybe]
-    n = nidx[maybe]
+    n = nbr[maybe]
     pick = np.arange(maybe.size)
-    darkest = n[pick, d.argmin(axis=1)]  # the first darkest in visiting order, as pixelmatch
-    brightest = n[pick, d.argmax(axis=1)]  # the first brightest
-    aa = _has_many_siblings(img32, darkest, width, height) & _has_many_siblings(other32, darkest, width, height)
-    aa |= _has_many_siblings(img32, brightest, width, height) & _has_many_siblings(other32, brightest, width, height)
-    out[rows[maybe]] = aa
+    # the first darkest and the first brightest sibling in visiting order, as pixelmatch
+    extremes = np.concatenate((n[pick, d.argmin(axis=1)], n[pick, d.argmax(axis=1)]))
+    # AA if the darkest or the brightest has 3+ identical siblings in both images
+    enidx, evalid, eedge = _neighbours(extremes, width, height)
+    many = (_equal_siblings(a32, extremes, enidx, evalid, eedge) > 2) & (
+        _equal_siblings(b32, extremes, enidx, evalid, eedge) > 2
+    )
+    aa = many[: maybe.size] | many[maybe.size:]
+    out[owner[maybe[aa]]] = True
     return out
 
 
@@ -350,6 +470,29 @@ def _clusters(diff_idx: np.ndarray, width: int, height: int, gap: int) -> list[C
 # Comparison
 
 
+def _changed_pixels(a32: np.ndarray, b32: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bool map of pixels whose RGBA differs at all, their flat indices).
+
+    One memory-bound pass; large images are split across threads (NumPy
+    releases the GIL), the calling thread doing the last part itself."""
+    n = a32.size
+    ne = np.empty(n, dtype=bool)
+    parts = min(4, _CPUS) if n >= _PARALLEL_MIN_PIXELS else 1
+
+    def scan(lo: int, hi: int) -> np.ndarray:
+        np.not_equal(a32[lo:hi], b32[lo:hi], out=ne[lo:hi])
+        found = np.flatnonzero(ne[lo:hi])
+        return found + lo if lo else found
+
+    if parts <= 1:
+        return ne, scan(0, n)
+    bounds = [n * i // parts for i in range(parts + 1)]
+    futures = [_pool().submit(scan, bounds[i], bounds[i + 1]) for i in range(parts - 1)]
+    last = scan(bounds[-2], bounds[-1])
+    found = [f.result() for f in futures] + [last]
+    return ne, np.concatenate(found)
+
+
 def _check_mask(mask, width: int, height: int) -> np.ndarray:
     m = np.asarray(mask)
     if m.shape != (height, width):
@@ -403,13 +546,20 @@ def compare(
     checkerboard: blend semi-transparent pixels like pixelmatch 7.2.0's default
         (True) or against plain white (False).  Irrelevant for opaque images.
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be a number from 0 to 1, got {threshold!r}")
     if isinstance(cluster_gap, bool) or not isinstance(cluster_gap, int) or cluster_gap < 0:
         raise ValueError(f"cluster_gap must be a non-negative integer, got {cluster_gap!r}")
 
+    threshold = float(threshold)
+
     # 1a. byte-equal shortcut: no decode at all
-    if isinstance(expected, _BytesLike) and isinstance(actual, _BytesLike) and bytes(expected) == bytes(actual):
+    if (
+        isinstance(expected, _BytesLike)
+        and isinstance(actual, _BytesLike)
+        and len(expected) == len(actual)
+        and bytes(expected) == bytes(actual)
+    ):
         dims = _png_dimensions(bytes(expected[:24]))
         if dims is None:
             h, w = _decode_bgra(expected, what="expected").shape[:2]
@@ -428,15 +578,13 @@ def compare(
     # over the images as 32-bit words (a pixel differs iff its word differs).
     a32 = a.reshape(-1).view(np.uint32)
     b32 = b.reshape(-1).view(np.uint32)
-    changed = np.flatnonzero(a32 != b32)
+    diff_flat, changed = _changed_pixels(a32, b32)
     if changed.size == 0:
         return _identical(width, height)
 
     # 2. YIQ distance, only where pixels differ at all
-    flat_a = a.reshape(-1, 4)
-    flat_b = b.reshape(-1, 4)
     max_delta = _MAX_YIQ_DELTA * threshold * threshold
-    delta = _color_delta(flat_a[changed], flat_b[changed], changed * 4, bgr, checkerboard)
+    delta = _color_delta(a.reshape(-1, 4)[changed], b.reshape(-1, 4)[changed], changed * 4, bgr, checkerboard)
     over = changed[delta > max_delta]
 
     # 4. masks before anything is counted (and before the costly AA test)
@@ -448,15 +596,14 @@ def compare(
         diff_idx = over
         aa_idx = over[:0]
     else:
-        aa = _antialiased(a, bgr, over, width, height, a32, b32, checkerboard)
-        rest = ~aa
-        if rest.any():
-            aa[rest] = _antialiased(b, bgr, over[rest], width, height, b32, a32, checkerboard)
+        aa = _antialiased_either(a, b, bgr, over, width, height, a32, b32, checkerboard)
         diff_idx = over[~aa]
         aa_idx = over[aa]
 
-    diff_mask = np.zeros((height, width), dtype=bool)
-    diff_mask.reshape(-1)[diff_idx] = True
+    # The changed-pixel map becomes the difference mask: clear what is not counted.
+    diff_flat[changed] = False
+    diff_flat[diff_idx] = True
+    diff_mask = diff_flat.reshape(height, width)
     aa_mask = np.zeros((height, width), dtype=bool)
     aa_mask.reshape(-1)[aa_idx] = True
 
@@ -565,12 +712,17 @@ def mask_from_regions(width: int, height: int, regions) -> np.ndarray:
 
 
 def _faded(rgba: np.ndarray) -> np.ndarray:
-    """pixelmatch's drawGrayPixel: luminance blended with white at FADE_ALPHA, as RGB uint8."""
-    f = rgba.astype(np.float32)
-    lum = f[..., 0] * _Y_R + f[..., 1] * _Y_G + f[..., 2] * _Y_B
-    val = 255.0 + (lum - 255.0) * (FADE_ALPHA / 255.0) * f[..., 3]
-    grey = np.clip(val, 0, 255).astype(np.uint8)
-    return np.repeat(grey[..., None], 3, axis=2)
+    """pixelmatch's drawGrayPixel: luminance blended with white (FADE_ALPHA of the
+    image left), as RGB uint8."""
+    alpha = cv2.extractChannel(rgba, 3)
+    if cv2.minMaxLoc(alpha)[0] >= 255:  # opaque: 255 + (Y - 255) * FADE_ALPHA
+        grey = cv2.convertScaleAbs(cv2.cvtColor(rgba, cv2.COLOR_RGBA2GRAY), alpha=FADE_ALPHA, beta=255 * (1 - FADE_ALPHA))
+    else:
+        f = rgba.astype(np.float32)
+        lum = f[..., 0] * _Y_R + f[..., 1] * _Y_G + f[..., 2] * _Y_B
+        val = 255.0 + (lum - 255.0) * (FADE_ALPHA / 255.0) * f[..., 3]
+        grey = np.clip(val + 0.5, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
 
 
 def _outline(img: np.ndarray, c: Cluster) -> None:
@@ -616,8 +768,9 @@ def diff_image(actual: np.ndarray, c: Comparison) -> np.ndarray:
     out = _faded(rgba)
     for cl in c.clusters:
         _outline(out, cl)
+    flat = out.reshape(-1, 3)
     if c.aa_mask is not None:
-        out[c.aa_mask] = AA_COLOUR
+        flat[np.flatnonzero(c.aa_mask)] = AA_COLOUR
     if c.diff_mask is not None:
-        out[c.diff_mask] = DIFF_COLOUR
+        flat[np.flatnonzero(c.diff_mask)] = DIFF_COLOUR
     return out

@@ -1,0 +1,116 @@
+"""Fingerprints and evidence summaries: from a finding to an incident's identity.
+
+Fingerprint = journey + step (name, or ``#index`` when unnamed) + kind + reason +
+target device. Same fingerprint, same incident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from ..results import Finding, JourneyResult, StepResult
+from ..secrets import MASKER
+
+MAX_TEXT = 500
+
+
+def fingerprint(journey: str, step_key: str, kind: str, reason: str, target: str, device: str) -> str:
+    raw = "\x1f".join(("patrol/1", journey, step_key, kind, reason, target, device))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+
+
+def severity(finding: Finding) -> str:
+    """critical when the customer cannot go on (a fatal finding), else warning."""
+    return "critical" if finding.fatal else "warning"
+
+
+@dataclass
+class Observation:
+    """One finding as seen in one attempt of one journey."""
+
+    fingerprint: str
+    finding: Finding
+    step: StepResult
+    journey: JourneyResult
+
+
+def observations(journey: JourneyResult) -> dict[str, Observation]:
+    """The fingerprints an attempt produced (first finding per fingerprint)."""
+    out: dict[str, Observation] = {}
+    for step in journey.steps:
+        for f in step.findings:
+            fp = fingerprint(journey.name, step.key, f.kind, f.reason, journey.target, journey.device)
+            out.setdefault(fp, Observation(fp, f, step, journey))
+    return out
+
+
+def _clip(value: Any, limit: int = MAX_TEXT) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_OCR_KEYS = ("ocr_text", "ocr", "screen_text", "text_near", "nearby_text", "found_text", "matched_text", "text")
+_SKIP_DETAILS = {"screenshot", "images", "requests", "errors", "consequences", "url", "clusters"} | set(_OCR_KEYS)
+
+
+def _ocr_text(finding: Finding, step: StepResult) -> str | None:
+    for source in (finding.evidence, step.artifacts.get("ocr") if isinstance(step.artifacts.get("ocr"), dict) else {}):
+        for key in _OCR_KEYS:
+            value = source.get(key) if isinstance(source, dict) else None
+            if isinstance(value, str) and value.strip():
+                return _clip(value, 300)
+            if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                return _clip(" / ".join(value), 300)
+    ocr = step.artifacts.get("ocr")
+    if isinstance(ocr, str) and ocr.strip():
+        return _clip(ocr, 300)
+    return None
+
+
+def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult, run_dir: str | None) -> dict[str, Any]:
+    """What a person needs to see the problem, small enough to go into a message.
+    Paths are relative to ``run_dir``; everything is masked."""
+    ev = finding.evidence or {}
+    screenshot = ev.get("screenshot") or step.screenshot
+    images = []
+    for item in ev.get("images") or []:
+        if isinstance(item, dict) and item.get("label"):
+            path = item.get("path") or (screenshot if item.get("label") == "actual" else None)
+            if path:
+                images.append({"label": str(item["label"]), "path": str(path)})
+    failed = []
+    for r in (ev.get("requests") or [])[:5]:
+        if isinstance(r, dict):
+            failed.append({
+                "method": str(r.get("method") or "GET"),
+                "url": _clip(r.get("url") or "", 300),
+                "status": r.get("status") if isinstance(r.get("status"), int) else None,
+                "error": _clip(r["error"], 200) if r.get("error") else None,
+            })
+    if not failed and finding.reason == "http_error" and ev.get("url"):
+        failed.append({"method": "GET", "url": _clip(ev["url"], 300), "status": ev.get("status"), "error": None})
+    page_errors = []
+    for e in (ev.get("errors") or [])[:3]:
+        msg = e.get("message") if isinstance(e, dict) else e
+        if msg:
+            page_errors.append(_clip(msg, 300))
+    details = {}
+    for key, value in ev.items():
+        if key in _SKIP_DETAILS or len(details) >= 10:
+            continue
+        if isinstance(value, (str, int, float, bool)) and value is not None:
+            details[str(key)] = _clip(value, 200) if isinstance(value, str) else value
+    summary = {
+        "run_dir": run_dir,
+        "screenshot": screenshot,
+        "images": images,
+        "failed_requests": failed,
+        "page_errors": page_errors,
+        "ocr_text": _ocr_text(finding, step),
+        "consequences": [_clip(c, 300) for c in (ev.get("consequences") or [])[:3]],
+        "details": details,
+        "attempt": journey.attempt,
+    }
+    return MASKER.mask_obj(summary)

@@ -1,0 +1,106 @@
+"""The state store: a SQL database (SQLite at ``.patrol/state.db`` by default, any
+SQLAlchemy URL by config) that keeps runs, incidents, their events and the
+delivery outbox. Migrations (Alembic, ``migrations/``) run on open, so an upgrade
+of Patrol never needs a wiped database.
+
+patrol.yaml::
+
+    state:
+      url: sqlite:///.patrol/state.db     # relative paths are relative to patrol.yaml
+      # url: postgresql+psycopg://patrol:${secret:PG_PASSWORD}@db/patrol
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from ..config import Config
+from ..secrets import MASKER, MissingVariable, interpolate
+from . import schema
+from .db import is_sqlite, make_engine, migrate
+
+DEFAULT_URL = "sqlite:///.patrol/state.db"
+
+
+@dataclass
+class StateSettings:
+    url: str = DEFAULT_URL
+    enabled: bool = True
+
+
+def state_settings(config: Config) -> StateSettings:
+    """Validate the ``state`` section of patrol.yaml."""
+    raw = config.section("state")
+    if raw is None:
+        raw = {}
+    if raw is False:
+        return StateSettings(enabled=False)
+    if not isinstance(raw, dict):
+        raise config.problem(("state",), "expected a mapping like {url: sqlite:///.patrol/state.db}, or false to switch incidents off")
+    for key in raw:
+        if key not in ("url", "enabled"):
+            raise config.problem(("state", key), "unknown key; allowed: url, enabled", key=True)
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise config.problem(("state", "enabled"), "expected true or false")
+    url = raw.get("url", DEFAULT_URL)
+    if not isinstance(url, str) or not url.strip():
+        raise config.problem(("state", "url"), "expected an SQLAlchemy URL such as sqlite:///.patrol/state.db")
+    try:
+        url = interpolate(url)
+    except MissingVariable as e:
+        raise config.problem(("state", "url"), str(e)) from None
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise config.problem(("state", "url"), f"not a database URL: {e}") from None
+    if parsed.password:
+        MASKER.add(str(parsed.password))
+    if is_sqlite(parsed) and parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        parsed = parsed.set(database=str(config.path(parsed.database)))
+    return StateSettings(url=parsed.render_as_string(hide_password=False), enabled=enabled)
+
+
+class Store:
+    """A migrated database. ``write()`` is one transaction that takes the write lock
+    at once; ``read()`` is a read-only one."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @property
+    def display_url(self) -> str:
+        return MASKER.mask(self.engine.url.render_as_string(hide_password=True))
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str) -> Store:
+    engine = make_engine(url)
+    migrate(engine)
+    return Store(engine)
+
+
+def open_from_config(config: Config) -> Store:
+    return open_store(state_settings(config).url)
+
+
+__all__ = ["Store", "StateSettings", "open_store", "open_from_config", "state_settings", "schema"]

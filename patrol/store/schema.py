@@ -1,0 +1,212 @@
+"""The state database's tables (SQLAlchemy Core). The schema is changed only by a
+new migration in ``migrations/versions/``; this module must always describe the
+schema at the newest migration (a test compares the two).
+
+Times are stored as naive UTC and come back as aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store; use an aware UTC datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # defensive: raw SQLite text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+# One patrol run: its verdict, where its report is, a small summary.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),  # RunResult.run_id
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("duration_ms", Float, nullable=True),
+    Column("run_dir", Text, nullable=True),
+    Column("report_path", Text, nullable=True),
+    Column("summary", JSON, nullable=False),
+)
+
+# One attempt of one journey in a run (a confirmation rerun is attempt 2...).
+journey_runs = Table(
+    "journey_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("journey", String(255), nullable=False),
+    Column("file", Text, nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("latest", Boolean, nullable=False),  # the attempt that decides the run's verdict
+    Column("target", String(16), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    # healthy / failing / robot_error: what this attempt says about the app
+    Column("outcome", String(16), nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("duration_ms", Float, nullable=True),
+    Column("robot_error", JSON, nullable=True),
+    Column("fingerprints", JSON, nullable=False),
+    Index("ix_journey_runs_history", "journey", "target", "device", "id"),
+)
+
+step_results = Table(
+    "step_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("journey_run_id", Integer, ForeignKey("journey_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("step_index", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("duration_ms", Float, nullable=True),
+    Column("budget_ms", Float, nullable=True),
+    Column("url", Text, nullable=True),
+    Column("screenshot", Text, nullable=True),
+    Column("findings", JSON, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(32), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # open / resolved
+    Column("journey", String(255), nullable=False),
+    Column("journey_file", Text, nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("target", String(16), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("step_key", String(255), nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("step_name", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),  # critical (the flow cannot go on) / warning
+    Column("message", Text, nullable=False),
+    Column("page_url", Text, nullable=True),
+    Column("count", Integer, nullable=False),
+    Column("healthy_streak", Integer, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("resolved_by", String(32), nullable=True),  # auto / manual
+    Column("resolve_note", Text, nullable=True),
+    Column("first_run_id", String(64), nullable=True),
+    Column("last_run_id", String(64), nullable=True),
+    Column("last_notified_at", UTCDateTime, nullable=True),
+    Column("evidence", JSON, nullable=False),  # the latest failure's evidence summary
+    Column("previous_id", Integer, nullable=True),
+    # At most one open incident per fingerprint, even with two writers.
+    Index("uq_incidents_open_fingerprint", "fingerprint", unique=True,
+          sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+)
+
+# Per journey (and device): flapping state.
+journey_state = Table(
+    "journey_state",
+    metadata,
+    Column("key", String(400), primary_key=True),  # journey \x1f target \x1f device
+    Column("journey", String(255), nullable=False),
+    Column("flapping", Boolean, nullable=False),
+    Column("flap_percent", Float, nullable=False),
+    Column("flapping_since", UTCDateTime, nullable=True),
+    Column("flapping_incident_id", Integer, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Per target (web / app): is the robot itself failing?
+robot_state = Table(
+    "robot_state",
+    metadata,
+    Column("target", String(16), primary_key=True),
+    Column("failing", Boolean, nullable=False),
+    Column("since", UTCDateTime, nullable=True),
+    Column("detail", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Everything that happened: incident timeline entries and notified events.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uid", String(40), nullable=False, unique=True),  # becomes webhook-id msg_<uid>
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("type", String(40), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("journey", String(255), nullable=True),
+    Column("notified", Boolean, nullable=False),
+    Column("payload", JSON, nullable=False),
+)
+
+# The outbox: one row per (event, receiver), written with the event.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", Integer, ForeignKey("events.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("receiver", String(128), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("stream", String(128), nullable=False),  # per-receiver ordering key (incident / robot target)
+    Column("status", String(16), nullable=False),  # pending / sent / dead
+    Column("attempts", Integer, nullable=False),
+    Column("parts_done", Integer, nullable=False),  # multi-message formats (WeCom text + image)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),  # max_age counts from here (reset by retry)
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+    Index("ix_deliveries_receiver_stream", "receiver", "stream", "id"),
+)

@@ -1,0 +1,81 @@
+"""Shared fixtures: a real demo bank on a free port, and a way to run `patrol` the
+way a person does (the real CLI, real Chromium) and read back what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as _random
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JOURNEYS = ROOT / "journeys"
+# A password nobody could guess, so a test can grep every output for it. The bank
+# reads it at start, the journeys through ${secret:DEMO_PASSWORD}.
+SECRET = "pw-" + _random.token_hex(8)
+os.environ["DEMO_PASSWORD"] = SECRET
+
+
+@dataclass
+class Patrol:
+    code: int
+    out: str
+    err: str
+    report: dict | None
+    run_dir: Path
+
+    def journey(self, name: str, attempt: int | None = None) -> dict:
+        matches = [j for j in self.report["journeys"] if j["name"] == name]
+        assert matches, f"no journey {name} in report"
+        return matches[-1] if attempt is None else next(j for j in matches if j["attempt"] == attempt)
+
+    def findings(self, name: str) -> list[tuple[str, str, str]]:
+        """(step name, kind, reason) of every finding of a journey."""
+        return [(s["name"], f["kind"], f["reason"]) for s in self.journey(name)["steps"] for f in s["findings"]]
+
+
+@pytest.fixture(scope="session")
+def bank():
+    from patrol.demo.server import DemoBank
+
+    with DemoBank(port=0) as b:
+        yield b
+
+
+@pytest.fixture
+def faulty_bank(request):
+    """A bank of the test's own, with the faults given by @pytest.mark.faults(...)."""
+    from patrol.demo.server import DemoBank
+
+    marker = request.node.get_closest_marker("faults")
+    faults = list(marker.args) if marker else []
+    with DemoBank(port=0, faults=faults) as b:
+        yield b
+
+
+@pytest.fixture
+def patrol(tmp_path, capsys, monkeypatch):
+    """Run the real CLI in-process; returns a Patrol with exit code, output and report."""
+    from patrol.cli import main
+
+    monkeypatch.chdir(tmp_path)  # baselines/ and .patrol/ of the test's own
+
+    def run(*args: str, output: Path | None = None) -> Patrol:
+        run_dir = output or tmp_path / f"run-{_random.token_hex(3)}"
+        argv = [a for a in args]
+        if args and args[0] in ("run",) and "--output" not in args:
+            argv += ["--output", str(run_dir)]
+        code = main(argv)
+        cap = capsys.readouterr()
+        report_file = run_dir / "report.json"
+        report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.exists() else None
+        return Patrol(code, cap.out, cap.err, report, run_dir)
+
+    return run
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "faults(*specs): faults the faulty_bank fixture starts with")
