@@ -19,7 +19,10 @@ def expect_keys() -> dict[str, Check]:
     return {c.expect_key: c for c in CHECKS.values() if c.expect_key}
 
 
-_MODULES = ("expect_visible", "expect_url", "network", "budget")
+_MODULES = (
+    "expect_visible", "expect_url", "network", "budget",
+    "detectors", "visual", "blank_screen", "blank_region", "broken_image", "text",
+)
 for _m in _MODULES:
     importlib.import_module(f"{__name__}.{_m}")
 

@@ -48,6 +48,12 @@ def patrol(args) -> int:
             parse_fault(spec)
         except ValueError as e:
             raise InputError(f"--fault {spec}: {e}") from None
+    import os
+
+    from ..demo import DEFAULT_PASSWORD
+
+    # The bank and the journeys read the same variable; the demo works without set-up.
+    os.environ.setdefault("DEMO_PASSWORD", DEFAULT_PASSWORD)
     with DemoBank(port=0, faults=args.fault) as bank:
         console.say(f"demo bank at [bold]{bank.url}[/]" + (f" with faults {', '.join(args.fault)}" if args.fault else ""))
         run_args = argparse.Namespace(

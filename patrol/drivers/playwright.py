@@ -44,6 +44,7 @@ class PlaywrightEngine(Engine):
         self.browser: Browser | None = None
         self.version = ""
         self._crashed = False
+        self.config = None
 
     @classmethod
     def from_config(cls, config, options) -> "PlaywrightEngine":
@@ -57,7 +58,9 @@ class PlaywrightEngine(Engine):
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             raise config.problem(("browser", "args"), "expected a list of strings")
         headless = browser.get("headless", True) and not getattr(options, "headed", False)
-        return cls(browser.get("executable"), headless=headless, extra_args=args)
+        engine = cls(browser.get("executable"), headless=headless, extra_args=args)
+        engine.config = config
+        return engine
 
     async def start(self) -> None:
         path = find_chromium(self.executable)
@@ -203,7 +206,7 @@ class PlaywrightDriver(Driver):
     async def _click_on_screen(self, locator: Locator, timeout_ms: float) -> None:
         from ..checks.screen import locate_on_screen  # OCR lives with the checks
 
-        x, y = await locate_on_screen(self, locator, timeout_ms=timeout_ms)
+        x, y = await locate_on_screen(self, locator, timeout_ms=timeout_ms, config=self.engine.config)
         await self.tap_point(x, y, timeout_ms=timeout_ms)
 
     async def tap_point(self, x: float, y: float, *, timeout_ms: float) -> None:

@@ -145,6 +145,7 @@ def load_all(paths: list[str]) -> list[Journey]:
 
 
 def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
+    from .. import runner  # noqa: F401  (registers journey/step keys such as redact)
     from ..actions import ACTIONS
     from ..checks import expect_keys
 

@@ -50,5 +50,15 @@ class StepContext:
     artifacts: "ArtifactStore"
     options: Any = None  # RunOptions
     journey_dir: str = ""  # the journey's folder inside the run folder
+    # Per-journey-run memory shared by the steps (e.g. what was already reported,
+    # so one broken banner is one finding, not one per step).
+    memory: dict[str, Any] = field(default_factory=dict)
+
+    def first_time(self, key: str, value: Any) -> bool:
+        seen = self.memory.setdefault(key, set())
+        if value in seen:
+            return False
+        seen.add(value)
+        return True
     # Artefacts a check produced for the report (diff images, OCR text...).
     report: dict[str, Any] = field(default_factory=dict)

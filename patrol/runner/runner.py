@@ -212,20 +212,21 @@ class Runner:
         return result
 
     async def _steps(self, journey: Journey, driver, store: ArtifactStore, journey_dir: str, result: JourneyResult) -> None:
+        memory: dict = {}
         for step in journey.steps:
             step_result = result.steps[step.index - 1]
-            self._current = step_result
-            await self._run_step(journey, step, driver, store, journey_dir, step_result)
+            await self._run_step(journey, step, driver, store, journey_dir, step_result, memory)
             self._emit("step_finished", journey, result, step_result)
             if any(f.fatal for f in step_result.findings):
                 break  # the flow cannot go on; later steps stay "skipped"
 
-    async def _run_step(self, journey: Journey, step: Step, driver, store: ArtifactStore, journey_dir: str, sr: StepResult) -> None:
+    async def _run_step(self, journey: Journey, step: Step, driver, store: ArtifactStore, journey_dir: str, sr: StepResult, memory: dict) -> None:
         action = ACTIONS[step.action]
         timeout_ms = journey.budgets.timeout_ms
         actx = ActionContext(journey.base_url, timeout_ms)
         evidence = StepEvidence()
-        sc = StepContext(journey, step, driver, self.config, evidence, timeout_ms, store, self.options, journey_dir=journey_dir)
+        sc = StepContext(journey, step, driver, self.config, evidence, timeout_ms, store, self.options,
+                         journey_dir=journey_dir, memory=memory)
         findings: list[Finding] = []
         sr.status = "running"
         sr.budget_ms = step.budget_ms if step.budget_ms is not None else journey.budgets.step_ms

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from ..journey.model import Locator
+from ..results import RENDER, Finding
+from ..visual.blank import REGION_BLANK_SHARE, blank_share, colour_name
+from . import register
+from .base import Check
+
+
+@register
+class NotBlank(Check):
+    """``expect: {not_blank: SELECTOR_OR_REGION}`` — e.g. the net-value canvas drew something."""
+
+    name = "not_blank"
+    expect_key = "not_blank"
+    settle = True  # a chart that is still drawing is not "blank"
+    summary = "a selector or [x, y, w, h] region that must not be one flat colour"
+    schema = {"oneOf": [{"$ref": "#/$defs/locator"}, {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}]}
+
+    def parse(self, value, path, ctx):
+        return ctx.region(value, path) if isinstance(value, list) else ctx.locator(value, path)
+
+    async def run(self, sc, target):
+        from ..runner.redaction import boxes_for
+
+        img = sc.evidence.image()
+        h, w = img.shape[:2]
+        boxes = await boxes_for(sc.driver, [target], w, h)
+        what = target.describe() if isinstance(target, Locator) else f"region {list(target[1])}"
+        if not boxes:
+            return [Finding(RENDER, "blank_region", f"{what} is not on the screen, so nothing was drawn there",
+                            {"target": what})]
+        x, y, bw, bh = boxes[0]
+        crop = img[max(0, y): min(h, y + bh), max(0, x): min(w, x + bw)]
+        share, colour = blank_share(crop, step=1)
+        if crop.size and share < REGION_BLANK_SHARE:
+            return []
+        return [
+            Finding(
+                RENDER,
+                "blank_region",
+                f"{what} is blank: {share:.1%} of it is one colour ({colour_name(colour)}); nothing was drawn",
+                {"target": what, "box": [x, y, bw, bh], "blank_share": round(share, 4), "colour": list(colour)},
+            )
+        ]

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from ..results import RENDER, Finding
+from ..visual.blank import SCREEN_BLANK_SHARE, blank_share, colour_name
+from . import register
+from .base import Check
+from .detectors import detector_on
+
+
+@register
+class BlankScreen(Check):
+    """The whole screen is nearly one colour: a white page, a black screen."""
+
+    name = "blank_screen"
+    always = True
+    summary = "the screen is nearly one colour"
+
+    def enabled(self, sc):
+        return detector_on(sc, self.name)
+
+    async def run(self, sc, params):
+        img = sc.evidence.image()
+        if img is None:
+            return []
+        share, colour = blank_share(img)
+        if share < SCREEN_BLANK_SHARE:
+            return []
+        return [
+            Finding(
+                RENDER,
+                "blank_screen",
+                f"the screen is blank: {share:.1%} of it is one colour ({colour_name(colour)})",
+                {"blank_share": round(share, 4), "colour": list(colour), "url": sc.evidence.url},
+            )
+        ]

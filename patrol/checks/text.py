@@ -1,0 +1,208 @@
+"""Text a person reads, by OCR (it sees canvas, images and what is actually painted):
+
+- ``expect: {text: [...]}`` words that must be on screen (fuzzy: one misread glyph still matches);
+- ``expect: {not_text: [...]}`` words that must not be;
+- the forbidden list (``forbidden_text`` in patrol.yaml and per journey) on every step.
+
+Each takes a list, or ``{values: [...], region: [x, y, w, h] | SELECTOR}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..journey.loader import journey_key
+from ..journey.model import Locator
+from ..journey.parsing import INVALID
+from ..results import RENDER, Finding
+from . import register
+from .base import Check
+from .detectors import detector_on
+from .screen import read_screen
+
+DEFAULT_FORBIDDEN = (
+    "NaN", "undefined", "null", "[object Object]",
+    "系统繁忙", "网络异常", "加载失败", "服务器错误", "Internal Server Error",
+)
+TEXT_SCHEMA = {
+    "oneOf": [
+        {"type": "string"},
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "object", "required": ["values"], "additionalProperties": False,
+         "properties": {"values": {"type": "array", "items": {"type": "string"}}, "region": {}}},
+    ]
+}
+FORBIDDEN_SCHEMA = {
+    "oneOf": [
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "object", "additionalProperties": False,
+         "properties": {"add": {"type": "array", "items": {"type": "string"}}, "allow": {"type": "array", "items": {"type": "string"}}}},
+    ]
+}
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    values: tuple[str, ...]
+    region: object = None  # None, ("px"|"fraction", box) or Locator
+
+
+def parse_text_spec(value, path, ctx):
+    region = None
+    if isinstance(value, dict):
+        if ctx.mapping(value, path, {"values": "the words", "region": "[x, y, w, h] or a selector"}, ("values",)) is INVALID:
+            return INVALID
+        if "region" in value:
+            r = value["region"]
+            region = ctx.region(r, path + ("region",)) if isinstance(r, list) else ctx.locator(r, path + ("region",))
+        value, path = value["values"], path + ("values",)
+    values = ctx.string_list(value, path)
+    if INVALID in (values, region):
+        return INVALID
+    if not values:
+        return ctx.error(path, "give at least one text")
+    return TextSpec(tuple(values), region)
+
+
+def parse_forbidden(value, path, ctx):
+    if isinstance(value, list):
+        value = {"add": value}
+    if ctx.mapping(value, path, {"add": "more forbidden text", "allow": "default entries to switch off"}) is INVALID:
+        return INVALID
+    add = ctx.string_list(value.get("add", []), path + ("add",))
+    allow = ctx.string_list(value.get("allow", []), path + ("allow",))
+    return INVALID if INVALID in (add, allow) else {"add": add, "allow": allow}
+
+
+@journey_key("forbidden_text", "text that must never be on screen: a list to add, or {add: [...], allow: [...]}", FORBIDDEN_SCHEMA)
+def _forbidden_key(value, path, ctx):
+    return parse_forbidden(value, path, ctx)
+
+
+def forbidden_list(config, journey) -> list[str]:
+    """Defaults, plus/minus patrol.yaml's setting, plus/minus the journey's."""
+    words = list(DEFAULT_FORBIDDEN)
+    layers = []
+    raw = config.section("forbidden_text") if config else None
+    if raw is not None:
+        from ..journey.parsing import ParseContext
+
+        ctx = ParseContext(config.located)
+        parsed = parse_forbidden(raw, ("forbidden_text",), ctx)
+        if ctx.problems:
+            from ..errors import ConfigError
+
+            raise ConfigError(str(ctx.problems[0]), ctx.problems)
+        layers.append(parsed)
+    if journey.options.get("forbidden_text"):
+        layers.append(journey.options["forbidden_text"])
+    for layer in layers:
+        words = [w for w in words if w not in layer["allow"]] + [w for w in layer["add"] if w not in words]
+    return words
+
+
+async def _region_box(sc, region):
+    if region is None:
+        return None
+    from ..runner.redaction import boxes_for
+
+    img = sc.evidence.image()
+    boxes = await boxes_for(sc.driver, [region], img.shape[1], img.shape[0])
+    return tuple(boxes[0]) if boxes else None
+
+
+def _exact(word: str) -> bool:
+    # Latin tokens such as NaN or null must match exactly (case, whole word) so that
+    # "annulled" is not "null"; CJK phrases are matched fuzzily like a person reads.
+    return word.isascii()
+
+
+def _around(result, match) -> str:
+    for line in result.lines:
+        if match.text and match.text in line.text:
+            return line.text
+    return match.text
+
+
+@register
+class ExpectText(Check):
+    name = "text"
+    expect_key = "text"
+    summary = "words that must be on screen (OCR, fuzzy): a list, or {values, region}"
+    schema = TEXT_SCHEMA
+    settle = True
+
+    def parse(self, value, path, ctx):
+        return parse_text_spec(value, path, ctx)
+
+    async def run(self, sc, spec: TextSpec):
+        from ..ocr import find
+
+        box = await _region_box(sc, spec.region)
+        result = await read_screen(sc, box)
+        missing = [w for w in spec.values if find(result, w, exact=_exact(w)) is None]
+        if not missing:
+            return []
+        where = " in the region" if box else ""
+        return [
+            Finding(
+                RENDER,
+                "missing_text",
+                f"expected to read {', '.join(repr(w) for w in missing)} on screen{where}, but it is not there",
+                {"missing": missing, "region": list(box) if box else None, "ocr_text": result.text[:1500], "url": sc.evidence.url},
+            )
+        ]
+
+
+@register
+class ExpectNotText(Check):
+    name = "not_text"
+    expect_key = "not_text"
+    summary = "words that must not be on screen (OCR): a list, or {values, region}"
+    schema = TEXT_SCHEMA
+
+    def parse(self, value, path, ctx):
+        return parse_text_spec(value, path, ctx)
+
+    async def run(self, sc, spec: TextSpec):
+        box = await _region_box(sc, spec.region)
+        return await forbidden_findings(sc, spec.values, box, source="not_text")
+
+
+async def forbidden_findings(sc, words, box, source: str) -> list[Finding]:
+    from ..ocr import find
+
+    result = await read_screen(sc, box)
+    findings = []
+    for word in words:
+        match = find(result, word, exact=_exact(word))
+        if match is None or (source == "forbidden_text" and not sc.first_time("forbidden_text", word)):
+            continue
+        findings.append(
+            Finding(
+                RENDER,
+                "forbidden_text",
+                f"the screen shows {word!r}" + (f" ('{_around(result, match)}')" if _around(result, match) != word else ""),
+                {"text": word, "read": match.text, "score": round(match.score, 1), "box": list(match.box),
+                 "line": _around(result, match), "source": source, "url": sc.evidence.url},
+            )
+        )
+    return findings
+
+
+@register
+class ForbiddenText(Check):
+    """The project-wide forbidden list, on every step (each word reported once per journey)."""
+
+    name = "forbidden_text"
+    always = True
+    summary = "text that must never be on screen (NaN, 系统繁忙, ...)"
+
+    def enabled(self, sc):
+        return detector_on(sc, self.name)
+
+    async def run(self, sc, params):
+        words = sc.memory.get("forbidden_words")
+        if words is None:
+            words = sc.memory["forbidden_words"] = forbidden_list(sc.config, sc.journey)
+        return await forbidden_findings(sc, words, None, source="forbidden_text") if words else []
