@@ -126,7 +126,7 @@ class Visual(Check):
         base_rel = sc.artifacts.step_file(_dir(step, sc), step.index, f"{step.key}-baseline", ".png")
         diff_rel = sc.artifacts.step_file(_dir(step, sc), step.index, f"{step.key}-diff", ".png")
         sc.artifacts.write(base_rel, baseline_png)
-        sc.artifacts.write(diff_rel, cmp.encode_png(cmp.diff_image(image, result)))
+        sc.artifacts.write(diff_rel, cmp.diff_png(image, result))
         if result.size_mismatch:
             base_h, base_w = cmp.decode_png(baseline_png).shape[:2]
             message = f"the screen is {w}x{h} but baseline '{spec.baseline}' is {base_w}x{base_h}"

@@ -50,6 +50,17 @@ BUDGET_KEYS = {"step": "stall budget per step", "timeout": "hard limit per actio
 DEVICE_KEYS = {"width": "CSS px", "height": "CSS px", "scale": "device scale factor", "mobile": "bool", "user_agent": "string"}
 
 
+# Modules that register journey/step keys; imported before any journey is parsed.
+EXTENSIONS = ("patrol.runner.redaction", "patrol.checks", "patrol.drivers.app_keys")
+
+
+def load_extensions() -> None:
+    import importlib
+
+    for module in EXTENSIONS:
+        importlib.import_module(module)
+
+
 def journey_key(name: str, description: str, schema: dict[str, Any] | None = None):
     def deco(fn: Parser) -> Parser:
         JOURNEY_KEYS[name] = KeySpec(description, fn, schema or {})
@@ -145,7 +156,7 @@ def load_all(paths: list[str]) -> list[Journey]:
 
 
 def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
-    from .. import runner  # noqa: F401  (registers journey/step keys such as redact)
+    load_extensions()
     from ..actions import ACTIONS
     from ..checks import expect_keys
 
