@@ -1,5 +1,7 @@
 # The two set-up commands: `make demo` and `make test`. Both install what is missing
 # (Debian packages as root, Python packages into .venv) and are safe to repeat.
+# `make appium` (a part of `make test`) installs Appium 3 with its chromium and fake
+# drivers, pinned in patrol/appium_server.py, into the project's own .appium/.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,12 +9,14 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := chromium chromium-driver tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup system-packages python-packages clean
+APPIUM_HOME ?= $(CURDIR)/.appium
+
+.PHONY: demo test setup system-packages python-packages appium clean
 
 demo: setup
 	DEMO_PASSWORD=$${DEMO_PASSWORD:-patrol-demo-2026} $(PY) -m patrol demo patrol
 
-test: setup
+test: setup appium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 setup: system-packages python-packages
@@ -34,6 +38,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
+
+# Node.js and npm from Debian when missing; Appium itself from npm, skipped when the
+# pinned versions are already installed.
+appium: python-packages
+	@missing=""; command -v node >/dev/null 2>&1 || missing="nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+	@APPIUM_HOME=$(APPIUM_HOME) $(PY) -m patrol.appium_server install
 
 clean:
 	rm -rf $(VENV) .pytest_cache

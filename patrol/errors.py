@@ -88,7 +88,8 @@ class ActionFailed(PatrolError):
     Raised by drivers; the runner turns it into a ``breakpoint`` finding.
     """
 
-    def __init__(self, message: str, reason: str = "action_failed", evidence: dict | None = None):
+    def __init__(self, message: str, reason: str = "action_failed", evidence: dict | None = None, kind: str = "breakpoint"):
         super().__init__(message)
         self.reason = reason
         self.evidence = evidence or {}
+        self.kind = kind  # "stall" when the app froze rather than broke (e.g. frozen_screen)

@@ -15,7 +15,7 @@ def register(cls: type[Action]) -> type[Action]:
     return cls
 
 
-_MODULES = ("goto", "click", "fill", "press", "select", "scroll", "wait_for", "back")
+_MODULES = ("goto", "click", "fill", "press", "select", "scroll", "wait_for", "back", "app")
 for _m in _MODULES:
     importlib.import_module(f"{__name__}.{_m}")
 

@@ -46,5 +46,8 @@ class Network(Check):
                 )
             )
         for state in ev.app_state:
-            findings.append(Finding(BREAKPOINT, state.get("reason", "app_state"), state["message"], dict(state), True))
+            # App drivers say what kind it is (a frozen screen is a stall); default: the flow broke.
+            evidence = {k: v for k, v in state.items() if k not in ("kind", "fatal")}
+            findings.append(Finding(state.get("kind", BREAKPOINT), state.get("reason", "app_state"), state["message"],
+                                    evidence, state.get("fatal", True)))
         return findings

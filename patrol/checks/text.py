@@ -111,6 +111,27 @@ async def _region_box(sc, region):
     return tuple(boxes[0]) if boxes else None
 
 
+async def _read_where_ui_says(sc, word: str, within) -> bool:
+    """Small text on a coloured card can be lost in a full-screen read. Where the UI
+    tree says the words are, read that area closely; the OCR still decides, so text
+    that is covered, clipped or not painted is still missing."""
+    from ..ocr import find
+
+    img = sc.evidence.image()
+    h, w = img.shape[:2]
+    for x, y, bw, bh in await sc.driver.text_boxes(word):
+        if within and not (within[0] <= x + bw / 2 <= within[0] + within[2] and within[1] <= y + bh / 2 <= within[1] + within[3]):
+            continue
+        pad = 8
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        region = (x0, y0, min(w, x + bw + pad) - x0, min(h, y + bh + pad) - y0)
+        if region[2] <= 0 or region[3] <= 0:
+            continue
+        if find(await read_screen(sc, region), word, exact=_exact(word)) is not None:
+            return True
+    return False
+
+
 def _exact(word: str) -> bool:
     # Latin tokens such as NaN or null must match exactly (case, whole word) so that
     # "annulled" is not "null"; CJK phrases are matched fuzzily like a person reads.
@@ -141,6 +162,7 @@ class ExpectText(Check):
         box = await _region_box(sc, spec.region)
         result = await read_screen(sc, box)
         missing = [w for w in spec.values if find(result, w, exact=_exact(w)) is None]
+        missing = [w for w in missing if not await _read_where_ui_says(sc, w, box)]
         if not missing:
             return []
         where = " in the region" if box else ""
@@ -205,4 +227,71 @@ class ForbiddenText(Check):
         words = sc.memory.get("forbidden_words")
         if words is None:
             words = sc.memory["forbidden_words"] = forbidden_list(sc.config, sc.journey)
-        return await forbidden_findings(sc, words, None, source="forbidden_text") if words else []
+        if not words:
+            return []
+        image = sc.evidence.image()
+        previous = sc.memory.get("forbidden_previous_image")
+        sc.memory["forbidden_previous_image"] = image
+        box = changed_area(previous, image)
+        if box == "same":
+            return []  # nothing new on screen: what was there was read at an earlier step
+        regions = await guided_regions(sc, words, box)
+        if regions is None:
+            return await forbidden_findings(sc, words, box, source="forbidden_text")
+        findings = []
+        for region in regions:
+            findings += await forbidden_findings(sc, words, region, source="forbidden_text")
+        return findings
+
+
+async def guided_regions(sc, words, changed):
+    """Where to read, when the UI tree can say: elements whose text holds a forbidden
+    word, and elements whose words are only pixels (canvas, images). Reading a few
+    small areas closely is faster and more accurate than the whole screen; the OCR
+    still decides. None: no UI tree, read the (changed part of the) screen."""
+    pictures = await sc.driver.picture_boxes()
+    if pictures is None:
+        return None
+    boxes = list(pictures)
+    for word in words:
+        boxes += await sc.driver.text_boxes(word)
+    img = sc.evidence.image()
+    h, w = img.shape[:2]
+    out = []
+    for x, y, bw, bh in boxes:
+        x0, y0 = max(0, x - 6), max(0, y - 6)
+        x1, y1 = min(w, x + bw + 6), min(h, y + bh + 6)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            continue
+        if changed and (x1 < changed[0] or x0 > changed[0] + changed[2] or y1 < changed[1] or y0 > changed[1] + changed[3]):
+            continue  # unchanged since the previous step: already read there
+        if (x0, y0, x1 - x0, y1 - y0) not in out:
+            out.append((x0, y0, x1 - x0, y1 - y0))
+    return out
+
+
+# Reading only what changed since the previous step keeps OCR off most steps of a
+# form (typing changes one field); a change bigger than this share reads the screen.
+CHANGED_SHARE_FOR_FULL_READ = 0.4
+CHANGE_PADDING = 24
+
+
+def changed_area(previous, image):
+    """"same", a padded (x, y, w, h) box around what changed, or None for the whole screen."""
+    from ..visual.compare import compare
+
+    if previous is None or previous.shape != image.shape:
+        return None
+    result = compare(previous, image, threshold=0.05, include_aa=True)
+    if result.identical or result.diff_pixels == 0:
+        return "same"
+    h, w = image.shape[:2]
+    x0 = min(c.x for c in result.clusters)
+    y0 = min(c.y for c in result.clusters)
+    x1 = max(c.x + c.width for c in result.clusters)
+    y1 = max(c.y + c.height for c in result.clusters)
+    x0, y0 = max(0, x0 - CHANGE_PADDING), max(0, y0 - CHANGE_PADDING)
+    x1, y1 = min(w, x1 + CHANGE_PADDING), min(h, y1 + CHANGE_PADDING)
+    if (x1 - x0) * (y1 - y0) > CHANGED_SHARE_FOR_FULL_READ * w * h:
+        return None
+    return (x0, y0, x1 - x0, y1 - y0)

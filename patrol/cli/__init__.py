@@ -11,7 +11,7 @@ import sys
 from .. import __version__
 from ..errors import EXIT_INPUT, EXIT_ROBOT, InputError, PatrolError, RobotError
 
-COMMANDS = ("run", "validate", "demo", "schema", "baseline")
+COMMANDS = ("run", "validate", "demo", "schema", "baseline", "incidents", "deliveries")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    for command in sub.choices.values():
+        _accept_config_anywhere(command)
     return parser
+
+
+def _accept_config_anywhere(parser: argparse.ArgumentParser) -> None:
+    """`patrol run --config X` and `patrol --config X run` both work."""
+    try:
+        parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="patrol.yaml to use")
+    except argparse.ArgumentError:
+        pass  # the command declares its own
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for child in action.choices.values():
+                _accept_config_anywhere(child)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,22 +50,25 @@ def cmd(args) -> int:
         concurrency=args.concurrency or int(config.section("concurrency", 1) or 1),
         update_baselines=args.update_baselines,
     )
+    # Incidents (state database, receivers) are set up before patrolling, so a bad
+    # receiver config stops the run at once rather than after it.
+    incidents = _incident_service(config)
     progress = console.ConsoleProgress()
     progress.concurrent = options.concurrency > 1
     runner = Runner(config, options, [progress])
     run = asyncio.run(runner.run(journeys))
     run_dir = Path(run.run_dir)
-    incidents = _incident_service(config)
     if incidents is not None:
-        # New failures are confirmed by an immediate rerun before anyone is paged.
-        names = set(incidents.journeys_to_confirm(run))
-        if names:
+        # New failures are confirmed by immediate reruns before anyone is paged.
+        for attempt in range(2, 2 + incidents.confirm_count):
+            names = set(incidents.journeys_to_confirm(run))
+            if not names:
+                break
             console.say(f"confirming {len(names)} failed journey(s) with a rerun before opening incidents")
-            asyncio.run(runner.confirm(run, [j for j in journeys if j.name in names]))
+            asyncio.run(runner.confirm(run, [j for j in journeys if j.name in names], attempt=attempt))
     write_all(run, run_dir)
     if incidents is not None:
-        incidents.record_run(run)
-        incidents.flush_deliveries()
+        _record_and_notify(incidents, run)
     if run_dir.resolve().parent == reports_root.resolve():
         write_index(reports_root)
     console.say(f"report: [bold]{console.safe(run_dir / 'index.html')}[/]")
@@ -75,9 +78,29 @@ def cmd(args) -> int:
 
 
 def _incident_service(config):
-    """The incident lifecycle + delivery (None until that subsystem is configured)."""
-    try:
-        from ..incidents.service import IncidentService
-    except ImportError:
+    """The incident lifecycle + delivery (None when ``state: false`` in patrol.yaml)."""
+    from ..incidents.service import IncidentService
+
+    if not IncidentService.enabled(config):
         return None
     return IncidentService.from_config(config)
+
+
+def _record_and_notify(incidents, run) -> None:
+    """Record the run in the state database (incident changes and their outbox rows
+    in one transaction), then send what can be sent before exiting, bounded."""
+    from .. import console
+    from ..incidents.display import describe_flush, describe_record
+
+    result = incidents.record_run(run)
+    line = describe_record(result, incidents)
+    if line:
+        console.say(line)
+    try:
+        stats = incidents.flush_deliveries()
+    except Exception as e:  # the outbox keeps them: the next run or `patrol deliveries flush` sends them
+        console.error(f"could not send notifications now ({type(e).__name__}: {e}); they stay queued")
+        return
+    line = describe_flush(stats)
+    if line:
+        console.say(line)

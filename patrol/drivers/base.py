@@ -82,6 +82,12 @@ class Driver(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
+    async def app_control(self, command: str, app_id: str | None, *, timeout_ms: float) -> None:
+        """launch / activate / terminate an app (app journeys); ``None`` is the journey's own app."""
+        from ..errors import ActionFailed
+
+        raise ActionFailed(f"'{command}' works in app journeys only (target: app)", reason="not_supported")
+
     async def tap_point(self, x: float, y: float, *, timeout_ms: float) -> None:
         """Click at screenshot pixel coordinates (used by OCR text locators)."""
         raise NotImplementedError
@@ -93,6 +99,16 @@ class Driver(ABC):
     async def environment(self) -> dict:
         """What the pixels depend on: browser (or device) version, viewport, scale."""
         return {"browser": "", "viewport": (0, 0), "scale": 1.0}
+
+    async def text_boxes(self, text: str) -> list[tuple[int, int, int, int]]:
+        """Where the UI tree says ``text`` is (screenshot pixels): a hint for where to
+        look; the OCR of that area is what decides. [] where not knowable."""
+        return []
+
+    async def picture_boxes(self) -> list[tuple[int, int, int, int]] | None:
+        """Boxes of on-screen elements whose text only pixels carry (canvas, images,
+        SVG). None when the driver has no UI tree to ask: then the whole screen is read."""
+        return None
 
     async def broken_images(self) -> list[dict]:
         """Images on screen that failed to load (web); [] where not knowable."""

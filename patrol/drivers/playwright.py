@@ -33,6 +33,36 @@ _BROKEN_IMAGES_JS = """() => Array.from(document.images).filter(img => {
           box: [Math.round(r.x * devicePixelRatio), Math.round(r.y * devicePixelRatio), Math.round(r.width * devicePixelRatio), Math.round(r.height * devicePixelRatio)]}; })"""
 
 
+# The innermost visible elements whose text contains the words (spaces ignored).
+_TEXT_BOXES_JS = """(needle) => {
+  const squash = s => (s || '').replace(/\\s+/g, '');
+  const want = squash(needle); const out = [];
+  for (const el of document.body ? document.body.querySelectorAll('*') : []) {
+    if (!squash(el.textContent).includes(want)) continue;
+    if (Array.from(el.children).some(c => squash(c.textContent).includes(want))) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1 || r.bottom < 0 || r.top > innerHeight) continue;
+    const d = devicePixelRatio;
+    out.push([Math.round(r.x * d), Math.round(r.y * d), Math.round(r.width * d), Math.round(r.height * d)]);
+    if (out.length >= 3) break;
+  }
+  return out;
+}"""
+
+
+# Elements whose words exist only as pixels, in view and big enough to hold text.
+_PICTURE_BOXES_JS = """() => {
+  const out = []; const d = devicePixelRatio;
+  for (const el of document.querySelectorAll('canvas, img, svg, video, object, embed, [style*="background-image"]')) {
+    const r = el.getBoundingClientRect();
+    if (r.width < 40 || r.height < 16 || r.bottom < 0 || r.top > innerHeight || r.right < 0 || r.left > innerWidth) continue;
+    const x = Math.max(0, r.x), y = Math.max(0, r.y);
+    out.push([Math.round(x * d), Math.round(y * d), Math.round((Math.min(innerWidth, r.right) - x) * d), Math.round((Math.min(innerHeight, r.bottom) - y) * d)]);
+  }
+  return out.slice(0, 12);
+}"""
+
+
 class PlaywrightEngine(Engine):
     name = "chromium"
 
@@ -296,6 +326,18 @@ class PlaywrightDriver(Driver):
     async def environment(self) -> dict:
         size = self.page.viewport_size or {"width": 0, "height": 0}
         return {"browser": f"chromium {self.engine.version}", "viewport": (size["width"], size["height"]), "scale": await self._scale()}
+
+    async def text_boxes(self, text: str) -> list[tuple[int, int, int, int]]:
+        try:
+            return [tuple(b) for b in await self.page.evaluate(_TEXT_BOXES_JS, text)]
+        except PlaywrightError:
+            return []
+
+    async def picture_boxes(self) -> list[tuple[int, int, int, int]] | None:
+        try:
+            return [tuple(b) for b in await self.page.evaluate(_PICTURE_BOXES_JS)]
+        except PlaywrightError:
+            return None
 
     async def broken_images(self) -> list[dict]:
         try:

@@ -51,7 +51,8 @@ def _clip(value: Any, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_OCR_KEYS = ("ocr_text", "ocr", "screen_text", "text_near", "nearby_text", "found_text", "matched_text", "text")
+# Text read on screen around the problem, as the OCR checks record it (most specific first).
+_OCR_KEYS = ("ocr_text", "line", "around", "ocr", "screen_text", "read", "matched_text", "text")
 _SKIP_DETAILS = {"screenshot", "images", "requests", "errors", "consequences", "url", "clusters"} | set(_OCR_KEYS)
 
 

@@ -37,7 +37,8 @@ from .settle import settle_screen
 
 # Findings that explain why a later expectation failed; the expectation is then a
 # consequence, folded into the cause's evidence (one problem, one finding).
-ROOT_CAUSES = {"request_failed", "http_error", "page_error"}
+ROOT_CAUSES = {"request_failed", "http_error", "page_error",
+               "app_crashed", "app_left_foreground", "system_dialog", "frozen_screen"}
 # Extra time Patrol gives a driver call beyond the hard timeout before it declares
 # the action hung (the driver's own timeout should fire first).
 HANG_GRACE_S = 10.0
@@ -266,7 +267,8 @@ class Runner:
             e = evidence.action_error
             findings.insert(
                 0,
-                Finding(BREAKPOINT, e.reason, f"could not {action.describe(step.params)}: {e}", {**e.evidence, "url": evidence.url}, True),
+                Finding(getattr(e, "kind", BREAKPOINT), e.reason, f"could not {action.describe(step.params)}: {e}",
+                        {**e.evidence, "url": evidence.url}, True),
             )
         for check in CHECKS.values():
             if check.phase != "evidence":

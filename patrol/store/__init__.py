@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ..config import Config
+from ..errors import RobotError
 from ..secrets import MASKER, MissingVariable, interpolate
 from . import schema
 from .db import is_sqlite, make_engine, migrate
@@ -93,9 +94,23 @@ class Store:
         self.engine.dispose()
 
 
+class StateStoreError(RobotError):
+    """The state database cannot be used (unreachable, locked, read-only...): the
+    robot's own failure (exit code 3), never an app incident."""
+
+    reason = "state_store"
+
+
 def open_store(url: str) -> Store:
-    engine = make_engine(url)
-    migrate(engine)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+    except (SQLAlchemyError, OSError, ImportError) as e:
+        shown = MASKER.mask(make_url(url).render_as_string(hide_password=True))
+        hint = " (install its database driver, e.g. pip install 'psycopg[binary]')" if isinstance(e, ImportError) else ""
+        raise StateStoreError(f"cannot open the state database {shown}: {MASKER.mask(str(e).splitlines()[0])}{hint}") from e
     return Store(engine)
 
 
@@ -103,4 +118,4 @@ def open_from_config(config: Config) -> Store:
     return open_store(state_settings(config).url)
 
 
-__all__ = ["Store", "StateSettings", "open_store", "open_from_config", "state_settings", "schema"]
+__all__ = ["Store", "StateStoreError", "StateSettings", "open_store", "open_from_config", "state_settings", "schema"]

@@ -1,0 +1,44 @@
+"""App lifecycle (app journeys): ``launch`` (cold start), ``activate`` (bring to the
+front, starting it when needed), ``terminate``. The value is an app id
+(``com.example.bank`` / a bundle id), or ``true`` for the journey's own app (its
+``appium:appPackage`` / ``appium:bundleId``, else the app in front when the session began)."""
+
+from __future__ import annotations
+
+from . import register
+from .base import Action
+
+
+class _AppAction(Action):
+    schema = {"oneOf": [{"const": True}, {"type": "string", "minLength": 1}]}
+
+    def parse(self, value, path, ctx):
+        if ctx.target != "app":
+            return ctx.error(path, f"'{self.name}' works in app journeys only (add 'target: app')", key=True)
+        if value is True or value is None:
+            return None
+        return ctx.string(value, path)
+
+    async def perform(self, driver, params, ctx):
+        await driver.app_control(self.name, params, timeout_ms=ctx.timeout_ms)
+
+    def describe(self, params):
+        return f"{self.name} {params or 'the app'}"
+
+
+@register
+class Launch(_AppAction):
+    name = "launch"
+    summary = "start the app fresh (terminate it if running, then start it): true or an app id"
+
+
+@register
+class Activate(_AppAction):
+    name = "activate"
+    summary = "bring the app to the front, starting it if needed: true or an app id"
+
+
+@register
+class Terminate(_AppAction):
+    name = "terminate"
+    summary = "stop the app: true or an app id"

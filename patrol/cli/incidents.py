@@ -1,0 +1,173 @@
+"""``patrol incidents``: what is broken now, what was, and why."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..incidents.display import fmt_time, table
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("incidents", help="list incidents (open by default); show one; resolve one by hand")
+    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--open", dest="which", action="store_const", const="open", help="only open incidents (default)")
+    which.add_argument("--all", dest="which", action="store_const", const="all", help="open and resolved incidents")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N incidents, newest first (default 50)")
+    p.set_defaults(func=cmd_list, which="open")
+    s = p.add_subparsers(dest="incidents_command", metavar="show|resolve")
+    show = s.add_parser("show", help="one incident: timeline, evidence, report links, notifications")
+    show.add_argument("id", type=int, metavar="ID")
+    show.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    show.set_defaults(func=cmd_show)
+    res = s.add_parser("resolve", help="resolve an open incident by hand (receivers are told)")
+    res.add_argument("id", type=int, metavar="ID")
+    res.add_argument("--note", metavar="TEXT", help="why (shown in the notification)")
+    res.add_argument("--no-send", action="store_true", help="queue the notification but do not send it now")
+    res.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    res.set_defaults(func=cmd_resolve)
+
+
+def _service(args, resolve_secrets: bool = False):
+    from ..config import load_config
+    from ..errors import InputError
+    from ..incidents.service import IncidentService
+
+    config = load_config(getattr(args, "config", None))
+    if not IncidentService.enabled(config):
+        raise InputError("incidents are switched off in patrol.yaml (state: false)")
+    return IncidentService.from_config(config, resolve_secrets=resolve_secrets)
+
+
+def cmd_list(args) -> int:
+    from .. import console
+
+    svc = _service(args)
+    for r in svc.robot_status():
+        names = ", ".join(f"{j.get('name')} ({j.get('reason')})" for j in (r["detail"] or {}).get("journeys", [])[:5])
+        console.say(f"[magenta]robot failing[/] on {console.safe(r['target'])} since {console.safe(fmt_time(r['since'], svc))}: {console.safe(names)}")
+    rows = svc.list_incidents(None if args.which == "all" else "open", args.limit)
+    if not rows:
+        console.say("no open incidents" if args.which == "open" else "no incidents yet")
+        return 0
+    out = []
+    for r in rows:
+        status = r["status"] + (" (flapping)" if r.get("flapping") else "")
+        out.append([f"#{r['id']}", status, r["severity"], r["journey"], f"{r['step_index']} {r['step_name'] or r['step_key']}",
+                    f"{r['kind']}/{r['reason']}", r["device"], str(r["count"]), fmt_time(r["opened_at"], svc),
+                    fmt_time(r["resolved_at"] if r["status"] == "resolved" else r["last_seen_at"], svc)])
+    table(["ID", "STATUS", "SEVERITY", "JOURNEY", "STEP", "PROBLEM", "DEVICE", "COUNT", "FIRST SEEN", "LAST SEEN/RESOLVED"], out)
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .. import console
+    from ..incidents import documents as D
+
+    svc = _service(args)
+    d = svc.incident_detail(args.id)
+    inc, obj = d["incident"], d["object"]
+    safe = console.safe
+    flapping = bool(d["journey_state"] and d["journey_state"]["flapping"] and inc["status"] == "open")
+    colour = "red" if inc["status"] == "open" else "green"
+    console.say(f"[bold]Incident #{inc['id']}[/] · [{colour}]{inc['status'].upper()}[/]"
+                + (" [yellow](journey flapping)[/]" if flapping else "") + f" · {safe(inc['severity'])}")
+    console.say(f"  [bold]{safe(inc['kind'])} ({safe(inc['reason'])})[/]: {safe(inc['message'])}")
+    lines = [
+        ("journey", f"{inc['journey']} ({inc['journey_file'] or '-'}) · {inc['target']}/{inc['device']}"
+         + (f" · tags {', '.join(inc['tags'])}" if inc["tags"] else "")),
+        ("step", f"{inc['step_index']} “{inc['step_name'] or inc['step_key']}” ({inc['action']})"),
+        ("page", inc["page_url"] or "-"),
+        ("seen", f"{inc['count']} run(s) · first {fmt_time(inc['opened_at'], svc)} · last {fmt_time(inc['last_seen_at'], svc)}"),
+    ]
+    if inc["status"] == "resolved":
+        how = "by hand" + (f": {inc['resolve_note']}" if inc["resolve_note"] else "") if inc["resolved_by"] == "manual" \
+            else f"after {inc['healthy_streak']} healthy run(s) in a row"
+        lines.append(("resolved", f"{fmt_time(inc['resolved_at'], svc)} ({how})"))
+    elif inc["healthy_streak"]:
+        lines.append(("healthy", f"{inc['healthy_streak']} healthy run(s) so far (resolves at {svc.settings.resolve_after})"))
+    lines.append(("fingerprint", inc["fingerprint"] + (f" · reopens the problem of incident #{inc['previous_id']}" if inc["previous_id"] else "")))
+    for k, v in lines:
+        console.say(f"  [dim]{k:<12}[/]{safe(v)}")
+
+    ev = obj["evidence"]
+    console.say("[bold]Evidence[/] [dim](latest failure)[/]")
+    files = []
+    if ev.get("screenshot"):
+        files.append(("screenshot", ev["screenshot"]))
+    files += [(img["label"], img) for img in ev.get("images") or [] if img["label"] != "actual"]
+    for label, lk in files:
+        console.say(f"  [dim]{label:<12}[/]{safe(lk.get('url') or lk.get('path'))}")
+    for r in ev.get("failed_requests") or []:
+        what = f"HTTP {r['status']}" if r.get("status") else (r.get("error") or "failed")
+        console.say(f"  [dim]{'request':<12}[/]{safe(r.get('method'))} {safe(r.get('url'))} → {safe(what)}")
+    for e in ev.get("page_errors") or []:
+        console.say(f"  [dim]{'page error':<12}[/]{safe(e)}")
+    if ev.get("ocr_text"):
+        console.say(f"  [dim]{'on screen':<12}[/]{safe(ev['ocr_text'])}")
+    for c in ev.get("consequences") or []:
+        console.say(f"  [dim]{'then':<12}[/]{safe(c)}")
+    for k, v in (ev.get("details") or {}).items():
+        console.say(f"  [dim]{k[:12]:<12}[/]{safe(v)}")
+
+    console.say("[bold]Reports[/]")
+    for label, run_id in (("first run", inc["first_run_id"]), ("last run", inc["last_run_id"])):
+        run = d["runs"].get(run_id)
+        if run:
+            lk = D.link(run["run_dir"], "index.html", svc.public_url) or {}
+            console.say(f"  [dim]{label:<12}[/]{safe(run_id)} {safe(lk.get('url') or lk.get('path') or '-')}")
+
+    console.say("[bold]Timeline[/]")
+    pending_seen: list[dict] = []
+
+    def flush_seen():
+        if not pending_seen:
+            return
+        a, b = pending_seen[0], pending_seen[-1]
+        if len(pending_seen) == 1:
+            console.say(f"  {fmt_time(a['at'], svc)}  seen again (run {safe(a['run_id'])})")
+        else:
+            console.say(f"  {fmt_time(a['at'], svc)}  seen again ×{len(pending_seen)}, until {fmt_time(b['at'], svc)}")
+        pending_seen.clear()
+
+    for e in d["events"]:
+        if e["type"] == D.SEEN:
+            pending_seen.append(e)
+            continue
+        flush_seen()
+        data = (e["payload"] or {}).get("data") or {}
+        note = ""
+        if e["type"] == D.OPENED:
+            attempts = (data.get("run") or {}).get("attempts")
+            note = f"in run {e['run_id']}" + (f", confirmed by {attempts} attempts" if attempts and attempts > 1 else "")
+        elif e["type"] in (D.FLAPPING, D.FLAPPING_STOPPED):
+            fl = data.get("flapping") or {}
+            note = f"{fl.get('percent', 0):.0f}% weighted state change; now {fl.get('state')}"
+        elif e["type"] == D.RESOLVED:
+            inc_d = data.get("incident") or {}
+            note = "by hand" if inc_d.get("resolved_by") == "manual" else f"after {inc_d.get('healthy_runs')} healthy run(s)"
+        quiet = "" if e["notified"] else " [dim](not sent: journey flapping)[/]" if e["type"] in D.SUBSCRIPTION else ""
+        console.say(f"  {fmt_time(e['at'], svc)}  [bold]{safe(e['type'].split('.', 1)[1])}[/] {safe(note)}{quiet}")
+    flush_seen()
+
+    if d["deliveries"]:
+        console.say("[bold]Notifications[/]")
+        for x in d["deliveries"]:
+            state = {"sent": "[green]sent[/]", "dead": "[red]dead[/]"}.get(x["status"], "[yellow]pending[/]")
+            when = fmt_time(x["sent_at"] or x["last_attempt_at"] or x["created_at"], svc)
+            tail = f" · last answer: {safe(x['last_error'])}" if x["last_error"] and x["status"] != "sent" else ""
+            console.say(f"  #{x['id']} {safe(x['event_type'].split('.', 1)[1])} → {safe(x['receiver'])} ({safe(x['format'])}): "
+                        f"{state} {when} · {x['attempts']} attempt(s){tail}")
+    return 0
+
+
+def cmd_resolve(args) -> int:
+    from .. import console
+
+    svc = _service(args, resolve_secrets=True)
+    out = svc.resolve(args.id, args.note)
+    console.say(f"resolved incident #{args.id} by hand; {out['queued']} notification(s) queued")
+    if out["queued"] and not args.no_send:
+        stats = svc.flush_deliveries()
+        console.say(f"notifications: {stats.sent} sent, {stats.pending} pending, {stats.dead} dead")
+    return 0

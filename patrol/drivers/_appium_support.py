@@ -1,0 +1,292 @@
+"""Pure helpers of the Appium driver (no server needed): capabilities (normalising,
+merging, the chromium driver's defaults, masking), key names, the translation of
+WebDriver errors, and reading Chrome's logs into ``DriverEvents``."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..secrets import MASK, MASKER
+
+# W3C capabilities that take no vendor prefix; every other capability without a
+# prefix is an Appium one (``app`` -> ``appium:app``), as the Appium clients do.
+W3C_CAPS = frozenset({
+    "browserName", "browserVersion", "platformName", "acceptInsecureCerts", "pageLoadStrategy", "proxy",
+    "setWindowRect", "timeouts", "strictFileInteractability", "unhandledPromptBehavior", "webSocketUrl",
+    "userAgent",
+})
+# What makes a session an app session (rather than a browser on the device).
+APP_CAPS = ("appium:app", "appium:appPackage", "appium:appActivity", "appium:bundleId", "appium:appWaitPackage")
+# Capability keys whose values are credentials even when they did not come through
+# ${secret:...} (cloud options: accessKey, password, token...).
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|access_?key|api_?key|^key$|auth|credential", re.I)
+
+# The machine's Chromium under Appium's chromium driver: headless, no network chatter.
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--disable-default-apps", "--disable-dev-shm-usage", "--hide-scrollbars", "--font-render-hinting=none",
+]
+CHROMEDRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+
+
+def prefixed(name: str) -> str:
+    return name if ":" in name or name in W3C_CAPS else f"appium:{name}"
+
+
+def normalise(caps: dict[str, Any]) -> dict[str, Any]:
+    """``{app: x}`` -> ``{appium:app: x}``; W3C and vendor-prefixed keys stay."""
+    return {prefixed(k): v for k, v in caps.items()}
+
+
+def merge(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Later layers win; vendor option mappings (``goog:chromeOptions``, ``bstack:options``)
+    are merged one level deep rather than replaced."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in normalise(layer or {}).items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = {**out[key], **value}
+            else:
+                out[key] = value
+    return out
+
+
+def cap(caps: dict[str, Any], name: str, default: Any = None) -> Any:
+    return caps.get(prefixed(name), default)
+
+
+def is_browser_session(caps: dict[str, Any]) -> bool:
+    """A browser on the device (or the chromium driver): web content, CSS works."""
+    return bool(caps.get("browserName")) and not any(caps.get(k) for k in APP_CAPS)
+
+
+def is_chromium_driver(caps: dict[str, Any]) -> bool:
+    return str(cap(caps, "automationName", "")).lower() == "chromium"
+
+
+def host_platform() -> str:
+    return {"darwin": "mac", "win32": "windows"}.get(sys.platform, "linux")
+
+
+def find_chromedriver() -> str | None:
+    for path in CHROMEDRIVER_CANDIDATES:
+        if shutil.which(path):
+            return path
+    return shutil.which("chromedriver")
+
+
+def chromium_defaults(caps: dict[str, Any], device, *, headed: bool, chromium: str | None, chromedriver: str | None) -> dict[str, Any]:
+    """What the chromium driver needs to drive this machine's Chromium as a phone
+    without downloading anything; the journey's own values win."""
+    out = dict(caps)
+    out.setdefault("platformName", host_platform())
+    if chromedriver:
+        out.setdefault("appium:executable", chromedriver)
+    out.setdefault("appium:autodownloadEnabled", False)
+    # Each session its own chromedriver port: on the default one a second session's
+    # chromedriver would kill the first's.
+    out.setdefault("appium:chromedriverPort", free_port())
+    out.setdefault("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    options = dict(out.get("goog:chromeOptions") or {})
+    if chromium:
+        options.setdefault("binary", chromium)
+    args = [a for a in CHROMIUM_ARGS if not (headed and a.startswith("--headless"))]
+    own = [str(a) for a in options.get("args") or []]
+    own_flags = {a.split("=", 1)[0] for a in own}
+    options["args"] = [a for a in args if a.split("=", 1)[0] not in own_flags] + own
+    if "mobileEmulation" not in options and device is not None:
+        emulation: dict[str, Any] = {
+            "deviceMetrics": {"width": device.width, "height": device.height, "pixelRatio": device.scale,
+                              "mobile": bool(device.mobile), "touch": bool(device.mobile)},
+        }
+        if device.user_agent:
+            emulation["userAgent"] = device.user_agent
+        options["mobileEmulation"] = emulation
+    out["goog:chromeOptions"] = options
+    return out
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- masking ----------------------------------------------------------------------------
+def mask_caps(obj: Any, key: str = "") -> Any:
+    """Capabilities as they may be shown: secrets masked (by value and by key name)."""
+    if isinstance(obj, dict):
+        return {k: mask_caps(v, k) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [mask_caps(v, key) for v in obj]
+    if isinstance(obj, str):
+        if key and _SECRET_KEY.search(key.split(":")[-1]) and obj:
+            return MASK
+        return mask_url(MASKER.mask(obj))
+    return obj
+
+
+def mask_url(url: str) -> str:
+    """``https://user:KEY@hub/wd/hub`` -> ``https://user:******@hub/wd/hub``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.scheme or parts.password is None:
+        return MASKER.mask(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    netloc = f"{parts.username}:{MASK}@{host}"
+    return MASKER.mask(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+
+
+def caps_text(caps: dict[str, Any]) -> str:
+    return json.dumps(mask_caps(caps), ensure_ascii=False, sort_keys=True)
+
+
+# -- errors ------------------------------------------------------------------------------
+# Words in a WebDriver error that mean the session (device, app under automation,
+# browser) is gone, not that one command failed.
+_LOST = (
+    "session is either terminated or not started", "invalid session id", "no such session",
+    "instrumentation process is not running", "could not proxy command to the remote server",
+    "socket hang up", "econnrefused", "econnreset", "chrome not reachable", "not connected to devtools",
+    "target window already closed", "window was already closed", "device offline", "device not found",
+    "session deleted because of page crash", "was terminated due to", "unable to connect to the remote",
+    "xcodebuild exited", "wda is not running", "the device was disconnected",
+)
+_UNSUPPORTED = (
+    "not yet been implemented", "not implemented", "unknown command", "unsupported execute method",
+    "could not be found, or a request was received using an http method", "unknown method",
+    "is not supported", "not supported for this session",
+)
+
+
+def first_line(e: BaseException | str, limit: int = 300) -> str:
+    text = getattr(e, "msg", None) or str(e)
+    text = str(text).strip()
+    text = text.split("\nStacktrace:")[0].strip()
+    line = text.splitlines()[0] if text else type(e).__name__
+    line = line.split("; For documentation on this error")[0]
+    return line[:limit]
+
+
+def is_connection_error(e: BaseException) -> bool:
+    import http.client
+
+    try:
+        import urllib3.exceptions as u3
+    except ImportError:  # pragma: no cover
+        u3 = None
+    if isinstance(e, (ConnectionError, http.client.RemoteDisconnected, http.client.IncompleteRead)):
+        return True
+    if u3 is not None and isinstance(e, (u3.MaxRetryError, u3.ProtocolError, u3.NewConnectionError)):
+        return True
+    return False
+
+
+def is_session_lost(e: BaseException) -> bool:
+    from selenium.common.exceptions import InvalidSessionIdException, NoSuchDriverException
+
+    if isinstance(e, (InvalidSessionIdException, NoSuchDriverException)):
+        return True
+    text = str(getattr(e, "msg", None) or e).lower()
+    return any(marker in text for marker in _LOST)
+
+
+def is_unsupported(e: BaseException) -> bool:
+    from selenium.common.exceptions import UnknownMethodException
+
+    if isinstance(e, (UnknownMethodException, NotImplementedError)):
+        return True
+    text = str(getattr(e, "msg", None) or e).lower()
+    return any(marker in text for marker in _UNSUPPORTED)
+
+
+# -- keys ---------------------------------------------------------------------------------
+# Key names as journeys write them (Playwright's names plus the phone's own buttons).
+ANDROID_KEYCODES = {
+    "Enter": 66, "Tab": 61, "Escape": 111, "Backspace": 67, "Delete": 112, "Space": 62,
+    "ArrowUp": 19, "ArrowDown": 20, "ArrowLeft": 21, "ArrowRight": 22, "PageUp": 92, "PageDown": 93,
+    "Home": 3, "Back": 4, "Menu": 82, "Search": 84, "AppSwitch": 187, "VolumeUp": 24, "VolumeDown": 25,
+    "Camera": 27, "Power": 26,
+}
+IOS_BUTTONS = {"Home": "home", "VolumeUp": "volumeup", "VolumeDown": "volumedown"}
+
+
+def webdriver_key(name: str) -> str | None:
+    """A key name -> the character WebDriver sends for it (None when unknown)."""
+    from selenium.webdriver.common.keys import Keys
+
+    table = {
+        "Enter": Keys.ENTER, "Tab": Keys.TAB, "Escape": Keys.ESCAPE, "Backspace": Keys.BACKSPACE,
+        "Delete": Keys.DELETE, "Space": Keys.SPACE, "ArrowUp": Keys.ARROW_UP, "ArrowDown": Keys.ARROW_DOWN,
+        "ArrowLeft": Keys.ARROW_LEFT, "ArrowRight": Keys.ARROW_RIGHT, "PageUp": Keys.PAGE_UP,
+        "PageDown": Keys.PAGE_DOWN, "Home": Keys.HOME, "End": Keys.END,
+    }
+    if name in table:
+        return table[name]
+    if len(name) == 1:
+        return name
+    return None
+
+
+# -- Chrome's logs -> DriverEvents ---------------------------------------------------------
+_BENIGN = ("net::ERR_ABORTED", "NS_BINDING_ABORTED")
+_CALLS = ("Fetch", "XHR")
+
+
+class ChromeLogReader:
+    """Turns Chrome's ``performance`` and ``browser`` log entries into the same events
+    the Playwright driver reports: failed/5xx fetches, error documents, uncaught errors."""
+
+    def __init__(self) -> None:
+        self._requests: dict[str, tuple[str, str]] = {}  # requestId -> (url, method)
+
+    def performance(self, entries: list[dict], events) -> None:
+        for entry in entries:
+            try:
+                message = json.loads(entry["message"])["message"]
+            except (KeyError, TypeError, ValueError):
+                continue
+            method, params = message.get("method"), message.get("params") or {}
+            if method == "Network.requestWillBeSent":
+                if len(self._requests) > 5000:
+                    self._requests.clear()
+                req = params.get("request") or {}
+                self._requests[params.get("requestId", "")] = (req.get("url", ""), req.get("method", "GET"))
+            elif method == "Network.responseReceived":
+                rtype, response = params.get("type"), params.get("response") or {}
+                status = int(response.get("status") or 0)
+                url = response.get("url", "")
+                if rtype == "Document" and status >= 400:
+                    events.bad_documents.append({"url": url, "status": status})
+                elif rtype in _CALLS and status >= 500:
+                    method_ = self._requests.get(params.get("requestId", ""), (url, "GET"))[1]
+                    events.failed_requests.append({"url": url, "method": method_, "status": status, "error": f"HTTP {status}"})
+            elif method == "Network.loadingFailed":
+                error = params.get("errorText") or ""
+                if params.get("canceled") or any(b in error for b in _BENIGN):
+                    continue
+                if params.get("type") in (*_CALLS, "Document"):
+                    url, method_ = self._requests.get(params.get("requestId", ""), ("", "GET"))
+                    events.failed_requests.append({"url": url, "method": method_, "status": None, "error": error})
+
+    @staticmethod
+    def browser(entries: list[dict], events, url: str) -> None:
+        for entry in entries:
+            if entry.get("level") != "SEVERE" or entry.get("source") != "javascript":
+                continue
+            message = str(entry.get("message", ""))
+            # "http://host/app.js 12:5 Uncaught TypeError: ..." -> the error itself
+            m = re.search(r"\bUncaught\b.*", message)
+            events.page_errors.append({"message": m.group(0) if m else message, "url": url})

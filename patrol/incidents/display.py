@@ -1,0 +1,88 @@
+"""Plain aligned tables for `patrol incidents` and `patrol deliveries` (masked, escaped,
+CJK-width aware)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.cells import cell_len
+
+
+def fmt_time(dt: datetime | None, svc=None) -> str:
+    if dt is None:
+        return "-"
+    tz = svc.settings.tz if svc is not None else None
+    local = dt.astimezone(tz) if tz else dt
+    return local.strftime("%Y-%m-%d %H:%M:%S") + (f" {local.tzname()}" if local.tzname() else "")
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    if cell_len(text) <= width:
+        return text
+    out = ""
+    for ch in text:
+        if cell_len(out + ch) > width - 1:
+            break
+        out += ch
+    return out + "…"
+
+
+def table(headers: list[str], rows: list[list[str]], max_width: int = 48) -> None:
+    from .. import console
+    from ..secrets import mask
+
+    rows = [[_clip(mask(str(c)), max_width) for c in r] for r in rows]
+    widths = [max([cell_len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c + " " * (widths[i] - cell_len(c)) for i, c in enumerate(cells)).rstrip()
+
+    console.say(f"[bold]{console.safe(line(headers))}[/]")
+    for r in rows:
+        console.say(console.safe(line(r)))
+
+
+def describe_record(result, svc) -> str | None:
+    """One console line about what a run did to incidents (None: nothing to say)."""
+    from .. import console
+
+    parts = []
+    if result.opened:
+        rows = {r["id"]: r for r in svc.list_incidents("open", 200)}
+        said = []
+        for i in result.opened:
+            r = rows.get(i)
+            said.append(f"#{i}" + (f" ({r['journey']} · {r['step_name'] or r['step_key']} · {r['kind']}/{r['reason']})" if r else ""))
+        parts.append("[red]opened[/] " + console.safe(", ".join(said)))
+    if result.repeated:
+        parts.append(f"still open {console.safe(', '.join(f'#{i}' for i in result.repeated))}")
+    if result.resolved:
+        parts.append("[green]resolved[/] " + console.safe(", ".join(f"#{i}" for i in result.resolved)))
+    if result.unconfirmed:
+        parts.append(f"{len(result.unconfirmed)} failure(s) not confirmed by the rerun: no incident")
+    for t in result.events:
+        if t.endswith("flapping"):
+            parts.append("[yellow]journey flapping[/]: notifications paused until it settles")
+        elif t.endswith("flapping_stopped"):
+            parts.append("journey stopped flapping")
+        elif t == "robot.error":
+            parts.append("[magenta]robot error[/] reported")
+        elif t == "robot.recovered":
+            parts.append("robot recovered")
+    return "incidents: " + "; ".join(parts) if parts else None
+
+
+def describe_flush(stats) -> str | None:
+    from .. import console
+
+    if not (stats.sent or stats.pending or stats.dead or stats.retrying):
+        return None
+    line = f"notifications: {stats.sent} sent"
+    if stats.pending:
+        line += f", [yellow]{stats.pending} pending[/] (retried by the next run or `patrol deliveries flush`)"
+    if stats.dead:
+        line += f", [red]{stats.dead} dead[/] (see `patrol deliveries --dead`)"
+    if stats.errors and (stats.pending or stats.dead):
+        line += f"; last error: {console.safe(stats.errors[-1])}"
+    return line

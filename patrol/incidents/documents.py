@@ -1,0 +1,156 @@
+"""Event documents: the format-neutral record of one event, stored with the event
+and rendered by each notifier format at send time. The ``webhook`` format sends
+it as is; its JSON Schema is ``patrol/notify/schemas/webhook-v1.schema.json``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from .. import __version__
+from ..secrets import MASKER
+
+SCHEMA_VERSION = 1
+
+OPENED = "incident.opened"
+RESOLVED = "incident.resolved"
+REMINDER = "incident.reminder"
+FLAPPING = "incident.flapping"
+FLAPPING_STOPPED = "incident.flapping_stopped"
+ROBOT_ERROR = "robot.error"
+ROBOT_RECOVERED = "robot.recovered"
+
+# Event type -> the name receivers subscribe to in ``events:``.
+SUBSCRIPTION = {
+    OPENED: "opened",
+    RESOLVED: "resolved",
+    REMINDER: "reminder",
+    FLAPPING: "flapping",
+    FLAPPING_STOPPED: "flapping",
+    ROBOT_ERROR: "robot_error",
+    ROBOT_RECOVERED: "robot_error",
+}
+NOTIFIED_TYPES = tuple(SUBSCRIPTION)
+# Timeline-only entries (never sent).
+SEEN = "incident.seen"
+HEALTHY = "incident.healthy_run"
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def link(run_dir: str | None, relative: str | None, public_url: str | None) -> dict[str, Any] | None:
+    """A file of a run folder as ``{path, url}``: the absolute path on the patrol
+    machine, and a link when ``public_url`` says where run folders are served."""
+    if not relative:
+        return None
+    if not run_dir:
+        return {"path": relative, "url": None}
+    path = str(Path(run_dir) / relative)
+    url = None
+    if public_url:
+        url = f"{public_url.rstrip('/')}/{quote(Path(run_dir).name)}/{quote(relative)}"
+    return {"path": path, "url": url}
+
+
+def incident_object(row: Mapping[str, Any], public_url: str | None) -> dict[str, Any]:
+    ev = row["evidence"] or {}
+    run_dir = ev.get("run_dir")
+    images = []
+    for item in ev.get("images") or []:
+        lk = link(run_dir, item.get("path"), public_url)
+        if lk:
+            images.append({"label": item["label"], **lk})
+    return {
+        "id": row["id"],
+        "fingerprint": row["fingerprint"],
+        "status": row["status"],
+        "kind": row["kind"],
+        "reason": row["reason"],
+        "severity": row["severity"],
+        "message": row["message"],
+        "journey": {
+            "name": row["journey"],
+            "file": row["journey_file"],
+            "tags": list(row["tags"] or []),
+            "target": row["target"],
+            "device": row["device"],
+        },
+        "step": {"index": row["step_index"], "name": row["step_name"], "key": row["step_key"], "action": row["action"]},
+        "page_url": row["page_url"],
+        "first_seen": iso(row["opened_at"]),
+        "last_seen": iso(row["last_seen_at"]),
+        "count": row["count"],
+        "healthy_runs": row["healthy_streak"],
+        "resolved_at": iso(row["resolved_at"]),
+        "resolved_by": row["resolved_by"],
+        "resolve_note": row["resolve_note"],
+        "previous_incident_id": row["previous_id"],
+        "evidence": {
+            "screenshot": link(run_dir, ev.get("screenshot"), public_url),
+            "images": images,
+            "failed_requests": list(ev.get("failed_requests") or []),
+            "page_errors": list(ev.get("page_errors") or []),
+            "ocr_text": ev.get("ocr_text"),
+            "consequences": list(ev.get("consequences") or []),
+            "details": dict(ev.get("details") or {}),
+            "report": link(run_dir, "index.html", public_url),
+        },
+    }
+
+
+def run_object(run: Mapping[str, Any] | None, public_url: str | None) -> dict[str, Any] | None:
+    if not run:
+        return None
+    return {
+        "id": run["id"],
+        "status": run["status"],
+        "started_at": iso(run.get("started_at")) if isinstance(run.get("started_at"), datetime) else run.get("started_at"),
+        "report": link(run.get("run_dir"), "index.html", public_url),
+    }
+
+
+def build(
+    event_type: str,
+    uid: str,
+    at: datetime,
+    *,
+    incident: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
+    flapping: dict[str, Any] | None = None,
+    robot: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    from ..notify.text import summary_line
+
+    doc = {
+        "id": f"msg_{uid}",
+        "type": event_type,
+        "timestamp": iso(at),
+        "schema_version": SCHEMA_VERSION,
+        "data": {
+            "summary": "",
+            "incident": incident,
+            "run": run,
+            "flapping": flapping,
+            "robot": robot,
+            "patrol": {"version": __version__},
+        },
+    }
+    doc["data"]["summary"] = summary_line(doc)
+    return MASKER.mask_obj(doc)

@@ -1,0 +1,415 @@
+"""The outbox dispatcher: sends pending deliveries, in order per incident and
+receiver, with exponential backoff and jitter, ``Retry-After``, per-receiver rate
+limits and leases (several dispatchers may run at once; a crashed one's rows are
+taken over).
+
+Rules:
+- 2xx (and, for the group-robot formats, ``errcode`` 0) -> sent.
+- 4xx other than 408 and 429, or a refusal the format calls permanent -> dead,
+  with the answer kept; ``patrol deliveries retry ID`` re-queues it.
+- anything else (5xx, 408, 429, 3xx, timeouts, refused connections) -> retried
+  after ``backoff * 2^(attempt-1)`` (equal jitter, at most ``max_backoff``) or after
+  ``Retry-After`` when the receiver says so, until the delivery is ``max_age`` old;
+  then dead.
+
+Reusable by a scheduler: ``Dispatcher.run_once()`` sends what is due now;
+``run_forever(stop_event)`` keeps doing so until the event is set; ``flush(timeout)``
+is what ``patrol run`` does before exiting.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets as _random
+import socket
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Callable
+
+import httpx
+from sqlalchemy import and_, func, select, update
+
+from ..incidents.settings import DeliverySettings
+from ..secrets import MASKER
+from ..store import Store
+from ..store.schema import deliveries, events
+from .formats import FORMATS, Context, Verdict
+from .receivers import Receiver
+
+PENDING, SENT, DEAD = "pending", "sent", "dead"
+LEASE_GRACE_S = 30.0
+MAX_ANSWER = 600
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retrying: int = 0  # failed attempts that will be retried
+    dead: int = 0
+    deferred: int = 0  # held back by a rate limit
+    errors: list[str] = field(default_factory=list)  # one line per failed attempt (masked)
+    pending: int = 0  # still pending after the flush
+
+    def add(self, other: "DispatchStats") -> None:
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.dead += other.dead
+        self.deferred += other.deferred
+        self.errors += other.errors
+
+    @property
+    def progress(self) -> int:
+        return self.sent + self.retrying + self.dead
+
+
+class RateLimiter:
+    """Sliding window: at most ``count`` requests in any ``per`` seconds."""
+
+    def __init__(self, count: int, per: float, seeds: list[float] | None = None):
+        self.count, self.per = count, per
+        self.sent: deque[float] = deque(sorted(seeds or [])[-count:])
+        self.lock = threading.Lock()
+
+    def wait_time(self, now: float) -> float:
+        with self.lock:
+            while self.sent and self.sent[0] <= now - self.per:
+                self.sent.popleft()
+            if len(self.sent) < self.count:
+                return 0.0
+            return self.sent[0] + self.per - now
+
+    def record(self, now: float) -> None:
+        with self.lock:
+            self.sent.append(now)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        receivers: dict[str, Receiver],
+        settings: DeliverySettings | None = None,
+        *,
+        tz=timezone.utc,
+        clock: Callable[[], datetime] = utcnow,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.store = store
+        self.receivers = receivers
+        self.settings = settings or DeliverySettings()
+        self.tz = tz
+        self.clock = clock
+        self.transport = transport
+        self.host = socket.gethostname()
+        self.owner = f"{self.host}:{os.getpid()}:{_random.token_hex(4)}"
+        self._limiters: dict[str, RateLimiter] = {}
+        self._limiter_lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        # Receivers that asked us to wait (Retry-After): name -> not before.
+        self._paused: dict[str, datetime] = {}
+
+    # -- selection -----------------------------------------------------------------------
+    def _lease_free(self, row, now: datetime) -> bool:
+        if row.lease_owner is None or row.lease_owner == self.owner:
+            return True
+        if row.lease_until is None or row.lease_until <= now:
+            return True
+        host, _, rest = row.lease_owner.partition(":")
+        pid = rest.split(":", 1)[0]
+        # The process that leased it on this machine is gone (killed, crashed): take over.
+        return host == self.host and pid.isdigit() and not _pid_alive(int(pid))
+
+    def _heads(self, conn, receiver: str | None = None):
+        """The oldest pending delivery of each (receiver, stream): order per incident."""
+        d2 = deliveries.alias("d2")
+        oldest = (
+            select(func.min(d2.c.id))
+            .where(and_(d2.c.status == PENDING, d2.c.receiver == deliveries.c.receiver, d2.c.stream == deliveries.c.stream))
+            .scalar_subquery()
+        )
+        q = select(deliveries).where(deliveries.c.status == PENDING, deliveries.c.id == oldest)
+        if receiver is not None:
+            q = q.where(deliveries.c.receiver == receiver)
+        return conn.execute(q.order_by(deliveries.c.id)).all()
+
+    def _due(self, now: datetime, receiver: str | None = None) -> list:
+        with self.store.read() as conn:
+            rows = self._heads(conn, receiver)
+        return [r for r in rows if r.next_attempt_at <= now and self._lease_free(r, now)
+                and self._paused.get(r.receiver, now) <= now]
+
+    def next_due(self) -> datetime | None:
+        """When the next pending delivery may be tried (None: nothing pending)."""
+        now = self.clock()
+        with self.store.read() as conn:
+            rows = self._heads(conn)
+        times = []
+        for r in rows:
+            t = r.next_attempt_at
+            if not self._lease_free(r, now) and r.lease_until is not None:
+                t = max(t, r.lease_until)
+            t = max(t, self._paused.get(r.receiver, t))
+            times.append(t)
+        return min(times) if times else None
+
+    def pending_count(self) -> int:
+        with self.store.read() as conn:
+            return conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.status == PENDING)).scalar_one()
+
+    # -- rate limits -----------------------------------------------------------------------
+    def _limiter(self, receiver: Receiver) -> RateLimiter | None:
+        if not receiver.rate_limit:
+            return None
+        with self._limiter_lock:
+            lim = self._limiters.get(receiver.name)
+            if lim is None:
+                count, per = receiver.rate_limit
+                since = self.clock() - timedelta(seconds=per)
+                with self.store.read() as conn:
+                    seeds = conn.execute(
+                        select(deliveries.c.last_attempt_at).where(
+                            deliveries.c.receiver == receiver.name, deliveries.c.last_attempt_at > since)
+                    ).scalars().all()
+                offset = time.time() - self.clock().timestamp()
+                lim = RateLimiter(count, per, [s.timestamp() + offset for s in seeds])
+                self._limiters[receiver.name] = lim
+            return lim
+
+    # -- one delivery ------------------------------------------------------------------------
+    def _claim(self, row, now: datetime, receiver: Receiver | None) -> bool:
+        parts = 2 if receiver is not None and receiver.format == "wecom" else 1
+        timeout = receiver.timeout_s if receiver else 5.0
+        until = now + timedelta(seconds=timeout * parts + LEASE_GRACE_S)
+        with self.store.write() as conn:
+            cond = deliveries.c.lease_owner.is_(None) if row.lease_owner is None else deliveries.c.lease_owner == row.lease_owner
+            res = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row.id, deliveries.c.status == PENDING, cond)
+                .values(lease_owner=self.owner, lease_until=until)
+            )
+            return res.rowcount == 1
+
+    def _finish(self, row_id: int, **values) -> None:
+        with self.store.write() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row_id, deliveries.c.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None, **values)
+            )
+
+    def _backoff(self, attempts: int) -> float:
+        s = self.settings
+        delay = min(s.max_backoff_s, s.backoff_s * (2 ** max(0, attempts - 1)))
+        return delay / 2 + random.uniform(0, delay / 2)  # equal jitter
+
+    def _send_one(self, row, client: httpx.Client, deadline: float | None, stats: DispatchStats) -> str:
+        """'done' (sent or dead), 'failed' (to be retried) or 'deferred' (rate limit)."""
+        now = self.clock()
+        receiver = self.receivers.get(row.receiver)
+        if not self._claim(row, now, receiver):
+            return "done"  # someone else has it
+        if receiver is None:
+            self._finish(row.id, status=DEAD, last_error=f"receiver {row.receiver!r} is no longer in patrol.yaml")
+            stats.dead += 1
+            return "done"
+        fmt = FORMATS[receiver.format]
+        with self.store.read() as conn:
+            doc = conn.execute(select(events.c.payload).where(events.c.id == row.event_id)).scalar_one()
+        try:
+            reqs = fmt.requests(doc, receiver, Context(tz=self.tz, now=self.clock))
+        except Exception as e:  # a bug or a broken document: retrying will not help
+            self._finish(row.id, status=DEAD, last_error=MASKER.mask(f"could not build the message: {type(e).__name__}: {e}"))
+            stats.dead += 1
+            return "done"
+        limiter = self._limiter(receiver)
+        parts_done = row.parts_done
+        verdict = Verdict(True)
+        status_code = None
+        for req in reqs[parts_done:]:
+            if limiter is not None:
+                wait = limiter.wait_time(time.time())
+                if wait > 0:
+                    if deadline is not None and time.monotonic() + wait > deadline:
+                        self._finish(row.id, parts_done=parts_done)
+                        stats.deferred += 1
+                        return "deferred"
+                    time.sleep(wait)
+                limiter.record(time.time())
+            timeout = receiver.timeout_s
+            if deadline is not None:
+                timeout = min(timeout, max(1.0, deadline - time.monotonic()))
+            verdict, status_code = self._post(client, receiver, req, timeout)
+            if not verdict.ok:
+                break
+            parts_done += 1
+            if parts_done < len(reqs):
+                self._progress(row.id, parts_done)  # a crash now does not resend this part
+        now = self.clock()
+        attempts = row.attempts + 1
+        common = dict(attempts=attempts, last_attempt_at=now, last_status=status_code, parts_done=parts_done)
+        if verdict.ok:
+            self._finish(row.id, status=SENT, sent_at=now, **common)
+            stats.sent += 1
+            return "done"
+        error = MASKER.mask((verdict.error or "failed")[:MAX_ANSWER])
+        stats.errors.append(f"{receiver.name}: {error}")
+        age = (now - row.queued_at).total_seconds()
+        if verdict.permanent:
+            self._finish(row.id, status=DEAD, last_error=error, **common)
+            stats.dead += 1
+            return "done"
+        if age >= self.settings.max_age_s:
+            self._finish(row.id, status=DEAD, last_error=f"gave up after {attempts} attempts over {age:.0f}s: {error}", **common)
+            stats.dead += 1
+            return "done"
+        delay = verdict.retry_after if verdict.retry_after is not None else self._backoff(attempts)
+        next_at = min(now + timedelta(seconds=delay), row.queued_at + timedelta(seconds=self.settings.max_age_s))
+        if verdict.retry_after is not None:
+            self._paused[receiver.name] = next_at  # the receiver said so: all its messages wait
+        self._finish(row.id, next_attempt_at=next_at, last_error=error, **common)
+        stats.retrying += 1
+        return "failed"
+
+    def _progress(self, row_id: int, parts_done: int) -> None:
+        with self.store.write() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row_id, deliveries.c.lease_owner == self.owner)
+                .values(parts_done=parts_done)
+            )
+
+    def _post(self, client: httpx.Client, receiver: Receiver, req, timeout: float) -> tuple[Verdict, int | None]:
+        fmt = FORMATS[receiver.format]
+        try:
+            resp = client.post(req.url, content=req.body, headers=req.headers, timeout=timeout)
+        except httpx.TimeoutException as e:
+            return Verdict(False, error=f"no answer within {timeout:.1f}s ({type(e).__name__})"), None
+        except httpx.HTTPError as e:
+            return Verdict(False, error=f"could not reach the receiver: {type(e).__name__}: {e}"), None
+        code = resp.status_code
+        body = resp.content[:2000]
+        if 200 <= code < 300:
+            v = fmt.judge(code, body)
+            return v, code
+        answer = f"HTTP {code}: {body[:300].decode('utf-8', 'replace').strip()}".strip()
+        retry_after = parse_retry_after(resp.headers.get("retry-after"), self.clock())
+        if 400 <= code < 500 and code not in (408, 429):
+            return Verdict(False, permanent=True, error=answer), code
+        return Verdict(False, error=answer, retry_after=retry_after), code
+
+    # -- loops ---------------------------------------------------------------------------------
+    def _work_receiver(self, name: str, deadline: float | None) -> DispatchStats:
+        stats = DispatchStats()
+        tried: set[int] = set()
+        client = self._http()
+        while deadline is None or time.monotonic() < deadline:
+            # Oldest first, one at a time: a receiver gets events in the order they
+            # happened (strictly so per incident; blocked incidents do not hold up others).
+            row = next((r for r in self._due(self.clock(), name) if r.id not in tried), None)
+            if row is None:
+                break
+            tried.add(row.id)
+            if self._send_one(row, client, deadline, stats) in ("deferred", "failed"):
+                # Rate-limited, down or failing: its other messages wait for the next round
+                # (a hanging receiver costs one timeout per round, not one per message).
+                break
+        return stats
+
+    def _http(self) -> httpx.Client:
+        # One client (connection pool, TLS context) shared by the receiver threads.
+        with self._limiter_lock:
+            if self._client is None:
+                self._client = httpx.Client(transport=self.transport, follow_redirects=False)
+            return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def run_once(self, deadline: float | None = None) -> DispatchStats:
+        """Try every delivery that is due now (once each), receivers in parallel."""
+        due = self._due(self.clock())
+        names = sorted({r.receiver for r in due})
+        total = DispatchStats()
+        if not names:
+            return total
+        with ThreadPoolExecutor(max_workers=min(8, len(names)), thread_name_prefix="patrol-notify") as pool:
+            for s in pool.map(lambda n: self._work_receiver(n, deadline), names):
+                total.add(s)
+        return total
+
+    def flush(self, timeout: float | None = None) -> DispatchStats:
+        """Send what can be sent within ``timeout`` seconds (retries included)."""
+        timeout = self.settings.flush_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        total = DispatchStats()
+        while time.monotonic() < deadline:
+            stats = self.run_once(deadline)
+            total.add(stats)
+            if stats.deferred and not stats.progress:
+                break
+            nxt = self.next_due()
+            if nxt is None:
+                break
+            wait = (nxt - self.clock()).total_seconds()
+            if time.monotonic() + max(wait, 0) >= deadline:
+                break
+            time.sleep(min(max(wait, 0.05), max(0.0, deadline - time.monotonic())))
+        total.pending = self.pending_count()
+        return total
+
+    def __enter__(self) -> "Dispatcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run_forever(self, stop: threading.Event, idle: float = 5.0) -> None:
+        """Deliver until ``stop`` is set (for a long-running scheduler)."""
+        while not stop.is_set():
+            try:
+                self.run_once(time.monotonic() + max(idle, 1.0))
+                nxt = self.next_due()
+            except Exception:  # the database blinked: try again later rather than die
+                nxt = None
+            wait = idle if nxt is None else min(idle, max(0.05, (nxt - self.clock()).total_seconds()))
+            stop.wait(wait)
+        self.close()

@@ -1,0 +1,248 @@
+"""What a person reads: an event document turned into a title, a headline, labelled
+facts and links, in plain (unescaped) text. Each format escapes it its own way.
+
+Every message says what broke and where: journey, step name and number, page URL,
+kind and reason, the message, first/last seen, count, screenshot and diff (links
+when ``public_url`` is set, else paths), the report, and the evidence summary.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timezone, tzinfo
+from typing import Any
+
+from ..incidents import documents as D
+
+LABELS = {
+    "en": {
+        D.OPENED: "OPENED", D.RESOLVED: "RESOLVED", D.REMINDER: "STILL OPEN", D.FLAPPING: "FLAPPING",
+        D.FLAPPING_STOPPED: "SETTLED", D.ROBOT_ERROR: "ROBOT ERROR", D.ROBOT_RECOVERED: "ROBOT RECOVERED",
+        "what": "What", "journey": "Journey", "step": "Step", "page": "Page", "first_seen": "First seen",
+        "last_seen": "Last seen", "count": "Count", "runs": "runs", "run": "run", "failed_requests": "Failed requests",
+        "page_errors": "Page errors", "ocr": "Text on screen", "consequences": "Then", "resolved": "Resolved",
+        "by_hand": "by hand", "after_healthy": "after {n} healthy runs in a row", "open_for": "Open for",
+        "previous": "Before", "previous_text": "same problem as incident #{id}, which was resolved",
+        "screenshot": "Screenshot", "diff": "Diff", "baseline": "Baseline", "report": "Report",
+        "state": "Now", "failing": "failing", "healthy": "healthy", "incidents": "Incidents",
+        "flapping_headline": "The journey keeps switching between failing and healthy ({pct:.0f}% weighted state change over its last {n} runs). Patrol stays quiet about it until it settles.",
+        "settled_failing": "The journey stopped flapping and is failing.",
+        "settled_healthy": "The journey stopped flapping and is healthy.",
+        "robot_headline": "Patrol itself could not run {n} journey(s): this is the robot's failure, not the app's.",
+        "recovered_headline": "Patrol runs journeys on {target} again.",
+        "since": "Since", "step_text": "step {index} “{name}”", "in": "in", "note": "Note",
+    },
+    "zh": {
+        D.OPENED: "告警", D.RESOLVED: "已恢复", D.REMINDER: "仍未恢复", D.FLAPPING: "状态抖动",
+        D.FLAPPING_STOPPED: "抖动结束", D.ROBOT_ERROR: "巡检机器人故障", D.ROBOT_RECOVERED: "巡检机器人恢复",
+        "what": "问题", "journey": "旅程", "step": "步骤", "page": "页面", "first_seen": "首次发现",
+        "last_seen": "最近发现", "count": "次数", "runs": "次巡检", "run": "次巡检", "failed_requests": "失败请求",
+        "page_errors": "页面错误", "ocr": "屏幕文字", "consequences": "后果", "resolved": "恢复",
+        "by_hand": "手动", "after_healthy": "连续 {n} 次巡检正常", "open_for": "持续",
+        "previous": "此前", "previous_text": "与已恢复的事件 #{id} 是同一问题",
+        "screenshot": "截图", "diff": "差异图", "baseline": "基准图", "report": "报告",
+        "state": "当前", "failing": "失败", "healthy": "正常", "incidents": "事件",
+        "flapping_headline": "该旅程在失败与正常之间反复切换（最近 {n} 次巡检加权状态变化 {pct:.0f}%）。在稳定之前 Patrol 不再就此发送通知。",
+        "settled_failing": "该旅程已停止抖动，当前失败。",
+        "settled_healthy": "该旅程已停止抖动，当前正常。",
+        "robot_headline": "Patrol 自身无法运行 {n} 个旅程：这是巡检机器人的故障，不是被测应用的问题。",
+        "recovered_headline": "Patrol 已恢复在 {target} 上运行旅程。",
+        "since": "开始于", "step_text": "第 {index} 步「{name}」", "in": "于", "note": "备注",
+    },
+}
+
+
+@dataclass
+class Link:
+    label: str
+    url: str | None
+    path: str | None
+
+    @property
+    def target(self) -> str:
+        return self.url or self.path or ""
+
+
+@dataclass
+class Message:
+    event: str  # event type
+    severity: str  # critical / warning / error / ok / info
+    title: str
+    headline: str
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    footer: str = ""
+
+    @property
+    def colour(self) -> str:
+        return {"critical": "red", "error": "red", "warning": "orange", "ok": "green"}.get(self.severity, "grey")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: Any, limit: int = 400) -> str:
+    """One line of plain text: no control or bidi characters, no newlines, bounded."""
+    s = _CONTROL.sub("", " ".join(str(text if text is not None else "").split()))
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def when(iso_text: str | None, tz: tzinfo) -> str:
+    dt = D.parse_iso(iso_text)
+    if dt is None:
+        return "-"
+    local = dt.astimezone(tz)
+    name = local.tzname() or ""
+    return local.strftime("%Y-%m-%d %H:%M:%S") + (f" {name}" if name else "")
+
+
+def span(a: str | None, b: str | None) -> str:
+    x, y = D.parse_iso(a), D.parse_iso(b)
+    if not x or not y:
+        return "-"
+    s = max(0, int((y - x).total_seconds()))
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    parts = [f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m else ""]
+    out = " ".join(p for p in parts if p)
+    return out or f"{s}s"
+
+
+def step_text(inc: dict, L: dict) -> str:
+    step = inc["step"]
+    return L["step_text"].format(index=step["index"], name=step["name"] or step["key"])
+
+
+def summary_line(doc: dict) -> str:
+    """One plain English sentence (the ``summary`` of the webhook JSON; PagerDuty's summary)."""
+    t, data = doc["type"], doc["data"]
+    inc = data.get("incident")
+    if t.startswith("robot."):
+        robot = data.get("robot") or {}
+        if t == D.ROBOT_RECOVERED:
+            return clean(f"Patrol robot recovered on {robot.get('target')}: journeys run again", 1000)
+        first = (robot.get("journeys") or [{}])[0]
+        return clean(
+            f"Patrol robot error on {robot.get('target')}: could not run {len(robot.get('journeys') or [])} journey(s) "
+            f"({first.get('reason')}: {first.get('message')})", 1000)
+    if t in (D.FLAPPING, D.FLAPPING_STOPPED):
+        fl = data.get("flapping") or {}
+        what = "is flapping" if t == D.FLAPPING else f"stopped flapping and is {fl.get('state')}"
+        return clean(f"Journey {fl.get('journey')} ({fl.get('device')}) {what} "
+                     f"({fl.get('percent', 0):.0f}% weighted state change)", 1000)
+    if inc is None:
+        return t
+    verb = {D.OPENED: "Opened", D.RESOLVED: "Resolved", D.REMINDER: "Still open"}.get(t, t)
+    step = inc["step"]
+    return clean(
+        f"{verb}: {inc['kind']} ({inc['reason']}) in journey {inc['journey']['name']}, step {step['index']} "
+        f"{step['name'] or step['key']} ({inc['journey']['device']}): {inc['message']}", 1000)
+
+
+def _evidence_facts(inc: dict, L: dict) -> list[tuple[str, str]]:
+    ev = inc.get("evidence") or {}
+    facts = []
+    reqs = ev.get("failed_requests") or []
+    if reqs:
+        parts = []
+        for r in reqs[:3]:
+            what = f"HTTP {r['status']}" if r.get("status") else (r.get("error") or "failed")
+            parts.append(f"{r.get('method') or 'GET'} {r.get('url')} → {what}")
+        facts.append((L["failed_requests"], clean("; ".join(parts), 600)))
+    if ev.get("page_errors"):
+        facts.append((L["page_errors"], clean("; ".join(ev["page_errors"][:2]), 400)))
+    if ev.get("ocr_text"):
+        facts.append((L["ocr"], clean(ev["ocr_text"], 300)))
+    if ev.get("consequences"):
+        facts.append((L["consequences"], clean("; ".join(ev["consequences"][:2]), 300)))
+    return facts
+
+
+def _links(inc: dict | None, run: dict | None, L: dict, with_images: bool) -> list[Link]:
+    out = []
+    if inc is not None and with_images:
+        ev = inc.get("evidence") or {}
+        if ev.get("screenshot"):
+            out.append(Link(L["screenshot"], ev["screenshot"].get("url"), ev["screenshot"].get("path")))
+        for img in ev.get("images") or []:
+            if img.get("label") in ("diff", "baseline"):
+                out.append(Link(L[img["label"]], img.get("url"), img.get("path")))
+    report = (run or {}).get("report") or ((inc or {}).get("evidence") or {}).get("report")
+    if report:
+        out.append(Link(L["report"], report.get("url"), report.get("path")))
+    return out
+
+
+def message(doc: dict, language: str = "en", tz: tzinfo = timezone.utc) -> Message:
+    L = LABELS.get(language, LABELS["en"])
+    t, data = doc["type"], doc["data"]
+    inc, run = data.get("incident"), data.get("run")
+    word = L.get(t, t)
+    version = data.get("patrol", {}).get("version", "")
+
+    if t in (D.ROBOT_ERROR, D.ROBOT_RECOVERED):
+        robot = data.get("robot") or {}
+        target = robot.get("target") or "web"
+        if t == D.ROBOT_RECOVERED:
+            m = Message(t, "ok", f"Patrol {word} · {target}", L["recovered_headline"].format(target=target))
+            m.facts.append((L["since"], when(robot.get("since"), tz)))
+        else:
+            journeys = robot.get("journeys") or []
+            m = Message(t, "error", f"Patrol {word} · {target}", L["robot_headline"].format(n=len(journeys)))
+            for j in journeys[:10]:
+                m.facts.append((clean(j.get("name"), 100), clean(f"{j.get('reason')}: {j.get('message')}", 400)))
+        m.links = _links(None, run, L, False)
+        m.footer = f"Patrol {version}"
+        return m
+
+    if t in (D.FLAPPING, D.FLAPPING_STOPPED):
+        fl = data.get("flapping") or {}
+        name = clean(fl.get("journey"), 120)
+        if t == D.FLAPPING:
+            headline = L["flapping_headline"].format(pct=fl.get("percent", 0.0), n=fl.get("window", 21))
+            severity = "warning"
+        else:
+            failing = fl.get("state") == "failing"
+            headline = L["settled_failing"] if failing else L["settled_healthy"]
+            severity = "critical" if failing else "ok"
+        m = Message(t, severity, f"Patrol {word} · {name}", headline)
+        m.facts.append((L["journey"], clean(f"{fl.get('journey')} · {fl.get('target')}/{fl.get('device')}", 300)))
+        m.facts.append((L["state"], L.get(fl.get("state") or "", fl.get("state") or "-")))
+        if inc is not None:
+            m.facts.append((L["what"], clean(f"#{inc['id']} {inc['kind']} ({inc['reason']}) {step_text(inc, L)}: {inc['message']}", 500)))
+        if fl.get("incidents"):
+            m.facts.append((L["incidents"], ", ".join(f"#{i}" for i in fl["incidents"][:10])))
+        m.links = _links(inc, run, L, t == D.FLAPPING and inc is not None)
+        m.footer = f"Patrol {version}"
+        return m
+
+    assert inc is not None
+    j, step = inc["journey"], inc["step"]
+    title = f"Patrol {word} #{inc['id']} · {clean(j['name'], 80)} · {clean(step_text(inc, L), 120)} · {inc['kind']}"
+    severity = "ok" if t == D.RESOLVED else inc["severity"]
+    m = Message(t, severity, title, clean(inc["message"], 500))
+    m.facts.append((L["what"], clean(f"{inc['kind']} ({inc['reason']}), {inc['severity']}", 200)))
+    m.facts.append((L["journey"], clean(f"{j['name']} ({j.get('file') or '-'}) · {j['target']}/{j['device']}", 300)))
+    m.facts.append((L["step"], clean(f"{step['index']} “{step['name'] or step['key']}” ({step['action']})", 300)))
+    if inc.get("page_url"):
+        m.facts.append((L["page"], clean(inc["page_url"], 500)))
+    m.facts.append((L["first_seen"], when(inc["first_seen"], tz)))
+    m.facts.append((L["last_seen"], when(inc["last_seen"], tz)))
+    m.facts.append((L["count"], f"{inc['count']} {L['run'] if inc['count'] == 1 else L['runs']}"))
+    if t == D.RESOLVED:
+        how = L["by_hand"] if inc.get("resolved_by") == "manual" else L["after_healthy"].format(n=inc.get("healthy_runs"))
+        m.facts.append((L["resolved"], f"{when(inc.get('resolved_at'), tz)} ({how})"))
+        m.facts.append((L["open_for"], span(inc["first_seen"], inc.get("resolved_at"))))
+        if inc.get("resolve_note"):
+            m.facts.append((L["note"], clean(inc["resolve_note"], 300)))
+    else:
+        if t == D.REMINDER:
+            m.facts.append((L["open_for"], span(inc["first_seen"], doc.get("timestamp"))))
+        m.facts.extend(_evidence_facts(inc, L))
+        if inc.get("previous_incident_id"):
+            m.facts.append((L["previous"], L["previous_text"].format(id=inc["previous_incident_id"])))
+    m.links = _links(inc, run, L, t != D.RESOLVED)
+    m.footer = f"incident #{inc['id']} · {inc['fingerprint']} · Patrol {version}"
+    return m

@@ -1,0 +1,139 @@
+"""The state database: migrations on open, schema = migrations, config, concurrency."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from receivers import DEAD_BUTTON, confirmed_run, journey, make_run, service
+from sqlalchemy import inspect, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from patrol import yamlpos
+from patrol.config import Config
+from patrol.store import StateStoreError, open_store, state_settings
+from patrol.store.db import alembic_config, current_revision, head_revision, make_engine, migrate
+from patrol.store.schema import incidents, metadata, runs
+
+TABLES = {"runs", "journey_runs", "step_results", "incidents", "events", "deliveries", "journey_state", "robot_state"}
+
+
+def _config(tmp_path, text: str) -> Config:
+    path = tmp_path / "patrol.yaml"
+    path.write_text(text, encoding="utf-8")
+    return Config(file=str(path), root=tmp_path, located=yamlpos.load(text, str(path)))
+
+
+def test_open_creates_and_migrates_the_database(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/deep/dir/state.db")
+    assert (tmp_path / "deep" / "dir" / "state.db").exists()
+    assert TABLES <= set(inspect(store.engine).get_table_names())
+    with store.read() as conn:
+        assert current_revision(conn) == head_revision()
+    again = open_store(f"sqlite:///{tmp_path}/deep/dir/state.db")  # idempotent
+    with again.read() as conn:
+        assert current_revision(conn) == head_revision()
+
+
+def test_migrations_produce_exactly_the_declared_schema(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+
+
+def test_migrations_go_down_and_up_again_keeping_nothing_stale(tmp_path):
+    from alembic import command
+
+    engine = make_engine(f"sqlite:///{tmp_path}/s.db")
+    migrate(engine)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    assert TABLES <= set(inspect(engine).get_table_names())
+
+
+def test_an_existing_database_keeps_its_data_when_opened_by_a_newer_patrol(tmp_path):
+    svc = service(tmp_path)
+    svc.record_run(confirmed_run(DEAD_BUTTON))
+    reopened = open_store(f"sqlite:///{tmp_path}/state.db")
+    with reopened.read() as conn:
+        assert conn.execute(select(incidents.c.status)).scalars().all() == ["open"]
+
+
+def test_runs_are_kept_with_summary_and_report_path(tmp_path):
+    svc = service(tmp_path)
+    run = make_run(journey(fail=DEAD_BUTTON), journey(name="login"), run_dir=str(tmp_path / "r1"))
+    svc.record_run(run)
+    with svc.store.read() as conn:
+        row = conn.execute(select(runs)).mappings().one()
+    assert row["report_path"] == str(tmp_path / "r1" / "index.html") and row["status"] == "failed"
+    assert row["summary"] == {"journeys": 2, "attempts": 2, "passed": 1, "failed": 1, "errors": 0, "findings": 1}
+    assert row["recorded_at"].tzinfo is not None
+
+
+def test_state_config_defaults_relative_paths_and_switch_off(tmp_path, monkeypatch):
+    assert state_settings(_config(tmp_path, "{}\n")).url == f"sqlite:///{tmp_path}/.patrol/state.db"
+    assert state_settings(_config(tmp_path, "state: {url: 'sqlite:///db/x.db'}\n")).url == f"sqlite:///{tmp_path}/db/x.db"
+    assert state_settings(_config(tmp_path, "state: {url: 'sqlite:////abs/x.db'}\n")).url == "sqlite:////abs/x.db"
+    assert state_settings(_config(tmp_path, "state: false\n")).enabled is False
+    monkeypatch.setenv("PATROL_TEST_PG_PASSWORD", "pg-pass-9876")
+    s = state_settings(_config(tmp_path, "state:\n  url: postgresql://patrol:${secret:PATROL_TEST_PG_PASSWORD}@db/patrol\n"))
+    assert s.url == "postgresql://patrol:pg-pass-9876@db/patrol"
+    from patrol.secrets import mask
+
+    assert "pg-pass-9876" not in mask(f"connecting to {s.url}")
+
+
+def test_a_database_that_cannot_be_opened_is_a_robot_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StateStoreError) as e:
+        open_store(f"sqlite:///{tmp_path}/file/sub/state.db")
+    assert e.value.exit_code == 3 and "cannot open the state database" in str(e.value)
+    with pytest.raises(StateStoreError) as e:  # no driver installed, or nothing listening: either way
+        open_store("postgresql+psycopg://patrol:pw-not-shown@127.0.0.1:1/patrol")
+    assert "pw-not-shown" not in str(e.value)
+
+
+def test_one_open_incident_per_fingerprint_enforced_by_the_database(tmp_path):
+    svc = service(tmp_path)
+    svc.record_run(confirmed_run(DEAD_BUTTON))
+    with svc.store.read() as conn:
+        row = dict(conn.execute(select(incidents)).mappings().one())
+    row.pop("id")
+    with pytest.raises(IntegrityError):
+        with svc.store.write() as conn:
+            conn.execute(insert(incidents).values(**row))
+    row["status"] = "resolved"
+    with svc.store.write() as conn:
+        conn.execute(insert(incidents).values(**row))  # resolved ones may repeat
+
+
+def test_concurrent_writers_do_not_lose_or_duplicate_anything(tmp_path):
+    """Two processes' worth of writers on one SQLite file: the same failure recorded
+    by both opens exactly one incident, and nothing fails with 'database is locked'."""
+    a, b = service(tmp_path), service(tmp_path)
+    errors: list[BaseException] = []
+
+    def work(svc, n):
+        try:
+            for _ in range(n):
+                svc.record_run(confirmed_run(DEAD_BUTTON))
+                svc.flush_deliveries(0.1)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(s, 8)) for s in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    with a.store.read() as conn:
+        rows = conn.execute(select(incidents.c.status, incidents.c.count)).all()
+    assert [tuple(r) for r in rows] == [("open", 16)]
