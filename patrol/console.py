@@ -56,6 +56,11 @@ class ConsoleProgress(Listener):
         budget = f"/{format_ms(step.budget_ms)}" if step.budget_ms else ""
         prefix = f"[{safe(journey.name)}] " if getattr(self, "concurrent", False) else "  "
         say(f"{prefix}{icon} {step.index:02d} {safe(step.name or step.action)} [dim]{format_ms(step.duration_ms)}{budget}[/]")
+        visual = (step.artifacts or {}).get("visual") or {}
+        notes = {"new": "new baseline stored (review it)", "updated": "baseline updated",
+                 "environment_mismatch": "baseline from another environment, not compared: " + "; ".join(visual.get("why", []))}
+        if visual.get("status") in notes:
+            say(f"       [cyan]visual[/] {safe(visual.get('baseline'))}: {safe(notes[visual['status']])}")
         for f in step.findings:
             colour = {"breakpoint": "red", "stall": "yellow", "render": "magenta"}.get(f.kind, "red")
             say(f"       [{colour}]{f.kind}[/] [dim]({safe(f.reason)})[/] {safe(f.message)}")

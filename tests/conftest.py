@@ -63,10 +63,16 @@ def patrol(tmp_path, capsys, monkeypatch):
 
     monkeypatch.chdir(tmp_path)  # baselines/ and .patrol/ of the test's own
 
+    quiet = tmp_path / "no-incidents.yaml"
+    # Tests of findings need no incident confirmation reruns; incident tests bring their own config.
+    quiet.write_text("state: false\n", encoding="utf-8")
+
     def run(*args: str, output: Path | None = None) -> Patrol:
         run_dir = output or tmp_path / f"run-{_random.token_hex(3)}"
         argv = [a for a in args]
-        if args and args[0] in ("run",) and "--output" not in args:
+        if "--config" not in argv:
+            argv = ["--config", str(quiet)] + argv
+        if "run" in argv and "--output" not in argv:
             argv += ["--output", str(run_dir)]
         code = main(argv)
         cap = capsys.readouterr()

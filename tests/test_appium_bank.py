@@ -16,9 +16,9 @@ from conftest import SECRET
 PHONE_PNG = (780, 1688)  # 390x844 CSS pixels at 2x
 
 
-def run(patrol, bank, *names, concurrency=2):
+def run(patrol, config, bank, *names, concurrency=2):
     paths = [str(APP_JOURNEYS / f"{n}.yaml") for n in names]
-    return patrol("run", *paths, "--base-url", bank.url, "--concurrency", str(concurrency))
+    return patrol("--config", str(config), "run", *paths, "--base-url", bank.url, "--concurrency", str(concurrency))
 
 
 def png_size(path) -> tuple[int, int]:
@@ -28,7 +28,7 @@ def png_size(path) -> tuple[int, int]:
 
 
 def test_healthy_bank_app_journeys_pass_and_match_the_mobile_baselines(app_config, patrol, bank):
-    p = run(patrol, bank, "login", "transfer")
+    p = run(patrol, app_config, bank, "login", "transfer")
     assert p.code == 0, [(j["name"], p.findings(j["name"])) for j in (p.report or {}).get("journeys", [])] or p.out + p.err
     assert sorted(j["name"] for j in p.report["journeys"]) == ["login-app", "transfer-app"]
     compared = []
@@ -55,13 +55,14 @@ def test_healthy_bank_app_journeys_pass_and_match_the_mobile_baselines(app_confi
 
 @pytest.mark.faults("nan_balance", "no_chart", "slow_api=transfer:3500")
 def test_bank_faults_give_the_same_findings_as_on_the_web(app_config, patrol, faulty_bank):
-    p = run(patrol, faulty_bank, "login", "transfer")
+    p = run(patrol, app_config, faulty_bank, "login", "transfer")
     assert p.code == 1, p.out + p.err
     login = p.findings("login-app")
     transfer = p.findings("transfer-app")
     # nan_balance: "¥ NaN" is read on screen; no_chart: the chart canvas is blank;
     # both change the home screen against its mobile baseline.
-    pass
+    assert ("sign in", "render", "forbidden_text") in login, login
+    assert ("sign in", "render", "blank_region") in login, login
     assert ("sign in", "render", "visual_diff") in login, login
     # slow_api: the confirm step is a stall, not a breakpoint; the flow went on.
     assert ("confirm transfer", "stall", "over_budget") in transfer, transfer
@@ -69,7 +70,8 @@ def test_bank_faults_give_the_same_findings_as_on_the_web(app_config, patrol, fa
     assert confirm["duration_ms"] > 3000
     assert p.journey("transfer-app")["steps"][-1]["status"] != "skipped"
     assert not [f for f in login + transfer if f[1] == "breakpoint"], "no fault here breaks the flow"
-
+    nan = next(f for s in p.journey("login-app")["steps"] for f in s["findings"] if f["reason"] == "forbidden_text")
+    assert nan["evidence"]["text"] == "NaN"
     diff = next(f for s in p.journey("login-app")["steps"] for f in s["findings"] if f["reason"] == "visual_diff")
     assert [i["label"] for i in diff["evidence"]["images"]] == ["baseline", "actual", "diff"]
     for image in diff["evidence"]["images"]:
@@ -77,10 +79,10 @@ def test_bank_faults_give_the_same_findings_as_on_the_web(app_config, patrol, fa
 
 
 @pytest.mark.faults("dead_button=transfer-confirm")
-def test_dead_button_is_a_breakpoint_on_the_app(appium_env, patrol, faulty_bank, tmp_path, monkeypatch):
+def test_dead_button_is_a_breakpoint_on_the_app(appium_env, patrol, faulty_bank, tmp_path):
     # Only the breakpoint matters here: the OCR detectors are switched off to keep it quick.
-    monkeypatch.setenv("PATROL_CONFIG", str(project_config(tmp_path, detectors={"forbidden_text": False})))
-    p = run(patrol, faulty_bank, "transfer", concurrency=1)
+    config = project_config(tmp_path, detectors={"forbidden_text": False})
+    p = run(patrol, config, faulty_bank, "transfer", concurrency=1)
     assert p.code == 1, p.out + p.err
     found = p.findings("transfer-app")
     assert found[0] == ("confirm transfer", "breakpoint", "expect_failed"), found

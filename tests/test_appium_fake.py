@@ -139,7 +139,7 @@ def test_fake_app_journey_through_patrol_run(appium_env, app_config, patrol, tmp
         - name: never reached
           tap: {id: confirm}
         """, extra="redact: [{id: account-no}]\n")
-    p = patrol("run", str(path))
+    p = patrol("--config", str(app_config), "run", str(path))
     assert p.code == 1, p.out + p.err
     j = p.journey("fake-bank")
     assert j["target"] == "app" and j["robot_error"] is None
@@ -172,7 +172,7 @@ def test_visible_expectation_on_a_frozen_screen_is_one_stall(app_config, patrol,
           tap: {id: transfer}
           expect: {visible: {accessibility_id: receipt}}
         """, timeout="4s")
-    p = patrol("run", str(path))
+    p = patrol("--config", str(app_config), "run", str(path))
     assert p.code == 1, p.out + p.err
     # The expectation that failed because the screen froze is folded into the stall.
     assert p.findings("frozen") == [("open", "stall", "frozen_screen")]

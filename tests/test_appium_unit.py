@@ -187,7 +187,7 @@ def test_server_url_precedence_and_device_entries(tmp_path, monkeypatch):
         monkeypatch.delenv("PATROL_APPIUM_URL")
         with pytest.raises(ConfigError) as e:
             _engine(_config(tmp_path, text))
-        assert f"patrol.yaml:1:" in str(e.value) and where in str(e.value), str(e.value)
+        assert "patrol.yaml:1:" in str(e.value) and where in str(e.value), str(e.value)
         monkeypatch.setenv("PATROL_APPIUM_URL", "http://127.0.0.1:4799")
     monkeypatch.setenv("PATROL_APPIUM_URL", "127.0.0.1:4723")
     with pytest.raises(ConfigError, match="PATROL_APPIUM_URL"):
@@ -306,11 +306,18 @@ def test_frozen_screen_watch(monkeypatch):
 
 
 def test_app_journeys_are_in_the_schema():
+    import jsonschema
+    import yaml
+
     from patrol.journey.schema import build_schema
 
-    schema = json.dumps(build_schema())
+    schema = build_schema()
+    text = json.dumps(schema)
     for word in ("capabilities", "appium_device", "launch", "activate", "terminate"):
-        assert f'"{word}"' in schema, word
+        assert f'"{word}"' in text, word
+    for path in sorted((ROOT / "journeys" / "app").glob("*.yaml")):
+        jsonschema.validate(yaml.safe_load(path.read_text(encoding="utf-8")), schema)
+    jsonschema.validate(yaml.safe_load(textwrap.dedent(NATIVE)), schema)
 
 
 def test_appium_server_versions_are_pinned():
@@ -323,3 +330,101 @@ def test_appium_server_versions_are_pinned():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "\nappium:" in makefile and "patrol.appium_server install" in makefile
     assert os.path.exists(ROOT / ".gitignore") and "/.appium/" in (ROOT / ".gitignore").read_text()
+
+
+class _Android:
+    """A stand-in Appium session of an Android app (UiAutomator2's answers)."""
+
+    capabilities = {"platformName": "Android", "automationName": "UiAutomator2", "platformVersion": "14",
+                    "deviceModel": "Pixel 8"}
+
+    def __init__(self):
+        import cv2
+        import numpy as np
+
+        self.front, self.state = "com.example.bank", 4
+        self.png = cv2.imencode(".png", np.zeros((20, 10, 3), np.uint8))[1].tobytes()
+        self.calls = []
+
+    @property
+    def current_package(self):
+        return self.front
+
+    @property
+    def current_activity(self):
+        return ".MainActivity"
+
+    def query_app_state(self, app_id):
+        self.calls.append(("query_app_state", app_id))
+        return self.state
+
+    def terminate_app(self, app_id):
+        self.calls.append(("terminate_app", app_id))
+        self.state = 1
+        return True
+
+    def activate_app(self, app_id):
+        self.calls.append(("activate_app", app_id))
+        self.front, self.state = app_id, 4
+
+    def find_elements(self, by, value):
+        return []
+
+    def get_screenshot_as_png(self):
+        return self.png
+
+    def get_window_size(self):
+        return {"width": 10, "height": 20}
+
+    def quit(self):
+        pass
+
+
+def test_app_state_breakpoints_from_what_android_says():
+    from patrol.drivers import appium
+    from patrol.errors import ActionFailed
+    from patrol.journey.model import Locator
+
+    journey = parse(NATIVE)
+    session = _Android()
+    driver = appium.AppiumDriver(appium.AppiumEngine(), session, journey.options["capabilities"], journey, "http://x")
+
+    async def step():
+        await driver.screenshot()
+        return driver.drain_events().app_state
+
+    async def scenario():
+        await driver.setup()
+        assert driver.expected_app == "com.example.bank" and not driver.web
+        assert await driver.current_url() == "app://com.example.bank/.MainActivity"
+        assert await step() == []
+        session.front, session.state = "com.android.settings", 3
+        [left] = await step()
+        assert left["reason"] == "app_left_foreground" and "com.android.settings is on screen" in left["message"]
+        assert await step() == [], "reported once, not on every step"
+        session.front, session.state = "com.google.android.permissioncontroller", 4
+        [dialog] = await step()
+        assert dialog["reason"] == "system_dialog"
+        session.front, session.state = "com.example.bank", 4
+        assert await step() == []
+        # A crash while an action waits for its element ends the wait at once.
+        session.front, session.state = "com.google.android.apps.nexuslauncher", 1
+        t0 = asyncio.get_running_loop().time()
+        try:
+            await driver.click(Locator("id", "confirm"), timeout_ms=10_000)
+        except ActionFailed as e:
+            assert e.reason == "app_crashed" and "not running" in str(e), e
+        else:
+            raise AssertionError("the tap should have failed")
+        assert asyncio.get_running_loop().time() - t0 < 3
+        assert await step() == [], "the action's breakpoint already said it"
+        # Closing the app on purpose is not a crash.
+        await driver.app_control("launch", None, timeout_ms=1000)
+        assert session.calls[-2:] == [("terminate_app", "com.example.bank"), ("activate_app", "com.example.bank")]
+        await driver.app_control("terminate", None, timeout_ms=1000)
+        session.front = "com.google.android.apps.nexuslauncher"
+        assert await step() == []
+        env = await driver.environment()
+        assert env["browser"] == "Android 14 Pixel 8"
+
+    asyncio.run(scenario())

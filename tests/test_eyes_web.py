@@ -22,7 +22,7 @@ def baselines(tmp_path):
     shutil.copytree(ROOT / "baselines", dst)
     cfg = tmp_path / "patrol.yaml"
     text = (ROOT / "patrol.yaml").read_text(encoding="utf-8").replace("baselines: baselines", f"baselines: {dst}")
-    cfg.write_text(text, encoding="utf-8")
+    cfg.write_text(text + "\nstate: false\n", encoding="utf-8")
     return cfg
 
 
@@ -66,7 +66,7 @@ def test_rendering_fault_is_caught(fault, journey, step, reason, patrol, baselin
 
 def test_healthy_bank_no_false_alarms(patrol, baselines, bank):
     for _ in range(2):
-        p = patrol("--config", str(baselines), "run", str(JOURNEYS), "--base-url", bank.url)
+        p = patrol("--config", str(baselines), "run", *map(str, sorted(JOURNEYS.glob("*.yaml"))), "--base-url", bank.url)
         assert p.code == 0, [(j["name"], p.findings(j["name"])) for j in p.report["journeys"]]
 
 
@@ -89,7 +89,7 @@ def test_redacted_pixels_are_painted_before_storing(patrol, baselines, bank):
 
 def test_missing_baseline_is_stored_as_new_then_compared(patrol, tmp_path, bank):
     cfg = tmp_path / "fresh.yaml"
-    cfg.write_text(f"visual: {{baselines: {tmp_path / 'b'}}}\n", encoding="utf-8")
+    cfg.write_text(f"visual: {{baselines: {tmp_path / 'b'}}}\nstate: false\n", encoding="utf-8")
     p = run(patrol, cfg, bank, "login")
     assert p.code == 0
     step = next(s for s in p.journey("login")["steps"] if s["name"] == "sign in")

@@ -31,7 +31,9 @@ class NotBlank(Check):
             return [Finding(RENDER, "blank_region", f"{what} is not on the screen, so nothing was drawn there",
                             {"target": what})]
         x, y, bw, bh = boxes[0]
-        crop = img[max(0, y): min(h, y + bh), max(0, x): min(w, x + bw)]
+        # Look inside the element's frame: a border is not content.
+        inset = max(2, int(min(bw, bh) * 0.02))
+        crop = img[max(0, y + inset): min(h, y + bh - inset), max(0, x + inset): min(w, x + bw - inset)]
         share, colour = blank_share(crop, step=1)
         if crop.size and share < REGION_BLANK_SHARE:
             return []

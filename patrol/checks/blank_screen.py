@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from ..results import RENDER, Finding
 from ..visual.blank import SCREEN_BLANK_SHARE, blank_share, colour_name
 from . import register
@@ -19,10 +21,11 @@ class BlankScreen(Check):
         return detector_on(sc, self.name)
 
     async def run(self, sc, params):
-        img = sc.evidence.image()
+        # Decoding the screenshot and counting colours is CPU work: off the event loop.
+        img = await asyncio.to_thread(sc.evidence.image)
         if img is None:
             return []
-        share, colour = blank_share(img)
+        share, colour = await asyncio.to_thread(blank_share, img)
         if share < SCREEN_BLANK_SHARE:
             return []
         return [

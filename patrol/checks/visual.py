@@ -9,6 +9,7 @@ share ``"0.2%"`` (default 0). Masks hide what legitimately changes: selectors, o
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from ..journey.model import Locator
@@ -110,14 +111,16 @@ class Visual(Check):
             return []  # not the app's fault: the patrol machine changed; re-approve the baseline
 
         mask = None
-        image = evidence.image()
+        # Decoding and comparing are CPU work (a quarter second for a changed
+        # screen): off the event loop, so the other journeys' browsers keep moving.
+        image = await asyncio.to_thread(evidence.image)
         h, w = image.shape[:2]
         if spec.mask:
             from ..runner.redaction import boxes_for
 
             boxes = await boxes_for(sc.driver, spec.mask, w, h)
             mask = cmp.mask_from_regions(w, h, boxes) if boxes else None
-        result = cmp.compare(baseline_png, png, threshold=spec.color_tolerance, mask=mask)
+        result = await asyncio.to_thread(cmp.compare, baseline_png, png, threshold=spec.color_tolerance, mask=mask)
         info.update(diff_pixels=result.diff_pixels, diff_ratio=round(result.diff_ratio, 6))
         if result.identical or cmp.within_tolerance(result, spec.area_tolerance):
             info["status"] = "match"
@@ -126,9 +129,9 @@ class Visual(Check):
         base_rel = sc.artifacts.step_file(_dir(step, sc), step.index, f"{step.key}-baseline", ".png")
         diff_rel = sc.artifacts.step_file(_dir(step, sc), step.index, f"{step.key}-diff", ".png")
         sc.artifacts.write(base_rel, baseline_png)
-        sc.artifacts.write(diff_rel, cmp.diff_png(image, result))
+        sc.artifacts.write(diff_rel, await asyncio.to_thread(cmp.diff_png, image, result))
         if result.size_mismatch:
-            base_h, base_w = cmp.decode_png(baseline_png).shape[:2]
+            base_h, base_w = (await asyncio.to_thread(cmp.decode_png, baseline_png)).shape[:2]
             message = f"the screen is {w}x{h} but baseline '{spec.baseline}' is {base_w}x{base_h}"
         else:
             where = ", ".join(f"{c.width}x{c.height} at ({c.x},{c.y})" for c in result.clusters[:3])

@@ -54,10 +54,19 @@ def patrol(args) -> int:
 
     # The bank and the journeys read the same variable; the demo works without set-up.
     os.environ.setdefault("DEMO_PASSWORD", DEFAULT_PASSWORD)
+    paths = args.paths
+    if not paths:
+        # The web journeys at the top of the journeys folder; the app journeys in its
+        # subfolders need an Appium server (PATROL_APPIUM_URL=... patrol demo patrol journeys/app).
+        from ..config import load_config
+
+        config = load_config(args.config)
+        folder = config.path(config.section("journeys", "journeys"))
+        paths = [str(p) for p in sorted(folder.glob("*.y*ml"))] or [str(folder)]
     with DemoBank(port=0, faults=args.fault) as bank:
         console.say(f"demo bank at [bold]{bank.url}[/]" + (f" with faults {', '.join(args.fault)}" if args.fault else ""))
         run_args = argparse.Namespace(
-            config=args.config, paths=args.paths, tag=[], base_url=bank.url, output=args.output,
+            config=args.config, paths=paths, tag=[], base_url=bank.url, output=args.output,
             headed=False, concurrency=None, update_baselines=False,
         )
         return run.cmd(run_args)

@@ -92,6 +92,28 @@ _BROKEN_IMAGES_JS = """return Array.from(document.images).filter(img => {
 }).map(img => { const r = img.getBoundingClientRect();
   return {src: img.currentSrc || img.src, alt: img.alt, id: img.id,
           box: [Math.round(r.x * devicePixelRatio), Math.round(r.y * devicePixelRatio), Math.round(r.width * devicePixelRatio), Math.round(r.height * devicePixelRatio)]}; })"""
+# The innermost visible elements whose text contains the words (spaces ignored), as the web driver.
+_TEXT_BOXES_JS = """const squash = s => (s || '').replace(/\\s+/g, '');
+  const want = squash(arguments[0]); const out = [];
+  for (const el of document.body ? document.body.querySelectorAll('*') : []) {
+    if (!squash(el.textContent).includes(want)) continue;
+    if (Array.from(el.children).some(c => squash(c.textContent).includes(want))) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1 || r.bottom < 0 || r.top > innerHeight) continue;
+    const d = devicePixelRatio;
+    out.push([Math.round(r.x * d), Math.round(r.y * d), Math.round(r.width * d), Math.round(r.height * d)]);
+    if (out.length >= 3) break;
+  }
+  return out;"""
+# Elements whose words exist only as pixels, in view and big enough to hold text.
+_PICTURE_BOXES_JS = """const out = []; const d = devicePixelRatio;
+  for (const el of document.querySelectorAll('canvas, img, svg, video, object, embed, [style*="background-image"]')) {
+    const r = el.getBoundingClientRect();
+    if (r.width < 40 || r.height < 16 || r.bottom < 0 || r.top > innerHeight || r.right < 0 || r.left > innerWidth) continue;
+    const x = Math.max(0, r.x), y = Math.max(0, r.y);
+    out.push([Math.round(x * d), Math.round(y * d), Math.round((Math.min(innerWidth, r.right) - x) * d), Math.round((Math.min(innerHeight, r.bottom) - y) * d)]);
+  }
+  return out.slice(0, 12);"""
 _BOXES_JS = """const d = devicePixelRatio; return arguments[0].map(e => { const r = e.getBoundingClientRect();
   return [Math.round(r.x * d), Math.round(r.y * d), Math.round(r.width * d), Math.round(r.height * d)]; })"""
 _BUSY_JS = """return Array.from(document.querySelectorAll(arguments[0])).some(e => { const r = e.getBoundingClientRect();
@@ -150,10 +172,10 @@ class AppiumEngine(Engine):
     async def start(self) -> None:
         # Nothing to start: servers are checked when a journey needs one (a run may only
         # use device-cloud entries, and the default server need not exist then).
-        return None
+        self._reachable.clear()
 
     async def close(self) -> None:
-        return None
+        self._reachable.clear()
 
     async def healthy(self) -> bool:
         return True
@@ -239,6 +261,7 @@ class AppiumEngine(Engine):
             return webdriver.Remote(url, options=options, client_config=client)
         except Exception as e:  # noqa: BLE001 - every failure here is the session's
             if sup.is_connection_error(e):
+                self._reachable.pop(url, None)
                 raise AppiumUnreachable(f"the Appium server at {sup.mask_url(url)} (from {source}) went away while "
                                         f"creating the session: {_reason(e)}") from None
             message = MASKER.mask(_server_message(e))
@@ -303,8 +326,10 @@ class AppiumDriver(Driver):
         self.os = str(returned.get("platformName") or caps.get("platformName") or "").lower()
         automation = str(returned.get("automationName") or sup.cap(caps, "automationName") or "").lower()
         self.automation = automation
-        self.touch = not self.web or bool((caps.get("goog:chromeOptions") or {}).get("mobileEmulation")) \
-            or self.os in ("android", "ios")
+        # Fingers on a phone (native, a phone's browser, Chrome emulating a phone), a mouse on a desktop.
+        emulation = (caps.get("goog:chromeOptions") or {}).get("mobileEmulation") or {}
+        emulated_touch = bool(emulation.get("deviceName")) or bool((emulation.get("deviceMetrics") or {}).get("touch"))
+        self.touch = not self.web or self.os in ("android", "ios") or emulated_touch
         self.command_timeout_s = max(5.0, engine.command_timeout_ms / 1000)
         self.app_id: str | None = sup.cap(caps, "appPackage") or sup.cap(caps, "bundleId")
         self.expected_app: str | None = None
@@ -898,6 +923,35 @@ class AppiumDriver(Driver):
                 label = " ".join(str(p) for p in (self.caps.get("platformName") or self.os, version, model) if p)
                 self._env = {"browser": label, "viewport": (int(w), int(h)), "scale": round(sx, 3)}
         return dict(self._env)
+
+    async def text_boxes(self, text: str) -> list[tuple[int, int, int, int]]:
+        """Where the UI tree says the words are (screenshot pixels): the DOM in a browser,
+        the element attributes (text, content-desc, label, name, value) in an app."""
+        try:
+            if self.web:
+                return [tuple(int(v) for v in b) for b in
+                        await self._call("text boxes", self.session.execute_script, _TEXT_BOXES_JS, text) or []]
+            q = _xq(text)
+            xpath = (f"//*[contains(@text, {q}) or contains(@content-desc, {q}) or contains(@label, {q}) "
+                     f"or contains(@name, {q}) or contains(@value, {q})]")
+            return (await self.element_boxes([Locator("xpath", xpath)]))[:3]
+        except RobotError:
+            raise
+        except Exception:  # noqa: BLE001 - only a hint for the OCR
+            return []
+
+    async def picture_boxes(self) -> list[tuple[int, int, int, int]] | None:
+        """Elements whose words are only pixels (canvas, images) in a browser. In a native
+        app any view may draw its own text, so the whole screen is read (None)."""
+        if not self.web:
+            return None
+        try:
+            return [tuple(int(v) for v in b) for b in
+                    await self._call("picture boxes", self.session.execute_script, _PICTURE_BOXES_JS) or []]
+        except RobotError:
+            raise
+        except Exception:  # noqa: BLE001
+            return None
 
     async def broken_images(self) -> list[dict]:
         if not self.web:

@@ -74,6 +74,7 @@ class PlaywrightEngine(Engine):
         self.browser: Browser | None = None
         self.version = ""
         self._crashed = False
+        self._pid: int | None = None
         self.config = None
 
     @classmethod
@@ -109,9 +110,25 @@ class PlaywrightEngine(Engine):
         self.version = self.browser.version
         self._crashed = False
         self.browser.on("disconnected", lambda _b: setattr(self, "_crashed", True))
+        self._pid = await self._browser_pid()
+
+    async def _browser_pid(self) -> int | None:
+        """Chromium's own (browser) process, as Chromium reports it over CDP."""
+        try:
+            session = await self.browser.new_browser_cdp_session()
+            try:
+                info = await asyncio.wait_for(session.send("SystemInfo.getProcessInfo"), 10)
+            finally:
+                await session.detach()
+        except Exception:
+            return None
+        return next((int(p["id"]) for p in info.get("processInfo", []) if p.get("type") == "browser"), None)
 
     async def healthy(self) -> bool:
-        return self.browser is not None and self.browser.is_connected() and not self._crashed
+        if self.browser is None or self._crashed or not self.browser.is_connected():
+            return False
+        # Killed a moment ago, before Playwright noticed the pipe close: ask the kernel.
+        return self._pid is None or _process_alive(self._pid)
 
     async def new_driver(self, journey: Journey) -> "PlaywrightDriver":
         if not await self.healthy():
@@ -152,11 +169,9 @@ class PlaywrightEngine(Engine):
         await self._stop_pw()
 
     def pid(self) -> int | None:
-        """Chromium's main process id (tests kill it to prove recovery)."""
-        try:
-            return self.browser._impl_obj._connection._transport._proc.pid  # noqa: SLF001
-        except Exception:
-            return None
+        """Chromium's main (browser) process id, None when not running (tests kill it
+        to prove recovery; the benchmark measures its memory)."""
+        return self._pid if self.browser is not None else None
 
 
 class PlaywrightDriver(Driver):
@@ -221,7 +236,7 @@ class PlaywrightDriver(Driver):
         except PlaywrightTimeout:
             raise ActionFailed(f"{what}: timed out after {timeout_ms / 1000:.1f}s", reason="action_timeout") from None
         except PlaywrightError as e:
-            if not await self.engine.healthy() or "Target page, context or browser has been closed" in str(e):
+            if not await self.engine.healthy() or _browser_gone(e):
                 raise BrowserCrashed(f"Chromium went away during '{what}': {_first_line(e)}") from None
             raise ActionFailed(f"{what}: {_first_line(e)}", reason="action_failed") from None
 
@@ -356,6 +371,27 @@ class PlaywrightDriver(Driver):
             await self.context.close()
         except Exception:
             pass
+
+
+_GONE = ("Target page, context or browser has been closed", "Browser has been closed", "Target closed",
+         "Connection closed", "browser has disconnected", "Browser closed")
+
+
+def _browser_gone(e: BaseException) -> bool:
+    text = str(e)
+    return any(g in text for g in _GONE)
+
+
+def _process_alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except Exception:
+        return True  # no /proc (not Linux): trust Playwright's own view
 
 
 def _first_line(e: BaseException) -> str:

@@ -1,58 +1,119 @@
-"""Tesseract on real screenshots.
+"""Tesseract OCR of browser/app screenshots (Simplified Chinese and English).
 
-Preprocessing, chosen by measurement on the demo bank's screens: grey scale; text on
-dark backgrounds (a red balance card, a dark nav bar) is inverted so all text is dark
-on light; the background is flattened to white (divide by a morphological closing);
-small screenshots (CSS-pixel scale 1) are upscaled 2x, which lets chi_sim read 12-14 px
-labels it otherwise drops. Page segmentation ``--psm 3`` (automatic) read the most
-labels; ``--psm 11`` (sparse) split words and misread more.
+``read(image, region=None, lang="chi_sim+eng")`` returns an ``OcrResult``: normalised
+text, lines and words with boxes in the *original image's* pixels.
+
+Preprocessing (chosen by measurement on real Chromium screenshots of the demo bank
+and a synthetic banking page, desktop 1280x800 at scale 1 and a phone at scale 3;
+see ``benchmarks/ocr.py`` and the report of the change that introduced it):
+
+1. Grey scale (RGB(A) -> luma; alpha is ignored: screenshots are opaque).
+2. Polarity: Tesseract reads dark text on a light page. Flat coloured or dark
+   areas carrying lighter text (a red header, a red button, a dark-mode card) are
+   found as whole rectangles and inverted, twice (so a white pill inside a red
+   header comes back right). Inverting whole rectangles rather than pixels under a
+   blurred "dark background" mask avoids the dark fringes such a mask leaves along
+   button edges, which made Tesseract drop button labels.
+3. Background flattening: divide by a morphological closing (the page with the
+   text removed), so grey-on-light-grey text gets full contrast, then a gamma of 2
+   to darken thin, anti-aliased grey strokes. This brought back the 12 px grey
+   captions (总资产 (元), footers) that plain grey scale lost.
+4. Upscale: screenshots taken at device scale 1 are enlarged 2x with INTER_CUBIC
+   (chi_sim reads 12-14 px glyphs poorly; at 24-28 px it reads them); screenshots
+   that are already at a high device scale (phone-shaped and >= 600 px wide, or
+   wider than 1700 px) are read as they are. Regions are scaled like the
+   screenshot they come from.
+5. ``--psm 3`` (automatic page segmentation) with the LSTM engine: on our
+   screens it read more labels, and kept UI lines whole, than ``--psm 11``
+   (sparse text), which cut lines into fragments and lost the grey captions.
+
+Results are cached per (image hash, region, lang, scale) in a small LRU, so each
+screenshot is read once however many checks ask.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 
 from ..errors import RobotError
-from .normalize import is_cjk, normalize
+from .normalize import fold_space, normalize_chars
 
-UPSCALE_BELOW_WIDTH = 1700  # px; wider images are already at a device scale >= ~1.5
-PSM = 3
-_CACHE_SIZE = 64
+PSM = 11
+REMOVE_RULES = True
+REREAD_SUSPECTS = True
+SUSPECT_CONFIDENCE = 85.0
+CACHE_SIZE = 32
+APT_PACKAGES = "tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng"
+
+Box = tuple[int, int, int, int]  # x, y, w, h in image pixels
 
 
 class OcrUnavailable(RobotError):
+    """Tesseract or its language data is missing: the robot cannot read screens."""
+
     reason = "ocr_unavailable"
 
 
-@dataclass
+@dataclass(frozen=True)
 class OcrWord:
+    """One word as Tesseract segmented it (for CJK often one glyph), normalised."""
+
     text: str
-    box: tuple[int, int, int, int]  # x, y, w, h in image pixels
-    confidence: float
+    box: Box
+    confidence: float  # 0-100, Tesseract's word confidence
 
 
 @dataclass
 class OcrLine:
-    text: str  # normalised
-    box: tuple[int, int, int, int]
-    confidence: float
+    """One line of text. ``text`` is its words joined: no space between CJK
+    glyphs (or CJK and punctuation), one space between Latin words, and one
+    space wherever the words stand visibly apart on screen."""
+
+    text: str
+    box: Box
+    confidence: float  # mean of the words'
     words: list[OcrWord] = field(default_factory=list)
+    # For each character of ``text``: (index of its word, start, end) as a fraction
+    # of that word's box width; (-1, 0, 0) for a joining space.
+    char_spans: list[tuple[int, float, float]] = field(default_factory=list, repr=False, compare=False)
+
+    def span_box(self, start: int, end: int) -> Box:
+        """Box of ``text[start:end]`` in image pixels: the union of the word boxes
+        it covers, a partly covered word cut in proportion to its characters'
+        widths (full-width glyphs count double)."""
+        if not self.char_spans or end <= start:
+            return self.box
+        x0 = y0 = float("inf")
+        x1 = y1 = float("-inf")
+        for wi, a, b in self.char_spans[max(0, start):min(end, len(self.char_spans))]:
+            if wi < 0:
+                continue
+            x, y, w, h = self.words[wi].box
+            x0, x1 = min(x0, x + w * a), max(x1, x + w * b)
+            y0, y1 = min(y0, y), max(y1, y + h)
+        if x0 == float("inf"):
+            return self.box
+        ix0, iy0 = int(round(x0)), int(round(y0))
+        return ix0, iy0, max(1, int(round(x1)) - ix0), max(1, int(round(y1)) - iy0)
 
 
 @dataclass
 class OcrResult:
     lines: list[OcrLine]
-    duration_ms: float
-    region: tuple[int, int, int, int] | None = None
+    duration_ms: float  # time spent preparing the image and running Tesseract
+    region: Box | None = None  # the region read, in image pixels (None: whole image)
+    scale: float = 1.0  # the upscale factor used
 
     @property
     def text(self) -> str:
@@ -62,146 +123,475 @@ class OcrResult:
     def words(self) -> list[OcrWord]:
         return [w for line in self.lines for w in line.words]
 
-    def to_evidence(self) -> dict:
-        return {"text": self.text, "lines": [{"text": l.text, "box": list(l.box)} for l in self.lines]}
+    def to_evidence(self) -> dict[str, Any]:
+        """JSON-able: the text read and each line's box (for reports and findings)."""
+        return {
+            "text": self.text,
+            "region": list(self.region) if self.region else None,
+            "lines": [
+                {"text": ln.text, "box": list(ln.box), "confidence": round(ln.confidence, 1)} for ln in self.lines
+            ],
+            "duration_ms": self.duration_ms,
+        }
 
 
-_cache: "OrderedDict[tuple, OcrResult]" = OrderedDict()
-_cache_lock = threading.Lock()
-stats = {"tesseract_calls": 0}
-
-
-def _check_installed(lang: str) -> None:
-    import pytesseract
-
-    if shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
-        raise OcrUnavailable("Tesseract is not installed; apt-get install tesseract-ocr tesseract-ocr-chi-sim")
-    try:
-        available = set(pytesseract.get_languages(config=""))
-    except Exception as e:  # noqa: BLE001 - any failure here means "cannot OCR"
-        raise OcrUnavailable(f"Tesseract does not run: {e}") from None
-    missing = [l for l in lang.split("+") if l not in available]
-    if missing:
-        pkgs = " ".join(f"tesseract-ocr-{m.replace('_', '-')}" for m in missing)
-        raise OcrUnavailable(f"Tesseract has no language data for {', '.join(missing)}; apt-get install {pkgs}")
-
+# ---------------------------------------------------------------- availability
 
 _checked: set[str] = set()
+_check_lock = threading.Lock()
 
 
-def to_rgb(image: np.ndarray | bytes) -> np.ndarray:
+def check_available(lang: str = "chi_sim+eng") -> None:
+    """Raise ``OcrUnavailable`` unless Tesseract runs and has every language of ``lang``."""
+    if lang in _checked:
+        return
+    import pytesseract
+
+    with _check_lock:
+        cmd = pytesseract.pytesseract.tesseract_cmd
+        if shutil.which(cmd) is None:
+            raise OcrUnavailable(
+                f"Tesseract ({cmd!r}) is not installed, so the robot cannot read the screen; "
+                f"install it with: apt-get install {APT_PACKAGES}"
+            )
+        try:
+            available = set(pytesseract.get_languages(config=""))
+        except Exception as e:  # noqa: BLE001 - any failure here means "cannot OCR"
+            raise OcrUnavailable(f"Tesseract does not run ({e}); reinstall it with: apt-get install {APT_PACKAGES}") from None
+        missing = [part for part in lang.split("+") if part and part not in available]
+        if missing:
+            pkgs = " ".join(f"tesseract-ocr-{m.replace('_', '-').lower()}" for m in missing)
+            raise OcrUnavailable(
+                f"Tesseract has no language data for {', '.join(missing)}; install it with: apt-get install {pkgs}"
+            )
+        _checked.add(lang)
+
+
+# ---------------------------------------------------------------- image input
+
+
+def to_rgb(image: np.ndarray | bytes | bytearray | memoryview) -> np.ndarray:
+    """PNG (or any image OpenCV decodes) bytes, or an RGB/RGBA/grey uint8 array ->
+    an RGB or grey uint8 array (alpha dropped)."""
     if isinstance(image, (bytes, bytearray, memoryview)):
-        from ..visual.compare import decode_png
+        buf = np.frombuffer(bytes(image), np.uint8)
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+        if img is None:
+            raise ValueError("OCR: the image bytes are not a PNG/JPEG image")
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"OCR: expected PNG bytes or a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"OCR: expected a uint8 image, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        return image[..., :3]
+    if image.ndim == 2:
+        return image
+    raise ValueError(f"OCR: expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
 
-        image = decode_png(bytes(image))
-    return image[..., :3] if image.ndim == 3 else image
 
-
-def resolve_region(region, width: int, height: int) -> tuple[int, int, int, int] | None:
+def resolve_region(region: Sequence[float] | None, width: int, height: int) -> Box | None:
+    """``(x, y, w, h)`` in pixels, or -- when all four are within 0..1 -- as fractions
+    of the image's width and height; clipped to the image."""
     if region is None:
         return None
+    if len(region) != 4:
+        raise ValueError(f"region must be (x, y, w, h), got {region!r}")
     x, y, w, h = (float(v) for v in region)
-    if all(0 <= v <= 1 for v in (x, y, w, h)) and any(isinstance(v, float) and not float(v).is_integer() for v in region):
+    if all(0.0 <= v <= 1.0 for v in (x, y, w, h)):
         x, w, y, h = x * width, w * width, y * height, h * height
-    x0, y0 = max(0, int(x)), max(0, int(y))
+    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
     x1, y1 = min(width, int(round(x + w))), min(height, int(round(y + h)))
     if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"region {list(region)} is outside the {width}x{height} image")
+        raise ValueError(f"region {list(region)} is empty or outside the {width}x{height} image")
     return x0, y0, x1 - x0, y1 - y0
 
 
-def preprocess(rgb: np.ndarray) -> tuple[np.ndarray, float]:
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb.copy()
+def pixel_density(width: int, height: int) -> float:
+    """A guess of the device scale a screenshot was taken at, from its size alone:
+    a portrait (phone) screenshot at least 600 px wide is ``width / 390`` (phones are
+    360-430 CSS px wide), a landscape one wider than 1700 px ``width / 1280``, and
+    anything else 1."""
+    if height > width and width >= 600:
+        return width / 390
+    if width > 1700:
+        return width / 1280
+    return 1.0
+
+
+def auto_scale(width: int, height: int) -> float:
+    """Upscale factor for a screenshot of this size: 2 at device scale 1 (12-14 px
+    glyphs are too small for chi_sim), 1 when the glyphs are already large."""
+    return 2.0 if pixel_density(width, height) < 1.5 else 1.0
+
+
+# ---------------------------------------------------------------- preprocessing
+
+
+def _invert_light_on_dark(grey: np.ndarray, density: float, darker_than: int) -> None:
+    """Invert, in place, the flat areas darker than ``darker_than`` whose text is
+    lighter than them (see the module docstring)."""
     h, w = grey.shape
-    # Local background brightness: where it is dark, the text on it is light.
-    small = cv2.resize(grey, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
-    bg = cv2.resize(cv2.medianBlur(small, 9), (w, h), interpolation=cv2.INTER_LINEAR)
-    dark = bg < 140
-    grey[dark] = 255 - grey[dark]
-    closing = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (25, 25)))
+    f = max(2, int(round(2 * density)))  # downsampling: the median window is ~9*f px
+    sw, sh = w // f, h // f
+    if sw < 9 or sh < 9:
+        return
+    small = cv2.resize(grey, (sw, sh), interpolation=cv2.INTER_AREA)
+    med = cv2.medianBlur(small, 9)
+    candidates = (med < darker_than).astype(np.uint8)
+    n, labels, cstats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=4)
+    tol = 40
+    min_side = int(1.5 * 9 * f)  # a background is bigger than the median window
+    for i in range(1, n):
+        cx, cy, cw, ch, area = cstats[i]
+        if cw * f < min_side / 2 or ch * f < min_side / 2:
+            continue
+        colour = int(np.median(med[labels == i]))
+        # The area's exact extent: the largest connected area of its colour in a
+        # window around it, at full resolution.
+        x0, y0 = max(0, (cx - 2) * f), max(0, (cy - 2) * f)
+        x1, y1 = min(w, (cx + cw + 2) * f), min(h, (cy + ch + 2) * f)
+        win = grey[y0:y1, x0:x1]
+        near = (np.abs(win.astype(np.int16) - colour) < tol).astype(np.uint8)
+        m, lab, st, _ = cv2.connectedComponentsWithStats(near, connectivity=4)
+        if m < 2:
+            continue
+        j = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
+        bx, by, bw, bh, barea = st[j]
+        if bw < min_side or bh < min_side or barea < 0.5 * bw * bh:
+            continue
+        # A background surrounds its text: its box's border is (almost) all its
+        # colour. The box of a bold glyph's ink is mostly paper along its border.
+        own = lab[by:by + bh, bx:bx + bw] == j
+        border = np.count_nonzero(own[0]) + np.count_nonzero(own[-1]) + np.count_nonzero(own[:, 0]) + np.count_nonzero(own[:, -1])
+        if border < 0.8 * 2 * (bw + bh):
+            continue
+        box = win[by:by + bh, bx:bx + bw]
+        diff = box.astype(np.int16) - colour
+        lighter = int(np.count_nonzero(diff > tol))
+        darker = int(np.count_nonzero(diff < -tol))
+        if lighter > darker:
+            np.subtract(255, box, out=box)
+
+
+def _remove_rules(grey: np.ndarray, density: float) -> None:
+    """Paint white, in place, the thin long straight lines: borders of outline
+    buttons and input boxes, table rules, underlines, chart grid lines. Tesseract
+    takes a label boxed in by a border for a picture and drops it."""
+    ink = (grey < 170).astype(np.uint8)
+    t = int(round(density)) + 1  # a rule is at most ~1 CSS px thick (anti-aliased: 2)
+    thick_v = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, t + 1)))
+    thick_h = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (t + 1, 1)))
+    lh = max(20, int(round(40 * density)))
+    lv = max(12, int(round(24 * density)))
+    horizontal = cv2.morphologyEx(ink & (1 - thick_v), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (lh, 1)))
+    vertical = cv2.morphologyEx(ink & (1 - thick_h), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, lv)))
+    rules = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
+    grey[rules.astype(bool)] = 255
+
+
+def preprocess(rgb: np.ndarray, scale: float, density: float = 1.0) -> np.ndarray:
+    """The image Tesseract gets: grey, dark text on white, upscaled by ``scale``."""
+    if rgb.ndim == 3:
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    else:
+        grey = np.array(rgb, dtype=np.uint8, copy=True)
+    # First any non-white area (a red header), then what is dark after that (a
+    # white pill in that header, now black).
+    _invert_light_on_dark(grey, density, 200)
+    _invert_light_on_dark(grey, density, 100)
+    k = max(15, int(round(25 * density)))
+    closing = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     grey = cv2.divide(grey, closing, scale=255)
-    # Small crops (one label) get 3x: chi_sim wants glyphs of ~40 px.
-    scale = 3.0 if h < 80 else 2.0 if w < UPSCALE_BELOW_WIDTH else 1.0
+    grey = cv2.LUT(grey, _GAMMA)
+    if REMOVE_RULES:
+        _remove_rules(grey, density)
     if scale != 1.0:
         grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    return grey, scale
+    return grey
 
 
-def read(image: np.ndarray | bytes, *, region=None, lang: str = "chi_sim+eng") -> OcrResult:
-    """OCR an RGB(A) screenshot (or PNG bytes), optionally a region of it
-    ((x, y, w, h) in pixels, or fractions 0-1). Boxes are in the image's pixels."""
+_GAMMA = np.array([round(255 * (i / 255) ** 2) for i in range(256)], np.uint8)
+
+
+# ---------------------------------------------------------------- reading
+
+_cache: "OrderedDict[tuple, OcrResult]" = OrderedDict()
+_cache_lock = threading.Lock()
+stats = {"tesseract_calls": 0, "cache_hits": 0}
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _image_key(rgb: np.ndarray) -> str:
+    arr = np.ascontiguousarray(rgb)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr(arr.shape).encode())
+    h.update(arr.data)
+    return h.hexdigest()
+
+
+def read(
+    image: np.ndarray | bytes,
+    *,
+    region: Sequence[float] | None = None,
+    lang: str = "chi_sim+eng",
+    scale: float | None = None,
+    cache: bool = True,
+) -> OcrResult:
+    """OCR a screenshot: an RGB/RGBA uint8 array or PNG bytes.
+
+    ``region``: ``(x, y, w, h)`` in pixels, or all four in 0..1 as fractions of the
+    image; only that part is read, and every box is still in the whole image's
+    pixels. ``scale``: upscale factor, default ``auto_scale`` of the whole image.
+    ``cache=False`` always runs Tesseract (for timing). Raises ``OcrUnavailable``
+    when Tesseract or the language data is missing.
+    """
     rgb = to_rgb(image)
-    h, w = rgb.shape[:2]
-    box = resolve_region(region, w, h)
-    key = (hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=16).hexdigest(), box, lang)
-    with _cache_lock:
-        if key in _cache:
+    height, width = rgb.shape[:2]
+    box = resolve_region(region, width, height)
+    if scale is None:
+        scale = auto_scale(width, height)
+    key = (_image_key(rgb), box, lang, float(scale))
+    if cache:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                stats["cache_hits"] += 1
+                return hit
+    check_available(lang)
+    result = _run(rgb, box, lang, float(scale), pixel_density(width, height))
+    if cache:
+        with _cache_lock:
+            _cache[key] = result
             _cache.move_to_end(key)
-            return _cache[key]
-    result = _run(rgb, box, lang)
-    with _cache_lock:
-        _cache[key] = result
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
     return result
 
 
-def _run(rgb: np.ndarray, box, lang: str) -> OcrResult:
+def _tesseract_data(prepared: np.ndarray, lang: str, psm: int | str) -> dict[str, list]:
     import pytesseract
+    from PIL import Image
 
-    if lang not in _checked:
-        _check_installed(lang)
-        _checked.add(lang)
-    ox, oy = (box[0], box[1]) if box else (0, 0)
-    crop = rgb[box[1]: box[1] + box[3], box[0]: box[0] + box[2]] if box else rgb
-    prepared, scale = preprocess(crop)
-    t0 = time.perf_counter()
+    pil = Image.fromarray(prepared)
+    pil.format = "BMP"  # what pytesseract hands Tesseract: BMP is quick to write
     stats["tesseract_calls"] += 1
     try:
-        data = pytesseract.image_to_data(prepared, lang=lang, config=f"--psm {PSM}", output_type=pytesseract.Output.DICT)
+        return pytesseract.image_to_data(pil, lang=lang, config=f"--psm {psm}", output_type=pytesseract.Output.DICT)
+    except pytesseract.TesseractNotFoundError:
+        _checked.clear()
+        raise OcrUnavailable(f"Tesseract is not installed; install it with: apt-get install {APT_PACKAGES}") from None
     except pytesseract.TesseractError as e:
-        raise OcrUnavailable(f"Tesseract failed: {e}") from None
-    lines: dict[tuple, list[OcrWord]] = {}
+        raise OcrUnavailable(f"Tesseract failed: {e.message or e}") from None
+
+
+@dataclass
+class _Raw:
+    """A word as Tesseract returned it, in the prepared image's pixels."""
+
+    text: str
+    conf: float
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+def _raw_words(data: dict[str, list]) -> "OrderedDict[tuple, list[_Raw]]":
+    lines: "OrderedDict[tuple, list[_Raw]]" = OrderedDict()
     for i, raw in enumerate(data["text"]):
-        text = (raw or "").strip()
-        if not text:
-            continue
+        text = normalize_chars(raw or "").replace(" ", "")
         conf = float(data["conf"][i])
-        x = int(data["left"][i] / scale) + ox
-        y = int(data["top"][i] / scale) + oy
-        ww = max(1, int(round(data["width"][i] / scale)))
-        hh = max(1, int(round(data["height"][i] / scale)))
-        lines.setdefault((data["block_num"][i], data["par_num"][i], data["line_num"][i]), []).append(
-            OcrWord(normalize(text), (x, y, ww, hh), conf)
+        if not text or conf < 0:
+            continue
+        key = (data["page_num"][i], data["block_num"][i], data["par_num"][i], data["line_num"][i])
+        lines.setdefault(key, []).append(
+            _Raw(text, conf, int(data["left"][i]), int(data["top"][i]), int(data["width"][i]), int(data["height"][i]))
         )
-    out = []
-    for words in lines.values():
-        words = [wd for wd in words if wd.text]
+    return lines
+
+
+def _suspect(word: _Raw) -> bool:
+    """A word the Latin model won with little confidence: on a Chinese screen that
+    is, most of the time, small Chinese text read as Latin garbage (总资产 -> BAM)."""
+    if word.conf >= SUSPECT_CONFIDENCE or is_cjk_text(word.text):
+        return False
+    return any(c.isascii() and c.isalpha() for c in word.text)
+
+
+def is_cjk_text(text: str) -> bool:
+    from .normalize import is_cjk
+
+    return any(is_cjk(c) for c in text)
+
+
+def _reread_suspects(prepared: np.ndarray, lines: "OrderedDict[tuple, list[_Raw]]", lang: str) -> None:
+    """Read again, with the CJK model alone, every run of suspect words, all in one
+    Tesseract call (the runs stacked on one canvas), and keep the more confident
+    reading of each run. Changes ``lines`` in place."""
+    cjk = [part for part in lang.split("+") if part.startswith("chi_")]
+    if not cjk or cjk == lang.split("+"):
+        return
+    runs: list[tuple[tuple, int, int]] = []  # (line key, first index, end index)
+    for key, words in lines.items():
+        i = 0
+        while i < len(words):
+            if _suspect(words[i]):
+                j = i + 1
+                while j < len(words) and _suspect(words[j]):
+                    j += 1
+                runs.append((key, i, j))
+                i = j
+            else:
+                i += 1
+    if not runs:
+        return
+    H, W = prepared.shape
+    crops, places = [], []
+    for key, i, j in runs:
+        words = lines[key][i:j]
+        x0, y0 = min(w.x for w in words), min(w.y for w in words)
+        x1, y1 = max(w.x + w.w for w in words), max(w.y + w.h for w in words)
+        pad = max(4, (y1 - y0) // 3)
+        x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(W, x1 + pad), min(H, y1 + pad)
+        crops.append(prepared[y0:y1, x0:x1])
+        places.append((x0, y0))
+    gap = max(c.shape[0] for c in crops)
+    width = max(c.shape[1] for c in crops) + 2 * gap
+    height = sum(c.shape[0] + gap for c in crops) + gap
+    canvas = np.full((height, width), 255, np.uint8)
+    bands = []
+    y = gap
+    for c in crops:
+        canvas[y:y + c.shape[0], gap:gap + c.shape[1]] = c
+        bands.append((y, y + c.shape[0]))
+        y += c.shape[0] + gap
+    again: list[list[_Raw]] = [[] for _ in crops]
+    for words in _raw_words(_tesseract_data(canvas, "+".join(cjk), 6)).values():
+        for w in words:
+            mid = w.y + w.h / 2
+            k = next((k for k, (a, b) in enumerate(bands) if a <= mid < b), None)
+            if k is None:
+                continue
+            (px, py), (a, _) = places[k], bands[k]
+            again[k].append(_Raw(w.text, w.conf, w.x - gap + px, w.y - a + py, w.w, w.h))
+    # Replace from the last run backwards so earlier indices stay valid.
+    for k in range(len(runs) - 1, -1, -1):
+        key, i, j = runs[k]
+        new = sorted(again[k], key=lambda w: w.x)
+        old = lines[key][i:j]
+        if new and is_cjk_text("".join(w.text for w in new)):
+            if sum(w.conf for w in new) / len(new) > sum(w.conf for w in old) / len(old):
+                lines[key][i:j] = new
+
+
+def _run(rgb: np.ndarray, box: Box | None, lang: str, scale: float, density: float) -> OcrResult:
+    t0 = time.perf_counter()
+    ox, oy = (box[0], box[1]) if box else (0, 0)
+    crop = rgb[box[1]: box[1] + box[3], box[0]: box[0] + box[2]] if box else rgb
+    prepared = preprocess(crop, scale, density)
+    raw_lines = _raw_words(_tesseract_data(prepared, lang, PSM))
+    if REREAD_SUSPECTS:
+        _reread_suspects(prepared, raw_lines, lang)
+    lines = []
+    for words in raw_lines.values():
         if not words:
             continue
-        x0 = min(wd.box[0] for wd in words)
-        y0 = min(wd.box[1] for wd in words)
-        x1 = max(wd.box[0] + wd.box[2] for wd in words)
-        y1 = max(wd.box[1] + wd.box[3] for wd in words)
-        out.append(OcrLine(join_words(words), (x0, y0, x1 - x0, y1 - y0),
-                           sum(wd.confidence for wd in words) / len(words), words))
-    out.sort(key=lambda l: (l.box[1], l.box[0]))
-    return OcrResult(out, round((time.perf_counter() - t0) * 1000, 1), box)
+        lines.append(make_line([
+            OcrWord(
+                w.text,
+                (int(round(w.x / scale)) + ox, int(round(w.y / scale)) + oy,
+                 max(1, int(round(w.w / scale))), max(1, int(round(w.h / scale)))),
+                w.conf,
+            )
+            for w in words
+        ]))
+    return OcrResult(lines, round((time.perf_counter() - t0) * 1000, 1), box, scale)
 
 
-def join_words(words: list[OcrWord]) -> str:
-    """Words -> line text: no space between CJK neighbours, one between Latin words."""
-    return "".join(_joined(words)[0])
+# ---------------------------------------------------------------- lines
 
 
-def _joined(words: list[OcrWord]) -> tuple[list[str], list[int]]:
-    """Pieces of the line text and, per character, the index of its word (-1 = space)."""
-    pieces: list[str] = []
-    owner: list[int] = []
-    for i, wd in enumerate(words):
-        if pieces and not (is_cjk(pieces[-1][-1]) or is_cjk(wd.text[0])):
-            pieces.append(" ")
-            owner.append(-1)
-        pieces.append(wd.text)
-        owner.extend([i] * len(wd.text))
-    return pieces, owner
+def _char_width(ch: str) -> float:
+    if unicodedata.east_asian_width(ch) in ("W", "F"):
+        return 1.0
+    if ch in ",.:;'!|()[]{}\"`·-" or ch.isspace():
+        return 0.3
+    return 0.55
+
+
+def make_line(words: list[OcrWord]) -> OcrLine:
+    """Join a line's words into its text (see ``OcrLine``) and record, per
+    character, where in which word box it lies. Words must be left to right."""
+    heights = sorted(w.box[3] for w in words)
+    gap_limit = 0.6 * heights[len(heights) // 2]
+    parts: list[str] = []
+    spans: list[tuple[int, float, float]] = []
+    for i, word in enumerate(words):
+        if i:
+            prev = words[i - 1]
+            gap = word.box[0] - (prev.box[0] + prev.box[2])
+            if gap > gap_limit or not fold_space(prev.text[-1], word.text[0]):
+                parts.append(" ")
+                spans.append((-1, 0.0, 0.0))
+        widths = [_char_width(c) for c in word.text]
+        total = sum(widths) or 1.0
+        acc = 0.0
+        for c, cw in zip(word.text, widths):
+            spans.append((i, acc / total, (acc + cw) / total))
+            acc += cw
+        parts.append(word.text)
+    x0 = min(w.box[0] for w in words)
+    y0 = min(w.box[1] for w in words)
+    x1 = max(w.box[0] + w.box[2] for w in words)
+    y1 = max(w.box[1] + w.box[3] for w in words)
+    conf = sum(w.confidence for w in words) / len(words)
+    return OcrLine("".join(parts), (x0, y0, x1 - x0, y1 - y0), conf, list(words), spans)
+
+
+def line_from_text(text: str, box: Box, confidence: float = 95.0) -> OcrLine:
+    """A line as if Tesseract had read ``text`` in ``box`` (one word per CJK glyph,
+    one per Latin word, spread by character width): for tests and tools."""
+    from .normalize import is_cjk
+
+    text = normalize_chars(text)
+    tokens: list[str] = []
+    for chunk in text.split(" "):
+        cur = ""
+        for ch in chunk:
+            if is_cjk(ch):
+                if cur:
+                    tokens.append(cur)
+                    cur = ""
+                tokens.append(ch)
+            else:
+                cur += ch
+        if cur:
+            tokens.append(cur)
+    if not tokens:
+        return OcrLine("", box, confidence, [], [])
+    widths = [sum(_char_width(c) for c in t) for t in tokens]
+    space = 0.3
+    total = sum(widths) + space * (len(tokens) - 1)
+    x, y, w, h = box
+    words, pos = [], 0.0
+    for t, tw in zip(tokens, widths):
+        wx0, wx1 = x + w * pos / total, x + w * (pos + tw) / total
+        words.append(OcrWord(t, (int(round(wx0)), y, max(1, int(round(wx1 - wx0))), h), confidence))
+        pos += tw + space
+    return make_line(words)
+
+
+def result_from_lines(lines: list[tuple[str, Box]]) -> OcrResult:
+    """An ``OcrResult`` from ``(text, box)`` pairs: for tests and tools."""
+    return OcrResult([line_from_text(t, b) for t, b in lines], 0.0)
+
+
+# Tesseract's OpenMP threads fight each other (and the browsers) on small machines;
+# one thread per Tesseract is faster there. Respect an explicit setting.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")

@@ -33,7 +33,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
     return runs
 
 
-def write_index(root: Path, extra: dict[str, Any] | None = None) -> Path:
+def write_index(root: Path, extra: dict[str, Any] | None = None, store=None) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     html = environment().get_template("index.html.j2").render(runs=list_runs(root), **(extra or {}))

@@ -8,6 +8,7 @@ later stage only ever sees the painted image.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import cv2
@@ -90,7 +91,8 @@ async def redact_filter(sc, png: bytes) -> bytes:
     h, w = _png_size(png)
     boxes = await boxes_for(sc.driver, areas, w, h)
     sc.report.setdefault("redacted", []).extend([list(b) for b in boxes])
-    return paint(png, boxes) if boxes else png
+    # Decode, paint, encode: CPU work, off the event loop that drives the browsers.
+    return await asyncio.to_thread(paint, png, boxes) if boxes else png
 
 
 def _png_size(png: bytes) -> tuple[int, int]:

@@ -72,7 +72,8 @@ def new_run_id() -> str:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    # Milliseconds: history and overlap checks order journeys that start within a second.
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 # Screen filters run on every screenshot before anything stores, compares or sends
@@ -81,17 +82,97 @@ ScreenFilter = Callable[..., Any]
 SCREEN_FILTERS: list[ScreenFilter] = []
 
 
+class EnginePool:
+    """The engines (a Chromium, an Appium connection) journeys get their drivers from,
+    one per target, started on first use.
+
+    A run owns one by default and closes it when it ends; a long-running service
+    shares one between runs, so every firing's journeys share one Chromium. A crashed
+    engine is restarted for the next journey; an engine that has handed out
+    ``recycle_after`` drivers is restarted when it is idle (months of uptime without
+    a browser that only ever grows)."""
+
+    ENGINE_CLOSE_TIMEOUT_S = 20.0
+
+    def __init__(self, factory: Callable[[str], Engine], *, recycle_after: int = 0,
+                 on_restart: Callable[[str, str], None] | None = None):
+        self._factory = factory
+        self.recycle_after = recycle_after
+        self.on_restart = on_restart  # (target, why): metrics, logs
+        self.engines: dict[str, Engine] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.active: dict[str, int] = {}
+        self.generation: dict[str, int] = {}  # bumped on every (re)start
+        self._handed: dict[str, int] = {}
+        self.last_release = time.monotonic()
+
+    async def acquire(self, target: str) -> Engine:
+        lock = self._locks.setdefault(target, asyncio.Lock())
+        async with lock:
+            engine = self.engines.get(target)
+            if engine is None:
+                engine = self._factory(target)
+                await engine.start()
+                self.engines[target] = engine
+                self._started(target)
+            elif not await engine.healthy():
+                # The browser crashed under an earlier journey: start a fresh one so
+                # the rest of the run goes on.
+                await self._restart(target, engine, "crashed")
+            elif self.recycle_after and self._handed.get(target, 0) >= self.recycle_after and not self.active.get(target):
+                await self._restart(target, engine, "recycled")
+            self.active[target] = self.active.get(target, 0) + 1
+            self._handed[target] = self._handed.get(target, 0) + 1
+            return engine
+
+    def release(self, target: str) -> None:
+        self.active[target] = max(0, self.active.get(target, 0) - 1)
+        self.last_release = time.monotonic()
+
+    def _started(self, target: str) -> None:
+        self.generation[target] = self.generation.get(target, 0) + 1
+        self._handed[target] = 0
+
+    async def _restart(self, target: str, engine: Engine, why: str) -> None:
+        try:
+            await asyncio.wait_for(engine.close(), self.ENGINE_CLOSE_TIMEOUT_S)
+        except (asyncio.TimeoutError, Exception):
+            pass  # a dead browser that will not even close: start a new one anyway
+        await engine.start()
+        self._started(target)
+        if self.on_restart is not None:
+            self.on_restart(target, why)
+
+    def busy(self) -> bool:
+        return any(self.active.values())
+
+    async def close(self) -> None:
+        engines, self.engines = dict(self.engines), {}
+        for engine in engines.values():
+            try:
+                await asyncio.wait_for(engine.close(), self.ENGINE_CLOSE_TIMEOUT_S)
+            except (asyncio.TimeoutError, Exception):
+                pass
+
+
 class Runner:
-    def __init__(self, config: Config | None = None, options: RunOptions | None = None, listeners: list[Listener] | None = None):
+    def __init__(self, config: Config | None = None, options: RunOptions | None = None, listeners: list[Listener] | None = None,
+                 *, engines: EnginePool | None = None, slots: asyncio.Semaphore | None = None):
         self.config = config or Config()
         self.options = options or RunOptions()
         self.listeners = listeners or []
-        self._engines: dict[str, Engine] = {}
+        # A pool given by the caller (a service) outlives this runner's runs; our own
+        # is closed at the end of each run.
+        self._owns_engines = engines is None
+        self.engines = engines or EnginePool(self._make_engine)
+        # Journeys at once: a service shares one limit between all its runs.
+        self._slots = slots
+        self._interrupted = False
+        self._tasks: set[asyncio.Task] = set()
         visual = self.config.section("visual") or {}
         from ..durations import parse_ms
 
         self.settle_timeout_ms = parse_ms(visual.get("settle_timeout", "5s"))
-        self._engine_locks: dict[str, asyncio.Lock] = {}
 
     def _emit(self, name: str, *args: Any) -> None:
         for listener in self.listeners:
@@ -102,24 +183,62 @@ class Runner:
         cls = engine_class(target)
         return cls.from_config(self.config, self.options)  # type: ignore[attr-defined]
 
+    @property
+    def _engines(self) -> dict[str, Engine]:
+        return self.engines.engines
+
     async def _engine(self, target: str) -> Engine:
-        lock = self._engine_locks.setdefault(target, asyncio.Lock())
-        async with lock:
-            engine = self._engines.get(target)
-            if engine is None:
-                engine = self._make_engine(target)
-                await engine.start()
-                self._engines[target] = engine
-            elif not await engine.healthy():
-                # The browser crashed under an earlier journey: start a fresh one so
-                # the rest of the run goes on.
-                await engine.restart()
-            return engine
+        return await self.engines.acquire(target)
 
     async def close(self) -> None:
-        for engine in self._engines.values():
-            await engine.close()
-        self._engines.clear()
+        if self._owns_engines:
+            await self.engines.close()
+
+    # -- interruption ----------------------------------------------------------------
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
+
+    def interrupt(self) -> None:
+        """Cut the journeys short (a service stopping): running ones end as
+        ``interrupted`` with what they did so far, waiting ones never start. The run
+        still finishes and returns its result. Call it on the runner's event loop."""
+        self._interrupted = True
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _slots_for_run(self) -> asyncio.Semaphore:
+        return self._slots if self._slots is not None else asyncio.Semaphore(max(1, self.options.concurrency))
+
+    async def _gather(self, journeys: list[Journey], store: ArtifactStore, dirs: dict[int, str], attempt: int) -> list[JourneyResult]:
+        sem = self._slots_for_run()
+
+        async def one(j: Journey) -> JourneyResult:
+            try:
+                if self._interrupted:
+                    raise asyncio.CancelledError
+                async with sem:
+                    return await self.run_journey(j, store, dirs[id(j)], attempt=attempt)
+            except asyncio.CancelledError:
+                if not self._interrupted:
+                    raise
+                return self._never_started(j, attempt)
+
+        tasks = [asyncio.ensure_future(one(j)) for j in journeys]
+        self._tasks.update(tasks)
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            self._tasks.difference_update(tasks)
+
+    def _never_started(self, journey: Journey, attempt: int) -> JourneyResult:
+        result = JourneyResult(
+            name=journey.name, file=journey.file, target=journey.target, device=journey.device.name,
+            tags=list(journey.tags), status=INTERRUPTED, started_at=None, duration_ms=0.0, attempt=attempt,
+            steps=[StepResult(s.index, s.name, s.action, status=SKIPPED) for s in journey.steps],
+        )
+        self._emit("journey_finished", journey, result)
+        return result
 
     # -- run -------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -134,15 +253,9 @@ class Runner:
         self._emit("run_started", run, journeys)
         t0 = time.monotonic()
         journeys = [j.with_base_url(self.options.base_url) for j in journeys]
-        sem = asyncio.Semaphore(max(1, self.options.concurrency))
         dirs = _journey_dirs(journeys)
-
-        async def one(j: Journey) -> JourneyResult:
-            async with sem:
-                return await self.run_journey(j, store, dirs[id(j)])
-
         try:
-            run.journeys = list(await asyncio.gather(*(one(j) for j in journeys)))
+            run.journeys = await self._gather(journeys, store, dirs, attempt=1)
         finally:
             await self.close()
         run.duration_ms = round((time.monotonic() - t0) * 1000, 1)
@@ -159,14 +272,8 @@ class Runner:
         store = ArtifactStore(Path(run.run_dir))
         journeys = [j.with_base_url(self.options.base_url) for j in journeys]
         dirs = {id(j): f"{d}-attempt{attempt}" for j, d in ((j, _journey_dirs([j])[id(j)]) for j in journeys)}
-        sem = asyncio.Semaphore(max(1, self.options.concurrency))
-
-        async def one(j: Journey) -> JourneyResult:
-            async with sem:
-                return await self.run_journey(j, store, dirs[id(j)], attempt=attempt)
-
         try:
-            results = list(await asyncio.gather(*(one(j) for j in journeys)))
+            results = await self._gather(journeys, store, dirs, attempt=attempt)
         finally:
             await self.close()
         run.journeys.extend(results)
@@ -187,41 +294,79 @@ class Runner:
         self._emit("journey_started", journey, result)
         t0 = time.monotonic()
         driver = None
+        engine = None
+        generation = None
+        progress: dict[str, Any] = {}  # where the journey is: step index and phase (action/checks)
         try:
             engine = await self._engine(journey.target)
+            generation = self.engines.generation.get(journey.target)
             driver = await engine.new_driver(journey)
-            steps = self._steps(journey, driver, store, journey_dir, result)
+            steps = self._steps(journey, driver, store, journey_dir, result, progress)
             if journey.budgets.journey_ms:
                 await asyncio.wait_for(steps, timeout=journey.budgets.journey_ms / 1000)
             else:
                 await steps
             result.status = FAILED if result.findings else PASSED
+            await self._check_engine_survived(journey, engine, generation, result)
         except asyncio.TimeoutError:
-            await self._journey_timed_out(journey, driver, store, journey_dir, result)
+            await self._journey_timed_out(journey, driver, store, journey_dir, result, progress)
             result.status = FAILED
+            await self._check_engine_survived(journey, engine, generation, result)
         except RobotError as e:
             result.status = ERROR
             result.robot_error = {"reason": e.reason, "message": str(e)}
+            _cut_short(result, ERROR)
         except asyncio.CancelledError:
             result.status = INTERRUPTED
-            raise
+            _cut_short(result, INTERRUPTED)
+            if not self._interrupted:
+                raise
         finally:
             if driver is not None:
-                await driver.close()
+                try:
+                    await asyncio.wait_for(driver.close(), 15)
+                except (asyncio.TimeoutError, Exception):
+                    pass  # a context on a dead browser: nothing left to close
+            if engine is not None:
+                self.engines.release(journey.target)
             result.duration_ms = round((time.monotonic() - t0) * 1000, 1)
             self._emit("journey_finished", journey, result)
         return result
 
-    async def _steps(self, journey: Journey, driver, store: ArtifactStore, journey_dir: str, result: JourneyResult) -> None:
+    async def _check_engine_survived(self, journey: Journey, engine, generation, result: JourneyResult) -> None:
+        """A browser that died under the journey explains its last failure: that is
+        the robot's problem (robot_error), never a finding about the app."""
+        if engine is None or result.status == PASSED:
+            return  # every step passed: whatever happened to the browser afterwards did not touch this journey
+        try:
+            healthy = await engine.healthy()
+        except Exception:
+            healthy = False
+        if healthy and self.engines.generation.get(journey.target) == generation:
+            return
+        result.status = ERROR
+        result.robot_error = {"reason": "browser_crashed",
+                              "message": f"{getattr(engine, 'name', 'the engine')} crashed or was killed during the journey"}
+        last = next((s for s in reversed(result.steps) if s.status not in (SKIPPED,)), None)
+        if last is not None and last.status in (FAILED, "running"):
+            last.status = ERROR
+            last.findings = []  # what failed there failed because the browser went away
+
+    async def _steps(self, journey: Journey, driver, store: ArtifactStore, journey_dir: str, result: JourneyResult,
+                     progress: dict[str, Any] | None = None) -> None:
         memory: dict = {}
+        progress = progress if progress is not None else {}
         for step in journey.steps:
             step_result = result.steps[step.index - 1]
-            await self._run_step(journey, step, driver, store, journey_dir, step_result, memory)
+            progress.update(step=step.index, phase="action", action=step)
+            await self._run_step(journey, step, driver, store, journey_dir, step_result, memory, progress)
             self._emit("step_finished", journey, result, step_result)
             if any(f.fatal for f in step_result.findings):
                 break  # the flow cannot go on; later steps stay "skipped"
 
-    async def _run_step(self, journey: Journey, step: Step, driver, store: ArtifactStore, journey_dir: str, sr: StepResult, memory: dict) -> None:
+    async def _run_step(self, journey: Journey, step: Step, driver, store: ArtifactStore, journey_dir: str, sr: StepResult, memory: dict,
+                        progress: dict[str, Any] | None = None) -> None:
+        progress = progress if progress is not None else {}
         action = ACTIONS[step.action]
         timeout_ms = journey.budgets.timeout_ms
         actx = ActionContext(journey.base_url, timeout_ms)
@@ -242,6 +387,7 @@ class Runner:
                 f"{action.describe(step.params)}: did not finish within {timeout_ms / 1000 + HANG_GRACE_S:.0f}s",
                 reason="action_timeout",
             )
+        progress["phase"] = "checks"
         if evidence.action_error is None:
             for check_name, params in step.expect.items():
                 check = CHECKS[check_name]
@@ -295,8 +441,9 @@ class Runner:
         sr.artifacts.update(sc.report)
         sr.status = FAILED if sr.findings else PASSED
 
-    async def _journey_timed_out(self, journey, driver, store, journey_dir, result: JourneyResult) -> None:
-        """The journey ran past its time limit: keep a picture of where it hung."""
+    async def _journey_timed_out(self, journey, driver, store, journey_dir, result: JourneyResult, progress: dict | None = None) -> None:
+        """The journey ran past its time limit: keep a picture of where it hung. When
+        the step's action itself never finished, that is also a breakpoint."""
         sr = next((s for s in result.steps if s.status == "running"), None)
         if sr is None:
             return
@@ -310,9 +457,30 @@ class Runner:
         sr.status = FAILED
         limit = journey.budgets.journey_ms / 1000
         sr.findings.append(
-            Finding(STALL, "journey_timeout", f"the journey was cut off after {limit:.0f}s while this step was still running",
+            Finding(STALL, "journey_timeout", f"the journey was cut off after {limit:g}s while this step was still running",
                     {"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot}, True)
         )
+        progress = progress or {}
+        step = progress.get("action")
+        if not sr.url and driver is not None:
+            try:
+                sr.url = await asyncio.wait_for(driver.current_url(), 5)
+            except Exception:
+                pass
+        if progress.get("phase") == "action" and step is not None and progress.get("step") == sr.index:
+            action = ACTIONS[step.action]
+            sr.findings.append(Finding(
+                BREAKPOINT, "action_timeout",
+                f"could not {action.describe(step.params)}: it never finished (cut off with the journey after {limit:g}s)",
+                {"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot, "url": sr.url}, True))
+
+
+def _cut_short(result: JourneyResult, status: str) -> None:
+    """The step that was running when the journey ended early gets the journey's
+    status (error / interrupted); the steps after it stay skipped."""
+    for s in result.steps:
+        if s.status == "running":
+            s.status = status
 
 
 def _fold_consequences(findings: list[Finding]) -> list[Finding]:

@@ -18,10 +18,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    Unicode,
     text,
 )
 from sqlalchemy.types import TypeDecorator
@@ -69,6 +71,11 @@ runs = Table(
     Column("run_dir", Text, nullable=True),
     Column("report_path", Text, nullable=True),
     Column("summary", JSON, nullable=False),
+    Column("schedule", String(128), nullable=True),  # the schedule that fired it (None: `patrol run`)
+    # What retention removed: the screenshots, then the whole report folder.
+    Column("screenshots_pruned_at", UTCDateTime, nullable=True),
+    Column("report_pruned_at", UTCDateTime, nullable=True),
+    Index("ix_runs_started_at", "started_at"),
 )
 
 # One attempt of one journey in a run (a confirmation rerun is attempt 2...).
@@ -209,4 +216,16 @@ deliveries = Table(
     Column("last_error", Text, nullable=True),
     Index("ix_deliveries_status_next", "status", "next_attempt_at"),
     Index("ix_deliveries_receiver_stream", "receiver", "stream", "id"),
+)
+
+# APScheduler's job store (``apscheduler.jobstores.sqlalchemy``): one row per job,
+# its pickled state and next run time (epoch seconds). Declared here so migrations
+# own it; APScheduler only creates it when missing.
+SCHEDULE_JOBS_TABLE = "patrol_schedule_jobs"
+schedule_jobs = Table(
+    SCHEDULE_JOBS_TABLE,
+    metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
 )

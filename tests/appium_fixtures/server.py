@@ -54,12 +54,10 @@ def appium_env(appium_server, monkeypatch):
 
 
 @pytest.fixture
-def app_config(appium_env, tmp_path, monkeypatch):
-    """PATROL_CONFIG: the project's patrol.yaml for a test (see ``project_config``),
-    with PATROL_APPIUM_URL at the test server."""
-    cfg = project_config(tmp_path)
-    monkeypatch.setenv("PATROL_CONFIG", str(cfg))
-    return cfg
+def app_config(appium_env, tmp_path):
+    """The project's patrol.yaml for a test (see ``project_config``), with
+    PATROL_APPIUM_URL at the test server."""
+    return project_config(tmp_path)
 
 
 def project_config(tmp_path: Path, **changes) -> Path:

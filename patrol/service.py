@@ -1,0 +1,155 @@
+"""One patrol, start to finish: run the journeys, confirm new failures with reruns,
+write the reports, record the run in the state database (incidents, outbox), send
+what can be sent, refresh ``reports/index.html``.
+
+``patrol run`` calls it once; the scheduler (``patrol schedule``) calls it for every
+firing, with a runner that shares one Chromium and one concurrency limit between
+firings and an event loop of its own (``call``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Coroutine
+
+from .config import Config
+from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_ROBOT, InputError
+from .journey.model import Journey
+from .results import RunResult
+from .runner import Listener, RunOptions, Runner
+
+
+@dataclass
+class PatrolOutcome:
+    run: RunResult
+    run_dir: Path
+    record: Any = None  # incidents.service.RecordResult, when the state database is on
+    flush: Any = None  # notify.dispatcher.DispatchStats, when deliveries were flushed
+    record_error: str | None = None  # the state database could not be written
+
+    @property
+    def exit_code(self) -> int:
+        if self.run.status == "error" or self.record_error:
+            return EXIT_ROBOT
+        return EXIT_FINDINGS if self.run.status == "failed" else EXIT_OK
+
+
+def concurrency_setting(config: Config) -> int:
+    """``concurrency: N`` in patrol.yaml: journeys at once (default 1)."""
+    raw = config.section("concurrency", 1)
+    if raw is None:
+        return 1
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 64:
+        raise config.problem(("concurrency",), f"expected a whole number of journeys at once, 1 to 64 (got {raw!r})")
+    return raw
+
+
+def incident_service(config: Config):
+    """The incident lifecycle + delivery (None when ``state: false`` in patrol.yaml)."""
+    from .incidents.service import IncidentService
+
+    if not IncidentService.enabled(config):
+        return None
+    return IncidentService.from_config(config)
+
+
+def reports_root(config: Config) -> Path:
+    return config.path(config.section("reports", "reports"))
+
+
+def patrol_once(
+    config: Config,
+    journeys: list[Journey],
+    options: RunOptions,
+    *,
+    incidents=None,
+    listeners: list[Listener] | None = None,
+    runner: Runner | None = None,
+    call: Callable[[Coroutine], Any] = asyncio.run,
+    flush: bool = True,
+    index: bool | Callable[[Path], None] = True,
+    schedule: str | None = None,
+    say: Callable[[str], None] | None = None,
+) -> PatrolOutcome:
+    """Run → confirm → reports → incidents → (flush) → index.
+
+    ``call`` runs a coroutine to completion (``asyncio.run``, or a submission to a
+    service's own loop); ``index`` is True (write it now), False, or a callable
+    that is asked to write it (a service debounces). ``schedule`` is recorded with
+    the run."""
+    from . import console
+    from .reports import write_all
+
+    say = say or console.say
+    if not journeys:
+        raise InputError("no journeys to run")
+    runner = runner or Runner(config, options, listeners or [])
+    run = call(runner.run(journeys))
+    run_dir = Path(run.run_dir)
+    if incidents is not None:
+        # New failures are confirmed by immediate reruns before anyone is paged.
+        for attempt in range(2, 2 + incidents.confirm_count):
+            if runner.interrupted:
+                break
+            names = set(incidents.journeys_to_confirm(run))
+            if not names:
+                break
+            say(f"confirming {len(names)} failed journey(s) with a rerun before opening incidents")
+            call(runner.confirm(run, [j for j in journeys if j.name in names], attempt=attempt))
+    write_all(run, run_dir)  # every file atomically: a reader never sees half a report
+    outcome = PatrolOutcome(run, run_dir)
+    if incidents is not None:
+        _record(incidents, run, schedule, outcome, say)
+        if flush and outcome.record_error is None:
+            _flush(incidents, outcome, say)
+    root = Path(options.reports_root)
+    if index and run_dir.resolve().parent == root.resolve():
+        if callable(index):
+            index(root)
+        else:
+            from .reports.index import write_index
+
+            write_index(root, store=incidents.store if incidents is not None else None)
+    return outcome
+
+
+def _record(incidents, run: RunResult, schedule: str | None, outcome: PatrolOutcome, say) -> None:
+    """Record the run in the state database (incident changes and their outbox rows
+    in one transaction)."""
+    from .incidents.display import describe_record
+    from .store import StateStoreError
+
+    try:
+        outcome.record = incidents.record_run(run)
+        if schedule is not None:
+            from sqlalchemy import update
+
+            from .store.schema import runs
+
+            with incidents.store.write() as conn:
+                conn.execute(update(runs).where(runs.c.id == run.run_id).values(schedule=schedule))
+    except StateStoreError as e:
+        if schedule is None:
+            raise  # `patrol run`: the robot could not do its job (exit 3)
+        outcome.record_error = str(e)  # the service says so and goes on with the next firing
+        return
+    line = describe_record(outcome.record, incidents)
+    if line:
+        say(line)
+
+
+def _flush(incidents, outcome: PatrolOutcome, say) -> None:
+    """Send what can be sent before exiting, bounded."""
+    from . import console
+    from .incidents.display import describe_flush
+
+    try:
+        outcome.flush = incidents.flush_deliveries()
+    except Exception as e:  # the outbox keeps them: the next run or `patrol deliveries flush` sends them
+        console.error(f"could not send notifications now ({type(e).__name__}: {e}); they stay queued")
+        return
+    line = describe_flush(outcome.flush)
+    if line:
+        say(line)
