@@ -51,7 +51,7 @@ DEVICE_KEYS = {"width": "CSS px", "height": "CSS px", "scale": "device scale fac
 
 
 # Modules that register journey/step keys; imported before any journey is parsed.
-EXTENSIONS = ("patrol.runner.redaction", "patrol.checks", "patrol.drivers.app_keys")
+EXTENSIONS = ("patrol.runner.redaction", "patrol.checks", "patrol.drivers.app_keys", "patrol.schedule.journey_key")
 
 
 def load_extensions() -> None:

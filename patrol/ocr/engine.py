@@ -50,6 +50,8 @@ from ..errors import RobotError
 from .normalize import fold_space, normalize_chars
 
 PSM = 11
+PSM_SMALL = 6  # for a region a few lines high: --psm 11 misreads a lone short label
+SMALL_REGION_HEIGHT = 100  # CSS px
 REMOVE_RULES = True
 REREAD_SUSPECTS = True
 SUSPECT_CONFIDENCE = 85.0
@@ -495,7 +497,8 @@ def _run(rgb: np.ndarray, box: Box | None, lang: str, scale: float, density: flo
     ox, oy = (box[0], box[1]) if box else (0, 0)
     crop = rgb[box[1]: box[1] + box[3], box[0]: box[0] + box[2]] if box else rgb
     prepared = preprocess(crop, scale, density)
-    raw_lines = _raw_words(_tesseract_data(prepared, lang, PSM))
+    psm = PSM_SMALL if crop.shape[0] <= SMALL_REGION_HEIGHT * density else PSM
+    raw_lines = _raw_words(_tesseract_data(prepared, lang, psm))
     if REREAD_SUSPECTS:
         _reread_suspects(prepared, raw_lines, lang)
     lines = []

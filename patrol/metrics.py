@@ -1,0 +1,169 @@
+"""Prometheus metrics for the backend monitoring Patrol complements, with the official
+client library (``prometheus_client``). ``patrol schedule --metrics-port P`` serves
+them at ``http://HOST:P/metrics``.
+
+Series (all prefixed ``patrol_``):
+
+=================================================  ========================================================
+``patrol_runs_total{schedule,status}``             runs by outcome: passed / failed / error
+``patrol_journey_runs_total{journey,status}``      journey attempts by outcome (passed / failed / error / interrupted)
+``patrol_findings_total{journey,kind,reason}``     findings (breakpoint / stall / render)
+``patrol_step_duration_seconds{journey,step}``     histogram of step durations
+``patrol_journey_duration_seconds{journey}``       histogram of journey durations
+``patrol_journey_last_run_timestamp_seconds``      per journey: when it last ran (Unix time)
+``patrol_journey_last_success_timestamp_seconds``  per journey: when it last passed; alert on ``time() - this``
+``patrol_open_incidents{journey,kind,severity}``   open incidents (read from the state database at scrape time)
+``patrol_pending_deliveries{receiver}``            notifications waiting to be sent (outbox, at scrape time)
+``patrol_dead_deliveries{receiver}``               notifications given up on (``patrol deliveries retry``)
+``patrol_schedule_firings_total{schedule,result}`` firings: ran / skipped_overlap / missed / failed
+``patrol_schedule_next_fire_timestamp_seconds``    per schedule: its next firing (Unix time)
+``patrol_running_journeys``                        journeys running now
+``patrol_robot_errors_total{target,reason}``       the robot's own failures (browser crashed...)
+``patrol_browser_restarts_total{target,why}``      engine restarts: crashed / recycled
+``patrol_state_database_up``                       1 when the state database answered the last scrape
+``patrol_build_info{version}``                     always 1
+=================================================  ========================================================
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from . import __version__
+from .results import PASSED, SKIPPED, JourneyResult, RunResult, StepResult
+from .runner import Listener
+
+STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, float("inf"))
+JOURNEY_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, float("inf"))
+
+
+class StateCollector:
+    """Open incidents and the outbox, read from the state database when scraped
+    (cached briefly, so a busy Prometheus does not hammer the database)."""
+
+    def __init__(self, store, ttl: float = 5.0):
+        self.store = store
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._cached: tuple | None = None
+
+    def describe(self):
+        return []  # collected at scrape time only
+
+    def _read(self) -> list:
+        from sqlalchemy import func, select
+
+        from .store.schema import deliveries, incidents
+
+        with self.store.read() as conn:
+            inc = conn.execute(select(incidents.c.journey, incidents.c.kind, incidents.c.severity, func.count())
+                               .where(incidents.c.status == "open")
+                               .group_by(incidents.c.journey, incidents.c.kind, incidents.c.severity)).all()
+            dels = conn.execute(select(deliveries.c.receiver, deliveries.c.status, func.count())
+                                .where(deliveries.c.status.in_(("pending", "dead")))
+                                .group_by(deliveries.c.receiver, deliveries.c.status)).all()
+        open_ = GaugeMetricFamily("patrol_open_incidents", "Open incidents by journey, kind and severity",
+                                  labels=["journey", "kind", "severity"])
+        for journey, kind, sev, n in inc:
+            open_.add_metric([journey, kind, sev], n)
+        total = GaugeMetricFamily("patrol_open_incidents_total_count", "Open incidents, all journeys", value=sum(r[3] for r in inc))
+        pending = GaugeMetricFamily("patrol_pending_deliveries", "Notification deliveries waiting to be sent", labels=["receiver"])
+        dead = GaugeMetricFamily("patrol_dead_deliveries", "Notification deliveries given up on", labels=["receiver"])
+        for receiver, status, n in dels:
+            (pending if status == "pending" else dead).add_metric([receiver], n)
+        pending_total = GaugeMetricFamily("patrol_pending_deliveries_total_count", "Deliveries waiting, all receivers",
+                                          value=sum(r[2] for r in dels if r[1] == "pending"))
+        return [open_, total, pending, pending_total, dead]
+
+    def collect(self):
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] > self.ttl:
+                try:
+                    families, up = self._read(), 1
+                except Exception:
+                    families, up = [], 0
+                self._cached = (now, families, up)
+            _, families, up = self._cached
+        yield from families
+        yield GaugeMetricFamily("patrol_state_database_up", "1 when the state database answered", value=up)
+
+
+class Metrics(Listener):
+    """The registry, and a runner listener that feeds it."""
+
+    def __init__(self, store=None, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.runs = Counter("patrol_runs", "Patrol runs by outcome", ["schedule", "status"], registry=r)
+        self.journeys = Counter("patrol_journey_runs", "Journey attempts by outcome", ["journey", "status"], registry=r)
+        self.findings = Counter("patrol_findings", "Findings by journey, kind and reason", ["journey", "kind", "reason"], registry=r)
+        self.step_duration = Histogram("patrol_step_duration_seconds", "Step durations", ["journey", "step"],
+                                       buckets=STEP_BUCKETS, registry=r)
+        self.journey_duration = Histogram("patrol_journey_duration_seconds", "Journey durations", ["journey"],
+                                          buckets=JOURNEY_BUCKETS, registry=r)
+        self.last_run = Gauge("patrol_journey_last_run_timestamp_seconds", "When the journey last ran", ["journey"], registry=r)
+        self.last_success = Gauge("patrol_journey_last_success_timestamp_seconds", "When the journey last passed",
+                                  ["journey"], registry=r)
+        self.firings = Counter("patrol_schedule_firings", "Schedule firings by result", ["schedule", "result"], registry=r)
+        self.next_fire = Gauge("patrol_schedule_next_fire_timestamp_seconds", "Next firing of the schedule", ["schedule"],
+                               registry=r)
+        self.running = Gauge("patrol_running_journeys", "Journeys running now", registry=r)
+        self.robot_errors = Counter("patrol_robot_errors", "The robot's own failures", ["target", "reason"], registry=r)
+        self.restarts = Counter("patrol_browser_restarts", "Engine (browser) restarts", ["target", "why"], registry=r)
+        info = Gauge("patrol_build_info", "Patrol's version", ["version"], registry=r)
+        info.labels(__version__).set(1)
+        if store is not None:
+            r.register(StateCollector(store))
+        self._stepped: dict[int, set[int]] = {}
+
+    # -- runner listener -------------------------------------------------------------
+    def journey_started(self, journey, result: JourneyResult) -> None:
+        self.running.inc()
+
+    def step_finished(self, journey, result: JourneyResult, step: StepResult) -> None:
+        self._stepped.setdefault(id(result), set()).add(step.index)
+        if step.status != SKIPPED and step.duration_ms is not None:
+            self.step_duration.labels(result.name, step.key).observe(step.duration_ms / 1000)
+        for f in step.findings:
+            self.findings.labels(result.name, f.kind, f.reason).inc()
+
+    def journey_finished(self, journey, result: JourneyResult) -> None:
+        if result.started_at is not None:
+            self.running.dec()
+        self.journeys.labels(result.name, result.status).inc()
+        now = time.time()
+        if result.started_at is not None:
+            self.last_run.labels(result.name).set(now)
+            if result.duration_ms is not None:
+                self.journey_duration.labels(result.name).observe(result.duration_ms / 1000)
+        if result.status == PASSED and not result.findings:
+            self.last_success.labels(result.name).set(now)
+        if result.robot_error:
+            self.robot_errors.labels(result.target, str(result.robot_error.get("reason") or "robot_error")).inc()
+        # Findings added when the journey was cut off (a timeout) belong to a step that never "finished".
+        seen = self._stepped.pop(id(result), set())
+        for step in result.steps:
+            if step.index not in seen:
+                for f in step.findings:
+                    self.findings.labels(result.name, f.kind, f.reason).inc()
+
+    def run_recorded(self, run: RunResult, schedule: str | None) -> None:
+        self.runs.labels(schedule or "", run.status).inc()
+
+    def firing(self, schedule: str, result: str) -> None:
+        self.firings.labels(schedule, result).inc()
+
+    def restarted(self, target: str, why: str) -> None:
+        self.restarts.labels(target, why).inc()
+
+    def scheduled(self, schedule: str, when: Any) -> None:
+        if when is None:
+            self.next_fire.remove(schedule) if (schedule,) in self.next_fire._metrics else None  # noqa: SLF001
+        else:
+            self.next_fire.labels(schedule).set(when.timestamp())

@@ -1,0 +1,353 @@
+"""Retention: what a service that runs for a year keeps, and for how long.
+
+patrol.yaml::
+
+    retention:
+      screenshots: 30d     # PNGs in run folders (step screenshots, diffs); the report stays
+      reports: 180d        # whole run folders (report.json, index.html, junit.xml)
+      runs: 400d           # run records in the state database (history, trends, step durations)
+      deliveries: 90d      # sent / dead notification deliveries
+      prune: "30 3 * * *"  # when `patrol schedule` prunes (crontab, in `timezone`)
+      timezone: Asia/Shanghai
+
+Every age takes ``forever`` (keep); ``retention: false`` switches pruning off. Ages
+must not decrease down the list (screenshots <= reports <= runs), so a run record
+never points at a folder that outlived it... or the other way round.
+
+Rules that never bend:
+- a run an open incident refers to (its first and last run, any run in its timeline)
+  and a run whose notification is still pending are never touched;
+- only folders inside the reports folder that hold a ``report.json`` are pruned
+  (``--output`` folders elsewhere are yours);
+- a run still being written has no record and no report yet, so it is never old.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .durations import DurationError, parse_ms
+
+DEFAULTS = {"screenshots": "30d", "reports": "180d", "runs": "400d", "deliveries": "90d"}
+AGE_KEYS = ("screenshots", "reports", "runs", "deliveries")
+DEFAULT_PRUNE = "30 3 * * *"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+PRUNED_MARK = ".screenshots-pruned"
+_RUN_ID = re.compile(r"^(\d{8}-\d{6})-[0-9a-f]+$")
+
+
+@dataclass
+class RetentionSettings:
+    enabled: bool = True
+    ages: dict[str, float | None] = field(default_factory=lambda: {k: parse_ms(v) / 1000 for k, v in DEFAULTS.items()})
+    prune_cron: str | None = DEFAULT_PRUNE
+    timezone: str | None = None
+
+    def age(self, key: str) -> float | None:
+        return self.ages.get(key) if self.enabled else None
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "retention off (nothing is pruned)"
+
+        def show(v):
+            return "forever" if v is None else f"{v / 86400:g}d" if v % 86400 == 0 else f"{v:g}s"
+
+        return ", ".join(f"{k} {show(self.ages.get(k))}" for k in AGE_KEYS)
+
+
+def retention_settings(config) -> RetentionSettings:
+    raw = config.section("retention")
+    if raw is None:
+        return RetentionSettings()
+    if raw is False:
+        return RetentionSettings(enabled=False, prune_cron=None)
+    if not isinstance(raw, dict):
+        raise config.problem(("retention",), "expected a mapping like {screenshots: 30d, reports: 180d, runs: 400d}, or false")
+    allowed = (*AGE_KEYS, "prune", "timezone")
+    for key in raw:
+        if key not in allowed:
+            raise config.problem(("retention", key), f"unknown key; allowed: {', '.join(allowed)}", key=True)
+    settings = RetentionSettings()
+    for key in AGE_KEYS:
+        if key not in raw:
+            continue
+        value = raw[key]
+        if value in ("forever", "never", None, False):
+            settings.ages[key] = None
+            continue
+        try:
+            seconds = parse_ms(value) / 1000
+        except DurationError as e:
+            raise config.problem(("retention", key), f"{e}; or 'forever'") from None
+        if seconds < 3600:
+            raise config.problem(("retention", key), "keep things at least 1h")
+        settings.ages[key] = seconds
+    order = [k for k in ("screenshots", "reports", "runs")]
+    for shorter, longer in zip(order, order[1:]):
+        a, b = settings.ages[shorter], settings.ages[longer]
+        if a is None and b is not None or (a is not None and b is not None and a > b):
+            raise config.problem(("retention", longer if longer in raw else shorter),
+                                 f"{longer} must be kept at least as long as {shorter}")
+    if "timezone" in raw:
+        tz = raw["timezone"]
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(str(tz))
+        except Exception:
+            raise config.problem(("retention", "timezone"), f"unknown time zone {tz!r}") from None
+        settings.timezone = str(tz)
+    if "prune" in raw:
+        prune = raw["prune"]
+        if prune in (False, "off", "never"):
+            settings.prune_cron = None
+        elif not isinstance(prune, str):
+            raise config.problem(("retention", "prune"), "expected a crontab expression like \"30 3 * * *\", or off")
+        else:
+            from .schedule.triggers import CronError, cron_trigger
+
+            try:
+                from zoneinfo import ZoneInfo
+
+                cron_trigger(prune, ZoneInfo(settings.timezone or "UTC"))
+            except CronError as e:
+                raise config.problem(("retention", "prune"), f"not a crontab expression: {e}") from None
+            settings.prune_cron = prune
+    return settings
+
+
+def prune_spec(settings: RetentionSettings):
+    """The pruning job of ``patrol schedule`` (None: never)."""
+    if not settings.enabled or not settings.prune_cron:
+        return None
+    from .schedule.settings import local_zone_name, parse_spec
+
+    return parse_spec({"cron": settings.prune_cron, "timezone": settings.timezone or local_zone_name()}, ("retention",),
+                      job_id="patrol:retention", name="retention", origin="patrol.yaml", selection=False)
+
+
+# -- pruning ----------------------------------------------------------------------------------
+@dataclass
+class PruneStats:
+    screenshots: int = 0  # runs whose images were removed
+    files: int = 0
+    reports: int = 0  # run folders removed
+    runs: int = 0  # run records removed
+    deliveries: int = 0
+    events: int = 0
+    protected: int = 0  # old runs kept because an open incident or pending notification needs them
+    bytes: int = 0
+
+    def describe(self) -> str:
+        parts = []
+        if self.screenshots:
+            parts.append(f"screenshots of {self.screenshots} run(s) ({self.files} files)")
+        if self.reports:
+            parts.append(f"{self.reports} report folder(s)")
+        if self.runs:
+            parts.append(f"{self.runs} run record(s)")
+        if self.deliveries:
+            parts.append(f"{self.deliveries} old deliveries")
+        if self.events:
+            parts.append(f"{self.events} old events")
+        said = ("pruned " + ", ".join(parts) + f", {self.bytes / 1e6:.1f} MB freed") if parts else "nothing to prune"
+        if self.protected:
+            said += f"; kept {self.protected} old run(s) that open incidents or pending notifications refer to"
+        return said
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def protected_runs(conn) -> set[str]:
+    """Runs that open incidents or pending notifications refer to."""
+    from sqlalchemy import or_, select
+
+    from .store.schema import deliveries, events, incidents
+
+    keep: set[str] = set()
+    open_rows = conn.execute(select(incidents.c.id, incidents.c.first_run_id, incidents.c.last_run_id)
+                             .where(incidents.c.status == "open")).all()
+    open_ids = [r.id for r in open_rows]
+    for r in open_rows:
+        keep.update(x for x in (r.first_run_id, r.last_run_id) if x)
+    pending = select(deliveries.c.event_id).where(deliveries.c.status == "pending")
+    conds = [events.c.id.in_(pending)]
+    if open_ids:
+        conds.append(events.c.incident_id.in_(open_ids))
+    keep.update(x for x in conn.execute(select(events.c.run_id).where(or_(*conds))).scalars() if x)
+    return keep
+
+
+def _inside(root: Path, folder: str | None) -> Path | None:
+    """The run folder, if it is a run folder inside the reports folder."""
+    if not folder:
+        return None
+    try:
+        path = Path(folder).resolve()
+    except OSError:
+        return None
+    if path.parent != root or not (path / "report.json").is_file():
+        return None
+    return path
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            if p.is_file():
+                total += p.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def _remove_folder(path: Path, stats: PruneStats) -> None:
+    stats.bytes += _size(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_images(path: Path, stats: PruneStats) -> None:
+    for p in path.rglob("*"):
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
+            try:
+                stats.bytes += p.stat().st_size
+                p.unlink()
+                stats.files += 1
+            except OSError:
+                pass
+    (path / PRUNED_MARK).write_text("screenshots removed by retention\n", encoding="utf-8")
+
+
+def _started(folder: Path) -> datetime | None:
+    m = _RUN_ID.match(folder.name)
+    if m:
+        try:
+            return datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    try:
+        data = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        dt = datetime.fromisoformat(str(data.get("started_at")).replace("Z", "+00:00"))
+        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def prune(settings: RetentionSettings, reports_root: Path, store=None, now: datetime | None = None) -> PruneStats:
+    """Apply retention once (idempotent; safe while runs are being written)."""
+    stats = PruneStats()
+    if not settings.enabled:
+        return stats
+    now = now or utcnow()
+    root = Path(reports_root).resolve()
+    ages = {k: settings.age(k) for k in AGE_KEYS}
+
+    def old(when: datetime | None, key: str) -> bool:
+        age = ages[key]
+        return age is not None and when is not None and (now - when).total_seconds() > age
+
+    known: set[str] = set()
+    protected: set[str] = set()
+    if store is not None:
+        _prune_database_runs(store, root, now, ages, old, stats, known, protected)
+        _prune_outbox(store, now, ages, stats)
+    if root.is_dir():
+        for folder in sorted(root.iterdir()):
+            if not folder.is_dir() or folder.name in known or not (folder / "report.json").is_file():
+                continue
+            if folder.name in protected:
+                continue
+            started = _started(folder)
+            if old(started, "runs") or old(started, "reports"):
+                _remove_folder(folder, stats)
+                stats.reports += 1
+            elif old(started, "screenshots") and not (folder / PRUNED_MARK).exists():
+                _remove_images(folder, stats)
+                stats.screenshots += 1
+    return stats
+
+
+def _prune_database_runs(store, root: Path, now: datetime, ages: dict, old, stats: PruneStats, known: set, protected: set) -> None:
+    from sqlalchemy import delete, select, update
+
+    from .store.schema import runs
+
+    set_ages = [a for k, a in ages.items() if k in ("screenshots", "reports", "runs") and a is not None]
+    with store.read() as conn:
+        protected.update(protected_runs(conn))
+        known.update(conn.execute(select(runs.c.id)).scalars())
+        if not set_ages:
+            return
+        cutoff = now - timedelta(seconds=min(set_ages))
+        rows = conn.execute(select(runs.c.id, runs.c.started_at, runs.c.recorded_at, runs.c.run_dir,
+                                   runs.c.screenshots_pruned_at, runs.c.report_pruned_at)
+                            .where(runs.c.recorded_at < cutoff)).all()
+    drop: list[str] = []
+    for row in rows:
+        when = row.started_at or row.recorded_at
+        if row.id in protected:
+            if old(when, "screenshots"):
+                stats.protected += 1
+            continue
+        folder = _inside(root, row.run_dir)
+        if old(when, "runs"):
+            if folder is not None:
+                _remove_folder(folder, stats)
+                stats.reports += 1
+            drop.append(row.id)
+        elif old(when, "reports") and row.report_pruned_at is None:
+            if folder is not None:
+                _remove_folder(folder, stats)
+                stats.reports += 1
+            elif row.run_dir and Path(row.run_dir).exists():
+                continue  # an --output folder outside the reports folder: not ours to remove
+            with store.write() as conn:
+                conn.execute(update(runs).where(runs.c.id == row.id).values(
+                    report_pruned_at=now, screenshots_pruned_at=row.screenshots_pruned_at or now))
+        elif old(when, "screenshots") and row.screenshots_pruned_at is None:
+            if folder is not None:
+                _remove_images(folder, stats)
+                stats.screenshots += 1
+            with store.write() as conn:
+                conn.execute(update(runs).where(runs.c.id == row.id).values(screenshots_pruned_at=now))
+    for i in range(0, len(drop), 500):
+        batch = drop[i:i + 500]
+        with store.write() as conn:  # journey attempts and steps go with them (ON DELETE CASCADE)
+            stats.runs += conn.execute(delete(runs).where(runs.c.id.in_(batch))).rowcount or 0
+
+
+def _prune_outbox(store, now: datetime, ages: dict, stats: PruneStats) -> None:
+    from sqlalchemy import and_, delete, or_, select
+
+    from .store.schema import deliveries, events, incidents
+
+    if ages.get("deliveries") is not None:
+        cutoff = now - timedelta(seconds=ages["deliveries"])
+        with store.write() as conn:
+            stats.deliveries += conn.execute(delete(deliveries).where(
+                deliveries.c.status.in_(("sent", "dead")), deliveries.c.created_at < cutoff)).rowcount or 0
+    if ages.get("runs") is not None:
+        # The timeline of incidents long resolved (and robot notices), as old as the runs it described.
+        cutoff = now - timedelta(seconds=ages["runs"])
+        open_ids = select(incidents.c.id).where(incidents.c.status == "open")
+        pending = select(deliveries.c.event_id).where(deliveries.c.status == "pending")
+        with store.write() as conn:
+            stats.events += conn.execute(delete(events).where(and_(
+                events.c.at < cutoff,
+                or_(events.c.incident_id.is_(None), events.c.incident_id.not_in(open_ids)),
+                events.c.id.not_in(pending),
+            ))).rowcount or 0
+
+
+def summary(settings: RetentionSettings) -> dict[str, Any]:
+    return {k: settings.age(k) for k in AGE_KEYS}

@@ -1,0 +1,8 @@
+"""Nightly and every-few-minutes patrols: ``patrol schedule`` (a long-running
+service on APScheduler 3.11 with its job store in the state database).
+
+- ``settings``: ``schedules:`` in patrol.yaml and ``schedule:`` in journey files;
+- ``triggers``: cron/interval triggers with time zones, active windows and jitter;
+- ``plan``: which journeys each schedule runs;
+- ``service``: the scheduler service (jobs, firings, signals, reloads, shutdown).
+"""
