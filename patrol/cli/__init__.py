@@ -11,7 +11,7 @@ import sys
 from .. import __version__
 from ..errors import EXIT_INPUT, EXIT_ROBOT, InputError, PatrolError, RobotError
 
-COMMANDS = ("run", "validate", "demo", "schema", "baseline", "incidents", "deliveries")
+COMMANDS = ("run", "validate", "demo", "schema", "baseline", "incidents", "deliveries", "schedule")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,29 +3,49 @@
 ``read(image, region=None, lang="chi_sim+eng")`` returns an ``OcrResult``: normalised
 text, lines and words with boxes in the *original image's* pixels.
 
-Preprocessing (chosen by measurement on real Chromium screenshots of the demo bank
-and a synthetic banking page, desktop 1280x800 at scale 1 and a phone at scale 3;
-see ``benchmarks/ocr.py`` and the report of the change that introduced it):
+Preprocessing and segmentation were chosen by measurement (``benchmarks/ocr.py``
+describes the corpus: real Chromium screenshots of the demo bank's pages at
+1280x800 scale 1 and 390x844 scale 3, and a dense synthetic banking page in light
+and dark mode; ~350 labels whose DOM boxes are known):
 
 1. Grey scale (RGB(A) -> luma; alpha is ignored: screenshots are opaque).
 2. Polarity: Tesseract reads dark text on a light page. Flat coloured or dark
-   areas carrying lighter text (a red header, a red button, a dark-mode card) are
-   found as whole rectangles and inverted, twice (so a white pill inside a red
-   header comes back right). Inverting whole rectangles rather than pixels under a
-   blurred "dark background" mask avoids the dark fringes such a mask leaves along
-   button edges, which made Tesseract drop button labels.
+   areas carrying lighter text (a red header or button, a dark-mode card, a
+   toast) are found as whole rectangles and inverted, in two passes (so a white
+   pill inside a red header comes back right). An area is the largest connected
+   patch of one *colour* (a slate toast over a red card are two areas though
+   their greys are close), and must surround its text (most of its box's outline
+   is its colour), which keeps big bold glyphs from being taken for backgrounds.
+   Inverting whole rectangles rather than the pixels under a blurred "dark
+   background" mask avoids the dark fringes such a mask leaves along button
+   edges, which made Tesseract drop button labels.
 3. Background flattening: divide by a morphological closing (the page with the
-   text removed), so grey-on-light-grey text gets full contrast, then a gamma of 2
-   to darken thin, anti-aliased grey strokes. This brought back the 12 px grey
-   captions (总资产 (元), footers) that plain grey scale lost.
-4. Upscale: screenshots taken at device scale 1 are enlarged 2x with INTER_CUBIC
-   (chi_sim reads 12-14 px glyphs poorly; at 24-28 px it reads them); screenshots
-   that are already at a high device scale (phone-shaped and >= 600 px wide, or
-   wider than 1700 px) are read as they are. Regions are scaled like the
-   screenshot they come from.
-5. ``--psm 3`` (automatic page segmentation) with the LSTM engine: on our
-   screens it read more labels, and kept UI lines whole, than ``--psm 11``
-   (sparse text), which cut lines into fragments and lost the grey captions.
+   text removed), so grey-on-light-grey text gets full contrast, then a gamma of
+   1.5 to darken thin anti-aliased grey strokes (the 12 px grey captions). A
+   gamma of 2 read one or two more captions on full pages but clogged bold
+   labels in small regions (日期 read as nothing); 1.5 is as good over both.
+4. Thin long rules are painted out: the border of an outline button, input
+   boxes, table rules. Tesseract takes a label boxed in by a border for a picture
+   and drops it (绑定银行卡 on an outline button was never read without this).
+5. Upscale: screenshots at device scale 1 are enlarged 2x with INTER_CUBIC (at
+   12-14 px chi_sim misses glyphs; at 24-28 px it reads them); screenshots at a
+   high device scale (phone-shaped and >= 600 px wide, or wider than 1700 px) are
+   read as they are. A region is scaled like the screenshot it comes from; 3x on
+   small regions was no better than 2x and a third slower.
+6. ``--psm 11`` (sparse text) for screens: UI text is scattered labels, not
+   paragraphs, and on the corpus it found 96% of the labels against 87-92% for
+   ``--psm 3`` (automatic) and ``--psm 6``. A region at most ~100 CSS px high (one
+   label, a line or two) is read with ``--psm 6``: ``--psm 11`` read a lone
+   ``账号`` as ``o = |``.
+7. With ``chi_sim+eng`` Tesseract sometimes prefers the English model on small
+   Chinese text and returns confident-looking garbage (总资产 -> ``BAM``,
+   随时可赎回 -> ``REBT ATE``). Latin-only words below 85% confidence are read
+   again with ``chi_sim`` alone, all of them in one extra Tesseract call, and the
+   more confident reading is kept. Real English words on the corpus scored 83-96
+   (so at worst one is re-read and kept), the garbage 0-81.
+8. ``OMP_THREAD_LIMIT=1`` (unless set): on a 2-core machine one Tesseract thread
+   is about twice as fast as its default OpenMP threads (0.7 s vs 1.6 s for a
+   1280x800 screen), and several journeys read screens at once anyway.
 
 Results are cached per (image hash, region, lang, scale) in a small LRU, so each
 screenshot is read once however many checks ask.
@@ -47,14 +67,16 @@ import cv2
 import numpy as np
 
 from ..errors import RobotError
-from .normalize import fold_space, normalize_chars
+from .normalize import fold_space, is_cjk, is_punct, normalize_chars
 
 PSM = 11
 PSM_SMALL = 6  # for a region a few lines high: --psm 11 misreads a lone short label
 SMALL_REGION_HEIGHT = 100  # CSS px
 REMOVE_RULES = True
+GAMMA = True
 REREAD_SUSPECTS = True
 SUSPECT_CONFIDENCE = 85.0
+PHANTOM_CONFIDENCE = 50.0
 CACHE_SIZE = 32
 APT_PACKAGES = "tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng"
 
@@ -79,8 +101,9 @@ class OcrWord:
 @dataclass
 class OcrLine:
     """One line of text. ``text`` is its words joined: no space between CJK
-    glyphs (or CJK and punctuation), one space between Latin words, and one
-    space wherever the words stand visibly apart on screen."""
+    glyphs (or CJK and punctuation), one space between Latin words, a space
+    between CJK and Latin/digits only where there is a gap, and one space
+    wherever the words stand visibly apart on screen (two labels on a row)."""
 
     text: str
     box: Box
@@ -230,50 +253,78 @@ def auto_scale(width: int, height: int) -> float:
 # ---------------------------------------------------------------- preprocessing
 
 
-def _invert_light_on_dark(grey: np.ndarray, density: float, darker_than: int) -> None:
-    """Invert, in place, the flat areas darker than ``darker_than`` whose text is
-    lighter than them (see the module docstring)."""
-    h, w = grey.shape
+def _invert_light_on_dark(rgb: np.ndarray, density: float, darker_than: int) -> None:
+    """Invert, in place, the flat areas darker than ``darker_than`` (grey level)
+    whose text is lighter than them (see the module docstring). Colour, not just
+    grey, decides what belongs to an area: a dark slate toast over a red card are
+    two areas though their greys are close."""
+    h, w = rgb.shape[:2]
     f = max(2, int(round(2 * density)))  # downsampling: the median window is ~9*f px
     sw, sh = w // f, h // f
     if sw < 9 or sh < 9:
         return
-    small = cv2.resize(grey, (sw, sh), interpolation=cv2.INTER_AREA)
-    med = cv2.medianBlur(small, 9)
+    small = cv2.medianBlur(cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA), 9)
+    med = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     candidates = (med < darker_than).astype(np.uint8)
     n, labels, cstats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=4)
     tol = 40
     min_side = int(1.5 * 9 * f)  # a background is bigger than the median window
+    done = np.zeros((h, w), bool)
     for i in range(1, n):
         cx, cy, cw, ch, area = cstats[i]
         if cw * f < min_side / 2 or ch * f < min_side / 2:
             continue
-        colour = int(np.median(med[labels == i]))
-        # The area's exact extent: the largest connected area of its colour in a
-        # window around it, at full resolution.
+        members = labels[cy:cy + ch, cx:cx + cw] == i
+        patch = small[cy:cy + ch, cx:cx + cw].astype(np.int16)
         x0, y0 = max(0, (cx - 2) * f), max(0, (cy - 2) * f)
         x1, y1 = min(w, (cx + cw + 2) * f), min(h, (cy + ch + 2) * f)
-        win = grey[y0:y1, x0:x1]
-        near = (np.abs(win.astype(np.int16) - colour) < tol).astype(np.uint8)
-        m, lab, st, _ = cv2.connectedComponentsWithStats(near, connectivity=4)
-        if m < 2:
-            continue
-        j = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
-        bx, by, bw, bh, barea = st[j]
-        if bw < min_side or bh < min_side or barea < 0.5 * bw * bh:
-            continue
-        # A background surrounds its text: its box's border is (almost) all its
-        # colour. The box of a bold glyph's ink is mostly paper along its border.
-        own = lab[by:by + bh, bx:bx + bw] == j
-        border = np.count_nonzero(own[0]) + np.count_nonzero(own[-1]) + np.count_nonzero(own[:, 0]) + np.count_nonzero(own[:, -1])
-        if border < 0.8 * 2 * (bw + bh):
-            continue
-        box = win[by:by + bh, bx:bx + bw]
-        diff = box.astype(np.int16) - colour
-        lighter = int(np.count_nonzero(diff > tol))
-        darker = int(np.count_nonzero(diff < -tol))
-        if lighter > darker:
-            np.subtract(255, box, out=box)
+        win = rgb[y0:y1, x0:x1]
+        # The component may hold several areas that touch (a toast over a card):
+        # take its main colour, then the main colour of what is left, and so on.
+        for _ in range(3):
+            if np.count_nonzero(members) * f * f < min_side * min_side / 2:
+                break
+            colour = np.median(patch[members], axis=0).astype(np.int16)
+            members &= np.abs(patch - colour).max(axis=2) >= tol
+            _invert_area(win, (x0, y0), colour, tol, min_side, done)
+
+
+def _invert_area(win: np.ndarray, origin: tuple[int, int], colour: np.ndarray, tol: int, min_side: int,
+                 done: np.ndarray) -> None:
+    """In ``win`` (a view of the image at ``origin``), find the largest connected
+    area of ``colour`` and, if it is a background holding lighter text, invert
+    its bounding box (the pixels of it not inverted yet in this pass)."""
+    near = (np.abs(win.astype(np.int16) - colour).max(axis=2) < tol).astype(np.uint8)
+    m, lab, st, _ = cv2.connectedComponentsWithStats(near, connectivity=4)
+    if m < 2:
+        return
+    j = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
+    bx, by, bw, bh, barea = st[j]
+    if bw < min_side or bh < min_side or barea < 0.5 * bw * bh:
+        return
+    # A background surrounds its text: most of its box's outline (a few pixels
+    # in, past rounded corners) is its colour, or an area inverted already that
+    # overlaps it (a toast over a card). The box of a bold glyph's ink is mostly
+    # paper there.
+    ox, oy = origin
+    own = lab[by:by + bh, bx:bx + bw] == j
+    covered = own | done[oy + by:oy + by + bh, ox + bx:ox + bx + bw]
+    k = max(2, min_side // 8)
+    ring = covered[k:bh - k, k:bw - k]
+    border = (np.count_nonzero(ring[0]) + np.count_nonzero(ring[-1])
+              + np.count_nonzero(ring[:, 0]) + np.count_nonzero(ring[:, -1]))
+    if border < 0.7 * 2 * (ring.shape[0] + ring.shape[1]):
+        return
+    box = win[by:by + bh, bx:bx + bw]
+    grey = cv2.cvtColor(box, cv2.COLOR_RGB2GRAY).astype(np.int16)
+    level = int(np.median(grey[own]))
+    lighter = int(np.count_nonzero(grey > level + tol))
+    darker = int(np.count_nonzero(grey < level - tol))
+    if lighter <= darker:
+        return
+    fresh = ~done[oy + by:oy + by + bh, ox + bx:ox + bx + bw]
+    box[fresh] = 255 - box[fresh]
+    done[oy + by:oy + by + bh, ox + bx:ox + bx + bw] = True
 
 
 def _remove_rules(grey: np.ndarray, density: float) -> None:
@@ -295,17 +346,19 @@ def _remove_rules(grey: np.ndarray, density: float) -> None:
 def preprocess(rgb: np.ndarray, scale: float, density: float = 1.0) -> np.ndarray:
     """The image Tesseract gets: grey, dark text on white, upscaled by ``scale``."""
     if rgb.ndim == 3:
-        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+        rgb = np.array(rgb, dtype=np.uint8, copy=True, order="C")
     else:
-        grey = np.array(rgb, dtype=np.uint8, copy=True)
+        rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
     # First any non-white area (a red header), then what is dark after that (a
     # white pill in that header, now black).
-    _invert_light_on_dark(grey, density, 200)
-    _invert_light_on_dark(grey, density, 100)
+    _invert_light_on_dark(rgb, density, 200)
+    _invert_light_on_dark(rgb, density, 100)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     k = max(15, int(round(25 * density)))
     closing = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     grey = cv2.divide(grey, closing, scale=255)
-    grey = cv2.LUT(grey, _GAMMA)
+    if GAMMA:
+        grey = cv2.LUT(grey, _GAMMA)
     if REMOVE_RULES:
         _remove_rules(grey, density)
     if scale != 1.0:
@@ -313,13 +366,15 @@ def preprocess(rgb: np.ndarray, scale: float, density: float = 1.0) -> np.ndarra
     return grey
 
 
-_GAMMA = np.array([round(255 * (i / 255) ** 2) for i in range(256)], np.uint8)
+GAMMA_VALUE = 1.5
+_GAMMA = np.array([round(255 * (i / 255) ** GAMMA_VALUE) for i in range(256)], np.uint8)
 
 
 # ---------------------------------------------------------------- reading
 
 _cache: "OrderedDict[tuple, OcrResult]" = OrderedDict()
 _cache_lock = threading.Lock()
+_inflight: dict[tuple, threading.Lock] = {}
 stats = {"tesseract_calls": 0, "cache_hits": 0}
 
 
@@ -357,23 +412,42 @@ def read(
     box = resolve_region(region, width, height)
     if scale is None:
         scale = auto_scale(width, height)
+    if not cache:
+        check_available(lang)
+        return _run(rgb, box, lang, float(scale), pixel_density(width, height))
     key = (_image_key(rgb), box, lang, float(scale))
-    if cache:
+    with _cache_lock:
+        hit = _cache_get(key)
+        if hit is not None:
+            return hit
+        pending = _inflight.setdefault(key, threading.Lock())
+    # Two threads asking for the same screenshot at once: the second waits for
+    # the first's result instead of running Tesseract again.
+    with pending:
         with _cache_lock:
-            hit = _cache.get(key)
-            if hit is not None:
-                _cache.move_to_end(key)
-                stats["cache_hits"] += 1
-                return hit
-    check_available(lang)
-    result = _run(rgb, box, lang, float(scale), pixel_density(width, height))
-    if cache:
-        with _cache_lock:
-            _cache[key] = result
-            _cache.move_to_end(key)
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
+            hit = _cache_get(key)
+        if hit is not None:
+            return hit
+        try:
+            check_available(lang)
+            result = _run(rgb, box, lang, float(scale), pixel_density(width, height))
+            with _cache_lock:
+                _cache[key] = result
+                while len(_cache) > CACHE_SIZE:
+                    _cache.popitem(last=False)
+        finally:
+            with _cache_lock:
+                _inflight.pop(key, None)
     return result
+
+
+def _cache_get(key: tuple) -> OcrResult | None:
+    """Look ``key`` up; the caller holds ``_cache_lock``."""
+    hit = _cache.get(key)
+    if hit is not None:
+        _cache.move_to_end(key)
+        stats["cache_hits"] += 1
+    return hit
 
 
 def _tesseract_data(prepared: np.ndarray, lang: str, psm: int | str) -> dict[str, list]:
@@ -411,6 +485,8 @@ def _raw_words(data: dict[str, list]) -> "OrderedDict[tuple, list[_Raw]]":
         conf = float(data["conf"][i])
         if not text or conf < 0:
             continue
+        if conf < PHANTOM_CONFIDENCE and all(is_punct(c) for c in text):
+            continue  # sparse mode's phantom "。" or "|" in the gap between two labels
         key = (data["page_num"][i], data["block_num"][i], data["par_num"][i], data["line_num"][i])
         lines.setdefault(key, []).append(
             _Raw(text, conf, int(data["left"][i]), int(data["top"][i]), int(data["width"][i]), int(data["height"][i]))
@@ -427,8 +503,6 @@ def _suspect(word: _Raw) -> bool:
 
 
 def is_cjk_text(text: str) -> bool:
-    from .normalize import is_cjk
-
     return any(is_cjk(c) for c in text)
 
 
@@ -454,13 +528,18 @@ def _reread_suspects(prepared: np.ndarray, lines: "OrderedDict[tuple, list[_Raw]
     if not runs:
         return
     H, W = prepared.shape
-    crops, places = [], []
+    crops, places, spans = [], [], []
     for key, i, j in runs:
-        words = lines[key][i:j]
+        line, words = lines[key], lines[key][i:j]
         x0, y0 = min(w.x for w in words), min(w.y for w in words)
         x1, y1 = max(w.x + w.w for w in words), max(w.y + w.h for w in words)
+        spans.append((x0, x1))
         pad = max(4, (y1 - y0) // 3)
-        x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(W, x1 + pad), min(H, y1 + pad)
+        # Pad, but not into the neighbouring words (they would be read twice).
+        left = line[i - 1].x + line[i - 1].w if i > 0 else 0
+        right = line[j].x if j < len(line) else W
+        x0, x1 = max(0, min(x0, max(left, x0 - pad))), min(W, max(x1, min(right, x1 + pad)))
+        y0, y1 = max(0, y0 - pad), min(H, y1 + pad)
         crops.append(prepared[y0:y1, x0:x1])
         places.append((x0, y0))
     gap = max(c.shape[0] for c in crops)
@@ -481,7 +560,9 @@ def _reread_suspects(prepared: np.ndarray, lines: "OrderedDict[tuple, list[_Raw]
             if k is None:
                 continue
             (px, py), (a, _) = places[k], bands[k]
-            again[k].append(_Raw(w.text, w.conf, w.x - gap + px, w.y - a + py, w.w, w.h))
+            word = _Raw(w.text, w.conf, w.x - gap + px, w.y - a + py, w.w, w.h)
+            if spans[k][0] <= word.x + word.w / 2 <= spans[k][1]:
+                again[k].append(word)
     # Replace from the last run backwards so earlier indices stay valid.
     for k in range(len(runs) - 1, -1, -1):
         key, i, j = runs[k]
@@ -532,14 +613,23 @@ def make_line(words: list[OcrWord]) -> OcrLine:
     """Join a line's words into its text (see ``OcrLine``) and record, per
     character, where in which word box it lies. Words must be left to right."""
     heights = sorted(w.box[3] for w in words)
-    gap_limit = 0.6 * heights[len(heights) // 2]
+    height = heights[len(heights) // 2]
     parts: list[str] = []
     spans: list[tuple[int, float, float]] = []
     for i, word in enumerate(words):
         if i:
             prev = words[i - 1]
             gap = word.box[0] - (prev.box[0] + prev.box[2])
-            if gap > gap_limit or not fold_space(prev.text[-1], word.text[0]):
+            left, right = prev.text[-1], word.text[0]
+            if gap > 0.6 * height and not (is_punct(left) or is_punct(right)):
+                space = True  # visibly apart: two labels (full-width punctuation is wide, though)
+            elif fold_space(left, right):  # Tesseract's gap between CJK glyphs
+                space = False
+            elif is_cjk(left) != is_cjk(right):  # Tesseract splits words where the script changes
+                space = gap > 0.2 * height
+            else:  # Latin words
+                space = True
+            if space:
                 parts.append(" ")
                 spans.append((-1, 0.0, 0.0))
         widths = [_char_width(c) for c in word.text]
@@ -558,35 +648,35 @@ def make_line(words: list[OcrWord]) -> OcrLine:
 
 
 def line_from_text(text: str, box: Box, confidence: float = 95.0) -> OcrLine:
-    """A line as if Tesseract had read ``text`` in ``box`` (one word per CJK glyph,
-    one per Latin word, spread by character width): for tests and tools."""
-    from .normalize import is_cjk
-
-    text = normalize_chars(text)
-    tokens: list[str] = []
-    for chunk in text.split(" "):
-        cur = ""
+    """A line as if Tesseract had read ``text`` in ``box``: one word per CJK glyph
+    and per Latin word, laid out left to right by character width (a space in
+    ``text`` is a gap). For tests and tools."""
+    tokens: list[tuple[str, bool]] = []  # (word, preceded by a space)
+    for n, chunk in enumerate(normalize_chars(text).split(" ")):
+        cur, first = "", n > 0
         for ch in chunk:
             if is_cjk(ch):
                 if cur:
-                    tokens.append(cur)
-                    cur = ""
-                tokens.append(ch)
+                    tokens.append((cur, first))
+                    cur, first = "", False
+                tokens.append((ch, first))
+                first = False
             else:
                 cur += ch
         if cur:
-            tokens.append(cur)
+            tokens.append((cur, first))
     if not tokens:
         return OcrLine("", box, confidence, [], [])
-    widths = [sum(_char_width(c) for c in t) for t in tokens]
-    space = 0.3
-    total = sum(widths) + space * (len(tokens) - 1)
+    widths = [sum(_char_width(c) for c in t) for t, _ in tokens]
+    space = 0.5
+    total = sum(widths) + space * sum(1 for _, sp in tokens if sp)
     x, y, w, h = box
     words, pos = [], 0.0
-    for t, tw in zip(tokens, widths):
+    for (t, sp), tw in zip(tokens, widths):
+        pos += space if sp else 0.0
         wx0, wx1 = x + w * pos / total, x + w * (pos + tw) / total
         words.append(OcrWord(t, (int(round(wx0)), y, max(1, int(round(wx1 - wx0))), h), confidence))
-        pos += tw + space
+        pos += tw
     return make_line(words)
 
 

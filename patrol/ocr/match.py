@@ -146,7 +146,8 @@ def find(
     result: OcrResult, needle: str, *, min_score: float = DEFAULT_SCORE, exact: bool = False
 ) -> TextMatch | None:
     """The best place ``needle`` was read in ``result``, or None (see the module
-    docstring for the fuzzy and the ``exact`` rules)."""
+    docstring for the fuzzy and the ``exact`` rules; ``min_score`` only applies
+    to fuzzy matching)."""
     target = normalize(needle)
     if not target.strip():
         return None

@@ -9,7 +9,8 @@ sides comparable:
    ``￥`` become their half-width forms.
 2. The remaining CJK/typographic punctuation is unified to one form
    (``。``->``.``, ``、``->``,``, curly quotes -> straight, dashes -> ``-``,
-   ``・•`` -> ``·``, ``【】`` -> ``[]``).
+   ``・•`` -> ``·``, ``【】`` -> ``[]``, ``〈〉`` -> ``()``: Tesseract often reads
+   a full-width ``（`` as ``〈``).
 3. Runs of white space become one space; leading/trailing space is stripped.
 4. A space is dropped when a CJK character is on one side and a CJK character or
    a punctuation mark is on the other (``总 资产 (元 )`` -> ``总资产(元)``), and
@@ -45,6 +46,7 @@ _PUNCT_MAP = str.maketrans({
     "—": "-", "–": "-", "―": "-", "‐": "-", "‑": "-", "−": "-", "─": "-",
     "・": "·", "•": "·", "‧": "·", "∙": "·", "⋅": "·",
     "【": "[", "】": "]", "〔": "(", "〕": ")",
+    "〈": "(", "〉": ")",  # Tesseract's reading of a full-width （）
     "〜": "~",
 })
 _SPACES = re.compile(r"\s+")

@@ -1,42 +1,142 @@
-"""``reports/index.html``: every run in the reports folder, newest first."""
+"""``reports/index.html``: the runs in the reports folder, newest first, and - when the
+state database is on - each journey's history: pass rates over 7 and 30 days, its
+recent runs, step-duration trends (p50/p95 charts), open incidents
+(``patrol.reports.trends``).
+
+With the state database the run list comes from it (a year of runs every few minutes
+is too many report.json files to read each time), plus any folder it does not know;
+at most ``MAX_RUNS`` are listed.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..secrets import MASKER
 from .html_report import environment
-from .json_report import write_text_atomic
+
+MAX_RUNS = 300
 
 
-def list_runs(root: Path) -> list[dict[str, Any]]:
+def _summary(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    journeys = data.get("journeys", [])
+    latest: dict[str, dict] = {}
+    for j in journeys:
+        latest[j.get("name")] = j
+    return {
+        "dir": folder.name,
+        "href": f"{folder.name}/index.html",
+        "run_id": data.get("run_id", folder.name),
+        "started_at": data.get("started_at", ""),
+        "status": data.get("status", "?"),
+        "duration_ms": data.get("duration_ms"),
+        "journeys": [{"name": j.get("name"), "status": j.get("status")} for j in latest.values()],
+        "findings": sum(j.get("findings_count", 0) for j in latest.values()),
+        "schedule": None,
+    }
+
+
+def list_runs(root: Path, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Runs from the report.json files in the folder (all, or the named folders)."""
     runs = []
-    for report in Path(root).glob("*/report.json"):
+    root = Path(root)
+    reports = [root / n / "report.json" for n in names] if names is not None else root.glob("*/report.json")
+    for report in reports:
         try:
             data = json.loads(report.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # a run still being written, or a broken file: skip, never crash the index
-        journeys = data.get("journeys", [])
-        runs.append(
-            {
-                "dir": report.parent.name,
-                "run_id": data.get("run_id", report.parent.name),
-                "started_at": data.get("started_at", ""),
-                "status": data.get("status", "?"),
-                "duration_ms": data.get("duration_ms"),
-                "journeys": [{"name": j.get("name"), "status": j.get("status")} for j in journeys],
-                "findings": sum(j.get("findings_count", 0) for j in journeys),
-            }
-        )
+        runs.append(_summary(data, report.parent))
     runs.sort(key=lambda r: (r["started_at"], r["run_id"]), reverse=True)
     return runs
+
+
+def list_runs_db(store, root: Path, limit: int = MAX_RUNS) -> tuple[list[dict[str, Any]], int]:
+    """Runs recorded in the state database whose folder is in ``root``, and folders
+    in ``root`` it does not know; newest first, at most ``limit``. Also the total."""
+    from sqlalchemy import select
+
+    from ..store.schema import journey_runs, runs
+
+    root = Path(root).resolve()
+    prefix = str(root) + os.sep
+    with store.read() as conn:
+        known = {Path(d).name for d in conn.execute(
+            select(runs.c.run_dir).where(runs.c.run_dir.startswith(prefix, autoescape=True))).scalars() if d}
+        total = len(known)
+        rows = conn.execute(
+            select(runs).where(runs.c.run_dir.startswith(prefix, autoescape=True))
+            .order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+        ).mappings().all()
+        ids = [r["id"] for r in rows]
+        per_run: dict[str, list[dict]] = {}
+        if ids:
+            for j in conn.execute(select(journey_runs.c.run_id, journey_runs.c.journey, journey_runs.c.status)
+                                  .where(journey_runs.c.run_id.in_(ids), journey_runs.c.latest.is_(True))
+                                  .order_by(journey_runs.c.id)):
+                per_run.setdefault(j.run_id, []).append({"name": j.journey, "status": j.status})
+    out = []
+    for r in rows:
+        folder = Path(r["run_dir"])
+        if folder.parent != root:
+            continue
+        pruned = r["report_pruned_at"] is not None or not (folder / "report.json").exists()
+        out.append({
+            "dir": folder.name,
+            "href": None if pruned else f"{folder.name}/index.html",
+            "run_id": r["id"],
+            "started_at": r["started_at"].isoformat(timespec="seconds") if r["started_at"] else "",
+            "status": r["status"],
+            "duration_ms": r["duration_ms"],
+            "journeys": per_run.get(r["id"], []),
+            "findings": (r["summary"] or {}).get("findings", 0),
+            "schedule": r["schedule"],
+            "screenshots_pruned": r["screenshots_pruned_at"] is not None,
+        })
+    # Folders the database does not know (runs from before it, or with state: false).
+    if root.is_dir():
+        unknown = sorted((p.name for p in root.iterdir() if p.is_dir() and p.name not in known), reverse=True)
+        total += len(unknown)
+        out += list_runs(root, unknown[:limit])
+    out.sort(key=lambda r: (r["started_at"], r["run_id"]), reverse=True)
+    return out[:limit], total
+
+
+def write_text_atomic_unique(path: Path, text: str) -> None:
+    """Write through a uniquely named temporary file and rename: two writers (a
+    scheduler and a `patrol run`) never leave half a file, or each other's."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(MASKER.mask(text))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for reading
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def write_index(root: Path, extra: dict[str, Any] | None = None, store=None) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    html = environment().get_template("index.html.j2").render(runs=list_runs(root), **(extra or {}))
+    history = None
+    if store is not None:
+        from .trends import load_history
+
+        runs, total = list_runs_db(store, root)
+        history = load_history(store, root)
+    else:
+        runs = list_runs(root)
+        total = len(runs)
+    html = environment().get_template("index.html.j2").render(runs=runs[:MAX_RUNS], total=total, history=history,
+                                                              **(extra or {}))
     path = root / "index.html"
-    write_text_atomic(path, html)
+    write_text_atomic_unique(path, html)
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..results import FAILED, SKIPPED, RunResult
+from ..results import FAILED, INTERRUPTED, SKIPPED, RunResult
 from .json_report import write_text_atomic
 
 
@@ -13,7 +13,7 @@ def write(run: RunResult, run_dir: Path) -> None:
     suites = ET.Element("testsuites", name=f"patrol {run.run_id}")
     for j in run.journeys:
         failures = sum(1 for s in j.steps if s.status == FAILED)
-        skipped = sum(1 for s in j.steps if s.status == SKIPPED)
+        skipped = sum(1 for s in j.steps if s.status in (SKIPPED, INTERRUPTED))
         suite = ET.SubElement(
             suites, "testsuite", name=j.name, tests=str(len(j.steps)), failures=str(failures),
             skipped=str(skipped), errors="1" if j.robot_error else "0", time=f"{(j.duration_ms or 0) / 1000:.3f}",
@@ -27,7 +27,10 @@ def write(run: RunResult, run_dir: Path) -> None:
                 time=f"{(s.duration_ms or 0) / 1000:.3f}",
             )
             if s.status == SKIPPED:
-                ET.SubElement(case, "skipped", message="an earlier step broke the flow")
+                why = "the run was stopped first" if j.status == INTERRUPTED else "an earlier step broke the flow"
+                ET.SubElement(case, "skipped", message=why)
+            elif s.status == INTERRUPTED:
+                ET.SubElement(case, "skipped", message="cut short: the run was stopped while this step ran")
             for f in s.findings:
                 el = ET.SubElement(case, "failure", message=f.message, type=f"{f.kind}/{f.reason}")
                 el.text = f"{f.kind} ({f.reason}): {f.message}\nscreenshot: {s.screenshot}"

@@ -1,0 +1,108 @@
+"""``patrol schedule``: run the schedules of patrol.yaml (and journey files) as a
+foreground service; ``--list`` what would run when; ``--once`` fire what is due and
+exit (for cron-driven set-ups); ``--prune`` apply retention now."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InputError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("schedule", help="run the schedules as a service (or --list them, or fire what is due --once)")
+    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="patrol.yaml to use")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--list", action="store_true", help="print every job with its next three fire times, and exit")
+    mode.add_argument("--once", action="store_true", help="fire every job that is due now, wait for it, and exit")
+    mode.add_argument("--prune", action="store_true", help="apply the retention rules now, and exit")
+    p.add_argument("--metrics-port", type=int, metavar="P", help="serve Prometheus metrics on this port (/metrics)")
+    p.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR", help="address for the metrics endpoint (default: all)")
+    p.add_argument("--stop-timeout", default="60s", metavar="DURATION",
+                   help="on SIGTERM, how long running journeys may take to finish (default 60s)")
+    p.add_argument("--no-watch", action="store_true", help="reload only on SIGHUP, not when patrol.yaml or a journey changes")
+    p.add_argument("--index-every", default="30s", metavar="DURATION",
+                   help="rewrite reports/index.html at most this often (default 30s)")
+    p.set_defaults(func=cmd)
+
+
+def _seconds(value: str, flag: str, minimum: float = 0.0) -> float:
+    from ..durations import DurationError, parse_ms
+
+    try:
+        seconds = parse_ms(value) / 1000
+    except DurationError as e:
+        raise InputError(f"{flag}: {e}") from None
+    if seconds < minimum:
+        raise InputError(f"{flag}: at least {minimum:g}s")
+    return seconds
+
+
+def cmd(args) -> int:
+    config_path = getattr(args, "config", None)
+    if args.list:
+        return list_jobs(config_path)
+    if args.prune:
+        return prune(config_path)
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise InputError("--metrics-port: a TCP port, 0-65535")
+    from ..schedule.service import SchedulerService
+
+    service = SchedulerService(
+        config_path,
+        metrics_port=args.metrics_port,
+        metrics_addr=args.metrics_addr,
+        stop_timeout=_seconds(args.stop_timeout, "--stop-timeout"),
+        watch=not args.no_watch,
+        index_interval=_seconds(args.index_every, "--index-every"),
+    )
+    if args.once:
+        return service.once()
+    return service.serve()
+
+
+def list_jobs(config_path: str | None) -> int:
+    from datetime import datetime
+
+    from .. import console
+    from ..config import load_config
+    from ..schedule.plan import build_plan
+
+    plan = build_plan(load_config(config_path))
+    specs = list(plan.specs.values()) + ([plan.prune] if plan.prune else [])
+    if not plan.specs:
+        console.say("no schedules: add `schedules:` to patrol.yaml or `schedule:` to a journey")
+    s = console.safe
+    for spec in specs:
+        state = "" if spec.enabled else " [yellow](disabled)[/]"
+        console.say(f"[bold]{s(spec.job_id)}[/]{state}  {s(spec.describe())}  [dim]{s(spec.origin)}[/]")
+        if spec.job_id in plan.selected:
+            names = ", ".join(j.name for j in plan.selected[spec.job_id])
+            extra = f" against {spec.base_url}" if spec.base_url else ""
+            console.say(f"  journeys: {s(names)}{s(extra)}")
+        if spec.enabled:
+            times = spec.trigger().upcoming(3, datetime.now(spec.tz))
+            shown = ", ".join(f"{t:%Y-%m-%d %H:%M:%S %Z}" for t in times) or "never"
+            console.say(f"  next: {shown}")
+    console.say(f"[dim]concurrency {plan.concurrency}; {s(plan.retention.describe())}[/]")
+    return 0
+
+
+def prune(config_path: str | None) -> int:
+    from .. import console
+    from ..config import load_config
+    from ..reports.index import write_index
+    from ..retention import prune as apply
+    from ..retention import retention_settings
+    from ..service import incident_service, reports_root
+
+    config = load_config(config_path)
+    settings = retention_settings(config)
+    incidents = incident_service(config)
+    store = incidents.store if incidents is not None else None
+    root = reports_root(config)
+    stats = apply(settings, root, store)
+    console.say(f"retention ({console.safe(settings.describe())}): {console.safe(stats.describe())}")
+    if root.is_dir() and (stats.reports or stats.runs or stats.screenshots):
+        write_index(root, store=store)
+    return 0

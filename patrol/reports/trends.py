@@ -1,0 +1,264 @@
+"""History and trends for ``reports/index.html``, from the state database.
+
+Per journey: pass rate over the last 7 and 30 days, a strip of its recent runs (each a
+link to its report), its open incidents, and per step the p50/p95 duration as a small
+chart (SVG, drawn here: no scripts, readable from disk) with the step's budget as a
+line, so a step creeping towards its budget shows before it becomes a stall. A step is
+flagged ``creeping`` when its recent p95 is well above what it was before, or close to
+its budget.
+
+Points on the charts are days (when the history spans a few days) or single runs (a
+fresh install), oldest left.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+
+WINDOW_DAYS = 30
+STRIP_RUNS = 40
+CREEP_RATIO = 1.25  # recent p95 this much above the earlier p95...
+CREEP_MIN_MS = 150.0  # ...and by at least this much
+NEAR_BUDGET = 0.8  # or the recent p95 is past this share of the budget
+HEALTHY, FAILING = "healthy", "failing"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0-100)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, int(-(-q * len(ordered) // 100)) - 1))
+    return ordered[k]
+
+
+@dataclass
+class StepTrend:
+    key: str
+    index: int
+    budget_ms: float | None
+    points: list[tuple[str, float, float, int]] = field(default_factory=list)  # (label, p50, p95, samples)
+    p50: float | None = None
+    p95: float | None = None
+    recent_p95: float | None = None
+    earlier_p95: float | None = None
+    creep: str | None = None  # why it looks like creeping
+    chart: Markup = Markup("")
+
+
+@dataclass
+class RunDot:
+    run_id: str
+    status: str
+    when: str
+    duration_ms: float | None
+    href: str | None
+
+
+@dataclass
+class JourneyHistory:
+    name: str
+    target: str
+    device: str
+    rate7: tuple[int, int] = (0, 0)  # (passed, counted) - robot errors and interruptions do not count
+    rate30: tuple[int, int] = (0, 0)
+    robot_errors30: int = 0
+    runs: list[RunDot] = field(default_factory=list)
+    steps: list[StepTrend] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    by: str = "day"  # what a chart point is: "day" or "run"
+
+    @staticmethod
+    def pct(rate: tuple[int, int]) -> str:
+        return "–" if not rate[1] else f"{100 * rate[0] / rate[1]:.0f}%"
+
+    @staticmethod
+    def rate_class(rate: tuple[int, int]) -> str:
+        if not rate[1]:
+            return "none"
+        share = rate[0] / rate[1]
+        return "good" if share >= 0.99 else "warn" if share >= 0.9 else "bad"
+
+
+def _href(root: Path, run_dir: str | None, pruned) -> str | None:
+    if not run_dir or pruned:
+        return None
+    target = Path(run_dir) / "index.html"
+    if not target.exists():
+        return None
+    try:
+        return Path(os.path.relpath(target, root)).as_posix()
+    except ValueError:
+        return target.resolve().as_uri()
+
+
+def load_history(store, root: Path, now: datetime | None = None, tz=None) -> list[JourneyHistory]:
+    from sqlalchemy import select
+
+    from ..store.schema import incidents, journey_runs, runs, step_results
+
+    now = now or datetime.now(timezone.utc)
+    tz = tz or datetime.now().astimezone().tzinfo
+    since = now - timedelta(days=WINDOW_DAYS)
+    since7 = now - timedelta(days=7)
+    root = Path(root).resolve()
+    with store.read() as conn:
+        jrows = conn.execute(
+            select(journey_runs.c.id, journey_runs.c.journey, journey_runs.c.target, journey_runs.c.device,
+                   journey_runs.c.status, journey_runs.c.outcome, journey_runs.c.latest, journey_runs.c.duration_ms,
+                   journey_runs.c.started_at.label("jstart"), runs.c.id.label("run_id"), runs.c.started_at,
+                   runs.c.run_dir, runs.c.report_pruned_at)
+            .join(runs, runs.c.id == journey_runs.c.run_id)
+            .where(runs.c.started_at >= since)
+            .order_by(runs.c.started_at, journey_runs.c.id)
+        ).all()
+        srows = conn.execute(
+            select(step_results.c.journey_run_id, step_results.c.step_index, step_results.c.name,
+                   step_results.c.status, step_results.c.duration_ms, step_results.c.budget_ms)
+            .join(journey_runs, journey_runs.c.id == step_results.c.journey_run_id)
+            .join(runs, runs.c.id == journey_runs.c.run_id)
+            .where(runs.c.started_at >= since, step_results.c.status.in_(("passed", "failed")),
+                   step_results.c.duration_ms.is_not(None))
+        ).all()
+        open_rows = conn.execute(select(incidents).where(incidents.c.status == "open").order_by(incidents.c.id)).mappings().all()
+        last_dirs = {}
+        wanted = {r["last_run_id"] for r in open_rows} | {r["first_run_id"] for r in open_rows}
+        if wanted:
+            for r in conn.execute(select(runs.c.id, runs.c.run_dir, runs.c.report_pruned_at).where(runs.c.id.in_(wanted))):
+                last_dirs[r.id] = _href(root, r.run_dir, r.report_pruned_at)
+
+    journeys: dict[str, JourneyHistory] = {}
+    jr_info: dict[int, tuple[str, datetime]] = {}
+    for r in jrows:
+        h = journeys.get(r.journey)
+        if h is None:
+            h = journeys[r.journey] = JourneyHistory(r.journey, r.target, r.device)
+        when = r.started_at or r.jstart
+        jr_info[r.id] = (r.journey, when)
+        if not r.latest:
+            continue
+        if r.outcome in (HEALTHY, FAILING):
+            good = int(r.outcome == HEALTHY)
+            h.rate30 = (h.rate30[0] + good, h.rate30[1] + 1)
+            if when and when >= since7:
+                h.rate7 = (h.rate7[0] + good, h.rate7[1] + 1)
+        elif r.outcome == "robot_error":
+            h.robot_errors30 += 1
+        local = when.astimezone(tz).strftime("%Y-%m-%d %H:%M") if when else "?"
+        h.runs.append(RunDot(r.run_id, r.status, local, r.duration_ms, _href(root, r.run_dir, r.report_pruned_at)))
+    for h in journeys.values():
+        h.runs = h.runs[-STRIP_RUNS:]
+
+    # Step durations: journey -> step key -> [(when, ms)]
+    samples: dict[str, dict[tuple[int, str], list[tuple[datetime, float]]]] = defaultdict(lambda: defaultdict(list))
+    budgets: dict[tuple[str, int, str], float | None] = {}
+    for s in srows:
+        info = jr_info.get(s.journey_run_id)
+        if info is None or info[1] is None:
+            continue
+        journey, when = info
+        key = (s.step_index, s.name or f"#{s.step_index}")
+        samples[journey][key].append((when, float(s.duration_ms)))
+        budgets[(journey, *key)] = s.budget_ms
+    for journey, steps in samples.items():
+        h = journeys[journey]
+        days = {when.astimezone(tz).date() for per in steps.values() for when, _ in per}
+        h.by = "day" if len(days) >= 3 else "run"
+        for (index, key), values in sorted(steps.items()):
+            h.steps.append(_trend(index, key, values, budgets.get((journey, index, key)), h.by, tz))
+
+    for r in open_rows:
+        h = journeys.get(r["journey"])
+        if h is None:
+            h = journeys[r["journey"]] = JourneyHistory(r["journey"], r["target"], r["device"])
+        h.incidents.append({
+            "id": r["id"], "kind": r["kind"], "reason": r["reason"], "severity": r["severity"],
+            "step": r["step_name"] or r["step_key"], "message": r["message"], "count": r["count"],
+            "since": r["opened_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M") if r["opened_at"] else "?",
+            "href": last_dirs.get(r["last_run_id"]) or last_dirs.get(r["first_run_id"]),
+        })
+    return sorted(journeys.values(), key=lambda h: (not h.incidents, h.name))
+
+
+def _trend(index: int, key: str, values: list[tuple[datetime, float]], budget: float | None, by: str, tz) -> StepTrend:
+    values.sort(key=lambda v: v[0])
+    t = StepTrend(key=key, index=index, budget_ms=budget)
+    if by == "day":
+        groups: dict[str, list[float]] = defaultdict(list)
+        for when, ms in values:
+            groups[when.astimezone(tz).strftime("%m-%d")].append(ms)
+        buckets = sorted(groups.items())
+    else:
+        buckets = [(when.astimezone(tz).strftime("%m-%d %H:%M"), [ms]) for when, ms in values[-WINDOW_DAYS:]]
+    t.points = [(label, percentile(ms, 50), percentile(ms, 95), len(ms)) for label, ms in buckets]
+    all_ms = [ms for _, ms in values]
+    t.p50, t.p95 = percentile(all_ms, 50), percentile(all_ms, 95)
+    # Recent (the last third of the points, at least one) against what came before.
+    cut = len(buckets) - max(1, len(buckets) // 3)
+    if cut >= 1:
+        earlier = [ms for _, group in buckets[:cut] for ms in group]
+        recent = [ms for _, group in buckets[cut:] for ms in group]
+        t.earlier_p95, t.recent_p95 = percentile(earlier, 95), percentile(recent, 95)
+    else:
+        t.recent_p95 = t.p95
+    reasons = []
+    if t.earlier_p95 and t.recent_p95 and t.recent_p95 >= t.earlier_p95 * CREEP_RATIO and t.recent_p95 - t.earlier_p95 >= CREEP_MIN_MS:
+        reasons.append(f"p95 up {100 * (t.recent_p95 / t.earlier_p95 - 1):.0f}% ({_ms(t.earlier_p95)} → {_ms(t.recent_p95)})")
+    if budget and t.recent_p95 and t.recent_p95 >= NEAR_BUDGET * budget:
+        reasons.append(f"p95 at {100 * t.recent_p95 / budget:.0f}% of its {_ms(budget)} budget")
+    t.creep = "; ".join(reasons) or None
+    t.chart = sparkline(t.points, budget, title=f"{key}: p50/p95 per {by}")
+    return t
+
+
+def _ms(ms: float | None) -> str:
+    from ..durations import format_ms
+
+    return format_ms(ms)
+
+
+def sparkline(points: list[tuple[str, float, float, int]], budget: float | None, *, title: str = "",
+              width: int = 220, height: int = 48) -> Markup:
+    """p50 (blue) and p95 (orange) per point, the budget as a dashed red line."""
+    if not points:
+        return Markup("")
+    pad_x, pad_y = 3.0, 4.0
+    top = max(p[2] for p in points)
+    if budget and budget <= 3 * top:
+        top = max(top, budget)
+    top = top * 1.08 or 1.0
+    n = len(points)
+
+    def x(i: int) -> float:
+        return pad_x + (width - 2 * pad_x) * (i / (n - 1) if n > 1 else 0.5)
+
+    def y(v: float) -> float:
+        return height - pad_y - (height - 2 * pad_y) * (v / top)
+
+    def line(series: list[float], colour: str, w: float) -> str:
+        if n == 1:
+            return f'<circle cx="{x(0):.1f}" cy="{y(series[0]):.1f}" r="2.2" fill="{colour}"/>'
+        pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(series))
+        return f'<polyline fill="none" stroke="{colour}" stroke-width="{w}" stroke-linejoin="round" points="{pts}"/>'
+
+    parts = [f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img">']
+    tips = "; ".join(f"{label}: p50 {_ms(p50)}, p95 {_ms(p95)} ({k})" for label, p50, p95, k in points[-12:])
+    parts.append(f"<title>{escape(title)} — {escape(tips)}</title>")
+    parts.append(f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa"/>')
+    if budget and budget <= top:
+        yb = y(budget)
+        parts.append(f'<line x1="0" x2="{width}" y1="{yb:.1f}" y2="{yb:.1f}" stroke="#dc2626" stroke-width="1" '
+                     f'stroke-dasharray="4 3"/>')
+    parts.append(f'<text x="{width - 2}" y="9" font-size="9" text-anchor="end" fill="#9ca3af">{escape(_ms(top / 1.08))}</text>')
+    parts.append(line([p[2] for p in points], "#ea580c", 1.6))
+    parts.append(line([p[1] for p in points], "#2563eb", 1.6))
+    parts.append("</svg>")
+    return Markup("".join(parts))
