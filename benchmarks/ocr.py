@@ -98,16 +98,21 @@ def shoot(width: int, height: int, scale: float) -> tuple[bytes, list[dict]]:
     return png, labels
 
 
-def labels_read(result, labels) -> tuple[int, int]:
+def labels_read(result, labels) -> tuple[int, int, list[str]]:
+    """How many labels ``find`` matches with its centre on the label's DOM box (or on
+    another label holding the same words: 基金 is in the menu and in 基金申购)."""
     from patrol.ocr import find, normalize
 
-    found = 0
+    labels = [lb for lb in labels if any(c.isalnum() for c in lb["text"])]
+    missed = []
     for label in labels:
-        m = find(result, normalize(label["text"]))
-        x, y, w, h = label["box"]
-        if m and x - 4 <= m.center[0] <= x + w + 4 and y - 4 <= m.center[1] <= y + h + 4:
-            found += 1
-    return found, len(labels)
+        needle = normalize(label["text"])
+        m = find(result, needle)
+        spots = [lb["box"] for lb in labels if needle.replace(" ", "") in normalize(lb["text"]).replace(" ", "")]
+        if m is None or not any(x - 4 <= m.center[0] <= x + w + 4 and y - 4 <= m.center[1] <= y + h + 4
+                                for x, y, w, h in spots):
+            missed.append(needle)
+    return len(labels) - len(missed), len(labels), missed
 
 
 def timed(fn, runs: int) -> tuple[float, object]:
@@ -162,28 +167,18 @@ def corpus() -> list[tuple[str, bytes, list[dict]]]:
 
 
 def accuracy(verbose: bool) -> None:
-    from patrol.ocr import engine, find, normalize, read
+    from patrol.ocr import engine, read
 
     total_found = total = 0
     times = []
     for name, png, labels in corpus():
-        labels = [lb for lb in labels if any(c.isalnum() for c in lb["text"])]
         t0 = time.perf_counter()
         result = read(png, cache=False)
         times.append(time.perf_counter() - t0)
-        missed = []
-        for label in labels:
-            needle = normalize(label["text"])
-            m = find(result, needle)
-            # The label may be in several places (基金 in the menu and in a title).
-            spots = [lb["box"] for lb in labels if needle.replace(" ", "") in normalize(lb["text"]).replace(" ", "")]
-            if m is None or not any(x - 4 <= m.center[0] <= x + w + 4 and y - 4 <= m.center[1] <= y + h + 4
-                                    for x, y, w, h in spots):
-                missed.append(needle)
-        found = len(labels) - len(missed)
+        found, count, missed = labels_read(result, labels)
         total_found += found
-        total += len(labels)
-        print(f"{name:32s} {found:3d}/{len(labels):<3d} {times[-1]:5.2f} s", flush=True)
+        total += count
+        print(f"{name:32s} {found:3d}/{count:<3d} {times[-1]:5.2f} s", flush=True)
         if verbose and missed:
             print("    missed: " + " | ".join(missed))
     print(f"\nlabels read: {total_found}/{total} ({100 * total_found / total:.1f}%); "
@@ -246,7 +241,7 @@ def main() -> None:
         h, w = image.shape[:2]
         crop = image if "region" not in kwargs else image[region[1]:region[1] + region[3], region[0]:region[0] + region[2]]
         prep_ms, _ = timed(lambda: engine.preprocess(crop, engine.auto_scale(w, h), engine.pixel_density(w, h)), args.runs)
-        found, total = labels_read(result, labels)
+        found, total, _ = labels_read(result, labels)
         rows.append((name, f"{ms:.0f}", f"{prep_ms:.0f}", f"{calls:.1f}", f"{found}/{total}"))
 
     read(desktop)  # fill the cache

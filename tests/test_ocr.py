@@ -63,7 +63,7 @@ MAIN = f"""<!doctype html><html><head><meta charset="utf-8"><style>{STYLE}</styl
   <div class="row">基金申购 <span class="gap" id="nan">¥ NaN</span></div>
   <div class="row"><span id="ise">Internal Server Error</span> <span class="gap">The order was annulled.</span></div>
 </div>
-<div class="dark"><span id="night">夜间模式</span> 余额提醒已开启</div>
+<div class="dark"><span id="night">夜间模式</span> 余额提醒已开启 <span class="gap" id="failed" style="color:#ef5350">交易失败</span></div>
 </body></html>"""
 
 # One glyph of the label really is drawn differently: 广 instead of 产.
@@ -83,7 +83,7 @@ TOAST = f"""<!doctype html><html><head><meta charset="utf-8"><style>{STYLE}
 <div style="margin-top:8px">安全 · 稳健 · 便捷</div></div>
 <div class="toast" id="toast">系统繁忙</div></body></html>"""
 
-IDS = ["brand", "benefits", "total-label", "total", "transfer-in", "bind", "card-invalid", "busy", "nan", "ise", "night"]
+IDS = ["brand", "benefits", "total-label", "total", "transfer-in", "bind", "card-invalid", "busy", "nan", "ise", "night", "failed"]
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +145,7 @@ def _inside(point, box, slack: float = 0) -> bool:
     ("卡号无效", "card-invalid"),
     ("系统繁忙", "busy"),
     ("夜间模式", "night"),  # light on a dark card
+    ("交易失败", "failed"),  # red on a dark card: little contrast in grey
 ])
 def test_chinese_labels_found_where_they_are_drawn(main_shot, needle, element):
     _, boxes, result = main_shot

@@ -160,11 +160,16 @@ class ExpectText(Check):
         from ..ocr import find
 
         box = await _region_box(sc, spec.region)
-        result = await read_screen(sc, box)
-        missing = [w for w in spec.values if find(result, w, exact=_exact(w)) is None]
-        missing = [w for w in missing if not await _read_where_ui_says(sc, w, box)]
+        # Read closely where the UI tree says the words are (fast, small areas); read
+        # the whole screen (or region) only for words the tree does not know about,
+        # such as text painted in a canvas or an image.
+        missing = [w for w in spec.values if not await _read_where_ui_says(sc, w, box)]
+        if missing:
+            result = await read_screen(sc, box)
+            missing = [w for w in missing if find(result, w, exact=_exact(w)) is None]
         if not missing:
             return []
+        result = await read_screen(sc, box)
         where = " in the region" if box else ""
         return [
             Finding(

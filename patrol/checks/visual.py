@@ -47,6 +47,7 @@ class Visual(Check):
     name = "visual"
     expect_key = "visual"
     settle = True  # the runner waits for a still screen before the screenshot
+    order = 10  # after the other checks: a new baseline is only taken from a clean screen
     summary = "compare with an approved baseline screenshot"
     schema = {
         "oneOf": [
@@ -99,6 +100,11 @@ class Visual(Check):
             return []
         loaded = store.load(journey.name, spec.baseline, device)
         if loaded is None:
+            if sc.findings:
+                # Never make a broken screen the reference every later run is judged by.
+                info["status"] = "not_stored"
+                info["why"] = ["the step had findings, so its screen was not kept as the new baseline"]
+                return []
             # A first run has nothing to compare with: keep this screen as the baseline
             # to approve, and say so; it is not a failure of the app.
             store.save(journey.name, spec.baseline, device, png, env)

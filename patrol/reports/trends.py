@@ -229,18 +229,18 @@ def sparkline(points: list[tuple[str, float, float, int]], budget: float | None,
     """p50 (blue) and p95 (orange) per point, the budget as a dashed red line."""
     if not points:
         return Markup("")
-    pad_x, pad_y = 3.0, 4.0
+    pad_x, pad_top, pad_bottom = 3.0, 12.0, 3.0  # the top value is written above the plot
     top = max(p[2] for p in points)
     if budget and budget <= 3 * top:
         top = max(top, budget)
-    top = top * 1.08 or 1.0
+    top = top * 1.05 or 1.0
     n = len(points)
 
     def x(i: int) -> float:
         return pad_x + (width - 2 * pad_x) * (i / (n - 1) if n > 1 else 0.5)
 
     def y(v: float) -> float:
-        return height - pad_y - (height - 2 * pad_y) * (v / top)
+        return height - pad_bottom - (height - pad_top - pad_bottom) * (v / top)
 
     def line(series: list[float], colour: str, w: float) -> str:
         if n == 1:
@@ -257,7 +257,7 @@ def sparkline(points: list[tuple[str, float, float, int]], budget: float | None,
         yb = y(budget)
         parts.append(f'<line x1="0" x2="{width}" y1="{yb:.1f}" y2="{yb:.1f}" stroke="#dc2626" stroke-width="1" '
                      f'stroke-dasharray="4 3"/>')
-    parts.append(f'<text x="{width - 2}" y="9" font-size="9" text-anchor="end" fill="#9ca3af">{escape(_ms(top / 1.08))}</text>')
+    parts.append(f'<text x="{width - 2}" y="9" font-size="9" text-anchor="end" fill="#9ca3af">{escape(_ms(top / 1.05))}</text>')
     parts.append(line([p[2] for p in points], "#ea580c", 1.6))
     parts.append(line([p[1] for p in points], "#2563eb", 1.6))
     parts.append("</svg>")

@@ -50,6 +50,7 @@ class StepContext:
     artifacts: "ArtifactStore"
     options: Any = None  # RunOptions
     journey_dir: str = ""  # the journey's folder inside the run folder
+    findings: list = field(default_factory=list)  # found so far at this step
     # Per-journey-run memory shared by the steps (e.g. what was already reported,
     # so one broken banner is one finding, not one per step).
     memory: dict[str, Any] = field(default_factory=dict)

@@ -134,11 +134,14 @@ class EnginePool:
         self._handed[target] = 0
 
     async def _restart(self, target: str, engine: Engine, why: str) -> None:
-        try:
-            await asyncio.wait_for(engine.close(), self.ENGINE_CLOSE_TIMEOUT_S)
-        except (asyncio.TimeoutError, Exception):
-            pass  # a dead browser that will not even close: start a new one anyway
-        await engine.start()
+        if type(engine).restart is not Engine.restart:
+            await engine.restart()  # the engine knows better
+        else:
+            try:
+                await asyncio.wait_for(engine.close(), self.ENGINE_CLOSE_TIMEOUT_S)
+            except (asyncio.TimeoutError, Exception):
+                pass  # a dead browser that will not even close: start a new one anyway
+            await engine.start()
         self._started(target)
         if self.on_restart is not None:
             self.on_restart(target, why)
@@ -416,13 +419,19 @@ class Runner:
                 Finding(getattr(e, "kind", BREAKPOINT), e.reason, f"could not {action.describe(step.params)}: {e}",
                         {**e.evidence, "url": evidence.url}, True),
             )
-        for check in CHECKS.values():
+        sc.findings = findings
+        # Always-on detectors first, the step's own expectations after (visual last), so
+        # an expectation knows what is already wrong with this screen.
+        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), getattr(c, "order", 0))):
             if check.phase != "evidence":
                 continue
+            broken = any(f.fatal for f in findings)
             if check.name in step.expect:
+                if broken:
+                    continue  # the flow already broke here: what it expected cannot be judged
                 findings += await check.run(sc, step.expect[check.name])
             elif check.always and check.enabled(sc):
-                if check.name == "budget" and any(f.fatal for f in findings):
+                if check.name == "budget" and broken:
                     continue  # a broken step is not also "slow"
                 findings += await check.run(sc, None)
 
