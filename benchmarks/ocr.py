@@ -17,11 +17,12 @@ chosen on: every page of the demo bank (login, home, funds, a fund, transfer,
 bind card, benefits) on a 1280x800 desktop and a 390x844 phone at scale 3, and
 the benchmark page in light and dark mode. A label counts as read when
 ``find(result, label)`` matches with its centre on the label's DOM box. ``--psm``,
-``--no-reread``, ``--gamma`` and ``--upscale`` change the engine's settings, to
-compare; ``-v`` lists the labels missed.
+``--psm-small``, ``--no-reread``, ``--gamma`` and ``--upscale`` change the engine's
+settings, to compare; ``--regions N`` also reads N labels per screen from small regions
+around them (the label padded by 8 CSS px); ``-v`` lists the labels missed.
 
     .venv/bin/python benchmarks/ocr.py [--runs 5]
-    .venv/bin/python benchmarks/ocr.py --corpus [--psm 3] [--no-reread] [-v]
+    .venv/bin/python benchmarks/ocr.py --corpus [--regions 10] [--psm 3] [--no-reread] [-v]
 """
 
 from __future__ import annotations
@@ -166,10 +167,12 @@ def corpus() -> list[tuple[str, bytes, list[dict]]]:
     return shots
 
 
-def accuracy(verbose: bool) -> None:
-    from patrol.ocr import engine, read
+def accuracy(verbose: bool, regions: int) -> None:
+    import random
 
-    total_found = total = 0
+    from patrol.ocr import engine, find, normalize, read
+
+    total_found = total = region_found = region_total = 0
     times = []
     for name, png, labels in corpus():
         t0 = time.perf_counter()
@@ -178,9 +181,33 @@ def accuracy(verbose: bool) -> None:
         found, count, missed = labels_read(result, labels)
         total_found += found
         total += count
-        print(f"{name:32s} {found:3d}/{count:<3d} {times[-1]:5.2f} s", flush=True)
+        line = f"{name:32s} {found:3d}/{count:<3d} {times[-1]:5.2f} s"
+        if regions:
+            # Small regions: a label padded by 8 CSS px, read alone (a DOM-guided read).
+            image = engine.to_rgb(png)
+            height, width = image.shape[:2]
+            pad = 8 * engine.pixel_density(width, height)
+            short = [lb for lb in labels if any(c.isalnum() for c in lb["text"]) and len(lb["text"]) < 20
+                     and lb["box"][1] + lb["box"][3] <= height]
+            ok = 0
+            picked = random.Random(1).sample(short, min(regions, len(short)))
+            for label in picked:
+                x, y, w, h = label["box"]
+                x0, y0 = max(0, x - pad), max(0, y - pad)
+                region = (x0, y0, min(width, x + w + pad) - x0, min(height, y + h + pad) - y0)
+                m = find(read(image, region=region, cache=False), normalize(label["text"]))
+                if m and x - 4 <= m.center[0] <= x + w + 4 and y - 4 <= m.center[1] <= y + h + 4:
+                    ok += 1
+                elif verbose:
+                    missed.append(f"(region) {label['text']}")
+            region_found += ok
+            region_total += len(picked)
+            line += f"   regions {ok}/{len(picked)}"
+        print(line, flush=True)
         if verbose and missed:
             print("    missed: " + " | ".join(missed))
+    if region_total:
+        print(f"\nsmall regions: {region_found}/{region_total} labels read")
     print(f"\nlabels read: {total_found}/{total} ({100 * total_found / total:.1f}%); "
           f"median {statistics.median(times):.2f} s per screen; psm {engine.PSM}, "
           f"re-read {'on' if engine.REREAD_SUSPECTS else 'off'}, gamma {engine.GAMMA_VALUE}")
@@ -191,9 +218,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--corpus", action="store_true", help="measure accuracy on the corpus instead of speed")
     ap.add_argument("--psm", type=int, help="Tesseract page segmentation mode for screens (default: the engine's)")
+    ap.add_argument("--psm-small", type=int, help="page segmentation mode for small regions (default: the engine's)")
     ap.add_argument("--no-reread", action="store_true", help="do not re-read suspect Latin words with chi_sim")
     ap.add_argument("--gamma", type=float, help="gamma after background flattening (1 = none)")
     ap.add_argument("--upscale", type=float, help="upscale factor for scale-1 screenshots")
+    ap.add_argument("--regions", type=int, default=0, metavar="N",
+                    help="with --corpus: also read N labels per screen from small regions around them")
     ap.add_argument("-v", action="store_true", help="list the labels missed")
     args = ap.parse_args()
 
@@ -203,6 +233,8 @@ def main() -> None:
 
     if args.psm is not None:
         engine.PSM = args.psm
+    if args.psm_small is not None:
+        engine.PSM_SMALL = args.psm_small
     if args.no_reread:
         engine.REREAD_SUSPECTS = False
     if args.gamma is not None:
@@ -212,7 +244,7 @@ def main() -> None:
         base = engine.auto_scale
         engine.auto_scale = lambda w, h: args.upscale if base(w, h) > 1 else 1.0
     if args.corpus:
-        accuracy(args.v)
+        accuracy(args.v, args.regions)
         return
 
     import cv2

@@ -164,6 +164,9 @@ class Metrics(Listener):
 
     def scheduled(self, schedule: str, when: Any) -> None:
         if when is None:
-            self.next_fire.remove(schedule) if (schedule,) in self.next_fire._metrics else None  # noqa: SLF001
+            try:
+                self.next_fire.remove(schedule)  # paused: no next firing
+            except KeyError:
+                pass
         else:
             self.next_fire.labels(schedule).set(when.timestamp())

@@ -59,7 +59,7 @@ def test_eight_journeys_four_at_once_in_isolated_contexts(bank, patrol, tmp_path
     p = patrol("run", *map(str, paths), "--concurrency", "4")
     assert p.code == 0, p.out + p.err
     statuses = {j["name"]: j["status"] for j in p.report["journeys"]}
-    assert statuses == {**{f"login-{i}": "passed" for i in range(4)}, **{f"anonymous-{i}": "passed" for i in range(4)}}
+    assert statuses == {**{f"login-{i}": "passed" for i in range(4)}, **{f"anonymous-{i}": "passed" for i in range(4)}}, p.out
     assert _peak(_spans(p.report)) == 4, "four journeys ran at once, never more"
 
 

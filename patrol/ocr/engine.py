@@ -8,8 +8,9 @@ Chromium screenshots: every page of the demo bank at 1280x800 (scale 1) and on a
 390x844 phone (scale 3), and a dense banking page in light and dark mode; 347
 labels whose DOM boxes are known (``benchmarks/ocr.py --corpus`` reproduces it,
 with switches for the alternatives). A label counts as read when ``find`` matches
-it with its centre on the label. With everything below: 96.3%, and 157/157 labels
-read from small regions around them.
+it with its centre on the label. With everything below: 97.1% (337/347) of the
+labels on full screens, and 160/160 read from small regions around them (the
+label padded by 8 CSS px; ``--regions 10``).
 
 1. Alpha is ignored (screenshots are opaque); the grey scale is luma, after 2.
 2. Coloured backgrounds: Tesseract reads dark text on a light page. Flat
@@ -29,28 +30,28 @@ read from small regions around them.
 3. Background flattening: divide by a morphological closing (the page with the
    text removed), so grey-on-light-grey text gets full contrast, then a gamma of
    1.5 to darken thin anti-aliased grey strokes (the 12 px grey captions).
-   Without the gamma 90.8% of the corpus is read; with 2, 97.1%, but bold labels
-   in small regions clog (日期 read as nothing; 155/157 regions); 1.5 is the
-   best over both.
+   Without the gamma 93.9% of the corpus is read; with 2, 96.0%, and bold labels
+   in small regions clog (日期 read as nothing; 157/160 regions).
 4. Thin long rules are painted out: the border of an outline button, input
    boxes, table rules. Tesseract takes a label boxed in by a border for a picture
    and drops it (绑定银行卡 on an outline button was never read without this).
 5. Upscale: screenshots at device scale 1 are enlarged 2x with INTER_CUBIC (at
-   12-14 px chi_sim misses glyphs; at 24-28 px it reads them: 92.2% at 1x, 96.3%
-   at 2x, 95.7% at 3x and slower); screenshots at a high device scale
+   12-14 px chi_sim misses glyphs; at 24-28 px it reads them: 93.9% at 1x, 97.1%
+   at 2x, 94.8% at 3x and slower); screenshots at a high device scale
    (phone-shaped and >= 600 px wide, or wider than 1700 px) are read as they are.
    A region is scaled like the screenshot it comes from (3x on small regions:
-   155/157, no better).
+   158/160, no better).
 6. ``--psm 11`` (sparse text) for screens: UI text is scattered labels, not
-   paragraphs. ``--psm 3`` (automatic) read 94.5%; ``--psm 6`` (one block) as
-   many as 11, but runs the labels of different columns into one line. A region
-   at most ~100 CSS px high (a label, a line or two) is read with ``--psm 6``:
-   ``--psm 11`` read a lone ``账号`` as ``o = |``.
+   paragraphs. ``--psm 3`` (automatic) read 93.4%, ``--psm 6`` (one block)
+   96.0% and runs the labels of different columns into one line. A region at
+   most ~100 CSS px high (a label, a line or two) is read with ``--psm 6``
+   (160/160 against 151/160 with ``--psm 11``, which read a lone ``账号`` as
+   ``o = |``).
 7. With ``chi_sim+eng`` Tesseract sometimes prefers the English model on small
    Chinese text and returns garbage (总资产 -> ``BAM``, 随时可赎回 -> ``REBT ATE``).
    Latin-only words below 85% confidence are read again with ``chi_sim`` alone,
    all of them in one extra Tesseract call (~0.2 s, only when there are any),
-   and the more confident reading is kept: 91.6% -> 96.3%. Real English words on
+   and the more confident reading is kept: 92.8% -> 97.1%. Real English words on
    the corpus scored 83-96, the garbage 0-81. Lone punctuation below 50% is
    dropped (sparse mode sees a "。" in the gap between two menu items).
 8. ``OMP_THREAD_LIMIT=1`` (unless already set): on a 2-core machine one
