@@ -17,16 +17,23 @@ def add_parser(sub) -> None:
     r.set_defaults(func=patrol)
 
 
-def serve(args) -> int:
+def _check_faults(specs: list[str]) -> None:
+    """Bad --fault values are the user's input error (exit 2), said before anything starts."""
     from ..demo.faults import parse_fault
-    from ..demo.server import serve_forever
     from ..errors import InputError
 
-    for spec in args.fault:
+    for spec in specs:
         try:
             parse_fault(spec)
         except ValueError as e:
             raise InputError(f"--fault {spec}: {e}") from None
+
+
+def serve(args) -> int:
+    from ..demo.server import serve_forever
+    from ..errors import InputError
+
+    _check_faults(args.fault)
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: must be 0-65535")
     serve_forever(args.host, args.port, args.fault)
@@ -38,16 +45,10 @@ def patrol(args) -> int:
     import argparse
 
     from .. import console
-    from ..demo.faults import parse_fault
     from ..demo.server import DemoBank
-    from ..errors import InputError
     from . import run
 
-    for spec in args.fault:
-        try:
-            parse_fault(spec)
-        except ValueError as e:
-            raise InputError(f"--fault {spec}: {e}") from None
+    _check_faults(args.fault)
     import os
 
     from ..demo import DEFAULT_PASSWORD

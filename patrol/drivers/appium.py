@@ -76,44 +76,19 @@ IOS_SYSTEM_UI = ("com.apple.springboard",)
 APP_STATE_WORDS = {0: "not installed", 1: "not running", 2: "running in the background (suspended)",
                    3: "running in the background", 4: "running in the foreground"}
 
+from . import _page_scripts as scripts
+
+_STILL_CSS = scripts.STILL_CSS
+_BROKEN_IMAGES_JS = scripts.for_webdriver(scripts.BROKEN_IMAGES)
+_TEXT_BOXES_JS = scripts.for_webdriver(scripts.TEXT_BOXES)
+_PICTURE_BOXES_JS = scripts.for_webdriver(scripts.PICTURE_BOXES)
+
 POLL_S = 0.25
 OBSERVE_EVERY_S = 0.5  # web: read Chrome's logs; native: ask which app is in front
 FREEZE_SAMPLE_S = 1.0  # one screenshot a second while a wait for a change is on
 FREEZE_MIN_S = 2.0
 FREEZE_MIN_SAMPLES = 3
 
-_STILL_CSS = ("*, *::before, *::after { animation: none !important; transition: none !important; "
-              "caret-color: transparent !important; }")
-_BROKEN_IMAGES_JS = """return Array.from(document.images).filter(img => {
-  const r = img.getBoundingClientRect();
-  const inView = r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 &&
-                 r.top < innerHeight && r.left < innerWidth && getComputedStyle(img).visibility !== 'hidden';
-  return inView && img.complete && img.naturalWidth === 0;
-}).map(img => { const r = img.getBoundingClientRect();
-  return {src: img.currentSrc || img.src, alt: img.alt, id: img.id,
-          box: [Math.round(r.x * devicePixelRatio), Math.round(r.y * devicePixelRatio), Math.round(r.width * devicePixelRatio), Math.round(r.height * devicePixelRatio)]}; })"""
-# The innermost visible elements whose text contains the words (spaces ignored), as the web driver.
-_TEXT_BOXES_JS = """const squash = s => (s || '').replace(/\\s+/g, '');
-  const want = squash(arguments[0]); const out = [];
-  for (const el of document.body ? document.body.querySelectorAll('*') : []) {
-    if (!squash(el.textContent).includes(want)) continue;
-    if (Array.from(el.children).some(c => squash(c.textContent).includes(want))) continue;
-    const r = el.getBoundingClientRect();
-    if (r.width < 1 || r.height < 1 || r.bottom < 0 || r.top > innerHeight) continue;
-    const d = devicePixelRatio;
-    out.push([Math.round(r.x * d), Math.round(r.y * d), Math.round(r.width * d), Math.round(r.height * d)]);
-    if (out.length >= 3) break;
-  }
-  return out;"""
-# Elements whose words exist only as pixels, in view and big enough to hold text.
-_PICTURE_BOXES_JS = """const out = []; const d = devicePixelRatio;
-  for (const el of document.querySelectorAll('canvas, img, svg, video, object, embed, [style*="background-image"]')) {
-    const r = el.getBoundingClientRect();
-    if (r.width < 40 || r.height < 16 || r.bottom < 0 || r.top > innerHeight || r.right < 0 || r.left > innerWidth) continue;
-    const x = Math.max(0, r.x), y = Math.max(0, r.y);
-    out.push([Math.round(x * d), Math.round(y * d), Math.round((Math.min(innerWidth, r.right) - x) * d), Math.round((Math.min(innerHeight, r.bottom) - y) * d)]);
-  }
-  return out.slice(0, 12);"""
 _BOXES_JS = """const d = devicePixelRatio; return arguments[0].map(e => { const r = e.getBoundingClientRect();
   return [Math.round(r.x * d), Math.round(r.y * d), Math.round(r.width * d), Math.round(r.height * d)]; })"""
 _BUSY_JS = """return Array.from(document.querySelectorAll(arguments[0])).some(e => { const r = e.getBoundingClientRect();

@@ -12,55 +12,17 @@ from playwright.async_api import async_playwright
 from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
 from ..journey.model import Journey, Locator
 from .base import Driver, DriverEvents, Engine
+from . import _page_scripts as scripts
 from .chromium import ARGS, find_chromium
+
+_BROKEN_IMAGES_JS = scripts.for_playwright(scripts.BROKEN_IMAGES)
+_TEXT_BOXES_JS = scripts.for_playwright(scripts.TEXT_BOXES)
+_PICTURE_BOXES_JS = scripts.for_playwright(scripts.PICTURE_BOXES)
+_STILL_CSS = scripts.STILL_CSS
 
 BUSY_SELECTOR = "[aria-busy=true], .spinner, .loading, [role=progressbar]"
 # Requests aborted because the page navigated away are normal life, not failures.
 _BENIGN_FAILURES = ("net::ERR_ABORTED", "NS_BINDING_ABORTED")
-_STILL_CSS = """
-*, *::before, *::after { animation: none !important; transition: none !important; caret-color: transparent !important; }
-"""
-
-
-# Images in the viewport that finished loading with nothing to show.
-_BROKEN_IMAGES_JS = """() => Array.from(document.images).filter(img => {
-  const r = img.getBoundingClientRect();
-  const inView = r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 &&
-                 r.top < innerHeight && r.left < innerWidth && getComputedStyle(img).visibility !== 'hidden';
-  return inView && img.complete && img.naturalWidth === 0;
-}).map(img => { const r = img.getBoundingClientRect();
-  return {src: img.currentSrc || img.src, alt: img.alt, id: img.id,
-          box: [Math.round(r.x * devicePixelRatio), Math.round(r.y * devicePixelRatio), Math.round(r.width * devicePixelRatio), Math.round(r.height * devicePixelRatio)]}; })"""
-
-
-# The innermost visible elements whose text contains the words (spaces ignored).
-_TEXT_BOXES_JS = """(needle) => {
-  const squash = s => (s || '').replace(/\\s+/g, '');
-  const want = squash(needle); const out = [];
-  for (const el of document.body ? document.body.querySelectorAll('*') : []) {
-    if (!squash(el.textContent).includes(want)) continue;
-    if (Array.from(el.children).some(c => squash(c.textContent).includes(want))) continue;
-    const r = el.getBoundingClientRect();
-    if (r.width < 1 || r.height < 1 || r.bottom < 0 || r.top > innerHeight) continue;
-    const d = devicePixelRatio;
-    out.push([Math.round(r.x * d), Math.round(r.y * d), Math.round(r.width * d), Math.round(r.height * d)]);
-    if (out.length >= 3) break;
-  }
-  return out;
-}"""
-
-
-# Elements whose words exist only as pixels, in view and big enough to hold text.
-_PICTURE_BOXES_JS = """() => {
-  const out = []; const d = devicePixelRatio;
-  for (const el of document.querySelectorAll('canvas, img, svg, video, object, embed, [style*="background-image"]')) {
-    const r = el.getBoundingClientRect();
-    if (r.width < 40 || r.height < 16 || r.bottom < 0 || r.top > innerHeight || r.right < 0 || r.left > innerWidth) continue;
-    const x = Math.max(0, r.x), y = Math.max(0, r.y);
-    out.push([Math.round(x * d), Math.round(y * d), Math.round((Math.min(innerWidth, r.right) - x) * d), Math.round((Math.min(innerHeight, r.bottom) - y) * d)]);
-  }
-  return out.slice(0, 12);
-}"""
 
 
 class PlaywrightEngine(Engine):
