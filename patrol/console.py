@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .durations import format_ms
-from .results import ERROR, FAILED, PASSED, SKIPPED, JourneyResult, RunResult, StepResult
+from .results import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, JourneyResult, RunResult, StepResult
 from .runner import Listener
 from .secrets import mask
 
@@ -18,7 +18,7 @@ _console = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 _lock = threading.Lock()
 
-ICONS = {PASSED: "[green]✓[/]", FAILED: "[red]✗[/]", SKIPPED: "[dim]-[/]", ERROR: "[magenta]![/]"}
+ICONS = {PASSED: "[green]✓[/]", FAILED: "[red]✗[/]", SKIPPED: "[dim]-[/]", ERROR: "[magenta]![/]", INTERRUPTED: "[yellow]⏹[/]"}
 
 
 def safe(text: object) -> str:

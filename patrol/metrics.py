@@ -71,14 +71,11 @@ class StateCollector:
                                   labels=["journey", "kind", "severity"])
         for journey, kind, sev, n in inc:
             open_.add_metric([journey, kind, sev], n)
-        total = GaugeMetricFamily("patrol_open_incidents_total_count", "Open incidents, all journeys", value=sum(r[3] for r in inc))
         pending = GaugeMetricFamily("patrol_pending_deliveries", "Notification deliveries waiting to be sent", labels=["receiver"])
         dead = GaugeMetricFamily("patrol_dead_deliveries", "Notification deliveries given up on", labels=["receiver"])
         for receiver, status, n in dels:
             (pending if status == "pending" else dead).add_metric([receiver], n)
-        pending_total = GaugeMetricFamily("patrol_pending_deliveries_total_count", "Deliveries waiting, all receivers",
-                                          value=sum(r[2] for r in dels if r[1] == "pending"))
-        return [open_, total, pending, pending_total, dead]
+        return [open_, pending, dead]
 
     def collect(self):
         with self._lock:

@@ -41,8 +41,11 @@ def _spans(report: dict) -> list[tuple[str, float, float]]:
     return out
 
 
-def _peak(spans) -> int:
-    events = sorted([(s, 1) for _, s, _ in spans] + [(e, -1) for _, _, e in spans], key=lambda x: (x[0], x[1]))
+def _peak(spans, slack: float = 0.02) -> int:
+    """Most journeys running at the same moment. Start times are wall-clock milliseconds
+    and durations monotonic: a journey that started as another ended may seem to
+    overlap it by a millisecond, so ends count ``slack`` seconds early."""
+    events = sorted([(s, 1) for _, s, _ in spans] + [(e - slack, -1) for _, _, e in spans], key=lambda x: (x[0], x[1]))
     now = peak = 0
     for _, d in events:
         now += d

@@ -9,6 +9,8 @@ import signal
 import time
 from datetime import datetime
 
+import pytest
+
 from schedule_support import OPEN_STEPS, Service, config, rows, write_journey
 
 
@@ -188,3 +190,23 @@ def test_sighup_and_file_changes_reload_and_a_broken_file_keeps_what_runs(bank, 
         assert svc.stop(signal.SIGTERM) == 0
     finally:
         svc.kill()
+
+
+@pytest.mark.faults("slow_api=account:30000")
+def test_a_second_sigterm_cuts_running_journeys_short_at_once(faulty_bank, tmp_path):
+    write_journey(tmp_path / "journeys", "slow", base_url=faulty_bank.url, timeout="45s")
+    config(tmp_path, "state: {url: 'sqlite:///state.db'}\nschedules:\n  s: {every: 1s}\n")
+    svc = Service(tmp_path, "--no-watch", "--stop-timeout", "60s")
+    try:
+        svc.wait_for(r"\[s\] firing: slow")
+        time.sleep(1.5)
+        svc.proc.send_signal(signal.SIGTERM)
+        svc.wait_for(r"stopping: waiting up to 60s")
+        t0 = time.monotonic()
+        code = svc.stop(signal.SIGTERM)
+        took = time.monotonic() - t0
+    finally:
+        svc.kill()
+    assert code == 0 and took < 20, (took, svc.text)
+    assert "second signal: stopping now" in svc.text
+    assert rows(tmp_path / "state.db", "SELECT journey, status FROM journey_runs") == [("slow", "interrupted")]

@@ -228,9 +228,12 @@ class SchedulerService:
         self._runners: set[Runner] = set()
         self._interrupting = False
         self._stopping = threading.Event()
-        self._stop_requested = threading.Event()
-        self._hard_stop = threading.Event()
-        self._reload_requested = threading.Event()
+        # Set by signal handlers: plain attributes only. A handler runs on the main thread
+        # between two bytecodes, possibly while that thread holds a lock (the console's,
+        # an Event's), so it must not take one: no logging, no Event.set() there.
+        self._stop_flag: str | None = None  # the signal's name (or "request")
+        self._hard_flag = False
+        self._hup_flag = False
         self._dispatch_stop: threading.Event | None = None
         self._dispatch_thread: threading.Thread | None = None
         self._overlap_said: set[str] = set()
@@ -300,9 +303,10 @@ class SchedulerService:
             self._banner()
             last_gauges = 0.0
             pending_change: dict | None = None
-            while not self._stop_requested.wait(0.5):
-                if self._reload_requested.is_set():
-                    self._reload_requested.clear()
+            while self._stop_flag is None:
+                time.sleep(0.25)
+                if self._hup_flag:
+                    self._hup_flag = False
                     self.reload("SIGHUP")
                 if self.watch:
                     snap = self._files_snapshot()
@@ -317,9 +321,14 @@ class SchedulerService:
                 if time.monotonic() - last_gauges > 10:
                     last_gauges = time.monotonic()
                     self._update_next_fire()
+            if self._stop_flag != "request":
+                self.log(f"{self._stop_flag}: stopping (running journeys get {self.stop_timeout:g}s; "
+                         "send it again to cut them short)")
         finally:
-            self._restore_signals(previous)
-            self.stop()
+            try:
+                self.stop()  # a second signal during this cuts running journeys short
+            finally:
+                self._restore_signals(previous)
         return 0
 
     def stop(self) -> None:
@@ -338,8 +347,10 @@ class SchedulerService:
                 names = ", ".join(sorted(self._busy)) or "-"
                 self.log(f"stopping: waiting up to {self.stop_timeout:g}s for running journeys ({console.safe(names)})")
             deadline = time.monotonic() + self.stop_timeout
-            while self._inflight and time.monotonic() < deadline and not self._hard_stop.is_set():
+            while self._inflight and time.monotonic() < deadline and not self._hard_flag:
                 self._cond.wait(0.2)
+            if self._hard_flag and self._inflight:
+                self.log("second signal: stopping now")
             if self._inflight:
                 self.log(f"[yellow]cutting {len(self._busy)} journey(s) short[/]: they are recorded as interrupted")
                 self._interrupting = True
@@ -727,10 +738,12 @@ class SchedulerService:
             self._lock_fd = None
 
     # -- signals ----------------------------------------------------------------------------------------
-    def request_stop(self, hard: bool = False) -> None:
-        if self._stop_requested.is_set() or hard:
-            self._hard_stop.set()
-        self._stop_requested.set()
+    def request_stop(self, hard: bool = False, why: str = "request") -> None:
+        """Ask ``serve()`` to stop (safe from a signal handler: sets attributes only)."""
+        if self._stop_flag is not None or hard:
+            self._hard_flag = True
+        if self._stop_flag is None:
+            self._stop_flag = why
 
     def _install_signals(self) -> dict:
         if threading.current_thread() is not threading.main_thread():
@@ -738,14 +751,10 @@ class SchedulerService:
         previous = {}
 
         def on_stop(signum, _frame):
-            again = self._stop_requested.is_set()
-            name = signal.Signals(signum).name
-            self.log(f"{name}: " + ("stopping now" if again else
-                                    f"stopping (running journeys get {self.stop_timeout:g}s; send it again to cut them short)"))
-            self.request_stop(hard=again)
+            self.request_stop(why=signal.Signals(signum).name)
 
         def on_hup(_signum, _frame):
-            self._reload_requested.set()
+            self._hup_flag = True
 
         for sig, handler in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup)):
             previous[sig] = signal.signal(sig, handler)
