@@ -122,9 +122,7 @@ async def _read_where_ui_says(sc, word: str, within) -> bool:
     for x, y, bw, bh in await sc.driver.text_boxes(word):
         if within and not (within[0] <= x + bw / 2 <= within[0] + within[2] and within[1] <= y + bh / 2 <= within[1] + within[3]):
             continue
-        pad = 8
-        x0, y0 = max(0, x - pad), max(0, y - pad)
-        region = (x0, y0, min(w, x + bw + pad) - x0, min(h, y + bh + pad) - y0)
+        region = _padded((x, y, bw, bh), 8, w, h)
         if region[2] <= 0 or region[3] <= 0:
             continue
         if find(await read_screen(sc, region), word, exact=_exact(word)) is not None:
@@ -138,11 +136,11 @@ def _exact(word: str) -> bool:
     return word.isascii()
 
 
-def _around(result, match) -> str:
-    for line in result.lines:
-        if match.text and match.text in line.text:
-            return line.text
-    return match.text
+def _padded(box, pad: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """A UI element's box grown by ``pad`` and clipped to the screen (OCR wants a margin)."""
+    x, y, bw, bh = box
+    x0, y0 = max(0, x - pad), max(0, y - pad)
+    return x0, y0, min(width, x + bw + pad) - x0, min(height, y + bh + pad) - y0
 
 
 @register
@@ -209,9 +207,9 @@ async def forbidden_findings(sc, words, box, source: str) -> list[Finding]:
             Finding(
                 RENDER,
                 "forbidden_text",
-                f"the screen shows {word!r}" + (f" ('{_around(result, match)}')" if _around(result, match) != word else ""),
+                f"the screen shows {word!r}" + (f" ('{match.line}')" if match.line != word else ""),
                 {"text": word, "read": match.text, "score": round(match.score, 1), "box": list(match.box),
-                 "line": _around(result, match), "source": source, "url": sc.evidence.url},
+                 "line": match.line, "source": source, "url": sc.evidence.url},
             )
         )
     return findings
@@ -263,15 +261,15 @@ async def guided_regions(sc, words, changed):
     img = sc.evidence.image()
     h, w = img.shape[:2]
     out = []
-    for x, y, bw, bh in boxes:
-        x0, y0 = max(0, x - 6), max(0, y - 6)
-        x1, y1 = min(w, x + bw + 6), min(h, y + bh + 6)
-        if x1 - x0 < 8 or y1 - y0 < 8:
+    for box in boxes:
+        region = x0, y0, rw, rh = _padded(box, 6, w, h)
+        x1, y1 = x0 + rw, y0 + rh
+        if rw < 8 or rh < 8:
             continue
         if changed and (x1 < changed[0] or x0 > changed[0] + changed[2] or y1 < changed[1] or y0 > changed[1] + changed[3]):
             continue  # unchanged since the previous step: already read there
-        if (x0, y0, x1 - x0, y1 - y0) not in out:
-            out.append((x0, y0, x1 - x0, y1 - y0))
+        if region not in out:
+            out.append(region)
     return out
 
 

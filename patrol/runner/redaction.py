@@ -88,16 +88,13 @@ async def redact_filter(sc, png: bytes) -> bytes:
     areas = list(sc.journey.options.get("redact", [])) + list(sc.step.options.get("redact", []))
     if not areas:
         return png
-    h, w = _png_size(png)
+    from ..visual.compare import png_dimensions
+
+    w, h = png_dimensions(png)
     boxes = await boxes_for(sc.driver, areas, w, h)
     sc.report.setdefault("redacted", []).extend([list(b) for b in boxes])
     # Decode, paint, encode: CPU work, off the event loop that drives the browsers.
     return await asyncio.to_thread(paint, png, boxes) if boxes else png
-
-
-def _png_size(png: bytes) -> tuple[int, int]:
-    w, h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    return h, w
 
 
 SCREEN_FILTERS.append(redact_filter)

@@ -142,7 +142,7 @@ class Comparison:
 # Decoding / encoding
 
 
-def _png_dimensions(data: bytes) -> tuple[int, int] | None:
+def png_dimensions(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG's IHDR chunk, without decoding."""
     if len(data) >= 24 and data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
@@ -592,7 +592,7 @@ def compare(
         and len(expected) == len(actual)
         and bytes(expected) == bytes(actual)
     ):
-        dims = _png_dimensions(bytes(expected[:24]))
+        dims = png_dimensions(bytes(expected[:24]))
         if dims is None:
             h, w = _decode_bgra(expected, what="expected").shape[:2]
             dims = (w, h)
