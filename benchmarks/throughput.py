@@ -113,7 +113,7 @@ class Sampler:
             self.peak = (max(self.peak[0], total), max(self.peak[1], browser))
             self._stop.wait(self.every)
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         self._thread.start()
         return self
 
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     from patrol.config import load_config
     from patrol.demo.server import DemoBank
     from patrol.journey import load_all
-    from patrol.runner import RunOptions, Runner
+    from patrol.runner import Runner, RunOptions
     from patrol.service import patrol_once
 
     quiet = lambda *_a, **_k: None  # noqa: E731

@@ -202,7 +202,7 @@ class AppiumServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "AppiumServer":
+    def start(self) -> AppiumServer:
         if not appium_main(self.home).is_file():
             raise AppiumSetupError(f"Appium is not installed in {self.home}; run `make appium`")
         node = find_node(self.home)
@@ -278,7 +278,7 @@ class AppiumServer:
             self._log_handle.close()
             self._log_handle = None
 
-    def __enter__(self) -> "AppiumServer":
+    def __enter__(self) -> AppiumServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

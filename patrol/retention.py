@@ -28,7 +28,7 @@ import json
 import re
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,7 @@ class PruneStats:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def protected_runs(conn) -> set[str]:
@@ -232,13 +232,13 @@ def _started(folder: Path) -> datetime | None:
     m = _RUN_ID.match(folder.name)
     if m:
         try:
-            return datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
+            return datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
         except ValueError:
             pass
     try:
         data = json.loads((folder / "report.json").read_text(encoding="utf-8"))
         dt = datetime.fromisoformat(str(data.get("started_at")).replace("Z", "+00:00"))
-        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     except (OSError, ValueError, TypeError):
         return None
 

@@ -10,15 +10,16 @@ firings and an event loop of its own (``call``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Coroutine
+from typing import Any
 
 from .config import Config
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_ROBOT, InputError
 from .journey.model import Journey
 from .results import RunResult
-from .runner import Listener, RunOptions, Runner
+from .runner import Listener, Runner, RunOptions
 
 
 @dataclass

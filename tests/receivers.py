@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -64,7 +65,7 @@ class ReceiverServer:
         self.start()
 
     # -- life ------------------------------------------------------------------------
-    def start(self) -> "ReceiverServer":
+    def start(self) -> ReceiverServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -226,9 +227,9 @@ class Clock:
     """A settable clock for the lifecycle (reminders, ages)."""
 
     def __init__(self, start=None):
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        self.t = start or datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
+        self.t = start or datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
     def __call__(self):
         return self.t

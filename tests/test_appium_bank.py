@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from appium_fixtures.server import APP_JOURNEYS, app_config, appium_env, appium_server, project_config  # noqa: F401
 from conftest import SECRET
 
@@ -144,7 +143,7 @@ def _seen(driver):
     return check
 
 
-def Locator_css(value):  # noqa: N802 - a tiny factory, read like a constructor
+def Locator_css(value):
     from patrol.journey.model import Locator
 
     return Locator("css", value)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from appium_fixtures.server import app_config, appium_env, appium_server, fake_journey, server_requests  # noqa: F401
 
 FAKE_SCREEN = (400, 852)  # the fake driver's screenshot; its window is 390x844 points

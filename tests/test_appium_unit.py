@@ -9,7 +9,6 @@ import os
 import textwrap
 
 import pytest
-
 from conftest import ROOT
 
 

@@ -11,12 +11,11 @@ import threading
 from datetime import datetime
 
 import pytest
-
 from schedule_support import OPEN_STEPS, write_journey
 
 from patrol.config import Config
 from patrol.journey import load_all
-from patrol.runner import Listener, RunOptions, Runner
+from patrol.runner import Listener, Runner, RunOptions
 
 # Not logged in: /home must send this browser context to the login page. If cookies
 # leaked from a context that did log in, it would land on /home instead.

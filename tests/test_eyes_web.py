@@ -9,7 +9,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import JOURNEYS, ROOT
 
 CONFIG = str(ROOT / "patrol.yaml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -19,7 +19,7 @@ from patrol.retention import RetentionSettings, prune
 from patrol.store import open_store
 from patrol.store.schema import deliveries, events, incidents, journey_runs, runs, step_results
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 STEPS = ["open login", "sign in", "confirm transfer"]
 
 

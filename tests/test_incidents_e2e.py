@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from conftest import JOURNEYS
 from receivers import Answer, ReceiverServer, whsec
 from sqlalchemy import create_engine, select
 
-from conftest import JOURNEYS
 from patrol.store.schema import deliveries, incidents, journey_runs
 
 DEAD = "dead_button=transfer-confirm"

@@ -9,7 +9,6 @@ import time
 
 import httpx
 import pytest
-
 from receivers import ReceiverServer
 from schedule_support import config, write_journey
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from receivers import (
@@ -106,7 +106,7 @@ def test_429_retry_after_is_honoured_for_the_whole_receiver(tmp_path):
 
 
 def test_retry_after_as_seconds_or_http_date():
-    now = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
     assert parse_retry_after("120", now) == 120
     assert parse_retry_after("Sat, 21 Nov 2026 10:00:30 GMT", now) == 30
     assert parse_retry_after("garbage", now) is None and parse_retry_after(None, now) is None
@@ -128,7 +128,7 @@ def test_a_hang_past_the_timeout_is_retried_and_counted_once_by_webhook_id(tmp_p
 
 def test_dingtalk_http_200_with_errcode(tmp_path):
     with ReceiverServer() as srv:
-        srv.script("/ding", Answer(200, '{"errcode":310000,"errmsg":"sign not match, more: [see doc]"}'.encode()))
+        srv.script("/ding", Answer(200, b'{"errcode":310000,"errmsg":"sign not match, more: [see doc]"}'))
         srv.script("/ding2", Answer(200, b'{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}'))
         svc = service(tmp_path, {
             "ding": receiver("ding", "dingtalk", srv.url("/ding", "access_token=abcdefgh12345"), secret="SECx"),
@@ -261,7 +261,7 @@ def test_a_killed_dispatchers_lease_is_taken_over_but_a_live_ones_is_not(tmp_pat
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
         host = socket.gethostname()
-        far = datetime.now(timezone.utc) + timedelta(hours=1)
+        far = datetime.now(UTC) + timedelta(hours=1)
         with svc.store.write() as conn:
             conn.execute(update(deliveries).values(lease_owner=f"{host}:{os.getpid()}:other", lease_until=far))
         assert svc.flush_deliveries(0.5).sent == 0  # a live owner (this very process, another dispatcher)

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from receivers import ReceiverServer, confirmed_run, journey, make_run, receiver, service, whsec
 
+from patrol import yamlpos
 from patrol.config import Config
 from patrol.errors import ConfigError
 from patrol.incidents import documents as D
 from patrol.notify.formats import FORMATS
 from patrol.notify.formats.wecom import MAX_IMAGE, image_bytes
 from patrol.notify.receivers import load_receivers, mask_url
-from patrol import yamlpos
 from patrol.results import BREAKPOINT
 
 HOSTILE = ("<at id=all></at> <!channel> <@everyone> **pwned** [click](http://evil.example/x) `code`\n"

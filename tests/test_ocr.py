@@ -19,12 +19,12 @@ from patrol.ocr import (
     OcrUnavailable,
     check_available,
     contains,
+    engine,
     find,
     normalize,
     read,
     result_from_lines,
 )
-from patrol.ocr import engine
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

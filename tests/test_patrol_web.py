@@ -9,8 +9,7 @@ import subprocess
 import sys
 
 import pytest
-
-from conftest import JOURNEYS, ROOT, SECRET
+from conftest import JOURNEYS, SECRET
 
 
 def test_healthy_bank_every_shipped_journey_passes(bank, patrol):

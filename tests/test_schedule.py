@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from schedule_support import OPEN_STEPS, config, write_journey
 
 from patrol import yamlpos

@@ -10,7 +10,6 @@ import time
 from datetime import datetime
 
 import pytest
-
 from schedule_support import OPEN_STEPS, Service, config, rows, write_journey
 
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from receivers import DEAD_BUTTON, confirmed_run, journey, make_run, service
-from sqlalchemy import inspect, insert, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from patrol import yamlpos

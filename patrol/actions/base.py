@@ -54,10 +54,10 @@ class Action:
     summary: ClassVar[str]
     schema: ClassVar[dict[str, Any]]
 
-    def parse(self, value: Any, path: tuple, ctx: "ParseContext") -> Any:
+    def parse(self, value: Any, path: tuple, ctx: ParseContext) -> Any:
         raise NotImplementedError
 
-    async def perform(self, driver: "Driver", params: Any, ctx: ActionContext) -> None:
+    async def perform(self, driver: Driver, params: Any, ctx: ActionContext) -> None:
         raise NotImplementedError
 
     def describe(self, params: Any) -> str:

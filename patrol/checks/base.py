@@ -26,14 +26,14 @@ class Check:
     schema: ClassVar[dict[str, Any]] = {}
     summary: ClassVar[str] = ""
 
-    def parse(self, value: Any, path: tuple, ctx: "ParseContext") -> Any:
+    def parse(self, value: Any, path: tuple, ctx: ParseContext) -> Any:
         return value
 
-    def enabled(self, sc: "StepContext") -> bool:
+    def enabled(self, sc: StepContext) -> bool:
         """For always-on checks: whether this journey/config leaves it on."""
         return True
 
-    async def run(self, sc: "StepContext", params: Any) -> list["Finding"]:
+    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
         raise NotImplementedError
 
 
@@ -43,7 +43,7 @@ class Check:
 FAILURE_GRACE_S = 1.5
 
 
-async def wait_for_condition(sc: "StepContext", predicate) -> bool:
+async def wait_for_condition(sc: StepContext, predicate) -> bool:
     """Wait up to the step's hard timeout for ``predicate``; stop early once the app
     has failed for longer than a short grace. True when the condition holds."""
     import time

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..journey.loader import journey_key
-from ..journey.model import Locator
 from ..journey.parsing import INVALID
 from ..results import RENDER, Finding
 from . import register

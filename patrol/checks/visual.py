@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from ..journey.model import Locator
 from ..journey.parsing import INVALID
 from ..results import RENDER, Finding
 from ..visual import compare as cmp

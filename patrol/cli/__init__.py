@@ -33,8 +33,8 @@ def _accept_config_anywhere(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="patrol.yaml to use")
     except argparse.ArgumentError:
         pass  # the command declares its own
-    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
                 _accept_config_anywhere(child)
 

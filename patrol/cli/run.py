@@ -28,7 +28,8 @@ def cmd(args) -> int:
     from ..config import load_config
     from ..journey import load_all
     from ..runner import RunOptions
-    from ..service import concurrency_setting, incident_service, patrol_once, reports_root as reports_folder
+    from ..service import concurrency_setting, incident_service, patrol_once
+    from ..service import reports_root as reports_folder
 
     config = load_config(args.config)
     if args.base_url and not args.base_url.startswith(("http://", "https://")):

@@ -228,7 +228,7 @@ class DemoBank:
         self.url = f"http://{shown}:{p}"
 
     # -- lifecycle ------------------------------------------------------------
-    def start(self) -> "DemoBank":
+    def start(self) -> DemoBank:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
@@ -246,7 +246,7 @@ class DemoBank:
             self._thread.join(timeout=5)
         self._httpd.server_close()
 
-    def __enter__(self) -> "DemoBank":
+    def __enter__(self) -> DemoBank:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -302,7 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
     def bank(self) -> DemoBank:
         return self.server.bank
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002
+    def log_message(self, format: str, *args) -> None:
         if not self.bank.quiet:
             super().log_message(format, *args)
 

@@ -34,7 +34,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..durations import DurationError, parse_ms
 from ..errors import ActionFailed, AppiumUnreachable, DeviceLost, RobotError, SessionNotCreated
@@ -114,7 +115,7 @@ class AppiumEngine(Engine):
 
     # -- configuration --------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config, options) -> "AppiumEngine":
+    def from_config(cls, config, options) -> AppiumEngine:
         section = config.section("appium") or {}
         if not isinstance(section, dict):
             raise config.problem(("appium",), "expected a mapping with " + ", ".join(CONFIG_KEYS))
@@ -211,7 +212,7 @@ class AppiumEngine(Engine):
         self._reachable[url] = version
         self.version = self.version or version
 
-    async def new_driver(self, journey: Journey) -> "AppiumDriver":
+    async def new_driver(self, journey: Journey) -> AppiumDriver:
         url, source, caps = self.session_plan(journey)
         await self._check_server(url, source)
         session = await asyncio.to_thread(self._create_session, url, source, caps)
@@ -234,7 +235,7 @@ class AppiumEngine(Engine):
                                     keep_alive=True)
         try:
             return webdriver.Remote(url, options=options, client_config=client)
-        except Exception as e:  # noqa: BLE001 - every failure here is the session's
+        except Exception as e:
             if sup.is_connection_error(e):
                 self._reachable.pop(url, None)
                 raise AppiumUnreachable(f"the Appium server at {sup.mask_url(url)} (from {source}) went away while "
@@ -250,7 +251,7 @@ class _FreezeWatch:
     """Screenshots while something waits for the screen to change; frozen when every
     one of them was identical for the whole wait."""
 
-    def __init__(self, driver: "AppiumDriver", delay_s: float = 0.0):
+    def __init__(self, driver: AppiumDriver, delay_s: float = 0.0):
         self.driver = driver
         self.t0 = time.monotonic()
         self.next_at = self.t0 + delay_s
@@ -327,10 +328,10 @@ class AppiumDriver(Driver):
         limit = timeout_s or self.command_timeout_s
         try:
             return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), limit)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise DeviceLost(f"the device did not answer '{what}' within {limit:.0f}s "
                              f"(Appium at {sup.mask_url(self.server_url)})") from None
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self._raise_if_lost(e, what)
             raise
 
@@ -357,7 +358,7 @@ class AppiumDriver(Driver):
         self._closed = True
         try:
             await asyncio.wait_for(asyncio.to_thread(self.session.quit), 30)
-        except Exception:  # noqa: BLE001 - the session may already be gone; nothing to keep
+        except Exception:
             pass
 
     def _fail(self, message: str, reason: str = "action_failed", **evidence) -> ActionFailed:
@@ -396,7 +397,7 @@ class AppiumDriver(Driver):
             raise
         except RobotError:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             from selenium.common.exceptions import InvalidSelectorException
 
             if isinstance(e, InvalidSelectorException) or sup.is_unsupported(e):
@@ -409,7 +410,7 @@ class AppiumDriver(Driver):
             return bool(await self._call("is displayed", el.is_displayed))
         except RobotError:
             raise
-        except Exception:  # noqa: BLE001 - stale element: not there any more
+        except Exception:
             return False
 
     async def _first(self, loc: Locator, visible: bool) -> Any:
@@ -622,7 +623,7 @@ class AppiumDriver(Driver):
             return await self._call("element rect", lambda: el.rect)
         except RobotError:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     async def _bring_into_view(self, locator: Locator, dy: int, timeout_ms: float) -> None:
@@ -795,7 +796,7 @@ class AppiumDriver(Driver):
                 return str(await self._call("current url", lambda: self.session.current_url))
             except RobotError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 return ""
         try:
             if self.os == "android":
@@ -806,7 +807,7 @@ class AppiumDriver(Driver):
                 return f"app://{await self._foreground_app() or ''}"
         except RobotError:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         return f"app://{self.app_id or self.os or 'app'}"
 
@@ -815,7 +816,7 @@ class AppiumDriver(Driver):
             png = await self._call("screenshot", self.session.get_screenshot_as_png)
         except RobotError:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise RobotError(f"could not take a screenshot: {sup.first_line(e)}") from None
         if png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) >= 24:
             self._shot_size = (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big"))
@@ -846,7 +847,7 @@ class AppiumDriver(Driver):
                     return True
         except RobotError:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
         return False
 
@@ -873,7 +874,7 @@ class AppiumDriver(Driver):
                     r = await self._call("element rect", lambda el=el: el.rect)
                 except RobotError:
                     raise
-                except Exception:  # noqa: BLE001
+                except Exception:
                     continue
                 if r["width"] > 0 and r["height"] > 0:
                     boxes.append((int(round(r["x"] * sx)), int(round(r["y"] * sy)),
@@ -912,7 +913,7 @@ class AppiumDriver(Driver):
             return (await self.element_boxes([Locator("xpath", xpath)]))[:3]
         except RobotError:
             raise
-        except Exception:  # noqa: BLE001 - only a hint for the OCR
+        except Exception:
             return []
 
     async def picture_boxes(self) -> list[tuple[int, int, int, int]] | None:
@@ -925,7 +926,7 @@ class AppiumDriver(Driver):
                     await self._call("picture boxes", self.session.execute_script, _PICTURE_BOXES_JS) or []]
         except RobotError:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     async def broken_images(self) -> list[dict]:
@@ -935,7 +936,7 @@ class AppiumDriver(Driver):
             return list(await self._call("broken images", self.session.execute_script, _BROKEN_IMAGES_JS) or [])
         except RobotError:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             return []
 
     async def prepare_for_screenshot(self) -> None:
@@ -949,7 +950,7 @@ class AppiumDriver(Driver):
                              _STILL_CSS)
         except RobotError:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     # -- what the app did on its own ------------------------------------------------------
@@ -999,7 +1000,7 @@ class AppiumDriver(Driver):
             browser = await self._call("browser log", self.session.get_log, "browser")
         except RobotError:
             raise
-        except Exception:  # noqa: BLE001 - a driver without logs: nothing to read
+        except Exception:
             self.requested = {k: v for k, v in self.requested.items() if k != "goog:loggingPrefs"}
             return
         self._logs.performance(perf or [], self._events)
@@ -1016,7 +1017,7 @@ class AppiumDriver(Driver):
                 return str((info or {}).get("bundleId") or "") or None
         except RobotError:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if sup.is_unsupported(e):
                 self._probe_off = True
         return None
@@ -1035,7 +1036,7 @@ class AppiumDriver(Driver):
             state = int(await self._call("app state", self.session.query_app_state, expected))
         except RobotError:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             state = -1
         system_ui = ANDROID_SYSTEM_UI if self.os == "android" else IOS_SYSTEM_UI
         if state in (0, 1):

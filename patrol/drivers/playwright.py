@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Error as PlaywrightError, Page
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
-from playwright.async_api import async_playwright
 
 from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
 from ..journey.model import Journey, Locator
-from .base import Driver, DriverEvents, Engine
 from . import _page_scripts as scripts
+from .base import Driver, DriverEvents, Engine
 from .chromium import ARGS, find_chromium
 
 _BROKEN_IMAGES_JS = scripts.for_playwright(scripts.BROKEN_IMAGES)
@@ -40,7 +40,7 @@ class PlaywrightEngine(Engine):
         self.config = None
 
     @classmethod
-    def from_config(cls, config, options) -> "PlaywrightEngine":
+    def from_config(cls, config, options) -> PlaywrightEngine:
         browser = config.section("browser") or {}
         if not isinstance(browser, dict):
             raise config.problem(("browser",), "expected a mapping with executable, headless, args")
@@ -92,7 +92,7 @@ class PlaywrightEngine(Engine):
         # Killed a moment ago, before Playwright noticed the pipe close: ask the kernel.
         return self._pid is None or _process_alive(self._pid)
 
-    async def new_driver(self, journey: Journey) -> "PlaywrightDriver":
+    async def new_driver(self, journey: Journey) -> PlaywrightDriver:
         if not await self.healthy():
             raise BrowserCrashed("Chromium is not running (it crashed or was killed)")
         d = journey.device

@@ -5,9 +5,10 @@ it as is; its JSON Schema is ``patrol/notify/schemas/webhook-v1.schema.json``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
@@ -42,7 +43,7 @@ HEALTHY = "incident.healthy_run"
 def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str | None) -> datetime | None:
@@ -52,7 +53,7 @@ def parse_iso(text: str | None) -> datetime | None:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def link(run_dir: str | None, relative: str | None, public_url: str | None) -> dict[str, Any] | None:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import desc, func, insert, select, update
 
@@ -44,7 +45,7 @@ HEALTHY, FAILING, ROBOT, UNKNOWN = "healthy", "failing", "robot_error", "interru
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -102,7 +103,7 @@ class IncidentService:
         return state_settings(config).enabled
 
     @classmethod
-    def from_config(cls, config: Config, *, resolve_secrets: bool = True, clock: Callable[[], datetime] = utcnow) -> "IncidentService":
+    def from_config(cls, config: Config, *, resolve_secrets: bool = True, clock: Callable[[], datetime] = utcnow) -> IncidentService:
         from ..notify.receivers import load_receivers
 
         state = state_settings(config)

@@ -9,9 +9,10 @@ from the action and check registries.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import secrets, yamlpos
 from ..errors import JourneyError, Problem

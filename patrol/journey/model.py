@@ -100,7 +100,7 @@ class Journey:
     # capabilities, schedule...), parsed by their registered key parsers.
     options: dict[str, Any] = field(default_factory=dict)
 
-    def with_base_url(self, base_url: str | None) -> "Journey":
+    def with_base_url(self, base_url: str | None) -> Journey:
         if not base_url:
             return self
         from dataclasses import replace

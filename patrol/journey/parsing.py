@@ -6,8 +6,9 @@ journey file. They collect ``Problem``s (with positions) instead of raising, so
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .. import durations, yamlpos
 from ..errors import Problem

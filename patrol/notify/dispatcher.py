@@ -26,11 +26,11 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Callable
 
 import httpx
 from sqlalchemy import and_, func, select, update
@@ -48,7 +48,7 @@ MAX_ANSWER = 600
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -60,7 +60,7 @@ class DispatchStats:
     errors: list[str] = field(default_factory=list)  # one line per failed attempt (masked)
     pending: int = 0  # still pending after the flush
 
-    def add(self, other: "DispatchStats") -> None:
+    def add(self, other: DispatchStats) -> None:
         self.sent += other.sent
         self.retrying += other.retrying
         self.dead += other.dead
@@ -106,7 +106,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 
@@ -127,7 +127,7 @@ class Dispatcher:
         receivers: dict[str, Receiver],
         settings: DeliverySettings | None = None,
         *,
-        tz=timezone.utc,
+        tz=UTC,
         clock: Callable[[], datetime] = utcnow,
         transport: httpx.BaseTransport | None = None,
     ):
@@ -396,7 +396,7 @@ class Dispatcher:
         total.pending = self.pending_count()
         return total
 
-    def __enter__(self) -> "Dispatcher":
+    def __enter__(self) -> Dispatcher:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timezone, tzinfo
+from datetime import UTC, tzinfo
 from typing import Any
 
 from ..incidents import documents as D
@@ -175,7 +175,7 @@ def _links(inc: dict | None, run: dict | None, L: dict, with_images: bool) -> li
     return out
 
 
-def message(doc: dict, language: str = "en", tz: tzinfo = timezone.utc) -> Message:
+def message(doc: dict, language: str = "en", tz: tzinfo = UTC) -> Message:
     L = LABELS.get(language, LABELS["en"])
     t, data = doc["type"], doc["data"]
     inc, run = data.get("incident"), data.get("run")

@@ -72,8 +72,9 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -193,7 +194,7 @@ def check_available(lang: str = "chi_sim+eng") -> None:
             )
         try:
             available = set(pytesseract.get_languages(config=""))
-        except Exception as e:  # noqa: BLE001 - any failure here means "cannot OCR"
+        except Exception as e:
             raise OcrUnavailable(f"Tesseract does not run ({e}); reinstall it with: apt-get install {APT_PACKAGES}") from None
         missing = [part for part in lang.split("+") if part and part not in available]
         if missing:
@@ -384,7 +385,7 @@ _GAMMA = np.array([round(255 * (i / 255) ** GAMMA_VALUE) for i in range(256)], n
 
 # ---------------------------------------------------------------- reading
 
-_cache: "OrderedDict[tuple, OcrResult]" = OrderedDict()
+_cache: OrderedDict[tuple, OcrResult] = OrderedDict()
 _cache_lock = threading.Lock()
 _inflight: dict[tuple, threading.Lock] = {}
 stats = {"tesseract_calls": 0, "cache_hits": 0}
@@ -490,8 +491,8 @@ class _Raw:
     h: int
 
 
-def _raw_words(data: dict[str, list]) -> "OrderedDict[tuple, list[_Raw]]":
-    lines: "OrderedDict[tuple, list[_Raw]]" = OrderedDict()
+def _raw_words(data: dict[str, list]) -> OrderedDict[tuple, list[_Raw]]:
+    lines: OrderedDict[tuple, list[_Raw]] = OrderedDict()
     for i, raw in enumerate(data["text"]):
         text = normalize_chars(raw or "").replace(" ", "")
         conf = float(data["conf"][i])
@@ -524,7 +525,7 @@ def is_cjk_text(text: str) -> bool:
     return any(is_cjk(c) for c in text)
 
 
-def _reread_suspects(prepared: np.ndarray, lines: "OrderedDict[tuple, list[_Raw]]", lang: str) -> None:
+def _reread_suspects(prepared: np.ndarray, lines: OrderedDict[tuple, list[_Raw]], lang: str) -> None:
     """Read again, with the CJK model alone, every run of suspect words, all in one
     Tesseract call (the runs stacked on one canvas), and keep the more confident
     reading of each run. Changes ``lines`` in place."""

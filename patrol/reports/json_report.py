@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..secrets import MASKER
 from ..results import RunResult
+from ..secrets import MASKER
 
 SCHEMA_VERSION = 1
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def load_history(store, root: Path, now: datetime | None = None, tz=None) -> lis
 
     from ..store.schema import incidents, journey_runs, runs, step_results
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     tz = tz or datetime.now().astimezone().tzinfo
     since = now - timedelta(days=WINDOW_DAYS)
     since7 = now - timedelta(days=7)

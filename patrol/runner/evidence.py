@@ -26,7 +26,7 @@ class StepEvidence:
     # Filled lazily by checks and shared between them (decoded image, OCR result...).
     cache: dict[str, Any] = field(default_factory=dict)
 
-    def image(self) -> "np.ndarray | None":
+    def image(self) -> np.ndarray | None:
         """The screenshot as an RGBA array, decoded once."""
         if self.screenshot_png is None:
             return None
@@ -41,13 +41,13 @@ class StepEvidence:
 class StepContext:
     """Everything a check may look at for one step."""
 
-    journey: "Journey"
-    step: "Step"
-    driver: "Driver"
-    config: "Config"
+    journey: Journey
+    step: Step
+    driver: Driver
+    config: Config
     evidence: StepEvidence
     timeout_ms: float
-    artifacts: "ArtifactStore"
+    artifacts: ArtifactStore
     options: Any = None  # RunOptions
     journey_dir: str = ""  # the journey's folder inside the run folder
     findings: list = field(default_factory=list)  # found so far at this step

@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import cv2
-import numpy as np
-
 from ..journey.loader import journey_key, step_key
 from ..journey.parsing import INVALID, ParseContext
 from .runner import SCREEN_FILTERS

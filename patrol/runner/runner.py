@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import secrets as _random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..actions import ACTIONS, ActionContext
 from ..checks import CHECKS
@@ -67,13 +68,13 @@ class Listener:
 
 
 def new_run_id() -> str:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.strftime("%Y%m%d-%H%M%S-") + _random.token_hex(2)
 
 
 def _now_iso() -> str:
     # Milliseconds: history and overlap checks order journeys that start within a second.
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 # Screen filters run on every screenshot before anything stores, compares or sends
@@ -139,7 +140,7 @@ class EnginePool:
         else:
             try:
                 await asyncio.wait_for(engine.close(), self.ENGINE_CLOSE_TIMEOUT_S)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 pass  # a dead browser that will not even close: start a new one anyway
             await engine.start()
         self._started(target)
@@ -154,7 +155,7 @@ class EnginePool:
         for engine in engines.values():
             try:
                 await asyncio.wait_for(engine.close(), self.ENGINE_CLOSE_TIMEOUT_S)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 pass
 
 
@@ -311,7 +312,7 @@ class Runner:
                 await steps
             result.status = FAILED if result.findings else PASSED
             await self._check_engine_survived(journey, engine, generation, result)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._journey_timed_out(journey, driver, store, journey_dir, result, progress)
             result.status = FAILED
             await self._check_engine_survived(journey, engine, generation, result)
@@ -328,7 +329,7 @@ class Runner:
             if driver is not None:
                 try:
                     await asyncio.wait_for(driver.close(), 15)
-                except (asyncio.TimeoutError, Exception):
+                except (TimeoutError, Exception):
                     pass  # a context on a dead browser: nothing left to close
             if engine is not None:
                 self.engines.release(journey.target)
@@ -385,7 +386,7 @@ class Runner:
             await asyncio.wait_for(action.perform(driver, step.params, actx), timeout=timeout_ms / 1000 + HANG_GRACE_S)
         except ActionFailed as e:
             evidence.action_error = e
-        except asyncio.TimeoutError:
+        except TimeoutError:
             evidence.action_error = ActionFailed(
                 f"{action.describe(step.params)}: did not finish within {timeout_ms / 1000 + HANG_GRACE_S:.0f}s",
                 reason="action_timeout",

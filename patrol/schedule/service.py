@@ -29,15 +29,15 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from .. import console
 from ..config import load_config
 from ..errors import InputError, PatrolError
 from ..results import ERROR, FAILED, INTERRUPTED, PASSED, JourneyResult
-from ..runner import Listener, RunOptions, Runner
+from ..runner import Listener, Runner, RunOptions
 from ..runner.runner import EnginePool
 from ..store import state_settings
 from .plan import Plan, build_plan
@@ -47,7 +47,7 @@ WRITE_GRACE_S = 60.0  # after interrupting, how long firings get to write their 
 IDLE_BROWSER_CLOSE_S = 600.0  # close Chromium after this long without journeys
 RECYCLE_AFTER = 500  # restart Chromium (when idle) after this many journeys
 
-_SERVICE: "SchedulerService | None" = None
+_SERVICE: SchedulerService | None = None
 
 
 def fire(job_id: str, fingerprint: str = "") -> None:
@@ -157,7 +157,7 @@ class ServiceLog(Listener):
 
     ICONS = {PASSED: "[green]✓[/]", FAILED: "[red]✗[/]", ERROR: "[magenta]![/]", INTERRUPTED: "[yellow]⏹[/]"}
 
-    def __init__(self, service: "SchedulerService", schedule: str):
+    def __init__(self, service: SchedulerService, schedule: str):
         self.service, self.schedule = service, schedule
 
     def journey_finished(self, journey, result: JourneyResult) -> None:
@@ -256,6 +256,7 @@ class SchedulerService:
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
         from ..metrics import Metrics
         from ..store import open_store
         from ..store.schema import SCHEDULE_JOBS_TABLE
@@ -278,7 +279,7 @@ class SchedulerService:
                 jobstores={"default": SQLAlchemyJobStore(engine=self.store.engine, tablename=SCHEDULE_JOBS_TABLE)},
                 executors={"default": ThreadPoolExecutor(max_workers=max(8, len(self.plan.specs) + 2))},
                 job_defaults={"coalesce": True, "max_instances": 1},
-                timezone=timezone.utc,
+                timezone=UTC,
             )
             self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
             _SERVICE = self
@@ -401,7 +402,7 @@ class SchedulerService:
         sent, and return. A job seen for the first time is only registered."""
         self.start(process=False)
         try:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             due: list[str] = []
             for job in self.scheduler.get_jobs():
                 if job.next_run_time is None or job.next_run_time > now:

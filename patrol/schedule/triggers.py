@@ -16,8 +16,8 @@ trigger (``PatrolTrigger``) that pickles into the job store.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta, tzinfo
-from typing import Iterable
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger

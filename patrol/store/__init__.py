@@ -12,9 +12,9 @@ patrol.yaml::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url

@@ -33,10 +33,10 @@ class Environment:
         return {"browser": self.browser, "viewport": list(self.viewport), "scale": self.scale}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Environment":
+    def from_dict(cls, d: dict[str, Any]) -> Environment:
         return cls(str(d.get("browser", "")), tuple(d.get("viewport", (0, 0))), float(d.get("scale", 1)))
 
-    def mismatch(self, other: "Environment") -> list[str]:
+    def mismatch(self, other: Environment) -> list[str]:
         """What differs in a way that changes pixels (browser *major* version, size, scale)."""
         out = []
         if _major(self.browser) != _major(other.browser):

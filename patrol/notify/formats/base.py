@@ -4,9 +4,10 @@ time), and judges a 2xx answer (some services answer 200 even on failure)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ... import __version__
 from ...secrets import MASKER
@@ -35,8 +36,8 @@ class Verdict:
 
 @dataclass
 class Context:
-    tz: tzinfo = timezone.utc
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    tz: tzinfo = UTC
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 def json_bytes(obj: Any) -> bytes:
@@ -69,7 +70,7 @@ class Format:
         """A problem with the configured secret, or None."""
         return None
 
-    def requests(self, doc: dict, receiver: "Receiver", ctx: Context) -> list[Request]:
+    def requests(self, doc: dict, receiver: Receiver, ctx: Context) -> list[Request]:
         raise NotImplementedError
 
     def judge(self, status: int, body: bytes) -> Verdict:

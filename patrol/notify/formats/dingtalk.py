@@ -22,7 +22,7 @@ from .base import Context, Format, Request, Verdict, errcode_verdict, json_bytes
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
-    to_sign = f"{timestamp_ms}\n{secret}".encode("utf-8")
+    to_sign = f"{timestamp_ms}\n{secret}".encode()
     digest = hmac.new(secret.encode("utf-8"), to_sign, hashlib.sha256).digest()
     return quote_plus(base64.b64encode(digest).decode())
 

@@ -21,7 +21,7 @@ TEMPLATES = {"critical": "red", "error": "red", "warning": "orange", "ok": "gree
 
 
 def sign(secret: str, timestamp_s: int) -> str:
-    key = f"{timestamp_s}\n{secret}".encode("utf-8")
+    key = f"{timestamp_s}\n{secret}".encode()
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
 
