@@ -9,24 +9,29 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Finding kinds. A ``breakpoint`` means the flow cannot go on; a ``stall`` that a
-# step is too slow or the screen froze; ``render`` what a customer's eye sees wrong.
-BREAKPOINT = "breakpoint"
-STALL = "stall"
-RENDER = "render"
-KINDS = (BREAKPOINT, STALL, RENDER)
+from .core.vocabulary import Kind, Reason, Status, Target
 
-PASSED, FAILED, SKIPPED, ERROR, INTERRUPTED = "passed", "failed", "skipped", "error", "interrupted"
+# Short names for the typed values, kept because every stage speaks them.
+BREAKPOINT, STALL, RENDER = Kind.BREAKPOINT, Kind.STALL, Kind.RENDER
+KINDS = tuple(Kind)
+PASSED, FAILED, SKIPPED, ERROR, INTERRUPTED, RUNNING = (
+    Status.PASSED, Status.FAILED, Status.SKIPPED, Status.ERROR, Status.INTERRUPTED, Status.RUNNING)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Finding:
-    kind: str  # one of KINDS
-    reason: str  # machine-readable, e.g. "request_failed", "over_budget"
+    kind: Kind
+    reason: Reason  # machine-readable, e.g. "request_failed", "over_budget"
     message: str  # plain words for a person
     evidence: dict[str, Any] = field(default_factory=dict)
     # Fatal findings end the journey (the flow cannot go on).
     fatal: bool = False
+
+    def __post_init__(self) -> None:
+        # Coerce plain strings (from the state database, a driver's ActionFailed) so a
+        # misspelt kind or reason fails here, where it was made, not in a report.
+        self.kind = Kind(self.kind)
+        self.reason = Reason(self.reason)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,7 +42,7 @@ class StepResult:
     index: int  # 1-based, as a person counts steps
     name: str
     action: str
-    status: str = PASSED  # passed / failed / skipped
+    status: Status = Status.PASSED  # passed / failed / skipped (running while it runs)
     duration_ms: float | None = None
     budget_ms: float | None = None
     screenshot: str | None = None  # path relative to the run folder
@@ -56,10 +61,10 @@ class StepResult:
 class JourneyResult:
     name: str
     file: str
-    target: str = "web"  # web / app
+    target: Target = Target.WEB
     device: str = "desktop"
     tags: list[str] = field(default_factory=list)
-    status: str = PASSED  # passed / failed / error / interrupted
+    status: Status = Status.PASSED  # passed / failed / error / interrupted
     started_at: str | None = None
     duration_ms: float | None = None
     steps: list[StepResult] = field(default_factory=list)
@@ -76,7 +81,7 @@ class JourneyResult:
 class RunResult:
     run_id: str
     started_at: str
-    status: str = PASSED  # passed / failed / error
+    status: Status = Status.PASSED  # passed / failed / error
     finished_at: str | None = None
     duration_ms: float | None = None
     journeys: list[JourneyResult] = field(default_factory=list)
@@ -89,7 +94,7 @@ class RunResult:
             last[j.name] = j
         return list(last.values())
 
-    def compute_status(self) -> str:
+    def compute_status(self) -> Status:
         # The verdict is the latest attempt of each journey: a blip that a confirmation
         # rerun did not reproduce does not fail the run (both attempts stay recorded).
         statuses = {j.status for j in self.latest()}

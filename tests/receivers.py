@@ -205,7 +205,7 @@ def journey(
             kind, reason, message, *rest = fail[s]
             fatal = rest[0] if rest else kind == BREAKPOINT
             st.status = FAILED
-            st.findings = [Finding(kind, reason, message, {"url": st.url, "screenshot": st.screenshot}, fatal)]
+            st.findings = [Finding(kind=kind, reason=reason, message=message, evidence={"url": st.url, "screenshot": st.screenshot}, fatal=fatal)]
             stopped = fatal
         j.steps.append(st)
     j.status = FAILED if j.findings else PASSED

@@ -41,7 +41,7 @@ def _journey(name: str, when: datetime, durations: list[float], *, fail: bool = 
         sr = StepResult(i, step, "click", status="passed", duration_ms=ms, budget_ms=3000.0, screenshot="j/01-open-login.png")
         if fail and i == 2:
             sr.status = "failed"
-            sr.findings = [Finding(BREAKPOINT, "expect_failed", "the button did nothing", {}, True)]
+            sr.findings = [Finding(kind=BREAKPOINT, reason="expect_failed", message="the button did nothing", evidence={}, fatal=True)]
         steps.append(sr)
     if fail:
         steps[2].status = "skipped"

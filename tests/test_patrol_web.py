@@ -153,7 +153,7 @@ def test_untrusted_text_is_escaped_in_the_html_report(tmp_path):
 
     evil = "<script>alert(1)</script>"
     step = StepResult(1, "s", "goto", status="failed", url=f"http://x/?q={evil}",
-                      findings=[Finding("breakpoint", "page_error", f"uncaught error: {evil}", {"errors": [{"message": evil}]})])
+                      findings=[Finding(kind="breakpoint", reason="page_error", message=f"uncaught error: {evil}", evidence={"errors": [{"message": evil}]})])
     run = RunResult("r1", "2026-01-01T00:00:00", journeys=[JourneyResult("j", "j.yaml", steps=[step])])
     html = render_run(to_dict(run))
     assert evil not in html and "&lt;script&gt;" in html

@@ -25,6 +25,9 @@ class Check:
     always: ClassVar[bool] = False  # runs on every step, expectation or not
     schema: ClassVar[dict[str, Any]] = {}
     summary: ClassVar[str] = ""
+    # Declared hooks the runner reads (never looked up with getattr):
+    settle: ClassVar[bool] = False  # wants a settled screen (animations off, quiet window) before the screenshot
+    order: ClassVar[int] = 0  # among evidence checks of the same group, lower runs first (visual last)
 
     def parse(self, value: Any, path: tuple, ctx: ParseContext) -> Any:
         return value

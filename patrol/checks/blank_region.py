@@ -28,8 +28,8 @@ class NotBlank(Check):
         boxes = await boxes_for(sc.driver, [target], w, h)
         what = target.describe() if isinstance(target, Locator) else f"region {list(target[1])}"
         if not boxes:
-            return [Finding(RENDER, "blank_region", f"{what} is not on the screen, so nothing was drawn there",
-                            {"target": what})]
+            return [Finding(kind=RENDER, reason="blank_region", message=f"{what} is not on the screen, so nothing was drawn there",
+                            evidence={"target": what})]
         x, y, bw, bh = boxes[0]
         # Look inside the element's frame: a border is not content.
         inset = max(2, int(min(bw, bh) * 0.02))
@@ -39,9 +39,9 @@ class NotBlank(Check):
             return []
         return [
             Finding(
-                RENDER,
-                "blank_region",
-                f"{what} is blank: {share:.1%} of it is one colour ({colour_name(colour)}); nothing was drawn",
-                {"target": what, "box": [x, y, bw, bh], "blank_share": round(share, 4), "colour": list(colour)},
+                kind=RENDER,
+                reason="blank_region",
+                message=f"{what} is blank: {share:.1%} of it is one colour ({colour_name(colour)}); nothing was drawn",
+                evidence={"target": what, "box": [x, y, bw, bh], "blank_share": round(share, 4), "colour": list(colour)},
             )
         ]

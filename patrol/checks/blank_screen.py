@@ -30,9 +30,9 @@ class BlankScreen(Check):
             return []
         return [
             Finding(
-                RENDER,
-                "blank_screen",
-                f"the screen is blank: {share:.1%} of it is one colour ({colour_name(colour)})",
-                {"blank_share": round(share, 4), "colour": list(colour), "url": sc.evidence.url},
+                kind=RENDER,
+                reason="blank_screen",
+                message=f"the screen is blank: {share:.1%} of it is one colour ({colour_name(colour)})",
+                evidence={"blank_share": round(share, 4), "colour": list(colour), "url": sc.evidence.url},
             )
         ]

@@ -25,6 +25,6 @@ class BrokenImage(Check):
         label = f"#{first['id']}" if first.get("id") else first.get("alt") or "an image"
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
         return [
-            Finding(RENDER, "broken_image", f"{label} did not load: {first['src']}{more}",
-                    {"broken": broken[:10], "url": sc.evidence.url})
+            Finding(kind=RENDER, reason="broken_image", message=f"{label} did not load: {first['src']}{more}",
+                    evidence={"broken": broken[:10], "url": sc.evidence.url})
         ]

@@ -21,9 +21,9 @@ class Budget(Check):
             return []
         return [
             Finding(
-                STALL,
-                "over_budget",
-                f"took {format_ms(took)}, over its budget of {format_ms(budget)}",
-                {"duration_ms": round(took, 1), "budget_ms": budget},
+                kind=STALL,
+                reason="over_budget",
+                message=f"took {format_ms(took)}, over its budget of {format_ms(budget)}",
+                evidence={"duration_ms": round(took, 1), "budget_ms": budget},
             )
         ]

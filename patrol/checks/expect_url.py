@@ -49,10 +49,10 @@ class ExpectUrl(Check):
         url = await driver.current_url()
         return [
             Finding(
-                BREAKPOINT,
-                "expect_failed",
-                f"expected to arrive at {pattern} but the page stayed at {url}",
-                {"expected_url": pattern, "url": url, "waited_ms": sc.timeout_ms},
+                kind=BREAKPOINT,
+                reason="expect_failed",
+                message=f"expected to arrive at {pattern} but the page stayed at {url}",
+                evidence={"expected_url": pattern, "url": url, "waited_ms": sc.timeout_ms},
                 fatal=True,
             )
         ]

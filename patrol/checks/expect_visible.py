@@ -27,20 +27,20 @@ class ExpectVisible(Check):
             # frozen in "loading", which is a stall, and the flow cannot go on.
             return [
                 Finding(
-                    STALL,
-                    "spinner_stuck",
-                    f"still loading after {waited}: the loading spinner never went away and "
+                    kind=STALL,
+                    reason="spinner_stuck",
+                    message=f"still loading after {waited}: the loading spinner never went away and "
                     f"{locator.describe()} never appeared",
-                    evidence,
+                    evidence=evidence,
                     fatal=True,
                 )
             ]
         return [
             Finding(
-                BREAKPOINT,
-                "expect_failed",
-                f"{locator.describe()} did not become visible within {waited}",
-                evidence,
+                kind=BREAKPOINT,
+                reason="expect_failed",
+                message=f"{locator.describe()} did not become visible within {waited}",
+                evidence=evidence,
                 fatal=True,
             )
         ]

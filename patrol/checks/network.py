@@ -19,7 +19,7 @@ class Network(Check):
         findings = []
         for doc in ev.bad_documents:
             findings.append(
-                Finding(BREAKPOINT, "http_error", f"the page {doc['url']} answered HTTP {doc['status']}", dict(doc), True)
+                Finding(kind=BREAKPOINT, reason="http_error", message=f"the page {doc['url']} answered HTTP {doc['status']}", evidence=dict(doc), fatal=True)
             )
         if ev.failed_requests:
             first = ev.failed_requests[0]
@@ -27,27 +27,27 @@ class Network(Check):
             more = f" (and {len(ev.failed_requests) - 1} more)" if len(ev.failed_requests) > 1 else ""
             findings.append(
                 Finding(
-                    BREAKPOINT,
-                    "request_failed",
-                    f"{first['method']} {first['url']} {what}{more}",
-                    {"requests": ev.failed_requests[:20], "url": first["url"], "status": first.get("status")},
-                    True,
+                    kind=BREAKPOINT,
+                    reason="request_failed",
+                    message=f"{first['method']} {first['url']} {what}{more}",
+                    evidence={"requests": ev.failed_requests[:20], "url": first["url"], "status": first.get("status")},
+                    fatal=True,
                 )
             )
         if ev.page_errors:
             first = ev.page_errors[0]
             findings.append(
                 Finding(
-                    BREAKPOINT,
-                    "page_error",
-                    f"uncaught error in the page: {first['message'][:300]}",
-                    {"errors": ev.page_errors[:20]},
-                    True,
+                    kind=BREAKPOINT,
+                    reason="page_error",
+                    message=f"uncaught error in the page: {first['message'][:300]}",
+                    evidence={"errors": ev.page_errors[:20]},
+                    fatal=True,
                 )
             )
         for state in ev.app_state:
             # App drivers say what kind it is (a frozen screen is a stall); default: the flow broke.
             evidence = {k: v for k, v in state.items() if k not in ("kind", "fatal")}
-            findings.append(Finding(state.get("kind", BREAKPOINT), state.get("reason", "app_state"), state["message"],
-                                    evidence, state.get("fatal", True)))
+            findings.append(Finding(kind=state.get("kind", BREAKPOINT), reason=state.get("reason", "app_state"), message=state["message"],
+                                    evidence=evidence, fatal=state.get("fatal", True)))
         return findings

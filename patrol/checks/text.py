@@ -170,10 +170,10 @@ class ExpectText(Check):
         where = " in the region" if box else ""
         return [
             Finding(
-                RENDER,
-                "missing_text",
-                f"expected to read {', '.join(repr(w) for w in missing)} on screen{where}, but it is not there",
-                {"missing": missing, "region": list(box) if box else None, "ocr_text": result.text[:1500], "url": sc.evidence.url},
+                kind=RENDER,
+                reason="missing_text",
+                message=f"expected to read {', '.join(repr(w) for w in missing)} on screen{where}, but it is not there",
+                evidence={"missing": missing, "region": list(box) if box else None, "ocr_text": result.text[:1500], "url": sc.evidence.url},
             )
         ]
 
@@ -204,10 +204,10 @@ async def forbidden_findings(sc, words, box, source: str) -> list[Finding]:
             continue
         findings.append(
             Finding(
-                RENDER,
-                "forbidden_text",
-                f"the screen shows {word!r}" + (f" ('{match.line}')" if match.line != word else ""),
-                {"text": word, "read": match.text, "score": round(match.score, 1), "box": list(match.box),
+                kind=RENDER,
+                reason="forbidden_text",
+                message=f"the screen shows {word!r}" + (f" ('{match.line}')" if match.line != word else ""),
+                evidence={"text": word, "read": match.text, "score": round(match.score, 1), "box": list(match.box),
                  "line": match.line, "source": source, "url": sc.evidence.url},
             )
         )

@@ -147,10 +147,10 @@ class Visual(Check):
             )
         return [
             Finding(
-                RENDER,
-                "visual_diff",
-                message,
-                {
+                kind=RENDER,
+                reason="visual_diff",
+                message=message,
+                evidence={
                     "baseline": spec.baseline,
                     "diff_pixels": result.diff_pixels,
                     "diff_ratio": round(result.diff_ratio, 6),

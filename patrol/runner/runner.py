@@ -402,7 +402,7 @@ class Runner:
 
         evidence.url = await driver.current_url()
         sr.url = evidence.url
-        if evidence.action_error is None and any(getattr(CHECKS[c], "settle", False) for c in step.expect):
+        if evidence.action_error is None and any(CHECKS[c].settle for c in step.expect):
             png, settle = await settle_screen(driver, self.settle_timeout_ms)
             evidence.cache["settle"] = settle
         else:
@@ -417,13 +417,13 @@ class Runner:
             e = evidence.action_error
             findings.insert(
                 0,
-                Finding(getattr(e, "kind", BREAKPOINT), e.reason, f"could not {action.describe(step.params)}: {e}",
-                        {**e.evidence, "url": evidence.url}, True),
+                Finding(kind=getattr(e, "kind", BREAKPOINT), reason=e.reason, message=f"could not {action.describe(step.params)}: {e}",
+                        evidence={**e.evidence, "url": evidence.url}, fatal=True),
             )
         sc.findings = findings
         # Always-on detectors first, the step's own expectations after (visual last), so
         # an expectation knows what is already wrong with this screen.
-        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), getattr(c, "order", 0))):
+        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), c.order)):
             if check.phase != "evidence":
                 continue
             broken = any(f.fatal for f in findings)
@@ -439,9 +439,9 @@ class Runner:
         settle = evidence.cache.get("settle")
         if settle and not settle["settled"]:
             findings.append(
-                Finding(STALL, "screen_unsettled",
-                        f"the screen was still changing after {settle['waited_ms'] / 1000:.1f}s, so it could not be compared",
-                        dict(settle)))
+                Finding(kind=STALL, reason="screen_unsettled",
+                        message=f"the screen was still changing after {settle['waited_ms'] / 1000:.1f}s, so it could not be compared",
+                        evidence=dict(settle)))
         sr.findings = _fold_consequences(findings)
         for f in sr.findings:
             f.evidence.setdefault("screenshot", sr.screenshot)
@@ -467,8 +467,8 @@ class Runner:
         sr.status = FAILED
         limit = journey.budgets.journey_ms / 1000
         sr.findings.append(
-            Finding(STALL, "journey_timeout", f"the journey was cut off after {limit:g}s while this step was still running",
-                    {"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot}, True)
+            Finding(kind=STALL, reason="journey_timeout", message=f"the journey was cut off after {limit:g}s while this step was still running",
+                    evidence={"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot}, fatal=True)
         )
         progress = progress or {}
         step = progress.get("action")
@@ -480,9 +480,9 @@ class Runner:
         if progress.get("phase") == "action" and step is not None and progress.get("step") == sr.index:
             action = ACTIONS[step.action]
             sr.findings.append(Finding(
-                BREAKPOINT, "action_timeout",
-                f"could not {action.describe(step.params)}: it never finished (cut off with the journey after {limit:g}s)",
-                {"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot, "url": sr.url}, True))
+                kind=BREAKPOINT, reason="action_timeout",
+                message=f"could not {action.describe(step.params)}: it never finished (cut off with the journey after {limit:g}s)",
+                evidence={"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot, "url": sr.url}, fatal=True))
 
 
 def _cut_short(result: JourneyResult, status: str) -> None:

@@ -1,0 +1,67 @@
+"""Typed values every stage shares. They are ``StrEnum`` so reports, the state
+database and webhook payloads keep the same plain strings they always had."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Of a step, a journey attempt or a run."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a step never reached (an earlier step broke the flow)
+    ERROR = "error"  # the robot failed, not the app
+    INTERRUPTED = "interrupted"  # cut short by a stopping service or a lost worker
+    RUNNING = "running"  # a step in progress
+
+
+class Kind(StrEnum):
+    """What a finding means for a customer."""
+
+    BREAKPOINT = "breakpoint"  # the flow cannot go on
+    STALL = "stall"  # a step is too slow, or the screen froze
+    RENDER = "render"  # what a customer's eye sees wrong
+
+
+class Target(StrEnum):
+    WEB = "web"
+    APP = "app"
+
+
+class Reason(StrEnum):
+    """Machine-readable cause of a finding (also in fingerprints and payloads)."""
+
+    # the flow broke
+    ACTION_FAILED = "action_failed"
+    ACTION_TIMEOUT = "action_timeout"
+    ELEMENT_NOT_FOUND = "element_not_found"
+    ELEMENT_NOT_VISIBLE = "element_not_visible"
+    TEXT_NOT_FOUND = "text_not_found"
+    BAD_LOCATOR = "bad_locator"
+    BAD_KEY = "bad_key"
+    BAD_APP = "bad_app"
+    NOT_SUPPORTED = "not_supported"
+    EXPECT_FAILED = "expect_failed"
+    HTTP_ERROR = "http_error"
+    REQUEST_FAILED = "request_failed"
+    PAGE_ERROR = "page_error"
+    APP_STATE = "app_state"
+    APP_CRASHED = "app_crashed"
+    APP_LEFT_FOREGROUND = "app_left_foreground"
+    SYSTEM_DIALOG = "system_dialog"
+    # too slow or frozen
+    OVER_BUDGET = "over_budget"
+    SPINNER_STUCK = "spinner_stuck"
+    FROZEN_SCREEN = "frozen_screen"
+    SCREEN_UNSETTLED = "screen_unsettled"
+    JOURNEY_TIMEOUT = "journey_timeout"
+    # rendering errors
+    VISUAL_DIFF = "visual_diff"
+    BLANK_SCREEN = "blank_screen"
+    BLANK_REGION = "blank_region"
+    BROKEN_IMAGE = "broken_image"
+    FORBIDDEN_TEXT = "forbidden_text"
+    MISSING_TEXT = "missing_text"
+    OCR_UNAVAILABLE = "ocr_unavailable"
