@@ -65,3 +65,52 @@ class Reason(StrEnum):
     FORBIDDEN_TEXT = "forbidden_text"
     MISSING_TEXT = "missing_text"
     OCR_UNAVAILABLE = "ocr_unavailable"
+
+
+class Outcome(StrEnum):
+    """What one journey attempt says about the app (``journey_runs.outcome``)."""
+
+    HEALTHY = "healthy"
+    FAILING = "failing"
+    ROBOT_ERROR = "robot_error"  # the robot failed: says nothing about the app
+    INTERRUPTED = "interrupted"  # cut short: says nothing either
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class ResolvedBy(StrEnum):
+    AUTO = "auto"  # after enough healthy runs in a row
+    MANUAL = "manual"  # `patrol incidents resolve`
+
+
+class Severity(StrEnum):
+    """Of an incident: critical when the customer cannot go on (a fatal finding)."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+
+
+class EventType(StrEnum):
+    """An incident's or the robot's event (``events.type``, the webhook ``type``)."""
+
+    OPENED = "incident.opened"
+    RESOLVED = "incident.resolved"
+    REMINDER = "incident.reminder"
+    FLAPPING = "incident.flapping"
+    FLAPPING_STOPPED = "incident.flapping_stopped"
+    ROBOT_ERROR = "robot.error"
+    ROBOT_RECOVERED = "robot.recovered"
+    # timeline-only entries (never sent)
+    SEEN = "incident.seen"
+    HEALTHY_RUN = "incident.healthy_run"
+
+
+class DeliveryStatus(StrEnum):
+    """Of one outbox row (``deliveries.status``)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
