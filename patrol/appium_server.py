@@ -16,6 +16,7 @@ use the machine's ``/usr/bin/chromedriver`` by the capabilities Patrol sends.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -24,11 +25,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +136,11 @@ def install(home: Path | None = None, *, quiet: bool = False) -> Path:
     home = home or appium_home()
     if installed(home):
         return home
-    say = (lambda *_a: None) if quiet else (lambda msg: print(msg, flush=True))
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(msg, flush=True)
+
     home.mkdir(parents=True, exist_ok=True)
     npm = _npm()
     system = shutil.which("node")
@@ -174,7 +183,89 @@ def list_drivers(home: Path | None = None) -> dict[str, str]:
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
+
+
+# -- the child's lifetime -------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when the Patrol process that
+    started it dies, even by SIGKILL (Linux ``prctl(PR_SET_PDEATHSIG)``); None elsewhere.
+    The signal follows the *thread* that forked, so start servers from a long-lived one."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc; [] where there is none), children
+    first. Read before stopping a tree: an orphan is re-parented and lost from it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        # Field 4 (ppid) comes after the command name, which may hold spaces and ")".
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().decode("utf-8", "replace").rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def stop_tree(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> None:
+    """Stop a child and everything it started: SIGTERM to its process group and to every
+    descendant (some leave the group), wait up to ``grace_s``, then SIGKILL what is left."""
+    tree = descendants(proc.pid)
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        _signal_all([proc.pid, *tree], sig)
+        tree += [p for p in descendants(proc.pid) if p not in tree]
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if proc.poll() is not None and not any(_alive(p) for p in tree):
+                return
+            time.sleep(0.05)
 
 
 @dataclass
@@ -195,37 +286,42 @@ class AppiumServer:
 
     def __post_init__(self) -> None:
         self.home = Path(self.home) if self.home else appium_home()
-        self.process: subprocess.Popen | None = None
-        self._log_handle = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_handle: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> AppiumServer:
-        if not appium_main(self.home).is_file():
-            raise AppiumSetupError(f"Appium is not installed in {self.home}; run `make appium`")
-        node = find_node(self.home)
+        home = self.home or appium_home()
+        if not appium_main(home).is_file():
+            raise AppiumSetupError(f"Appium is not installed in {home}; run `make appium`")
+        node = find_node(home)
         if not self.port:
             self.port = free_port(self.host)
         if self.log_file is None:
-            self.log_file = self.home / "logs" / f"appium-{self.port}.log"
+            self.log_file = home / "logs" / f"appium-{self.port}.log"
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log_handle = open(self.log_file, "ab")
-        cmd = [node, str(appium_main(self.home)), "server", "--address", self.host, "--port", str(self.port),
+        self._log_handle = open(self.log_file, "ab")  # closed by stop()
+        cmd = [node, str(appium_main(home)), "server", "--address", self.host, "--port", str(self.port),
                "--log-level", f"{self.log_level}:{self.log_level}", "--log-no-colors", "--log-timestamp",
                "--local-timezone"]
         if self.allow_insecure:
             cmd += ["--allow-insecure", ",".join(f"*:{f}" for f in self.allow_insecure)]
-        env = {**os.environ, "APPIUM_HOME": str(self.home), "APPIUM_SKIP_CHROMEDRIVER_INSTALL": "1"}
+        env = {**os.environ, "APPIUM_HOME": str(home), "APPIUM_SKIP_CHROMEDRIVER_INSTALL": "1"}
+        # Its own session (a Ctrl-C in the terminal reaches Patrol, which then stops the
+        # whole tree in order), and it dies with Patrol even when Patrol is SIGKILLed.
         self.process = subprocess.Popen(cmd, stdout=self._log_handle, stderr=subprocess.STDOUT, env=env,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=die_with_parent())
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            code = self.process.poll()
+            if code is not None:
                 tail = self.log_tail()
                 self.stop()
-                raise AppiumSetupError(f"Appium exited at start (code {self.process.returncode}):\n{tail}")
+                raise AppiumSetupError(f"Appium exited at start (code {code}):\n{tail}")
             if self.ready():
                 return self
             time.sleep(0.2)
@@ -240,7 +336,7 @@ class AppiumServer:
         except (OSError, ValueError, urllib.error.URLError):
             return False
 
-    def sessions(self) -> list[dict]:
+    def sessions(self) -> list[dict[str, Any]]:
         """Sessions the server has open now (``GET /appium/sessions``)."""
         with urllib.request.urlopen(f"{self.url}/appium/sessions", timeout=5) as r:
             return list(json.loads(r.read().decode("utf-8")).get("value") or [])
@@ -256,24 +352,10 @@ class AppiumServer:
 
     def stop(self) -> None:
         proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            # The server's own children (chromedriver, Chromium) are in its process group.
-            for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-                try:
-                    os.killpg(proc.pid, sig)
-                except (ProcessLookupError, PermissionError):
-                    break
-                try:
-                    proc.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
         if proc is not None:
-            # Anything of the group still around after the leader exited.
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            # The server's own children (chromedriver, Chromium) too, whether or not
+            # the server itself is still there.
+            stop_tree(proc)
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None
@@ -281,8 +363,40 @@ class AppiumServer:
     def __enter__(self) -> AppiumServer:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def serve(host: str, port: int) -> int:
+    """A server in the foreground until SIGTERM, SIGINT (Ctrl-C) or SIGHUP; then its whole
+    tree is stopped before this process exits (a supervisor's restart leaks nothing)."""
+    stop = threading.Event()
+    got: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        got.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    try:
+        with AppiumServer(host, port, log_level="info") as server:
+            print(f"Appium {APPIUM_VERSION} at {server.url} (APPIUM_HOME {server.home}); log: {server.log_file}; "
+                  "Ctrl-C stops it", flush=True)
+            while not stop.wait(0.5):
+                if server.process is None or server.process.poll() is not None:
+                    print(f"Appium exited by itself:\n{server.log_tail()}", file=sys.stderr, flush=True)
+                    return 1
+            # Signals during the stop are already being handled: ignore repeats.
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
+        print(f"Appium stopped ({signal.Signals(got[0]).name}).", flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,9 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("install", help="install Appium and the chromium and fake drivers into APPIUM_HOME (idempotent)")
     sub.add_parser("check", help="print node, Appium and driver versions")
-    serve = sub.add_parser("serve", help="run a local Appium server in the foreground")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=4723)
+    serve_p = sub.add_parser("serve", help="run a local Appium server in the foreground")
+    serve_p.add_argument("--host", default="127.0.0.1")
+    serve_p.add_argument("--port", type=int, default=4723)
     args = parser.parse_args(argv)
     try:
         if args.command == "install":
@@ -308,13 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, version in sorted(list_drivers(home).items()):
                 print(f"driver {name} {version}")
         else:
-            with AppiumServer(args.host, args.port, log_level="info") as server:
-                print(f"Appium {APPIUM_VERSION} at {server.url} (APPIUM_HOME {server.home}); log: {server.log_file}; Ctrl-C stops it", flush=True)
-                try:
-                    while server.process is not None and server.process.poll() is None:
-                        time.sleep(0.5)
-                except KeyboardInterrupt:
-                    pass
+            return serve(args.host, args.port)
     except (AppiumSetupError, subprocess.CalledProcessError) as e:
         print(f"appium set-up failed: {e}", file=sys.stderr)
         return 1
