@@ -6,26 +6,27 @@ it as is; its JSON Schema is ``patrol/notify/schemas/webhook-v1.schema.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
+from ..core.isotime import iso, parse_iso
+from ..core.vocabulary import EventType
+from ..notify.text import summary_line
 from ..secrets import MASKER
 
 SCHEMA_VERSION = 1
 
-OPENED = "incident.opened"
-RESOLVED = "incident.resolved"
-REMINDER = "incident.reminder"
-FLAPPING = "incident.flapping"
-FLAPPING_STOPPED = "incident.flapping_stopped"
-ROBOT_ERROR = "robot.error"
-ROBOT_RECOVERED = "robot.recovered"
+# Short names for the event types, kept because formats and tests speak them.
+OPENED, RESOLVED, REMINDER = EventType.OPENED, EventType.RESOLVED, EventType.REMINDER
+FLAPPING, FLAPPING_STOPPED = EventType.FLAPPING, EventType.FLAPPING_STOPPED
+ROBOT_ERROR, ROBOT_RECOVERED = EventType.ROBOT_ERROR, EventType.ROBOT_RECOVERED
+SEEN, HEALTHY_RUN = EventType.SEEN, EventType.HEALTHY_RUN
 
 # Event type -> the name receivers subscribe to in ``events:``.
-SUBSCRIPTION = {
+SUBSCRIPTION: dict[EventType, str] = {
     OPENED: "opened",
     RESOLVED: "resolved",
     REMINDER: "reminder",
@@ -34,26 +35,9 @@ SUBSCRIPTION = {
     ROBOT_ERROR: "robot_error",
     ROBOT_RECOVERED: "robot_error",
 }
-NOTIFIED_TYPES = tuple(SUBSCRIPTION)
-# Timeline-only entries (never sent).
-SEEN = "incident.seen"
-HEALTHY = "incident.healthy_run"
+NOTIFIED_TYPES: tuple[EventType, ...] = tuple(SUBSCRIPTION)
 
-
-def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+__all__ = ["iso", "parse_iso", "link", "incident_object", "run_object", "build", "SUBSCRIPTION", "NOTIFIED_TYPES"]
 
 
 def link(run_dir: str | None, relative: str | None, public_url: str | None) -> dict[str, Any] | None:
@@ -70,7 +54,7 @@ def link(run_dir: str | None, relative: str | None, public_url: str | None) -> d
     return {"path": path, "url": url}
 
 
-def incident_object(row: Mapping[str, Any], public_url: str | None) -> dict[str, Any]:
+def incident_object(row: Mapping[Any, Any], public_url: str | None) -> dict[str, Any]:
     ev = row["evidence"] or {}
     run_dir = ev.get("run_dir")
     images = []
@@ -128,7 +112,7 @@ def run_object(run: Mapping[str, Any] | None, public_url: str | None) -> dict[st
 
 
 def build(
-    event_type: str,
+    event_type: EventType,
     uid: str,
     at: datetime,
     *,
@@ -137,9 +121,7 @@ def build(
     flapping: dict[str, Any] | None = None,
     robot: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from ..notify.text import summary_line
-
-    doc = {
+    doc: dict[str, Any] = {
         "id": f"msg_{uid}",
         "type": event_type,
         "timestamp": iso(at),
@@ -154,4 +136,5 @@ def build(
         },
     }
     doc["data"]["summary"] = summary_line(doc)
-    return MASKER.mask_obj(doc)
+    masked: dict[str, Any] = MASKER.mask_obj(doc)
+    return masked

@@ -10,6 +10,13 @@ A journey starts flapping at ``start`` percent (20%) and stops below ``stop``
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class FlapChange(StrEnum):
+    STARTED = "started"
+    STOPPED = "stopped"
+
 
 def percent_state_change(states: list[bool], window: int = 21) -> float:
     """``states`` oldest first (True = failing); fewer than ``window`` is fine
@@ -27,10 +34,10 @@ def percent_state_change(states: list[bool], window: int = 21) -> float:
     return round(total * 100.0 / slots, 2)
 
 
-def decide(flapping: bool, percent: float, start: float, stop: float) -> str | None:
-    """'started', 'stopped' or None (no change)."""
+def decide(flapping: bool, percent: float, start: float, stop: float) -> FlapChange | None:
+    """Whether the journey starts or stops flapping now (None: no change)."""
     if not flapping and percent >= start:
-        return "started"
+        return FlapChange.STARTED
     if flapping and percent < stop:
-        return "stopped"
+        return FlapChange.STOPPED
     return None

@@ -22,26 +22,33 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import desc, func, insert, select, update
+import httpx
+from sqlalchemy import Connection, RowMapping
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config
+from ..core.isotime import iso
+from ..core.vocabulary import EventType, IncidentStatus, Outcome, ResolvedBy, Status
 from ..errors import InputError
-from ..results import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, JourneyResult, RunResult
+from ..notify.dispatcher import Dispatcher, DispatchStats
+from ..notify.formats import FORMATS
+from ..notify.receivers import Receiver, load_receivers
+from ..results import JourneyResult, RunResult
 from ..secrets import MASKER
-from ..store import StateStoreError, Store, open_store, state_settings
-from ..store.schema import deliveries, events, incidents, journey_runs, journey_state, robot_state, runs, step_results
+from ..store import StateStoreError, Store, history, open_store, state_settings
+from ..store import incident_repo as repo
 from . import documents as D
 from .fingerprint import Observation, evidence_summary, observations, severity
-from .flapping import decide, percent_state_change
+from .flapping import FlapChange, decide, percent_state_change
 from .settings import IncidentSettings, incident_settings, public_url
 
-HEALTHY, FAILING, ROBOT, UNKNOWN = "healthy", "failing", "robot_error", "interrupted"
+RunCtx = dict[str, Any]  # id, status, started_at, run_dir of the run being recorded
+JourneyFilter = list[tuple[str, list[str]]]  # (journey, tags): which receivers want an event
 
 
 def utcnow() -> datetime:
@@ -60,12 +67,31 @@ class RecordResult:
     queued: int = 0  # outbox rows written
 
 
-def _outcome(j: JourneyResult) -> str:
-    if j.status == ERROR:
-        return ROBOT
-    if j.status == INTERRUPTED:
-        return UNKNOWN
-    return FAILING if j.status == FAILED or j.findings else HEALTHY
+@dataclass
+class _Flap:
+    """A journey's flapping state before this run, and what this run changes."""
+
+    key: str
+    state: RowMapping | None
+    percent: float
+    change: FlapChange | None
+
+    @property
+    def was(self) -> bool:
+        return bool(self.state and self.state["flapping"])
+
+    @property
+    def now(self) -> bool:
+        return (self.was or self.change == FlapChange.STARTED) and self.change != FlapChange.STOPPED
+
+
+def outcome(j: JourneyResult) -> Outcome:
+    """What an attempt says about the app."""
+    if j.status == Status.ERROR:
+        return Outcome.ROBOT_ERROR
+    if j.status == Status.INTERRUPTED:
+        return Outcome.INTERRUPTED
+    return Outcome.FAILING if j.status == Status.FAILED or j.findings else Outcome.HEALTHY
 
 
 def _groups(run: RunResult) -> list[list[JourneyResult]]:
@@ -75,8 +101,12 @@ def _groups(run: RunResult) -> list[list[JourneyResult]]:
     return [sorted(g, key=lambda j: j.attempt) for g in groups.values()]
 
 
-def _state_key(name: str, target: str, device: str) -> str:
-    return f"{name}\x1f{target}\x1f{device}"
+def _attempts(groups: list[list[JourneyResult]]) -> list[history.Attempt]:
+    return [history.Attempt(j, j is group[-1], outcome(j), list(observations(j))) for group in groups for j in group]
+
+
+def _tags(row: Mapping[Any, Any]) -> JourneyFilter:
+    return [(row["journey"], list(row["tags"] or []))]
 
 
 class IncidentService:
@@ -84,12 +114,12 @@ class IncidentService:
         self,
         store: Store,
         settings: IncidentSettings | None = None,
-        receivers: dict | None = None,
+        receivers: dict[str, Receiver] | None = None,
         public_url: str | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
-        transport=None,
-    ):
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings or IncidentSettings()
         self.receivers = receivers or {}
@@ -104,8 +134,6 @@ class IncidentService:
 
     @classmethod
     def from_config(cls, config: Config, *, resolve_secrets: bool = True, clock: Callable[[], datetime] = utcnow) -> IncidentService:
-        from ..notify.receivers import load_receivers
-
         state = state_settings(config)
         settings = incident_settings(config)
         receivers = load_receivers(config, resolve_secrets=resolve_secrets)
@@ -116,13 +144,11 @@ class IncidentService:
     def confirm_count(self) -> int:
         return self.settings.confirm
 
-    def dispatcher(self):
-        from ..notify.dispatcher import Dispatcher
-
+    def dispatcher(self) -> Dispatcher:
         return Dispatcher(self.store, self.receivers, self.settings.delivery, tz=self.settings.tz, clock=self.clock,
                           transport=self.transport)
 
-    def flush_deliveries(self, timeout: float | None = None):
+    def flush_deliveries(self, timeout: float | None = None) -> DispatchStats:
         """Send what can be sent, bounded by ``incidents.delivery.flush_timeout``."""
         with self.dispatcher() as d:
             return d.flush(timeout)
@@ -137,23 +163,18 @@ class IncidentService:
         with self.store.read() as conn:
             for group in _groups(run):
                 latest = group[-1]
-                if _outcome(latest) != FAILING or len(group) >= 1 + self.settings.confirm:
+                if outcome(latest) != Outcome.FAILING or len(group) >= 1 + self.settings.confirm:
                     continue
                 seen = [set(observations(a)) for a in group]
                 candidates = set.intersection(*seen) if seen else set()
                 if not candidates:
                     continue
-                open_fps = set(conn.execute(
-                    select(incidents.c.fingerprint).where(incidents.c.status == "open", incidents.c.fingerprint.in_(candidates))
-                ).scalars())
-                if candidates - open_fps and latest.name not in names:
+                if candidates - repo.open_fingerprints(conn, candidates) and latest.name not in names:
                     names.append(latest.name)
         return names
 
     # -- recording ------------------------------------------------------------------------------
     def record_run(self, run: RunResult) -> RecordResult:
-        from sqlalchemy.exc import SQLAlchemyError
-
         try:
             return self._record_run(run)
         except SQLAlchemyError as e:
@@ -164,30 +185,27 @@ class IncidentService:
         result = RecordResult(run.run_id)
         now = self.clock()
         with self.store.write() as conn:
-            if conn.execute(select(runs.c.id).where(runs.c.id == run.run_id)).first():
+            if history.is_recorded(conn, run.run_id):
                 result.already_recorded = True
                 return result
-            self._insert_run(conn, run, now)
-            run_ctx = {"id": run.run_id, "status": run.status, "started_at": run.started_at, "run_dir": run.run_dir}
-            robot_failed: dict[str, list[dict]] = {}
+            groups = _groups(run)
+            history.record_run(conn, run, now, _attempts(groups))
+            run_ctx: RunCtx = {"id": run.run_id, "status": run.status, "started_at": run.started_at, "run_dir": run.run_dir}
+            robot_failed: dict[str, list[dict[str, Any]]] = {}
             robot_ok: dict[str, list[JourneyResult]] = {}
             app_groups: list[list[JourneyResult]] = []
-            for group in _groups(run):
+            for group in groups:
                 latest = group[-1]
-                for j in group:
-                    self._insert_attempt(conn, run.run_id, j, j is latest)
-                outcome = _outcome(latest)
-                if outcome == ROBOT:
+                said = outcome(latest)
+                if said == Outcome.ROBOT_ERROR:
                     err = latest.robot_error or {}
                     robot_failed.setdefault(latest.target, []).append({
                         "name": latest.name, "file": latest.file, "tags": list(latest.tags), "device": latest.device,
                         "reason": str(err.get("reason") or "robot_error"), "message": MASKER.mask(str(err.get("message") or "")),
                     })
-                    continue
-                if outcome == UNKNOWN:
-                    continue
-                robot_ok.setdefault(latest.target, []).append(latest)
-                app_groups.append(group)
+                elif said != Outcome.INTERRUPTED:
+                    robot_ok.setdefault(latest.target, []).append(latest)
+                    app_groups.append(group)
             # The robot's news first (it explains the rest), then the app's.
             self._robot(conn, robot_failed, robot_ok, run_ctx, now, result)
             for group in app_groups:
@@ -195,76 +213,31 @@ class IncidentService:
             self._reminders(conn, now, result)
         return result
 
-    def _insert_run(self, conn, run: RunResult, now: datetime) -> None:
-        latest = run.latest()
-        summary = {
-            "journeys": len(latest),
-            "attempts": len(run.journeys),
-            "passed": sum(1 for j in latest if j.status == PASSED),
-            "failed": sum(1 for j in latest if j.status == FAILED),
-            "errors": sum(1 for j in latest if j.status == ERROR),
-            "findings": sum(len(j.findings) for j in latest),
-        }
-        conn.execute(insert(runs).values(
-            id=run.run_id,
-            started_at=D.parse_iso(run.started_at),
-            finished_at=D.parse_iso(run.finished_at),
-            recorded_at=now,
-            status=run.status,
-            duration_ms=run.duration_ms,
-            run_dir=run.run_dir,
-            report_path=str(Path(run.run_dir) / "index.html") if run.run_dir else None,
-            summary=summary,
-        ))
-
-    def _insert_attempt(self, conn, run_id: str, j: JourneyResult, latest: bool) -> None:
-        jr_id = conn.execute(insert(journey_runs).values(
-            run_id=run_id, journey=j.name, file=j.file, attempt=j.attempt, latest=latest, target=j.target,
-            device=j.device, tags=list(j.tags), status=j.status, outcome=_outcome(j),
-            started_at=D.parse_iso(j.started_at), duration_ms=j.duration_ms,
-            robot_error=MASKER.mask_obj(j.robot_error) if j.robot_error else None,
-            fingerprints=list(observations(j)),
-        )).inserted_primary_key[0]
-        rows = [
-            dict(journey_run_id=jr_id, step_index=s.index, name=s.name, action=s.action, status=s.status,
-                 duration_ms=s.duration_ms, budget_ms=s.budget_ms, url=MASKER.mask(s.url) if s.url else None,
-                 screenshot=s.screenshot,
-                 findings=[MASKER.mask_obj({"kind": f.kind, "reason": f.reason, "message": f.message, "fatal": f.fatal})
-                           for f in s.findings])
-            for s in j.steps
-        ]
-        if rows:
-            conn.execute(insert(step_results), rows)
-
     # -- lifecycle of one journey ------------------------------------------------------------------
-    def _lifecycle(self, conn, group: list[JourneyResult], run_ctx: dict, now: datetime, result: RecordResult) -> None:
-        s = self.settings
+    def _lifecycle(self, conn: Connection, group: list[JourneyResult], run_ctx: RunCtx, now: datetime,
+                   result: RecordResult) -> None:
         latest = group[-1]
-        key = _state_key(latest.name, latest.target, latest.device)
+        flap = self._flap(conn, latest)
+        quiet = flap.now  # a flapping journey's incidents change without notifications
+        journeys = [(latest.name, list(latest.tags))]
+        open_rows = repo.open_for_journey(conn, latest.name, latest.target, latest.device, lock=True)
+        self._update_open(conn, open_rows, latest, run_ctx, now, quiet, result)
+        self._open_new(conn, group, {r["fingerprint"] for r in open_rows}, run_ctx, now, quiet, result)
+        # Flapping notices come after this run's changes, so they describe the state now.
+        self._flap_notices(conn, latest, flap, journeys, run_ctx, now, result)
+
+    def _flap(self, conn: Connection, latest: JourneyResult) -> _Flap:
+        window = self.settings.flapping
+        key = repo.state_key(latest.name, latest.target, latest.device)
+        state = repo.journey_state_row(conn, key)
+        past = history.recent_outcomes(conn, latest.name, latest.target, latest.device, window.window)
+        percent = percent_state_change([o == Outcome.FAILING for o in reversed(past)], window.window)
+        return _Flap(key, state, percent, decide(bool(state and state["flapping"]), percent, window.start, window.stop))
+
+    def _update_open(self, conn: Connection, open_rows: Any, latest: JourneyResult, run_ctx: RunCtx, now: datetime,
+                     quiet: bool, result: RecordResult) -> None:
+        """Open incidents seen again count a repeat; not seen, a healthy run towards resolving."""
         obs_latest = observations(latest)
-        obs_all = [observations(a) for a in group]
-        where = (incidents.c.journey == latest.name, incidents.c.target == latest.target, incidents.c.device == latest.device)
-        q = select(incidents).where(incidents.c.status == "open", *where).order_by(incidents.c.id)
-        if conn.dialect.name == "postgresql":
-            q = q.with_for_update()
-        open_rows = conn.execute(q).mappings().all()
-
-        state = conn.execute(select(journey_state).where(journey_state.c.key == key)).mappings().first()
-        was_flapping = bool(state and state["flapping"])
-        history = conn.execute(
-            select(journey_runs.c.outcome)
-            .where(journey_runs.c.journey == latest.name, journey_runs.c.target == latest.target,
-                   journey_runs.c.device == latest.device, journey_runs.c.latest.is_(True),
-                   journey_runs.c.outcome.in_((HEALTHY, FAILING)))
-            .order_by(desc(journey_runs.c.id)).limit(s.flapping.window)
-        ).scalars().all()
-        percent = percent_state_change([o == FAILING for o in reversed(history)], s.flapping.window)
-        change = decide(was_flapping, percent, s.flapping.start, s.flapping.stop)
-        flapping_now = (was_flapping or change == "started") and change != "stopped"
-        quiet = flapping_now
-        journeys_filter = [(latest.name, list(latest.tags))]
-
-        open_fps = {r["fingerprint"] for r in open_rows}
         for row in open_rows:
             fp = row["fingerprint"]
             if fp in obs_latest:
@@ -272,143 +245,144 @@ class IncidentService:
                 result.repeated.append(row["id"])
             elif self._healthy_for(row, latest):
                 streak = row["healthy_streak"] + 1
-                if streak >= s.resolve_after:
-                    conn.execute(update(incidents).where(incidents.c.id == row["id"]).values(
-                        status="resolved", resolved_at=now, resolved_by="auto", healthy_streak=streak, last_run_id=run_ctx["id"]))
-                    self._emit(conn, D.RESOLVED, now, row["id"], journeys_filter, run_ctx, notify=not quiet, result=result)
+                if streak >= self.settings.resolve_after:
+                    repo.update_incident(conn, row["id"], status=IncidentStatus.RESOLVED, resolved_at=now,
+                                         resolved_by=ResolvedBy.AUTO, healthy_streak=streak, last_run_id=run_ctx["id"])
+                    self._emit(conn, EventType.RESOLVED, now, row["id"], [(latest.name, list(latest.tags))], run_ctx,
+                               notify=not quiet, result=result)
                     result.resolved.append(row["id"])
                 else:
-                    conn.execute(update(incidents).where(incidents.c.id == row["id"]).values(healthy_streak=streak))
+                    repo.update_incident(conn, row["id"], healthy_streak=streak)
 
+    def _open_new(self, conn: Connection, group: list[JourneyResult], open_fps: set[str], run_ctx: RunCtx, now: datetime,
+                  quiet: bool, result: RecordResult) -> None:
+        """New problems open incidents when every attempt (the confirmation reruns) showed them."""
+        latest, confirm = group[-1], self.settings.confirm
+        obs_latest = observations(latest)
+        obs_all = [observations(a) for a in group]
         seen_fps: set[str] = set().union(*obs_all)
         for fp in sorted(seen_fps - open_fps, key=lambda f: (f not in obs_latest, f)):
             ob = obs_latest.get(fp)
-            if ob is not None and (s.confirm == 0 or (len(obs_all) >= 1 + s.confirm and all(fp in o for o in obs_all))):
-                inc_id = self._open(conn, ob, group, run_ctx, now)
-                self._emit(conn, D.OPENED, now, inc_id, journeys_filter, run_ctx, notify=not quiet, result=result,
-                           extra={"attempts": len(group)})
+            if ob is not None and (confirm == 0 or (len(obs_all) >= 1 + confirm and all(fp in o for o in obs_all))):
+                inc_id = self._open(conn, ob, run_ctx, now)
+                self._emit(conn, EventType.OPENED, now, inc_id, [(latest.name, list(latest.tags))], run_ctx,
+                           notify=not quiet, result=result, extra={"attempts": len(group)})
                 result.opened.append(inc_id)
             else:
                 # Seen, but not in every attempt: a blip the confirmation did not reproduce.
                 result.unconfirmed.append((latest.name, fp))
 
-        # Flapping notices come after this run's changes, so they describe the state now.
-        open_now = conn.execute(select(incidents.c.id).where(incidents.c.status == "open", *where).order_by(desc(incidents.c.last_seen_at), desc(incidents.c.id))).scalars().all()
-        flap_incident = state["flapping_incident_id"] if state else None
-        if change is not None:
+    def _flap_notices(self, conn: Connection, latest: JourneyResult, flap: _Flap, journeys: JourneyFilter,
+                      run_ctx: RunCtx, now: datetime, result: RecordResult) -> None:
+        """One notice when flapping starts, one when it stops; then save the journey's state."""
+        open_now = repo.open_ids_recent_first(conn, latest.name, latest.target, latest.device)
+        flap_incident = flap.state["flapping_incident_id"] if flap.state else None
+        if flap.change is not None:
             fl = {
-                "journey": latest.name, "target": latest.target, "device": latest.device, "percent": percent,
-                "window": s.flapping.window, "state": FAILING if open_now else HEALTHY, "incidents": list(open_now),
+                "journey": latest.name, "target": latest.target, "device": latest.device, "percent": flap.percent,
+                "window": self.settings.flapping.window, "state": Outcome.FAILING if open_now else Outcome.HEALTHY,
+                "incidents": list(open_now),
             }
-            if change == "started":
-                target_id = open_now[0] if open_now else conn.execute(
-                    select(incidents.c.id).where(*where).order_by(desc(incidents.c.id)).limit(1)).scalar()
-                self._emit(conn, D.FLAPPING, now, target_id, journeys_filter, run_ctx, notify=True, result=result,
-                           flapping=fl, stream_key=key)
-                flap_incident = target_id
+            if flap.change == FlapChange.STARTED:
+                target_id = open_now[0] if open_now else repo.newest_id(conn, latest.name, latest.target, latest.device)
+                event, flap_incident = EventType.FLAPPING, target_id
             else:
                 target_id = open_now[0] if open_now else flap_incident
-                self._emit(conn, D.FLAPPING_STOPPED, now, target_id, journeys_filter, run_ctx, notify=True, result=result,
-                           flapping=fl, stream_key=key)
-                flap_incident = None
-        values = dict(journey=latest.name, flapping=flapping_now, flap_percent=percent, updated_at=now,
-                      flapping_incident_id=flap_incident,
-                      flapping_since=(now if change == "started" else (state["flapping_since"] if state and flapping_now else None)))
-        if state is None:
-            conn.execute(insert(journey_state).values(key=key, **values))
-        else:
-            conn.execute(update(journey_state).where(journey_state.c.key == key).values(**values))
+                event, flap_incident = EventType.FLAPPING_STOPPED, None
+            self._emit(conn, event, now, target_id, journeys, run_ctx, notify=True, result=result, flapping=fl,
+                       stream_key=flap.key)
+        since = now if flap.change == FlapChange.STARTED else (flap.state["flapping_since"] if flap.state and flap.now else None)
+        repo.save_journey_state(conn, flap.key, exists=flap.state is not None, journey=latest.name, flapping=flap.now,
+                                flap_percent=flap.percent, updated_at=now, flapping_incident_id=flap_incident,
+                                flapping_since=since)
 
     @staticmethod
-    def _healthy_for(row, latest: JourneyResult) -> bool:
+    def _healthy_for(row: Mapping[Any, Any], latest: JourneyResult) -> bool:
         """Whether this run shows the incident's problem gone: the journey passed, or
         it got as far as the incident's step and the problem was not there."""
-        if latest.status == PASSED and not latest.findings:
+        if latest.status == Status.PASSED and not latest.findings:
             return True
         step = next((st for st in latest.steps if st.key == row["step_key"]), None)
         if step is None:
             return False
-        return step.status not in (SKIPPED, "running")
+        return step.status not in (Status.SKIPPED, Status.RUNNING)
 
-    def _open(self, conn, ob: Observation, group: list[JourneyResult], run_ctx: dict, now: datetime) -> int:
+    def _open(self, conn: Connection, ob: Observation, run_ctx: RunCtx, now: datetime) -> int:
         f, step, j = ob.finding, ob.step, ob.journey
-        previous = conn.execute(
-            select(incidents.c.id).where(incidents.c.fingerprint == ob.fingerprint).order_by(desc(incidents.c.id)).limit(1)
-        ).scalar()
-        return conn.execute(insert(incidents).values(
-            fingerprint=ob.fingerprint, status="open", journey=j.name, journey_file=j.file, tags=list(j.tags),
+        return repo.insert_incident(
+            conn,
+            fingerprint=ob.fingerprint, status=IncidentStatus.OPEN, journey=j.name, journey_file=j.file, tags=list(j.tags),
             target=j.target, device=j.device, step_key=step.key, step_index=step.index, step_name=step.name,
             action=step.action, kind=f.kind, reason=f.reason, severity=severity(f), message=MASKER.mask(f.message),
             page_url=MASKER.mask(step.url or f.evidence.get("url") or "") or None,
             count=1, healthy_streak=0, opened_at=now, last_seen_at=now,
             first_run_id=run_ctx["id"], last_run_id=run_ctx["id"], last_notified_at=now,
-            evidence=evidence_summary(f, step, j, run_ctx.get("run_dir")), previous_id=previous,
-        )).inserted_primary_key[0]
+            evidence=evidence_summary(f, step, j, run_ctx.get("run_dir")), previous_id=repo.previous_id(conn, ob.fingerprint),
+        )
 
-    def _repeat(self, conn, row, ob: Observation, run_ctx: dict, now: datetime) -> None:
+    def _repeat(self, conn: Connection, row: Mapping[Any, Any], ob: Observation, run_ctx: RunCtx, now: datetime) -> None:
         f, step, j = ob.finding, ob.step, ob.journey
-        conn.execute(update(incidents).where(incidents.c.id == row["id"]).values(
+        repo.update_incident(
+            conn, row["id"],
             count=row["count"] + 1, last_seen_at=now, healthy_streak=0, last_run_id=run_ctx["id"],
             message=MASKER.mask(f.message), page_url=MASKER.mask(step.url or f.evidence.get("url") or "") or row["page_url"],
             evidence=evidence_summary(f, step, j, run_ctx.get("run_dir")),
-        ))
-        self._emit(conn, D.SEEN, now, row["id"], [], run_ctx, notify=False,
+        )
+        self._emit(conn, EventType.SEEN, now, row["id"], [], run_ctx, notify=False,
                    payload={"run_id": run_ctx["id"], "count": row["count"] + 1, "message": MASKER.mask(f.message)})
 
     # -- robot ------------------------------------------------------------------------------------
-    def _robot(self, conn, failed: dict[str, list[dict]], ok: dict[str, list[JourneyResult]], run_ctx, now, result) -> None:
+    def _robot(self, conn: Connection, failed: dict[str, list[dict[str, Any]]], ok: dict[str, list[JourneyResult]],
+               run_ctx: RunCtx, now: datetime, result: RecordResult) -> None:
         for target in sorted(set(failed) | set(ok)):
-            st = conn.execute(select(robot_state).where(robot_state.c.target == target)).mappings().first()
+            st = repo.robot_state_row(conn, target)
+            was_failing = bool(st and st["failing"])
             if target in failed:
                 journeys = failed[target]
-                if not (st and st["failing"]):
-                    robot = {"target": target, "since": D.iso(now), "journeys": [
+                if not was_failing:
+                    robot = {"target": target, "since": iso(now), "journeys": [
                         {k: j[k] for k in ("name", "file", "device", "reason", "message")} for j in journeys]}
-                    self._emit(conn, D.ROBOT_ERROR, now, None, [(j["name"], j["tags"]) for j in journeys], run_ctx,
+                    self._emit(conn, EventType.ROBOT_ERROR, now, None, [(j["name"], j["tags"]) for j in journeys], run_ctx,
                                notify=True, result=result, robot=robot, stream_key=f"robot:{target}")
-                values = dict(failing=True, detail={"journeys": [{k: j[k] for k in ("name", "reason", "message")} for j in journeys]},
-                              updated_at=now, since=st["since"] if st and st["failing"] else now)
-            else:
-                if not (st and st["failing"]):
-                    if st is None:
-                        conn.execute(insert(robot_state).values(target=target, failing=False, since=None, detail={}, updated_at=now))
-                    continue
-                detail = st["detail"] or {}
-                robot = {"target": target, "since": D.iso(st["since"]), "journeys": list(detail.get("journeys") or [])}
-                names = [(j.name, list(j.tags)) for j in ok[target]] + [(j.get("name"), []) for j in robot["journeys"]]
-                self._emit(conn, D.ROBOT_RECOVERED, now, None, names, run_ctx, notify=True, result=result,
+                detail = {"journeys": [{k: j[k] for k in ("name", "reason", "message")} for j in journeys]}
+                repo.save_robot_state(conn, target, exists=st is not None, failing=True, detail=detail, updated_at=now,
+                                      since=st["since"] if st and was_failing else now)
+                continue
+            if st is not None and was_failing:
+                earlier: list[dict[str, Any]] = list((st["detail"] or {}).get("journeys") or [])
+                robot = {"target": target, "since": iso(st["since"]), "journeys": earlier}
+                names: JourneyFilter = [(j.name, list(j.tags)) for j in ok[target]]
+                names += [(str(j.get("name") or ""), []) for j in earlier]
+                self._emit(conn, EventType.ROBOT_RECOVERED, now, None, names, run_ctx, notify=True, result=result,
                            robot=robot, stream_key=f"robot:{target}")
-                values = dict(failing=False, since=None, detail={}, updated_at=now)
-            if st is None:
-                conn.execute(insert(robot_state).values(target=target, **values))
-            else:
-                conn.execute(update(robot_state).where(robot_state.c.target == target).values(**values))
+                repo.save_robot_state(conn, target, exists=True, failing=False, since=None, detail={}, updated_at=now)
+            elif st is None:
+                repo.save_robot_state(conn, target, exists=False, failing=False, since=None, detail={}, updated_at=now)
 
     # -- reminders ----------------------------------------------------------------------------------
-    def _reminders(self, conn, now: datetime, result: RecordResult) -> None:
+    def _reminders(self, conn: Connection, now: datetime, result: RecordResult) -> None:
         every = self.settings.remind_every_s
         if not every:
             return
-        cutoff = now - timedelta(seconds=every)
-        rows = conn.execute(select(incidents).where(incidents.c.status == "open", incidents.c.last_notified_at <= cutoff)).mappings().all()
-        for row in rows:
-            key = _state_key(row["journey"], row["target"], row["device"])
-            flapping = conn.execute(select(journey_state.c.flapping).where(journey_state.c.key == key)).scalar()
-            if flapping:
+        for row in repo.due_reminders(conn, now - timedelta(seconds=every)):
+            if repo.is_flapping(conn, repo.state_key(row["journey"], row["target"], row["device"])):
                 continue
-            conn.execute(update(incidents).where(incidents.c.id == row["id"]).values(last_notified_at=now))
-            self._emit(conn, D.REMINDER, now, row["id"], [(row["journey"], list(row["tags"] or []))], None, notify=True, result=result)
+            repo.update_incident(conn, row["id"], last_notified_at=now)
+            self._emit(conn, EventType.REMINDER, now, row["id"], _tags(row), None, notify=True, result=result)
 
     # -- events and the outbox ----------------------------------------------------------------------
-    def _emit(self, conn, event_type: str, now: datetime, incident_id: int | None, journeys: list, run_ctx: dict | None, *,
-              notify: bool, result: RecordResult | None = None, flapping: dict | None = None, robot: dict | None = None,
-              extra: dict | None = None, payload: dict | None = None, stream_key: str | None = None) -> int:
+    def _emit(self, conn: Connection, event_type: EventType, now: datetime, incident_id: int | None,
+              journeys: JourneyFilter, run_ctx: RunCtx | None, *, notify: bool, result: RecordResult | None = None,
+              flapping: dict[str, Any] | None = None, robot: dict[str, Any] | None = None,
+              extra: dict[str, Any] | None = None, payload: dict[str, Any] | None = None,
+              stream_key: str | None = None) -> int:
         uid = uuid.uuid4().hex
         journey = None
         if payload is None:
             inc_obj = None
             if incident_id is not None:
-                row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().one()
+                row = repo.get(conn, incident_id)
+                assert row is not None  # written in this transaction
                 inc_obj = D.incident_object(row, self.public_url)
                 journey = row["journey"]
             if flapping:
@@ -417,29 +391,22 @@ class IncidentService:
             payload = D.build(event_type, uid, now, incident=inc_obj, run=run_obj, flapping=flapping, robot=robot)
             if extra and payload["data"].get("run"):
                 payload["data"]["run"].update(MASKER.mask_obj(extra))
-        event_id = conn.execute(insert(events).values(
-            uid=uid, incident_id=incident_id, type=event_type, at=now, run_id=run_ctx["id"] if run_ctx else None,
-            journey=journey, notified=notify, payload=payload,
-        )).inserted_primary_key[0]
+        event_id = repo.insert_event(conn, uid=uid, incident_id=incident_id, type=event_type, at=now,
+                                     run_id=run_ctx["id"] if run_ctx else None, journey=journey, notified=notify,
+                                     payload=payload)
         if not notify:
             return event_id
-        from ..notify.formats import FORMATS
-
         if incident_id is not None:
             stream = f"incident:{incident_id}"
         else:
             stream = "s:" + hashlib.sha256((stream_key or event_type).encode()).hexdigest()[:24]
         subscription = D.SUBSCRIPTION[event_type]
-        rows = []
-        for r in self.receivers.values():
-            if FORMATS[r.format].handles(event_type) and r.wants(subscription, journeys):
-                rows.append(dict(event_id=event_id, receiver=r.name, format=r.format, stream=stream, status="pending",
-                                 attempts=0, parts_done=0, created_at=now, queued_at=now, next_attempt_at=now))
-        if rows:
-            conn.execute(insert(deliveries), rows)
+        wanted = [(r.name, r.format) for r in self.receivers.values()
+                  if FORMATS[r.format].handles(event_type) and r.wants(subscription, journeys)]
+        queued = repo.queue_deliveries(conn, event_id, stream, wanted, now)
         if result is not None:
             result.events.append(event_type)
-            result.queued += len(rows)
+            result.queued += queued
         return event_id
 
     # -- by hand -------------------------------------------------------------------------------------
@@ -447,50 +414,41 @@ class IncidentService:
         now = self.clock()
         result = RecordResult("manual")
         with self.store.write() as conn:
-            row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
+            row = repo.get(conn, incident_id)
             if row is None:
                 raise InputError(f"there is no incident #{incident_id} (see `patrol incidents --all`)")
-            if row["status"] != "open":
-                raise InputError(f"incident #{incident_id} is already resolved ({D.iso(row['resolved_at'])}, {row['resolved_by']})")
-            conn.execute(update(incidents).where(incidents.c.id == incident_id).values(
-                status="resolved", resolved_at=now, resolved_by="manual", resolve_note=MASKER.mask(note) if note else None))
-            self._emit(conn, D.RESOLVED, now, incident_id, [(row["journey"], list(row["tags"] or []))], None,
-                       notify=True, result=result)
+            if row["status"] != IncidentStatus.OPEN:
+                raise InputError(f"incident #{incident_id} is already resolved ({iso(row['resolved_at'])}, {row['resolved_by']})")
+            repo.update_incident(conn, incident_id, status=IncidentStatus.RESOLVED, resolved_at=now,
+                                 resolved_by=ResolvedBy.MANUAL, resolve_note=MASKER.mask(note) if note else None)
+            self._emit(conn, EventType.RESOLVED, now, incident_id, _tags(row), None, notify=True, result=result)
             return {"incident": dict(row), "queued": result.queued}
 
     # -- reading (CLI) -----------------------------------------------------------------------------------
-    def list_incidents(self, status: str | None = "open", limit: int = 50) -> list[dict]:
-        q = select(incidents).order_by(desc(incidents.c.id)).limit(limit)
-        if status:
-            q = q.where(incidents.c.status == status)
+    def list_incidents(self, status: IncidentStatus | None = IncidentStatus.OPEN, limit: int = 50) -> list[dict[str, Any]]:
         with self.store.read() as conn:
-            rows = [dict(r) for r in conn.execute(q).mappings()]
-            flapping = {r["key"] for r in conn.execute(select(journey_state).where(journey_state.c.flapping.is_(True))).mappings()}
+            rows = repo.newest(conn, status, limit)
+            flapping = repo.flapping_keys(conn)
         for r in rows:
-            r["flapping"] = _state_key(r["journey"], r["target"], r["device"]) in flapping and r["status"] == "open"
+            r["flapping"] = repo.state_key(r["journey"], r["target"], r["device"]) in flapping and r["status"] == IncidentStatus.OPEN
         return rows
 
-    def robot_status(self) -> list[dict]:
+    def robot_status(self) -> list[dict[str, Any]]:
         with self.store.read() as conn:
-            return [dict(r) for r in conn.execute(select(robot_state).where(robot_state.c.failing.is_(True))).mappings()]
+            return repo.failing_robots(conn)
 
     def incident_detail(self, incident_id: int) -> dict[str, Any]:
         with self.store.read() as conn:
-            row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
+            row = repo.get(conn, incident_id)
             if row is None:
                 raise InputError(f"there is no incident #{incident_id} (see `patrol incidents --all`)")
-            evs = [dict(e) for e in conn.execute(select(events).where(events.c.incident_id == incident_id).order_by(events.c.id)).mappings()]
-            dels = [dict(d) for d in conn.execute(
-                select(deliveries, events.c.type.label("event_type"))
-                .join(events, events.c.id == deliveries.c.event_id)
-                .where(events.c.incident_id == incident_id).order_by(deliveries.c.id)).mappings()]
-            run_ids = {row["first_run_id"], row["last_run_id"]} | {e["run_id"] for e in evs if e["run_id"]}
-            run_rows = {r["id"]: dict(r) for r in conn.execute(select(runs).where(runs.c.id.in_(run_ids))).mappings()}
-            key = _state_key(row["journey"], row["target"], row["device"])
-            st = conn.execute(select(journey_state).where(journey_state.c.key == key)).mappings().first()
+            evs = repo.timeline(conn, incident_id)
+            dels = repo.deliveries_of(conn, incident_id)
+            run_rows = history.runs_by_id(conn, {row["first_run_id"], row["last_run_id"]} | {e["run_id"] for e in evs if e["run_id"]})
+            st = repo.journey_state_row(conn, repo.state_key(row["journey"], row["target"], row["device"]))
         return {"incident": dict(row), "object": D.incident_object(row, self.public_url), "events": evs,
                 "deliveries": dels, "runs": run_rows, "journey_state": dict(st) if st else None}
 
     def counts(self) -> dict[str, int]:
         with self.store.read() as conn:
-            return dict(conn.execute(select(incidents.c.status, func.count()).group_by(incidents.c.status)).all())
+            return repo.counts(conn)

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
 
-from ..incidents import documents as D
+from ..core.isotime import parse_iso
+from ..core.vocabulary import EventType as E
 
-LABELS = {
+LABELS: dict[str, dict[str, str]] = {
     "en": {
-        D.OPENED: "OPENED", D.RESOLVED: "RESOLVED", D.REMINDER: "STILL OPEN", D.FLAPPING: "FLAPPING",
-        D.FLAPPING_STOPPED: "SETTLED", D.ROBOT_ERROR: "ROBOT ERROR", D.ROBOT_RECOVERED: "ROBOT RECOVERED",
+        E.OPENED: "OPENED", E.RESOLVED: "RESOLVED", E.REMINDER: "STILL OPEN", E.FLAPPING: "FLAPPING",
+        E.FLAPPING_STOPPED: "SETTLED", E.ROBOT_ERROR: "ROBOT ERROR", E.ROBOT_RECOVERED: "ROBOT RECOVERED",
         "what": "What", "journey": "Journey", "step": "Step", "page": "Page", "first_seen": "First seen",
         "last_seen": "Last seen", "count": "Count", "runs": "runs", "run": "run", "failed_requests": "Failed requests",
         "page_errors": "Page errors", "ocr": "Text on screen", "consequences": "Then", "resolved": "Resolved",
@@ -26,7 +27,8 @@ LABELS = {
         "previous": "Before", "previous_text": "same problem as incident #{id}, which was resolved",
         "screenshot": "Screenshot", "diff": "Diff", "baseline": "Baseline", "report": "Report",
         "state": "Now", "failing": "failing", "healthy": "healthy", "incidents": "Incidents",
-        "flapping_headline": "The journey keeps switching between failing and healthy ({pct:.0f}% weighted state change over its last {n} runs). Patrol stays quiet about it until it settles.",
+        "flapping_headline": "The journey keeps switching between failing and healthy ({pct:.0f}% weighted state change "
+                             "over its last {n} runs). Patrol stays quiet about it until it settles.",
         "settled_failing": "The journey stopped flapping and is failing.",
         "settled_healthy": "The journey stopped flapping and is healthy.",
         "robot_headline": "Patrol itself could not run {n} journey(s): this is the robot's failure, not the app's.",
@@ -34,8 +36,8 @@ LABELS = {
         "since": "Since", "step_text": "step {index} “{name}”", "in": "in", "note": "Note",
     },
     "zh": {
-        D.OPENED: "告警", D.RESOLVED: "已恢复", D.REMINDER: "仍未恢复", D.FLAPPING: "状态抖动",
-        D.FLAPPING_STOPPED: "抖动结束", D.ROBOT_ERROR: "巡检机器人故障", D.ROBOT_RECOVERED: "巡检机器人恢复",
+        E.OPENED: "告警", E.RESOLVED: "已恢复", E.REMINDER: "仍未恢复", E.FLAPPING: "状态抖动",
+        E.FLAPPING_STOPPED: "抖动结束", E.ROBOT_ERROR: "巡检机器人故障", E.ROBOT_RECOVERED: "巡检机器人恢复",
         "what": "问题", "journey": "旅程", "step": "步骤", "page": "页面", "first_seen": "首次发现",
         "last_seen": "最近发现", "count": "次数", "runs": "次巡检", "run": "次巡检", "failed_requests": "失败请求",
         "page_errors": "页面错误", "ocr": "屏幕文字", "consequences": "后果", "resolved": "恢复",
@@ -43,7 +45,8 @@ LABELS = {
         "previous": "此前", "previous_text": "与已恢复的事件 #{id} 是同一问题",
         "screenshot": "截图", "diff": "差异图", "baseline": "基准图", "report": "报告",
         "state": "当前", "failing": "失败", "healthy": "正常", "incidents": "事件",
-        "flapping_headline": "该旅程在失败与正常之间反复切换（最近 {n} 次巡检加权状态变化 {pct:.0f}%）。在稳定之前 Patrol 不再就此发送通知。",
+        "flapping_headline": "该旅程在失败与正常之间反复切换（最近 {n} 次巡检加权状态变化 {pct:.0f}%）。"
+                             "在稳定之前 Patrol 不再就此发送通知。",
         "settled_failing": "该旅程已停止抖动，当前失败。",
         "settled_healthy": "该旅程已停止抖动，当前正常。",
         "robot_headline": "Patrol 自身无法运行 {n} 个旅程：这是巡检机器人的故障，不是被测应用的问题。",
@@ -89,7 +92,7 @@ def clean(text: Any, limit: int = 400) -> str:
 
 
 def when(iso_text: str | None, tz: tzinfo) -> str:
-    dt = D.parse_iso(iso_text)
+    dt = parse_iso(iso_text)
     if dt is None:
         return "-"
     local = dt.astimezone(tz)
@@ -98,7 +101,7 @@ def when(iso_text: str | None, tz: tzinfo) -> str:
 
 
 def span(a: str | None, b: str | None) -> str:
-    x, y = D.parse_iso(a), D.parse_iso(b)
+    x, y = parse_iso(a), parse_iso(b)
     if not x or not y:
         return "-"
     s = max(0, int((y - x).total_seconds()))
@@ -110,38 +113,42 @@ def span(a: str | None, b: str | None) -> str:
     return out or f"{s}s"
 
 
-def step_text(inc: dict, L: dict) -> str:
+Doc = dict[str, Any]  # an event document (``incidents.documents.build``)
+Labels = dict[str, str]
+
+
+def step_text(inc: Doc, L: Labels) -> str:
     step = inc["step"]
     return L["step_text"].format(index=step["index"], name=step["name"] or step["key"])
 
 
-def summary_line(doc: dict) -> str:
+def summary_line(doc: Doc) -> str:
     """One plain English sentence (the ``summary`` of the webhook JSON; PagerDuty's summary)."""
     t, data = doc["type"], doc["data"]
     inc = data.get("incident")
     if t.startswith("robot."):
         robot = data.get("robot") or {}
-        if t == D.ROBOT_RECOVERED:
+        if t == E.ROBOT_RECOVERED:
             return clean(f"Patrol robot recovered on {robot.get('target')}: journeys run again", 1000)
         first = (robot.get("journeys") or [{}])[0]
         return clean(
             f"Patrol robot error on {robot.get('target')}: could not run {len(robot.get('journeys') or [])} journey(s) "
             f"({first.get('reason')}: {first.get('message')})", 1000)
-    if t in (D.FLAPPING, D.FLAPPING_STOPPED):
+    if t in (E.FLAPPING, E.FLAPPING_STOPPED):
         fl = data.get("flapping") or {}
-        what = "is flapping" if t == D.FLAPPING else f"stopped flapping and is {fl.get('state')}"
+        what = "is flapping" if t == E.FLAPPING else f"stopped flapping and is {fl.get('state')}"
         return clean(f"Journey {fl.get('journey')} ({fl.get('device')}) {what} "
                      f"({fl.get('percent', 0):.0f}% weighted state change)", 1000)
     if inc is None:
-        return t
-    verb = {D.OPENED: "Opened", D.RESOLVED: "Resolved", D.REMINDER: "Still open"}.get(t, t)
+        return str(t)
+    verb = {E.OPENED: "Opened", E.RESOLVED: "Resolved", E.REMINDER: "Still open"}.get(t, t)
     step = inc["step"]
     return clean(
         f"{verb}: {inc['kind']} ({inc['reason']}) in journey {inc['journey']['name']}, step {step['index']} "
         f"{step['name'] or step['key']} ({inc['journey']['device']}): {inc['message']}", 1000)
 
 
-def _evidence_facts(inc: dict, L: dict) -> list[tuple[str, str]]:
+def _evidence_facts(inc: Doc, L: Labels) -> list[tuple[str, str]]:
     ev = inc.get("evidence") or {}
     facts = []
     reqs = ev.get("failed_requests") or []
@@ -160,7 +167,7 @@ def _evidence_facts(inc: dict, L: dict) -> list[tuple[str, str]]:
     return facts
 
 
-def _links(inc: dict | None, run: dict | None, L: dict, with_images: bool) -> list[Link]:
+def _links(inc: Doc | None, run: Doc | None, L: Labels, with_images: bool) -> list[Link]:
     out = []
     if inc is not None and with_images:
         ev = inc.get("evidence") or {}
@@ -175,53 +182,64 @@ def _links(inc: dict | None, run: dict | None, L: dict, with_images: bool) -> li
     return out
 
 
-def message(doc: dict, language: str = "en", tz: tzinfo = UTC) -> Message:
+def message(doc: Doc, language: str = "en", tz: tzinfo = UTC) -> Message:
     L = LABELS.get(language, LABELS["en"])
     t, data = doc["type"], doc["data"]
-    inc, run = data.get("incident"), data.get("run")
-    word = L.get(t, t)
     version = data.get("patrol", {}).get("version", "")
-
-    if t in (D.ROBOT_ERROR, D.ROBOT_RECOVERED):
-        robot = data.get("robot") or {}
-        target = robot.get("target") or "web"
-        if t == D.ROBOT_RECOVERED:
-            m = Message(t, "ok", f"Patrol {word} · {target}", L["recovered_headline"].format(target=target))
-            m.facts.append((L["since"], when(robot.get("since"), tz)))
-        else:
-            journeys = robot.get("journeys") or []
-            m = Message(t, "error", f"Patrol {word} · {target}", L["robot_headline"].format(n=len(journeys)))
-            for j in journeys[:10]:
-                m.facts.append((clean(j.get("name"), 100), clean(f"{j.get('reason')}: {j.get('message')}", 400)))
-        m.links = _links(None, run, L, False)
+    if t in (E.ROBOT_ERROR, E.ROBOT_RECOVERED):
+        m = _robot_message(t, data, L, tz)
         m.footer = f"Patrol {version}"
-        return m
-
-    if t in (D.FLAPPING, D.FLAPPING_STOPPED):
-        fl = data.get("flapping") or {}
-        name = clean(fl.get("journey"), 120)
-        if t == D.FLAPPING:
-            headline = L["flapping_headline"].format(pct=fl.get("percent", 0.0), n=fl.get("window", 21))
-            severity = "warning"
-        else:
-            failing = fl.get("state") == "failing"
-            headline = L["settled_failing"] if failing else L["settled_healthy"]
-            severity = "critical" if failing else "ok"
-        m = Message(t, severity, f"Patrol {word} · {name}", headline)
-        m.facts.append((L["journey"], clean(f"{fl.get('journey')} · {fl.get('target')}/{fl.get('device')}", 300)))
-        m.facts.append((L["state"], L.get(fl.get("state") or "", fl.get("state") or "-")))
-        if inc is not None:
-            m.facts.append((L["what"], clean(f"#{inc['id']} {inc['kind']} ({inc['reason']}) {step_text(inc, L)}: {inc['message']}", 500)))
-        if fl.get("incidents"):
-            m.facts.append((L["incidents"], ", ".join(f"#{i}" for i in fl["incidents"][:10])))
-        m.links = _links(inc, run, L, t == D.FLAPPING and inc is not None)
+    elif t in (E.FLAPPING, E.FLAPPING_STOPPED):
+        m = _flapping_message(t, data, L)
         m.footer = f"Patrol {version}"
-        return m
+    else:
+        m = _incident_message(t, doc, L, tz)
+        m.footer = f"incident #{data['incident']['id']} · {data['incident']['fingerprint']} · Patrol {version}"
+    return m
 
-    assert inc is not None
+
+def _robot_message(t: str, data: Doc, L: Labels, tz: tzinfo) -> Message:
+    robot = data.get("robot") or {}
+    target = robot.get("target") or "web"
+    word = L.get(t, t)
+    if t == E.ROBOT_RECOVERED:
+        m = Message(t, "ok", f"Patrol {word} · {target}", L["recovered_headline"].format(target=target))
+        m.facts.append((L["since"], when(robot.get("since"), tz)))
+    else:
+        journeys = robot.get("journeys") or []
+        m = Message(t, "error", f"Patrol {word} · {target}", L["robot_headline"].format(n=len(journeys)))
+        for j in journeys[:10]:
+            m.facts.append((clean(j.get("name"), 100), clean(f"{j.get('reason')}: {j.get('message')}", 400)))
+    m.links = _links(None, data.get("run"), L, False)
+    return m
+
+
+def _flapping_message(t: str, data: Doc, L: Labels) -> Message:
+    inc, fl = data.get("incident"), data.get("flapping") or {}
+    name = clean(fl.get("journey"), 120)
+    if t == E.FLAPPING:
+        headline = L["flapping_headline"].format(pct=fl.get("percent", 0.0), n=fl.get("window", 21))
+        severity = "warning"
+    else:
+        failing = fl.get("state") == "failing"
+        headline = L["settled_failing"] if failing else L["settled_healthy"]
+        severity = "critical" if failing else "ok"
+    m = Message(t, severity, f"Patrol {L.get(t, t)} · {name}", headline)
+    m.facts.append((L["journey"], clean(f"{fl.get('journey')} · {fl.get('target')}/{fl.get('device')}", 300)))
+    m.facts.append((L["state"], L.get(fl.get("state") or "", fl.get("state") or "-")))
+    if inc is not None:
+        m.facts.append((L["what"], clean(f"#{inc['id']} {inc['kind']} ({inc['reason']}) {step_text(inc, L)}: {inc['message']}", 500)))
+    if fl.get("incidents"):
+        m.facts.append((L["incidents"], ", ".join(f"#{i}" for i in fl["incidents"][:10])))
+    m.links = _links(inc, data.get("run"), L, t == E.FLAPPING and inc is not None)
+    return m
+
+
+def _incident_message(t: str, doc: Doc, L: Labels, tz: tzinfo) -> Message:
+    inc, run = doc["data"]["incident"], doc["data"].get("run")
     j, step = inc["journey"], inc["step"]
-    title = f"Patrol {word} #{inc['id']} · {clean(j['name'], 80)} · {clean(step_text(inc, L), 120)} · {inc['kind']}"
-    severity = "ok" if t == D.RESOLVED else inc["severity"]
+    title = f"Patrol {L.get(t, t)} #{inc['id']} · {clean(j['name'], 80)} · {clean(step_text(inc, L), 120)} · {inc['kind']}"
+    severity = "ok" if t == E.RESOLVED else inc["severity"]
     m = Message(t, severity, title, clean(inc["message"], 500))
     m.facts.append((L["what"], clean(f"{inc['kind']} ({inc['reason']}), {inc['severity']}", 200)))
     m.facts.append((L["journey"], clean(f"{j['name']} ({j.get('file') or '-'}) · {j['target']}/{j['device']}", 300)))
@@ -231,18 +249,17 @@ def message(doc: dict, language: str = "en", tz: tzinfo = UTC) -> Message:
     m.facts.append((L["first_seen"], when(inc["first_seen"], tz)))
     m.facts.append((L["last_seen"], when(inc["last_seen"], tz)))
     m.facts.append((L["count"], f"{inc['count']} {L['run'] if inc['count'] == 1 else L['runs']}"))
-    if t == D.RESOLVED:
+    if t == E.RESOLVED:
         how = L["by_hand"] if inc.get("resolved_by") == "manual" else L["after_healthy"].format(n=inc.get("healthy_runs"))
         m.facts.append((L["resolved"], f"{when(inc.get('resolved_at'), tz)} ({how})"))
         m.facts.append((L["open_for"], span(inc["first_seen"], inc.get("resolved_at"))))
         if inc.get("resolve_note"):
             m.facts.append((L["note"], clean(inc["resolve_note"], 300)))
     else:
-        if t == D.REMINDER:
+        if t == E.REMINDER:
             m.facts.append((L["open_for"], span(inc["first_seen"], doc.get("timestamp"))))
         m.facts.extend(_evidence_facts(inc, L))
         if inc.get("previous_incident_id"):
             m.facts.append((L["previous"], L["previous_text"].format(id=inc["previous_incident_id"])))
-    m.links = _links(inc, run, L, t != D.RESOLVED)
-    m.footer = f"incident #{inc['id']} · {inc['fingerprint']} · Patrol {version}"
+    m.links = _links(inc, run, L, t != E.RESOLVED)
     return m

@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from ..secrets import MASKER
+from ..store import Store, history
 from .html_report import environment
+from .trends import load_history
 
 MAX_RUNS = 300
 
 
 def _summary(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     journeys = data.get("journeys", [])
-    latest: dict[str, dict] = {}
+    latest: dict[str, dict[str, Any]] = {}
     for j in journeys:
         latest[j.get("name")] = j
     return {
@@ -55,30 +57,16 @@ def list_runs(root: Path, names: list[str] | None = None) -> list[dict[str, Any]
     return runs
 
 
-def list_runs_db(store, root: Path, limit: int = MAX_RUNS) -> tuple[list[dict[str, Any]], int]:
+def list_runs_db(store: Store, root: Path, limit: int = MAX_RUNS) -> tuple[list[dict[str, Any]], int]:
     """Runs recorded in the state database whose folder is in ``root``, and folders
     in ``root`` it does not know; newest first, at most ``limit``. Also the total."""
-    from sqlalchemy import select
-
-    from ..store.schema import journey_runs, runs
-
     root = Path(root).resolve()
     prefix = str(root) + os.sep
     with store.read() as conn:
-        known = {Path(d).name for d in conn.execute(
-            select(runs.c.run_dir).where(runs.c.run_dir.startswith(prefix, autoescape=True))).scalars() if d}
+        known = history.folder_names_under(conn, prefix)
         total = len(known)
-        rows = conn.execute(
-            select(runs).where(runs.c.run_dir.startswith(prefix, autoescape=True))
-            .order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
-        ).mappings().all()
-        ids = [r["id"] for r in rows]
-        per_run: dict[str, list[dict]] = {}
-        if ids:
-            for j in conn.execute(select(journey_runs.c.run_id, journey_runs.c.journey, journey_runs.c.status)
-                                  .where(journey_runs.c.run_id.in_(ids), journey_runs.c.latest.is_(True))
-                                  .order_by(journey_runs.c.id)):
-                per_run.setdefault(j.run_id, []).append({"name": j.journey, "status": j.status})
+        rows = history.runs_under(conn, prefix, limit)
+        per_run = history.latest_verdicts(conn, [r["id"] for r in rows])
     out = []
     for r in rows:
         folder = Path(r["run_dir"])
@@ -123,19 +111,17 @@ def write_text_atomic_unique(path: Path, text: str) -> None:
         raise
 
 
-def write_index(root: Path, extra: dict[str, Any] | None = None, store=None) -> Path:
+def write_index(root: Path, extra: dict[str, Any] | None = None, store: Store | None = None) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    history = None
+    trends = None
     if store is not None:
-        from .trends import load_history
-
         runs, total = list_runs_db(store, root)
-        history = load_history(store, root)
+        trends = load_history(store, root)
     else:
         runs = list_runs(root)
         total = len(runs)
-    html = environment().get_template("index.html.j2").render(runs=runs[:MAX_RUNS], total=total, history=history,
+    html = environment().get_template("index.html.j2").render(runs=runs[:MAX_RUNS], total=total, history=trends,
                                                               **(extra or {}))
     path = root / "index.html"
     write_text_atomic_unique(path, html)

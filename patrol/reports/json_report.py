@@ -18,7 +18,8 @@ def to_dict(run: RunResult) -> dict[str, Any]:
     d = {"schema_version": SCHEMA_VERSION, "patrol_version": __version__, **d}
     for j in d["journeys"]:
         j["findings_count"] = sum(len(s["findings"]) for s in j["steps"])
-    return MASKER.mask_obj(d)
+    masked: dict[str, Any] = MASKER.mask_obj(d)
+    return masked
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -32,4 +33,5 @@ def write(run: RunResult, run_dir: Path) -> None:
 
 
 def read(run_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / "report.json").read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads((Path(run_dir) / "report.json").read_text(encoding="utf-8"))
+    return data

@@ -15,19 +15,24 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup, escape
+from sqlalchemy import RowMapping
+
+from ..core.vocabulary import Outcome
+from ..durations import format_ms
+from ..store import Store, history, incident_repo
 
 WINDOW_DAYS = 30
 STRIP_RUNS = 40
 CREEP_RATIO = 1.25  # recent p95 this much above the earlier p95...
 CREEP_MIN_MS = 150.0  # ...and by at least this much
 NEAR_BUDGET = 0.8  # or the recent p95 is past this share of the budget
-HEALTHY, FAILING = "healthy", "failing"
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -87,7 +92,7 @@ class JourneyHistory:
         return "good" if share >= 0.99 else "warn" if share >= 0.9 else "bad"
 
 
-def _href(root: Path, run_dir: str | None, pruned) -> str | None:
+def _href(root: Path, run_dir: str | None, pruned: datetime | None) -> str | None:
     if not run_dir or pruned:
         return None
     target = Path(run_dir) / "index.html"
@@ -99,43 +104,28 @@ def _href(root: Path, run_dir: str | None, pruned) -> str | None:
         return target.resolve().as_uri()
 
 
-def load_history(store, root: Path, now: datetime | None = None, tz=None) -> list[JourneyHistory]:
-    from sqlalchemy import select
-
-    from ..store.schema import incidents, journey_runs, runs, step_results
-
+def load_history(store: Store, root: Path, now: datetime | None = None, tz: tzinfo | None = None) -> list[JourneyHistory]:
     now = now or datetime.now(UTC)
-    tz = tz or datetime.now().astimezone().tzinfo
+    tz = tz or datetime.now().astimezone().tzinfo or UTC
     since = now - timedelta(days=WINDOW_DAYS)
-    since7 = now - timedelta(days=7)
     root = Path(root).resolve()
     with store.read() as conn:
-        jrows = conn.execute(
-            select(journey_runs.c.id, journey_runs.c.journey, journey_runs.c.target, journey_runs.c.device,
-                   journey_runs.c.status, journey_runs.c.outcome, journey_runs.c.latest, journey_runs.c.duration_ms,
-                   journey_runs.c.started_at.label("jstart"), runs.c.id.label("run_id"), runs.c.started_at,
-                   runs.c.run_dir, runs.c.report_pruned_at)
-            .join(runs, runs.c.id == journey_runs.c.run_id)
-            .where(runs.c.started_at >= since)
-            .order_by(runs.c.started_at, journey_runs.c.id)
-        ).all()
-        srows = conn.execute(
-            select(step_results.c.journey_run_id, step_results.c.step_index, step_results.c.name,
-                   step_results.c.status, step_results.c.duration_ms, step_results.c.budget_ms)
-            .join(journey_runs, journey_runs.c.id == step_results.c.journey_run_id)
-            .join(runs, runs.c.id == journey_runs.c.run_id)
-            .where(runs.c.started_at >= since, step_results.c.status.in_(("passed", "failed")),
-                   step_results.c.duration_ms.is_not(None))
-        ).all()
-        open_rows = conn.execute(select(incidents).where(incidents.c.status == "open").order_by(incidents.c.id)).mappings().all()
-        last_dirs = {}
+        jrows = history.latest_attempts_since(conn, since)
+        srows = history.step_durations_since(conn, since)
+        open_rows = incident_repo.all_open(conn)
         wanted = {r["last_run_id"] for r in open_rows} | {r["first_run_id"] for r in open_rows}
-        if wanted:
-            for r in conn.execute(select(runs.c.id, runs.c.run_dir, runs.c.report_pruned_at).where(runs.c.id.in_(wanted))):
-                last_dirs[r.id] = _href(root, r.run_dir, r.report_pruned_at)
-
+        hrefs = {r.id: _href(root, r.run_dir, r.report_pruned_at) for r in history.report_folders(conn, wanted)}
     journeys: dict[str, JourneyHistory] = {}
-    jr_info: dict[int, tuple[str, datetime]] = {}
+    jr_info = _pass_rates(journeys, jrows, root, now - timedelta(days=7), tz)
+    _step_trends(journeys, srows, jr_info, tz)
+    _open_incidents(journeys, open_rows, hrefs, tz)
+    return sorted(journeys.values(), key=lambda h: (not h.incidents, h.name))
+
+
+def _pass_rates(journeys: dict[str, JourneyHistory], jrows: Sequence[Any], root: Path, since7: datetime,
+                tz: tzinfo) -> dict[int, tuple[str, datetime | None]]:
+    """Pass rates and the strip of recent runs per journey; returns when each attempt ran."""
+    jr_info: dict[int, tuple[str, datetime | None]] = {}
     for r in jrows:
         h = journeys.get(r.journey)
         if h is None:
@@ -144,29 +134,33 @@ def load_history(store, root: Path, now: datetime | None = None, tz=None) -> lis
         jr_info[r.id] = (r.journey, when)
         if not r.latest:
             continue
-        if r.outcome in (HEALTHY, FAILING):
-            good = int(r.outcome == HEALTHY)
+        if r.outcome in (Outcome.HEALTHY, Outcome.FAILING):
+            good = int(r.outcome == Outcome.HEALTHY)
             h.rate30 = (h.rate30[0] + good, h.rate30[1] + 1)
             if when and when >= since7:
                 h.rate7 = (h.rate7[0] + good, h.rate7[1] + 1)
-        elif r.outcome == "robot_error":
+        elif r.outcome == Outcome.ROBOT_ERROR:
             h.robot_errors30 += 1
         local = when.astimezone(tz).strftime("%Y-%m-%d %H:%M") if when else "?"
         h.runs.append(RunDot(r.run_id, r.status, local, r.duration_ms, _href(root, r.run_dir, r.report_pruned_at)))
     for h in journeys.values():
         h.runs = h.runs[-STRIP_RUNS:]
+    return jr_info
 
-    # Step durations: journey -> step key -> [(when, ms)]
+
+def _step_trends(journeys: dict[str, JourneyHistory], srows: Sequence[Any],
+                 jr_info: dict[int, tuple[str, datetime | None]], tz: tzinfo) -> None:
+    # Step durations: journey -> (step index, key) -> [(when, ms)]
     samples: dict[str, dict[tuple[int, str], list[tuple[datetime, float]]]] = defaultdict(lambda: defaultdict(list))
     budgets: dict[tuple[str, int, str], float | None] = {}
     for s in srows:
         info = jr_info.get(s.journey_run_id)
         if info is None or info[1] is None:
             continue
-        journey, when = info
-        key = (s.step_index, s.name or f"#{s.step_index}")
-        samples[journey][key].append((when, float(s.duration_ms)))
-        budgets[(journey, *key)] = s.budget_ms
+        journey, when = info[0], info[1]
+        step = (s.step_index, s.name or f"#{s.step_index}")
+        samples[journey][step].append((when, float(s.duration_ms)))
+        budgets[(journey, *step)] = s.budget_ms
     for journey, steps in samples.items():
         h = journeys[journey]
         days = {when.astimezone(tz).date() for per in steps.values() for when, _ in per}
@@ -174,6 +168,9 @@ def load_history(store, root: Path, now: datetime | None = None, tz=None) -> lis
         for (index, key), values in sorted(steps.items()):
             h.steps.append(_trend(index, key, values, budgets.get((journey, index, key)), h.by, tz))
 
+
+def _open_incidents(journeys: dict[str, JourneyHistory], open_rows: Sequence[RowMapping],
+                    hrefs: dict[str, str | None], tz: tzinfo) -> None:
     for r in open_rows:
         h = journeys.get(r["journey"])
         if h is None:
@@ -182,12 +179,11 @@ def load_history(store, root: Path, now: datetime | None = None, tz=None) -> lis
             "id": r["id"], "kind": r["kind"], "reason": r["reason"], "severity": r["severity"],
             "step": r["step_name"] or r["step_key"], "message": r["message"], "count": r["count"],
             "since": r["opened_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M") if r["opened_at"] else "?",
-            "href": last_dirs.get(r["last_run_id"]) or last_dirs.get(r["first_run_id"]),
+            "href": hrefs.get(r["last_run_id"]) or hrefs.get(r["first_run_id"]),
         })
-    return sorted(journeys.values(), key=lambda h: (not h.incidents, h.name))
 
 
-def _trend(index: int, key: str, values: list[tuple[datetime, float]], budget: float | None, by: str, tz) -> StepTrend:
+def _trend(index: int, key: str, values: list[tuple[datetime, float]], budget: float | None, by: str, tz: tzinfo) -> StepTrend:
     values.sort(key=lambda v: v[0])
     t = StepTrend(key=key, index=index, budget_ms=budget)
     if by == "day":
@@ -197,7 +193,8 @@ def _trend(index: int, key: str, values: list[tuple[datetime, float]], budget: f
         buckets = sorted(groups.items())
     else:
         buckets = [(when.astimezone(tz).strftime("%m-%d %H:%M"), [ms]) for when, ms in values[-WINDOW_DAYS:]]
-    t.points = [(label, percentile(ms, 50), percentile(ms, 95), len(ms)) for label, ms in buckets]
+    # A bucket is never empty, so its percentiles are numbers.
+    t.points = [(label, percentile(ms, 50) or 0.0, percentile(ms, 95) or 0.0, len(ms)) for label, ms in buckets]
     all_ms = [ms for _, ms in values]
     t.p50, t.p95 = percentile(all_ms, 50), percentile(all_ms, 95)
     # Recent (the last third of the points, at least one) against what came before.
@@ -219,8 +216,6 @@ def _trend(index: int, key: str, values: list[tuple[datetime, float]], budget: f
 
 
 def _ms(ms: float | None) -> str:
-    from ..durations import format_ms
-
     return format_ms(ms)
 
 
