@@ -42,8 +42,9 @@ def plain_error(message: str) -> None:
 
 
 class ConsoleProgress(Listener):
-    def __init__(self, verbose: bool = True):
+    def __init__(self, verbose: bool = True, concurrent: bool = False):
         self.verbose = verbose
+        self.concurrent = concurrent  # journeys interleave: prefix each step line with its journey
 
     def run_started(self, run: RunResult, journeys) -> None:
         say(f"[bold]Patrol run {safe(run.run_id)}[/] · {len(journeys)} journeys")
@@ -54,7 +55,7 @@ class ConsoleProgress(Listener):
     def step_finished(self, journey, result: JourneyResult, step: StepResult) -> None:
         icon = ICONS.get(step.status, "?")
         budget = f"/{format_ms(step.budget_ms)}" if step.budget_ms else ""
-        prefix = f"[{safe(journey.name)}] " if getattr(self, "concurrent", False) else "  "
+        prefix = f"[{safe(journey.name)}] " if self.concurrent else "  "
         say(f"{prefix}{icon} {step.index:02d} {safe(step.name or step.action)} [dim]{format_ms(step.duration_ms)}{budget}[/]")
         visual = (step.artifacts or {}).get("visual") or {}
         notes = {"new": "new baseline stored (review it)", "updated": "baseline updated",
