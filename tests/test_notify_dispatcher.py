@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from receivers import (
 )
 from sqlalchemy import select, update
 
+from patrol.core.clock import FakeClock
 from patrol.incidents import documents as D
 from patrol.notify.dispatcher import parse_retry_after
 from patrol.results import BREAKPOINT
@@ -37,6 +37,17 @@ def rows(svc):
         return [dict(r) for r in conn.execute(
             select(deliveries, events.c.type, events.c.incident_id, events.c.uid)
             .join(events, events.c.id == deliveries.c.event_id).order_by(deliveries.c.id)).mappings()]
+
+
+def fake_clock() -> FakeClock:
+    """Backoffs, rate-limit waits and flush deadlines in fake time: a sleeping
+    dispatcher moves it on, so a loaded machine changes nothing but the real duration."""
+    return FakeClock(datetime.now(UTC), autoadvance=True)
+
+
+def attempt_times(svc) -> list[float]:
+    """When each delivery was last tried, on the dispatcher's (fake) clock."""
+    return sorted(r["last_attempt_at"].timestamp() for r in rows(svc))
 
 
 def hook(srv, path="/hook", **kw):
@@ -114,16 +125,19 @@ def test_retry_after_as_seconds_or_http_date():
 
 def test_a_hang_past_the_timeout_is_retried_and_counted_once_by_webhook_id(tmp_path):
     with ReceiverServer() as srv:
-        srv.script("/hook", Answer(delay=4))  # it would answer, but far too late
-        svc = service(tmp_path, hook(srv, timeout_s=0.3), backoff_s=0.05)
-        svc.record_run(confirmed_run(DEAD_BUTTON))
-        t0 = time.monotonic()
-        stats = svc.flush_deliveries(5)
-        assert stats.sent == 1 and time.monotonic() - t0 < 3  # did not wait for the hang
-        assert any("no answer within 0.3s" in e for e in stats.errors)
-        reqs = srv.at("/hook")
-        assert len(reqs) == 2 and reqs[0].webhook_id == reqs[1].webhook_id
-        assert len(srv.accepted("/hook")) == 1
+        hang = threading.Event()
+        srv.script("/hook", Answer(hold=hang))  # it would answer, but only when the test lets it
+        try:
+            svc = service(tmp_path, hook(srv, timeout_s=0.3), backoff_s=0.05)
+            svc.record_run(confirmed_run(DEAD_BUTTON))
+            stats = svc.flush_deliveries(5)
+            reqs = srv.at("/hook")
+            assert stats.sent == 1 and reqs[0].answered is None  # sent while the first request still hung
+            assert any("no answer within 0.3s" in e for e in stats.errors)
+            assert len(reqs) == 2 and reqs[0].webhook_id == reqs[1].webhook_id
+            assert len(srv.accepted("/hook")) == 1
+        finally:
+            hang.set()
 
 
 def test_dingtalk_http_200_with_errcode(tmp_path):
@@ -199,7 +213,7 @@ def test_4xx_is_dead_at_once_and_retry_by_hand_requeues_it(tmp_path, capsys, mon
 def test_failures_are_retried_until_max_age_then_dead(tmp_path):
     with ReceiverServer() as srv:
         srv.default("/hook", Answer(502, b"bad gateway"))
-        svc = service(tmp_path, hook(srv), backoff_s=0.05, max_backoff_s=0.1, max_age_s=0.6)
+        svc = service(tmp_path, hook(srv), backoff_s=0.05, max_backoff_s=0.1, max_age_s=0.6, clock=fake_clock())
         svc.record_run(confirmed_run(DEAD_BUTTON))
         stats = svc.flush_deliveries(4)
         (row,) = rows(svc)
@@ -211,7 +225,9 @@ def test_failures_are_retried_until_max_age_then_dead(tmp_path):
 def test_order_per_incident_holds_across_failures(tmp_path):
     with ReceiverServer() as srv:
         srv.script("/hook", Answer(500))  # only the very first request fails: opened #1
-        svc = service(tmp_path, hook(srv), resolve_after=1, backoff_s=1.0)  # #1 waits 0.5-1 s
+        # #1 waits 0.5-1 s of the dispatcher's time; #2 is due at once. On the real clock a
+        # loaded machine could take that long to get to #2 (then #1, older, rightly went first).
+        svc = service(tmp_path, hook(srv), resolve_after=1, backoff_s=1.0, max_backoff_s=2.0, clock=fake_clock())
         svc.record_run(confirmed_run(DEAD_BUTTON))
         svc.record_run(confirmed_run())  # resolved, queued behind the failing opened
         svc.record_run(confirmed_run(LOGIN_BROKEN, name="login"))  # another incident: not held up
@@ -226,7 +242,8 @@ def test_order_per_incident_holds_across_failures(tmp_path):
 
 def test_dingtalk_rate_limit_20_per_minute(tmp_path):
     with ReceiverServer() as srv:
-        svc = service(tmp_path, {"ding": receiver("ding", "dingtalk", srv.url("/ding"), rate_limit=(20, 60.0))})
+        svc = service(tmp_path, {"ding": receiver("ding", "dingtalk", srv.url("/ding"), rate_limit=(20, 60.0))},
+                      clock=fake_clock())
         names = [f"journey-{i:02d}" for i in range(25)]
         run = make_run(*[journey(name=n, fail=DEAD_BUTTON) for n in names],
                        *[journey(name=n, fail=DEAD_BUTTON, attempt=2) for n in names])
@@ -240,13 +257,13 @@ def test_dingtalk_rate_limit_20_per_minute(tmp_path):
 
 def test_feishu_rate_limit_5_per_second(tmp_path):
     with ReceiverServer() as srv:
-        svc = service(tmp_path, {"fs": receiver("fs", "feishu", srv.url("/fs"), rate_limit=(5, 1.0))})
+        svc = service(tmp_path, {"fs": receiver("fs", "feishu", srv.url("/fs"), rate_limit=(5, 1.0))}, clock=fake_clock())
         names = [f"j{i:02d}" for i in range(12)]
         svc.record_run(make_run(*[journey(name=n, fail=DEAD_BUTTON) for n in names],
                                 *[journey(name=n, fail=DEAD_BUTTON, attempt=2) for n in names]))
         stats = svc.flush_deliveries(6)
-        times = sorted(r.at for r in srv.at("/fs"))
-        assert stats.sent == 12 and len(times) == 12
+        times = attempt_times(svc)  # on the dispatcher's clock, which its rate limiter keeps to
+        assert stats.sent == 12 and len(srv.at("/fs")) == 12 and len(times) == 12
         for i in range(len(times) - 5):
             assert times[i + 5] - times[i] >= 0.95  # never 6 within a second
         assert times[-1] - times[0] >= 1.9

@@ -24,17 +24,19 @@ import random
 import secrets as _random
 import socket
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
+from typing import Any, Literal
 
 import httpx
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Connection, Row, and_, func, select, update
 
+from ..core.clock import SYSTEM_CLOCK, Clock, SystemClock
+from ..core.vocabulary import DeliveryStatus
 from ..incidents.settings import DeliverySettings
 from ..secrets import MASKER
 from ..store import Store
@@ -42,13 +44,29 @@ from ..store.schema import deliveries, events
 from .formats import FORMATS, Context, Verdict
 from .receivers import Receiver
 
-PENDING, SENT, DEAD = "pending", "sent", "dead"
+PENDING, SENT, DEAD = DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.DEAD
 LEASE_GRACE_S = 30.0
 MAX_ANSWER = 600
+Outcome = Literal["done", "failed", "deferred"]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class _WallOnly(SystemClock):
+    """A plain ``() -> datetime`` (the incident service's clock) for wall time; the
+    system clock for intervals and sleeps."""
+
+    def __init__(self, wall: Callable[[], datetime]):
+        self._wall = wall
+
+    def now(self) -> datetime:
+        return self._wall()
+
+
+def as_clock(clock: Clock | Callable[[], datetime]) -> Clock:
+    return clock if isinstance(clock, Clock) else _WallOnly(clock)
 
 
 @dataclass
@@ -75,7 +93,7 @@ class DispatchStats:
 class RateLimiter:
     """Sliding window: at most ``count`` requests in any ``per`` seconds."""
 
-    def __init__(self, count: int, per: float, seeds: list[float] | None = None):
+    def __init__(self, count: int, per: float, seeds: list[float] | None = None) -> None:
         self.count, self.per = count, per
         self.sent: deque[float] = deque(sorted(seeds or [])[-count:])
         self.lock = threading.Lock()
@@ -127,15 +145,18 @@ class Dispatcher:
         receivers: dict[str, Receiver],
         settings: DeliverySettings | None = None,
         *,
-        tz=UTC,
-        clock: Callable[[], datetime] = utcnow,
+        tz: tzinfo = UTC,
+        clock: Clock | Callable[[], datetime] = SYSTEM_CLOCK,
         transport: httpx.BaseTransport | None = None,
-    ):
+    ) -> None:
         self.store = store
         self.receivers = receivers
         self.settings = settings or DeliverySettings()
         self.tz = tz
-        self.clock = clock
+        # Wall time (queued/next attempt, Retry-After dates, max age), intervals and
+        # sleeps (flush deadline, rate limits, backoff waits): all from one clock.
+        self.time = as_clock(clock)
+        self.clock: Callable[[], datetime] = self.time.now
         self.transport = transport
         self.host = socket.gethostname()
         self.owner = f"{self.host}:{os.getpid()}:{_random.token_hex(4)}"
@@ -146,7 +167,7 @@ class Dispatcher:
         self._paused: dict[str, datetime] = {}
 
     # -- selection -----------------------------------------------------------------------
-    def _lease_free(self, row, now: datetime) -> bool:
+    def _lease_free(self, row: Row[Any], now: datetime) -> bool:
         if row.lease_owner is None or row.lease_owner == self.owner:
             return True
         if row.lease_until is None or row.lease_until <= now:
@@ -156,7 +177,7 @@ class Dispatcher:
         # The process that leased it on this machine is gone (killed, crashed): take over.
         return host == self.host and pid.isdigit() and not _pid_alive(int(pid))
 
-    def _heads(self, conn, receiver: str | None = None):
+    def _heads(self, conn: Connection, receiver: str | None = None) -> list[Row[Any]]:
         """The oldest pending delivery of each (receiver, stream): order per incident."""
         d2 = deliveries.alias("d2")
         oldest = (
@@ -167,9 +188,9 @@ class Dispatcher:
         q = select(deliveries).where(deliveries.c.status == PENDING, deliveries.c.id == oldest)
         if receiver is not None:
             q = q.where(deliveries.c.receiver == receiver)
-        return conn.execute(q.order_by(deliveries.c.id)).all()
+        return list(conn.execute(q.order_by(deliveries.c.id)).all())
 
-    def _due(self, now: datetime, receiver: str | None = None) -> list:
+    def _due(self, now: datetime, receiver: str | None = None) -> list[Row[Any]]:
         with self.store.read() as conn:
             rows = self._heads(conn, receiver)
         return [r for r in rows if r.next_attempt_at <= now and self._lease_free(r, now)
@@ -191,7 +212,8 @@ class Dispatcher:
 
     def pending_count(self) -> int:
         with self.store.read() as conn:
-            return conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.status == PENDING)).scalar_one()
+            n: int = conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.status == PENDING)).scalar_one()
+            return n
 
     # -- rate limits -----------------------------------------------------------------------
     def _limiter(self, receiver: Receiver) -> RateLimiter | None:
@@ -207,13 +229,14 @@ class Dispatcher:
                         select(deliveries.c.last_attempt_at).where(
                             deliveries.c.receiver == receiver.name, deliveries.c.last_attempt_at > since)
                     ).scalars().all()
-                offset = time.time() - self.clock().timestamp()
+                # The limiter counts on the monotonic clock; the rows hold wall times.
+                offset = self.time.monotonic() - self.clock().timestamp()
                 lim = RateLimiter(count, per, [s.timestamp() + offset for s in seeds])
                 self._limiters[receiver.name] = lim
             return lim
 
     # -- one delivery ------------------------------------------------------------------------
-    def _claim(self, row, now: datetime, receiver: Receiver | None) -> bool:
+    def _claim(self, row: Row[Any], now: datetime, receiver: Receiver | None) -> bool:
         parts = 2 if receiver is not None and receiver.format == "wecom" else 1
         timeout = receiver.timeout_s if receiver else 5.0
         until = now + timedelta(seconds=timeout * parts + LEASE_GRACE_S)
@@ -226,7 +249,7 @@ class Dispatcher:
             )
             return res.rowcount == 1
 
-    def _finish(self, row_id: int, **values) -> None:
+    def _finish(self, row_id: int, **values: Any) -> None:
         with self.store.write() as conn:
             conn.execute(
                 update(deliveries)
@@ -236,10 +259,10 @@ class Dispatcher:
 
     def _backoff(self, attempts: int) -> float:
         s = self.settings
-        delay = min(s.max_backoff_s, s.backoff_s * (2 ** max(0, attempts - 1)))
+        delay = min(float(s.max_backoff_s), s.backoff_s * (2.0 ** max(0, attempts - 1)))
         return delay / 2 + random.uniform(0, delay / 2)  # equal jitter
 
-    def _send_one(self, row, client: httpx.Client, deadline: float | None, stats: DispatchStats) -> str:
+    def _send_one(self, row: Row[Any], client: httpx.Client, deadline: float | None, stats: DispatchStats) -> Outcome:
         """'done' (sent or dead), 'failed' (to be retried) or 'deferred' (rate limit)."""
         now = self.clock()
         receiver = self.receivers.get(row.receiver)
@@ -258,29 +281,41 @@ class Dispatcher:
             self._finish(row.id, status=DEAD, last_error=MASKER.mask(f"could not build the message: {type(e).__name__}: {e}"))
             stats.dead += 1
             return "done"
+        sent = self._send_parts(row, receiver, reqs, client, deadline)
+        if sent is None:
+            stats.deferred += 1
+            return "deferred"
+        verdict, status_code, parts_done = sent
+        return self._conclude(row, receiver, verdict, status_code, parts_done, stats)
+
+    def _send_parts(self, row: Row[Any], receiver: Receiver, reqs: list[Any], client: httpx.Client,
+                    deadline: float | None) -> tuple[Verdict, int | None, int] | None:
+        """Post the parts not sent yet; None when a rate limit defers the rest."""
         limiter = self._limiter(receiver)
-        parts_done = row.parts_done
-        verdict = Verdict(True)
-        status_code = None
+        parts_done: int = row.parts_done
+        verdict, status_code = Verdict(True), None
         for req in reqs[parts_done:]:
             if limiter is not None:
-                wait = limiter.wait_time(time.time())
+                wait = limiter.wait_time(self.time.monotonic())
                 if wait > 0:
-                    if deadline is not None and time.monotonic() + wait > deadline:
+                    if deadline is not None and self.time.monotonic() + wait > deadline:
                         self._finish(row.id, parts_done=parts_done)
-                        stats.deferred += 1
-                        return "deferred"
-                    time.sleep(wait)
-                limiter.record(time.time())
+                        return None
+                    self.time.sleep(wait)
+                limiter.record(self.time.monotonic())
             timeout = receiver.timeout_s
             if deadline is not None:
-                timeout = min(timeout, max(1.0, deadline - time.monotonic()))
+                timeout = min(timeout, max(1.0, deadline - self.time.monotonic()))
             verdict, status_code = self._post(client, receiver, req, timeout)
             if not verdict.ok:
                 break
             parts_done += 1
             if parts_done < len(reqs):
                 self._progress(row.id, parts_done)  # a crash now does not resend this part
+        return verdict, status_code, parts_done
+
+    def _conclude(self, row: Row[Any], receiver: Receiver, verdict: Verdict, status_code: int | None, parts_done: int,
+                  stats: DispatchStats) -> Outcome:
         now = self.clock()
         attempts = row.attempts + 1
         common = dict(attempts=attempts, last_attempt_at=now, last_status=status_code, parts_done=parts_done)
@@ -315,7 +350,7 @@ class Dispatcher:
                 .values(parts_done=parts_done)
             )
 
-    def _post(self, client: httpx.Client, receiver: Receiver, req, timeout: float) -> tuple[Verdict, int | None]:
+    def _post(self, client: httpx.Client, receiver: Receiver, req: Any, timeout: float) -> tuple[Verdict, int | None]:
         fmt = FORMATS[receiver.format]
         try:
             resp = client.post(req.url, content=req.body, headers=req.headers, timeout=timeout)
@@ -339,7 +374,7 @@ class Dispatcher:
         stats = DispatchStats()
         tried: set[int] = set()
         client = self._http()
-        while deadline is None or time.monotonic() < deadline:
+        while deadline is None or self.time.monotonic() < deadline:
             # Oldest first, one at a time: a receiver gets events in the order they
             # happened (strictly so per incident; blocked incidents do not hold up others).
             row = next((r for r in self._due(self.clock(), name) if r.id not in tried), None)
@@ -379,9 +414,10 @@ class Dispatcher:
     def flush(self, timeout: float | None = None) -> DispatchStats:
         """Send what can be sent within ``timeout`` seconds (retries included)."""
         timeout = self.settings.flush_timeout_s if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        clock = self.time
+        deadline = clock.monotonic() + timeout
         total = DispatchStats()
-        while time.monotonic() < deadline:
+        while clock.monotonic() < deadline:
             stats = self.run_once(deadline)
             total.add(stats)
             if stats.deferred and not stats.progress:
@@ -390,26 +426,26 @@ class Dispatcher:
             if nxt is None:
                 break
             wait = (nxt - self.clock()).total_seconds()
-            if time.monotonic() + max(wait, 0) >= deadline:
+            if clock.monotonic() + max(wait, 0) >= deadline:
                 break
-            time.sleep(min(max(wait, 0.05), max(0.0, deadline - time.monotonic())))
+            clock.sleep(min(max(wait, 0.05), max(0.0, deadline - clock.monotonic())))
         total.pending = self.pending_count()
         return total
 
     def __enter__(self) -> Dispatcher:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def run_forever(self, stop: threading.Event, idle: float = 5.0) -> None:
         """Deliver until ``stop`` is set (for a long-running scheduler)."""
         while not stop.is_set():
             try:
-                self.run_once(time.monotonic() + max(idle, 1.0))
+                self.run_once(self.time.monotonic() + max(idle, 1.0))
                 nxt = self.next_due()
             except Exception:  # the database blinked: try again later rather than die
                 nxt = None
             wait = idle if nxt is None else min(idle, max(0.05, (nxt - self.clock()).total_seconds()))
-            stop.wait(wait)
+            self.time.wait(stop, wait)
         self.close()
