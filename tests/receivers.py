@@ -88,6 +88,8 @@ class ReceiverServer:
                 if answer.delay:
                     time.sleep(answer.delay)
                 try:
+                    # Marked before the client can read the answer: a test reads it right after.
+                    rec.answered = answer.status
                     self.send_response(answer.status)
                     for k, v in answer.headers.items():
                         self.send_header(k, v)
@@ -96,9 +98,8 @@ class ReceiverServer:
                     self.end_headers()
                     self.wfile.write(answer.body)
                     self.wfile.flush()
-                    rec.answered = answer.status
                 except OSError:
-                    pass
+                    rec.answered = None
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
