@@ -10,6 +10,9 @@ Findings about the app are *data* (``patrol.results.Finding``), not exceptions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from .core.vocabulary import Kind, Reason
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -85,11 +88,12 @@ class DeviceLost(RobotError):
 class ActionFailed(PatrolError):
     """An action could not be performed on the app (element missing, not clickable...).
 
-    Raised by drivers; the runner turns it into a ``breakpoint`` finding.
-    """
+    Raised by drivers; the runner turns it into a ``breakpoint`` finding (a ``stall``
+    when the app froze rather than broke, e.g. ``frozen_screen``)."""
 
-    def __init__(self, message: str, reason: str = "action_failed", evidence: dict | None = None, kind: str = "breakpoint"):
+    def __init__(self, message: str, reason: Reason | str = Reason.ACTION_FAILED, evidence: dict[str, Any] | None = None,
+                 kind: Kind | str = Kind.BREAKPOINT):
         super().__init__(message)
-        self.reason = reason
+        self.reason = Reason(reason)
         self.evidence = evidence or {}
-        self.kind = kind  # "stall" when the app froze rather than broke (e.g. frozen_screen)
+        self.kind = Kind(kind)

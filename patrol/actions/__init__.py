@@ -1,22 +1,21 @@
 """Action registry. To add an action: write one module with an ``Action`` subclass
-decorated with ``@register`` and add its module name to ``_MODULES``."""
+decorated with ``@register`` and import it in ``patrol/plugins.py`` (the composition
+root). This package imports none of its actions."""
 
 from __future__ import annotations
 
-import importlib
+from typing import Any, TypeVar
 
 from .base import Action, ActionContext
 
-ACTIONS: dict[str, Action] = {}
+A = TypeVar("A", bound=Action[Any])
+
+ACTIONS: dict[str, Action[Any]] = {}
 
 
-def register(cls: type[Action]) -> type[Action]:
+def register(cls: type[A]) -> type[A]:
     ACTIONS[cls.name] = cls()
     return cls
 
-
-_MODULES = ("goto", "click", "fill", "press", "select", "scroll", "wait_for", "back", "app")
-for _m in _MODULES:
-    importlib.import_module(f"{__name__}.{_m}")
 
 __all__ = ["ACTIONS", "Action", "ActionContext", "register"]

@@ -5,24 +5,30 @@ front, starting it when needed), ``terminate``. The value is an app id
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import register
-from .base import Action
+from .base import Action, ActionContext
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
+    from ..journey.parsing import ParseContext
 
 
-class _AppAction(Action):
+class _AppAction(Action[str | None]):
     schema = {"oneOf": [{"const": True}, {"type": "string", "minLength": 1}]}
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         if ctx.target != "app":
             return ctx.error(path, f"'{self.name}' works in app journeys only (add 'target: app')", key=True)
         if value is True or value is None:
             return None
         return ctx.string(value, path)
 
-    async def perform(self, driver, params, ctx):
+    async def perform(self, driver: Driver, params: str | None, ctx: ActionContext) -> None:
         await driver.app_control(self.name, params, timeout_ms=ctx.timeout_ms)
 
-    def describe(self, params):
+    def describe(self, params: str | None) -> str:
         return f"{self.name} {params or 'the app'}"
 
 

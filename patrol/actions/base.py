@@ -4,12 +4,21 @@ against the ``Driver`` interface (it never sees Playwright or Appium)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from urllib.parse import urljoin
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
+    from ..journey.model import Locator
     from ..journey.parsing import ParseContext
+
+P = TypeVar("P")
+# Where on screen a ``{text: ...}`` or ``{point: [x, y]}`` locator is, in screenshot
+# pixels (x, y of the point to tap): the runner hands the action a finder that reads
+# the screen (OCR), so no driver needs to know about OCR.
+ScreenFinder = Callable[["Driver", "Locator", float], Awaitable[tuple[float, float]]]
 
 LOCATOR_SCHEMA: dict[str, Any] = {
     "oneOf": [
@@ -40,26 +49,28 @@ class ActionContext:
 
     base_url: str | None
     timeout_ms: float
+    find_on_screen: ScreenFinder | None = None
 
     def absolute(self, url: str) -> str:
-        from urllib.parse import urljoin
-
         if "://" in url or not self.base_url:
             return url
         return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
 
 
-class Action:
+class Action(Generic[P]):
+    """``P`` is the parsed value the action performs with (a Locator, a URL...)."""
+
     name: ClassVar[str]
     summary: ClassVar[str]
     schema: ClassVar[dict[str, Any]]
 
-    def parse(self, value: Any, path: tuple, ctx: ParseContext) -> Any:
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+        """``P``, or ``INVALID`` after recording a problem in ``ctx``."""
         raise NotImplementedError
 
-    async def perform(self, driver: Driver, params: Any, ctx: ActionContext) -> None:
+    async def perform(self, driver: Driver, params: P, ctx: ActionContext) -> None:
         raise NotImplementedError
 
-    def describe(self, params: Any) -> str:
+    def describe(self, params: P) -> str:
         """One line for the console and report: what was done."""
         return f"{self.name} {params}"

@@ -1,20 +1,26 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import register
-from .base import Action
+from .base import Action, ActionContext
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
+    from ..journey.parsing import ParseContext
 
 
 @register
-class Goto(Action):
+class Goto(Action[str]):
     name = "goto"
     summary = "open a URL (relative URLs are joined to the journey's base_url)"
     schema = {"type": "string", "minLength": 1}
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         return ctx.string(value, path)
 
-    async def perform(self, driver, params, ctx):
+    async def perform(self, driver: Driver, params: str, ctx: ActionContext) -> None:
         await driver.goto(ctx.absolute(params), timeout_ms=ctx.timeout_ms)
 
-    def describe(self, params):
+    def describe(self, params: str) -> str:
         return f"goto {params}"

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from ..journey.model import Locator
 from ..journey.parsing import INVALID
 from . import register
-from .base import LOCATOR_SCHEMA, Action
+from .base import LOCATOR_SCHEMA, Action, ActionContext
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
+    from ..journey.parsing import ParseContext
 
 
 @register
-class Press(Action):
+class Press(Action[tuple[Locator | None, str]]):
     name = "press"
     summary = "press a key (Enter, Tab, Escape, ArrowDown...), optionally in an element"
     schema = {
@@ -21,7 +28,7 @@ class Press(Action):
         ]
     }
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         if isinstance(value, str):
             return (None, ctx.string(value, path))
         if ctx.mapping(value, path, {"key": "the key", "selector": "element to focus first"}, ("key",)) is INVALID:
@@ -30,10 +37,10 @@ class Press(Action):
         loc = ctx.locator(value["selector"], path + ("selector",)) if "selector" in value else None
         return INVALID if INVALID in (key, loc) else (loc, key)
 
-    async def perform(self, driver, params, ctx):
+    async def perform(self, driver: Driver, params: tuple[Locator | None, str], ctx: ActionContext) -> None:
         loc, key = params
         await driver.press(key, loc, timeout_ms=ctx.timeout_ms)
 
-    def describe(self, params):
+    def describe(self, params: tuple[Locator | None, str]) -> str:
         loc, key = params
         return f"press {key}" + (f" in {loc.describe()}" if loc else "")

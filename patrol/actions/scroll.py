@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from ..journey.model import Locator
 from ..journey.parsing import INVALID
 from . import register
-from .base import LOCATOR_SCHEMA, Action
+from .base import LOCATOR_SCHEMA, Action, ActionContext
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
+    from ..journey.parsing import ParseContext
 
 
 @register
-class Scroll(Action):
+class Scroll(Action[tuple[Locator | None, int, int]]):
     name = "scroll"
     summary = "scroll an element into view, or the screen by dx/dy pixels"
     schema = {
@@ -16,7 +23,7 @@ class Scroll(Action):
         "minProperties": 1,
     }
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         allowed = {"selector": "element to bring into view", "dx": "pixels right", "dy": "pixels down"}
         if ctx.mapping(value, path, allowed) is INVALID:
             return INVALID
@@ -27,11 +34,11 @@ class Scroll(Action):
         dy = ctx.number(value.get("dy", 0), path + ("dy",))
         return INVALID if INVALID in (loc, dx, dy) else (loc, int(dx), int(dy))
 
-    async def perform(self, driver, params, ctx):
+    async def perform(self, driver: Driver, params: tuple[Locator | None, int, int], ctx: ActionContext) -> None:
         loc, dx, dy = params
         await driver.scroll(loc, dx, dy, timeout_ms=ctx.timeout_ms)
 
-    def describe(self, params):
+    def describe(self, params: tuple[Locator | None, int, int]) -> str:
         loc, dx, dy = params
         return f"scroll to {loc.describe()}" if loc else f"scroll by ({dx}, {dy})"
 

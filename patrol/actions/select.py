@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from ..journey.model import Locator
 from ..journey.parsing import INVALID
 from . import register
-from .base import LOCATOR_SCHEMA, Action
+from .base import LOCATOR_SCHEMA, Action, ActionContext
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
+    from ..journey.parsing import ParseContext
 
 
 @register
-class Select(Action):
+class Select(Action[tuple[Locator, str, str]]):
     name = "select"
     summary = "choose an option of a <select> by value or label"
     schema = {
@@ -16,7 +23,7 @@ class Select(Action):
         "additionalProperties": False,
     }
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         allowed = {"selector": "the <select>", "value": "option value", "label": "option text"}
         if ctx.mapping(value, path, allowed, ("selector",)) is INVALID:
             return INVALID
@@ -27,10 +34,10 @@ class Select(Action):
         choice = ctx.string(value[by], path + (by,))
         return INVALID if INVALID in (loc, choice) else (loc, by, choice)
 
-    async def perform(self, driver, params, ctx):
+    async def perform(self, driver: Driver, params: tuple[Locator, str, str], ctx: ActionContext) -> None:
         loc, by, choice = params
         await driver.select(loc, by, choice, timeout_ms=ctx.timeout_ms)
 
-    def describe(self, params):
+    def describe(self, params: tuple[Locator, str, str]) -> str:
         loc, by, choice = params
         return f"select {by}={choice!r} in {loc.describe()}"

@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from ..journey.model import Locator
 from ..journey.parsing import INVALID
 from . import register
-from .base import LOCATOR_SCHEMA, Action
+from .base import LOCATOR_SCHEMA, Action, ActionContext
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
+    from ..journey.parsing import ParseContext
 
 STATES = ("visible", "hidden", "attached", "detached")
 
 
 @register
-class WaitFor(Action):
+class WaitFor(Action[tuple[Locator, str]]):
     name = "wait_for"
     summary = "wait until an element is visible (or hidden/attached/detached)"
     schema = {
@@ -23,7 +30,7 @@ class WaitFor(Action):
         ]
     }
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         if isinstance(value, dict) and "selector" in value:
             if ctx.mapping(value, path, {"selector": "element", "state": "|".join(STATES)}) is INVALID:
                 return INVALID
@@ -33,10 +40,10 @@ class WaitFor(Action):
         loc = ctx.locator(value, path)
         return INVALID if loc is INVALID else (loc, "visible")
 
-    async def perform(self, driver, params, ctx):
+    async def perform(self, driver: Driver, params: tuple[Locator, str], ctx: ActionContext) -> None:
         loc, state = params
         await driver.wait_for(loc, state, timeout_ms=ctx.timeout_ms)
 
-    def describe(self, params):
+    def describe(self, params: tuple[Locator, str]) -> str:
         loc, state = params
         return f"wait for {loc.describe()} {state}"

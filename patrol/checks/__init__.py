@@ -1,16 +1,19 @@
 """Check registry. To add a check: one module with a ``Check`` subclass decorated
-with ``@register``, and its module name in ``_MODULES``."""
+with ``@register``, imported in ``patrol/plugins.py`` (the composition root). This
+package imports none of its checks."""
 
 from __future__ import annotations
 
-import importlib
+from typing import TypeVar
 
 from .base import Check
+
+C = TypeVar("C", bound=Check)
 
 CHECKS: dict[str, Check] = {}
 
 
-def register(cls: type[Check]) -> type[Check]:
+def register(cls: type[C]) -> type[C]:
     CHECKS[cls.name] = cls()
     return cls
 
@@ -18,12 +21,5 @@ def register(cls: type[Check]) -> type[Check]:
 def expect_keys() -> dict[str, Check]:
     return {c.expect_key: c for c in CHECKS.values() if c.expect_key}
 
-
-_MODULES = (
-    "expect_visible", "expect_url", "network", "budget",
-    "detectors", "visual", "blank_screen", "blank_region", "broken_image", "text",
-)
-for _m in _MODULES:
-    importlib.import_module(f"{__name__}.{_m}")
 
 __all__ = ["CHECKS", "Check", "register", "expect_keys"]

@@ -28,6 +28,10 @@ class Check:
     # Declared hooks the runner reads (never looked up with getattr):
     settle: ClassVar[bool] = False  # wants a settled screen (animations off, quiet window) before the screenshot
     order: ClassVar[int] = 0  # among evidence checks of the same group, lower runs first (visual last)
+    # An always-on check that still judges a step whose flow already broke (a white
+    # page after a breakpoint is still worth saying); ``budget`` does not: a broken
+    # step is not also "slow". Expectations are never judged on a broken step.
+    runs_on_broken_step: ClassVar[bool] = True
 
     def parse(self, value: Any, path: tuple, ctx: ParseContext) -> Any:
         return value

@@ -12,6 +12,7 @@ class Budget(Check):
 
     name = "budget"
     always = True
+    runs_on_broken_step = False
     summary = "step slower than its budget"
 
     async def run(self, sc, params):

@@ -11,7 +11,7 @@ import sys
 from .. import __version__
 from ..errors import EXIT_INPUT, EXIT_ROBOT, InputError, PatrolError, RobotError
 
-COMMANDS = ("run", "validate", "demo", "schema", "baseline", "incidents", "deliveries", "schedule")
+COMMANDS = ("run", "validate", "demo", "schema", "baseline", "incidents", "deliveries", "schedule", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +40,9 @@ def _accept_config_anywhere(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .. import console
+    from .. import console, plugins
 
+    plugins.load()  # the composition root: every action, check and journey key registered
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

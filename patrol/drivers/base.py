@@ -12,9 +12,12 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..journey.model import Journey, Locator
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 @dataclass
@@ -128,11 +131,22 @@ class Driver(ABC):
             await asyncio.sleep(interval_s)
 
 
+class EngineOptions(Protocol):
+    """What a run asks of every engine it starts (``RunOptions`` satisfies it)."""
+
+    headed: bool
+
+
 class Engine(ABC):
     """Starts once per run, hands out a Driver per journey."""
 
     name: str = "engine"
     version: str = ""
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: Config, options: EngineOptions) -> Engine:
+        """The engine as patrol.yaml configures it (not started)."""
 
     @abstractmethod
     async def start(self) -> None: ...

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import secrets, yamlpos
+from ..actions import ACTIONS
+from ..checks import expect_keys
 from ..errors import JourneyError, Problem
 from .model import DEVICES, Budgets, Device, Journey, Step
 from .parsing import INVALID, ParseContext, suggest
@@ -50,16 +52,6 @@ CORE_STEP_KEYS = {"name": "step name", "expect": "what must hold after the actio
 BUDGET_KEYS = {"step": "stall budget per step", "timeout": "hard limit per action", "journey": "whole journey"}
 DEVICE_KEYS = {"width": "CSS px", "height": "CSS px", "scale": "device scale factor", "mobile": "bool", "user_agent": "string"}
 
-
-# Modules that register journey/step keys; imported before any journey is parsed.
-EXTENSIONS = ("patrol.runner.redaction", "patrol.checks", "patrol.drivers.app_keys", "patrol.schedule.journey_key")
-
-
-def load_extensions() -> None:
-    import importlib
-
-    for module in EXTENSIONS:
-        importlib.import_module(module)
 
 
 def journey_key(name: str, description: str, schema: dict[str, Any] | None = None):
@@ -157,10 +149,9 @@ def load_all(paths: list[str]) -> list[Journey]:
 
 
 def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
-    load_extensions()
-    from ..actions import ACTIONS
-    from ..checks import expect_keys
-
+    if not ACTIONS:
+        # A programming error, not bad input: the entry point forgot the composition root.
+        raise RuntimeError("no actions registered: call patrol.plugins.load() before parsing journeys")
     raw = located.data
     if not isinstance(raw, dict):
         ctx.error((), "a journey file is a mapping with at least 'name' and 'steps'")

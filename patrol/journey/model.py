@@ -21,6 +21,9 @@ LOCATOR_STRATEGIES = {
     "point": "coordinates [x, y] as fractions 0-1 of the screen",
 }
 
+# Strategies found on the screenshot (OCR, coordinates), not in the UI tree.
+SCREEN_STRATEGIES = ("text", "point")
+
 
 @dataclass(frozen=True)
 class Locator:

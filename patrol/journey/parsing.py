@@ -8,13 +8,22 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from .. import durations, yamlpos
+from ..core.geometry import Region
 from ..errors import Problem
 from .model import LOCATOR_STRATEGIES, Locator
 
-INVALID = object()  # returned by helpers after recording a problem
+
+class Invalid(Enum):
+    """Returned by the helpers after recording a problem (a typed sentinel)."""
+
+    INVALID = "invalid"
+
+
+INVALID = Invalid.INVALID
 
 
 def type_name(value: Any) -> str:
@@ -48,14 +57,14 @@ class ParseContext:
     def file(self) -> str:
         return self.located.file
 
-    def error(self, path: tuple, message: str, key: bool = False) -> object:
+    def error(self, path: tuple[Any, ...], message: str, key: bool = False) -> Invalid:
         line, col = self.located.pos(path, key=key)
         field_name = ".".join(str(p) for p in path) or "(journey)"
         self.problems.append(Problem(self.file, line, col, field_name, message))
         return INVALID
 
     # -- typed getters ---------------------------------------------------------------
-    def string(self, value: Any, path: tuple, *, allow_empty: bool = False) -> Any:
+    def string(self, value: Any, path: tuple[Any, ...], *, allow_empty: bool = False) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)  # `text: 100` in YAML is a number; people mean the text "100"
         if not isinstance(value, str):
@@ -64,25 +73,25 @@ class ParseContext:
             return self.error(path, "must not be empty")
         return value
 
-    def number(self, value: Any, path: tuple, *, minimum: float | None = None, maximum: float | None = None) -> Any:
+    def number(self, value: Any, path: tuple[Any, ...], *, minimum: float | None = None, maximum: float | None = None) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return self.error(path, f"expected a number, got {type_name(value)}")
         if minimum is not None and value < minimum or maximum is not None and value > maximum:
             return self.error(path, f"must be between {minimum} and {maximum}, got {value}")
         return value
 
-    def boolean(self, value: Any, path: tuple) -> Any:
+    def boolean(self, value: Any, path: tuple[Any, ...]) -> Any:
         if not isinstance(value, bool):
             return self.error(path, f"expected true or false, got {type_name(value)}")
         return value
 
-    def duration(self, value: Any, path: tuple) -> Any:
+    def duration(self, value: Any, path: tuple[Any, ...]) -> Any:
         try:
             return durations.parse_ms(value)
         except durations.DurationError as e:
             return self.error(path, str(e))
 
-    def choice(self, value: Any, path: tuple, allowed: Iterable[str]) -> Any:
+    def choice(self, value: Any, path: tuple[Any, ...], allowed: Iterable[str]) -> Any:
         allowed = list(allowed)
         if not isinstance(value, str) or value not in allowed:
             return self.error(
@@ -90,7 +99,7 @@ class ParseContext:
             )
         return value
 
-    def string_list(self, value: Any, path: tuple) -> Any:
+    def string_list(self, value: Any, path: tuple[Any, ...]) -> Any:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
@@ -99,7 +108,7 @@ class ParseContext:
         return INVALID if INVALID in out else out
 
     def mapping(
-        self, value: Any, path: tuple, allowed: dict[str, str], required: Iterable[str] = ()
+        self, value: Any, path: tuple[Any, ...], allowed: dict[str, str], required: Iterable[str] = ()
     ) -> Any:
         """Check ``value`` is a mapping with only ``allowed`` keys (name -> description)."""
         if not isinstance(value, dict):
@@ -119,7 +128,7 @@ class ParseContext:
                 ok = False
         return value if ok else INVALID
 
-    def locator(self, value: Any, path: tuple) -> Any:
+    def locator(self, value: Any, path: tuple[Any, ...]) -> Any:
         """A locator: a selector string (web), or a mapping naming one strategy."""
         if isinstance(value, str):
             if not value.strip():
@@ -156,16 +165,20 @@ class ParseContext:
             return INVALID if s is INVALID else Locator(strategy, s)
         return self.error(path, f"expected a selector string or a locator mapping, got {type_name(value)}")
 
-    def region(self, value: Any, path: tuple) -> Any:
-        """A screen region: [x, y, width, height] in pixels, or all four as fractions 0-1."""
+    def region(self, value: Any, path: tuple[Any, ...]) -> Region | Invalid:
+        """A screen region: [x, y, width, height] in pixels, or all four as fractions 0-1.
+
+        The unit is decided here, once, from what was written (fractions need a decimal
+        point: ``[0, 0, 1, 1]`` is one pixel, ``[0.0, 0.0, 1.0, 1.0]`` the whole screen);
+        every later stage resolves the ``Region`` against the real screen size."""
         if (
             isinstance(value, list)
             and len(value) == 4
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value)
         ):
             if all(v <= 1 for v in value) and any(isinstance(v, float) for v in value):
-                return ("fraction", tuple(float(v) for v in value))
-            return ("px", tuple(int(v) for v in value))
+                return Region.fraction(*(float(v) for v in value))
+            return Region.px(*(int(v) for v in value))
         return self.error(
             path, "a region is [x, y, width, height] in pixels, or all four as fractions 0-1 of the screen"
         )

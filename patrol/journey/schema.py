@@ -18,9 +18,6 @@ DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$", 
 
 
 def build_schema() -> dict[str, Any]:
-    from .loader import load_extensions
-
-    load_extensions()
     step_props: dict[str, Any] = {
         "name": {"type": "string", "description": "step name, unique in the journey"},
         "budget": {**DURATION, "description": "stall budget for this step"},

@@ -15,16 +15,19 @@ from typing import Any
 
 from ..actions import ACTIONS, ActionContext
 from ..checks import CHECKS
+from ..checks.screen import locate_on_screen
 from ..config import Config
-from ..drivers import Engine, engine_class
+from ..core.vocabulary import Reason
+from ..drivers import Driver, Engine, engine_class
 from ..errors import ActionFailed, RobotError
-from ..journey.model import Journey, Step
+from ..journey.model import Journey, Locator, Step
 from ..results import (
     BREAKPOINT,
     ERROR,
     FAILED,
     INTERRUPTED,
     PASSED,
+    RUNNING,
     SKIPPED,
     STALL,
     Finding,
@@ -33,7 +36,8 @@ from ..results import (
     StepResult,
 )
 from .artifacts import ArtifactStore, slug
-from .evidence import StepContext, StepEvidence
+from .evidence import JourneyMemory, StepContext, StepEvidence
+from .screen_filters import SCREEN_FILTERS
 from .settle import settle_screen
 
 # Findings that explain why a later expectation failed; the expectation is then a
@@ -43,6 +47,15 @@ ROOT_CAUSES = {"request_failed", "http_error", "page_error",
 # Extra time Patrol gives a driver call beyond the hard timeout before it declares
 # the action hung (the driver's own timeout should fire first).
 HANG_GRACE_S = 10.0
+
+
+@dataclass
+class Progress:
+    """Where a journey is, so a journey cut off by its time limit can say what hung."""
+
+    step: int = 0
+    phase: str = ""  # "action" (the action and live checks) or "checks"
+    action: Step | None = None
 
 
 @dataclass
@@ -75,12 +88,6 @@ def new_run_id() -> str:
 def _now_iso() -> str:
     # Milliseconds: history and overlap checks order journeys that start within a second.
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-# Screen filters run on every screenshot before anything stores, compares or sends
-# it (redaction registers here). Signature: async (StepContext, png) -> png.
-ScreenFilter = Callable[..., Any]
-SCREEN_FILTERS: list[ScreenFilter] = []
 
 
 class EnginePool:
@@ -173,10 +180,7 @@ class Runner:
         self._slots = slots
         self._interrupted = False
         self._tasks: set[asyncio.Task] = set()
-        visual = self.config.section("visual") or {}
-        from ..durations import parse_ms
-
-        self.settle_timeout_ms = parse_ms(visual.get("settle_timeout", "5s"))
+        self.settle_timeout_ms = self.config.visual.settle_timeout_ms
 
     def _emit(self, name: str, *args: Any) -> None:
         for listener in self.listeners:
@@ -184,12 +188,7 @@ class Runner:
 
     # -- engines -------------------------------------------------------------------
     def _make_engine(self, target: str) -> Engine:
-        cls = engine_class(target)
-        return cls.from_config(self.config, self.options)  # type: ignore[attr-defined]
-
-    @property
-    def _engines(self) -> dict[str, Engine]:
-        return self.engines.engines
+        return engine_class(target).from_config(self.config, self.options)
 
     async def _engine(self, target: str) -> Engine:
         return await self.engines.acquire(target)
@@ -300,7 +299,7 @@ class Runner:
         driver = None
         engine = None
         generation = None
-        progress: dict[str, Any] = {}  # where the journey is: step index and phase (action/checks)
+        progress = Progress()
         try:
             engine = await self._engine(journey.target)
             generation = self.engines.generation.get(journey.target)
@@ -352,96 +351,49 @@ class Runner:
         result.robot_error = {"reason": "browser_crashed",
                               "message": f"{getattr(engine, 'name', 'the engine')} crashed or was killed during the journey"}
         last = next((s for s in reversed(result.steps) if s.status not in (SKIPPED,)), None)
-        if last is not None and last.status in (FAILED, "running"):
+        if last is not None and last.status in (FAILED, RUNNING):
             last.status = ERROR
             last.findings = []  # what failed there failed because the browser went away
 
-    async def _steps(self, journey: Journey, driver, store: ArtifactStore, journey_dir: str, result: JourneyResult,
-                     progress: dict[str, Any] | None = None) -> None:
-        memory: dict = {}
-        progress = progress if progress is not None else {}
+    async def _steps(self, journey: Journey, driver: Driver, store: ArtifactStore, journey_dir: str, result: JourneyResult,
+                     progress: Progress) -> None:
+        memory = JourneyMemory()
         for step in journey.steps:
             step_result = result.steps[step.index - 1]
-            progress.update(step=step.index, phase="action", action=step)
-            await self._run_step(journey, step, driver, store, journey_dir, step_result, memory, progress)
+            progress.step, progress.phase, progress.action = step.index, "action", step
+            sc = self._step_context(journey, step, driver, store, journey_dir, memory)
+            await self._run_step(sc, step_result, progress)
             self._emit("step_finished", journey, result, step_result)
             if any(f.fatal for f in step_result.findings):
                 break  # the flow cannot go on; later steps stay "skipped"
 
-    async def _run_step(self, journey: Journey, step: Step, driver, store: ArtifactStore, journey_dir: str, sr: StepResult, memory: dict,
-                        progress: dict[str, Any] | None = None) -> None:
-        progress = progress if progress is not None else {}
-        action = ACTIONS[step.action]
-        timeout_ms = journey.budgets.timeout_ms
-        actx = ActionContext(journey.base_url, timeout_ms)
-        evidence = StepEvidence()
-        sc = StepContext(journey, step, driver, self.config, evidence, timeout_ms, store, self.options,
-                         journey_dir=journey_dir, memory=memory)
-        findings: list[Finding] = []
-        sr.status = "running"
-        sr.budget_ms = step.budget_ms if step.budget_ms is not None else journey.budgets.step_ms
+    def _step_context(self, journey: Journey, step: Step, driver: Driver, store: ArtifactStore, journey_dir: str,
+                      memory: JourneyMemory) -> StepContext:
+        return StepContext(journey, step, driver, self.config, StepEvidence(), journey.budgets.timeout_ms, store, self.options,
+                           journey_dir=journey_dir, memory=memory)
 
-        t0 = time.monotonic()
-        try:
-            await asyncio.wait_for(action.perform(driver, step.params, actx), timeout=timeout_ms / 1000 + HANG_GRACE_S)
-        except ActionFailed as e:
-            evidence.action_error = e
-        except TimeoutError:
-            evidence.action_error = ActionFailed(
-                f"{action.describe(step.params)}: did not finish within {timeout_ms / 1000 + HANG_GRACE_S:.0f}s",
-                reason="action_timeout",
-            )
-        progress["phase"] = "checks"
-        if evidence.action_error is None:
-            for check_name, params in step.expect.items():
-                check = CHECKS[check_name]
-                if check.phase == "live" and not any(f.fatal for f in findings):
-                    findings += await check.run(sc, params)
-        evidence.duration_ms = (time.monotonic() - t0) * 1000
-        sr.duration_ms = round(evidence.duration_ms, 1)
-
-        evidence.url = await driver.current_url()
-        sr.url = evidence.url
-        if evidence.action_error is None and any(CHECKS[c].settle for c in step.expect):
-            png, settle = await settle_screen(driver, self.settle_timeout_ms)
-            evidence.cache["settle"] = settle
-        else:
-            png = await driver.screenshot()
-        for screen_filter in SCREEN_FILTERS:
-            png = await screen_filter(sc, png)
-        evidence.screenshot_png = png
-        sr.screenshot = store.write(store.step_file(journey_dir, step.index, step.key, ".png"), png)
-        evidence.events = driver.drain_events()
-
-        if evidence.action_error is not None:
-            e = evidence.action_error
-            findings.insert(
-                0,
-                Finding(kind=getattr(e, "kind", BREAKPOINT), reason=e.reason, message=f"could not {action.describe(step.params)}: {e}",
-                        evidence={**e.evidence, "url": evidence.url}, fatal=True),
-            )
+    async def _run_step(self, sc: StepContext, sr: StepResult, progress: Progress) -> None:
+        """One step in four phases: act (the action, then live checks, timed), capture
+        (the screenshot, through the screen filters), judge (evidence checks), record."""
+        sr.status = RUNNING
+        sr.budget_ms = sc.step.budget_ms if sc.step.budget_ms is not None else sc.journey.budgets.step_ms
+        findings = await self._act(sc)
+        progress.phase = "checks"
+        sr.duration_ms = round(sc.evidence.duration_ms, 1)
+        await self._capture(sc, sr)
+        error = sc.evidence.action_error
+        if error is not None:
+            action = ACTIONS[sc.step.action]
+            findings.insert(0, Finding(kind=error.kind, reason=error.reason, message=f"could not {action.describe(sc.step.params)}: {error}",
+                                       evidence={**error.evidence, "url": sc.evidence.url}, fatal=True))
         sc.findings = findings
-        # Always-on detectors first, the step's own expectations after (visual last), so
-        # an expectation knows what is already wrong with this screen.
-        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), c.order)):
-            if check.phase != "evidence":
-                continue
-            broken = any(f.fatal for f in findings)
-            if check.name in step.expect:
-                if broken:
-                    continue  # the flow already broke here: what it expected cannot be judged
-                findings += await check.run(sc, step.expect[check.name])
-            elif check.always and check.enabled(sc):
-                if check.name == "budget" and broken:
-                    continue  # a broken step is not also "slow"
-                findings += await check.run(sc, None)
-
-        settle = evidence.cache.get("settle")
-        if settle and not settle["settled"]:
-            findings.append(
-                Finding(kind=STALL, reason="screen_unsettled",
-                        message=f"the screen was still changing after {settle['waited_ms'] / 1000:.1f}s, so it could not be compared",
-                        evidence=dict(settle)))
+        await self._judge(sc)
+        settle = sc.evidence.settle
+        if settle is not None and not settle.settled:
+            findings.append(Finding(
+                kind=STALL, reason=Reason.SCREEN_UNSETTLED,
+                message=f"the screen was still changing after {settle.waited_ms / 1000:.1f}s, so it could not be compared",
+                evidence=settle.to_dict()))
         sr.findings = _fold_consequences(findings)
         for f in sr.findings:
             f.evidence.setdefault("screenshot", sr.screenshot)
@@ -451,10 +403,71 @@ class Runner:
         sr.artifacts.update(sc.report)
         sr.status = FAILED if sr.findings else PASSED
 
-    async def _journey_timed_out(self, journey, driver, store, journey_dir, result: JourneyResult, progress: dict | None = None) -> None:
+    async def _act(self, sc: StepContext) -> list[Finding]:
+        """The action, then the live checks (waiting for what the step expects), timed
+        together: that is how long the customer waited."""
+        step, evidence = sc.step, sc.evidence
+        action = ACTIONS[step.action]
+        actx = ActionContext(sc.journey.base_url, sc.timeout_ms, find_on_screen=self._find_on_screen)
+        findings: list[Finding] = []
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(action.perform(sc.driver, step.params, actx), timeout=sc.timeout_ms / 1000 + HANG_GRACE_S)
+        except ActionFailed as e:
+            evidence.action_error = e
+        except TimeoutError:
+            evidence.action_error = ActionFailed(
+                f"{action.describe(step.params)}: did not finish within {sc.timeout_ms / 1000 + HANG_GRACE_S:.0f}s",
+                reason=Reason.ACTION_TIMEOUT,
+            )
+        if evidence.action_error is None:
+            for check_name, params in step.expect.items():
+                check = CHECKS[check_name]
+                if check.phase == "live" and not any(f.fatal for f in findings):
+                    findings += await check.run(sc, params)
+        evidence.duration_ms = (time.monotonic() - t0) * 1000
+        return findings
+
+    async def _find_on_screen(self, driver: Driver, locator: Locator, timeout_ms: float) -> tuple[float, float]:
+        return await locate_on_screen(driver, locator, timeout_ms=timeout_ms, config=self.config)
+
+    async def _capture(self, sc: StepContext, sr: StepResult) -> None:
+        """The screenshot a person would see now: settled first when a pixel check asks
+        for it, then through every screen filter (redaction) before it is written."""
+        evidence, driver = sc.evidence, sc.driver
+        evidence.url = await driver.current_url()
+        sr.url = evidence.url
+        if evidence.action_error is None and any(CHECKS[c].settle for c in sc.step.expect):
+            png, evidence.settle = await settle_screen(driver, self.settle_timeout_ms)
+        else:
+            png = await driver.screenshot()
+        for screen_filter in SCREEN_FILTERS:
+            png = await screen_filter(sc, png)
+        evidence.screenshot_png = png
+        sr.screenshot = sc.artifacts.write(sc.artifacts.step_file(sc.journey_dir, sc.step.index, sc.step.key, ".png"), png)
+        evidence.events = driver.drain_events()
+
+    async def _judge(self, sc: StepContext) -> None:
+        """Evidence checks, adding to ``sc.findings``. Always-on detectors first, the
+        step's own expectations after (visual last), so an expectation knows what is
+        already wrong with this screen."""
+        findings = sc.findings
+        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), c.order)):
+            if check.phase != "evidence":
+                continue
+            broken = any(f.fatal for f in findings)
+            if check.name in sc.step.expect:
+                if broken:
+                    continue  # the flow already broke here: what it expected cannot be judged
+                findings += await check.run(sc, sc.step.expect[check.name])
+            elif check.always and check.enabled(sc) and (check.runs_on_broken_step or not broken):
+                findings += await check.run(sc, None)
+
+    async def _journey_timed_out(self, journey: Journey, driver: Driver | None, store: ArtifactStore, journey_dir: str,
+                                 result: JourneyResult, progress: Progress) -> None:
         """The journey ran past its time limit: keep a picture of where it hung. When
         the step's action itself never finished, that is also a breakpoint."""
-        sr = next((s for s in result.steps if s.status == "running"), None)
+        sr = next((s for s in result.steps if s.status == RUNNING), None)
         if sr is None:
             return
         shot = None
@@ -465,23 +478,22 @@ class Runner:
                 shot = None
         sr.screenshot = shot or sr.screenshot
         sr.status = FAILED
-        limit = journey.budgets.journey_ms / 1000
-        sr.findings.append(
-            Finding(kind=STALL, reason="journey_timeout", message=f"the journey was cut off after {limit:g}s while this step was still running",
-                    evidence={"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot}, fatal=True)
-        )
-        progress = progress or {}
-        step = progress.get("action")
+        limit_ms = journey.budgets.journey_ms or 0.0
+        sr.findings.append(Finding(
+            kind=STALL, reason=Reason.JOURNEY_TIMEOUT,
+            message=f"the journey was cut off after {limit_ms / 1000:g}s while this step was still running",
+            evidence={"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot}, fatal=True))
         if not sr.url and driver is not None:
             try:
                 sr.url = await asyncio.wait_for(driver.current_url(), 5)
             except Exception:
                 pass
-        if progress.get("phase") == "action" and step is not None and progress.get("step") == sr.index:
+        step = progress.action
+        if progress.phase == "action" and step is not None and progress.step == sr.index:
             action = ACTIONS[step.action]
             sr.findings.append(Finding(
-                kind=BREAKPOINT, reason="action_timeout",
-                message=f"could not {action.describe(step.params)}: it never finished (cut off with the journey after {limit:g}s)",
+                kind=BREAKPOINT, reason=Reason.ACTION_TIMEOUT,
+                message=f"could not {action.describe(step.params)}: it never finished (cut off with the journey after {limit_ms / 1000:g}s)",
                 evidence={"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot, "url": sr.url}, fatal=True))
 
 
@@ -489,7 +501,7 @@ def _cut_short(result: JourneyResult, status: str) -> None:
     """The step that was running when the journey ended early gets the journey's
     status (error / interrupted); the steps after it stay skipped."""
     for s in result.steps:
-        if s.status == "running":
+        if s.status == RUNNING:
             s.status = status
 
 

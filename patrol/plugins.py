@@ -1,0 +1,37 @@
+"""The composition root: every module that registers something (an action, a check,
+a journey or step key, a screen filter) is imported here, once, by name in code.
+
+Registries (``ACTIONS``, ``CHECKS``, ``JOURNEY_KEYS``/``STEP_KEYS``,
+``SCREEN_FILTERS``) live in small modules low in the tree and import none of their
+registrants, so no registry depends on what fills it and there are no import cycles.
+Entry points (the CLI, ``patrol_once``, the scheduler, tests) call ``load()`` before
+they parse a journey. Every registrant is cheap to import: heavy libraries (OpenCV,
+NumPy, Tesseract, APScheduler, Playwright, Appium) load when first used, so parsing a
+journey stays fast.
+
+To add an action, check or key: write its module, then add one import line below.
+"""
+
+from __future__ import annotations
+
+# Actions
+from .actions import goto, click, fill, press, select, scroll, wait_for, back, app  # noqa: I001  (schema order)
+# Checks (the order of registration is the order of the JSON schema; the runner orders by ``Check.order``)
+from .checks import expect_visible, expect_url, network, budget  # noqa: I001  (schema order)
+from .checks import detectors, visual, blank_screen, blank_region, broken_image, text  # noqa: I001
+# Journey and step keys owned by other subsystems, and screen filters
+from .drivers import app_keys
+from .runner import redaction
+from .schedule import journey_key
+
+REGISTRANTS = (
+    goto, click, fill, press, select, scroll, wait_for, back, app,
+    expect_visible, expect_url, network, budget, detectors, visual, blank_screen, blank_region, broken_image, text,
+    redaction, app_keys, journey_key,
+)
+
+
+def load() -> None:
+    """Make sure every registrant is registered (importing this module did it; the call
+    says so where it matters)."""
+    assert REGISTRANTS
