@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import argparse
+import os
 from pathlib import Path
+from typing import Any
 
-from ..errors import InputError
+from ..config import Config
+from ..core.vocabulary import Target
+from ..errors import ConfigError, InputError
+from ..journey.model import Journey
+from ..secrets import MissingVariable, interpolate
+
+NEEDS_APPIUM = "needs an Appium server (set appium.url or PATROL_APPIUM_URL)"
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run journeys and write a report")
     p.add_argument("paths", nargs="*", metavar="PATH|DIR", help="journey files or folders (default: journeys/)")
     p.add_argument("--tag", action="append", default=[], metavar="T", help="only journeys with this tag (repeatable: any of)")
@@ -17,13 +26,42 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd)
 
 
-def select(journeys, tags: list[str]):
+def select(journeys: list[Journey], tags: list[str]) -> list[Journey]:
     if not tags:
         return journeys
     return [j for j in journeys if set(j.tags) & set(tags)]
 
 
-def cmd(args) -> int:
+def configured_appium_url(config: Config) -> tuple[str, str] | None:
+    """(URL, where it was set) of the Appium server the user configured, or None when
+    nobody did (then only the default local server would be tried)."""
+    env = os.environ.get("PATROL_APPIUM_URL")
+    if env:
+        if not env.startswith(("http://", "https://")):
+            raise ConfigError(f"PATROL_APPIUM_URL={env!r}: expected an http:// or https:// URL")
+        return env.rstrip("/"), "PATROL_APPIUM_URL"
+    url = config.appium.url
+    if url is None:
+        return None
+    try:
+        return interpolate(url).rstrip("/"), "patrol.yaml appium.url"
+    except MissingVariable as e:
+        raise config.problem(("appium", "url"), str(e)) from None
+
+
+def needs_unconfigured_appium(journey: Journey, config: Config, explicit: set[Path]) -> bool:
+    """An app journey found in a folder, with no Appium server configured for it: a
+    first ``patrol run`` must not fail for want of a server nobody set up. Named
+    files always run (and say plainly when the server is not there)."""
+    if journey.target != Target.APP or Path(journey.file).resolve() in explicit:
+        return False
+    if configured_appium_url(config) is not None:
+        return False
+    device = config.appium.devices.get(str(journey.options.get("appium_device") or ""))
+    return device is None or device.url is None
+
+
+def cmd(args: argparse.Namespace) -> int:
     from .. import console
     from ..config import load_config
     from ..journey import load_all
@@ -37,10 +75,18 @@ def cmd(args) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise InputError("--concurrency must be 1 or more")
     concurrency = args.concurrency or concurrency_setting(config)
-    paths = args.paths or [str(config.path(config.section("journeys", "journeys")))]
+    paths = args.paths or [str(config.journeys_dir)]
     journeys = select(load_all(paths), args.tag)
     if not journeys:
         raise InputError(f"no journey has any of the tags {', '.join(args.tag)}")
+    explicit = {Path(p).resolve() for p in paths if not Path(p).is_dir()}
+    set_aside = [j for j in journeys if needs_unconfigured_appium(j, config, explicit)]
+    for j in set_aside:
+        console.say(f"[yellow]not run[/]: {console.safe(j.name)} ({console.safe(j.file)}): {NEEDS_APPIUM}")
+    journeys = [j for j in journeys if j not in set_aside]
+    if not journeys:
+        raise InputError(f"no journey to run: every one found is an app journey that {NEEDS_APPIUM}, "
+                         "or name the journey files to run them against the default local server")
     reports_root = reports_folder(config)
     options = RunOptions(
         output=Path(args.output) if args.output else None,
@@ -53,8 +99,7 @@ def cmd(args) -> int:
     # Incidents (state database, receivers) are set up before patrolling, so a bad
     # receiver config stops the run at once rather than after it.
     incidents = incident_service(config)
-    progress = console.ConsoleProgress()
-    progress.concurrent = options.concurrency > 1
+    progress = console.ConsoleProgress(concurrent=options.concurrency > 1)
     outcome = patrol_once(config, journeys, options, incidents=incidents, listeners=[progress])
     console.say(f"report: [bold]{console.safe(outcome.run_dir / 'index.html')}[/]")
     return outcome.exit_code
