@@ -1,15 +1,24 @@
-"""``patrol deliveries``: the notification outbox (pending, sent, dead)."""
+"""``patrol deliveries``: the notification outbox (pending, sent, dead).
+
+Commands import what they need when they run, so ``patrol --help`` stays fast."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+from ..core.vocabulary import DeliveryStatus
+
+if TYPE_CHECKING:
+    from ..incidents.service import IncidentService
+    from ..notify.dispatcher import DispatchStats
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("deliveries", help="list notification deliveries; retry a dead one; flush the outbox")
     p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     which = p.add_mutually_exclusive_group()
-    for name in ("pending", "sent", "dead"):
+    for name in DeliveryStatus:
         which.add_argument(f"--{name}", dest="which", action="store_const", const=name, help=f"only {name} deliveries")
     which.add_argument("--all", dest="which", action="store_const", const=None, help="every delivery (default)")
     p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N, newest first (default 50)")
@@ -27,7 +36,7 @@ def add_parser(sub) -> None:
     f.set_defaults(func=cmd_flush)
 
 
-def _service(args, resolve_secrets: bool):
+def _service(args: argparse.Namespace, resolve_secrets: bool) -> IncidentService:
     from ..config import load_config
     from ..errors import InputError
     from ..incidents.service import IncidentService
@@ -38,7 +47,7 @@ def _service(args, resolve_secrets: bool):
     return IncidentService.from_config(config, resolve_secrets=resolve_secrets)
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     from .. import console
     from ..incidents.display import fmt_time, table
     from ..notify import outbox
@@ -52,9 +61,9 @@ def cmd_list(args) -> int:
     for d in rows:
         rec = svc.receivers.get(d["receiver"])
         url = rec.display_url if rec else "(no longer in patrol.yaml)"
-        if d["status"] == "sent":
+        if d["status"] == DeliveryStatus.SENT:
             when = f"sent {fmt_time(d['sent_at'], svc)}"
-        elif d["status"] == "pending":
+        elif d["status"] == DeliveryStatus.PENDING:
             when = f"next {fmt_time(d['next_attempt_at'], svc)}"
         else:
             when = f"dead {fmt_time(d['last_attempt_at'] or d['created_at'], svc)}"
@@ -64,11 +73,12 @@ def cmd_list(args) -> int:
                     fmt_time(d["created_at"], svc), when, answer])
     table(["ID", "STATUS", "RECEIVER", "URL", "EVENT", "INCIDENT", "TRIES", "CREATED", "WHEN", "LAST ANSWER"], out, max_width=60)
     counts = outbox.counts(svc.store)
-    console.say(f"[dim]{counts.get('pending', 0)} pending · {counts.get('sent', 0)} sent · {counts.get('dead', 0)} dead[/]")
+    console.say(f"[dim]{counts.get(DeliveryStatus.PENDING, 0)} pending · {counts.get(DeliveryStatus.SENT, 0)} sent · "
+                f"{counts.get(DeliveryStatus.DEAD, 0)} dead[/]")
     return 0
 
 
-def cmd_retry(args) -> int:
+def cmd_retry(args: argparse.Namespace) -> int:
     from .. import console
     from ..errors import InputError
     from ..notify import outbox
@@ -83,7 +93,7 @@ def cmd_retry(args) -> int:
     return 0
 
 
-def cmd_flush(args) -> int:
+def cmd_flush(args: argparse.Namespace) -> int:
     from ..durations import DurationError, parse_ms
     from ..errors import InputError
 
@@ -96,7 +106,7 @@ def cmd_flush(args) -> int:
     return 0
 
 
-def _report(stats) -> None:
+def _report(stats: DispatchStats) -> None:
     from .. import console
 
     console.say(f"notifications: {stats.sent} sent, {stats.pending} pending, {stats.dead} dead")

@@ -1,13 +1,23 @@
-"""``patrol incidents``: what is broken now, what was, and why."""
+"""``patrol incidents``: what is broken now, what was, and why.
+
+Commands import what they need when they run, so ``patrol --help`` stays fast."""
 
 from __future__ import annotations
 
 import argparse
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
+from ..core.vocabulary import DeliveryStatus, EventType, IncidentStatus, ResolvedBy
 from ..incidents.display import fmt_time, table
 
+if TYPE_CHECKING:
+    from ..incidents.service import IncidentService
 
-def add_parser(sub) -> None:
+Console = ModuleType  # ``patrol.console``, imported by the command and handed to its helpers
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("incidents", help="list incidents (open by default); show one; resolve one by hand")
     p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     which = p.add_mutually_exclusive_group()
@@ -28,7 +38,7 @@ def add_parser(sub) -> None:
     res.set_defaults(func=cmd_resolve)
 
 
-def _service(args, resolve_secrets: bool = False):
+def _service(args: argparse.Namespace, resolve_secrets: bool = False) -> IncidentService:
     from ..config import load_config
     from ..errors import InputError
     from ..incidents.service import IncidentService
@@ -39,14 +49,15 @@ def _service(args, resolve_secrets: bool = False):
     return IncidentService.from_config(config, resolve_secrets=resolve_secrets)
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     from .. import console
 
     svc = _service(args)
     for r in svc.robot_status():
         names = ", ".join(f"{j.get('name')} ({j.get('reason')})" for j in (r["detail"] or {}).get("journeys", [])[:5])
-        console.say(f"[magenta]robot failing[/] on {console.safe(r['target'])} since {console.safe(fmt_time(r['since'], svc))}: {console.safe(names)}")
-    rows = svc.list_incidents(None if args.which == "all" else "open", args.limit)
+        console.say(f"[magenta]robot failing[/] on {console.safe(r['target'])} since "
+                    f"{console.safe(fmt_time(r['since'], svc))}: {console.safe(names)}")
+    rows = svc.list_incidents(None if args.which == "all" else IncidentStatus.OPEN, args.limit)
     if not rows:
         console.say("no open incidents" if args.which == "open" else "no incidents yet")
         return 0
@@ -55,21 +66,29 @@ def cmd_list(args) -> int:
         status = r["status"] + (" (flapping)" if r.get("flapping") else "")
         out.append([f"#{r['id']}", status, r["severity"], r["journey"], f"{r['step_index']} {r['step_name'] or r['step_key']}",
                     f"{r['kind']}/{r['reason']}", r["device"], str(r["count"]), fmt_time(r["opened_at"], svc),
-                    fmt_time(r["resolved_at"] if r["status"] == "resolved" else r["last_seen_at"], svc)])
+                    fmt_time(r["resolved_at"] if r["status"] == IncidentStatus.RESOLVED else r["last_seen_at"], svc)])
     table(["ID", "STATUS", "SEVERITY", "JOURNEY", "STEP", "PROBLEM", "DEVICE", "COUNT", "FIRST SEEN", "LAST SEEN/RESOLVED"], out)
     return 0
 
 
-def cmd_show(args) -> int:
+def cmd_show(args: argparse.Namespace) -> int:
     from .. import console
-    from ..incidents import documents as D
 
     svc = _service(args)
     d = svc.incident_detail(args.id)
-    inc, obj = d["incident"], d["object"]
-    safe = console.safe
-    flapping = bool(d["journey_state"] and d["journey_state"]["flapping"] and inc["status"] == "open")
-    colour = "red" if inc["status"] == "open" else "green"
+    _show_header(console, svc, d)
+    _show_evidence(console, d["object"]["evidence"])
+    _show_reports(console, svc, d)
+    _show_timeline(console, svc, d["events"])
+    _show_notifications(console, svc, d["deliveries"])
+    return 0
+
+
+def _show_header(console: Console, svc: IncidentService, d: dict[str, Any]) -> None:
+    inc, safe = d["incident"], console.safe
+    is_open = inc["status"] == IncidentStatus.OPEN
+    flapping = bool(d["journey_state"] and d["journey_state"]["flapping"] and is_open)
+    colour = "red" if is_open else "green"
     console.say(f"[bold]Incident #{inc['id']}[/] · [{colour}]{inc['status'].upper()}[/]"
                 + (" [yellow](journey flapping)[/]" if flapping else "") + f" · {safe(inc['severity'])}")
     console.say(f"  [bold]{safe(inc['kind'])} ({safe(inc['reason'])})[/]: {safe(inc['message'])}")
@@ -80,17 +99,22 @@ def cmd_show(args) -> int:
         ("page", inc["page_url"] or "-"),
         ("seen", f"{inc['count']} run(s) · first {fmt_time(inc['opened_at'], svc)} · last {fmt_time(inc['last_seen_at'], svc)}"),
     ]
-    if inc["status"] == "resolved":
-        how = "by hand" + (f": {inc['resolve_note']}" if inc["resolve_note"] else "") if inc["resolved_by"] == "manual" \
-            else f"after {inc['healthy_streak']} healthy run(s) in a row"
+    if inc["status"] == IncidentStatus.RESOLVED:
+        if inc["resolved_by"] == ResolvedBy.MANUAL:
+            how = "by hand" + (f": {inc['resolve_note']}" if inc["resolve_note"] else "")
+        else:
+            how = f"after {inc['healthy_streak']} healthy run(s) in a row"
         lines.append(("resolved", f"{fmt_time(inc['resolved_at'], svc)} ({how})"))
     elif inc["healthy_streak"]:
         lines.append(("healthy", f"{inc['healthy_streak']} healthy run(s) so far (resolves at {svc.settings.resolve_after})"))
-    lines.append(("fingerprint", inc["fingerprint"] + (f" · reopens the problem of incident #{inc['previous_id']}" if inc["previous_id"] else "")))
+    reopens = f" · reopens the problem of incident #{inc['previous_id']}" if inc["previous_id"] else ""
+    lines.append(("fingerprint", inc["fingerprint"] + reopens))
     for k, v in lines:
         console.say(f"  [dim]{k:<12}[/]{safe(v)}")
 
-    ev = obj["evidence"]
+
+def _show_evidence(console: Console, ev: dict[str, Any]) -> None:
+    safe = console.safe
     console.say("[bold]Evidence[/] [dim](latest failure)[/]")
     files = []
     if ev.get("screenshot"):
@@ -110,17 +134,42 @@ def cmd_show(args) -> int:
     for k, v in (ev.get("details") or {}).items():
         console.say(f"  [dim]{k[:12]:<12}[/]{safe(v)}")
 
+
+def _show_reports(console: Console, svc: IncidentService, d: dict[str, Any]) -> None:
+    from ..incidents.documents import link
+
+    inc = d["incident"]
     console.say("[bold]Reports[/]")
     for label, run_id in (("first run", inc["first_run_id"]), ("last run", inc["last_run_id"])):
         run = d["runs"].get(run_id)
         if run:
-            lk = D.link(run["run_dir"], "index.html", svc.public_url) or {}
-            console.say(f"  [dim]{label:<12}[/]{safe(run_id)} {safe(lk.get('url') or lk.get('path') or '-')}")
+            lk = link(run["run_dir"], "index.html", svc.public_url) or {}
+            console.say(f"  [dim]{label:<12}[/]{console.safe(run_id)} {console.safe(lk.get('url') or lk.get('path') or '-')}")
 
+
+def _event_note(e: dict[str, Any]) -> str:
+    """What a timeline entry adds to its type."""
+    data = (e["payload"] or {}).get("data") or {}
+    if e["type"] == EventType.OPENED:
+        attempts = (data.get("run") or {}).get("attempts")
+        return f"in run {e['run_id']}" + (f", confirmed by {attempts} attempts" if attempts and attempts > 1 else "")
+    if e["type"] in (EventType.FLAPPING, EventType.FLAPPING_STOPPED):
+        fl = data.get("flapping") or {}
+        return f"{fl.get('percent', 0):.0f}% weighted state change; now {fl.get('state')}"
+    if e["type"] == EventType.RESOLVED:
+        inc_d = data.get("incident") or {}
+        return "by hand" if inc_d.get("resolved_by") == ResolvedBy.MANUAL else f"after {inc_d.get('healthy_runs')} healthy run(s)"
+    return ""
+
+
+def _show_timeline(console: Console, svc: IncidentService, events: list[dict[str, Any]]) -> None:
+    from ..incidents.documents import SUBSCRIPTION
+
+    safe = console.safe
     console.say("[bold]Timeline[/]")
-    pending_seen: list[dict] = []
+    pending_seen: list[dict[str, Any]] = []  # "seen again" entries, said as one line
 
-    def flush_seen():
+    def flush_seen() -> None:
         if not pending_seen:
             return
         a, b = pending_seen[0], pending_seen[-1]
@@ -130,38 +179,30 @@ def cmd_show(args) -> int:
             console.say(f"  {fmt_time(a['at'], svc)}  seen again ×{len(pending_seen)}, until {fmt_time(b['at'], svc)}")
         pending_seen.clear()
 
-    for e in d["events"]:
-        if e["type"] == D.SEEN:
+    for e in events:
+        if e["type"] == EventType.SEEN:
             pending_seen.append(e)
             continue
         flush_seen()
-        data = (e["payload"] or {}).get("data") or {}
-        note = ""
-        if e["type"] == D.OPENED:
-            attempts = (data.get("run") or {}).get("attempts")
-            note = f"in run {e['run_id']}" + (f", confirmed by {attempts} attempts" if attempts and attempts > 1 else "")
-        elif e["type"] in (D.FLAPPING, D.FLAPPING_STOPPED):
-            fl = data.get("flapping") or {}
-            note = f"{fl.get('percent', 0):.0f}% weighted state change; now {fl.get('state')}"
-        elif e["type"] == D.RESOLVED:
-            inc_d = data.get("incident") or {}
-            note = "by hand" if inc_d.get("resolved_by") == "manual" else f"after {inc_d.get('healthy_runs')} healthy run(s)"
-        quiet = "" if e["notified"] else " [dim](not sent: journey flapping)[/]" if e["type"] in D.SUBSCRIPTION else ""
-        console.say(f"  {fmt_time(e['at'], svc)}  [bold]{safe(e['type'].split('.', 1)[1])}[/] {safe(note)}{quiet}")
+        quiet = "" if e["notified"] else " [dim](not sent: journey flapping)[/]" if e["type"] in SUBSCRIPTION else ""
+        console.say(f"  {fmt_time(e['at'], svc)}  [bold]{safe(e['type'].split('.', 1)[1])}[/] {safe(_event_note(e))}{quiet}")
     flush_seen()
 
-    if d["deliveries"]:
-        console.say("[bold]Notifications[/]")
-        for x in d["deliveries"]:
-            state = {"sent": "[green]sent[/]", "dead": "[red]dead[/]"}.get(x["status"], "[yellow]pending[/]")
-            when = fmt_time(x["sent_at"] or x["last_attempt_at"] or x["created_at"], svc)
-            tail = f" · last answer: {safe(x['last_error'])}" if x["last_error"] and x["status"] != "sent" else ""
-            console.say(f"  #{x['id']} {safe(x['event_type'].split('.', 1)[1])} → {safe(x['receiver'])} ({safe(x['format'])}): "
-                        f"{state} {when} · {x['attempts']} attempt(s){tail}")
-    return 0
+
+def _show_notifications(console: Console, svc: IncidentService, deliveries: list[dict[str, Any]]) -> None:
+    if not deliveries:
+        return
+    safe = console.safe
+    console.say("[bold]Notifications[/]")
+    for x in deliveries:
+        state = {DeliveryStatus.SENT: "[green]sent[/]", DeliveryStatus.DEAD: "[red]dead[/]"}.get(x["status"], "[yellow]pending[/]")
+        when = fmt_time(x["sent_at"] or x["last_attempt_at"] or x["created_at"], svc)
+        tail = f" · last answer: {safe(x['last_error'])}" if x["last_error"] and x["status"] != DeliveryStatus.SENT else ""
+        console.say(f"  #{x['id']} {safe(x['event_type'].split('.', 1)[1])} → {safe(x['receiver'])} ({safe(x['format'])}): "
+                    f"{state} {when} · {x['attempts']} attempt(s){tail}")
 
 
-def cmd_resolve(args) -> int:
+def cmd_resolve(args: argparse.Namespace) -> int:
     from .. import console
 
     svc = _service(args, resolve_secrets=True)

@@ -1,14 +1,25 @@
 """Plain aligned tables for `patrol incidents` and `patrol deliveries` (masked, escaped,
-CJK-width aware)."""
+CJK-width aware), and the console lines a run prints about incidents.
+
+``patrol.console`` is imported where it is used: it loads the runner, which the CLI
+commands that import this module do not otherwise need at start-up."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 
+from ..core.vocabulary import EventType, IncidentStatus
+from ..secrets import mask
 
-def fmt_time(dt: datetime | None, svc=None) -> str:
+if TYPE_CHECKING:
+    from ..notify.dispatcher import DispatchStats
+    from .service import IncidentService, RecordResult
+
+
+def fmt_time(dt: datetime | None, svc: IncidentService | None = None) -> str:
     if dt is None:
         return "-"
     tz = svc.settings.tz if svc is not None else None
@@ -30,7 +41,6 @@ def _clip(text: str, width: int) -> str:
 
 def table(headers: list[str], rows: list[list[str]], max_width: int = 48) -> None:
     from .. import console
-    from ..secrets import mask
 
     rows = [[_clip(mask(str(c)), max_width) for c in r] for r in rows]
     widths = [max([cell_len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(headers)]
@@ -43,13 +53,13 @@ def table(headers: list[str], rows: list[list[str]], max_width: int = 48) -> Non
         console.say(console.safe(line(r)))
 
 
-def describe_record(result, svc) -> str | None:
+def describe_record(result: RecordResult, svc: IncidentService) -> str | None:
     """One console line about what a run did to incidents (None: nothing to say)."""
     from .. import console
 
     parts = []
     if result.opened:
-        rows = {r["id"]: r for r in svc.list_incidents("open", 200)}
+        rows = {r["id"]: r for r in svc.list_incidents(IncidentStatus.OPEN, 200)}
         said = []
         for i in result.opened:
             r = rows.get(i)
@@ -61,19 +71,17 @@ def describe_record(result, svc) -> str | None:
         parts.append("[green]resolved[/] " + console.safe(", ".join(f"#{i}" for i in result.resolved)))
     if result.unconfirmed:
         parts.append(f"{len(result.unconfirmed)} failure(s) not confirmed by the rerun: no incident")
-    for t in result.events:
-        if t.endswith("flapping"):
-            parts.append("[yellow]journey flapping[/]: notifications paused until it settles")
-        elif t.endswith("flapping_stopped"):
-            parts.append("journey stopped flapping")
-        elif t == "robot.error":
-            parts.append("[magenta]robot error[/] reported")
-        elif t == "robot.recovered":
-            parts.append("robot recovered")
+    news: dict[str, str] = {
+        EventType.FLAPPING: "[yellow]journey flapping[/]: notifications paused until it settles",
+        EventType.FLAPPING_STOPPED: "journey stopped flapping",
+        EventType.ROBOT_ERROR: "[magenta]robot error[/] reported",
+        EventType.ROBOT_RECOVERED: "robot recovered",
+    }
+    parts += [news[t] for t in result.events if t in news]
     return "incidents: " + "; ".join(parts) if parts else None
 
 
-def describe_flush(stats) -> str | None:
+def describe_flush(stats: DispatchStats) -> str | None:
     from .. import console
 
     if not (stats.sent or stats.pending or stats.dead or stats.retrying):

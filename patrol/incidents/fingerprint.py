@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.vocabulary import Reason, Severity
 from ..results import Finding, JourneyResult, StepResult
 from ..secrets import MASKER
 
@@ -21,9 +22,9 @@ def fingerprint(journey: str, step_key: str, kind: str, reason: str, target: str
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
 
-def severity(finding: Finding) -> str:
+def severity(finding: Finding) -> Severity:
     """critical when the customer cannot go on (a fatal finding), else warning."""
-    return "critical" if finding.fatal else "warning"
+    return Severity.CRITICAL if finding.fatal else Severity.WARNING
 
 
 @dataclass
@@ -90,14 +91,14 @@ def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult,
                 "status": r.get("status") if isinstance(r.get("status"), int) else None,
                 "error": _clip(r["error"], 200) if r.get("error") else None,
             })
-    if not failed and finding.reason == "http_error" and ev.get("url"):
+    if not failed and finding.reason == Reason.HTTP_ERROR and ev.get("url"):
         failed.append({"method": "GET", "url": _clip(ev["url"], 300), "status": ev.get("status"), "error": None})
     page_errors = []
     for e in (ev.get("errors") or [])[:3]:
         msg = e.get("message") if isinstance(e, dict) else e
         if msg:
             page_errors.append(_clip(msg, 300))
-    details = {}
+    details: dict[str, Any] = {}
     for key, value in ev.items():
         if key in _SKIP_DETAILS or len(details) >= 10:
             continue
@@ -114,4 +115,5 @@ def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult,
         "details": details,
         "attempt": journey.attempt,
     }
-    return MASKER.mask_obj(summary)
+    masked: dict[str, Any] = MASKER.mask_obj(summary)
+    return masked
