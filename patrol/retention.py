@@ -27,100 +27,22 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .durations import DurationError, parse_ms
+from .config import Config
+from .config.retention import AGE_KEYS, RetentionSettings
 
-DEFAULTS = {"screenshots": "30d", "reports": "180d", "runs": "400d", "deliveries": "90d"}
-AGE_KEYS = ("screenshots", "reports", "runs", "deliveries")
-DEFAULT_PRUNE = "30 3 * * *"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 PRUNED_MARK = ".screenshots-pruned"
 _RUN_ID = re.compile(r"^(\d{8}-\d{6})-[0-9a-f]+$")
 
 
-@dataclass
-class RetentionSettings:
-    enabled: bool = True
-    ages: dict[str, float | None] = field(default_factory=lambda: {k: parse_ms(v) / 1000 for k, v in DEFAULTS.items()})
-    prune_cron: str | None = DEFAULT_PRUNE
-    timezone: str | None = None
-
-    def age(self, key: str) -> float | None:
-        return self.ages.get(key) if self.enabled else None
-
-    def describe(self) -> str:
-        if not self.enabled:
-            return "retention off (nothing is pruned)"
-
-        def show(v):
-            return "forever" if v is None else f"{v / 86400:g}d" if v % 86400 == 0 else f"{v:g}s"
-
-        return ", ".join(f"{k} {show(self.ages.get(k))}" for k in AGE_KEYS)
-
-
-def retention_settings(config) -> RetentionSettings:
-    raw = config.section("retention")
-    if raw is None:
-        return RetentionSettings()
-    if raw is False:
-        return RetentionSettings(enabled=False, prune_cron=None)
-    if not isinstance(raw, dict):
-        raise config.problem(("retention",), "expected a mapping like {screenshots: 30d, reports: 180d, runs: 400d}, or false")
-    allowed = (*AGE_KEYS, "prune", "timezone")
-    for key in raw:
-        if key not in allowed:
-            raise config.problem(("retention", key), f"unknown key; allowed: {', '.join(allowed)}", key=True)
-    settings = RetentionSettings()
-    for key in AGE_KEYS:
-        if key not in raw:
-            continue
-        value = raw[key]
-        if value in ("forever", "never", None, False):
-            settings.ages[key] = None
-            continue
-        try:
-            seconds = parse_ms(value) / 1000
-        except DurationError as e:
-            raise config.problem(("retention", key), f"{e}; or 'forever'") from None
-        if seconds < 3600:
-            raise config.problem(("retention", key), "keep things at least 1h")
-        settings.ages[key] = seconds
-    order = [k for k in ("screenshots", "reports", "runs")]
-    for shorter, longer in zip(order, order[1:]):
-        a, b = settings.ages[shorter], settings.ages[longer]
-        if a is None and b is not None or (a is not None and b is not None and a > b):
-            raise config.problem(("retention", longer if longer in raw else shorter),
-                                 f"{longer} must be kept at least as long as {shorter}")
-    if "timezone" in raw:
-        tz = raw["timezone"]
-        try:
-            from zoneinfo import ZoneInfo
-
-            ZoneInfo(str(tz))
-        except Exception:
-            raise config.problem(("retention", "timezone"), f"unknown time zone {tz!r}") from None
-        settings.timezone = str(tz)
-    if "prune" in raw:
-        prune = raw["prune"]
-        if prune in (False, "off", "never"):
-            settings.prune_cron = None
-        elif not isinstance(prune, str):
-            raise config.problem(("retention", "prune"), "expected a crontab expression like \"30 3 * * *\", or off")
-        else:
-            from .schedule.triggers import CronError, cron_trigger
-
-            try:
-                from zoneinfo import ZoneInfo
-
-                cron_trigger(prune, ZoneInfo(settings.timezone or "UTC"))
-            except CronError as e:
-                raise config.problem(("retention", "prune"), f"not a crontab expression: {e}") from None
-            settings.prune_cron = prune
-    return settings
+def retention_settings(config: Config) -> RetentionSettings:
+    """The ``retention`` section, checked with the rest of patrol.yaml at load."""
+    return config.retention
 
 
 def prune_spec(settings: RetentionSettings):

@@ -39,12 +39,7 @@ class PatrolOutcome:
 
 def concurrency_setting(config: Config) -> int:
     """``concurrency: N`` in patrol.yaml: journeys at once (default 1)."""
-    raw = config.section("concurrency", 1)
-    if raw is None:
-        return 1
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 64:
-        raise config.problem(("concurrency",), f"expected a whole number of journeys at once, 1 to 64 (got {raw!r})")
-    return raw
+    return config.concurrency
 
 
 def incident_service(config: Config):
@@ -57,7 +52,7 @@ def incident_service(config: Config):
 
 
 def reports_root(config: Config) -> Path:
-    return config.path(config.section("reports", "reports"))
+    return config.reports_dir
 
 
 def patrol_once(

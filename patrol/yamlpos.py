@@ -57,9 +57,7 @@ def _build(node: yaml.Node, path: Path, loc: Located) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(
-                ""
-            ).construct_object(key_node, deep=True) if not isinstance(key_node, yaml.ScalarNode) else _scalar(key_node)
+            key = _scalar(key_node)
             loc.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = _build(value_node, path + (key,), loc)
         return out
@@ -68,7 +66,8 @@ def _build(node: yaml.Node, path: Path, loc: Located) -> Any:
     return _scalar(node)
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
+def _scalar(node: yaml.Node) -> Any:
+    """A scalar (or a complex key such as ``? [a, b]``) as the safe loader builds it."""
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)

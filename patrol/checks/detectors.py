@@ -30,5 +30,4 @@ def detector_on(sc, name: str) -> bool:
     journey_setting = (sc.journey.options.get("detectors") or {}).get(name)
     if journey_setting is not None:
         return journey_setting
-    config_setting = (sc.config.section("detectors") or {}).get(name)
-    return True if config_setting is None else bool(config_setting)
+    return sc.config.detectors.on(name)

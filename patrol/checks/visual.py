@@ -37,8 +37,7 @@ class VisualSpec:
 
 
 def baseline_store(config) -> BaselineStore:
-    visual = config.section("visual") or {}
-    return BaselineStore(config.path(visual.get("baselines", "baselines")))
+    return BaselineStore(config.baselines_dir)
 
 
 @register

@@ -62,7 +62,7 @@ def patrol(args) -> int:
         from ..config import load_config
 
         config = load_config(args.config)
-        folder = config.path(config.section("journeys", "journeys"))
+        folder = config.journeys_dir
         paths = [str(p) for p in sorted(folder.glob("*.y*ml"))] or [str(folder)]
     with DemoBank(port=0, faults=args.fault) as bank:
         console.say(f"demo bank at [bold]{bank.url}[/]" + (f" with faults {', '.join(args.fault)}" if args.fault else ""))

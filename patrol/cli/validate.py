@@ -1,19 +1,46 @@
 from __future__ import annotations
 
-from ..errors import EXIT_INPUT
-from ..journey import load_all
+import argparse
+from typing import Any
+
+from ..errors import EXIT_INPUT, ConfigError, InputError, JourneyError, Problem
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("validate", help="check journey files; print every problem as file:line:column: field: message")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="journey files or folders")
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("validate", help="check patrol.yaml and journey files; print every problem as file:line:column: field: message")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="journey files or folders (default: the journeys folder)")
     p.set_defaults(func=cmd)
 
 
-def cmd(args) -> int:
+def cmd(args: argparse.Namespace) -> int:
+    """patrol.yaml (every section: receivers, schedules, retention...) and the journeys,
+    all problems of both reported together. ``${...}`` values are not resolved: a
+    missing secret is reported where it is used, so validating needs no secrets."""
     from .. import console
+    from ..config import Config, find_config, load_config
+    from ..journey import load_all
 
-    journeys = load_all(args.paths)  # raises JourneyError with every problem
+    problems: list[Problem] = []
+    config: Config | None = None
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as e:
+        if not e.problems:
+            raise  # no file, unreadable, YAML syntax: nothing more to say about it
+        problems.extend(e.problems)
+    if config is None:  # the journeys folder as if the file were good
+        found = find_config(getattr(args, "config", None))
+        config = Config(root=found.resolve().parent) if found else Config()
+    journeys = []
+    try:
+        journeys = load_all(args.paths or [str(config.journeys_dir)])
+    except JourneyError as e:
+        problems.extend(e.problems)
+    if problems:
+        raise InputError("\n".join(map(str, problems)), problems)
+    if config.file:
+        sections = ", ".join(str(k) for k in (config.data or {})) or "no sections"
+        console.say(f"[green]ok[/] {console.safe(config.file)}: {console.safe(sections)}")
     for j in journeys:
         console.say(f"[green]ok[/] {console.safe(j.file)}: {console.safe(j.name)}, {len(j.steps)} steps")
     return 0 if journeys else EXIT_INPUT

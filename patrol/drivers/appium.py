@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..durations import DurationError, parse_ms
 from ..errors import ActionFailed, AppiumUnreachable, DeviceLost, RobotError, SessionNotCreated
 from ..journey.model import Journey, Locator
 from ..results import STALL
@@ -116,15 +115,10 @@ class AppiumEngine(Engine):
     # -- configuration --------------------------------------------------------------------
     @classmethod
     def from_config(cls, config, options) -> AppiumEngine:
-        section = config.section("appium") or {}
-        if not isinstance(section, dict):
-            raise config.problem(("appium",), "expected a mapping with " + ", ".join(CONFIG_KEYS))
-        for key in section:
-            if key not in CONFIG_KEYS:
-                raise config.problem(("appium", key), f"unknown key; allowed: {', '.join(CONFIG_KEYS)}", key=True)
+        section = config.appium  # checked at load; ${...} resolved here
         url, source = DEFAULT_URL, "the default"
-        if section.get("url") is not None:
-            url, source = _config_url(config, ("appium", "url"), section["url"]), "patrol.yaml appium.url"
+        if section.url is not None:
+            url, source = _config_url(config, ("appium", "url"), section.url), "patrol.yaml appium.url"
         env = os.environ.get("PATROL_APPIUM_URL")
         if env:
             if not env.startswith(("http://", "https://")):
@@ -132,15 +126,8 @@ class AppiumEngine(Engine):
 
                 raise ConfigError(f"PATROL_APPIUM_URL={sup.mask_url(env)!r}: expected an http:// or https:// URL")
             url, source = env, "PATROL_APPIUM_URL"
-        timeouts = {}
-        for key, default in (("session_timeout", 300_000.0), ("command_timeout", 60_000.0)):
-            raw = section.get(key)
-            try:
-                timeouts[key] = parse_ms(raw) if raw is not None else default
-            except DurationError as e:
-                raise config.problem(("appium", key), str(e)) from None
-        devices = _config_devices(config, section.get("devices"))
-        engine = cls(url, source, devices, timeouts["session_timeout"], timeouts["command_timeout"],
+        devices = _config_devices(config, section.devices)
+        engine = cls(url, source, devices, section.session_timeout_ms, section.command_timeout_ms,
                      headed=bool(getattr(options, "headed", False)))
         engine.config = config
         return engine
@@ -181,9 +168,8 @@ class AppiumEngine(Engine):
         if sup.is_chromium_driver(caps):
             from .chromium import find_chromium
 
-            browser = (self.config.section("browser") or {}) if self.config else {}
             try:
-                chromium = find_chromium(browser.get("executable") if isinstance(browser, dict) else None)
+                chromium = find_chromium(self.config.browser.executable if self.config else None)
             except RobotError:
                 chromium = None
             caps = sup.chromium_defaults(caps, journey.device, headed=self.headed, chromium=chromium,
@@ -1071,25 +1057,13 @@ def _config_url(config, path: tuple, value: Any) -> str:
 
 
 def _config_devices(config, raw: Any) -> dict[str, dict]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise config.problem(("appium", "devices"), "expected a mapping of device name -> {url, capabilities}")
     devices = {}
-    for name, entry in raw.items():
+    for name, entry in raw.items():  # patrol.yaml appium.devices, checked at load
         path = ("appium", "devices", name)
-        if not isinstance(entry, dict):
-            raise config.problem(path, "expected a mapping with url and/or capabilities")
-        for key in entry:
-            if key not in DEVICE_KEYS:
-                raise config.problem(path + (key,), f"unknown key; allowed: {', '.join(DEVICE_KEYS)}", key=True)
         device: dict[str, Any] = {}
-        if entry.get("url") is not None:
-            device["url"] = _config_url(config, path + ("url",), entry["url"])
-        caps = entry.get("capabilities") or {}
-        if not isinstance(caps, dict):
-            raise config.problem(path + ("capabilities",), "expected a mapping of Appium capabilities")
-        device["capabilities"] = sup.normalise(_interpolate_tree(config, path + ("capabilities",), caps))
+        if entry.url is not None:
+            device["url"] = _config_url(config, path + ("url",), entry.url)
+        device["capabilities"] = sup.normalise(_interpolate_tree(config, path + ("capabilities",), dict(entry.capabilities)))
         devices[str(name)] = device
     return devices
 

@@ -41,17 +41,9 @@ class PlaywrightEngine(Engine):
 
     @classmethod
     def from_config(cls, config, options) -> PlaywrightEngine:
-        browser = config.section("browser") or {}
-        if not isinstance(browser, dict):
-            raise config.problem(("browser",), "expected a mapping with executable, headless, args")
-        for key in browser:
-            if key not in ("executable", "headless", "args"):
-                raise config.problem(("browser", key), "unknown key; allowed: executable, headless, args", key=True)
-        args = browser.get("args", [])
-        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            raise config.problem(("browser", "args"), "expected a list of strings")
-        headless = browser.get("headless", True) and not getattr(options, "headed", False)
-        engine = cls(browser.get("executable"), headless=headless, extra_args=args)
+        browser = config.browser  # checked at load
+        headless = browser.headless and not getattr(options, "headed", False)
+        engine = cls(browser.executable, headless=headless, extra_args=list(browser.args))
         engine.config = config
         return engine
 

@@ -69,7 +69,7 @@ def build_plan(config: Config) -> Plan:
     retention = retention_settings(config)
     specs = parse_schedules(config)
     loader = _Loader()
-    folder = config.path(config.section("journeys", "journeys"))
+    folder = config.journeys_dir
     catalog = loader.folder(folder) if folder.is_dir() else []
     if loader.problems:
         raise JourneyError("\n".join(map(str, loader.problems)), loader.problems)

@@ -625,7 +625,7 @@ class SchedulerService:
         from ..journey.loader import discover
 
         files = set(self.plan.watched)
-        folder = self.plan.config.path(self.plan.config.section("journeys", "journeys"))
+        folder = self.plan.config.journeys_dir
         if folder.is_dir():
             files.update(p.resolve() for p in discover([str(folder)]))
         if self.config_path or self.plan.config.file:

@@ -1,310 +1,55 @@
-"""``schedules:`` in patrol.yaml and ``schedule:`` in a journey file, validated into
-``ScheduleSpec``s (problems as ``file:line:column``).
-
-patrol.yaml::
-
-    schedules:
-      nightly:                       # the schedule's name (its job id is schedule:nightly)
-        cron: "0 2 * * *"            # 5-field crontab (0/7 = Sunday) or @daily, @hourly...
-        timezone: Asia/Shanghai      # IANA zone (default: the machine's)
-        jitter: 5m                   # start up to 5m late, at random (spreads load)
-        journeys: [journeys/]        # paths (files, folders, globs) or journey names
-        tags: [smoke]                # only those with any of these tags
-      smoke:
-        every: 5m                    # or an interval
-        active: {hours: "08:00-22:00", days: mon-fri}
-        grace: 2m                    # run a late firing up to 2m late (default: one period)
-        base_url: https://staging.example.com
-
-A journey file::
-
-    schedule: "*/10 * * * *"         # or "5m", or {every: 5m, active: {...}, timezone: ...}
-"""
+"""``schedules:`` in patrol.yaml (parsed at load, see ``patrol.config.schedules``) and
+``schedule:`` in a journey file; ``${...}`` in a schedule's base_url is resolved here."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from dataclasses import dataclass, field
-from datetime import tzinfo
-from functools import cached_property
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from ..durations import DurationError, parse_ms
-from .triggers import DAY_NAMES, CronError, PatrolTrigger, cron_trigger, interval_trigger
+from ..config import Config
+from ..config.schedules import (
+    DAY_NAMES,
+    MIN_INTERVAL_S,
+    NAME_RE,
+    SELECTION_KEYS,
+    TIMING_KEYS,
+    ScheduleSpec,
+    SpecProblem,
+    local_zone_name,
+    parse_spec,
+)
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-TIMING_KEYS = {
-    "cron": "crontab expression (minute hour day month weekday), or @daily, @hourly...",
-    "every": "interval, e.g. 5m (instead of cron)",
-    "timezone": "IANA time zone of the cron expression and active hours (default: the machine's)",
-    "jitter": "start up to this much later, at random",
-    "grace": "how late a firing may still run (default: one period)",
-    "active": "{hours: '08:00-20:00' or a list, days: mon-fri or a list}: fire only then",
-    "enabled": "false pauses the schedule",
-}
-SELECTION_KEYS = {
-    "journeys": "journey files, folders, globs or names (default: the journeys folder)",
-    "tags": "only journeys with any of these tags",
-    "base_url": "run the journeys against this base URL",
-}
-MIN_INTERVAL_S = 1.0
+if TYPE_CHECKING:
+    from ..journey.model import Journey
 
 
-class SpecProblem(Exception):
-    def __init__(self, path: tuple, message: str, key: bool = False):
-        super().__init__(message)
-        self.path, self.message, self.key = path, message, key
+def parse_schedules(config: Config) -> list[ScheduleSpec]:
+    """Every schedule in patrol.yaml, with ``${...}`` in base_url resolved (a missing
+    variable is a ``ConfigError`` positioned at the base_url)."""
+    from ..secrets import MissingVariable, interpolate
 
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    job_id: str  # schedule:<name> or journey:<journey name>
-    name: str
-    origin: str  # patrol.yaml or the journey file
-    cron: str | None = None
-    every_s: float | None = None
-    timezone: str = "UTC"
-    jitter_s: float = 0.0
-    grace_s: float | None = None  # None: one period
-    hours: tuple = ()  # ((start minute, end minute), ...)
-    days: tuple | None = None  # weekdays, 0 = Monday
-    journeys: tuple = ()  # selection entries (paths, globs, names)
-    tags: tuple = ()
-    base_url: str | None = None
-    enabled: bool = True
-    path: tuple = field(default=(), compare=False)  # where in its file, for messages
-
-    @property
-    def tz(self) -> tzinfo:
-        return _zone(self.timezone)
-
-    def trigger(self, jitter: bool = True) -> PatrolTrigger:
-        tz = self.tz
-        inner = cron_trigger(self.cron, tz) if self.cron else interval_trigger(self.every_s, tz)
-        return PatrolTrigger(inner, tz, hours=self.hours, days=self.days,
-                             jitter_s=self.jitter_s if jitter else 0.0, seed=self.job_id)
-
-    @cached_property
-    def period_s(self) -> float:
-        return self.trigger(jitter=False).period_s()
-
-    @property
-    def grace(self) -> float:
-        """Misfire grace time (seconds): a firing later than this is skipped (and
-        counted as missed). By default one period, so after any downtime the missed
-        firings coalesce into exactly one run."""
-        return max(1.0, self.grace_s if self.grace_s is not None else self.period_s)
-
-    @property
-    def fingerprint(self) -> str:
-        """What decides when the job fires; a job in the store with another fingerprint
-        is replaced, one with the same is kept (with its next run time)."""
-        timing = [self.cron, self.every_s, self.timezone, self.jitter_s, self.grace, list(self.hours),
-                  list(self.days) if self.days is not None else None]
-        return hashlib.sha256(json.dumps(timing, default=str).encode()).hexdigest()[:16]
-
-    def describe(self) -> str:
-        what = f"cron '{self.cron}'" if self.cron else f"every {_dur(self.every_s)}"
-        extra = [self.timezone]
-        if self.hours:
-            extra.append("hours " + ",".join(f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in self.hours))
-        if self.days is not None:
-            extra.append("days " + ",".join(DAY_NAMES[d] for d in self.days))
-        if self.jitter_s:
-            extra.append(f"jitter {_dur(self.jitter_s)}")
-        extra.append(f"grace {_dur(self.grace)}")
-        return f"{what} ({', '.join(extra)})"
-
-
-def _dur(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
-
-
-def _zone(name: str) -> tzinfo:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
-
-
-def local_zone_name() -> str:
-    try:
-        import tzlocal
-
-        return tzlocal.get_localzone_name() or "UTC"
-    except Exception:
-        return "UTC"
-
-
-# -- parsing ----------------------------------------------------------------------------
-def _duration_s(value: Any, path: tuple) -> float:
-    try:
-        return parse_ms(value) / 1000
-    except DurationError as e:
-        raise SpecProblem(path, str(e)) from None
-
-
-def _strings(value: Any, path: tuple) -> tuple:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise SpecProblem(path, "expected a string or a list of strings")
-    return tuple(v.strip() for v in value)
-
-
-def _hours(value: Any, path: tuple) -> tuple:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items:
-        raise SpecProblem(path, "expected a time window like '08:00-20:00', or a list of them")
     out = []
-    for i, item in enumerate(items):
-        p = path + (i,) if isinstance(value, list) else path
-        m = re.match(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$", str(item))
-        if not m:
-            raise SpecProblem(p, f"{item!r} is not a time window; write it like '08:00-20:00' (overnight: '22:00-06:00')")
-        h1, m1, h2, m2 = map(int, m.groups())
-        if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59 or (h1 == 24 and m1) or (h2 == 24 and m2):
-            raise SpecProblem(p, f"{item!r}: hours are 00-24 and minutes 00-59")
-        out.append(((h1 * 60 + m1) % 1440, (h2 * 60 + m2) % 1440))
-    return tuple(out)
-
-
-def _days(value: Any, path: tuple) -> tuple:
-    shortcuts = {"weekdays": "mon-fri", "weekends": "sat-sun", "daily": "mon-sun", "everyday": "mon-sun"}
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list) or not items:
-        raise SpecProblem(path, "expected days like mon-fri, or a list like [mon, wed, fri]")
-    days: set[int] = set()
-    for item in items:
-        token = shortcuts.get(str(item).strip().lower(), str(item).strip().lower())
-        a, _, b = token.partition("-")
-        try:
-            lo = DAY_NAMES.index(a[:3]) if len(a) >= 3 else -1
-            hi = DAY_NAMES.index(b[:3]) if b else lo
-        except ValueError:
-            lo = hi = -1
-        if lo < 0 or hi < 0:
-            raise SpecProblem(path, f"{item!r} is not a day; use mon, tue, wed, thu, fri, sat, sun, ranges like mon-fri, "
-                                    "weekdays or weekends")
-        d = lo
-        while True:
-            days.add(d)
-            if d == hi:
-                break
-            d = (d + 1) % 7
-    return tuple(sorted(days))
-
-
-def parse_spec(raw: Any, path: tuple, *, job_id: str, name: str, origin: str, selection: bool) -> ScheduleSpec:
-    """One schedule (a mapping, or in a journey file also a cron string or interval)."""
-    if isinstance(raw, str) and not selection:
-        text = raw.strip()
-        raw = {"every": text} if re.match(r"^\d+(\.\d+)?\s*(ms|s|m|h|d)$", text) else {"cron": text}
-        keypath = lambda k: path  # noqa: E731 - the string itself is what is wrong
-    elif isinstance(raw, dict):
-        keypath = lambda k: path + (k,)  # noqa: E731
-    else:
-        hint = "a mapping with cron or every" + ("" if selection else ", a crontab string, or an interval like 5m")
-        raise SpecProblem(path, f"expected {hint}")
-    allowed = {**TIMING_KEYS, **(SELECTION_KEYS if selection else {})}
-    for key in raw:
-        if key not in allowed:
-            raise SpecProblem(path + (key,), f"unknown key; allowed: {', '.join(allowed)}", key=True)
-    if ("cron" in raw) == ("every" in raw):
-        raise SpecProblem(path, "give exactly one of cron (e.g. '0 2 * * *') or every (e.g. 5m)")
-
-    tz_name = raw.get("timezone") or local_zone_name()
-    if not isinstance(tz_name, str):
-        raise SpecProblem(keypath("timezone"), "expected an IANA time zone name such as Asia/Shanghai")
-    try:
-        tz = _zone(tz_name)
-    except Exception:
-        raise SpecProblem(keypath("timezone"), f"unknown time zone {tz_name!r}; use an IANA name such as Asia/Shanghai or UTC") from None
-
-    cron = every = None
-    if "cron" in raw:
-        if not isinstance(raw["cron"], str):
-            raise SpecProblem(keypath("cron"), "expected a crontab expression in quotes, e.g. \"0 2 * * *\"")
-        cron = " ".join(raw["cron"].split())
-        try:
-            cron_trigger(cron, tz)
-        except CronError as e:
-            raise SpecProblem(keypath("cron"), f"not a crontab expression: {e}") from None
-    else:
-        every = _duration_s(raw["every"], keypath("every"))
-        if every < MIN_INTERVAL_S:
-            raise SpecProblem(keypath("every"), f"the shortest interval is {MIN_INTERVAL_S:g}s")
-
-    jitter = _duration_s(raw["jitter"], keypath("jitter")) if "jitter" in raw else 0.0
-    grace = _duration_s(raw["grace"], keypath("grace")) if "grace" in raw else None
-    if grace is not None and grace < 1:
-        raise SpecProblem(keypath("grace"), "at least 1s")
-    hours, days = (), None
-    if "active" in raw:
-        active = raw["active"]
-        if not isinstance(active, dict) or not active or set(active) - {"hours", "days"}:
-            raise SpecProblem(keypath("active"), "expected a mapping with hours ('08:00-20:00' or a list) and/or days (mon-fri or a list)")
-        if "hours" in active:
-            hours = _hours(active["hours"], keypath("active") + ("hours",))
-        if "days" in active:
-            days = _days(active["days"], keypath("active") + ("days",))
-    enabled = raw.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise SpecProblem(keypath("enabled"), "expected true or false")
-
-    journeys = _strings(raw["journeys"], keypath("journeys")) if "journeys" in raw else ()
-    tags = _strings(raw["tags"], keypath("tags")) if "tags" in raw else ()
-    base_url = raw.get("base_url")
-    if base_url is not None:
-        from ..secrets import MissingVariable, interpolate
-
-        if not isinstance(base_url, str):
-            raise SpecProblem(keypath("base_url"), "expected an http:// or https:// URL")
-        try:
-            base_url = interpolate(base_url)
-        except MissingVariable as e:
-            raise SpecProblem(keypath("base_url"), str(e)) from None
-        if not re.match(r"^https?://", base_url):
-            raise SpecProblem(keypath("base_url"), f"expected an http:// or https:// URL, got {base_url!r}")
-
-    spec = ScheduleSpec(job_id=job_id, name=name, origin=origin, cron=cron, every_s=every, timezone=tz_name,
-                        jitter_s=jitter, grace_s=grace, hours=hours, days=days, journeys=journeys, tags=tags,
-                        base_url=base_url, enabled=enabled, path=path)
-    if jitter and jitter >= spec.period_s:
-        raise SpecProblem(keypath("jitter"), f"the jitter ({_dur(jitter)}) must be shorter than the time between "
-                                             f"firings ({_dur(spec.period_s)})")
-    return spec
-
-
-def parse_schedules(config) -> list[ScheduleSpec]:
-    """Every schedule in patrol.yaml (problems raise ``ConfigError`` with positions)."""
-    raw = config.section("schedules")
-    if raw is None:
-        return []
-    if not isinstance(raw, dict):
-        raise config.problem(("schedules",), "expected a mapping of schedule names to {cron|every, journeys, tags...}")
-    out = []
-    for name, body in raw.items():
-        path = ("schedules", name)
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise config.problem(path, "a schedule name is letters, digits, '.', '-' and '_'", key=True)
-        try:
-            out.append(parse_spec(body, path, job_id=f"schedule:{name}", name=name,
-                                  origin=config.file or "patrol.yaml", selection=True))
-        except SpecProblem as e:
-            raise config.problem(e.path, e.message, key=e.key) from None
+    for spec in config.schedules:
+        if spec.base_url and "${" in spec.base_url:
+            where = spec.path + ("base_url",)
+            try:
+                url = interpolate(spec.base_url)
+            except MissingVariable as e:
+                raise config.problem(where, str(e)) from None
+            if not url.startswith(("http://", "https://")):
+                raise config.problem(where, f"expected an http:// or https:// URL, got {url!r}")
+            spec = replace(spec, base_url=url)
+        out.append(spec)
     return out
 
 
-def journey_schedule(journey) -> ScheduleSpec | None:
+def journey_schedule(journey: Journey) -> ScheduleSpec | None:
     """The schedule a journey file carries (parsed by the loader), with its job id."""
     spec = journey.options.get("schedule")
-    if spec is None:
+    if not isinstance(spec, ScheduleSpec):
         return None
-    from dataclasses import replace
-
     return replace(spec, job_id=f"journey:{journey.name}", name=journey.name, origin=journey.file)
+
+
+__all__ = ["DAY_NAMES", "MIN_INTERVAL_S", "NAME_RE", "SELECTION_KEYS", "TIMING_KEYS", "ScheduleSpec", "SpecProblem",
+           "journey_schedule", "local_zone_name", "parse_schedules", "parse_spec"]

@@ -21,12 +21,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ..config import Config
+from ..config.sections import DEFAULT_STATE_URL
 from ..errors import RobotError
 from ..secrets import MASKER, MissingVariable, interpolate
 from . import schema
 from .db import is_sqlite, make_engine, migrate
 
-DEFAULT_URL = "sqlite:///.patrol/state.db"
+DEFAULT_URL = DEFAULT_STATE_URL
 
 
 @dataclass
@@ -36,25 +37,13 @@ class StateSettings:
 
 
 def state_settings(config: Config) -> StateSettings:
-    """Validate the ``state`` section of patrol.yaml."""
-    raw = config.section("state")
-    if raw is None:
-        raw = {}
-    if raw is False:
+    """The ``state`` section (checked at load) with ``${...}`` resolved and a relative
+    SQLite path made relative to patrol.yaml."""
+    state = config.state
+    if not state.enabled:
         return StateSettings(enabled=False)
-    if not isinstance(raw, dict):
-        raise config.problem(("state",), "expected a mapping like {url: sqlite:///.patrol/state.db}, or false to switch incidents off")
-    for key in raw:
-        if key not in ("url", "enabled"):
-            raise config.problem(("state", key), "unknown key; allowed: url, enabled", key=True)
-    enabled = raw.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise config.problem(("state", "enabled"), "expected true or false")
-    url = raw.get("url", DEFAULT_URL)
-    if not isinstance(url, str) or not url.strip():
-        raise config.problem(("state", "url"), "expected an SQLAlchemy URL such as sqlite:///.patrol/state.db")
     try:
-        url = interpolate(url)
+        url = interpolate(state.url)
     except MissingVariable as e:
         raise config.problem(("state", "url"), str(e)) from None
     try:
@@ -65,7 +54,7 @@ def state_settings(config: Config) -> StateSettings:
         MASKER.add(str(parsed.password))
     if is_sqlite(parsed) and parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         parsed = parsed.set(database=str(config.path(parsed.database)))
-    return StateSettings(url=parsed.render_as_string(hide_password=False), enabled=enabled)
+    return StateSettings(url=parsed.render_as_string(hide_password=False), enabled=True)
 
 
 class Store:

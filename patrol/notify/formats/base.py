@@ -13,7 +13,7 @@ from ... import __version__
 from ...secrets import MASKER
 
 if TYPE_CHECKING:
-    from ..receivers import Receiver
+    from ...config.receivers import Receiver
 
 USER_AGENT = f"Patrol/{__version__} (+incident notifier)"
 

@@ -1,0 +1,107 @@
+"""The ``incidents`` section of patrol.yaml::
+
+    incidents:
+      confirm: 1            # reruns of a newly failing journey before opening (0 = off)
+      resolve_after: 2      # consecutive healthy runs that resolve an incident
+      remind_every: off     # e.g. 4h: remind about incidents still open
+      timezone: UTC         # how times are written in messages (IANA name, e.g. Asia/Shanghai)
+      flapping:
+        window: 21          # runs of the journey looked at
+        start: 20%          # weighted state changes at which it is flapping
+        stop: 5%            # ...and below which it has settled
+      delivery:
+        flush_timeout: 10s  # how long `patrol run` waits for deliveries before exiting
+        max_age: 24h        # a failing delivery is retried until it is this old, then dead
+        backoff: 5s         # first retry delay; doubles per attempt, with jitter
+        max_backoff: 10m
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .reader import Reader
+
+
+@dataclass(frozen=True)
+class FlappingSettings:
+    window: int = 21
+    start: float = 20.0  # percent
+    stop: float = 5.0
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    flush_timeout_s: float = 10.0
+    max_age_s: float = 24 * 3600.0
+    backoff_s: float = 5.0
+    max_backoff_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class IncidentSettings:
+    confirm: int = 1
+    resolve_after: int = 2
+    remind_every_s: float | None = None
+    timezone: str = "UTC"
+    flapping: FlappingSettings = field(default_factory=FlappingSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+
+    @property
+    def tz(self) -> tzinfo:
+        return ZoneInfo(self.timezone)
+
+
+KEYS = {
+    "confirm": "reruns of a newly failing journey before opening (0-5)",
+    "resolve_after": "healthy runs that resolve an incident",
+    "remind_every": "remind about open incidents (duration or off)",
+    "timezone": "IANA time zone of times in messages",
+    "flapping": "{window, start, stop}",
+    "delivery": "{flush_timeout, max_age, backoff, max_backoff}",
+}
+
+
+def parse_incidents(r: Reader, raw: Any) -> IncidentSettings:
+    f = r.fields(raw, ("incidents",), KEYS, expected="a mapping with " + ", ".join(KEYS))
+    d = IncidentSettings()
+    remind = f.duration_ms("remind_every", None, minimum_ms=60_000, allow_off=True)
+    return IncidentSettings(
+        confirm=f.integer("confirm", d.confirm, 0, 5),
+        resolve_after=f.integer("resolve_after", d.resolve_after, 1, 1000),
+        remind_every_s=remind / 1000 if remind is not None else None,
+        timezone=f.timezone("timezone", d.timezone),
+        flapping=_flapping(r, f.raw.get("flapping")),
+        delivery=_delivery(r, f.raw.get("delivery")),
+    )
+
+
+def _flapping(r: Reader, raw: Any) -> FlappingSettings:
+    f = r.fields(raw, ("incidents", "flapping"), {"window": "runs looked at", "start": "percent", "stop": "percent"},
+                 expected="a mapping with window, start, stop")
+    d = FlappingSettings()
+    s = FlappingSettings(f.integer("window", d.window, 3, 1000), f.percent("start", d.start), f.percent("stop", d.stop))
+    if s.stop > s.start:
+        r.error(f.path, f"stop ({s.stop:g}%) must not be above start ({s.start:g}%)")
+        return d
+    return s
+
+
+def _delivery(r: Reader, raw: Any) -> DeliverySettings:
+    keys = {"flush_timeout": "wait for deliveries at exit", "max_age": "retry until this old",
+            "backoff": "first retry delay", "max_backoff": "longest retry delay"}
+    f = r.fields(raw, ("incidents", "delivery"), keys, expected="a mapping with " + ", ".join(keys))
+    d = DeliverySettings()
+    s = DeliverySettings(
+        flush_timeout_s=f.duration_ms("flush_timeout", d.flush_timeout_s * 1000) / 1000,
+        max_age_s=f.duration_ms("max_age", d.max_age_s * 1000, minimum_ms=1) / 1000,
+        backoff_s=f.duration_ms("backoff", d.backoff_s * 1000, minimum_ms=10) / 1000,
+        max_backoff_s=f.duration_ms("max_backoff", d.max_backoff_s * 1000, minimum_ms=10) / 1000,
+    )
+    if s.max_backoff_s < s.backoff_s:
+        r.error(f.path, "max_backoff must not be shorter than backoff")
+        return d
+    return s

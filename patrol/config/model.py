@@ -1,0 +1,107 @@
+"""``PatrolConfig``: the whole of patrol.yaml, typed, built by one parse at load."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .incidents import IncidentSettings, parse_incidents
+from .reader import Reader, suggest
+from .receivers import ReceiverConfig, parse_receivers
+from .retention import RetentionSettings, parse_retention
+from .schedules import ScheduleSpec, parse_schedules
+from .sections import (
+    AppiumConfig,
+    BrowserConfig,
+    BudgetDefaults,
+    DetectorsConfig,
+    ForbiddenTextConfig,
+    OcrConfig,
+    StateConfig,
+    VisualConfig,
+    parse_appium,
+    parse_browser,
+    parse_budgets,
+    parse_detectors,
+    parse_forbidden_text,
+    parse_ocr,
+    parse_public_url,
+    parse_state,
+    parse_visual,
+    top_level_scalars,
+)
+
+# Every section this version understands (the key, what it is for).
+SECTIONS = {
+    "browser": "Chromium executable, extra arguments, headless",
+    "budgets": "default step budget and hard timeout",
+    "forbidden_text": "text that must never be on screen",
+    "detectors": "rendering-error detectors switched on/off",
+    "ocr": "OCR languages",
+    "visual": "visual comparison defaults",
+    "state": "state database URL",
+    "incidents": "incident lifecycle settings",
+    "receivers": "where incident notifications go",
+    "public_url": "base URL under which report folders are served",
+    "schedules": "when journeys run",
+    "concurrency": "journeys at once",
+    "retention": "how long runs and screenshots are kept",
+    "appium": "Appium server URL and devices",
+    "journeys": "default journey folder",
+    "reports": "default reports folder",
+}
+
+
+@dataclass(frozen=True)
+class PatrolConfig:
+    browser: BrowserConfig = BrowserConfig()
+    budgets: BudgetDefaults = BudgetDefaults()
+    forbidden_text: ForbiddenTextConfig = ForbiddenTextConfig()
+    detectors: DetectorsConfig = DetectorsConfig()
+    ocr: OcrConfig = OcrConfig()
+    visual: VisualConfig = VisualConfig()
+    state: StateConfig = StateConfig()
+    incidents: IncidentSettings = IncidentSettings()
+    receivers: Mapping[str, ReceiverConfig] = field(default_factory=lambda: MappingProxyType({}))
+    public_url: str | None = None
+    schedules: tuple[ScheduleSpec, ...] = ()
+    concurrency: int = 1
+    retention: RetentionSettings = RetentionSettings()
+    appium: AppiumConfig = AppiumConfig()
+    journeys: str = "journeys"  # folder, relative to patrol.yaml
+    reports: str = "reports"
+
+
+def parse_config(r: Reader, data: Any) -> PatrolConfig:
+    """Every section, every problem recorded in ``r`` (the result holds defaults where
+    a value was bad, so it is only to be used when ``r.problems`` is empty)."""
+    if data is None:
+        return PatrolConfig()
+    if not isinstance(data, dict):
+        r.error((), "the file must be a mapping of sections")
+        return PatrolConfig()
+    for key in data:
+        if key not in SECTIONS:
+            r.error((key,), f"unknown section '{key}'{suggest(key, SECTIONS)}; allowed: {', '.join(sorted(SECTIONS))}",
+                    key=True)
+    concurrency, journeys, reports = top_level_scalars(r, data)
+    return PatrolConfig(
+        browser=parse_browser(r, data.get("browser")),
+        budgets=parse_budgets(r, data.get("budgets")),
+        forbidden_text=parse_forbidden_text(r, data.get("forbidden_text")),
+        detectors=parse_detectors(r, data.get("detectors")),
+        ocr=parse_ocr(r, data.get("ocr")),
+        visual=parse_visual(r, data.get("visual")),
+        state=parse_state(r, data.get("state")),
+        incidents=parse_incidents(r, data.get("incidents")),
+        receivers=MappingProxyType(parse_receivers(r, data.get("receivers"))),
+        public_url=parse_public_url(r, data.get("public_url")),
+        schedules=parse_schedules(r, data.get("schedules"), r.file),
+        concurrency=concurrency,
+        retention=parse_retention(r, data.get("retention")),
+        appium=parse_appium(r, data.get("appium")),
+        journeys=journeys,
+        reports=reports,
+    )

@@ -1,0 +1,180 @@
+"""The small sections of patrol.yaml as frozen, typed settings, each with a pure
+parser (no browser, image or scheduler library is imported here)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .reader import Fields, Reader, has_variable
+
+DETECTORS = ("blank_screen", "broken_image", "forbidden_text")
+_LANG = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
+_DB_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*://")
+_URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
+DEFAULT_STATE_URL = "sqlite:///.patrol/state.db"
+
+
+@dataclass(frozen=True)
+class BrowserConfig:
+    executable: str | None = None  # auto-detected when None (PATROL_CHROMIUM overrides)
+    headless: bool = True
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BudgetDefaults:
+    """Project-wide step budgets; None where patrol.yaml does not say."""
+
+    step_ms: float | None = None
+    timeout_ms: float | None = None
+    journey_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ForbiddenTextConfig:
+    add: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DetectorsConfig:
+    blank_screen: bool = True
+    broken_image: bool = True
+    forbidden_text: bool = True
+
+    def on(self, name: str) -> bool:
+        return bool(getattr(self, name, True))
+
+
+@dataclass(frozen=True)
+class OcrConfig:
+    lang: str = "chi_sim+eng"  # Tesseract languages, joined with +
+
+
+@dataclass(frozen=True)
+class VisualConfig:
+    baselines: str = "baselines"  # folder, relative to patrol.yaml
+    settle_timeout_ms: float = 5000.0  # longest wait for a still screen before a screenshot
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    url: str = DEFAULT_STATE_URL  # as written: ${...} is resolved by ``store.state_settings``
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class AppiumDevice:
+    url: str | None = None  # as written: ${...} is resolved by the driver
+    capabilities: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class AppiumConfig:
+    url: str | None = None  # None: the default local server (PATROL_APPIUM_URL wins)
+    session_timeout_ms: float = 300_000.0
+    command_timeout_ms: float = 60_000.0
+    devices: Mapping[str, AppiumDevice] = field(default_factory=lambda: MappingProxyType({}))
+
+
+# -- parsers ------------------------------------------------------------------------------
+def parse_browser(r: Reader, raw: Any) -> BrowserConfig:
+    f = r.fields(raw, ("browser",), {"executable": "path of Chromium", "headless": "true/false",
+                                     "args": "extra Chromium arguments"}, expected="a mapping with executable, headless, args")
+    return BrowserConfig(f.string("executable", None), f.boolean("headless", True), f.strings("args"))
+
+
+def parse_budgets(r: Reader, raw: Any) -> BudgetDefaults:
+    f = r.fields(raw, ("budgets",), {"step": "stall budget per step", "timeout": "hard limit per action",
+                                     "journey": "whole journey"}, expected="a mapping with step, timeout, journey")
+    step = f.duration_ms("step", None, minimum_ms=1)
+    timeout = f.duration_ms("timeout", None, minimum_ms=1)
+    if step is not None and timeout is not None and timeout < step:
+        f.error("timeout", f"the hard timeout ({f.raw['timeout']}) must be at least the step budget ({f.raw['step']})")
+    return BudgetDefaults(step, timeout, f.duration_ms("journey", None, minimum_ms=1))
+
+
+def parse_forbidden_text(r: Reader, raw: Any) -> ForbiddenTextConfig:
+    if isinstance(raw, list):  # a plain list adds to the defaults
+        raw = {"add": raw}
+    f = r.fields(raw, ("forbidden_text",), {"add": "more forbidden text", "allow": "default entries to switch off"},
+                 expected="a list of text, or a mapping with add and allow")
+    return ForbiddenTextConfig(f.strings("add"), f.strings("allow"))
+
+
+def parse_detectors(r: Reader, raw: Any) -> DetectorsConfig:
+    f = r.fields(raw, ("detectors",), {k: "true/false" for k in DETECTORS},
+                 expected="a mapping like {blank_screen: false}")
+    return DetectorsConfig(*(f.boolean(k, True) for k in DETECTORS))
+
+
+def parse_ocr(r: Reader, raw: Any) -> OcrConfig:
+    f = r.fields(raw, ("ocr",), {"lang": "Tesseract languages, e.g. chi_sim+eng"}, expected="a mapping with lang")
+    return OcrConfig(f.string("lang", OcrConfig.lang, pattern=_LANG,
+                              hint="expected Tesseract language names joined with +, e.g. chi_sim+eng"))
+
+
+def parse_visual(r: Reader, raw: Any) -> VisualConfig:
+    f = r.fields(raw, ("visual",), {"baselines": "baseline folder", "settle_timeout": "longest wait for a still screen"},
+                 expected="a mapping with baselines, settle_timeout")
+    return VisualConfig(f.string("baselines", VisualConfig.baselines),
+                        f.duration_ms("settle_timeout", VisualConfig.settle_timeout_ms, maximum_ms=600_000))
+
+
+def parse_state(r: Reader, raw: Any) -> StateConfig:
+    if raw is False:
+        return StateConfig(enabled=False)
+    f = r.fields(raw, ("state",), {"url": "SQLAlchemy database URL", "enabled": "true/false"},
+                 expected="a mapping like {url: sqlite:///.patrol/state.db}, or false to switch incidents off")
+    url = f.string("url", DEFAULT_STATE_URL)
+    if not has_variable(url) and not _DB_URL.match(url):
+        f.error("url", f"expected an SQLAlchemy URL such as sqlite:///.patrol/state.db, got {url!r}")
+        url = DEFAULT_STATE_URL
+    return StateConfig(url, f.boolean("enabled", True))
+
+
+def parse_public_url(r: Reader, raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _URL.match(raw):
+        r.error(("public_url",), "expected the http(s) URL under which report folders are served, "
+                                 "e.g. https://patrol.example.com/reports")
+        return None
+    return raw.rstrip("/")
+
+
+def parse_appium(r: Reader, raw: Any) -> AppiumConfig:
+    keys = {"url": "the Appium server (PATROL_APPIUM_URL wins)",
+            "session_timeout": "how long creating a session may take (default 5m)",
+            "command_timeout": "how long one command may take before the device counts as lost (default 60s)",
+            "devices": "named devices: {NAME: {url, capabilities}}"}
+    f = r.fields(raw, ("appium",), keys, expected="a mapping with " + ", ".join(keys))
+    devices: dict[str, AppiumDevice] = {}
+    dev_raw = f.raw.get("devices")
+    if dev_raw is not None and not isinstance(dev_raw, dict):
+        f.error("devices", "expected a mapping of device name -> {url, capabilities}")
+    for name, entry in (dev_raw or {}).items() if isinstance(dev_raw, dict) else ():
+        d = r.fields(entry, f.at("devices") + (name,), {"url": "server, grid or device cloud for this device",
+                                                        "capabilities": "capabilities of this device",
+                                                        "description": "what the device is"},
+                     expected="a mapping with url and/or capabilities")
+        caps = d.raw.get("capabilities") or {}
+        if not isinstance(caps, dict):
+            d.error("capabilities", "expected a mapping of Appium capabilities")
+            caps = {}
+        devices[str(name)] = AppiumDevice(d.url("url", None), MappingProxyType(dict(caps)), d.string("description", None))
+    return AppiumConfig(f.url("url", None),
+                        f.duration_ms("session_timeout", AppiumConfig.session_timeout_ms, minimum_ms=1),
+                        f.duration_ms("command_timeout", AppiumConfig.command_timeout_ms, minimum_ms=1),
+                        MappingProxyType(devices))
+
+
+def top_level_scalars(r: Reader, data: dict[str, Any]) -> tuple[int, str, str]:
+    """(concurrency, journeys folder, reports folder); an empty value is the default."""
+    f = Fields(r, (), {k: data[k] for k in ("concurrency", "journeys", "reports") if data.get(k) is not None})
+    return f.integer("concurrency", 1, 1, 64), f.string("journeys", "journeys"), f.string("reports", "reports")
