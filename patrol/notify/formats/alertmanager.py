@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING, Any
 
-from ...incidents import documents as D
-from ..text import message
+from ...core.vocabulary import EventType as E
+from ..text import Doc, message
 from . import register
 from .base import Context, Format, Request, json_bytes, json_headers, masked
+
+if TYPE_CHECKING:
+    from ...config.receivers import Receiver
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-def _labels_and_fp(doc: dict) -> tuple[dict[str, str], str]:
+def _labels_and_fp(doc: Doc) -> tuple[dict[str, str], str]:
     data = doc["data"]
     inc, t = data.get("incident"), doc["type"]
     if t.startswith("robot."):
@@ -47,11 +51,11 @@ def _key(label: str) -> str:
     return re.sub(r"[^a-z0-9_]+", "_", label.lower()).strip("_") or "fact"
 
 
-def _status(doc: dict) -> str:
+def _status(doc: Doc) -> str:
     t = doc["type"]
-    if t in (D.RESOLVED, D.ROBOT_RECOVERED):
+    if t in (E.RESOLVED, E.ROBOT_RECOVERED):
         return "resolved"
-    if t == D.FLAPPING_STOPPED and (doc["data"].get("flapping") or {}).get("state") == "healthy":
+    if t == E.FLAPPING_STOPPED and (doc["data"].get("flapping") or {}).get("state") == "healthy":
         return "resolved"
     return "firing"
 
@@ -62,7 +66,7 @@ class Alertmanager(Format):
     secret = "optional"
     secret_help = "sent as a bearer token"
 
-    def body(self, doc: dict, receiver, ctx: Context) -> dict:
+    def body(self, doc: Doc, receiver: Receiver, ctx: Context) -> dict[str, Any]:
         data = doc["data"]
         inc, run = data.get("incident"), data.get("run")
         msg = message(doc, receiver.language, ctx.tz)
@@ -72,8 +76,8 @@ class Alertmanager(Format):
         annotations = {"summary": msg.title, "description": data["summary"], "message": msg.headline}
         for (key, _), (_, value) in zip(keys.facts, msg.facts):
             annotations[_key(key)] = value
-        for key, link in zip(keys.links, msg.links):
-            annotations[_key(key.label)] = link.target
+        for en_link, link in zip(keys.links, msg.links):
+            annotations[_key(en_link.label)] = link.target
         annotations["event"] = doc["type"]
         annotations["event_id"] = doc["id"]
         if inc is not None:
@@ -83,7 +87,7 @@ class Alertmanager(Format):
             annotations["last_seen"] = inc["last_seen"] or ""
             if inc.get("page_url"):
                 annotations["url"] = inc["page_url"]
-            annotations["flapping"] = "true" if doc["type"] == D.FLAPPING else "false"
+            annotations["flapping"] = "true" if doc["type"] == E.FLAPPING else "false"
         starts = (inc or {}).get("first_seen") or ((data.get("robot") or {}).get("since")) or doc["timestamp"]
         ends = ZERO_TIME
         if status == "resolved":
@@ -102,7 +106,7 @@ class Alertmanager(Format):
         group_labels = {"alertname": labels["alertname"]}
         return {
             "version": "4",
-            "groupKey": "{}:{alertname=\"%s\", fingerprint=\"%s\"}" % (labels["alertname"], fp),
+            "groupKey": '{}:{alertname="' + labels["alertname"] + '", fingerprint="' + fp + '"}',
             "truncatedAlerts": 0,
             "status": status,
             "receiver": receiver.name,
@@ -113,7 +117,7 @@ class Alertmanager(Format):
             "alerts": [alert],
         }
 
-    def requests(self, doc: dict, receiver, ctx: Context) -> list[Request]:
+    def requests(self, doc: Doc, receiver: Receiver, ctx: Context) -> list[Request]:
         body = json_bytes(masked(self.body(doc, receiver, ctx)))
         extra = {"authorization": f"Bearer {receiver.secret}"} if receiver.secret else {}
         return [Request(receiver.url, body, json_headers(extra))]

@@ -14,11 +14,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
-from ..text import clean, message
+from ..text import Doc, clean, message
 from . import markdown, register
 from .base import Context, Format, Request, Verdict, errcode_verdict, json_bytes, json_headers, masked
+
+if TYPE_CHECKING:
+    from ...config.receivers import Receiver
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -42,7 +46,7 @@ class DingTalk(Format):
     default_rate = (20, 60.0)
     default_language = "zh"
 
-    def requests(self, doc: dict, receiver, ctx: Context) -> list[Request]:
+    def requests(self, doc: Doc, receiver: Receiver, ctx: Context) -> list[Request]:
         msg = message(doc, receiver.language, ctx.tz)
         body = masked({
             "msgtype": "markdown",

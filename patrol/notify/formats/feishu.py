@@ -12,10 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
-from ..text import clean, message
+from ..text import Doc, clean, message
 from . import markdown, register
 from .base import Context, Format, Request, Verdict, errcode_verdict, json_bytes, json_headers, masked
+
+if TYPE_CHECKING:
+    from ...config.receivers import Receiver
 
 TEMPLATES = {"critical": "red", "error": "red", "warning": "orange", "ok": "green"}
 
@@ -33,7 +37,7 @@ class Feishu(Format):
     default_rate = (5, 1.0)
     default_language = "zh"
 
-    def requests(self, doc: dict, receiver, ctx: Context) -> list[Request]:
+    def requests(self, doc: Doc, receiver: Receiver, ctx: Context) -> list[Request]:
         msg = message(doc, receiver.language, ctx.tz)
         body_md = markdown.render(msg, heading="", limit_bytes=20000)
         # The title goes into the card header (plain text); drop it from the body.

@@ -5,31 +5,35 @@ incident resolves it. Reminders are not sent (PagerDuty escalates by itself)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ...incidents import documents as D
-from ..text import clean, message
+from ...core.vocabulary import EventType as E
+from ..text import Doc, clean, message
 from . import register
 from .base import Context, Format, Request, json_bytes, json_headers, masked
+
+if TYPE_CHECKING:
+    from ...config.receivers import Receiver
 
 SEVERITY = {"critical": "critical", "error": "error", "warning": "warning", "ok": "info", "info": "info"}
 
 
-def dedup_key(doc: dict) -> str:
+def dedup_key(doc: Doc) -> str:
     data = doc["data"]
     if doc["type"].startswith("robot."):
         return f"patrol-robot-{(data.get('robot') or {}).get('target') or 'web'}"
     if data.get("incident"):
-        return data["incident"]["fingerprint"]
+        return str(data["incident"]["fingerprint"])
     fl = data.get("flapping") or {}
     return clean(f"patrol-flapping-{fl.get('journey')}-{fl.get('device')}", 255)
 
 
-def action(doc: dict) -> str:
+def action(doc: Doc) -> str:
     t = doc["type"]
-    if t in (D.RESOLVED, D.ROBOT_RECOVERED):
+    if t in (E.RESOLVED, E.ROBOT_RECOVERED):
         return "resolve"
-    if t == D.FLAPPING_STOPPED and (doc["data"].get("flapping") or {}).get("state") == "healthy":
+    if t == E.FLAPPING_STOPPED and (doc["data"].get("flapping") or {}).get("state") == "healthy":
         return "resolve"
     return "trigger"
 
@@ -40,13 +44,14 @@ class PagerDuty(Format):
     secret = "required"
     secret_help = "the integration's routing key (Events API v2)"
     default_url = "https://events.pagerduty.com/v2/enqueue"
-    event_types = frozenset(set(D.NOTIFIED_TYPES) - {D.REMINDER})
+    # Everything sent except reminders (and the timeline-only entries, never sent).
+    event_types = frozenset(set(E) - {E.REMINDER, E.SEEN, E.HEALTHY_RUN})
 
-    def body(self, doc: dict, receiver, ctx: Context) -> dict:
+    def body(self, doc: Doc, receiver: Receiver, ctx: Context) -> dict[str, Any]:
         data = doc["data"]
         inc = data.get("incident")
         act = action(doc)
-        body: dict = {"event_action": act, "dedup_key": dedup_key(doc)}
+        body: dict[str, Any] = {"event_action": act, "dedup_key": dedup_key(doc)}
         if act == "resolve":
             return body
         msg = message(doc, receiver.language, ctx.tz)
@@ -83,7 +88,7 @@ class PagerDuty(Format):
             body["client_url"] = report
         return body
 
-    def requests(self, doc: dict, receiver, ctx: Context) -> list[Request]:
+    def requests(self, doc: Doc, receiver: Receiver, ctx: Context) -> list[Request]:
         body = masked(self.body(doc, receiver, ctx))
         body = {"routing_key": receiver.secret, **body}  # after masking: the key itself is a secret
         return [Request(receiver.url, json_bytes(body), json_headers())]

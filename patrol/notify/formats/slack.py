@@ -5,9 +5,14 @@ mention @channel or make links. Limit: about one message a second."""
 
 from __future__ import annotations
 
-from ..text import Message, clean, message
+from typing import TYPE_CHECKING, Any
+
+from ..text import Doc, Message, clean, message
 from . import register
 from .base import Context, Format, Request, json_bytes, json_headers, masked
+
+if TYPE_CHECKING:
+    from ...config.receivers import Receiver
 
 ICONS = {"critical": ":red_circle:", "error": ":red_circle:", "warning": ":large_orange_circle:", "ok": ":large_green_circle:"}
 
@@ -20,8 +25,8 @@ def link_url(url: str) -> str:
     return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C").replace(" ", "%20")
 
 
-def blocks(msg: Message) -> list[dict]:
-    out: list[dict] = [
+def blocks(msg: Message) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": clean(msg.title, 150), "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{ICONS.get(msg.severity, '')} *{esc(msg.headline, 2900)}*"}},
     ]
@@ -48,7 +53,7 @@ class Slack(Format):
     secret_help = "Slack incoming webhooks are not signed; the URL is the credential (use ${secret:...} in url)"
     default_rate = (1, 1.0)
 
-    def requests(self, doc: dict, receiver, ctx: Context) -> list[Request]:
+    def requests(self, doc: Doc, receiver: Receiver, ctx: Context) -> list[Request]:
         msg = message(doc, receiver.language, ctx.tz)
         body = masked({"text": esc(f"{msg.title}: {msg.headline}", 3000), "blocks": blocks(msg)})
         return [Request(receiver.url, json_bytes(body), json_headers())]

@@ -13,9 +13,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
+from ..text import Doc
 from . import register
 from .base import Context, Format, Request, json_bytes, json_headers, masked
+
+if TYPE_CHECKING:
+    from ...config.receivers import Receiver
 
 
 def secret_key(secret: str) -> bytes:
@@ -46,7 +51,8 @@ class Webhook(Format):
             return "the secret is too short: use at least 16 random bytes (24+ recommended)"
         return None
 
-    def requests(self, doc: dict, receiver, ctx: Context) -> list[Request]:
+    def requests(self, doc: Doc, receiver: Receiver, ctx: Context) -> list[Request]:
+        assert receiver.secret is not None  # required by this format, checked at load
         body = json_bytes(masked(doc))
         msg_id = doc["id"]
         ts = int(ctx.now().timestamp())

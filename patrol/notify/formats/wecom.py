@@ -10,11 +10,15 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ...incidents import documents as D
-from ..text import message
+from ...core.vocabulary import EventType as E
+from ..text import Doc, message
 from . import markdown, register
 from .base import Context, Format, Request, Verdict, errcode_verdict, json_bytes, json_headers, masked
+
+if TYPE_CHECKING:
+    from ...config.receivers import Receiver
 
 MAX_IMAGE = 2 * 1024 * 1024
 MAX_MARKDOWN = 4096  # bytes, UTF-8
@@ -35,6 +39,8 @@ def image_bytes(path: str | None) -> bytes | None:
         import numpy as np
 
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if img is None:
+            return None
         for scale, quality in ((1.0, 85), (1.0, 70), (0.75, 70), (0.5, 70), (0.35, 60)):
             resized = img if scale == 1.0 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             ok, buf = cv2.imencode(".jpg", resized, [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -53,13 +59,13 @@ class WeCom(Format):
     default_rate = (20, 60.0)
     default_language = "zh"
 
-    def requests(self, doc: dict, receiver, ctx: Context) -> list[Request]:
+    def requests(self, doc: Doc, receiver: Receiver, ctx: Context) -> list[Request]:
         msg = message(doc, receiver.language, ctx.tz)
         text = markdown.render(msg, colour_tags=True, limit_bytes=MAX_MARKDOWN)
         out = [Request(receiver.url, json_bytes(masked({"msgtype": "markdown", "markdown": {"content": text}})),
                        json_headers(), "markdown")]
         inc = doc["data"].get("incident")
-        if doc["type"] == D.OPENED and inc:
+        if doc["type"] == E.OPENED and inc:
             shot = (inc.get("evidence") or {}).get("screenshot") or {}
             data = image_bytes(shot.get("path"))
             if data:
