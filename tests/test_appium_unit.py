@@ -282,13 +282,14 @@ class _Screens:
 
 
 def test_frozen_screen_watch(monkeypatch):
-    from patrol.drivers import appium
+    from patrol.drivers import app_watcher
 
-    monkeypatch.setattr(appium, "FREEZE_SAMPLE_S", 0.01)
-    monkeypatch.setattr(appium, "FREEZE_MIN_S", 0.03)
+    monkeypatch.setattr(app_watcher, "FREEZE_SAMPLE_S", 0.01)
+    monkeypatch.setattr(app_watcher, "FREEZE_MIN_S", 0.03)
 
     async def watch(shots, busy=False, samples=6):
-        w = appium._FreezeWatch(_Screens(shots, busy))
+        screens = _Screens(shots, busy)
+        w = app_watcher.FreezeWatch(screens._shot, screens.busy_indicator_visible)
         for _ in range(samples):
             await w.sample()
             await asyncio.sleep(0.012)

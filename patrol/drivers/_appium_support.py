@@ -8,10 +8,15 @@ import json
 import re
 import shutil
 import sys
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..secrets import MASK, MASKER
+
+if TYPE_CHECKING:
+    from ..journey.model import Device
+    from .base import DriverEvents
 
 # W3C capabilities that take no vendor prefix; every other capability without a
 # prefix is an Appium one (``app`` -> ``appium:app``), as the Appium clients do.
@@ -81,7 +86,8 @@ def find_chromedriver() -> str | None:
     return shutil.which("chromedriver")
 
 
-def chromium_defaults(caps: dict[str, Any], device, *, headed: bool, chromium: str | None, chromedriver: str | None) -> dict[str, Any]:
+def chromium_defaults(caps: dict[str, Any], device: Device | None, *, headed: bool, chromium: str | None,
+                      chromedriver: str | None) -> dict[str, Any]:
     """What the chromium driver needs to drive this machine's Chromium as a phone
     without downloading anything; the journey's own values win."""
     out = dict(caps)
@@ -117,7 +123,8 @@ def free_port() -> int:
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 # -- masking ----------------------------------------------------------------------------
@@ -183,6 +190,7 @@ def first_line(e: BaseException | str, limit: int = 300) -> str:
 def is_connection_error(e: BaseException) -> bool:
     import http.client
 
+    u3: ModuleType | None
     try:
         import urllib3.exceptions as u3
     except ImportError:  # pragma: no cover
@@ -252,7 +260,7 @@ class ChromeLogReader:
     def __init__(self) -> None:
         self._requests: dict[str, tuple[str, str]] = {}  # requestId -> (url, method)
 
-    def performance(self, entries: list[dict], events) -> None:
+    def performance(self, entries: list[dict[str, Any]], events: DriverEvents) -> None:
         for entry in entries:
             try:
                 message = json.loads(entry["message"])["message"]
@@ -282,7 +290,7 @@ class ChromeLogReader:
                     events.failed_requests.append({"url": url, "method": method_, "status": None, "error": error})
 
     @staticmethod
-    def browser(entries: list[dict], events, url: str) -> None:
+    def browser(entries: list[dict[str, Any]], events: DriverEvents, url: str) -> None:
         for entry in entries:
             if entry.get("level") != "SEVERE" or entry.get("source") != "javascript":
                 continue
@@ -290,3 +298,43 @@ class ChromeLogReader:
             # "http://host/app.js 12:5 Uncaught TypeError: ..." -> the error itself
             m = re.search(r"\bUncaught\b.*", message)
             events.page_errors.append({"message": m.group(0) if m else message, "url": url})
+
+
+# -- words for errors and queries -----------------------------------------------------------
+def reason(e: BaseException) -> str:
+    """Why a connection failed, in a few words (refused, unknown host, timed out...)."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = e
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if any(isinstance(x, ConnectionRefusedError) or getattr(x, "errno", None) == 111 for x in chain):
+        return "connection refused (nothing listens there)"
+    lowered = " ".join(str(x) for x in chain).lower()
+    if "connection refused" in lowered or "errno 111" in lowered:
+        return "connection refused (nothing listens there)"
+    if any(w in lowered for w in ("name or service not known", "nodename nor servname", "temporary failure in name")):
+        return "unknown host"
+    if "timed out" in lowered or "timeout" in lowered:
+        return "timed out"
+    return MASKER.mask(first_line(e, 200)) or type(e).__name__
+
+
+def server_message(e: BaseException) -> str:
+    """The server's own words for a failed session, without the client's stack."""
+    text = str(getattr(e, "msg", None) or e).strip()
+    text = text.split("\nStacktrace:")[0].strip()
+    return " ".join(text.split())[:800] or type(e).__name__
+
+
+def css_escape(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def xq(text: str) -> str:
+    """An XPath string literal for any text."""
+    if "'" not in text:
+        return f"'{text}'"
+    if '"' not in text:
+        return f'"{text}"'
+    return "concat(" + ", \"'\", ".join(f"'{p}'" for p in text.split("'")) + ")"

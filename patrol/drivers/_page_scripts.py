@@ -5,6 +5,9 @@ wraps them in its own calling convention."""
 
 from __future__ import annotations
 
+# What "still loading" looks like on a page (a spinner, a progress bar, aria-busy).
+BUSY_SELECTOR = "[aria-busy=true], .spinner, .loading, [role=progressbar]"
+
 # Freeze what moves, so two screenshots of a still page are identical.
 STILL_CSS = (
     "*, *::before, *::after { animation: none !important; transition: none !important; "

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..journey.loader import journey_key
-from ..journey.parsing import INVALID, type_name
+from ..journey.parsing import INVALID, ParseContext, type_name
 from ._appium_support import is_browser_session, prefixed
 
 CAPABILITIES_SCHEMA = {
@@ -49,7 +49,7 @@ DEVICE_SCHEMA = {"type": "string", "minLength": 1, "description": "a device entr
 
 @journey_key("capabilities", "Appium capabilities of an app journey (platformName, appium:automationName, appium:app...)",
              CAPABILITIES_SCHEMA)
-def _capabilities(value: Any, path: tuple, ctx) -> Any:
+def _capabilities(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
     if ctx.target != "app":
         return ctx.error(path, "capabilities are for app journeys: add 'target: app'", key=True)
     if not isinstance(value, dict):
@@ -93,17 +93,17 @@ def _capabilities(value: Any, path: tuple, ctx) -> Any:
 
 
 @journey_key("appium_device", "a device entry of patrol.yaml appium.devices (server URL + capabilities)", DEVICE_SCHEMA)
-def _appium_device(value: Any, path: tuple, ctx) -> Any:
+def _appium_device(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
     if ctx.target != "app":
         return ctx.error(path, "appium_device is for app journeys: add 'target: app'", key=True)
     return ctx.string(value, path)
 
 
-def _refuse_css(raw: dict, ctx) -> bool:
+def _refuse_css(raw: dict[str, Any], ctx: ParseContext) -> bool:
     """CSS selectors need web content (a browser session, e.g. the chromium driver)."""
     ok = True
 
-    def walk(node: Any, path: tuple) -> None:
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
         nonlocal ok
         if isinstance(node, dict):
             if len(node) == 1 and "css" in node:
