@@ -13,28 +13,45 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from . import console
 from .config import Config
+from .core.vocabulary import Status
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_ROBOT, InputError
+from .incidents.display import describe_flush, describe_record
+from .incidents.service import IncidentService, RecordResult
 from .journey.model import Journey
+from .notify.dispatcher import DispatchStats
+from .reports import write_all
+from .reports.index import write_index
 from .results import RunResult
 from .runner import Listener, Runner, RunOptions
+from .store import StateStoreError, history
+
+Say = Callable[[str], None]
+T = TypeVar("T")
+
+
+class RunCoroutine(Protocol):
+    """Runs a coroutine to completion: ``asyncio.run``, or a submission to a service's loop."""
+
+    def __call__(self, coro: Coroutine[Any, Any, T], /) -> T: ...
 
 
 @dataclass
 class PatrolOutcome:
     run: RunResult
     run_dir: Path
-    record: Any = None  # incidents.service.RecordResult, when the state database is on
-    flush: Any = None  # notify.dispatcher.DispatchStats, when deliveries were flushed
+    record: RecordResult | None = None  # when the state database is on
+    flush: DispatchStats | None = None  # when deliveries were flushed
     record_error: str | None = None  # the state database could not be written
 
     @property
     def exit_code(self) -> int:
-        if self.run.status == "error" or self.record_error:
+        if self.run.status == Status.ERROR or self.record_error:
             return EXIT_ROBOT
-        return EXIT_FINDINGS if self.run.status == "failed" else EXIT_OK
+        return EXIT_FINDINGS if self.run.status == Status.FAILED else EXIT_OK
 
 
 def concurrency_setting(config: Config) -> int:
@@ -42,10 +59,8 @@ def concurrency_setting(config: Config) -> int:
     return config.concurrency
 
 
-def incident_service(config: Config):
+def incident_service(config: Config) -> IncidentService | None:
     """The incident lifecycle + delivery (None when ``state: false`` in patrol.yaml)."""
-    from .incidents.service import IncidentService
-
     if not IncidentService.enabled(config):
         return None
     return IncidentService.from_config(config)
@@ -60,14 +75,14 @@ def patrol_once(
     journeys: list[Journey],
     options: RunOptions,
     *,
-    incidents=None,
+    incidents: IncidentService | None = None,
     listeners: list[Listener] | None = None,
     runner: Runner | None = None,
-    call: Callable[[Coroutine], Any] = asyncio.run,
+    call: RunCoroutine = asyncio.run,
     flush: bool = True,
     index: bool | Callable[[Path], None] = True,
     schedule: str | None = None,
-    say: Callable[[str], None] | None = None,
+    say: Say | None = None,
 ) -> PatrolOutcome:
     """Run → confirm → reports → incidents → (flush) → index.
 
@@ -75,14 +90,12 @@ def patrol_once(
     service's own loop); ``index`` is True (write it now), False, or a callable
     that is asked to write it (a service debounces). ``schedule`` is recorded with
     the run."""
-    from . import console
-    from .reports import write_all
-
     say = say or console.say
     if not journeys:
         raise InputError("no journeys to run")
     runner = runner or Runner(config, options, listeners or [])
     run = call(runner.run(journeys))
+    assert run.run_dir is not None  # the runner made the run folder
     run_dir = Path(run.run_dir)
     if incidents is not None:
         # New failures are confirmed by immediate reruns before anyone is paged.
@@ -105,27 +118,18 @@ def patrol_once(
         if callable(index):
             index(root)
         else:
-            from .reports.index import write_index
-
             write_index(root, store=incidents.store if incidents is not None else None)
     return outcome
 
 
-def _record(incidents, run: RunResult, schedule: str | None, outcome: PatrolOutcome, say) -> None:
+def _record(incidents: IncidentService, run: RunResult, schedule: str | None, outcome: PatrolOutcome, say: Say) -> None:
     """Record the run in the state database (incident changes and their outbox rows
     in one transaction)."""
-    from .incidents.display import describe_record
-    from .store import StateStoreError
-
     try:
         outcome.record = incidents.record_run(run)
         if schedule is not None:
-            from sqlalchemy import update
-
-            from .store.schema import runs
-
             with incidents.store.write() as conn:
-                conn.execute(update(runs).where(runs.c.id == run.run_id).values(schedule=schedule))
+                history.set_schedule(conn, run.run_id, schedule)
     except StateStoreError as e:
         if schedule is None:
             raise  # `patrol run`: the robot could not do its job (exit 3)
@@ -136,11 +140,8 @@ def _record(incidents, run: RunResult, schedule: str | None, outcome: PatrolOutc
         say(line)
 
 
-def _flush(incidents, outcome: PatrolOutcome, say) -> None:
+def _flush(incidents: IncidentService, outcome: PatrolOutcome, say: Say) -> None:
     """Send what can be sent before exiting, bounded."""
-    from . import console
-    from .incidents.display import describe_flush
-
     try:
         outcome.flush = incidents.flush_deliveries()
     except Exception as e:  # the outbox keeps them: the next run or `patrol deliveries flush` sends them

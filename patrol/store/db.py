@@ -6,10 +6,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+# Alembic is imported where it is used: only opening a database needs it.
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
@@ -28,7 +33,7 @@ def make_engine(url: str | URL) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - exercised by every test
             # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin,
             # so that every write transaction can take the write lock up front.
             dbapi_conn.isolation_level = None
@@ -41,7 +46,7 @@ def make_engine(url: str | URL) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # pragma: no cover
+        def _on_begin(conn: Connection) -> None:  # pragma: no cover
             # Writes take the write lock up front (BEGIN IMMEDIATE): two patrol processes
             # never both read then both try to write. Reads (``readonly``) do not.
             if conn.get_execution_options().get("readonly"):
@@ -54,7 +59,7 @@ def make_engine(url: str | URL) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
-def alembic_config(connection: Connection | None = None):
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
@@ -68,7 +73,9 @@ def alembic_config(connection: Connection | None = None):
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # there is always a migration
+    return head
 
 
 def current_revision(connection: Connection) -> str | None:

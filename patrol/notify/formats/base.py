@@ -70,7 +70,7 @@ class Format:
         """A problem with the configured secret, or None."""
         return None
 
-    def requests(self, doc: dict, receiver: Receiver, ctx: Context) -> list[Request]:
+    def requests(self, doc: dict[str, Any], receiver: Receiver, ctx: Context) -> list[Request]:
         raise NotImplementedError
 
     def judge(self, status: int, body: bytes) -> Verdict:
