@@ -1,11 +1,16 @@
+"""``patrol baseline approve``: promote a finished run's screenshots to baselines.
+
+The command imports what it needs when it runs, so ``patrol --help`` stays fast."""
+
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..errors import InputError
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("baseline", help="manage visual baselines")
     bsub = p.add_subparsers(dest="baseline_command", metavar="SUBCOMMAND")
     bsub.required = True
@@ -16,7 +21,7 @@ def add_parser(sub) -> None:
     a.set_defaults(func=approve)
 
 
-def approve(args) -> int:
+def approve(args: argparse.Namespace) -> int:
     import json
 
     from .. import console
