@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import argparse
+from typing import Any
 
-def add_parser(sub) -> None:
+
+def add_parser(sub: Any) -> None:  # argparse's private _SubParsersAction
     p = sub.add_parser("demo", help="the bundled demo bank")
     demo_sub = p.add_subparsers(dest="demo_command", metavar="SUBCOMMAND")
     demo_sub.required = True
@@ -29,7 +32,7 @@ def _check_faults(specs: list[str]) -> None:
             raise InputError(f"--fault {spec}: {e}") from None
 
 
-def serve(args) -> int:
+def serve(args: argparse.Namespace) -> int:
     from ..demo.server import serve_forever
     from ..errors import InputError
 
@@ -40,10 +43,8 @@ def serve(args) -> int:
     return 0
 
 
-def patrol(args) -> int:
+def patrol(args: argparse.Namespace) -> int:
     """The main job of `make demo`: a real patrol of a real (local) bank."""
-    import argparse
-
     from .. import console
     from ..demo.server import DemoBank
     from . import run

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 DEMO_USER = "demo"
 DEFAULT_PASSWORD = "patrol-demo-2026"
 
 BANK_NAME = "巡航银行"
 
-ACCOUNT = {
+ACCOUNT: dict[str, Any] = {
     "name": "张晓明",
     "account_no": "6217 **** **** 4821",
     "total_assets": Decimal("128460.52"),
@@ -49,7 +50,7 @@ BENEFITS_BY_ID = {b["id"]: b for b in BENEFITS}
 TRANSFER_LIMIT = Decimal("50000")
 
 
-def nav_points() -> list[dict]:
+def nav_points() -> list[dict[str, float]]:
     """90 trading days of a made-up fund's net value: a deterministic gentle climb."""
     points = []
     for i in range(90):
@@ -73,7 +74,7 @@ def luhn_ok(number: str) -> bool:
     return total % 10 == 0
 
 
-def parse_amount(value) -> Decimal | None:
+def parse_amount(value: object) -> Decimal | None:
     """A positive money amount with at most 2 decimals, or None."""
     if isinstance(value, bool) or value is None:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 
 # API endpoint names used by slow_api / api_500 (see ENDPOINTS for the routes).
 ENDPOINTS: dict[str, str] = {
@@ -105,7 +106,7 @@ def _ms(name: str, text: str) -> int:
     return ms
 
 
-def _one_of(name: str, items: list[str], allowed, kind: str) -> None:
+def _one_of(name: str, items: list[str], allowed: Iterable[str], kind: str) -> None:
     for item in items:
         if item not in allowed:
             raise ValueError(f"fault {name}: unknown {kind} {item!r}; allowed: {', '.join(allowed)}")

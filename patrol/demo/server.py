@@ -109,10 +109,13 @@ from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from . import data
 from .faults import FAULTS, FaultSet, parse_fault
+
+Json = dict[str, Any]  # a JSON object as the API reads and writes it
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGES_DIR = STATIC_DIR / "pages"
@@ -128,7 +131,7 @@ _STATIC_TYPES = {
 }
 
 # (regex, page name, title, needs session, menu item)
-_PAGES = [
+_PAGES: list[tuple[str, str, str, bool, str | None]] = [
     (r"/login", "login", "登录", False, None),
     (r"/home", "home", "首页", True, "nav-home"),
     (r"/funds", "funds", "基金", True, "nav-funds"),
@@ -140,7 +143,8 @@ _PAGES = [
     (r"/cards/bind", "cards", "绑定银行卡", True, "nav-cards"),
     (r"/benefits", "benefits", "权益领取", True, "nav-benefits"),
 ]
-_PAGES = [(re.compile(rx + r"\Z"), *rest) for rx, *rest in _PAGES]
+_PAGE_ROUTES: list[tuple[re.Pattern[str], str, str, bool, str | None]] = [
+    (re.compile(rx + r"\Z"), name, title, needs, menu) for rx, name, title, needs, menu in _PAGES]
 
 _MENU = [
     ("nav-home", "/home", "首页"),
@@ -151,7 +155,7 @@ _MENU = [
 ]
 
 # (method, regex, endpoint name, handler method, needs session)
-_API = [
+_API: list[tuple[str, str, str, str, bool]] = [
     ("POST", r"/api/login", "login", "api_login", False),
     ("POST", r"/api/logout", "login", "api_logout", False),
     ("GET", r"/api/account", "account", "api_account", True),
@@ -166,7 +170,8 @@ _API = [
     ("GET", r"/api/benefits", "benefits", "api_benefits", True),
     ("POST", r"/api/benefits/(?P<bid>[^/]+)/claim", "claim", "api_claim", True),
 ]
-_API = [(m, re.compile(rx + r"\Z"), *rest) for m, rx, *rest in _API]
+_API_ROUTES: list[tuple[str, re.Pattern[str], str, str, bool]] = [
+    (m, re.compile(rx + r"\Z"), endpoint, handler, needs) for m, rx, endpoint, handler, needs in _API]
 
 
 class Session:
@@ -174,10 +179,10 @@ class Session:
         self.token = token
         self.user = user
         self.lock = threading.Lock()
-        self.cards: list[dict] = [dict(c) for c in data.BASE_CARDS]
+        self.cards: list[Json] = [dict(c) for c in data.BASE_CARDS]
         self.claimed: set[str] = set()
-        self.transfers: dict[str, dict] = {}
-        self.orders: list[dict] = []
+        self.transfers: dict[str, Json] = {}
+        self.orders: list[Json] = []
         self.deposited = Decimal("0")
 
 
@@ -189,7 +194,7 @@ class ApiError(Exception):
         self.code = code
 
 
-def _json_script(obj) -> str:
+def _json_script(obj: Any) -> str:
     text = json.dumps(obj, ensure_ascii=False, sort_keys=True)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -222,7 +227,7 @@ class DemoBank:
         self._stopped = False
         self._httpd = _Server((host, port), _Handler)
         self._httpd.bank = self
-        h, p = self._httpd.server_address[:2]
+        h, p = str(self._httpd.server_address[0]), int(self._httpd.server_address[1])
         shown = f"[{h}]" if ":" in h else h
         self.host, self.port = h, p
         self.url = f"http://{shown}:{p}"
@@ -249,7 +254,7 @@ class DemoBank:
     def __enter__(self) -> DemoBank:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- sessions ---------------------------------------------------------------
@@ -272,7 +277,7 @@ class DemoBank:
             with self._sessions_lock:
                 self._sessions.pop(token, None)
 
-    def check_login(self, user, password) -> bool:
+    def check_login(self, user: object, password: object) -> bool:
         if not isinstance(user, str) or not isinstance(password, str):
             return False
         ok_user = hmac.compare_digest(user.encode(), self.user.encode())
@@ -285,7 +290,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     bank: DemoBank
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         # A browser hanging up mid-response is normal; keep the console quiet.
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError)) or self.bank.quiet:
@@ -302,12 +307,12 @@ class _Handler(BaseHTTPRequestHandler):
     def bank(self) -> DemoBank:
         return self.server.bank
 
-    def log_message(self, format: str, *args) -> None:
+    def log_message(self, format: str, *args: Any) -> None:
         if not self.bank.quiet:
             super().log_message(format, *args)
 
     # -- plumbing -------------------------------------------------------------------
-    def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, Any] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -322,18 +327,18 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _json(self, status: int, obj, headers: dict | None = None) -> None:
+    def _json(self, status: int, obj: Any, headers: dict[str, Any] | None = None) -> None:
         body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
         h = {"Cache-Control": "no-store"}
         h.update(headers or {})
         self._send(status, body, "application/json; charset=utf-8", h)
 
-    def _html(self, status: int, text: str, headers: dict | None = None) -> None:
+    def _html(self, status: int, text: str, headers: dict[str, Any] | None = None) -> None:
         h = {"Cache-Control": "no-store"}
         h.update(headers or {})
         self._send(status, text.encode("utf-8"), "text/html; charset=utf-8", h)
 
-    def _redirect(self, location: str, headers: dict | None = None) -> None:
+    def _redirect(self, location: str, headers: dict[str, Any] | None = None) -> None:
         h = {"Location": location, "Cache-Control": "no-store"}
         h.update(headers or {})
         self._send(HTTPStatus.FOUND, b"", "text/plain; charset=utf-8", h)
@@ -349,7 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _session(self) -> Session | None:
         return self.bank.session(self._cookie())
 
-    def _body(self) -> dict:
+    def _body(self) -> Json:
         length = self.headers.get("Content-Length")
         if length is None:
             raise ApiError(411, "缺少请求体长度", "length_required")
@@ -438,13 +443,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, target.read_bytes(), _STATIC_TYPES[target.suffix], {"Cache-Control": "no-cache"})
 
     # -- pages ----------------------------------------------------------------------------
-    def _page(self, path: str, raw_query: str, query: dict) -> None:
-        for rx, name, title, needs_session, menu in _PAGES:
-            m = rx.match(path)
+    def _page(self, path: str, raw_query: str, query: dict[str, Any]) -> None:
+        for route in _PAGE_ROUTES:
+            m = route[0].match(path)
             if m:
                 break
         else:
             return self._html(404, _simple_page("404", "页面不存在"))
+        _rx, name, title, needs_session, menu = route
         if needs_session and self._session() is None:
             target = path + (f"?{raw_query}" if raw_query else "")
             return self._redirect("/login?next=" + quote(target, safe="/"))
@@ -514,7 +520,7 @@ class _Handler(BaseHTTPRequestHandler):
             method = "GET"
         route = None
         allowed = []
-        for m, rx, endpoint, handler, needs_session in _API:
+        for m, rx, endpoint, handler, needs_session in _API_ROUTES:
             match = rx.match(path)
             if match:
                 if m == method:
@@ -549,7 +555,7 @@ class _Handler(BaseHTTPRequestHandler):
             obj, headers = result, None
         self._json(200, obj, headers)
 
-    def api_login(self, session, body):
+    def api_login(self, session: Session | None, body: Json) -> Any:
         if not self.bank.check_login(body.get("username"), body.get("password")):
             raise ApiError(401, "用户名或密码错误", "bad_credentials")
         self.bank.end_session(self._cookie())
@@ -557,11 +563,11 @@ class _Handler(BaseHTTPRequestHandler):
         cookie = f"{COOKIE}={s.token}; Path=/; HttpOnly; SameSite=Lax"
         return {"ok": True, "user": s.user}, {"Set-Cookie": cookie}
 
-    def api_logout(self, session, body):
+    def api_logout(self, session: Session | None, body: Json) -> Any:
         self.bank.end_session(self._cookie())
         return {"ok": True}, {"Set-Cookie": _clear_cookie()}
 
-    def api_account(self, session, body):
+    def api_account(self, session: Session, body: Json) -> Any:
         with session.lock:
             total = data.ACCOUNT["total_assets"] + session.deposited
         total_text = data.money(total)
@@ -578,23 +584,23 @@ class _Handler(BaseHTTPRequestHandler):
             "promo": {"image": promo, "alt": "稳健理财 新客专享", "link": "/benefits"},
         }
 
-    def api_nav(self, session, body):
+    def api_nav(self, session: Session, body: Json) -> Any:
         key = "series" if self.bank.faults.no_chart() else "points"  # the bug: a renamed field
         return {"fund": data.FUNDS[0]["name"], "period": "近 90 日", key: data.nav_points()}
 
-    def api_funds(self, session, body):
+    def api_funds(self, session: Session, body: Json) -> Any:
         return {"funds": [{k: f[k] for k in ("code", "name", "type", "nav", "change", "risk")} for f in data.FUNDS]}
 
-    def _fund(self, code: str) -> dict:
+    def _fund(self, code: str) -> Json:
         fund = data.FUNDS_BY_CODE.get(code)
         if fund is None:
             raise ApiError(404, "未找到该基金", "fund_not_found")
         return fund
 
-    def api_fund(self, session, body, code):
+    def api_fund(self, session: Session, body: Json, code: str) -> Any:
         return {"fund": dict(self._fund(code)), "min_purchase": data.money(data.MIN_PURCHASE)}
 
-    def api_buy(self, session, body, code):
+    def api_buy(self, session: Session, body: Json, code: str) -> Any:
         fund = self._fund(code)
         amount = data.parse_amount(body.get("amount"))
         if amount is None:
@@ -609,14 +615,14 @@ class _Handler(BaseHTTPRequestHandler):
             session.orders.append(order)
         return {"ok": True, "order": order}
 
-    def _card(self, session: Session, card_id) -> dict:
+    def _card(self, session: Session, card_id: Any) -> Json:
         with session.lock:
             for c in session.cards:
                 if c["id"] == card_id:
                     return c
         raise ApiError(400, "请选择转出银行卡", "bad_card")
 
-    def api_transfer(self, session, body):
+    def api_transfer(self, session: Session, body: Json) -> Any:
         amount = data.parse_amount(body.get("amount"))
         if amount is None:
             raise ApiError(400, "请输入大于 0 的金额", "bad_amount")
@@ -630,18 +636,18 @@ class _Handler(BaseHTTPRequestHandler):
             session.deposited += amount
         return {"ok": True, "transfer": record}
 
-    def api_transfer_get(self, session, body, tid):
+    def api_transfer_get(self, session: Session, body: Json, tid: str) -> Any:
         with session.lock:
             record = session.transfers.get(tid)
         if record is None:
             raise ApiError(404, "未找到该笔转入记录", "transfer_not_found")
         return {"transfer": record}
 
-    def api_cards(self, session, body):
+    def api_cards(self, session: Session, body: Json) -> Any:
         with session.lock:
             return {"cards": [_card_view(c) for c in session.cards]}
 
-    def api_bind(self, session, body):
+    def api_bind(self, session: Session, body: Json) -> Any:
         number = body.get("card_no")
         holder = body.get("holder")
         if not isinstance(holder, str) or not holder.strip():
@@ -662,12 +668,12 @@ class _Handler(BaseHTTPRequestHandler):
             view = _card_view(existing)
         return {"ok": True, "card": view}
 
-    def api_benefits(self, session, body):
+    def api_benefits(self, session: Session, body: Json) -> Any:
         with session.lock:
             claimed = set(session.claimed)
         return {"benefits": [dict(b, claimed=b["id"] in claimed) for b in data.BENEFITS]}
 
-    def api_claim(self, session, body, bid):
+    def api_claim(self, session: Session, body: Json, bid: str) -> Any:
         benefit = data.BENEFITS_BY_ID.get(bid)
         if benefit is None:
             raise ApiError(404, "未找到该权益", "benefit_not_found")
@@ -678,7 +684,7 @@ class _Handler(BaseHTTPRequestHandler):
         return {"ok": True, "benefit": dict(benefit, claimed=True), "already_claimed": already}
 
 
-def _card_view(card: dict) -> dict:
+def _card_view(card: Json) -> Json:
     return {"id": card["id"], "bank": card["bank"], "last4": card["last4"], "holder": card["holder"],
             "label": f"{card['bank']}（尾号 {card['last4']}）"}
 
@@ -709,7 +715,7 @@ def _fragment(name: str) -> str:
     return (PAGES_DIR / f"{name}.html").read_text(encoding="utf-8")
 
 
-def _render_page(name: str, title: str, menu: str | None, config: dict) -> str:
+def _render_page(name: str, title: str, menu: str | None, config: Json) -> str:
     if menu is not None:
         active = ' class="active" aria-current="page"'
         links = "\n".join(
@@ -763,12 +769,13 @@ def _simple_page(code: str, message: str) -> str:
 
 
 def serve_forever(host: str = "127.0.0.1", port: int = 8800, faults: list[str] | None = None) -> None:
-    """Serve in the foreground until Ctrl-C or SIGTERM; print the URL and demo credentials."""
+    """Serve in the foreground until Ctrl-C, SIGTERM or SIGHUP (a closed terminal); print
+    the URL and demo credentials."""
     bank = DemoBank(host, port, faults)
     stop = threading.Event()
-    previous = {}
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             try:
                 previous[sig] = signal.signal(sig, lambda *_: stop.set())
             except (ValueError, OSError):  # pragma: no cover
@@ -790,9 +797,9 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8800, faults: list[str] |
         pass
     finally:
         bank.stop()
-        for sig, handler in previous.items():
+        for signum, handler in previous.items():
             try:
-                signal.signal(sig, handler)
+                signal.signal(signum, handler)
             except (ValueError, OSError):  # pragma: no cover
                 pass
         print("Demo bank stopped.", flush=True)
