@@ -73,7 +73,8 @@ def test_what_is_installed_and_reachable_is_ok(tmp_path, appium_status):
     assert items["tesseract"].startswith("ok")
     assert items["ocr language chi_sim"].startswith("ok") and items["ocr language eng"].startswith("ok")
     assert items["cjk fonts"].startswith("ok") and "CJK" in items["cjk fonts"]
-    assert items["appium server"].startswith("ok") and "Appium 3.8.0" in items["appium server"] and "PATROL_APPIUM_URL" in items["appium server"]
+    appium = items["appium server"]
+    assert appium.startswith("ok") and "Appium 3.8.0" in appium and "PATROL_APPIUM_URL" in appium
     assert items["state database"].startswith("ok") and "migrations current" in items["state database"]
     assert items["receiver am"].startswith("ok") and "localhost resolves" in items["receiver am"]
     assert "everything Patrol needs is here" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,9 +13,18 @@ import pytest
 from conftest import JOURNEYS, SECRET
 
 
-def test_healthy_bank_every_shipped_journey_passes(bank, patrol):
-    p = patrol("run", *map(str, sorted(JOURNEYS.glob("*.yaml"))), "--base-url", bank.url)
+def test_first_run_a_plain_patrol_run_passes_every_shipped_web_journey_and_sets_the_app_ones_aside(bank, patrol, tmp_path, monkeypatch):
+    """A newcomer's first run: the demo bank is up, `patrol run` with no paths reads
+    journeys/, which holds app journeys too; with no Appium server configured they are
+    listed as not run and do not fail the run."""
+    shutil.copytree(JOURNEYS, tmp_path / "journeys")  # the patrol fixture runs in tmp_path
+    monkeypatch.setenv("DEMO_BANK_URL", bank.url)
+    monkeypatch.delenv("PATROL_APPIUM_URL", raising=False)
+    p = patrol("run")
     assert p.code == 0, p.out + p.err
+    for name, file in (("login-app", "login.yaml"), ("transfer-app", "transfer.yaml")):
+        line = f"{name} ({tmp_path / 'journeys' / 'app' / file}) not run: needs an Appium server (set appium.url or PATROL_APPIUM_URL)"
+        assert line in p.out, p.out
     assert p.report["status"] == "passed"
     names = sorted(j["name"] for j in p.report["journeys"])
     assert names == ["bind_card", "buy_fund", "claim_benefit", "login", "transfer"]
@@ -153,7 +163,33 @@ def test_untrusted_text_is_escaped_in_the_html_report(tmp_path):
 
     evil = "<script>alert(1)</script>"
     step = StepResult(1, "s", "goto", status="failed", url=f"http://x/?q={evil}",
-                      findings=[Finding(kind="breakpoint", reason="page_error", message=f"uncaught error: {evil}", evidence={"errors": [{"message": evil}]})])
+                      findings=[Finding(kind="breakpoint", reason="page_error", message=f"uncaught error: {evil}",
+                                        evidence={"errors": [{"message": evil}]})])
     run = RunResult("r1", "2026-01-01T00:00:00", journeys=[JourneyResult("j", "j.yaml", steps=[step])])
     html = render_run(to_dict(run))
     assert evil not in html and "&lt;script&gt;" in html
+
+
+def test_app_journeys_run_when_named_or_when_a_server_is_configured(patrol, monkeypatch, tmp_path):
+    from patrol.appium_server import free_port
+
+    monkeypatch.delenv("PATROL_APPIUM_URL", raising=False)
+    app = JOURNEYS / "app"
+    # A folder of app journeys only, and no server configured: nothing to run, said plainly.
+    p = patrol("run", str(app))
+    assert p.code == 2 and "no journey to run" in p.err and "PATROL_APPIUM_URL" in p.err, p.out + p.err
+    # Named: run (against the default local server, whatever answers there).
+    p = patrol("run", str(app / "login.yaml"))
+    assert "not run" not in p.out and [j["name"] for j in p.report["journeys"]] == ["login-app"], p.out + p.err
+    # Configured: the folder's app journeys run. No browser is needed to see it: nothing
+    # listens at the configured URL, so each ends as the robot's error (exit 3).
+    dead = f"http://127.0.0.1:{free_port()}"
+    cfg = tmp_path / "appium.yaml"
+    cfg.write_text(f"state: false\nappium: {{url: '{dead}'}}\n", encoding="utf-8")
+    for args, env in ((["--config", str(cfg), "run", str(app)], None), (["run", str(app)], dead)):
+        if env:
+            monkeypatch.setenv("PATROL_APPIUM_URL", env)
+        p = patrol(*args)
+        assert p.code == 3 and "not run" not in p.out, p.out + p.err
+        assert {j["name"]: j["robot_error"]["reason"] for j in p.report["journeys"]} == {
+            "login-app": "appium_unreachable", "transfer-app": "appium_unreachable"}
