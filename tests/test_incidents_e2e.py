@@ -39,7 +39,8 @@ def lean_journey(folder: Path) -> Path:
 def write_config(folder: Path, srv: ReceiverServer, *, confirm: int = 1, formats: bool = True, extra: str = "") -> Path:
     os.environ["PATROL_E2E_WEBHOOK_SECRET"] = os.environ.get("PATROL_E2E_WEBHOOK_SECRET") or whsec()
     receivers = [
-        f"  hook: {{format: webhook, url: '{srv.url('/hook')}', secret: '${{secret:PATROL_E2E_WEBHOOK_SECRET}}', events: [opened, resolved, reminder, flapping, robot_error]}}",
+        f"  hook: {{format: webhook, url: '{srv.url('/hook')}', secret: '${{secret:PATROL_E2E_WEBHOOK_SECRET}}', "
+        "events: [opened, resolved, reminder, flapping, robot_error]}",
     ]
     if formats:
         receivers += [

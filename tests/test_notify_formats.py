@@ -97,6 +97,7 @@ def delivered(tmp_path):
 
 def test_webhook_is_signed_per_standard_webhooks_and_verified_by_the_reference_library(delivered):
     from standardwebhooks import Webhook
+    from standardwebhooks.webhooks import WebhookVerificationError
 
     srv, secret, _, run = delivered
     opened, resolved = srv.at("/hook")
@@ -104,7 +105,7 @@ def test_webhook_is_signed_per_standard_webhooks_and_verified_by_the_reference_l
         payload = Webhook(secret).verify(req.body, req.headers)  # raises on a bad signature
         assert payload["id"] == req.headers["webhook-id"]
         assert req.headers["webhook-signature"].startswith("v1,")
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError):
         Webhook(whsec()).verify(opened.body, opened.headers)
     doc = opened.json
     assert doc["type"] == D.OPENED and doc["schema_version"] == 1
