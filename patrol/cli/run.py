@@ -82,7 +82,7 @@ def cmd(args: argparse.Namespace) -> int:
     explicit = {Path(p).resolve() for p in paths if not Path(p).is_dir()}
     set_aside = [j for j in journeys if needs_unconfigured_appium(j, config, explicit)]
     for j in set_aside:
-        console.say(f"[yellow]not run[/]: {console.safe(j.name)} ({console.safe(j.file)}): {NEEDS_APPIUM}")
+        console.say(f"{console.safe(j.name)} ({console.safe(j.file)}) [yellow]not run[/]: {NEEDS_APPIUM}")
     journeys = [j for j in journeys if j not in set_aside]
     if not journeys:
         raise InputError(f"no journey to run: every one found is an app journey that {NEEDS_APPIUM}, "
