@@ -14,11 +14,23 @@ base, out = sys.argv[1], sys.argv[2]
 with sync_playwright() as pw:
     browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
     page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    shot = lambda n: page.screenshot(path=f"{out}/{n}.png")
-    page.goto(base + "/login"); page.locator("#login-form").wait_for(); shot(1)
-    page.fill("#username", "demo"); shot(2)
-    page.fill("#password", os.environ["DEMO_PASSWORD"]); shot(3)
-    page.click("#login-submit"); page.wait_for_url("**/home"); page.locator("#total-assets").wait_for(); shot(4)
-    page.locator("#nav-chart").scroll_into_view_if_needed(); page.locator("#nav-chart").wait_for(); shot(5)
-    page.locator("#promo-banner").scroll_into_view_if_needed(); page.locator("#promo-banner").wait_for(); shot(6)
+
+    def shot(n: int) -> None:
+        page.screenshot(path=f"{out}/{n}.png")
+
+    page.goto(base + "/login")
+    page.locator("#login-form").wait_for()
+    shot(1)
+    page.fill("#username", "demo")
+    shot(2)
+    page.fill("#password", os.environ["DEMO_PASSWORD"])
+    shot(3)
+    page.click("#login-submit")
+    page.wait_for_url("**/home")
+    page.locator("#total-assets").wait_for()
+    shot(4)
+    for n, element in ((5, "#nav-chart"), (6, "#promo-banner")):
+        page.locator(element).scroll_into_view_if_needed()
+        page.locator(element).wait_for()
+        shot(n)
     browser.close()

@@ -252,7 +252,8 @@ def _synthetic_page(width: int, height: int, revenue: str) -> np.ndarray:
         cv2.putText(img, value, (cx + 20, 160), font, 1.0, (51, 41, 31), 2, aa)
         cv2.putText(img, f"+{rng.integers(1, 30) / 10:.1f}% vs last week", (cx + 20, 186), font, 0.42, (50, 129, 47), 1, aa)
     cv2.rectangle(img, (x0, 222), (width - 24, 420), (255, 255, 255), -1)
-    pts = np.array([[x0 + 20 + x, 380 - int(60 * np.sin(x / 60)) - int(rng.integers(0, 30))] for x in range(0, width - x0 - 60, 20)], np.int32)
+    pts = np.array([[x0 + 20 + x, 380 - int(60 * np.sin(x / 60)) - int(rng.integers(0, 30))]
+                    for x in range(0, width - x0 - 60, 20)], np.int32)
     cv2.polylines(img, [pts], False, (250, 123, 62), 2, aa)
     cv2.line(img, (x0 + 20, 400), (width - 44, 400), (217, 210, 203), 1)
     y = 450

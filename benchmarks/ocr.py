@@ -58,7 +58,8 @@ table{width:100%;border-collapse:collapse;font-size:13px} td,th{padding:7px 4px;
 @media (max-width:600px){header{padding:0 16px;height:auto;display:block;padding:10px 16px} nav{display:flex;flex-wrap:wrap}
  nav span{margin:8px 14px 0 0} main{display:block;padding:12px 16px}}
 </style></head><body>
-<header><b>巡航银行</b><nav><span class="on">首页</span><span>基金</span><span>转入资金</span><span>绑定银行卡</span><span>权益领取</span><span>Help Center</span></nav></header>
+<header><b>巡航银行</b><nav><span class="on">首页</span><span>基金</span><span>转入资金</span><span>绑定银行卡</span>\
+<span>权益领取</span><span>Help Center</span></nav></header>
 <main><div class="col">
  <div class="card"><div class="cap">总资产（元）</div><div class="big">¥ 128,460.52</div>
   <div class="cap">昨日收益 +12.35 · 累计收益 3,210.08</div>
@@ -268,11 +269,12 @@ def main() -> None:
         ("phone 1170x2532 (390x844 @3), full", phone, {}, phone_labels),
     ]:
         calls = engine.stats["tesseract_calls"]
-        ms, result = timed(lambda: read(image, cache=False, **kwargs), args.runs)
+        ms, result = timed(lambda image=image, kwargs=kwargs: read(image, cache=False, **kwargs), args.runs)
         calls = (engine.stats["tesseract_calls"] - calls) / args.runs
         h, w = image.shape[:2]
         crop = image if "region" not in kwargs else image[region[1]:region[1] + region[3], region[0]:region[0] + region[2]]
-        prep_ms, _ = timed(lambda: engine.preprocess(crop, engine.auto_scale(w, h), engine.pixel_density(w, h)), args.runs)
+        prep_ms, _ = timed(lambda crop=crop, w=w, h=h: engine.preprocess(crop, engine.auto_scale(w, h), engine.pixel_density(w, h)),
+                           args.runs)
         found, total, _ = labels_read(result, labels)
         rows.append((name, f"{ms:.0f}", f"{prep_ms:.0f}", f"{calls:.1f}", f"{found}/{total}"))
 

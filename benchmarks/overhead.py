@@ -42,9 +42,13 @@ def main() -> None:
     os.environ["DEMO_PASSWORD"] = env["DEMO_PASSWORD"]
     patrol_times, bare_times = [], []
     with DemoBank(port=0) as bank, tempfile.TemporaryDirectory() as tmp:
-        patrol_cmd = lambda i: [sys.executable, "-m", "patrol", "run", str(ROOT / "journeys/login.yaml"),
-                                "--base-url", bank.url, "--output", f"{tmp}/p{i}"]
-        bare_cmd = lambda i: [sys.executable, str(ROOT / "benchmarks/_bare_login.py"), bank.url, tmp]
+        def patrol_cmd(i: object) -> list[str]:
+            return [sys.executable, "-m", "patrol", "run", str(ROOT / "journeys/login.yaml"),
+                    "--base-url", bank.url, "--output", f"{tmp}/p{i}"]
+
+        def bare_cmd(i: object) -> list[str]:
+            return [sys.executable, str(ROOT / "benchmarks/_bare_login.py"), bank.url, tmp]
+
         timed(patrol_cmd("warm"), env)  # warm the page cache for both
         timed(bare_cmd("warm"), env)
         for i in range(args.runs):
