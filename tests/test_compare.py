@@ -8,15 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
+import patrol.core.png as pngmod
 import patrol.visual.compare as cmp
+from patrol.core.geometry import Box, Region
+from patrol.core.png import decode_png, encode_png
 from patrol.visual.compare import (
     Cluster,
     compare,
-    decode_png,
     diff_image,
     diff_png,
-    encode_png,
-    mask_from_regions,
+    mask_from_boxes,
     parse_area_tolerance,
     within_tolerance,
 )
@@ -181,34 +182,53 @@ def test_mask_must_match_the_image():
         compare(canvas(), with_box(canvas(), 1, 1, 2, 2), mask=np.zeros((10, 10), dtype=bool))
 
 
+def mask_from_regions(width, height, regions):
+    """How a check builds a mask from regions written in a journey: resolved once, then boxes."""
+    return mask_from_boxes(width, height, [r.resolve(width, height) for r in regions])
+
+
 def test_mask_from_pixel_regions():
-    m = mask_from_regions(100, 50, [(10, 20, 30, 5), (95, 45, 20, 20)])
+    m = mask_from_regions(100, 50, [Region.px(10, 20, 30, 5), Region.px(95, 45, 20, 20)])
     assert m.shape == (50, 100) and m.dtype == bool
     assert m[20:25, 10:40].all()
     assert m.sum() == 30 * 5 + 5 * 5  # the second one clipped at the corner
     assert not m[19, 10] and not m[20, 40]
+    assert np.array_equal(m, mask_from_boxes(100, 50, [Box(10, 20, 30, 5), Box(95, 45, 20, 20)]))
 
 
 def test_mask_from_fractional_regions():
-    m = mask_from_regions(200, 100, [(0, 0, 1, 0.1)])  # the top tenth
+    m = mask_from_regions(200, 100, [Region.fraction(0, 0, 1, 0.1)])  # the top tenth
     assert m[:10].all() and not m[10:].any()
-    m = mask_from_regions(200, 100, [(0.5, 0.5, 0.25, 0.5)])
+    m = mask_from_regions(200, 100, [Region.fraction(0.5, 0.5, 0.25, 0.5)])
     assert m[50:100, 100:150].all() and m.sum() == 50 * 50
-    m = mask_from_regions(15, 15, [(0.1, 0.1, 0.1, 0.1)])  # 1.5..3.0: widened to whole pixels
+    m = mask_from_regions(15, 15, [Region.fraction(0.1, 0.1, 0.1, 0.1)])  # 1.5..3.0: widened to whole pixels
     assert m[1:3, 1:3].all() and m.sum() == 4
-    assert not mask_from_regions(10, 10, []).any()
+    assert not mask_from_boxes(10, 10, []).any()
 
 
-@pytest.mark.parametrize("bad", [(1, 2, 3), (0, 0, -5, 5), ("a", 0, 1, 1), (0, 0, float("inf"), 1), 7])
-def test_mask_from_regions_rejects_nonsense(bad):
+def test_a_one_pixel_box_masks_one_pixel():
+    """No unit guessing below the parser: a 1x1 element box at (0, 0) (a tracking
+    pixel) is one pixel, never the whole screen."""
+    m = mask_from_boxes(100, 50, [Box(0, 0, 1, 1)])
+    assert m.sum() == 1 and m[0, 0]
+
+
+@pytest.mark.parametrize("bad", [(0, 0, -5, 5), (0, 0, float("inf"), 1)])
+def test_regions_reject_nonsense(bad):
     with pytest.raises(ValueError, match="region"):
-        mask_from_regions(10, 10, [bad])
+        Region.px(*bad)
 
 
-def test_mask_from_regions_feeds_compare():
+@pytest.mark.parametrize("bad", [(1, 2, 3), (10, 20, 30, 5), 7, "abcd"])
+def test_mask_from_boxes_takes_boxes_only(bad):
+    with pytest.raises(TypeError, match="Box"):
+        mask_from_boxes(10, 10, [bad])
+
+
+def test_mask_from_boxes_feeds_compare():
     a = canvas(100, 50)
     b = with_box(a, 0, 0, 100, 4)  # a changed clock in the header
-    mask = mask_from_regions(100, 50, [(0, 0, 1, 0.1)])
+    mask = mask_from_regions(100, 50, [Region.fraction(0, 0, 1, 0.1)])
     assert compare(a, b, mask=mask).diff_pixels == 0
 
 
@@ -365,7 +385,7 @@ def test_diff_png_is_the_diff_image_as_a_palette_png():
 
 
 def test_diff_png_large_image_parallel_deflate(monkeypatch):
-    monkeypatch.setattr(cmp, "_CPUS", 2)
+    monkeypatch.setattr(pngmod, "CPUS", 2)
     a = canvas(1200, 900)
     b = with_box(a, 600, 400, 30, 10, (0, 0, 0))
     c = compare(a, b)
@@ -431,7 +451,7 @@ def test_png_round_trip_greyscale_and_16_bit():
 
 
 def test_large_png_uses_parallel_deflate_and_stays_valid(monkeypatch):
-    monkeypatch.setattr(cmp, "_CPUS", 3)
+    monkeypatch.setattr(pngmod, "CPUS", 3)
     rng = np.random.default_rng(5)
     img = np.full((1100, 1000, 3), 240, dtype=np.uint8)
     img[rng.integers(0, 1100, 5000), rng.integers(0, 1000, 5000)] = (200, 10, 30)
@@ -448,7 +468,7 @@ def test_large_png_uses_parallel_deflate_and_stays_valid(monkeypatch):
 
 def test_adler32_combine():
     a, b = b"hello screenshot " * 50, b"world" * 77
-    assert cmp._adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+    assert pngmod._adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
 
 
 def test_decode_png_rejects_garbage():
@@ -480,9 +500,9 @@ def test_parallel_scan_matches_serial(monkeypatch):
     xs = rng.integers(0, w, 300)
     b[ys, xs] = (0, 0, 0)
     b[0, 0] = b[-1, -1] = b[h // 2, 0] = b[h // 2 - 1, w - 1] = (0, 0, 0)  # part boundaries and corners
-    monkeypatch.setattr(cmp, "_CPUS", 4)
+    monkeypatch.setattr(cmp, "CPUS", 4)
     threaded = compare(a, b)
-    monkeypatch.setattr(cmp, "_PARALLEL_MIN_PIXELS", 10**12)
+    monkeypatch.setattr(cmp, "PARALLEL_MIN_PIXELS", 10**12)
     serial = compare(a, b)
     assert threaded.diff_pixels == serial.diff_pixels > 0
     assert np.array_equal(threaded.diff_mask, serial.diff_mask)

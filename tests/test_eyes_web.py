@@ -70,8 +70,8 @@ def test_healthy_bank_no_false_alarms(patrol, baselines, bank):
 
 
 def test_redacted_pixels_are_painted_before_storing(patrol, baselines, bank):
+    from patrol.core.png import decode_png
     from patrol.runner.redaction import REDACT_COLOUR
-    from patrol.visual.compare import decode_png
 
     p = run(patrol, baselines, bank, "login")
     assert p.code == 0, p.out

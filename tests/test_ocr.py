@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from patrol.core.geometry import Region
 from patrol.errors import RobotError
 from patrol.ocr import (
     DEFAULT_SCORE,
@@ -55,7 +56,8 @@ MAIN = f"""<!doctype html><html><head><meta charset="utf-8"><style>{STYLE}</styl
 <div class="card">
   <div class="caption"><span id="total-label">总资产</span> (元)</div>
   <div class="amount"><span id="total">¥ 128,460.52</span></div>
-  <div style="margin-top:10px"><span class="btn red" id="transfer-in">转入资金</span><span class="btn outline" id="bind">绑定银行卡</span></div>
+  <div style="margin-top:10px">
+<span class="btn red" id="transfer-in">转入资金</span><span class="btn outline" id="bind">绑定银行卡</span></div>
 </div>
 <div class="card">
   <div class="err"><span id="card-invalid">卡号无效</span>，请检查后重新输入</div>
@@ -230,7 +232,8 @@ def test_fractional_region_is_the_same_region(main_shot):
     png, _, _ = main_shot
     calls = engine.stats["tesseract_calls"]
     lower_half = read(png, region=(0, 220, 800, 220))
-    assert read(png, region=(0.0, 0.5, 1.0, 0.5)) is lower_half  # 800x440: the same pixels, cached
+    half = Region.fraction(0.0, 0.5, 1.0, 0.5).resolve(800, 440)  # a region written as fractions
+    assert read(png, region=half) is lower_half  # 800x440: the same pixels, cached
     assert lower_half.region == (0, 220, 800, 220)
     assert engine.stats["tesseract_calls"] - calls >= 1
     assert find(lower_half, "系统繁忙") is not None and find(lower_half, "转入资金") is None

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from patrol.visual.compare import compare, decode_png
+from patrol.core.png import decode_png
+from patrol.visual.compare import compare
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "pixelmatch"
 CASES_FILE = FIXTURES / "cases.json"

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from ..core.geometry import Region
+from ..core.vocabulary import Kind, Reason
 from ..journey.model import Locator
-from ..results import RENDER, Finding
+from ..journey.parsing import Invalid, ParseContext
+from ..results import Finding
 from ..visual.blank import REGION_BLANK_SHARE, blank_share, colour_name
 from . import register
 from .base import Check
+from .screen import boxes_for
+
+if TYPE_CHECKING:
+    from ..runner.evidence import StepContext
 
 
 @register
@@ -17,19 +26,19 @@ class NotBlank(Check):
     summary = "a selector or [x, y, w, h] region that must not be one flat colour"
     schema = {"oneOf": [{"$ref": "#/$defs/locator"}, {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}]}
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Region | Locator | Invalid:
         return ctx.region(value, path) if isinstance(value, list) else ctx.locator(value, path)
 
-    async def run(self, sc, target):
-        from ..runner.redaction import boxes_for
-
+    async def run(self, sc: StepContext, target: Region | Locator) -> list[Finding]:
         img = sc.evidence.image()
+        if img is None:
+            return []
         h, w = img.shape[:2]
         boxes = await boxes_for(sc.driver, [target], w, h)
-        what = target.describe() if isinstance(target, Locator) else f"region {list(target[1])}"
+        what = target.describe() if isinstance(target, Locator) else f"region {target.as_list()}"
         if not boxes:
-            return [Finding(kind=RENDER, reason="blank_region", message=f"{what} is not on the screen, so nothing was drawn there",
-                            evidence={"target": what})]
+            return [Finding(kind=Kind.RENDER, reason=Reason.BLANK_REGION,
+                            message=f"{what} is not on the screen, so nothing was drawn there", evidence={"target": what})]
         x, y, bw, bh = boxes[0]
         # Look inside the element's frame: a border is not content.
         inset = max(2, int(min(bw, bh) * 0.02))
@@ -39,8 +48,8 @@ class NotBlank(Check):
             return []
         return [
             Finding(
-                kind=RENDER,
-                reason="blank_region",
+                kind=Kind.RENDER,
+                reason=Reason.BLANK_REGION,
                 message=f"{what} is blank: {share:.1%} of it is one colour ({colour_name(colour)}); nothing was drawn",
                 evidence={"target": what, "box": [x, y, bw, bh], "blank_share": round(share, 4), "colour": list(colour)},
             )

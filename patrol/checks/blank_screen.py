@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING, Any
 
-from ..results import RENDER, Finding
+from ..core.vocabulary import Kind, Reason
+from ..results import Finding
 from ..visual.blank import SCREEN_BLANK_SHARE, blank_share, colour_name
 from . import register
 from .base import Check
 from .detectors import detector_on
+
+if TYPE_CHECKING:
+    from ..runner.evidence import StepContext
 
 
 @register
@@ -17,10 +22,10 @@ class BlankScreen(Check):
     always = True
     summary = "the screen is nearly one colour"
 
-    def enabled(self, sc):
+    def enabled(self, sc: StepContext) -> bool:
         return detector_on(sc, self.name)
 
-    async def run(self, sc, params):
+    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
         # Decoding the screenshot and counting colours is CPU work: off the event loop.
         img = await asyncio.to_thread(sc.evidence.image)
         if img is None:
@@ -30,8 +35,8 @@ class BlankScreen(Check):
             return []
         return [
             Finding(
-                kind=RENDER,
-                reason="blank_screen",
+                kind=Kind.RENDER,
+                reason=Reason.BLANK_SCREEN,
                 message=f"the screen is blank: {share:.1%} of it is one colour ({colour_name(colour)})",
                 evidence={"blank_share": round(share, 4), "colour": list(colour), "url": sc.evidence.url},
             )

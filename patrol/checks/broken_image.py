@@ -1,9 +1,15 @@
 from __future__ import annotations
 
-from ..results import RENDER, Finding
+from typing import TYPE_CHECKING, Any
+
+from ..core.vocabulary import Kind, Reason
+from ..results import Finding
 from . import register
 from .base import Check
 from .detectors import detector_on
+
+if TYPE_CHECKING:
+    from ..runner.evidence import StepContext
 
 
 @register
@@ -14,17 +20,17 @@ class BrokenImage(Check):
     always = True
     summary = "an image on screen failed to load"
 
-    def enabled(self, sc):
+    def enabled(self, sc: StepContext) -> bool:
         return detector_on(sc, self.name)
 
-    async def run(self, sc, params):
-        broken = [b for b in await sc.driver.broken_images() if sc.first_time("broken_image", b["src"])]
+    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+        broken = [b for b in await sc.driver.broken_images() if sc.first_time("broken_image", str(b["src"]))]
         if not broken:
             return []
         first = broken[0]
         label = f"#{first['id']}" if first.get("id") else first.get("alt") or "an image"
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
         return [
-            Finding(kind=RENDER, reason="broken_image", message=f"{label} did not load: {first['src']}{more}",
+            Finding(kind=Kind.RENDER, reason=Reason.BROKEN_IMAGE, message=f"{label} did not load: {first['src']}{more}",
                     evidence={"broken": broken[:10], "url": sc.evidence.url})
         ]

@@ -3,8 +3,13 @@ which a journey can switch off: ``detectors: {blank_screen: false}``."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..journey.loader import journey_key
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid, ParseContext
+
+if TYPE_CHECKING:
+    from ..runner.evidence import StepContext
 
 ALWAYS_ON = ("blank_screen", "broken_image", "forbidden_text")
 
@@ -14,20 +19,21 @@ ALWAYS_ON = ("blank_screen", "broken_image", "forbidden_text")
     "switch always-on detectors off: {blank_screen|broken_image|forbidden_text: false}",
     {"type": "object", "additionalProperties": False, "properties": {k: {"type": "boolean"} for k in ALWAYS_ON}},
 )
-def _detectors(value, path, ctx):
-    if ctx.mapping(value, path, {k: "true/false" for k in ALWAYS_ON}) is INVALID:
+def _detectors(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> dict[str, bool] | Invalid:
+    if isinstance(ctx.mapping(value, path, {k: "true/false" for k in ALWAYS_ON}), Invalid):
         return INVALID
-    out = {}
+    out: dict[str, bool] = {}
     for k, v in value.items():
         b = ctx.boolean(v, path + (k,))
-        if b is INVALID:
+        if isinstance(b, Invalid):
             return INVALID
-        out[k] = b
+        out[k] = bool(b)
     return out
 
 
-def detector_on(sc, name: str) -> bool:
+def detector_on(sc: StepContext, name: str) -> bool:
+    """The journey's setting if it has one, else patrol.yaml's (on by default)."""
     journey_setting = (sc.journey.options.get("detectors") or {}).get(name)
     if journey_setting is not None:
-        return journey_setting
-    return sc.config.detectors.on(name)
+        return bool(journey_setting)
+    return sc.config.detectors.on(name) if sc.config is not None else True

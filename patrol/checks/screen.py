@@ -1,53 +1,96 @@
-"""Reading the screen like a person: OCR of the step's (redacted) screenshot,
-cached per screenshot, and finding words on it (for ``click: {text: ...}``)."""
+"""The screen as checks see it: journey areas as pixel boxes, and OCR of the step's
+(redacted) screenshot, read once per area per step and shared by the checks that ask."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ActionFailed
+from ..core.geometry import Box, Region
+from ..errors import ActionFailed, RobotError
+from ..journey.model import Locator
+from ..journey.parsing import INVALID, Invalid, ParseContext
+from ..ocr.locate import DEFAULT_LANG, locate_text, screen_text
 
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..drivers.base import Driver
+    from ..ocr.engine import OcrResult
+    from ..runner.evidence import StepContext
 
-def _ocr_lang(config) -> str:
-    return (config.section("ocr") or {}).get("lang", "chi_sim+eng") if config else "chi_sim+eng"
-
-
-async def read_screen(sc, region=None):
-    """OCR of this step's screenshot (optionally a region), off the event loop so
-    other journeys' browsers keep moving while Tesseract works."""
-    from ..ocr import read
-
-    key = ("ocr", region)
-    if key not in sc.evidence.cache:
-        image = sc.evidence.image()
-        sc.evidence.cache[key] = await asyncio.to_thread(read, image, region=region, lang=_ocr_lang(sc.config))
-        if region is None:
-            sc.report["ocr_text"] = sc.evidence.cache[key].text
-    return sc.evidence.cache[key]
+# An area named in a journey: an element (a locator) or a region as written.
+Area = Locator | Region
 
 
-async def locate_on_screen(driver, locator, *, timeout_ms: float, config=None) -> tuple[float, float]:
-    """Where to tap for a ``{text: ...}`` or ``{point: [x, y]}`` locator, in screenshot pixels."""
-    from ..ocr import find, read
-    from ..visual.compare import decode_png
+def parse_areas(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> list[Area] | Invalid:
+    """A list of selectors/locators and [x, y, w, h] regions (pixels or fractions:
+    ``ParseContext.region`` decides which, once)."""
+    if not isinstance(value, list):
+        value = [value]
+    parsed = [ctx.region(item, path + (i,)) if isinstance(item, list) else ctx.locator(item, path + (i,))
+              for i, item in enumerate(value)]  # every item, so every problem is reported
+    out: list[Area] = [a for a in parsed if not isinstance(a, Invalid)]
+    return INVALID if len(out) < len(parsed) else out
+
+
+async def boxes_for(driver: Driver, areas: Sequence[Area], width: int, height: int) -> list[Box]:
+    """The pixel boxes of ``areas`` on a width x height screenshot: each region
+    resolved once (``Region.resolve``: its unit was decided by the parser), then the
+    boxes the driver reports for the elements, which are pixels already. Redaction,
+    visual masks, OCR regions and blank-region checks all take their pixels here."""
+    boxes = [a.resolve(width, height) for a in areas if isinstance(a, Region)]
+    locators = [a for a in areas if isinstance(a, Locator)]
+    if locators:
+        boxes += [Box(*b) for b in await driver.element_boxes(locators)]
+    return boxes
+
+
+def ocr_lang(config: Config | None) -> str:
+    """The Tesseract languages patrol.yaml asks for (``ocr: {lang: ...}``)."""
+    return config.ocr.lang if config is not None else DEFAULT_LANG
+
+
+async def read_screen(sc: StepContext, region: Box | None = None) -> OcrResult:
+    """OCR of this step's screenshot (optionally a region, in its pixels), off the
+    event loop so other journeys' browsers keep moving while Tesseract works."""
+    from ..ocr.engine import read
+
+    cached = sc.evidence.ocr.get(region)
+    if cached is not None:
+        return cached
+    image = sc.evidence.image()
+    if image is None:
+        raise RobotError("there is no screenshot of this step to read")
+    result = await asyncio.to_thread(read, image, region=region, lang=ocr_lang(sc.config))
+    sc.evidence.ocr[region] = result
+    if region is None:
+        sc.report["ocr_text"] = result.text
+    return result
+
+
+async def locate_on_screen(driver: Driver, locator: Locator, *, timeout_ms: float, config: Config | None = None) -> tuple[float, float]:
+    """Where to tap for a ``{text: ...}`` or ``{point: [x, y]}`` locator, in screenshot pixels.
+
+    Kept for the drivers while ``click`` moves to ``patrol.ocr.locate_text``."""
+    from ..core.png import png_dimensions
 
     if locator.strategy == "point":
-        img = decode_png(await driver.screenshot())
-        h, w = img.shape[:2]
-        return locator.value[0] * w, locator.value[1] * h
+        png = await driver.screenshot()
+        size = png_dimensions(png)
+        if size is None:
+            raise RobotError("the screenshot is not a PNG")
+        return locator.value[0] * size[0], locator.value[1] * size[1]
     deadline = time.monotonic() + timeout_ms / 1000
-    best_seen = ""
+    lang = ocr_lang(config)
     while True:
-        img = decode_png(await driver.screenshot())
-        result = await asyncio.to_thread(read, img, lang=_ocr_lang(config))
-        match = find(result, locator.value)
-        if match is not None:
-            x, y, w, h = match.box
-            return x + w / 2, y + h / 2
-        best_seen = result.text
+        png = await driver.screenshot()
+        box = await locate_text(png, locator.value, lang=lang)
+        if box is not None:
+            return box.x + box.w / 2, box.y + box.h / 2
         if time.monotonic() >= deadline:
-            snippet = " ".join(best_seen.split())[:200]
+            snippet = " ".join((await screen_text(png, lang=lang)).split())[:200]
             raise ActionFailed(
                 f"the words '{locator.value}' were not found on screen within {timeout_ms / 1000:.1f}s",
                 reason="text_not_found",

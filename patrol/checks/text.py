@@ -9,15 +9,28 @@ Each takes a list, or ``{values: [...], region: [x, y, w, h] | SELECTOR}``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
+from ..config.sections import ForbiddenTextConfig
+from ..core.geometry import Box, Region
+from ..core.vocabulary import Kind, Reason
 from ..journey.loader import journey_key
-from ..journey.parsing import INVALID
-from ..results import RENDER, Finding
+from ..journey.model import Locator
+from ..journey.parsing import INVALID, Invalid, ParseContext
+from ..results import Finding
 from . import register
 from .base import Check
 from .detectors import detector_on
-from .screen import read_screen
+from .screen import boxes_for, read_screen
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..config import Config
+    from ..journey.model import Journey
+    from ..runner.evidence import StepContext
 
 DEFAULT_FORBIDDEN = (
     "NaN", "undefined", "null", "[object Object]",
@@ -43,77 +56,91 @@ FORBIDDEN_SCHEMA = {
 @dataclass(frozen=True)
 class TextSpec:
     values: tuple[str, ...]
-    region: object = None  # None, ("px"|"fraction", box) or Locator
+    region: Region | Locator | None = None
 
 
-def parse_text_spec(value, path, ctx):
-    region = None
+def parse_text_spec(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> TextSpec | Invalid:
+    region: Region | Locator | Invalid | None = None
     if isinstance(value, dict):
-        if ctx.mapping(value, path, {"values": "the words", "region": "[x, y, w, h] or a selector"}, ("values",)) is INVALID:
+        if isinstance(ctx.mapping(value, path, {"values": "the words", "region": "[x, y, w, h] or a selector"}, ("values",)), Invalid):
             return INVALID
         if "region" in value:
             r = value["region"]
             region = ctx.region(r, path + ("region",)) if isinstance(r, list) else ctx.locator(r, path + ("region",))
         value, path = value["values"], path + ("values",)
     values = ctx.string_list(value, path)
-    if INVALID in (values, region):
+    if values is INVALID or region is INVALID:
         return INVALID
     if not values:
         return ctx.error(path, "give at least one text")
     return TextSpec(tuple(values), region)
 
 
-def parse_forbidden(value, path, ctx):
+def parse_forbidden(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> ForbiddenTextConfig | Invalid:
     if isinstance(value, list):
         value = {"add": value}
-    if ctx.mapping(value, path, {"add": "more forbidden text", "allow": "default entries to switch off"}) is INVALID:
+    if isinstance(ctx.mapping(value, path, {"add": "more forbidden text", "allow": "default entries to switch off"}), Invalid):
         return INVALID
     add = ctx.string_list(value.get("add", []), path + ("add",))
     allow = ctx.string_list(value.get("allow", []), path + ("allow",))
-    return INVALID if INVALID in (add, allow) else {"add": add, "allow": allow}
+    if isinstance(add, Invalid) or isinstance(allow, Invalid):
+        return INVALID
+    return ForbiddenTextConfig(add=tuple(add), allow=tuple(allow))
 
 
 @journey_key("forbidden_text", "text that must never be on screen: a list to add, or {add: [...], allow: [...]}", FORBIDDEN_SCHEMA)
-def _forbidden_key(value, path, ctx):
+def _forbidden_key(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> ForbiddenTextConfig | Invalid:
     return parse_forbidden(value, path, ctx)
 
 
-def forbidden_list(config, journey) -> list[str]:
+def forbidden_list(config: Config | None, journey: Journey) -> list[str]:
     """Defaults, plus/minus patrol.yaml's setting, plus/minus the journey's."""
     words = list(DEFAULT_FORBIDDEN)
-    layers = []
-    if config is not None:  # checked with the rest of patrol.yaml at load
-        layers.append({"add": list(config.forbidden_text.add), "allow": list(config.forbidden_text.allow)})
+    layers: list[ForbiddenTextConfig] = []
+    if config is not None:
+        layers.append(config.forbidden_text)
     if journey.options.get("forbidden_text"):
         layers.append(journey.options["forbidden_text"])
     for layer in layers:
-        words = [w for w in words if w not in layer["allow"]] + [w for w in layer["add"] if w not in words]
+        words = [w for w in words if w not in layer.allow] + [w for w in layer.add if w not in words]
     return words
 
 
-async def _region_box(sc, region):
+async def _region_box(sc: StepContext, region: Region | Locator | None) -> Box | None:
     if region is None:
         return None
-    from ..runner.redaction import boxes_for
+    width, height = _screen_size(sc)
+    boxes = await boxes_for(sc.driver, [region], width, height)
+    return boxes[0] if boxes else None
 
+
+def _screen_size(sc: StepContext) -> tuple[int, int]:
     img = sc.evidence.image()
-    boxes = await boxes_for(sc.driver, [region], img.shape[1], img.shape[0])
-    return tuple(boxes[0]) if boxes else None
+    if img is None:
+        return 0, 0
+    return int(img.shape[1]), int(img.shape[0])
 
 
-async def _read_where_ui_says(sc, word: str, within) -> bool:
+def _centre_within(box: Box, within: Box | None) -> bool:
+    if within is None:
+        return True
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    return within.x <= cx <= within.right and within.y <= cy <= within.bottom
+
+
+async def _read_where_ui_says(sc: StepContext, word: str, within: Box | None) -> bool:
     """Small text on a coloured card can be lost in a full-screen read. Where the UI
     tree says the words are, read that area closely; the OCR still decides, so text
     that is covered, clipped or not painted is still missing."""
-    from ..ocr import find
+    from ..ocr.match import find
 
-    img = sc.evidence.image()
-    h, w = img.shape[:2]
-    for x, y, bw, bh in await sc.driver.text_boxes(word):
-        if within and not (within[0] <= x + bw / 2 <= within[0] + within[2] and within[1] <= y + bh / 2 <= within[1] + within[3]):
+    w, h = _screen_size(sc)
+    for raw in await sc.driver.text_boxes(word):
+        box = Box(*raw)
+        if not _centre_within(box, within):
             continue
-        region = _padded((x, y, bw, bh), 8, w, h)
-        if region[2] <= 0 or region[3] <= 0:
+        region = box.pad(8, w, h)  # OCR wants a margin around the words
+        if region.empty:
             continue
         if find(await read_screen(sc, region), word, exact=_exact(word)) is not None:
             return True
@@ -126,13 +153,6 @@ def _exact(word: str) -> bool:
     return word.isascii()
 
 
-def _padded(box, pad: int, width: int, height: int) -> tuple[int, int, int, int]:
-    """A UI element's box grown by ``pad`` and clipped to the screen (OCR wants a margin)."""
-    x, y, bw, bh = box
-    x0, y0 = max(0, x - pad), max(0, y - pad)
-    return x0, y0, min(width, x + bw + pad) - x0, min(height, y + bh + pad) - y0
-
-
 @register
 class ExpectText(Check):
     name = "text"
@@ -141,11 +161,11 @@ class ExpectText(Check):
     schema = TEXT_SCHEMA
     settle = True
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> TextSpec | Invalid:
         return parse_text_spec(value, path, ctx)
 
-    async def run(self, sc, spec: TextSpec):
-        from ..ocr import find
+    async def run(self, sc: StepContext, spec: TextSpec) -> list[Finding]:
+        from ..ocr.match import find
 
         box = await _region_box(sc, spec.region)
         # Read closely where the UI tree says the words are (fast, small areas); read
@@ -161,10 +181,11 @@ class ExpectText(Check):
         where = " in the region" if box else ""
         return [
             Finding(
-                kind=RENDER,
-                reason="missing_text",
+                kind=Kind.RENDER,
+                reason=Reason.MISSING_TEXT,
                 message=f"expected to read {', '.join(repr(w) for w in missing)} on screen{where}, but it is not there",
-                evidence={"missing": missing, "region": list(box) if box else None, "ocr_text": result.text[:1500], "url": sc.evidence.url},
+                evidence={"missing": missing, "region": list(box) if box else None, "ocr_text": result.text[:1500],
+                          "url": sc.evidence.url},
             )
         ]
 
@@ -176,16 +197,17 @@ class ExpectNotText(Check):
     summary = "words that must not be on screen (OCR): a list, or {values, region}"
     schema = TEXT_SCHEMA
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> TextSpec | Invalid:
         return parse_text_spec(value, path, ctx)
 
-    async def run(self, sc, spec: TextSpec):
+    async def run(self, sc: StepContext, spec: TextSpec) -> list[Finding]:
         box = await _region_box(sc, spec.region)
         return await forbidden_findings(sc, spec.values, box, source="not_text")
 
 
-async def forbidden_findings(sc, words, box, source: str) -> list[Finding]:
-    from ..ocr import find
+async def forbidden_findings(sc: StepContext, words: Sequence[str], box: Box | None,
+                             source: Literal["not_text", "forbidden_text"]) -> list[Finding]:
+    from ..ocr.match import find
 
     result = await read_screen(sc, box)
     findings = []
@@ -195,11 +217,11 @@ async def forbidden_findings(sc, words, box, source: str) -> list[Finding]:
             continue
         findings.append(
             Finding(
-                kind=RENDER,
-                reason="forbidden_text",
+                kind=Kind.RENDER,
+                reason=Reason.FORBIDDEN_TEXT,
                 message=f"the screen shows {word!r}" + (f" ('{match.line}')" if match.line != word else ""),
                 evidence={"text": word, "read": match.text, "score": round(match.score, 1), "box": list(match.box),
-                 "line": match.line, "source": source, "url": sc.evidence.url},
+                          "line": match.line, "source": source, "url": sc.evidence.url},
             )
         )
     return findings
@@ -213,18 +235,18 @@ class ForbiddenText(Check):
     always = True
     summary = "text that must never be on screen (NaN, 系统繁忙, ...)"
 
-    def enabled(self, sc):
+    def enabled(self, sc: StepContext) -> bool:
         return detector_on(sc, self.name)
 
-    async def run(self, sc, params):
-        words = sc.memory.get("forbidden_words")
-        if words is None:
-            words = sc.memory["forbidden_words"] = forbidden_list(sc.config, sc.journey)
-        if not words:
-            return []
+    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+        memory = sc.memory
+        if memory.forbidden_words is None:
+            memory.forbidden_words = forbidden_list(sc.config, sc.journey)
+        words = memory.forbidden_words
         image = sc.evidence.image()
-        previous = sc.memory.get("forbidden_previous_image")
-        sc.memory["forbidden_previous_image"] = image
+        if not words or image is None:
+            return []
+        previous, memory.previous_image = memory.previous_image, image
         box = changed_area(previous, image)
         if box == "same":
             return []  # nothing new on screen: what was there was read at an earlier step
@@ -237,7 +259,7 @@ class ForbiddenText(Check):
         return findings
 
 
-async def guided_regions(sc, words, changed):
+async def guided_regions(sc: StepContext, words: Sequence[str], changed: Box | None) -> list[Box] | None:
     """Where to read, when the UI tree can say: elements whose text holds a forbidden
     word, and elements whose words are only pixels (canvas, images). Reading a few
     small areas closely is faster and more accurate than the whole screen; the OCR
@@ -245,18 +267,17 @@ async def guided_regions(sc, words, changed):
     pictures = await sc.driver.picture_boxes()
     if pictures is None:
         return None
-    boxes = list(pictures)
+    boxes = [Box(*b) for b in pictures]
     for word in words:
-        boxes += await sc.driver.text_boxes(word)
-    img = sc.evidence.image()
-    h, w = img.shape[:2]
-    out = []
+        boxes += [Box(*b) for b in await sc.driver.text_boxes(word)]
+    w, h = _screen_size(sc)
+    out: list[Box] = []
     for box in boxes:
-        region = x0, y0, rw, rh = _padded(box, 6, w, h)
-        x1, y1 = x0 + rw, y0 + rh
-        if rw < 8 or rh < 8:
+        region = box.pad(6, w, h)
+        if region.w < 8 or region.h < 8:
             continue
-        if changed and (x1 < changed[0] or x0 > changed[0] + changed[2] or y1 < changed[1] or y0 > changed[1] + changed[3]):
+        if changed and (region.right < changed.x or region.x > changed.right
+                        or region.bottom < changed.y or region.y > changed.bottom):
             continue  # unchanged since the previous step: already read there
         if region not in out:
             out.append(region)
@@ -269,8 +290,8 @@ CHANGED_SHARE_FOR_FULL_READ = 0.4
 CHANGE_PADDING = 24
 
 
-def changed_area(previous, image):
-    """"same", a padded (x, y, w, h) box around what changed, or None for the whole screen."""
+def changed_area(previous: np.ndarray | None, image: np.ndarray) -> Box | Literal["same"] | None:
+    """"same", a padded box around what changed, or None for the whole screen."""
     from ..visual.compare import compare
 
     if previous is None or previous.shape != image.shape:
@@ -283,8 +304,7 @@ def changed_area(previous, image):
     y0 = min(c.y for c in result.clusters)
     x1 = max(c.x + c.width for c in result.clusters)
     y1 = max(c.y + c.height for c in result.clusters)
-    x0, y0 = max(0, x0 - CHANGE_PADDING), max(0, y0 - CHANGE_PADDING)
-    x1, y1 = min(w, x1 + CHANGE_PADDING), min(h, y1 + CHANGE_PADDING)
-    if (x1 - x0) * (y1 - y0) > CHANGED_SHARE_FOR_FULL_READ * w * h:
+    box = Box(x0, y0, x1 - x0, y1 - y0).pad(CHANGE_PADDING, w, h)
+    if box.w * box.h > CHANGED_SHARE_FOR_FULL_READ * w * h:
         return None
-    return (x0, y0, x1 - x0, y1 - y0)
+    return box

@@ -10,14 +10,24 @@ share ``"0.2%"`` (default 0). Masks hide what legitimately changes: selectors, o
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from ..journey.parsing import INVALID
-from ..results import RENDER, Finding
-from ..visual import compare as cmp
+from ..core.vocabulary import Kind, Reason
+from ..journey.parsing import INVALID, Invalid, ParseContext
+from ..results import Finding
 from ..visual.baselines import BaselineStore, Environment
+from ..visual.tolerance import AreaTolerance, parse_area_tolerance, within_tolerance
 from . import register
 from .base import Check
+from .screen import Area, boxes_for, parse_areas
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..config import Config
+    from ..runner.evidence import StepContext
+    from ..visual.compare import Comparison
 
 KEYS = {
     "baseline": "baseline name",
@@ -30,13 +40,13 @@ KEYS = {
 @dataclass(frozen=True)
 class VisualSpec:
     baseline: str
-    mask: list = field(default_factory=list)
+    mask: tuple[Area, ...] = ()
     color_tolerance: float = 0.1
-    area_tolerance: tuple = ("px", 0.0)
+    area_tolerance: AreaTolerance = AreaTolerance("px", 0.0)
     area_text: str = "0px"
 
 
-def baseline_store(config) -> BaselineStore:
+def baseline_store(config: Config) -> BaselineStore:
     return BaselineStore(config.baselines_dir)
 
 
@@ -64,108 +74,132 @@ class Visual(Check):
         ]
     }
 
-    def parse(self, value, path, ctx):
-        from ..runner.redaction import parse_areas
-
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> VisualSpec | Invalid:
         if isinstance(value, str):
-            return VisualSpec(ctx.string(value, path))
-        if ctx.mapping(value, path, KEYS, ("baseline",)) is INVALID:
+            name = ctx.string(value, path)
+            return INVALID if isinstance(name, Invalid) else VisualSpec(name)
+        if isinstance(ctx.mapping(value, path, KEYS, ("baseline",)), Invalid):
             return INVALID
         name = ctx.string(value["baseline"], path + ("baseline",))
         mask = parse_areas(value.get("mask", []), path + ("mask",), ctx)
         colour = ctx.number(value.get("color_tolerance", 0.1), path + ("color_tolerance",), minimum=0, maximum=1)
         area_raw = value.get("area_tolerance", 0)
+        area: AreaTolerance | Invalid
         try:
-            area = cmp.parse_area_tolerance(area_raw)
+            area = parse_area_tolerance(area_raw)
         except ValueError as e:
             area = ctx.error(path + ("area_tolerance",), f"{e}; write a pixel count like '120px' or a share like '0.2%'")
-        if INVALID in (name, mask, colour, area):
+        if isinstance(name, Invalid) or isinstance(mask, Invalid) or isinstance(colour, Invalid) or isinstance(area, Invalid):
             return INVALID
-        return VisualSpec(name, mask, float(colour), area, str(area_raw))
+        return VisualSpec(name, tuple(mask), float(colour), area, str(area_raw))
 
-    async def run(self, sc, spec: VisualSpec):
-        journey, step, evidence = sc.journey, sc.step, sc.evidence
+    async def run(self, sc: StepContext, spec: VisualSpec) -> list[Finding]:
+        png = sc.evidence.screenshot_png
+        if png is None:
+            return []
+        journey = sc.journey
         store = baseline_store(sc.config)
         env = Environment(**(await sc.driver.environment()))
-        png = evidence.screenshot_png
         device = journey.device.name
         base_path = store.path(journey.name, spec.baseline, device)
-        info = {"baseline": spec.baseline, "device": device, "file": str(base_path), "environment": env.to_dict()}
+        info: dict[str, Any] = {"baseline": spec.baseline, "device": device, "file": str(base_path), "environment": env.to_dict()}
         sc.report["visual"] = info
-        if getattr(sc.options, "update_baselines", False):
-            store.save(journey.name, spec.baseline, device, png, env)
-            info["status"] = "updated"
+        baseline_png = _baseline_to_compare(sc, spec, store, env, png, info)
+        if baseline_png is None:
             return []
-        loaded = store.load(journey.name, spec.baseline, device)
-        if loaded is None:
-            if sc.findings:
-                # Never make a broken screen the reference every later run is judged by.
-                info["status"] = "not_stored"
-                info["why"] = ["the step had findings, so its screen was not kept as the new baseline"]
-                return []
-            # A first run has nothing to compare with: keep this screen as the baseline
-            # to approve, and say so; it is not a failure of the app.
-            store.save(journey.name, spec.baseline, device, png, env)
-            info["status"] = "new"
-            return []
-        baseline_png, baseline_env = loaded
-        if baseline_env is not None and (why := baseline_env.mismatch(env)):
-            info["status"] = "environment_mismatch"
-            info["why"] = why
-            return []  # not the app's fault: the patrol machine changed; re-approve the baseline
+        return await _compare(sc, spec, baseline_png, png, info)
 
-        mask = None
-        # Decoding and comparing are CPU work (a quarter second for a changed
-        # screen): off the event loop, so the other journeys' browsers keep moving.
-        image = await asyncio.to_thread(evidence.image)
-        h, w = image.shape[:2]
-        if spec.mask:
-            from ..runner.redaction import boxes_for
 
-            boxes = await boxes_for(sc.driver, spec.mask, w, h)
-            mask = cmp.mask_from_regions(w, h, boxes) if boxes else None
-        result = await asyncio.to_thread(cmp.compare, baseline_png, png, threshold=spec.color_tolerance, mask=mask)
-        info.update(diff_pixels=result.diff_pixels, diff_ratio=round(result.diff_ratio, 6))
-        if result.identical or cmp.within_tolerance(result, spec.area_tolerance):
-            info["status"] = "match"
-            return []
-        info["status"] = "diff"
-        base_rel = sc.artifacts.step_file(_dir(step, sc), step.index, f"{step.key}-baseline", ".png")
-        diff_rel = sc.artifacts.step_file(_dir(step, sc), step.index, f"{step.key}-diff", ".png")
-        sc.artifacts.write(base_rel, baseline_png)
-        sc.artifacts.write(diff_rel, await asyncio.to_thread(cmp.diff_png, image, result))
-        if result.size_mismatch:
-            base_h, base_w = (await asyncio.to_thread(cmp.decode_png, baseline_png)).shape[:2]
-            message = f"the screen is {w}x{h} but baseline '{spec.baseline}' is {base_w}x{base_h}"
+def _baseline_to_compare(sc: StepContext, spec: VisualSpec, store: BaselineStore, env: Environment, png: bytes,
+                         info: dict[str, Any]) -> bytes | None:
+    """The approved baseline to compare with, or None when there is nothing to
+    compare (baselines being updated, a first run, another environment): then
+    ``info["status"]`` says why."""
+    journey, device = sc.journey, sc.journey.device.name
+    if sc.options is not None and sc.options.update_baselines:
+        store.save(journey.name, spec.baseline, device, png, env)
+        info["status"] = "updated"
+        return None
+    loaded = store.load(journey.name, spec.baseline, device)
+    if loaded is None:
+        if sc.findings:
+            # Never make a broken screen the reference every later run is judged by.
+            info["status"] = "not_stored"
+            info["why"] = ["the step had findings, so its screen was not kept as the new baseline"]
+            return None
+        # A first run has nothing to compare with: keep this screen as the baseline
+        # to approve, and say so; it is not a failure of the app.
+        store.save(journey.name, spec.baseline, device, png, env)
+        info["status"] = "new"
+        return None
+    baseline_png, baseline_env = loaded
+    if baseline_env is not None and (why := baseline_env.mismatch(env)):
+        info["status"] = "environment_mismatch"
+        info["why"] = why
+        return None  # not the app's fault: the patrol machine changed; re-approve the baseline
+    return baseline_png
+
+
+async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: bytes, info: dict[str, Any]) -> list[Finding]:
+    from ..visual import compare as cmp
+
+    # Decoding and comparing are CPU work (a quarter second for a changed
+    # screen): off the event loop, so the other journeys' browsers keep moving.
+    image = await asyncio.to_thread(sc.evidence.image)
+    assert image is not None  # there is a screenshot (checked by the caller)
+    h, w = image.shape[:2]
+    mask = None
+    if spec.mask:
+        boxes = await boxes_for(sc.driver, spec.mask, w, h)
+        mask = cmp.mask_from_boxes(w, h, boxes) if boxes else None
+    result = await asyncio.to_thread(cmp.compare, baseline_png, png, threshold=spec.color_tolerance, mask=mask)
+    info.update(diff_pixels=result.diff_pixels, diff_ratio=round(result.diff_ratio, 6))
+    if result.identical or within_tolerance(result, spec.area_tolerance):
+        info["status"] = "match"
+        return []
+    info["status"] = "diff"
+    step = sc.step
+    base_rel = sc.artifacts.step_file(sc.journey_dir, step.index, f"{step.key}-baseline", ".png")
+    diff_rel = sc.artifacts.step_file(sc.journey_dir, step.index, f"{step.key}-diff", ".png")
+    sc.artifacts.write(base_rel, baseline_png)
+    sc.artifacts.write(diff_rel, await asyncio.to_thread(cmp.diff_png, image, result))
+    message = await _diff_message(spec, result, baseline_png, image)
+    return [
+        Finding(
+            kind=Kind.RENDER,
+            reason=Reason.VISUAL_DIFF,
+            message=message,
+            evidence={
+                "baseline": spec.baseline,
+                "diff_pixels": result.diff_pixels,
+                "diff_ratio": round(result.diff_ratio, 6),
+                "color_tolerance": spec.color_tolerance,
+                "area_tolerance": spec.area_text,
+                "clusters": [c.__dict__ for c in result.clusters[:10]],
+                "images": [
+                    {"label": "baseline", "path": base_rel},
+                    {"label": "actual", "path": None},  # filled with the step screenshot by the runner
+                    {"label": "diff", "path": diff_rel},
+                ],
+            },
+        )
+    ]
+
+
+async def _diff_message(spec: VisualSpec, result: Comparison, baseline_png: bytes, image: np.ndarray) -> str:
+    from ..core.png import decode_png, png_dimensions
+
+    h, w = image.shape[:2]
+    if result.size_mismatch:
+        size = png_dimensions(baseline_png)
+        if size is None:
+            base_h, base_w = (await asyncio.to_thread(decode_png, baseline_png)).shape[:2]
         else:
-            where = ", ".join(f"{c.width}x{c.height} at ({c.x},{c.y})" for c in result.clusters[:3])
-            message = (
-                f"looks different from baseline '{spec.baseline}': {result.diff_pixels} pixels "
-                f"({result.diff_ratio:.2%}) changed in {len(result.clusters)} area(s), e.g. {where}; "
-                f"allowed {spec.area_text}"
-            )
-        return [
-            Finding(
-                kind=RENDER,
-                reason="visual_diff",
-                message=message,
-                evidence={
-                    "baseline": spec.baseline,
-                    "diff_pixels": result.diff_pixels,
-                    "diff_ratio": round(result.diff_ratio, 6),
-                    "color_tolerance": spec.color_tolerance,
-                    "area_tolerance": spec.area_text,
-                    "clusters": [c.__dict__ for c in result.clusters[:10]],
-                    "images": [
-                        {"label": "baseline", "path": base_rel},
-                        {"label": "actual", "path": None},  # filled with the step screenshot by the runner
-                        {"label": "diff", "path": diff_rel},
-                    ],
-                },
-            )
-        ]
-
-
-def _dir(step, sc) -> str:
-    """The journey's folder inside the run (where the step screenshot went)."""
-    return sc.journey_dir
+            base_w, base_h = size
+        return f"the screen is {w}x{h} but baseline '{spec.baseline}' is {base_w}x{base_h}"
+    where = ", ".join(f"{c.width}x{c.height} at ({c.x},{c.y})" for c in result.clusters[:3])
+    return (
+        f"looks different from baseline '{spec.baseline}': {result.diff_pixels} pixels "
+        f"({result.diff_ratio:.2%}) changed in {len(result.clusters)} area(s), e.g. {where}; "
+        f"allowed {spec.area_text}"
+    )

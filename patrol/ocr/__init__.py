@@ -2,29 +2,65 @@
 Chinese and English) and fuzzy matching of what was read.
 
     from patrol.ocr import read, find
-    result = read(png_bytes)                    # or an RGB(A) array; region=(x, y, w, h)
+    result = read(png_bytes)                    # or an RGB(A) array; region=Box(x, y, w, h)
     match = find(result, "总资产")               # fuzzy: one misread glyph per 3 allowed
     x, y = match.center                         # where to tap, in screenshot pixels
     find(result, "NaN", exact=True)             # case-sensitive, whole word
+    box = await locate_text(png_bytes, "转入")   # the service actions use: a Box or None
+
+The names are loaded on first use (PEP 562), so importing ``patrol.ocr`` (or
+``patrol.ocr.locate``) does not load NumPy, OpenCV or Tesseract.
 """
 
-from .engine import (
-    OcrLine,
-    OcrResult,
-    OcrUnavailable,
-    OcrWord,
-    check_available,
-    clear_cache,
-    read,
-    result_from_lines,
-)
-from .match import DEFAULT_SCORE, TextMatch, contains, find
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine import (
+        DEFAULT_SETTINGS,
+        OcrLine,
+        OcrResult,
+        OcrSettings,
+        OcrUnavailable,
+        OcrWord,
+        check_available,
+        clear_cache,
+        read,
+        result_from_lines,
+    )
+    from .locate import locate_text, screen_text
+    from .match import DEFAULT_SCORE, TextMatch, contains, find
+
+# Eager (and light): the function shares its submodule's name, which must not shadow it.
 from .normalize import normalize
+
+_WHERE = {
+    "DEFAULT_SETTINGS": "engine",
+    "OcrLine": "engine",
+    "OcrResult": "engine",
+    "OcrSettings": "engine",
+    "OcrUnavailable": "engine",
+    "OcrWord": "engine",
+    "check_available": "engine",
+    "clear_cache": "engine",
+    "read": "engine",
+    "result_from_lines": "engine",
+    "locate_text": "locate",
+    "screen_text": "locate",
+    "DEFAULT_SCORE": "match",
+    "TextMatch": "match",
+    "contains": "match",
+    "find": "match",
+}
 
 __all__ = [
     "DEFAULT_SCORE",
+    "DEFAULT_SETTINGS",
     "OcrLine",
     "OcrResult",
+    "OcrSettings",
     "OcrUnavailable",
     "OcrWord",
     "TextMatch",
@@ -32,7 +68,16 @@ __all__ = [
     "clear_cache",
     "contains",
     "find",
+    "locate_text",
     "normalize",
     "read",
     "result_from_lines",
+    "screen_text",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'patrol.ocr' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

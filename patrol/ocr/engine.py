@@ -59,12 +59,17 @@ label padded by 8 CSS px; ``--regions 10``).
    (0.9 s vs 2.6 s for a 2x-upscaled 1280x800 screen, under load), and several
    journeys read screens at once anyway.
 
-Results are cached per (image hash, region, lang, scale) in a small LRU, so each
-screenshot is read once however many checks ask.
+The tuning above is an ``OcrSettings`` (immutable, passed to ``read``;
+``DEFAULT_SETTINGS`` is what the robot uses): the benchmark measures alternatives
+by passing other settings, never by changing this module.
+
+Results are cached per (image hash, region, lang, scale, settings) in a small LRU,
+so each screenshot is read once however many checks ask.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -72,28 +77,41 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
+from ..core.geometry import Box, Region
 from ..errors import RobotError
 from .normalize import fold_space, is_cjk, is_punct, normalize_chars
 
-PSM = 11
-PSM_SMALL = 6  # for a region a few lines high: --psm 11 misreads a lone short label
-SMALL_REGION_HEIGHT = 100  # CSS px
-REMOVE_RULES = True
-GAMMA = True
-REREAD_SUSPECTS = True
-SUSPECT_CONFIDENCE = 85.0
-PHANTOM_CONFIDENCE = 50.0
 CACHE_SIZE = 32
+DEFAULT_LANG = "chi_sim+eng"
 APT_PACKAGES = "tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng"
 
-Box = tuple[int, int, int, int]  # x, y, w, h in image pixels
+
+@dataclass(frozen=True)
+class OcrSettings:
+    """How screens are prepared and read (the numbers in the module docstring)."""
+
+    psm: int = 11  # page segmentation for screens: sparse text
+    psm_small: int = 6  # for a region a few lines high: --psm 11 misreads a lone short label
+    small_region_height: int = 100  # CSS px: up to this a region is "a few lines"
+    remove_rules: bool = True
+    gamma: float = 1.5  # after background flattening; 1 = none
+    upscale: float = 2.0  # for screenshots at device scale 1 (high-density ones are read as they are)
+    reread_suspects: bool = True  # read weak Latin words again with the CJK model alone
+    suspect_confidence: float = 85.0
+    phantom_confidence: float = 50.0  # lone punctuation below this is dropped
+
+    def scale_for(self, width: int, height: int) -> float:
+        """Upscale factor for a screenshot of this size (see ``auto_scale``)."""
+        return auto_scale(width, height, self.upscale)
+
+
+DEFAULT_SETTINGS = OcrSettings()
 
 
 class OcrUnavailable(RobotError):
@@ -143,7 +161,7 @@ class OcrLine:
         if x0 == float("inf"):
             return self.box
         ix0, iy0 = int(round(x0)), int(round(y0))
-        return ix0, iy0, max(1, int(round(x1)) - ix0), max(1, int(round(y1)) - iy0)
+        return Box(ix0, iy0, max(1, int(round(x1)) - ix0), max(1, int(round(y1)) - iy0))
 
 
 @dataclass
@@ -179,7 +197,7 @@ _checked: set[str] = set()
 _check_lock = threading.Lock()
 
 
-def check_available(lang: str = "chi_sim+eng") -> None:
+def check_available(lang: str = DEFAULT_LANG) -> None:
     """Raise ``OcrUnavailable`` unless Tesseract runs and has every language of ``lang``."""
     if lang in _checked:
         return
@@ -228,21 +246,18 @@ def to_rgb(image: np.ndarray | bytes | bytearray | memoryview) -> np.ndarray:
     raise ValueError(f"OCR: expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
 
 
-def resolve_region(region: Sequence[float] | None, width: int, height: int) -> Box | None:
-    """``(x, y, w, h)`` in pixels, or -- when all four are within 0..1 -- as fractions
-    of the image's width and height; clipped to the image."""
+def clip_region(region: Box | None, width: int, height: int) -> Box | None:
+    """The part of ``region`` (pixels) inside the image; an empty one is an error.
+    Regions written as fractions are resolved by ``Region.resolve`` before this."""
     if region is None:
         return None
-    if len(region) != 4:
-        raise ValueError(f"region must be (x, y, w, h), got {region!r}")
-    x, y, w, h = (float(v) for v in region)
-    if all(0.0 <= v <= 1.0 for v in (x, y, w, h)):
-        x, w, y, h = x * width, w * width, y * height, h * height
-    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
-    x1, y1 = min(width, int(round(x + w))), min(height, int(round(y + h)))
-    if x1 <= x0 or y1 <= y0:
+    if isinstance(region, Box):
+        box = region.clip(width, height)
+    else:  # a plain (x, y, w, h) tuple is pixels too (whole pixels covering it)
+        box = Region.px(*region).resolve(width, height)
+    if box.empty:
         raise ValueError(f"region {list(region)} is empty or outside the {width}x{height} image")
-    return x0, y0, x1 - x0, y1 - y0
+    return box
 
 
 def pixel_density(width: int, height: int) -> float:
@@ -257,10 +272,10 @@ def pixel_density(width: int, height: int) -> float:
     return 1.0
 
 
-def auto_scale(width: int, height: int) -> float:
-    """Upscale factor for a screenshot of this size: 2 at device scale 1 (12-14 px
-    glyphs are too small for chi_sim), 1 when the glyphs are already large."""
-    return 2.0 if pixel_density(width, height) < 1.5 else 1.0
+def auto_scale(width: int, height: int, upscale: float = DEFAULT_SETTINGS.upscale) -> float:
+    """Upscale factor for a screenshot of this size: ``upscale`` (2) at device scale 1
+    (12-14 px glyphs are too small for chi_sim), 1 when the glyphs are already large."""
+    return upscale if pixel_density(width, height) < 1.5 else 1.0
 
 
 # ---------------------------------------------------------------- preprocessing
@@ -344,19 +359,19 @@ def _remove_rules(grey: np.ndarray, density: float) -> None:
     """Paint white, in place, the thin long straight lines: borders of outline
     buttons and input boxes, table rules, underlines, chart grid lines. Tesseract
     takes a label boxed in by a border for a picture and drops it."""
-    ink = (grey < 170).astype(np.uint8)
+    ink: np.ndarray = (grey < 170).astype(np.uint8)
     t = int(round(density)) + 1  # a rule is at most ~1 CSS px thick (anti-aliased: 2)
-    thick_v = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, t + 1)))
-    thick_h = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (t + 1, 1)))
+    thick_v: np.ndarray = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, t + 1)))
+    thick_h: np.ndarray = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (t + 1, 1)))
     lh = max(20, int(round(40 * density)))
     lv = max(12, int(round(24 * density)))
-    horizontal = cv2.morphologyEx(ink & (1 - thick_v), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (lh, 1)))
-    vertical = cv2.morphologyEx(ink & (1 - thick_h), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, lv)))
+    horizontal: np.ndarray = cv2.morphologyEx(ink & (1 - thick_v), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (lh, 1)))
+    vertical: np.ndarray = cv2.morphologyEx(ink & (1 - thick_h), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, lv)))
     rules = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
     grey[rules.astype(bool)] = 255
 
 
-def preprocess(rgb: np.ndarray, scale: float, density: float = 1.0) -> np.ndarray:
+def preprocess(rgb: np.ndarray, scale: float, density: float = 1.0, settings: OcrSettings = DEFAULT_SETTINGS) -> np.ndarray:
     """The image Tesseract gets: grey, dark text on white, upscaled by ``scale``."""
     if rgb.ndim == 3:
         rgb = np.array(rgb, dtype=np.uint8, copy=True, order="C")
@@ -370,24 +385,27 @@ def preprocess(rgb: np.ndarray, scale: float, density: float = 1.0) -> np.ndarra
     k = max(15, int(round(25 * density)))
     closing = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     grey = cv2.divide(grey, closing, scale=255)
-    if GAMMA:
-        grey = cv2.LUT(grey, _GAMMA)
-    if REMOVE_RULES:
+    if settings.gamma != 1.0:
+        grey = cv2.LUT(grey, _gamma_table(settings.gamma))
+    if settings.remove_rules:
         _remove_rules(grey, density)
     if scale != 1.0:
         grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     return grey
 
 
-GAMMA_VALUE = 1.5
-_GAMMA = np.array([round(255 * (i / 255) ** GAMMA_VALUE) for i in range(256)], np.uint8)
+@functools.lru_cache(maxsize=8)
+def _gamma_table(gamma: float) -> np.ndarray:
+    return np.array([round(255 * (i / 255) ** gamma) for i in range(256)], np.uint8)
 
 
 # ---------------------------------------------------------------- reading
 
-_cache: OrderedDict[tuple, OcrResult] = OrderedDict()
+# (image hash, region read, lang, scale, settings)
+_Key = tuple[str, Box | None, str, float, OcrSettings]
+_cache: OrderedDict[_Key, OcrResult] = OrderedDict()
 _cache_lock = threading.Lock()
-_inflight: dict[tuple, threading.Lock] = {}
+_inflight: dict[_Key, threading.Lock] = {}
 stats = {"tesseract_calls": 0, "cache_hits": 0}
 
 
@@ -407,28 +425,29 @@ def _image_key(rgb: np.ndarray) -> str:
 def read(
     image: np.ndarray | bytes,
     *,
-    region: Sequence[float] | None = None,
-    lang: str = "chi_sim+eng",
+    region: Box | None = None,
+    lang: str = DEFAULT_LANG,
     scale: float | None = None,
     cache: bool = True,
+    settings: OcrSettings = DEFAULT_SETTINGS,
 ) -> OcrResult:
     """OCR a screenshot: an RGB/RGBA uint8 array or PNG bytes.
 
-    ``region``: ``(x, y, w, h)`` in pixels, or all four in 0..1 as fractions of the
-    image; only that part is read, and every box is still in the whole image's
-    pixels. ``scale``: upscale factor, default ``auto_scale`` of the whole image.
-    ``cache=False`` always runs Tesseract (for timing). Raises ``OcrUnavailable``
-    when Tesseract or the language data is missing.
+    ``region``: a ``Box`` in the image's pixels (clipped to it); only that part is
+    read, and every box is still in the whole image's pixels. ``scale``: upscale
+    factor, default ``settings.scale_for`` the whole image. ``cache=False`` always
+    runs Tesseract (for timing). Raises ``OcrUnavailable`` when Tesseract or the
+    language data is missing.
     """
     rgb = to_rgb(image)
     height, width = rgb.shape[:2]
-    box = resolve_region(region, width, height)
-    if scale is None:
-        scale = auto_scale(width, height)
+    box = clip_region(region, width, height)
+    scale = float(settings.scale_for(width, height) if scale is None else scale)
+    density = pixel_density(width, height)
     if not cache:
         check_available(lang)
-        return _run(rgb, box, lang, float(scale), pixel_density(width, height))
-    key = (_image_key(rgb), box, lang, float(scale))
+        return _run(rgb, box, lang, scale, density, settings)
+    key: _Key = (_image_key(rgb), box, lang, scale, settings)
     with _cache_lock:
         hit = _cache_get(key)
         if hit is not None:
@@ -443,7 +462,7 @@ def read(
             return hit
         try:
             check_available(lang)
-            result = _run(rgb, box, lang, float(scale), pixel_density(width, height))
+            result = _run(rgb, box, lang, scale, density, settings)
             with _cache_lock:
                 _cache[key] = result
                 while len(_cache) > CACHE_SIZE:
@@ -454,7 +473,7 @@ def read(
     return result
 
 
-def _cache_get(key: tuple) -> OcrResult | None:
+def _cache_get(key: _Key) -> OcrResult | None:
     """Look ``key`` up; the caller holds ``_cache_lock``."""
     hit = _cache.get(key)
     if hit is not None:
@@ -463,7 +482,7 @@ def _cache_get(key: tuple) -> OcrResult | None:
     return hit
 
 
-def _tesseract_data(prepared: np.ndarray, lang: str, psm: int | str) -> dict[str, list]:
+def _tesseract_data(prepared: np.ndarray, lang: str, psm: int | str) -> dict[str, list[Any]]:
     import pytesseract
     from PIL import Image
 
@@ -471,7 +490,10 @@ def _tesseract_data(prepared: np.ndarray, lang: str, psm: int | str) -> dict[str
     pil.format = "BMP"  # what pytesseract hands Tesseract: BMP is quick to write
     stats["tesseract_calls"] += 1
     try:
-        return pytesseract.image_to_data(pil, lang=lang, config=f"--psm {psm}", output_type=pytesseract.Output.DICT)
+        data: dict[str, list[Any]] = pytesseract.image_to_data(
+            pil, lang=lang, config=f"--psm {psm}", output_type=pytesseract.Output.DICT
+        )
+        return data
     except pytesseract.TesseractNotFoundError:
         _checked.clear()
         raise OcrUnavailable(f"Tesseract is not installed; install it with: apt-get install {APT_PACKAGES}") from None
@@ -491,14 +513,18 @@ class _Raw:
     h: int
 
 
-def _raw_words(data: dict[str, list]) -> OrderedDict[tuple, list[_Raw]]:
-    lines: OrderedDict[tuple, list[_Raw]] = OrderedDict()
+# Tesseract's (page, block, paragraph, line) numbers: one line of words.
+_LineKey = tuple[int, int, int, int]
+
+
+def _raw_words(data: dict[str, list[Any]], phantom_confidence: float) -> OrderedDict[_LineKey, list[_Raw]]:
+    lines: OrderedDict[_LineKey, list[_Raw]] = OrderedDict()
     for i, raw in enumerate(data["text"]):
         text = normalize_chars(raw or "").replace(" ", "")
         conf = float(data["conf"][i])
         if not text or conf < 0:
             continue
-        if conf < PHANTOM_CONFIDENCE and all(is_punct(c) for c in text):
+        if conf < phantom_confidence and all(is_punct(c) for c in text):
             continue  # sparse mode's phantom "。" or "|" in the gap between two labels
         key = (data["page_num"][i], data["block_num"][i], data["par_num"][i], data["line_num"][i])
         lines.setdefault(key, []).append(
@@ -507,12 +533,12 @@ def _raw_words(data: dict[str, list]) -> OrderedDict[tuple, list[_Raw]]:
     return lines
 
 
-def _suspect(word: _Raw, width: int, height: int) -> bool:
+def _suspect(word: _Raw, width: int, height: int, suspect_confidence: float) -> bool:
     """A word the Latin model won with little confidence: on a Chinese screen that
     is, most of the time, small Chinese text read as Latin garbage (总资产 -> BAM).
     Not text cut by the edge of the image: half a glyph reads no better (a word
     cut at its left or right end may still be mostly readable)."""
-    if word.conf >= SUSPECT_CONFIDENCE or is_cjk_text(word.text):
+    if word.conf >= suspect_confidence or is_cjk_text(word.text):
         return False
     if word.y <= 1 or word.y + word.h >= height - 1:
         return False
@@ -525,7 +551,41 @@ def is_cjk_text(text: str) -> bool:
     return any(is_cjk(c) for c in text)
 
 
-def _reread_suspects(prepared: np.ndarray, lines: OrderedDict[tuple, list[_Raw]], lang: str) -> None:
+def _suspect_runs(lines: OrderedDict[_LineKey, list[_Raw]], width: int, height: int,
+                  suspect_confidence: float) -> list[tuple[_LineKey, int, int]]:
+    """Runs of consecutive suspect words: (line key, first index, end index)."""
+    runs: list[tuple[_LineKey, int, int]] = []
+    for key, words in lines.items():
+        i = 0
+        while i < len(words):
+            if _suspect(words[i], width, height, suspect_confidence):
+                j = i + 1
+                while j < len(words) and _suspect(words[j], width, height, suspect_confidence):
+                    j += 1
+                runs.append((key, i, j))
+                i = j
+            else:
+                i += 1
+    return runs
+
+
+def _stack(crops: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]], int]:
+    """The crops one under the other on a white canvas: (canvas, each crop's rows, gap)."""
+    gap = max(c.shape[0] for c in crops)
+    width = max(c.shape[1] for c in crops) + 2 * gap
+    height = sum(c.shape[0] + gap for c in crops) + gap
+    canvas = np.full((height, width), 255, np.uint8)
+    bands = []
+    y = gap
+    for c in crops:
+        canvas[y:y + c.shape[0], gap:gap + c.shape[1]] = c
+        bands.append((y, y + c.shape[0]))
+        y += c.shape[0] + gap
+    return canvas, bands, gap
+
+
+def _reread_suspects(prepared: np.ndarray, lines: OrderedDict[_LineKey, list[_Raw]], lang: str,
+                     settings: OcrSettings) -> None:
     """Read again, with the CJK model alone, every run of suspect words, all in one
     Tesseract call (the runs stacked on one canvas), and keep the more confident
     reading of each run. Changes ``lines`` in place."""
@@ -533,18 +593,7 @@ def _reread_suspects(prepared: np.ndarray, lines: OrderedDict[tuple, list[_Raw]]
     if not cjk or cjk == lang.split("+"):
         return
     H, W = prepared.shape
-    runs: list[tuple[tuple, int, int]] = []  # (line key, first index, end index)
-    for key, words in lines.items():
-        i = 0
-        while i < len(words):
-            if _suspect(words[i], W, H):
-                j = i + 1
-                while j < len(words) and _suspect(words[j], W, H):
-                    j += 1
-                runs.append((key, i, j))
-                i = j
-            else:
-                i += 1
+    runs = _suspect_runs(lines, W, H, settings.suspect_confidence)
     if not runs:
         return
     crops, places, spans = [], [], []
@@ -561,18 +610,9 @@ def _reread_suspects(prepared: np.ndarray, lines: OrderedDict[tuple, list[_Raw]]
         y0, y1 = max(0, y0 - pad), min(H, y1 + pad)
         crops.append(prepared[y0:y1, x0:x1])
         places.append((x0, y0))
-    gap = max(c.shape[0] for c in crops)
-    width = max(c.shape[1] for c in crops) + 2 * gap
-    height = sum(c.shape[0] + gap for c in crops) + gap
-    canvas = np.full((height, width), 255, np.uint8)
-    bands = []
-    y = gap
-    for c in crops:
-        canvas[y:y + c.shape[0], gap:gap + c.shape[1]] = c
-        bands.append((y, y + c.shape[0]))
-        y += c.shape[0] + gap
+    canvas, bands, gap = _stack(crops)
     again: list[list[_Raw]] = [[] for _ in crops]
-    for words in _raw_words(_tesseract_data(canvas, "+".join(cjk), 6)).values():
+    for words in _raw_words(_tesseract_data(canvas, "+".join(cjk), 6), settings.phantom_confidence).values():
         for w in words:
             mid = w.y + w.h / 2
             k = next((k for k, (a, b) in enumerate(bands) if a <= mid < b), None)
@@ -592,15 +632,15 @@ def _reread_suspects(prepared: np.ndarray, lines: OrderedDict[tuple, list[_Raw]]
                 lines[key][i:j] = new
 
 
-def _run(rgb: np.ndarray, box: Box | None, lang: str, scale: float, density: float) -> OcrResult:
+def _run(rgb: np.ndarray, box: Box | None, lang: str, scale: float, density: float, settings: OcrSettings) -> OcrResult:
     t0 = time.perf_counter()
-    ox, oy = (box[0], box[1]) if box else (0, 0)
-    crop = rgb[box[1]: box[1] + box[3], box[0]: box[0] + box[2]] if box else rgb
-    prepared = preprocess(crop, scale, density)
-    psm = PSM_SMALL if crop.shape[0] <= SMALL_REGION_HEIGHT * density else PSM
-    raw_lines = _raw_words(_tesseract_data(prepared, lang, psm))
-    if REREAD_SUSPECTS:
-        _reread_suspects(prepared, raw_lines, lang)
+    ox, oy = (box.x, box.y) if box else (0, 0)
+    crop = rgb[box.y: box.bottom, box.x: box.right] if box else rgb
+    prepared = preprocess(crop, scale, density, settings)
+    psm = settings.psm_small if crop.shape[0] <= settings.small_region_height * density else settings.psm
+    raw_lines = _raw_words(_tesseract_data(prepared, lang, psm), settings.phantom_confidence)
+    if settings.reread_suspects:
+        _reread_suspects(prepared, raw_lines, lang, settings)
     lines = []
     for words in raw_lines.values():
         if not words:
@@ -608,8 +648,8 @@ def _run(rgb: np.ndarray, box: Box | None, lang: str, scale: float, density: flo
         lines.append(make_line([
             OcrWord(
                 w.text,
-                (int(round(w.x / scale)) + ox, int(round(w.y / scale)) + oy,
-                 max(1, int(round(w.w / scale))), max(1, int(round(w.h / scale)))),
+                Box(int(round(w.x / scale)) + ox, int(round(w.y / scale)) + oy,
+                    max(1, int(round(w.w / scale))), max(1, int(round(w.h / scale)))),
                 w.conf,
             )
             for w in words
@@ -654,7 +694,7 @@ def make_line(words: list[OcrWord]) -> OcrLine:
         widths = [_char_width(c) for c in word.text]
         total = sum(widths) or 1.0
         acc = 0.0
-        for c, cw in zip(word.text, widths):
+        for _c, cw in zip(word.text, widths):
             spans.append((i, acc / total, (acc + cw) / total))
             acc += cw
         parts.append(word.text)
@@ -663,7 +703,7 @@ def make_line(words: list[OcrWord]) -> OcrLine:
     x1 = max(w.box[0] + w.box[2] for w in words)
     y1 = max(w.box[1] + w.box[3] for w in words)
     conf = sum(w.confidence for w in words) / len(words)
-    return OcrLine("".join(parts), (x0, y0, x1 - x0, y1 - y0), conf, list(words), spans)
+    return OcrLine("".join(parts), Box(x0, y0, x1 - x0, y1 - y0), conf, list(words), spans)
 
 
 def line_from_text(text: str, box: Box, confidence: float = 95.0) -> OcrLine:
@@ -694,7 +734,7 @@ def line_from_text(text: str, box: Box, confidence: float = 95.0) -> OcrLine:
     for (t, sp), tw in zip(tokens, widths):
         pos += space if sp else 0.0
         wx0, wx1 = x + w * pos / total, x + w * (pos + tw) / total
-        words.append(OcrWord(t, (int(round(wx0)), y, max(1, int(round(wx1 - wx0))), h), confidence))
+        words.append(OcrWord(t, Box(int(round(wx0)), y, max(1, int(round(wx1 - wx0))), h), confidence))
         pos += tw
     return make_line(words)
 

@@ -52,7 +52,8 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from .engine import Box, OcrLine, OcrResult
+from ..core.geometry import Box
+from .engine import OcrLine, OcrResult
 from .normalize import normalize
 
 DEFAULT_SCORE = 66.0
@@ -113,7 +114,8 @@ def _fuzzy(result: OcrResult, needle: str, min_score: float) -> TextMatch | None
     max_d = 0
     while max_d + 1 < n and 100.0 * (1 - (max_d + 1) / n) >= min_score - 1e-9:
         max_d += 1
-    best: tuple | None = None  # (d, |size - n|, line order, start) + (line, s, size)
+    # ((d, |size - n|, line order, start), line, index, s, size)
+    best: tuple[tuple[int, int, int, int], OcrLine, list[int], int, int] | None = None
     for order, line in enumerate(result.lines):
         compact, index = _compact(line.text)
         folded = _fold_case(compact)
@@ -158,7 +160,3 @@ def contains(result: OcrResult, needle: str, min_score: float = DEFAULT_SCORE, *
     """Whether ``needle`` was read anywhere in ``result``."""
     return find(result, needle, min_score=min_score, exact=exact) is not None
 
-
-def find_in_line(line: OcrLine, needle: str, *, min_score: float = DEFAULT_SCORE, exact: bool = False) -> TextMatch | None:
-    """``find`` restricted to one line."""
-    return find(OcrResult([line], 0.0), needle, min_score=min_score, exact=exact)

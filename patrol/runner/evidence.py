@@ -11,9 +11,14 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..config import Config
+    from ..core.geometry import Box
     from ..drivers.base import Driver
+    from ..errors import ActionFailed
     from ..journey.model import Journey, Step
+    from ..ocr.engine import OcrResult
+    from ..results import Finding
     from ..runner.artifacts import ArtifactStore
+    from .settle import SettleResult
 
 
 @dataclass
@@ -22,19 +27,32 @@ class StepEvidence:
     url: str = ""
     screenshot_png: bytes | None = None  # already redacted
     events: DriverEvents = field(default_factory=DriverEvents)
-    action_error: Any = None  # ActionFailed, when the action itself failed
-    # Filled lazily by checks and shared between them (decoded image, OCR result...).
-    cache: dict[str, Any] = field(default_factory=dict)
+    action_error: ActionFailed | None = None  # when the action itself failed
+    settle: SettleResult | None = None  # set by the runner when a check asked for a still screen
+    # What checks worked out from the screenshot, shared so it is done once per step:
+    # OCR readings by the area read (None: the whole screen).
+    ocr: dict[Box | None, OcrResult] = field(default_factory=dict, repr=False)
+    _image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def image(self) -> np.ndarray | None:
         """The screenshot as an RGBA array, decoded once."""
         if self.screenshot_png is None:
             return None
-        if "image" not in self.cache:
-            from ..visual.compare import decode_png
+        if self._image is None:
+            from ..core.png import decode_png
 
-            self.cache["image"] = decode_png(self.screenshot_png)
-        return self.cache["image"]
+            self._image = decode_png(self.screenshot_png)
+        return self._image
+
+
+@dataclass
+class JourneyMemory:
+    """What the steps of one journey run share: what was already reported (so one
+    broken banner is one finding, not one per step) and what the previous step saw."""
+
+    reported: dict[str, set[str]] = field(default_factory=dict)
+    forbidden_words: list[str] | None = None  # the forbidden-text list, worked out once
+    previous_image: np.ndarray | None = field(default=None, repr=False)  # the last screen read for it
 
 
 @dataclass
@@ -50,16 +68,15 @@ class StepContext:
     artifacts: ArtifactStore
     options: Any = None  # RunOptions
     journey_dir: str = ""  # the journey's folder inside the run folder
-    findings: list = field(default_factory=list)  # found so far at this step
-    # Per-journey-run memory shared by the steps (e.g. what was already reported,
-    # so one broken banner is one finding, not one per step).
-    memory: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)  # found so far at this step
+    memory: JourneyMemory = field(default_factory=JourneyMemory)
+    # Artefacts a check produced for the report (diff images, OCR text...).
+    report: dict[str, Any] = field(default_factory=dict)
 
-    def first_time(self, key: str, value: Any) -> bool:
-        seen = self.memory.setdefault(key, set())
+    def first_time(self, key: str, value: str) -> bool:
+        """True the first time ``value`` is reported under ``key`` in this journey run."""
+        seen = self.memory.reported.setdefault(key, set())
         if value in seen:
             return False
         seen.add(value)
         return True
-    # Artefacts a check produced for the report (diff images, OCR text...).
-    report: dict[str, Any] = field(default_factory=dict)

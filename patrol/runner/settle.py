@@ -10,12 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
 
 SETTLE_INTERVAL_S = 0.15
 QUIET_WINDOW_MS = 750
 
 
-async def settle_screen(driver, timeout_ms: float, quiet_ms: float = QUIET_WINDOW_MS) -> tuple[bytes, dict]:
+@dataclass(frozen=True)
+class SettleResult:
+    """How waiting for a still screen went (kept on ``StepEvidence.settle``)."""
+
+    settled: bool  # False: still changing when the timeout ran out
+    waited_ms: float
+    screenshots: int  # taken while waiting
+
+    def to_dict(self) -> dict[str, bool | float | int]:
+        """JSON-able, for a finding's evidence."""
+        return asdict(self)
+
+
+async def settle_screen(driver: Driver, timeout_ms: float, quiet_ms: float = QUIET_WINDOW_MS) -> tuple[bytes, SettleResult]:
+    """The last screenshot, and whether the screen held still for ``quiet_ms`` before ``timeout_ms``."""
     await driver.prepare_for_screenshot()
     t0 = time.monotonic()
     previous = await driver.screenshot()
@@ -30,7 +49,7 @@ async def settle_screen(driver, timeout_ms: float, quiet_ms: float = QUIET_WINDO
         if current != previous:
             stable_since = now
         elif (now - stable_since) * 1000 >= quiet_ms:
-            return current, {"settled": True, "waited_ms": round(waited, 1), "screenshots": shots}
+            return current, SettleResult(settled=True, waited_ms=round(waited, 1), screenshots=shots)
         if waited >= timeout_ms:
-            return current, {"settled": False, "waited_ms": round(waited, 1), "screenshots": shots}
+            return current, SettleResult(settled=False, waited_ms=round(waited, 1), screenshots=shots)
         previous = current

@@ -65,9 +65,10 @@ class BaselineStore:
 
     def _read_manifest(self, journey: str) -> dict[str, Any]:
         try:
-            return json.loads(self._manifest_path(journey).read_text(encoding="utf-8"))
+            data = json.loads(self._manifest_path(journey).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+        return data if isinstance(data, dict) else {}
 
     def load(self, journey: str, name: str, device: str) -> tuple[bytes, Environment | None] | None:
         p = self.path(journey, name, device)

@@ -3,7 +3,10 @@ a chart canvas that drew nothing."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Share of pixels that must sit on the dominant colour for "blank". A sparse but
 # real page still has well over 0.5% of pixels in text, borders and buttons.
@@ -14,6 +17,8 @@ COLOUR_SLACK = 10  # per channel, so JPEG-ish noise or a faint gradient still co
 
 def blank_share(img: np.ndarray, step: int = 2) -> tuple[float, tuple[int, int, int]]:
     """(share of pixels on the dominant colour, that colour) — sampled every ``step`` pixels."""
+    import numpy as np  # here, not on import: the checks that use this are loaded to parse journeys
+
     rgb = img[::step, ::step, :3].reshape(-1, 3).astype(np.int16)
     if rgb.size == 0:
         return 1.0, (0, 0, 0)
@@ -23,7 +28,8 @@ def blank_share(img: np.ndarray, step: int = 2) -> tuple[float, tuple[int, int, 
     sample = rgb[keys == dominant_key]
     colour = np.median(sample, axis=0).astype(np.int16)
     close = np.all(np.abs(rgb - colour) <= COLOUR_SLACK, axis=1)
-    return float(close.mean()), tuple(int(c) for c in colour)
+    r, g, b = (int(c) for c in colour)
+    return float(close.mean()), (r, g, b)
 
 
 def colour_name(rgb: tuple[int, int, int]) -> str:

@@ -1,0 +1,35 @@
+"""OCR as a service: where given words are on a screenshot.
+
+For actions such as ``click: {text: ...}``: the caller takes the screenshot (any
+driver), this reads it. Nothing here knows about drivers or checks, and NumPy,
+OpenCV and Tesseract are loaded on the first call, not on import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..core.geometry import Box
+
+DEFAULT_LANG = "chi_sim+eng"
+
+
+async def locate_text(png: bytes, words: str, *, lang: str = DEFAULT_LANG) -> Box | None:
+    """The box (screenshot pixels) where ``words`` are read on ``png`` (fuzzy, as
+    ``patrol.ocr.find``), or None. Its centre is where a person would tap. Tesseract
+    runs off the event loop, so other journeys' browsers keep moving."""
+    from .engine import read
+    from .match import find
+
+    result = await asyncio.to_thread(read, png, lang=lang)
+    match = find(result, words)
+    return None if match is None else Box(*match.box)
+
+
+async def screen_text(png: bytes, *, lang: str = DEFAULT_LANG) -> str:
+    """All the text read on ``png`` (for an error message saying what was there).
+    Cached with the reading ``locate_text`` did of the same screenshot."""
+    from .engine import read
+
+    result = await asyncio.to_thread(read, png, lang=lang)
+    return result.text
