@@ -2,6 +2,8 @@
 # (Debian packages as root, Python packages into .venv) and are safe to repeat.
 # `make appium` (a part of `make test`) installs Appium 3 with its chromium and fake
 # drivers, pinned in patrol/appium_server.py, into the project's own .appium/.
+# `make test` is lint (ruff), types (mypy, strict on patrol/), then the suite on
+# PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this process).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,14 +12,22 @@ DEB_PACKAGES := chromium chromium-driver tesseract-ocr tesseract-ocr-chi-sim fon
 STAMP := $(VENV)/.installed
 
 APPIUM_HOME ?= $(CURDIR)/.appium
+# Two workers fill a 2-core machine: every test owns its ports, folders and state
+# database, and each worker starts its own demo bank.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?=
 
-.PHONY: demo test setup system-packages python-packages appium clean
+.PHONY: demo test lint setup system-packages python-packages appium clean
 
 demo: setup
 	DEMO_PASSWORD=$${DEMO_PASSWORD:-patrol-demo-2026} $(PY) -m patrol demo patrol
 
-test: setup appium
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+test: lint appium
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check patrol tests benchmarks
+	$(VENV)/bin/mypy
 
 setup: system-packages python-packages
 
