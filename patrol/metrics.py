@@ -29,14 +29,19 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from . import __version__
 from .results import PASSED, SKIPPED, JourneyResult, RunResult, StepResult
 from .runner import Listener
+
+if TYPE_CHECKING:
+    from .journey.model import Journey
+    from .store import Store
 
 STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, float("inf"))
 JOURNEY_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, float("inf"))
@@ -46,27 +51,21 @@ class StateCollector:
     """Open incidents and the outbox, read from the state database when scraped
     (cached briefly, so a busy Prometheus does not hammer the database)."""
 
-    def __init__(self, store, ttl: float = 5.0):
+    def __init__(self, store: Store, ttl: float = 5.0) -> None:
         self.store = store
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._cached: tuple | None = None
+        self._cached: tuple[float, list[Metric], int] | None = None
 
-    def describe(self):
+    def describe(self) -> list[Metric]:
         return []  # collected at scrape time only
 
-    def _read(self) -> list:
-        from sqlalchemy import func, select
-
-        from .store.schema import deliveries, incidents
+    def _read(self) -> list[Metric]:
+        from .store import incident_repo
 
         with self.store.read() as conn:
-            inc = conn.execute(select(incidents.c.journey, incidents.c.kind, incidents.c.severity, func.count())
-                               .where(incidents.c.status == "open")
-                               .group_by(incidents.c.journey, incidents.c.kind, incidents.c.severity)).all()
-            dels = conn.execute(select(deliveries.c.receiver, deliveries.c.status, func.count())
-                                .where(deliveries.c.status.in_(("pending", "dead")))
-                                .group_by(deliveries.c.receiver, deliveries.c.status)).all()
+            inc = incident_repo.open_counts(conn)
+            dels = incident_repo.delivery_backlog(conn)
         open_ = GaugeMetricFamily("patrol_open_incidents", "Open incidents by journey, kind and severity",
                                   labels=["journey", "kind", "severity"])
         for journey, kind, sev, n in inc:
@@ -77,7 +76,7 @@ class StateCollector:
             (pending if status == "pending" else dead).add_metric([receiver], n)
         return [open_, pending, dead]
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         with self._lock:
             now = time.monotonic()
             if self._cached is None or now - self._cached[0] > self.ttl:
@@ -94,7 +93,7 @@ class StateCollector:
 class Metrics(Listener):
     """The registry, and a runner listener that feeds it."""
 
-    def __init__(self, store=None, registry: CollectorRegistry | None = None):
+    def __init__(self, store: Store | None = None, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.runs = Counter("patrol_runs", "Patrol runs by outcome", ["schedule", "status"], registry=r)
@@ -120,17 +119,17 @@ class Metrics(Listener):
         self._stepped: dict[int, set[int]] = {}
 
     # -- runner listener -------------------------------------------------------------
-    def journey_started(self, journey, result: JourneyResult) -> None:
+    def journey_started(self, journey: Journey, result: JourneyResult) -> None:
         self.running.inc()
 
-    def step_finished(self, journey, result: JourneyResult, step: StepResult) -> None:
+    def step_finished(self, journey: Journey, result: JourneyResult, step: StepResult) -> None:
         self._stepped.setdefault(id(result), set()).add(step.index)
         if step.status != SKIPPED and step.duration_ms is not None:
             self.step_duration.labels(result.name, step.key).observe(step.duration_ms / 1000)
         for f in step.findings:
             self.findings.labels(result.name, f.kind, f.reason).inc()
 
-    def journey_finished(self, journey, result: JourneyResult) -> None:
+    def journey_finished(self, journey: Journey, result: JourneyResult) -> None:
         if result.started_at is not None:
             self.running.dec()
         self.journeys.labels(result.name, result.status).inc()

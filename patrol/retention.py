@@ -27,13 +27,22 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .config.retention import AGE_KEYS, RetentionSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from .schedule.settings import ScheduleSpec
+    from .store import Store
+
+Ages = Mapping[str, float | None]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 PRUNED_MARK = ".screenshots-pruned"
@@ -45,7 +54,7 @@ def retention_settings(config: Config) -> RetentionSettings:
     return config.retention
 
 
-def prune_spec(settings: RetentionSettings):
+def prune_spec(settings: RetentionSettings) -> ScheduleSpec | None:
     """The pruning job of ``patrol schedule`` (None: never)."""
     if not settings.enabled or not settings.prune_cron:
         return None
@@ -89,7 +98,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def protected_runs(conn) -> set[str]:
+def protected_runs(conn: Connection) -> set[str]:
     """Runs that open incidents or pending notifications refer to."""
     from sqlalchemy import or_, select
 
@@ -165,7 +174,7 @@ def _started(folder: Path) -> datetime | None:
         return None
 
 
-def prune(settings: RetentionSettings, reports_root: Path, store=None, now: datetime | None = None) -> PruneStats:
+def prune(settings: RetentionSettings, reports_root: Path, store: Store | None = None, now: datetime | None = None) -> PruneStats:
     """Apply retention once (idempotent; safe while runs are being written)."""
     stats = PruneStats()
     if not settings.enabled:
@@ -199,7 +208,8 @@ def prune(settings: RetentionSettings, reports_root: Path, store=None, now: date
     return stats
 
 
-def _prune_database_runs(store, root: Path, now: datetime, ages: dict, old, stats: PruneStats, known: set, protected: set) -> None:
+def _prune_database_runs(store: Store, root: Path, now: datetime, ages: Ages, old: Callable[[datetime | None, str], bool],
+                         stats: PruneStats, known: set[str], protected: set[str]) -> None:
     from sqlalchemy import delete, select, update
 
     from .store.schema import runs
@@ -248,19 +258,20 @@ def _prune_database_runs(store, root: Path, now: datetime, ages: dict, old, stat
             stats.runs += conn.execute(delete(runs).where(runs.c.id.in_(batch))).rowcount or 0
 
 
-def _prune_outbox(store, now: datetime, ages: dict, stats: PruneStats) -> None:
+def _prune_outbox(store: Store, now: datetime, ages: Ages, stats: PruneStats) -> None:
     from sqlalchemy import and_, delete, or_, select
 
     from .store.schema import deliveries, events, incidents
 
-    if ages.get("deliveries") is not None:
-        cutoff = now - timedelta(seconds=ages["deliveries"])
+    keep_deliveries, keep_runs = ages.get("deliveries"), ages.get("runs")
+    if keep_deliveries is not None:
+        cutoff = now - timedelta(seconds=keep_deliveries)
         with store.write() as conn:
             stats.deliveries += conn.execute(delete(deliveries).where(
                 deliveries.c.status.in_(("sent", "dead")), deliveries.c.created_at < cutoff)).rowcount or 0
-    if ages.get("runs") is not None:
+    if keep_runs is not None:
         # The timeline of incidents long resolved (and robot notices), as old as the runs it described.
-        cutoff = now - timedelta(seconds=ages["runs"])
+        cutoff = now - timedelta(seconds=keep_runs)
         open_ids = select(incidents.c.id).where(incidents.c.status == "open")
         pending = select(deliveries.c.event_id).where(deliveries.c.status == "pending")
         with store.write() as conn:

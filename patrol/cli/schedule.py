@@ -9,7 +9,7 @@ import argparse
 from ..errors import InputError
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("schedule", help="run the schedules as a service (or --list them, or fire what is due --once)")
     p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="patrol.yaml to use")
     mode = p.add_mutually_exclusive_group()
@@ -38,7 +38,7 @@ def _seconds(value: str, flag: str, minimum: float = 0.0) -> float:
     return seconds
 
 
-def cmd(args) -> int:
+def cmd(args: argparse.Namespace) -> int:
     config_path = getattr(args, "config", None)
     if args.list:
         return list_jobs(config_path)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from ..errors import InputError
 from ..store import Store
 from ..store.schema import deliveries, events
 
 
-def list_deliveries(store: Store, status: str | None = None, limit: int = 50) -> list[dict]:
+def list_deliveries(store: Store, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     q = (
         select(deliveries, events.c.type.label("event_type"), events.c.incident_id, events.c.uid)
         .join(events, events.c.id == deliveries.c.event_id)
@@ -40,7 +41,7 @@ def requeue(store: Store, ids: list[int] | None, now: datetime) -> int:
                     raise InputError(f"there is no delivery {i} (see `patrol deliveries`)")
                 if found[i] != "dead":
                     raise InputError(f"delivery {i} is {found[i]}, not dead; only dead deliveries are retried by hand")
-            cond = deliveries.c.id.in_(ids)
+            cond: ColumnElement[bool] = deliveries.c.id.in_(ids)
         else:
             cond = deliveries.c.status == "dead"
         res = conn.execute(

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
+from ..config.retention import RetentionSettings
 from ..errors import JourneyError, Problem
 from ..journey.loader import JOURNEY_SUFFIXES, discover, load_journey
 from ..journey.model import Journey
-from ..retention import RetentionSettings, prune_spec, retention_settings
+from ..retention import prune_spec, retention_settings
 from ..service import concurrency_setting, reports_root
 from .settings import ScheduleSpec, journey_schedule, parse_schedules
 
@@ -86,10 +87,10 @@ def build_plan(config: Config) -> Plan:
         selected[spec.job_id] = _select(config, spec, loader, folder, catalog, by_name)
         out[spec.job_id] = spec
     for j in catalog:
-        spec = journey_schedule(j)
-        if spec is not None:
-            out[spec.job_id] = spec
-            selected[spec.job_id] = [j]
+        own = journey_schedule(j)
+        if own is not None:
+            out[own.job_id] = own
+            selected[own.job_id] = [j]
     watched = [Path(config.file).resolve()] if config.file else []
     watched += sorted(loader.by_file)
     return Plan(config, out, selected, concurrency, retention, prune_spec(retention), reports_root(config), watched)
@@ -110,9 +111,9 @@ def _select(config: Config, spec: ScheduleSpec, loader: _Loader, folder: Path, c
             files = sorted(p for p in config.root.glob(entry) if p.suffix in JOURNEY_SUFFIXES and p.is_file())
             if not files:
                 raise config.problem(where, f"the pattern {entry!r} matches no journey file")
-            found = [loader.file(f) for f in files]
+            found: list[Journey | None] = [loader.file(f) for f in files]
         elif path.is_dir():
-            found = loader.folder(path)
+            found = list(loader.folder(path))
             if not found and not loader.problems:
                 raise config.problem(where, f"the folder {entry!r} holds no journey files (*.yaml)")
         elif path.is_file():

@@ -1,249 +1,149 @@
-"""``patrol schedule``: Patrol as a long-running service.
+"""``patrol schedule``: Patrol as a long-running service, a thin composition of:
 
-Threads:
+- ``jobs.JobSync``: APScheduler's ``BackgroundScheduler`` with its job store in the
+  state database (table ``patrol_schedule_jobs``); it submits firings to its thread
+  pool; a firing runs ``patrol.service.patrol_once`` (the same path as ``patrol run``);
+- ``overlap.Overlap``: no journey ever runs twice at once (APScheduler's
+  ``max_instances=1`` per job, and a journey selected by two schedules is skipped by
+  the second while the first runs it);
+- ``control``: signals (SIGTERM/SIGINT: stop; SIGHUP: reload) and watching
+  patrol.yaml and the journey files, from the main thread;
+- ``robot.RobotLoop``: one thread running the asyncio loop that drives one shared
+  Chromium (``EnginePool``), at most ``concurrency`` journeys at once over all firings;
+- ``sides``: the instance lock, the incident dispatcher thread, the Prometheus endpoint;
+- ``index_writer.IndexWriter``: reports/index.html (debounced).
 
-- the main thread waits for signals (SIGTERM/SIGINT: stop; SIGHUP: reload) and
-  watches patrol.yaml and the journey files for changes;
-- APScheduler's ``BackgroundScheduler`` (job store: the state database, table
-  ``patrol_schedule_jobs``) submits firings to its thread pool; a firing runs
-  ``patrol.service.patrol_once`` (the same path as ``patrol run``);
-- one "robot" thread runs the asyncio event loop that drives one shared Chromium
-  (``EnginePool``), at most ``concurrency`` journeys at once over all firings; CPU
-  work (image diff, OCR) runs in worker threads, never on that loop;
-- the incident dispatcher sends notifications continuously;
-- the index writer refreshes reports/index.html (debounced);
-- the Prometheus endpoint, when ``--metrics-port`` is given.
-
-Jobs have explicit ids (``schedule:<name>``, ``journey:<name>``, ``patrol:retention``)
-and are added with ``replace_existing``; a job whose timing did not change is kept as
-it is in the store (with its next run time), so after downtime its missed firings
-coalesce into one run when it is at most ``grace`` late. No journey ever runs twice
-at once: APScheduler's ``max_instances=1`` per job, and a journey selected by two
-schedules is skipped by the second while the first runs it.
+Time comes from an injected ``Clock`` (``patrol.core.clock``; the system's by default).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import threading
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .. import console
 from ..config import load_config
+from ..core.clock import SYSTEM_CLOCK, Clock
 from ..errors import InputError, PatrolError
-from ..results import ERROR, FAILED, INTERRUPTED, PASSED, JourneyResult
-from ..runner import Listener, Runner, RunOptions
+from ..journey.model import Journey
+from ..runner import Runner, RunOptions
 from ..runner.runner import EnginePool
-from ..store import state_settings
+from ..store import Store, state_settings
+from .control import FileWatch, Signals
+from .index_writer import IndexWriter
+from .jobs import JobSync, wanted_jobs
+from .overlap import Overlap
 from .plan import Plan, build_plan
+from .robot import RobotLoop, close_idle_browsers
+from .service_log import ServiceLog, now_local, tag
+from .settings import ScheduleSpec
+from .sides import DispatcherThread, InstanceLock, MetricsServer
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..config import Config
+    from ..drivers.base import Engine
+    from ..incidents.service import IncidentService
+    from ..metrics import Metrics
 
 RETENTION_JOB = "patrol:retention"
 WRITE_GRACE_S = 60.0  # after interrupting, how long firings get to write their reports
-IDLE_BROWSER_CLOSE_S = 600.0  # close Chromium after this long without journeys
 RECYCLE_AFTER = 500  # restart Chromium (when idle) after this many journeys
+LOOK_EVERY_S = 0.25  # the main thread's look at signals and files
+GAUGES_EVERY_S = 10.0
 
 _SERVICE: SchedulerService | None = None
 
 
 def fire(job_id: str, fingerprint: str = "") -> None:
-    """The function every job calls (referenced by name in the job store)."""
+    """The function every job calls (referenced by name in the job store: keep it here)."""
     service = _SERVICE
     if service is not None:
         service.fire(job_id)
 
 
-def tag(name: str) -> str:
-    """``[name]`` as literal text in console markup."""
-    return console.safe(f"[{name}]")
-
-
-def _now_local() -> str:
-    return datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-class RobotLoop:
-    """A thread running the asyncio loop that drives the browsers."""
+class _Parts:
+    """What ``start()`` opens and ``_teardown()`` closes (None: not open)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name="patrol-robot", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    def call(self, coro, timeout: float | None = None):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def soon(self, fn: Callable, *args) -> None:
-        self.loop.call_soon_threadsafe(fn, *args)
-
-    def stop(self) -> None:
-        if self.loop.is_closed():
-            return
-
-        async def cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        try:
-            self.call(cancel_all(), timeout=10)
-        except Exception:
-            pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        if not self.thread.is_alive():
-            self.loop.close()
-
-
-class IndexWriter:
-    """Writes reports/index.html when asked, at most every ``interval`` seconds (a
-    firing every minute should not rebuild a year of history every minute)."""
-
-    def __init__(self, store, interval: float, on_error: Callable[[str], None]):
-        self.store = store
-        self.interval = interval
-        self.on_error = on_error
-        self._root: Path | None = None
-        self._dirty = threading.Event()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._last = 0.0
-        self.thread = threading.Thread(target=self._loop, name="patrol-index", daemon=True)
-        self.thread.start()
-
-    def request(self, root: Path) -> None:
-        self._root = Path(root)
-        self._dirty.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if not self._dirty.wait(0.5):
-                continue
-            wait = self._last + self.interval - time.monotonic()
-            if wait > 0 and self._stop.wait(wait):
-                break
-            self.write()
-
-    def write(self) -> None:
-        from ..reports.index import write_index
-
-        with self._lock:
-            if not self._dirty.is_set() or self._root is None:
-                return
-            self._dirty.clear()
-            try:
-                write_index(self._root, store=self.store)
-            except Exception as e:  # never let the index stop the patrols
-                self.on_error(f"could not write {self._root / 'index.html'}: {type(e).__name__}: {e}")
-            self._last = time.monotonic()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.thread.join(5)
-        self.write()  # the final state, whatever the interval
-
-
-class ServiceLog(Listener):
-    """One line per journey (and per finding) with the time and the schedule."""
-
-    ICONS = {PASSED: "[green]✓[/]", FAILED: "[red]✗[/]", ERROR: "[magenta]![/]", INTERRUPTED: "[yellow]⏹[/]"}
-
-    def __init__(self, service: SchedulerService, schedule: str):
-        self.service, self.schedule = service, schedule
-
-    def journey_finished(self, journey, result: JourneyResult) -> None:
-        from ..durations import format_ms
-
-        s = console.safe
-        icon = self.ICONS.get(result.status, "?")
-        attempt = f" (attempt {result.attempt})" if result.attempt > 1 else ""
-        self.service.log(f"{tag(self.schedule)} {icon} {s(result.name)}{attempt}: {result.status} in {format_ms(result.duration_ms)}")
-        if result.robot_error:
-            self.service.log(f"{tag(self.schedule)}   [magenta]robot error[/] ({s(result.robot_error['reason'])}): "
-                             f"{s(result.robot_error['message'])}")
-        for step in result.steps:
-            for f in step.findings:
-                colour = {"breakpoint": "red", "stall": "yellow", "render": "magenta"}.get(f.kind, "red")
-                self.service.log(f"{tag(self.schedule)}   [{colour}]{f.kind}[/] ({s(f.reason)}) at "
-                                 f"'{s(step.name or step.index)}': {s(f.message)}")
-
-
-def _scheduler_class():
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.schedulers.base import STATE_RUNNING
-
-    class Scheduler(BackgroundScheduler):
-        """APScheduler's loop runs one more round after ``shutdown()`` (and would submit
-        due jobs to a stopped pool); a stopping or paused scheduler fires nothing."""
-
-        def _process_jobs(self):
-            if self.state != STATE_RUNNING:
-                return None
-            return super()._process_jobs()
-
-    return Scheduler
+        self.store: Store | None = None
+        self.lock: InstanceLock | None = None
+        self.metrics: Metrics | None = None
+        self.robot: RobotLoop | None = None
+        self.pool: EnginePool | None = None
+        self.index: IndexWriter | None = None
+        self.jobs: JobSync | None = None
 
 
 class SchedulerService:
     def __init__(self, config_path: str | None = None, *, metrics_port: int | None = None, metrics_addr: str = "0.0.0.0",
                  stop_timeout: float = 60.0, watch: bool = True, index_interval: float = 30.0,
-                 say: Callable[[str], None] | None = None):
+                 say: Callable[[str], None] | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config_path = config_path
-        self.metrics_port = metrics_port
-        self.metrics_addr = metrics_addr
         self.stop_timeout = stop_timeout
         self.watch = watch
         self.index_interval = index_interval
+        self.clock = clock
         self._say = say or console.say
-        self.config = load_config(config_path)
+        self.config: Config = load_config(config_path)
         self.plan: Plan = build_plan(self.config)
         state = state_settings(self.config)
         if not state.enabled:
             raise InputError("patrol schedule keeps its jobs and the run history in the state database, "
                              "but patrol.yaml switches it off (state: false)")
-        self.state_url = state.url
-        self.store = None
-        self.incidents = None
-        self.metrics = None
-        self.scheduler = None
-        self.robot: RobotLoop | None = None
-        self.pool: EnginePool | None = None
+        self.state_url: str = state.url
+        self.parts = _Parts()
+        self.incidents: IncidentService | None = None
         self.slots: asyncio.Semaphore | None = None
-        self.index: IndexWriter | None = None
-        self.metrics_server = None
-        self.metrics_url: str | None = None
-        self._lock_fd: int | None = None
-        self._cond = threading.Condition()
-        self._busy: dict[str, str] = {}  # journey name -> schedule running it
-        self._inflight = 0
-        self._runners: set[Runner] = set()
-        self._interrupting = False
+        self.overlap = Overlap(clock)
+        self.signals = Signals()
+        self.dispatcher = DispatcherThread(self._log_error)
+        self.metrics_server = MetricsServer(metrics_port, metrics_addr)
+        self.files: FileWatch | None = None
         self._stopping = threading.Event()
-        # Set by signal handlers: plain attributes only. A handler runs on the main thread
-        # between two bytecodes, possibly while that thread holds a lock (the console's,
-        # an Event's), so it must not take one: no logging, no Event.set() there.
-        self._stop_flag: str | None = None  # the signal's name (or "request")
-        self._hard_flag = False
-        self._hup_flag = False
-        self._dispatch_stop: threading.Event | None = None
-        self._dispatch_thread: threading.Thread | None = None
-        self._overlap_said: set[str] = set()
-        self._snapshot: dict = {}
         self.started = False
         self.firings = 0  # firings that ran journeys (for the curious and the tests)
 
+    # -- the parts, once started ---------------------------------------------------------
+    @property
+    def metrics_url(self) -> str | None:
+        return self.metrics_server.url
+
+    @property
+    def store(self) -> Store:
+        assert self.parts.store is not None, "the service is not started"
+        return self.parts.store
+
+    @property
+    def metrics(self) -> Metrics:
+        assert self.parts.metrics is not None, "the service is not started"
+        return self.parts.metrics
+
+    @property
+    def robot(self) -> RobotLoop:
+        assert self.parts.robot is not None, "the service is not started"
+        return self.parts.robot
+
+    @property
+    def index(self) -> IndexWriter:
+        assert self.parts.index is not None, "the service is not started"
+        return self.parts.index
+
+    @property
+    def job_sync(self) -> JobSync:
+        assert self.parts.jobs is not None, "the service is not started"
+        return self.parts.jobs
+
+    def jobs(self) -> list[Any]:
+        return self.parts.jobs.jobs() if self.parts.jobs is not None else []
+
     # -- output ---------------------------------------------------------------------
     def log(self, markup: str) -> None:
-        self._say(f"[dim]{_now_local()}[/] {markup}")
+        self._say(f"[dim]{now_local(self.clock.now())}[/] {markup}")
 
     def _log_error(self, text: str) -> None:
         self.log(f"[red]error:[/] {console.safe(text)}")
@@ -253,84 +153,76 @@ class SchedulerService:
         """Open the state database and the job store, sync the jobs; with
         ``process`` also start firing them, the dispatcher and the metrics endpoint."""
         global _SERVICE
-        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-
-        from ..metrics import Metrics
         from ..store import open_store
-        from ..store.schema import SCHEDULE_JOBS_TABLE
 
         if _SERVICE is not None and _SERVICE is not self:
             raise PatrolError("a scheduler service is already running in this process")
-        self.store = open_store(self.state_url)
-        self._lock_instance()
+        parts = self.parts
+        parts.store = open_store(self.state_url)
+        parts.lock = InstanceLock(self.state_url, self.config.root)
         try:
-            self.incidents = self._incident_service(self.config)
-            self.metrics = Metrics(self.store)
-            self.robot = RobotLoop()
-            self.pool = EnginePool(self._make_engine, recycle_after=RECYCLE_AFTER, on_restart=self._engine_restarted)
-            self.slots = asyncio.Semaphore(self.plan.concurrency)
-            self.index = IndexWriter(self.store, self.index_interval, self._log_error)
-            import logging
-
-            logging.getLogger("apscheduler").setLevel(logging.ERROR)  # we say it ourselves, once
-            self.scheduler = _scheduler_class()(
-                jobstores={"default": SQLAlchemyJobStore(engine=self.store.engine, tablename=SCHEDULE_JOBS_TABLE)},
-                executors={"default": ThreadPoolExecutor(max_workers=max(8, len(self.plan.specs) + 2))},
-                job_defaults={"coalesce": True, "max_instances": 1},
-                timezone=UTC,
-            )
-            self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
+            parts.lock.acquire()
+            self._open_parts(parts.store)
             _SERVICE = self
-            self.scheduler.start(paused=True)
-            self._sync_jobs()
-            self._snapshot = self._files_snapshot()
+            self.job_sync.sync(self.plan, fire)
+            self._update_next_fire()
+            self.files = FileWatch(self._watched_files)
             if process:
-                self._start_dispatcher()
-                self._start_metrics()
-                self.robot.soon(lambda: self.robot.loop.create_task(self._idle_browser_closer()))
-                self.scheduler.resume()
+                self.dispatcher.start(self.incidents)
+                self.metrics_server.start(self.metrics)
+                self.robot.spawn(lambda: close_idle_browsers(lambda: self.parts.pool))
+                self.job_sync.resume()
             self.started = True
         except BaseException:
             self._teardown()
             raise
 
+    def _open_parts(self, store: Store) -> None:
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+
+        from ..metrics import Metrics
+
+        parts = self.parts
+        self.incidents = self._incident_service(self.config)
+        parts.metrics = Metrics(store)
+        parts.robot = RobotLoop()
+        parts.pool = EnginePool(self._make_engine, recycle_after=RECYCLE_AFTER, on_restart=self._engine_restarted)
+        self.slots = asyncio.Semaphore(self.plan.concurrency)
+        parts.index = IndexWriter(store, self.index_interval, self._log_error, clock=self.clock)
+        parts.jobs = JobSync(store, self.log)
+        parts.jobs.open(max(8, len(self.plan.specs) + 2), self._on_event,
+                        EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
+
     def serve(self) -> int:
         """Run until SIGTERM/SIGINT; reload on SIGHUP or when the files change."""
         self.start()
-        previous = self._install_signals()
+        self.signals.install()
         try:
             self._banner()
-            last_gauges = 0.0
-            pending_change: dict | None = None
-            while self._stop_flag is None:
-                time.sleep(0.25)
-                if self._hup_flag:
-                    self._hup_flag = False
+            last_gauges = self.clock.monotonic()
+            while self.signals.stop is None:
+                self.clock.sleep(LOOK_EVERY_S)
+                if self.signals.take_hup():
                     self.reload("SIGHUP")
-                if self.watch:
-                    snap = self._files_snapshot()
-                    if snap != self._snapshot:
-                        # Reload once the files have stopped changing (an editor saving in steps).
-                        if pending_change == snap:
-                            pending_change = None
-                            self.reload("a file changed")
-                            self._snapshot = self._files_snapshot()
-                        else:
-                            pending_change = snap
-                if time.monotonic() - last_gauges > 10:
-                    last_gauges = time.monotonic()
+                if self.watch and self.files is not None and self.files.changed():
+                    self.reload("a file changed")
+                    self.files.reset()
+                if self.clock.monotonic() - last_gauges > GAUGES_EVERY_S:
+                    last_gauges = self.clock.monotonic()
                     self._update_next_fire()
-            if self._stop_flag != "request":
-                self.log(f"{self._stop_flag}: stopping (running journeys get {self.stop_timeout:g}s; "
+            if self.signals.stop != "request":
+                self.log(f"{self.signals.stop}: stopping (running journeys get {self.stop_timeout:g}s; "
                          "send it again to cut them short)")
         finally:
             try:
                 self.stop()  # a second signal during this cuts running journeys short
             finally:
-                self._restore_signals(previous)
+                self.signals.restore()
         return 0
+
+    def request_stop(self, hard: bool = False, why: str = "request") -> None:
+        """Ask ``serve()`` to stop (safe from a signal handler: sets attributes only)."""
+        self.signals.request_stop(hard, why)
 
     def stop(self) -> None:
         """Stop taking work, let running journeys finish within ``stop_timeout``, cut
@@ -339,58 +231,45 @@ class SchedulerService:
             self._teardown()
             return
         self._stopping.set()
-        try:
-            self.scheduler.pause()
-        except Exception:
-            pass
-        with self._cond:
-            if self._inflight:
-                names = ", ".join(sorted(self._busy)) or "-"
-                self.log(f"stopping: waiting up to {self.stop_timeout:g}s for running journeys ({console.safe(names)})")
-            deadline = time.monotonic() + self.stop_timeout
-            while self._inflight and time.monotonic() < deadline and not self._hard_flag:
-                self._cond.wait(0.2)
-            if self._hard_flag and self._inflight:
-                self.log("second signal: stopping now")
-            if self._inflight:
-                self.log(f"[yellow]cutting {len(self._busy)} journey(s) short[/]: they are recorded as interrupted")
-                self._interrupting = True
-                for runner in list(self._runners):
-                    self.robot.soon(runner.interrupt)
-                deadline = time.monotonic() + WRITE_GRACE_S
-                while self._inflight and time.monotonic() < deadline:
-                    self._cond.wait(0.2)
-            if self._inflight:
-                self._log_error(f"{self._inflight} firing(s) did not finish writing within {WRITE_GRACE_S:g}s")
+        self.job_sync.pause()
+        overlap = self.overlap
+        if overlap.inflight:
+            names = ", ".join(overlap.running()) or "-"
+            self.log(f"stopping: waiting up to {self.stop_timeout:g}s for running journeys ({console.safe(names)})")
+        overlap.wait_idle(self.stop_timeout, give_up=lambda: self.signals.hard)
+        if self.signals.hard and overlap.inflight:
+            self.log("second signal: stopping now")
+        if overlap.inflight:
+            self.log(f"[yellow]cutting {len(overlap.running())} journey(s) short[/]: they are recorded as interrupted")
+            overlap.interrupt_all(self._interrupt)
+            if not overlap.wait_idle(WRITE_GRACE_S):
+                self._log_error(f"{overlap.inflight} firing(s) did not finish writing within {WRITE_GRACE_S:g}s")
         self._teardown()
         self.log("stopped")
 
+    def _interrupt(self, runner: Runner) -> None:
+        self.robot.soon(runner.interrupt)
+
     def _teardown(self) -> None:
         global _SERVICE
-        if self.scheduler is not None:
-            try:
-                self.scheduler.shutdown(wait=False)
-            except Exception:
-                pass
-        self._stop_dispatcher()
-        if self.index is not None:
-            self.index.stop()
-        if self.robot is not None:
-            if self.pool is not None:
+        parts = self.parts
+        if parts.jobs is not None:
+            parts.jobs.shutdown()
+        self.dispatcher.stop()
+        if parts.index is not None:
+            parts.index.stop()
+        if parts.robot is not None:
+            if parts.pool is not None:
                 try:
-                    self.robot.call(self.pool.close(), timeout=30)
+                    parts.robot.call(parts.pool.close(), timeout=30)
                 except Exception:
                     pass
-            self.robot.stop()
-        if self.metrics_server is not None:
-            try:
-                self.metrics_server.shutdown()
-                self.metrics_server.server_close()
-            except Exception:
-                pass
-        if self.store is not None:
-            self.store.close()
-        self._unlock_instance()
+            parts.robot.stop()
+        self.metrics_server.stop()
+        if parts.store is not None:
+            parts.store.close()
+        if parts.lock is not None:
+            parts.lock.release()
         if _SERVICE is self:
             _SERVICE = None
         self.started = False
@@ -402,47 +281,39 @@ class SchedulerService:
         sent, and return. A job seen for the first time is only registered."""
         self.start(process=False)
         try:
-            now = datetime.now(UTC)
-            due: list[str] = []
-            for job in self.scheduler.get_jobs():
-                if job.next_run_time is None or job.next_run_time > now:
-                    continue
-                latest, count, t = None, 0, job.next_run_time
-                while t is not None and t <= now:
-                    latest, count = t, count + 1
-                    t = job.trigger.get_next_fire_time(t, now)
-                late = (now - latest).total_seconds()
-                label = job.name or job.id
-                if late <= (job.misfire_grace_time or 0):
-                    due.append(job.id)
-                    if count > 1:
-                        self.log(f"{tag(label)} {count} firings were missed; they coalesce into one run now")
-                else:
-                    self.log(f"{tag(label)} [yellow]missed[/] the firing of {latest.astimezone():%Y-%m-%d %H:%M:%S} "
-                             f"({late:.0f}s late, grace {job.misfire_grace_time}s)")
-                    self.metrics.firing(label, "missed")
-                self.scheduler.modify_job(job.id, next_run_time=t)
-            if not due:
+            due = self.job_sync.take_due(self.clock.now())
+            for label, count in due.coalesced:
+                self.log(f"{tag(label)} {count} firings were missed; they coalesce into one run now")
+            for label, when, late, grace in due.missed:
+                self.log(f"{tag(label)} [yellow]missed[/] the firing of {when.astimezone():%Y-%m-%d %H:%M:%S} "
+                         f"({late:.0f}s late, grace {grace}s)")
+                self.metrics.firing(label, "missed")
+            if not due.job_ids:
                 self.log("nothing is due now")
-            threads = [threading.Thread(target=self.fire, args=(job_id,), name=f"patrol-once-{job_id}") for job_id in due]
+            threads = [threading.Thread(target=self.fire, args=(job_id,), name=f"patrol-once-{job_id}")
+                       for job_id in due.job_ids]
             for th in threads:
                 th.start()
             for th in threads:
                 th.join()
-            if self.incidents is not None:
-                try:
-                    stats = self.incidents.flush_deliveries()
-                    from ..incidents.display import describe_flush
-
-                    line = describe_flush(stats)
-                    if line:
-                        self.log(line)
-                except Exception as e:
-                    self._log_error(f"could not send notifications now ({type(e).__name__}: {e}); they stay queued")
+            self._flush_now()
             self._print_jobs()
         finally:
             self.stop()
         return 0
+
+    def _flush_now(self) -> None:
+        if self.incidents is None:
+            return
+        from ..incidents.display import describe_flush
+
+        try:
+            line = describe_flush(self.incidents.flush_deliveries())
+        except Exception as e:
+            self._log_error(f"could not send notifications now ({type(e).__name__}: {e}); they stay queued")
+            return
+        if line:
+            self.log(line)
 
     # -- firing -------------------------------------------------------------------------------
     def fire(self, job_id: str) -> None:
@@ -456,64 +327,56 @@ class SchedulerService:
         if spec is None or not spec.enabled:
             self.log(f"job {console.safe(job_id)} is no longer configured; skipped")
             return
-        with self._cond:
-            free = [j for j in journeys if j.name not in self._busy]
-            busy = [j for j in journeys if j.name in self._busy]
-            for j in free:
-                self._busy[j.name] = spec.name
-            if free:
-                self._inflight += 1
-        if busy:
+        claim = self.overlap.claim(spec.name, journeys)
+        if claim.busy:
             self.metrics.firing(spec.name, "skipped_overlap")
-            names = ", ".join(f"{j.name} (running for {self._busy.get(j.name, '?')})" for j in busy)
+            names = ", ".join(f"{j.name} (running for {by})" for j, by in claim.busy)
             self.log(f"{tag(spec.name)} skipping {console.safe(names)}: a journey never runs twice at once")
-        if not free:
+        if not claim.free:
             return
         try:
-            self._run_firing(plan, spec, free)
+            self._run_firing(plan, spec, claim.free)
         finally:
-            with self._cond:
-                for j in free:
-                    self._busy.pop(j.name, None)
-                self._inflight -= 1
-                self._overlap_said.discard(spec.job_id)
-                self._cond.notify_all()
+            self.overlap.release(spec.job_id, claim.free)
 
-    def _run_firing(self, plan: Plan, spec, journeys) -> None:
-        from ..durations import format_ms
+    def _run_firing(self, plan: Plan, spec: ScheduleSpec, journeys: list[Journey]) -> None:
         from ..service import patrol_once
 
-        s = console.safe
         options = RunOptions(reports_root=plan.reports_root, base_url=spec.base_url, concurrency=plan.concurrency)
-        runner = Runner(plan.config, options, [ServiceLog(self, spec.name), self.metrics], engines=self.pool, slots=self.slots)
-        with self._cond:
-            self._runners.add(runner)
-            if self._interrupting:
-                self.robot.soon(runner.interrupt)
-        self.log(f"{tag(spec.name)} firing: {s(', '.join(j.name for j in journeys))}")
+        say = self.log
+        runner = Runner(plan.config, options, [ServiceLog(say, spec.name), self.metrics], engines=self.parts.pool,
+                        slots=self.slots)
+        self.overlap.add_runner(runner, self._interrupt)
+        self.log(f"{tag(spec.name)} firing: {console.safe(', '.join(j.name for j in journeys))}")
         try:
             outcome = patrol_once(plan.config, journeys, options, incidents=self.incidents, runner=runner,
                                   call=self.robot.call, flush=False, index=self.index.request, schedule=spec.name,
-                                  say=lambda m: self.log(f"{tag(spec.name)} {m}"))
+                                  say=lambda m: say(f"{tag(spec.name)} {m}"))
         except Exception as e:
             self.metrics.firing(spec.name, "failed")
             self._log_error(f"[{spec.name}] the firing failed: {type(e).__name__}: {e}")
             return
         finally:
-            with self._cond:
-                self._runners.discard(runner)
-        run = outcome.run
+            self.overlap.discard_runner(runner)
         self.firings += 1
+        self._firing_done(spec, outcome)
+
+    def _firing_done(self, spec: ScheduleSpec, outcome: Any) -> None:
+        from ..core.vocabulary import Status
+        from ..durations import format_ms
+
+        run = outcome.run
         self.metrics.firing(spec.name, "ran")
         self.metrics.run_recorded(run, spec.name)
         if outcome.record_error:
             self._log_error(f"[{spec.name}] {outcome.record_error}")
-        colour = {"passed": "green", "failed": "red", "error": "magenta"}.get(run.status, "white")
+        colour = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "magenta"}.get(run.status, "white")
         latest = run.latest()
-        counts = {st: sum(1 for j in latest if j.status == st) for st in (PASSED, FAILED, ERROR, INTERRUPTED)}
+        kinds = (Status.PASSED, Status.FAILED, Status.ERROR, Status.INTERRUPTED)
+        counts = {st: sum(1 for j in latest if j.status == st) for st in kinds}
         said = ", ".join(f"{n} {st}" for st, n in counts.items() if n)
-        self.log(f"{tag(spec.name)} run {s(run.run_id)} [{colour}]{run.status}[/] ({said}) in "
-                 f"{format_ms(run.duration_ms)}: {s(outcome.run_dir / 'index.html')}")
+        self.log(f"{tag(spec.name)} run {console.safe(run.run_id)} [{colour}]{run.status}[/] ({said}) in "
+                 f"{format_ms(run.duration_ms)}: {console.safe(outcome.run_dir / 'index.html')}")
 
     def prune_now(self) -> None:
         from ..retention import prune
@@ -530,47 +393,16 @@ class SchedulerService:
             self.index.request(self.plan.reports_root)
 
     # -- jobs ----------------------------------------------------------------------------------
-    def _wanted(self, plan: Plan) -> dict:
-        wanted = {spec.job_id: spec for spec in plan.active}
-        if plan.prune is not None:
-            wanted[plan.prune.job_id] = plan.prune
-        return wanted
-
-    def _sync_jobs(self) -> None:
-        wanted = self._wanted(self.plan)
-        existing = {job.id: job for job in self.scheduler.get_jobs()}
-        for job_id in existing:
-            if job_id not in wanted:
-                self.scheduler.remove_job(job_id)
-                self.log(f"removed job {console.safe(job_id)} (no longer in the configuration)")
-        for job_id, spec in wanted.items():
-            job = existing.get(job_id)
-            if job is not None and job.kwargs.get("fingerprint") == spec.fingerprint:
-                if job.name != spec.name:
-                    self.scheduler.modify_job(job_id, name=spec.name)
-                continue  # unchanged: keep it with its next run time
-            self.scheduler.add_job(
-                fire, trigger=spec.trigger(), id=job_id, name=spec.name, replace_existing=True,
-                kwargs={"job_id": job_id, "fingerprint": spec.fingerprint},
-                coalesce=True, max_instances=1, misfire_grace_time=max(1, int(round(spec.grace))),
-            )
-            if job is not None:
-                self.log(f"updated job {console.safe(job_id)}: {console.safe(spec.describe())}")
-        self._update_next_fire()
-
-    def jobs(self) -> list:
-        return self.scheduler.get_jobs() if self.scheduler is not None else []
-
     def _update_next_fire(self) -> None:
-        if self.metrics is None or self.scheduler is None:
+        if self.parts.metrics is None or self.parts.jobs is None:
             return
         try:
-            for job in self.scheduler.get_jobs():
-                self.metrics.scheduled(job.name or job.id, job.next_run_time)
+            for name, when in self.job_sync.next_fire_times():
+                self.metrics.scheduled(name, when)
         except Exception:
             pass
 
-    def _on_event(self, event) -> None:
+    def _on_event(self, event: Any) -> None:
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 
         spec = self.plan.specs.get(event.job_id)
@@ -582,10 +414,7 @@ class SchedulerService:
                      "later than its grace time (the machine was busy or down)")
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             self.metrics.firing(label, "skipped_overlap")
-            with self._cond:
-                first = event.job_id not in self._overlap_said
-                self._overlap_said.add(event.job_id)
-            if first:
+            if self.overlap.first_overlap(event.job_id):
                 self.log(f"{tag(label)} still running: later firings are skipped until it finishes")
         elif event.code == EVENT_JOB_ERROR:
             self._log_error(f"[{label}] {type(event.exception).__name__}: {event.exception}")
@@ -600,8 +429,8 @@ class SchedulerService:
             incidents = self._incident_service(config)
         except InputError as e:
             self._log_error(f"reload ({why}) refused, the running schedules stay as they were:")
-            for p in e.problems or [e]:
-                self.log(f"  {console.safe(p)}")
+            for line in [str(p) for p in e.problems] or [str(e)]:
+                self.log(f"  {console.safe(line)}")
             return False
         except Exception as e:
             self._log_error(f"reload ({why}) failed, the running schedules stay as they were: {type(e).__name__}: {e}")
@@ -614,42 +443,38 @@ class SchedulerService:
             self.slots = asyncio.Semaphore(plan.concurrency)  # firings from now on
         if incidents is not None:
             self.incidents = incidents
-            if self._dispatch_thread is not None:
-                self._stop_dispatcher()
-                self._start_dispatcher()
-        self._sync_jobs()
-        self.log(f"reloaded ({console.safe(why)}): {len(self._wanted(plan))} job(s), concurrency {plan.concurrency}")
+            self.dispatcher.restart(incidents)
+        self.job_sync.sync(plan, fire)
+        self._update_next_fire()
+        self.log(f"reloaded ({console.safe(why)}): {len(wanted_jobs(plan))} job(s), concurrency {plan.concurrency}")
         return True
 
-    def _files_snapshot(self) -> dict:
+    def _watched_files(self) -> set[Path]:
+        from pathlib import Path
+
         from ..journey.loader import discover
 
-        files = set(self.plan.watched)
-        folder = self.plan.config.journeys_dir
+        plan = self.plan
+        files = set(plan.watched)
+        folder = plan.config.journeys_dir
         if folder.is_dir():
             files.update(p.resolve() for p in discover([str(folder)]))
-        if self.config_path or self.plan.config.file:
-            files.add(Path(self.config_path or self.plan.config.file).resolve())
-        snap = {}
-        for f in files:
-            try:
-                st = f.stat()
-                snap[str(f)] = (st.st_mtime_ns, st.st_size)
-            except OSError:
-                snap[str(f)] = None
-        return snap
+        config_file = self.config_path or plan.config.file
+        if config_file:
+            files.add(Path(config_file).resolve())
+        return files
 
     # -- parts ------------------------------------------------------------------------------------
-    def _incident_service(self, config):
+    def _incident_service(self, config: Config) -> IncidentService | None:
         from ..incidents.service import IncidentService
         from ..incidents.settings import incident_settings, public_url
         from ..notify.receivers import load_receivers
 
-        if self.store is None:
+        if self.parts.store is None:
             return None
-        return IncidentService(self.store, incident_settings(config), load_receivers(config), public_url(config))
+        return IncidentService(self.parts.store, incident_settings(config), load_receivers(config), public_url(config))
 
-    def _make_engine(self, target: str):
+    def _make_engine(self, target: str) -> Engine:
         from ..drivers import engine_class
 
         return engine_class(target).from_config(self.plan.config, RunOptions())
@@ -659,116 +484,9 @@ class SchedulerService:
         if why == "crashed":
             self.log(f"[magenta]the {target} engine crashed[/]; started a new one")
 
-    async def _idle_browser_closer(self) -> None:
-        """Chromium is not kept running through a day of nothing (a nightly-only set-up)."""
-        while True:
-            await asyncio.sleep(30)
-            pool = self.pool
-            if pool is not None and pool.engines and not pool.busy() and time.monotonic() - pool.last_release > IDLE_BROWSER_CLOSE_S:
-                await pool.close()
-
-    def _start_dispatcher(self) -> None:
-        if self.incidents is None:
-            return
-        stop = threading.Event()
-        dispatcher = self.incidents.dispatcher()
-
-        def loop() -> None:
-            try:
-                dispatcher.run_forever(stop, idle=2.0)
-            except Exception as e:
-                self._log_error(f"the notification dispatcher stopped: {type(e).__name__}: {e}")
-
-        self._dispatch_stop = stop
-        self._dispatch_thread = threading.Thread(target=loop, name="patrol-dispatcher", daemon=True)
-        self._dispatch_thread.start()
-
-    def _stop_dispatcher(self) -> None:
-        if self._dispatch_stop is not None:
-            self._dispatch_stop.set()
-        if self._dispatch_thread is not None:
-            self._dispatch_thread.join(15)
-        self._dispatch_stop = self._dispatch_thread = None
-
-    def _start_metrics(self) -> None:
-        if self.metrics_port is None:
-            return
-        from prometheus_client import start_http_server
-
-        try:
-            server, _thread = start_http_server(self.metrics_port, addr=self.metrics_addr, registry=self.metrics.registry)
-        except OSError as e:
-            raise InputError(f"--metrics-port {self.metrics_port}: cannot listen on {self.metrics_addr}:{self.metrics_port}: {e}") from None
-        self.metrics_server = server
-        host = self.metrics_addr if self.metrics_addr not in ("", "0.0.0.0", "::") else "127.0.0.1"
-        self.metrics_url = f"http://{host}:{server.server_port}/metrics"
-
-    def _lock_instance(self) -> None:
-        """One scheduler per state database: two would fire every job twice."""
-        import fcntl
-
-        from sqlalchemy.engine import make_url
-
-        url = make_url(self.state_url)
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-            path = Path(url.database + ".scheduler.lock")
-        else:
-            path = self.config.root / ".patrol" / "scheduler.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            try:
-                other = os.read(fd, 32).decode().strip() or "?"
-            except OSError:
-                other = "?"
-            os.close(fd)
-            raise InputError(f"another `patrol schedule` (pid {other}) is already running against this state database "
-                             f"({path}); two would fire every job twice") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
-
-    def _unlock_instance(self) -> None:
-        if self._lock_fd is not None:
-            try:
-                os.close(self._lock_fd)  # releases the lock
-            except OSError:
-                pass
-            self._lock_fd = None
-
-    # -- signals ----------------------------------------------------------------------------------------
-    def request_stop(self, hard: bool = False, why: str = "request") -> None:
-        """Ask ``serve()`` to stop (safe from a signal handler: sets attributes only)."""
-        if self._stop_flag is not None or hard:
-            self._hard_flag = True
-        if self._stop_flag is None:
-            self._stop_flag = why
-
-    def _install_signals(self) -> dict:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous = {}
-
-        def on_stop(signum, _frame):
-            self.request_stop(why=signal.Signals(signum).name)
-
-        def on_hup(_signum, _frame):
-            self._hup_flag = True
-
-        for sig, handler in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup)):
-            previous[sig] = signal.signal(sig, handler)
-        return previous
-
-    @staticmethod
-    def _restore_signals(previous: dict) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
     # -- listing ----------------------------------------------------------------------------------------
     def _banner(self) -> None:
-        jobs = self._wanted(self.plan)
+        jobs = wanted_jobs(self.plan)
         where = f", metrics at {self.metrics_url}" if self.metrics_url else ""
         self.log(f"[bold]patrol schedule[/] started (pid {os.getpid()}): {len(jobs)} job(s), "
                  f"concurrency {self.plan.concurrency}{where}")

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -94,7 +95,7 @@ def interval_trigger(seconds: float, tz: tzinfo) -> IntervalTrigger:
     return IntervalTrigger(seconds=seconds, start_date=origin, timezone=tz)
 
 
-class PatrolTrigger(BaseTrigger):
+class PatrolTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type hints
     """An inner cron/interval trigger plus active windows and drift-free jitter."""
 
     def __init__(self, inner: BaseTrigger, tz: tzinfo, *, hours: Iterable[tuple[int, int]] = (),
@@ -107,7 +108,7 @@ class PatrolTrigger(BaseTrigger):
         self.jitter_s = float(jitter_s or 0.0)
 
     # -- APScheduler interface ------------------------------------------------------
-    def get_next_fire_time(self, previous_fire_time, now):
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         base = self._next_base(previous_fire_time, now)
         if base is None:
             return None
@@ -118,14 +119,14 @@ class PatrolTrigger(BaseTrigger):
             return base + timedelta(seconds=delay)
         return base
 
-    def _next_base(self, previous_fire_time, now):
+    def _next_base(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         if previous_fire_time is not None:
             # Times after the previous firing (which may carry jitter: step past its grid
             # time, not past the jitter, so jitter never shifts the grid).
             start = self._unjitter(previous_fire_time) + _EPS
         else:
             start = now
-        t = self.inner.get_next_fire_time(None, start)
+        t: datetime | None = self.inner.get_next_fire_time(None, start)
         for _ in range(2000):
             if t is None or self.allowed(t):
                 return t
@@ -172,9 +173,9 @@ class PatrolTrigger(BaseTrigger):
     def period_s(self) -> float:
         """Typical seconds between two firings (without windows): the default grace."""
         if isinstance(self.inner, IntervalTrigger):
-            return self.inner.interval_length
+            return float(self.inner.interval_length)
         now = datetime.now(self.tz)
-        times = []
+        times: list[datetime] = []
         t = self.inner.get_next_fire_time(None, now)
         while t is not None and len(times) < 6:
             times.append(t)
@@ -194,11 +195,11 @@ class PatrolTrigger(BaseTrigger):
             prev = t
         return out
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, object]:
         return {"version": 1, "inner": self.inner, "tz": self.tz, "hours": self.hours, "days": self.days,
                 "jitter_s": self.jitter_s, "seed": self.seed}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.inner = state["inner"]
         self.tz = state["tz"]
         self.hours = tuple(tuple(h) for h in state.get("hours", ()))
@@ -228,10 +229,11 @@ def _in_window(minute: float, a: int, b: int) -> bool:
     return minute >= a or minute < b  # overnight, e.g. 22:00-06:00
 
 
-def _local(day, minute_of_day: int, tz: tzinfo) -> datetime:
+def _local(day: date, minute_of_day: int, tz: tzinfo) -> datetime:
     naive = datetime.combine(day, time(minute_of_day // 60 % 24, minute_of_day % 60))
-    if hasattr(tz, "localize"):
-        return tz.localize(naive)
+    if hasattr(tz, "localize"):  # a pytz zone
+        local: datetime = tz.localize(naive)
+        return local
     return naive.replace(tzinfo=tz)
 
 

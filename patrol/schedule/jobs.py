@@ -1,0 +1,146 @@
+"""The APScheduler side: the scheduler with its job store in the state database
+(table ``patrol_schedule_jobs``), and the sync from the plan's wanted jobs.
+
+Jobs have explicit ids (``schedule:<name>``, ``journey:<name>``, ``patrol:retention``)
+and are added with ``replace_existing``; a job whose timing did not change is kept
+as it is in the store (with its next run time), so after downtime its missed
+firings coalesce into one run when it is at most ``grace`` late."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import console
+from ..store import Store
+from .plan import Plan
+from .settings import ScheduleSpec
+
+Job = Any  # apscheduler.job.Job (APScheduler 3 ships no type hints)
+
+
+def wanted_jobs(plan: Plan) -> dict[str, ScheduleSpec]:
+    wanted = {spec.job_id: spec for spec in plan.active}
+    if plan.prune is not None:
+        wanted[plan.prune.job_id] = plan.prune
+    return wanted
+
+
+def _scheduler_class() -> type[Any]:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.base import STATE_RUNNING
+
+    class Scheduler(BackgroundScheduler):  # type: ignore[misc]  # APScheduler 3 is untyped
+        """APScheduler's loop runs one more round after ``shutdown()`` (and would submit
+        due jobs to a stopped pool); a stopping or paused scheduler fires nothing."""
+
+        def _process_jobs(self) -> float | None:
+            if self.state != STATE_RUNNING:
+                return None
+            wait: float | None = super()._process_jobs()
+            return wait
+
+    return Scheduler
+
+
+@dataclass
+class Due:
+    """What ``patrol schedule --once`` fires now, and what it says about the rest."""
+
+    job_ids: list[str] = field(default_factory=list)
+    coalesced: list[tuple[str, int]] = field(default_factory=list)  # (label, missed firings)
+    missed: list[tuple[str, datetime, float, int]] = field(default_factory=list)  # (label, when, late s, grace s)
+
+
+class JobSync:
+    def __init__(self, store: Store, log: Callable[[str], None]) -> None:
+        self.store = store
+        self.log = log
+        self.scheduler: Any = None
+
+    def open(self, workers: int, listener: Callable[[Any], None], mask: int) -> None:
+        """Create the scheduler on the job store and start it paused (nothing fires yet)."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+        from ..store.schema import SCHEDULE_JOBS_TABLE
+
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)  # we say it ourselves, once
+        self.scheduler = _scheduler_class()(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.store.engine, tablename=SCHEDULE_JOBS_TABLE)},
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=UTC,
+        )
+        self.scheduler.add_listener(listener, mask)
+        self.scheduler.start(paused=True)
+
+    def sync(self, plan: Plan, fire: Callable[..., None]) -> None:
+        """Make the job store hold exactly the plan's jobs (``fire`` is what they call)."""
+        wanted = wanted_jobs(plan)
+        existing = {job.id: job for job in self.scheduler.get_jobs()}
+        for job_id in existing:
+            if job_id not in wanted:
+                self.scheduler.remove_job(job_id)
+                self.log(f"removed job {console.safe(job_id)} (no longer in the configuration)")
+        for job_id, spec in wanted.items():
+            job = existing.get(job_id)
+            if job is not None and job.kwargs.get("fingerprint") == spec.fingerprint:
+                if job.name != spec.name:
+                    self.scheduler.modify_job(job_id, name=spec.name)
+                continue  # unchanged: keep it with its next run time
+            self.scheduler.add_job(
+                fire, trigger=spec.trigger(), id=job_id, name=spec.name, replace_existing=True,
+                kwargs={"job_id": job_id, "fingerprint": spec.fingerprint},
+                coalesce=True, max_instances=1, misfire_grace_time=max(1, int(round(spec.grace))),
+            )
+            if job is not None:
+                self.log(f"updated job {console.safe(job_id)}: {console.safe(spec.describe())}")
+
+    def jobs(self) -> list[Job]:
+        return list(self.scheduler.get_jobs()) if self.scheduler is not None else []
+
+    def next_fire_times(self) -> list[tuple[str, datetime | None]]:
+        return [(job.name or job.id, job.next_run_time) for job in self.jobs()]
+
+    def take_due(self, now: datetime) -> Due:
+        """The jobs due at ``now`` (missed firings coalesced; later than the grace:
+        skipped), each moved on to its first firing after ``now``."""
+        due = Due()
+        for job in self.jobs():
+            if job.next_run_time is None or job.next_run_time > now:
+                continue
+            latest, count, t = job.next_run_time, 0, job.next_run_time
+            while t is not None and t <= now:
+                latest, count = t, count + 1
+                t = job.trigger.get_next_fire_time(t, now)
+            late = (now - latest).total_seconds()
+            label = job.name or job.id
+            grace = job.misfire_grace_time or 0
+            if late <= grace:
+                due.job_ids.append(job.id)
+                if count > 1:
+                    due.coalesced.append((label, count))
+            else:
+                due.missed.append((label, latest, late, grace))
+            self.scheduler.modify_job(job.id, next_run_time=t)
+        return due
+
+    def pause(self) -> None:
+        try:
+            self.scheduler.pause()
+        except Exception:
+            pass
+
+    def resume(self) -> None:
+        self.scheduler.resume()
+
+    def shutdown(self) -> None:
+        if self.scheduler is not None:
+            try:
+                self.scheduler.shutdown(wait=False)
+            except Exception:
+                pass

@@ -1,0 +1,138 @@
+"""The service's side parts: the instance lock (one scheduler per state database),
+the notification dispatcher thread and the Prometheus endpoint."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..incidents.service import IncidentService
+    from ..metrics import Metrics
+
+DISPATCH_IDLE_S = 2.0
+DISPATCH_JOIN_S = 15.0
+
+
+class InstanceLock:
+    """One scheduler per state database: two would fire every job twice."""
+
+    def __init__(self, state_url: str, root: Path) -> None:
+        self.path = self._where(state_url, root)
+        self._fd: int | None = None
+
+    @staticmethod
+    def _where(state_url: str, root: Path) -> Path:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(state_url)
+        db = url.database
+        if url.get_backend_name() == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
+            return Path(db + ".scheduler.lock")
+        return root / ".patrol" / "scheduler.lock"
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                other = os.read(fd, 32).decode().strip() or "?"
+            except OSError:
+                other = "?"
+            os.close(fd)
+            raise InputError(f"another `patrol schedule` (pid {other}) is already running against this state database "
+                             f"({self.path}); two would fire every job twice") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)  # releases the lock
+            except OSError:
+                pass
+            self._fd = None
+
+
+class DispatcherThread:
+    """Sends notifications continuously while the service runs."""
+
+    def __init__(self, on_error: Callable[[str], None]) -> None:
+        self.on_error = on_error
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, incidents: IncidentService | None) -> None:
+        if incidents is None:
+            return
+        stop = threading.Event()
+        # On the incident service's clock, like every other dispatcher (tests inject one there).
+        dispatcher = incidents.dispatcher()
+
+        def loop() -> None:
+            try:
+                dispatcher.run_forever(stop, idle=DISPATCH_IDLE_S)
+            except Exception as e:
+                self.on_error(f"the notification dispatcher stopped: {type(e).__name__}: {e}")
+
+        self._stop = stop
+        self._thread = threading.Thread(target=loop, name="patrol-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        if self._thread is not None:
+            self._thread.join(DISPATCH_JOIN_S)
+        self._stop = self._thread = None
+
+    def restart(self, incidents: IncidentService | None) -> None:
+        """With new receivers or settings (a reload)."""
+        if self.running:
+            self.stop()
+            self.start(incidents)
+
+
+class MetricsServer:
+    """``--metrics-port``: the Prometheus endpoint."""
+
+    def __init__(self, port: int | None, addr: str) -> None:
+        self.port, self.addr = port, addr
+        self.url: str | None = None
+        self._server: Any = None
+
+    def start(self, metrics: Metrics) -> None:
+        if self.port is None:
+            return
+        from prometheus_client import start_http_server
+
+        try:
+            server, _thread = start_http_server(self.port, addr=self.addr, registry=metrics.registry)
+        except OSError as e:
+            raise InputError(f"--metrics-port {self.port}: cannot listen on {self.addr}:{self.port}: {e}") from None
+        self._server = server
+        host = self.addr if self.addr not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        self.url = f"http://{host}:{server.server_port}/metrics"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            try:
+                self._server.shutdown()
+                self._server.server_close()
+            except Exception:
+                pass
+            self._server = None
