@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..core.geometry import Box
 from ..errors import ActionFailed, BrowserCrashed, RobotError
 from ..journey.model import Journey, Locator
 from .base import Driver, DriverEvents, Engine
@@ -35,7 +36,7 @@ SCREEN_W, SCREEN_H = 64, 40  # small: the fake's screenshots are for orchestrati
 @dataclass
 class FakeElement:
     visible: bool = True
-    box: tuple[int, int, int, int] = (4, 4, 16, 8)
+    box: Box = Box(4, 4, 16, 8)
 
 
 @dataclass
@@ -226,7 +227,7 @@ class FakeDriver(Driver):
         ev = self.events
         return bool(ev.failed_requests or ev.bad_documents or ev.page_errors)
 
-    async def element_boxes(self, locators: list[Locator]) -> list[tuple[int, int, int, int]]:
+    async def element_boxes(self, locators: list[Locator]) -> list[Box]:
         return [e.box for e in (self._element(loc) for loc in locators) if e is not None]
 
     async def broken_images(self) -> list[dict[str, Any]]:
