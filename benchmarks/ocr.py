@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from patrol.core.geometry import Box, Region  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -168,10 +170,14 @@ def corpus() -> list[tuple[str, bytes, list[dict]]]:
     return shots
 
 
-def accuracy(verbose: bool, regions: int) -> None:
+def accuracy(verbose: bool, regions: int, settings) -> None:
     import random
 
-    from patrol.ocr import engine, find, normalize, read
+    from patrol.ocr import engine, find, normalize
+    from patrol.ocr import read as read_with
+
+    def read(image, **kwargs):
+        return read_with(image, settings=settings, **kwargs)
 
     total_found = total = region_found = region_total = 0
     times = []
@@ -195,7 +201,7 @@ def accuracy(verbose: bool, regions: int) -> None:
             for label in picked:
                 x, y, w, h = label["box"]
                 x0, y0 = max(0, x - pad), max(0, y - pad)
-                region = (x0, y0, min(width, x + w + pad) - x0, min(height, y + h + pad) - y0)
+                region = Region.px(x0, y0, min(width, x + w + pad) - x0, min(height, y + h + pad) - y0).resolve(width, height)
                 m = find(read(image, region=region, cache=False), normalize(label["text"]))
                 if m and x - 4 <= m.center[0] <= x + w + 4 and y - 4 <= m.center[1] <= y + h + 4:
                     ok += 1
@@ -210,8 +216,8 @@ def accuracy(verbose: bool, regions: int) -> None:
     if region_total:
         print(f"\nsmall regions: {region_found}/{region_total} labels read")
     print(f"\nlabels read: {total_found}/{total} ({100 * total_found / total:.1f}%); "
-          f"median {statistics.median(times):.2f} s per screen; psm {engine.PSM}, "
-          f"re-read {'on' if engine.REREAD_SUSPECTS else 'off'}, gamma {engine.GAMMA_VALUE}")
+          f"median {statistics.median(times):.2f} s per screen; psm {settings.psm}, "
+          f"re-read {'on' if settings.reread_suspects else 'off'}, gamma {settings.gamma}")
 
 
 def main() -> None:
@@ -228,35 +234,32 @@ def main() -> None:
     ap.add_argument("-v", action="store_true", help="list the labels missed")
     args = ap.parse_args()
 
+    import dataclasses
+
     import numpy as np
 
-    from patrol.ocr import engine
+    from patrol.ocr import DEFAULT_SETTINGS, engine
 
-    if args.psm is not None:
-        engine.PSM = args.psm
-    if args.psm_small is not None:
-        engine.PSM_SMALL = args.psm_small
-    if args.no_reread:
-        engine.REREAD_SUSPECTS = False
-    if args.gamma is not None:
-        engine.GAMMA_VALUE = args.gamma
-        engine._GAMMA = np.array([round(255 * (i / 255) ** args.gamma) for i in range(256)], np.uint8)
-    if args.upscale is not None:
-        base = engine.auto_scale
-        engine.auto_scale = lambda w, h: args.upscale if base(w, h) > 1 else 1.0
+    # The alternatives are settings passed in, never changes to the engine's module.
+    changes = {"psm": args.psm, "psm_small": args.psm_small, "gamma": args.gamma, "upscale": args.upscale,
+               "reread_suspects": False if args.no_reread else None}
+    settings = dataclasses.replace(DEFAULT_SETTINGS, **{k: v for k, v in changes.items() if v is not None})
     if args.corpus:
-        accuracy(args.v, args.regions)
+        accuracy(args.v, args.regions, settings)
         return
 
     import cv2
 
-    from patrol.ocr import read
+    from patrol.ocr import read as read_with
+
+    def read(image, **kwargs):
+        return read_with(image, settings=settings, **kwargs)
 
     desktop_png, desktop_labels = shoot(1280, 800, 1)
     phone_png, phone_labels = shoot(390, 844, 3)
     desktop = cv2.cvtColor(cv2.imdecode(np.frombuffer(desktop_png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     phone = cv2.cvtColor(cv2.imdecode(np.frombuffer(phone_png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    region = (40, 80, 400, 120)  # the balance card: caption, amount, caption
+    region = Box(40, 80, 400, 120)  # the balance card: caption, amount, caption
     region_labels = [lb for lb in desktop_labels
                      if region[0] <= lb["box"][0] and lb["box"][0] + lb["box"][2] <= region[0] + region[2]
                      and region[1] <= lb["box"][1] and lb["box"][1] + lb["box"][3] <= region[1] + region[3]]
@@ -273,8 +276,8 @@ def main() -> None:
         calls = (engine.stats["tesseract_calls"] - calls) / args.runs
         h, w = image.shape[:2]
         crop = image if "region" not in kwargs else image[region[1]:region[1] + region[3], region[0]:region[0] + region[2]]
-        prep_ms, _ = timed(lambda crop=crop, w=w, h=h: engine.preprocess(crop, engine.auto_scale(w, h), engine.pixel_density(w, h)),
-                           args.runs)
+        prep_ms, _ = timed(lambda crop=crop, w=w, h=h: engine.preprocess(crop, settings.scale_for(w, h), engine.pixel_density(w, h),
+                                                                         settings), args.runs)
         found, total, _ = labels_read(result, labels)
         rows.append((name, f"{ms:.0f}", f"{prep_ms:.0f}", f"{calls:.1f}", f"{found}/{total}"))
 
