@@ -52,8 +52,16 @@ schedules:
         # The dispatcher runs inside the scheduler: the notification goes out with no `flush`.
         sent = chat.wait_for("/slack", 1, timeout=30)
         assert "signin" in sent[0].body.decode("utf-8")
-        time.sleep(6)  # past the state collector's cache, and the dispatcher tried (and failed) to send to `ops`
-        r = httpx.get(service.metrics_url, timeout=10)
+        # Until a scrape shows the incident and the unsent `ops` notification (the state
+        # collector caches its reads for 5 s): a condition, not a guess at how long it takes.
+        deadline = time.monotonic() + 60
+        while True:
+            r = httpx.get(service.metrics_url, timeout=10)
+            seen = _value(r.text, 'patrol_open_incidents{journey="signin",kind="breakpoint",severity="critical"}')
+            if (seen == 1 and (_value(r.text, 'patrol_pending_deliveries{receiver="ops"}') or 0) >= 1) \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
     finally:
         service.stop()
         chat.stop()

@@ -164,3 +164,69 @@ def test_schedule_needs_the_state_database(tmp_path, patrol):
     path = config(tmp_path, "state: false\nschedules:\n  a: {every: 1m}\n")
     p = patrol("--config", str(path), "schedule", "--once")
     assert p.code == 2 and "state database" in p.err, p.err
+
+
+# -- the service's parts alone, on a fake clock (no browser, no sleeping) ----------------------------
+def test_overlap_never_runs_a_journey_twice_and_stopping_waits_on_the_clock():
+    import threading
+    from types import SimpleNamespace
+
+    from patrol.core.clock import FakeClock
+    from patrol.schedule.overlap import Overlap
+
+    clock = FakeClock()
+    overlap = Overlap(clock)
+    a, b = SimpleNamespace(name="alpha"), SimpleNamespace(name="beta")  # the service passes Journeys: a name is all it reads
+    first = overlap.claim("nightly", [a, b])
+    assert [j.name for j in first.free] == ["alpha", "beta"] and not first.busy
+    second = overlap.claim("smoke", [b])
+    assert not second.free and [(j.name, by) for j, by in second.busy] == [("beta", "nightly")]
+    assert overlap.inflight == 1 and overlap.running() == ["alpha", "beta"]
+    assert overlap.first_overlap("schedule:smoke") and not overlap.first_overlap("schedule:smoke")
+    # Stopping waits up to its timeout on the clock: still busy once the fake time passes it.
+    result: list[bool] = []
+    waiter = threading.Thread(target=lambda: result.append(overlap.wait_idle(5.0)))
+    waiter.start()
+    clock.advance(4)
+    waiter.join(0.3)
+    assert waiter.is_alive(), "4 s of its 5 s: still waiting"
+    clock.advance(2)
+    waiter.join(10)
+    assert result == [False]
+    overlap.release("schedule:nightly", first.free)
+    assert overlap.inflight == 0 and overlap.wait_idle(5.0) and overlap.claim("smoke", [b]).free == [b]
+
+
+def test_index_writer_debounces_on_the_clock(tmp_path):
+    import time
+
+    from patrol.core.clock import FakeClock
+    from patrol.schedule.index_writer import IndexWriter
+
+    clock = FakeClock()
+    errors: list[str] = []
+    writer = IndexWriter(None, 30.0, errors.append, clock=clock)
+    try:
+        writer.request(tmp_path)
+        _until(lambda: writer.writes == 1)  # the first request is written at once
+        writer.request(tmp_path)
+        _until(lambda: clock.sleepers == 1)  # the second waits for the interval, on the clock
+        time.sleep(0.2)
+        assert writer.writes == 1
+        clock.advance(29)
+        time.sleep(0.2)
+        assert writer.writes == 1, "not before the interval is over"
+        clock.advance(2)
+        _until(lambda: writer.writes == 2)
+    finally:
+        writer.stop()
+    assert not errors and (tmp_path / "index.html").exists()
+
+
+def _until(condition, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
