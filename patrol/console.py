@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .durations import format_ms
+from .journey.model import Journey
 from .results import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, JourneyResult, RunResult, StepResult
 from .runner import Listener
 from .secrets import mask
@@ -46,13 +47,13 @@ class ConsoleProgress(Listener):
         self.verbose = verbose
         self.concurrent = concurrent  # journeys interleave: prefix each step line with its journey
 
-    def run_started(self, run: RunResult, journeys) -> None:
+    def run_started(self, run: RunResult, journeys: list[Journey]) -> None:
         say(f"[bold]Patrol run {safe(run.run_id)}[/] · {len(journeys)} journeys")
 
-    def journey_started(self, journey, result: JourneyResult) -> None:
+    def journey_started(self, journey: Journey, result: JourneyResult) -> None:
         say(f"[bold]▶ {safe(journey.name)}[/] [dim]{safe(journey.file)} · {journey.target} · {journey.device.name}[/]")
 
-    def step_finished(self, journey, result: JourneyResult, step: StepResult) -> None:
+    def step_finished(self, journey: Journey, result: JourneyResult, step: StepResult) -> None:
         icon = ICONS.get(step.status, "?")
         budget = f"/{format_ms(step.budget_ms)}" if step.budget_ms else ""
         prefix = f"[{safe(journey.name)}] " if self.concurrent else "  "
@@ -66,7 +67,7 @@ class ConsoleProgress(Listener):
             colour = {"breakpoint": "red", "stall": "yellow", "render": "magenta"}.get(f.kind, "red")
             say(f"       [{colour}]{f.kind}[/] [dim]({safe(f.reason)})[/] {safe(f.message)}")
 
-    def journey_finished(self, journey, result: JourneyResult) -> None:
+    def journey_finished(self, journey: Journey, result: JourneyResult) -> None:
         if result.robot_error:
             say(f"  [magenta]robot error[/] ({safe(result.robot_error['reason'])}): {safe(result.robot_error['message'])}")
         skipped = sum(1 for s in result.steps if s.status == SKIPPED)

@@ -10,6 +10,8 @@ mapping (``expect_key``), and/or run on every step (``always``). ``phase`` says 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ class Check:
     # step is not also "slow". Expectations are never judged on a broken step.
     runs_on_broken_step: ClassVar[bool] = True
 
-    def parse(self, value: Any, path: tuple, ctx: ParseContext) -> Any:
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         return value
 
     def enabled(self, sc: StepContext) -> bool:
@@ -50,11 +52,9 @@ class Check:
 FAILURE_GRACE_S = 1.5
 
 
-async def wait_for_condition(sc: StepContext, predicate) -> bool:
+async def wait_for_condition(sc: StepContext, predicate: Callable[[], Awaitable[bool]]) -> bool:
     """Wait up to the step's hard timeout for ``predicate``; stop early once the app
     has failed for longer than a short grace. True when the condition holds."""
-    import time
-
     failed_at: list[float] = []
 
     async def done() -> bool:

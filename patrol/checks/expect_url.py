@@ -2,11 +2,17 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..core.vocabulary import Reason
 from ..results import BREAKPOINT, Finding
 from . import register
 from .base import Check, wait_for_condition
+
+if TYPE_CHECKING:
+    from ..journey.parsing import ParseContext
+    from ..runner.evidence import StepContext
 
 
 def url_matches(pattern: str, url: str) -> bool:
@@ -29,7 +35,7 @@ class ExpectUrl(Check):
     summary = "where the customer must have arrived: /path glob, full-URL glob, or re:REGEX"
     schema = {"type": "string", "minLength": 1}
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         pattern = ctx.string(value, path)
         if isinstance(pattern, str) and pattern.startswith("re:"):
             try:
@@ -38,7 +44,7 @@ class ExpectUrl(Check):
                 return ctx.error(path, f"bad regular expression: {e}")
         return pattern
 
-    async def run(self, sc, pattern):
+    async def run(self, sc: StepContext, pattern: Any) -> list[Finding]:
         driver = sc.driver
 
         async def arrived() -> bool:
@@ -50,7 +56,7 @@ class ExpectUrl(Check):
         return [
             Finding(
                 kind=BREAKPOINT,
-                reason="expect_failed",
+                reason=Reason.EXPECT_FAILED,
                 message=f"expected to arrive at {pattern} but the page stayed at {url}",
                 evidence={"expected_url": pattern, "url": url, "waited_ms": sc.timeout_ms},
                 fatal=True,

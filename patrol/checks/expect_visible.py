@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from ..core.vocabulary import Reason
 from ..results import BREAKPOINT, STALL, Finding
 from . import register
 from .base import Check, wait_for_condition
+
+if TYPE_CHECKING:
+    from ..journey.parsing import ParseContext
+    from ..runner.evidence import StepContext
 
 
 @register
@@ -13,10 +20,10 @@ class ExpectVisible(Check):
     summary = "an element that must be visible after the action (waits up to the hard timeout)"
     schema = {"$ref": "#/$defs/locator"}
 
-    def parse(self, value, path, ctx):
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         return ctx.locator(value, path)
 
-    async def run(self, sc, locator):
+    async def run(self, sc: StepContext, locator: Any) -> list[Finding]:
         driver = sc.driver
         if await wait_for_condition(sc, lambda: driver.is_visible(locator)):
             return []
@@ -28,7 +35,7 @@ class ExpectVisible(Check):
             return [
                 Finding(
                     kind=STALL,
-                    reason="spinner_stuck",
+                    reason=Reason.SPINNER_STUCK,
                     message=f"still loading after {waited}: the loading spinner never went away and "
                     f"{locator.describe()} never appeared",
                     evidence=evidence,
@@ -38,7 +45,7 @@ class ExpectVisible(Check):
         return [
             Finding(
                 kind=BREAKPOINT,
-                reason="expect_failed",
+                reason=Reason.EXPECT_FAILED,
                 message=f"{locator.describe()} did not become visible within {waited}",
                 evidence=evidence,
                 fatal=True,

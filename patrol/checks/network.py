@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from ..core.vocabulary import Kind, Reason
 from ..results import BREAKPOINT, Finding
 from . import register
 from .base import Check
+
+if TYPE_CHECKING:
+    from ..runner.evidence import StepContext
 
 
 @register
@@ -14,13 +20,13 @@ class Network(Check):
     always = True
     summary = "failed/5xx requests, error pages and uncaught page errors"
 
-    async def run(self, sc, params):
+    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
         ev = sc.evidence.events
-        findings = []
-        for doc in ev.bad_documents:
-            findings.append(
-                Finding(kind=BREAKPOINT, reason="http_error", message=f"the page {doc['url']} answered HTTP {doc['status']}", evidence=dict(doc), fatal=True)
-            )
+        findings = [
+            Finding(kind=BREAKPOINT, reason=Reason.HTTP_ERROR, message=f"the page {doc['url']} answered HTTP {doc['status']}",
+                    evidence=dict(doc), fatal=True)
+            for doc in ev.bad_documents
+        ]
         if ev.failed_requests:
             first = ev.failed_requests[0]
             what = f"HTTP {first['status']}" if first.get("status") else first.get("error") or "failed"
@@ -28,7 +34,7 @@ class Network(Check):
             findings.append(
                 Finding(
                     kind=BREAKPOINT,
-                    reason="request_failed",
+                    reason=Reason.REQUEST_FAILED,
                     message=f"{first['method']} {first['url']} {what}{more}",
                     evidence={"requests": ev.failed_requests[:20], "url": first["url"], "status": first.get("status")},
                     fatal=True,
@@ -39,7 +45,7 @@ class Network(Check):
             findings.append(
                 Finding(
                     kind=BREAKPOINT,
-                    reason="page_error",
+                    reason=Reason.PAGE_ERROR,
                     message=f"uncaught error in the page: {first['message'][:300]}",
                     evidence={"errors": ev.page_errors[:20]},
                     fatal=True,
@@ -48,6 +54,6 @@ class Network(Check):
         for state in ev.app_state:
             # App drivers say what kind it is (a frozen screen is a stall); default: the flow broke.
             evidence = {k: v for k, v in state.items() if k not in ("kind", "fatal")}
-            findings.append(Finding(kind=state.get("kind", BREAKPOINT), reason=state.get("reason", "app_state"), message=state["message"],
-                                    evidence=evidence, fatal=state.get("fatal", True)))
+            findings.append(Finding(kind=Kind(state.get("kind", BREAKPOINT)), reason=Reason(state.get("reason", Reason.APP_STATE)),
+                                    message=state["message"], evidence=evidence, fatal=state.get("fatal", True)))
         return findings

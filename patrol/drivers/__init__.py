@@ -19,8 +19,10 @@ ENGINES = {
 
 
 def engine_class(target: str) -> type[Engine]:
-    module, _, cls = ENGINES[target].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    module, _, name = ENGINES[target].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    assert isinstance(cls, type) and issubclass(cls, Engine), f"{ENGINES[target]} is not an Engine"
+    return cls
 
 
 __all__ = ["Driver", "DriverEvents", "Engine", "ENGINES", "engine_class"]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..core.geometry import Box
 from ..journey.model import Journey, Locator
 
 if TYPE_CHECKING:
@@ -95,32 +97,32 @@ class Driver(ABC):
         """Click at screenshot pixel coordinates (used by OCR text locators)."""
         raise NotImplementedError
 
-    async def element_boxes(self, locators: list[Locator]) -> list[tuple[int, int, int, int]]:
+    async def element_boxes(self, locators: list[Locator]) -> list[Box]:
         """Boxes (x, y, w, h, in screenshot pixels) of the elements, for masks and redaction."""
         return []
 
-    async def environment(self) -> dict:
+    async def environment(self) -> dict[str, Any]:
         """What the pixels depend on: browser (or device) version, viewport, scale."""
         return {"browser": "", "viewport": (0, 0), "scale": 1.0}
 
-    async def text_boxes(self, text: str) -> list[tuple[int, int, int, int]]:
+    async def text_boxes(self, text: str) -> list[Box]:
         """Where the UI tree says ``text`` is (screenshot pixels): a hint for where to
         look; the OCR of that area is what decides. [] where not knowable."""
         return []
 
-    async def picture_boxes(self) -> list[tuple[int, int, int, int]] | None:
+    async def picture_boxes(self) -> list[Box] | None:
         """Boxes of on-screen elements whose text only pixels carry (canvas, images,
         SVG). None when the driver has no UI tree to ask: then the whole screen is read."""
         return None
 
-    async def broken_images(self) -> list[dict]:
+    async def broken_images(self) -> list[dict[str, Any]]:
         """Images on screen that failed to load (web); [] where not knowable."""
         return []
 
     async def prepare_for_screenshot(self) -> None:
         """Make the screen deterministic before comparing pixels (animations, caret)."""
 
-    async def wait_until(self, predicate, *, timeout_ms: float, interval_s: float = 0.1) -> bool:
+    async def wait_until(self, predicate: Callable[[], Awaitable[bool]], *, timeout_ms: float, interval_s: float = 0.1) -> bool:
         """Poll an async predicate until it holds or the timeout passes."""
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
@@ -144,9 +146,10 @@ class Engine(ABC):
     version: str = ""
 
     @classmethod
-    @abstractmethod
     def from_config(cls, config: Config, options: EngineOptions) -> Engine:
-        """The engine as patrol.yaml configures it (not started)."""
+        """The engine as patrol.yaml configures it (not started). Engines a run makes
+        by journey target override it; test engines are built directly."""
+        raise NotImplementedError(f"{cls.__name__} is not built from patrol.yaml")
 
     @abstractmethod
     async def start(self) -> None: ...

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Locator as PwLocator
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from ..core.geometry import Box
+from ..core.vocabulary import Reason
 from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
 from ..journey.model import Journey, Locator
 from . import _page_scripts as scripts
-from .base import Driver, DriverEvents, Engine
+from .base import Driver, DriverEvents, Engine, EngineOptions
 from .chromium import ARGS, find_chromium
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 _BROKEN_IMAGES_JS = scripts.for_playwright(scripts.BROKEN_IMAGES)
 _TEXT_BOXES_JS = scripts.for_playwright(scripts.TEXT_BOXES)
 _PICTURE_BOXES_JS = scripts.for_playwright(scripts.PICTURE_BOXES)
 _STILL_CSS = scripts.STILL_CSS
+T = TypeVar("T")
+_STATES: dict[str, Literal["attached", "detached", "hidden", "visible"]] = {
+    "attached": "attached", "detached": "detached", "hidden": "hidden", "visible": "visible"}
 
 BUSY_SELECTOR = "[aria-busy=true], .spinner, .loading, [role=progressbar]"
 # Requests aborted because the page navigated away are normal life, not failures.
@@ -37,14 +47,12 @@ class PlaywrightEngine(Engine):
         self.version = ""
         self._crashed = False
         self._pid: int | None = None
-        self.config = None
 
     @classmethod
-    def from_config(cls, config, options) -> PlaywrightEngine:
+    def from_config(cls, config: Config, options: EngineOptions) -> PlaywrightEngine:
         browser = config.browser  # checked at load
-        headless = browser.headless and not getattr(options, "headed", False)
+        headless = browser.headless and not options.headed
         engine = cls(browser.executable, headless=headless, extra_args=list(browser.args))
-        engine.config = config
         return engine
 
     async def start(self) -> None:
@@ -68,6 +76,8 @@ class PlaywrightEngine(Engine):
 
     async def _browser_pid(self) -> int | None:
         """Chromium's own (browser) process, as Chromium reports it over CDP."""
+        if self.browser is None:
+            return None
         try:
             session = await self.browser.new_browser_cdp_session()
             try:
@@ -85,7 +95,7 @@ class PlaywrightEngine(Engine):
         return self._pid is None or _process_alive(self._pid)
 
     async def new_driver(self, journey: Journey) -> PlaywrightDriver:
-        if not await self.healthy():
+        if self.browser is None or not await self.healthy():
             raise BrowserCrashed("Chromium is not running (it crashed or was killed)")
         d = journey.device
         try:
@@ -172,7 +182,7 @@ class PlaywrightDriver(Driver):
         return events
 
     # -- locators --------------------------------------------------------------------
-    def _locator(self, loc: Locator):
+    def _locator(self, loc: Locator) -> PwLocator:
         if loc.strategy == "css":
             return self.page.locator(loc.value).first
         if loc.strategy == "id":
@@ -181,32 +191,26 @@ class PlaywrightDriver(Driver):
             return self.page.locator(f"xpath={loc.value}").first
         if loc.strategy == "accessibility_id":
             return self.page.locator(f'[aria-label="{loc.value}"]').first
-        raise ActionFailed(f"locator strategy '{loc.strategy}' is not available on the web", reason="bad_locator")
+        raise ActionFailed(f"locator strategy '{loc.strategy}' is not available on the web", reason=Reason.BAD_LOCATOR)
 
-    async def _guard(self, what: str, coro, timeout_ms: float) -> Any:
+    async def _guard(self, what: str, coro: Awaitable[T], timeout_ms: float) -> T:
         """Run a Playwright call; translate its errors into Patrol's vocabulary."""
         try:
             return await coro
         except PlaywrightTimeout:
-            raise ActionFailed(f"{what}: timed out after {timeout_ms / 1000:.1f}s", reason="action_timeout") from None
+            raise ActionFailed(f"{what}: timed out after {timeout_ms / 1000:.1f}s", reason=Reason.ACTION_TIMEOUT) from None
         except PlaywrightError as e:
             if not await self.engine.healthy() or _browser_gone(e):
                 raise BrowserCrashed(f"Chromium went away during '{what}': {_first_line(e)}") from None
-            raise ActionFailed(f"{what}: {_first_line(e)}", reason="action_failed") from None
+            raise ActionFailed(f"{what}: {_first_line(e)}", reason=Reason.ACTION_FAILED) from None
 
     async def goto(self, url: str, *, timeout_ms: float) -> None:
         await self._guard(f"open {url}", self.page.goto(url, timeout=timeout_ms, wait_until="load"), timeout_ms)
 
     async def click(self, locator: Locator, *, timeout_ms: float) -> None:
-        if locator.strategy in ("text", "point"):
-            return await self._click_on_screen(locator, timeout_ms)
+        # ``text``/``point`` locators never get here: the click action finds them on the
+        # screenshot and calls tap_point (``_locator`` refuses them as bad_locator).
         await self._guard(f"click {locator.describe()}", self._locator(locator).click(timeout=timeout_ms), timeout_ms)
-
-    async def _click_on_screen(self, locator: Locator, timeout_ms: float) -> None:
-        from ..checks.screen import locate_on_screen  # OCR lives with the checks
-
-        x, y = await locate_on_screen(self, locator, timeout_ms=timeout_ms, config=self.engine.config)
-        await self.tap_point(x, y, timeout_ms=timeout_ms)
 
     async def tap_point(self, x: float, y: float, *, timeout_ms: float) -> None:
         # Screenshot pixels -> CSS pixels.
@@ -228,12 +232,10 @@ class PlaywrightDriver(Driver):
             )
 
     async def select(self, locator: Locator, by: str, choice: str, *, timeout_ms: float) -> None:
-        option = {"value": choice} if by == "value" else {"label": choice}
-        await self._guard(
-            f"select {choice} in {locator.describe()}",
-            self._locator(locator).select_option(**option, timeout=timeout_ms),
-            timeout_ms,
-        )
+        element = self._locator(locator)
+        chosen = (element.select_option(value=choice, timeout=timeout_ms) if by == "value"
+                  else element.select_option(label=choice, timeout=timeout_ms))
+        await self._guard(f"select {choice} in {locator.describe()}", chosen, timeout_ms)
 
     async def scroll(self, locator: Locator | None, dx: int, dy: int, *, timeout_ms: float) -> None:
         if locator is not None:
@@ -249,7 +251,7 @@ class PlaywrightDriver(Driver):
     async def wait_for(self, locator: Locator, state: str, *, timeout_ms: float) -> None:
         await self._guard(
             f"wait for {locator.describe()} {state}",
-            self._locator(locator).wait_for(state=state, timeout=timeout_ms),
+            self._locator(locator).wait_for(state=_STATES[state], timeout=timeout_ms),
             timeout_ms,
         )
 
@@ -279,38 +281,39 @@ class PlaywrightDriver(Driver):
         except PlaywrightError:
             return False
 
-    async def element_boxes(self, locators: list[Locator]) -> list[tuple[int, int, int, int]]:
+    async def element_boxes(self, locators: list[Locator]) -> list[Box]:
         scale = await self._scale()
-        boxes = []
+        boxes: list[Box] = []
         for loc in locators:
             try:
                 for handle in await self.page.locator(loc.value if loc.strategy == "css" else f'[id="{loc.value}"]').all():
                     box = await handle.bounding_box()
                     if box:
-                        boxes.append(tuple(int(round(v * scale)) for v in (box["x"], box["y"], box["width"], box["height"])))
+                        boxes.append(Box.around(box["x"] * scale, box["y"] * scale, box["width"] * scale, box["height"] * scale))
             except PlaywrightError:
                 continue
         return boxes
 
-    async def environment(self) -> dict:
+    async def environment(self) -> dict[str, Any]:
         size = self.page.viewport_size or {"width": 0, "height": 0}
         return {"browser": f"chromium {self.engine.version}", "viewport": (size["width"], size["height"]), "scale": await self._scale()}
 
-    async def text_boxes(self, text: str) -> list[tuple[int, int, int, int]]:
+    async def text_boxes(self, text: str) -> list[Box]:
         try:
-            return [tuple(b) for b in await self.page.evaluate(_TEXT_BOXES_JS, text)]
+            return [Box(*b) for b in await self.page.evaluate(_TEXT_BOXES_JS, text)]
         except PlaywrightError:
             return []
 
-    async def picture_boxes(self) -> list[tuple[int, int, int, int]] | None:
+    async def picture_boxes(self) -> list[Box] | None:
         try:
-            return [tuple(b) for b in await self.page.evaluate(_PICTURE_BOXES_JS)]
+            return [Box(*b) for b in await self.page.evaluate(_PICTURE_BOXES_JS)]
         except PlaywrightError:
             return None
 
-    async def broken_images(self) -> list[dict]:
+    async def broken_images(self) -> list[dict[str, Any]]:
         try:
-            return await self.page.evaluate(_BROKEN_IMAGES_JS)
+            images: list[dict[str, Any]] = await self.page.evaluate(_BROKEN_IMAGES_JS)
+            return images
         except PlaywrightError:
             return []
 

@@ -17,6 +17,7 @@ from typing import Any
 from .. import secrets, yamlpos
 from ..actions import ACTIONS
 from ..checks import expect_keys
+from ..core.vocabulary import Target
 from ..errors import JourneyError, Problem
 from .model import DEVICES, Budgets, Device, Journey, Step
 from .parsing import INVALID, ParseContext, suggest
@@ -24,7 +25,7 @@ from .parsing import INVALID, ParseContext, suggest
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 JOURNEY_SUFFIXES = (".yaml", ".yml")
 
-Parser = Callable[[Any, tuple, ParseContext], Any]
+Parser = Callable[[Any, tuple[Any, ...], ParseContext], Any]
 
 
 @dataclass
@@ -54,7 +55,7 @@ DEVICE_KEYS = {"width": "CSS px", "height": "CSS px", "scale": "device scale fac
 
 
 
-def journey_key(name: str, description: str, schema: dict[str, Any] | None = None):
+def journey_key(name: str, description: str, schema: dict[str, Any] | None = None) -> Callable[[Parser], Parser]:
     def deco(fn: Parser) -> Parser:
         JOURNEY_KEYS[name] = KeySpec(description, fn, schema or {})
         return fn
@@ -62,7 +63,7 @@ def journey_key(name: str, description: str, schema: dict[str, Any] | None = Non
     return deco
 
 
-def step_key(name: str, description: str, schema: dict[str, Any] | None = None):
+def step_key(name: str, description: str, schema: dict[str, Any] | None = None) -> Callable[[Parser], Parser]:
     def deco(fn: Parser) -> Parser:
         STEP_KEYS[name] = KeySpec(description, fn, schema or {})
         return fn
@@ -70,7 +71,7 @@ def step_key(name: str, description: str, schema: dict[str, Any] | None = None):
     return deco
 
 
-def _interpolate(data: Any, path: tuple, ctx: ParseContext) -> Any:
+def _interpolate(data: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
     """Expand ${VAR} / ${secret:NAME} in every string, reporting unset names in place."""
     if isinstance(data, str):
         try:
@@ -96,6 +97,7 @@ def parse_text(text: str, file: str) -> Journey:
     if ctx.problems:
         ctx.problems.sort(key=lambda p: (p.line, p.column))
         raise JourneyError("\n".join(map(str, ctx.problems)), ctx.problems)
+    assert journey is not None  # no problems means a journey was built
     return journey
 
 
@@ -217,7 +219,7 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
         steps=steps,
         base_url=base_url,
         description=description,
-        target=target,
+        target=Target(ctx.target),
         device=device,
         tags=tags,
         budgets=budgets,
@@ -250,7 +252,10 @@ def _budgets(value: Any, ctx: ParseContext) -> Budgets:
         return Budgets()
     defaults = Budgets()
     step = ctx.duration(value["step"], path + ("step",)) if "step" in value else defaults.step_ms
-    timeout = ctx.duration(value["timeout"], path + ("timeout",)) if "timeout" in value else max(defaults.timeout_ms, step if step is not INVALID else 0)
+    if "timeout" in value:
+        timeout = ctx.duration(value["timeout"], path + ("timeout",))
+    else:
+        timeout = max(defaults.timeout_ms, step if step is not INVALID else 0)
     journey = ctx.duration(value["journey"], path + ("journey",)) if "journey" in value else None
     if INVALID in (step, timeout, journey):
         return defaults
@@ -259,7 +264,7 @@ def _budgets(value: Any, ctx: ParseContext) -> Budgets:
     return Budgets(step, timeout, journey)
 
 
-def _step(raw: Any, i: int, ctx: ParseContext, actions: dict, expects: dict) -> Step | None:
+def _step(raw: Any, i: int, ctx: ParseContext, actions: dict[str, Any], expects: dict[str, Any]) -> Step | None:
     path = ("steps", i)
     if not isinstance(raw, dict):
         ctx.error(path, "a step is a mapping with one action, e.g. 'goto: /login' or 'click: \"#submit\"'")

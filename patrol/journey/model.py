@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.vocabulary import Target
+
 # Locator strategies. A plain string in a journey is a CSS/Playwright selector on the
 # web and is refused for apps (where a strategy must be named).
 LOCATOR_STRATEGIES = {
@@ -95,7 +97,7 @@ class Journey:
     steps: list[Step]
     base_url: str | None = None
     description: str = ""
-    target: str = "web"  # "web" or "app"
+    target: Target = Target.WEB
     device: Device = DEVICES["desktop"]
     tags: list[str] = field(default_factory=list)
     budgets: Budgets = Budgets()

@@ -51,7 +51,8 @@ def build_schema() -> dict[str, Any]:
             ]
         },
         "tags": {"type": "array", "items": {"type": "string"}},
-        "budgets": {"type": "object", "additionalProperties": False, "properties": {k: {**DURATION, "description": v} for k, v in BUDGET_KEYS.items()}},
+        "budgets": {"type": "object", "additionalProperties": False,
+                    "properties": {k: {**DURATION, "description": v} for k, v in BUDGET_KEYS.items()}},
         "steps": {
             "type": "array",
             "minItems": 1,

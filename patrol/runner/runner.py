@@ -17,7 +17,7 @@ from ..actions import ACTIONS, ActionContext
 from ..checks import CHECKS
 from ..checks.screen import locate_on_screen
 from ..config import Config
-from ..core.vocabulary import Reason
+from ..core.vocabulary import Reason, Status
 from ..drivers import Driver, Engine, engine_class
 from ..errors import ActionFailed, RobotError
 from ..journey.model import Journey, Locator, Step
@@ -179,7 +179,7 @@ class Runner:
         # Journeys at once: a service shares one limit between all its runs.
         self._slots = slots
         self._interrupted = False
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[JourneyResult]] = set()
         self.settle_timeout_ms = self.config.visual.settle_timeout_ms
 
     def _emit(self, name: str, *args: Any) -> None:
@@ -272,7 +272,7 @@ class Runner:
 
         A failure seen once may be a blip; incidents are opened only when it repeats.
         Both attempts stay in the run (and its report)."""
-        store = ArtifactStore(Path(run.run_dir))
+        store = ArtifactStore(Path(run.run_dir) if run.run_dir else self.run_dir(run.run_id))
         journeys = [j.with_base_url(self.options.base_url) for j in journeys]
         dirs = {id(j): f"{d}-attempt{attempt}" for j, d in ((j, _journey_dirs([j])[id(j)]) for j in journeys)}
         try:
@@ -336,7 +336,8 @@ class Runner:
             self._emit("journey_finished", journey, result)
         return result
 
-    async def _check_engine_survived(self, journey: Journey, engine, generation, result: JourneyResult) -> None:
+    async def _check_engine_survived(self, journey: Journey, engine: Engine | None, generation: int | None,
+                                     result: JourneyResult) -> None:
         """A browser that died under the journey explains its last failure: that is
         the robot's problem (robot_error), never a finding about the app."""
         if engine is None or result.status == PASSED:
@@ -377,14 +378,14 @@ class Runner:
         (the screenshot, through the screen filters), judge (evidence checks), record."""
         sr.status = RUNNING
         sr.budget_ms = sc.step.budget_ms if sc.step.budget_ms is not None else sc.journey.budgets.step_ms
-        findings = await self._act(sc)
-        progress.phase = "checks"
+        findings = await self._act(sc, progress)
         sr.duration_ms = round(sc.evidence.duration_ms, 1)
         await self._capture(sc, sr)
         error = sc.evidence.action_error
         if error is not None:
             action = ACTIONS[sc.step.action]
-            findings.insert(0, Finding(kind=error.kind, reason=error.reason, message=f"could not {action.describe(sc.step.params)}: {error}",
+            findings.insert(0, Finding(kind=error.kind, reason=error.reason,
+                                       message=f"could not {action.describe(sc.step.params)}: {error}",
                                        evidence={**error.evidence, "url": sc.evidence.url}, fatal=True))
         sc.findings = findings
         await self._judge(sc)
@@ -403,7 +404,7 @@ class Runner:
         sr.artifacts.update(sc.report)
         sr.status = FAILED if sr.findings else PASSED
 
-    async def _act(self, sc: StepContext) -> list[Finding]:
+    async def _act(self, sc: StepContext, progress: Progress) -> list[Finding]:
         """The action, then the live checks (waiting for what the step expects), timed
         together: that is how long the customer waited."""
         step, evidence = sc.step, sc.evidence
@@ -420,6 +421,7 @@ class Runner:
                 f"{action.describe(step.params)}: did not finish within {sc.timeout_ms / 1000 + HANG_GRACE_S:.0f}s",
                 reason=Reason.ACTION_TIMEOUT,
             )
+        progress.phase = "checks"  # a journey cut off from here on was waiting, not hung in the action
         if evidence.action_error is None:
             for check_name, params in step.expect.items():
                 check = CHECKS[check_name]
@@ -473,7 +475,8 @@ class Runner:
         shot = None
         if driver is not None:
             try:
-                shot = store.write(store.step_file(journey_dir, sr.index, sr.key, "-hung.png"), await asyncio.wait_for(driver.screenshot(), 10))
+                png = await asyncio.wait_for(driver.screenshot(), 10)
+                shot = store.write(store.step_file(journey_dir, sr.index, sr.key, "-hung.png"), png)
             except Exception:
                 shot = None
         sr.screenshot = shot or sr.screenshot
@@ -493,11 +496,12 @@ class Runner:
             action = ACTIONS[step.action]
             sr.findings.append(Finding(
                 kind=BREAKPOINT, reason=Reason.ACTION_TIMEOUT,
-                message=f"could not {action.describe(step.params)}: it never finished (cut off with the journey after {limit_ms / 1000:g}s)",
+                message=(f"could not {action.describe(step.params)}: it never finished "
+                         f"(cut off with the journey after {limit_ms / 1000:g}s)"),
                 evidence={"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot, "url": sr.url}, fatal=True))
 
 
-def _cut_short(result: JourneyResult, status: str) -> None:
+def _cut_short(result: JourneyResult, status: Status) -> None:
     """The step that was running when the journey ended early gets the journey's
     status (error / interrupted); the steps after it stay skipped."""
     for s in result.steps:
