@@ -52,11 +52,6 @@ class Masker:
             return text
         return regex.sub(MASK, text)
 
-    def mask_bytes(self, data: bytes) -> bytes:
-        if self._regex is None:
-            return data
-        return self.mask(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
-
     def mask_obj(self, obj: Any) -> Any:
         """Mask every string inside a JSON-like structure."""
         if isinstance(obj, str):
@@ -91,7 +86,3 @@ def interpolate(text: str, env: Mapping[str, str] | None = None) -> str:
         return value
 
     return _PATTERN.sub(repl, text)
-
-
-def has_secret(text: str) -> bool:
-    return any(m.group(1) for m in _PATTERN.finditer(text))

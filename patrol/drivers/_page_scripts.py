@@ -8,6 +8,9 @@ from __future__ import annotations
 # What "still loading" looks like on a page (a spinner, a progress bar, aria-busy).
 BUSY_SELECTOR = "[aria-busy=true], .spinner, .loading, [role=progressbar]"
 
+# Requests aborted because the page navigated away are normal life, not failures.
+BENIGN_FAILURES = ("net::ERR_ABORTED", "NS_BINDING_ABORTED")
+
 # Freeze what moves, so two screenshots of a still page are identical.
 STILL_CSS = (
     "*, *::before, *::after { animation: none !important; transition: none !important; "

@@ -12,6 +12,7 @@ from playwright.async_api import Locator as PwLocator
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from ..core.geometry import Box
+from ..core.text import first_line
 from ..core.vocabulary import Reason
 from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
 from ..journey.model import Journey, Locator
@@ -30,9 +31,6 @@ T = TypeVar("T")
 _STATES: dict[str, Literal["attached", "detached", "hidden", "visible"]] = {
     "attached": "attached", "detached": "detached", "hidden": "hidden", "visible": "visible"}
 
-BUSY_SELECTOR = "[aria-busy=true], .spinner, .loading, [role=progressbar]"
-# Requests aborted because the page navigated away are normal life, not failures.
-_BENIGN_FAILURES = ("net::ERR_ABORTED", "NS_BINDING_ABORTED")
 
 
 class PlaywrightEngine(Engine):
@@ -156,7 +154,7 @@ class PlaywrightDriver(Driver):
 
     def _on_request_failed(self, request: Any) -> None:
         failure = request.failure or ""
-        if any(b in failure for b in _BENIGN_FAILURES):
+        if any(b in failure for b in scripts.BENIGN_FAILURES):
             return
         if request.resource_type in ("fetch", "xhr", "document"):
             self._events.failed_requests.append(
@@ -201,8 +199,8 @@ class PlaywrightDriver(Driver):
             raise ActionFailed(f"{what}: timed out after {timeout_ms / 1000:.1f}s", reason=Reason.ACTION_TIMEOUT) from None
         except PlaywrightError as e:
             if not await self.engine.healthy() or _browser_gone(e):
-                raise BrowserCrashed(f"Chromium went away during '{what}': {_first_line(e)}") from None
-            raise ActionFailed(f"{what}: {_first_line(e)}", reason=Reason.ACTION_FAILED) from None
+                raise BrowserCrashed(f"Chromium went away during '{what}': {first_line(e)}") from None
+            raise ActionFailed(f"{what}: {first_line(e)}", reason=Reason.ACTION_FAILED) from None
 
     async def goto(self, url: str, *, timeout_ms: float) -> None:
         await self._guard(f"open {url}", self.page.goto(url, timeout=timeout_ms, wait_until="load"), timeout_ms)
@@ -272,12 +270,12 @@ class PlaywrightDriver(Driver):
             return await self.page.screenshot(type="png", animations="disabled", caret="hide", timeout=15_000)
         except PlaywrightError as e:
             if not await self.engine.healthy():
-                raise BrowserCrashed(f"Chromium went away while taking a screenshot: {_first_line(e)}") from None
-            raise RobotError(f"could not take a screenshot: {_first_line(e)}") from None
+                raise BrowserCrashed(f"Chromium went away while taking a screenshot: {first_line(e)}") from None
+            raise RobotError(f"could not take a screenshot: {first_line(e)}") from None
 
     async def busy_indicator_visible(self) -> bool:
         try:
-            return await self.page.locator(BUSY_SELECTOR).first.is_visible()
+            return await self.page.locator(scripts.BUSY_SELECTOR).first.is_visible()
         except PlaywrightError:
             return False
 
@@ -349,9 +347,3 @@ def _process_alive(pid: int) -> bool:
         return False
     except Exception:
         return True  # no /proc (not Linux): trust Playwright's own view
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    # Playwright appends a long "Call log:"; the first lines say what happened.
-    return text.split("\nCall log:")[0].strip().splitlines()[0] if text else type(e).__name__
