@@ -162,6 +162,14 @@ def queue_deliveries(conn: Connection, event_id: int, stream: str, receivers: It
     return len(rows)
 
 
+def delivery_backlog(conn: Connection) -> list[tuple[str, str, int]]:
+    """``(receiver, status, rows)`` of pending and dead deliveries (the metrics' gauges)."""
+    rows = conn.execute(select(deliveries.c.receiver, deliveries.c.status, func.count())
+                        .where(deliveries.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.DEAD)))
+                        .group_by(deliveries.c.receiver, deliveries.c.status)).all()
+    return [(str(r), str(s), int(n)) for r, s, n in rows]
+
+
 def timeline(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     """The incident's events, oldest first."""
     return [dict(e) for e in conn.execute(select(events).where(events.c.incident_id == incident_id)
