@@ -28,12 +28,6 @@ class Box(NamedTuple):
     w: int
     h: int
 
-    @classmethod
-    def around(cls, x: float, y: float, w: float, h: float) -> Box:
-        """The whole-pixel box that covers a fractional one (an element's CSS box
-        times the device scale): widened outward, like every region."""
-        return _widen(x, y, w, h)
-
     @property
     def right(self) -> int:
         return self.x + self.w

@@ -287,7 +287,9 @@ class PlaywrightDriver(Driver):
                 for handle in await self.page.locator(loc.value if loc.strategy == "css" else f'[id="{loc.value}"]').all():
                     box = await handle.bounding_box()
                     if box:
-                        boxes.append(Box.around(box["x"] * scale, box["y"] * scale, box["width"] * scale, box["height"] * scale))
+                        # Each edge rounded to the nearest device pixel, as the committed baselines were painted.
+                        x, y, w, h = (int(round(v * scale)) for v in (box["x"], box["y"], box["width"], box["height"]))
+                        boxes.append(Box(x, y, w, h))
             except PlaywrightError:
                 continue
         return boxes
