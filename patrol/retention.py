@@ -100,22 +100,9 @@ def utcnow() -> datetime:
 
 def protected_runs(conn: Connection) -> set[str]:
     """Runs that open incidents or pending notifications refer to."""
-    from sqlalchemy import or_, select
+    from .store import incident_repo
 
-    from .store.schema import deliveries, events, incidents
-
-    keep: set[str] = set()
-    open_rows = conn.execute(select(incidents.c.id, incidents.c.first_run_id, incidents.c.last_run_id)
-                             .where(incidents.c.status == "open")).all()
-    open_ids = [r.id for r in open_rows]
-    for r in open_rows:
-        keep.update(x for x in (r.first_run_id, r.last_run_id) if x)
-    pending = select(deliveries.c.event_id).where(deliveries.c.status == "pending")
-    conds = [events.c.id.in_(pending)]
-    if open_ids:
-        conds.append(events.c.incident_id.in_(open_ids))
-    keep.update(x for x in conn.execute(select(events.c.run_id).where(or_(*conds))).scalars() if x)
-    return keep
+    return incident_repo.runs_in_use(conn)
 
 
 def _inside(root: Path, folder: str | None) -> Path | None:
@@ -210,20 +197,16 @@ def prune(settings: RetentionSettings, reports_root: Path, store: Store | None =
 
 def _prune_database_runs(store: Store, root: Path, now: datetime, ages: Ages, old: Callable[[datetime | None, str], bool],
                          stats: PruneStats, known: set[str], protected: set[str]) -> None:
-    from sqlalchemy import delete, select, update
-
-    from .store.schema import runs
+    from .store import history
 
     set_ages = [a for k, a in ages.items() if k in ("screenshots", "reports", "runs") and a is not None]
     with store.read() as conn:
         protected.update(protected_runs(conn))
-        known.update(conn.execute(select(runs.c.id)).scalars())
+        known.update(history.all_run_ids(conn))
         if not set_ages:
             return
         cutoff = now - timedelta(seconds=min(set_ages))
-        rows = conn.execute(select(runs.c.id, runs.c.started_at, runs.c.recorded_at, runs.c.run_dir,
-                                   runs.c.screenshots_pruned_at, runs.c.report_pruned_at)
-                            .where(runs.c.recorded_at < cutoff)).all()
+        rows = history.runs_recorded_before(conn, cutoff)
     drop: list[str] = []
     for row in rows:
         when = row.started_at or row.recorded_at
@@ -244,18 +227,17 @@ def _prune_database_runs(store: Store, root: Path, now: datetime, ages: Ages, ol
             elif row.run_dir and Path(row.run_dir).exists():
                 continue  # an --output folder outside the reports folder: not ours to remove
             with store.write() as conn:
-                conn.execute(update(runs).where(runs.c.id == row.id).values(
-                    report_pruned_at=now, screenshots_pruned_at=row.screenshots_pruned_at or now))
+                history.mark_pruned(conn, row.id, report_at=now, screenshots_at=row.screenshots_pruned_at or now)
         elif old(when, "screenshots") and row.screenshots_pruned_at is None:
             if folder is not None:
                 _remove_images(folder, stats)
                 stats.screenshots += 1
             with store.write() as conn:
-                conn.execute(update(runs).where(runs.c.id == row.id).values(screenshots_pruned_at=now))
+                history.mark_pruned(conn, row.id, screenshots_at=now)
     for i in range(0, len(drop), 500):
         batch = drop[i:i + 500]
         with store.write() as conn:  # journey attempts and steps go with them (ON DELETE CASCADE)
-            stats.runs += conn.execute(delete(runs).where(runs.c.id.in_(batch))).rowcount or 0
+            stats.runs += history.delete_runs(conn, batch)
 
 
 def _prune_outbox(store: Store, now: datetime, ages: Ages, stats: PruneStats) -> None:
