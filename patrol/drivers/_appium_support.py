@@ -12,7 +12,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..core.text import first_line as _first_line
 from ..secrets import MASK, MASKER
+from ._page_scripts import BENIGN_FAILURES
 
 if TYPE_CHECKING:
     from ..journey.model import Device
@@ -179,12 +181,8 @@ _UNSUPPORTED = (
 
 
 def first_line(e: BaseException | str, limit: int = 300) -> str:
-    text = getattr(e, "msg", None) or str(e)
-    text = str(text).strip()
-    text = text.split("\nStacktrace:")[0].strip()
-    line = text.splitlines()[0] if text else type(e).__name__
-    line = line.split("; For documentation on this error")[0]
-    return line[:limit]
+    """An Appium/Selenium error's first line (the shared helper, capped for messages)."""
+    return _first_line(e, limit)
 
 
 def is_connection_error(e: BaseException) -> bool:
@@ -249,7 +247,6 @@ def webdriver_key(name: str) -> str | None:
 
 
 # -- Chrome's logs -> DriverEvents ---------------------------------------------------------
-_BENIGN = ("net::ERR_ABORTED", "NS_BINDING_ABORTED")
 _CALLS = ("Fetch", "XHR")
 
 
@@ -283,7 +280,7 @@ class ChromeLogReader:
                     events.failed_requests.append({"url": url, "method": method_, "status": status, "error": f"HTTP {status}"})
             elif method == "Network.loadingFailed":
                 error = params.get("errorText") or ""
-                if params.get("canceled") or any(b in error for b in _BENIGN):
+                if params.get("canceled") or any(b in error for b in BENIGN_FAILURES):
                     continue
                 if params.get("type") in (*_CALLS, "Document"):
                     url, method_ = self._requests.get(params.get("requestId", ""), ("", "GET"))
