@@ -59,7 +59,7 @@ def test_step_problems(tmp_path, capsys, body, line, col, field, words):
     assert code == 2
     assert "Traceback" not in err
     expected_prefix = f"{f}:{line}:{col}: {field}: "
-    lines = [l for l in err.splitlines() if l.startswith(expected_prefix)]
+    lines = [ln for ln in err.splitlines() if ln.startswith(expected_prefix)]
     assert lines, f"no line starting {expected_prefix!r} in:\n{err}"
     for w in words:
         assert w in lines[0], (w, lines[0])
@@ -87,7 +87,7 @@ def test_journey_problems(tmp_path, capsys, text, line, col, field, words):
     assert code == 2
     assert "Traceback" not in err
     prefix = f"{f}:{line}:{col}: {field}: "
-    lines = [l for l in err.splitlines() if l.startswith(prefix)]
+    lines = [ln for ln in err.splitlines() if ln.startswith(prefix)]
     assert lines, f"no line starting {prefix!r} in:\n{err}"
     for w in words:
         assert w in lines[0]
@@ -96,7 +96,7 @@ def test_journey_problems(tmp_path, capsys, text, line, col, field, words):
 def test_every_problem_reported_at_once(tmp_path, capsys):
     code, err, f = validate(tmp_path, GOOD_HEAD + "  - clik: x\n  - goto: /\n    budget: 5x\n", capsys)
     assert code == 2
-    assert len([l for l in err.splitlines() if l.startswith(f)]) == 2
+    assert len([ln for ln in err.splitlines() if ln.startswith(f)]) == 2
 
 
 def test_missing_file_and_empty_folder(tmp_path, capsys):

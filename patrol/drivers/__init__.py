@@ -7,7 +7,6 @@ To add a platform: one module with an ``Engine`` and a ``Driver``, and a line in
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from .base import Driver, DriverEvents, Engine
 

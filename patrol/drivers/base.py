@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -119,7 +119,7 @@ class Driver(ABC):
         """Images on screen that failed to load (web); [] where not knowable."""
         return []
 
-    async def prepare_for_screenshot(self) -> None:
+    async def prepare_for_screenshot(self) -> None:  # noqa: B027  (optional hook: most drivers need nothing)
         """Make the screen deterministic before comparing pixels (animations, caret)."""
 
     async def wait_until(self, predicate: Callable[[], Awaitable[bool]], *, timeout_ms: float, interval_s: float = 0.1) -> bool:

@@ -27,7 +27,7 @@ def build_schema() -> dict[str, Any]:
             "properties": {k: {**c.schema, "description": c.summary} for k, c in expect_keys().items()},
         },
     }
-    for name, action in ACTIONS.items():
+    for name, action in sorted(ACTIONS.items()):  # sorted: the schema does not depend on import order
         step_props[name] = {**action.schema, "description": action.summary}
     for name, spec in STEP_KEYS.items():
         step_props[name] = {**spec.schema, "description": spec.description}
@@ -60,7 +60,7 @@ def build_schema() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": step_props,
-                "oneOf": [{"required": [name]} for name in ACTIONS],
+                "oneOf": [{"required": [name]} for name in sorted(ACTIONS)],
             },
         },
     }
