@@ -189,28 +189,7 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
         if key in data:
             options[key] = spec.parse(data[key], (key,), ctx)
 
-    steps: list[Step] = []
-    raw_steps = data.get("steps")
-    if raw_steps is None:
-        ctx.error((), "missing required key 'steps'")
-    elif not isinstance(raw_steps, list):
-        ctx.error(("steps",), "expected a list of steps")
-    elif not raw_steps:
-        ctx.error(("steps",), "a journey needs at least one step")
-    else:
-        names_seen: dict[str, int] = {}
-        for i, raw_step in enumerate(raw_steps):
-            step = _step(raw_step, i, ctx, ACTIONS, expect_keys())
-            if step is None:
-                continue
-            if step.name:
-                if step.name in names_seen:
-                    ctx.error(("steps", i, "name"), f"step name '{step.name}' is already used by step {names_seen[step.name]}")
-                names_seen[step.name] = step.index
-            if step.action == "goto" and isinstance(step.params, str) and "://" not in step.params and not base_url:
-                ctx.error(("steps", i, "goto"), "relative URL but the journey has no base_url (add base_url, or pass --base-url)")
-            steps.append(step)
-
+    steps = _steps(data.get("steps"), ctx, has_base_url=bool(base_url))
     if ctx.problems:
         return None
     return Journey(
@@ -225,6 +204,32 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
         budgets=budgets,
         options=options,
     )
+
+
+def _steps(raw_steps: Any, ctx: ParseContext, *, has_base_url: bool) -> list[Step]:
+    steps: list[Step] = []
+    if raw_steps is None:
+        ctx.error((), "missing required key 'steps'")
+        return steps
+    if not isinstance(raw_steps, list):
+        ctx.error(("steps",), "expected a list of steps")
+        return steps
+    if not raw_steps:
+        ctx.error(("steps",), "a journey needs at least one step")
+        return steps
+    names_seen: dict[str, int] = {}
+    for i, raw_step in enumerate(raw_steps):
+        step = _step(raw_step, i, ctx, ACTIONS, expect_keys())
+        if step is None:
+            continue
+        if step.name:
+            if step.name in names_seen:
+                ctx.error(("steps", i, "name"), f"step name '{step.name}' is already used by step {names_seen[step.name]}")
+            names_seen[step.name] = step.index
+        if step.action == "goto" and isinstance(step.params, str) and "://" not in step.params and not has_base_url:
+            ctx.error(("steps", i, "goto"), "relative URL but the journey has no base_url (add base_url, or pass --base-url)")
+        steps.append(step)
+    return steps
 
 
 def _device(value: Any, ctx: ParseContext) -> Device:
