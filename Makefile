@@ -23,7 +23,7 @@ demo: setup
 	DEMO_PASSWORD=$${DEMO_PASSWORD:-patrol-demo-2026} $(PY) -m patrol demo patrol
 
 test: lint appium
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check patrol tests benchmarks

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import patrol.plugins  # the composition root: tests parse journeys like the CLI does
+
 ROOT = Path(__file__).resolve().parents[1]
 JOURNEYS = ROOT / "journeys"
 # A password nobody could guess, so a test can grep every output for it. The bank
@@ -85,3 +87,20 @@ def patrol(tmp_path, capsys, monkeypatch):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "faults(*specs): faults the faulty_bank fixture starts with")
+
+
+# Under pytest-xdist (`make test`), tests spread one by one over the workers, except
+# files whose module- or session-scoped fixtures are costly to start twice: each
+# such group runs on one worker (with --dist loadgroup).
+XDIST_GROUPS = {
+    "test_appium_bank.py": "appium", "test_appium_fake.py": "appium", "test_appium_robot.py": "appium",  # one Appium server
+    "test_ocr.py": "ocr",  # rendered screens, read once
+    "test_demo_bank.py": "demo_bank",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = XDIST_GROUPS.get(item.path.name)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
