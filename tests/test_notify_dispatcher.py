@@ -58,7 +58,7 @@ def hook(srv, path="/hook", **kw):
 def test_receiver_down_then_up_every_event_arrives_once_in_order(tmp_path):
     srv = ReceiverServer()
     srv.stop()  # down: connection refused
-    svc = service(tmp_path, hook(srv), resolve_after=1)
+    svc = service(tmp_path, hook(srv), resolve_after=1, clock=fake_clock())  # 0.3 s of the dispatcher's time, however slow the machine
     svc.record_run(confirmed_run(DEAD_BUTTON))  # opened #1
     first = svc.flush_deliveries(0.3)
     assert first.sent == 0 and first.pending == 1 and "could not reach the receiver" in first.errors[0]
@@ -147,7 +147,7 @@ def test_dingtalk_http_200_with_errcode(tmp_path):
         svc = service(tmp_path, {
             "ding": receiver("ding", "dingtalk", srv.url("/ding", "access_token=abcdefgh12345"), secret="SECx"),
             "ding2": receiver("ding2", "dingtalk", srv.url("/ding2", "access_token=abcdefgh12345"), secret="SECx"),
-        })
+        }, clock=fake_clock())
         svc.record_run(confirmed_run(DEAD_BUTTON))
         stats = svc.flush_deliveries(5)
         by = {r["receiver"]: r for r in rows(svc)}
@@ -163,7 +163,7 @@ def test_wecom_and_feishu_error_codes_are_failures(tmp_path, fmt, body):
     with ReceiverServer() as srv:
         srv.default("/bot", Answer(200, body))
         kw = {"secret": "s3"} if fmt == "feishu" else {}
-        svc = service(tmp_path, {"bot": receiver("bot", fmt, srv.url("/bot"), **kw)})
+        svc = service(tmp_path, {"bot": receiver("bot", fmt, srv.url("/bot"), **kw)}, clock=fake_clock())
         svc.record_run(confirmed_run(DEAD_BUTTON))
         svc.flush_deliveries(2)
         (row,) = rows(svc)
@@ -273,7 +273,7 @@ def test_a_killed_dispatchers_lease_is_taken_over_but_a_live_ones_is_not(tmp_pat
     import socket
 
     with ReceiverServer() as srv:
-        svc = service(tmp_path, hook(srv))
+        svc = service(tmp_path, hook(srv), clock=fake_clock())
         svc.record_run(confirmed_run(DEAD_BUTTON))
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
@@ -310,7 +310,7 @@ def test_run_forever_delivers_until_stopped(tmp_path):
 
 def test_a_receiver_removed_from_the_config_is_dead_with_a_reason(tmp_path):
     with ReceiverServer() as srv:
-        svc = service(tmp_path, hook(srv))
+        svc = service(tmp_path, hook(srv), clock=fake_clock())
         svc.record_run(confirmed_run(DEAD_BUTTON))
         svc.receivers = {}
         svc.flush_deliveries(1)
@@ -320,7 +320,7 @@ def test_a_receiver_removed_from_the_config_is_dead_with_a_reason(tmp_path):
 
 def test_a_healthy_receiver_gets_events_in_the_order_they_happened(tmp_path):
     with ReceiverServer() as srv:
-        svc = service(tmp_path, hook(srv), resolve_after=1)
+        svc = service(tmp_path, hook(srv), resolve_after=1, clock=fake_clock())
         svc.record_run(confirmed_run(DEAD_BUTTON))  # opened #1
         svc.record_run(confirmed_run(LOGIN_BROKEN, name="login"))  # opened #2
         svc.record_run(confirmed_run())  # resolved #1
