@@ -116,7 +116,7 @@ def _baseline_to_compare(sc: StepContext, spec: VisualSpec, store: BaselineStore
     compare (baselines being updated, a first run, another environment): then
     ``info["status"]`` says why."""
     journey, device = sc.journey, sc.journey.device.name
-    if sc.options is not None and sc.options.update_baselines:
+    if sc.options.update_baselines:
         store.save(journey.name, spec.baseline, device, png, env)
         info["status"] = "updated"
         return None

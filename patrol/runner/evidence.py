@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..drivers.base import DriverEvents
+from .options import RunOptions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -66,7 +67,7 @@ class StepContext:
     evidence: StepEvidence
     timeout_ms: float
     artifacts: ArtifactStore
-    options: Any = None  # RunOptions
+    options: RunOptions = field(default_factory=RunOptions)
     journey_dir: str = ""  # the journey's folder inside the run folder
     findings: list[Finding] = field(default_factory=list)  # found so far at this step
     memory: JourneyMemory = field(default_factory=JourneyMemory)

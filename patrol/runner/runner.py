@@ -8,7 +8,7 @@ import asyncio
 import secrets as _random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from ..results import (
 )
 from .artifacts import ArtifactStore, slug
 from .evidence import JourneyMemory, StepContext, StepEvidence
+from .options import RunOptions
 from .screen_filters import SCREEN_FILTERS
 from .settle import settle_screen
 
@@ -58,16 +59,6 @@ class Progress:
     action: Step | None = None
 
 
-@dataclass
-class RunOptions:
-    output: Path | None = None  # exact run folder
-    reports_root: Path = Path("reports")
-    base_url: str | None = None
-    headed: bool = False
-    concurrency: int = 1
-    update_baselines: bool = False
-    run_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Listener:
