@@ -58,20 +58,24 @@ label padded by 8 CSS px; ``--regions 10``).
    Tesseract thread is about three times as fast as its default OpenMP threads
    (0.9 s vs 2.6 s for a 2x-upscaled 1280x800 screen, under load), and several
    journeys read screens at once anyway.
+9. Tesseract runs in this process through its C API (``patrol.ocr.tess``): its
+   models are loaded once per process instead of once per call (0.2 s of the
+   0.4 s a 400x120 region took by the command line), with the same words.
 
 The tuning above is an ``OcrSettings`` (immutable, passed to ``read``;
 ``DEFAULT_SETTINGS`` is what the robot uses): the benchmark measures alternatives
 by passing other settings, never by changing this module.
 
-Results are cached per (image hash, region, lang, scale, settings) in a small LRU,
-so each screenshot is read once however many checks ask.
+Results are cached per (pixels of the region, region, lang, scale, settings) in a
+small LRU, so each screenshot is read once however many checks ask; and, when
+``read`` is given a ``store`` (``patrol.ocr.cache``), on disk, keyed by the
+region's pixels, the engine and language versions and the preprocessing, so the
+same pixels are read once across runs.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 import shutil
 import threading
 import time
@@ -85,6 +89,8 @@ import numpy as np
 
 from ..core.geometry import Box, Region
 from ..errors import RobotError
+from . import tess
+from .cache import OcrStore, Word, pixel_digest
 from .normalize import fold_space, is_cjk, is_punct, normalize_chars
 
 CACHE_SIZE = 32
@@ -401,25 +407,17 @@ def _gamma_table(gamma: float) -> np.ndarray:
 
 # ---------------------------------------------------------------- reading
 
-# (image hash, region read, lang, scale, settings)
-_Key = tuple[str, Box | None, str, float, OcrSettings]
+# (crop's pixel digest, region read, lang, scale, density, settings)
+_Key = tuple[str, Box | None, str, float, float, OcrSettings]
 _cache: OrderedDict[_Key, OcrResult] = OrderedDict()
 _cache_lock = threading.Lock()
 _inflight: dict[_Key, threading.Lock] = {}
-stats = {"tesseract_calls": 0, "cache_hits": 0}
+stats = {"tesseract_calls": 0, "cache_hits": 0, "store_hits": 0}
 
 
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
-
-
-def _image_key(rgb: np.ndarray) -> str:
-    arr = np.ascontiguousarray(rgb)
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr(arr.shape).encode())
-    h.update(arr.data)
-    return h.hexdigest()
 
 
 def read(
@@ -430,39 +428,44 @@ def read(
     scale: float | None = None,
     cache: bool = True,
     settings: OcrSettings = DEFAULT_SETTINGS,
+    store: OcrStore | None = None,
 ) -> OcrResult:
     """OCR a screenshot: an RGB/RGBA uint8 array or PNG bytes.
 
     ``region``: a ``Box`` in the image's pixels (clipped to it); only that part is
     read, and every box is still in the whole image's pixels. ``scale``: upscale
-    factor, default ``settings.scale_for`` the whole image. ``cache=False`` always
-    runs Tesseract (for timing). Raises ``OcrUnavailable`` when Tesseract or the
-    language data is missing.
+    factor, default ``settings.scale_for`` the whole image. ``store``: the
+    persistent cache (``patrol.ocr.cache``) to look in before reading and to
+    keep the reading in. ``cache=False`` always runs Tesseract and uses neither
+    cache (for timing). Raises ``OcrUnavailable`` when Tesseract or the language
+    data is missing.
     """
-    rgb = to_rgb(image)
-    height, width = rgb.shape[:2]
+    pixels = image if isinstance(image, np.ndarray) else _decode(image)
+    to_rgb(pixels)  # checks the array's type and shape
+    height, width = pixels.shape[:2]
     box = clip_region(region, width, height)
+    crop = pixels[box.y: box.bottom, box.x: box.right] if box else pixels
     scale = float(settings.scale_for(width, height) if scale is None else scale)
     density = pixel_density(width, height)
     if not cache:
         check_available(lang)
-        return _run(rgb, box, lang, scale, density, settings)
-    key: _Key = (_image_key(rgb), box, lang, scale, settings)
+        return _run(to_rgb(crop), box, lang, scale, density, settings)
+    # The crop as given (RGBA for a step's screenshot): hashing it needs no copy.
+    key: _Key = (pixel_digest(crop), box, lang, scale, density, settings)
     with _cache_lock:
         hit = _cache_get(key)
         if hit is not None:
             return hit
         pending = _inflight.setdefault(key, threading.Lock())
-    # Two threads asking for the same screenshot at once: the second waits for
-    # the first's result instead of running Tesseract again.
+    # Two threads asking for the same pixels at once: the second waits for the
+    # first's result instead of running Tesseract again.
     with pending:
         with _cache_lock:
             hit = _cache_get(key)
         if hit is not None:
             return hit
         try:
-            check_available(lang)
-            result = _run(rgb, box, lang, scale, density, settings)
+            result = _read_through(store, key, crop)
             with _cache_lock:
                 _cache[key] = result
                 while len(_cache) > CACHE_SIZE:
@@ -471,6 +474,19 @@ def read(
             with _cache_lock:
                 _inflight.pop(key, None)
     return result
+
+
+def _decode(image: bytes | bytearray | memoryview) -> np.ndarray:
+    """PNG bytes as RGBA, decoded as a step's screenshot is (``decode_png``): the
+    same pixels, so the same cache entries, whichever of the two is read."""
+    from ..core.png import decode_png
+
+    if not isinstance(image, (bytes, bytearray, memoryview)):
+        raise TypeError(f"OCR: expected PNG bytes or a numpy array, got {type(image).__name__}")
+    try:
+        return decode_png(image)
+    except ValueError:
+        raise ValueError("OCR: the image bytes are not a PNG/JPEG image") from None
 
 
 def _cache_get(key: _Key) -> OcrResult | None:
@@ -482,13 +498,34 @@ def _cache_get(key: _Key) -> OcrResult | None:
     return hit
 
 
-def _tesseract_data(prepared: np.ndarray, lang: str, psm: int | str) -> dict[str, list[Any]]:
+def _read_through(store: OcrStore | None, key: _Key, crop: np.ndarray) -> OcrResult:
+    """The persistent store's reading of these pixels, or Tesseract's (then stored)."""
+    t0 = time.perf_counter()
+    digest, box, lang, scale, density, settings = key
+    name = store.key(digest, lang, f"{settings!r} scale={scale!r} density={density!r}") if store else ""
+    words = store.get(name) if store else None
+    if words is not None:
+        stats["store_hits"] += 1
+        return _result(words, box, scale, t0)
+    check_available(lang)
+    words = _read_words(to_rgb(crop), lang, scale, density, settings)
+    if store:
+        store.put(name, words)
+    return _result(words, box, scale, t0)
+
+
+def _tesseract_data(prepared: np.ndarray, lang: str, psm: int) -> dict[str, list[Any]]:
+    stats["tesseract_calls"] += 1
+    if tess.backend() == "library":
+        try:
+            return tess.tsv_data(prepared, lang, psm)
+        except tess.EngineError as e:
+            raise OcrUnavailable(f"{e}; install it with: apt-get install {APT_PACKAGES}") from None
     import pytesseract
     from PIL import Image
 
     pil = Image.fromarray(prepared)
     pil.format = "BMP"  # what pytesseract hands Tesseract: BMP is quick to write
-    stats["tesseract_calls"] += 1
     try:
         data: dict[str, list[Any]] = pytesseract.image_to_data(
             pil, lang=lang, config=f"--psm {psm}", output_type=pytesseract.Output.DICT
@@ -632,29 +669,31 @@ def _reread_suspects(prepared: np.ndarray, lines: OrderedDict[_LineKey, list[_Ra
                 lines[key][i:j] = new
 
 
-def _run(rgb: np.ndarray, box: Box | None, lang: str, scale: float, density: float, settings: OcrSettings) -> OcrResult:
-    t0 = time.perf_counter()
-    ox, oy = (box.x, box.y) if box else (0, 0)
-    crop = rgb[box.y: box.bottom, box.x: box.right] if box else rgb
+def _read_words(crop: np.ndarray, lang: str, scale: float, density: float,
+                settings: OcrSettings) -> list[list[Word]]:
+    """Tesseract's lines of words of an RGB/grey crop, boxes in the crop's pixels."""
     prepared = preprocess(crop, scale, density, settings)
     psm = settings.psm_small if crop.shape[0] <= settings.small_region_height * density else settings.psm
     raw_lines = _raw_words(_tesseract_data(prepared, lang, psm), settings.phantom_confidence)
     if settings.reread_suspects:
         _reread_suspects(prepared, raw_lines, lang, settings)
-    lines = []
-    for words in raw_lines.values():
-        if not words:
-            continue
-        lines.append(make_line([
-            OcrWord(
-                w.text,
-                Box(int(round(w.x / scale)) + ox, int(round(w.y / scale)) + oy,
-                    max(1, int(round(w.w / scale))), max(1, int(round(w.h / scale)))),
-                w.conf,
-            )
-            for w in words
-        ]))
+    return [
+        [(w.text, int(round(w.x / scale)), int(round(w.y / scale)),
+          max(1, int(round(w.w / scale))), max(1, int(round(w.h / scale))), w.conf) for w in words]
+        for words in raw_lines.values() if words
+    ]
+
+
+def _result(words: list[list[Word]], box: Box | None, scale: float, t0: float) -> OcrResult:
+    """The reading as lines, moved from the crop's pixels to the image's."""
+    ox, oy = (box.x, box.y) if box else (0, 0)
+    lines = [make_line([OcrWord(t, Box(x + ox, y + oy, w, h), c) for t, x, y, w, h, c in line]) for line in words]
     return OcrResult(lines, round((time.perf_counter() - t0) * 1000, 1), box, scale)
+
+
+def _run(crop: np.ndarray, box: Box | None, lang: str, scale: float, density: float, settings: OcrSettings) -> OcrResult:
+    t0 = time.perf_counter()
+    return _result(_read_words(crop, lang, scale, density, settings), box, scale, t0)
 
 
 # ---------------------------------------------------------------- lines
@@ -743,7 +782,3 @@ def result_from_lines(lines: list[tuple[str, Box]]) -> OcrResult:
     """An ``OcrResult`` from ``(text, box)`` pairs: for tests and tools."""
     return OcrResult([line_from_text(t, b) for t, b in lines], 0.0)
 
-
-# Tesseract's OpenMP threads fight each other (and the browsers) on small machines;
-# one thread per Tesseract is faster there. Respect an explicit setting.
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
