@@ -18,6 +18,9 @@ class Network(Check):
 
     name = "network"
     always = True
+    # First among the detectors: a 5xx or a crashed script is the cause of what the
+    # screen then shows (a blank page), so it leads the step's findings.
+    order = -10
     summary = "failed/5xx requests, error pages and uncaught page errors"
 
     async def run(self, sc: StepContext, params: Any) -> list[Finding]:
