@@ -17,6 +17,7 @@ from ..ocr.locate import DEFAULT_LANG, locate_text, screen_text
 if TYPE_CHECKING:
     from ..config import Config
     from ..drivers.base import Driver
+    from ..ocr.cache import OcrStore
     from ..ocr.engine import OcrResult
     from ..runner.evidence import StepContext
 
@@ -52,6 +53,15 @@ def ocr_lang(config: Config | None) -> str:
     return config.ocr.lang if config is not None else DEFAULT_LANG
 
 
+def ocr_store(config: Config | None) -> OcrStore | None:
+    """The persistent OCR cache patrol.yaml names (``ocr: {cache: ...}``; by default
+    ``.patrol/ocr-cache`` next to it); None without a config or with ``cache: false``."""
+    from ..ocr.cache import store_at
+
+    folder = config.ocr.cache if config is not None else None
+    return store_at(config.path(folder)) if config is not None and folder is not None else None
+
+
 async def read_screen(sc: StepContext, region: Box | None = None) -> OcrResult:
     """OCR of this step's screenshot (optionally a region, in its pixels), off the
     event loop so other journeys' browsers keep moving while Tesseract works."""
@@ -63,7 +73,7 @@ async def read_screen(sc: StepContext, region: Box | None = None) -> OcrResult:
     image = sc.evidence.image()
     if image is None:
         raise RobotError("there is no screenshot of this step to read")
-    result = await asyncio.to_thread(read, image, region=region, lang=ocr_lang(sc.config))
+    result = await asyncio.to_thread(read, image, region=region, lang=ocr_lang(sc.config), store=ocr_store(sc.config))
     sc.evidence.ocr[region] = result
     if region is None:
         sc.report["ocr_text"] = result.text
@@ -83,14 +93,14 @@ async def locate_on_screen(driver: Driver, locator: Locator, *, timeout_ms: floa
             raise RobotError("the screenshot is not a PNG")
         return locator.value[0] * size[0], locator.value[1] * size[1]
     deadline = time.monotonic() + timeout_ms / 1000
-    lang = ocr_lang(config)
+    lang, store = ocr_lang(config), ocr_store(config)
     while True:
         png = await driver.screenshot()
-        box = await locate_text(png, locator.value, lang=lang)
+        box = await locate_text(png, locator.value, lang=lang, store=store)
         if box is not None:
             return box.x + box.w / 2, box.y + box.h / 2
         if time.monotonic() >= deadline:
-            snippet = " ".join((await screen_text(png, lang=lang)).split())[:200]
+            snippet = " ".join((await screen_text(png, lang=lang, store=store)).split())[:200]
             raise ActionFailed(
                 f"the words '{locator.value}' were not found on screen within {timeout_ms / 1000:.1f}s",
                 reason="text_not_found",

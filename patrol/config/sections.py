@@ -53,6 +53,7 @@ class DetectorsConfig:
 @dataclass(frozen=True)
 class OcrConfig:
     lang: str = "chi_sim+eng"  # Tesseract languages, joined with +
+    cache: str | None = ".patrol/ocr-cache"  # readings kept by pixels, relative to patrol.yaml; None: off
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,12 @@ def parse_detectors(r: Reader, raw: Any) -> DetectorsConfig:
 
 
 def parse_ocr(r: Reader, raw: Any) -> OcrConfig:
-    f = r.fields(raw, ("ocr",), {"lang": "Tesseract languages, e.g. chi_sim+eng"}, expected="a mapping with lang")
-    return OcrConfig(f.string("lang", OcrConfig.lang, pattern=_LANG,
-                              hint="expected Tesseract language names joined with +, e.g. chi_sim+eng"))
+    f = r.fields(raw, ("ocr",), {"lang": "Tesseract languages, e.g. chi_sim+eng",
+                                 "cache": "folder of the OCR cache, or false"}, expected="a mapping with lang, cache")
+    lang = f.string("lang", OcrConfig.lang, pattern=_LANG,
+                    hint="expected Tesseract language names joined with +, e.g. chi_sim+eng")
+    cache = None if f.raw.get("cache", True) is False else f.string("cache", OcrConfig.cache)
+    return OcrConfig(lang, cache)
 
 
 def parse_visual(r: Reader, raw: Any) -> VisualConfig:

@@ -7,6 +7,7 @@ Chinese and English) and fuzzy matching of what was read.
     x, y = match.center                         # where to tap, in screenshot pixels
     find(result, "NaN", exact=True)             # case-sensitive, whole word
     box = await locate_text(png_bytes, "转入")   # the service actions use: a Box or None
+    read(png_bytes, store=store_at(".patrol/ocr-cache"))  # same pixels as any earlier run: no Tesseract
 
 The names are loaded on first use (PEP 562), so importing ``patrol.ocr`` (or
 ``patrol.ocr.locate``) does not load NumPy, OpenCV or Tesseract.
@@ -18,6 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .cache import OcrStore, store_at
     from .engine import (
         DEFAULT_SETTINGS,
         OcrLine,
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 from .normalize import normalize
 
 _WHERE = {
+    "OcrStore": "cache",
+    "store_at": "cache",
     "DEFAULT_SETTINGS": "engine",
     "OcrLine": "engine",
     "OcrResult": "engine",
@@ -61,6 +65,7 @@ __all__ = [
     "OcrLine",
     "OcrResult",
     "OcrSettings",
+    "OcrStore",
     "OcrUnavailable",
     "OcrWord",
     "TextMatch",
@@ -73,6 +78,7 @@ __all__ = [
     "read",
     "result_from_lines",
     "screen_text",
+    "store_at",
 ]
 
 
