@@ -29,7 +29,11 @@ class Check:
     summary: ClassVar[str] = ""
     # Declared hooks the runner reads (never looked up with getattr):
     settle: ClassVar[bool] = False  # wants a settled screen (animations off, quiet window) before the screenshot
-    order: ClassVar[int] = 0  # among evidence checks of the same group, lower runs first (visual last)
+    # Among evidence checks of the same group (always-on detectors, then expectations),
+    # lower runs first, so findings come in a fixed order whatever the import order:
+    # network -40, budget -30, blank_screen -20, broken_image -10, forbidden_text 0;
+    # not_blank 0, text 1, not_text 2, visual 10.
+    order: ClassVar[int] = 0
     # An always-on check that still judges a step whose flow already broke (a white
     # page after a breakpoint is still worth saying); ``budget`` does not: a broken
     # step is not also "slow". Expectations are never judged on a broken step.

@@ -19,6 +19,7 @@ class BlankScreen(Check):
     """The whole screen is nearly one colour: a white page, a black screen."""
 
     name = "blank_screen"
+    order = -20
     always = True
     summary = "the screen is nearly one colour"
 

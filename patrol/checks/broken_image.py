@@ -17,6 +17,7 @@ class BrokenImage(Check):
     """An image in view that failed to load or has zero natural size."""
 
     name = "broken_image"
+    order = -10
     always = True
     summary = "an image on screen failed to load"
 

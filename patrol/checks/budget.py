@@ -17,6 +17,7 @@ class Budget(Check):
     """A step that finished, but slower than its budget, is a stall."""
 
     name = "budget"
+    order = -30
     always = True
     runs_on_broken_step = False
     summary = "step slower than its budget"

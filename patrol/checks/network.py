@@ -17,10 +17,10 @@ class Network(Check):
     API calls, error documents, uncaught script errors. Each is a breakpoint."""
 
     name = "network"
+    order = -40  # the cause first: a failed request or a crashed script explains what follows
     always = True
     # First among the detectors: a 5xx or a crashed script is the cause of what the
     # screen then shows (a blank page), so it leads the step's findings.
-    order = -10
     summary = "failed/5xx requests, error pages and uncaught page errors"
 
     async def run(self, sc: StepContext, params: Any) -> list[Finding]:

@@ -156,6 +156,7 @@ def _exact(word: str) -> bool:
 @register
 class ExpectText(Check):
     name = "text"
+    order = 1
     expect_key = "text"
     summary = "words that must be on screen (OCR, fuzzy): a list, or {values, region}"
     schema = TEXT_SCHEMA
@@ -193,6 +194,7 @@ class ExpectText(Check):
 @register
 class ExpectNotText(Check):
     name = "not_text"
+    order = 2
     expect_key = "not_text"
     summary = "words that must not be on screen (OCR): a list, or {values, region}"
     schema = TEXT_SCHEMA

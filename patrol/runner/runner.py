@@ -445,7 +445,7 @@ class Runner:
         step's own expectations after (visual last), so an expectation knows what is
         already wrong with this screen."""
         findings = sc.findings
-        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), c.order)):
+        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), c.order, c.name)):
             if check.phase != "evidence":
                 continue
             broken = any(f.fatal for f in findings)
