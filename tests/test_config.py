@@ -254,3 +254,21 @@ def test_loading_the_config_needs_no_heavy_libraries(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_project_budgets_apply_where_a_journey_says_nothing(tmp_path):
+    from patrol.journey.loader import load_all, project_budgets
+
+    cfg = tmp_path / "patrol.yaml"
+    cfg.write_text("budgets: {step: 7s, timeout: 20s, journey: 2m}\n", encoding="utf-8")
+    steps = "base_url: http://127.0.0.1:1/\nsteps:\n  - goto: /\n"
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "silent.yaml").write_text("name: silent\n" + steps, encoding="utf-8")
+    (tmp_path / "journeys" / "own.yaml").write_text("name: own\nbudgets: {step: 2s}\n" + steps, encoding="utf-8")
+    journeys = {j.name: j for j in load_all([str(tmp_path / "journeys")], budgets=project_budgets(load_config(str(cfg))))}
+    silent, own = journeys["silent"].budgets, journeys["own"].budgets
+    assert (silent.step_ms, silent.timeout_ms, silent.journey_ms) == (7000, 20000, 120000)
+    assert (own.step_ms, own.timeout_ms, own.journey_ms) == (2000, 20000, 120000), "the journey's own value wins"
+    # No patrol.yaml budgets: the built-in ones, as before.
+    plain = {j.name: j for j in load_all([str(tmp_path / "journeys")])}["silent"].budgets
+    assert (plain.step_ms, plain.timeout_ms, plain.journey_ms) == (5000, 15000, None)

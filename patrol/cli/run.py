@@ -64,7 +64,7 @@ def needs_unconfigured_appium(journey: Journey, config: Config, explicit: set[Pa
 def cmd(args: argparse.Namespace) -> int:
     from .. import console
     from ..config import load_config
-    from ..journey import load_all
+    from ..journey.loader import load_all, project_budgets
     from ..runner import RunOptions
     from ..service import concurrency_setting, incident_service, patrol_once
     from ..service import reports_root as reports_folder
@@ -76,7 +76,7 @@ def cmd(args: argparse.Namespace) -> int:
         raise InputError("--concurrency must be 1 or more")
     concurrency = args.concurrency or concurrency_setting(config)
     paths = args.paths or [str(config.journeys_dir)]
-    journeys = select(load_all(paths), args.tag)
+    journeys = select(load_all(paths, budgets=project_budgets(config)), args.tag)
     if not journeys:
         raise InputError(f"no journey has any of the tags {', '.join(args.tag)}")
     explicit = {Path(p).resolve() for p in paths if not Path(p).is_dir()}

@@ -18,7 +18,7 @@ def cmd(args: argparse.Namespace) -> int:
     missing secret is reported where it is used, so validating needs no secrets."""
     from .. import console
     from ..config import Config, find_config, load_config
-    from ..journey import load_all
+    from ..journey.loader import load_all, project_budgets
 
     problems: list[Problem] = []
     config: Config | None = None
@@ -33,7 +33,7 @@ def cmd(args: argparse.Namespace) -> int:
         config = Config(root=found.resolve().parent) if found else Config()
     journeys = []
     try:
-        journeys = load_all(args.paths or [str(config.journeys_dir)])
+        journeys = load_all(args.paths or [str(config.journeys_dir)], budgets=project_budgets(config))
     except JourneyError as e:
         problems.extend(e.problems)
     if problems:

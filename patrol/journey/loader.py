@@ -17,6 +17,7 @@ from typing import Any
 from .. import secrets, yamlpos
 from ..actions import ACTIONS
 from ..checks import expect_keys
+from ..config import Config
 from ..core.vocabulary import Target
 from ..errors import JourneyError, Problem
 from .model import DEVICES, Budgets, Device, Journey, Step
@@ -86,13 +87,13 @@ def _interpolate(data: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
     return data
 
 
-def parse_text(text: str, file: str) -> Journey:
+def parse_text(text: str, file: str, *, budgets: Budgets | None = None) -> Journey:
     try:
         located = yamlpos.load(text, file)
     except yamlpos.YamlSyntaxError as e:
         p = Problem(file, e.line, e.column, "(file)", str(e))
         raise JourneyError(str(p), [p]) from None
-    ctx = ParseContext(located)
+    ctx = ParseContext(located, budgets=budgets or Budgets())
     journey = _parse(located, ctx)
     if ctx.problems:
         ctx.problems.sort(key=lambda p: (p.line, p.column))
@@ -101,7 +102,8 @@ def parse_text(text: str, file: str) -> Journey:
     return journey
 
 
-def load_journey(path: str | Path) -> Journey:
+def load_journey(path: str | Path, *, budgets: Budgets | None = None) -> Journey:
+    """``budgets``: the project's defaults (patrol.yaml), for what the journey leaves unsaid."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -111,7 +113,13 @@ def load_journey(path: str | Path) -> Journey:
     except (OSError, UnicodeDecodeError) as e:
         p = Problem(str(path), 1, 1, "(file)", f"cannot read: {e}")
         raise JourneyError(str(p), [p]) from None
-    return parse_text(text, str(path))
+    return parse_text(text, str(path), budgets=budgets)
+
+
+def project_budgets(config: Config) -> Budgets:
+    """The budgets a journey gets where it says nothing: patrol.yaml ``budgets:``."""
+    b = config.budgets
+    return Budgets.project(b.step_ms, b.timeout_ms, b.journey_ms)
 
 
 def discover(paths: list[str]) -> list[Path]:
@@ -126,7 +134,7 @@ def discover(paths: list[str]) -> list[Path]:
     return found
 
 
-def load_all(paths: list[str]) -> list[Journey]:
+def load_all(paths: list[str], *, budgets: Budgets | None = None) -> list[Journey]:
     """Load every journey; report the problems of all files together."""
     journeys, problems = [], []
     files = discover(paths)
@@ -135,7 +143,7 @@ def load_all(paths: list[str]) -> list[Journey]:
         raise JourneyError(str(p), [p])
     for f in files:
         try:
-            journeys.append(load_journey(f))
+            journeys.append(load_journey(f, budgets=budgets))
         except JourneyError as e:
             problems.extend(e.problems)
     names: dict[str, str] = {}
@@ -252,16 +260,17 @@ def _device(value: Any, ctx: ParseContext) -> Device:
 
 
 def _budgets(value: Any, ctx: ParseContext) -> Budgets:
+    """The journey's budgets over the project's defaults (patrol.yaml ``budgets:``)."""
     path = ("budgets",)
+    defaults = ctx.budgets
     if ctx.mapping(value, path, BUDGET_KEYS) is INVALID:
-        return Budgets()
-    defaults = Budgets()
+        return defaults
     step = ctx.duration(value["step"], path + ("step",)) if "step" in value else defaults.step_ms
     if "timeout" in value:
         timeout = ctx.duration(value["timeout"], path + ("timeout",))
     else:
         timeout = max(defaults.timeout_ms, step if step is not INVALID else 0)
-    journey = ctx.duration(value["journey"], path + ("journey",)) if "journey" in value else None
+    journey = ctx.duration(value["journey"], path + ("journey",)) if "journey" in value else defaults.journey_ms
     if INVALID in (step, timeout, journey):
         return defaults
     if timeout < step:

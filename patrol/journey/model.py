@@ -69,6 +69,14 @@ class Budgets:
     timeout_ms: float = 15000.0  # hard limit per action/expectation: past it, a breakpoint
     journey_ms: float | None = None  # whole journey
 
+    @classmethod
+    def project(cls, step_ms: float | None = None, timeout_ms: float | None = None, journey_ms: float | None = None) -> Budgets:
+        """Project-wide defaults (patrol.yaml ``budgets:``), the built-in ones where it is silent;
+        the hard timeout is never below the step budget."""
+        step = step_ms if step_ms is not None else cls.step_ms
+        timeout = timeout_ms if timeout_ms is not None else max(cls.timeout_ms, step)
+        return cls(step, timeout, journey_ms)
+
 
 @dataclass
 class Step:

@@ -14,7 +14,7 @@ from typing import Any
 from .. import durations, yamlpos
 from ..core.geometry import Region
 from ..errors import Problem
-from .model import LOCATOR_STRATEGIES, Locator
+from .model import LOCATOR_STRATEGIES, Budgets, Locator
 
 
 class Invalid(Enum):
@@ -51,6 +51,7 @@ def suggest(word: str, choices: Iterable[str]) -> str:
 class ParseContext:
     located: yamlpos.Located
     target: str = "web"
+    budgets: Budgets = field(default_factory=Budgets)  # the project's defaults
     problems: list[Problem] = field(default_factory=list)
 
     @property

@@ -18,8 +18,8 @@ from pathlib import Path
 from ..config import Config
 from ..config.retention import RetentionSettings
 from ..errors import JourneyError, Problem
-from ..journey.loader import JOURNEY_SUFFIXES, discover, load_journey
-from ..journey.model import Journey
+from ..journey.loader import JOURNEY_SUFFIXES, discover, load_journey, project_budgets
+from ..journey.model import Budgets, Journey
 from ..retention import prune_spec, retention_settings
 from ..service import concurrency_setting, reports_root
 from .settings import ScheduleSpec, journey_schedule, parse_schedules
@@ -47,7 +47,8 @@ class Plan:
 class _Loader:
     """Loads each journey file once (the same Journey for every schedule naming it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, budgets: Budgets) -> None:
+        self.budgets = budgets
         self.by_file: dict[Path, Journey] = {}
         self.problems: list[Problem] = []
 
@@ -55,7 +56,7 @@ class _Loader:
         key = path.resolve()
         if key not in self.by_file:
             try:
-                self.by_file[key] = load_journey(path)
+                self.by_file[key] = load_journey(path, budgets=self.budgets)
             except JourneyError as e:
                 self.problems.extend(e.problems)
                 return None
@@ -69,7 +70,7 @@ def build_plan(config: Config) -> Plan:
     concurrency = concurrency_setting(config)
     retention = retention_settings(config)
     specs = parse_schedules(config)
-    loader = _Loader()
+    loader = _Loader(project_budgets(config))
     folder = config.journeys_dir
     catalog = loader.folder(folder) if folder.is_dir() else []
     if loader.problems:
