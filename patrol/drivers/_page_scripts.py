@@ -17,6 +17,63 @@ STILL_CSS = (
     "caret-color: transparent !important; }"
 )
 
+# Installed before any page script runs (an init script): notes what may still change
+# the screen soon, so settling can stop as soon as the page is quiet instead of
+# always waiting out a quiet window. It wraps timers and animation frames without
+# changing what they do, and watches the DOM. Our own still-CSS is not a change.
+QUIET_INIT = """
+(() => {
+  if (window.__patrolQuiet) return;
+  const q = window.__patrolQuiet = {timers: new Map(), intervals: new Map(), frame: -1e9, mutated: -1e9};
+  const now = () => performance.now();
+  const st = window.setTimeout, ct = window.clearTimeout, si = window.setInterval, ci = window.clearInterval;
+  const raf = window.requestAnimationFrame;
+  window.setTimeout = function (fn, ms, ...rest) {
+    if (typeof fn !== 'function') return st.call(this, fn, ms, ...rest);
+    let id;
+    const run = function () { q.timers.delete(id); return fn.apply(this, arguments); };
+    id = st.call(this, run, ms, ...rest);
+    q.timers.set(id, now() + (Number(ms) || 0));
+    return id;
+  };
+  window.clearTimeout = function (id) { q.timers.delete(id); return ct.call(this, id); };
+  window.setInterval = function (fn, ms, ...rest) {
+    const id = si.call(this, fn, ms, ...rest);
+    q.intervals.set(id, Number(ms) || 0);
+    return id;
+  };
+  window.clearInterval = function (id) { q.intervals.delete(id); return ci.call(this, id); };
+  window.requestAnimationFrame = function (cb) { q.frame = now(); return raf.call(this, cb); };
+  const ours = n => n.nodeType === 1 && n.hasAttribute('data-patrol-still');
+  new MutationObserver(records => {
+    if (records.every(r => r.type === 'childList' && [...r.addedNodes, ...r.removedNodes].every(ours))) return;
+    q.mutated = now();
+  }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+})();
+"""
+
+# What may still change the screen: [] when the page is quiet. ``arg``: the horizon
+# in ms (a timer due within it, a DOM change or animation frame within a fraction of it).
+PAGE_BUSY = """
+  const q = window.__patrolQuiet; if (!q) return null;
+  const t = performance.now(), busy = [];
+  if (document.readyState !== 'complete') busy.push('loading');
+  for (const due of q.timers.values()) if (due - t < arg) { busy.push('timer'); break; }
+  for (const ms of q.intervals.values()) if (ms < 10 * arg) { busy.push('interval'); break; }
+  if (t - q.frame < 100) busy.push('animation frame');
+  if (t - q.mutated < 100) busy.push('dom');
+  if (document.getAnimations && document.getAnimations().some(a => a.playState === 'running')) busy.push('animation');
+  if (document.fonts && document.fonts.status !== 'loaded') busy.push('fonts');
+  if (Array.from(document.images).some(i => !i.complete)) busy.push('image');
+  return busy;
+"""
+
+# STILL_CSS as a marked style element (the quiet watcher does not count it as a change).
+ADD_STILL_CSS = """
+  const s = document.createElement('style'); s.setAttribute('data-patrol-still', '');
+  s.textContent = arg; (document.head || document.documentElement).appendChild(s);
+"""
+
 # Images in the viewport that finished loading with nothing to show.
 BROKEN_IMAGES = """
   const d = devicePixelRatio;

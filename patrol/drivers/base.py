@@ -122,6 +122,13 @@ class Driver(ABC):
     async def prepare_for_screenshot(self) -> None:  # noqa: B027  (optional hook: most drivers need nothing)
         """Make the screen deterministic before comparing pixels (animations, caret)."""
 
+    async def page_busy(self, horizon_ms: float) -> list[str] | None:
+        """What may still change the screen within ``horizon_ms`` (requests in flight,
+        timers due, animation frames, DOM changes a moment ago): [] when the page is
+        quiet. None when the driver cannot tell: then only a quiet window of unchanged
+        screenshots says the screen is still."""
+        return None
+
     async def wait_until(self, predicate: Callable[[], Awaitable[bool]], *, timeout_ms: float, interval_s: float = 0.1) -> bool:
         """Poll an async predicate until it holds or the timeout passes."""
         deadline = time.monotonic() + timeout_ms / 1000

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 _BROKEN_IMAGES_JS = scripts.for_playwright(scripts.BROKEN_IMAGES)
 _TEXT_BOXES_JS = scripts.for_playwright(scripts.TEXT_BOXES)
 _PICTURE_BOXES_JS = scripts.for_playwright(scripts.PICTURE_BOXES)
+_PAGE_BUSY_JS = scripts.for_playwright(scripts.PAGE_BUSY)
+_ADD_STILL_CSS_JS = scripts.for_playwright(scripts.ADD_STILL_CSS)
 _STILL_CSS = scripts.STILL_CSS
 T = TypeVar("T")
 _STATES: dict[str, Literal["attached", "detached", "hidden", "visible"]] = {
@@ -108,6 +110,7 @@ class PlaywrightEngine(Engine):
                 reduced_motion="reduce",
                 service_workers="block",
             )
+            await context.add_init_script(scripts.QUIET_INIT)
             page = await context.new_page()
         except PlaywrightError as e:
             raise BrowserCrashed(f"Chromium could not open a new tab: {e}") from None
@@ -144,7 +147,10 @@ class PlaywrightDriver(Driver):
         self.context = context
         self.page = page
         self._events = DriverEvents()
+        self._inflight: set[Any] = set()  # requests sent and not yet finished or failed
         page.on("pageerror", self._on_page_error)
+        page.on("request", self._on_request)
+        page.on("requestfinished", self._on_request_finished)
         page.on("requestfailed", self._on_request_failed)
         page.on("response", self._on_response)
 
@@ -152,7 +158,14 @@ class PlaywrightDriver(Driver):
     def _on_page_error(self, error: Any) -> None:
         self._events.page_errors.append({"message": str(error), "url": self.page.url})
 
+    def _on_request(self, request: Any) -> None:
+        self._inflight.add(request)
+
+    def _on_request_finished(self, request: Any) -> None:
+        self._inflight.discard(request)
+
     def _on_request_failed(self, request: Any) -> None:
+        self._inflight.discard(request)
         failure = request.failure or ""
         if any(b in failure for b in scripts.BENIGN_FAILURES):
             return
@@ -319,9 +332,17 @@ class PlaywrightDriver(Driver):
 
     async def prepare_for_screenshot(self) -> None:
         try:
-            await self.page.add_style_tag(content=_STILL_CSS)
+            await self.page.evaluate(_ADD_STILL_CSS_JS, _STILL_CSS)
         except PlaywrightError:
             pass
+
+    async def page_busy(self, horizon_ms: float) -> list[str] | None:
+        busy = ["network"] if self._inflight else []
+        try:
+            state: list[str] | None = await self.page.evaluate(_PAGE_BUSY_JS, horizon_ms)
+        except PlaywrightError:
+            return None
+        return None if state is None else busy + state
 
     async def close(self) -> None:
         try:

@@ -4,6 +4,13 @@ wait (bounded) until the screenshots stop changing.
 "Settled" means identical consecutive screenshots spanning a quiet window, not just
 two in a row: a late banner that pushes the page down half a second after load is
 exactly what customers see and what a two-shot check taken too early would miss.
+
+A driver that can see inside the page (``Driver.page_busy``) shortens the wait: when
+nothing is pending before either of two identical screenshots (no request in flight,
+no timer due within the quiet window, no animation frame or DOM change a moment ago),
+no late change is on its way, and the screen is settled without waiting the window
+out. The late banner above is a timer due in half a second: the page stays busy until
+it has fired and the screen shows it.
 """
 
 from __future__ import annotations
@@ -17,7 +24,11 @@ if TYPE_CHECKING:
     from ..drivers.base import Driver
 
 SETTLE_INTERVAL_S = 0.15
+QUIET_INTERVAL_S = 0.05  # between the two screenshots of a page that says it is quiet
 QUIET_WINDOW_MS = 750
+# A timer due a little after the quiet window would still have been caught by some
+# window-only waits: look that much further ahead.
+HORIZON_MARGIN_MS = 250
 
 
 @dataclass(frozen=True)
@@ -34,22 +45,31 @@ class SettleResult:
 
 
 async def settle_screen(driver: Driver, timeout_ms: float, quiet_ms: float = QUIET_WINDOW_MS) -> tuple[bytes, SettleResult]:
-    """The last screenshot, and whether the screen held still for ``quiet_ms`` before ``timeout_ms``."""
+    """The last screenshot, and whether the screen held still for ``quiet_ms`` before
+    ``timeout_ms`` (or, sooner, twice alike while the page said nothing was pending)."""
     await driver.prepare_for_screenshot()
     t0 = time.monotonic()
+    horizon = quiet_ms + HORIZON_MARGIN_MS
+    quiet_before = await _page_quiet(driver, horizon)
     previous = await driver.screenshot()
     shots = 1
     stable_since = time.monotonic()
     while True:
-        await asyncio.sleep(SETTLE_INTERVAL_S)
+        await asyncio.sleep(QUIET_INTERVAL_S if quiet_before else SETTLE_INTERVAL_S)
+        quiet_now = await _page_quiet(driver, horizon)
         current = await driver.screenshot()
         shots += 1
         now = time.monotonic()
         waited = (now - t0) * 1000
         if current != previous:
             stable_since = now
-        elif (now - stable_since) * 1000 >= quiet_ms:
+        elif (quiet_before and quiet_now) or (now - stable_since) * 1000 >= quiet_ms:
             return current, SettleResult(settled=True, waited_ms=round(waited, 1), screenshots=shots)
         if waited >= timeout_ms:
             return current, SettleResult(settled=False, waited_ms=round(waited, 1), screenshots=shots)
-        previous = current
+        previous, quiet_before = current, quiet_now
+
+
+async def _page_quiet(driver: Driver, horizon_ms: float) -> bool:
+    """True only when the driver can tell and nothing in the page is pending."""
+    return await driver.page_busy(horizon_ms) == []
