@@ -2,24 +2,29 @@
 
 Renders a realistic 1280x800 banking page (Chinese and English, a red header with
 a white active tab, buttons, a grey-caption card, a table, error lines, a dark
-card) in real headless Chromium, then times, with the OCR cache off:
+card) in real headless Chromium, then times:
 
-- the whole screen, and a 400x120 region of it (what a region check or a
-  DOM-guided read of one label costs);
+- a 400x120 region of it (what a region check or a DOM-guided read of one label
+  costs), and the whole screen;
 - the same page on a phone (390x844 at device scale 3, 1170x2532 pixels);
 
-and prints the median per step over ``--runs`` runs, with how many of the page's
-labels were read (found by ``patrol.ocr.find`` with its centre on the label's DOM
-box) and the cached lookup time.
+cold (the caches off: Tesseract reads), by the in-process engine and by the
+command line (pytesseract, what Patrol used before), alternated in one run; and
+warm: the same pixels read on an earlier run, from the persistent cache on disk
+(``patrol.ocr.cache``) and from the in-memory one. It prints the median per step
+over ``--runs`` runs, the load average, and how many of the page's labels were
+read (found by ``patrol.ocr.find`` with its centre on the label's DOM box).
 
 ``--corpus`` measures accuracy instead, on the corpus the engine's settings were
 chosen on: every page of the demo bank (login, home, funds, a fund, transfer,
 bind card, benefits) on a 1280x800 desktop and a 390x844 phone at scale 3, and
 the benchmark page in light and dark mode. A label counts as read when
 ``find(result, label)`` matches with its centre on the label's DOM box. ``--psm``,
-``--psm-small``, ``--no-reread``, ``--gamma`` and ``--upscale`` change the engine's
+``--psm-small``, ``--no-reread``, ``--gamma``, ``--upscale`` and ``--invert-retry`` change the engine's
 settings, to compare; ``--regions N`` also reads N labels per screen from small regions
 around them (the label padded by 8 CSS px); ``-v`` lists the labels missed.
+``PATROL_OCR_BACKEND=cli`` reads with the command line instead of the in-process
+engine (the words are the same).
 
     .venv/bin/python benchmarks/ocr.py [--runs 5]
     .venv/bin/python benchmarks/ocr.py --corpus [--regions 10] [--psm 3] [--no-reread] [-v]
@@ -31,7 +36,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -229,6 +233,7 @@ def main() -> None:
     ap.add_argument("--no-reread", action="store_true", help="do not re-read suspect Latin words with chi_sim")
     ap.add_argument("--gamma", type=float, help="gamma after background flattening (1 = none)")
     ap.add_argument("--upscale", type=float, help="upscale factor for scale-1 screenshots")
+    ap.add_argument("--invert-retry", action="store_true", help="let Tesseract read weak lines again inverted")
     ap.add_argument("--regions", type=int, default=0, metavar="N",
                     help="with --corpus: also read N labels per screen from small regions around them")
     ap.add_argument("-v", action="store_true", help="list the labels missed")
@@ -236,70 +241,109 @@ def main() -> None:
 
     import dataclasses
 
-    import numpy as np
-
-    from patrol.ocr import DEFAULT_SETTINGS, engine
+    from patrol.ocr import DEFAULT_SETTINGS
 
     # The alternatives are settings passed in, never changes to the engine's module.
     changes = {"psm": args.psm, "psm_small": args.psm_small, "gamma": args.gamma, "upscale": args.upscale,
-               "reread_suspects": False if args.no_reread else None}
+               "reread_suspects": False if args.no_reread else None, "invert_retry": True if args.invert_retry else None}
     settings = dataclasses.replace(DEFAULT_SETTINGS, **{k: v for k, v in changes.items() if v is not None})
     if args.corpus:
         accuracy(args.v, args.regions, settings)
         return
 
-    import cv2
+    speed(settings, args.runs)
 
-    from patrol.ocr import read as read_with
 
-    def read(image, **kwargs):
-        return read_with(image, settings=settings, **kwargs)
+def speed(settings, runs: int) -> None:
+    """Cold reads (cache off) by the in-process engine and by the command line,
+    alternated; warm reads (the persistent cache, and the in-memory one); labels read."""
+    from patrol.core.png import decode_png
+    from patrol.ocr import tess
 
     desktop_png, desktop_labels = shoot(1280, 800, 1)
     phone_png, phone_labels = shoot(390, 844, 3)
-    desktop = cv2.cvtColor(cv2.imdecode(np.frombuffer(desktop_png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    phone = cv2.cvtColor(cv2.imdecode(np.frombuffer(phone_png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    desktop, phone = decode_png(desktop_png), decode_png(phone_png)  # RGBA, as a step's screenshot
     region = Box(40, 80, 400, 120)  # the balance card: caption, amount, caption
     region_labels = [lb for lb in desktop_labels
                      if region[0] <= lb["box"][0] and lb["box"][0] + lb["box"][2] <= region[0] + region[2]
                      and region[1] <= lb["box"][1] and lb["box"][1] + lb["box"][3] <= region[1] + region[3]]
-    read(desktop, cache=False)  # warm the page cache for the language data
-
-    rows = []
-    for name, image, kwargs, labels in [
-        ("desktop 1280x800, full screen", desktop, {}, desktop_labels),
+    load_ms = {}
+    for lang in ("chi_sim+eng", "chi_sim"):  # what a process pays once, on its first read
+        t0 = time.perf_counter()
+        tess._pool.release(lang, tess._pool.acquire(lang))
+        load_ms[lang] = (time.perf_counter() - t0) * 1000
+    cases = [
         ("desktop, region 400x120", desktop, {"region": region}, region_labels),
+        ("desktop 1280x800, full screen", desktop, {}, desktop_labels),
         ("phone 1170x2532 (390x844 @3), full", phone, {}, phone_labels),
-    ]:
-        calls = engine.stats["tesseract_calls"]
-        ms, result = timed(lambda image=image, kwargs=kwargs: read(image, cache=False, **kwargs), args.runs)
-        calls = (engine.stats["tesseract_calls"] - calls) / args.runs
-        h, w = image.shape[:2]
-        crop = image if "region" not in kwargs else image[region[1]:region[1] + region[3], region[0]:region[0] + region[2]]
-        prep_ms, _ = timed(lambda crop=crop, w=w, h=h: engine.preprocess(crop, settings.scale_for(w, h), engine.pixel_density(w, h),
-                                                                         settings), args.runs)
-        found, total, _ = labels_read(result, labels)
-        rows.append((name, f"{ms:.0f}", f"{prep_ms:.0f}", f"{calls:.1f}", f"{found}/{total}"))
-
-    read(desktop)  # fill the cache
-    cached_ms, _ = timed(lambda: read(desktop), max(args.runs, 20))
-    cached_png_ms, _ = timed(lambda: read(desktop_png), max(args.runs, 20))
-
-    tess = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    ]
+    rows = [measure(name, image, kwargs, labels, settings, runs) for name, image, kwargs, labels in cases]
+    tesseract = f"tesseract {tess.version('library')}" if tess.backend() == "library" else tess.version("cli")
     print()
-    print(f"{tess}; python {platform.python_version()}; {os.cpu_count()} CPUs; "
-          f"OMP_THREAD_LIMIT={os.environ.get('OMP_THREAD_LIMIT')}; median of {args.runs} runs, cache off")
+    print(f"{tesseract}; python {platform.python_version()}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}; "
+          f"OMP_THREAD_LIMIT={os.environ.get('OMP_THREAD_LIMIT')}; medians of {runs} runs, in-process engine and "
+          f"command line alternated")
     print()
-    head = ("step", "OCR ms", "of which prep ms", "tesseract calls", "labels read")
+    head = ("step", "cold ms (now)", "cold ms (before: command line)", "tesseract calls", "warm ms (disk cache)",
+            "warm ms (memory)", "labels read")
+    table(head, rows)
+    print()
+    print("cold: the cache off, Tesseract reads. Now: in-process, models already loaded (once per process: "
+          + ", ".join(f"{k} {v:.0f} ms" for k, v in load_ms.items()) + "), no inverted retry. Before: the command "
+          "line, which loads them on every call, with Tesseract's inverted retry of weak lines (the same words).")
+    print("warm (disk cache): the same pixels read on an earlier run, from a new OcrStore on the same folder, "
+          "the in-memory cache cleared: hashing the region's RGBA pixels, the lookup and the JSON.")
+    print("'tesseract calls' > 1: a second call re-read low-confidence Latin words with chi_sim alone.")
+
+
+def measure(name, image, kwargs, labels, settings, runs: int) -> tuple[str, ...]:
+    import dataclasses
+    import tempfile
+
+    from patrol.ocr import OcrStore, engine
+    from patrol.ocr import read as read_with
+
+    def read(**more):
+        return read_with(image, settings=more.pop("settings", settings), **kwargs, **more)
+
+    # Before: the command line, with Tesseract's inverted retry of weak lines.
+    before = dataclasses.replace(settings, invert_retry=True)
+    read(cache=False)  # the page cache warm for both
+    lib_ms, cli_ms, result = [], [], None
+    calls = engine.stats["tesseract_calls"]
+    for _ in range(runs):
+        for backend, times, how in (("", lib_ms, settings), ("cli", cli_ms, before)):
+            os.environ["PATROL_OCR_BACKEND"] = backend
+            t0 = time.perf_counter()
+            out = read(cache=False, settings=how)
+            times.append((time.perf_counter() - t0) * 1000)
+            if not backend:
+                result = out
+    os.environ.pop("PATROL_OCR_BACKEND", None)
+    calls = (engine.stats["tesseract_calls"] - calls) / (2 * runs)
+    with tempfile.TemporaryDirectory() as folder:
+        read(store=OcrStore(folder))  # an earlier run
+        engine.clear_cache()
+        store = OcrStore(folder)  # this run's
+        disk_ms = []
+        for _ in range(max(runs, 20)):
+            engine.clear_cache()
+            t0 = time.perf_counter()
+            read(store=store)
+            disk_ms.append((time.perf_counter() - t0) * 1000)
+        memory_ms, _ = timed(lambda: read(store=store), max(runs, 20))
+        assert store.stats["hits"] >= 20, store.stats
+    found, total, _ = labels_read(result, labels)
+    return (name, f"{statistics.median(lib_ms):.0f}", f"{statistics.median(cli_ms):.0f}", f"{calls:.1f}",
+            f"{statistics.median(disk_ms):.1f}", f"{memory_ms:.2f}", f"{found}/{total}")
+
+
+def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(len(head))]
     for k, r in enumerate([head] + rows):
         print("| " + " | ".join(c.ljust(widths[j]) if j == 0 else c.rjust(widths[j]) for j, c in enumerate(r)) + " |")
         if k == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    print()
-    print(f"cached read of the same screenshot: {cached_ms:.1f} ms from an RGB array, "
-          f"{cached_png_ms:.1f} ms from PNG bytes (decode + hash + lookup)")
-    print("'tesseract calls' > 1: a second call re-read low-confidence Latin words with chi_sim alone.")
 
 
 if __name__ == "__main__":

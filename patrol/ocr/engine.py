@@ -111,6 +111,11 @@ class OcrSettings:
     reread_suspects: bool = True  # read weak Latin words again with the CJK model alone
     suspect_confidence: float = 85.0
     phantom_confidence: float = 50.0  # lone punctuation below this is dropped
+    invert_retry: bool = False  # Tesseract's second reading of weak lines inverted: the text is dark on light already
+
+    def tesseract_variables(self) -> dict[str, str]:
+        """Tesseract's ``-c`` settings these settings imply."""
+        return {"tessedit_do_invert": "1" if self.invert_retry else "0"}
 
     def scale_for(self, width: int, height: int) -> float:
         """Upscale factor for a screenshot of this size (see ``auto_scale``)."""
@@ -514,11 +519,12 @@ def _read_through(store: OcrStore | None, key: _Key, crop: np.ndarray) -> OcrRes
     return _result(words, box, scale, t0)
 
 
-def _tesseract_data(prepared: np.ndarray, lang: str, psm: int) -> dict[str, list[Any]]:
+def _tesseract_data(prepared: np.ndarray, lang: str, psm: int, settings: OcrSettings) -> dict[str, list[Any]]:
     stats["tesseract_calls"] += 1
+    variables = settings.tesseract_variables()
     if tess.backend() == "library":
         try:
-            return tess.tsv_data(prepared, lang, psm)
+            return tess.tsv_data(prepared, lang, psm, variables)
         except tess.EngineError as e:
             raise OcrUnavailable(f"{e}; install it with: apt-get install {APT_PACKAGES}") from None
     import pytesseract
@@ -528,7 +534,8 @@ def _tesseract_data(prepared: np.ndarray, lang: str, psm: int) -> dict[str, list
     pil.format = "BMP"  # what pytesseract hands Tesseract: BMP is quick to write
     try:
         data: dict[str, list[Any]] = pytesseract.image_to_data(
-            pil, lang=lang, config=f"--psm {psm}", output_type=pytesseract.Output.DICT
+            pil, lang=lang, config=" ".join([f"--psm {psm}", *(f"-c {k}={v}" for k, v in variables.items())]),
+            output_type=pytesseract.Output.DICT,
         )
         return data
     except pytesseract.TesseractNotFoundError:
@@ -649,7 +656,7 @@ def _reread_suspects(prepared: np.ndarray, lines: OrderedDict[_LineKey, list[_Ra
         places.append((x0, y0))
     canvas, bands, gap = _stack(crops)
     again: list[list[_Raw]] = [[] for _ in crops]
-    for words in _raw_words(_tesseract_data(canvas, "+".join(cjk), 6), settings.phantom_confidence).values():
+    for words in _raw_words(_tesseract_data(canvas, "+".join(cjk), 6, settings), settings.phantom_confidence).values():
         for w in words:
             mid = w.y + w.h / 2
             k = next((k for k, (a, b) in enumerate(bands) if a <= mid < b), None)
@@ -674,7 +681,7 @@ def _read_words(crop: np.ndarray, lang: str, scale: float, density: float,
     """Tesseract's lines of words of an RGB/grey crop, boxes in the crop's pixels."""
     prepared = preprocess(crop, scale, density, settings)
     psm = settings.psm_small if crop.shape[0] <= settings.small_region_height * density else settings.psm
-    raw_lines = _raw_words(_tesseract_data(prepared, lang, psm), settings.phantom_confidence)
+    raw_lines = _raw_words(_tesseract_data(prepared, lang, psm, settings), settings.phantom_confidence)
     if settings.reread_suspects:
         _reread_suspects(prepared, raw_lines, lang, settings)
     return [

@@ -20,6 +20,7 @@ import functools
 import os
 import subprocess
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ def _lib() -> Any:
     lib.TessBaseAPIClear.argtypes = [p]
     lib.TessBaseAPIEnd.argtypes = [p]
     lib.TessBaseAPIDelete.argtypes = [p]
+    lib.TessBaseAPISetVariable.argtypes = [p, s, s]
     return lib
 
 
@@ -201,13 +203,17 @@ def _close() -> None:
         _pool.close()
 
 
-def tsv_data(image: np.ndarray, lang: str, psm: int) -> dict[str, list[Any]]:
+def tsv_data(image: np.ndarray, lang: str, psm: int, variables: Mapping[str, str]) -> dict[str, list[Any]]:
     """Tesseract's words (``image_to_data``'s dict: a list per TSV column) of a
-    grey uint8 image, read in this process."""
+    grey uint8 image, read in this process. ``variables``: Tesseract's ``-c``
+    settings, set on every call (an engine keeps them between calls)."""
     lib = _lib()
     grey = np.ascontiguousarray(image, dtype=np.uint8)
     api = _pool.acquire(lang)
     try:
+        for name, value in variables.items():
+            if not lib.TessBaseAPISetVariable(api, name.encode(), value.encode()):
+                raise EngineError(f"Tesseract has no setting {name}")
         lib.TessBaseAPISetPageSegMode(api, psm)
         lib.TessBaseAPISetImage(api, grey.ctypes.data, grey.shape[1], grey.shape[0], 1, grey.strides[0])
         lib.TessBaseAPISetSourceResolution(api, _DPI)
