@@ -282,7 +282,7 @@ def _synthetic_pair(width: int, height: int) -> tuple[bytes, bytes]:
     return encode_png(a), encode_png(b)
 
 
-def build_images(workdir: Path, source: str) -> tuple[str, list[dict]]:
+def build_images(workdir: Path, source: str, dense: bool = True) -> tuple[str, list[dict]]:
     """Write the PNG pairs; returns (source used, scenarios)."""
     used = source
     pairs = {}
@@ -316,6 +316,11 @@ def build_images(workdir: Path, source: str) -> tuple[str, list[dict]]:
         same_path.write_bytes(buf.tobytes())
         scenarios.append({"name": f"{label} small change", "a": a_path, "b": b_path, "kind": "change"})
         scenarios.append({"name": f"{label} identical", "a": a_path, "b": same_path, "kind": "identical"})
+    if dense:
+        from diff_cases import dense_pairs  # Chromium renders, cached in benchmarks/.cache
+
+        for label, a_path, b_path in dense_pairs(_page_html):
+            scenarios.append({"name": label, "a": a_path, "b": b_path, "kind": "dense"})
     return used, scenarios
 
 
@@ -386,6 +391,17 @@ def measure(scenario: dict, runs: int, png_runs: int, workdir: Path, exe: Path, 
             patrol_diff.write_bytes(diff_png(actual, c))
         return c
 
+    cli_cmd = [sys.executable, "-m", "patrol.visual", str(a_path), str(b_path), str(workdir / "patrol_cli_diff.png"),
+               "--threshold", str(THRESHOLD)]
+    cli_out = {}
+
+    def patrol_cli():
+        # the whole process, as odiff is timed: interpreter start, imports, decode, compare, diff PNG
+        proc = subprocess.run(cli_cmd, capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"python -m patrol.visual failed ({proc.returncode}): {proc.stderr}")
+        cli_out["stdout"] = proc.stdout.strip()
+
     def odiff():
         proc = subprocess.run(odiff_cmd, capture_output=True, text=True)
         if proc.returncode not in (0, 22):
@@ -394,13 +410,15 @@ def measure(scenario: dict, runs: int, png_runs: int, workdir: Path, exe: Path, 
 
     a_bytes = a_path.read_bytes()
     a_copy = bytes(bytearray(a_bytes))
-    times = {"arrays": [], "pixelmatch": [], "png": [], "odiff": [], "bytes": []}
+    times = {"arrays": [], "pixelmatch": [], "png": [], "odiff": [], "cli": [], "bytes": []}
     pm_count = None
     # In-memory comparisons: alternating hot blocks (one untimed call, then `block`
     # timed calls) of Patrol and pixelmatch, so drift on a shared machine hits both.
     # PNG columns: Patrol and odiff alternate run by run, after one warm-up each.
-    block = 10
-    rounds = max(1, -(-runs // block))
+    # big pairs: fewer timed runs (about 2 s per tool and case), at least 3
+    t_one = _timed(patrol_arrays)
+    block = max(1, min(10, int(400 / max(t_one, 1e-3))))
+    rounds = max(1, -(-runs // 10)) if block == 10 else max(3, min(-(-runs // block), int(2000 / max(t_one, 1e-3))))
     for _ in range(rounds):
         patrol_arrays()
         times["arrays"] += [_timed(patrol_arrays) for _ in range(block)]
@@ -409,9 +427,12 @@ def measure(scenario: dict, runs: int, png_runs: int, workdir: Path, exe: Path, 
         pm_count = answer["count"]
     patrol_png()
     odiff()
-    for _ in range(png_runs):
+    patrol_cli()
+    n_png = png_runs if t_one < 200 else max(3, png_runs // 3)
+    for _ in range(n_png):
         times["png"].append(_timed(patrol_png))
         times["odiff"].append(_timed(odiff))
+        times["cli"].append(_timed(patrol_cli))
     compare(a_bytes, a_copy, threshold=THRESHOLD)
     times["bytes"] = [_timed(lambda: compare(a_bytes, a_copy, threshold=THRESHOLD)) for _ in range(runs)]
     decoder.shutdown()
@@ -421,6 +442,10 @@ def measure(scenario: dict, runs: int, png_runs: int, workdir: Path, exe: Path, 
     except ValueError:
         od_count = -1
     med = {k: statistics.median(v) for k, v in times.items()}
+    cli_count = int(cli_out["stdout"].split()[0])
+    if not result.diff_pixels == pm_count == cli_count:
+        raise AssertionError(f"{scenario['name']}: Patrol counts {result.diff_pixels} (CLI {cli_count}), "
+                             f"pixelmatch {pm_count}")
     return {
         **med,
         "count": result.diff_pixels,
@@ -442,6 +467,8 @@ def main() -> None:
     ap.add_argument("--png-runs", type=int, default=11, help="timed runs from PNG files per tool and case")
     ap.add_argument("--source", choices=["auto", "chromium", "synthetic"], default="auto")
     ap.add_argument("--keep", type=Path, help="keep the generated PNGs in this folder")
+    ap.add_argument("--no-dense", action="store_true", help="skip the dense Chromium-rendered pairs")
+    ap.add_argument("--only", help="run only the cases whose name contains this text")
     args = ap.parse_args()
 
     ensure_peers()
@@ -449,7 +476,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="patrol-diff-bench-")) if args.keep is None else args.keep
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        used, scenarios = build_images(workdir, args.source)
+        used, scenarios = build_images(workdir, args.source, dense=not args.no_dense)
+        scenarios = [s for s in scenarios if not args.only or args.only in s["name"]]
         pm = PixelmatchWorker(workdir)
         try:
             rows = [(s, measure(s, args.runs, args.png_runs, workdir, exe, pm)) for s in scenarios]
@@ -469,7 +497,8 @@ def main() -> None:
           f"({cv2.getNumThreads()} threads); node {pm.info['node']}, pixelmatch {pm.info['version']}; "
           f"{odiff_version}; {os.cpu_count()} CPUs, {platform.machine()}; load average {os.getloadavg()[0]:.1f}")
     print()
-    head = ("case", "diff px P/pm/od", "Patrol arrays", "pixelmatch", "pm/P", "Patrol PNG*", "odiff CLI*", "od/P")
+    head = ("case", "diff px P/pm/od", "Patrol arrays", "pixelmatch", "pm/P", "Patrol PNG*", "odiff CLI*", "od/P",
+            "Patrol CLI**", "od/CLI")
     table = [head]
     for s, m in rows:
         table.append((
@@ -481,6 +510,8 @@ def main() -> None:
             f"{m['png']:.1f} ms",
             f"{m['odiff']:.1f} ms",
             f"{m['odiff'] / m['png']:.1f}x",
+            f"{m['cli']:.0f} ms",
+            f"{m['odiff'] / m['cli']:.2f}x",
         ))
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     for i, r in enumerate(table):
@@ -494,13 +525,15 @@ def main() -> None:
     print("* PNG columns include decoding: Patrol = read both files + decode (the two PNGs on two threads) +")
     print("  compare (+ diff image written as PNG with diff_png() when they differ); odiff = one CLI run per sample")
     print("  (process start + decode + compare + diff PNG written when they differ).")
+    print("** Patrol CLI = `python -m patrol.visual A B DIFF` as a process per sample, like odiff (interpreter")
+    print("  start and the NumPy/OpenCV imports included). Counts are asserted equal to pixelmatch's for every case.")
     print("  'identical' rows compare a PNG with a re-encoding of the same pixels (different bytes), so no")
     print("  byte-equal shortcut there. Patrol's byte-equal shortcut on equal bytes takes:")
     for s, m in rows:
         if s["kind"] == "identical":
             print(f"    {s['name'].replace(' identical', '')}: {m['bytes'] * 1000:.0f} us")
     for s, m in rows:
-        if s["kind"] == "change":
+        if s["kind"] in ("change", "dense"):
             box = m["box"]
             where = f"biggest cluster {box.width}x{box.height} at ({box.x},{box.y})" if box else "no cluster"
             print(f"  {s['name']}: {m['changed']} px changed at all, {m['count']} counted, {m['aa']} anti-aliased, "

@@ -340,6 +340,30 @@ def _antialiased_either(a: np.ndarray, b: np.ndarray, bgr: bool, idx: np.ndarray
     return out
 
 
+_AA_BLOCK_ROWS = 64
+
+
+def _antialiased_blocks(a: np.ndarray, b: np.ndarray, bgr: bool, idx: np.ndarray, width: int, height: int,
+                        a32: np.ndarray, b32: np.ndarray, checkerboard: bool) -> np.ndarray:
+    """_antialiased_either over bands of rows, so that each band picks sibling planes
+    or gathers by its own density; many candidates are judged on worker threads."""
+    if idx.size < 20_000 or height <= _AA_BLOCK_ROWS:
+        return _antialiased_either(a, b, bgr, idx, width, height, a32, b32, checkerboard)
+    cuts = np.searchsorted(idx, np.arange(_AA_BLOCK_ROWS, height, _AA_BLOCK_ROWS) * width)
+    bounds = [0, *(int(c) for c in cuts), idx.size]
+    spans = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+    def judge(span: tuple[int, int]) -> np.ndarray:
+        return _antialiased_either(a, b, bgr, idx[span[0] : span[1]], width, height, a32, b32, checkerboard)
+
+    if CPUS > 1 and len(spans) > 1:
+        half = len(spans) // 2
+        future = worker_pool().submit(lambda: [judge(sp) for sp in spans[:half]])
+        rest = [judge(sp) for sp in spans[half:]]
+        return np.concatenate(future.result() + rest)
+    return np.concatenate([judge(sp) for sp in spans])
+
+
 # --------------------------------------------------------------------------
 # Clusters
 
@@ -548,7 +572,7 @@ def compare(
     else:
         a32 = a.reshape(-1).view(np.uint32)
         b32 = b.reshape(-1).view(np.uint32)
-        aa = _antialiased_either(a, b, bgr, over, width, height, a32, b32, checkerboard)
+        aa = _antialiased_blocks(a, b, bgr, over, width, height, a32, b32, checkerboard)
         diff_idx, aa_idx = over[~aa], over[aa]
     return _counted(diff_idx, aa_idx, width, height, cluster_gap)
 
