@@ -244,3 +244,15 @@ def test_the_cache_folder_is_a_setting_next_to_patrol_yaml(tmp_path):
     assert moved is not None and moved.root == Path("/var/cache/patrol-ocr")
     assert ocr_store(config("ocr: {cache: false}\n")) is None
     assert ocr_store(None) is None
+
+
+def test_a_large_image_is_hashed_in_halves_and_every_byte_counts():
+    big = np.full((1300, 1000, 4), 200, np.uint8)  # 5.2 MB: past the split
+    digest = pixel_digest(big)
+    assert pixel_digest(big.copy()) == digest
+    for y, x in [(0, 0), (649, 999), (650, 0), (1299, 999)]:  # either side of the halves' seam
+        changed = big.copy()
+        changed[y, x, 3] = 201
+        assert pixel_digest(changed) != digest
+    assert pixel_digest(big.reshape(1000, 1300, 4)) != digest  # the same bytes, another shape
+    assert pixel_digest(big[:, :, :3]) != pixel_digest(big)  # an RGB crop is not the RGBA one
