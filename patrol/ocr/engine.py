@@ -61,6 +61,10 @@ label padded by 8 CSS px; ``--regions 10``).
 9. Tesseract runs in this process through its C API (``patrol.ocr.tess``): its
    models are loaded once per process instead of once per call (0.2 s of the
    0.4 s a 400x120 region took by the command line), with the same words.
+10. Tesseract's second reading of weak lines inverted (``tessedit_do_invert``) is
+   off: after 2. the text is dark on light, and the corpus reads the same without
+   it (337/347; 159/160 regions, as the command line reads them today), 10-20%
+   sooner.
 
 The tuning above is an ``OcrSettings`` (immutable, passed to ``read``;
 ``DEFAULT_SETTINGS`` is what the robot uses): the benchmark measures alternatives
