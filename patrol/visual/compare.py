@@ -570,8 +570,7 @@ def compare(
     if include_aa or over.size == 0:
         diff_idx, aa_idx = over, over[:0]
     else:
-        a32 = a.reshape(-1).view(np.uint32)
-        b32 = b.reshape(-1).view(np.uint32)
+        a32, b32 = a.reshape(-1).view(np.uint32), b.reshape(-1).view(np.uint32)
         aa = _antialiased_blocks(a, b, bgr, over, width, height, a32, b32, checkerboard)
         diff_idx, aa_idx = over[~aa], over[aa]
     return _counted(diff_idx, aa_idx, width, height, cluster_gap)
