@@ -241,27 +241,16 @@ def _prune_database_runs(store: Store, root: Path, now: datetime, ages: Ages, ol
 
 
 def _prune_outbox(store: Store, now: datetime, ages: Ages, stats: PruneStats) -> None:
-    from sqlalchemy import and_, delete, or_, select
-
-    from .store.schema import deliveries, events, incidents
+    from .store import outbox_repo
 
     keep_deliveries, keep_runs = ages.get("deliveries"), ages.get("runs")
     if keep_deliveries is not None:
-        cutoff = now - timedelta(seconds=keep_deliveries)
         with store.write() as conn:
-            stats.deliveries += conn.execute(delete(deliveries).where(
-                deliveries.c.status.in_(("sent", "dead")), deliveries.c.created_at < cutoff)).rowcount or 0
+            stats.deliveries += outbox_repo.delete_finished_before(conn, now - timedelta(seconds=keep_deliveries))
     if keep_runs is not None:
         # The timeline of incidents long resolved (and robot notices), as old as the runs it described.
-        cutoff = now - timedelta(seconds=keep_runs)
-        open_ids = select(incidents.c.id).where(incidents.c.status == "open")
-        pending = select(deliveries.c.event_id).where(deliveries.c.status == "pending")
         with store.write() as conn:
-            stats.events += conn.execute(delete(events).where(and_(
-                events.c.at < cutoff,
-                or_(events.c.incident_id.is_(None), events.c.incident_id.not_in(open_ids)),
-                events.c.id.not_in(pending),
-            ))).rowcount or 0
+            stats.events += outbox_repo.delete_closed_events_before(conn, now - timedelta(seconds=keep_runs))
 
 
 def summary(settings: RetentionSettings) -> dict[str, Any]:

@@ -33,18 +33,16 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
-from sqlalchemy import Connection, Row, and_, func, select, update
 
 from ..core.clock import SYSTEM_CLOCK, Clock, SystemClock
-from ..core.vocabulary import DeliveryStatus
 from ..incidents.settings import DeliverySettings
 from ..secrets import MASKER
 from ..store import Store
-from ..store.schema import deliveries, events
+from ..store import outbox_repo as repo
+from ..store.outbox_repo import Attempt, Delivery
 from .formats import FORMATS, Context, Verdict
 from .receivers import Receiver
 
-PENDING, SENT, DEAD = DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.DEAD
 LEASE_GRACE_S = 30.0
 MAX_ANSWER = 600
 Outcome = Literal["done", "failed", "deferred"]
@@ -167,7 +165,7 @@ class Dispatcher:
         self._paused: dict[str, datetime] = {}
 
     # -- selection -----------------------------------------------------------------------
-    def _lease_free(self, row: Row[Any], now: datetime) -> bool:
+    def _lease_free(self, row: Delivery, now: datetime) -> bool:
         if row.lease_owner is None or row.lease_owner == self.owner:
             return True
         if row.lease_until is None or row.lease_until <= now:
@@ -177,22 +175,10 @@ class Dispatcher:
         # The process that leased it on this machine is gone (killed, crashed): take over.
         return host == self.host and pid.isdigit() and not _pid_alive(int(pid))
 
-    def _heads(self, conn: Connection, receiver: str | None = None) -> list[Row[Any]]:
-        """The oldest pending delivery of each (receiver, stream): order per incident."""
-        d2 = deliveries.alias("d2")
-        oldest = (
-            select(func.min(d2.c.id))
-            .where(and_(d2.c.status == PENDING, d2.c.receiver == deliveries.c.receiver, d2.c.stream == deliveries.c.stream))
-            .scalar_subquery()
-        )
-        q = select(deliveries).where(deliveries.c.status == PENDING, deliveries.c.id == oldest)
-        if receiver is not None:
-            q = q.where(deliveries.c.receiver == receiver)
-        return list(conn.execute(q.order_by(deliveries.c.id)).all())
-
-    def _due(self, now: datetime, receiver: str | None = None) -> list[Row[Any]]:
+    def _due(self, now: datetime, receiver: str | None = None) -> list[Delivery]:
+        """Heads of their streams (order per incident) that may be tried now."""
         with self.store.read() as conn:
-            rows = self._heads(conn, receiver)
+            rows = repo.heads(conn, receiver)
         return [r for r in rows if r.next_attempt_at <= now and self._lease_free(r, now)
                 and self._paused.get(r.receiver, now) <= now]
 
@@ -200,7 +186,7 @@ class Dispatcher:
         """When the next pending delivery may be tried (None: nothing pending)."""
         now = self.clock()
         with self.store.read() as conn:
-            rows = self._heads(conn)
+            rows = repo.heads(conn)
         times = []
         for r in rows:
             t = r.next_attempt_at
@@ -212,8 +198,7 @@ class Dispatcher:
 
     def pending_count(self) -> int:
         with self.store.read() as conn:
-            n: int = conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.status == PENDING)).scalar_one()
-            return n
+            return repo.pending_count(conn)
 
     # -- rate limits -----------------------------------------------------------------------
     def _limiter(self, receiver: Receiver) -> RateLimiter | None:
@@ -225,10 +210,7 @@ class Dispatcher:
                 count, per = receiver.rate_limit
                 since = self.clock() - timedelta(seconds=per)
                 with self.store.read() as conn:
-                    seeds = conn.execute(
-                        select(deliveries.c.last_attempt_at).where(
-                            deliveries.c.receiver == receiver.name, deliveries.c.last_attempt_at > since)
-                    ).scalars().all()
+                    seeds = repo.attempts_since(conn, receiver.name, since)
                 # The limiter counts on the monotonic clock; the rows hold wall times.
                 offset = self.time.monotonic() - self.clock().timestamp()
                 lim = RateLimiter(count, per, [s.timestamp() + offset for s in seeds])
@@ -236,49 +218,39 @@ class Dispatcher:
             return lim
 
     # -- one delivery ------------------------------------------------------------------------
-    def _claim(self, row: Row[Any], now: datetime, receiver: Receiver | None) -> bool:
+    def _claim(self, row: Delivery, now: datetime, receiver: Receiver | None) -> bool:
         parts = 2 if receiver is not None and receiver.format == "wecom" else 1
         timeout = receiver.timeout_s if receiver else 5.0
         until = now + timedelta(seconds=timeout * parts + LEASE_GRACE_S)
-        with self.store.write() as conn:
-            cond = deliveries.c.lease_owner.is_(None) if row.lease_owner is None else deliveries.c.lease_owner == row.lease_owner
-            res = conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == row.id, deliveries.c.status == PENDING, cond)
-                .values(lease_owner=self.owner, lease_until=until)
-            )
-            return res.rowcount == 1
+        with self.store.write() as conn:  # one transaction: read-and-lease is atomic
+            return repo.claim(conn, row, self.owner, until)
 
-    def _finish(self, row_id: int, **values: Any) -> None:
+    def _dead(self, row_id: int, error: str, attempt: Attempt | None = None) -> None:
         with self.store.write() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == row_id, deliveries.c.lease_owner == self.owner)
-                .values(lease_owner=None, lease_until=None, **values)
-            )
+            repo.mark_dead(conn, row_id, self.owner, error, attempt)
 
     def _backoff(self, attempts: int) -> float:
         s = self.settings
         delay = min(float(s.max_backoff_s), s.backoff_s * (2.0 ** max(0, attempts - 1)))
         return delay / 2 + random.uniform(0, delay / 2)  # equal jitter
 
-    def _send_one(self, row: Row[Any], client: httpx.Client, deadline: float | None, stats: DispatchStats) -> Outcome:
+    def _send_one(self, row: Delivery, client: httpx.Client, deadline: float | None, stats: DispatchStats) -> Outcome:
         """'done' (sent or dead), 'failed' (to be retried) or 'deferred' (rate limit)."""
         now = self.clock()
         receiver = self.receivers.get(row.receiver)
         if not self._claim(row, now, receiver):
             return "done"  # someone else has it
         if receiver is None:
-            self._finish(row.id, status=DEAD, last_error=f"receiver {row.receiver!r} is no longer in patrol.yaml")
+            self._dead(row.id, f"receiver {row.receiver!r} is no longer in patrol.yaml")
             stats.dead += 1
             return "done"
         fmt = FORMATS[receiver.format]
         with self.store.read() as conn:
-            doc = conn.execute(select(events.c.payload).where(events.c.id == row.event_id)).scalar_one()
+            doc = repo.event_payload(conn, row.event_id)
         try:
             reqs = fmt.requests(doc, receiver, Context(tz=self.tz, now=self.clock))
         except Exception as e:  # a bug or a broken document: retrying will not help
-            self._finish(row.id, status=DEAD, last_error=MASKER.mask(f"could not build the message: {type(e).__name__}: {e}"))
+            self._dead(row.id, MASKER.mask(f"could not build the message: {type(e).__name__}: {e}"))
             stats.dead += 1
             return "done"
         sent = self._send_parts(row, receiver, reqs, client, deadline)
@@ -288,7 +260,7 @@ class Dispatcher:
         verdict, status_code, parts_done = sent
         return self._conclude(row, receiver, verdict, status_code, parts_done, stats)
 
-    def _send_parts(self, row: Row[Any], receiver: Receiver, reqs: list[Any], client: httpx.Client,
+    def _send_parts(self, row: Delivery, receiver: Receiver, reqs: list[Any], client: httpx.Client,
                     deadline: float | None) -> tuple[Verdict, int | None, int] | None:
         """Post the parts not sent yet; None when a rate limit defers the rest."""
         limiter = self._limiter(receiver)
@@ -299,7 +271,8 @@ class Dispatcher:
                 wait = limiter.wait_time(self.time.monotonic())
                 if wait > 0:
                     if deadline is not None and self.time.monotonic() + wait > deadline:
-                        self._finish(row.id, parts_done=parts_done)
+                        with self.store.write() as conn:
+                            repo.release(conn, row.id, self.owner, parts_done)
                         return None
                     self.time.sleep(wait)
                 limiter.record(self.time.monotonic())
@@ -314,41 +287,39 @@ class Dispatcher:
                 self._progress(row.id, parts_done)  # a crash now does not resend this part
         return verdict, status_code, parts_done
 
-    def _conclude(self, row: Row[Any], receiver: Receiver, verdict: Verdict, status_code: int | None, parts_done: int,
+    def _conclude(self, row: Delivery, receiver: Receiver, verdict: Verdict, status_code: int | None, parts_done: int,
                   stats: DispatchStats) -> Outcome:
         now = self.clock()
         attempts = row.attempts + 1
-        common = dict(attempts=attempts, last_attempt_at=now, last_status=status_code, parts_done=parts_done)
+        attempt = Attempt(attempts=attempts, at=now, status_code=status_code, parts_done=parts_done)
         if verdict.ok:
-            self._finish(row.id, status=SENT, sent_at=now, **common)
+            with self.store.write() as conn:
+                repo.mark_sent(conn, row.id, self.owner, attempt)
             stats.sent += 1
             return "done"
         error = MASKER.mask((verdict.error or "failed")[:MAX_ANSWER])
         stats.errors.append(f"{receiver.name}: {error}")
         age = (now - row.queued_at).total_seconds()
         if verdict.permanent:
-            self._finish(row.id, status=DEAD, last_error=error, **common)
+            self._dead(row.id, error, attempt)
             stats.dead += 1
             return "done"
         if age >= self.settings.max_age_s:
-            self._finish(row.id, status=DEAD, last_error=f"gave up after {attempts} attempts over {age:.0f}s: {error}", **common)
+            self._dead(row.id, f"gave up after {attempts} attempts over {age:.0f}s: {error}", attempt)
             stats.dead += 1
             return "done"
         delay = verdict.retry_after if verdict.retry_after is not None else self._backoff(attempts)
         next_at = min(now + timedelta(seconds=delay), row.queued_at + timedelta(seconds=self.settings.max_age_s))
         if verdict.retry_after is not None:
             self._paused[receiver.name] = next_at  # the receiver said so: all its messages wait
-        self._finish(row.id, next_attempt_at=next_at, last_error=error, **common)
+        with self.store.write() as conn:
+            repo.mark_retry(conn, row.id, self.owner, attempt, error, next_at)
         stats.retrying += 1
         return "failed"
 
     def _progress(self, row_id: int, parts_done: int) -> None:
         with self.store.write() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == row_id, deliveries.c.lease_owner == self.owner)
-                .values(parts_done=parts_done)
-            )
+            repo.save_progress(conn, row_id, self.owner, parts_done)
 
     def _post(self, client: httpx.Client, receiver: Receiver, req: Any, timeout: float) -> tuple[Verdict, int | None]:
         fmt = FORMATS[receiver.format]

@@ -1,0 +1,188 @@
+"""The outbox: sending, reading, re-queuing and pruning the ``deliveries`` table
+(and the ``events`` it points to). Every query the dispatcher, ``patrol deliveries``
+and retention need lives here; callers pass the connection, so each decides the
+transaction (a claim is one write transaction of its own).
+
+Writing outbox rows is ``incident_repo.queue_deliveries``: they go in the incident
+change's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select, update
+
+from ..core.vocabulary import DeliveryStatus, IncidentStatus
+from .schema import deliveries, events, incidents
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox row, as the dispatcher sees it."""
+
+    id: int
+    event_id: int
+    receiver: str
+    format: str
+    stream: str  # per-receiver ordering key (incident / robot target)
+    status: DeliveryStatus
+    attempts: int
+    parts_done: int  # multi-message formats (WeCom text + image)
+    queued_at: datetime  # max_age counts from here (reset by a retry by hand)
+    next_attempt_at: datetime
+    lease_owner: str | None
+    lease_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one attempt at sending a delivery left behind."""
+
+    attempts: int  # counting this one
+    at: datetime
+    status_code: int | None  # the receiver's HTTP answer, None without one
+    parts_done: int
+
+    def values(self) -> dict[str, Any]:
+        return dict(attempts=self.attempts, last_attempt_at=self.at, last_status=self.status_code,
+                    parts_done=self.parts_done)
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(id=row.id, event_id=row.event_id, receiver=row.receiver, format=row.format, stream=row.stream,
+                    status=DeliveryStatus(row.status), attempts=row.attempts, parts_done=row.parts_done,
+                    queued_at=row.queued_at, next_attempt_at=row.next_attempt_at, lease_owner=row.lease_owner,
+                    lease_until=row.lease_until)
+
+
+# -- the dispatcher ----------------------------------------------------------------------------------
+def heads(conn: Connection, receiver: str | None = None) -> list[Delivery]:
+    """The oldest pending delivery of each (receiver, stream), oldest first: a stream's
+    later deliveries wait for its head (order per incident)."""
+    d2 = deliveries.alias("d2")
+    oldest = (
+        select(func.min(d2.c.id))
+        .where(and_(d2.c.status == DeliveryStatus.PENDING, d2.c.receiver == deliveries.c.receiver, d2.c.stream == deliveries.c.stream))
+        .scalar_subquery()
+    )
+    q = select(deliveries).where(deliveries.c.status == DeliveryStatus.PENDING, deliveries.c.id == oldest)
+    if receiver is not None:
+        q = q.where(deliveries.c.receiver == receiver)
+    return [_delivery(r) for r in conn.execute(q.order_by(deliveries.c.id))]
+
+
+def pending_count(conn: Connection) -> int:
+    n: int = conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.status == DeliveryStatus.PENDING)).scalar_one()
+    return n
+
+
+def attempts_since(conn: Connection, receiver: str, since: datetime) -> list[datetime]:
+    """When the receiver's deliveries were last tried, for those tried after ``since``."""
+    return list(conn.execute(select(deliveries.c.last_attempt_at).where(
+        deliveries.c.receiver == receiver, deliveries.c.last_attempt_at > since)).scalars())
+
+
+def claim(conn: Connection, delivery: Delivery, owner: str, until: datetime) -> bool:
+    """Lease a pending delivery to ``owner`` until ``until``, provided nobody took it
+    since it was read (same lease holder as then); False when someone did."""
+    held = (deliveries.c.lease_owner.is_(None) if delivery.lease_owner is None
+            else deliveries.c.lease_owner == delivery.lease_owner)
+    res = conn.execute(update(deliveries).where(deliveries.c.id == delivery.id, deliveries.c.status == DeliveryStatus.PENDING, held)
+                       .values(lease_owner=owner, lease_until=until))
+    return res.rowcount == 1
+
+
+def event_payload(conn: Connection, event_id: int) -> Any:
+    """The document the delivery sends."""
+    return conn.execute(select(events.c.payload).where(events.c.id == event_id)).scalar_one()
+
+
+def save_progress(conn: Connection, delivery_id: int, owner: str, parts_done: int) -> None:
+    """Parts sent so far, lease kept (a crash now does not resend them)."""
+    _update_leased(conn, delivery_id, owner, parts_done=parts_done)
+
+
+def release(conn: Connection, delivery_id: int, owner: str, parts_done: int) -> None:
+    """Hand a delivery back untried (a rate limit deferred it), with the parts sent so far."""
+    _release(conn, delivery_id, owner, parts_done=parts_done)
+
+
+def mark_sent(conn: Connection, delivery_id: int, owner: str, attempt: Attempt) -> None:
+    _release(conn, delivery_id, owner, status=DeliveryStatus.SENT, sent_at=attempt.at, **attempt.values())
+
+
+def mark_dead(conn: Connection, delivery_id: int, owner: str, error: str, attempt: Attempt | None = None) -> None:
+    """Given up (``attempt`` None: never sent, e.g. its receiver is gone)."""
+    _release(conn, delivery_id, owner, status=DeliveryStatus.DEAD, last_error=error, **(attempt.values() if attempt else {}))
+
+
+def mark_retry(conn: Connection, delivery_id: int, owner: str, attempt: Attempt, error: str, next_at: datetime) -> None:
+    """Failed, to be tried again at ``next_at``."""
+    _release(conn, delivery_id, owner, next_attempt_at=next_at, last_error=error, **attempt.values())
+
+
+def _release(conn: Connection, delivery_id: int, owner: str, **values: Any) -> None:
+    _update_leased(conn, delivery_id, owner, lease_owner=None, lease_until=None, **values)
+
+
+def _update_leased(conn: Connection, delivery_id: int, owner: str, **values: Any) -> None:
+    # Only while ``owner`` holds the lease: a dispatcher that lost it changes nothing.
+    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.lease_owner == owner)
+                 .values(**values))
+
+
+# -- `patrol deliveries` -----------------------------------------------------------------------------
+def newest_with_events(conn: Connection, status: str | None, limit: int) -> list[dict[str, Any]]:
+    """The newest deliveries, each with its event's ``event_type``, ``incident_id`` and ``uid``."""
+    q = (
+        select(deliveries, events.c.type.label("event_type"), events.c.incident_id, events.c.uid)
+        .join(events, events.c.id == deliveries.c.event_id)
+        .order_by(deliveries.c.id.desc())
+        .limit(limit)
+    )
+    if status:
+        q = q.where(deliveries.c.status == status)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def status_counts(conn: Connection) -> dict[str, int]:
+    """Deliveries per status."""
+    return {str(s): int(n) for s, n in conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))}
+
+
+def statuses(conn: Connection, ids: Sequence[int]) -> dict[int, DeliveryStatus]:
+    """The status of each of these deliveries that exists."""
+    return {int(i): DeliveryStatus(s) for i, s in conn.execute(
+        select(deliveries.c.id, deliveries.c.status).where(deliveries.c.id.in_(ids)))}
+
+
+def requeue_dead(conn: Connection, ids: Sequence[int] | None, now: datetime) -> int:
+    """Dead deliveries (these, or all of them) back to pending, due ``now``, lease
+    dropped; ``queued_at`` restarts max age. How many were re-queued."""
+    cond: ColumnElement[bool] = deliveries.c.id.in_(ids) if ids else deliveries.c.status == DeliveryStatus.DEAD
+    res = conn.execute(update(deliveries).where(cond, deliveries.c.status == DeliveryStatus.DEAD).values(
+        status=DeliveryStatus.PENDING, queued_at=now, next_attempt_at=now, lease_owner=None, lease_until=None))
+    return res.rowcount
+
+
+# -- retention ---------------------------------------------------------------------------------------
+def delete_finished_before(conn: Connection, cutoff: datetime) -> int:
+    """Delete sent and dead deliveries created before ``cutoff``."""
+    return conn.execute(delete(deliveries).where(
+        deliveries.c.status.in_((DeliveryStatus.SENT, DeliveryStatus.DEAD)), deliveries.c.created_at < cutoff)).rowcount or 0
+
+
+def delete_closed_events_before(conn: Connection, cutoff: datetime) -> int:
+    """Delete events older than ``cutoff`` of no open incident (resolved incidents'
+    timelines, robot notices) that no pending delivery still has to send."""
+    open_ids = select(incidents.c.id).where(incidents.c.status == IncidentStatus.OPEN)
+    pending = select(deliveries.c.event_id).where(deliveries.c.status == DeliveryStatus.PENDING)
+    return conn.execute(delete(events).where(and_(
+        events.c.at < cutoff,
+        or_(events.c.incident_id.is_(None), events.c.incident_id.not_in(open_ids)),
+        events.c.id.not_in(pending),
+    ))).rowcount or 0
