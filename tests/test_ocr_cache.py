@@ -256,3 +256,15 @@ def test_a_large_image_is_hashed_in_halves_and_every_byte_counts():
         assert pixel_digest(changed) != digest
     assert pixel_digest(big.reshape(1000, 1300, 4)) != digest  # the same bytes, another shape
     assert pixel_digest(big[:, :, :3]) != pixel_digest(big)  # an RGB crop is not the RGBA one
+
+
+def test_warm_up_loads_the_engines_in_the_background():
+    from patrol.ocr import tess, warm_up
+
+    if tess.backend() != "library":
+        pytest.skip("the command line loads its models on every call")
+    thread = warm_up("chi_sim+eng")
+    if thread is not None:
+        thread.join(60)
+    assert tess._pool.count.get("chi_sim+eng") and tess._pool.count.get("chi_sim")
+    assert warm_up("chi_sim+eng") is None  # once per process

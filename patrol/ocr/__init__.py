@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         clear_cache,
         read,
         result_from_lines,
+        warm_up,
     )
     from .locate import locate_text, screen_text
     from .match import DEFAULT_SCORE, TextMatch, contains, find
@@ -51,6 +52,7 @@ _WHERE = {
     "clear_cache": "engine",
     "read": "engine",
     "result_from_lines": "engine",
+    "warm_up": "engine",
     "locate_text": "locate",
     "screen_text": "locate",
     "DEFAULT_SCORE": "match",
@@ -79,6 +81,7 @@ __all__ = [
     "result_from_lines",
     "screen_text",
     "store_at",
+    "warm_up",
 ]
 
 

@@ -429,6 +429,14 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def warm_up(lang: str = DEFAULT_LANG) -> threading.Thread | None:
+    """Start loading Tesseract's models for ``lang`` (and the CJK model alone, which
+    re-reads weak Latin words) in the background: call it when a journey that
+    reads the screen starts, and its first read does not pay for the loading."""
+    langs = [lang] + [part for part in lang.split("+") if part.startswith("chi_") and part != lang]
+    return tess.preload(langs)
+
+
 def read(
     image: np.ndarray | bytes,
     *,

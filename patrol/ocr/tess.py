@@ -188,6 +188,33 @@ class _Pool:
 _pool = _Pool()
 
 
+_preloaded: set[str] = set()
+
+
+def preload(langs: list[str]) -> threading.Thread | None:
+    """Load the engines for ``langs`` in a background thread (once per process and
+    language), so a run's first read does not wait the 0.1-0.5 s it takes. Nothing
+    to do with the command line; a missing language is reported by the read."""
+    if backend() != "library":
+        return None
+    with _pool.lock:
+        todo = [lang for lang in langs if lang not in _preloaded and not _pool.count.get(lang)]
+        _preloaded.update(todo)
+    if not todo:
+        return None
+
+    def load() -> None:
+        for lang in todo:
+            try:
+                _pool.release(lang, _pool.acquire(lang))
+            except EngineError:
+                pass
+
+    thread = threading.Thread(target=load, name="ocr-preload", daemon=True)
+    thread.start()
+    return thread
+
+
 def _start(lang: str) -> int:
     lib = _lib()
     api = lib.TessBaseAPICreate()
