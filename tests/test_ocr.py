@@ -341,3 +341,17 @@ def test_missing_language_data_names_the_package(monkeypatch):
     with pytest.raises(OcrUnavailable, match="tesseract-ocr-zzz-tra"):
         check_available("chi_sim+zzz_tra")
     check_available("chi_sim+eng")
+
+
+def test_the_in_process_engine_reads_the_same_words_as_the_command_line(main_shot, monkeypatch):
+    from patrol.ocr import tess
+
+    if tess.backend() != "library":
+        pytest.skip("libtesseract is not loadable here")
+    png, _, _ = main_shot
+    library = read(png, cache=False)
+    monkeypatch.setenv("PATROL_OCR_BACKEND", "cli")
+    assert tess.backend() == "cli"
+    command_line = read(png, cache=False)
+    assert [(w.text, w.box, w.confidence) for w in library.words] == \
+        [(w.text, w.box, w.confidence) for w in command_line.words]
