@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .config.retention import AGE_KEYS, RetentionSettings
+from .core.isotime import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -92,10 +93,6 @@ class PruneStats:
         if self.protected:
             said += f"; kept {self.protected} old run(s) that open incidents or pending notifications refer to"
         return said
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def protected_runs(conn: Connection) -> set[str]:

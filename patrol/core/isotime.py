@@ -6,6 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
+def utcnow() -> datetime:
+    """Now, as an aware UTC datetime (the default wall clock of the services)."""
+    return datetime.now(UTC)
+
+
 def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None

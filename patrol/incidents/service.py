@@ -24,7 +24,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,7 +32,7 @@ from sqlalchemy import Connection, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config
-from ..core.isotime import iso
+from ..core.isotime import iso, utcnow
 from ..core.vocabulary import EventType, IncidentStatus, Outcome, ResolvedBy, Status
 from ..errors import InputError
 from ..notify.dispatcher import Dispatcher, DispatchStats
@@ -49,10 +49,6 @@ from .settings import IncidentSettings, incident_settings, public_url
 
 RunCtx = dict[str, Any]  # id, status, started_at, run_dir of the run being recorded
 JourneyFilter = list[tuple[str, list[str]]]  # (journey, tags): which receivers want an event
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

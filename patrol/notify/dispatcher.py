@@ -48,10 +48,6 @@ MAX_ANSWER = 600
 Outcome = Literal["done", "failed", "deferred"]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class _WallOnly(SystemClock):
     """A plain ``() -> datetime`` (the incident service's clock) for wall time; the
     system clock for intervals and sleeps."""
