@@ -355,3 +355,15 @@ def test_the_in_process_engine_reads_the_same_words_as_the_command_line(main_sho
     command_line = read(png, cache=False)
     assert [(w.text, w.box, w.confidence) for w in library.words] == \
         [(w.text, w.box, w.confidence) for w in command_line.words]
+
+
+def test_reads_in_several_threads_at_once_give_the_same_words(main_shot):
+    from concurrent.futures import ThreadPoolExecutor
+
+    png, boxes, _ = main_shot
+    regions = [(int(b["x"]) - 8, int(b["y"]) - 8, int(b["width"]) + 16, int(b["height"]) + 16)
+               for b in (boxes[i] for i in ("transfer-in", "bind", "busy", "night"))]
+    alone = [read(png, region=r, cache=False).text for r in regions]
+    with ThreadPoolExecutor(4) as pool:  # more threads than engines: some wait for one
+        together = list(pool.map(lambda r: read(png, region=r, cache=False).text, regions * 2))
+    assert together == alone * 2
