@@ -6,6 +6,12 @@ mapping (``expect_key``), and/or run on every step (``always``). ``phase`` says 
   timing (e.g. waiting for an element to become visible);
 - ``evidence``: after the screenshot, on the evidence (network errors, budget,
   pixels, OCR).
+
+An evidence check that does slow work on the pixels (OCR, comparing) splits itself:
+``look`` asks the live page what it needs (element boxes, where words are) and
+returns a ``Verdict``, the rest of the work on the evidence alone. The runner reaches
+verdicts in step order while the journey goes on to its next step; they never end a
+journey (their findings are not fatal) and never touch the driver.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ if TYPE_CHECKING:
     from ..journey.parsing import ParseContext
     from ..results import Finding
     from ..runner.evidence import StepContext
+
+# The part of a check that works on the step's evidence alone (no driver calls).
+Verdict = Callable[[], Awaitable["list[Finding]"]]
 
 
 class Check:
@@ -47,7 +56,16 @@ class Check:
         return True
 
     async def run(self, sc: StepContext, params: Any) -> list[Finding]:
-        raise NotImplementedError
+        """The whole check: what ``look`` saw, judged now."""
+        seen = await self.look(sc, params)
+        return seen if isinstance(seen, list) else await seen()
+
+    async def look(self, sc: StepContext, params: Any) -> list[Finding] | Verdict:
+        """What needs the live page, now; returns the findings, or the verdict still to
+        reach on the evidence. A check overrides ``run`` or ``look``."""
+        if type(self).run is Check.run:
+            raise NotImplementedError(f"{type(self).__name__} overrides neither run nor look")
+        return await self.run(sc, params)
 
 
 # Once the app has visibly failed (a 5xx, a crashed script), waiting out the whole

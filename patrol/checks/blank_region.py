@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import asyncio
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ..core.geometry import Region
+from ..core.geometry import Box, Region
+from ..core.png import png_dimensions
 from ..core.vocabulary import Kind, Reason
 from ..journey.model import Locator
 from ..journey.parsing import Invalid, ParseContext
 from ..results import Finding
 from ..visual.blank import REGION_BLANK_SHARE, blank_share, colour_name
 from . import register
-from .base import Check
+from .base import Check, Verdict
 from .screen import boxes_for
 
 if TYPE_CHECKING:
@@ -29,21 +32,27 @@ class NotBlank(Check):
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Region | Locator | Invalid:
         return ctx.region(value, path) if isinstance(value, list) else ctx.locator(value, path)
 
-    async def run(self, sc: StepContext, target: Region | Locator) -> list[Finding]:
-        img = sc.evidence.image()
-        if img is None:
+    async def look(self, sc: StepContext, target: Region | Locator) -> list[Finding] | Verdict:
+        size = png_dimensions(sc.evidence.screenshot_png) if sc.evidence.screenshot_png is not None else None
+        if size is None:
             return []
-        h, w = img.shape[:2]
-        boxes = await boxes_for(sc.driver, [target], w, h)
+        boxes = await boxes_for(sc.driver, [target], *size)
         what = target.describe() if isinstance(target, Locator) else f"region {target.as_list()}"
         if not boxes:
             return [Finding(kind=Kind.RENDER, reason=Reason.BLANK_REGION,
                             message=f"{what} is not on the screen, so nothing was drawn there", evidence={"target": what})]
-        x, y, bw, bh = boxes[0]
+        return partial(self.judge, sc, what, boxes[0])
+
+    async def judge(self, sc: StepContext, what: str, box: Box) -> list[Finding]:
+        img = await asyncio.to_thread(sc.evidence.image)
+        if img is None:
+            return []
+        h, w = img.shape[:2]
+        x, y, bw, bh = box
         # Look inside the element's frame: a border is not content.
         inset = max(2, int(min(bw, bh) * 0.02))
         crop = img[max(0, y + inset): min(h, y + bh - inset), max(0, x + inset): min(w, x + bw - inset)]
-        share, colour = blank_share(crop, step=1)
+        share, colour = await asyncio.to_thread(blank_share, crop, step=1)
         if crop.size and share < REGION_BLANK_SHARE:
             return []
         return [

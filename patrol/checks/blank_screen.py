@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..core.vocabulary import Kind, Reason
 from ..results import Finding
 from ..visual.blank import SCREEN_BLANK_SHARE, blank_share, colour_name
 from . import register
-from .base import Check
+from .base import Check, Verdict
 from .detectors import detector_on
 
 if TYPE_CHECKING:
@@ -26,7 +27,10 @@ class BlankScreen(Check):
     def enabled(self, sc: StepContext) -> bool:
         return detector_on(sc, self.name)
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+    async def look(self, sc: StepContext, params: Any) -> Verdict:
+        return partial(self.judge, sc)  # the pixels alone say it
+
+    async def judge(self, sc: StepContext) -> list[Finding]:
         # Decoding the screenshot and counting colours is CPU work: off the event loop.
         img = await asyncio.to_thread(sc.evidence.image)
         if img is None:

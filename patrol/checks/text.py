@@ -9,19 +9,22 @@ Each takes a list, or ``{values: [...], region: [x, y, w, h] | SELECTOR}``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..config.sections import ForbiddenTextConfig
 from ..core.geometry import Box, Region
+from ..core.png import png_dimensions
 from ..core.vocabulary import Kind, Reason
 from ..journey.loader import journey_key
 from ..journey.model import Locator
 from ..journey.parsing import INVALID, Invalid, ParseContext
 from ..results import Finding
 from . import register
-from .base import Check
+from .base import Check, Verdict
 from .detectors import detector_on
 from .screen import boxes_for, read_screen
 
@@ -115,10 +118,17 @@ async def _region_box(sc: StepContext, region: Region | Locator | None) -> Box |
 
 
 def _screen_size(sc: StepContext) -> tuple[int, int]:
-    img = sc.evidence.image()
-    if img is None:
-        return 0, 0
-    return int(img.shape[1]), int(img.shape[0])
+    png = sc.evidence.screenshot_png
+    size = png_dimensions(png) if png is not None else None
+    if size is None:  # not a PNG header we know: ask the decoder
+        img = sc.evidence.image()
+        return (0, 0) if img is None else (int(img.shape[1]), int(img.shape[0]))
+    return size
+
+
+async def _word_boxes(sc: StepContext, words: Sequence[str]) -> list[list[Box]]:
+    """Where the UI tree says each word is, asked all at once."""
+    return list(await asyncio.gather(*(sc.driver.text_boxes(w) for w in words)))
 
 
 def _centre_within(box: Box, within: Box | None) -> bool:
@@ -128,14 +138,14 @@ def _centre_within(box: Box, within: Box | None) -> bool:
     return within.x <= cx <= within.right and within.y <= cy <= within.bottom
 
 
-async def _read_where_ui_says(sc: StepContext, word: str, within: Box | None) -> bool:
+async def _read_where_ui_says(sc: StepContext, word: str, within: Box | None, hints: Sequence[Box]) -> bool:
     """Small text on a coloured card can be lost in a full-screen read. Where the UI
-    tree says the words are, read that area closely; the OCR still decides, so text
-    that is covered, clipped or not painted is still missing."""
+    tree said the words are (``hints``), read that area closely; the OCR still decides,
+    so text that is covered, clipped or not painted is still missing."""
     from ..ocr.match import find
 
     w, h = _screen_size(sc)
-    for raw in await sc.driver.text_boxes(word):
+    for raw in hints:
         box = Box(*raw)
         if not _centre_within(box, within):
             continue
@@ -165,14 +175,17 @@ class ExpectText(Check):
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> TextSpec | Invalid:
         return parse_text_spec(value, path, ctx)
 
-    async def run(self, sc: StepContext, spec: TextSpec) -> list[Finding]:
+    async def look(self, sc: StepContext, spec: TextSpec) -> Verdict:
+        box = await _region_box(sc, spec.region)
+        return partial(self.judge, sc, spec, box, await _word_boxes(sc, spec.values))
+
+    async def judge(self, sc: StepContext, spec: TextSpec, box: Box | None, hints: list[list[Box]]) -> list[Finding]:
         from ..ocr.match import find
 
-        box = await _region_box(sc, spec.region)
         # Read closely where the UI tree says the words are (fast, small areas); read
         # the whole screen (or region) only for words the tree does not know about,
         # such as text painted in a canvas or an image.
-        missing = [w for w in spec.values if not await _read_where_ui_says(sc, w, box)]
+        missing = [w for w, at in zip(spec.values, hints) if not await _read_where_ui_says(sc, w, box, at)]
         if missing:
             result = await read_screen(sc, box)
             missing = [w for w in missing if find(result, w, exact=_exact(w)) is None]
@@ -202,9 +215,9 @@ class ExpectNotText(Check):
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> TextSpec | Invalid:
         return parse_text_spec(value, path, ctx)
 
-    async def run(self, sc: StepContext, spec: TextSpec) -> list[Finding]:
+    async def look(self, sc: StepContext, spec: TextSpec) -> Verdict:
         box = await _region_box(sc, spec.region)
-        return await forbidden_findings(sc, spec.values, box, source="not_text")
+        return partial(forbidden_findings, sc, spec.values, box, "not_text")
 
 
 async def forbidden_findings(sc: StepContext, words: Sequence[str], box: Box | None,
@@ -240,41 +253,42 @@ class ForbiddenText(Check):
     def enabled(self, sc: StepContext) -> bool:
         return detector_on(sc, self.name)
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+    async def look(self, sc: StepContext, params: Any) -> list[Finding] | Verdict:
         memory = sc.memory
         if memory.forbidden_words is None:
             memory.forbidden_words = forbidden_list(sc.config, sc.journey)
         words = memory.forbidden_words
-        image = sc.evidence.image()
-        if not words or image is None:
+        if not words or sc.evidence.screenshot_png is None:
+            return []
+        pictures = await sc.driver.picture_boxes()
+        hints = None if pictures is None else [Box(*b) for b in pictures] + [b for at in await _word_boxes(sc, words) for b in at]
+        return partial(self.judge, sc, words, hints)
+
+    async def judge(self, sc: StepContext, words: list[str], hints: list[Box] | None) -> list[Finding]:
+        memory = sc.memory
+        image = await asyncio.to_thread(sc.evidence.image)
+        if image is None:
             return []
         previous, memory.previous_image = memory.previous_image, image
-        box = changed_area(previous, image)
+        box = await asyncio.to_thread(changed_area, previous, image)
         if box == "same":
             return []  # nothing new on screen: what was there was read at an earlier step
-        regions = await guided_regions(sc, words, box)
-        if regions is None:
+        if hints is None:
             return await forbidden_findings(sc, words, box, source="forbidden_text")
         findings = []
-        for region in regions:
+        for region in guided_regions(sc, hints, box):
             findings += await forbidden_findings(sc, words, region, source="forbidden_text")
         return findings
 
 
-async def guided_regions(sc: StepContext, words: Sequence[str], changed: Box | None) -> list[Box] | None:
-    """Where to read, when the UI tree can say: elements whose text holds a forbidden
-    word, and elements whose words are only pixels (canvas, images). Reading a few
-    small areas closely is faster and more accurate than the whole screen; the OCR
-    still decides. None: no UI tree, read the (changed part of the) screen."""
-    pictures = await sc.driver.picture_boxes()
-    if pictures is None:
-        return None
-    boxes = [Box(*b) for b in pictures]
-    for word in words:
-        boxes += [Box(*b) for b in await sc.driver.text_boxes(word)]
+def guided_regions(sc: StepContext, hints: Sequence[Box], changed: Box | None) -> list[Box]:
+    """Where to read, as the UI tree said: elements whose text holds a forbidden word,
+    and elements whose words are only pixels (canvas, images). Reading a few small
+    areas closely is faster and more accurate than the whole screen; the OCR still
+    decides. Areas outside what changed since the previous step were read there."""
     w, h = _screen_size(sc)
     out: list[Box] = []
-    for box in boxes:
+    for box in hints:
         region = box.pad(6, w, h)
         if region.w < 8 or region.h < 8:
             continue

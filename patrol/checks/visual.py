@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from ..core.geometry import Box
+from ..core.png import png_dimensions
 from ..core.vocabulary import Kind, Reason
 from ..journey.parsing import INVALID, Invalid, ParseContext
 from ..results import Finding
 from ..visual.baselines import BaselineStore, Environment
 from ..visual.tolerance import AreaTolerance, parse_area_tolerance, within_tolerance
 from . import register
-from .base import Check
+from .base import Check, Verdict
 from .screen import Area, boxes_for, parse_areas
 
 if TYPE_CHECKING:
@@ -93,13 +96,18 @@ class Visual(Check):
             return INVALID
         return VisualSpec(name, tuple(mask), float(colour), area, str(area_raw))
 
-    async def run(self, sc: StepContext, spec: VisualSpec) -> list[Finding]:
+    async def look(self, sc: StepContext, spec: VisualSpec) -> list[Finding] | Verdict:
         png = sc.evidence.screenshot_png
         if png is None:
             return []
+        env = Environment(**(await sc.driver.environment()))
+        size = png_dimensions(png)
+        boxes = await boxes_for(sc.driver, spec.mask, *size) if spec.mask and size is not None else []
+        return partial(self.judge, sc, spec, png, env, boxes)
+
+    async def judge(self, sc: StepContext, spec: VisualSpec, png: bytes, env: Environment, mask_boxes: list[Box]) -> list[Finding]:
         journey = sc.journey
         store = baseline_store(sc.config)
-        env = Environment(**(await sc.driver.environment()))
         device = journey.device.name
         base_path = store.path(journey.name, spec.baseline, device)
         info: dict[str, Any] = {"baseline": spec.baseline, "device": device, "file": str(base_path), "environment": env.to_dict()}
@@ -107,7 +115,7 @@ class Visual(Check):
         baseline_png = _baseline_to_compare(sc, spec, store, env, png, info)
         if baseline_png is None:
             return []
-        return await _compare(sc, spec, baseline_png, png, info)
+        return await _compare(sc, spec, baseline_png, png, info, mask_boxes)
 
 
 def _baseline_to_compare(sc: StepContext, spec: VisualSpec, store: BaselineStore, env: Environment, png: bytes,
@@ -140,7 +148,8 @@ def _baseline_to_compare(sc: StepContext, spec: VisualSpec, store: BaselineStore
     return baseline_png
 
 
-async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: bytes, info: dict[str, Any]) -> list[Finding]:
+async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: bytes, info: dict[str, Any],
+                   mask_boxes: list[Box]) -> list[Finding]:
     from ..visual import compare as cmp
 
     # Decoding and comparing are CPU work (a quarter second for a changed
@@ -148,10 +157,7 @@ async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: 
     image = await asyncio.to_thread(sc.evidence.image)
     assert image is not None  # there is a screenshot (checked by the caller)
     h, w = image.shape[:2]
-    mask = None
-    if spec.mask:
-        boxes = await boxes_for(sc.driver, spec.mask, w, h)
-        mask = cmp.mask_from_boxes(w, h, boxes) if boxes else None
+    mask = cmp.mask_from_boxes(w, h, mask_boxes) if mask_boxes else None
     result = await asyncio.to_thread(cmp.compare, baseline_png, png, threshold=spec.color_tolerance, mask=mask)
     info.update(diff_pixels=result.diff_pixels, diff_ratio=round(result.diff_ratio, 6))
     if result.identical or within_tolerance(result, spec.area_tolerance):

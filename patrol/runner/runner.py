@@ -5,7 +5,9 @@ Playwright, Appium, report formats or incidents."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import secrets as _random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from typing import Any
 
 from ..actions import ACTIONS, ActionContext
 from ..checks import CHECKS
+from ..checks.base import Verdict
 from ..checks.screen import locate_on_screen
 from ..config import Config
 from ..core.vocabulary import Reason, Status
@@ -37,6 +40,7 @@ from ..results import (
 )
 from .artifacts import ArtifactStore, slug
 from .evidence import JourneyMemory, StepContext, StepEvidence
+from .judging import Judging
 from .options import RunOptions
 from .screen_filters import SCREEN_FILTERS
 from .settle import settle_screen
@@ -48,6 +52,10 @@ ROOT_CAUSES = {"request_failed", "http_error", "page_error",
 # Extra time Patrol gives a driver call beyond the hard timeout before it declares
 # the action hung (the driver's own timeout should fire first).
 HANG_GRACE_S = 10.0
+# What the screen filters and evidence checks load on first use (NumPy, OpenCV, the
+# OCR engine): imported on a side thread while the browser starts, when this process
+# mostly waits, instead of inside the first step.
+WARM_UP_MODULES = ("patrol.visual.compare", "patrol.visual.blank", "patrol.ocr.engine", "patrol.ocr.match")
 
 
 @dataclass
@@ -244,6 +252,7 @@ class Runner:
         run_dir = self.run_dir(run_id)
         run.run_dir = str(run_dir.resolve())
         store = ArtifactStore(run_dir)
+        _warm_up()
         self._emit("run_started", run, journeys)
         t0 = time.monotonic()
         journeys = [j.with_base_url(self.options.base_url) for j in journeys]
@@ -291,11 +300,12 @@ class Runner:
         engine = None
         generation = None
         progress = Progress()
+        judging = Judging(record=lambda sc, sr: self._record(sc, sr, result))
         try:
             engine = await self._engine(journey.target)
             generation = self.engines.generation.get(journey.target)
             driver = await engine.new_driver(journey)
-            steps = self._steps(journey, driver, store, journey_dir, result, progress)
+            steps = self._steps(journey, driver, store, journey_dir, result, progress, judging)
             if journey.budgets.journey_ms:
                 await asyncio.wait_for(steps, timeout=journey.budgets.journey_ms / 1000)
             else:
@@ -303,14 +313,17 @@ class Runner:
             result.status = FAILED if result.findings else PASSED
             await self._check_engine_survived(journey, engine, generation, result)
         except TimeoutError:
+            await judging.finish(HANG_GRACE_S)  # the steps before the cut keep their verdicts
             await self._journey_timed_out(journey, driver, store, journey_dir, result, progress)
             result.status = FAILED
             await self._check_engine_survived(journey, engine, generation, result)
         except RobotError as e:
+            await judging.finish(HANG_GRACE_S)
             result.status = ERROR
             result.robot_error = {"reason": e.reason, "message": str(e)}
             _cut_short(result, ERROR)
         except asyncio.CancelledError:
+            judging.abort()
             result.status = INTERRUPTED
             _cut_short(result, INTERRUPTED)
             if not self._interrupted:
@@ -348,25 +361,27 @@ class Runner:
             last.findings = []  # what failed there failed because the browser went away
 
     async def _steps(self, journey: Journey, driver: Driver, store: ArtifactStore, journey_dir: str, result: JourneyResult,
-                     progress: Progress) -> None:
+                     progress: Progress, judging: Judging) -> None:
         memory = JourneyMemory()
         for step in journey.steps:
-            step_result = result.steps[step.index - 1]
+            judging.raise_if_failed()
             progress.step, progress.phase, progress.action = step.index, "action", step
             sc = self._step_context(journey, step, driver, store, journey_dir, memory)
-            await self._run_step(sc, step_result, progress)
-            self._emit("step_finished", journey, result, step_result)
-            if any(f.fatal for f in step_result.findings):
+            if await self._run_step(sc, result.steps[step.index - 1], progress, judging):
                 break  # the flow cannot go on; later steps stay "skipped"
+        await judging.drain()
 
     def _step_context(self, journey: Journey, step: Step, driver: Driver, store: ArtifactStore, journey_dir: str,
                       memory: JourneyMemory) -> StepContext:
         return StepContext(journey, step, driver, self.config, StepEvidence(), journey.budgets.timeout_ms, store, self.options,
                            journey_dir=journey_dir, memory=memory)
 
-    async def _run_step(self, sc: StepContext, sr: StepResult, progress: Progress) -> None:
+    async def _run_step(self, sc: StepContext, sr: StepResult, progress: Progress, judging: Judging) -> bool:
         """One step in four phases: act (the action, then live checks, timed), capture
-        (the screenshot, through the screen filters), judge (evidence checks), record."""
+        (the screenshot, through the screen filters), judge (evidence checks: what needs
+        the live page now, their verdicts on the pixels in ``judging`` while the journey
+        goes on), record (``_record``, once the verdicts are in). True when the flow
+        broke here (a fatal finding: verdicts never are)."""
         sr.status = RUNNING
         sr.budget_ms = sc.step.budget_ms if sc.step.budget_ms is not None else sc.journey.budgets.step_ms
         findings = await self._act(sc, progress)
@@ -379,7 +394,13 @@ class Runner:
                                        message=f"could not {action.describe(sc.step.params)}: {error}",
                                        evidence={**error.evidence, "url": sc.evidence.url}, fatal=True))
         sc.findings = findings
-        await self._judge(sc)
+        parts = await self._look(sc)
+        judging.add(sc, sr, parts)
+        return _fatal(findings, parts)
+
+    def _record(self, sc: StepContext, sr: StepResult, result: JourneyResult) -> None:
+        """The step's result, once every check's verdict is in."""
+        findings = sc.findings
         settle = sc.evidence.settle
         if settle is not None and not settle.settled:
             findings.append(Finding(
@@ -394,6 +415,7 @@ class Runner:
                     img["path"] = sr.screenshot
         sr.artifacts.update(sc.report)
         sr.status = FAILED if sr.findings else PASSED
+        self._emit("step_finished", sc.journey, result, sr)
 
     async def _act(self, sc: StepContext, progress: Progress) -> list[Finding]:
         """The action, then the live checks (waiting for what the step expects), timed
@@ -440,21 +462,22 @@ class Runner:
         sr.screenshot = sc.artifacts.write(sc.artifacts.step_file(sc.journey_dir, sc.step.index, sc.step.key, ".png"), png)
         evidence.events = driver.drain_events()
 
-    async def _judge(self, sc: StepContext) -> None:
-        """Evidence checks, adding to ``sc.findings``. Always-on detectors first, the
-        step's own expectations after (visual last), so an expectation knows what is
-        already wrong with this screen."""
-        findings = sc.findings
-        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), c.order, c.name)):
+    async def _look(self, sc: StepContext) -> list[list[Finding] | Verdict]:
+        """Evidence checks, in order: each one's findings, or its verdict still to reach.
+        Always-on detectors first, the step's own expectations after (visual last), so
+        an expectation knows what is already wrong with this screen."""
+        parts: list[list[Finding] | Verdict] = []
+        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), c.order)):
             if check.phase != "evidence":
                 continue
-            broken = any(f.fatal for f in findings)
+            broken = _fatal(sc.findings, parts)
             if check.name in sc.step.expect:
                 if broken:
                     continue  # the flow already broke here: what it expected cannot be judged
-                findings += await check.run(sc, sc.step.expect[check.name])
+                parts.append(await check.look(sc, sc.step.expect[check.name]))
             elif check.always and check.enabled(sc) and (check.runs_on_broken_step or not broken):
-                findings += await check.run(sc, None)
+                parts.append(await check.look(sc, None))
+        return parts
 
     async def _journey_timed_out(self, journey: Journey, driver: Driver | None, store: ArtifactStore, journey_dir: str,
                                  result: JourneyResult, progress: Progress) -> None:
@@ -490,6 +513,21 @@ class Runner:
                 message=(f"could not {action.describe(step.params)}: it never finished "
                          f"(cut off with the journey after {limit_ms / 1000:g}s)"),
                 evidence={"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot, "url": sr.url}, fatal=True))
+
+
+def _warm_up() -> None:
+    def load() -> None:
+        for name in WARM_UP_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:
+                return  # the step that needs it will say what is wrong
+
+    threading.Thread(target=load, name="patrol-warm-up", daemon=True).start()
+
+
+def _fatal(findings: list[Finding], parts: list[list[Finding] | Verdict]) -> bool:
+    return any(f.fatal for f in findings) or any(f.fatal for part in parts if isinstance(part, list) for f in part)
 
 
 def _cut_short(result: JourneyResult, status: Status) -> None:
