@@ -68,6 +68,38 @@ PAGE_BUSY = """
   return busy;
 """
 
+# True when the screen can be captured as it is: what Playwright's screenshot would
+# prepare (finish animations, hide the caret, wait for fonts) has nothing to do.
+# Anything it cannot vouch for (frames inside the page) says false.
+PLAIN_SCREEN = """
+  if (document.getAnimations && document.getAnimations().some(a => a.playState === 'running')) return false;
+  if (document.fonts && document.fonts.status !== 'loaded') return false;
+  if (document.querySelector('iframe, frame')) return false;
+  if (document.querySelector('style[data-patrol-still]')) return true;
+  const e = document.activeElement;
+  return !(e && (e.isContentEditable || e.tagName === 'INPUT' || e.tagName === 'TEXTAREA' || e.tagName === 'SELECT'));
+"""
+
+# [devicePixelRatio, the CSS-pixel boxes of the elements each selector in ``arg``
+# matches] in one round trip, rounded by the caller as before. null for a selector the page's own CSS
+# engine cannot answer as Playwright's would (its selector extensions, open shadow
+# roots, which Playwright's CSS pierces): the caller asks Playwright for that one.
+ELEMENT_BOXES = """
+  const shadows = Array.from(document.querySelectorAll('*')).some(e => e.shadowRoot);
+  return [devicePixelRatio, arg.map(sel => {
+    if (shadows) return null;
+    let found;
+    try { found = document.querySelectorAll(sel); } catch (e) { return null; }
+    const out = [];
+    for (const el of found) {
+      if (el.getClientRects().length === 0) continue;  // not rendered: no box
+      const r = el.getBoundingClientRect();
+      out.push([r.x, r.y, r.width, r.height]);
+    }
+    return out;
+  })];
+"""
+
 # STILL_CSS as a marked style element (the quiet watcher does not count it as a change).
 ADD_STILL_CSS = """
   const s = document.createElement('style'); s.setAttribute('data-patrol-still', '');
