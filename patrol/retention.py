@@ -1,18 +1,8 @@
 """Retention: what a service that runs for a year keeps, and for how long.
 
-patrol.yaml::
-
-    retention:
-      screenshots: 30d     # PNGs in run folders (step screenshots, diffs); the report stays
-      reports: 180d        # whole run folders (report.json, index.html, junit.xml)
-      runs: 400d           # run records in the state database (history, trends, step durations)
-      deliveries: 90d      # sent / dead notification deliveries
-      prune: "30 3 * * *"  # when `patrol schedule` prunes (crontab, in `timezone`)
-      timezone: Asia/Shanghai
-
-Every age takes ``forever`` (keep); ``retention: false`` switches pruning off. Ages
-must not decrease down the list (screenshots <= reports <= runs), so a run record
-never points at a folder that outlived it... or the other way round.
+The ages come from patrol.yaml ``retention:`` (``patrol.config.retention``). They
+never decrease down the list (screenshots <= reports <= runs), so a run record never
+points at a folder that outlived it... or the other way round.
 
 Rules that never bend:
 - a run an open incident refers to (its first and last run, any run in its timeline)

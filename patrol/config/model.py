@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ..core.text import suggest
 from .incidents import IncidentSettings, parse_incidents
-from .reader import Reader, suggest
+from .reader import Reader
 from .receivers import ReceiverConfig, parse_receivers
 from .retention import RetentionSettings, parse_retention
 from .schedules import ScheduleSpec, parse_schedules

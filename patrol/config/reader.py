@@ -8,13 +8,13 @@ section parser always builds its settings and the whole file is checked in one g
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .. import yamlpos
+from ..core.text import suggest, type_name
 from ..durations import DurationError, parse_ms
 from ..errors import Problem
 
@@ -22,27 +22,6 @@ T = TypeVar("T")
 Path = tuple[Any, ...]
 
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
-
-
-def suggest(word: object, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def type_name(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
 
 
 def has_variable(text: str) -> bool:

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ..core.text import suggest
 from ..secrets import MASK, MASKER
-from .reader import Fields, Reader, has_variable, suggest
+from .reader import Fields, Reader, has_variable
 
 EVENT_NAMES = ("opened", "resolved", "reminder", "flapping", "robot_error")
 DEFAULT_EVENTS = frozenset({"opened", "resolved", "reminder", "flapping"})
@@ -59,21 +60,11 @@ class ReceiverConfig:
     language: str = "en"
 
 
-@dataclass
-class Receiver:
-    """A receiver ready to send to (secrets resolved)."""
+@dataclass(frozen=True)
+class Receiver(ReceiverConfig):
+    """A receiver ready to send to: its settings with ``url``/``secret`` resolved."""
 
-    name: str
-    format: str
-    url: str
-    url_template: str  # as written in patrol.yaml, ${secret:...} unexpanded
-    secret: str | None = None
-    events: frozenset[str] = DEFAULT_EVENTS
-    journeys: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    timeout_s: float = 5.0
-    rate_limit: tuple[int, float] | None = None  # (count, per seconds)
-    language: str = "en"
+    url_template: str = ""  # the url as written in patrol.yaml, ${secret:...} unexpanded
 
     @property
     def display_url(self) -> str:

@@ -35,8 +35,9 @@ from datetime import tzinfo
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from ..core.text import suggest, type_name
 from ..durations import DurationError, parse_ms
-from .reader import Reader, suggest, type_name, valid_zone
+from .reader import Reader, valid_zone
 from .retention import cron_problem
 
 if TYPE_CHECKING:

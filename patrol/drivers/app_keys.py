@@ -19,8 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..core.text import type_name
 from ..journey.loader import journey_key
-from ..journey.parsing import INVALID, ParseContext, type_name
+from ..journey.parsing import INVALID, ParseContext
 from ._appium_support import is_browser_session, prefixed
 
 CAPABILITIES_SCHEMA = {

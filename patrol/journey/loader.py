@@ -18,10 +18,11 @@ from .. import secrets, yamlpos
 from ..actions import ACTIONS
 from ..checks import expect_keys
 from ..config import Config
+from ..core.text import suggest
 from ..core.vocabulary import Target
 from ..errors import JourneyError, Problem
 from .model import DEVICES, Budgets, Device, Journey, Step
-from .parsing import INVALID, ParseContext, suggest
+from .parsing import INVALID, ParseContext
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 JOURNEY_SUFFIXES = (".yaml", ".yml")

@@ -5,7 +5,6 @@ journey file. They collect ``Problem``s (with positions) instead of raising, so
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -13,6 +12,7 @@ from typing import Any
 
 from .. import durations, yamlpos
 from ..core.geometry import Region
+from ..core.text import suggest, type_name
 from ..errors import Problem
 from .model import LOCATOR_STRATEGIES, Budgets, Locator
 
@@ -24,27 +24,6 @@ class Invalid(Enum):
 
 
 INVALID = Invalid.INVALID
-
-
-def type_name(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 @dataclass

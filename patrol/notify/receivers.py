@@ -46,11 +46,7 @@ def _resolve(config: Config, spec: ReceiverConfig, resolve_secrets: bool) -> Rec
         problem = FORMATS[spec.format].check_secret(secret)
         if problem:
             raise config.problem(path + ("secret",), problem)
-    return Receiver(
-        name=spec.name, format=spec.format, url=url, url_template=spec.url, secret=secret, events=spec.events,
-        journeys=spec.journeys, tags=spec.tags, timeout_s=spec.timeout_s, rate_limit=spec.rate_limit,
-        language=spec.language,
-    )
+    return Receiver(**{**vars(spec), "url": url, "secret": secret, "url_template": spec.url})
 
 
 __all__ = ["DEFAULT_EVENTS", "EVENT_NAMES", "Receiver", "load_receivers", "mask_url", "parse_rate"]
