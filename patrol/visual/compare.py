@@ -434,7 +434,7 @@ def _screen_margin(max_delta: float) -> int:
     return int(over[0]) - 1 if over.size else 255
 
 
-def _candidates(a: np.ndarray, b: np.ndarray, margin: int) -> np.ndarray:
+def _candidates(a: np.ndarray, b: np.ndarray, margin: int) -> tuple[np.ndarray, bool]:
     """Flat indices of the pixels that may exceed the threshold: some channel
     differs by more than `margin` (0: differs at all).  absdiff and threshold are
     SIMD passes; large images are split across threads (OpenCV and NumPy release
@@ -442,19 +442,24 @@ def _candidates(a: np.ndarray, b: np.ndarray, margin: int) -> np.ndarray:
     height, width = a.shape[:2]
     parts = min(4, CPUS) if height * width >= PARALLEL_MIN_PIXELS and height >= 8 else 1
 
+    changed = [False]
+
     def scan(lo: int, hi: int) -> np.ndarray:
         d = cv2.absdiff(a[lo:hi], b[lo:hi])
-        if margin:
+        if margin and cv2.countNonZero(d.reshape(hi - lo, -1)):  # also tells equal arrays apart
+            changed[0] = True
             cv2.threshold(d, margin, 255, cv2.THRESH_TOZERO, dst=d)
         found = np.flatnonzero(d.reshape(-1).view(np.uint32) != 0)  # bool first: flatnonzero is fast on bool
         return found + lo * width if lo else found
 
     if parts <= 1:
-        return scan(0, height)
-    bounds = [height * i // parts for i in range(parts + 1)]
-    futures = [worker_pool().submit(scan, bounds[i], bounds[i + 1]) for i in range(parts - 1)]
-    last = scan(bounds[-2], bounds[-1])
-    return np.concatenate([f.result() for f in futures] + [last])
+        found = scan(0, height)
+    else:
+        bounds = [height * i // parts for i in range(parts + 1)]
+        futures = [worker_pool().submit(scan, bounds[i], bounds[i + 1]) for i in range(parts - 1)]
+        last = scan(bounds[-2], bounds[-1])
+        found = np.concatenate([f.result() for f in futures] + [last])
+    return found, changed[0] or found.size > 0
 
 
 def _check_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -554,8 +559,8 @@ def compare(
     # channels all differ by less than a margin cannot (most of a photo's noise).
     max_delta = _MAX_YIQ_DELTA * threshold * threshold
     margin = _screen_margin(max_delta) if _opaque(a) and _opaque(b) else 0
-    cand = _candidates(a, b, margin)
-    if cand.size == 0 and (margin == 0 or np.array_equal(a, b)):
+    cand, changed = _candidates(a, b, margin)
+    if not changed:
         return _identical(width, height)
 
     # 2. YIQ distance, only for those
