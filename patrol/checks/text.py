@@ -275,10 +275,24 @@ class ForbiddenText(Check):
             return []  # nothing new on screen: what was there was read at an earlier step
         if hints is None:
             return await forbidden_findings(sc, words, box, source="forbidden_text")
-        findings = []
-        for region in guided_regions(sc, hints, box):
+        regions = guided_regions(sc, hints, box)
+        await _read_areas(sc, regions)
+        findings = []  # judged in order: which area reports a word first stays the same
+        for region in regions:
             findings += await forbidden_findings(sc, words, region, source="forbidden_text")
         return findings
+
+
+async def _read_areas(sc: StepContext, regions: list[Box]) -> None:
+    """OCR ``regions`` (kept on the step's evidence): one at a time while the journey
+    still acts (a core left to the browser), the rest at once when it is done
+    (Tesseract works outside the GIL)."""
+    todo = list(regions)
+    while todo:
+        if sc.memory.steps_done:
+            await asyncio.gather(*(read_screen(sc, region) for region in todo))
+            return
+        await read_screen(sc, todo.pop(0))
 
 
 def guided_regions(sc: StepContext, hints: Sequence[Box], changed: Box | None) -> list[Box]:

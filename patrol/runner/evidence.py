@@ -54,6 +54,9 @@ class JourneyMemory:
     reported: dict[str, set[str]] = field(default_factory=dict)
     forbidden_words: list[str] | None = None  # the forbidden-text list, worked out once
     previous_image: np.ndarray | None = field(default=None, repr=False)  # the last screen read for it
+    # The journey's actions are over (only verdicts left): reading several areas at
+    # once no longer takes CPU from the browser.
+    steps_done: bool = False
 
 
 @dataclass

@@ -252,7 +252,7 @@ class Runner:
         run_dir = self.run_dir(run_id)
         run.run_dir = str(run_dir.resolve())
         store = ArtifactStore(run_dir)
-        _warm_up()
+        _warm_up(self.config.ocr.lang if any(_reads_screen(j, self.config) for j in journeys) else None)
         self._emit("run_started", run, journeys)
         t0 = time.monotonic()
         journeys = [j.with_base_url(self.options.base_url) for j in journeys]
@@ -369,6 +369,7 @@ class Runner:
             sc = self._step_context(journey, step, driver, store, journey_dir, memory)
             if await self._run_step(sc, result.steps[step.index - 1], progress, judging):
                 break  # the flow cannot go on; later steps stay "skipped"
+        memory.steps_done = True
         await judging.drain()
 
     def _step_context(self, journey: Journey, step: Step, driver: Driver, store: ArtifactStore, journey_dir: str,
@@ -515,15 +516,26 @@ class Runner:
                 evidence={"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot, "url": sr.url}, fatal=True))
 
 
-def _warm_up() -> None:
+def _warm_up(ocr_lang: str | None) -> None:
+    """``ocr_lang``: also load Tesseract's models for it (the run reads screens)."""
     def load() -> None:
-        for name in WARM_UP_MODULES:
-            try:
+        try:
+            for name in WARM_UP_MODULES:
                 importlib.import_module(name)
-            except Exception:
-                return  # the step that needs it will say what is wrong
+            if ocr_lang is not None:
+                importlib.import_module("patrol.ocr.engine").warm_up(ocr_lang)
+        except Exception:
+            return  # the step that needs it will say what is wrong
 
     threading.Thread(target=load, name="patrol-warm-up", daemon=True).start()
+
+
+def _reads_screen(journey: Journey, config: Config) -> bool:
+    """Whether the journey's checks will OCR: text expectations or the forbidden-text scan."""
+    detectors = journey.options.get("detectors") or {}
+    if detectors.get("forbidden_text", config.detectors.on("forbidden_text")):
+        return True
+    return any(k in ("text", "not_text") for step in journey.steps for k in step.expect)
 
 
 def _fatal(findings: list[Finding], parts: list[list[Finding] | Verdict]) -> bool:
