@@ -21,6 +21,7 @@ from ..config import Config
 from ..core.text import suggest
 from ..core.vocabulary import Target
 from ..errors import JourneyError, Problem
+from . import flows
 from .model import DEVICES, Budgets, Device, Journey, Step
 from .parsing import INVALID, ParseContext
 
@@ -129,7 +130,8 @@ def discover(paths: list[str]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.suffix in JOURNEY_SUFFIXES and q.is_file()))
+            found.extend(sorted(q for q in p.rglob("*")
+                                if q.suffix in JOURNEY_SUFFIXES and q.is_file() and not flows.is_flow_file(q, p)))
         else:
             found.append(p)
     return found
@@ -215,7 +217,9 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
     )
 
 
-def _steps(raw_steps: Any, ctx: ParseContext, *, has_base_url: bool) -> list[Step]:
+def _steps(raw_steps: Any, ctx: ParseContext, *, has_base_url: bool, stack: tuple[Path, ...] = ()) -> list[Step]:
+    """The steps of a journey (or of a flow: ``stack`` is then the journey and the flows
+    being included, down to this one), ``include:`` steps replaced by their flow's steps."""
     steps: list[Step] = []
     if raw_steps is None:
         ctx.error((), "missing required key 'steps'")
@@ -226,18 +230,60 @@ def _steps(raw_steps: Any, ctx: ParseContext, *, has_base_url: bool) -> list[Ste
     if not raw_steps:
         ctx.error(("steps",), "a journey needs at least one step")
         return steps
-    names_seen: dict[str, int] = {}
     for i, raw_step in enumerate(raw_steps):
+        if isinstance(raw_step, dict) and "include" in raw_step:
+            steps.extend(_include(raw_step, ("steps", i), ctx, has_base_url=has_base_url, stack=stack))
+            continue
         step = _step(raw_step, i, ctx, ACTIONS, expect_keys())
         if step is None:
             continue
-        if step.name:
-            if step.name in names_seen:
-                ctx.error(("steps", i, "name"), f"step name '{step.name}' is already used by step {names_seen[step.name]}")
-            names_seen[step.name] = step.index
         if step.action == "goto" and isinstance(step.params, str) and "://" not in step.params and not has_base_url:
             ctx.error(("steps", i, "goto"), "relative URL but the journey has no base_url (add base_url, or pass --base-url)")
         steps.append(step)
+    if not stack:
+        _number(steps, ctx)
+    return steps
+
+
+def _number(steps: list[Step], ctx: ParseContext) -> None:
+    """Steps count 1, 2, 3... across included flows; names stay unique (they are the
+    steps' identity in reports, baselines and incidents)."""
+    names_seen: dict[str, int] = {}
+    for n, step in enumerate(steps, start=1):
+        step.index = n
+        if step.name:
+            if step.name in names_seen:
+                line, col = step.name_at
+                ctx.problems.append(Problem(step.file or ctx.file, line, col, "name",
+                                            f"step name '{step.name}' is already used by step {names_seen[step.name]}"))
+            names_seen[step.name] = n
+
+
+def _include(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has_base_url: bool,
+             stack: tuple[Path, ...]) -> list[Step]:
+    ctx.mapping(raw, at, flows.INCLUDE_KEYS)
+    target = ctx.string(raw["include"], at + ("include",))
+    if target is INVALID:
+        return []
+    file = (Path(ctx.file).resolve().parent / target).resolve()
+    chain = stack or (Path(ctx.file).resolve(),)  # the journey, then the flows being included
+    if file in chain:
+        ctx.error(at + ("include",), "include cycle: " + " -> ".join(p.name for p in (*chain, file)))
+        return []
+    if len(chain) > flows.MAX_DEPTH:
+        ctx.error(at + ("include",), f"flows nest more than {flows.MAX_DEPTH} deep")
+        return []
+    flow = flows.read_flow(file, ctx, at)
+    if flow is None:
+        return []
+    values = flows.bind(flow, raw.get("with"), ctx, at)
+    if values is None:
+        return []
+    fctx = ParseContext(flow.located, target=ctx.target, budgets=ctx.budgets)
+    data = flows.fill_params(flow.located.data["steps"], values, ("steps",), fctx)
+    data = _interpolate(data, ("steps",), fctx)
+    steps = _steps(data, fctx, has_base_url=has_base_url, stack=(*chain, file))
+    flows.adopt(ctx, fctx, at)
     return steps
 
 
@@ -327,4 +373,5 @@ def _step(raw: Any, i: int, ctx: ParseContext, actions: dict[str, Any], expects:
     if params is INVALID or budget is INVALID or INVALID in expect.values() or INVALID in options.values():
         return None
     line = ctx.located.pos(path)[0]
-    return Step(i + 1, name, action, params, expect, budget, options, line)
+    return Step(i + 1, name, action, params, expect, budget, options, line, file=ctx.file,
+                name_at=ctx.located.pos(path + ("name",)))

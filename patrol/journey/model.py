@@ -88,6 +88,8 @@ class Step:
     budget_ms: float | None = None
     options: dict[str, Any] = field(default_factory=dict)  # step-level extras (redact...)
     line: int = 0
+    file: str = ""  # where the step is written: the journey, or a flow it includes
+    name_at: tuple[int, int] = (0, 0)  # line, column of its name (for problems found after parsing)
 
     @property
     def label(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from ..actions import ACTIONS
 from ..actions.base import LOCATOR_SCHEMA
 from ..checks import expect_keys
+from .flows import INCLUDE_KEYS
 from .loader import BUDGET_KEYS, JOURNEY_KEYS, STEP_KEYS
 from .model import DEVICES
 
@@ -17,7 +18,20 @@ SCHEMA_PATH = Path(__file__).with_name("journey.schema.json")
 DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$", "examples": ["500ms", "5s", "2m"]}
 
 
-def build_schema() -> dict[str, Any]:
+INCLUDE_STEP = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["include"],
+    "description": "the steps of a flow file, with its params",
+    "properties": {
+        "include": {"type": "string", "description": INCLUDE_KEYS["include"]},
+        "with": {"type": "object", "description": INCLUDE_KEYS["with"]},
+    },
+}
+
+
+def _step_schema() -> dict[str, Any]:
+    """One step: exactly one action with its options, or an include of a flow."""
     step_props: dict[str, Any] = {
         "name": {"type": "string", "description": "step name, unique in the journey"},
         "budget": {**DURATION, "description": "stall budget for this step"},
@@ -31,6 +45,16 @@ def build_schema() -> dict[str, Any]:
         step_props[name] = {**action.schema, "description": action.summary}
     for name, spec in STEP_KEYS.items():
         step_props[name] = {**spec.schema, "description": spec.description}
+    action_step = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": step_props,
+        "oneOf": [{"required": [name]} for name in sorted(ACTIONS)],
+    }
+    return {"oneOf": [action_step, INCLUDE_STEP]}
+
+
+def build_schema() -> dict[str, Any]:
     props: dict[str, Any] = {
         "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"},
         "description": {"type": "string"},
@@ -56,12 +80,7 @@ def build_schema() -> dict[str, Any]:
         "steps": {
             "type": "array",
             "minItems": 1,
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": step_props,
-                "oneOf": [{"required": [name]} for name in sorted(ACTIONS)],
-            },
+            "items": _step_schema(),
         },
     }
     for name, spec in JOURNEY_KEYS.items():
