@@ -52,6 +52,7 @@ from ..core.png import (
     worker_pool,
     write_png,
 )
+from . import kernel
 from .tolerance import AreaTolerance, parse_area_tolerance, within_tolerance
 
 __all__ = [
@@ -555,9 +556,13 @@ def compare(
     if mask is not None:
         mask = _check_mask(mask, width, height)
 
+    max_delta = _MAX_YIQ_DELTA * threshold * threshold
+    lib = kernel.library()
+    if lib is not None:  # pixelmatch's loop compiled: one pass, every step
+        return _kernel_compare(lib, a, b, bgr, mask, max_delta, include_aa, checkerboard, cluster_gap)
+
     # 1b. the pixels that may exceed the threshold: for opaque images a pixel whose
     # channels all differ by less than a margin cannot (most of a photo's noise).
-    max_delta = _MAX_YIQ_DELTA * threshold * threshold
     margin = _screen_margin(max_delta) if _opaque(a) and _opaque(b) else 0
     cand, changed = _candidates(a, b, margin)
     if not changed:
@@ -579,6 +584,68 @@ def compare(
         aa = _antialiased_blocks(a, b, bgr, over, width, height, a32, b32, checkerboard)
         diff_idx, aa_idx = over[~aa], over[aa]
     return _counted(diff_idx, aa_idx, width, height, cluster_gap)
+
+
+_KERNEL_BAND_PIXELS = 1 << 17  # rows per band: enough work to be worth a thread hand-off
+
+
+def _kernel_compare(lib: Any, a: np.ndarray, b: np.ndarray, bgr: bool, mask: np.ndarray | None, max_delta: float,
+                    include_aa: bool, checkerboard: bool, cluster_gap: int) -> Comparison:
+    """compare() on the compiled kernel: bands of rows judged on the worker threads
+    and this one (ctypes releases the GIL), each writing its own slice of the outputs."""
+    height, width = a.shape[:2]
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    diff_mask = np.zeros((height, width), dtype=bool)  # calloc'd: pages stay untouched where nothing differs
+    aa_mask = np.zeros((height, width), dtype=bool)
+    diff_buf = np.empty(height * width, dtype=np.int64)  # room for every pixel; only written pages are real
+    aa_buf = np.empty(height * width, dtype=np.int64)
+    mask_u8 = None if mask is None else np.ascontiguousarray(mask).view(np.uint8)
+    rows = max(1, _KERNEL_BAND_PIXELS // width)
+    bands = [(r, min(r + rows, height)) for r in range(0, height, rows)]
+    counts = np.zeros((len(bands), 3), dtype=np.int64)
+    margin = _screen_margin(max_delta)
+    ptr = (a.ctypes.data, b.ctypes.data, diff_mask.ctypes.data, aa_mask.ctypes.data, diff_buf.ctypes.data,
+           aa_buf.ctypes.data, None if mask_u8 is None else mask_u8.ctypes.data)
+    todo = iter(range(len(bands)))  # next() on it is atomic under the GIL: threads take bands in turn
+
+    def work() -> None:
+        for k in todo:
+            r0, r1 = bands[k]
+            out = r0 * width * 8
+            lib.patrol_diff(ptr[0], ptr[1], width, height, r0, r1, max_delta, margin, int(bgr), int(checkerboard),
+                            int(include_aa), ptr[6], ptr[2], ptr[3], ptr[4] + out, ptr[5] + out,
+                            counts.ctypes.data + k * 24)
+
+    helpers = min(CPUS, 4) - 1 if len(bands) > 1 else 0
+    futures = [worker_pool().submit(work) for _ in range(helpers)]
+    work()
+    for f in futures:
+        f.result()
+    if not counts[:, 2].any():
+        return _identical(width, height)
+    starts = [r0 * width for r0, _ in bands]
+    diff_idx = np.concatenate([diff_buf[s : s + n] for s, n in zip(starts, counts[:, 0])])
+    aa_idx = np.concatenate([aa_buf[s : s + n] for s, n in zip(starts, counts[:, 1])])
+    return Comparison(
+        width=width, height=height, identical=False, size_mismatch=False,
+        diff_pixels=int(diff_idx.size), aa_pixels=int(aa_idx.size), total_pixels=width * height,
+        clusters=_kernel_clusters(lib, diff_idx, width, cluster_gap), diff_mask=diff_mask, aa_mask=aa_mask,
+    )
+
+
+def _kernel_clusters(lib: Any, diff_idx: np.ndarray, width: int, gap: int) -> list[Cluster]:
+    """_clusters() by the kernel: union-find over runs of pixels, no image-sized pass."""
+    if diff_idx.size == 0:
+        return []
+    idx = np.ascontiguousarray(diff_idx, dtype=np.int64)
+    out = np.empty((idx.size, 5), dtype=np.int64)  # room for one cluster per pixel; pages touched as used
+    n = lib.patrol_clusters(idx.ctypes.data, idx.size, width, gap, out.ctypes.data)
+    if n < 0:
+        raise MemoryError("patrol_clusters: out of memory")
+    clusters = [Cluster(x=x0, y=y0, width=x1 - x0 + 1, height=y1 - y0 + 1, pixels=px)
+                for x0, y0, x1, y1, px in out[:n].tolist()]
+    clusters.sort(key=lambda c: (-c.pixels, c.y, c.x))
+    return clusters
 
 
 def _counted(diff_idx: np.ndarray, aa_idx: np.ndarray, width: int, height: int, cluster_gap: int) -> Comparison:
