@@ -15,6 +15,14 @@ import patrol.plugins  # the composition root: tests parse journeys like the CLI
 
 ROOT = Path(__file__).resolve().parents[1]
 JOURNEYS = ROOT / "journeys"
+
+
+def copy_flows(folder: Path) -> None:
+    """The shipped flows beside a journey copied into ``folder`` (its includes resolve there)."""
+    import shutil
+
+    if not (folder / "flows").exists():
+        shutil.copytree(JOURNEYS / "flows", folder / "flows")
 # A password nobody could guess, so a test can grep every output for it. The bank
 # reads it at start, the journeys through ${secret:DEMO_PASSWORD}.
 SECRET = "pw-" + _random.token_hex(8)

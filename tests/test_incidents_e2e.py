@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import JOURNEYS
+from conftest import JOURNEYS, copy_flows
 from receivers import Answer, ReceiverServer, whsec
 from sqlalchemy import create_engine, select
 
@@ -32,6 +32,7 @@ def lean_journey(folder: Path) -> Path:
         for key in ("visual", "text", "not_blank"):
             (step.get("expect") or {}).pop(key, None)
     path = folder / "transfer.yaml"
+    copy_flows(folder)
     path.write_text(yaml.safe_dump(d, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
