@@ -149,7 +149,8 @@ def _baseline_to_compare(sc: StepContext, spec: VisualSpec, store: BaselineStore
 
 
 async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: bytes, info: dict[str, Any],
-                   mask_boxes: list[Box]) -> list[Finding]:
+                   mask_boxes: list[Box] | None = None) -> list[Finding]:
+    """``mask_boxes``: the mask's pixels as ``look`` saw them; None asks the driver now."""
     from ..visual import compare as cmp
 
     # Decoding and comparing are CPU work (a quarter second for a changed
@@ -157,6 +158,8 @@ async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: 
     image = await asyncio.to_thread(sc.evidence.image)
     assert image is not None  # there is a screenshot (checked by the caller)
     h, w = image.shape[:2]
+    if mask_boxes is None:
+        mask_boxes = await boxes_for(sc.driver, spec.mask, w, h) if spec.mask else []
     mask = cmp.mask_from_boxes(w, h, mask_boxes) if mask_boxes else None
     result = await asyncio.to_thread(cmp.compare, baseline_png, png, threshold=spec.color_tolerance, mask=mask)
     info.update(diff_pixels=result.diff_pixels, diff_ratio=round(result.diff_ratio, 6))
