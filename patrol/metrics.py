@@ -30,14 +30,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from . import __version__
-from .results import PASSED, SKIPPED, JourneyResult, RunResult, StepResult
+from .core.vocabulary import DeliveryStatus, Status
+from .results import JourneyResult, RunResult, StepResult
 from .runner import Listener
+from .store import incident_repo
 
 if TYPE_CHECKING:
     from .journey.model import Journey
@@ -45,6 +49,15 @@ if TYPE_CHECKING:
 
 STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, float("inf"))
 JOURNEY_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, float("inf"))
+
+
+class FiringResult(StrEnum):
+    """What became of one schedule firing (``patrol_schedule_firings_total{result}``)."""
+
+    RAN = "ran"
+    SKIPPED_OVERLAP = "skipped_overlap"  # its journeys were still running from an earlier firing
+    MISSED = "missed"  # later than its grace time
+    FAILED = "failed"  # the firing itself broke (not its journeys)
 
 
 class StateCollector:
@@ -61,8 +74,6 @@ class StateCollector:
         return []  # collected at scrape time only
 
     def _read(self) -> list[Metric]:
-        from .store import incident_repo
-
         with self.store.read() as conn:
             inc = incident_repo.open_counts(conn)
             dels = incident_repo.delivery_backlog(conn)
@@ -73,7 +84,7 @@ class StateCollector:
         pending = GaugeMetricFamily("patrol_pending_deliveries", "Notification deliveries waiting to be sent", labels=["receiver"])
         dead = GaugeMetricFamily("patrol_dead_deliveries", "Notification deliveries given up on", labels=["receiver"])
         for receiver, status, n in dels:
-            (pending if status == "pending" else dead).add_metric([receiver], n)
+            (pending if status == DeliveryStatus.PENDING else dead).add_metric([receiver], n)
         return [open_, pending, dead]
 
     def collect(self) -> Iterator[Metric]:
@@ -124,7 +135,7 @@ class Metrics(Listener):
 
     def step_finished(self, journey: Journey, result: JourneyResult, step: StepResult) -> None:
         self._stepped.setdefault(id(result), set()).add(step.index)
-        if step.status != SKIPPED and step.duration_ms is not None:
+        if step.status != Status.SKIPPED and step.duration_ms is not None:
             self.step_duration.labels(result.name, step.key).observe(step.duration_ms / 1000)
         for f in step.findings:
             self.findings.labels(result.name, f.kind, f.reason).inc()
@@ -138,7 +149,7 @@ class Metrics(Listener):
             self.last_run.labels(result.name).set(now)
             if result.duration_ms is not None:
                 self.journey_duration.labels(result.name).observe(result.duration_ms / 1000)
-        if result.status == PASSED and not result.findings:
+        if result.status == Status.PASSED and not result.findings:
             self.last_success.labels(result.name).set(now)
         if result.robot_error:
             self.robot_errors.labels(result.target, str(result.robot_error.get("reason") or "robot_error")).inc()
@@ -152,13 +163,13 @@ class Metrics(Listener):
     def run_recorded(self, run: RunResult, schedule: str | None) -> None:
         self.runs.labels(schedule or "", run.status).inc()
 
-    def firing(self, schedule: str, result: str) -> None:
+    def firing(self, schedule: str, result: FiringResult) -> None:
         self.firings.labels(schedule, result).inc()
 
     def restarted(self, target: str, why: str) -> None:
         self.restarts.labels(target, why).inc()
 
-    def scheduled(self, schedule: str, when: Any) -> None:
+    def scheduled(self, schedule: str, when: datetime | None) -> None:
         if when is None:
             try:
                 self.next_fire.remove(schedule)  # paused: no next firing

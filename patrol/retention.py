@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .config.retention import AGE_KEYS, RetentionSettings
+from .config.schedules import ScheduleSpec, local_zone_name, parse_spec
 from .core.isotime import utcnow
+from .store import history, incident_repo, outbox_repo
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from .schedule.settings import ScheduleSpec
     from .store import Store
 
 Ages = Mapping[str, float | None]
@@ -49,8 +50,6 @@ def prune_spec(settings: RetentionSettings) -> ScheduleSpec | None:
     """The pruning job of ``patrol schedule`` (None: never)."""
     if not settings.enabled or not settings.prune_cron:
         return None
-    from .schedule.settings import local_zone_name, parse_spec
-
     return parse_spec({"cron": settings.prune_cron, "timezone": settings.timezone or local_zone_name()}, ("retention",),
                       job_id="patrol:retention", name="retention", origin="patrol.yaml", selection=False)
 
@@ -87,8 +86,6 @@ class PruneStats:
 
 def protected_runs(conn: Connection) -> set[str]:
     """Runs that open incidents or pending notifications refer to."""
-    from .store import incident_repo
-
     return incident_repo.runs_in_use(conn)
 
 
@@ -184,8 +181,6 @@ def prune(settings: RetentionSettings, reports_root: Path, store: Store | None =
 
 def _prune_database_runs(store: Store, root: Path, now: datetime, ages: Ages, old: Callable[[datetime | None, str], bool],
                          stats: PruneStats, known: set[str], protected: set[str]) -> None:
-    from .store import history
-
     set_ages = [a for k, a in ages.items() if k in ("screenshots", "reports", "runs") and a is not None]
     with store.read() as conn:
         protected.update(protected_runs(conn))
@@ -228,8 +223,6 @@ def _prune_database_runs(store: Store, root: Path, now: datetime, ages: Ages, ol
 
 
 def _prune_outbox(store: Store, now: datetime, ages: Ages, stats: PruneStats) -> None:
-    from .store import outbox_repo
-
     keep_deliveries, keep_runs = ages.get("deliveries"), ages.get("runs")
     if keep_deliveries is not None:
         with store.write() as conn:

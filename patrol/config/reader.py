@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import yamlpos
 from ..core.text import suggest, type_name
@@ -169,8 +170,6 @@ class Fields:
 
 
 def valid_zone(name: object) -> bool:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     if not isinstance(name, str) or not name.strip():
         return False
     try:

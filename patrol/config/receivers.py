@@ -151,7 +151,8 @@ def parse_receivers(r: Reader, raw: Any) -> dict[str, ReceiverConfig]:
 
 
 def _receiver(r: Reader, name: str, f: Fields) -> ReceiverConfig | None:
-    from ..notify.formats import FORMATS  # the registry: light, and it is what knows the formats
+    # the formats' registry (a dozen modules) loads with the first receiver: every command reads patrol.yaml
+    from ..notify.formats import FORMATS
 
     fmt_name = f.raw.get("format")
     if fmt_name is None:

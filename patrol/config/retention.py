@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..durations import DurationError, parse_ms
 from .reader import Reader
@@ -109,8 +110,6 @@ def _prune(raw: dict[str, Any], error: Any, timezone: str | None) -> str | None:
 def cron_problem(expression: str, timezone: str) -> str | None:
     """What is wrong with a crontab expression, or None. APScheduler is imported here
     only, and only when a patrol.yaml has a cron expression to check."""
-    from zoneinfo import ZoneInfo
-
     from ..schedule.triggers import CronError, cron_trigger
 
     try:

@@ -34,16 +34,18 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..core.text import suggest, type_name
 from ..durations import DurationError, parse_ms
 from .reader import Reader, valid_zone
+from .resolve import UrlProblem, expand_url
 from .retention import cron_problem
+from .window import DAY_NAMES, window_parts
 
 if TYPE_CHECKING:
     from ..schedule.triggers import PatrolTrigger
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # APScheduler's order: mon = 0
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TIMING_KEYS = {
     "cron": "crontab expression (minute hour day month weekday), or @daily, @hourly...",
@@ -92,6 +94,7 @@ class ScheduleSpec:
         return _zone(self.timezone)
 
     def trigger(self, jitter: bool = True) -> PatrolTrigger:
+        # APScheduler (under the triggers) loads when a trigger is built, not when patrol.yaml is read
         from ..schedule.triggers import PatrolTrigger, cron_trigger, interval_trigger
 
         tz = self.tz
@@ -122,11 +125,7 @@ class ScheduleSpec:
 
     def describe(self) -> str:
         what = f"cron '{self.cron}'" if self.cron else f"every {_dur(self.every_s or 0.0)}"
-        extra = [self.timezone]
-        if self.hours:
-            extra.append("hours " + ",".join(f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in self.hours))
-        if self.days is not None:
-            extra.append("days " + ",".join(DAY_NAMES[d] for d in self.days))
+        extra = [self.timezone, *window_parts(self.hours, self.days)]
         if self.jitter_s:
             extra.append(f"jitter {_dur(self.jitter_s)}")
         extra.append(f"grace {_dur(self.grace)}")
@@ -141,14 +140,12 @@ def _dur(seconds: float) -> str:
 
 
 def _zone(name: str) -> tzinfo:
-    from zoneinfo import ZoneInfo
-
     return ZoneInfo(name)
 
 
 def local_zone_name() -> str:
     try:
-        import tzlocal
+        import tzlocal  # APScheduler's dependency: loaded only when a schedule needs the machine's zone
 
         return str(tzlocal.get_localzone_name() or "UTC")
     except Exception:
@@ -259,19 +256,12 @@ def _active(raw: dict[str, Any], keypath: Callable[[str], Path]) -> tuple[tuple[
 def _base_url(value: Any, path: Path, resolve: bool) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise SpecProblem(path, "expected an http:// or https:// URL")
-    if not resolve and "${" in value:
+    if not resolve and isinstance(value, str) and "${" in value:
         return value  # resolved when the schedule runs (secrets need not be set to validate)
-    from ..secrets import MissingVariable, interpolate
-
     try:
-        url = interpolate(value)
-    except MissingVariable as e:
+        return expand_url(value)
+    except UrlProblem as e:
         raise SpecProblem(path, str(e)) from None
-    if not re.match(r"^https?://", url):
-        raise SpecProblem(path, f"expected an http:// or https:// URL, got {url!r}")
-    return url
 
 
 def parse_spec(raw: Any, path: Path, *, job_id: str, name: str, origin: str, selection: bool,

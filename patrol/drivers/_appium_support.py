@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -121,8 +122,6 @@ def chromium_defaults(caps: dict[str, Any], device: Device | None, *, headed: bo
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -185,6 +184,8 @@ def first_line(e: BaseException | str, limit: int = 300) -> str:
     return _first_line(e, limit)
 
 
+# Selenium, urllib3 and http.client load inside the functions below: this module loads with
+# every command (key names, capabilities), they are needed only once a session exists.
 def is_connection_error(e: BaseException) -> bool:
     import http.client
 

@@ -36,22 +36,29 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import httpx
+from selenium.common.exceptions import NoSuchElementException, TimeoutException, WebDriverException
+
+from ..config.resolve import resolve_tree, resolve_url
 from ..core.geometry import Box
 from ..core.vocabulary import Kind, Reason
 from ..errors import ActionFailed, AppiumUnreachable, ConfigError, RobotError, SessionNotCreated
 from ..journey.model import Journey, Locator
-from ..secrets import MASKER, MissingVariable, interpolate
+from ..secrets import MASKER
 from . import _appium_support as sup
 from .app_watcher import Watcher
 from .appium_native import AndroidStrategy, IOSStrategy, NativeStrategy
 from .appium_session import POLL_S, AppiumSession
 from .appium_web import WebStrategy
-from .base import Driver, DriverEvents, Engine
+from .base import Driver, DriverEvents, Engine, EngineOptions
+from .chromium import find_chromium
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..config.sections import AppiumDevice
 
 DEFAULT_URL = "http://127.0.0.1:4723"
 # Found on the screenshot by the tap action (OCR), never by the driver.
@@ -78,11 +85,12 @@ class AppiumEngine(Engine):
 
     # -- configuration --------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: Config, options: Any) -> AppiumEngine:
+    def from_config(cls, config: Config, options: EngineOptions) -> AppiumEngine:
         section = config.appium  # checked at load; ${...} resolved here
         url, source = DEFAULT_URL, "the default"
         if section.url is not None:
-            url, source = _config_url(config, ("appium", "url"), section.url), "patrol.yaml appium.url"
+            url = resolve_url(config, ("appium", "url"), section.url, sup.mask_url).rstrip("/")
+            source = "patrol.yaml appium.url"
         env = os.environ.get("PATROL_APPIUM_URL")
         if env:
             if not env.startswith(("http://", "https://")):
@@ -90,7 +98,7 @@ class AppiumEngine(Engine):
             url, source = env, "PATROL_APPIUM_URL"
         devices = _config_devices(config, section.devices)
         engine = cls(url, source, devices, section.session_timeout_ms, section.command_timeout_ms,
-                     headed=bool(getattr(options, "headed", False)))
+                     headed=options.headed)
         engine.config = config
         return engine
 
@@ -129,8 +137,6 @@ class AppiumEngine(Engine):
         layers.append(opts.get("capabilities") or {})
         caps = sup.merge(*layers)
         if sup.is_chromium_driver(caps):
-            from .chromium import find_chromium
-
             try:
                 chromium = find_chromium(self.config.browser.executable if self.config else None)
             except RobotError:
@@ -142,8 +148,6 @@ class AppiumEngine(Engine):
     async def _check_server(self, url: str, source: str) -> None:
         if url in self._reachable:
             return
-        import httpx
-
         where = f"{sup.mask_url(url)} (from {source})"
         try:
             async with httpx.AsyncClient(timeout=10.0) as client:
@@ -174,6 +178,7 @@ class AppiumEngine(Engine):
         return driver
 
     def _create_session(self, url: str, source: str, caps: dict[str, Any]) -> Any:
+        # the Appium client takes ~300 ms to import: loaded with the first session, not with the engine
         from appium import webdriver
         from appium.options.common import AppiumOptions
         from appium.webdriver.client_config import AppiumClientConfig
@@ -247,8 +252,6 @@ class AppiumDriver(Driver):
 
     # -- actions ----------------------------------------------------------------------------------
     async def goto(self, url: str, *, timeout_ms: float) -> None:
-        from selenium.common.exceptions import TimeoutException
-
         try:
             with self.s.webdriver_errors(f"open {url}", unsupported=f"opening {url}"):
                 await self.s.goto(url, timeout_ms)
@@ -296,8 +299,6 @@ class AppiumDriver(Driver):
                                   f"Search, AppSwitch, VolumeUp/Down, or one character)", reason=Reason.BAD_KEY)
 
     async def select(self, locator: Locator, by: str, choice: str, *, timeout_ms: float) -> None:
-        from selenium.common.exceptions import NoSuchElementException, WebDriverException
-
         self._element_locator(locator)
         what = f"select {choice} in {locator.describe()}"
         el = await self.s.find(locator, timeout_ms)
@@ -423,38 +424,13 @@ class AppiumDriver(Driver):
 
 
 # -- configuration helpers ----------------------------------------------------------------
-def _config_url(config: Config, path: tuple[Any, ...], value: Any) -> str:
-    if not isinstance(value, str):
-        raise config.problem(path, "expected an http:// or https:// URL")
-    try:
-        url = interpolate(value)
-    except MissingVariable as e:
-        raise config.problem(path, str(e)) from None
-    if not url.startswith(("http://", "https://")):
-        raise config.problem(path, f"expected an http:// or https:// URL, got {sup.mask_url(url)!r}")
-    return url.rstrip("/")
-
-
-def _config_devices(config: Config, raw: Any) -> dict[str, dict[str, Any]]:
+def _config_devices(config: Config, raw: Mapping[str, AppiumDevice]) -> dict[str, dict[str, Any]]:
     devices: dict[str, dict[str, Any]] = {}
     for name, entry in raw.items():  # patrol.yaml appium.devices, checked at load
         path = ("appium", "devices", name)
         device: dict[str, Any] = {}
         if entry.url is not None:
-            device["url"] = _config_url(config, path + ("url",), entry.url)
-        device["capabilities"] = sup.normalise(_interpolate_tree(config, path + ("capabilities",), dict(entry.capabilities)))
+            device["url"] = resolve_url(config, path + ("url",), entry.url, sup.mask_url).rstrip("/")
+        device["capabilities"] = sup.normalise(resolve_tree(config, path + ("capabilities",), dict(entry.capabilities)))
         devices[str(name)] = device
     return devices
-
-
-def _interpolate_tree(config: Config, path: tuple[Any, ...], value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return interpolate(value)
-        except MissingVariable as e:
-            raise config.problem(path, str(e)) from None
-    if isinstance(value, dict):
-        return {k: _interpolate_tree(config, path + (k,), v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate_tree(config, path + (i,), v) for i, v in enumerate(value)]
-    return value

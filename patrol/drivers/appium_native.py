@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from selenium.common.exceptions import WebDriverException
+
 from ..core.geometry import Box
 from ..core.vocabulary import Reason
 from ..errors import RobotError
@@ -121,8 +123,6 @@ class NativeStrategy(AppiumSession):
     async def app_control(self, command: str, app_id: str | None, timeout_ms: float) -> None:
         """launch (cold start: terminate, then activate), activate (bring to the front,
         starting it when needed) or terminate an app; the journey's own app by default."""
-        from selenium.common.exceptions import WebDriverException
-
         target = app_id or self.app_id
         if not target:
             raise self.fail(f"'{command}': which app? The capabilities name none (appium:appPackage / "

@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+from selenium.common.exceptions import InvalidSelectorException, WebDriverException
+from selenium.webdriver.remote.command import Command
+
 from ..core.geometry import Box
 from ..core.png import png_dimensions
 from ..core.vocabulary import Reason
@@ -103,8 +106,6 @@ class AppiumSession(ABC):
     @contextmanager
     def webdriver_errors(self, what: str, unsupported: str | None = None) -> Iterator[None]:
         """WebDriver errors inside become ``translate``'s ActionFailed, never a traceback."""
-        from selenium.common.exceptions import WebDriverException
-
         try:
             yield
         except WebDriverException as e:
@@ -119,8 +120,6 @@ class AppiumSession(ABC):
         except RobotError:
             raise
         except Exception as e:
-            from selenium.common.exceptions import InvalidSelectorException
-
             if isinstance(e, InvalidSelectorException) or sup.is_unsupported(e):
                 raise self.fail(f"the server refused the locator {loc.describe()}: {sup.first_line(e)}",
                                 reason=Reason.BAD_LOCATOR) from None
@@ -158,8 +157,6 @@ class AppiumSession(ABC):
 
     async def retry(self, what: str, fn: Callable[[], Awaitable[Any]], timeout_ms: float) -> Any:
         """Retry an element interaction (intercepted, stale, not interactable) until the timeout."""
-        from selenium.common.exceptions import WebDriverException
-
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
             try:
@@ -194,8 +191,6 @@ class AppiumSession(ABC):
 
     async def pointer(self, moves: list[Move], what: str) -> None:
         """W3C pointer actions: (x, y, duration_ms) moves, "down", "up", ("pause", ms)."""
-        from selenium.webdriver.remote.command import Command
-
         actions: list[dict[str, Any]] = []
         for m in moves:
             if isinstance(m, str):
@@ -253,8 +248,6 @@ class AppiumSession(ABC):
 
     def key_actions(self, char: str) -> None:
         """One key down and up through W3C actions (in the client's thread)."""
-        from selenium.webdriver.remote.command import Command
-
         self.session.execute(Command.W3C_ACTIONS, {"actions": [{
             "type": "key", "id": "keyboard",
             "actions": [{"type": "keyDown", "value": char}, {"type": "keyUp", "value": char}],

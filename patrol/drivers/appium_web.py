@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from selenium.webdriver.remote.command import Command
+
 from ..core.geometry import Box
 from ..core.vocabulary import Reason
 from ..errors import RobotError
@@ -63,7 +65,7 @@ class WebStrategy(AppiumSession):
         await self.call(f"open {url}", self.session.get, url, timeout_s=timeout_ms / 1000 + 10)
 
     async def select(self, el: Any, by: str, choice: str, what: str, timeout_ms: float) -> None:
-        from selenium.webdriver.support.select import Select
+        from selenium.webdriver.support.select import Select  # ~30 ms: only journeys that select load it
 
         def pick() -> None:
             s = Select(el)
@@ -78,8 +80,6 @@ class WebStrategy(AppiumSession):
     async def scroll_by(self, dx: float, dy: float) -> None:
         if self.touch:
             return await super().scroll_by(dx, dy)
-        from selenium.webdriver.remote.command import Command
-
         w, h = await self.window()
         wheel = {"type": "wheel", "id": "wheel", "actions": [
             {"type": "scroll", "x": int(w / 2), "y": int(h / 2), "deltaX": int(dx), "deltaY": int(dy), "duration": 0,

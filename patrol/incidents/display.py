@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 
+from .. import console
 from ..core.vocabulary import EventType, IncidentStatus
 from ..secrets import mask
 
@@ -40,8 +41,6 @@ def _clip(text: str, width: int) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]], max_width: int = 48) -> None:
-    from .. import console
-
     rows = [[_clip(mask(str(c)), max_width) for c in r] for r in rows]
     widths = [max([cell_len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(headers)]
 
@@ -55,8 +54,6 @@ def table(headers: list[str], rows: list[list[str]], max_width: int = 48) -> Non
 
 def describe_record(result: RecordResult, svc: IncidentService) -> str | None:
     """One console line about what a run did to incidents (None: nothing to say)."""
-    from .. import console
-
     parts = []
     if result.opened:
         rows = {r["id"]: r for r in svc.list_incidents(IncidentStatus.OPEN, 200)}
@@ -82,8 +79,6 @@ def describe_record(result: RecordResult, svc: IncidentService) -> str | None:
 
 
 def describe_flush(stats: DispatchStats) -> str | None:
-    from .. import console
-
     if not (stats.sent or stats.pending or stats.dead or stats.retrying):
         return None
     line = f"notifications: {stats.sent} sent"

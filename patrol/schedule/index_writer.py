@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.clock import SYSTEM_CLOCK, Clock
+from ..reports.index import write_index
 from ..store import Store
 
 POLL_S = 0.5  # how often the idle writer looks at its stop flag
@@ -43,8 +44,6 @@ class IndexWriter:
             self.write()
 
     def write(self) -> None:
-        from ..reports.index import write_index
-
         with self._lock:
             if not self._dirty.is_set() or self._root is None:
                 return

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import console
 from ..store import Store
+from ..store.schema import SCHEDULE_JOBS_TABLE
 from .plan import Plan
 from .settings import ScheduleSpec
 
@@ -30,6 +31,7 @@ def wanted_jobs(plan: Plan) -> dict[str, ScheduleSpec]:
 
 
 def _scheduler_class() -> type[Any]:
+    # APScheduler loads when the service starts, not when a command imports this module
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.base import STATE_RUNNING
 
@@ -63,10 +65,9 @@ class JobSync:
 
     def open(self, workers: int, listener: Callable[[Any], None], mask: int) -> None:
         """Create the scheduler on the job store and start it paused (nothing fires yet)."""
+        # APScheduler loads when the service starts, not when a command imports this module
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-
-        from ..store.schema import SCHEDULE_JOBS_TABLE
 
         logging.getLogger("apscheduler").setLevel(logging.ERROR)  # we say it ourselves, once
         self.scheduler = _scheduler_class()(

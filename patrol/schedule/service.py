@@ -22,16 +22,28 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import console
 from ..config import load_config
 from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.vocabulary import Status
+from ..drivers import engine_class
+from ..durations import format_ms
 from ..errors import InputError, PatrolError
+from ..incidents.display import describe_flush
+from ..incidents.service import IncidentService
+from ..incidents.settings import incident_settings, public_url
+from ..journey.loader import discover
 from ..journey.model import Journey
+from ..metrics import FiringResult, Metrics
+from ..notify.receivers import load_receivers
+from ..retention import prune
 from ..runner import Runner, RunOptions
 from ..runner.runner import EnginePool
-from ..store import Store, state_settings
+from ..service import PatrolOutcome, patrol_once
+from ..store import Store, open_store, state_settings
 from .control import FileWatch, Signals
 from .index_writer import IndexWriter
 from .jobs import JobSync, wanted_jobs
@@ -43,12 +55,8 @@ from .settings import ScheduleSpec
 from .sides import DispatcherThread, InstanceLock, MetricsServer
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ..config import Config
     from ..drivers.base import Engine
-    from ..incidents.service import IncidentService
-    from ..metrics import Metrics
 
 RETENTION_JOB = "patrol:retention"
 WRITE_GRACE_S = 60.0  # after interrupting, how long firings get to write their reports
@@ -153,8 +161,6 @@ class SchedulerService:
         """Open the state database and the job store, sync the jobs; with
         ``process`` also start firing them, the dispatcher and the metrics endpoint."""
         global _SERVICE
-        from ..store import open_store
-
         if _SERVICE is not None and _SERVICE is not self:
             raise PatrolError("a scheduler service is already running in this process")
         parts = self.parts
@@ -178,9 +184,8 @@ class SchedulerService:
             raise
 
     def _open_parts(self, store: Store) -> None:
+        # APScheduler loads when the service starts, not when a command imports this module
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-
-        from ..metrics import Metrics
 
         parts = self.parts
         self.incidents = self._incident_service(self.config)
@@ -287,7 +292,7 @@ class SchedulerService:
             for label, when, late, grace in due.missed:
                 self.log(f"{tag(label)} [yellow]missed[/] the firing of {when.astimezone():%Y-%m-%d %H:%M:%S} "
                          f"({late:.0f}s late, grace {grace}s)")
-                self.metrics.firing(label, "missed")
+                self.metrics.firing(label, FiringResult.MISSED)
             if not due.job_ids:
                 self.log("nothing is due now")
             threads = [threading.Thread(target=self.fire, args=(job_id,), name=f"patrol-once-{job_id}")
@@ -305,8 +310,6 @@ class SchedulerService:
     def _flush_now(self) -> None:
         if self.incidents is None:
             return
-        from ..incidents.display import describe_flush
-
         try:
             line = describe_flush(self.incidents.flush_deliveries())
         except Exception as e:
@@ -329,7 +332,7 @@ class SchedulerService:
             return
         claim = self.overlap.claim(spec.name, journeys)
         if claim.busy:
-            self.metrics.firing(spec.name, "skipped_overlap")
+            self.metrics.firing(spec.name, FiringResult.SKIPPED_OVERLAP)
             names = ", ".join(f"{j.name} (running for {by})" for j, by in claim.busy)
             self.log(f"{tag(spec.name)} skipping {console.safe(names)}: a journey never runs twice at once")
         if not claim.free:
@@ -340,8 +343,6 @@ class SchedulerService:
             self.overlap.release(spec.job_id, claim.free)
 
     def _run_firing(self, plan: Plan, spec: ScheduleSpec, journeys: list[Journey]) -> None:
-        from ..service import patrol_once
-
         options = RunOptions(reports_root=plan.reports_root, base_url=spec.base_url, concurrency=plan.concurrency)
         say = self.log
         runner = Runner(plan.config, options, [ServiceLog(say, spec.name), self.metrics], engines=self.parts.pool,
@@ -353,7 +354,7 @@ class SchedulerService:
                                   call=self.robot.call, flush=False, index=self.index.request, schedule=spec.name,
                                   say=lambda m: say(f"{tag(spec.name)} {m}"))
         except Exception as e:
-            self.metrics.firing(spec.name, "failed")
+            self.metrics.firing(spec.name, FiringResult.FAILED)
             self._log_error(f"[{spec.name}] the firing failed: {type(e).__name__}: {e}")
             return
         finally:
@@ -361,12 +362,9 @@ class SchedulerService:
         self.firings += 1
         self._firing_done(spec, outcome)
 
-    def _firing_done(self, spec: ScheduleSpec, outcome: Any) -> None:
-        from ..core.vocabulary import Status
-        from ..durations import format_ms
-
+    def _firing_done(self, spec: ScheduleSpec, outcome: PatrolOutcome) -> None:
         run = outcome.run
-        self.metrics.firing(spec.name, "ran")
+        self.metrics.firing(spec.name, FiringResult.RAN)
         self.metrics.run_recorded(run, spec.name)
         if outcome.record_error:
             self._log_error(f"[{spec.name}] {outcome.record_error}")
@@ -379,8 +377,6 @@ class SchedulerService:
                  f"{format_ms(run.duration_ms)}: {console.safe(outcome.run_dir / 'index.html')}")
 
     def prune_now(self) -> None:
-        from ..retention import prune
-
         if self._stopping.is_set():
             return
         try:
@@ -402,18 +398,18 @@ class SchedulerService:
         except Exception:
             pass
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: Any) -> None:  # an APScheduler JobEvent (the package is untyped)
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 
         spec = self.plan.specs.get(event.job_id)
         label = spec.name if spec else event.job_id
         if event.code == EVENT_JOB_MISSED:
-            self.metrics.firing(label, "missed")
+            self.metrics.firing(label, FiringResult.MISSED)
             when = event.scheduled_run_time.astimezone()
             self.log(f"{tag(label)} [yellow]missed[/] the firing of {when:%Y-%m-%d %H:%M:%S}: "
                      "later than its grace time (the machine was busy or down)")
         elif event.code == EVENT_JOB_MAX_INSTANCES:
-            self.metrics.firing(label, "skipped_overlap")
+            self.metrics.firing(label, FiringResult.SKIPPED_OVERLAP)
             if self.overlap.first_overlap(event.job_id):
                 self.log(f"{tag(label)} still running: later firings are skipped until it finishes")
         elif event.code == EVENT_JOB_ERROR:
@@ -450,10 +446,6 @@ class SchedulerService:
         return True
 
     def _watched_files(self) -> set[Path]:
-        from pathlib import Path
-
-        from ..journey.loader import discover
-
         plan = self.plan
         files = set(plan.watched)
         folder = plan.config.journeys_dir
@@ -466,17 +458,11 @@ class SchedulerService:
 
     # -- parts ------------------------------------------------------------------------------------
     def _incident_service(self, config: Config) -> IncidentService | None:
-        from ..incidents.service import IncidentService
-        from ..incidents.settings import incident_settings, public_url
-        from ..notify.receivers import load_receivers
-
         if self.parts.store is None:
             return None
         return IncidentService(self.parts.store, incident_settings(config), load_receivers(config), public_url(config))
 
     def _make_engine(self, target: str) -> Engine:
-        from ..drivers import engine_class
-
         return engine_class(target).from_config(self.plan.config, RunOptions())
 
     def _engine_restarted(self, target: str, why: str) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from .. import console
 from ..core.vocabulary import Kind, Status
+from ..durations import format_ms
 from ..journey.model import Journey
 from ..results import JourneyResult
 from ..runner import Listener
@@ -32,8 +33,6 @@ class ServiceLog(Listener):
         self.log, self.schedule = log, schedule
 
     def journey_finished(self, journey: Journey, result: JourneyResult) -> None:
-        from ..durations import format_ms
-
         s = console.safe
         where = tag(self.schedule)
         icon = self.ICONS.get(result.status, "?")

@@ -7,8 +7,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..config import Config
+from ..config.resolve import resolve_url
 from ..config.schedules import (
-    DAY_NAMES,
     MIN_INTERVAL_S,
     NAME_RE,
     SELECTION_KEYS,
@@ -18,6 +18,7 @@ from ..config.schedules import (
     local_zone_name,
     parse_spec,
 )
+from ..config.window import DAY_NAMES
 
 if TYPE_CHECKING:
     from ..journey.model import Journey
@@ -26,19 +27,10 @@ if TYPE_CHECKING:
 def parse_schedules(config: Config) -> list[ScheduleSpec]:
     """Every schedule in patrol.yaml, with ``${...}`` in base_url resolved (a missing
     variable is a ``ConfigError`` positioned at the base_url)."""
-    from ..secrets import MissingVariable, interpolate
-
     out = []
     for spec in config.schedules:
         if spec.base_url and "${" in spec.base_url:
-            where = spec.path + ("base_url",)
-            try:
-                url = interpolate(spec.base_url)
-            except MissingVariable as e:
-                raise config.problem(where, str(e)) from None
-            if not url.startswith(("http://", "https://")):
-                raise config.problem(where, f"expected an http:// or https:// URL, got {url!r}")
-            spec = replace(spec, base_url=url)
+            spec = replace(spec, base_url=resolve_url(config, spec.path + ("base_url",), spec.base_url))
         out.append(spec)
     return out
 

@@ -3,11 +3,16 @@ the notification dispatcher thread and the Prometheus endpoint."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import start_http_server
+from sqlalchemy.engine import make_url
 
 from ..errors import InputError
 
@@ -28,8 +33,6 @@ class InstanceLock:
 
     @staticmethod
     def _where(state_url: str, root: Path) -> Path:
-        from sqlalchemy.engine import make_url
-
         url = make_url(state_url)
         db = url.database
         if url.get_backend_name() == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
@@ -37,8 +40,6 @@ class InstanceLock:
         return root / ".patrol" / "scheduler.lock"
 
     def acquire(self) -> None:
-        import fcntl
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -113,13 +114,11 @@ class MetricsServer:
     def __init__(self, port: int | None, addr: str) -> None:
         self.port, self.addr = port, addr
         self.url: str | None = None
-        self._server: Any = None
+        self._server: WSGIServer | None = None
 
     def start(self, metrics: Metrics) -> None:
         if self.port is None:
             return
-        from prometheus_client import start_http_server
-
         try:
             server, _thread = start_http_server(self.port, addr=self.addr, registry=metrics.registry)
         except OSError as e:

@@ -24,7 +24,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # APScheduler's order: mon = 0
+from ..config.window import DAY_NAMES, window_parts
+
 _CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")  # crontab: 0 and 7 = sun
 ALIASES = {
     "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
@@ -103,7 +104,8 @@ class PatrolTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships n
         self.inner = inner
         self.seed = seed
         self.tz = tz
-        self.hours = tuple(tuple(h) for h in hours)  # (start minute, end minute) of the day; end may be < start (overnight)
+        # (start minute, end minute) of the day; end may be < start (overnight)
+        self.hours: tuple[tuple[int, int], ...] = tuple((a, b) for a, b in hours)
         self.days = tuple(sorted(set(days))) if days is not None else None  # 0 = Monday
         self.jitter_s = float(jitter_s or 0.0)
 
@@ -202,17 +204,13 @@ class PatrolTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships n
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.inner = state["inner"]
         self.tz = state["tz"]
-        self.hours = tuple(tuple(h) for h in state.get("hours", ()))
+        self.hours = tuple((a, b) for a, b in state.get("hours", ()))
         self.days = state.get("days")
         self.jitter_s = state.get("jitter_s", 0.0)
         self.seed = state.get("seed", "")
 
     def __str__(self) -> str:
-        extra = []
-        if self.hours:
-            extra.append("hours " + ",".join(f"{_hhmm(a)}-{_hhmm(b)}" for a, b in self.hours))
-        if self.days is not None:
-            extra.append("days " + ",".join(DAY_NAMES[d] for d in self.days))
+        extra = window_parts(self.hours, self.days)
         if self.jitter_s:
             extra.append(f"jitter {self.jitter_s:g}s")
         return f"{self.inner}" + (f" ({'; '.join(extra)})" if extra else "")
@@ -235,7 +233,3 @@ def _local(day: date, minute_of_day: int, tz: tzinfo) -> datetime:
         local: datetime = tz.localize(naive)
         return local
     return naive.replace(tzinfo=tz)
-
-
-def _hhmm(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"

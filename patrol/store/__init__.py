@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ..config import Config
 from ..config.sections import DEFAULT_STATE_URL
@@ -91,8 +91,6 @@ class StateStoreError(RobotError):
 
 
 def open_store(url: str) -> Store:
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
         engine = make_engine(url)
         migrate(engine)
