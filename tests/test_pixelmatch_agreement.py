@@ -34,6 +34,13 @@ def _cases() -> list:
     ]
 
 
+@pytest.fixture(autouse=True, params=["c", "numpy"])
+def _comparator_path(request, monkeypatch):
+    """Every agreement test runs on the compiled kernel and on the NumPy fallback."""
+    monkeypatch.setenv("PATROL_DIFF_KERNEL", request.param)
+    return request.param
+
+
 def _load(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 

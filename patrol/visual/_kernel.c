@@ -9,8 +9,8 @@
  * pixels (RGBA or BGRA: ri/gi/bi give the channel offsets; alpha is byte 3).
  * Neighbour rows outside the band are read, never written, so bands can be
  * judged on several threads at once.  For each pixel over the threshold it
- * sets diff_mask or aa_mask (bool planes, whole image) and appends the flat
- * index to diff_idx or aa_idx (each with room for the band's pixels).
+ * appends the flat index to diff_idx or aa_idx (each with room for the band's
+ * pixels); mask (bool HxW, or NULL) marks pixels to ignore.
  * counts[0..2] receive: counted, anti-aliased, changed at all.
  */
 #include <stdint.h>
@@ -151,8 +151,7 @@ static inline int within_margin(const uint8_t *p, const uint8_t *q, int margin) 
 
 static inline void judge(const Images *im, int64_t row0, int64_t row1, double max_delta, int margin,
                          int ri, int gi, int bi,
-                         int include_aa, const uint8_t *mask, uint8_t *diff_mask, uint8_t *aa_mask,
-                         int64_t *diff_idx, int64_t *aa_idx, int64_t *counts) {
+                         int include_aa, const uint8_t *mask, int64_t *diff_idx, int64_t *aa_idx, int64_t *counts) {
     const int64_t w = im->width;
     int64_t n_diff = 0, n_aa = 0, changed = 0;
     const int64_t end = row1 * w;
@@ -165,10 +164,8 @@ static inline void judge(const Images *im, int64_t row0, int64_t row1, double ma
         if (mask && mask[i]) continue;
         const int64_t x = i % w, y = i / w;
         if (!include_aa && (antialiased(im->a, im, x, y, ri, gi, bi) || antialiased(im->b, im, x, y, ri, gi, bi))) {
-            aa_mask[i] = 1;
             aa_idx[n_aa++] = i;
         } else {
-            diff_mask[i] = 1;
             diff_idx[n_diff++] = i;
         }
     }
@@ -177,18 +174,18 @@ static inline void judge(const Images *im, int64_t row0, int64_t row1, double ma
     counts[2] = changed;
 }
 
-int patrol_kernel_version(void) { return 2; }
+int patrol_kernel_version(void) { return 3; }
 
 int patrol_diff(const uint8_t *a, const uint8_t *b, int64_t width, int64_t height, int64_t row0, int64_t row1,
                 double max_delta, int margin, int bgr, int checkerboard, int include_aa, const uint8_t *mask,
-                uint8_t *diff_mask, uint8_t *aa_mask, int64_t *diff_idx, int64_t *aa_idx, int64_t *counts) {
+                int64_t *diff_idx, int64_t *aa_idx, int64_t *counts) {
     if (width <= 0 || height <= 0 || row0 < 0 || row1 > height || row0 > row1) return -1;
     const Images im = {a, b, (const uint32_t *)a, (const uint32_t *)b, width, height, checkerboard};
     /* two specialisations, so the channel offsets are constants in the hot loop */
     if (bgr)
-        judge(&im, row0, row1, max_delta, margin, 2, 1, 0, include_aa, mask, diff_mask, aa_mask, diff_idx, aa_idx, counts);
+        judge(&im, row0, row1, max_delta, margin, 2, 1, 0, include_aa, mask, diff_idx, aa_idx, counts);
     else
-        judge(&im, row0, row1, max_delta, margin, 0, 1, 2, include_aa, mask, diff_mask, aa_mask, diff_idx, aa_idx, counts);
+        judge(&im, row0, row1, max_delta, margin, 0, 1, 2, include_aa, mask, diff_idx, aa_idx, counts);
     return 0;
 }
 

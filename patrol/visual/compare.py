@@ -114,8 +114,27 @@ class Comparison:
     aa_pixels: int
     total_pixels: int
     clusters: list[Cluster] = field(default_factory=list)
-    diff_mask: np.ndarray | None = field(default=None, repr=False)  # bool HxW
-    aa_mask: np.ndarray | None = field(default=None, repr=False)  # bool HxW
+    diff_index: np.ndarray | None = field(default=None, repr=False)  # sorted flat indices of counted pixels
+    aa_index: np.ndarray | None = field(default=None, repr=False)  # sorted flat indices of anti-aliased ones
+    _planes: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def diff_mask(self) -> np.ndarray | None:
+        """Counted pixels as a bool HxW plane (made on first use: most callers need the count only)."""
+        return self._plane("diff", self.diff_index)
+
+    @property
+    def aa_mask(self) -> np.ndarray | None:
+        """Anti-aliased pixels as a bool HxW plane (made on first use)."""
+        return self._plane("aa", self.aa_index)
+
+    def _plane(self, name: str, index: np.ndarray | None) -> np.ndarray | None:
+        plane = self._planes.get(name)
+        if plane is None and index is not None:
+            plane = np.zeros((self.height, self.width), dtype=bool)
+            plane.reshape(-1)[index] = True
+            self._planes[name] = plane
+        return plane
 
     @property
     def diff_ratio(self) -> float:
@@ -473,7 +492,7 @@ def _check_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
 def _identical(width: int, height: int) -> Comparison:
     return Comparison(
         width=width, height=height, identical=True, size_mismatch=False, diff_pixels=0, aa_pixels=0,
-        total_pixels=width * height, clusters=[], diff_mask=None, aa_mask=None,
+        total_pixels=width * height, clusters=[],
     )
 
 
@@ -491,8 +510,8 @@ def _size_mismatch(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None, cluste
         clusters = _clusters(np.flatnonzero(diff), width, height, cluster_gap)
     return Comparison(
         width=width, height=height, identical=False, size_mismatch=True, diff_pixels=n, aa_pixels=0,
-        total_pixels=width * height, clusters=clusters, diff_mask=diff,
-        aa_mask=np.zeros((height, width), dtype=bool),
+        total_pixels=width * height, clusters=clusters, aa_index=np.zeros(0, dtype=np.int64),
+        _planes={"diff": diff},
     )
 
 
@@ -595,8 +614,6 @@ def _kernel_compare(lib: Any, a: np.ndarray, b: np.ndarray, bgr: bool, mask: np.
     and this one (ctypes releases the GIL), each writing its own slice of the outputs."""
     height, width = a.shape[:2]
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    diff_mask = np.zeros((height, width), dtype=bool)  # calloc'd: pages stay untouched where nothing differs
-    aa_mask = np.zeros((height, width), dtype=bool)
     diff_buf = np.empty(height * width, dtype=np.int64)  # room for every pixel; only written pages are real
     aa_buf = np.empty(height * width, dtype=np.int64)
     mask_u8 = None if mask is None else np.ascontiguousarray(mask).view(np.uint8)
@@ -604,8 +621,8 @@ def _kernel_compare(lib: Any, a: np.ndarray, b: np.ndarray, bgr: bool, mask: np.
     bands = [(r, min(r + rows, height)) for r in range(0, height, rows)]
     counts = np.zeros((len(bands), 3), dtype=np.int64)
     margin = _screen_margin(max_delta)
-    ptr = (a.ctypes.data, b.ctypes.data, diff_mask.ctypes.data, aa_mask.ctypes.data, diff_buf.ctypes.data,
-           aa_buf.ctypes.data, None if mask_u8 is None else mask_u8.ctypes.data)
+    ptr = (a.ctypes.data, b.ctypes.data, diff_buf.ctypes.data, aa_buf.ctypes.data,
+           None if mask_u8 is None else mask_u8.ctypes.data)
     todo = iter(range(len(bands)))  # next() on it is atomic under the GIL: threads take bands in turn
 
     def work() -> None:
@@ -613,7 +630,7 @@ def _kernel_compare(lib: Any, a: np.ndarray, b: np.ndarray, bgr: bool, mask: np.
             r0, r1 = bands[k]
             out = r0 * width * 8
             lib.patrol_diff(ptr[0], ptr[1], width, height, r0, r1, max_delta, margin, int(bgr), int(checkerboard),
-                            int(include_aa), ptr[6], ptr[2], ptr[3], ptr[4] + out, ptr[5] + out,
+                            int(include_aa), ptr[4], ptr[2] + out, ptr[3] + out,
                             counts.ctypes.data + k * 24)
 
     helpers = min(CPUS, 4) - 1 if len(bands) > 1 else 0
@@ -629,7 +646,7 @@ def _kernel_compare(lib: Any, a: np.ndarray, b: np.ndarray, bgr: bool, mask: np.
     return Comparison(
         width=width, height=height, identical=False, size_mismatch=False,
         diff_pixels=int(diff_idx.size), aa_pixels=int(aa_idx.size), total_pixels=width * height,
-        clusters=_kernel_clusters(lib, diff_idx, width, cluster_gap), diff_mask=diff_mask, aa_mask=aa_mask,
+        clusters=_kernel_clusters(lib, diff_idx, width, cluster_gap), diff_index=diff_idx, aa_index=aa_idx,
     )
 
 
@@ -650,15 +667,10 @@ def _kernel_clusters(lib: Any, diff_idx: np.ndarray, width: int, gap: int) -> li
 
 def _counted(diff_idx: np.ndarray, aa_idx: np.ndarray, width: int, height: int, cluster_gap: int) -> Comparison:
     """The comparison from the counted and the anti-aliased pixels (flat indices)."""
-    diff_mask = np.zeros((height, width), dtype=bool)
-    diff_mask.reshape(-1)[diff_idx] = True
-    aa_mask = np.zeros((height, width), dtype=bool)
-    aa_mask.reshape(-1)[aa_idx] = True
     return Comparison(
         width=width, height=height, identical=False, size_mismatch=False,
         diff_pixels=int(diff_idx.size), aa_pixels=int(aa_idx.size), total_pixels=width * height,
-        clusters=_clusters(diff_idx, width, height, cluster_gap),
-        diff_mask=diff_mask, aa_mask=aa_mask,
+        clusters=_clusters(diff_idx, width, height, cluster_gap), diff_index=diff_idx, aa_index=aa_idx,
     )
 
 
@@ -768,10 +780,10 @@ def _diff_indices(actual: ImageInput, c: Comparison) -> np.ndarray:
     for cl in c.clusters:
         _outline(idx, cl, _IDX_BOX)
     flat = idx.reshape(-1)
-    if c.aa_mask is not None:
-        flat[np.flatnonzero(c.aa_mask)] = _IDX_AA
-    if c.diff_mask is not None:
-        flat[np.flatnonzero(c.diff_mask)] = _IDX_DIFF
+    if c.aa_index is not None:
+        flat[c.aa_index] = _IDX_AA
+    if c.diff_index is not None:
+        flat[c.diff_index] = _IDX_DIFF
     return idx
 
 

@@ -41,7 +41,7 @@ SOURCE = Path(__file__).with_name("_kernel.c")
 # No -ffast-math and no contraction into fused multiply-adds: the doubles must
 # round exactly as V8's separate operations do, or counts drift from pixelmatch's.
 CFLAGS = ("-O3", "-shared", "-fPIC", "-ffp-contract=off", "-fno-strict-aliasing", "-std=c99")
-_VERSION = 2  # patrol_kernel_version() of the source this module speaks to
+_VERSION = 3  # patrol_kernel_version() of the source this module speaks to
 
 _lock = threading.Lock()
 _loaded: list[ctypes.CDLL | None] = []  # [] = not tried yet
@@ -98,7 +98,7 @@ def _build(cc: str, target: Path) -> None:
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     lib.patrol_diff.argtypes = [p, p, i64, i64, i64, i64, ctypes.c_double, c_int, c_int, c_int, c_int,
-                                p, p, p, p, p, p]
+                                p, p, p, p]
     lib.patrol_diff.restype = c_int
     lib.patrol_clusters.argtypes = [p, i64, i64, i64, p]
     lib.patrol_clusters.restype = i64
