@@ -580,6 +580,13 @@ def compare(
     if lib is not None:  # pixelmatch's loop compiled: one pass, every step
         return _kernel_compare(lib, a, b, bgr, mask, max_delta, include_aa, checkerboard, cluster_gap)
 
+    return _numpy_compare(a, b, bgr, mask, max_delta, include_aa, checkerboard, cluster_gap)
+
+
+def _numpy_compare(a: np.ndarray, b: np.ndarray, bgr: bool, mask: np.ndarray | None, max_delta: float,
+                   include_aa: bool, checkerboard: bool, cluster_gap: int) -> Comparison:
+    """compare() on NumPy and OpenCV (no C compiler, or PATROL_DIFF_KERNEL=numpy)."""
+    height, width = a.shape[:2]
     # 1b. the pixels that may exceed the threshold: for opaque images a pixel whose
     # channels all differ by less than a margin cannot (most of a photo's noise).
     margin = _screen_margin(max_delta) if _opaque(a) and _opaque(b) else 0
