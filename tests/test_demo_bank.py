@@ -374,11 +374,15 @@ def test_faults_seen_in_the_browser(browser, bank):
         page.wait_for_load_state("networkidle")
         assert page.locator("#spinner").is_visible() and page.locator("#content").is_hidden()
 
-        f.update({"dead_button": "transfer-confirm", "layout_shift": "150"}, "all")
+        # Where the button stands without the late banner, then with it: measured on two
+        # loads, so a loaded machine that only looks after the shift cannot blur it.
+        f.update({"dead_button": "transfer-confirm"}, "all")
         page.goto(bank.url + "/transfer/confirm?amount=100.00&card=cmb-5566")
         button = page.locator("#transfer-confirm")
         button.wait_for(state="visible")
         y0 = button.bounding_box()["y"]
+        f.update({"dead_button": "transfer-confirm", "layout_shift": "150"}, "all")
+        page.goto(bank.url + "/transfer/confirm?amount=100.00&card=cmb-5566")
         page.locator("#late-banner").wait_for(state="visible")
         assert button.bounding_box()["y"] - y0 >= 280
         button.click()
