@@ -9,9 +9,10 @@ import threading
 from rich.console import Console
 from rich.markup import escape
 
+from .core.vocabulary import Kind, Status
 from .durations import format_ms
 from .journey.model import Journey
-from .results import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, JourneyResult, RunResult, StepResult
+from .results import JourneyResult, RunResult, StepResult
 from .runner import Listener
 from .secrets import mask
 
@@ -19,7 +20,10 @@ _console = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 _lock = threading.Lock()
 
-ICONS = {PASSED: "[green]✓[/]", FAILED: "[red]✗[/]", SKIPPED: "[dim]-[/]", ERROR: "[magenta]![/]", INTERRUPTED: "[yellow]⏹[/]"}
+ICONS = {Status.PASSED: "[green]✓[/]", Status.FAILED: "[red]✗[/]", Status.SKIPPED: "[dim]-[/]", Status.ERROR: "[magenta]![/]",
+         Status.INTERRUPTED: "[yellow]⏹[/]"}
+RUN_COLOURS = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "magenta"}  # others: white
+KIND_COLOURS = {Kind.BREAKPOINT: "red", Kind.STALL: "yellow", Kind.RENDER: "magenta"}
 
 
 def safe(text: object) -> str:
@@ -64,17 +68,17 @@ class ConsoleProgress(Listener):
         if visual.get("status") in notes:
             say(f"       [cyan]visual[/] {safe(visual.get('baseline'))}: {safe(notes[visual['status']])}")
         for f in step.findings:
-            colour = {"breakpoint": "red", "stall": "yellow", "render": "magenta"}.get(f.kind, "red")
+            colour = KIND_COLOURS.get(f.kind, "red")
             say(f"       [{colour}]{f.kind}[/] [dim]({safe(f.reason)})[/] {safe(f.message)}")
 
     def journey_finished(self, journey: Journey, result: JourneyResult) -> None:
         if result.robot_error:
             say(f"  [magenta]robot error[/] ({safe(result.robot_error['reason'])}): {safe(result.robot_error['message'])}")
-        skipped = sum(1 for s in result.steps if s.status == SKIPPED)
-        note = f", {skipped} skipped" if skipped and result.status != ERROR else ""
+        skipped = sum(1 for s in result.steps if s.status == Status.SKIPPED)
+        note = f", {skipped} skipped" if skipped and result.status != Status.ERROR else ""
         say(f"  {ICONS.get(result.status, '?')} {safe(journey.name)}: {result.status} in {format_ms(result.duration_ms)}{note}")
 
     def run_finished(self, run: RunResult) -> None:
         n = sum(len(j.findings) for j in run.journeys)
-        colour = {"passed": "green", "failed": "red", "error": "magenta"}.get(run.status, "white")
+        colour = RUN_COLOURS.get(run.status, "white")
         say(f"[bold {colour}]{run.status}[/]: {len(run.journeys)} journeys, {n} findings, {format_ms(run.duration_ms)}")

@@ -1,5 +1,9 @@
 """Command line. Each command is one module with ``add_parser(subparsers)`` that sets
-``func``; to add a command, add its module name to ``COMMANDS``."""
+``func``; to add a command, add its module name to ``COMMANDS``.
+
+Every command module is imported to build the parser, so a command module imports the
+machinery it runs (runner, browsers, state database, scheduler...) inside its functions:
+``patrol --help`` and each command load only what they use."""
 
 from __future__ import annotations
 

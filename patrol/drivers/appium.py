@@ -44,7 +44,7 @@ from selenium.common.exceptions import NoSuchElementException, TimeoutException,
 
 from ..config.resolve import resolve_tree, resolve_url
 from ..core.geometry import Box
-from ..core.vocabulary import Kind, Reason
+from ..core.vocabulary import Kind, Reason, Target
 from ..errors import ActionFailed, AppiumUnreachable, ConfigError, RobotError, SessionNotCreated
 from ..journey.model import Journey, Locator
 from ..secrets import MASKER
@@ -215,7 +215,7 @@ class AppiumDriver(Driver):
     """The ``Driver`` interface over one Appium session: the strategy does what differs
     between a native app and a browser, the watcher looks behind the screen."""
 
-    platform = "app"
+    platform = Target.APP
 
     def __init__(self, engine: AppiumEngine, session: Any, caps: dict[str, Any], journey: Journey, url: str) -> None:
         self.engine = engine

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -230,7 +230,7 @@ class IncidentService:
         percent = percent_state_change([o == Outcome.FAILING for o in reversed(past)], window.window)
         return _Flap(key, state, percent, decide(bool(state and state["flapping"]), percent, window.start, window.stop))
 
-    def _update_open(self, conn: Connection, open_rows: Any, latest: JourneyResult, run_ctx: RunCtx, now: datetime,
+    def _update_open(self, conn: Connection, open_rows: Sequence[RowMapping], latest: JourneyResult, run_ctx: RunCtx, now: datetime,
                      quiet: bool, result: RecordResult) -> None:
         """Open incidents seen again count a repeat; not seen, a healthy run towards resolving."""
         obs_latest = observations(latest)

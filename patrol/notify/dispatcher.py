@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from enum import StrEnum
 
 import httpx
 
@@ -40,12 +40,19 @@ from ..secrets import MASKER
 from ..store import Store
 from ..store import outbox_repo as repo
 from ..store.outbox_repo import Attempt, Delivery
-from .formats import FORMATS, Context, Verdict
+from .formats import FORMATS, Context, Request, Verdict
 from .receivers import Receiver
 
 LEASE_GRACE_S = 30.0
 MAX_ANSWER = 600
-Outcome = Literal["done", "failed", "deferred"]
+
+
+class SendResult(StrEnum):
+    """What became of one delivery this round."""
+
+    DONE = "done"  # sent, given up on, or another dispatcher has it
+    FAILED = "failed"  # to be retried later
+    DEFERRED = "deferred"  # a rate limit holds it: the next round sends it
 
 
 class _WallOnly(SystemClock):
@@ -230,16 +237,15 @@ class Dispatcher:
         delay = min(float(s.max_backoff_s), s.backoff_s * (2.0 ** max(0, attempts - 1)))
         return delay / 2 + random.uniform(0, delay / 2)  # equal jitter
 
-    def _send_one(self, row: Delivery, client: httpx.Client, deadline: float | None, stats: DispatchStats) -> Outcome:
-        """'done' (sent or dead), 'failed' (to be retried) or 'deferred' (rate limit)."""
+    def _send_one(self, row: Delivery, client: httpx.Client, deadline: float | None, stats: DispatchStats) -> SendResult:
         now = self.clock()
         receiver = self.receivers.get(row.receiver)
         if not self._claim(row, now, receiver):
-            return "done"  # someone else has it
+            return SendResult.DONE  # someone else has it
         if receiver is None:
             self._dead(row.id, f"receiver {row.receiver!r} is no longer in patrol.yaml")
             stats.dead += 1
-            return "done"
+            return SendResult.DONE
         fmt = FORMATS[receiver.format]
         with self.store.read() as conn:
             doc = repo.event_payload(conn, row.event_id)
@@ -248,15 +254,15 @@ class Dispatcher:
         except Exception as e:  # a bug or a broken document: retrying will not help
             self._dead(row.id, MASKER.mask(f"could not build the message: {type(e).__name__}: {e}"))
             stats.dead += 1
-            return "done"
+            return SendResult.DONE
         sent = self._send_parts(row, receiver, reqs, client, deadline)
         if sent is None:
             stats.deferred += 1
-            return "deferred"
+            return SendResult.DEFERRED
         verdict, status_code, parts_done = sent
         return self._conclude(row, receiver, verdict, status_code, parts_done, stats)
 
-    def _send_parts(self, row: Delivery, receiver: Receiver, reqs: list[Any], client: httpx.Client,
+    def _send_parts(self, row: Delivery, receiver: Receiver, reqs: list[Request], client: httpx.Client,
                     deadline: float | None) -> tuple[Verdict, int | None, int] | None:
         """Post the parts not sent yet; None when a rate limit defers the rest."""
         limiter = self._limiter(receiver)
@@ -284,7 +290,7 @@ class Dispatcher:
         return verdict, status_code, parts_done
 
     def _conclude(self, row: Delivery, receiver: Receiver, verdict: Verdict, status_code: int | None, parts_done: int,
-                  stats: DispatchStats) -> Outcome:
+                  stats: DispatchStats) -> SendResult:
         now = self.clock()
         attempts = row.attempts + 1
         attempt = Attempt(attempts=attempts, at=now, status_code=status_code, parts_done=parts_done)
@@ -292,18 +298,18 @@ class Dispatcher:
             with self.store.write() as conn:
                 repo.mark_sent(conn, row.id, self.owner, attempt)
             stats.sent += 1
-            return "done"
+            return SendResult.DONE
         error = MASKER.mask((verdict.error or "failed")[:MAX_ANSWER])
         stats.errors.append(f"{receiver.name}: {error}")
         age = (now - row.queued_at).total_seconds()
         if verdict.permanent:
             self._dead(row.id, error, attempt)
             stats.dead += 1
-            return "done"
+            return SendResult.DONE
         if age >= self.settings.max_age_s:
             self._dead(row.id, f"gave up after {attempts} attempts over {age:.0f}s: {error}", attempt)
             stats.dead += 1
-            return "done"
+            return SendResult.DONE
         delay = verdict.retry_after if verdict.retry_after is not None else self._backoff(attempts)
         next_at = min(now + timedelta(seconds=delay), row.queued_at + timedelta(seconds=self.settings.max_age_s))
         if verdict.retry_after is not None:
@@ -311,13 +317,13 @@ class Dispatcher:
         with self.store.write() as conn:
             repo.mark_retry(conn, row.id, self.owner, attempt, error, next_at)
         stats.retrying += 1
-        return "failed"
+        return SendResult.FAILED
 
     def _progress(self, row_id: int, parts_done: int) -> None:
         with self.store.write() as conn:
             repo.save_progress(conn, row_id, self.owner, parts_done)
 
-    def _post(self, client: httpx.Client, receiver: Receiver, req: Any, timeout: float) -> tuple[Verdict, int | None]:
+    def _post(self, client: httpx.Client, receiver: Receiver, req: Request, timeout: float) -> tuple[Verdict, int | None]:
         fmt = FORMATS[receiver.format]
         try:
             resp = client.post(req.url, content=req.body, headers=req.headers, timeout=timeout)
@@ -348,7 +354,7 @@ class Dispatcher:
             if row is None:
                 break
             tried.add(row.id)
-            if self._send_one(row, client, deadline, stats) in ("deferred", "failed"):
+            if self._send_one(row, client, deadline, stats) in (SendResult.DEFERRED, SendResult.FAILED):
                 # Rate-limited, down or failing: its other messages wait for the next round
                 # (a hanging receiver costs one timeout per round, not one per message).
                 break

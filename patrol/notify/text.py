@@ -15,6 +15,7 @@ from typing import Any
 
 from ..core.isotime import parse_iso
 from ..core.vocabulary import EventType as E
+from ..core.vocabulary import Outcome, ResolvedBy, Target
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -200,7 +201,7 @@ def message(doc: Doc, language: str = "en", tz: tzinfo = UTC) -> Message:
 
 def _robot_message(t: str, data: Doc, L: Labels, tz: tzinfo) -> Message:
     robot = data.get("robot") or {}
-    target = robot.get("target") or "web"
+    target = robot.get("target") or Target.WEB
     word = L.get(t, t)
     if t == E.ROBOT_RECOVERED:
         m = Message(t, "ok", f"Patrol {word} · {target}", L["recovered_headline"].format(target=target))
@@ -221,7 +222,7 @@ def _flapping_message(t: str, data: Doc, L: Labels) -> Message:
         headline = L["flapping_headline"].format(pct=fl.get("percent", 0.0), n=fl.get("window", 21))
         severity = "warning"
     else:
-        failing = fl.get("state") == "failing"
+        failing = fl.get("state") == Outcome.FAILING
         headline = L["settled_failing"] if failing else L["settled_healthy"]
         severity = "critical" if failing else "ok"
     m = Message(t, severity, f"Patrol {L.get(t, t)} · {name}", headline)
@@ -250,7 +251,7 @@ def _incident_message(t: str, doc: Doc, L: Labels, tz: tzinfo) -> Message:
     m.facts.append((L["last_seen"], when(inc["last_seen"], tz)))
     m.facts.append((L["count"], f"{inc['count']} {L['run'] if inc['count'] == 1 else L['runs']}"))
     if t == E.RESOLVED:
-        how = L["by_hand"] if inc.get("resolved_by") == "manual" else L["after_healthy"].format(n=inc.get("healthy_runs"))
+        how = L["by_hand"] if inc.get("resolved_by") == ResolvedBy.MANUAL else L["after_healthy"].format(n=inc.get("healthy_runs"))
         m.facts.append((L["resolved"], f"{when(inc.get('resolved_at'), tz)} ({how})"))
         m.facts.append((L["open_for"], span(inc["first_seen"], inc.get("resolved_at"))))
         if inc.get("resolve_note"):

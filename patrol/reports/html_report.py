@@ -9,14 +9,15 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from ..core.vocabulary import Kind
 from ..durations import format_ms
 from ..results import RunResult
 from .json_report import to_dict, write_text_atomic
 
 KIND_WORDS = {
-    "breakpoint": "Breakpoint: the customer could not go on",
-    "stall": "Stall: too slow, or the screen froze",
-    "render": "Rendering error: what the customer sees is wrong",
+    Kind.BREAKPOINT: "Breakpoint: the customer could not go on",
+    Kind.STALL: "Stall: too slow, or the screen froze",
+    Kind.RENDER: "Rendering error: what the customer sees is wrong",
 }
 
 

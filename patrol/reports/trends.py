@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import RowMapping
@@ -27,6 +27,9 @@ from sqlalchemy import RowMapping
 from ..core.vocabulary import Outcome
 from ..durations import format_ms
 from ..store import Store, history, incident_repo
+
+if TYPE_CHECKING:
+    from ..store.history import AnyRow
 
 WINDOW_DAYS = 30
 STRIP_RUNS = 40
@@ -122,7 +125,7 @@ def load_history(store: Store, root: Path, now: datetime | None = None, tz: tzin
     return sorted(journeys.values(), key=lambda h: (not h.incidents, h.name))
 
 
-def _pass_rates(journeys: dict[str, JourneyHistory], jrows: Sequence[Any], root: Path, since7: datetime,
+def _pass_rates(journeys: dict[str, JourneyHistory], jrows: Sequence[AnyRow], root: Path, since7: datetime,
                 tz: tzinfo) -> dict[int, tuple[str, datetime | None]]:
     """Pass rates and the strip of recent runs per journey; returns when each attempt ran."""
     jr_info: dict[int, tuple[str, datetime | None]] = {}
@@ -148,7 +151,7 @@ def _pass_rates(journeys: dict[str, JourneyHistory], jrows: Sequence[Any], root:
     return jr_info
 
 
-def _step_trends(journeys: dict[str, JourneyHistory], srows: Sequence[Any],
+def _step_trends(journeys: dict[str, JourneyHistory], srows: Sequence[AnyRow],
                  jr_info: dict[int, tuple[str, datetime | None]], tz: tzinfo) -> None:
     # Step durations: journey -> (step index, key) -> [(when, ms)]
     samples: dict[str, dict[tuple[int, str], list[tuple[datetime, float]]]] = defaultdict(lambda: defaultdict(list))

@@ -46,7 +46,7 @@ from ..service import PatrolOutcome, patrol_once
 from ..store import Store, open_store, state_settings
 from .control import FileWatch, Signals
 from .index_writer import IndexWriter
-from .jobs import JobSync, wanted_jobs
+from .jobs import Job, JobSync, wanted_jobs
 from .overlap import Overlap
 from .plan import Plan, build_plan
 from .robot import RobotLoop, close_idle_browsers
@@ -146,7 +146,7 @@ class SchedulerService:
         assert self.parts.jobs is not None, "the service is not started"
         return self.parts.jobs
 
-    def jobs(self) -> list[Any]:
+    def jobs(self) -> list[Job]:
         return self.parts.jobs.jobs() if self.parts.jobs is not None else []
 
     # -- output ---------------------------------------------------------------------
@@ -368,7 +368,7 @@ class SchedulerService:
         self.metrics.run_recorded(run, spec.name)
         if outcome.record_error:
             self._log_error(f"[{spec.name}] {outcome.record_error}")
-        colour = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "magenta"}.get(run.status, "white")
+        colour = console.RUN_COLOURS.get(run.status, "white")
         latest = run.latest()
         kinds = (Status.PASSED, Status.FAILED, Status.ERROR, Status.INTERRUPTED)
         counts = {st: sum(1 for j in latest if j.status == st) for st in kinds}

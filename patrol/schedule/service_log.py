@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from .. import console
-from ..core.vocabulary import Kind, Status
 from ..durations import format_ms
 from ..journey.model import Journey
 from ..results import JourneyResult
@@ -25,17 +24,13 @@ def now_local(now: datetime) -> str:
 class ServiceLog(Listener):
     """One line per journey (and per finding) with the time and the schedule."""
 
-    ICONS = {Status.PASSED: "[green]✓[/]", Status.FAILED: "[red]✗[/]", Status.ERROR: "[magenta]![/]",
-             Status.INTERRUPTED: "[yellow]⏹[/]"}
-    COLOURS = {Kind.BREAKPOINT: "red", Kind.STALL: "yellow", Kind.RENDER: "magenta"}
-
     def __init__(self, log: Callable[[str], None], schedule: str) -> None:
         self.log, self.schedule = log, schedule
 
     def journey_finished(self, journey: Journey, result: JourneyResult) -> None:
         s = console.safe
         where = tag(self.schedule)
-        icon = self.ICONS.get(result.status, "?")
+        icon = console.ICONS.get(result.status, "?")
         attempt = f" (attempt {result.attempt})" if result.attempt > 1 else ""
         self.log(f"{where} {icon} {s(result.name)}{attempt}: {result.status} in {format_ms(result.duration_ms)}")
         if result.robot_error:
@@ -43,6 +38,6 @@ class ServiceLog(Listener):
                      f"{s(result.robot_error['message'])}")
         for step in result.steps:
             for f in step.findings:
-                colour = self.COLOURS.get(f.kind, "red")
+                colour = console.KIND_COLOURS.get(f.kind, "red")
                 self.log(f"{where}   [{colour}]{f.kind}[/] ({s(f.reason)}) at "
                          f"'{s(step.name or step.index)}': {s(f.message)}")

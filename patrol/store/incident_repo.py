@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, desc, func, insert, or_, select, update
+from sqlalchemy import Connection, Insert, RowMapping, desc, func, insert, or_, select, update
 
 from ..core.vocabulary import DeliveryStatus, IncidentStatus
 from .schema import deliveries, events, incidents, journey_state, robot_state
@@ -23,7 +23,7 @@ def state_key(journey: str, target: str, device: str) -> str:
     return f"{journey}\x1f{target}\x1f{device}"
 
 
-def _new_id(conn: Connection, stmt: Any) -> int:
+def _new_id(conn: Connection, stmt: Insert) -> int:
     key = conn.execute(stmt).inserted_primary_key
     assert key is not None  # every table here has an integer primary key
     return int(key[0])

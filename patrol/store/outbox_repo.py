@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select, update
 
 from ..core.vocabulary import DeliveryStatus, IncidentStatus
 from .schema import deliveries, events, incidents
+
+if TYPE_CHECKING:
+    from .history import AnyRow
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Attempt:
                     parts_done=self.parts_done)
 
 
-def _delivery(row: Any) -> Delivery:
+def _delivery(row: AnyRow) -> Delivery:
     return Delivery(id=row.id, event_id=row.event_id, receiver=row.receiver, format=row.format, stream=row.stream,
                     status=DeliveryStatus(row.status), attempts=row.attempts, parts_done=row.parts_done,
                     queued_at=row.queued_at, next_attempt_at=row.next_attempt_at, lease_owner=row.lease_owner,
@@ -96,9 +99,10 @@ def claim(conn: Connection, delivery: Delivery, owner: str, until: datetime) -> 
     return res.rowcount == 1
 
 
-def event_payload(conn: Connection, event_id: int) -> Any:
+def event_payload(conn: Connection, event_id: int) -> dict[str, Any]:
     """The document the delivery sends."""
-    return conn.execute(select(events.c.payload).where(events.c.id == event_id)).scalar_one()
+    payload: dict[str, Any] = conn.execute(select(events.c.payload).where(events.c.id == event_id)).scalar_one()
+    return payload
 
 
 def save_progress(conn: Connection, delivery_id: int, owner: str, parts_done: int) -> None:

@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ...core.vocabulary import EventType as E
+from ...core.vocabulary import Outcome, Target
 from ..text import Doc, message
 from . import register
 from .base import Context, Format, Request, json_bytes, json_headers, masked
@@ -24,7 +25,7 @@ def _labels_and_fp(doc: Doc) -> tuple[dict[str, str], str]:
     data = doc["data"]
     inc, t = data.get("incident"), doc["type"]
     if t.startswith("robot."):
-        target = (data.get("robot") or {}).get("target") or "web"
+        target = (data.get("robot") or {}).get("target") or Target.WEB
         labels = {"alertname": "PatrolRobotError", "target": target, "severity": "error", "source": "patrol"}
         return labels, hashlib.sha256(f"robot/{target}".encode()).hexdigest()[:16]
     if inc is None:
@@ -55,7 +56,7 @@ def _status(doc: Doc) -> str:
     t = doc["type"]
     if t in (E.RESOLVED, E.ROBOT_RECOVERED):
         return "resolved"
-    if t == E.FLAPPING_STOPPED and (doc["data"].get("flapping") or {}).get("state") == "healthy":
+    if t == E.FLAPPING_STOPPED and (doc["data"].get("flapping") or {}).get("state") == Outcome.HEALTHY:
         return "resolved"
     return "firing"
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ...core.vocabulary import EventType as E
+from ...core.vocabulary import Outcome, Target
 from ..text import Doc, clean, message
 from . import register
 from .base import Context, Format, Request, json_bytes, json_headers, masked
@@ -22,7 +23,7 @@ SEVERITY = {"critical": "critical", "error": "error", "warning": "warning", "ok"
 def dedup_key(doc: Doc) -> str:
     data = doc["data"]
     if doc["type"].startswith("robot."):
-        return f"patrol-robot-{(data.get('robot') or {}).get('target') or 'web'}"
+        return f"patrol-robot-{(data.get('robot') or {}).get('target') or Target.WEB}"
     if data.get("incident"):
         return str(data["incident"]["fingerprint"])
     fl = data.get("flapping") or {}
@@ -33,7 +34,7 @@ def action(doc: Doc) -> str:
     t = doc["type"]
     if t in (E.RESOLVED, E.ROBOT_RECOVERED):
         return "resolve"
-    if t == E.FLAPPING_STOPPED and (doc["data"].get("flapping") or {}).get("state") == "healthy":
+    if t == E.FLAPPING_STOPPED and (doc["data"].get("flapping") or {}).get("state") == Outcome.HEALTHY:
         return "resolve"
     return "trigger"
 
