@@ -59,6 +59,7 @@ def make_engine(url: str | URL) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
+# Alembic (~250 ms to import) loads inside these functions: only when a database is opened or migrated.
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 

@@ -35,7 +35,7 @@ def image_bytes(path: str | None) -> bytes | None:
     if len(data) < MAX_IMAGE:
         return data
     try:
-        import cv2
+        import cv2  # OpenCV/NumPy only for an oversized screenshot, not with every format
         import numpy as np
 
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
