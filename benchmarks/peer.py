@@ -128,7 +128,8 @@ def start_bank(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def write_eyeless_journey(path: Path) -> None:
-    """journeys/login.yaml without its eye checks and with the detectors off."""
+    """journeys/login.yaml without its eye checks and with the detectors off (its
+    included flows have none)."""
     journey = yaml.safe_load((ROOT / "journeys" / "login.yaml").read_text(encoding="utf-8"))
     journey["detectors"] = dict(DETECTORS_OFF)
     for step in journey["steps"]:
@@ -168,6 +169,8 @@ class Contenders:
         self.work, self.url, self.env = work, bank_url, env
         self.eyeless = work / "login-eyeless.yaml"
         write_eyeless_journey(self.eyeless)
+        if (ROOT / "journeys" / "flows").is_dir():  # included flows resolve next to the journey
+            shutil.copytree(ROOT / "journeys" / "flows", work / "flows", dirs_exist_ok=True)
         self.peer_journey = write_peer_project(work / "peer")
         self.runs = 0
 
