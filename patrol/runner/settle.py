@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from ..drivers.base import Driver
 
 SETTLE_INTERVAL_S = 0.15
-QUIET_INTERVAL_S = 0.05  # between the two screenshots of a page that says it is quiet
+QUIET_INTERVAL_S = 0.03  # between the two screenshots of a page that says it is quiet
+PROBE_INTERVAL_S = 0.025  # asking a busy page again: the screenshot waits for it to be quiet
 QUIET_WINDOW_MS = 750
 # A timer due a little after the quiet window would still have been caught by some
 # window-only waits: look that much further ahead.
@@ -55,8 +56,7 @@ async def settle_screen(driver: Driver, timeout_ms: float, quiet_ms: float = QUI
     shots = 1
     stable_since = time.monotonic()
     while True:
-        await asyncio.sleep(QUIET_INTERVAL_S if quiet_before else SETTLE_INTERVAL_S)
-        quiet_now = await _page_quiet(driver, horizon)
+        quiet_now = await _wait_quiet(driver, horizon, QUIET_INTERVAL_S if quiet_before else 0.0, SETTLE_INTERVAL_S)
         current = await driver.screenshot()
         shots += 1
         now = time.monotonic()
@@ -73,3 +73,19 @@ async def settle_screen(driver: Driver, timeout_ms: float, quiet_ms: float = QUI
 async def _page_quiet(driver: Driver, horizon_ms: float) -> bool:
     """True only when the driver can tell and nothing in the page is pending."""
     return await driver.page_busy(horizon_ms) == []
+
+
+async def _wait_quiet(driver: Driver, horizon_ms: float, least_s: float, most_s: float) -> bool:
+    """Wait ``least_s``, then until the page says it is quiet (True) or ``most_s`` has
+    passed (False); a driver that cannot tell waits ``most_s``, as before."""
+    deadline = time.monotonic() + most_s
+    await asyncio.sleep(least_s)
+    while True:
+        busy = await driver.page_busy(horizon_ms)
+        if busy == []:
+            return True
+        left = deadline - time.monotonic()
+        if busy is None or left <= PROBE_INTERVAL_S:
+            await asyncio.sleep(max(0.0, left))
+            return False
+        await asyncio.sleep(PROBE_INTERVAL_S)
