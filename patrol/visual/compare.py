@@ -14,7 +14,13 @@ The per-pixel semantics are pixelmatch 7.2.0's (mapbox/pixelmatch, ISC):
   detector (``antialiased()`` with ``hasManySiblings``) says it is
   anti-aliased in either image, unless ``include_aa=True``.
 
-The work is arranged so that it scales with the number of *changed* pixels,
+With a C compiler on the machine, pixelmatch's loop and the clustering run in
+a small compiled kernel (``kernel.py`` builds ``_kernel.c`` on first use and
+caches it): one pass over the pixels on a few threads, several times faster
+than the NumPy path below, which is the fallback (``PATROL_DIFF_KERNEL=numpy``
+forces it) with exactly the same results.
+
+The NumPy path is arranged so that it scales with the number of *changed* pixels,
 not with the image: one vectorised ``!=`` over the images viewed as 32-bit
 words finds the changed pixels (this is also the array-equal shortcut), then
 the YIQ distance is computed only for those, and the costly anti-aliasing
