@@ -8,7 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := chromium chromium-driver tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk
+DEB_PACKAGES := chromium chromium-driver tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk xvfb
 STAMP := $(VENV)/.installed
 
 APPIUM_HOME ?= $(CURDIR)/.appium

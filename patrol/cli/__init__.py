@@ -15,7 +15,7 @@ import sys
 from .. import __version__
 from ..errors import EXIT_INPUT, EXIT_ROBOT, InputError, PatrolError, RobotError
 
-COMMANDS = ("run", "validate", "demo", "schema", "baseline", "incidents", "deliveries", "schedule", "doctor")
+COMMANDS = ("run", "validate", "demo", "schema", "baseline", "incidents", "deliveries", "schedule", "doctor", "record")
 
 
 def build_parser() -> argparse.ArgumentParser:
