@@ -320,3 +320,70 @@ def test_a_failure_the_confirmation_rerun_reproduces_fails_the_run_and_opens_an_
     assert len(outcome.record.opened) == 1
     report = (tmp_path / "run" / "report.json").read_text(encoding="utf-8")
     assert report.count('"attempt": 2') == 1, "both attempts are in the report"
+
+
+class _SlowVerdict:
+    """An always-on check whose verdict takes ``seconds`` (like OCR on a big screen)."""
+
+    def __init__(self, seconds: float):
+        from patrol.checks.base import Check
+
+        outer = self
+
+        class Slow(Check):
+            name = "zz_slow_verdict"
+            always = True
+
+            async def look(self, sc: Any, params: Any) -> Any:
+                async def verdict() -> list[Any]:
+                    outer.started += 1
+                    await asyncio.sleep(seconds)
+                    outer.reached += 1
+                    return []
+
+                return verdict
+
+        self.check, self.started, self.reached = Slow(), 0, 0
+
+    def __enter__(self) -> _SlowVerdict:
+        from patrol.checks import CHECKS
+
+        CHECKS[self.check.name] = self.check
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from patrol.checks import CHECKS
+
+        CHECKS.pop(self.check.name, None)
+
+
+def test_verdicts_reached_after_the_last_action_are_not_the_journeys_time(tmp_path):
+    """The customer's journey is within its limit; Patrol's judging after it is not a stall."""
+    h = Harness(tmp_path, bank())
+    with _SlowVerdict(0.4) as slow:
+        j = h.run(journey_file(tmp_path / "j", "login", journey="1s")).journeys[0]
+    assert slow.reached == 4, "every step's verdict was reached"
+    assert j.status == "passed" and not found(j), found(j)
+    assert statuses(j) == ["passed"] * 4
+
+
+def test_steps_whose_verdicts_were_not_reached_are_not_reported_passed(tmp_path):
+    app = bank(**{"/home|click #cards": Reaction(hang=True)})
+    h = Harness(tmp_path, app)
+    listener = _InterruptWhen(lambda journey, step: False)
+    runner = h.runner(listeners=[listener])
+
+    async def go() -> RunResult:
+        asyncio.get_running_loop().call_later(1.0, runner.interrupt)
+        try:
+            return await runner.run(load_all([str(journey_file(tmp_path / "j", "login", timeout="60s"))]))
+        finally:
+            await h.pool.close()
+
+    with _SlowVerdict(30) as slow:
+        run = asyncio.run(go())
+    j = run.journeys[0]
+    assert slow.started >= 1 and slow.reached == 0
+    assert j.status == "interrupted"
+    assert "passed" not in statuses(j), "no step whose checks never finished is called passed"
+    assert statuses(j)[-1] == "interrupted"

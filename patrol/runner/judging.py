@@ -58,21 +58,24 @@ class Judging:
             await asyncio.shield(self._worker)
         self.raise_if_failed()
 
-    async def finish(self, within_s: float) -> None:
+    async def finish(self, within_s: float, *, record_unjudged: bool = True) -> None:
         """After the journey ended early: give pending verdicts ``within_s``, then
-        record what is known (verdicts not reached add nothing)."""
+        ``abort``."""
         worker = self._worker
         if worker is not None and not worker.done():
             try:
                 await asyncio.wait_for(asyncio.shield(worker), within_s)
             except (TimeoutError, Exception):
                 pass
-        self.abort()
+        self.abort(record_unjudged=record_unjudged)
 
-    def abort(self) -> None:
-        """Stop the worker; record every waiting step with the findings it has. After a
-        verdict raised (a robot error), its step stays running (the journey's error is
-        its status) and the steps after it are as if never reached."""
+    def abort(self, *, record_unjudged: bool = True) -> None:
+        """Stop the worker. A step whose verdicts were all reached is recorded. One still
+        waiting is recorded with the findings it has when ``record_unjudged`` (a journey
+        cut off by its time limit: the verdicts had their grace), else it stays running,
+        so the journey's end (interrupted, error) is its status, never "passed" for
+        checks that did not run. After a verdict raised (a robot error), its step stays
+        running and the steps after it are as if never reached."""
         worker = self._worker
         failed = worker is not None and worker.done() and not worker.cancelled() and worker.exception() is not None
         if worker is not None and not worker.done():
@@ -83,7 +86,8 @@ class Judging:
                 step.sr.status = SKIPPED
             return
         for step in waiting:
-            self._record(step)
+            if record_unjudged or step.done == len(step.parts):
+                self._record(step)
 
     async def _work(self) -> None:
         for step in self._steps:

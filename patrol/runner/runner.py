@@ -310,6 +310,9 @@ class Runner:
                 await asyncio.wait_for(steps, timeout=journey.budgets.journey_ms / 1000)
             else:
                 await steps
+            # The verdicts still being reached are Patrol's time, not the customer's: they
+            # are not part of the journey's time limit.
+            await judging.drain()
             result.status = FAILED if result.findings else PASSED
             await self._check_engine_survived(journey, engine, generation, result)
         except TimeoutError:
@@ -318,12 +321,13 @@ class Runner:
             result.status = FAILED
             await self._check_engine_survived(journey, engine, generation, result)
         except RobotError as e:
-            await judging.finish(HANG_GRACE_S)
+            # Steps whose verdicts were not reached stay running: the journey's error is their status.
+            await judging.finish(HANG_GRACE_S, record_unjudged=False)
             result.status = ERROR
             result.robot_error = {"reason": e.reason, "message": str(e)}
             _cut_short(result, ERROR)
         except asyncio.CancelledError:
-            judging.abort()
+            judging.abort(record_unjudged=False)  # they end "interrupted", like the step that was running
             result.status = INTERRUPTED
             _cut_short(result, INTERRUPTED)
             if not self._interrupted:
@@ -370,7 +374,6 @@ class Runner:
             if await self._run_step(sc, result.steps[step.index - 1], progress, judging):
                 break  # the flow cannot go on; later steps stay "skipped"
         memory.steps_done = True
-        await judging.drain()
 
     def _step_context(self, journey: Journey, step: Step, driver: Driver, store: ArtifactStore, journey_dir: str,
                       memory: JourneyMemory) -> StepContext:
@@ -468,7 +471,7 @@ class Runner:
         Always-on detectors first, the step's own expectations after (visual last), so
         an expectation knows what is already wrong with this screen."""
         parts: list[list[Finding] | Verdict] = []
-        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), c.order)):
+        for check in sorted(CHECKS.values(), key=lambda c: (bool(c.expect_key), c.order, c.name)):
             if check.phase != "evidence":
                 continue
             broken = _fatal(sc.findings, parts)
@@ -484,7 +487,11 @@ class Runner:
                                  result: JourneyResult, progress: Progress) -> None:
         """The journey ran past its time limit: keep a picture of where it hung. When
         the step's action itself never finished, that is also a breakpoint."""
-        sr = next((s for s in result.steps if s.status == RUNNING), None)
+        # The step whose action or live checks were running when the limit struck (earlier
+        # steps may still be waiting for their verdicts; they are not what hung).
+        current = result.steps[progress.step - 1] if progress.step else None
+        sr = current if current is not None and current.status == RUNNING else next(
+            (s for s in result.steps if s.status == RUNNING), None)
         if sr is None:
             return
         shot = None
