@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,15 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
+# Every engine, closed at exit: a SQLite database's last connection folds its WAL back
+# into the file then, and `python -m patrol` skips the interpreter's teardown.
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _dispose_all() -> None:
+    for engine in list(_engines):
+        engine.dispose()
 
 
 def is_sqlite(url: URL) -> bool:
@@ -31,6 +42,7 @@ def make_engine(url: str | URL) -> Engine:
         if db and db != ":memory:" and not db.startswith("file:"):
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _engines.add(engine)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - exercised by every test
@@ -56,7 +68,9 @@ def make_engine(url: str | URL) -> Engine:
 
         return engine
     connect_args = {"connect_timeout": 10} if url.get_backend_name() == "postgresql" else {}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    _engines.add(engine)
+    return engine
 
 
 # Alembic (~250 ms to import) loads inside these functions: only when a database is opened or migrated.
