@@ -13,21 +13,22 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import console
 from .config import Config
-from .core.vocabulary import Status
+from .core.vocabulary import Status, Target
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_ROBOT, InputError
-from .incidents.display import describe_flush, describe_record
-from .incidents.service import IncidentService, RecordResult
 from .journey.model import Journey
-from .notify.dispatcher import DispatchStats
-from .reports import write_all
-from .reports.index import write_index
 from .results import RunResult
 from .runner import Listener, Runner, RunOptions
-from .store import StateStoreError, history
+
+# The state database, incidents, notifications and report writers (SQLAlchemy, httpx,
+# Jinja2: ~0.25 s of imports) load where they are used, so `patrol run` can start
+# Chromium first and import them while it boots (``start_browser_while``).
+if TYPE_CHECKING:
+    from .incidents.service import IncidentService, RecordResult
+    from .notify.dispatcher import DispatchStats
 
 Say = Callable[[str], None]
 T = TypeVar("T")
@@ -61,6 +62,8 @@ def concurrency_setting(config: Config) -> int:
 
 def incident_service(config: Config) -> IncidentService | None:
     """The incident lifecycle + delivery (None when ``state: false`` in patrol.yaml)."""
+    from .incidents.service import IncidentService
+
     if not IncidentService.enabled(config):
         return None
     return IncidentService.from_config(config)
@@ -68,6 +71,33 @@ def incident_service(config: Config) -> IncidentService | None:
 
 def reports_root(config: Config) -> Path:
     return config.reports_dir
+
+
+async def start_browser_while(runner: Runner, journeys: list[Journey], work: Callable[[], T]) -> T:
+    """``work()`` (blocking: opening the state database) in a thread while Chromium
+    starts for the web journeys on this loop, so its launch (~0.6 s, mostly waiting for
+    the browser's processes) overlaps the imports and the database. Run the journeys
+    on the same loop afterwards: they get the started browser. When ``work`` fails,
+    the browser is closed and its error raised, as if nothing had started."""
+    warm = asyncio.ensure_future(_start_browser(runner, journeys))
+    await asyncio.sleep(0)  # let it import Playwright and spawn its driver before the thread takes the GIL
+    try:
+        return await asyncio.to_thread(work)
+    except BaseException:
+        await asyncio.wait([warm])
+        await runner.close()
+        raise
+
+
+async def _start_browser(runner: Runner, journeys: list[Journey]) -> None:
+    target = Target.WEB
+    if not any(j.target == target for j in journeys):
+        return
+    try:
+        await runner.engines.acquire(target)
+    except Exception:
+        return  # the first journey starts it again and reports what is wrong
+    runner.engines.release(target)
 
 
 def patrol_once(
@@ -107,6 +137,8 @@ def patrol_once(
                 break
             say(f"confirming {len(names)} failed journey(s) with a rerun before opening incidents")
             call(runner.confirm(run, [j for j in journeys if j.name in names], attempt=attempt))
+    from .reports import write_all
+
     write_all(run, run_dir)  # every file atomically: a reader never sees half a report
     outcome = PatrolOutcome(run, run_dir)
     if incidents is not None:
@@ -118,6 +150,8 @@ def patrol_once(
         if callable(index):
             index(root)
         else:
+            from .reports.index import write_index
+
             write_index(root, store=incidents.store if incidents is not None else None)
     return outcome
 
@@ -125,6 +159,9 @@ def patrol_once(
 def _record(incidents: IncidentService, run: RunResult, schedule: str | None, outcome: PatrolOutcome, say: Say) -> None:
     """Record the run in the state database (incident changes and their outbox rows
     in one transaction)."""
+    from .incidents.display import describe_record
+    from .store import StateStoreError, history
+
     try:
         outcome.record = incidents.record_run(run)
         if schedule is not None:
@@ -142,6 +179,8 @@ def _record(incidents: IncidentService, run: RunResult, schedule: str | None, ou
 
 def _flush(incidents: IncidentService, outcome: PatrolOutcome, say: Say) -> None:
     """Send what can be sent before exiting, bounded."""
+    from .incidents.display import describe_flush
+
     try:
         outcome.flush = incidents.flush_deliveries()
     except Exception as e:  # the outbox keeps them: the next run or `patrol deliveries flush` sends them

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,8 @@ def cmd(args: argparse.Namespace) -> int:
     from .. import console
     from ..config import load_config
     from ..journey.loader import load_all, project_budgets
-    from ..runner import RunOptions
-    from ..service import concurrency_setting, incident_service, patrol_once
+    from ..runner import Runner, RunOptions
+    from ..service import concurrency_setting, incident_service, patrol_once, start_browser_while
     from ..service import reports_root as reports_folder
 
     config = load_config(args.config)
@@ -96,10 +97,12 @@ def cmd(args: argparse.Namespace) -> int:
         concurrency=concurrency,
         update_baselines=args.update_baselines,
     )
-    # Incidents (state database, receivers) are set up before patrolling, so a bad
-    # receiver config stops the run at once rather than after it.
-    incidents = incident_service(config)
-    progress = console.ConsoleProgress(concurrent=options.concurrency > 1)
-    outcome = patrol_once(config, journeys, options, incidents=incidents, listeners=[progress])
+    runner = Runner(config, options, [console.ConsoleProgress(concurrent=options.concurrency > 1)])
+    # One event loop for the whole run: Chromium starts while the state database opens.
+    with asyncio.Runner() as loop:
+        # Incidents (state database, receivers) are set up before patrolling, so a bad
+        # receiver config stops the run at once rather than after it.
+        incidents = loop.run(start_browser_while(runner, journeys, lambda: incident_service(config)))
+        outcome = patrol_once(config, journeys, options, incidents=incidents, runner=runner, call=loop.run)
     console.say(f"report: [bold]{console.safe(outcome.run_dir / 'index.html')}[/]")
     return outcome.exit_code
