@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from patrol import yamlpos
 from patrol.config import Config
 from patrol.store import StateStoreError, open_store, state_settings
-from patrol.store.db import alembic_config, current_revision, head_revision, make_engine, migrate
+from patrol.store.db import _migrated, alembic_config, current_revision, head_revision, known_head, make_engine, migrate
 from patrol.store.schema import incidents, metadata, runs
 
 TABLES = {"runs", "journey_runs", "step_results", "incidents", "events", "deliveries", "journey_state", "robot_state"}
@@ -32,6 +32,20 @@ def test_open_creates_and_migrates_the_database(tmp_path):
         assert current_revision(conn) == head_revision()
     again = open_store(f"sqlite:///{tmp_path}/deep/dir/state.db")  # idempotent
     with again.read() as conn:
+        assert current_revision(conn) == head_revision()
+
+
+def test_the_head_read_without_alembic_is_alembics_head(tmp_path):
+    assert known_head() == head_revision()
+    # A database one migration behind is upgraded, not taken for current.
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    with engine.begin() as conn:
+        from alembic import command
+
+        command.upgrade(alembic_config(conn), "0001")
+    _migrated.discard(str(engine.url))
+    migrate(engine)
+    with engine.connect() as conn:
         assert current_revision(conn) == head_revision()
 
 
