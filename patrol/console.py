@@ -3,11 +3,10 @@ secret masker, and app text is escaped so it cannot inject Rich markup."""
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING
 
 from .core.vocabulary import Kind, Status
 from .durations import format_ms
@@ -16,8 +15,9 @@ from .results import JourneyResult, RunResult, StepResult
 from .runner import Listener
 from .secrets import mask
 
-_console = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
 _lock = threading.Lock()
 
 ICONS = {Status.PASSED: "[green]✓[/]", Status.FAILED: "[red]✗[/]", Status.SKIPPED: "[dim]-[/]", Status.ERROR: "[magenta]![/]",
@@ -26,19 +26,30 @@ RUN_COLOURS = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "mage
 KIND_COLOURS = {Kind.BREAKPOINT: "red", Kind.STALL: "yellow", Kind.RENDER: "magenta"}
 
 
+# Rich (~40 ms to import) loads at the first line printed: `patrol run` starts Chromium
+# first and prints once it is on its way.
+@functools.cache
+def _consoles() -> tuple[Console, Console]:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
+
+
 def safe(text: object) -> str:
     """Untrusted or secret-bearing text -> masked and markup-escaped."""
+    from rich.markup import escape
+
     return escape(mask(str(text)))
 
 
 def say(markup: str) -> None:
     with _lock:
-        _console.print(mask(markup))
+        _consoles()[0].print(mask(markup))
 
 
 def error(message: str) -> None:
     with _lock:
-        _err.print(f"[bold red]patrol:[/] {safe(message)}")
+        _consoles()[1].print(f"[bold red]patrol:[/] {safe(message)}")
 
 
 def plain_error(message: str) -> None:
