@@ -10,6 +10,7 @@ firings and an event loop of its own (``call``).
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,20 @@ def incident_service(config: Config) -> IncidentService | None:
     if not IncidentService.enabled(config):
         return None
     return IncidentService.from_config(config)
+
+
+def open_state(config: Config) -> IncidentService | None:
+    """``incident_service``, then what the end of the run needs loaded ahead (report
+    writers and their templates): `patrol run` does it while Chromium starts."""
+    incidents = incident_service(config)
+    from . import reports
+
+    try:
+        importlib.import_module(f"{__package__}.incidents.display")  # the lines a run prints about incidents
+        reports.warm_up()
+    except Exception:
+        pass  # only a head start: writing the reports says what is wrong
+    return incidents
 
 
 def reports_root(config: Config) -> Path:

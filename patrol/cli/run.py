@@ -67,7 +67,7 @@ def cmd(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..journey.loader import load_all, project_budgets
     from ..runner import Runner, RunOptions
-    from ..service import concurrency_setting, incident_service, patrol_once, start_browser_while
+    from ..service import concurrency_setting, open_state, patrol_once, start_browser_while
     from ..service import reports_root as reports_folder
 
     config = load_config(args.config)
@@ -102,7 +102,7 @@ def cmd(args: argparse.Namespace) -> int:
     with asyncio.Runner() as loop:
         # Incidents (state database, receivers) are set up before patrolling, so a bad
         # receiver config stops the run at once rather than after it.
-        incidents = loop.run(start_browser_while(runner, journeys, lambda: incident_service(config)))
+        incidents = loop.run(start_browser_while(runner, journeys, lambda: open_state(config)))
         outcome = patrol_once(config, journeys, options, incidents=incidents, runner=runner, call=loop.run)
     console.say(f"report: [bold]{console.safe(outcome.run_dir / 'index.html')}[/]")
     return outcome.exit_code

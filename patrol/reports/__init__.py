@@ -15,6 +15,20 @@ from ..results import RunResult
 WRITERS = ("json_report", "html_report", "junit")
 
 
+TEMPLATES = ("run.html.j2", "index.html.j2")
+
+
+def warm_up() -> None:
+    """Load the writers and compile their templates ahead of the first report (in a
+    thread while the browser starts, so the end of a run does not wait for it)."""
+    for name in (*WRITERS, "index"):
+        importlib.import_module(f"{__name__}.{name}")
+    from .html_report import environment
+
+    for template in TEMPLATES:
+        environment().get_template(template)
+
+
 def write_all(run: RunResult, run_dir: Path) -> None:
     for name in WRITERS:
         importlib.import_module(f"{__name__}.{name}").write(run, Path(run_dir))

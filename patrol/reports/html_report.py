@@ -3,6 +3,7 @@ outside. App text (URLs, page errors, OCR text) is untrusted: Jinja2 autoescapes
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ KIND_WORDS = {
 }
 
 
+@functools.cache  # one environment: each template is compiled once per process
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("patrol.reports", "templates"), autoescape=select_autoescape(default=True))
     env.filters["ms"] = format_ms
