@@ -210,7 +210,8 @@ class Recorder:
             [sys.executable, "-m", "patrol", "record", url, "--output", str(output), "--cdp-port", str(self.port), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT, start_new_session=True)
         self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -239,9 +240,16 @@ class Recorder:
                 assert time.monotonic() < deadline, f"no DevTools port:\n{self.out}"
                 time.sleep(0.2)
 
+    def wait(self, timeout: float = 60) -> int:
+        """The exit code, once every line it printed has been read (the reader thread
+        may still be behind the process's exit)."""
+        code = self.proc.wait(timeout=timeout)
+        self.reader.join(timeout=10)
+        return code
+
     def interrupt(self, timeout: float = 60) -> int:
         os.killpg(self.proc.pid, signal.SIGINT)
-        return self.proc.wait(timeout=timeout)
+        return self.wait(timeout)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -320,7 +328,7 @@ def test_closing_the_window_or_sigterm_also_writes_the_journey(stop: str, bank, 
                 page.close()
         if stop == "SIGTERM":
             recorder.proc.send_signal(signal.SIGTERM)
-        assert recorder.proc.wait(timeout=60) == 0, recorder.out
+        assert recorder.wait(60) == 0, recorder.out
     finally:
         recorder.kill()
     assert "(3 steps)" in recorder.out, recorder.out
