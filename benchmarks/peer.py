@@ -41,6 +41,8 @@ from pathlib import Path
 
 import yaml
 
+from patrol.core.net import free_port
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 NODE_MODULES = HERE / "node_modules"
@@ -105,10 +107,6 @@ def ensure_peer() -> str:
     return version
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_bank(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:

@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
+
+from .core.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,11 +181,6 @@ def list_drivers(home: Path | None = None) -> dict[str, str]:
     return {name: str(info.get("version", "")) for name, info in data.items() if info.get("installed", True)}
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # -- the child's lifetime -------------------------------------------------------------------

@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from patrol.core.net import free_port
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 # One journey for every browser case: it opens the bank and then waits (long) for an
@@ -97,11 +99,6 @@ def port_free(port: int) -> bool:
     return False
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def answers(url: str) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import pytest
 import yaml
 from conftest import ROOT, SECRET
 
+from patrol.core.net import free_port
 from patrol.recorder.locators import Candidate, choose_locator, stable_id
 from patrol.recorder.steps import Recording, secret_name, url_pattern
 from patrol.recorder.writer import quote, render
@@ -193,10 +193,6 @@ def test_a_url_nobody_answers_is_exit_2_and_no_file(tmp_path: Path) -> None:
 
 # -- the real thing ------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Recorder:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..core.net import free_port
 from ..core.text import first_line as _first_line
 from ..secrets import MASK, MASKER
 from ._page_scripts import BENIGN_FAILURES
@@ -121,11 +121,6 @@ def chromium_defaults(caps: dict[str, Any], device: Device | None, *, headed: bo
     return out
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # -- masking ----------------------------------------------------------------------------
