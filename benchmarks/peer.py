@@ -149,12 +149,15 @@ def write_peer_project(folder: Path) -> Path:
     return journey
 
 
-def patrol_config(folder: Path) -> Path:
-    """The project's patrol.yaml with absolute baselines and its state and reports inside ``folder``."""
+def patrol_config(folder: Path, ocr_cache: Path | None = None) -> Path:
+    """The project's patrol.yaml with absolute baselines and its state and reports inside ``folder``;
+    with ``ocr_cache``, an OCR cache shared by the runs (as a nightly patrol keeps it)."""
     folder.mkdir(parents=True, exist_ok=True)
     text = (ROOT / "patrol.yaml").read_text(encoding="utf-8")
     text = text.replace("baselines: baselines", f"baselines: {ROOT / 'baselines'}")
     text = text.replace("journeys: journeys", f"journeys: {ROOT / 'journeys'}")
+    if ocr_cache is not None:
+        text += f"\nocr: {{cache: {ocr_cache}}}\n"
     config = folder / "patrol.yaml"
     config.write_text(text, encoding="utf-8")
     return config
@@ -163,8 +166,9 @@ def patrol_config(folder: Path) -> Path:
 class Contenders:
     """The three whole processes, each run in a fresh folder of its own."""
 
-    def __init__(self, work: Path, bank_url: str, env: dict[str, str]):
+    def __init__(self, work: Path, bank_url: str, env: dict[str, str], *, warm_ocr: bool = False):
         self.work, self.url, self.env = work, bank_url, env
+        self.ocr_cache = work / "ocr-cache" if warm_ocr else None
         self.eyeless = work / "login-eyeless.yaml"
         write_eyeless_journey(self.eyeless)
         if (ROOT / "journeys" / "flows").is_dir():  # included flows resolve next to the journey
@@ -178,7 +182,7 @@ class Contenders:
 
     def patrol(self, journey: Path, name: str) -> float:
         folder = self._folder(name)
-        config = patrol_config(folder)
+        config = patrol_config(folder, self.ocr_cache)
         cmd = [sys.executable, "-m", "patrol", "--config", str(config), "run", str(journey), "--base-url", self.url]
         took, out = timed(cmd, self.env, folder)
         reports = sorted((folder / "reports").glob("*/report.json"))
@@ -267,6 +271,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--keep", metavar="DIR", help="keep every run's folder here (default: a temporary folder)")
+    ap.add_argument("--warm-ocr", action="store_true",
+                    help="share Patrol's OCR cache between runs, as a nightly patrol of unchanged screens has it "
+                         "(default: every Patrol run reads cold)")
     args = ap.parse_args()
     version = ensure_peer()
     env = {**os.environ, "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "patrol-demo-2026"),
@@ -276,9 +283,10 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(args.keep).resolve() if args.keep else Path(tmp)
             work.mkdir(parents=True, exist_ok=True)
-            c = Contenders(work, url, env)
+            c = Contenders(work, url, env, warm_ocr=args.warm_ocr)
             cases = {"patrol, all checks": c.all_checks, "patrol, eye checks off": c.eyes_off,
                      f"synthetics {version}, no checks": c.synthetics}
+            print("OCR cache: shared between runs (warm)" if args.warm_ocr else "OCR cache: fresh each run (cold)")
             print(f"load average at the start: {' / '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
             report(alternate(cases, args.runs), args.runs, version)
     finally:
