@@ -18,7 +18,19 @@ from __future__ import annotations
 from .actions import app, back, click, fill, goto, press, scroll, select, wait_for
 
 # Checks (the runner orders them by ``Check.order``, not by this list)
-from .checks import blank_region, blank_screen, broken_image, budget, detectors, expect_url, expect_visible, network, text, visual
+from .checks import (
+    blank_region,
+    blank_screen,
+    broken_image,
+    budget,
+    detectors,
+    elements,
+    expect_url,
+    expect_visible,
+    network,
+    text,
+    visual,
+)
 
 # Journey and step keys owned by other subsystems, and screen filters
 from .drivers import app_keys
@@ -27,7 +39,7 @@ from .schedule import journey_key
 
 REGISTRANTS = (
     goto, click, fill, press, select, scroll, wait_for, back, app,
-    expect_visible, expect_url, network, budget, detectors, visual, blank_screen, blank_region, broken_image, text,
+    expect_visible, expect_url, network, budget, detectors, visual, blank_screen, blank_region, broken_image, text, elements,
     redaction, app_keys, journey_key,
 )
 

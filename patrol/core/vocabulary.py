@@ -64,6 +64,7 @@ class Reason(StrEnum):
     BROKEN_IMAGE = "broken_image"
     FORBIDDEN_TEXT = "forbidden_text"
     MISSING_TEXT = "missing_text"
+    WRONG_VALUE = "wrong_value"  # an element's text, count, attribute or value is not what the step expects
     OCR_UNAVAILABLE = "ocr_unavailable"
 
 

@@ -198,14 +198,18 @@ class PlaywrightDriver(Driver):
 
     # -- locators --------------------------------------------------------------------
     def _locator(self, loc: Locator) -> PwLocator:
+        return self._every(loc).first
+
+    def _every(self, loc: Locator) -> PwLocator:
+        """Every element the locator matches (actions take the first)."""
         if loc.strategy == "css":
-            return self.page.locator(loc.value).first
+            return self.page.locator(loc.value)
         if loc.strategy == "id":
-            return self.page.locator(f'[id="{loc.value}"]').first
+            return self.page.locator(f'[id="{loc.value}"]')
         if loc.strategy == "xpath":
-            return self.page.locator(f"xpath={loc.value}").first
+            return self.page.locator(f"xpath={loc.value}")
         if loc.strategy == "accessibility_id":
-            return self.page.locator(f'[aria-label="{loc.value}"]').first
+            return self.page.locator(f'[aria-label="{loc.value}"]')
         raise ActionFailed(f"locator strategy '{loc.strategy}' is not available on the web", reason=Reason.BAD_LOCATOR)
 
     async def _guard(self, what: str, coro: Awaitable[T], timeout_ms: float) -> T:
@@ -314,6 +318,27 @@ class PlaywrightDriver(Driver):
             return await self.page.locator(scripts.BUSY_SELECTOR).first.is_visible()
         except PlaywrightError:
             return False
+
+    async def texts_of(self, locator: Locator) -> list[str]:
+        try:
+            return await self._every(locator).all_inner_texts()
+        except PlaywrightError:
+            return []
+
+    async def attributes_of(self, locator: Locator, name: str) -> list[str | None]:
+        try:
+            values: list[str | None] = await self._every(locator).evaluate_all(
+                "(els, name) => els.map(e => e.getAttribute(name))", name)
+            return values
+        except PlaywrightError:
+            return []
+
+    async def values_of(self, locator: Locator) -> list[str]:
+        try:
+            values: list[str] = await self._every(locator).evaluate_all("els => els.map(e => String(e.value ?? ''))")
+            return values
+        except PlaywrightError:
+            return []
 
     async def element_boxes(self, locators: list[Locator]) -> list[Box]:
         selectors = [loc.value if loc.strategy == "css" else f'[id="{loc.value}"]' for loc in locators]

@@ -57,6 +57,10 @@ class ParseContext:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return self.error(path, f"expected a number, got {type_name(value)}")
         if minimum is not None and value < minimum or maximum is not None and value > maximum:
+            if maximum is None:
+                return self.error(path, f"must be at least {minimum}, got {value}")
+            if minimum is None:
+                return self.error(path, f"must be at most {maximum}, got {value}")
             return self.error(path, f"must be between {minimum} and {maximum}, got {value}")
         return value
 

@@ -563,7 +563,7 @@ def _fold_consequences(findings: list[Finding]) -> list[Finding]:
         return findings
     out = []
     for f in findings:
-        if f.reason == "expect_failed":
+        if f.reason in (Reason.EXPECT_FAILED, Reason.WRONG_VALUE):
             causes[0].evidence.setdefault("consequences", []).append(f.message)
             continue
         out.append(f)

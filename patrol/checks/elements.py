@@ -1,0 +1,223 @@
+"""Element assertions: what the page's elements say (the DOM, not OCR).
+
+    expect:
+      text_of:   {selector: "#total-assets", contains: "128,460"}     # equals | contains | matches
+      count:     {selector: ".fund-link", min: 3}                      # equals | min | max
+      attribute: {selector: "#promo-banner", name: alt, matches: "理财"}  # equals | matches
+      value:     {selector: "#amount", equals: "100"}
+      number_of: {selector: "#total-assets", min: 0, approx: 128460.52}  # equals | min | max | approx
+
+Each waits, like ``visible``, up to the step's hard timeout for the condition to hold
+(a balance that is still loading is not yet wrong). A value that never comes right is
+a rendering error (``wrong_value``): the customer sees the wrong thing, the flow may go
+on. ``number_of`` reads numbers as people write them ("¥1,234.50", "(12.00)", "1.2万");
+``approx`` passes within 0.5% or 0.01, whichever is larger. Web journeys only for now.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ..core.vocabulary import Kind, Reason
+from ..journey.expressions import ExpressionError, evaluate, parse_number
+from ..journey.model import Locator
+from ..journey.parsing import INVALID, Invalid, ParseContext
+from ..results import Finding
+from . import register
+from .base import Check, wait_for_condition
+
+if TYPE_CHECKING:
+    from ..runner.evidence import StepContext
+
+_SELECTOR = {"$ref": "#/$defs/locator"}
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """One element assertion, parsed: what to read, and the tests its reading must pass."""
+
+    locator: Locator
+    tests: tuple[tuple[str, Any], ...]  # (operator, expected), all must hold
+    name: str = ""  # the attribute, for ``attribute``
+
+
+def _schema(ops: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": "object", "required": ["selector"], "additionalProperties": False,
+            "properties": {"selector": _SELECTOR, **(extra or {}), **ops}, "minProperties": 2}
+
+
+class _ElementCheck(Check):
+    phase = "live"
+    ops: dict[str, str] = {}
+    extra: dict[str, str] = {}
+
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Assertion | Invalid:
+        if ctx.target != "web":
+            return ctx.error(path, f"'{self.expect_key}' works in web journeys only (for now)", key=True)
+        allowed = {"selector": "the element(s)", **self.extra, **self.ops}
+        if ctx.mapping(value, path, allowed, ("selector", *self.extra)) is INVALID:
+            return Invalid.INVALID
+        tests = [(op, self.expected(op, value[op], path + (op,), ctx)) for op in self.ops if op in value]
+        if not tests:
+            return ctx.error(path, f"give one of: {', '.join(self.ops)}")
+        locator = ctx.locator(value["selector"], path + ("selector",))
+        name = ctx.string(value["name"], path + ("name",)) if "name" in self.extra else ""
+        if locator is INVALID or name is INVALID or any(t is INVALID for _, t in tests):
+            return INVALID
+        return Assertion(locator, tuple(tests), name)
+
+    def expected(self, op: str, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+        if op == "matches":
+            pattern = ctx.string(value, path)
+            try:
+                return re.compile(pattern) if isinstance(pattern, str) else INVALID
+            except re.error as e:
+                return ctx.error(path, f"bad regular expression: {e}")
+        return ctx.string(value, path, allow_empty=True)
+
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
+        raise NotImplementedError
+
+    def holds(self, readings: list[Any], a: Assertion) -> bool:
+        if not readings:
+            return False
+        return all(_test(op, readings[0], expected) for op, expected in a.tests)
+
+    def describe(self, a: Assertion) -> str:
+        return f"{self.expect_key} {a.locator.describe()}"
+
+    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+        a: Assertion = params
+        last: list[Any] = []
+
+        async def holds() -> bool:
+            nonlocal last
+            last = await self.readings(sc, a)
+            return self.holds(last, a)
+
+        if await wait_for_condition(sc, holds):
+            return []
+        wanted = ", ".join(f"{op} {e.pattern if isinstance(e, re.Pattern) else e!r}" for op, e in a.tests)
+        seen = repr(last[0]) if len(last) == 1 else (repr(last[:5]) if last else "no such element")
+        return [Finding(kind=Kind.RENDER, reason=Reason.WRONG_VALUE,
+                        message=f"{self.describe(a)}: expected {wanted}, but the page shows {seen}",
+                        evidence={"selector": a.locator.describe(), "expected": wanted, "seen": [str(v) for v in last[:20]],
+                                  "waited_ms": sc.timeout_ms, "url": await sc.driver.current_url()})]
+
+
+def _test(op: str, reading: Any, expected: Any) -> bool:
+    if op == "equals":
+        return bool(reading == expected)
+    if op == "contains":
+        return str(expected) in str(reading)
+    if op == "matches":
+        return expected.search(str(reading)) is not None
+    if op == "min":
+        return bool(reading >= expected)
+    if op == "max":
+        return bool(reading <= expected)
+    if op == "approx":
+        return bool(abs(reading - expected) <= max(Decimal("0.01"), abs(expected) * Decimal("0.005")))
+    raise ValueError(op)
+
+
+def _squash(text: str) -> str:
+    """Text as a person reads it: runs of white space are one space."""
+    return " ".join(text.split())
+
+
+@register
+class TextOf(_ElementCheck):
+    name = "text_of"
+    expect_key = "text_of"
+    summary = "the text of an element: {selector, equals|contains|matches}"
+    ops = {"equals": "the whole text", "contains": "a part of it", "matches": "a regular expression"}
+    schema = _schema({op: {"type": "string"} for op in ops})
+
+    def expected(self, op: str, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+        e = super().expected(op, value, path, ctx)
+        return _squash(e) if isinstance(e, str) else e
+
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
+        return [_squash(t) for t in await sc.driver.texts_of(a.locator)]
+
+
+@register
+class Count(_ElementCheck):
+    name = "count"
+    expect_key = "count"
+    summary = "how many elements match: {selector, equals|min|max}"
+    ops = {"equals": "exactly", "min": "at least", "max": "at most"}
+    schema = _schema({op: {"type": "integer", "minimum": 0} for op in ops})
+
+    def expected(self, op: str, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+        n = ctx.number(value, path, minimum=0)
+        if n is INVALID:
+            return INVALID
+        return int(n) if float(n).is_integer() else ctx.error(path, "expected a whole number")
+
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
+        return [len(await sc.driver.texts_of(a.locator))]
+
+    def holds(self, readings: list[Any], a: Assertion) -> bool:
+        return all(_test(op, readings[0], expected) for op, expected in a.tests)
+
+
+@register
+class Attribute(_ElementCheck):
+    name = "attribute"
+    expect_key = "attribute"
+    summary = "an attribute of an element: {selector, name, equals|matches}"
+    ops = {"equals": "the whole value", "matches": "a regular expression"}
+    extra = {"name": "the attribute's name"}
+    schema = _schema({op: {"type": "string"} for op in ops}, {"name": {"type": "string"}})
+
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
+        return [v for v in await sc.driver.attributes_of(a.locator, a.name) if v is not None][:1] or []
+
+    def describe(self, a: Assertion) -> str:
+        return f"attribute {a.name} of {a.locator.describe()}"
+
+
+@register
+class Value(_ElementCheck):
+    name = "value"
+    expect_key = "value"
+    summary = "the value of a form field: {selector, equals}"
+    ops = {"equals": "the field's value"}
+    schema = _schema({"equals": {"type": ["string", "number"]}})
+
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
+        return await sc.driver.values_of(a.locator)
+
+
+@register
+class NumberOf(_ElementCheck):
+    name = "number_of"
+    expect_key = "number_of"
+    summary = "the number an element shows (¥1,234.50, (12.00), 1.2万): {selector, equals|min|max|approx}"
+    ops = {"equals": "exactly", "min": "at least", "max": "at most", "approx": "within 0.5% (or 0.01)"}
+    schema = _schema({op: {"type": ["number", "string"]} for op in ops})
+
+    def expected(self, op: str, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return ctx.error(path, "expected a number, or arithmetic such as 2362.46 - 12.34")
+        try:
+            return evaluate(str(value))
+        except ExpressionError as e:
+            return ctx.error(path, str(e))
+
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
+        numbers: list[Any] = []
+        for text in await sc.driver.texts_of(a.locator):
+            try:
+                numbers.append(parse_number(text))
+            except ExpressionError:
+                numbers.append(text)  # shown as seen; never equal to a number
+        return numbers
+
+    def holds(self, readings: list[Any], a: Assertion) -> bool:
+        return bool(readings) and isinstance(readings[0], Decimal) and super().holds(readings, a)
