@@ -41,21 +41,30 @@ static inline void background(int64_t k, int checkerboard, double *rb, double *g
     *bb = 48 + 159 * (double)(((int32_t)(int64_t)(k / PHI2)) % 2);
 }
 
-/* pixelmatch's colorDelta (sign dropped: only |delta| is used) */
-static inline double color_delta(const uint8_t *p1, const uint8_t *p2, int64_t k, int ri, int gi, int bi,
-                                 int checkerboard) {
-    double dr = (double)p1[ri] - p2[ri];
-    double dg = (double)p1[gi] - p2[gi];
-    double db = (double)p1[bi] - p2[bi];
+/* The per-channel difference of two pixels as pixelmatch takes it: straight, or, when
+   either is translucent, both blended over the background at byte offset k. Shared by
+   colorDelta and brightnessDelta; same operations in the same order as pixelmatch. */
+static inline void channel_deltas(const uint8_t *p1, const uint8_t *p2, int64_t k, int ri, int gi, int bi,
+                                  int checkerboard, double *dr, double *dg, double *db) {
+    *dr = (double)p1[ri] - p2[ri];
+    *dg = (double)p1[gi] - p2[gi];
+    *db = (double)p1[bi] - p2[bi];
     const int a1 = p1[3], a2 = p2[3];
     if (a1 < 255 || a2 < 255) {
         double rb, gb, bb;
         const double da = (double)(a1 - a2);
         background(k, checkerboard, &rb, &gb, &bb);
-        dr = ((double)p1[ri] * a1 - (double)p2[ri] * a2 - rb * da) / 255;
-        dg = ((double)p1[gi] * a1 - (double)p2[gi] * a2 - gb * da) / 255;
-        db = ((double)p1[bi] * a1 - (double)p2[bi] * a2 - bb * da) / 255;
+        *dr = ((double)p1[ri] * a1 - (double)p2[ri] * a2 - rb * da) / 255;
+        *dg = ((double)p1[gi] * a1 - (double)p2[gi] * a2 - gb * da) / 255;
+        *db = ((double)p1[bi] * a1 - (double)p2[bi] * a2 - bb * da) / 255;
     }
+}
+
+/* pixelmatch's colorDelta (sign dropped: only |delta| is used) */
+static inline double color_delta(const uint8_t *p1, const uint8_t *p2, int64_t k, int ri, int gi, int bi,
+                                 int checkerboard) {
+    double dr, dg, db;
+    channel_deltas(p1, p2, k, ri, gi, bi, checkerboard, &dr, &dg, &db);
     const double y = dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223;
     const double i = dr * 0.59597799 - dg * 0.27417610 - db * 0.32180189;
     const double q = dr * 0.21147017 - dg * 0.52261711 + db * 0.31114694;
@@ -66,18 +75,8 @@ static inline double color_delta(const uint8_t *p1, const uint8_t *p2, int64_t k
 static inline double brightness_delta(const uint8_t *c, const uint8_t *n, int64_t k, int ri, int gi, int bi,
                                       int checkerboard) {
     if (c[0] == n[0] && c[1] == n[1] && c[2] == n[2] && c[3] == n[3]) return 0;
-    double dr = (double)c[ri] - n[ri];
-    double dg = (double)c[gi] - n[gi];
-    double db = (double)c[bi] - n[bi];
-    const int a1 = c[3], a2 = n[3];
-    if (a1 < 255 || a2 < 255) {
-        double rb, gb, bb;
-        const double da = (double)(a1 - a2);
-        background(k, checkerboard, &rb, &gb, &bb);
-        dr = ((double)c[ri] * a1 - (double)n[ri] * a2 - rb * da) / 255;
-        dg = ((double)c[gi] * a1 - (double)n[gi] * a2 - gb * da) / 255;
-        db = ((double)c[bi] * a1 - (double)n[bi] * a2 - bb * da) / 255;
-    }
+    double dr, dg, db;
+    channel_deltas(c, n, k, ri, gi, bi, checkerboard, &dr, &dg, &db);
     return dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223;
 }
 
