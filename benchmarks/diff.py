@@ -47,7 +47,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from patrol.visual.compare import compare, decode_png, diff_png, encode_png  # noqa: E402
+from patrol.core.png import decode_png, encode_png  # noqa: E402
+from patrol.visual.compare import compare, diff_png  # noqa: E402
 
 NODE_MODULES = HERE / "node_modules"
 THRESHOLD = 0.1

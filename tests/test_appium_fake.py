@@ -119,8 +119,8 @@ def test_native_locators_and_actions_reach_the_server(appium_env, tmp_path):
 def test_fake_app_journey_through_patrol_run(appium_env, app_config, patrol, tmp_path):
     """A native journey file end to end: steps, redaction by id, visible expectations,
     and a wait on a screen that never changes is a frozen-screen stall."""
+    from patrol.core.png import decode_png
     from patrol.runner.redaction import REDACT_COLOUR
-    from patrol.visual.compare import decode_png
 
     mark = len(appium_env.log_text())
     path = fake_journey(tmp_path, "fake-bank", """\

@@ -162,9 +162,6 @@ class Count(_ElementCheck):
     async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
         return [len(await sc.driver.texts_of(a.locator))]
 
-    def holds(self, readings: list[Any], a: Assertion) -> bool:
-        return all(_test(op, readings[0], expected) for op, expected in a.tests)
-
 
 @register
 class Attribute(_ElementCheck):

@@ -52,7 +52,6 @@ from ..core.png import (
     PARALLEL_MIN_PIXELS,
     decode_bgra,
     decode_png,
-    encode_png,  # noqa: F401 - re-exported while callers move to patrol.core.png
     png_dimensions,
     to_four_channels,
     worker_pool,
