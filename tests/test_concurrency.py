@@ -118,6 +118,7 @@ def test_cpu_heavy_checks_run_off_the_event_loop(bank, tmp_path, monkeypatch):
     import numpy as np
 
     from patrol.checks import blank_screen as blank_mod
+    from patrol.core.png import encode_png
     from patrol.runner import redaction
     from patrol.visual import compare as cmp
 
@@ -134,7 +135,7 @@ def test_cpu_heavy_checks_run_off_the_event_loop(bank, tmp_path, monkeypatch):
     monkeypatch.setattr(redaction, "paint", spy("paint", redaction.paint))
     baselines = tmp_path / "baselines"
     (baselines / "eyes").mkdir(parents=True)
-    (baselines / "eyes" / "login.desktop.png").write_bytes(cmp.encode_png(np.full((800, 1280, 4), 255, np.uint8)))
+    (baselines / "eyes" / "login.desktop.png").write_bytes(encode_png(np.full((800, 1280, 4), 255, np.uint8)))
     path = write_journey(tmp_path / "journeys", "eyes", base_url=bank.url, steps="""\
   - name: open login
     goto: /login
