@@ -74,7 +74,9 @@ class _Session:
         path = find_chromium()
         pw = await async_playwright().start()
         try:
-            with tempfile.TemporaryDirectory(prefix="patrol-record-") as profile:
+            # A closed window's Chromium may still be writing its profile as we clean up;
+            # the profile is throwaway, so a straggling file is not an error.
+            with tempfile.TemporaryDirectory(prefix="patrol-record-", ignore_cleanup_errors=True) as profile:
                 context = await self._launch(pw, path, profile)
                 try:
                     why = await self._watch(context)
