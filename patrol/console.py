@@ -78,6 +78,8 @@ class ConsoleProgress(Listener):
                  "environment_mismatch": "baseline from another environment, not compared: " + "; ".join(visual.get("why", []))}
         if visual.get("status") in notes:
             say(f"       [cyan]visual[/] {safe(visual.get('baseline'))}: {safe(notes[visual['status']])}")
+        for n in step.notes:
+            say(f"       [dim]{safe(n)}[/]")
         for f in step.findings:
             colour = KIND_COLOURS.get(f.kind, "red")
             say(f"       [{colour}]{f.kind}[/] [dim]({safe(f.reason)})[/] {safe(f.message)}")
@@ -88,6 +90,8 @@ class ConsoleProgress(Listener):
         skipped = sum(1 for s in result.steps if s.status == Status.SKIPPED)
         note = f", {skipped} skipped" if skipped and result.status != Status.ERROR else ""
         say(f"  {ICONS.get(result.status, '?')} {safe(journey.name)}: {result.status} in {format_ms(result.duration_ms)}{note}")
+        if result.teardown_status == Status.FAILED:
+            say("  [yellow]teardown failed[/] (reported apart: the journey's result stands; clean up by hand if it left data)")
 
     def run_finished(self, run: RunResult) -> None:
         n = sum(len(j.findings) for j in run.journeys)

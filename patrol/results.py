@@ -50,6 +50,12 @@ class StepResult:
     findings: list[Finding] = field(default_factory=list)
     # Extra artefacts (diff images, OCR text...) keyed by name; paths relative to the run folder.
     artifacts: dict[str, Any] = field(default_factory=dict)
+    # What the journey language decided (a condition not met, an optional step that
+    # failed): plain words, never findings.
+    notes: list[str] = field(default_factory=list)
+    runs: int = 0  # times the step ran (a step in a repeat runs several times; 0: never)
+    stored: dict[str, str] = field(default_factory=dict)  # ``store:`` values read here (secret ones masked)
+    phase: str = "steps"  # setup | steps | teardown
 
     @property
     def key(self) -> str:
@@ -71,6 +77,17 @@ class JourneyResult:
     # Set when the robot itself failed; then status is "error" and there are no app findings.
     robot_error: dict[str, Any] | None = None
     attempt: int = 1
+    # ``teardown:`` steps, apart: their failures never change the journey's status.
+    teardown: list[StepResult] = field(default_factory=list)
+
+    @property
+    def teardown_status(self) -> Status | None:
+        """None without a teardown; failed when any of its steps failed."""
+        if not self.teardown:
+            return None
+        if any(s.status in (Status.FAILED, Status.ERROR) for s in self.teardown):
+            return Status.FAILED
+        return Status.PASSED if any(s.runs for s in self.teardown) else Status.SKIPPED
 
     @property
     def findings(self) -> list[Finding]:

@@ -5,7 +5,7 @@ against the ``Driver`` interface (it never sees Playwright or Appium)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from urllib.parse import urljoin
 
@@ -50,6 +50,9 @@ class ActionContext:
     base_url: str | None
     timeout_ms: float
     find_on_screen: ScreenFinder | None = None
+    run_id: str = ""
+    # The journey's stored values (``store:``), by name; an action may add to them.
+    vars: dict[str, str] = field(default_factory=dict)
 
     def absolute(self, url: str) -> str:
         if "://" in url or not self.base_url:
@@ -63,6 +66,8 @@ class Action(Generic[P]):
     name: ClassVar[str]
     summary: ClassVar[str]
     schema: ClassVar[dict[str, Any]]
+    # Journey targets the action makes sense on; elsewhere it is a validate error.
+    targets: ClassVar[tuple[str, ...]] = ("web", "app")
 
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         """``P``, or ``INVALID`` after recording a problem in ``ctx``."""

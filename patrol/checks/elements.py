@@ -17,7 +17,7 @@ on. ``number_of`` reads numbers as people write them ("¥1,234.50", "(12.00)", "
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from ..core.vocabulary import Kind, Reason
 from ..journey.expressions import ExpressionError, evaluate, parse_number
 from ..journey.model import Locator
 from ..journey.parsing import INVALID, Invalid, ParseContext
+from ..journey.placeholders import PLACEHOLDER
 from ..results import Finding
 from . import register
 from .base import Check, wait_for_condition
@@ -100,12 +101,21 @@ class _ElementCheck(Check):
 
         if await wait_for_condition(sc, holds):
             return []
-        wanted = ", ".join(f"{op} {e.pattern if isinstance(e, re.Pattern) else e!r}" for op, e in a.tests)
-        seen = repr(last[0]) if len(last) == 1 else (repr(last[:5]) if last else "no such element")
+        wanted = ", ".join(f"{op} {_shown(e)}" for op, e in a.tests)
+        seen = _shown(last[0]) if len(last) == 1 else ("[" + ", ".join(map(_shown, last[:5])) + "]" if last else "no such element")
         return [Finding(kind=Kind.RENDER, reason=Reason.WRONG_VALUE,
                         message=f"{self.describe(a)}: expected {wanted}, but the page shows {seen}",
                         evidence={"selector": a.locator.describe(), "expected": wanted, "seen": [str(v) for v in last[:20]],
                                   "waited_ms": sc.timeout_ms, "url": await sc.driver.current_url()})]
+
+
+def _shown(value: Any) -> str:
+    """A value as the message shows it: numbers as people write them, text quoted."""
+    if isinstance(value, re.Pattern):
+        return repr(value.pattern)
+    if isinstance(value, Decimal):
+        return f"{value:,}"
+    return repr(value)
 
 
 def _test(op: str, reading: Any, expected: Any) -> bool:
@@ -202,8 +212,13 @@ class NumberOf(_ElementCheck):
     def expected(self, op: str, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             return ctx.error(path, "expected a number, or arithmetic such as 2362.46 - 12.34")
+        text = str(value)
         try:
-            return evaluate(str(value))
+            if "${" in text:
+                # ``${vars.balance} - 12.34``: the shape is checked now, the sum when the value is known.
+                evaluate(PLACEHOLDER.sub("0", text))
+                return text
+            return evaluate(text)
         except ExpressionError as e:
             return ctx.error(path, str(e))
 
@@ -218,3 +233,14 @@ class NumberOf(_ElementCheck):
 
     def holds(self, readings: list[Any], a: Assertion) -> bool:
         return bool(readings) and isinstance(readings[0], Decimal) and super().holds(readings, a)
+
+    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+        a: Assertion = params
+        if any(isinstance(e, str) for _, e in a.tests):  # arithmetic over stored values, filled in by now
+            try:
+                a = replace(a, tests=tuple((op, evaluate(e) if isinstance(e, str) else e) for op, e in a.tests))
+            except ExpressionError as e:
+                return [Finding(kind=Kind.RENDER, reason=Reason.WRONG_VALUE,
+                                message=f"{self.describe(a)}: cannot compute the expected value: {e}",
+                                evidence={"selector": a.locator.describe()})]
+        return await super().run(sc, a)

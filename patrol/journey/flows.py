@@ -167,3 +167,5 @@ def adopt(ctx: ParseContext, fctx: ParseContext, at: tuple[Any, ...]) -> None:
     for p in fctx.problems:
         ctx.problems.append(Problem(p.file, p.line, p.column, p.field, p.message + note))
     fctx.problems.clear()
+    ctx.warnings.extend(Problem(p.file, p.line, p.column, p.field, p.message + note) for p in fctx.warnings)
+    fctx.warnings.clear()

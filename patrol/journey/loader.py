@@ -21,9 +21,9 @@ from ..config import Config
 from ..core.text import suggest
 from ..core.vocabulary import Target
 from ..errors import JourneyError, Problem
-from . import flows
-from .model import DEVICES, Budgets, Device, Journey, Step
-from .parsing import INVALID, ParseContext
+from . import control, flows, placeholders
+from .model import DEVICES, Budgets, Device, Group, Journey, Node, Step, leaves
+from .parsing import INVALID, Invalid, ParseContext
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 JOURNEY_SUFFIXES = (".yaml", ".yml")
@@ -51,8 +51,21 @@ CORE_JOURNEY_KEYS = {
     "tags": "labels to select journeys by (--tag)",
     "budgets": "step (stall budget), timeout (hard limit per action), journey",
     "steps": "the ordered steps",
+    "setup": "steps before the journey (a failure there breaks the journey like any step)",
+    "teardown": "steps that always run at the end, also after a breakpoint; their failures are reported apart",
 }
-CORE_STEP_KEYS = {"name": "step name", "expect": "what must hold after the action", "budget": "stall budget for this step"}
+CORE_STEP_KEYS = {
+    "name": "step name", "expect": "what must hold after the action", "budget": "stall budget for this step",
+    "if": "run the step only when this holds: {visible | not_visible | text | url | var}",
+    "optional": "true: a failure is a note in the report, not a finding",
+    "frame": "act inside this iframe (selector)",
+    "store": "values to keep for later steps: NAME: {text_of | number_of | value | attribute | url}",
+}
+GROUP_KEYS = {
+    "steps": "the group's steps", "name": "what the group does",
+    "if": "run the group only when this holds", "repeat": "{times: N} or {until: CONDITION, max: N}",
+    "frame": "the group's steps act inside this iframe (selector)",
+}
 BUDGET_KEYS = {"step": "stall budget per step", "timeout": "hard limit per action", "journey": "whole journey"}
 DEVICE_KEYS = {"width": "CSS px", "height": "CSS px", "scale": "device scale factor", "mobile": "bool", "user_agent": "string"}
 
@@ -200,13 +213,24 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
         if key in data:
             options[key] = spec.parse(data[key], (key,), ctx)
 
-    steps = _steps(data.get("steps"), ctx, has_base_url=bool(base_url))
+    has_base_url = bool(base_url)
+    setup = _program(data["setup"], ("setup",), ctx, has_base_url=has_base_url, phase="setup") if "setup" in data else []
+    if "steps" not in data:
+        ctx.error((), "missing required key 'steps'")
+    body = _program(data.get("steps"), ("steps",), ctx, has_base_url=has_base_url) if "steps" in data else []
+    teardown = (_program(data["teardown"], ("teardown",), ctx, has_base_url=has_base_url, phase="teardown")
+                if "teardown" in data else [])
+    steps = list(leaves(setup + body))
+    _number(steps + list(leaves(teardown)), ctx)
     if ctx.problems:
         return None
     return Journey(
         name=name,
         file=ctx.file,
         steps=steps,
+        program=setup + body,
+        teardown=teardown,
+        warnings=[str(w) for w in ctx.warnings],
         base_url=base_url,
         description=description,
         target=Target(ctx.target),
@@ -217,32 +241,76 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
     )
 
 
-def _steps(raw_steps: Any, ctx: ParseContext, *, has_base_url: bool, stack: tuple[Path, ...] = ()) -> list[Step]:
-    """The steps of a journey (or of a flow: ``stack`` is then the journey and the flows
-    being included, down to this one), ``include:`` steps replaced by their flow's steps."""
-    steps: list[Step] = []
-    if raw_steps is None:
-        ctx.error((), "missing required key 'steps'")
-        return steps
-    if not isinstance(raw_steps, list):
-        ctx.error(("steps",), "expected a list of steps")
-        return steps
-    if not raw_steps:
-        ctx.error(("steps",), "a journey needs at least one step")
-        return steps
-    for i, raw_step in enumerate(raw_steps):
+def _program(raw: Any, at: tuple[Any, ...], ctx: ParseContext, *, has_base_url: bool,
+             stack: tuple[Path, ...] = (), phase: str = "steps") -> list[Node]:
+    """A list of steps (``steps:``, ``setup:``, ``teardown:``, a group's or a flow's):
+    ``include:`` replaced by the flow's steps, ``steps:`` inside a step a group. ``stack``
+    is the journey and the flows being included, down to this one."""
+    if not isinstance(raw, list):
+        ctx.error(at, "expected a list of steps")
+        return []
+    if not raw:
+        ctx.error(at, "give at least one step")
+        return []
+    nodes: list[Node] = []
+    for i, raw_step in enumerate(raw):
+        where = at + (i,)
         if isinstance(raw_step, dict) and "include" in raw_step:
-            steps.extend(_include(raw_step, ("steps", i), ctx, has_base_url=has_base_url, stack=stack))
-            continue
-        step = _step(raw_step, i, ctx, ACTIONS, expect_keys())
-        if step is None:
-            continue
-        if step.action == "goto" and isinstance(step.params, str) and "://" not in step.params and not has_base_url:
-            ctx.error(("steps", i, "goto"), "relative URL but the journey has no base_url (add base_url, or pass --base-url)")
-        steps.append(step)
-    if not stack:
-        _number(steps, ctx)
-    return steps
+            nodes.extend(_include(raw_step, where, ctx, has_base_url=has_base_url, stack=stack, phase=phase))
+        elif isinstance(raw_step, dict) and "steps" in raw_step:
+            group = _group(raw_step, where, ctx, has_base_url=has_base_url, stack=stack, phase=phase)
+            if group is not None:
+                nodes.append(group)
+        else:
+            step = _step(raw_step, where, ctx, ACTIONS, expect_keys(), phase=phase)
+            if step is None:
+                continue
+            if step.action == "goto" and isinstance(step.params, str) and "://" not in step.params \
+                    and not has_base_url and not step.params.startswith("${"):
+                ctx.error(where + ("goto",), "relative URL but the journey has no base_url (add base_url, or pass --base-url)")
+            nodes.append(step)
+    return nodes
+
+
+def _group(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has_base_url: bool,
+           stack: tuple[Path, ...], phase: str) -> Group | None:
+    if ctx.mapping(raw, at, GROUP_KEYS) is INVALID:
+        return None
+    if not any(k in raw for k in ("if", "repeat", "frame")):
+        ctx.error(at, "steps inside a step make a group: give it if:, repeat: or frame: (or write the steps inline)")
+    _placeholders({k: v for k, v in raw.items() if k not in ("steps", "repeat")}, at, ctx)
+    name = ctx.string(raw["name"], at + ("name",)) if "name" in raw else ""
+    cond = control.condition(raw["if"], at + ("if",), ctx) if "if" in raw else None
+    frame = _frame(raw["frame"], at + ("frame",), ctx) if "frame" in raw else None
+    children = _program(raw["steps"], at + ("steps",), ctx, has_base_url=has_base_url, stack=stack, phase=phase)
+    if "repeat" in raw:
+        _placeholders(raw["repeat"], at + ("repeat",), ctx)
+    rounds = control.repeat(raw["repeat"], at + ("repeat",), ctx) if "repeat" in raw else None
+    if isinstance(cond, Invalid) or isinstance(rounds, Invalid) or INVALID in (name, frame):
+        return None
+    return Group(children, name, cond, rounds, frame, line=ctx.located.pos(at)[0], file=ctx.file)
+
+
+def _frame(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    if ctx.target != "web":
+        return ctx.error(path, "frame works in web journeys only (an app has no iframes; use its webview context)", key=True)
+    return ctx.locator(value, path)
+
+
+def _placeholders(data: Any, path: tuple[Any, ...], ctx: ParseContext) -> None:
+    """``${...}`` left for run time: known forms only, and no value used before a step stores it."""
+    if isinstance(data, str):
+        for message in placeholders.problems(data, params_reported=ctx.in_flow):
+            ctx.error(path, message)
+        for name in placeholders.var_names(data):
+            if name not in ctx.vars_known:
+                control.unknown_var(name, path, ctx)
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            _placeholders(v, path + (k,), ctx)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _placeholders(v, path + (i,), ctx)
 
 
 def _number(steps: list[Step], ctx: ParseContext) -> None:
@@ -260,11 +328,12 @@ def _number(steps: list[Step], ctx: ParseContext) -> None:
 
 
 def _include(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has_base_url: bool,
-             stack: tuple[Path, ...]) -> list[Step]:
-    ctx.mapping(raw, at, flows.INCLUDE_KEYS)
+             stack: tuple[Path, ...], phase: str) -> list[Node]:
+    ctx.mapping(raw, at, {**flows.INCLUDE_KEYS, "if": "run the flow only when this holds"})
     target = ctx.string(raw["include"], at + ("include",))
     if target is INVALID:
         return []
+    _placeholders({k: v for k, v in raw.items() if k in ("with", "if")}, at, ctx)
     file = (Path(ctx.file).resolve().parent / target).resolve()
     chain = stack or (Path(ctx.file).resolve(),)  # the journey, then the flows being included
     if file in chain:
@@ -279,12 +348,16 @@ def _include(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has
     values = flows.bind(flow, raw.get("with"), ctx, at)
     if values is None:
         return []
-    fctx = ParseContext(flow.located, target=ctx.target, budgets=ctx.budgets)
+    cond = control.condition(raw["if"], at + ("if",), ctx) if "if" in raw else None
+    fctx = ParseContext(flow.located, target=ctx.target, budgets=ctx.budgets, vars_known=ctx.vars_known,
+                         in_flow=True)
     data = flows.fill_params(flow.located.data["steps"], values, ("steps",), fctx)
     data = _interpolate(data, ("steps",), fctx)
-    steps = _steps(data, fctx, has_base_url=has_base_url, stack=(*chain, file))
+    nodes = _program(data, ("steps",), fctx, has_base_url=has_base_url, stack=(*chain, file), phase=phase)
     flows.adopt(ctx, fctx, at)
-    return steps
+    if cond is INVALID:
+        return []
+    return [Group(nodes, condition=cond, line=ctx.located.pos(at)[0], file=ctx.file)] if cond else nodes
 
 
 def _device(value: Any, ctx: ParseContext) -> Device:
@@ -325,16 +398,42 @@ def _budgets(value: Any, ctx: ParseContext) -> Budgets:
     return Budgets(step, timeout, journey)
 
 
-def _step(raw: Any, i: int, ctx: ParseContext, actions: dict[str, Any], expects: dict[str, Any]) -> Step | None:
-    path = ("steps", i)
+def _step(raw: Any, path: tuple[Any, ...], ctx: ParseContext, actions: dict[str, Any], expects: dict[str, Any],
+          *, phase: str = "steps") -> Step | None:
     if not isinstance(raw, dict):
         ctx.error(path, "a step is a mapping with one action, e.g. 'goto: /login' or 'click: \"#submit\"'")
         return None
     if not raw:
         ctx.error(path, f"empty step; give one action: {', '.join(actions)}")
         return None
-    extra = {k: s for k, s in STEP_KEYS.items()}
-    allowed = {**CORE_STEP_KEYS, **{k: s.description for k, s in extra.items()}}
+    action = _action_key(raw, path, ctx, actions)
+    if action is None:
+        return None
+    _placeholders({k: v for k, v in raw.items() if k != "name"}, path, ctx)
+    params = actions[action].parse(raw[action], path + (action,), ctx)
+    name = ""
+    if "name" in raw:
+        n = ctx.string(raw["name"], path + ("name",))
+        name = n if isinstance(n, str) else ""
+    budget = ctx.duration(raw["budget"], path + ("budget",)) if "budget" in raw else None
+    expect = _expect(raw, path, ctx, expects)
+    cond = control.condition(raw["if"], path + ("if",), ctx) if "if" in raw else None
+    optional = ctx.boolean(raw["optional"], path + ("optional",)) if "optional" in raw else False
+    frame = _frame(raw["frame"], path + ("frame",), ctx) if "frame" in raw else None
+    stored = control.store(raw["store"], path + ("store",), ctx) if "store" in raw else {}
+    options = {k: s.parse(raw[k], path + (k,), ctx) for k, s in STEP_KEYS.items() if k in raw}
+    if isinstance(cond, Invalid) or isinstance(stored, Invalid) or INVALID in (params, budget, optional, frame) \
+            or INVALID in expect.values() or INVALID in options.values():
+        return None
+    line = ctx.located.pos(path)[0]
+    return Step(path[-1] + 1, name, action, params, expect, budget, options, line, file=ctx.file,
+                name_at=ctx.located.pos(path + ("name",)), condition=cond, optional=optional, frame=frame,
+                store=stored, phase=phase)
+
+
+def _action_key(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, actions: dict[str, Any]) -> str | None:
+    """The step's one action (problems with its keys reported)."""
+    allowed = {**CORE_STEP_KEYS, **{k: s.description for k, s in STEP_KEYS.items()}}
     action_keys = [k for k in raw if k in actions]
     for key in raw:
         if key not in actions and key not in allowed:
@@ -352,14 +451,14 @@ def _step(raw: Any, i: int, ctx: ParseContext, actions: dict[str, Any], expects:
             ctx.error(path, f"missing action; give one of: {', '.join(actions)}")
         return None
     action = action_keys[0]
-    params = actions[action].parse(raw[action], path + (action,), ctx)
+    if ctx.target not in actions[action].targets:
+        ctx.error(path + (action,), f"'{action}' works in {' and '.join(actions[action].targets)} journeys only "
+                  f"(this journey is target: {ctx.target})", key=True)
+        return None
+    return action
 
-    name = ""
-    if "name" in raw:
-        n = ctx.string(raw["name"], path + ("name",))
-        name = n if isinstance(n, str) else ""
-    budget = ctx.duration(raw["budget"], path + ("budget",)) if "budget" in raw else None
 
+def _expect(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, expects: dict[str, Any]) -> dict[str, Any]:
     expect: dict[str, Any] = {}
     if "expect" in raw:
         ev = raw["expect"]
@@ -368,10 +467,4 @@ def _step(raw: Any, i: int, ctx: ParseContext, actions: dict[str, Any], expects:
                 ctx.error(path + ("expect",), f"empty expect; give one of: {', '.join(expects)}")
             for key, value in ev.items():
                 expect[expects[key].name] = expects[key].parse(value, path + ("expect", key), ctx)
-
-    options = {k: s.parse(raw[k], path + (k,), ctx) for k, s in extra.items() if k in raw}
-    if params is INVALID or budget is INVALID or INVALID in expect.values() or INVALID in options.values():
-        return None
-    line = ctx.located.pos(path)[0]
-    return Step(i + 1, name, action, params, expect, budget, options, line, file=ctx.file,
-                name_at=ctx.located.pos(path + ("name",)))
+    return expect

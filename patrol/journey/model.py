@@ -5,8 +5,10 @@ Nothing here knows about YAML, Playwright or Appium.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from ..core.vocabulary import Target
 
@@ -78,6 +80,52 @@ class Budgets:
         return cls(step, timeout, journey_ms)
 
 
+# How long a condition may wait for what it asks about (an element still appearing)
+# before it is taken as not met: short, because a condition is a question, not a wait.
+CONDITION_GRACE_MS = 1000.0
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``if:`` / ``repeat: {until:}``: a question about the screen or the journey's values.
+
+    kind: ``visible`` / ``not_visible`` (a Locator), ``text`` (words, by OCR), ``url``
+    (a compiled pattern, searched), ``var`` (a stored value's name, with ``equals``)."""
+
+    kind: str
+    value: Any
+    equals: str | None = None
+
+    def describe(self) -> str:
+        if self.kind in ("visible", "not_visible"):
+            return f"{self.kind.replace('_', ' ')} {self.value.describe()}"
+        if self.kind == "url":
+            return f"url matches {self.value.pattern!r}"
+        if self.kind == "var":
+            return f"vars.{self.value} equals {self.equals!r}"
+        return f"text {self.value!r} on screen"
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """``repeat:`` over a group: ``times`` rounds, or until ``until`` holds (at most ``max``)."""
+
+    times: int | None = None
+    until: Condition | None = None
+    max: int = 1
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """One ``store:`` entry: where a value is read after the step's action."""
+
+    source: str  # text_of | number_of | value | attribute | url
+    locator: Locator | None = None
+    attribute: str = ""
+    pattern: re.Pattern[str] | None = None  # url: group 1 (or the whole match)
+    secret: bool = False
+
+
 @dataclass
 class Step:
     index: int  # 1-based
@@ -90,6 +138,11 @@ class Step:
     line: int = 0
     file: str = ""  # where the step is written: the journey, or a flow it includes
     name_at: tuple[int, int] = (0, 0)  # line, column of its name (for problems found after parsing)
+    condition: Condition | None = None  # ``if:``: the step runs only when it holds
+    optional: bool = False  # its failure is a note, not a finding
+    frame: Locator | None = None  # ``frame:``: act inside this iframe
+    store: dict[str, StoreSpec] = field(default_factory=dict)  # values read after the action
+    phase: str = "steps"  # setup | steps | teardown
 
     @property
     def label(self) -> str:
@@ -98,6 +151,35 @@ class Step:
     @property
     def key(self) -> str:
         return self.name or f"#{self.index}"
+
+
+@dataclass
+class Group:
+    """Steps under one ``if:``, ``repeat:`` or ``frame:`` (``steps:`` inside a step)."""
+
+    steps: list[Node]
+    name: str = ""
+    condition: Condition | None = None
+    repeat: Repeat | None = None
+    frame: Locator | None = None
+    line: int = 0
+    file: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or f"group at line {self.line}"
+
+
+Node: TypeAlias = "Step | Group"
+
+
+def leaves(nodes: list[Node]) -> Iterator[Step]:
+    """The steps of a program, in the order they are written."""
+    for node in nodes:
+        if isinstance(node, Group):
+            yield from leaves(node.steps)
+        else:
+            yield node
 
 
 @dataclass
@@ -114,6 +196,18 @@ class Journey:
     # Journey-wide extras owned by other subsystems (redact, detectors, forbidden_text,
     # capabilities, schedule...), parsed by their registered key parsers.
     options: dict[str, Any] = field(default_factory=dict)
+    # The steps as written, with their groups (setup's first); None: ``steps`` in order.
+    program: list[Node] | None = None
+    teardown: list[Node] = field(default_factory=list)  # always run at the end; reported apart
+    warnings: list[str] = field(default_factory=list)  # legal but unwise (patrol validate shows them)
+
+    @property
+    def body(self) -> list[Node]:
+        return self.program if self.program is not None else list(self.steps)
+
+    @property
+    def teardown_steps(self) -> list[Step]:
+        return list(leaves(self.teardown))
 
     def with_base_url(self, base_url: str | None) -> Journey:
         if not base_url:

@@ -32,6 +32,12 @@ class ParseContext:
     target: str = "web"
     budgets: Budgets = field(default_factory=Budgets)  # the project's defaults
     problems: list[Problem] = field(default_factory=list)
+    # Legal but probably unwise (an explicit wait): ``patrol validate`` shows them.
+    warnings: list[Problem] = field(default_factory=list)
+    # Values stored by the steps parsed so far (``store:``), shared with included flows:
+    # a ``${vars.NAME}`` before any step stores NAME is a problem.
+    vars_known: set[str] = field(default_factory=set)
+    in_flow: bool = False  # a flow's own ``${params.X}`` problems are reported by the flow
 
     @property
     def file(self) -> str:
@@ -42,6 +48,10 @@ class ParseContext:
         field_name = ".".join(str(p) for p in path) or "(journey)"
         self.problems.append(Problem(self.file, line, col, field_name, message))
         return INVALID
+
+    def warn(self, path: tuple[Any, ...], message: str) -> None:
+        line, col = self.located.pos(path)
+        self.warnings.append(Problem(self.file, line, col, ".".join(str(p) for p in path) or "(journey)", message))
 
     # -- typed getters ---------------------------------------------------------------
     def string(self, value: Any, path: tuple[Any, ...], *, allow_empty: bool = False) -> Any:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..drivers.base import DriverEvents
+from ..journey.placeholders import Scope
 from .options import RunOptions
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class JourneyMemory:
     # The journey's actions are over (only verdicts left): reading several areas at
     # once no longer takes CPU from the browser.
     steps_done: bool = False
+    # ``${vars.X}``, ``${run.id}``, ``${random}``...: the values this journey attempt fills in.
+    scope: Scope = field(default_factory=Scope)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import secrets as _random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from ..config import Config
 from ..core.vocabulary import Reason, Status
 from ..drivers import Driver, Engine, engine_class
 from ..errors import ActionFailed, RobotError
-from ..journey.model import Journey, Locator, Step
+from ..journey.model import Group, Journey, Locator, Step
+from ..journey.placeholders import MissingValue, Scope, substitute
 from ..results import (
     BREAKPOINT,
     ERROR,
@@ -42,8 +43,10 @@ from .artifacts import ArtifactStore, slug
 from .evidence import JourneyMemory, StepContext, StepEvidence
 from .judging import Judging
 from .options import RunOptions
+from .program import Frames, Program, within_frames
 from .screen_filters import SCREEN_FILTERS
 from .settle import settle_screen
+from .values import store_values
 
 # Findings that explain why a later expectation failed; the expectation is then a
 # consequence, folded into the cause's evidence (one problem, one finding).
@@ -178,6 +181,7 @@ class Runner:
         # Journeys at once: a service shares one limit between all its runs.
         self._slots = slots
         self._interrupted = False
+        self._run_id = ""  # for ${run.id}
         self._tasks: set[asyncio.Task[JourneyResult]] = set()
         self.settle_timeout_ms = self.config.visual.settle_timeout_ms
 
@@ -237,7 +241,7 @@ class Runner:
         result = JourneyResult(
             name=journey.name, file=journey.file, target=journey.target, device=journey.device.name,
             tags=list(journey.tags), status=INTERRUPTED, started_at=None, duration_ms=0.0, attempt=attempt,
-            steps=[StepResult(s.index, s.name, s.action, status=SKIPPED) for s in journey.steps],
+            steps=_step_results(journey.steps), teardown=_step_results(journey.teardown_steps),
         )
         self._emit("journey_finished", journey, result)
         return result
@@ -249,6 +253,7 @@ class Runner:
     async def run(self, journeys: list[Journey]) -> RunResult:
         run_id = self.options.run_id or new_run_id()
         run = RunResult(run_id=run_id, started_at=_now_iso())
+        self._run_id = run_id
         run_dir = self.run_dir(run_id)
         run.run_dir = str(run_dir.resolve())
         store = ArtifactStore(run_dir)
@@ -273,6 +278,7 @@ class Runner:
         A failure seen once may be a blip; incidents are opened only when it repeats.
         Both attempts stay in the run (and its report)."""
         store = ArtifactStore(Path(run.run_dir) if run.run_dir else self.run_dir(run.run_id))
+        self._run_id = run.run_id
         journeys = [j.with_base_url(self.options.base_url) for j in journeys]
         dirs = {id(j): f"{d}-attempt{attempt}" for j, d in ((j, _journey_dirs([j])[id(j)]) for j in journeys)}
         try:
@@ -292,7 +298,7 @@ class Runner:
             tags=list(journey.tags),
             started_at=_now_iso(),
             attempt=attempt,
-            steps=[StepResult(s.index, s.name, s.action, status=SKIPPED) for s in journey.steps],
+            steps=_step_results(journey.steps), teardown=_step_results(journey.teardown_steps),
         )
         self._emit("journey_started", journey, result)
         t0 = time.monotonic()
@@ -301,11 +307,12 @@ class Runner:
         generation = None
         progress = Progress()
         judging = Judging(record=lambda sc, sr: self._record(sc, sr, result))
+        memory = JourneyMemory(scope=Scope(run_id=self._run_id))
         try:
             engine = await self._engine(journey.target)
             generation = self.engines.generation.get(journey.target)
             driver = await engine.new_driver(journey)
-            steps = self._steps(journey, driver, store, journey_dir, result, progress, judging)
+            steps = self._steps(journey, driver, store, journey_dir, result, progress, judging, memory)
             if journey.budgets.journey_ms:
                 await asyncio.wait_for(steps, timeout=journey.budgets.journey_ms / 1000)
             else:
@@ -314,11 +321,13 @@ class Runner:
             # are not part of the journey's time limit.
             await judging.drain()
             result.status = FAILED if result.findings else PASSED
+            await self._teardown(journey, driver, store, journey_dir, result, memory)
             await self._check_engine_survived(journey, engine, generation, result)
         except TimeoutError:
             await judging.finish(HANG_GRACE_S)  # the steps before the cut keep their verdicts
             await self._journey_timed_out(journey, driver, store, journey_dir, result, progress)
             result.status = FAILED
+            await self._teardown(journey, driver, store, journey_dir, result, memory)
             await self._check_engine_survived(journey, engine, generation, result)
         except RobotError as e:
             # Steps whose verdicts were not reached stay running: the journey's error is their status.
@@ -365,30 +374,75 @@ class Runner:
             last.findings = []  # what failed there failed because the browser went away
 
     async def _steps(self, journey: Journey, driver: Driver, store: ArtifactStore, journey_dir: str, result: JourneyResult,
-                     progress: Progress, judging: Judging) -> None:
-        memory = JourneyMemory()
-        for step in journey.steps:
+                     progress: Progress, judging: Judging, memory: JourneyMemory) -> None:
+        await self._program(journey, driver, store, journey_dir, result, progress, judging, memory).run(journey.body)
+        memory.steps_done = True
+
+    def _program(self, journey: Journey, driver: Driver, store: ArtifactStore, journey_dir: str, result: JourneyResult,
+                 progress: Progress, judging: Judging, memory: JourneyMemory) -> Program:
+        """The walk over the journey's steps (groups, conditions, repeats, frames); a
+        step that breaks the flow ends it, and the steps after it stay "skipped"."""
+        async def run_step(step: Step, frames: Frames) -> bool:
             judging.raise_if_failed()
             progress.step, progress.phase, progress.action = step.index, "action", step
             sc = self._step_context(journey, step, driver, store, journey_dir, memory)
-            if await self._run_step(sc, result.steps[step.index - 1], progress, judging):
-                break  # the flow cannot go on; later steps stay "skipped"
-        memory.steps_done = True
+            return await self._run_step(sc, _result_of(result, step), progress, judging, frames)
+
+        def note(steps: list[Step], words: str, skipped: bool) -> None:
+            for step in steps:
+                sr = _result_of(result, step)
+                sr.notes.append(words)
+                if skipped and not sr.runs:
+                    sr.status = SKIPPED
+
+        async def exhausted(group: Group) -> None:
+            await judging.drain()  # the group's last step is recorded: the finding goes after its own
+            assert group.repeat is not None and group.repeat.until is not None
+            last = _result_of(result, list(_leaves(group))[-1])
+            last.findings.append(Finding(
+                kind=BREAKPOINT, reason=Reason.EXPECT_FAILED, fatal=True,
+                message=f"{group.label}: {group.repeat.until.describe()} still did not hold after {group.repeat.max} rounds",
+                evidence={"rounds": group.repeat.max, "url": last.url, "screenshot": last.screenshot}))
+            last.status = FAILED
+
+        return Program(driver, memory.scope, self.config, run_step, note, exhausted)
+
+    async def _teardown(self, journey: Journey, driver: Driver | None, store: ArtifactStore, journey_dir: str,
+                        result: JourneyResult, memory: JourneyMemory) -> None:
+        """``teardown:`` always runs once the journey's steps are over, broken or not, with
+        its own time limit; its findings stay on its own steps, apart from the journey's."""
+        if not journey.teardown or driver is None:
+            return
+        judging = Judging(record=lambda sc, sr: self._record(sc, sr, result))
+        walk = self._program(journey, driver, store, journey_dir, result, Progress(), judging, memory).run(journey.teardown)
+        limit_s = len(journey.teardown_steps) * (journey.budgets.timeout_ms / 1000 * 2 + HANG_GRACE_S)
+        try:
+            await asyncio.wait_for(walk, limit_s)
+            await judging.drain()
+        except (TimeoutError, RobotError) as e:
+            await judging.finish(HANG_GRACE_S)
+            for sr in result.teardown:
+                if sr.status == RUNNING:
+                    sr.status = ERROR if isinstance(e, RobotError) else FAILED
+                    sr.notes.append(f"teardown cut off: {e}" if isinstance(e, RobotError)
+                                    else f"teardown cut off after {limit_s:g}s")
 
     def _step_context(self, journey: Journey, step: Step, driver: Driver, store: ArtifactStore, journey_dir: str,
                       memory: JourneyMemory) -> StepContext:
         return StepContext(journey, step, driver, self.config, StepEvidence(), journey.budgets.timeout_ms, store, self.options,
                            journey_dir=journey_dir, memory=memory)
 
-    async def _run_step(self, sc: StepContext, sr: StepResult, progress: Progress, judging: Judging) -> bool:
+    async def _run_step(self, sc: StepContext, sr: StepResult, progress: Progress, judging: Judging,
+                        frames: Frames = ()) -> bool:
         """One step in four phases: act (the action, then live checks, timed), capture
         (the screenshot, through the screen filters), judge (evidence checks: what needs
         the live page now, their verdicts on the pixels in ``judging`` while the journey
         goes on), record (``_record``, once the verdicts are in). True when the flow
         broke here (a fatal finding: verdicts never are)."""
         sr.status = RUNNING
+        sr.runs += 1
         sr.budget_ms = sc.step.budget_ms if sc.step.budget_ms is not None else sc.journey.budgets.step_ms
-        findings = await self._act(sc, progress)
+        findings = await self._act(sc, sr, progress, frames)
         sr.duration_ms = round(sc.evidence.duration_ms, 1)
         await self._capture(sc, sr)
         error = sc.evidence.action_error
@@ -400,7 +454,7 @@ class Runner:
         sc.findings = findings
         parts = await self._look(sc)
         judging.add(sc, sr, parts)
-        return _fatal(findings, parts)
+        return _fatal(findings, parts) and not sc.step.optional
 
     def _record(self, sc: StepContext, sr: StepResult, result: JourneyResult) -> None:
         """The step's result, once every check's verdict is in."""
@@ -411,24 +465,49 @@ class Runner:
                 kind=STALL, reason=Reason.SCREEN_UNSETTLED,
                 message=f"the screen was still changing after {settle.waited_ms / 1000:.1f}s, so it could not be compared",
                 evidence=settle.to_dict()))
-        sr.findings = _fold_consequences(findings)
+        folded = _fold_consequences(findings)
+        if sc.step.optional and folded:
+            sr.notes += [f"optional step failed ({f.kind}, {f.reason}): {f.message}" for f in folded]
+            folded = []
+        sr.findings += folded
         for f in sr.findings:
             f.evidence.setdefault("screenshot", sr.screenshot)
             for img in f.evidence.get("images", []):
                 if img.get("path") is None:
                     img["path"] = sr.screenshot
         sr.artifacts.update(sc.report)
-        sr.status = FAILED if sr.findings else PASSED
+        sr.status = FAILED if sr.findings else (SKIPPED if sc.step.optional and sr.notes and findings else PASSED)
         self._emit("step_finished", sc.journey, result, sr)
 
-    async def _act(self, sc: StepContext, progress: Progress) -> list[Finding]:
-        """The action, then the live checks (waiting for what the step expects), timed
-        together: that is how long the customer waited."""
-        step, evidence = sc.step, sc.evidence
-        action = ACTIONS[step.action]
-        actx = ActionContext(sc.journey.base_url, sc.timeout_ms, find_on_screen=self._find_on_screen)
+    async def _act(self, sc: StepContext, sr: StepResult, progress: Progress, frames: Frames) -> list[Finding]:
+        """The action, then the live checks (waiting for what the step expects) and the
+        values it stores, timed together: that is how long the customer waited."""
+        evidence = sc.evidence
         findings: list[Finding] = []
         t0 = time.monotonic()
+        try:
+            sc.step = _resolved(sc.step, sc.memory.scope)
+        except MissingValue as e:
+            evidence.action_error = ActionFailed(str(e), reason=Reason.ACTION_FAILED)
+        if evidence.action_error is None:
+            try:
+                async with within_frames(sc.driver, frames):
+                    await self._perform(sc)
+                    progress.phase = "checks"  # a journey cut off from here on was waiting, not hung in the action
+                    if evidence.action_error is None:
+                        findings = await self._live_checks(sc)
+                    if evidence.action_error is None and sc.step.store and not any(f.fatal for f in findings):
+                        await self._store(sc, sr)
+            except ActionFailed as e:  # the frame itself is not there
+                evidence.action_error = e
+        evidence.duration_ms = (time.monotonic() - t0) * 1000
+        return findings
+
+    async def _perform(self, sc: StepContext) -> None:
+        step, evidence = sc.step, sc.evidence
+        action = ACTIONS[step.action]
+        actx = ActionContext(sc.journey.base_url, sc.timeout_ms, find_on_screen=self._find_on_screen,
+                             run_id=sc.memory.scope.run_id, vars=sc.memory.scope.vars)
         try:
             await asyncio.wait_for(action.perform(sc.driver, step.params, actx), timeout=sc.timeout_ms / 1000 + HANG_GRACE_S)
         except ActionFailed as e:
@@ -438,14 +517,20 @@ class Runner:
                 f"{action.describe(step.params)}: did not finish within {sc.timeout_ms / 1000 + HANG_GRACE_S:.0f}s",
                 reason=Reason.ACTION_TIMEOUT,
             )
-        progress.phase = "checks"  # a journey cut off from here on was waiting, not hung in the action
-        if evidence.action_error is None:
-            for check_name, params in step.expect.items():
-                check = CHECKS[check_name]
-                if check.phase == "live" and not any(f.fatal for f in findings):
-                    findings += await check.run(sc, params)
-        evidence.duration_ms = (time.monotonic() - t0) * 1000
+
+    async def _live_checks(self, sc: StepContext) -> list[Finding]:
+        findings: list[Finding] = []
+        for check_name, params in sc.step.expect.items():
+            check = CHECKS[check_name]
+            if check.phase == "live" and not any(f.fatal for f in findings):
+                findings += await check.run(sc, params)
         return findings
+
+    async def _store(self, sc: StepContext, sr: StepResult) -> None:
+        try:
+            sr.stored.update(await store_values(sc.step.store, sc.driver, sc.memory.scope.vars, timeout_ms=sc.timeout_ms))
+        except ActionFailed as e:
+            sc.evidence.action_error = e
 
     async def _find_on_screen(self, driver: Driver, locator: Locator, timeout_ms: float) -> tuple[float, float]:
         return await locate_on_screen(driver, locator, timeout_ms=timeout_ms, config=self.config)
@@ -581,3 +666,28 @@ def _journey_dirs(journeys: list[Journey]) -> dict[int, str]:
         used.add(name)
         dirs[id(j)] = name
     return dirs
+
+
+def _step_results(steps: list[Step]) -> list[StepResult]:
+    return [StepResult(s.index, s.name, s.action, status=SKIPPED, phase=s.phase) for s in steps]
+
+
+def _result_of(result: JourneyResult, step: Step) -> StepResult:
+    """The step's result: setup and steps count from 1, teardown after them."""
+    if step.phase == "teardown":
+        return result.teardown[step.index - len(result.steps) - 1]
+    return result.steps[step.index - 1]
+
+
+def _leaves(group: Group) -> list[Step]:
+    from ..journey.model import leaves
+
+    return list(leaves(group.steps))
+
+
+def _resolved(step: Step, scope: Scope) -> Step:
+    """The step with ``${vars.X}``, ``${run.id}``... filled in (the same step when it has none)."""
+    params, expect = substitute(step.params, scope), substitute(step.expect, scope)
+    if params is step.params and expect == step.expect:
+        return step
+    return replace(step, params=params, expect=expect)
