@@ -297,3 +297,54 @@ steps:
     assert any(":6:" in x and "until needs max" in x for x in lines), lines
     assert any(":9:" in x and "max goes with until" in x for x in lines), lines
     assert any(":12:" in x and "a condition asks one thing" in x for x in lines), lines
+
+
+def test_the_schema_knows_the_language(tmp_path):
+    import jsonschema
+    import yaml
+
+    from patrol.journey.schema import build_schema
+
+    journey = yaml.safe_load("""
+name: all
+base_url: http://x
+setup:
+  - goto: /login
+steps:
+  - click: "#a"
+    if: {visible: "#a"}
+    optional: true
+    store: {n: {number_of: "#n"}, u: {url: "id=(\\\\d+)"}, alt: {attribute: {selector: img, name: alt}, secret: true}}
+  - repeat: {until: {var: n, equals: "3"}, max: 4}
+    frame: "#f"
+    steps:
+      - click: "#b"
+teardown:
+  - goto: /logout
+""")
+    jsonschema.validate(journey, build_schema())
+    journey["steps"][1]["repeat"]["forever"] = True
+    with __import__("pytest").raises(jsonschema.ValidationError):
+        jsonschema.validate(journey, build_schema())
+
+
+def test_teardown_runs_after_the_journey_time_limit_cut_it_off(bank, patrol, tmp_path):
+    body = """\
+steps:
+  - goto: /login
+  - name: hangs
+    wait_for: {{selector: "#never", state: visible}}
+teardown:
+  - name: clean up
+    goto: /home
+"""
+    path = write(tmp_path, bank.url, body)
+    path.write_text(path.read_text(encoding="utf-8").replace("budgets: {step: 4s, timeout: 4s}",
+                                                             "budgets: {step: 8s, timeout: 8s, journey: 2s}"),
+                    encoding="utf-8")
+    p = patrol("run", str(path))
+    assert p.code == 1
+    j = p.journey("lang")
+    assert ("hangs", "stall", "journey_timeout") in p.findings("lang")
+    [td] = j["teardown"]
+    assert td["status"] == "passed" and td["runs"] == 1 and "/login" in td["url"]  # /home sends a stranger to /login

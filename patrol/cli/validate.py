@@ -43,4 +43,6 @@ def cmd(args: argparse.Namespace) -> int:
         console.say(f"[green]ok[/] {console.safe(config.file)}: {console.safe(sections)}")
     for j in journeys:
         console.say(f"[green]ok[/] {console.safe(j.file)}: {console.safe(j.name)}, {len(j.steps)} steps")
+        for warning in j.warnings:
+            console.say(f"[yellow]warning[/] {console.safe(warning)}")
     return 0 if journeys else EXIT_INPUT

@@ -213,22 +213,15 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
         if key in data:
             options[key] = spec.parse(data[key], (key,), ctx)
 
-    has_base_url = bool(base_url)
-    setup = _program(data["setup"], ("setup",), ctx, has_base_url=has_base_url, phase="setup") if "setup" in data else []
-    if "steps" not in data:
-        ctx.error((), "missing required key 'steps'")
-    body = _program(data.get("steps"), ("steps",), ctx, has_base_url=has_base_url) if "steps" in data else []
-    teardown = (_program(data["teardown"], ("teardown",), ctx, has_base_url=has_base_url, phase="teardown")
-                if "teardown" in data else [])
-    steps = list(leaves(setup + body))
-    _number(steps + list(leaves(teardown)), ctx)
+    program, teardown = _programs(data, ctx, has_base_url=bool(base_url))
+    steps = list(leaves(program))
     if ctx.problems:
         return None
     return Journey(
         name=name,
         file=ctx.file,
         steps=steps,
-        program=setup + body,
+        program=program,
         teardown=teardown,
         warnings=[str(w) for w in ctx.warnings],
         base_url=base_url,
@@ -239,6 +232,18 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
         budgets=budgets,
         options=options,
     )
+
+
+def _programs(data: dict[str, Any], ctx: ParseContext, *, has_base_url: bool) -> tuple[list[Node], list[Node]]:
+    """setup + steps (one program), and teardown; steps numbered across all three."""
+    setup = _program(data["setup"], ("setup",), ctx, has_base_url=has_base_url, phase="setup") if "setup" in data else []
+    if "steps" not in data:
+        ctx.error((), "missing required key 'steps'")
+    body = _program(data["steps"], ("steps",), ctx, has_base_url=has_base_url) if "steps" in data else []
+    teardown = (_program(data["teardown"], ("teardown",), ctx, has_base_url=has_base_url, phase="teardown")
+                if "teardown" in data else [])
+    _number(list(leaves(setup + body + teardown)), ctx)
+    return setup + body, teardown
 
 
 def _program(raw: Any, at: tuple[Any, ...], ctx: ParseContext, *, has_base_url: bool,

@@ -10,8 +10,9 @@ from typing import Any
 from ..actions import ACTIONS
 from ..actions.base import LOCATOR_SCHEMA
 from ..checks import expect_keys
+from .control import CONDITION_SCHEMA, REPEAT_KEYS, STORE_KEYS
 from .flows import INCLUDE_KEYS
-from .loader import BUDGET_KEYS, JOURNEY_KEYS, STEP_KEYS
+from .loader import BUDGET_KEYS, CORE_JOURNEY_KEYS, CORE_STEP_KEYS, GROUP_KEYS, JOURNEY_KEYS, STEP_KEYS
 from .model import DEVICES
 
 SCHEMA_PATH = Path(__file__).with_name("journey.schema.json")
@@ -26,6 +27,42 @@ INCLUDE_STEP = {
     "properties": {
         "include": {"type": "string", "description": INCLUDE_KEYS["include"]},
         "with": {"type": "object", "description": INCLUDE_KEYS["with"]},
+        "if": {"$ref": "#/$defs/condition"},
+    },
+}
+STEPS = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}}
+GROUP_STEP = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["steps"],
+    "description": "steps under one if:, repeat: or frame:",
+    "properties": {
+        "steps": STEPS,
+        "name": {"type": "string", "description": GROUP_KEYS["name"]},
+        "if": {"$ref": "#/$defs/condition"},
+        "frame": {"$ref": "#/$defs/locator", "description": GROUP_KEYS["frame"]},
+        "repeat": {
+            "type": "object", "additionalProperties": False, "description": GROUP_KEYS["repeat"],
+            "properties": {"times": {"type": "integer", "minimum": 1, "description": REPEAT_KEYS["times"]},
+                           "until": {"$ref": "#/$defs/condition"},
+                           "max": {"type": "integer", "minimum": 1, "description": REPEAT_KEYS["max"]}},
+        },
+    },
+    "anyOf": [{"required": ["if"]}, {"required": ["repeat"]}, {"required": ["frame"]}],
+}
+_STORE_SOURCE = {"$ref": "#/$defs/locator"}
+STORE = {
+    "type": "object",
+    "description": CORE_STEP_KEYS["store"],
+    "additionalProperties": {
+        "type": "object", "additionalProperties": False, "minProperties": 1,
+        "properties": {
+            "text_of": _STORE_SOURCE, "number_of": _STORE_SOURCE, "value": _STORE_SOURCE,
+            "attribute": {"type": "object", "required": ["selector", "name"], "additionalProperties": False,
+                          "properties": {"selector": _STORE_SOURCE, "name": {"type": "string"}}},
+            "url": {"type": "string", "description": STORE_KEYS["url"]},
+            "secret": {"type": "boolean", "description": STORE_KEYS["secret"]},
+        },
     },
 }
 
@@ -40,6 +77,10 @@ def _step_schema() -> dict[str, Any]:
             "additionalProperties": False,
             "properties": {k: {**c.schema, "description": c.summary} for k, c in expect_keys().items()},
         },
+        "if": {"$ref": "#/$defs/condition"},
+        "optional": {"type": "boolean", "description": CORE_STEP_KEYS["optional"]},
+        "frame": {"$ref": "#/$defs/locator", "description": CORE_STEP_KEYS["frame"]},
+        "store": STORE,
     }
     for name, action in sorted(ACTIONS.items()):  # sorted: the schema does not depend on import order
         step_props[name] = {**action.schema, "description": action.summary}
@@ -51,7 +92,7 @@ def _step_schema() -> dict[str, Any]:
         "properties": step_props,
         "oneOf": [{"required": [name]} for name in sorted(ACTIONS)],
     }
-    return {"oneOf": [action_step, INCLUDE_STEP]}
+    return {"oneOf": [action_step, INCLUDE_STEP, GROUP_STEP]}
 
 
 def build_schema() -> dict[str, Any]:
@@ -77,11 +118,9 @@ def build_schema() -> dict[str, Any]:
         "tags": {"type": "array", "items": {"type": "string"}},
         "budgets": {"type": "object", "additionalProperties": False,
                     "properties": {k: {**DURATION, "description": v} for k, v in BUDGET_KEYS.items()}},
-        "steps": {
-            "type": "array",
-            "minItems": 1,
-            "items": _step_schema(),
-        },
+        "steps": {**STEPS, "description": CORE_JOURNEY_KEYS["steps"]},
+        "setup": {**STEPS, "description": CORE_JOURNEY_KEYS["setup"]},
+        "teardown": {**STEPS, "description": CORE_JOURNEY_KEYS["teardown"]},
     }
     for name, spec in JOURNEY_KEYS.items():
         props[name] = {**spec.schema, "description": spec.description}
@@ -93,5 +132,5 @@ def build_schema() -> dict[str, Any]:
         "required": ["name", "steps"],
         "additionalProperties": False,
         "properties": props,
-        "$defs": {"locator": LOCATOR_SCHEMA},
+        "$defs": {"locator": LOCATOR_SCHEMA, "condition": CONDITION_SCHEMA, "step": _step_schema()},
     }

@@ -291,13 +291,8 @@ class Runner:
 
     async def run_journey(self, journey: Journey, store: ArtifactStore, journey_dir: str, attempt: int = 1) -> JourneyResult:
         result = JourneyResult(
-            name=journey.name,
-            file=journey.file,
-            target=journey.target,
-            device=journey.device.name,
-            tags=list(journey.tags),
-            started_at=_now_iso(),
-            attempt=attempt,
+            name=journey.name, file=journey.file, target=journey.target, device=journey.device.name,
+            tags=list(journey.tags), started_at=_now_iso(), attempt=attempt,
             steps=_step_results(journey.steps), teardown=_step_results(journey.teardown_steps),
         )
         self._emit("journey_started", journey, result)
