@@ -103,6 +103,7 @@ class RunResult:
     duration_ms: float | None = None
     journeys: list[JourneyResult] = field(default_factory=list)
     run_dir: str | None = None  # absolute path of the run folder
+    listed: bool = True  # the run folder sits in the reports root, whose index.html lists it (not --output)
 
     def latest(self) -> list[JourneyResult]:
         """The last attempt of each journey (confirmation reruns come after the first)."""
@@ -126,4 +127,5 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("run_dir", None)
+        d.pop("listed", None)
         return d

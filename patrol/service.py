@@ -150,7 +150,11 @@ def patrol_once(
             names = set(incidents.journeys_to_confirm(run))
             if not names:
                 break
-            say(f"confirming {len(names)} failed journey(s) with a rerun before opening incidents")
+            delay = confirm_delay(incidents.settings.confirm_delay_s, run, names)
+            say(f"confirming {len(names)} failed journey(s) with a rerun before opening incidents"
+                + (f" (in {delay:g}s)" if delay else ""))
+            if delay:
+                call(asyncio.sleep(delay))
             call(runner.confirm(run, [j for j in journeys if j.name in names], attempt=attempt))
     from .reports import write_all
 
@@ -169,6 +173,28 @@ def patrol_once(
 
             write_index(root, store=incidents.store if incidents is not None else None)
     return outcome
+
+
+def confirm_delay(configured_s: float, run: RunResult, names: set[str]) -> float:
+    """How long to wait before confirming: the configured delay, or longer when the
+    app answered 429 with a Retry-After (seconds; up to ``MAX_CONFIRM_DELAY_S``)."""
+    from .config.incidents import MAX_CONFIRM_DELAY_S
+
+    asked = [_retry_after(f.evidence) for j in run.latest() if j.name in names for f in j.findings]
+    return min(MAX_CONFIRM_DELAY_S, max([configured_s, *(a for a in asked if a is not None)]))
+
+
+def _retry_after(evidence: Any) -> float | None:
+    """The largest ``retry_after_s`` anywhere in a finding's evidence (the requests it names)."""
+    found: list[float] = []
+    if isinstance(evidence, dict):
+        value = evidence.get("retry_after_s")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            found.append(float(value))
+        found += [v for v in map(_retry_after, evidence.values()) if v is not None]
+    elif isinstance(evidence, list):
+        found += [v for v in map(_retry_after, evidence) if v is not None]
+    return max(found) if found else None
 
 
 def _record(incidents: IncidentService, run: RunResult, schedule: str | None, outcome: PatrolOutcome, say: Say) -> None:

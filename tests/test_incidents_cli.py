@@ -79,3 +79,10 @@ def test_switched_off(tmp_path, capsys):
     cfg.write_text("state: false\n", encoding="utf-8")
     assert main(["--config", str(cfg), "incidents"]) == 2
     assert "switched off" in capsys.readouterr().err
+
+
+def test_a_long_evidence_label_never_runs_into_its_value():
+    from patrol.cli.incidents import _row
+
+    assert _row("expected_visible", ".recharts-surface") == "  [dim]expected_visible[/] .recharts-surface"
+    assert _row("then", "x") == "  [dim]then[/]        x"  # short labels still line up

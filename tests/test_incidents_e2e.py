@@ -55,7 +55,7 @@ def write_config(folder: Path, srv: ReceiverServer, *, confirm: int = 1, formats
     text = (
         "state: {url: sqlite:///state.db}\n"
         "detectors: {forbidden_text: false}\n"
-        f"incidents: {{confirm: {confirm}, delivery: {{backoff: 100ms, flush_timeout: 5s}}}}\n"
+        f"incidents: {{confirm: {confirm}, confirm_delay: 0s, delivery: {{backoff: 100ms, flush_timeout: 5s}}}}\n"
         + extra +
         "receivers:\n" + "\n".join(receivers) + "\n"
     )

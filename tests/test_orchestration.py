@@ -6,6 +6,7 @@ are seen) stays in the Chromium tests."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -280,10 +281,10 @@ def test_an_interrupted_run_marks_running_journeys_interrupted_and_never_starts_
     assert not h.engines[0].open_drivers, "the interrupted journey's driver was closed"
 
 
-def _confirming(tmp_path: Path, app: FakeApp, on_attempt_1: Callable[[], None]) -> tuple[Any, Harness]:
+def _confirming(tmp_path: Path, app: FakeApp, on_attempt_1: Callable[[], None], delay: str = "0s") -> tuple[Any, Harness]:
     from patrol.service import incident_service, patrol_once
 
-    h = Harness(tmp_path, app, "state: {url: sqlite:///state.db}\nincidents: {confirm: 1}\n")
+    h = Harness(tmp_path, app, f"state: {{url: sqlite:///state.db}}\nincidents: {{confirm: 1, confirm_delay: {delay}}}\n")
 
     class Fix(Listener):
         def journey_finished(self, journey: Journey, result: JourneyResult) -> None:
@@ -320,6 +321,40 @@ def test_a_failure_the_confirmation_rerun_reproduces_fails_the_run_and_opens_an_
     assert len(outcome.record.opened) == 1
     report = (tmp_path / "run" / "report.json").read_text(encoding="utf-8")
     assert report.count('"attempt": 2') == 1, "both attempts are in the report"
+
+
+def test_the_confirmation_rerun_waits_and_the_run_time_includes_it(tmp_path):
+    from datetime import datetime
+
+    app = bank()
+    del app.screens["/home"].elements["#total"]
+    outcome, _ = _confirming(tmp_path, app, lambda: None, delay="1s")
+    first, rerun = outcome.run.journeys
+    first_end = datetime.fromisoformat(first.started_at) .timestamp() + first.duration_ms / 1000
+    assert datetime.fromisoformat(rerun.started_at).timestamp() - first_end >= 1.0
+    run_end = datetime.fromisoformat(outcome.run.finished_at).timestamp()
+    assert run_end >= datetime.fromisoformat(rerun.started_at).timestamp() + rerun.duration_ms / 1000 - 0.01
+    assert outcome.run.duration_ms >= first.duration_ms + 1000 + rerun.duration_ms
+    report = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
+    assert [j["attempts"] for j in report["journeys"]] == [2, 2]
+    assert report["journeys"][1]["confirmation"] == "confirmed: every attempt showed the same failure"
+    html = (tmp_path / "run" / "index.html").read_text(encoding="utf-8")
+    assert "attempt 2 of 2 (confirmation)" in html and "All runs" not in html  # --output: no index beside it
+
+
+def test_a_429_retry_after_lengthens_the_wait_before_confirming():
+    from patrol.results import Finding, JourneyResult, RunResult, StepResult
+    from patrol.service import confirm_delay
+
+    limited = Finding(kind="breakpoint", reason="http_error", message="429",
+                      evidence={"failed_requests": [{"status": 429, "retry_after_s": 30}]})
+    run = RunResult("r", "2026-01-01T00:00:00+00:00", journeys=[
+        JourneyResult("a", "a.yaml", steps=[StepResult(1, "s", "goto", findings=[limited])]),
+        JourneyResult("b", "b.yaml", steps=[StepResult(1, "s", "goto")])])
+    assert confirm_delay(5.0, run, {"a"}) == 30.0
+    assert confirm_delay(5.0, run, {"b"}) == 5.0
+    limited.evidence["failed_requests"][0]["retry_after_s"] = 3600
+    assert confirm_delay(5.0, run, {"a"}) == 120.0  # never longer than two minutes
 
 
 class _SlowVerdict:

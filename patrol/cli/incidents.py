@@ -110,7 +110,12 @@ def _show_header(console: Console, svc: IncidentService, d: dict[str, Any]) -> N
     reopens = f" · reopens the problem of incident #{inc['previous_id']}" if inc["previous_id"] else ""
     lines.append(("fingerprint", inc["fingerprint"] + reopens))
     for k, v in lines:
-        console.say(f"  [dim]{k:<12}[/]{safe(v)}")
+        console.say(_row(k, f"{safe(v)}"))
+
+
+def _row(label: str, value: str, width: int = 12) -> str:
+    """A label and its value, never run together: a long label gets its own gap."""
+    return f"  [dim]{label}[/]{' ' * max(1, width - len(label))}{value}"
 
 
 def _show_evidence(console: Console, ev: dict[str, Any]) -> None:
@@ -121,18 +126,18 @@ def _show_evidence(console: Console, ev: dict[str, Any]) -> None:
         files.append(("screenshot", ev["screenshot"]))
     files += [(img["label"], img) for img in ev.get("images") or [] if img["label"] != "actual"]
     for label, lk in files:
-        console.say(f"  [dim]{label:<12}[/]{safe(lk.get('url') or lk.get('path'))}")
+        console.say(_row(label, f"{safe(lk.get('url') or lk.get('path'))}"))
     for r in ev.get("failed_requests") or []:
         what = f"HTTP {r['status']}" if r.get("status") else (r.get("error") or "failed")
-        console.say(f"  [dim]{'request':<12}[/]{safe(r.get('method'))} {safe(r.get('url'))} → {safe(what)}")
+        console.say(_row('request', f"{safe(r.get('method'))} {safe(r.get('url'))} → {safe(what)}"))
     for e in ev.get("page_errors") or []:
-        console.say(f"  [dim]{'page error':<12}[/]{safe(e)}")
+        console.say(_row('page error', f"{safe(e)}"))
     if ev.get("ocr_text"):
-        console.say(f"  [dim]{'on screen':<12}[/]{safe(ev['ocr_text'])}")
+        console.say(_row('on screen', f"{safe(ev['ocr_text'])}"))
     for c in ev.get("consequences") or []:
-        console.say(f"  [dim]{'then':<12}[/]{safe(c)}")
+        console.say(_row('then', f"{safe(c)}"))
     for k, v in (ev.get("details") or {}).items():
-        console.say(f"  [dim]{k[:12]:<12}[/]{safe(v)}")
+        console.say(_row(safe(k), safe(v)))
 
 
 def _show_reports(console: Console, svc: IncidentService, d: dict[str, Any]) -> None:
@@ -144,7 +149,7 @@ def _show_reports(console: Console, svc: IncidentService, d: dict[str, Any]) -> 
         run = d["runs"].get(run_id)
         if run:
             lk = link(run["run_dir"], "index.html", svc.public_url) or {}
-            console.say(f"  [dim]{label:<12}[/]{console.safe(run_id)} {console.safe(lk.get('url') or lk.get('path') or '-')}")
+            console.say(_row(label, f"{console.safe(run_id)} {console.safe(lk.get('url') or lk.get('path') or '-')}"))
 
 
 def _event_note(e: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
     incidents:
       confirm: 1            # reruns of a newly failing journey before opening (0 = off)
+      confirm_delay: 5s     # wait before a rerun (longer when the app said Retry-After, up to 2m)
       resolve_after: 2      # consecutive healthy runs that resolve an incident
       remind_every: off     # e.g. 4h: remind about incidents still open
       timezone: UTC         # how times are written in messages (IANA name, e.g. Asia/Shanghai)
@@ -25,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 from .reader import Reader
 
+MAX_CONFIRM_DELAY_S = 120.0
+
 
 @dataclass(frozen=True)
 class FlappingSettings:
@@ -44,6 +47,9 @@ class DeliverySettings:
 @dataclass(frozen=True)
 class IncidentSettings:
     confirm: int = 1
+    # A rerun at once meets the same rate limit (429) or the same passing blip; a short
+    # wait lets the app recover. A Retry-After the app sent counts, up to MAX_CONFIRM_DELAY_S.
+    confirm_delay_s: float = 5.0
     resolve_after: int = 2
     remind_every_s: float | None = None
     timezone: str = "UTC"
@@ -57,6 +63,7 @@ class IncidentSettings:
 
 KEYS = {
     "confirm": "reruns of a newly failing journey before opening (0-5)",
+    "confirm_delay": "wait before a confirmation rerun (duration; 0s: at once)",
     "resolve_after": "healthy runs that resolve an incident",
     "remind_every": "remind about open incidents (duration or off)",
     "timezone": "IANA time zone of times in messages",
@@ -71,6 +78,7 @@ def parse_incidents(r: Reader, raw: Any) -> IncidentSettings:
     remind = f.duration_ms("remind_every", None, minimum_ms=60_000, allow_off=True)
     return IncidentSettings(
         confirm=f.integer("confirm", d.confirm, 0, 5),
+        confirm_delay_s=f.duration_ms("confirm_delay", d.confirm_delay_s * 1000, maximum_ms=MAX_CONFIRM_DELAY_S * 1000) / 1000,
         resolve_after=f.integer("resolve_after", d.resolve_after, 1, 1000),
         remind_every_s=remind / 1000 if remind is not None else None,
         timezone=f.timezone("timezone", d.timezone),

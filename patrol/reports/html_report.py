@@ -31,9 +31,10 @@ def environment() -> Environment:
     return env
 
 
-def render_run(data: dict[str, Any]) -> str:
-    return environment().get_template("run.html.j2").render(run=data)
+def render_run(data: dict[str, Any], *, all_runs: bool = True) -> str:
+    return environment().get_template("run.html.j2").render(run=data, all_runs=all_runs)
 
 
 def write(run: RunResult, run_dir: Path) -> None:
-    write_text_atomic(run_dir / "index.html", render_run(to_dict(run)))
+    # "All runs" only where the runs' index is: not for a run written elsewhere (--output).
+    write_text_atomic(run_dir / "index.html", render_run(to_dict(run), all_runs=run.listed))

@@ -16,10 +16,34 @@ SCHEMA_VERSION = 1
 def to_dict(run: RunResult) -> dict[str, Any]:
     d = run.to_dict()
     d = {"schema_version": SCHEMA_VERSION, "patrol_version": __version__, **d}
+    attempts: dict[str, list[dict[str, Any]]] = {}
     for j in d["journeys"]:
         j["findings_count"] = sum(len(s["findings"]) for s in j["steps"])
+        attempts.setdefault(j["name"], []).append(j)
+    for group in attempts.values():
+        for j in group:
+            j["attempts"] = len(group)
+        if len(group) > 1:
+            group[-1]["confirmation"] = confirmation(group)
     masked: dict[str, Any] = MASKER.mask_obj(d)
     return masked
+
+
+def confirmation(attempts: list[dict[str, Any]]) -> str:
+    """What the confirmation reruns said about the first attempt's failure, in words."""
+    def seen(j: dict[str, Any]) -> set[tuple[str, str]]:
+        return {(s["name"] or f"#{s['index']}", f["reason"]) for s in j["steps"] for f in s["findings"]}
+
+    first, last = attempts[0], attempts[-1]
+    if last["status"] == "passed":
+        return "the failure did not repeat on the confirmation rerun: treated as a blip, no incident"
+    common = set.intersection(*(seen(j) for j in attempts))
+    if not common:
+        return ("the confirmation rerun failed differently: neither failure was confirmed, "
+                "so neither opens an incident (look at both attempts)")
+    if common != seen(first) or common != seen(last):
+        return "confirmed in part: only the findings every attempt showed count for incidents"
+    return "confirmed: every attempt showed the same failure"
 
 
 def write_text_atomic(path: Path, text: str) -> None:

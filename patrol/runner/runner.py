@@ -256,6 +256,7 @@ class Runner:
         self._run_id = run_id
         run_dir = self.run_dir(run_id)
         run.run_dir = str(run_dir.resolve())
+        run.listed = not self.options.output
         store = ArtifactStore(run_dir)
         _warm_up(self.config.ocr.lang if any(_reads_screen(j, self.config) for j in journeys) else None)
         self._emit("run_started", run, journeys)
@@ -286,6 +287,10 @@ class Runner:
         finally:
             await self.close()
         run.journeys.extend(results)
+        # The run's time is the customer's patrol, reruns included.
+        run.finished_at = _now_iso()
+        run.duration_ms = round((datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.started_at))
+                                .total_seconds() * 1000, 1)
         run.compute_status()
         return results
 
