@@ -367,3 +367,18 @@ def test_reads_in_several_threads_at_once_give_the_same_words(main_shot):
     with ThreadPoolExecutor(4) as pool:  # more threads than engines: some wait for one
         together = list(pool.map(lambda r: read(png, region=r, cache=False).text, regions * 2))
     assert together == alone * 2
+
+
+def test_a_heading_wrapped_over_two_lines_is_found_but_words_of_two_unrelated_lines_are_not(browser):
+    wrapped = f"""<!doctype html><html><head><meta charset="utf-8"><style>{STYLE}</style></head><body>
+<h2 id="title" style="width:150px;margin:20px;font-size:22px">Monthly spending report</h2>
+<div style="margin:60px 20px 0;font-size:15px">Balance due</div>
+<div style="margin:60px 20px 0;font-size:15px">tomorrow morning</div></body></html>"""
+    png, boxes = _shoot(browser, wrapped, 420, 320, ["title"])
+    result = read(png)
+    assert not any("Monthly spending report" in line.text for line in result.lines), result.text  # it did wrap
+    match = find(result, "Monthly spending report")
+    assert match is not None and match.score >= 90, result.text
+    title = boxes["title"]
+    assert _inside(match.center, (title["x"], title["y"], title["width"], title["height"]), slack=4)
+    assert find(result, "Balance due tomorrow") is None  # far apart: not one block

@@ -41,6 +41,11 @@ match, and whole-word: an ASCII letter/digit/underscore at either end of the
 needle must not touch another one on screen, so ``annulled`` does not contain
 ``null`` while ``¥NaN`` and ``值为null。`` contain ``NaN`` / ``null``. Score 100.
 
+A phrase wrapped over lines of one block (a heading that breaks at the width of its
+column) is found too: each line is also read joined with the line right below it when
+the two overlap horizontally, are about the same height and stand less than a line
+apart. A match within one line is always preferred.
+
 The returned box is the union of the boxes of the characters matched (Tesseract's
 word boxes, a partly matched word cut in proportion to its characters' widths),
 in image pixels: the middle of it is where a person would tap.
@@ -90,10 +95,47 @@ def _compact(text: str) -> tuple[str, list[int]]:
     return "".join(text[i] for i in index), index
 
 
+MAX_WRAPPED_LINES = 4
+
+
+def _continues(above: OcrLine, below: OcrLine) -> bool:
+    """``below`` carries on ``above``'s text: overlapping columns, about the same
+    height, less than a line apart."""
+    ax, ay, aw, ah = above.box
+    bx, by, bw, bh = below.box
+    tall = max(ah, bh)
+    return (bool(above.text and below.text) and min(ah, bh) >= 0.6 * tall
+            and 0 <= by - (ay + ah) < 0.8 * tall and bx < ax + aw and ax < bx + bw)
+
+
+def _join(above: OcrLine, below: OcrLine) -> OcrLine:
+    shift = len(above.words)
+    spans = above.char_spans + [(-1, 0.0, 0.0)] + [(w + shift if w >= 0 else -1, a, b) for w, a, b in below.char_spans]
+    (ax, ay, aw, ah), (bx, by, bw, bh) = above.box, below.box
+    x0, y0 = min(ax, bx), min(ay, by)
+    box = Box(x0, y0, max(ax + aw, bx + bw) - x0, max(ay + ah, by + bh) - y0)
+    return OcrLine(above.text + " " + below.text, box, min(above.confidence, below.confidence),
+                   above.words + below.words, spans)
+
+
+def _wrapped(lines: list[OcrLine]) -> list[OcrLine]:
+    """The lines, then each run of lines that continue one another, joined (a
+    heading wrapped at its column's width), up to ``MAX_WRAPPED_LINES``."""
+    joined = []
+    for i in range(len(lines)):
+        current = lines[i]
+        for j in range(i + 1, min(len(lines), i + MAX_WRAPPED_LINES)):
+            if not _continues(lines[j - 1], lines[j]):
+                break
+            current = _join(current, lines[j])
+            joined.append(current)
+    return lines + joined
+
+
 def _exact(result: OcrResult, needle: str) -> TextMatch | None:
     target, _ = _compact(needle)
     word_start, word_end = _is_word_char(target[0]), _is_word_char(target[-1])
-    for line in result.lines:
+    for line in _wrapped(result.lines):
         compact, index = _compact(line.text)
         pos = compact.find(target)
         while pos >= 0:
@@ -116,7 +158,7 @@ def _fuzzy(result: OcrResult, needle: str, min_score: float) -> TextMatch | None
         max_d += 1
     # ((d, |size - n|, line order, start), line, index, s, size)
     best: tuple[tuple[int, int, int, int], OcrLine, list[int], int, int] | None = None
-    for order, line in enumerate(result.lines):
+    for order, line in enumerate(_wrapped(result.lines)):
         compact, index = _compact(line.text)
         folded = _fold_case(compact)
         m = len(folded)
