@@ -21,6 +21,12 @@ JOURNEY = "name: t\nbase_url: http://127.0.0.1:1\nsteps:\n  - goto: /\n"
 BAD = [
     ("browser", "browser:\n  headless: maybe\n", 2, 13, "browser.headless", "expected true or false"),
     ("browser", "browser:\n  args: {a: 1}\n", 2, 9, "browser.args", "list of strings"),
+    ("browser", "browser:\n  color_scheme: night\n", 2, 17, "browser.color_scheme", "light, dark, no-preference"),
+    ("browser", "browser:\n  locale: chinese simplified\n", 2, 11, "browser.locale", "language tag such as zh-CN"),
+    ("browser", "browser:\n  timezone: Asia/Beijing\n", 2, 13, "browser.timezone", "unknown time zone"),
+    ("network", "network:\n  error_statuses: [500]\n", 2, 19, "network.error_statuses", "4xx status codes"),
+    ("network", "network:\n  frist_party: [a.com]\n", 2, 3, "network.frist_party", "did you mean 'first_party'?"),
+    ("busy", "busy: {spinner: 1}\n", 1, 7, "busy", "list of selectors"),
     ("budgets", "budgets:\n  step: 3\n", 2, 9, "budgets.step", "expected a duration with a unit"),
     ("forbidden_text", "forbidden_text:\n  ad: [x]\n", 2, 3, "forbidden_text.ad", "did you mean 'add'?"),
     ("detectors", "detectors:\n  blank_screen: nope\n", 2, 17, "detectors.blank_screen", "expected true or false"),

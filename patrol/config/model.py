@@ -33,10 +33,13 @@ from .sections import (
     parse_visual,
     top_level_scalars,
 )
+from .web import NetworkSettings, parse_busy, parse_network
 
 # Every section this version understands (the key, what it is for).
 SECTIONS = {
-    "browser": "Chromium executable, extra arguments, headless",
+    "browser": "Chromium executable, extra arguments, headless; locale, timezone, color_scheme, trace",
+    "network": "first-party hosts, requests ignored or blocked, slow and error thresholds",
+    "busy": "selectors of the app's own busy indicators (spinners)",
     "budgets": "default step budget and hard timeout",
     "forbidden_text": "text that must never be on screen",
     "detectors": "rendering-error detectors switched on/off",
@@ -58,6 +61,8 @@ SECTIONS = {
 @dataclass(frozen=True)
 class PatrolConfig:
     browser: BrowserConfig = BrowserConfig()
+    network: NetworkSettings = NetworkSettings()
+    busy: tuple[str, ...] = ()
     budgets: BudgetDefaults = BudgetDefaults()
     forbidden_text: ForbiddenTextConfig = ForbiddenTextConfig()
     detectors: DetectorsConfig = DetectorsConfig()
@@ -90,6 +95,8 @@ def parse_config(r: Reader, data: Any) -> PatrolConfig:
     concurrency, journeys, reports = top_level_scalars(r, data)
     return PatrolConfig(
         browser=parse_browser(r, data.get("browser")),
+        network=parse_network(r, data.get("network")),
+        busy=parse_busy(r, data.get("busy")),
         budgets=parse_budgets(r, data.get("budgets")),
         forbidden_text=parse_forbidden_text(r, data.get("forbidden_text")),
         detectors=parse_detectors(r, data.get("detectors")),

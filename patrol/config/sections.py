@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .reader import Fields, Reader, has_variable
+from .web import PAGE_KEYS, PageSettings, parse_page
 
 DETECTORS = ("blank_screen", "broken_image", "forbidden_text")
 _LANG = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
@@ -23,6 +24,7 @@ class BrowserConfig:
     executable: str | None = None  # auto-detected when None (PATROL_CHROMIUM overrides)
     headless: bool = True
     args: tuple[str, ...] = ()
+    page: PageSettings = PageSettings()  # locale, time zone, colour scheme, trace
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,13 @@ class AppiumConfig:
 
 
 # -- parsers ------------------------------------------------------------------------------
+BROWSER_KEYS = {"executable": "path of Chromium", "headless": "true/false", "args": "extra Chromium arguments", **PAGE_KEYS}
+
+
 def parse_browser(r: Reader, raw: Any) -> BrowserConfig:
-    f = r.fields(raw, ("browser",), {"executable": "path of Chromium", "headless": "true/false",
-                                     "args": "extra Chromium arguments"}, expected="a mapping with executable, headless, args")
-    return BrowserConfig(f.string("executable", None), f.boolean("headless", True), f.strings("args"))
+    f = r.fields(raw, ("browser",), BROWSER_KEYS, expected="a mapping with " + ", ".join(BROWSER_KEYS))
+    page = parse_page(r, {k: v for k, v in f.raw.items() if k in PAGE_KEYS}, ("browser",), keys=BROWSER_KEYS)
+    return BrowserConfig(f.string("executable", None), f.boolean("headless", True), f.strings("args"), page)
 
 
 def parse_budgets(r: Reader, raw: Any) -> BudgetDefaults:
