@@ -15,7 +15,24 @@ To add an action, check or key: write its module, then add one import line below
 from __future__ import annotations
 
 # Actions
-from .actions import app, back, click, fill, goto, press, scroll, select, wait_for
+from .actions import (
+    app,
+    back,
+    click,
+    dialog,
+    drag,
+    fill,
+    goto,
+    hover,
+    press,
+    python_step,
+    scroll,
+    select,
+    switch_to,
+    upload,
+    wait,
+    wait_for,
+)
 
 # Checks (the runner orders them by ``Check.order``, not by this list)
 from .checks import (
@@ -24,6 +41,7 @@ from .checks import (
     broken_image,
     budget,
     detectors,
+    dialogs,
     elements,
     expect_url,
     expect_visible,
@@ -33,14 +51,15 @@ from .checks import (
 )
 
 # Journey and step keys owned by other subsystems, and screen filters
-from .drivers import app_keys
+from .drivers import app_keys, web_keys
 from .runner import redaction
 from .schedule import journey_key
 
 REGISTRANTS = (
-    goto, click, fill, press, select, scroll, wait_for, back, app,
+    goto, click, fill, press, select, scroll, wait_for, back, app, python_step,
+    hover, upload, drag, dialog, switch_to, wait, dialogs,
     expect_visible, expect_url, network, budget, detectors, visual, blank_screen, blank_region, broken_image, text, elements,
-    redaction, app_keys, journey_key,
+    redaction, app_keys, web_keys, journey_key,
 )
 
 

@@ -102,6 +102,7 @@ def pytest_configure(config):
 # such group runs on one worker (with --dist loadgroup).
 XDIST_GROUPS = {
     "test_appium_bank.py": "appium", "test_appium_fake.py": "appium", "test_appium_robot.py": "appium",  # one Appium server
+    "test_appium_dialogs.py": "appium",
     "test_ocr.py": "ocr",  # rendered screens, read once
     "test_demo_bank.py": "demo_bank",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -201,6 +202,41 @@ def test_transfer_buy_and_claim(client, bank):
         assert other.get("/api/account").json()["total_assets"] == "128460.52"
 
 
+def test_id_photo_upload_checks_that_an_image_arrived(client):
+    card = client.post("/api/cards", json={"card_no": VALID_CARD, "holder": "张晓明"}).json()["card"]["id"]
+    photo = (ROOT / "journeys" / "files" / "id-photo.png").read_bytes()
+
+    def send(body, card_id=card):
+        return client.post(f"/api/cards/{card_id}/photo", json=body)
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    r = send({"name": "C:\\fakepath\\me.png", "data": b64(photo)})
+    assert r.status_code == 200 and r.json()["photo"] == {"name": "me.png", "size": len(photo)}, r.text
+    for body, status, code in [
+        ({"data": b64(photo)}, 400, "no_photo"),
+        ({"name": "x.png", "data": "%%%"}, 400, "bad_photo"),
+        ({"name": "x.png", "data": ""}, 400, "empty_photo"),
+        ({"name": "x.txt", "data": b64(b"hello")}, 400, "not_an_image"),
+        ({"name": "big.png", "data": b64(photo[:8] + bytes(600 * 1024))}, 413, "photo_too_large"),
+    ]:
+        r = send(body)
+        assert (r.status_code, r.json()["code"]) == (status, code), body
+    assert send({"name": "me.png", "data": b64(photo)}, "card-nope").status_code == 404
+
+
+def test_compare_prospectus_and_the_risk_document(client, anon):
+    assert 'id="compare-zone"' in client.get("/funds/compare").text
+    assert 'id="prospectus-title"' in client.get("/funds/880002/prospectus").text
+    risk = client.get("/funds/880002/risk")
+    assert risk.status_code == 200 and 'id="risk-agree"' in risk.text
+    assert "巡航科技成长混合 风险揭示书" in risk.text and 'id="main-nav"' not in risk.text  # a document, not a page
+    assert client.get("/funds/999999/risk").status_code == 404
+    r = anon.get("/funds/880002/risk", follow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"].startswith("/login?next=")
+
+
 # --------------------------------------------------------------------- admin endpoint
 def test_admin_endpoint_set_clear_and_validation(anon, bank):
     assert anon.get("/__admin/faults").json()["faults"] == {}
@@ -395,5 +431,43 @@ def test_faults_seen_in_the_browser(browser, bank):
         page.wait_for_url("**/transfer/success?id=*")
         page.locator("#transfer-success").wait_for(state="visible")
         assert page.locator("#success-amount").inner_text() == "¥ 100.00"
+    finally:
+        ctx.close()
+
+
+def test_large_transfers_ask_a_confirm_dialog_and_cancel_moves_nothing(browser, bank):
+    ctx, page = _logged_in_page(browser, bank)
+    seen: list[str] = []
+
+    def dismiss(dialog):
+        seen.append(dialog.message)
+        dialog.dismiss()
+
+    try:
+        page.on("dialog", dismiss)
+        page.goto(bank.url + "/transfer/confirm?amount=999.99&card=cmb-5566")
+        page.click("#transfer-confirm")
+        page.wait_for_url("**/transfer/success?id=*")
+        assert seen == [], "below 1,000.00 no dialog"
+        page.goto(bank.url + "/transfer/confirm?amount=1000.00&card=icbc-3307")
+        page.click("#transfer-confirm")
+        page.locator("#transfer-cancelled").wait_for(state="visible")
+        assert seen == ["确认从工商银行（尾号 3307）转入 ¥ 1,000.00？"]
+        assert "/transfer/confirm" in page.url
+        assert ctx.request.get(bank.url + "/api/account").json()["total_assets"] == "129460.51"  # only the 999.99
+    finally:
+        ctx.close()
+
+
+def test_the_fund_tools_menu_opens_on_hover_only(browser, bank):
+    ctx, page = _logged_in_page(browser, bank)
+    try:
+        page.goto(bank.url + "/funds")
+        page.locator("#fund-tools-button").wait_for(state="visible")
+        assert page.locator("#tool-compare").is_hidden()
+        page.hover("#fund-tools")
+        assert page.locator("#tool-compare").is_visible()
+        page.mouse.move(0, 0)
+        assert page.locator("#tool-compare").is_hidden()
     finally:
         ctx.close()

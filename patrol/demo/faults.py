@@ -22,7 +22,7 @@ ENDPOINTS: dict[str, str] = {
     "buy": "POST /api/funds/CODE/buy",
     "transfer": "POST /api/transfer (confirm a transfer)",
     "receipt": "GET /api/transfer/ID (the transfer success page's receipt)",
-    "cards": "GET /api/cards (bound cards), POST /api/cards (bind a card)",
+    "cards": "GET /api/cards (bound cards), POST /api/cards (bind a card), POST /api/cards/ID/photo (ID photo)",
     "benefits": "GET /api/benefits",
     "claim": "POST /api/benefits/ID/claim",
 }
@@ -39,6 +39,8 @@ PAGES: dict[str, str] = {
     "success": "/transfer/success",
     "cards": "/cards/bind",
     "benefits": "/benefits",
+    "compare": "/funds/compare (drag funds to compare them)",
+    "prospectus": "/funds/CODE/prospectus (opens in a new window from the sign page)",
 }
 
 # Element ids of the buttons dead_button can kill.

@@ -33,20 +33,35 @@ route                    page name   key elements
                                      #login-error (用户名或密码错误); success -> /home (or ?next=)
 /home                    home        #total-assets (¥ 128,460.52), #account-name, #account-no,
                                      <canvas id="nav-chart"> (净值走势), <img id="promo-banner">
-/funds                   funds       #fund-list, a.fund-link[data-code=CODE] -> /funds/CODE
+/funds                   funds       #fund-list, a.fund-link[data-code=CODE] -> /funds/CODE; the menu
+                                     #fund-tools-menu opens only on hover over #fund-tools (基金工具):
+                                     a#tool-compare (基金对比) -> /funds/compare
+/funds/compare           compare     基金对比: drag li.compare-fund[data-code=CODE] (#compare-fund-CODE)
+                                     onto #compare-zone -> li.compare-item in #compare-list,
+                                     #compare-count (已选 N 只)
 /funds/CODE              fund        #fund-name, #fund-nav, #fund-desc, #buy-amount, #buy-error,
                                      #buy-submit -> /funds/CODE/sign?amount=..
 /funds/CODE/sign         sign        产品签约: #sign-fund-name, #sign-amount, #agree, #sign-error,
                                      #sign-submit -> POST /api/funds/CODE/buy; success is shown on
-                                     this same page: #buy-success (购买成功), #back-funds
+                                     this same page: #buy-success (购买成功), #back-funds;
+                                     a#prospectus-link (target=_blank) opens the prospectus in a new
+                                     window. The risk disclosure /funds/CODE/risk shows in
+                                     iframe#risk-frame; its checkbox #risk-agree must be ticked too
+                                     (else #sign-error 请先阅读《风险揭示书》并勾选确认)
+/funds/CODE/prospectus   prospectus  招募说明书: #prospectus-title (NAME 招募说明书), #prospectus-code
 /transfer                transfer    转入资金: #source-card (<select>), #amount, #amount-error,
                                      #transfer-next -> /transfer/confirm?amount=..&card=..
 /transfer/confirm        confirm     #confirm-amount, #confirm-card, #transfer-confirm ->
-                                     POST /api/transfer -> /transfer/success?id=..
+                                     POST /api/transfer -> /transfer/success?id=..; from 1,000.00
+                                     元 a confirm() dialog asks first (确认从CARD转入 ¥ AMOUNT？):
+                                     Cancel transfers nothing and shows #transfer-cancelled
 /transfer/success        success     #transfer-success (转入成功), #success-amount, #back-home
 /cards/bind              cards       绑定银行卡: #card-no, #card-holder, #bind-submit ->
                                      POST /api/cards (Luhn); #card-error (卡号无效),
-                                     #bind-success (绑定成功), #card-list
+                                     #bind-success (绑定成功), #card-list; after binding the
+                                     ID-photo form #id-form shows: input[type=file]#id-photo,
+                                     #id-photo-submit -> POST /api/cards/ID/photo ->
+                                     #id-photo-result (已上传：NAME（SIZE 字节）), #id-photo-error
 /benefits                benefits    权益领取: #benefit-list, button.claim[data-id=ID] (id claim-ID)
                                      -> POST /api/benefits/ID/claim -> #claim-success (领取成功)
 =======================  ==========  ==========================================================
@@ -62,6 +77,7 @@ API (JSON; 401 ``{"error": ...}`` without a session, except /api/login)
 ``GET /api/account`` · ``GET /api/nav`` · ``GET /api/funds`` · ``GET /api/funds/CODE`` ·
 ``POST /api/funds/CODE/buy`` {amount} · ``POST /api/transfer`` {amount, card} ·
 ``GET /api/transfer/ID`` · ``GET|POST /api/cards`` {card_no, holder} ·
+``POST /api/cards/ID/photo`` {name, data: base64 of a PNG/JPEG up to 512 KB} ·
 ``GET /api/benefits`` · ``POST /api/benefits/ID/claim`` (idempotent).
 Money is sent as strings with two decimals ("100.00").
 
@@ -94,6 +110,8 @@ or ``{"clear": "all"}`` (clear first, then set; all-or-nothing) -> ``{"faults": 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import ipaddress
 import json
@@ -122,6 +140,8 @@ PAGES_DIR = STATIC_DIR / "pages"
 COOKIE = "patrol_bank_session"
 MAX_SESSIONS = 2000
 MAX_BODY = 64 * 1024
+MAX_PHOTO = 512 * 1024  # an ID photo, decoded
+MAX_UPLOAD_BODY = 1024 * 1024  # the photo as base64 in JSON
 
 _STATIC_TYPES = {
     ".css": "text/css; charset=utf-8",
@@ -137,12 +157,16 @@ _PAGES: list[tuple[str, str, str, bool, str | None]] = [
     (r"/funds", "funds", "基金", True, "nav-funds"),
     (r"/funds/(?P<code>\d{6})", "fund", "基金详情", True, "nav-funds"),
     (r"/funds/(?P<code>\d{6})/sign", "sign", "产品签约", True, "nav-funds"),
+    (r"/funds/compare", "compare", "基金对比", True, "nav-funds"),
+    (r"/funds/(?P<code>\d{6})/prospectus", "prospectus", "招募说明书", True, "nav-funds"),
     (r"/transfer", "transfer", "转入资金", True, "nav-transfer"),
     (r"/transfer/confirm", "confirm", "确认转入", True, "nav-transfer"),
     (r"/transfer/success", "success", "转入成功", True, "nav-transfer"),
     (r"/cards/bind", "cards", "绑定银行卡", True, "nav-cards"),
     (r"/benefits", "benefits", "权益领取", True, "nav-benefits"),
 ]
+# Documents shown inside a page (an iframe), without the app's header and menu.
+_RISK_DOCUMENT = re.compile(r"/funds/(?P<code>\d{6})/risk\Z")
 _PAGE_ROUTES: list[tuple[re.Pattern[str], str, str, bool, str | None]] = [
     (re.compile(rx + r"\Z"), name, title, needs, menu) for rx, name, title, needs, menu in _PAGES]
 
@@ -167,6 +191,7 @@ _API: list[tuple[str, str, str, str, bool]] = [
     ("GET", r"/api/transfer/(?P<tid>[^/]+)", "receipt", "api_transfer_get", True),
     ("GET", r"/api/cards", "cards", "api_cards", True),
     ("POST", r"/api/cards", "cards", "api_bind", True),
+    ("POST", r"/api/cards/(?P<card_id>[^/]+)/photo", "cards", "api_card_photo", True),
     ("GET", r"/api/benefits", "benefits", "api_benefits", True),
     ("POST", r"/api/benefits/(?P<bid>[^/]+)/claim", "claim", "api_claim", True),
 ]
@@ -354,7 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _session(self) -> Session | None:
         return self.bank.session(self._cookie())
 
-    def _body(self) -> Json:
+    def _body(self, limit: int = MAX_BODY) -> Json:
         length = self.headers.get("Content-Length")
         if length is None:
             raise ApiError(411, "缺少请求体长度", "length_required")
@@ -362,7 +387,7 @@ class _Handler(BaseHTTPRequestHandler):
             n = int(length)
         except ValueError:
             raise ApiError(400, "请求体长度无效", "bad_request") from None
-        if n < 0 or n > MAX_BODY:
+        if n < 0 or n > limit:
             raise ApiError(413, "请求体过大", "too_large")
         raw = self.rfile.read(n) if n else b""
         if not raw.strip():
@@ -444,6 +469,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- pages ----------------------------------------------------------------------------
     def _page(self, path: str, raw_query: str, query: dict[str, Any]) -> None:
+        risk = _RISK_DOCUMENT.match(path)
+        if risk and risk["code"] in data.FUNDS_BY_CODE:
+            if self._session() is None:
+                return self._redirect("/login?next=" + quote(path, safe="/"))
+            return self._html(200, _risk_document(data.FUNDS_BY_CODE[risk["code"]]))
         for route in _PAGE_ROUTES:
             m = route[0].match(path)
             if m:
@@ -545,7 +575,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if method == "POST" and "json" not in (self.headers.get("Content-Type") or ""):
                 raise ApiError(415, "请求体必须是 application/json", "unsupported_media_type")
-            body = self._body() if method == "POST" else {}
+            limit = MAX_UPLOAD_BODY if handler == "api_card_photo" else MAX_BODY
+            body = self._body(limit) if method == "POST" else {}
             result = getattr(self, handler)(session, body, **match.groupdict())
         except ApiError as e:
             return self._json(e.status, {"error": e.message, "code": e.code})
@@ -668,6 +699,29 @@ class _Handler(BaseHTTPRequestHandler):
             view = _card_view(existing)
         return {"ok": True, "card": view}
 
+    def api_card_photo(self, session: Session, body: Json, card_id: str) -> Any:
+        name, raw = body.get("name"), body.get("data")
+        if not isinstance(name, str) or not name.strip() or not isinstance(raw, str):
+            raise ApiError(400, "请选择身份证照片", "no_photo")
+        try:
+            photo = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "照片数据无效", "bad_photo") from None
+        if not photo:
+            raise ApiError(400, "照片是空文件", "empty_photo")
+        if len(photo) > MAX_PHOTO:
+            raise ApiError(413, "照片不能超过 512 KB", "photo_too_large")
+        if not photo.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+            raise ApiError(400, "请上传 JPG 或 PNG 格式的照片", "not_an_image")
+        # Only the name the browser sent, never a path: shown back to the customer as-is.
+        shown = re.split(r"[\\/]", name.strip())[-1][:80]
+        with session.lock:
+            card = next((c for c in session.cards if c["id"] == card_id), None)
+            if card is None:
+                raise ApiError(404, "未找到该银行卡", "card_not_found")
+            card["id_photo"] = {"name": shown, "size": len(photo)}
+        return {"ok": True, "photo": {"name": shown, "size": len(photo)}}
+
     def api_benefits(self, session: Session, body: Json) -> Any:
         with session.lock:
             claimed = set(session.claimed)
@@ -746,6 +800,22 @@ def _render_page(name: str, title: str, menu: str | None, config: Json) -> str:
         f"<script>window.__BANK__ = {_json_script(config)};</script>\n"
         f"<script src=\"/static/app.js\"></script>\n"
         f"</body>\n</html>\n"
+    )
+
+
+def _risk_document(fund: Json) -> str:
+    """The risk disclosure the sign page shows in an iframe: its own document, with
+    the checkbox the customer must tick before buying."""
+    head = _HEAD.format(title="风险揭示书", bank=data.BANK_NAME)
+    return (
+        f"{head}<body class=\"risk-doc\">\n"
+        f"<h1 id=\"risk-title\" class=\"risk-title\">{_esc(fund['name'])} 风险揭示书</h1>\n"
+        f"<p>本基金风险等级为<strong id=\"risk-level\">{_esc(fund['risk'])}</strong>。基金净值会因市场波动而涨跌，"
+        "投资人可能损失部分本金。</p>\n"
+        "<p>过往业绩不代表未来表现，基金管理人不保证基金一定盈利，也不保证最低收益。</p>\n"
+        "<label class=\"check\"><input id=\"risk-agree\" name=\"risk_agree\" type=\"checkbox\"> "
+        "本人已阅读并理解上述风险，自愿承担投资风险</label>\n"
+        "</body>\n</html>\n"
     )
 
 

@@ -164,7 +164,8 @@ class Watcher:
         await self.expectation.sample()
 
     def failure_seen(self) -> bool:
-        return bool(self.events)
+        ev = self.events  # an alert answered as the journey armed it is no failure: dialogs do not count
+        return bool(ev.page_errors or ev.failed_requests or ev.bad_documents or ev.app_state)
 
     def drain(self) -> DriverEvents:
         watch, self.expectation = self.expectation, None

@@ -34,10 +34,11 @@ device went away mid-run (``DeviceLost``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 from selenium.common.exceptions import NoSuchElementException, TimeoutException, WebDriverException
@@ -53,7 +54,7 @@ from .app_watcher import Watcher
 from .appium_native import AndroidStrategy, IOSStrategy, NativeStrategy
 from .appium_session import POLL_S, AppiumSession
 from .appium_web import WebStrategy
-from .base import Driver, DriverEvents, Engine, EngineOptions
+from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
 from .chromium import find_chromium
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
     from ..config.sections import AppiumDevice
 
 DEFAULT_URL = "http://127.0.0.1:4723"
+P = ParamSpec("P")
+T = TypeVar("T")
 # Found on the screenshot by the tap action (OCR), never by the driver.
 SCREEN_LOCATORS = ("text", "point")
 
@@ -211,6 +214,22 @@ def strategy_for(session: Any, caps: dict[str, Any], *, server_url: str, command
     return cls(session, caps, server_url=server_url, command_timeout_s=command_timeout_s)
 
 
+def answers_alerts(
+    action: Callable[Concatenate[AppiumDriver, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[AppiumDriver, P], Coroutine[Any, Any, T]]:
+    """An action of a journey that armed a ``dialog:``: an alert open before it is
+    answered first (it would block the action), one it opened is answered after it."""
+
+    async def wrapper(self: AppiumDriver, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        await self.answer_open_alert()
+        result = await action(self, *args, **kwargs)
+        await self.answer_open_alert()
+        return result
+
+    functools.update_wrapper(wrapper, action)  # the name and doc stay the action's
+    return wrapper
+
+
 class AppiumDriver(Driver):
     """The ``Driver`` interface over one Appium session: the strategy does what differs
     between a native app and a browser, the watcher looks behind the screen."""
@@ -225,8 +244,9 @@ class AppiumDriver(Driver):
                               command_timeout_s=max(5.0, engine.command_timeout_ms / 1000))
         self.web, self.touch, self.os = self.s.web, self.s.touch, self.s.os
         self.watcher = Watcher(self.s.look, self.s.shot, self.s.busy)
-        self.s.on_wait = self.watcher.observe_during_wait
+        self.s.on_wait = self._on_wait
         self._closed = False
+        self._dialog_answer: DialogAnswer | None = None
 
     @property
     def expected_app(self) -> str | None:
@@ -235,6 +255,11 @@ class AppiumDriver(Driver):
 
     async def setup(self) -> None:
         await self.s.setup(self.journey)
+
+    async def _on_wait(self) -> None:
+        """While an action waits: an alert is answered (when armed), a gone app ends the wait."""
+        await self.answer_open_alert()
+        await self.watcher.observe_during_wait()
 
     async def close(self) -> None:
         if self._closed:
@@ -251,6 +276,7 @@ class AppiumDriver(Driver):
                                "driver", reason=Reason.BAD_LOCATOR)
 
     # -- actions ----------------------------------------------------------------------------------
+    @answers_alerts
     async def goto(self, url: str, *, timeout_ms: float) -> None:
         try:
             with self.s.webdriver_errors(f"open {url}", unsupported=f"opening {url}"):
@@ -259,6 +285,7 @@ class AppiumDriver(Driver):
             raise self.s.fail(f"open {url}: timed out after {timeout_ms / 1000:.1f}s",
                               reason=Reason.ACTION_TIMEOUT) from None
 
+    @answers_alerts
     async def click(self, locator: Locator, *, timeout_ms: float) -> None:
         self._element_locator(locator)
         deadline = time.monotonic() + timeout_ms / 1000
@@ -269,6 +296,7 @@ class AppiumDriver(Driver):
 
         await self.s.retry(f"tap {locator.describe()}", tap, timeout_ms)
 
+    @answers_alerts
     async def fill(self, locator: Locator, text: str, *, timeout_ms: float) -> None:
         self._element_locator(locator)
         deadline = time.monotonic() + timeout_ms / 1000
@@ -280,6 +308,7 @@ class AppiumDriver(Driver):
 
         await self.s.retry(f"fill {locator.describe()}", type_in, timeout_ms)
 
+    @answers_alerts
     async def press(self, key: str, locator: Locator | None, *, timeout_ms: float) -> None:
         what = f"press {key}" + (f" in {locator.describe()}" if locator else "")
         char = sup.webdriver_key(key)
@@ -298,6 +327,7 @@ class AppiumDriver(Driver):
                 raise self.s.fail(f"{what}: unknown key '{key}' (Enter, Tab, Escape, Backspace, Arrow*, Back, Home, "
                                   f"Search, AppSwitch, VolumeUp/Down, or one character)", reason=Reason.BAD_KEY)
 
+    @answers_alerts
     async def select(self, locator: Locator, by: str, choice: str, *, timeout_ms: float) -> None:
         self._element_locator(locator)
         what = f"select {choice} in {locator.describe()}"
@@ -309,6 +339,7 @@ class AppiumDriver(Driver):
         except WebDriverException as e:
             raise self.s.translate(what, e) from None
 
+    @answers_alerts
     async def scroll(self, locator: Locator | None, dx: int, dy: int, *, timeout_ms: float) -> None:
         """W3C actions: touch swipes on a phone (native, or a browser emulating one), the
         mouse wheel in a desktop browser. ``scroll``/``swipe`` by (dx, dy) moves the
@@ -321,12 +352,14 @@ class AppiumDriver(Driver):
             else:
                 await self.s.scroll_by(dx, dy)
 
+    @answers_alerts
     async def tap_point(self, x: float, y: float, *, timeout_ms: float) -> None:
         """Tap at screenshot pixel coordinates (words or points found on the screenshot)."""
         sx, sy = await self.s.scale_xy()
         with self.s.webdriver_errors(f"tap at ({x:.0f}, {y:.0f})", unsupported="tapping on screen"):
             await self.s.pointer([(x / sx, y / sy, 0), "down", "up"], "tap on screen")
 
+    @answers_alerts
     async def wait_for(self, locator: Locator, state: str, *, timeout_ms: float) -> None:
         self._element_locator(locator)
         deadline = time.monotonic() + timeout_ms / 1000
@@ -335,7 +368,7 @@ class AppiumDriver(Driver):
             if time.monotonic() >= deadline:
                 break
             await watch.sample()
-            await self.watcher.observe_during_wait()
+            await self._on_wait()
             await asyncio.sleep(POLL_S)
         else:
             return
@@ -357,16 +390,47 @@ class AppiumDriver(Driver):
         present = bool(await self.s.elements(locator))
         return present if state == "attached" else not present
 
+    @answers_alerts
     async def back(self, *, timeout_ms: float) -> None:
         with self.s.webdriver_errors("back"):
             await self.s.call("back", self.session.back, timeout_s=timeout_ms / 1000 + 10)
 
+    @answers_alerts
     async def app_control(self, command: str, app_id: str | None, *, timeout_ms: float) -> None:
         await self.s.app_control(command, app_id, timeout_ms)
+
+    # -- dialogs ------------------------------------------------------------------------------------
+    async def answer_dialogs(self, answer: DialogAnswer | None) -> None:
+        """Arm how alerts (a native alert over the app, or a page's alert/confirm/prompt
+        in a browser session) are answered, through the WebDriver alert API. One already
+        open is answered now; later ones before and after every action and while an
+        action or expectation waits. Unarmed (None), alerts are left alone: an action one
+        blocks fails saying so."""
+        self._dialog_answer = answer
+        await self.answer_open_alert()
+
+    async def answer_open_alert(self) -> None:
+        """Answer the open alert as armed (nothing when unarmed or none is open): a
+        dialog without the expected words is dismissed; each one is recorded."""
+        answer = self._dialog_answer
+        if answer is None:
+            return
+        message = await self.s.alert_text()
+        if message is None:
+            return
+        matched = answer.matches(message)
+        accept = answer.accept and matched
+        typed = await self.s.answer_alert(accept, answer.prompt)
+        self.watcher.events.dialogs.append({
+            # Appium cannot tell an alert from a confirm: a prompt is one that took text.
+            "type": "prompt" if typed else "alert", "message": MASKER.mask(message),
+            "answer": "accepted" if accept else "dismissed", "armed": True, "expected": answer.text, "matched": matched,
+        })
 
     # -- looking ----------------------------------------------------------------------------------
     async def is_visible(self, locator: Locator) -> bool:
         self._element_locator(locator)
+        await self.answer_open_alert()
         visible = await self.s.first(locator, visible=True) is not None
         await self.watcher.observe()
         await self.watcher.expecting(locator.describe(), visible)

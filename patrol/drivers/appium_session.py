@@ -15,7 +15,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from selenium.common.exceptions import InvalidSelectorException, WebDriverException
+from selenium.common.exceptions import (
+    InvalidSelectorException,
+    NoAlertPresentException,
+    UnexpectedAlertPresentException,
+    WebDriverException,
+)
+from selenium.webdriver.common.alert import Alert
 from selenium.webdriver.remote.command import Command
 
 from ..core.geometry import Box
@@ -101,6 +107,8 @@ class AppiumSession(ABC):
         """A WebDriver error of an action: "not supported", or the action failed."""
         if sup.is_unsupported(e):
             return self.unsupported(unsupported or what, e)
+        if isinstance(e, UnexpectedAlertPresentException):
+            return blocked_by_alert(what, e)
         return self.fail(f"{what}: {sup.first_line(e)}")
 
     @contextmanager
@@ -166,9 +174,49 @@ class AppiumSession(ABC):
             except WebDriverException as e:
                 if sup.is_unsupported(e):
                     raise self.unsupported(what, e) from None
+                alert = isinstance(e, UnexpectedAlertPresentException)
+                if alert:
+                    await self.on_wait()  # the driver answers it if a ``dialog:`` is armed
                 if time.monotonic() >= deadline:
-                    raise self.fail(f"{what}: {MASKER.mask(sup.first_line(e))}") from None
+                    failure = blocked_by_alert(what, e) if alert else self.fail(f"{what}: {MASKER.mask(sup.first_line(e))}")
+                    raise failure from None
                 await asyncio.sleep(POLL_S)
+
+    # -- alerts (over the app or the page; answered as a ``dialog:`` step armed it) ----------------
+    async def alert_text(self) -> str | None:
+        """The open alert's words; None when no alert is open."""
+        try:
+            return str(await self.call("read the alert", lambda: Alert(self.session).text) or "")
+        except RobotError:
+            raise
+        except NoAlertPresentException:
+            return None
+        except WebDriverException as e:
+            if sup.is_unsupported(e):
+                raise self.unsupported("answering alerts", e) from None
+            return None
+
+    async def answer_alert(self, accept: bool, prompt: str | None) -> bool:
+        """Accept (typing ``prompt`` first, when it is a prompt) or dismiss the open
+        alert. True when the prompt's text was typed."""
+        alert = Alert(self.session)
+        typed = False
+        if accept and prompt is not None:
+            try:
+                await self.call("type into the alert", alert.send_keys, prompt)
+                typed = True
+            except RobotError:
+                raise
+            except WebDriverException:
+                pass  # no text field in this alert: it is just accepted
+        what = "accept the alert" if accept else "dismiss the alert"
+        try:
+            await self.call(what, alert.accept if accept else alert.dismiss)
+        except NoAlertPresentException:
+            pass  # it went away on its own meanwhile
+        except WebDriverException as e:
+            raise self.translate(what, e, unsupported="answering alerts") from None
+        return typed
 
     # -- pixels and gestures --------------------------------------------------------------------
     async def shot(self) -> bytes:
@@ -322,6 +370,14 @@ class AppiumSession(ABC):
     @property
     def expected_app(self) -> str | None:
         return None
+
+
+def blocked_by_alert(what: str, e: BaseException) -> ActionFailed:
+    """An action an unanswered alert stood in the way of."""
+    text = getattr(e, "alert_text", None)
+    said = f" ({MASKER.mask(str(text))!r})" if text else ""
+    return ActionFailed(f"{what}: an alert is open on the screen{said}; a `dialog: accept` (or dismiss) step before "
+                        f"this one answers it", evidence={"alert": MASKER.mask(str(text or ""))})
 
 
 def as_boxes(rows: Any) -> list[Box]:

@@ -9,9 +9,10 @@ session), so journeys never share cookies or storage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,9 +33,27 @@ class DriverEvents:
     failed_requests: list[dict[str, Any]] = field(default_factory=list)  # fetch/XHR failed or 5xx
     bad_documents: list[dict[str, Any]] = field(default_factory=list)  # document answered >= 400
     app_state: list[dict[str, Any]] = field(default_factory=list)  # app left foreground, crashed...
+    # JavaScript dialogs that opened: {"type": alert|confirm|prompt|beforeunload, "message",
+    # "answer": accepted|dismissed, "armed": bool, "expected": words or None, "matched": bool}
+    dialogs: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.page_errors or self.failed_requests or self.bad_documents or self.app_state)
+        return bool(self.page_errors or self.failed_requests or self.bad_documents or self.app_state or self.dialogs)
+
+
+@dataclass(frozen=True)
+class DialogAnswer:
+    """How the next JavaScript dialog(s) are answered (``dialog:`` in a journey)."""
+
+    accept: bool
+    text: str | None = None  # words the dialog must contain; otherwise it is dismissed
+    prompt: str | None = None  # what to type into a prompt() before accepting
+
+    def matches(self, message: str) -> bool:
+        """The dialog says what the journey expects (spaces ignored: line breaks vary)."""
+        if self.text is None:
+            return True
+        return "".join(self.text.split()) in "".join(message.split())
 
 
 class Driver(ABC):
@@ -88,6 +107,36 @@ class Driver(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    async def hover(self, locator: Locator, *, timeout_ms: float) -> None:
+        """Move the pointer over an element (menus and tooltips that open on hover)."""
+        raise ActionFailed("hovering is not supported by this driver", reason=Reason.NOT_SUPPORTED)
+
+    async def upload(self, locator: Locator, files: list[str], *, timeout_ms: float) -> None:
+        """Put files (absolute paths) into a file input, as choosing them in the picker does."""
+        raise ActionFailed("uploading files is not supported by this driver", reason=Reason.NOT_SUPPORTED)
+
+    async def drag(self, source: Locator, target: Locator, *, timeout_ms: float) -> None:
+        """Drag one element and drop it on another."""
+        raise ActionFailed("drag and drop is not supported by this driver", reason=Reason.NOT_SUPPORTED)
+
+    async def answer_dialogs(self, answer: DialogAnswer | None) -> None:
+        """Arm how the next JavaScript dialog(s) are answered; None: back to the default
+        (dismissed, and still recorded in ``DriverEvents.dialogs``)."""
+        raise ActionFailed("answering dialogs is not supported by this driver", reason=Reason.NOT_SUPPORTED)
+
+    async def switch_to(self, which: str, *, timeout_ms: float) -> None:
+        """``popup``: the newest tab/window the journey opened (waiting for one up to the
+        timeout); ``main``: the first one. Every later call works on that page."""
+        raise ActionFailed("switching windows is not supported by this driver", reason=Reason.NOT_SUPPORTED)
+
+    @contextlib.asynccontextmanager
+    async def within_frame(self, frame: Locator | None) -> AsyncIterator[None]:
+        """While inside, every locator-taking call resolves inside that iframe (nested
+        calls nest frames). None: no frame, a no-op."""
+        if frame is not None:
+            raise ActionFailed(f"frames ({frame.describe()}) are not supported by this driver", reason=Reason.NOT_SUPPORTED)
+        yield
 
     async def app_control(self, command: str, app_id: str | None, *, timeout_ms: float) -> None:
         """launch / activate / terminate an app (app journeys); ``None`` is the journey's own app."""

@@ -18,9 +18,10 @@ report a 5xx or a script error, crash the engine)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +29,7 @@ from urllib.parse import urlsplit
 from ..core.geometry import Box
 from ..errors import ActionFailed, BrowserCrashed, RobotError
 from ..journey.model import Journey, Locator
-from .base import Driver, DriverEvents, Engine
+from .base import DialogAnswer, Driver, DriverEvents, Engine
 
 SCREEN_W, SCREEN_H = 64, 40  # small: the fake's screenshots are for orchestration, not pixels
 
@@ -54,6 +55,8 @@ class Reaction:
     bad_documents: list[dict[str, Any]] = field(default_factory=list)  # the page itself answered >= 400
     show: list[str] = field(default_factory=list)  # elements that appear on the current screen
     hide: list[str] = field(default_factory=list)  # elements that go away
+    dialog: tuple[str, str] | None = None  # a JavaScript dialog opens: (type, message)
+    popup: str | None = None  # a new tab/window opens on this path
 
 
 @dataclass
@@ -104,6 +107,10 @@ class FakeDriver(Driver):
         self.shown: set[str] = set()
         self.events = DriverEvents()
         self.closed = False
+        self.frames: list[str] = []  # ``within_frame`` nesting (described locators)
+        self.dialog_answer: DialogAnswer | None = None
+        self.popups: list[str] = []  # paths of the tabs the journey opened
+        self.main_url: str | None = None  # the main tab's URL while on a popup
 
     # -- the script -------------------------------------------------------------------
     @property
@@ -137,6 +144,10 @@ class FakeDriver(Driver):
         self.events.failed_requests += reaction.failed_requests
         self.events.page_errors += reaction.page_errors
         self.events.bad_documents += reaction.bad_documents
+        if reaction.dialog is not None:
+            self._dialog(*reaction.dialog)
+        if reaction.popup is not None:
+            self.popups.append(reaction.popup)
         if reaction.go is not None:
             self._navigate(reaction.go)
         self.hidden.update(reaction.hide)
@@ -147,6 +158,15 @@ class FakeDriver(Driver):
             self.engine.alive = False
         if reaction.fail:
             raise ActionFailed(f"{what}: failed ({reaction.fail})", reason=reaction.fail)
+
+    def _dialog(self, kind: str, message: str) -> None:
+        """Answered as ``PlaywrightDriver`` answers: as armed, a wrong text dismissed."""
+        answer = self.dialog_answer
+        matched = answer is None or answer.matches(message)
+        accept = answer is not None and answer.accept and matched
+        self.events.dialogs.append({"type": kind, "message": message, "answer": "accepted" if accept else "dismissed",
+                                    "armed": answer is not None, "expected": answer.text if answer else None,
+                                    "matched": matched})
 
     def _navigate(self, url: str) -> None:
         parts = urlsplit(url)
@@ -201,6 +221,48 @@ class FakeDriver(Driver):
         # Like a real wait: the whole timeout passes, then it fails.
         await asyncio.sleep(timeout_ms / 1000)
         raise ActionFailed(f"{what}: not {state} within {timeout_ms / 1000:g}s", reason="element_not_found")
+
+    async def hover(self, locator: Locator, *, timeout_ms: float) -> None:
+        await self._on_element("hover", locator, timeout_ms)
+
+    async def upload(self, locator: Locator, files: list[str], *, timeout_ms: float) -> None:
+        await self._on_element("upload", locator, timeout_ms)
+
+    async def drag(self, source: Locator, target: Locator, *, timeout_ms: float) -> None:
+        if self._element(target) is None:
+            raise ActionFailed(f"drag to {target.describe()}: no such element on {self.path}", reason="element_not_found")
+        await self._on_element("drag", source, timeout_ms)
+
+    async def answer_dialogs(self, answer: DialogAnswer | None) -> None:
+        self.app.calls.append(f"dialog {'default' if answer is None else 'accept' if answer.accept else 'dismiss'}")
+        self.dialog_answer = answer
+
+    async def switch_to(self, which: str, *, timeout_ms: float) -> None:
+        self.app.calls.append(f"switch_to {which}")
+        if which == "main":
+            if self.main_url is not None:
+                self._navigate(self.main_url)
+                self.main_url = None
+            return
+        if not self.popups:
+            await asyncio.sleep(timeout_ms / 1000)  # a real driver waits for one to open
+            raise ActionFailed("switch to popup: no new tab or window opened", reason="element_not_found")
+        if self.main_url is None:
+            self.main_url = self.url
+        self._navigate(self.popups[-1])
+
+    @contextlib.asynccontextmanager
+    async def within_frame(self, frame: Locator | None) -> AsyncIterator[None]:
+        if frame is None:
+            yield
+            return
+        self.app.calls.append(f"frame {frame.describe()}")
+        self.frames.append(frame.describe())
+        try:
+            yield
+        finally:
+            self.frames.pop()
+            self.app.calls.append(f"frame end {frame.describe()}")
 
     async def back(self, *, timeout_ms: float) -> None:
         await self._react("back", self.current.on.get("back"))

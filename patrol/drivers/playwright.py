@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from playwright.async_api import Browser, BrowserContext, CDPSession, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, CDPSession, Dialog, FrameLocator, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator as PwLocator
 from playwright.async_api import TimeoutError as PlaywrightTimeout
@@ -18,7 +19,7 @@ from ..core.vocabulary import Reason
 from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
 from ..journey.model import Journey, Locator
 from . import _page_scripts as scripts
-from .base import Driver, DriverEvents, Engine, EngineOptions
+from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
 from .chromium import ARGS, find_chromium
 
 if TYPE_CHECKING:
@@ -148,19 +149,59 @@ class PlaywrightDriver(Driver):
     def __init__(self, engine: PlaywrightEngine, context: BrowserContext, page: Page):
         self.engine = engine
         self.context = context
-        self.page = page
+        self.page = page  # the page every call works on (``switch_to`` changes it)
         self._events = DriverEvents()
         self._inflight: set[Any] = set()  # requests sent and not yet finished or failed
         self._cdp: CDPSession | None = None
-        page.on("pageerror", self._on_page_error)
+        self._main = page
+        self._pages: list[Page] = []  # open pages in the order they opened
+        self._frames: list[Locator] = []  # ``within_frame`` nesting, outermost first
+        self._dialog_answer: DialogAnswer | None = None
+        self._watch(page)
+        # Popups (target=_blank, window.open) get the same listeners as the main page.
+        context.on("page", self._watch)
+
+    # -- event capture -------------------------------------------------------------
+    def _watch(self, page: Page) -> None:
+        if page in self._pages:
+            return
+        self._pages.append(page)
+        page.on("pageerror", lambda error: self._on_page_error(page, error))
         page.on("request", self._on_request)
         page.on("requestfinished", self._on_request_finished)
         page.on("requestfailed", self._on_request_failed)
         page.on("response", self._on_response)
+        page.on("dialog", self._on_dialog)
+        page.on("close", self._on_close)
 
-    # -- event capture -------------------------------------------------------------
-    def _on_page_error(self, error: Any) -> None:
-        self._events.page_errors.append({"message": str(error), "url": self.page.url})
+    def _on_close(self, page: Page) -> None:
+        if page in self._pages:
+            self._pages.remove(page)
+        if page is self.page and page is not self._main:
+            self._use(self._main)  # a popup that closed itself: the customer is back on the main window
+
+    def _on_page_error(self, page: Page, error: Any) -> None:
+        self._events.page_errors.append({"message": str(error), "url": page.url})
+
+    async def _on_dialog(self, dialog: Dialog) -> None:
+        """Answer as the journey armed it (``dialog:``); unarmed, dismiss as Playwright
+        would without a listener. A dialog whose words are not the expected ones is
+        dismissed: never confirm a transfer whose text is wrong."""
+        answer = self._dialog_answer
+        message = dialog.message
+        matched = answer is None or answer.matches(message)
+        accept = answer is not None and answer.accept and matched
+        self._events.dialogs.append({
+            "type": dialog.type, "message": message, "answer": "accepted" if accept else "dismissed",
+            "armed": answer is not None, "expected": answer.text if answer else None, "matched": matched,
+        })
+        try:
+            if accept:
+                await dialog.accept(answer.prompt if answer and answer.prompt is not None else "")
+            else:
+                await dialog.dismiss()
+        except PlaywrightError:
+            pass  # the page went away with its dialog
 
     def _on_request(self, request: Any) -> None:
         self._inflight.add(request)
@@ -201,16 +242,27 @@ class PlaywrightDriver(Driver):
         return self._every(loc).first
 
     def _every(self, loc: Locator) -> PwLocator:
-        """Every element the locator matches (actions take the first)."""
-        if loc.strategy == "css":
-            return self.page.locator(loc.value)
-        if loc.strategy == "id":
-            return self.page.locator(f'[id="{loc.value}"]')
-        if loc.strategy == "xpath":
-            return self.page.locator(f"xpath={loc.value}")
-        if loc.strategy == "accessibility_id":
-            return self.page.locator(f'[aria-label="{loc.value}"]')
-        raise ActionFailed(f"locator strategy '{loc.strategy}' is not available on the web", reason=Reason.BAD_LOCATOR)
+        """Every element the locator matches (actions take the first), inside the
+        frames ``within_frame`` entered."""
+        return self._root().locator(_selector(loc))
+
+    def _root(self) -> Page | FrameLocator:
+        root: Page | FrameLocator = self.page
+        for frame in self._frames:
+            root = root.frame_locator(_selector(frame))
+        return root
+
+    @contextlib.asynccontextmanager
+    async def within_frame(self, frame: Locator | None) -> AsyncIterator[None]:
+        if frame is None:
+            yield
+            return
+        _selector(frame)  # a strategy the web cannot use fails here, before anything runs
+        self._frames.append(frame)
+        try:
+            yield
+        finally:
+            self._frames.pop()
 
     async def _guard(self, what: str, coro: Awaitable[T], timeout_ms: float) -> T:
         """Run a Playwright call; translate its errors into Patrol's vocabulary."""
@@ -230,6 +282,45 @@ class PlaywrightDriver(Driver):
         # ``text``/``point`` locators never get here: the click action finds them on the
         # screenshot and calls tap_point (``_locator`` refuses them as bad_locator).
         await self._guard(f"click {locator.describe()}", self._locator(locator).click(timeout=timeout_ms), timeout_ms)
+
+    async def hover(self, locator: Locator, *, timeout_ms: float) -> None:
+        await self._guard(f"hover over {locator.describe()}", self._locator(locator).hover(timeout=timeout_ms), timeout_ms)
+
+    async def upload(self, locator: Locator, files: list[str], *, timeout_ms: float) -> None:
+        await self._guard(f"upload into {locator.describe()}",
+                          self._locator(locator).set_input_files(files, timeout=timeout_ms), timeout_ms)
+
+    async def drag(self, source: Locator, target: Locator, *, timeout_ms: float) -> None:
+        await self._guard(f"drag {source.describe()} to {target.describe()}",
+                          self._locator(source).drag_to(self._locator(target), timeout=timeout_ms), timeout_ms)
+
+    async def answer_dialogs(self, answer: DialogAnswer | None) -> None:
+        self._dialog_answer = answer
+
+    async def switch_to(self, which: str, *, timeout_ms: float) -> None:
+        if which == "main":
+            self._use(self._main)
+            return
+        # The newest tab the journey is not on already; none yet: wait for one to open.
+        popups = [p for p in self._pages if p is not self._main and p is not self.page]
+        if not popups:
+            try:
+                # Opened a moment ago or about to open: the context announces every new page.
+                popup = await self.context.wait_for_event("page", timeout=timeout_ms)
+            except PlaywrightTimeout:
+                raise ActionFailed(f"switch to popup: no new tab or window opened within {timeout_ms / 1000:.1f}s",
+                                   reason=Reason.ELEMENT_NOT_FOUND) from None
+            self._watch(popup)
+        else:
+            popup = popups[-1]
+        await self._guard("switch to popup", popup.wait_for_load_state("load", timeout=timeout_ms), timeout_ms)
+        self._use(popup)
+
+    def _use(self, page: Page) -> None:
+        if page is not self.page:
+            self.page = page
+            self._cdp = None  # a CDP session belongs to one page
+            self._frames.clear()
 
     async def tap_point(self, x: float, y: float, *, timeout_ms: float) -> None:
         # Screenshot pixels -> CSS pixels.
@@ -408,6 +499,19 @@ class PlaywrightDriver(Driver):
             await self.context.close()
         except Exception:
             pass
+
+
+def _selector(loc: Locator) -> str:
+    """The Playwright selector for a web locator."""
+    if loc.strategy == "css":
+        return str(loc.value)
+    if loc.strategy == "id":
+        return f'[id="{loc.value}"]'
+    if loc.strategy == "xpath":
+        return f"xpath={loc.value}"
+    if loc.strategy == "accessibility_id":
+        return f'[aria-label="{loc.value}"]'
+    raise ActionFailed(f"locator strategy '{loc.strategy}' is not available on the web", reason=Reason.BAD_LOCATOR)
 
 
 _GONE = ("Target page, context or browser has been closed", "Browser has been closed", "Target closed",

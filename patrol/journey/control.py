@@ -94,7 +94,8 @@ def _var_condition(value: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext
 def unknown_var(name: str, path: tuple[Any, ...], ctx: ParseContext) -> Invalid:
     known = sorted(ctx.vars_known)
     stored = f"stored before this point: {', '.join(known)}" if known else "no step before this point stores one"
-    return ctx.error(path, f"unknown variable '{name}': a step must store it first (store: {{{name}: ...}}); "
+    return ctx.error(path, f"unknown variable '{name}': a step must store it first (store: {{{name}: ...}}, "
+                           f"or a python step's stores: [{name}]); "
                            f"{stored}{suggest(name, known)}")
 
 

@@ -7,6 +7,7 @@
   var CFG = window.__BANK__ || {};
   var PARAMS = CFG.params || {};
   var DEAD = CFG.dead || [];
+  var CONFIRM_FROM = 1000;  // transfers from this amount (元) ask a confirm() first
 
   // ---------------------------------------------------------------- helpers
   function $(id) { return document.getElementById(id); }
@@ -336,6 +337,9 @@
       if (amount === null) throw new ApiError(400, { error: '购买金额无效' });
       setText('sign-fund-name', d.fund.name);
       setText('sign-amount', formatMoney(amount));
+      var code = encodeURIComponent(PARAMS.code);
+      $('prospectus-link').setAttribute('href', '/funds/' + code + '/prospectus');
+      $('risk-frame').setAttribute('src', '/funds/' + code + '/risk');
     },
     bind: function (d) {
       var amount = parseAmount(query('amount'));
@@ -343,6 +347,11 @@
         hide('sign-error');
         if (!$('agree').checked) {
           setText('sign-error', '请先阅读并同意产品协议');
+          show('sign-error');
+          return;
+        }
+        if (!riskAgreed()) {
+          setText('sign-error', '请先阅读《风险揭示书》并勾选确认');
           show('sign-error');
           return;
         }
@@ -358,6 +367,66 @@
             busy(btn, false);
             actionFailed(err, 'sign-error');
           });
+      });
+    }
+  };
+
+  // The box inside the risk disclosure's iframe (same origin, so readable from here).
+  function riskAgreed() {
+    try {
+      var box = $('risk-frame').contentDocument.getElementById('risk-agree');
+      return !!(box && box.checked);
+    } catch (e) {
+      return false;
+    }
+  }
+
+  pages.prospectus = {
+    load: function () { return api('GET', '/api/funds/' + encodeURIComponent(PARAMS.code)); },
+    render: function (d) {
+      var f = d.fund;
+      document.title = f.name + ' 招募说明书 - 巡航银行';
+      setText('prospectus-title', f.name + ' 招募说明书');
+      setText('prospectus-code', f.code);
+      setText('prospectus-type', f.type);
+      setText('prospectus-risk', f.risk);
+      setText('prospectus-desc', f.description);
+    }
+  };
+
+  // Funds dragged (HTML5 drag and drop) from the list onto the comparison box.
+  pages.compare = {
+    load: function () { return api('GET', '/api/funds'); },
+    render: function (d) {
+      var source = $('compare-source');
+      d.funds.forEach(function (f) {
+        source.appendChild(el('li', {
+          id: 'compare-fund-' + f.code, className: 'compare-fund', draggable: 'true', 'data-code': f.code
+        }, [el('span', { className: 'fund-name', text: f.name }), ' ', el('span', { className: 'muted', text: f.code })]));
+      });
+    },
+    bind: function (d) {
+      var byCode = {};
+      d.funds.forEach(function (f) { byCode[f.code] = f; });
+      var zone = $('compare-zone'), list = $('compare-list');
+      Array.prototype.forEach.call(document.querySelectorAll('.compare-fund'), function (item) {
+        item.addEventListener('dragstart', function (ev) {
+          ev.dataTransfer.setData('text/plain', item.getAttribute('data-code'));
+          ev.dataTransfer.effectAllowed = 'copy';
+        });
+      });
+      zone.addEventListener('dragover', function (ev) { ev.preventDefault(); zone.classList.add('over'); });
+      zone.addEventListener('dragleave', function () { zone.classList.remove('over'); });
+      zone.addEventListener('drop', function (ev) {
+        ev.preventDefault();
+        zone.classList.remove('over');
+        var f = byCode[ev.dataTransfer.getData('text/plain')];
+        var count = list.children.length;
+        if (!f || count >= 3 || list.querySelector('[data-code="' + f.code + '"]')) return;
+        list.appendChild(el('li', { className: 'compare-item', 'data-code': f.code },
+          [f.name + ' · 净值 ' + f.nav + ' · ' + f.risk]));
+        hide('compare-empty');
+        setText('compare-count', '已选 ' + (count + 1) + ' 只');
       });
     }
   };
@@ -403,11 +472,18 @@
       setText('confirm-amount', formatMoney(amount));
       setText('confirm-card', card.label);
     },
-    bind: function () {
+    bind: function (d) {
       var amount = parseAmount(query('amount'));
       var card = query('card');
+      var label = d.cards.filter(function (c) { return c.id === card; })[0].label;
       $('transfer-cancel').setAttribute('href', '/transfer?amount=' + amount + '&card=' + encodeURIComponent(card));
       onClick('transfer-confirm', function (btn) {
+        hide('transfer-cancelled');
+        // Large amounts ask once more; Cancel transfers nothing.
+        if (Number(amount) >= CONFIRM_FROM && !window.confirm('确认从' + label + '转入 ' + formatMoney(amount) + '？')) {
+          show('transfer-cancelled');
+          return;
+        }
         busy(btn, true);
         api('POST', '/api/transfer', { amount: amount, card: card }).then(function (res) {
           window.location.href = '/transfer/success?id=' + encodeURIComponent(res.transfer.id);
@@ -448,6 +524,7 @@
     load: function () { return api('GET', '/api/cards'); },
     render: function (d) { renderCardList(d.cards); },
     bind: function () {
+      bindIdPhoto();
       onSubmit('bind-form', 'bind-submit', function (btn) {
         hide('card-error');
         hide('bind-success');
@@ -462,6 +539,8 @@
           $('card-holder').value = '';
           setText('bind-card-label', res.card.label);
           show('bind-success');
+          $('id-form').setAttribute('data-card', res.card.id);
+          show('id-form');
           return api('GET', '/api/cards').then(function (d) { renderCardList(d.cards); });
         }, function (err) {
           busy(btn, false);
@@ -470,6 +549,36 @@
       });
     }
   };
+
+  function readBase64(file) {
+    return new Promise(function (resolve, reject) {
+      var reader = new FileReader();
+      reader.onload = function () { resolve(String(reader.result).split(',')[1] || ''); };
+      reader.onerror = function () { reject(reader.error); };
+      reader.readAsDataURL(file);
+    });
+  }
+
+  function bindIdPhoto() {
+    onSubmit('id-form', 'id-photo-submit', function (btn) {
+      hide('id-photo-error');
+      hide('id-photo-result');
+      var file = $('id-photo').files[0];
+      if (!file) { setText('id-photo-error', '请选择身份证照片'); show('id-photo-error'); return; }
+      busy(btn, true, '上传中…');
+      var cardId = $('id-form').getAttribute('data-card');
+      readBase64(file).then(function (data) {
+        return api('POST', '/api/cards/' + encodeURIComponent(cardId) + '/photo', { name: file.name, data: data });
+      }).then(function (res) {
+        busy(btn, false);
+        setText('id-photo-result', '已上传：' + res.photo.name + '（' + res.photo.size + ' 字节）');
+        show('id-photo-result');
+      }, function (err) {
+        busy(btn, false);
+        actionFailed(err, 'id-photo-error');
+      });
+    });
+  }
 
   function benefitItem(b) {
     var button = el('button', {

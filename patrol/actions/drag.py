@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..journey.model import Locator
+from ..journey.parsing import INVALID
+from . import register
+from .base import LOCATOR_SCHEMA, Action, ActionContext
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
+    from ..journey.parsing import ParseContext
+
+
+@register
+class Drag(Action[tuple[Locator, Locator]]):
+    name = "drag"
+    summary = "drag an element and drop it on another: {from: SELECTOR, to: SELECTOR}"
+    schema = {
+        "type": "object",
+        "required": ["from", "to"],
+        "properties": {"from": LOCATOR_SCHEMA, "to": LOCATOR_SCHEMA},
+        "additionalProperties": False,
+    }
+    # Web only until the app drivers can drag (a validate error beats a failure at run time).
+    targets = ("web",)
+
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+        if ctx.mapping(value, path, {"from": "the element to drag", "to": "where to drop it"}, ("from", "to")) is INVALID:
+            return INVALID
+        source = ctx.locator(value["from"], path + ("from",))
+        target = ctx.locator(value["to"], path + ("to",))
+        return INVALID if INVALID in (source, target) else (source, target)
+
+    async def perform(self, driver: Driver, params: tuple[Locator, Locator], ctx: ActionContext) -> None:
+        source, target = params
+        await driver.drag(source, target, timeout_ms=ctx.timeout_ms)
+
+    def describe(self, params: tuple[Locator, Locator]) -> str:
+        source, target = params
+        return f"drag {source.describe()} to {target.describe()}"

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..journey.model import Locator
+from . import register
+from .base import LOCATOR_SCHEMA, Action, ActionContext
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
+    from ..journey.parsing import ParseContext
+
+
+@register
+class Hover(Action[Locator]):
+    name = "hover"
+    summary = "move the pointer over an element (menus and tooltips that open on hover)"
+    schema = LOCATOR_SCHEMA
+    targets = ("web",)  # a touch screen has no pointer to rest on anything
+
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+        return ctx.locator(value, path)
+
+    async def perform(self, driver: Driver, params: Locator, ctx: ActionContext) -> None:
+        await driver.hover(params, timeout_ms=ctx.timeout_ms)
+
+    def describe(self, params: Locator) -> str:
+        return f"hover over {params.describe()}"

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import register
+from .base import Action, ActionContext
+
+if TYPE_CHECKING:
+    from ..drivers.base import Driver
+    from ..journey.parsing import ParseContext
+
+WINDOWS = ("popup", "main")
+
+
+@register
+class SwitchTo(Action[str]):
+    name = "switch_to"
+    summary = "popup: go on in the newest tab/window the journey opened (waits for it); main: back to the first"
+    schema = {"enum": list(WINDOWS)}
+    targets = ("web",)
+
+    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+        return ctx.choice(value, path, WINDOWS)
+
+    async def perform(self, driver: Driver, params: str, ctx: ActionContext) -> None:
+        await driver.switch_to(params, timeout_ms=ctx.timeout_ms)
+
+    def describe(self, params: str) -> str:
+        return "switch to the popup" if params == "popup" else "switch to the main window"

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..core.vocabulary import Kind, Reason
+from ..results import Finding
+from . import register
+from .base import Check
+
+if TYPE_CHECKING:
+    from ..runner.evidence import StepContext
+
+
+@register
+class Dialogs(Check):
+    """JavaScript dialogs that opened during the step. Every one goes into the step's
+    report (a customer saw it); one whose words were not what ``dialog: {text: ...}``
+    expected was dismissed by the driver and is a finding."""
+
+    name = "dialogs"
+    order = -35  # after the network (its cause), before the budget
+    always = True
+    summary = "a JavaScript dialog whose text is not the one the journey armed for"
+
+    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+        dialogs = sc.evidence.events.dialogs
+        if not dialogs:
+            return []
+        sc.report["dialogs"] = [dict(d) for d in dialogs[:20]]
+        return [
+            Finding(kind=Kind.RENDER, reason=Reason.WRONG_VALUE,
+                    message=f"a {d['type']} dialog said {d['message']!r}, not {d['expected']!r}: it was dismissed",
+                    evidence={"dialog": dict(d), "url": sc.evidence.url})
+            for d in dialogs if not d.get("matched", True)
+        ]
