@@ -179,3 +179,38 @@ def test_visible_expectation_on_a_frozen_screen_is_one_stall(app_config, patrol,
     assert f["fatal"] is True and "receipt" in f["message"]
     assert any("did not become visible" in c for c in f["evidence"].get("consequences", []))
 
+
+
+def test_element_assertions_and_stored_values_read_the_apps_ui_tree(app_config, patrol, tmp_path):
+    """text_of, number_of, count, attribute, value and store: in a native journey, read from
+    the Appium server's elements (a field's text, an element's attribute)."""
+    path = fake_journey(tmp_path, "fake-elements", """\
+        - name: sign in
+          tap: {id: login}
+          store: {taps: {attribute: {selector: {id: login}, name: clicks}}}
+          expect:
+            attribute: {selector: {id: login}, name: clicks, equals: "1"}
+            count: {selector: {id: transfer}, equals: 1}
+        - name: amount
+          fill: {selector: {id: amount}, text: "1,250.50"}
+          store: {amount: {value: {id: amount}}}
+          expect:
+            number_of: {selector: {id: amount}, equals: "1000 + 250.5"}
+            value: {selector: {id: amount}, equals: "1,250.50"}
+        - name: the stored value again
+          fill: {selector: {id: search}, text: "taps=${vars.taps}"}
+          expect:
+            text_of: {selector: {id: search}, equals: taps=1}
+        - name: a wrong amount
+          tap: {id: confirm}
+          budget: 5s
+          expect:
+            number_of: {selector: {id: amount}, equals: "${vars.amount} + 1"}
+        """, timeout="2s")
+    p = patrol("--config", str(app_config), "run", str(path))
+    steps = {s["name"]: s for s in p.journey("fake-elements")["steps"]}
+    assert steps["sign in"]["stored"] == {"taps": "1"}, steps["sign in"]["findings"]
+    assert steps["amount"]["stored"] == {"amount": "1,250.50"} and steps["amount"]["status"] == "passed", steps["amount"]
+    assert steps["the stored value again"]["status"] == "passed", steps["the stored value again"]["findings"]
+    assert p.findings("fake-elements") == [("a wrong amount", "render", "wrong_value")]
+    assert "expected equals 1,251.50, but the page shows 1,250.50" in steps["a wrong amount"]["findings"][0]["message"]

@@ -82,9 +82,12 @@ def test_element_assertion_problems_have_their_position(tmp_path, capsys, expect
         assert w in line_text, line_text
 
 
-def test_element_assertions_are_web_only_for_now(tmp_path, capsys):
+def test_element_assertions_also_validate_in_app_journeys(tmp_path, capsys):
     f = tmp_path / "j.yaml"
     f.write_text("name: t\ntarget: app\nsteps:\n  - tap: {id: a}\n    expect:\n      count: {selector: {id: a}, min: 1}\n",
                  encoding="utf-8")
+    assert main(["validate", str(f)]) == 0, capsys.readouterr().err
+    f.write_text("name: t\ntarget: app\nsteps:\n  - tap: {id: a}\n    expect:\n      count: {selector: \"#a\", min: 1}\n",
+                 encoding="utf-8")
     assert main(["validate", str(f)]) == 2
-    assert f"{f}:6:7: steps.0.expect.count: 'count' works in web journeys only" in capsys.readouterr().err
+    assert f"{f}:6:25: steps.0.expect.count.selector: app journeys need a named locator" in capsys.readouterr().err

@@ -40,3 +40,10 @@ def test_arithmetic_is_exact_decimal(expression, value):
 def test_anything_else_is_refused_with_words_never_run(expression, words):
     with pytest.raises(ExpressionError, match=words.replace("(", r"\(").replace("*", r"\*")):
         evaluate(expression)
+
+
+def test_stored_values_as_people_write_them_take_part_in_arithmetic():
+    assert evaluate("1,250.50 + 1") == Decimal("1251.50")
+    assert evaluate("¥128,460.52 - 12.34") == Decimal("128448.18")
+    with pytest.raises(ExpressionError):
+        evaluate("1,25 + 1")  # not a thousands group: a typo, not a number

@@ -11,7 +11,8 @@ Each waits, like ``visible``, up to the step's hard timeout for the condition to
 (a balance that is still loading is not yet wrong). A value that never comes right is
 a rendering error (``wrong_value``): the customer sees the wrong thing, the flow may go
 on. ``number_of`` reads numbers as people write them ("¥1,234.50", "(12.00)", "1.2万");
-``approx`` passes within 0.5% or 0.01, whichever is larger. Web journeys only for now.
+``approx`` passes within 0.5% or 0.01, whichever is larger. Web journeys read the DOM,
+app journeys the UI tree (a label's text, an attribute, a field's value).
 """
 
 from __future__ import annotations
@@ -56,8 +57,6 @@ class _ElementCheck(Check):
     extra: dict[str, str] = {}
 
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Assertion | Invalid:
-        if ctx.target != "web":
-            return ctx.error(path, f"'{self.expect_key}' works in web journeys only (for now)", key=True)
         allowed = {"selector": "the element(s)", **self.extra, **self.ops}
         if ctx.mapping(value, path, allowed, ("selector", *self.extra)) is INVALID:
             return Invalid.INVALID

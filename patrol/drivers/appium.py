@@ -440,6 +440,29 @@ class AppiumDriver(Driver):
         await self.watcher.observe()
         return await self.s.current_url()
 
+    # Element assertions and ``store:`` read the UI tree: an element's text (a native
+    # label's text, a web element's visible text), an attribute, a field's value.
+    async def _displayed(self, locator: Locator) -> list[Any]:
+        self._element_locator(locator)
+        await self.answer_open_alert()
+        return [el for el in (await self.s.elements(locator))[:50] if await self.s.displayed(el)]
+
+    async def texts_of(self, locator: Locator) -> list[str]:
+        return [str(await self.s.quiet("read text", lambda e=el: e.text, default="") or "")
+                for el in await self._displayed(locator)]
+
+    async def attributes_of(self, locator: Locator, name: str) -> list[str | None]:
+        values = [await self.s.quiet(f"read {name}", el.get_attribute, name) for el in await self._displayed(locator)]
+        return [None if v is None else str(v) for v in values]
+
+    async def values_of(self, locator: Locator) -> list[str]:
+        # A native text field's value is its text; a web field's is its "value" property.
+        out = []
+        for el in await self._displayed(locator):
+            value = await self.s.quiet("read value", el.get_attribute, "value")
+            out.append(str(value) if value is not None else str(await self.s.quiet("read text", lambda e=el: e.text, default="") or ""))
+        return out
+
     async def screenshot(self) -> bytes:
         png = await self.s.shot()
         await self.watcher.observe(force=not self.watcher.observed_since_drain)

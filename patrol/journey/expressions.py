@@ -38,7 +38,9 @@ def parse_number(text: str) -> Decimal:
     return value * _SCALE[scale] if scale else value
 
 
-_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|(.))")
+# Numbers as stored values hold them: "1,250.50" (thousands grouped), "¥1,250.50" (a
+# currency sign is only decoration here); a comma anywhere else is still refused.
+_TOKEN = re.compile(r"\s*[" + re.escape(_CURRENCY) + r"]?\s*(?:(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)|(.))")
 
 
 def evaluate(expression: str) -> Decimal:
@@ -47,7 +49,7 @@ def evaluate(expression: str) -> Decimal:
     for m in _TOKEN.finditer(expression.strip()):
         number, op = m.groups()
         if number is not None:
-            tokens.append(number)
+            tokens.append(number.replace(",", ""))
         elif op is not None and op.strip():
             if op not in "+-*/()":
                 raise ExpressionError(f"{op!r} is not allowed in {expression!r}; use numbers, + - * / and ( )")
