@@ -249,8 +249,8 @@ def whsec() -> str:
     return "whsec_" + base64.b64encode(os.urandom(24)).decode()
 
 
-def service(tmp_path, receivers=None, *, clock=None, public_url=None, **settings):
-    """An IncidentService on a real SQLite file under tmp_path.
+def service(tmp_path, receivers=None, *, clock=None, public_url=None, url=None, **settings):
+    """An IncidentService on a real SQLite file under tmp_path (or the database at ``url``).
 
     ``settings``: confirm, resolve_after, remind_every_s, and delivery knobs
     (backoff_s, max_backoff_s, max_age_s, flush_timeout_s), fast by default."""
@@ -265,7 +265,7 @@ def service(tmp_path, receivers=None, *, clock=None, public_url=None, **settings
         max_backoff_s=settings.pop("max_backoff_s", 0.2),
     )
     s = IncidentSettings(delivery=delivery, **settings)
-    store = open_store(f"sqlite:///{tmp_path}/state.db")
+    store = open_store(url or f"sqlite:///{tmp_path}/state.db")
     kw = {"clock": clock} if clock is not None else {}
     return IncidentService(store, s, receivers or {}, public_url, **kw)
 

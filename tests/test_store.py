@@ -1,10 +1,12 @@
-"""The state database: migrations on open, schema = migrations, config, concurrency."""
+"""The state database: migrations on open, schema = migrations, config, concurrency:
+every test of the database itself runs on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
+from pg_server import pg_server, postgres_url  # noqa: F401
 from receivers import DEAD_BUTTON, confirmed_run, journey, make_run, service
 from sqlalchemy import insert, inspect, select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +18,14 @@ from patrol.store.db import _migrated, alembic_config, current_revision, head_re
 from patrol.store.schema import incidents, metadata, runs
 
 TABLES = {"runs", "journey_runs", "step_results", "incidents", "events", "deliveries", "journey_state", "robot_state"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """The database a test works on: a SQLite file, or a fresh database on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    return request.getfixturevalue("postgres_url")
 
 
 def _config(tmp_path, text: str) -> Config:
@@ -35,10 +45,10 @@ def test_open_creates_and_migrates_the_database(tmp_path):
         assert current_revision(conn) == head_revision()
 
 
-def test_the_head_read_without_alembic_is_alembics_head(tmp_path):
+def test_the_head_read_without_alembic_is_alembics_head(db_url):
     assert known_head() == head_revision()
     # A database one migration behind is upgraded, not taken for current.
-    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    engine = make_engine(db_url)
     with engine.begin() as conn:
         from alembic import command
 
@@ -49,20 +59,20 @@ def test_the_head_read_without_alembic_is_alembics_head(tmp_path):
         assert current_revision(conn) == head_revision()
 
 
-def test_migrations_produce_exactly_the_declared_schema(tmp_path):
+def test_migrations_produce_exactly_the_declared_schema(db_url):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    store = open_store(db_url)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
 
 
-def test_migrations_go_down_and_up_again_keeping_nothing_stale(tmp_path):
+def test_migrations_go_down_and_up_again_keeping_nothing_stale(db_url):
     from alembic import command
 
-    engine = make_engine(f"sqlite:///{tmp_path}/s.db")
+    engine = make_engine(db_url)
     migrate(engine)
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "base")
@@ -72,16 +82,17 @@ def test_migrations_go_down_and_up_again_keeping_nothing_stale(tmp_path):
     assert TABLES <= set(inspect(engine).get_table_names())
 
 
-def test_an_existing_database_keeps_its_data_when_opened_by_a_newer_patrol(tmp_path):
-    svc = service(tmp_path)
+def test_an_existing_database_keeps_its_data_when_opened_by_a_newer_patrol(tmp_path, db_url):
+    svc = service(tmp_path, url=db_url)
     svc.record_run(confirmed_run(DEAD_BUTTON))
-    reopened = open_store(f"sqlite:///{tmp_path}/state.db")
+    _migrated.discard(db_url)
+    reopened = open_store(db_url)
     with reopened.read() as conn:
         assert conn.execute(select(incidents.c.status)).scalars().all() == ["open"]
 
 
-def test_runs_are_kept_with_summary_and_report_path(tmp_path):
-    svc = service(tmp_path)
+def test_runs_are_kept_with_summary_and_report_path(tmp_path, db_url):
+    svc = service(tmp_path, url=db_url)
     run = make_run(journey(fail=DEAD_BUTTON), journey(name="login"), run_dir=str(tmp_path / "r1"))
     svc.record_run(run)
     with svc.store.read() as conn:
@@ -114,8 +125,8 @@ def test_a_database_that_cannot_be_opened_is_a_robot_error(tmp_path):
     assert "pw-not-shown" not in str(e.value)
 
 
-def test_one_open_incident_per_fingerprint_enforced_by_the_database(tmp_path):
-    svc = service(tmp_path)
+def test_one_open_incident_per_fingerprint_enforced_by_the_database(tmp_path, db_url):
+    svc = service(tmp_path, url=db_url)
     svc.record_run(confirmed_run(DEAD_BUTTON))
     with svc.store.read() as conn:
         row = dict(conn.execute(select(incidents)).mappings().one())
@@ -128,10 +139,11 @@ def test_one_open_incident_per_fingerprint_enforced_by_the_database(tmp_path):
         conn.execute(insert(incidents).values(**row))  # resolved ones may repeat
 
 
-def test_concurrent_writers_do_not_lose_or_duplicate_anything(tmp_path):
-    """Two processes' worth of writers on one SQLite file: the same failure recorded
-    by both opens exactly one incident, and nothing fails with 'database is locked'."""
-    a, b = service(tmp_path), service(tmp_path)
+def test_concurrent_writers_do_not_lose_or_duplicate_anything(tmp_path, db_url):
+    """Two processes' worth of writers on one database: the same failure recorded by
+    both opens exactly one incident, and nothing fails with 'database is locked' (SQLite)
+    or a serialization/unique error (PostgreSQL)."""
+    a, b = service(tmp_path, url=db_url), service(tmp_path, url=db_url)
     errors: list[BaseException] = []
 
     def work(svc, n):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # Alembic is imported where it is used: only opening a database needs it.
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _migrated: set[str] = set()
+WRITE_LOCK = 727073  # PostgreSQL advisory lock of write transactions (727072: migrations)
 _migrate_lock = threading.Lock()
 # Every engine, closed at exit: a SQLite database's last connection folds its WAL back
 # into the file then, and `python -m patrol` skips the interpreter's teardown.
@@ -73,6 +74,14 @@ def make_engine(url: str | URL) -> Engine:
         return engine
     connect_args = {"connect_timeout": 10} if url.get_backend_name() == "postgresql" else {}
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    if url.get_backend_name() == "postgresql":
+        @event.listens_for(engine, "begin")
+        def _on_pg_begin(conn: Connection) -> None:
+            # PostgreSQL's form of BEGIN IMMEDIATE: a write transaction first takes one
+            # transaction-scoped advisory lock, so two patrol processes never both read
+            # then both insert the same incident or journey state (a unique violation).
+            if not conn.get_execution_options().get("readonly"):
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
     _engines.add(engine)
     return engine
 
