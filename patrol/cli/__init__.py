@@ -17,7 +17,8 @@ import threading
 from .. import __version__
 from ..errors import EXIT_INPUT, EXIT_ROBOT, InputError, PatrolError, RobotError
 
-COMMANDS = ("run", "validate", "demo", "schema", "baseline", "incidents", "deliveries", "schedule", "doctor", "record")
+COMMANDS = ("run", "validate", "demo", "schema", "baseline", "incidents", "deliveries", "schedule", "doctor", "record", "serve",
+            "users")
 
 
 def build_parser() -> argparse.ArgumentParser:

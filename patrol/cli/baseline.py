@@ -27,7 +27,7 @@ def approve(args: argparse.Namespace) -> int:
     from .. import console
     from ..checks.visual import baseline_store
     from ..config import load_config
-    from ..visual.baselines import Environment
+    from ..visual.approve import approvable_screens, approve_screen
 
     config = load_config(args.config)
     run_dir = Path(args.run_dir)
@@ -43,21 +43,15 @@ def approve(args: argparse.Namespace) -> int:
     for name in args.journey:
         if name not in known_journeys:
             raise InputError(f"--journey {name}: not in this run; journeys: {', '.join(sorted(known_journeys))}")
-    for journey in report.get("journeys", []):
-        if args.journey and journey["name"] not in args.journey:
+    for screen in approvable_screens(report):
+        if args.journey and screen.journey not in args.journey:
             continue
-        for step in journey.get("steps", []):
-            visual = (step.get("artifacts") or {}).get("visual")
-            if not visual or not step.get("screenshot"):
-                continue
-            if args.step and step.get("name") not in args.step and str(step.get("index")) not in args.step:
-                continue
-            png = (run_dir / step["screenshot"]).read_bytes()
-            env = Environment.from_dict(visual["environment"])
-            path = store.save(journey["name"], visual["baseline"], visual["device"], png, env)
-            console.say(f"approved {console.safe(journey['name'])} step {step['index']} "
-                        f"({console.safe(step.get('name') or '')}) -> {console.safe(path)}")
-            approved += 1
+        if args.step and screen.step_name not in args.step and str(screen.step_index) not in args.step:
+            continue
+        path = approve_screen(store, run_dir, screen)
+        console.say(f"approved {console.safe(screen.journey)} step {screen.step_index} "
+                    f"({console.safe(screen.step_name)}) -> {console.safe(path)}")
+        approved += 1
     if not approved:
         raise InputError("nothing to approve: no step with a visual check matched")
     console.say(f"{approved} baseline(s) approved")

@@ -40,7 +40,7 @@ from ..notify.formats import FORMATS
 from ..notify.receivers import Receiver, load_receivers
 from ..results import JourneyResult, RunResult
 from ..secrets import MASKER
-from ..store import StateStoreError, Store, history, open_store, state_settings
+from ..store import StateStoreError, Store, console_repo, history, open_store, state_settings
 from ..store import incident_repo as repo
 from . import documents as D
 from .fingerprint import Observation, evidence_summary, observations, severity
@@ -363,6 +363,8 @@ class IncidentService:
         for row in repo.due_reminders(conn, now - timedelta(seconds=every)):
             if repo.is_flapping(conn, repo.state_key(row["journey"], row["target"], row["device"])):
                 continue
+            if row.get("acknowledged_at") is not None:
+                continue  # someone said (in the console) they are on it
             repo.update_incident(conn, row["id"], last_notified_at=now)
             self._emit(conn, EventType.REMINDER, now, row["id"], _tags(row), None, notify=True, result=result)
 
@@ -387,6 +389,8 @@ class IncidentService:
             payload = D.build(event_type, uid, now, incident=inc_obj, run=run_obj, flapping=flapping, robot=robot)
             if extra and payload["data"].get("run"):
                 payload["data"]["run"].update(MASKER.mask_obj(extra))
+        if notify and self._silenced(conn, journeys, now):
+            notify = False  # a console silence: on the timeline, sent to nobody
         event_id = repo.insert_event(conn, uid=uid, incident_id=incident_id, type=event_type, at=now,
                                      run_id=run_ctx["id"] if run_ctx else None, journey=journey, notified=notify,
                                      payload=payload)
@@ -404,6 +408,18 @@ class IncidentService:
             result.events.append(event_type)
             result.queued += queued
         return event_id
+
+    @staticmethod
+    def _silenced(conn: Connection, journeys: JourneyFilter, now: datetime) -> bool:
+        """Whether a console silence covers one of these journeys (by name or tag)."""
+        active = console_repo.active_silences(conn, now)
+        if not active or not journeys:
+            return False
+        for name, tags in journeys:
+            for s in active:
+                if (s["scope"] == "journey" and s["value"] == name) or (s["scope"] == "tag" and s["value"] in tags):
+                    return True
+        return False
 
     # -- by hand -------------------------------------------------------------------------------------
     def resolve(self, incident_id: int, note: str | None = None) -> dict[str, Any]:

@@ -150,6 +150,9 @@ incidents = Table(
     Column("last_notified_at", UTCDateTime, nullable=True),
     Column("evidence", JSON, nullable=False),  # the latest failure's evidence summary
     Column("previous_id", Integer, nullable=True),
+    # Acknowledged from the console: someone is on it, so no more reminders.
+    Column("acknowledged_at", UTCDateTime, nullable=True),
+    Column("acknowledged_by", String(64), nullable=True),
     # At most one open incident per fingerprint, even with two writers.
     Index("uq_incidents_open_fingerprint", "fingerprint", unique=True,
           sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
@@ -229,4 +232,105 @@ schedule_jobs = Table(
     Column("id", Unicode(191), primary_key=True),
     Column("next_run_time", Float(25), index=True),
     Column("job_state", LargeBinary, nullable=False),
+)
+
+# -- the console (``patrol serve``) ------------------------------------------------------------
+# People who may sign in; the password is an argon2 hash, never the password.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # viewer / approver / admin
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# API tokens for scripts: only a SHA-256 of the token is kept, so a copy of the database is no key.
+console_tokens = Table(
+    "console_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# Signed-in sessions, server side (a sign-out or a removed user ends them at once); the id is a SHA-256 of the cookie.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# Every change made through the console, its API or the console's CLI commands.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(64), nullable=False),
+    Column("via", String(16), nullable=False),  # page / api / cli
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+
+# Every baseline approved from the console, with what it replaced (None: there was none), for undo.
+baseline_history = Table(
+    "baseline_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("journey", String(255), nullable=False),
+    Column("baseline", String(255), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("step_index", Integer, nullable=True),
+    Column("previous_png", LargeBinary, nullable=True),
+    Column("previous_env", JSON, nullable=True),
+    Column("approved_sha256", String(64), nullable=False),
+    Column("approved_by", String(64), nullable=False),
+    Column("approved_at", UTCDateTime, nullable=False),
+    Column("undone_by", String(64), nullable=True),
+    Column("undone_at", UTCDateTime, nullable=True),
+    Index("ix_baseline_history_screen", "journey", "baseline", "device", "id"),
+)
+
+# A journey or tag silenced until a time: incidents still open and record, nothing is sent.
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(16), nullable=False),  # journey / tag
+    Column("value", String(255), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+)
+
+# Maintenance windows: one-off (starts_at..ends_at) or recurring (cron + duration in a time zone).
+maintenance_windows = Table(
+    "maintenance_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("scope", String(16), nullable=False),  # all / journey / tag
+    Column("value", String(255), nullable=True),
+    Column("starts_at", UTCDateTime, nullable=True),
+    Column("ends_at", UTCDateTime, nullable=True),
+    Column("cron", String(128), nullable=True),
+    Column("duration_s", Float, nullable=True),
+    Column("timezone", String(64), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
 )

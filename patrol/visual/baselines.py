@@ -93,3 +93,15 @@ class BaselineStore:
             mtmp.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n", encoding="utf-8")
             os.replace(mtmp, mp)
         return p
+
+    def remove(self, journey: str, name: str, device: str) -> None:
+        """Forget a baseline (undoing the approval of a screen that had none): the next run stores it as new."""
+        p = self.path(journey, name, device)
+        with _lock:
+            p.unlink(missing_ok=True)
+            manifest = self._read_manifest(journey)
+            if manifest.pop(p.name, None) is not None:
+                mp = self._manifest_path(journey)
+                mtmp = mp.with_suffix(".json.part")
+                mtmp.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n", encoding="utf-8")
+                os.replace(mtmp, mp)

@@ -1,0 +1,43 @@
+"""``patrol serve``: the console, a web page over the state database and the run folders."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="serve the console (sign in, approve baselines, acknowledge incidents)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; put TLS in front for others)")
+    p.add_argument("--port", type=int, default=8900, help="port (default 8900)")
+    p.set_defaults(func=serve)
+
+
+def build_app(config_path: str | None) -> Starlette:
+    """The console app for a patrol.yaml (also used by the tests and by `patrol schedule --console-port`)."""
+    from ..checks.visual import baseline_store
+    from ..config import load_config
+    from ..errors import InputError
+    from ..incidents.service import IncidentService
+    from ..webconsole.app import create_app
+    from ..webconsole.data import Console
+
+    config = load_config(config_path)
+    if not IncidentService.enabled(config):
+        raise InputError("the console needs the state database: remove `state: false` from patrol.yaml")
+    incidents = IncidentService.from_config(config)
+    return create_app(Console(incidents.store, baseline_store(config)), incidents)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .. import console
+
+    app = build_app(args.config)
+    console.say(f"Patrol console on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=True)
+    return 0

@@ -1,0 +1,62 @@
+"""The console application: its route table and the ASGI app around it."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..incidents.service import IncidentService
+from . import incident_pages as ip
+from . import pages as p
+from .auth import RateLimiter
+from .data import Console
+from .web import HERE, secure_headers
+
+# Open without signing in: the sign-in form itself and the stylesheet/script it needs.
+PUBLIC_PATHS = ("/login", "/static")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/login", p.login_page, methods=["GET"]),
+        Route("/login", p.login, methods=["POST"]),
+        Route("/logout", p.logout, methods=["POST"]),
+        Route("/", p.overview, methods=["GET"]),
+        Route("/runs", p.runs_page, methods=["GET"]),
+        Route("/runs/{run_id}", p.run_page, methods=["GET"]),
+        Route("/runs/{run_id}/files/{name:path}", p.run_file, methods=["GET"]),
+        Route("/runs/{run_id}/compare", p.compare, methods=["GET"]),
+        Route("/runs/{run_id}/approve", p.approve, methods=["POST"]),
+        Route("/baselines", p.baselines_page, methods=["GET"]),
+        Route("/baselines/{approval_id:int}/undo", p.undo, methods=["POST"]),
+        Route("/incidents", ip.incidents_page, methods=["GET"]),
+        Route("/incidents/{incident_id:int}", ip.incident_page, methods=["GET"]),
+        Route("/incidents/{incident_id:int}/acknowledge", ip.acknowledge, methods=["POST"]),
+        Route("/incidents/{incident_id:int}/resolve", ip.resolve, methods=["POST"]),
+        Route("/silences", ip.silence, methods=["POST"]),
+        Route("/silences/{silence_id:int}/end", ip.end_silence, methods=["POST"]),
+        Route("/audit", p.audit_page, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+
+class _Headers(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        return secure_headers(await call_next(request))
+
+
+def create_app(console: Console, incidents: IncidentService, *, secure_cookies: bool = True,
+               limiter: RateLimiter | None = None) -> Starlette:
+    app = Starlette(routes=routes(), middleware=[Middleware(_Headers)])
+    app.state.console = console
+    app.state.incidents = incidents
+    app.state.secure_cookies = secure_cookies
+    app.state.limiter = limiter or RateLimiter()
+    app.state.address_limiter = RateLimiter(limit=30)
+    return app
+

@@ -1,0 +1,242 @@
+"""What the console's pages and API read and change, over the state database, the run
+folders and the baselines. Every change writes its audit entry in the same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..core.isotime import utcnow
+from ..store import Store, history
+from ..store import console_repo as repo
+from ..visual.approve import Screen, approve_screen, latest_screens
+from ..visual.baselines import BaselineStore, Environment
+from .auth import SESSION_HOURS, Principal, dummy_verify, new_token, token_hash, verify_password
+
+
+class Refused(Exception):
+    """A request the console answers with an error page or JSON error (status, words)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Console:
+    def __init__(self, store: Store, baselines: BaselineStore, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.baselines = baselines
+        self.clock = clock
+
+    # -- who ------------------------------------------------------------------------------------------
+    def sign_in(self, name: str, password: str) -> tuple[str, Principal] | None:
+        """A new session's cookie value and its user, or None for a wrong name or password."""
+        with self.store.read() as conn:
+            row = repo.user_by_name(conn, name)
+        if row is None:
+            dummy_verify(password)
+            return None
+        if not verify_password(row["password_hash"], password):
+            return None
+        cookie, csrf, now = new_token(), new_token(), self.clock()
+        with self.store.write() as conn:
+            repo.end_expired_sessions(conn, now)
+            repo.add_session(conn, token_hash(cookie), row["id"], csrf, now, now + timedelta(hours=SESSION_HOURS))
+            repo.audit(conn, now, row["name"], "page", "sign_in", f"user:{row['name']}")
+        return cookie, Principal(row["id"], row["name"], row["role"], "page", csrf)
+
+    def session(self, cookie: str) -> Principal | None:
+        if not cookie:
+            return None
+        with self.store.read() as conn:
+            row = repo.session_user(conn, token_hash(cookie), self.clock())
+        return Principal(row["id"], row["name"], row["role"], "page", row["csrf"]) if row else None
+
+    def sign_out(self, cookie: str) -> None:
+        with self.store.write() as conn:
+            repo.end_session(conn, token_hash(cookie))
+
+    def token(self, token: str) -> Principal | None:
+        if not token:
+            return None
+        with self.store.write() as conn:
+            row = repo.token_user(conn, token_hash(token))
+            if row is None:
+                return None
+            repo.touch_token(conn, row["token_id"], self.clock())
+        return Principal(row["id"], row["name"], row["role"], "api")
+
+    # -- reading --------------------------------------------------------------------------------------
+    def overview(self) -> list[dict[str, Any]]:
+        """Every journey seen in 30 days: status now, 7/30-day pass rates, its last run."""
+        now = self.clock()
+        with self.store.read() as conn:
+            rows = history.latest_attempts_since(conn, now - timedelta(days=30))
+        journeys: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for r in rows:
+            if not r.latest:
+                continue
+            j = journeys.setdefault((r.journey, r.target, r.device), {
+                "journey": r.journey, "target": r.target, "device": r.device, "runs7": 0, "pass7": 0, "runs30": 0, "pass30": 0})
+            j.update(status=r.status, run_id=r.run_id, at=r.started_at)
+            j["runs30"] += 1
+            j["pass30"] += r.status == "passed"
+            if r.started_at and r.started_at >= now - timedelta(days=7):
+                j["runs7"] += 1
+                j["pass7"] += r.status == "passed"
+        for j in journeys.values():
+            j["rate7"] = _rate(j["pass7"], j["runs7"])
+            j["rate30"] = _rate(j["pass30"], j["runs30"])
+        return sorted(journeys.values(), key=lambda j: (j["status"] == "passed", j["journey"]))
+
+    def runs(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.store.read() as conn:
+            return [dict(r) for r in repo.recent_runs(conn, limit)]
+
+    def run(self, run_id: str) -> tuple[dict[str, Any], dict[str, Any], Path]:
+        """A recorded run, its report.json and its folder."""
+        with self.store.read() as conn:
+            found = history.runs_by_id(conn, [run_id]).get(run_id)
+        if not found or not found.get("run_dir"):
+            raise Refused(404, f"there is no run {run_id}")
+        run_dir = Path(found["run_dir"])
+        try:
+            report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise Refused(410, f"the report of run {run_id} is no longer there (removed by retention?)") from None
+        return found, report, run_dir
+
+    def run_file(self, run_id: str, name: str) -> Path:
+        """A file inside a run's folder; anything that resolves outside it is refused."""
+        _, _, run_dir = self.run(run_id)
+        root = run_dir.resolve()
+        path = (root / name).resolve()
+        if not path.is_relative_to(root) or path.suffix.lower() not in {".png", ".jpg", ".jpeg", ".zip", ".json"}:
+            raise Refused(404, "no such file")
+        if not path.is_file():
+            raise Refused(404, "no such file")
+        return path
+
+    def screens(self, run_id: str) -> list[Screen]:
+        _, report, _ = self.run(run_id)
+        return latest_screens(report)
+
+    def screen(self, run_id: str, key: str) -> tuple[Screen, dict[str, Any]]:
+        """One approvable screen of a run and its report step."""
+        _, report, _ = self.run(run_id)
+        for s in latest_screens(report):
+            if s.key == key:
+                return s, _step(report, s)
+        raise Refused(404, f"run {run_id} has no screen {key}")
+
+    def approvals(self) -> list[dict[str, Any]]:
+        with self.store.read() as conn:
+            return repo.approvals(conn)
+
+    def audit(self, limit: int = 300) -> list[dict[str, Any]]:
+        with self.store.read() as conn:
+            return repo.audit_entries(conn, limit)
+
+    # -- baselines --------------------------------------------------------------------------------------
+    def approve(self, who: Principal, run_id: str, keys: list[str]) -> list[int]:
+        """Approve the run's screens named by ``keys`` exactly as ``patrol baseline approve``
+        does, keeping what each replaced for undo."""
+        _, report, run_dir = self.run(run_id)
+        by_key = {s.key: s for s in latest_screens(report)}
+        unknown = [k for k in keys if k not in by_key]
+        if unknown or not keys:
+            raise Refused(400, f"nothing to approve: unknown screen(s) {', '.join(unknown)}" if unknown else "choose at least one screen")
+        ids: list[int] = []
+        now = self.clock()
+        with self.store.write() as conn:
+            for k in keys:
+                s = by_key[k]
+                before = self.baselines.load(s.journey, s.baseline, s.device)
+                path = approve_screen(self.baselines, run_dir, s)
+                ids.append(repo.add_approval(
+                    conn, journey=s.journey, baseline=s.baseline, device=s.device, run_id=run_id, step_index=s.step_index,
+                    previous_png=before[0] if before else None,
+                    previous_env=before[1].to_dict() if before and before[1] else None,
+                    approved_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), approved_by=who.name, approved_at=now))
+                repo.audit(conn, now, who.name, who.via, "baseline.approve", f"{s.journey}/{s.baseline}.{s.device}",
+                           {"run": run_id, "step": s.step_index, "approval": ids[-1]})
+        return ids
+
+    def undo(self, who: Principal, approval_id: int) -> None:
+        now = self.clock()
+        with self.store.write() as conn:
+            row = repo.approval(conn, approval_id)
+            if row is None:
+                raise Refused(404, f"there is no approval #{approval_id}")
+            if row["undone_at"] is not None:
+                raise Refused(409, f"approval #{approval_id} was already undone by {row['undone_by']}")
+            if repo.newer_live_approval(conn, row):
+                raise Refused(409, "a newer approval of this screen stands: undo that one first")
+            if row["previous_png"] is None:
+                self.baselines.remove(row["journey"], row["baseline"], row["device"])
+            else:
+                env = Environment.from_dict(row["previous_env"] or {})
+                self.baselines.save(row["journey"], row["baseline"], row["device"], row["previous_png"], env)
+            repo.mark_undone(conn, approval_id, who.name, now)
+            repo.audit(conn, now, who.name, who.via, "baseline.undo", f"{row['journey']}/{row['baseline']}.{row['device']}",
+                       {"approval": approval_id, "run": row["run_id"]})
+
+
+    # -- incidents --------------------------------------------------------------------------------------
+    def record(self, who: Principal, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+        """An audit entry for a change made elsewhere (the incident service's own transaction)."""
+        with self.store.write() as conn:
+            repo.audit(conn, self.clock(), who.name, who.via, action, target, detail)
+
+    def acknowledge(self, who: Principal, incident_id: int) -> None:
+        now = self.clock()
+        with self.store.write() as conn:
+            row = repo.incident(conn, incident_id)
+            if row is None:
+                raise Refused(404, f"there is no incident #{incident_id}")
+            if row["status"] != "open":
+                raise Refused(409, f"incident #{incident_id} is already resolved")
+            if row["acknowledged_at"] is not None:
+                raise Refused(409, f"incident #{incident_id} was already acknowledged by {row['acknowledged_by']}")
+            repo.acknowledge(conn, incident_id, who.name, now)
+            repo.audit(conn, now, who.name, who.via, "incident.acknowledge", f"incident:{incident_id}")
+
+    def silences(self) -> list[dict[str, Any]]:
+        with self.store.read() as conn:
+            return repo.active_silences(conn, self.clock())
+
+    def silence(self, who: Principal, scope: str, value: str, seconds: float, reason: str | None) -> int:
+        if scope not in ("journey", "tag") or not value:
+            raise Refused(400, "silence a journey or a tag: choose which and name it")
+        if not 0 < seconds <= 30 * 86400:
+            raise Refused(400, "a silence lasts more than nothing and at most 30 days")
+        now = self.clock()
+        with self.store.write() as conn:
+            sid = repo.add_silence(conn, scope=scope, value=value, until=now + timedelta(seconds=seconds), reason=reason,
+                                   created_by=who.name, created_at=now)
+            repo.audit(conn, now, who.name, who.via, "silence.add", f"{scope}:{value}", {"silence": sid, "seconds": seconds})
+        return sid
+
+    def end_silence(self, who: Principal, silence_id: int) -> None:
+        now = self.clock()
+        with self.store.write() as conn:
+            if not repo.end_silence(conn, silence_id, now):
+                raise Refused(404, f"there is no active silence #{silence_id}")
+            repo.audit(conn, now, who.name, who.via, "silence.end", f"silence:{silence_id}")
+
+def _rate(passed: int, total: int) -> float | None:
+    return round(100.0 * passed / total, 1) if total else None
+
+
+def _step(report: dict[str, Any], s: Screen) -> dict[str, Any]:
+    for j in report.get("journeys", []):
+        if j["name"] == s.journey and int(j.get("attempt") or 1) == s.attempt:
+            for step in j.get("steps", []):
+                if int(step["index"]) == s.step_index:
+                    return dict(step)
+    return {}

@@ -1,0 +1,353 @@
+"""The console (issue 12) end to end: `patrol serve` on a loopback port over a state
+database and runs made by real patrols of the demo bank with a layout shift, driven
+in real Chromium; and its security: every route refuses strangers, roles, CSRF,
+inert untrusted text, no path traversal, an audit log of every change."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import JOURNEYS, ROOT
+from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
+
+PASSWORD = "correct horse battery"
+XSS = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+
+
+def _cli(*argv: str, stdin: str | None = None) -> int:
+    """The real CLI, in a thread of its own (Playwright's sync API owns this thread's loop)."""
+    from patrol.cli import main
+
+    out: list[int] = []
+    saved = sys.stdin
+    if stdin is not None:
+        sys.stdin = io.StringIO(stdin)
+    try:
+        t = threading.Thread(target=lambda: out.append(main(list(argv))))
+        t.start()
+        t.join()
+    finally:
+        sys.stdin = saved
+    return out[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class World:
+    def __init__(self, root: Path, bank) -> None:
+        self.root, self.bank = root, bank
+        self.cfg = root / "patrol.yaml"
+        self.baselines = root / "baselines"
+        self.runs: list[Path] = []
+        self.url = ""
+
+    def patrol(self) -> tuple[int, dict]:
+        run_dir = self.root / f"run-{len(self.runs) + 1}"
+        self.runs.append(run_dir)
+        code = _cli("--config", str(self.cfg), "run", str(JOURNEYS / "login.yaml"), "--base-url", self.bank.url, "--output", str(run_dir))
+        return code, json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+
+    def run_id(self, i: int = 0) -> str:
+        return json.loads((self.runs[i] / "report.json").read_text(encoding="utf-8"))["run_id"]
+
+    def store(self):
+        from patrol.config import load_config
+        from patrol.store import open_from_config
+
+        return open_from_config(load_config(str(self.cfg)))
+
+
+def _findings(report: dict) -> set[tuple[str, str]]:
+    return {(s["name"], f["reason"]) for j in report["journeys"] for s in j["steps"] for f in s["findings"]}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One state database and baselines, a failing patrol (layout shift), users, and the console serving them."""
+    import uvicorn
+
+    from patrol.cli.serve import build_app
+    from patrol.demo.server import DemoBank
+
+    root = tmp_path_factory.mktemp("console")
+    shutil.copytree(ROOT / "baselines", root / "baselines")
+    text = (ROOT / "patrol.yaml").read_text(encoding="utf-8").replace("baselines: baselines", f"baselines: {root / 'baselines'}")
+    (root / "patrol.yaml").write_text(text + "\nincidents:\n  confirm: 0\n", encoding="utf-8")
+    with DemoBank(port=0, faults=["layout_shift"]) as bank:
+        w = World(root, bank)
+        code, report = w.patrol()
+        assert code == 1 and ("sign in", "visual_diff") in _findings(report), report
+        for name, role in (("ada", "admin"), ("qa", "approver"), ("vic", "viewer")):
+            assert _cli("--config", str(w.cfg), "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n") == 0
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(build_app(str(w.cfg)), host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        w.url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        w.app = server.config.app
+        yield w
+        server.should_exit = True
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _signed_in(browser, world, name: str, **context):
+    page = browser.new_context(**context).new_page()
+    page.goto(world.url + "/")
+    assert "/login" in page.url, "a stranger is sent to sign in"
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(world.url + "/")
+    return page
+
+
+def _http_session(world, name: str) -> tuple[httpx.Client, str]:
+    """A plain HTTP client signed in as ``name`` and the session's CSRF token."""
+    client = httpx.Client(base_url=world.url, follow_redirects=False)
+    r = client.post("/login", data={"name": name, "password": PASSWORD, "next": "/"})
+    assert r.status_code == 303, r.text
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie
+    client.headers["cookie"] = cookie.split(";")[0]  # a Secure cookie: httpx's jar would keep it off plain http
+    page = client.get("/incidents")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token, page.text
+    return client, token.group(1)
+
+
+def _history_count(world) -> int:
+    from sqlalchemy import func, select
+
+    from patrol.store.schema import baseline_history
+
+    with world.store().read() as conn:
+        return int(conn.execute(select(func.count()).select_from(baseline_history)).scalar_one())
+
+
+def _no_overflow(page) -> None:
+    sizes = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert sizes[0] <= sizes[1], f"{page.url}: horizontal overflow {sizes}"
+
+
+# -- security -----------------------------------------------------------------------------------------
+def _example_path(path: str, run_id: str) -> str:
+    path = path.replace("{run_id}", run_id).replace("{name:path}", "login/04-sign-in.png")
+    return re.sub(r"\{[a-z_]+:int\}", "1", path)
+
+
+def test_every_route_refuses_a_stranger(world):
+    from starlette.routing import Mount, Route
+
+    from patrol.webconsole.app import PUBLIC_PATHS
+
+    checked = 0
+    with httpx.Client(base_url=world.url, follow_redirects=False) as client:
+        for route in world.app.routes:
+            if isinstance(route, Mount) or route.path in PUBLIC_PATHS:
+                assert route.path in PUBLIC_PATHS, f"{route.path}: a mount that is not declared public"
+                continue
+            assert isinstance(route, Route)
+            for method in sorted(route.methods - {"HEAD"}):
+                r = client.request(method, _example_path(route.path, world.run_id()))
+                refused = r.status_code == 401 or (r.status_code == 303 and r.headers["location"].startswith("/login"))
+                assert refused, f"{method} {route.path} answered a stranger with {r.status_code}"
+                checked += 1
+        # A forged session cookie is no better than none.
+        r = client.get(f"/runs/{world.run_id()}/files/login/04-sign-in.png", headers={"cookie": "patrol_session=forged"})
+        assert r.status_code == 303
+    assert checked >= 15
+
+
+def test_a_viewer_cannot_approve_and_nothing_is_written(world):
+    client, csrf = _http_session(world, "vic")
+    baseline = world.baselines / "login" / "home.desktop.png"
+    before, count = baseline.read_bytes(), _history_count(world)
+    screen = "login/1/4"
+    r = client.post(f"/runs/{world.run_id()}/approve", data={"csrf": csrf, "screen": screen})
+    assert r.status_code == 403 and "approver" in r.text
+    assert client.get(f"/runs/{world.run_id()}").status_code == 200, "a viewer still reads"
+    assert client.get("/audit").status_code == 403, "the audit log is for admins"
+    assert baseline.read_bytes() == before and _history_count(world) == count
+
+
+def test_a_change_without_the_csrf_token_is_refused(world):
+    client, csrf = _http_session(world, "qa")
+    baseline = world.baselines / "login" / "home.desktop.png"
+    before, count = baseline.read_bytes(), _history_count(world)
+    for data in ({"screen": "login/1/4"}, {"screen": "login/1/4", "csrf": "x" + csrf[1:]}):
+        r = client.post(f"/runs/{world.run_id()}/approve", data=data)
+        assert r.status_code == 403 and "CSRF" in r.text
+    assert baseline.read_bytes() == before and _history_count(world) == count
+    # Signing in again is limited after repeated failures.
+    stranger = httpx.Client(base_url=world.url, follow_redirects=False)
+    codes = [stranger.post("/login", data={"name": "nobody", "password": "wrong-wrong"}).status_code for _ in range(6)]
+    assert codes[:5] == [401] * 5 and codes[5] == 429
+
+
+def test_path_traversal_is_refused_and_screens_are_served(world):
+    client, _ = _http_session(world, "vic")
+    run = world.run_id()
+    ok = client.get(f"/runs/{run}/files/login/04-sign-in.png")
+    assert ok.status_code == 200 and ok.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "default-src 'none'" in ok.headers["content-security-policy"]
+    for bad in ("../patrol.yaml", "..%2Fpatrol.yaml", "%2e%2e/%2e%2e/patrol.yaml", "login/../../baselines/login/home.desktop.png",
+                "/etc/passwd", "%2Fetc%2Fpasswd", "report.json/../../patrol.yaml"):
+        r = client.get(f"/runs/{run}/files/{bad}")
+        assert r.status_code == 404, (bad, r.status_code)
+        assert b"baselines" not in r.content[:200] and b"root:" not in r.content
+
+
+def test_untrusted_text_renders_inert(world, browser):
+    """A page's URL, OCR text and messages come from the patrolled app: escaped, and the CSP forbids inline script."""
+    from sqlalchemy import update
+
+    from patrol.store.schema import incidents
+
+    run_dir = world.runs[0]
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    step = report["journeys"][0]["steps"][3]
+    step["url"] = "http://bank.test/?q=" + XSS
+    step["findings"].append({"kind": "render", "reason": "forbidden_text", "message": "saw " + XSS,
+                             "evidence": {"text": XSS, "ocr_text": XSS}, "fatal": False})
+    (run_dir / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    with world.store().write() as conn:
+        conn.execute(update(incidents).where(incidents.c.id == 1).values(message=XSS, page_url="http://x/" + XSS))
+    page = _signed_in(browser, world, "vic")
+    errors: list[str] = []
+    page.on("dialog", lambda d: (errors.append(d.message), d.dismiss()))
+    for path in (f"/runs/{world.run_id()}", "/incidents/1", "/incidents", "/"):
+        page.goto(world.url + path)
+        assert XSS in page.inner_text("main"), f"{path}: the text is shown as text"
+        assert page.evaluate("window.__pwned") is None, path
+        assert page.locator("main img[onerror]").count() == 0 and page.locator("main script").count() == 0
+    assert not errors
+    page.context.close()
+
+
+# -- approve, the next run passes, undo, it fails again --------------------------------------------------
+def test_compare_approve_then_undo(world, browser):
+    page = _signed_in(browser, world, "qa")
+    run = world.run_id()
+    page.goto(f"{world.url}/runs/{run}")
+    page.click("a[href$='compare?screen=login/1/4']")
+    assert "looks different from baseline" in page.inner_text("main")
+    for label in ("baseline", "actual", "diff"):
+        img = page.locator(f"#compare img[data-label={label}]")
+        assert img.evaluate("i => i.complete && i.naturalWidth") == 1280, label
+    page.click("button[data-mode=slider]")
+    page.fill("#compare .blend", "30")
+    page.dispatch_event("#compare .blend", "input")
+    assert page.locator("#compare .pane-actual").evaluate("e => e.style.width") == "30%"
+    page.click("button[data-mode=onion]")
+    assert page.locator("#compare .pane-actual").evaluate("e => e.style.opacity") == "0.3"
+    page.click("text=Approve this screen as the new baseline")
+    page.wait_for_url(f"**/runs/{run}?approved=1")
+    shot = (world.runs[0] / "login" / "04-sign-in.png").read_bytes()
+    assert (world.baselines / "login" / "home.desktop.png").read_bytes() == shot, "written as `patrol baseline approve` writes it"
+    # The rest of the run from its checklist: the screen still different (promo) is checked already.
+    page.click("text=Approve the checked screens")
+    page.wait_for_url("**approved=*")
+    code, report = world.patrol()
+    assert code == 0, _findings(report)
+    page.goto(world.url + "/baselines")
+    assert page.locator("text=Undo").count() >= 2
+    while page.locator("button:has-text('Undo')").count():
+        page.locator("button:has-text('Undo')").first.click()
+        page.wait_for_url(world.url + "/baselines")
+    assert "undone by qa" in page.inner_text("main")
+    code, report = world.patrol()
+    assert code == 1 and {("sign in", "visual_diff"), ("view promo banner", "visual_diff")} <= _findings(report)
+    page.context.close()
+
+
+# -- incidents ---------------------------------------------------------------------------------------------
+def test_acknowledge_stops_reminders_silence_and_resolve(world, browser):
+    from datetime import timedelta
+
+    from patrol.core.isotime import utcnow
+    from patrol.incidents.service import IncidentService, RecordResult
+    from patrol.incidents.settings import IncidentSettings
+    from patrol.store.schema import events
+
+    page = _signed_in(browser, world, "qa")
+    page.goto(world.url + "/incidents")
+    assert page.locator("a[href='/incidents/1']").count() == 1
+    page.goto(world.url + "/incidents/1")
+    page.click("text=Acknowledge")
+    assert "Acknowledged by qa" in page.inner_text("main")
+    # An hour later reminders are due: only the incident nobody acknowledged gets one.
+    store = world.store()
+    svc = IncidentService(store, IncidentSettings(remind_every_s=60), clock=lambda: utcnow() + timedelta(hours=1))
+    with store.write() as conn:
+        svc._reminders(conn, svc.clock(), RecordResult("test"))
+        reminded = {r.incident_id for r in conn.execute(events.select().where(events.c.type == "incident.reminder"))}
+    assert 1 not in reminded and reminded, reminded
+    page.goto(world.url + "/incidents")
+    page.select_option("select[name=scope]", "journey")
+    page.fill("input[name=value]", "login")
+    page.fill("input[name=duration]", "1h")
+    page.click("button:has-text('Silence')")
+    assert "journey login until" in page.inner_text("main")
+    page.goto(world.url + "/incidents/2")
+    page.fill("input[name=note]", "fixed the banner")
+    page.click("button:has-text('Resolve')")
+    assert "fixed the banner" in page.inner_text("main")
+    page.context.close()
+
+
+def test_audit_log_holds_every_change(world, browser):
+    page = _signed_in(browser, world, "ada")
+    page.goto(world.url + "/audit")
+    text = page.inner_text("main")
+    for action in ("user.add", "sign_in", "baseline.approve", "baseline.undo", "incident.acknowledge", "silence.add",
+                   "incident.resolve"):
+        assert action in text, action
+    page.context.close()
+
+
+def test_every_page_on_desktop_and_phone_without_overflow(world, browser, tmp_path):
+    run = world.run_id()
+    pages = {"overview": "/", "runs": "/runs", "run": f"/runs/{run}", "compare": f"/runs/{run}/compare?screen=login%2F1%2F4",
+             "incidents": "/incidents?all=1", "incident": "/incidents/1", "baselines": "/baselines", "audit": "/audit"}
+    for w, h in ((1280, 800), (390, 844)):
+        page = _signed_in(browser, world, "ada", viewport={"width": w, "height": h})
+        for name, path in pages.items():
+            page.goto(world.url + path)
+            assert page.locator("main h1").count() == 1, path
+            page.screenshot(path=str(tmp_path / f"{name}-{w}x{h}.png"), full_page=True)
+            _no_overflow(page)
+        page.context.close()
+        login = browser.new_context(viewport={"width": w, "height": h}).new_page()
+        login.goto(world.url + "/login")
+        login.screenshot(path=str(tmp_path / f"login-{w}x{h}.png"))
+        _no_overflow(login)
+        login.context.close()
+    assert len(list(tmp_path.glob("*.png"))) == 18
