@@ -336,7 +336,8 @@ def test_audit_log_holds_every_change(world, browser):
 def test_every_page_on_desktop_and_phone_without_overflow(world, browser, tmp_path):
     run = world.run_id()
     pages = {"overview": "/", "runs": "/runs", "run": f"/runs/{run}", "compare": f"/runs/{run}/compare?screen=login%2F1%2F4",
-             "incidents": "/incidents?all=1", "incident": "/incidents/1", "baselines": "/baselines", "audit": "/audit"}
+             "incidents": "/incidents?all=1", "incident": "/incidents/1", "baselines": "/baselines", "audit": "/audit",
+             "maintenance": "/maintenance", "schedules": "/schedules", "deliveries": "/deliveries"}
     for w, h in ((1280, 800), (390, 844)):
         page = _signed_in(browser, world, "ada", viewport={"width": w, "height": h})
         for name, path in pages.items():
@@ -350,4 +351,167 @@ def test_every_page_on_desktop_and_phone_without_overflow(world, browser, tmp_pa
         login.screenshot(path=str(tmp_path / f"login-{w}x{h}.png"))
         _no_overflow(login)
         login.context.close()
-    assert len(list(tmp_path.glob("*.png"))) == 18
+    assert len(list(tmp_path.glob("*.png"))) == 2 * len(pages) + 2
+
+
+# -- maintenance windows in the console -------------------------------------------------------------------
+def test_admin_adds_and_ends_a_maintenance_window_viewer_cannot(world, browser):
+    page = _signed_in(browser, world, "ada")
+    page.goto(world.url + "/maintenance")
+    page.fill("input[name=name]", "deploy <b>4.2</b>")
+    page.select_option("select[name=scope]", "tag")
+    page.fill("input[name=value]", "smoke")
+    page.fill("input[name=for]", "2h")
+    page.click("button:has-text('Add window')")
+    item = page.locator("li.window", has_text="deploy <b>4.2</b>")
+    assert "active until" in item.inner_text() and "tag smoke" in item.inner_text()
+    page.fill("input[name=name]", "weekly")
+    page.fill("input[name=cron]", "0 22 * * fri")
+    page.fill("input[name=duration]", "1h")
+    page.fill("input[name=timezone]", "Europe/Berlin")
+    page.click("button:has-text('Add window')")
+    weekly = page.locator("li.window", has_text="weekly")
+    assert "cron 0 22 * * fri (Europe/Berlin) for 1h" in weekly.inner_text() and weekly.locator("time").count() == 3
+    page.fill("input[name=name]", "backwards")
+    page.fill("input[name=from]", "2030-01-02 10:00")
+    page.fill("input[name=to]", "2030-01-01 10:00")
+    page.click("button:has-text('Add window')")
+    assert "must end after it starts" in page.inner_text("main")
+    page.goto(world.url + "/maintenance")
+    item.locator("button:has-text('End now')").click()
+    page.wait_for_url(world.url + "/maintenance")
+    assert page.locator("li.window", has_text="deploy <b>4.2</b>").count() == 0
+    page.goto(world.url + "/maintenance?all=1")
+    assert "ended" in page.locator("li.window", has_text="deploy <b>4.2</b>").inner_text()
+    page.goto(world.url + "/audit")
+    assert "maintenance.add" in page.inner_text("main") and "maintenance.end" in page.inner_text("main")
+    page.context.close()
+    client, csrf = _http_session(world, "qa")
+    assert "Add a window" not in client.get("/maintenance").text, "an approver reads but does not change windows"
+    r = client.post("/maintenance", data={"csrf": csrf, "name": "sneaky", "for": "1h"})
+    assert r.status_code == 403 and "sneaky" not in client.get("/maintenance").text
+
+
+# -- the JSON API ------------------------------------------------------------------------------------------
+def _token(world, capsys, name: str) -> str:
+    capsys.readouterr()
+    assert _cli("--config", str(world.cfg), "users", "token", name, "--label", "ci") == 0
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_api_reads_and_changes_with_tokens_and_roles(world, capsys):
+    run = world.run_id()
+    api = {n: httpx.Client(base_url=world.url + "/api/v1", headers={"authorization": "Bearer " + _token(world, capsys, n)})
+           for n in ("vic", "qa", "ada")}
+    runs = api["vic"].get("/runs").json()["runs"]
+    assert run in {r["id"] for r in runs}
+    detail = api["vic"].get(f"/runs/{run}").json()
+    assert "login/1/4" in {s["key"] for s in detail["screens"]} and detail["report"]["run_id"] == run
+    assert {j["journey"] for j in api["vic"].get("/journeys").json()["journeys"]} == {"login"}
+    incidents = api["vic"].get("/incidents", params={"all": "1"}).json()["incidents"]
+    assert api["vic"].get(f"/incidents/{incidents[0]['id']}").json()["events"]
+    assert api["vic"].get("/incidents/99999").status_code == 404
+    # A viewer cannot approve; nothing is written.
+    baseline = world.baselines / "login" / "home.desktop.png"
+    before, count = baseline.read_bytes(), _history_count(world)
+    r = api["vic"].post(f"/runs/{run}/approve", json={"screens": ["login/1/4"]})
+    assert r.status_code == 403 and "approver" in r.json()["error"]
+    assert baseline.read_bytes() == before and _history_count(world) == count
+    # An approver approves and undoes.
+    r = api["qa"].post(f"/runs/{run}/approve", json={"screens": ["login/1/4"]})
+    assert r.status_code == 201, r.text
+    assert baseline.read_bytes() == (world.runs[0] / "login" / "04-sign-in.png").read_bytes()
+    assert api["qa"].post(f"/baselines/{r.json()['approvals'][0]}/undo").status_code == 200
+    assert baseline.read_bytes() == before
+    assert api["qa"].post(f"/runs/{run}/approve", content=b"{not json").status_code == 400
+    # Silences (approver); maintenance windows (admin only).
+    sid = api["qa"].post("/silences", json={"scope": "tag", "value": "nightly", "duration": "1h"}).json()["silence"]
+    assert sid in {s["id"] for s in api["vic"].get("/silences").json()["silences"]}
+    assert api["qa"].post(f"/silences/{sid}/end").status_code == 200
+    assert api["qa"].post("/maintenance", json={"name": "x", "for": "1h"}).status_code == 403
+    r = api["ada"].post("/maintenance", json={"name": "api window", "scope": "journey", "value": "login", "for": "30m"})
+    assert r.status_code == 201, r.text
+    windows = api["vic"].get("/maintenance").json()["windows"]
+    assert any(w["name"] == "api window" and w["active"] for w in windows)
+    assert api["ada"].post(f"/maintenance/{r.json()['window']}/end").status_code == 200
+    assert api["ada"].post("/maintenance", json={"name": "bad", "cron": "0 25 * * *", "duration": "1h"}).status_code == 400
+    sched = api["vic"].get("/schedules").json()
+    assert sched["live"] is False and isinstance(sched["jobs"], list)
+    r = api["ada"].post("/schedules/schedule:any/run")
+    assert r.status_code == 409 and "--console-port" in r.json()["error"], "patrol serve alone cannot run schedules"
+    assert api["qa"].post("/schedules/schedule:any/run").status_code == 403
+    assert api["vic"].get("/audit").status_code == 403
+    audit = api["ada"].get("/audit").json()["entries"]
+    via_api = {(e["action"], e["actor"]) for e in audit if e["via"] == "api"}
+    assert {("baseline.approve", "qa"), ("baseline.undo", "qa"), ("silence.add", "qa"), ("maintenance.add", "ada"),
+            ("maintenance.end", "ada")} <= via_api
+
+
+def test_api_cookie_requests_need_csrf_and_revoked_tokens_fail(world, capsys):
+    client, csrf = _http_session(world, "qa")
+    r = client.post("/api/v1/silences", json={"scope": "tag", "value": "t", "duration": "1h"})
+    assert r.status_code == 403 and "CSRF" in r.json()["error"]
+    r = client.post("/api/v1/silences", json={"scope": "tag", "value": "t", "duration": "1h"}, headers={"x-csrf-token": csrf})
+    assert r.status_code == 201
+    assert client.get("/api/v1/silences").status_code == 200, "reading needs no CSRF token"
+    token = _token(world, capsys, "qa")
+    bearer = {"authorization": "Bearer " + token}
+    assert httpx.get(world.url + "/api/v1/runs", headers=bearer).status_code == 200
+    with world.store().read() as conn:
+        from patrol.store.console_repo import tokens_of, user_by_name
+
+        tid = tokens_of(conn, user_by_name(conn, "qa")["id"])[-1]["id"]
+    assert _cli("--config", str(world.cfg), "users", "revoke", str(tid)) == 0
+    assert httpx.get(world.url + "/api/v1/runs", headers=bearer).status_code == 401
+    assert httpx.get(world.url + "/api/v1/runs", headers={"authorization": "Bearer pt_forged"}).status_code == 401
+    # A token is for the API: the pages want a session.
+    assert httpx.get(world.url + "/runs", headers=bearer).status_code == 303
+
+
+def test_openapi_document_lists_every_api_route(world, capsys):
+    from starlette.routing import Route
+
+    doc = httpx.get(world.url + "/api/v1/openapi.json",
+                    headers={"authorization": "Bearer " + _token(world, capsys, "vic")}).json()
+    assert doc["openapi"].startswith("3.") and doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    seen = 0
+    for route in world.app.routes:
+        if isinstance(route, Route) and route.path.startswith("/api/v1/"):
+            path = re.sub(r":[a-z]+\}", "}", route.path)
+            for method in route.methods - {"HEAD"}:
+                op = doc["paths"][path][method.lower()]
+                assert op["x-required-role"] == route.endpoint.required_role and op["summary"], (path, method)
+                seen += 1
+    assert seen >= 20
+    assert doc["paths"]["/api/v1/silences"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"]
+
+
+# -- deliveries (kept last: it records a synthetic failing journey in the world's database) ---------------
+def test_deliveries_page_shows_a_dead_delivery_and_retry_sends_it(world, browser):
+    from receivers import DEAD_BUTTON, Answer, ReceiverServer, confirmed_run, receiver, whsec
+
+    from patrol.incidents.service import IncidentService
+    from patrol.incidents.settings import DeliverySettings, IncidentSettings
+
+    with ReceiverServer() as srv:
+        srv.script("/hook", Answer(status=410, body=b"gone <script>window.__pwned=3</script>"))
+        hook = receiver("hook", "webhook", srv.url("/hook"), secret=whsec())
+        settings = IncidentSettings(confirm=1, delivery=DeliverySettings(backoff_s=0.05, flush_timeout_s=3.0))
+        svc = IncidentService(world.store(), settings, {"hook": hook})
+        svc.record_run(confirmed_run(DEAD_BUTTON))
+        assert svc.flush_deliveries(3.0).dead == 1
+        page = _signed_in(browser, world, "qa")
+        page.goto(world.url + "/deliveries?status=dead")
+        item = page.locator("li.delivery", has_text="hook")
+        assert "HTTP 410" in item.inner_text() and "<script>" in item.inner_text()
+        assert page.evaluate("window.__pwned") is None
+        item.locator("button:has-text('Retry')").click()
+        page.wait_for_url("**/deliveries?retried=1")
+        assert "pending" in page.locator("li.delivery", has_text="hook").first.inner_text()
+        assert svc.flush_deliveries(3.0).sent == 1
+        assert [r.answered for r in srv.at("/hook")] == [410, 200]
+        page.context.close()
+    with world.store().read() as conn:
+        from patrol.store.console_repo import audit_entries
+
+        assert ("delivery.retry", "qa") in {(e["action"], e["actor"]) for e in audit_entries(conn)}

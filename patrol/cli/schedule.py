@@ -18,6 +18,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     mode.add_argument("--prune", action="store_true", help="apply the retention rules now, and exit")
     p.add_argument("--metrics-port", type=int, metavar="P", help="serve Prometheus metrics on this port (/metrics)")
     p.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR", help="address for the metrics endpoint (default: all)")
+    p.add_argument("--console-port", type=int, metavar="P", help="also serve the console (patrol serve) on 127.0.0.1:P, "
+                   "with pause, resume and run now on the schedules")
     p.add_argument("--stop-timeout", default="60s", metavar="DURATION",
                    help="on SIGTERM, how long running journeys may take to finish (default 60s)")
     p.add_argument("--no-watch", action="store_true", help="reload only on SIGHUP, not when patrol.yaml or a journey changes")
@@ -44,8 +46,9 @@ def cmd(args: argparse.Namespace) -> int:
         return list_jobs(config_path)
     if args.prune:
         return prune(config_path)
-    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
-        raise InputError("--metrics-port: a TCP port, 0-65535")
+    for flag, port in (("--metrics-port", args.metrics_port), ("--console-port", args.console_port)):
+        if port is not None and not 0 <= port <= 65535:
+            raise InputError(f"{flag}: a TCP port, 0-65535")
     from ..schedule.service import SchedulerService
 
     service = SchedulerService(
@@ -55,6 +58,7 @@ def cmd(args: argparse.Namespace) -> int:
         stop_timeout=_seconds(args.stop_timeout, "--stop-timeout"),
         watch=not args.no_watch,
         index_interval=_seconds(args.index_every, "--index-every"),
+        console_port=args.console_port,
     )
     if args.once:
         return service.once()

@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from ..config import Config
+    from ..incidents.service import IncidentService
+    from ..schedule.desk import PlanDesk
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="serve the console (sign in, approve baselines, acknowledge incidents)")
@@ -16,20 +20,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=serve)
 
 
-def build_app(config_path: str | None) -> Starlette:
-    """The console app for a patrol.yaml (also used by the tests and by `patrol schedule --console-port`)."""
+def build_app(config_path: str | None, *, config: Config | None = None, incidents: IncidentService | None = None,
+              desk: PlanDesk | None = None) -> Starlette:
+    """The console app for a patrol.yaml (also used by the tests). ``patrol schedule
+    --console-port`` passes its own config, incident service and schedule desk, so the
+    console shares the scheduler's database connection and runs its jobs."""
     from ..checks.visual import baseline_store
     from ..config import load_config
     from ..errors import InputError
     from ..incidents.service import IncidentService
+    from ..schedule.desk import PlanDesk
     from ..webconsole.app import create_app
     from ..webconsole.data import Console
 
-    config = load_config(config_path)
+    config = config or load_config(config_path)
     if not IncidentService.enabled(config):
         raise InputError("the console needs the state database: remove `state: false` from patrol.yaml")
-    incidents = IncidentService.from_config(config)
-    return create_app(Console(incidents.store, baseline_store(config)), incidents)
+    incidents = incidents or IncidentService.from_config(config)
+    console = Console(incidents.store, baseline_store(config), maintenance=config.settings.maintenance)
+    return create_app(console, incidents, schedules=desk or PlanDesk(config, incidents.store))
 
 
 def serve(args: argparse.Namespace) -> int:

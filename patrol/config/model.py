@@ -9,6 +9,7 @@ from typing import Any
 
 from ..core.text import suggest
 from .incidents import IncidentSettings, parse_incidents
+from .maintenance import MaintenanceSpec, parse_maintenance
 from .reader import Reader
 from .receivers import ReceiverConfig, parse_receivers
 from .retention import RetentionSettings, parse_retention
@@ -50,6 +51,7 @@ SECTIONS = {
     "receivers": "where incident notifications go",
     "public_url": "base URL under which report folders are served",
     "schedules": "when journeys run",
+    "maintenance": "windows when patrols run but nothing is sent (deploys)",
     "concurrency": "journeys at once",
     "retention": "how long runs and screenshots are kept",
     "appium": "Appium server URL and devices",
@@ -73,6 +75,7 @@ class PatrolConfig:
     receivers: Mapping[str, ReceiverConfig] = field(default_factory=lambda: MappingProxyType({}))
     public_url: str | None = None
     schedules: tuple[ScheduleSpec, ...] = ()
+    maintenance: tuple[MaintenanceSpec, ...] = ()
     concurrency: int = 1
     retention: RetentionSettings = RetentionSettings()
     appium: AppiumConfig = AppiumConfig()
@@ -107,6 +110,7 @@ def parse_config(r: Reader, data: Any) -> PatrolConfig:
         receivers=MappingProxyType(parse_receivers(r, data.get("receivers"))),
         public_url=parse_public_url(r, data.get("public_url")),
         schedules=parse_schedules(r, data.get("schedules"), r.file),
+        maintenance=parse_maintenance(r, data.get("maintenance")),
         concurrency=concurrency,
         retention=parse_retention(r, data.get("retention")),
         appium=parse_appium(r, data.get("appium")),

@@ -32,11 +32,13 @@ from sqlalchemy import Connection, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config
+from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import iso, utcnow
 from ..core.vocabulary import EventType, IncidentStatus, Outcome, ResolvedBy, Status
 from ..errors import InputError
 from ..notify.dispatcher import Dispatcher, DispatchStats
 from ..notify.formats import FORMATS
+from ..notify.maintenance import hold_event
 from ..notify.receivers import Receiver, load_receivers
 from ..results import JourneyResult, RunResult
 from ..secrets import MASKER
@@ -115,6 +117,7 @@ class IncidentService:
         *,
         clock: Callable[[], datetime] = utcnow,
         transport: httpx.BaseTransport | None = None,
+        maintenance: tuple[MaintenanceSpec, ...] | None = (),
     ) -> None:
         self.store = store
         self.settings = settings or IncidentSettings()
@@ -122,6 +125,8 @@ class IncidentService:
         self.public_url = public_url
         self.clock = clock
         self.transport = transport  # httpx transport override (tests never need it; kept for embedding)
+        # patrol.yaml's maintenance windows (the console's are in the database); None: windows not consulted.
+        self.maintenance: tuple[MaintenanceSpec, ...] | None = maintenance
 
     # -- construction ----------------------------------------------------------------------
     @staticmethod
@@ -134,7 +139,7 @@ class IncidentService:
         settings = incident_settings(config)
         receivers = load_receivers(config, resolve_secrets=resolve_secrets)
         pub = public_url(config)
-        return cls(open_store(state.url), settings, receivers, pub, clock=clock)
+        return cls(open_store(state.url), settings, receivers, pub, clock=clock, maintenance=config.settings.maintenance)
 
     @property
     def confirm_count(self) -> int:
@@ -142,7 +147,7 @@ class IncidentService:
 
     def dispatcher(self) -> Dispatcher:
         return Dispatcher(self.store, self.receivers, self.settings.delivery, tz=self.settings.tz, clock=self.clock,
-                          transport=self.transport)
+                          transport=self.transport, maintenance=self.maintenance)
 
     def flush_deliveries(self, timeout: float | None = None) -> DispatchStats:
         """Send what can be sent, bounded by ``incidents.delivery.flush_timeout``."""
@@ -404,6 +409,8 @@ class IncidentService:
         wanted = [(r.name, r.format) for r in self.receivers.values()
                   if FORMATS[r.format].handles(event_type) and r.wants(subscription, journeys)]
         queued = repo.queue_deliveries(conn, event_id, stream, wanted, now)
+        if queued and self.maintenance is not None:
+            hold_event(conn, self.maintenance, event_id, journeys, now)  # sent (once) when the window ends
         if result is not None:
             result.events.append(event_type)
             result.queued += queued

@@ -34,13 +34,16 @@ from enum import StrEnum
 
 import httpx
 
+from ..config.maintenance import MaintenanceSpec
 from ..core.clock import SYSTEM_CLOCK, Clock, SystemClock
 from ..incidents.settings import DeliverySettings
 from ..secrets import MASKER
 from ..store import Store
 from ..store import outbox_repo as repo
+from ..store.console_repo import held as held_rows
 from ..store.outbox_repo import Attempt, Delivery
 from .formats import FORMATS, Context, Request, Verdict
+from .maintenance import release
 from .receivers import Receiver
 
 LEASE_GRACE_S = 30.0
@@ -149,8 +152,11 @@ class Dispatcher:
         tz: tzinfo = UTC,
         clock: Clock | Callable[[], datetime] = SYSTEM_CLOCK,
         transport: httpx.BaseTransport | None = None,
+        maintenance: tuple[MaintenanceSpec, ...] | None = (),
     ) -> None:
         self.store = store
+        # Windows from patrol.yaml (the console's are read from the database each round); None: not consulted.
+        self.maintenance = maintenance
         self.receivers = receivers
         self.settings = settings or DeliverySettings()
         self.tz = tz
@@ -372,9 +378,21 @@ class Dispatcher:
             self._client.close()
             self._client = None
 
+    def release_held(self, now: datetime) -> int:
+        """Messages held by a maintenance window that has ended: one per stream becomes due."""
+        if self.maintenance is None:
+            return 0
+        with self.store.read() as conn:
+            if not any(r["next_attempt_at"] <= now for r in held_rows(conn)):
+                return 0
+        with self.store.write() as conn:
+            return release(conn, self.maintenance, now)
+
     def run_once(self, deadline: float | None = None) -> DispatchStats:
         """Try every delivery that is due now (once each), receivers in parallel."""
-        due = self._due(self.clock())
+        now = self.clock()
+        self.release_held(now)  # with the same "now" as the selection: nothing held slips through uncollapsed
+        due = self._due(now)
         names = sorted({r.receiver for r in due})
         total = DispatchStats()
         if not names:

@@ -52,7 +52,7 @@ from .plan import Plan, build_plan
 from .robot import RobotLoop, close_idle_browsers
 from .service_log import ServiceLog, now_local, tag
 from .settings import ScheduleSpec
-from .sides import DispatcherThread, InstanceLock, MetricsServer
+from .sides import ConsoleServer, DispatcherThread, InstanceLock, MetricsServer
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -90,7 +90,8 @@ class _Parts:
 class SchedulerService:
     def __init__(self, config_path: str | None = None, *, metrics_port: int | None = None, metrics_addr: str = "0.0.0.0",
                  stop_timeout: float = 60.0, watch: bool = True, index_interval: float = 30.0,
-                 say: Callable[[str], None] | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+                 say: Callable[[str], None] | None = None, clock: Clock = SYSTEM_CLOCK,
+                 console_port: int | None = None) -> None:
         self.config_path = config_path
         self.stop_timeout = stop_timeout
         self.watch = watch
@@ -111,6 +112,7 @@ class SchedulerService:
         self.signals = Signals()
         self.dispatcher = DispatcherThread(self._log_error)
         self.metrics_server = MetricsServer(metrics_port, metrics_addr)
+        self.console_server = ConsoleServer(console_port)
         self.files: FileWatch | None = None
         self._stopping = threading.Event()
         self.started = False
@@ -176,6 +178,7 @@ class SchedulerService:
             if process:
                 self.dispatcher.start(self.incidents)
                 self.metrics_server.start(self.metrics)
+                self.console_server.start(self)
                 self.robot.spawn(lambda: close_idle_browsers(lambda: self.parts.pool))
                 self.job_sync.resume()
             self.started = True
@@ -261,6 +264,7 @@ class SchedulerService:
         if parts.jobs is not None:
             parts.jobs.shutdown()
         self.dispatcher.stop()
+        self.console_server.stop()
         if parts.index is not None:
             parts.index.stop()
         if parts.robot is not None:
@@ -460,7 +464,8 @@ class SchedulerService:
     def _incident_service(self, config: Config) -> IncidentService | None:
         if self.parts.store is None:
             return None
-        return IncidentService(self.parts.store, incident_settings(config), load_receivers(config), public_url(config))
+        return IncidentService(self.parts.store, incident_settings(config), load_receivers(config), public_url(config),
+                               maintenance=config.settings.maintenance)
 
     def _make_engine(self, target: str) -> Engine:
         return engine_class(target).from_config(self.plan.config, RunOptions())
@@ -474,6 +479,7 @@ class SchedulerService:
     def _banner(self) -> None:
         jobs = wanted_jobs(self.plan)
         where = f", metrics at {self.metrics_url}" if self.metrics_url else ""
+        where += f", console at {self.console_server.url}" if self.console_server.url else ""
         self.log(f"[bold]patrol schedule[/] started (pid {os.getpid()}): {len(jobs)} job(s), "
                  f"concurrency {self.plan.concurrency}{where}")
         self._print_jobs()

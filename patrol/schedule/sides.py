@@ -1,5 +1,5 @@
 """The service's side parts: the instance lock (one scheduler per state database),
-the notification dispatcher thread and the Prometheus endpoint."""
+the notification dispatcher thread, the Prometheus endpoint and the console."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
@@ -19,6 +19,7 @@ from ..errors import InputError
 if TYPE_CHECKING:
     from ..incidents.service import IncidentService
     from ..metrics import Metrics
+    from .service import SchedulerService
 
 DISPATCH_IDLE_S = 2.0
 DISPATCH_JOIN_S = 15.0
@@ -135,3 +136,47 @@ class MetricsServer:
             except Exception:
                 pass
             self._server = None
+
+
+class ConsoleServer:
+    """``--console-port``: the console (``patrol serve``) inside the scheduler, over its
+    database connection and incident service, with pause/resume/run now on its jobs."""
+
+    def __init__(self, port: int | None, host: str = "127.0.0.1") -> None:
+        self.port, self.host = port, host
+        self.url: str | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, service: SchedulerService) -> None:
+        if self.port is None:
+            return
+        import socket
+
+        import uvicorn
+
+        from ..cli.serve import build_app
+        from .desk import ServiceDesk
+
+        app = build_app(None, config=service.config, incidents=service.incidents, desk=ServiceDesk(service))
+        sock = socket.socket()
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as e:
+            sock.close()
+            raise InputError(f"--console-port {self.port}: cannot listen on {self.host}:{self.port}: {e}") from None
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=True))
+        self._server = server
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="patrol-console", daemon=True)
+        self._thread.start()
+        for _ in range(200):  # a few seconds at most: it binds nothing new, the socket is ours already
+            if server.started:
+                break
+            threading.Event().wait(0.025)
+        self.url = f"http://{self.host}:{sock.getsockname()[1]}/"
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+        self._server = self._thread = None

@@ -8,9 +8,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
 
-from .schema import audit_log, baseline_history, console_sessions, console_tokens, console_users, incidents, runs, silences
+from .schema import (
+    audit_log,
+    baseline_history,
+    console_sessions,
+    console_tokens,
+    console_users,
+    deliveries,
+    events,
+    incidents,
+    maintenance_windows,
+    runs,
+    silences,
+)
 
 ROLES = ("viewer", "approver", "admin")
 
@@ -150,8 +162,87 @@ def end_silence(conn: Connection, silence_id: int, now: datetime) -> bool:
     return bool(res.rowcount)
 
 
+# -- maintenance windows and the deliveries they hold -------------------------------------------------------
+# A held delivery is a pending row due when its window ends, marked by its last_error (shown by `patrol deliveries`).
+HELD = "held by maintenance"
+
+
+def add_window(conn: Connection, **values: Any) -> int:
+    res = conn.execute(insert(maintenance_windows).values(**values))
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+
+def live_windows(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    """Windows not ended by hand whose one-off end (if any) is still ahead."""
+    q = select(maintenance_windows).where(maintenance_windows.c.ended_at.is_(None)).where(
+        (maintenance_windows.c.ends_at.is_(None)) | (maintenance_windows.c.ends_at > now)).order_by(maintenance_windows.c.id)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def all_windows(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
+    q = select(maintenance_windows).order_by(maintenance_windows.c.id.desc()).limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def end_window(conn: Connection, window_id: int, now: datetime) -> bool:
+    res = conn.execute(update(maintenance_windows).where(maintenance_windows.c.id == window_id,
+                                                         maintenance_windows.c.ended_at.is_(None)).values(ended_at=now))
+    return bool(res.rowcount)
+
+
+def hold(conn: Connection, event_id: int, until: datetime, why: str) -> None:
+    conn.execute(update(deliveries).where(deliveries.c.event_id == event_id, deliveries.c.status == "pending")
+                 .values(next_attempt_at=until, last_error=f"{HELD}: {why}"))
+
+
+def held(conn: Connection) -> list[dict[str, Any]]:
+    """Held deliveries, oldest first, with their event and incident (journey, tags, status)."""
+    q = (select(deliveries.c.id, deliveries.c.receiver, deliveries.c.stream, deliveries.c.next_attempt_at,
+                events.c.type, events.c.journey, events.c.payload, events.c.incident_id,
+                incidents.c.journey.label("incident_journey"), incidents.c.tags, incidents.c.status.label("incident_status"))
+         .join(events, events.c.id == deliveries.c.event_id)
+         .outerjoin(incidents, incidents.c.id == events.c.incident_id)
+         .where(deliveries.c.status == "pending", deliveries.c.attempts == 0, deliveries.c.last_error.like(HELD + "%"))
+         .order_by(deliveries.c.id))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def rehold(conn: Connection, delivery_ids: Sequence[int], until: datetime) -> None:
+    conn.execute(update(deliveries).where(deliveries.c.id.in_(delivery_ids)).values(next_attempt_at=until))
+
+
+def unhold(conn: Connection, delivery_id: int, now: datetime) -> None:
+    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(
+        next_attempt_at=now, queued_at=now, last_error=None))
+
+
+def drop_held(conn: Connection, delivery_ids: Sequence[int]) -> None:
+    """Held messages that are not to be sent any more (the window swallowed them): gone from the
+    outbox; their events stay on the timeline, marked as not notified."""
+    if not delivery_ids:
+        return
+    event_ids = select(deliveries.c.event_id).where(deliveries.c.id.in_(delivery_ids)).scalar_subquery()
+    conn.execute(update(events).where(events.c.id.in_(event_ids)).values(notified=False))
+    conn.execute(delete(deliveries).where(deliveries.c.id.in_(delivery_ids)))
+
+
+def held_due_now(conn: Connection, now: datetime) -> None:
+    """A window ended by hand: every held delivery is looked at again at once."""
+    conn.execute(update(deliveries).where(deliveries.c.status == "pending", deliveries.c.last_error.like(HELD + "%"))
+                 .values(next_attempt_at=now))
+
+
 # -- runs (read) ------------------------------------------------------------------------------------------
 def recent_runs(conn: Connection, limit: int) -> Sequence[RowMapping]:
     q = (select(runs.c.id, runs.c.started_at, runs.c.status, runs.c.duration_ms, runs.c.schedule, runs.c.summary,
                 runs.c.report_pruned_at).order_by(runs.c.started_at.desc(), runs.c.recorded_at.desc()).limit(limit))
     return conn.execute(q).mappings().all()
+
+
+def last_run_per_schedule(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Each schedule's newest run (id, status, when)."""
+    newest = (select(runs.c.schedule, func.max(runs.c.started_at).label("at")).where(runs.c.schedule.is_not(None))
+              .group_by(runs.c.schedule).subquery())
+    q = select(runs.c.id, runs.c.schedule, runs.c.status, runs.c.started_at).join(
+        newest, (runs.c.schedule == newest.c.schedule) & (runs.c.started_at == newest.c.at))
+    return {r["schedule"]: dict(r) for r in conn.execute(q).mappings()}

@@ -11,6 +11,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..incidents.service import IncidentService
+from ..schedule.desk import PlanDesk
+from . import admin_pages as ap
+from . import api
 from . import incident_pages as ip
 from . import pages as p
 from .auth import RateLimiter
@@ -40,7 +43,16 @@ def routes() -> list[BaseRoute]:
         Route("/incidents/{incident_id:int}/resolve", ip.resolve, methods=["POST"]),
         Route("/silences", ip.silence, methods=["POST"]),
         Route("/silences/{silence_id:int}/end", ip.end_silence, methods=["POST"]),
+        Route("/maintenance", ap.maintenance_page, methods=["GET"]),
+        Route("/maintenance", ap.add_window, methods=["POST"]),
+        Route("/maintenance/{window_id:int}/end", ap.end_window, methods=["POST"]),
+        Route("/schedules", ap.schedules_page, methods=["GET"]),
+        Route("/schedules/{job_id}/{action}", ap.schedule_action, methods=["POST"]),
+        Route("/deliveries", ap.deliveries_page, methods=["GET"]),
+        Route("/deliveries/retry", ap.retry_all, methods=["POST"]),
+        Route("/deliveries/{delivery_id:int}/retry", ap.retry_delivery, methods=["POST"]),
         Route("/audit", p.audit_page, methods=["GET"]),
+        *api.routes(),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
 
@@ -51,10 +63,11 @@ class _Headers(BaseHTTPMiddleware):
 
 
 def create_app(console: Console, incidents: IncidentService, *, secure_cookies: bool = True,
-               limiter: RateLimiter | None = None) -> Starlette:
+               limiter: RateLimiter | None = None, schedules: PlanDesk | None = None) -> Starlette:
     app = Starlette(routes=routes(), middleware=[Middleware(_Headers)])
     app.state.console = console
     app.state.incidents = incidents
+    app.state.schedules = schedules
     app.state.secure_cookies = secure_cookies
     app.state.limiter = limiter or RateLimiter()
     app.state.address_limiter = RateLimiter(limit=30)

@@ -10,8 +10,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import utcnow
-from ..store import Store, history
+from ..errors import InputError
+from ..notify.maintenance import Window, WindowError, new_window
+from ..notify.maintenance import state as window_state
+from ..notify.outbox import requeue
+from ..store import Store, history, outbox_repo
 from ..store import console_repo as repo
 from ..visual.approve import Screen, approve_screen, latest_screens
 from ..visual.baselines import BaselineStore, Environment
@@ -28,10 +33,12 @@ class Refused(Exception):
 
 
 class Console:
-    def __init__(self, store: Store, baselines: BaselineStore, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, store: Store, baselines: BaselineStore, *, clock: Callable[[], datetime] = utcnow,
+                 maintenance: tuple[MaintenanceSpec, ...] = ()) -> None:
         self.store = store
         self.baselines = baselines
         self.clock = clock
+        self.maintenance = maintenance  # patrol.yaml's windows (shown; changed by editing the file)
 
     # -- who ------------------------------------------------------------------------------------------
     def sign_in(self, name: str, password: str) -> tuple[str, Principal] | None:
@@ -228,6 +235,57 @@ class Console:
             if not repo.end_silence(conn, silence_id, now):
                 raise Refused(404, f"there is no active silence #{silence_id}")
             repo.audit(conn, now, who.name, who.via, "silence.end", f"silence:{silence_id}")
+
+    # -- deliveries ------------------------------------------------------------------------------------------
+    def deliveries(self, status: str | None = None, limit: int = 200) -> dict[str, Any]:
+        """The outbox: counts per status and the newest rows (held ones are pending, due when their window ends)."""
+        with self.store.read() as conn:
+            rows = outbox_repo.newest_with_events(conn, status, limit)
+            counts = outbox_repo.status_counts(conn)
+        return {"counts": counts, "deliveries": rows}
+
+    def retry(self, who: Principal, ids: list[int] | None) -> int:
+        """Dead deliveries (these, or all) back to pending, as ``patrol deliveries retry`` does."""
+        try:
+            n = requeue(self.store, ids, self.clock())
+        except InputError as e:
+            raise Refused(409, str(e)) from None
+        self.record(who, "delivery.retry", ",".join(map(str, ids)) if ids else "all dead", {"requeued": n})
+        return n
+
+    # -- maintenance windows -------------------------------------------------------------------------------
+    def windows(self, include_ended: bool = False) -> list[dict[str, Any]]:
+        """patrol.yaml's windows and the console's/CLI's, each with how it stands now and its next spans."""
+        now = self.clock()
+        with self.store.read() as conn:
+            rows = repo.all_windows(conn) if include_ended else repo.live_windows(conn, now)
+        shown = [Window.from_spec(s) for s in self.maintenance] + [Window.from_row(r) for r in reversed(rows)]
+        return [{"id": w.id, "name": w.name, "source": w.source, "scope": w.scope, "value": w.value, "what": w.what,
+                 "when": w.when, "state": window_state(w, now), "created_by": w.created_by, "timezone": w.timezone,
+                 "cron": w.cron, "duration_s": w.duration_s, "starts_at": w.starts_at, "ends_at": w.ends_at,
+                 "ended_at": w.ended_at, "active": w.active_until(now) is not None,
+                 "next": [{"start": a, "end": b} for a, b in w.occurrences(now, 3)]} for w in shown]
+
+    def add_window(self, who: Principal, **values: Any) -> int:
+        now = self.clock()
+        try:
+            row = new_window(now=now, **values)
+        except WindowError as e:
+            raise Refused(400, str(e)) from None
+        with self.store.write() as conn:
+            wid = repo.add_window(conn, created_by=who.name, **row)
+            repo.audit(conn, now, who.name, who.via, "maintenance.add", f"maintenance:{wid}",
+                       {"name": row["name"], "scope": row["scope"], "value": row["value"]})
+        return wid
+
+    def end_window(self, who: Principal, window_id: int) -> None:
+        now = self.clock()
+        with self.store.write() as conn:
+            if not repo.end_window(conn, window_id, now):
+                raise Refused(404, f"there is no window #{window_id} still going")
+            repo.held_due_now(conn, now)  # the dispatcher sends what it held (once per incident) on its next round
+            repo.audit(conn, now, who.name, who.via, "maintenance.end", f"maintenance:{window_id}")
+
 
 def _rate(passed: int, total: int) -> float | None:
     return round(100.0 * passed / total, 1) if total else None

@@ -1,0 +1,76 @@
+"""The schedules page (issue 12): `patrol schedule --console-port P` serves the console
+from the scheduler process; its jobs with their next three fire times and last result,
+pause/resume, and Run now: a run appears. Real process, real Chromium, the demo bank."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+
+import httpx
+from schedule_support import OPEN_STEPS, Service, config, write_journey
+from test_console import PASSWORD, _cli, _free_port
+from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
+
+
+def _sign_in(browser, url: str, name: str):
+    page = browser.new_context().new_page()
+    page.goto(url + "/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+    return page
+
+
+def test_schedules_page_runs_now_pauses_and_resumes(bank, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    write_journey(tmp_path / "journeys", "alpha", base_url=bank.url, steps=OPEN_STEPS)
+    cfg = config(tmp_path, "state: {url: 'sqlite:///state.db'}\n"
+                           "schedules:\n  yearly: {cron: '0 3 1 1 *', journeys: [alpha]}\n")
+    for name, role in (("ada", "admin"), ("vic", "viewer")):
+        assert _cli("--config", str(cfg), "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n") == 0
+    port = _free_port()
+    svc = Service(tmp_path, "--console-port", str(port), "--no-watch")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        svc.wait_for(re.escape(f"console at {url}/"), timeout=60)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            page = _sign_in(browser, url, "ada")
+            page.goto(url + "/schedules")
+            job = page.locator("li.job[data-job='schedule:yearly']")
+            assert job.locator(".next time").count() == 3 and "never" in job.locator(".last").inner_text()
+            assert "alpha" in job.inner_text() and "cron '0 3 1 1 *'" in job.inner_text()
+            job.locator("button:has-text('Run now')").click()
+            page.wait_for_url("**/schedules?done=run")
+            deadline = time.monotonic() + 60
+            while "never" in job.locator(".last").inner_text() and time.monotonic() < deadline:
+                time.sleep(0.5)
+                page.reload()
+            assert job.locator(".last .status").inner_text() == "passed", svc.text
+            run_id = job.locator(".last a").inner_text()
+            page.goto(url + "/runs")
+            assert run_id in page.inner_text("main")
+            page.goto(url + "/schedules")
+            job.locator("button:has-text('Pause')").click()
+            assert "paused" in job.inner_text() and job.locator(".next time").count() == 0
+            job.locator("button:has-text('Resume')").click()
+            assert "paused" not in job.inner_text() and job.locator(".next time").count() == 3
+            page.goto(url + "/audit")
+            audit = page.inner_text("main")
+            assert all(f"schedule.{a}" in audit for a in ("run", "pause", "resume"))
+            browser.close()
+        viewer = httpx.Client(base_url=url, follow_redirects=False)
+        r = viewer.post("/login", data={"name": "vic", "password": PASSWORD, "next": "/"})
+        viewer.headers["cookie"] = r.headers["set-cookie"].split(";")[0]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', viewer.get("/schedules").text).group(1)
+        assert "Run now" not in viewer.get("/schedules").text
+        r = viewer.post("/schedules/schedule:yearly/run", data={"csrf": csrf})
+        assert r.status_code == 403
+        assert svc.stop(signal.SIGTERM) == 0, svc.text
+    finally:
+        svc.kill()
+    assert svc.text.count("firing: alpha") == 1, "one run: the one asked for"
