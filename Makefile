@@ -2,13 +2,16 @@
 # (Debian packages as root, Python packages into .venv) and are safe to repeat.
 # `make appium` (a part of `make test`) installs Appium 3 with its chromium and fake
 # drivers, pinned in patrol/appium_server.py, into the project's own .appium/.
+# `make real-apps` (a part of `make test`) installs two real open-source web apps the
+# suite patrols (tests/test_real_apps.py): JupyterLab from PyPI into its own venv and
+# Node-RED from npm, both pinned, into .realapps/ (gitignored).
 # `make test` is lint (ruff), types (mypy, strict on patrol/), then the suite on
 # PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this process).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := chromium chromium-driver tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk xvfb gcc libc6-dev
+DEB_PACKAGES := chromium chromium-driver tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk xvfb gcc libc6-dev postgresql redis-server
 STAMP := $(VENV)/.installed
 
 APPIUM_HOME ?= $(CURDIR)/.appium
@@ -16,13 +19,16 @@ APPIUM_HOME ?= $(CURDIR)/.appium
 # database, and each worker starts its own demo bank.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
+REALAPPS := .realapps
+JUPYTERLAB_VERSION := 4.6.6
+NODE_RED_VERSION := 4.1.15
 
-.PHONY: demo test lint setup system-packages python-packages appium clean
+.PHONY: demo test lint setup system-packages python-packages node appium real-apps clean
 
 demo: setup
 	DEMO_PASSWORD=$${DEMO_PASSWORD:-patrol-demo-2026} $(PY) -m patrol demo patrol
 
-test: lint appium
+test: lint appium real-apps
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup
@@ -49,9 +55,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-# Node.js and npm from Debian when missing; Appium itself from npm, skipped when the
-# pinned versions are already installed.
-appium: python-packages
+# Node.js and npm from Debian when missing.
+node:
 	@missing=""; command -v node >/dev/null 2>&1 || missing="nodejs"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
@@ -59,7 +64,25 @@ appium: python-packages
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
+
+# Appium itself from npm, skipped when the pinned versions are already installed.
+appium: python-packages node
 	@APPIUM_HOME=$(APPIUM_HOME) $(PY) -m patrol.appium_server install
 
+# The real apps, each behind a stamp named after its pinned version: a second run does
+# nothing, a version bump reinstalls. JupyterLab gets a venv of its own so its many
+# dependencies never meet Patrol's; Node-RED needs Node >= 18 (Debian 12 ships 18).
+real-apps: $(REALAPPS)/jupyter/.jupyterlab-$(JUPYTERLAB_VERSION) $(REALAPPS)/node-red/.node-red-$(NODE_RED_VERSION)
+
+$(REALAPPS)/jupyter/.jupyterlab-$(JUPYTERLAB_VERSION):
+	@test -x $(REALAPPS)/jupyter/bin/python || $(PYTHON) -m venv $(REALAPPS)/jupyter
+	$(REALAPPS)/jupyter/bin/pip install -q 'jupyterlab==$(JUPYTERLAB_VERSION)'
+	@rm -f $(REALAPPS)/jupyter/.jupyterlab-* && touch $@
+
+$(REALAPPS)/node-red/.node-red-$(NODE_RED_VERSION): | node
+	@mkdir -p $(REALAPPS)/node-red
+	cd $(REALAPPS)/node-red && npm install --no-audit --no-fund --loglevel=error 'node-red@$(NODE_RED_VERSION)'
+	@rm -f $(REALAPPS)/node-red/.node-red-* && touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(REALAPPS)

@@ -79,6 +79,8 @@ class JourneyResult:
     attempt: int = 1
     # ``teardown:`` steps, apart: their failures never change the journey's status.
     teardown: list[StepResult] = field(default_factory=list)
+    # The browser trace (``playwright show-trace``), relative to the run folder; None when not kept.
+    trace: str | None = None
 
     @property
     def teardown_status(self) -> Status | None:

@@ -46,6 +46,11 @@ class Masker:
                 longest_first = sorted(self._values, key=len, reverse=True)
                 self._regex = re.compile("|".join(re.escape(v) for v in longest_first))
 
+    def values(self) -> list[str]:
+        """The registered secret values (for writers that must mask a format of their own)."""
+        with self._lock:
+            return list(self._values)
+
     def mask(self, text: str) -> str:
         regex = self._regex
         if regex is None or not isinstance(text, str):

@@ -37,7 +37,6 @@ def run(patrol, cfg, bank, journey):
         ("broken_image", "login", "sign in", "broken_image"),
         ("layout_shift", "login", "sign in", "visual_diff"),
         ("error_toast", "login", "open login page", "forbidden_text"),
-        ("blank_page=transfer", "transfer", "open transfer page", "blank_screen"),
     ],
 )
 def test_rendering_fault_is_caught(fault, journey, step, reason, patrol, baselines):
@@ -61,6 +60,19 @@ def test_rendering_fault_is_caught(fault, journey, step, reason, patrol, baselin
         assert f["evidence"]["images"][2]["path"] in html
     if reason == "forbidden_text":
         assert f["evidence"]["text"] in ("NaN", "系统繁忙")
+
+
+def test_a_white_page_is_one_finding_its_crash_with_the_blank_screen_inside(patrol, baselines):
+    """The cause first: the script that crashed is the finding; the white screen it left
+    is its consequence, not a second incident."""
+    from patrol.demo.server import DemoBank
+
+    with DemoBank(port=0, faults=["blank_page=transfer"]) as bank:
+        p = run(patrol, baselines, bank, "transfer")
+    assert p.code == 1, p.out + p.err
+    assert p.findings("transfer") == [("open transfer page", "breakpoint", "page_error")]
+    s = next(s for s in p.journey("transfer")["steps"] if s["name"] == "open transfer page")
+    assert any("blank" in c for c in s["findings"][0]["evidence"]["consequences"]), s["findings"][0]["evidence"]
 
 
 def test_healthy_bank_no_false_alarms(patrol, baselines, bank):

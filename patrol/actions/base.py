@@ -26,7 +26,7 @@ LOCATOR_SCHEMA: dict[str, Any] = {
         {
             "type": "object",
             "minProperties": 1,
-            "maxProperties": 1,
+            "maxProperties": 2,
             "properties": {
                 "css": {"type": "string"},
                 "text": {"type": "string", "description": "words on screen, found by OCR"},
@@ -36,6 +36,8 @@ LOCATOR_SCHEMA: dict[str, Any] = {
                 "uiautomator": {"type": "string"},
                 "ios_predicate": {"type": "string"},
                 "point": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 2, "maxItems": 2},
+                "nth": {"type": "integer", "minimum": 1, "description": "which match (from 1) when the selector matches several"},
+                "first": {"type": "boolean", "description": "the first match when the selector matches several"},
             },
             "additionalProperties": False,
         },

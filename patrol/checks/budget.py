@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..core.vocabulary import Reason
 from ..durations import format_ms
@@ -10,6 +11,9 @@ from .base import Check
 
 if TYPE_CHECKING:
     from ..runner.evidence import StepContext
+
+# Connections meant to stay open: long by design, never "the slow request".
+STREAMS = ("websocket", "eventsource")
 
 
 @register
@@ -27,11 +31,30 @@ class Budget(Check):
         took = sc.evidence.duration_ms
         if took <= budget:
             return []
-        return [
-            Finding(
-                kind=STALL,
-                reason=Reason.OVER_BUDGET,
-                message=f"took {format_ms(took)}, over its budget of {format_ms(budget)}",
-                evidence={"duration_ms": round(took, 1), "budget_ms": budget},
-            )
-        ]
+        evidence: dict[str, Any] = {"duration_ms": round(took, 1), "budget_ms": budget}
+        message = f"took {format_ms(took)}, over its budget of {format_ms(budget)}"
+        slow = slow_requests(sc, budget)
+        if slow:
+            # What the customer was waiting for, by name: the slowest of the app's own requests.
+            evidence["slow_requests"] = slow[:10]
+            named = "; ".join(f"{r['method']} {_path(r['url'])} {r['duration_ms'] / 1000:.1f} s"
+                              + (" (still running)" if r.get("pending") else "") for r in slow[:3])
+            message += f": {named}"
+        return [Finding(kind=STALL, reason=Reason.OVER_BUDGET, message=message, evidence=evidence)]
+
+
+def slow_requests(sc: StepContext, budget_ms: float) -> list[dict[str, Any]]:
+    """The app's own requests of this step slower than ``network.slow`` (default: the
+    step's budget), slowest first; one that began in an earlier step counts whole."""
+    settings = sc.config.settings.network.under(sc.journey.options.get("network"))
+    limit = settings.slow_ms if settings.slow_ms is not None else budget_ms
+    slow = [r for r in sc.evidence.events.requests
+            if r.get("first_party") and not r.get("ignored") and r.get("type") not in STREAMS
+            and (r.get("duration_ms") or 0) >= limit]
+    return sorted(slow, key=lambda r: -(r.get("duration_ms") or 0))
+
+
+def _path(url: str) -> str:
+    """The URL without scheme and host: what a person names a request by."""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

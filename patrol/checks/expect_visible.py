@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.vocabulary import Reason
+from ..drivers._busy import describe as describe_busy
 from ..results import BREAKPOINT, STALL, Finding
 from . import register
 from .base import Check, wait_for_condition
@@ -29,16 +30,18 @@ class ExpectVisible(Check):
             return []
         waited = f"{sc.timeout_ms / 1000:.1f}s"
         evidence = {"expected_visible": locator.describe(), "waited_ms": sc.timeout_ms, "url": await driver.current_url()}
-        if await driver.busy_indicator_visible():
-            # The customer is looking at a spinner that never goes away: the screen is
-            # frozen in "loading", which is a stall, and the flow cannot go on.
+        busy = await driver.busy_state()
+        if busy is not None:
+            # The customer is looking at a spinner that never goes away (or a screen
+            # waiting on the app's own requests): frozen in "loading", which is a
+            # stall, and the flow cannot go on.
             return [
                 Finding(
                     kind=STALL,
                     reason=Reason.SPINNER_STUCK,
-                    message=f"still loading after {waited}: the loading spinner never went away and "
+                    message=f"still loading after {waited} ({describe_busy(busy)}) and "
                     f"{locator.describe()} never appeared",
-                    evidence=evidence,
+                    evidence={**evidence, **busy},
                     fatal=True,
                 )
             ]

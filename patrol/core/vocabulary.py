@@ -40,12 +40,15 @@ class Reason(StrEnum):
     ELEMENT_NOT_VISIBLE = "element_not_visible"
     TEXT_NOT_FOUND = "text_not_found"
     BAD_LOCATOR = "bad_locator"
+    AMBIGUOUS_LOCATOR = "ambiguous_locator"  # a selector matched several elements and the step did not say which
     BAD_KEY = "bad_key"
     BAD_APP = "bad_app"
     NOT_SUPPORTED = "not_supported"
     EXPECT_FAILED = "expect_failed"
     HTTP_ERROR = "http_error"
     REQUEST_FAILED = "request_failed"
+    RESOURCE_FAILED = "resource_failed"  # a first-party script, stylesheet, document, font or image did not load
+    CONSOLE_ERROR = "console_error"  # the page logged an error, and the step failed with no other cause
     PAGE_ERROR = "page_error"
     APP_STATE = "app_state"
     APP_CRASHED = "app_crashed"

@@ -58,6 +58,13 @@ BUTTONS: tuple[str, ...] = (
     "logout",
 )
 
+# Static files static_500 can break (what the pages load from /static/).
+STATIC_FILES: tuple[str, ...] = ("app.js", "app.css", "promo.svg", "favicon.svg")
+# Error statuses api_status may answer with (a 429 says Retry-After: RETRY_AFTER_S).
+API_STATUSES: tuple[int, ...] = (400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504)
+RETRY_AFTER_S = 7
+DEFAULT_THIRD_PARTY_STATUS = 500
+
 DEFAULT_TOAST = "系统繁忙"
 DEFAULT_SHIFT_MS = 500
 MAX_DELAY_MS = 600_000
@@ -81,6 +88,14 @@ FAULTS: dict[str, str] = {
     "is inserted at the top and pushes the content down",
     "frozen_spinner": f"frozen_spinner=PAGE[,PAGE...]: the page's spinner never goes away and its content "
     f"never shows (pages: {_pg})",
+    "static_500": f"static_500=FILE[,FILE...]: the static file answers HTTP 500 (files: {', '.join(STATIC_FILES)}; "
+    "app.js is every page's script, app.css its stylesheet)",
+    "broken_font": "broken_font: every page asks for a web font (the brand name's) that answers 404 (no value)",
+    "api_status": f"api_status=ENDPOINT:STATUS[,ENDPOINT:STATUS...]: the endpoint answers that error status "
+    f"(one of {', '.join(map(str, API_STATUSES))}; a 429 says Retry-After: {RETRY_AFTER_S}) (endpoints: {_ep})",
+    "third_party": "third_party[=STATUS]: every page loads an analytics script from another site (the other "
+    "loopback name: localhost for 127.0.0.1 and back) that answers STATUS (default "
+    f"{DEFAULT_THIRD_PARTY_STATUS}; 200 for a healthy one)",
 }
 
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -122,7 +137,7 @@ def normalize(name: str, value: str | None) -> str | None:
         raise ValueError(f"unknown fault {name!r}; allowed: {_allowed_names()}")
     if value is not None and not isinstance(value, str):
         raise ValueError(f"fault {name}: value must be a string, got {type(value).__name__}")
-    if name in ("nan_balance", "no_chart", "broken_image"):
+    if name in ("nan_balance", "no_chart", "broken_image", "broken_font"):
         if value not in (None, ""):
             raise ValueError(f"fault {name} takes no value (got {value!r})")
         return None
@@ -150,6 +165,8 @@ def normalize(name: str, value: str | None) -> str | None:
         items = _items(name, value, "page")
         _one_of(name, items, PAGES, "page")
         return ",".join(items)
+    if name in ("static_500", "api_status", "third_party"):
+        return _network_fault(name, value)
     if name == "dead_button":
         items = _items(name, value, "button id")
         for item in items:
@@ -167,6 +184,36 @@ def normalize(name: str, value: str | None) -> str | None:
             return None
         return str(_ms(name, value))
     raise AssertionError(name)  # pragma: no cover
+
+
+def _network_fault(name: str, value: str | None) -> str | None:
+    if name == "static_500":
+        items = _items(name, value, "file")
+        _one_of(name, items, STATIC_FILES, "file")
+        return ",".join(items)
+    if name == "api_status":
+        return _api_status(name, value)
+    if value in (None, ""):  # third_party
+        return None
+    if not re.fullmatch(r"[1-5]\d\d", value.strip()):
+        raise ValueError(f"fault {name}: {value!r} is not an HTTP status")
+    return value.strip()
+
+
+def _api_status(name: str, value: str | None) -> str:
+    items = _items(name, value, "endpoint:status")
+    seen = set()
+    for item in items:
+        ep, sep, code = item.rpartition(":")
+        if not sep:
+            raise ValueError(f"fault {name}: {item!r} is not ENDPOINT:STATUS (e.g. transfer:429)")
+        _one_of(name, [ep], ENDPOINTS, "endpoint")
+        if not code.isdigit() or int(code) not in API_STATUSES:
+            raise ValueError(f"fault {name}: status {code!r} is not one of {', '.join(map(str, API_STATUSES))}")
+        if ep in seen:
+            raise ValueError(f"fault {name}: endpoint {ep!r} given twice")
+        seen.add(ep)
+    return ",".join(items)
 
 
 def parse_fault(spec: str) -> tuple[str, str | None]:
@@ -278,3 +325,22 @@ class FaultSet:
 
     def broken_image(self) -> bool:
         return self.has("broken_image")
+
+    def static_fails(self, file: str) -> bool:
+        return file in self._list("static_500")
+
+    def broken_font(self) -> bool:
+        return self.has("broken_font")
+
+    def api_status(self, endpoint: str) -> int | None:
+        """The error status ``endpoint`` answers with (None: it works)."""
+        for item in self._list("api_status"):
+            ep, _, code = item.rpartition(":")
+            if ep == endpoint:
+                return int(code)
+        return None
+
+    def third_party_status(self) -> int | None:
+        """What the third-party script answers (None: pages do not load one)."""
+        on, value = self._get("third_party")
+        return (int(value) if value else DEFAULT_THIRD_PARTY_STATUS) if on else None

@@ -100,6 +100,12 @@ Page names: login, home, funds, fund, sign, transfer, confirm, success, cards, b
 - ``broken_image``: the promo banner's src is a 404
 - ``layout_shift[=MS]``: MS ms (default 500) after load a 300px ``#late-banner`` pushes content down
 - ``frozen_spinner=PAGE[,..]``: that page's spinner never goes away, its content never shows
+- ``static_500=FILE[,..]``: ``/static/FILE`` answers 500 (``app.js`` every page's script, ``app.css`` its styles)
+- ``broken_font``: every page asks for a web font ``/static/fonts/brand.woff2`` that answers 404
+- ``api_status=ENDPOINT:STATUS[,..]``: the endpoint answers that error status (a 429 with ``Retry-After: 7``)
+- ``third_party[=STATUS]``: every page loads ``/__third_party__/analytics.js`` from the other loopback name
+  (``localhost`` for ``127.0.0.1`` and back: another site), answered with STATUS (default 500);
+  ``DemoBank.third_party_hits`` counts the requests that reached the server
 
 Admin endpoint (no session; loopback clients only) on the same server:
 ``GET /__admin/faults`` -> ``{"faults": {...}, "available": {...}}``;
@@ -131,13 +137,14 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from . import data
-from .faults import FAULTS, FaultSet, parse_fault
+from .faults import FAULTS, RETRY_AFTER_S, FaultSet, parse_fault
 
 Json = dict[str, Any]  # a JSON object as the API reads and writes it
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGES_DIR = STATIC_DIR / "pages"
 COOKIE = "patrol_bank_session"
+THIRD_PARTY_PATH = "/__third_party__/"
 MAX_SESSIONS = 2000
 MAX_BODY = 64 * 1024
 MAX_PHOTO = 512 * 1024  # an ID photo, decoded
@@ -248,6 +255,8 @@ class DemoBank:
         self.quiet = quiet
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._sessions_lock = threading.Lock()
+        self.third_party_hits = 0  # requests that reached /__third_party__/ (a blocked one never does)
+        self._hits_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._httpd = _Server((host, port), _Handler)
@@ -427,6 +436,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._admin(method)
             if path.startswith("/api/"):
                 return self._api(method, path)
+            if path.startswith(THIRD_PARTY_PATH):
+                return self._third_party()
             if method != "GET":
                 return self._html(405, _simple_page("405", "不支持的请求方法"), {"Allow": "GET"})
             if path.startswith("/static/"):
@@ -465,6 +476,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if not ok:
             return self._html(404, _simple_page("404", "页面不存在"))
+        if self.bank.faults.static_fails(rel):
+            return self._send(500, b"internal error", "text/plain; charset=utf-8", {"Cache-Control": "no-store"})
         self._send(200, target.read_bytes(), _STATIC_TYPES[target.suffix], {"Cache-Control": "no-cache"})
 
     # -- pages ----------------------------------------------------------------------------
@@ -495,7 +508,29 @@ class _Handler(BaseHTTPRequestHandler):
             "toast": faults.toast(),
             "shift": faults.layout_shift_ms(),
         }
-        self._html(200, _render_page(name, title, menu, config))
+        self._html(200, _render_page(name, title, menu, config, self._extra_head()))
+
+    def _extra_head(self) -> str:
+        """What the broken_font and third_party faults add to every page's head."""
+        faults, extra = self.bank.faults, ""
+        if faults.broken_font():
+            extra += ('<style>@font-face{font-family:"Patrol Brand";src:url(/static/fonts/brand.woff2) format("woff2")}'
+                      '.brand{font-family:"Patrol Brand","Noto Sans CJK SC",sans-serif}</style>\n')
+        if faults.third_party_status() is not None:
+            # The other loopback name is another site to the browser (127.0.0.1 vs localhost).
+            own = (self.headers.get("Host") or "").split(":")[0]
+            other = "127.0.0.1" if own == "localhost" else "localhost"
+            extra += f'<script async src="http://{other}:{self.bank.port}{THIRD_PARTY_PATH}analytics.js"></script>\n'
+        return extra
+
+    def _third_party(self) -> None:
+        """Someone else's analytics script (the third_party fault): counted, answered
+        with the fault's status."""
+        with self.bank._hits_lock:
+            self.bank.third_party_hits += 1
+        status = self.bank.faults.third_party_status() or 200
+        body = b"/* analytics */" if status == 200 else b"error"
+        self._send(status, body, "text/javascript; charset=utf-8", {"Cache-Control": "no-store"})
 
     # -- admin ----------------------------------------------------------------------------
     def _admin(self, method: str) -> None:
@@ -572,6 +607,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(401, {"error": "登录已过期，请重新登录", "code": "unauthorized"})
         if faults.api_fails(endpoint):
             return self._json(500, {"error": "服务器内部错误", "code": "internal"})
+        status = faults.api_status(endpoint)
+        if status is not None:
+            limited = {"Retry-After": str(RETRY_AFTER_S)} if status == 429 else None
+            return self._json(status, {"error": "请求失败", "code": f"http_{status}"}, limited)
         try:
             if method == "POST" and "json" not in (self.headers.get("Content-Type") or ""):
                 raise ApiError(415, "请求体必须是 application/json", "unsupported_media_type")
@@ -769,7 +808,7 @@ def _fragment(name: str) -> str:
     return (PAGES_DIR / f"{name}.html").read_text(encoding="utf-8")
 
 
-def _render_page(name: str, title: str, menu: str | None, config: Json) -> str:
+def _render_page(name: str, title: str, menu: str | None, config: Json, extra_head: str = "") -> str:
     if menu is not None:
         active = ' class="active" aria-current="page"'
         links = "\n".join(
@@ -780,7 +819,7 @@ def _render_page(name: str, title: str, menu: str | None, config: Json) -> str:
                f'      <button id="logout" type="button" class="nav-logout">退出</button>\n    </nav>\n')
     else:
         nav = ""
-    head = _HEAD.format(title=_esc(title), bank=data.BANK_NAME)
+    head = _HEAD.format(title=_esc(title), bank=data.BANK_NAME).replace("</head>", extra_head + "</head>")
     return (
         f"{head}<body class=\"page-{name}\">\n"
         f"<header class=\"topbar\">\n  <div class=\"topbar-inner\">\n"

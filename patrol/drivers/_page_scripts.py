@@ -8,6 +8,48 @@ from __future__ import annotations
 # What "still loading" looks like on a page (a spinner, a progress bar, aria-busy).
 BUSY_SELECTOR = "[aria-busy=true], .spinner, .loading, [role=progressbar]"
 
+# What on screen says "still loading", in words a person reads ([] when nothing does):
+# ARIA (aria-busy, an unfinished progressbar, a status or live region saying "loading"),
+# the class names the common UI kits give their spinners, masks and skeletons (Ant
+# Design, Element, MUI, Bootstrap, Vuetify, Lumino/JupyterLab...), and the app's own
+# ``busy:`` selectors in ``arg``. Class names, not running animations: the still-CSS
+# stops animations before screenshots, and a spinner is still a spinner then.
+BUSY_INDICATORS = """
+  const words = new RegExp(['loading', 'please wait', 'just a moment', 'in progress', '加载', '载入', '請稍候', '请稍候',
+                             '请稍等', '正在', '読み込み', 'chargement', 'cargando', 'wird geladen'].join('|'), 'i');
+  const kit = new RegExp('(^|[-_])(spinner|spinning|spin|loading|loader|skeleton)([-_]|$)|spinner|skeleton|' +
+                         'circularprogress|linearprogress|progress-(circular|linear)', 'i');
+  const seen = el => {
+    const r = el.getBoundingClientRect();
+    if (r.width < 4 || r.height < 4 || r.bottom <= 0 || r.right <= 0 || r.top >= innerHeight || r.left >= innerWidth) return false;
+    return el.checkVisibility ? el.checkVisibility({opacityProperty: true, visibilityProperty: true})
+                              : getComputedStyle(el).visibility !== 'hidden';
+  };
+  const text = el => (el.innerText || el.getAttribute('aria-label') || '').replace(/\\s+/g, ' ').trim().slice(0, 80);
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    (typeof el.className === 'string' && el.className.trim() ? '.' + el.className.trim().split(/\\s+/).slice(0, 2).join('.') : '');
+  // Each indicator once, by its first reason; the parts inside one are the same indicator.
+  const out = [], shown = [];
+  const add = (why, el) => {
+    if (out.length >= 5 || shown.some(s => s.contains(el)) || !seen(el)) return;
+    shown.push(el);
+    out.push(why + ': ' + (text(el) ? JSON.stringify(text(el)) + ' ' : '') + name(el));
+  };
+  const all = (sel, fn) => { try { document.querySelectorAll(sel).forEach(fn); } catch (e) { } };
+  for (const sel of arg || []) all(sel, el => add('busy selector ' + sel, el));
+  all('[aria-busy="true"]', el => add('aria-busy', el));
+  all('[role=progressbar]', el => {
+    const now = el.getAttribute('aria-valuenow'), max = el.getAttribute('aria-valuemax') || '100';
+    if (now === null || Number(now) < Number(max)) add('progressbar', el);
+  });
+  all('[role=status], [role=alert], [aria-live]', el => { if (words.test(text(el))) add('status', el); });
+  all('[class]', el => {
+    const cls = typeof el.className === 'string' ? el.className : '';
+    if (cls.split(/\\s+/).some(t => kit.test(t) && !/lazy|loaded|done|hidden|nested|container|wrap|button/i.test(t))) add('spinner', el);
+  });
+  return out;
+"""
+
 # Requests aborted because the page navigated away are normal life, not failures.
 BENIGN_FAILURES = ("net::ERR_ABORTED", "NS_BINDING_ABORTED")
 

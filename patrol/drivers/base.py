@@ -14,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.geometry import Box
@@ -36,6 +37,12 @@ class DriverEvents:
     # JavaScript dialogs that opened: {"type": alert|confirm|prompt|beforeunload, "message",
     # "answer": accepted|dismissed, "armed": bool, "expected": words or None, "matched": bool}
     dialogs: list[dict[str, Any]] = field(default_factory=list)
+    # Complete network evidence (web): every request of the step, whatever its type or
+    # site, as ``drivers._network`` describes an entry; and the console's errors and
+    # warnings ({"type", "text", "location", "at_ms"}). Evidence, not events of note:
+    # ``__bool__`` leaves them out.
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    console: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.page_errors or self.failed_requests or self.bad_documents or self.app_state or self.dialogs)
@@ -97,6 +104,18 @@ class Driver(ABC):
     @abstractmethod
     async def busy_indicator_visible(self) -> bool:
         """A spinner / progress indicator is on screen (the app is still 'loading')."""
+
+    async def busy_state(self) -> dict[str, Any] | None:
+        """Why the screen looks still loading, when it does: ``{"busy": [what shows it],
+        "pending_requests": [{method, url, resource_type, pending_ms}]}``; None when
+        nothing says so. Asked when an expectation waited in vain (spinner_stuck)."""
+        return {"busy": ["a loading indicator"], "pending_requests": []} if await self.busy_indicator_visible() else None
+
+    async def save_trace(self, path: Path, failed: bool) -> bool:
+        """End the journey's trace, when the driver records one: written to ``path`` when
+        its trace setting keeps it (``on``, or ``retain-on-failure`` and ``failed``),
+        else discarded. True when written."""
+        return False
 
     @abstractmethod
     def drain_events(self) -> DriverEvents: ...

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from playwright.async_api import Browser, BrowserContext, CDPSession, Dialog, FrameLocator, Page, async_playwright
@@ -13,12 +15,19 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator as PwLocator
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from ..config.web import NetworkSettings, PageSettings
 from ..core.geometry import Box
 from ..core.text import first_line
-from ..core.vocabulary import Reason
+from ..core.urls import RequestPolicy, mask_url
+from ..core.vocabulary import Kind, Reason
 from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
 from ..journey.model import Journey, Locator
 from . import _page_scripts as scripts
+from ._busy import STILL_GAP_S, BusyWatch
+from ._busy import describe as describe_busy
+from ._network import NetworkRecorder, glob_pattern
+from ._strict import ambiguous
+from ._trace import Tracer
 from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
 from .chromium import ARGS, find_chromium
 
@@ -33,6 +42,9 @@ _ADD_STILL_CSS_JS = scripts.for_playwright(scripts.ADD_STILL_CSS)
 _PLAIN_SCREEN_JS = scripts.for_playwright(scripts.PLAIN_SCREEN)
 _ELEMENT_BOXES_JS = scripts.for_playwright(scripts.ELEMENT_BOXES)
 _STILL_CSS = scripts.STILL_CSS
+_BUSY_INDICATORS_JS = scripts.for_playwright(scripts.BUSY_INDICATORS)
+_SCHEMES: dict[str, Literal["dark", "light", "no-preference"]] = {
+    "light": "light", "dark": "dark", "no-preference": "no-preference"}
 T = TypeVar("T")
 _STATES: dict[str, Literal["attached", "detached", "hidden", "visible"]] = {
     "attached": "attached", "detached": "detached", "hidden": "hidden", "visible": "visible"}
@@ -51,12 +63,16 @@ class PlaywrightEngine(Engine):
         self.version = ""
         self._crashed = False
         self._pid: int | None = None
+        self.page_settings = PageSettings()  # patrol.yaml ``browser:`` (locale, time zone...), journeys' over it
+        self.network = NetworkSettings()  # patrol.yaml ``network:``
+        self.busy: tuple[str, ...] = ()  # patrol.yaml ``busy:``
 
     @classmethod
     def from_config(cls, config: Config, options: EngineOptions) -> PlaywrightEngine:
         browser = config.browser  # checked at load
         headless = browser.headless and not options.headed
         engine = cls(browser.executable, headless=headless, extra_args=list(browser.args))
+        engine.page_settings, engine.network, engine.busy = browser.page, config.settings.network, config.settings.busy
         return engine
 
     async def start(self) -> None:
@@ -102,6 +118,7 @@ class PlaywrightEngine(Engine):
         if self.browser is None or not await self.healthy():
             raise BrowserCrashed("Chromium is not running (it crashed or was killed)")
         d = journey.device
+        settings = self.page_settings.under(journey.options.get("browser")).effective
         try:
             context = await self.browser.new_context(
                 viewport={"width": d.width, "height": d.height},
@@ -109,16 +126,29 @@ class PlaywrightEngine(Engine):
                 is_mobile=d.mobile,
                 has_touch=d.mobile,
                 user_agent=d.user_agent,
-                locale="zh-CN",
-                timezone_id="Asia/Shanghai",
+                locale=settings.locale,
+                timezone_id=settings.timezone,
+                color_scheme=_SCHEMES[settings.color_scheme or "light"],
                 reduced_motion="reduce",
                 service_workers="block",
             )
+            if journey.options.get("clock") is not None:
+                # Before the quiet watcher: it then wraps the clock's timers, which keep running.
+                await context.clock.set_fixed_time(journey.options["clock"])
             await context.add_init_script(scripts.QUIET_INIT)
+            tracer = Tracer(context, settings.trace or "off")
+            await tracer.start(journey.name)
             page = await context.new_page()
         except PlaywrightError as e:
             raise BrowserCrashed(f"Chromium could not open a new tab: {e}") from None
-        return PlaywrightDriver(self, context, page)
+        driver = PlaywrightDriver(self, context, page)
+        driver.tracer = tracer
+        network = self.network.under(journey.options.get("network"))
+        driver.busy_watch.selectors = self.busy + tuple(journey.options.get("busy") or ())
+        driver.busy_watch.policy = RequestPolicy.for_journey(journey.base_url, network.first_party, network.ignore)
+        await driver.watch_network(network, RequestPolicy.for_journey(
+            journey.base_url, network.first_party, network.ignore, network.block))
+        return driver
 
     async def _stop_pw(self) -> None:
         if self._pw is not None:
@@ -152,11 +182,17 @@ class PlaywrightDriver(Driver):
         self.page = page  # the page every call works on (``switch_to`` changes it)
         self._events = DriverEvents()
         self._inflight: set[Any] = set()  # requests sent and not yet finished or failed
+        self.network = NetworkRecorder(NetworkSettings(), RequestPolicy())  # ``watch_network`` says which count
         self._cdp: CDPSession | None = None
         self._main = page
         self._pages: list[Page] = []  # open pages in the order they opened
         self._frames: list[Locator] = []  # ``within_frame`` nesting, outermost first
         self._dialog_answer: DialogAnswer | None = None
+        self.tracer: Tracer | None = None
+        self.busy_watch = BusyWatch()
+        # The pointer rests where the last click left it, hovering what is there: parked
+        # off the page before a screenshot, unless the journey put it there (``hover``).
+        self._pointer = "parked"  # parked | incidental | intended
         self._watch(page)
         # Popups (target=_blank, window.open) get the same listeners as the main page.
         context.on("page", self._watch)
@@ -171,7 +207,12 @@ class PlaywrightDriver(Driver):
         page.on("requestfinished", self._on_request_finished)
         page.on("requestfailed", self._on_request_failed)
         page.on("response", self._on_response)
+        page.on("console", self.network.on_console)
+        page.on("websocket", self.network.on_websocket)
         page.on("dialog", self._on_dialog)
+        page.on("request", self.busy_watch.on_request)
+        page.on("requestfinished", self.busy_watch.on_done)
+        page.on("requestfailed", self.busy_watch.on_done)
         page.on("close", self._on_close)
 
     def _on_close(self, page: Page) -> None:
@@ -181,7 +222,7 @@ class PlaywrightDriver(Driver):
             self._use(self._main)  # a popup that closed itself: the customer is back on the main window
 
     def _on_page_error(self, page: Page, error: Any) -> None:
-        self._events.page_errors.append({"message": str(error), "url": page.url})
+        self._events.page_errors.append({"message": str(error), "url": mask_url(page.url), "at_ms": self.network.now_ms()})
 
     async def _on_dialog(self, dialog: Dialog) -> None:
         """Answer as the journey armed it (``dialog:``); unarmed, dismiss as Playwright
@@ -203,53 +244,59 @@ class PlaywrightDriver(Driver):
         except PlaywrightError:
             pass  # the page went away with its dialog
 
+    # Every request of every type goes to the network recorder (``_network``): the
+    # step's complete network evidence, and which failures are the app's own.
     def _on_request(self, request: Any) -> None:
         self._inflight.add(request)
+        self.network.on_request(request)
 
     def _on_request_finished(self, request: Any) -> None:
         self._inflight.discard(request)
+        self.network.on_finished(request)
 
     def _on_request_failed(self, request: Any) -> None:
         self._inflight.discard(request)
-        failure = request.failure or ""
-        if any(b in failure for b in scripts.BENIGN_FAILURES):
-            return
-        if request.resource_type in ("fetch", "xhr", "document"):
-            self._events.failed_requests.append(
-                {"url": request.url, "method": request.method, "status": None, "error": failure}
-            )
+        self.network.on_failed(request)
 
     def _on_response(self, response: Any) -> None:
-        rtype = response.request.resource_type
-        status = response.status
-        if rtype == "document" and status >= 400:
-            self._events.bad_documents.append({"url": response.url, "status": status})
-        elif rtype in ("fetch", "xhr") and status >= 500:
-            self._events.failed_requests.append(
-                {"url": response.url, "method": response.request.method, "status": status, "error": f"HTTP {status}"}
-            )
+        self.network.on_response(response)
+
+    async def watch_network(self, settings: NetworkSettings, policy: RequestPolicy) -> None:
+        """Which requests are the app's own, and the ``network.block`` ones never sent
+        (aborted before they leave the browser; recorded as blocked). Called before the
+        journey's first step."""
+        self.network.settings, self.network.policy = settings, policy
+        for glob in policy.block:
+            await self.context.route(glob_pattern(glob), _abort_blocked)
 
     def failure_seen(self) -> bool:
-        ev = self._events
-        return bool(ev.failed_requests or ev.bad_documents or ev.page_errors)
+        return self.network.broken() or bool(self._events.page_errors)
 
     def drain_events(self) -> DriverEvents:
         events, self._events = self._events, DriverEvents()
+        events.requests, events.console = self.network.drain()
         return events
 
     # -- locators --------------------------------------------------------------------
     def _locator(self, loc: Locator) -> PwLocator:
-        return self._every(loc).first
+        """The one element an action works on: strict, as Playwright's locators are (a
+        selector matching several is ``ambiguous_locator`` in ``_guard``) unless the
+        step said which (``nth``/``first``)."""
+        return self._every(loc)
 
     def _every(self, loc: Locator) -> PwLocator:
-        """Every element the locator matches (actions take the first), inside the
+        """Every element the locator matches (narrowed by ``nth``/``first``), inside the
         frames ``within_frame`` entered."""
-        return self._root().locator(_selector(loc))
+        found = self._root().locator(_selector(loc))
+        if loc.nth is not None:
+            return found.nth(loc.nth - 1)
+        return found.first if loc.first else found
 
     def _root(self) -> Page | FrameLocator:
         root: Page | FrameLocator = self.page
         for frame in self._frames:
-            root = root.frame_locator(_selector(frame))
+            inner = root.frame_locator(_selector(frame))
+            root = inner.nth(frame.nth - 1) if frame.nth is not None else inner.first if frame.first else inner
         return root
 
     @contextlib.asynccontextmanager
@@ -269,11 +316,15 @@ class PlaywrightDriver(Driver):
         try:
             return await coro
         except PlaywrightTimeout:
+            busy = await self.busy_state()
+            if busy is not None:  # the element never came because the page never finished loading
+                raise ActionFailed(f"{what}: still loading after {timeout_ms / 1000:.1f}s ({describe_busy(busy)})",
+                                   reason=Reason.SPINNER_STUCK, evidence=busy, kind=Kind.STALL) from None
             raise ActionFailed(f"{what}: timed out after {timeout_ms / 1000:.1f}s", reason=Reason.ACTION_TIMEOUT) from None
         except PlaywrightError as e:
             if not await self.engine.healthy() or _browser_gone(e):
                 raise BrowserCrashed(f"Chromium went away during '{what}': {first_line(e)}") from None
-            raise ActionFailed(f"{what}: {first_line(e)}", reason=Reason.ACTION_FAILED) from None
+            raise ambiguous(what, str(e)) or ActionFailed(f"{what}: {first_line(e)}", reason=Reason.ACTION_FAILED) from None
 
     async def goto(self, url: str, *, timeout_ms: float) -> None:
         await self._guard(f"open {url}", self.page.goto(url, timeout=timeout_ms, wait_until="load"), timeout_ms)
@@ -281,16 +332,19 @@ class PlaywrightDriver(Driver):
     async def click(self, locator: Locator, *, timeout_ms: float) -> None:
         # ``text``/``point`` locators never get here: the click action finds them on the
         # screenshot and calls tap_point (``_locator`` refuses them as bad_locator).
+        self._pointer = "incidental"
         await self._guard(f"click {locator.describe()}", self._locator(locator).click(timeout=timeout_ms), timeout_ms)
 
     async def hover(self, locator: Locator, *, timeout_ms: float) -> None:
         await self._guard(f"hover over {locator.describe()}", self._locator(locator).hover(timeout=timeout_ms), timeout_ms)
+        self._pointer = "intended"  # the journey wants what the hover shows: it stays
 
     async def upload(self, locator: Locator, files: list[str], *, timeout_ms: float) -> None:
         await self._guard(f"upload into {locator.describe()}",
                           self._locator(locator).set_input_files(files, timeout=timeout_ms), timeout_ms)
 
     async def drag(self, source: Locator, target: Locator, *, timeout_ms: float) -> None:
+        self._pointer = "incidental"
         await self._guard(f"drag {source.describe()} to {target.describe()}",
                           self._locator(source).drag_to(self._locator(target), timeout=timeout_ms), timeout_ms)
 
@@ -325,7 +379,23 @@ class PlaywrightDriver(Driver):
     async def tap_point(self, x: float, y: float, *, timeout_ms: float) -> None:
         # Screenshot pixels -> CSS pixels.
         scale = await self._scale()
+        self._pointer = "incidental"
         await self._guard("click on screen", self.page.mouse.click(x / scale, y / scale), timeout_ms)
+
+    async def _read(self, script: str, arg: Any = None) -> Any:
+        """One of Patrol's own read-only page scripts, as ``page.evaluate`` answers it. While a
+        trace records, over the page's CDP session instead: the trace would keep every
+        ``evaluate`` as an action with DOM snapshots before and after it (most of tracing's
+        cost), and these reads are Patrol looking, not the journey acting."""
+        if self.tracer is None or not self.tracer.recording:
+            return await self.page.evaluate(script, arg)
+        if self._cdp is None:
+            self._cdp = await self.context.new_cdp_session(self.page)
+        reply = await self._cdp.send("Runtime.evaluate", {"expression": f"({script})({json.dumps(arg)})",
+                                                          "returnByValue": True})
+        if "exceptionDetails" in reply:
+            raise PlaywrightError(str(reply["exceptionDetails"].get("text", "page script failed")))
+        return reply.get("result", {}).get("value")
 
     async def _scale(self) -> float:
         return float(await self.page.evaluate("window.devicePixelRatio"))
@@ -369,8 +439,9 @@ class PlaywrightDriver(Driver):
         await self._guard("back", self.page.go_back(timeout=timeout_ms, wait_until="load"), timeout_ms)
 
     async def is_visible(self, locator: Locator) -> bool:
+        """Any match visible: an assertion about what is on screen, not an action on one element."""
         try:
-            return await self._locator(locator).is_visible()
+            return await self._every(locator).filter(visible=True).count() > 0
         except PlaywrightError:
             return False
 
@@ -394,7 +465,7 @@ class PlaywrightDriver(Driver):
         screenshot in about half the time; bigger files). None: let Playwright's
         screenshot prepare the screen and decide."""
         try:
-            if not await self.page.evaluate(_PLAIN_SCREEN_JS):
+            if not await self._read(_PLAIN_SCREEN_JS):
                 return None
             if self._cdp is None:
                 self._cdp = await self.context.new_cdp_session(self.page)
@@ -405,10 +476,40 @@ class PlaywrightDriver(Driver):
             return None
 
     async def busy_indicator_visible(self) -> bool:
+        return bool(await self._busy_indicators())
+
+    async def _busy_indicators(self) -> list[str]:
         try:
-            return await self.page.locator(scripts.BUSY_SELECTOR).first.is_visible()
+            found: list[str] = await self._read(_BUSY_INDICATORS_JS, list(self.busy_watch.selectors))
+            return found
         except PlaywrightError:
+            return []
+
+    async def busy_state(self) -> dict[str, Any] | None:
+        indicators = await self._busy_indicators()
+        pending = self.busy_watch.pending()
+        if indicators:
+            return {"busy": indicators, "pending_requests": pending}
+        if pending and await self._screen_still():
+            return {"busy": ["the screen did not change while the app's own requests were pending"],
+                    "pending_requests": pending}
+        return None
+
+    async def _screen_still(self) -> bool:
+        try:
+            before = await self.screenshot()
+            await asyncio.sleep(STILL_GAP_S)
+            return before == await self.screenshot()
+        except RobotError:
             return False
+
+    async def save_trace(self, path: Path, failed: bool) -> bool:
+        if self.tracer is None:
+            return False
+        try:
+            return await self.tracer.save(path, failed)
+        except PlaywrightError:
+            return False  # the browser went away with its trace
 
     async def texts_of(self, locator: Locator) -> list[str]:
         try:
@@ -434,7 +535,7 @@ class PlaywrightDriver(Driver):
     async def element_boxes(self, locators: list[Locator]) -> list[Box]:
         selectors = [loc.value if loc.strategy == "css" else f'[id="{loc.value}"]' for loc in locators]
         try:
-            scale, found = await self.page.evaluate(_ELEMENT_BOXES_JS, selectors)
+            scale, found = await self._read(_ELEMENT_BOXES_JS, selectors)
         except PlaywrightError:
             scale, found = await self._scale(), [None] * len(selectors)
         boxes: list[Box] = []
@@ -463,19 +564,19 @@ class PlaywrightDriver(Driver):
 
     async def text_boxes(self, text: str) -> list[Box]:
         try:
-            return [Box(*b) for b in await self.page.evaluate(_TEXT_BOXES_JS, text)]
+            return [Box(*b) for b in await self._read(_TEXT_BOXES_JS, text)]
         except PlaywrightError:
             return []
 
     async def picture_boxes(self) -> list[Box] | None:
         try:
-            return [Box(*b) for b in await self.page.evaluate(_PICTURE_BOXES_JS)]
+            return [Box(*b) for b in await self._read(_PICTURE_BOXES_JS)]
         except PlaywrightError:
             return None
 
     async def broken_images(self) -> list[dict[str, Any]]:
         try:
-            images: list[dict[str, Any]] = await self.page.evaluate(_BROKEN_IMAGES_JS)
+            images: list[dict[str, Any]] = await self._read(_BROKEN_IMAGES_JS)
             return images
         except PlaywrightError:
             return []
@@ -483,13 +584,21 @@ class PlaywrightDriver(Driver):
     async def prepare_for_screenshot(self) -> None:
         try:
             await self.page.evaluate(_ADD_STILL_CSS_JS, _STILL_CSS)
+            await self._park_pointer()
         except PlaywrightError:
             pass
+
+    async def _park_pointer(self) -> None:
+        """Move the pointer off the page (no hover, no mousemove inside it), so an element
+        that happens to lie under the last click looks the same in every run."""
+        if self._pointer == "incidental":
+            await self.page.mouse.move(-1, -1)
+            self._pointer = "parked"
 
     async def page_busy(self, horizon_ms: float) -> list[str] | None:
         busy = ["network"] if self._inflight else []
         try:
-            state: list[str] | None = await self.page.evaluate(_PAGE_BUSY_JS, horizon_ms)
+            state: list[str] | None = await self._read(_PAGE_BUSY_JS, horizon_ms)
         except PlaywrightError:
             return None
         return None if state is None else busy + state
@@ -499,6 +608,14 @@ class PlaywrightDriver(Driver):
             await self.context.close()
         except Exception:
             pass
+
+
+async def _abort_blocked(route: Any) -> None:
+    """A ``network.block`` request: never sent (the page sees a client-blocked load)."""
+    try:
+        await route.abort("blockedbyclient")
+    except PlaywrightError:
+        pass  # the page went away meanwhile
 
 
 def _selector(loc: Locator) -> str:

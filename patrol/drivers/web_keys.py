@@ -66,7 +66,8 @@ def _busy(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
 def _clock(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
     if not _web_only(path, ctx):
         return INVALID
-    text = ctx.string(value, path)
+    # Unquoted, YAML reads the time itself: a datetime (a date alone has no time of day).
+    text = value.isoformat() if isinstance(value, datetime) else ctx.string(value, path)
     if text is INVALID:
         return INVALID
     try:

@@ -114,6 +114,7 @@ def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult,
         "consequences": [_clip(c, 300) for c in (ev.get("consequences") or [])[:3]],
         "details": details,
         "attempt": journey.attempt,
+        "trace": journey.trace,  # the browser trace of the journey (web), when kept
     }
     masked: dict[str, Any] = MASKER.mask_obj(summary)
     return masked

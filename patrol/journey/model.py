@@ -33,11 +33,16 @@ SCREEN_STRATEGIES = ("text", "point")
 class Locator:
     strategy: str
     value: Any
+    # Which of several matches (web): ``nth`` counts from 1, ``first`` takes the first.
+    # Neither: a selector matching several elements is ambiguous for an action.
+    nth: int | None = None
+    first: bool = False
 
     def describe(self) -> str:
-        if self.strategy == "css":
-            return str(self.value)
-        return f"{self.strategy}={self.value}"
+        base = str(self.value) if self.strategy == "css" else f"{self.strategy}={self.value}"
+        if self.nth is not None:
+            return f"{base} (match {self.nth})"
+        return f"{base} (first match)" if self.first else base
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ journey file. They collect ``Problem``s (with positions) instead of raising, so
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -14,7 +14,7 @@ from .. import durations, yamlpos
 from ..core.geometry import Region
 from ..core.text import suggest, type_name
 from ..errors import Problem
-from .model import LOCATOR_STRATEGIES, Budgets, Locator
+from .model import LOCATOR_STRATEGIES, SCREEN_STRATEGIES, Budgets, Locator
 
 
 class Invalid(Enum):
@@ -24,6 +24,8 @@ class Invalid(Enum):
 
 
 INVALID = Invalid.INVALID
+# Beside a locator's strategy: which of several matching elements the step means.
+WHICH_KEYS = ("nth", "first")
 
 
 @dataclass
@@ -135,6 +137,10 @@ class ParseContext:
                 )
             return Locator("css", value)
         if isinstance(value, dict):
+            which = {k: value[k] for k in WHICH_KEYS if k in value}
+            if which:
+                located = self.locator({k: v for k, v in value.items() if k not in which}, path)
+                return located if located is INVALID else self._which(located, which, path)
             if len(value) != 1:
                 return self.error(
                     path, "a locator names exactly one strategy; strategies: " + ", ".join(LOCATOR_STRATEGIES)
@@ -158,6 +164,24 @@ class ParseContext:
             s = self.string(arg, path + (strategy,))
             return INVALID if s is INVALID else Locator(strategy, s)
         return self.error(path, f"expected a selector string or a locator mapping, got {type_name(value)}")
+
+    def _which(self, loc: Locator, which: dict[str, Any], path: tuple[Any, ...]) -> Locator | Invalid:
+        """``nth: N`` (from 1) or ``first: true`` beside a web locator's strategy."""
+        key = next(iter(which))
+        if len(which) > 1:
+            return self.error(path + ("first",), "give nth or first, not both", key=True)
+        if self.target == "app" or loc.strategy in SCREEN_STRATEGIES:
+            where = "app journeys" if self.target == "app" else f"'{loc.strategy}' locators (found on the screenshot)"
+            return self.error(path + (key,), f"'{key}' picks among the elements a web selector matches; "
+                                             f"not available for {where}", key=True)
+        n = which[key]
+        if key == "nth":
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                return self.error(path + (key,), f"nth counts matches from 1 (1 is the first), got {n!r}")
+            return replace(loc, nth=n)
+        if not isinstance(n, bool):
+            return self.error(path + (key,), f"first is true or false, got {n!r}")
+        return replace(loc, first=n)
 
     def region(self, value: Any, path: tuple[Any, ...]) -> Region | Invalid:
         """A screen region: [x, y, width, height] in pixels, or all four as fractions 0-1.

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..core.urls import mask_url
 from ..results import RunResult
 from ..secrets import MASKER
 
 SCHEMA_VERSION = 1
+_URL_KEYS = {"url", "src", "page_url"}
 
 
 def to_dict(run: RunResult) -> dict[str, Any]:
@@ -25,8 +27,19 @@ def to_dict(run: RunResult) -> dict[str, Any]:
             j["attempts"] = len(group)
         if len(group) > 1:
             group[-1]["confirmation"] = confirmation(group)
-    masked: dict[str, Any] = MASKER.mask_obj(d)
+    masked: dict[str, Any] = MASKER.mask_obj(_mask_urls(d))
     return masked
+
+
+def _mask_urls(obj: Any) -> Any:
+    """Token-like query values hidden in every URL the report names (a step's page, a
+    request, a finding's), as the request list already is: a link with a session
+    token must not become readable in a shared report."""
+    if isinstance(obj, dict):
+        return {k: mask_url(v) if k in _URL_KEYS and isinstance(v, str) else _mask_urls(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_mask_urls(v) for v in obj]
+    return obj
 
 
 def confirmation(attempts: list[dict[str, Any]]) -> str:

@@ -20,6 +20,7 @@ from ..checks import CHECKS
 from ..checks.base import Verdict
 from ..checks.screen import locate_on_screen
 from ..config import Config
+from ..core.urls import mask_url
 from ..core.vocabulary import Reason, Status
 from ..drivers import Driver, Engine, engine_class
 from ..errors import ActionFailed, RobotError
@@ -50,8 +51,13 @@ from .values import store_values
 
 # Findings that explain why a later expectation failed; the expectation is then a
 # consequence, folded into the cause's evidence (one problem, one finding).
-ROOT_CAUSES = {"request_failed", "http_error", "page_error",
+ROOT_CAUSES = {"request_failed", "http_error", "page_error", "resource_failed", "console_error",
                "app_crashed", "app_left_foreground", "system_dialog", "frozen_screen"}
+# What a broken app looks like on screen: folded into a cause that breaks the flow
+# (a failed script explains the spinner, the white page and the element that never came).
+SYMPTOMS = {Reason.EXPECT_FAILED, Reason.WRONG_VALUE, Reason.BLANK_SCREEN, Reason.BLANK_REGION, Reason.SPINNER_STUCK,
+            Reason.ELEMENT_NOT_FOUND, Reason.ELEMENT_NOT_VISIBLE, Reason.ACTION_TIMEOUT, Reason.TEXT_NOT_FOUND,
+            Reason.MISSING_TEXT, Reason.FORBIDDEN_TEXT}
 # Extra time Patrol gives a driver call beyond the hard timeout before it declares
 # the action hung (the driver's own timeout should fire first).
 HANG_GRACE_S = 10.0
@@ -343,6 +349,7 @@ class Runner:
                 raise
         finally:
             if driver is not None:
+                result.trace = await _save_trace(driver, store, journey_dir, result)
                 try:
                     await asyncio.wait_for(driver.close(), 15)
                 except (TimeoutError, Exception):
@@ -540,7 +547,7 @@ class Runner:
         for it, then through every screen filter (redaction) before it is written."""
         evidence, driver = sc.evidence, sc.driver
         evidence.url = await driver.current_url()
-        sr.url = evidence.url
+        sr.url = mask_url(evidence.url)  # what reports, incidents and messages show: tokens masked
         if evidence.action_error is None and any(CHECKS[c].settle for c in sc.step.expect):
             png, evidence.settle = await settle_screen(driver, self.settle_timeout_ms)
         else:
@@ -608,6 +615,17 @@ class Runner:
                 evidence={"journey_timeout_ms": journey.budgets.journey_ms, "screenshot": shot, "url": sr.url}, fatal=True))
 
 
+async def _save_trace(driver: Driver, store: ArtifactStore, journey_dir: str, result: JourneyResult) -> str | None:
+    """The journey's browser trace, kept in its folder when its trace setting says so
+    (by default only for a journey that failed or broke); its path in the run folder."""
+    relative = f"{journey_dir}/trace.zip"
+    try:
+        kept = await asyncio.wait_for(driver.save_trace(store.run_dir / relative, result.status in (FAILED, ERROR)), 60)
+    except Exception:
+        return None  # a trace never costs the journey its result
+    return relative if kept else None
+
+
 def _warm_up(ocr_lang: str | None) -> None:
     """``ocr_lang``: also load Tesseract's models for it (the run reads screens)."""
     def load() -> None:
@@ -643,13 +661,37 @@ def _cut_short(result: JourneyResult, status: Status) -> None:
 
 
 def _fold_consequences(findings: list[Finding]) -> list[Finding]:
+    """One problem, one finding: what the screen showed because of a cause goes into
+    the cause's evidence (``consequences``). A cause that does not break the flow (a
+    font that did not load) explains no broken flow: it absorbs only what looks wrong."""
+    findings = _fold_broken_images(findings)
     causes = [f for f in findings if f.reason in ROOT_CAUSES]
+    # Without a failed request or a crash, a page stuck loading is the cause of what it
+    # then shows (a blank screen, an element that never came).
+    causes = causes or [f for f in findings if f.reason == Reason.SPINNER_STUCK]
     if not causes:
         return findings
+    cause = next((f for f in causes if f.fatal), causes[0])
     out = []
     for f in findings:
-        if f.reason in (Reason.EXPECT_FAILED, Reason.WRONG_VALUE):
-            causes[0].evidence.setdefault("consequences", []).append(f.message)
+        if f.reason in SYMPTOMS and (cause.fatal or not f.fatal) and f is not cause:
+            cause.evidence.setdefault("consequences", []).append(f.message)
+            continue
+        out.append(f)
+    return out
+
+
+def _fold_broken_images(findings: list[Finding]) -> list[Finding]:
+    """A picture that did not load is one finding: the broken image on screen (what
+    the customer sees), with its failed request in the evidence."""
+    shown = [f for f in findings if f.reason == Reason.BROKEN_IMAGE]
+    srcs = {mask_url(str(b.get("src"))) for f in shown for b in f.evidence.get("broken", [])}
+    out = []
+    for f in findings:
+        requests = f.evidence.get("requests") or []
+        if (shown and f.reason == Reason.RESOURCE_FAILED and not f.fatal and requests
+                and all(r.get("type") == "image" and r.get("url") in srcs for r in requests)):
+            shown[0].evidence.setdefault("requests", []).extend(requests)
             continue
         out.append(f)
     return out

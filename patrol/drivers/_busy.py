@@ -1,0 +1,70 @@
+"""Is the page still loading? The web driver's answer, apart from its plumbing.
+
+Two independent signs, so it works on apps nobody here wrote:
+
+- what is on screen: ARIA (``aria-busy``, an unfinished progressbar, a status region
+  saying "loading"), the class names common UI kits give their spinners, and the app's
+  own ``busy:`` selectors (patrol.yaml and the journey add up) — see
+  ``_page_scripts.BUSY_INDICATORS``;
+- what is not: first-party requests still pending while the screen does not change
+  (an app whose spinner is a bare ``<div>`` still waits for its API).
+
+The runner's expectation checks ask it when what they waited for never came: a busy
+screen is then ``spinner_stuck`` (a stall, with the pending requests as evidence),
+not ``expect_failed``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.urls import RequestPolicy, mask_url
+
+# Requests that stay open by design: never "still loading".
+LONG_LIVED = ("eventsource", "websocket", "media", "ping", "beacon")
+# A request younger than this is the page working, not waiting.
+PENDING_AFTER_S = 1.0
+# Two screenshots this far apart that are identical: the screen is not moving.
+STILL_GAP_S = 0.5
+
+
+@dataclass
+class BusyWatch:
+    """One journey's busy selectors and request policy, and when each request started."""
+
+    selectors: tuple[str, ...] = ()
+    policy: RequestPolicy = field(default_factory=RequestPolicy)
+    started: dict[Any, float] = field(default_factory=dict)  # Playwright request -> monotonic start
+
+    def on_request(self, request: Any) -> None:
+        self.started[request] = time.monotonic()
+
+    def on_done(self, request: Any) -> None:
+        self.started.pop(request, None)
+
+    def pending(self, now: float | None = None, older_than_s: float = PENDING_AFTER_S) -> list[dict[str, Any]]:
+        """First-party requests still waiting for their answer, oldest first (at most 5)."""
+        now = time.monotonic() if now is None else now
+        rows = []
+        for request, t0 in sorted(self.started.items(), key=lambda kv: kv[1]):
+            if now - t0 < older_than_s or _kind(request) in LONG_LIVED or not self.policy.counts(request.url):
+                continue
+            rows.append({"method": request.method, "url": mask_url(request.url), "resource_type": _kind(request),
+                         "pending_ms": round((now - t0) * 1000)})
+        return rows[:5]
+
+
+def _kind(request: Any) -> str:
+    return str(getattr(request, "resource_type", "") or "")
+
+
+def describe(state: dict[str, Any]) -> str:
+    """A busy state in a few words: what shows it, and the oldest pending request."""
+    words = list(state.get("busy") or [])[:2]
+    pending = state.get("pending_requests") or []
+    if pending:
+        p = pending[0]
+        words.append(f"{p['method']} {p['url']} pending for {p['pending_ms'] / 1000:.1f}s")
+    return "; ".join(words)

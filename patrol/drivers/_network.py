@@ -1,0 +1,224 @@
+"""Complete network evidence for the web driver: every request the page made (all
+resource types), the console's errors and warnings, sorted into steps.
+
+The Playwright driver feeds this recorder from its page listeners (plain synchronous
+callbacks: nothing here awaits, so recording never slows a step) and drains it after
+every step. Each request becomes one entry::
+
+    {"method", "url" (token-masked), "type" (document, script, stylesheet, font, image,
+     media, fetch, xhr, websocket, other...), "first_party", "status" (None: no answer),
+     "error" (failure text or "HTTP 500"), "start_ms" (from the step's start: the previous
+     step's screenshot; negative when it began in an earlier step), "duration_ms",
+     "size" (bytes, from Content-Length; None when the server did not say), "blocked",
+     "ignored", "pending" (still running when the step ended), "retry_after_s" (429/503),
+     "cause" (the finding it may be: resource_failed, http_error, request_failed, or None),
+     "fatal" (whether that breaks the flow), "at_ms" (when the failure was known),
+     "cancelled" (aborted because the page moved on: never a failure)}
+
+Which requests may be findings is decided here once (``cause_of``), so the driver can
+say at once that the app failed (``failure_seen``) and the network check only reads it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ..config.web import NetworkSettings
+from ..core.urls import RequestPolicy, host_of, mask_url, site
+from ..core.vocabulary import Reason
+from ._page_scripts import BENIGN_FAILURES
+
+# What the page cannot work without (a failed one is a breakpoint), and what only
+# looks wrong without it (a render finding). Everything else is evidence only.
+FLOW_RESOURCES = ("document", "script", "stylesheet")
+LOOK_RESOURCES = ("font", "image")
+API_CALLS = ("fetch", "xhr", "eventsource")
+MAX_CONSOLE = 100  # per step: a page logging in a loop must not fill the report
+MAX_TEXT = 1000
+
+
+def cause_of(entry: dict[str, Any], statuses: tuple[int, ...]) -> tuple[Reason | None, bool]:
+    """The finding a finished request may be, and whether it breaks the flow. Only the
+    app's own requests count: third-party, ignored and blocked ones are evidence."""
+    if entry["blocked"] or entry["ignored"] or not entry["first_party"] or entry.get("cancelled"):
+        return None, False
+    status, error = entry["status"], entry["error"]
+    if status is None and error is None:
+        return None, False
+    failed = status is None or status >= 400
+    kind = entry["type"]
+    if kind in FLOW_RESOURCES and failed:
+        return Reason.RESOURCE_FAILED, True
+    if kind in LOOK_RESOURCES and failed:
+        return Reason.RESOURCE_FAILED, False
+    if kind in API_CALLS:
+        if status is None or status >= 500:
+            return Reason.REQUEST_FAILED, True
+        if status in statuses:
+            return Reason.HTTP_ERROR, True
+    return None, False
+
+
+def glob_pattern(glob: str) -> re.Pattern[str]:
+    """A ``network.block`` URL glob (``*`` any run, ``?`` one character) as a regular
+    expression Playwright's router understands (Python's fnmatch regex is not JS)."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob)
+    return re.compile(f"^{body}$")
+
+
+@dataclass
+class _Live:
+    entry: dict[str, Any]
+    t0: float  # monotonic start
+
+
+@dataclass
+class NetworkRecorder:
+    settings: NetworkSettings
+    policy: RequestPolicy
+    clock: Callable[[], float] = time.monotonic
+    _window: float = 0.0  # monotonic start of the current step's window
+    _requests: list[dict[str, Any]] = field(default_factory=list)
+    _console: list[dict[str, Any]] = field(default_factory=list)
+    _live: dict[Any, _Live] = field(default_factory=dict)  # request (or websocket) -> its entry
+    _broken: bool = False  # a request that breaks the flow failed in this window
+    _navigated: dict[Any, float] = field(default_factory=dict)  # frame -> when its latest navigation began
+
+    def __post_init__(self) -> None:
+        self._window = self.clock()
+
+    def now_ms(self) -> float:
+        return round((self.clock() - self._window) * 1000, 1)
+
+    # -- listeners ---------------------------------------------------------------------
+    def on_request(self, request: Any) -> None:
+        url = request.url
+        if request.is_navigation_request():
+            self._navigated[request.frame] = self.clock()
+            if not self.policy.own_site:
+                # No base_url: the first page the journey opens is the app's own site.
+                self.policy = replace(self.policy, own_site=site(host_of(url)))
+        self._start(request, request.method, url, request.resource_type)
+
+    def on_websocket(self, ws: Any) -> None:
+        self._start(ws, "GET", ws.url, "websocket")
+        ws.on("socketerror", lambda error: self._end(ws, None, str(error)))
+        ws.on("close", lambda _ws: self._end(ws, None, None))
+
+    def _start(self, key: Any, method: str, url: str, kind: str) -> None:
+        now = self.clock()
+        entry: dict[str, Any] = {
+            "method": method, "url": mask_url(url), "type": kind, "first_party": self.policy.is_first_party(url),
+            "status": None, "error": None, "start_ms": round((now - self._window) * 1000, 1), "duration_ms": None,
+            "size": None, "blocked": bool(self.policy.block) and self.policy.is_blocked(url),
+            "ignored": bool(self.policy.ignore) and self.policy.is_ignored(url), "pending": True,
+        }
+        self._live[key] = _Live(entry, now)
+        self._requests.append(entry)
+
+    def on_response(self, response: Any) -> None:
+        live = self._live.get(response.request)
+        if live is None:
+            return
+        entry, status = live.entry, response.status
+        entry["status"] = status
+        headers = response.headers  # the headers Playwright already has: no round trip
+        length = headers.get("content-length")
+        if length and length.isdigit():
+            entry["size"] = int(length)
+        if status in (429, 503) and headers.get("retry-after"):
+            entry["retry_after_s"] = _retry_after_s(headers["retry-after"])
+        if status >= 400:
+            entry["error"] = f"HTTP {status}"
+
+    def _cancelled(self, key: Any, entry: dict[str, Any], t0: float) -> bool:
+        """An aborted request the page itself gave up on: a navigation, or an API call
+        the app cancelled. A script, stylesheet or font aborted while the page stayed is
+        Chromium refusing it (a 500 page served as the file): a failure."""
+        if entry["type"] not in ("script", "stylesheet", "font"):
+            return True
+        try:
+            frame = key.frame
+        except Exception:  # a request of a service worker: no frame
+            return True
+        return self._navigated.get(frame, -math.inf) >= t0
+
+    def on_finished(self, request: Any) -> None:
+        self._end(request, None, None)
+
+    def on_failed(self, request: Any) -> None:
+        self._end(request, None, request.failure or "failed")
+
+    def _end(self, key: Any, status: int | None, error: str | None) -> None:
+        live = self._live.pop(key, None)
+        if live is None:
+            return
+        entry = live.entry
+        now = self.clock()
+        if error is not None:
+            entry["error"] = error[:MAX_TEXT]
+            if any(b in error for b in BENIGN_FAILURES) and self._cancelled(key, entry, live.t0):
+                entry["cancelled"] = True
+        if status is not None:
+            entry["status"] = status
+        entry["duration_ms"] = round((now - live.t0) * 1000, 1)
+        entry["pending"] = False
+        cause, fatal = cause_of(entry, self.settings.statuses)
+        if cause is not None:
+            entry.update(cause=str(cause), fatal=fatal, at_ms=round((now - self._window) * 1000, 1))
+            self._broken = self._broken or fatal
+
+    def on_console(self, message: Any) -> None:
+        kind = message.type
+        if kind not in ("error", "warning") or len(self._console) >= MAX_CONSOLE:
+            return
+        loc = message.location or {}
+        where = f"{mask_url(str(loc.get('url') or ''))}:{loc.get('lineNumber', 0)}:{loc.get('columnNumber', 0)}"
+        self._console.append({"type": kind, "text": str(message.text)[:MAX_TEXT], "location": where,
+                              "at_ms": self.now_ms()})
+
+    # -- steps -------------------------------------------------------------------------
+    def broken(self) -> bool:
+        """A request the app needs failed in this step (the network check will say so)."""
+        return self._broken
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The requests still running now (the app's own first), with how long so far."""
+        now = self.clock()
+        out = [{**live.entry, "duration_ms": round((now - live.t0) * 1000, 1)} for live in self._live.values()]
+        return sorted(out, key=lambda e: (not e["first_party"], -e["duration_ms"]))
+
+    def drain(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """This step's requests and console messages; a new window starts now. A request
+        still running is in this step as ``pending`` (its time so far) and again in the
+        step it finishes in (with a negative start)."""
+        now = self.clock()
+        requests, console = self._requests, self._console
+        self._requests, self._console, self._broken = [], [], False
+        where = {id(e): i for i, e in enumerate(requests)}
+        for key, live in list(self._live.items()):
+            if id(live.entry) in where:  # the step's copy stays as it is now, whatever comes later
+                requests[where[id(live.entry)]] = {**live.entry, "duration_ms": round((now - live.t0) * 1000, 1)}
+            carried = {**live.entry, "start_ms": round((live.t0 - now) * 1000, 1)}
+            self._live[key] = _Live(carried, live.t0)
+            self._requests.append(carried)
+        self._window = now
+        return requests, console
+
+
+def _retry_after_s(value: str) -> float | None:
+    """Retry-After in seconds from now (delta-seconds, or an HTTP date)."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, round(when.timestamp() - time.time(), 1))
