@@ -105,6 +105,7 @@ XDIST_GROUPS = {
     "test_appium_dialogs.py": "appium",
     "test_ocr.py": "ocr",  # rendered screens, read once
     "test_demo_bank.py": "demo_bank",
+    "test_console.py": "console",  # one patrolled world (a module fixture) for all its tests
 }
 
 

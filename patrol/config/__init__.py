@@ -34,8 +34,11 @@ from .sections import (
     DetectorsConfig,
     ForbiddenTextConfig,
     OcrConfig,
+    PublicUrl,
     StateConfig,
     VisualConfig,
+    console_url_of,
+    link_base,
 )
 
 
@@ -101,7 +104,12 @@ class Config:
 
     @property
     def public_url(self) -> str | None:
-        return self.settings.public_url
+        """public_url, with console_url carried along when set (see ``PublicUrl``)."""
+        return link_base(self.settings.public_url, self.settings.console_url)
+
+    @property
+    def console_url(self) -> str | None:
+        return self.settings.console_url
 
     @property
     def schedules(self) -> tuple[ScheduleSpec, ...]:
@@ -175,5 +183,6 @@ def load_config(explicit: str | None = None) -> Config:
 __all__ = [
     "SECTIONS", "AppiumConfig", "AppiumDevice", "BrowserConfig", "BudgetDefaults", "Config", "DeliverySettings",
     "DetectorsConfig", "FlappingSettings", "ForbiddenTextConfig", "IncidentSettings", "OcrConfig", "PatrolConfig",
-    "ReceiverConfig", "RetentionSettings", "ScheduleSpec", "StateConfig", "VisualConfig", "find_config", "load_config",
+    "PublicUrl", "ReceiverConfig", "RetentionSettings", "ScheduleSpec", "StateConfig", "VisualConfig", "console_url_of", "find_config",
+    "link_base", "load_config",
 ]

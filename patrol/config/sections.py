@@ -157,6 +157,38 @@ def parse_public_url(r: Reader, raw: Any) -> str | None:
     return raw.rstrip("/")
 
 
+def parse_console_url(r: Reader, raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _URL.match(raw):
+        r.error(("console_url",), "expected the http(s) address of the Patrol console (patrol serve), "
+                                  "e.g. https://patrol.example.com")
+        return None
+    return raw.rstrip("/")
+
+
+class PublicUrl(str):
+    """``public_url`` as Patrol hands it on (a plain string: where report folders are
+    served, "" when none are), carrying ``console_url`` along, so every place that builds
+    message links learns where the console is without one more parameter everywhere."""
+
+    console: str | None
+
+    def __new__(cls, public_url: str | None, console: str | None = None) -> PublicUrl:
+        obj = super().__new__(cls, public_url or "")
+        obj.console = console
+        return obj
+
+
+def link_base(public_url: str | None, console_url: str | None) -> str | None:
+    """What ``Config.public_url`` gives: the plain setting, or both settings in one value."""
+    return PublicUrl(public_url, console_url) if console_url else public_url
+
+
+def console_url_of(public_url: str | None) -> str | None:
+    return public_url.console if isinstance(public_url, PublicUrl) else None
+
+
 def parse_appium(r: Reader, raw: Any) -> AppiumConfig:
     keys = {"url": "the Appium server (PATROL_APPIUM_URL wins)",
             "session_timeout": "how long creating a session may take (default 5m)",

@@ -12,8 +12,9 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
+from ..config.sections import console_url_of
 from ..core.isotime import iso, parse_iso
-from ..core.vocabulary import EventType
+from ..core.vocabulary import EventType, Reason
 from ..notify.text import summary_line
 from ..secrets import MASKER
 
@@ -37,29 +38,50 @@ SUBSCRIPTION: dict[EventType, str] = {
 }
 NOTIFIED_TYPES: tuple[EventType, ...] = tuple(SUBSCRIPTION)
 
-__all__ = ["iso", "parse_iso", "link", "incident_object", "run_object", "build", "SUBSCRIPTION", "NOTIFIED_TYPES"]
+__all__ = ["iso", "parse_iso", "link", "console_links", "incident_object", "run_object", "build", "SUBSCRIPTION", "NOTIFIED_TYPES"]
 
 
-def link(run_dir: str | None, relative: str | None, public_url: str | None) -> dict[str, Any] | None:
+def link(run_dir: str | None, relative: str | None, public_url: str | None, run_id: str | None = None) -> dict[str, Any] | None:
     """A file of a run folder as ``{path, url}``: the absolute path on the patrol
-    machine, and a link when ``public_url`` says where run folders are served."""
+    machine, and a link when ``public_url`` says where run folders are served, else,
+    when only the console serves them (``console_url``), the console's link to it."""
     if not relative:
         return None
     if not run_dir:
         return {"path": relative, "url": None}
     path = str(Path(run_dir) / relative)
     url = None
+    console = console_url_of(public_url)
     if public_url:
         url = f"{public_url.rstrip('/')}/{quote(Path(run_dir).name)}/{quote(relative)}"
+    elif console and run_id:
+        # The console shows a run as a page (not its static index.html) and serves its pictures and trace.
+        run = f"{console}/runs/{quote(run_id, safe='')}"
+        url = run if relative == "index.html" else f"{run}/files/{quote(relative)}"
     return {"path": path, "url": url}
+
+
+def console_links(row: Mapping[Any, Any], public_url: str | None) -> dict[str, Any] | None:
+    """The incident's page in the console and, for a visual finding, its compare view
+    (``/runs/RUN/compare?screen=JOURNEY/ATTEMPT/STEP``, the screen key the console uses)."""
+    console = console_url_of(public_url)
+    if not console:
+        return None
+    ev = row["evidence"] or {}
+    compare = None
+    if row["reason"] == Reason.VISUAL_DIFF and row["last_run_id"]:
+        screen = f"{row['journey']}/{int(ev.get('attempt') or 1)}/{row['step_index']}"
+        compare = f"{console}/runs/{quote(row['last_run_id'], safe='')}/compare?screen={quote(screen, safe='')}"
+    return {"incident": f"{console}/incidents/{row['id']}", "compare": compare}
 
 
 def incident_object(row: Mapping[Any, Any], public_url: str | None) -> dict[str, Any]:
     ev = row["evidence"] or {}
     run_dir = ev.get("run_dir")
+    run_id = row["last_run_id"]  # the evidence is the last run's (it is replaced with each repeat)
     images = []
     for item in ev.get("images") or []:
-        lk = link(run_dir, item.get("path"), public_url)
+        lk = link(run_dir, item.get("path"), public_url, run_id)
         if lk:
             images.append({"label": item["label"], **lk})
     return {
@@ -87,15 +109,17 @@ def incident_object(row: Mapping[Any, Any], public_url: str | None) -> dict[str,
         "resolved_by": row["resolved_by"],
         "resolve_note": row["resolve_note"],
         "previous_incident_id": row["previous_id"],
+        "console": console_links(row, public_url),
         "evidence": {
-            "screenshot": link(run_dir, ev.get("screenshot"), public_url),
+            "screenshot": link(run_dir, ev.get("screenshot"), public_url, run_id),
             "images": images,
             "failed_requests": list(ev.get("failed_requests") or []),
             "page_errors": list(ev.get("page_errors") or []),
             "ocr_text": ev.get("ocr_text"),
             "consequences": list(ev.get("consequences") or []),
             "details": dict(ev.get("details") or {}),
-            "report": link(run_dir, "index.html", public_url),
+            "report": link(run_dir, "index.html", public_url, run_id),
+            "trace": link(run_dir, ev.get("trace"), public_url, run_id),
         },
     }
 
@@ -107,7 +131,7 @@ def run_object(run: Mapping[str, Any] | None, public_url: str | None) -> dict[st
         "id": run["id"],
         "status": run["status"],
         "started_at": iso(run.get("started_at")) if isinstance(run.get("started_at"), datetime) else run.get("started_at"),
-        "report": link(run.get("run_dir"), "index.html", public_url),
+        "report": link(run.get("run_dir"), "index.html", public_url, run["id"]),
     }
 
 

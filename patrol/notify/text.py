@@ -26,7 +26,8 @@ LABELS: dict[str, dict[str, str]] = {
         "page_errors": "Page errors", "ocr": "Text on screen", "consequences": "Then", "resolved": "Resolved",
         "by_hand": "by hand", "after_healthy": "after {n} healthy runs in a row", "open_for": "Open for",
         "previous": "Before", "previous_text": "same problem as incident #{id}, which was resolved",
-        "screenshot": "Screenshot", "diff": "Diff", "baseline": "Baseline", "report": "Report",
+        "screenshot": "Screenshot", "diff": "Diff", "baseline": "Baseline", "report": "Report", "trace": "Trace",
+        "console": "Incident page", "compare": "Compare view",
         "state": "Now", "failing": "failing", "healthy": "healthy", "incidents": "Incidents",
         "flapping_headline": "The journey keeps switching between failing and healthy ({pct:.0f}% weighted state change "
                              "over its last {n} runs). Patrol stays quiet about it until it settles.",
@@ -44,7 +45,8 @@ LABELS: dict[str, dict[str, str]] = {
         "page_errors": "页面错误", "ocr": "屏幕文字", "consequences": "后果", "resolved": "恢复",
         "by_hand": "手动", "after_healthy": "连续 {n} 次巡检正常", "open_for": "持续",
         "previous": "此前", "previous_text": "与已恢复的事件 #{id} 是同一问题",
-        "screenshot": "截图", "diff": "差异图", "baseline": "基准图", "report": "报告",
+        "screenshot": "截图", "diff": "差异图", "baseline": "基准图", "report": "报告", "trace": "浏览器追踪",
+        "console": "事件页面", "compare": "对比视图",
         "state": "当前", "failing": "失败", "healthy": "正常", "incidents": "事件",
         "flapping_headline": "该旅程在失败与正常之间反复切换（最近 {n} 次巡检加权状态变化 {pct:.0f}%）。"
                              "在稳定之前 Patrol 不再就此发送通知。",
@@ -170,6 +172,11 @@ def _evidence_facts(inc: Doc, L: Labels) -> list[tuple[str, str]]:
 
 def _links(inc: Doc | None, run: Doc | None, L: Labels, with_images: bool) -> list[Link]:
     out = []
+    console = (inc or {}).get("console") or {}
+    if console.get("incident"):  # first: where on-call acknowledges, and (visual) approves
+        out.append(Link(L["console"], console["incident"], None))
+    if console.get("compare"):
+        out.append(Link(L["compare"], console["compare"], None))
     if inc is not None and with_images:
         ev = inc.get("evidence") or {}
         if ev.get("screenshot"):
@@ -177,6 +184,8 @@ def _links(inc: Doc | None, run: Doc | None, L: Labels, with_images: bool) -> li
         for img in ev.get("images") or []:
             if img.get("label") in ("diff", "baseline"):
                 out.append(Link(L[img["label"]], img.get("url"), img.get("path")))
+        if ev.get("trace"):
+            out.append(Link(L["trace"], ev["trace"].get("url"), ev["trace"].get("path")))
     report = (run or {}).get("report") or ((inc or {}).get("evidence") or {}).get("report")
     if report:
         out.append(Link(L["report"], report.get("url"), report.get("path")))

@@ -147,6 +147,38 @@ def incident(conn: Connection, incident_id: int) -> RowMapping | None:
     return conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
 
 
+def incident_actions(conn: Connection, incident: RowMapping, now: datetime) -> list[dict[str, Any]]:
+    """What people did about an incident, oldest first, each ``{at, action, by, via, detail}``:
+    acknowledge and resolve (from the audit log, which says who), and the silences that
+    covered its journey or one of its tags while it was open (made, ended by hand, ran out)."""
+    out: list[dict[str, Any]] = []
+    q = select(audit_log).where(audit_log.c.target == f"incident:{incident['id']}",
+                                audit_log.c.action.in_(("incident.acknowledge", "incident.resolve")))
+    for r in conn.execute(q).mappings():
+        note = (r["detail"] or {}).get("note")
+        out.append({"at": r["at"], "action": r["action"].removeprefix("incident."), "by": r["actor"], "via": r["via"],
+                    "detail": f"note: {note}" if note else ""})
+    tags = [str(t) for t in incident["tags"] or []]
+    covers = ((silences.c.scope == "journey") & (silences.c.value == incident["journey"])) | (
+        (silences.c.scope == "tag") & silences.c.value.in_(tags))
+    open_until = incident["resolved_at"] or now
+    for s in conn.execute(select(silences).where(covers).order_by(silences.c.id)).mappings():
+        end = s["ended_at"] or s["until"]
+        if s["created_at"] > open_until or end < incident["opened_at"]:
+            continue  # not while this incident was open
+        what = f"{s['scope']} {s['value']} until {s['until']:%Y-%m-%d %H:%M} UTC" + (f" ({s['reason']})" if s["reason"] else "")
+        out.append({"at": s["created_at"], "action": "silence", "by": s["created_by"], "via": None, "detail": what})
+        if s["ended_at"] is not None:
+            q = select(audit_log.c.actor, audit_log.c.via).where(audit_log.c.action == "silence.end",
+                                                                 audit_log.c.target == f"silence:{s['id']}")
+            ender = conn.execute(q).first()
+            out.append({"at": s["ended_at"], "action": "silence_end", "by": ender[0] if ender else None,
+                        "via": ender[1] if ender else None, "detail": f"{s['scope']} {s['value']}"})
+        elif s["until"] <= now:
+            out.append({"at": s["until"], "action": "silence_over", "by": None, "via": None, "detail": f"{s['scope']} {s['value']}"})
+    return sorted(out, key=lambda e: e["at"])
+
+
 def add_silence(conn: Connection, **values: Any) -> int:
     res = conn.execute(insert(silences).values(**values))
     return int(res.inserted_primary_key[0])  # type: ignore[index]

@@ -104,12 +104,15 @@ async def incidents(request: Request, who: Principal) -> Response:
 
 @api("viewer")
 async def incident(request: Request, who: Principal) -> Response:
-    """One incident: its timeline and deliveries."""
+    """One incident: its timeline (Patrol's events), what people did (``actions``: acknowledge,
+    resolve, silences over it, each with ``by`` and ``at``) and its deliveries."""
+    iid = _int(request, "incident_id")
     try:
-        d = request.app.state.incidents.incident_detail(_int(request, "incident_id"))
+        d = request.app.state.incidents.incident_detail(iid)
     except InputError as e:
         raise Refused(404, str(e)) from None
-    return reply({"incident": d["incident"], "events": d["events"], "deliveries": d["deliveries"]})
+    return reply({"incident": d["incident"], "events": d["events"], "actions": console_of(request).incident_actions(iid),
+                  "deliveries": d["deliveries"]})
 
 
 @api("viewer")

@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from ..incidents.service import IncidentService
 from ..schedule.desk import PlanDesk
 from . import admin_pages as ap
-from . import api
+from . import api, live
 from . import incident_pages as ip
 from . import pages as p
 from .auth import RateLimiter
@@ -52,6 +52,7 @@ def routes() -> list[BaseRoute]:
         Route("/deliveries/retry", ap.retry_all, methods=["POST"]),
         Route("/deliveries/{delivery_id:int}/retry", ap.retry_delivery, methods=["POST"]),
         Route("/audit", p.audit_page, methods=["GET"]),
+        Route("/events/running", live.running_stream, methods=["GET"]),
         *api.routes(),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]

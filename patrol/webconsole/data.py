@@ -213,6 +213,12 @@ class Console:
             repo.acknowledge(conn, incident_id, who.name, now)
             repo.audit(conn, now, who.name, who.via, "incident.acknowledge", f"incident:{incident_id}")
 
+    def incident_actions(self, incident_id: int) -> list[dict[str, Any]]:
+        """Who acknowledged, resolved or silenced the incident, and when (its timeline's people part)."""
+        with self.store.read() as conn:
+            row = repo.incident(conn, incident_id)
+            return repo.incident_actions(conn, row, self.clock()) if row is not None else []
+
     def silences(self) -> list[dict[str, Any]]:
         with self.store.read() as conn:
             return repo.active_silences(conn, self.clock())

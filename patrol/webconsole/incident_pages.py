@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -31,7 +33,15 @@ async def incident_page(request: Request, who: Principal) -> Response:
         detail = request.app.state.incidents.incident_detail(_id(request))
     except InputError as e:
         raise Refused(404, str(e)) from None
-    return render(request, "incident.html.j2", who, d=detail, inc=detail["incident"])
+    actions = console_of(request).incident_actions(_id(request))
+    return render(request, "incident.html.j2", who, d=detail, inc=detail["incident"], timeline=timeline(detail["events"], actions))
+
+
+def timeline(events: list[dict[str, Any]], actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Patrol's events and people's actions in one list, oldest first (an action after an
+    event of the same instant: the acknowledgement follows what it answers)."""
+    merged = [{"kind": "event", **e} for e in events] + [{"kind": "action", **a} for a in actions]
+    return sorted(merged, key=lambda x: (x["at"], x["kind"] == "action"))
 
 
 @guarded("approver")

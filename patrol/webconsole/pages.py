@@ -9,9 +9,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from . import live
 from .auth import SESSION_COOKIE, SESSION_HOURS, Principal
 from .data import Refused
 from .web import console_of, guarded, render
+from .zoom import zooms
 
 
 def _client(request: Request) -> str:
@@ -61,7 +63,9 @@ async def logout(request: Request, who: Principal) -> Response:
 async def overview(request: Request, who: Principal) -> Response:
     c = console_of(request)
     incidents = request.app.state.incidents.list_incidents(limit=20)
-    return render(request, "overview.html.j2", who, journeys=c.overview(), incidents=incidents, runs=c.runs(10))
+    trends = await run_in_threadpool(live.trends, request)
+    return render(request, "overview.html.j2", who, journeys=c.overview(), incidents=incidents, runs=c.runs(10),
+                  running=live.running_now(request.app.state.schedules), trends=trends)
 
 
 @guarded("viewer")
@@ -89,7 +93,8 @@ async def run_file(request: Request, who: Principal) -> Response:
 async def compare(request: Request, who: Principal) -> Response:
     run_id = request.path_params["run_id"]
     key = request.query_params.get("screen", "")
-    screen, step = console_of(request).screen(run_id, key)
+    c = console_of(request)
+    screen, step = c.screen(run_id, key)
     images = {}
     clusters: list[dict[str, Any]] = []
     for f in step.get("findings", []):
@@ -98,8 +103,11 @@ async def compare(request: Request, who: Principal) -> Response:
             images = {i["label"]: i["path"] for i in ev.get("images", [])}
             clusters = list(ev.get("clusters", []))
     images.setdefault("actual", screen.screenshot)
+    # Masks in screenshot pixels, when the visual check recorded them with the step.
+    masks = ((step.get("artifacts") or {}).get("visual") or {}).get("masks") or []
+    zoom = zooms(c.run(run_id)[2], screen.screenshot, clusters, masks)
     return render(request, "compare.html.j2", who, run_id=run_id, screen=screen, step=step, images=images,
-                  clusters=clusters, quote=quote)
+                  clusters=clusters, zoom=zoom, quote=quote)
 
 
 async def _form_list(request: Request, name: str) -> list[str]:

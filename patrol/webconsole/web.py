@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from ..durations import format_ms
 from .auth import SESSION_COOKIE, Principal, same
 from .data import Console, Refused
 
@@ -33,6 +34,7 @@ Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["j2", "html"]),
                         trim_blocks=True, lstrip_blocks=True)
+templates.filters["ms"] = format_ms
 
 
 def console_of(request: Request) -> Console:

@@ -94,7 +94,8 @@ class Alertmanager(Format):
         if status == "resolved":
             ends = (inc or {}).get("resolved_at") or doc["timestamp"]
         report = ((run or {}).get("report") or ((inc or {}).get("evidence") or {}).get("report") or {})
-        generator = report.get("url") or ""
+        # The console's incident page when there is one (where it is acknowledged), else the report.
+        generator = ((inc or {}).get("console") or {}).get("incident") or report.get("url") or ""
         alert = {
             "status": status,
             "labels": labels,

@@ -83,7 +83,8 @@ class PagerDuty(Format):
         shot = ((inc or {}).get("evidence") or {}).get("screenshot") or {}
         if shot.get("url"):
             body["images"] = [{"src": shot["url"], "href": shot["url"], "alt": "screenshot"}]
-        report = next((lk.url for lk in msg.links if lk.url and lk.label.lower() in ("report", "报告")), None)
+        report = ((inc or {}).get("console") or {}).get("incident") or (
+            next((lk.url for lk in msg.links if lk.url and lk.label.lower() in ("report", "报告")), None))
         body["client"] = "Patrol"
         if report:
             body["client_url"] = report

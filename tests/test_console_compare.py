@@ -1,0 +1,89 @@
+"""The compare view zooms to each changed cluster (issue 12): a real patrol of the demo
+bank with a layout shift, the console serving it, real Chromium at 1280x800 and 390x844.
+Every cluster the visual check found has its close-up (baseline, actual, diff at the same
+spot, the cluster outlined), reached from the area links. The 1280x800 picture is the
+README's (kept as an artifact; PATROL_DOCS_PICTURES=1 writes it to docs/)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from urllib.parse import quote
+
+import httpx
+from conftest import JOURNEYS, ROOT
+from test_console_timeline import PASSWORD, serve
+from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
+
+DOCS_PICTURE = ROOT / "docs" / "console-compare.png"
+
+
+def _patrol(tmp_path, monkeypatch) -> dict:
+    from patrol.cli import main
+    from patrol.demo.server import DemoBank
+
+    shutil.copytree(ROOT / "baselines", tmp_path / "baselines")
+    text = (ROOT / "patrol.yaml").read_text(encoding="utf-8").replace("baselines: baselines", f"baselines: {tmp_path / 'baselines'}")
+    (tmp_path / "patrol.yaml").write_text(text + f"\nstate: {{url: 'sqlite:///{tmp_path}/state.db'}}\n", encoding="utf-8")
+    with DemoBank(port=0, faults=["layout_shift"]) as bank:
+        monkeypatch.setattr("sys.stdout", io.StringIO())
+        code = main(["--config", str(tmp_path / "patrol.yaml"), "run", str(JOURNEYS / "login.yaml"), "--base-url", bank.url,
+                     "--output", str(tmp_path / "run")])
+        monkeypatch.undo()
+    assert code == 1
+    return json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
+
+
+def test_compare_view_zooms_to_every_changed_cluster(tmp_path, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    report = _patrol(tmp_path, monkeypatch)
+    j = report["journeys"][-1]  # the last attempt: the one the compare view shows
+    step = next(s for s in j["steps"] if s["name"] == "sign in")
+    clusters = next(f for f in step["findings"] if f["reason"] == "visual_diff")["evidence"]["clusters"]
+    assert len(clusters) >= 3
+    screen = quote(f"login/{j.get('attempt') or 1}/{step['index']}", safe="")
+    for live in serve(tmp_path, {"qa": "approver"}):
+        compare = f"{live.url}/runs/{report['run_id']}/compare?screen={screen}"
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+            page.goto(f"{live.url}/login")
+            page.fill("input[name=name]", "qa")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{live.url}/")
+            page.goto(compare)
+            areas = page.locator("li.zoom")
+            assert areas.count() == len(clusters)
+            for i, c in enumerate(clusters):
+                area = areas.nth(i)
+                assert area.locator("svg.crop").count() == 3  # baseline, actual, diff
+                vx, vy, vw, vh = (int(v) for v in area.locator("svg.crop").first.get_attribute("viewBox").split())
+                assert vx <= c["x"] and vy <= c["y"] and c["x"] + c["width"] <= vx + vw and c["y"] + c["height"] <= vy + vh
+                outline = area.locator("rect.cluster").first
+                assert [int(outline.get_attribute(k)) for k in ("x", "y", "width", "height")] == [
+                    c["x"], c["y"], c["width"], c["height"]]
+            # The pictures the close-ups draw from are served to the signed-in user.
+            cookies = {ck["name"]: ck["value"] for ck in page.context.cookies()}
+            href = areas.first.locator("svg.crop image").nth(2).get_attribute("href")
+            assert href.endswith("-diff.png")
+            r = httpx.get(live.url + href, headers={"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())})
+            assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+            page.click("nav.area-links a >> text=3")
+            assert page.url.endswith("#area-3") and areas.nth(2).is_visible()
+            sizes = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert sizes[0] <= sizes[1], sizes
+            page.goto(compare)
+            shot = tmp_path / "console-compare.png"
+            page.screenshot(path=str(shot))
+            if os.environ.get("PATROL_DOCS_PICTURES") == "1":
+                DOCS_PICTURE.parent.mkdir(exist_ok=True)
+                shutil.copyfile(shot, DOCS_PICTURE)
+            phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state()).new_page()
+            phone.goto(compare)
+            sizes = phone.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert sizes[0] <= sizes[1], f"phone: horizontal overflow {sizes}"
+            browser.close()
