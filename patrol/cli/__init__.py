@@ -18,7 +18,7 @@ from .. import __version__
 from ..errors import EXIT_INPUT, EXIT_ROBOT, InputError, PatrolError, RobotError
 
 COMMANDS = ("run", "validate", "demo", "schema", "baseline", "incidents", "deliveries", "schedule", "doctor", "record", "serve",
-            "users", "maintenance")
+            "users", "maintenance", "worker", "fleet")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..core.text import suggest
+from .fleet import FleetSettings, parse_fleet
 from .incidents import IncidentSettings, parse_incidents
 from .maintenance import MaintenanceSpec, parse_maintenance
 from .reader import Reader
@@ -26,6 +27,7 @@ from .sections import (
     parse_appium,
     parse_browser,
     parse_budgets,
+    parse_console_url,
     parse_detectors,
     parse_forbidden_text,
     parse_ocr,
@@ -50,6 +52,7 @@ SECTIONS = {
     "incidents": "incident lifecycle settings",
     "receivers": "where incident notifications go",
     "public_url": "base URL under which report folders are served",
+    "console_url": "address of the Patrol console (patrol serve): messages link to incidents and compare views",
     "schedules": "when journeys run",
     "maintenance": "windows when patrols run but nothing is sent (deploys)",
     "concurrency": "journeys at once",
@@ -57,6 +60,7 @@ SECTIONS = {
     "appium": "Appium server URL and devices",
     "journeys": "default journey folder",
     "reports": "default reports folder",
+    "fleet": "patrol from many machines: Celery broker (Redis), queues, visibility timeout",
 }
 
 
@@ -74,6 +78,7 @@ class PatrolConfig:
     incidents: IncidentSettings = IncidentSettings()
     receivers: Mapping[str, ReceiverConfig] = field(default_factory=lambda: MappingProxyType({}))
     public_url: str | None = None
+    console_url: str | None = None
     schedules: tuple[ScheduleSpec, ...] = ()
     maintenance: tuple[MaintenanceSpec, ...] = ()
     concurrency: int = 1
@@ -81,6 +86,7 @@ class PatrolConfig:
     appium: AppiumConfig = AppiumConfig()
     journeys: str = "journeys"  # folder, relative to patrol.yaml
     reports: str = "reports"
+    fleet: FleetSettings = FleetSettings()
 
 
 def parse_config(r: Reader, data: Any) -> PatrolConfig:
@@ -109,6 +115,7 @@ def parse_config(r: Reader, data: Any) -> PatrolConfig:
         incidents=parse_incidents(r, data.get("incidents")),
         receivers=MappingProxyType(parse_receivers(r, data.get("receivers"))),
         public_url=parse_public_url(r, data.get("public_url")),
+        console_url=parse_console_url(r, data.get("console_url")),
         schedules=parse_schedules(r, data.get("schedules"), r.file),
         maintenance=parse_maintenance(r, data.get("maintenance")),
         concurrency=concurrency,
@@ -116,4 +123,5 @@ def parse_config(r: Reader, data: Any) -> PatrolConfig:
         appium=parse_appium(r, data.get("appium")),
         journeys=journeys,
         reports=reports,
+        fleet=parse_fleet(r, data.get("fleet")),
     )

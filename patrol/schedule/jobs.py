@@ -9,6 +9,7 @@ firings coalesce into one run when it is at most ``grace`` late."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +49,44 @@ def _scheduler_class() -> type[Any]:
     return Scheduler
 
 
+_slot = threading.local()
+
+
+def current_slot() -> datetime | None:
+    """The fire time the job running on this thread was scheduled for (the fleet
+    keys each firing by it); None outside a job."""
+    value: datetime | None = getattr(_slot, "when", None)
+    return value
+
+
+def _executor_class() -> type[Any]:
+    from apscheduler.executors.base import run_job
+    from apscheduler.executors.pool import ThreadPoolExecutor
+
+    class SlotExecutor(ThreadPoolExecutor):  # type: ignore[misc]  # APScheduler 3 is untyped
+        """APScheduler's thread pool, telling the job which slot it fires (APScheduler
+        passes the run times to its executor only)."""
+
+        def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+            def run() -> Any:
+                _slot.when = run_times[-1] if run_times else None
+                try:
+                    return run_job(job, job._jobstore_alias, run_times, self._logger.name)
+                finally:
+                    _slot.when = None
+
+            def callback(f: Any) -> None:
+                exc = f.exception()
+                if exc:
+                    self._run_job_error(job.id, exc, exc.__traceback__)
+                else:
+                    self._run_job_success(job.id, f.result())
+
+            self._pool.submit(run).add_done_callback(callback)
+
+    return SlotExecutor
+
+
 @dataclass
 class Due:
     """What ``patrol schedule --once`` fires now, and what it says about the rest."""
@@ -66,13 +105,12 @@ class JobSync:
     def open(self, workers: int, listener: Callable[[Any], None], mask: int) -> None:
         """Create the scheduler on the job store and start it paused (nothing fires yet)."""
         # APScheduler loads when the service starts, not when a command imports this module
-        from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
         logging.getLogger("apscheduler").setLevel(logging.ERROR)  # we say it ourselves, once
         self.scheduler = _scheduler_class()(
             jobstores={"default": SQLAlchemyJobStore(engine=self.store.engine, tablename=SCHEDULE_JOBS_TABLE)},
-            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            executors={"default": _executor_class()(max_workers=workers)},
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )

@@ -46,7 +46,7 @@ from ..service import PatrolOutcome, patrol_once
 from ..store import Store, open_store, state_settings
 from .control import FileWatch, Signals
 from .index_writer import IndexWriter
-from .jobs import Job, JobSync, wanted_jobs
+from .jobs import Job, JobSync, current_slot, wanted_jobs
 from .overlap import Overlap
 from .plan import Plan, build_plan
 from .robot import RobotLoop, close_idle_browsers
@@ -57,6 +57,7 @@ from .sides import ConsoleServer, DispatcherThread, InstanceLock, MetricsServer
 if TYPE_CHECKING:
     from ..config import Config
     from ..drivers.base import Engine
+    from ..fleet.scheduling import FleetSide
 
 RETENTION_JOB = "patrol:retention"
 WRITE_GRACE_S = 60.0  # after interrupting, how long firings get to write their reports
@@ -117,6 +118,7 @@ class SchedulerService:
         self._stopping = threading.Event()
         self.started = False
         self.firings = 0  # firings that ran journeys (for the curious and the tests)
+        self.fleet: FleetSide | None = None  # with patrol.yaml fleet: firings become tasks, while leading
 
     # -- the parts, once started ---------------------------------------------------------
     @property
@@ -167,12 +169,22 @@ class SchedulerService:
             raise PatrolError("a scheduler service is already running in this process")
         parts = self.parts
         parts.store = open_store(self.state_url)
-        parts.lock = InstanceLock(self.state_url, self.config.root)
+        fleet = self.config.settings.fleet.enabled  # then the leader lock, not this file lock, keeps it one
+        parts.lock = None if fleet else InstanceLock(self.state_url, self.config.root)
         try:
-            parts.lock.acquire()
+            if parts.lock is not None:
+                parts.lock.acquire()
             self._open_parts(parts.store)
             _SERVICE = self
-            self.job_sync.sync(self.plan, fire)
+            if fleet:
+                from ..fleet.scheduling import FleetSide
+
+                self.fleet = FleetSide(self.config, parts.store, self.state_url, self.log)
+                self.fleet.tick(self.job_sync, self.plan, fire, resume=process)
+                if not self.fleet.leading:
+                    self.log(f"{self.fleet.standby_note()}; this scheduler takes over when it stops")
+            else:
+                self.job_sync.sync(self.plan, fire)
             self._update_next_fire()
             self.files = FileWatch(self._watched_files)
             if process:
@@ -180,7 +192,8 @@ class SchedulerService:
                 self.metrics_server.start(self.metrics)
                 self.console_server.start(self)
                 self.robot.spawn(lambda: close_idle_browsers(lambda: self.parts.pool))
-                self.job_sync.resume()
+                if self.fleet is None:
+                    self.job_sync.resume()
             self.started = True
         except BaseException:
             self._teardown()
@@ -210,6 +223,8 @@ class SchedulerService:
             last_gauges = self.clock.monotonic()
             while self.signals.stop is None:
                 self.clock.sleep(LOOK_EVERY_S)
+                if self.fleet is not None:
+                    self.fleet.tick(self.job_sync, self.plan, fire)
                 if self.signals.take_hup():
                     self.reload("SIGHUP")
                 if self.watch and self.files is not None and self.files.changed():
@@ -263,6 +278,9 @@ class SchedulerService:
         parts = self.parts
         if parts.jobs is not None:
             parts.jobs.shutdown()
+        if self.fleet is not None:
+            self.fleet.close()
+            self.fleet = None
         self.dispatcher.stop()
         self.console_server.stop()
         if parts.index is not None:
@@ -290,6 +308,9 @@ class SchedulerService:
         sent, and return. A job seen for the first time is only registered."""
         self.start(process=False)
         try:
+            if self.fleet is not None and not self.fleet.leading:
+                self.log(f"nothing fired: {self.fleet.standby_note()}")
+                return 0
             due = self.job_sync.take_due(self.clock.now())
             for label, count in due.coalesced:
                 self.log(f"{tag(label)} {count} firings were missed; they coalesce into one run now")
@@ -334,6 +355,9 @@ class SchedulerService:
         if spec is None or not spec.enabled:
             self.log(f"job {console.safe(job_id)} is no longer configured; skipped")
             return
+        if self.fleet is not None:
+            self._dispatch(spec, journeys)
+            return
         claim = self.overlap.claim(spec.name, journeys)
         if claim.busy:
             self.metrics.firing(spec.name, FiringResult.SKIPPED_OVERLAP)
@@ -345,6 +369,21 @@ class SchedulerService:
             self._run_firing(plan, spec, claim.free)
         finally:
             self.overlap.release(spec.job_id, claim.free)
+
+    def _dispatch(self, spec: ScheduleSpec, journeys: list[Journey]) -> None:
+        """Fleet mode: the firing becomes one task per journey, keyed by its slot."""
+        assert self.fleet is not None
+        try:
+            done = self.fleet.fire(spec, journeys, current_slot() or self.clock.now())
+        except Exception as e:  # the state database or the broker is away: said, and the next firing tries again
+            self.metrics.firing(spec.name, FiringResult.FAILED)
+            self._log_error(f"[{spec.name}] the firing could not be sent: {type(e).__name__}: {e}")
+            return
+        if done.busy:
+            self.metrics.firing(spec.name, FiringResult.SKIPPED_OVERLAP)
+        if done.sent:
+            self.firings += 1
+            self.metrics.firing(spec.name, FiringResult.RAN)
 
     def _run_firing(self, plan: Plan, spec: ScheduleSpec, journeys: list[Journey]) -> None:
         options = RunOptions(reports_root=plan.reports_root, base_url=spec.base_url, concurrency=plan.concurrency)
@@ -444,7 +483,8 @@ class SchedulerService:
         if incidents is not None:
             self.incidents = incidents
             self.dispatcher.restart(incidents)
-        self.job_sync.sync(plan, fire)
+        if self.fleet is None or self.fleet.leading:  # a standby leaves the shared job store to the leader
+            self.job_sync.sync(plan, fire)
         self._update_next_fire()
         self.log(f"reloaded ({console.safe(why)}): {len(wanted_jobs(plan))} job(s), concurrency {plan.concurrency}")
         return True

@@ -334,3 +334,40 @@ maintenance_windows = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime, nullable=True),
 )
+
+# The fleet: one row per firing of one journey (key: schedule job, journey, fire time),
+# claimed by one worker at a time with a lease it renews while the journey runs.
+fleet_firings = Table(
+    "fleet_firings",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("job_id", String(160), nullable=False),
+    Column("schedule", String(128), nullable=False),
+    Column("journey", String(255), nullable=False),
+    Column("fire_time", UTCDateTime, nullable=False),
+    Column("queue", String(80), nullable=False),
+    Column("state", String(16), nullable=False),  # queued / running / finished / dropped
+    Column("enqueued_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("worker", String(255), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("run_id", String(64), nullable=True),  # the current attempt's run; the finished run once finished
+    Column("attempts", Integer, nullable=False),
+    Index("ix_fleet_firings_journey_state", "journey", "state"),
+    Index("ix_fleet_firings_state", "state"),
+)
+
+# Every attempt at a firing: finished, or interrupted (its worker was lost mid-journey).
+fleet_attempts = Table(
+    "fleet_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("firing_key", String(255), ForeignKey("fleet_firings.key", ondelete="CASCADE"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("worker", String(255), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("status", String(16), nullable=False),  # running / finished / interrupted / error
+)

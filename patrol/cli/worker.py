@@ -1,0 +1,69 @@
+"""``patrol worker``: a Celery worker of the fleet (patrol.yaml ``fleet:``) that runs
+one journey per task, the same way ``patrol run`` and ``patrol schedule`` do."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InputError
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("worker", help="run journeys the fleet's scheduler sends (patrol.yaml fleet:)")
+    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="patrol.yaml to use")
+    p.add_argument("--queues", metavar="Q,Q", help="queues to take tasks from: web, app, app:<device> "
+                   "(default: fleet.queues in patrol.yaml)")
+    p.add_argument("--concurrency", type=int, default=None, metavar="N",
+                   help="journeys at once (default: concurrency in patrol.yaml)")
+    p.add_argument("--name", metavar="NAME", help="the worker's name in `patrol fleet status` (default: patrol-PID@HOST)")
+    p.set_defaults(func=cmd)
+
+
+def queues_arg(value: str | None, default: tuple[str, ...]) -> list[str]:
+    from ..config.fleet import QUEUE_HINT, QUEUE_RE
+
+    if value is None:
+        return list(default)
+    queues = [q.strip() for q in value.split(",") if q.strip()]
+    if not queues:
+        raise InputError("--queues: name at least one queue")
+    for q in queues:
+        if not QUEUE_RE.match(q):
+            raise InputError(f"--queues: {q!r}: {QUEUE_HINT}")
+    return queues
+
+
+def cmd(args: argparse.Namespace) -> int:
+    import os
+    import socket
+
+    from .. import console
+    from ..config import load_config
+    from ..fleet.app import fleet_settings, make_app
+    from ..fleet.worker import WorkerRuntime, install, register_task
+
+    config_path = getattr(args, "config", None)
+    config = load_config(config_path)
+    settings = fleet_settings(config)
+    if not settings.enabled:
+        raise InputError("patrol worker needs a fleet: add `fleet: {broker: redis://host:6379/0}` to patrol.yaml")
+    queues = queues_arg(args.queues, settings.queues)
+    concurrency = args.concurrency if args.concurrency is not None else config.concurrency
+    if not 1 <= concurrency <= 64:
+        raise InputError("--concurrency: a whole number, 1 to 64")
+    app = make_app(config)
+    register_task(app)
+    name = args.name or f"patrol-{os.getpid()}@{socket.gethostname()}"
+    runtime = WorkerRuntime(config_path, concurrency, name)
+    install(runtime)
+    console.say(f"[bold]patrol worker[/] {console.safe(name)} (pid {os.getpid()}): queues {', '.join(queues)}, "
+                f"concurrency {concurrency}, state {console.safe(runtime.store.display_url)}")
+    # Threads, not processes: the tasks of one worker share one Chromium and one event loop.
+    worker = app.Worker(queues=queues, concurrency=concurrency, pool="threads", hostname=name, without_mingle=True,
+                        without_gossip=True, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    try:
+        worker.start()
+    finally:
+        install(None)
+        runtime.close()
+    return int(worker.exitcode or 0)

@@ -1,0 +1,302 @@
+"""The fleet (issue 13) with real parts: a private redis-server and PostgreSQL the tests
+start, `patrol worker` and `patrol schedule` as real processes (Celery workers, real
+Chromium) patrolling the real demo bank; what happened is read back from PostgreSQL.
+
+Timings: schedules fire every 3 s; the tests' fleet has a 12 s visibility timeout
+and a 3 s lease, so a lost worker's task comes back within ~15 s."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, timedelta
+from pathlib import Path
+
+import pytest
+from pg_server import pg_server, postgres_url  # noqa: F401  (fixtures)
+from redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
+from schedule_support import OPEN_STEPS, write_journey
+from sqlalchemy import create_engine, text
+
+from patrol.config import load_config
+from patrol.errors import ConfigError
+
+pytestmark = pytest.mark.xdist_group("fleet")  # one redis-server and one PostgreSQL for the file
+
+def slow_steps(wait: str) -> str:
+    return OPEN_STEPS + f"  - name: linger\n    wait: {wait}\n"
+
+
+# -- patrol.yaml fleet: ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("body, line, col, words", [
+    ("fleet:\n  broker: http://x:6379\n", 2, 11, "redis:// or rediss://"),
+    ("fleet:\n  queues: [web, 'app:']\n", 1, 1, "missing key 'broker'"),
+    ("fleet:\n  broker: redis://h/0\n  queues: [web, 'phone']\n", 3, 17, "app:<device>"),
+    ("fleet:\n  broker: redis://h/0\n  visibility_timeout: 1m\n  lease: 2m\n", 4, 10, "shorter than visibility_timeout"),
+    ("fleet:\n  broker: redis://h/0\n  brokr: x\n", 3, 3, "did you mean 'broker'"),
+    ("fleet:\n  broker: redis://h/0\n  visibility_timeout: soon\n", 3, 23, "visibility_timeout"),
+])
+def test_a_bad_fleet_section_is_a_positioned_problem(tmp_path, body, line, col, words):
+    path = tmp_path / "patrol.yaml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(str(path))
+    assert f"{path}:{line}:{col}" in str(e.value), str(e.value)
+    assert words in str(e.value)
+
+
+def test_a_fleet_section_parses_and_none_means_no_fleet(tmp_path):
+    path = tmp_path / "patrol.yaml"
+    path.write_text("fleet:\n  broker: redis://:${secret:REDIS_PW}@r:6379/1\n  queues: [web, 'app:pixel-8']\n"
+                    "  visibility_timeout: 2h\n  lease: 30s\n", encoding="utf-8")
+    fleet = load_config(str(path)).settings.fleet
+    assert fleet.enabled and fleet.broker == "redis://:${secret:REDIS_PW}@r:6379/1"
+    assert fleet.queues == ("web", "app:pixel-8") and fleet.visibility_timeout_s == 7200 and fleet.lease_s == 30
+    path.write_text("concurrency: 2\n", encoding="utf-8")
+    assert not load_config(str(path)).settings.fleet.enabled
+
+
+def test_worker_without_a_fleet_is_an_input_error(tmp_path):
+    (tmp_path / "patrol.yaml").write_text("concurrency: 1\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "patrol", "worker", "--config", str(tmp_path / "patrol.yaml")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "needs a fleet" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+# -- the fleet, for real ----------------------------------------------------------------------------------------------
+class Proc:
+    """A patrol process of its own session (kill -9 takes its Chromium with it), output in a file."""
+
+    def __init__(self, folder: Path, name: str, *args: str):
+        self.log = folder / f"{name}.log"
+        self.out = open(self.log, "w", encoding="utf-8")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "220"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "patrol", *args, "--config", str(folder / "patrol.yaml")],
+                                     cwd=folder, env=env, stdout=self.out, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+
+    @property
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8")
+
+    def wait_for(self, words: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if words in self.text:
+                return
+            assert self.proc.poll() is None, f"exited {self.proc.returncode} before saying {words!r}:\n{self.text}"
+            time.sleep(0.1)
+        raise AssertionError(f"{words!r} not seen within {timeout}s:\n{self.text}")
+
+    def kill9(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.out.close()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever it left (a Chromium) goes too
+        except ProcessLookupError:
+            pass
+        return self.proc.returncode
+
+
+@pytest.fixture
+def procs():
+    started: list[Proc] = []
+    yield started
+    for p in started:
+        p.stop(timeout=20)
+
+
+def fleet_project(folder: Path, bank, postgres_url: str, redis_url: str, schedule: str, visibility: str = "12s") -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / "patrol.yaml").write_text(
+        f"state: {{url: '{postgres_url}'}}\n"
+        f"fleet: {{broker: '{redis_url}', queues: [web], visibility_timeout: {visibility}, lease: 3s}}\n"
+        "incidents: {confirm: 0}\n"
+        f"schedules:\n  tick: {schedule}\n", encoding="utf-8")
+
+
+def query(url: str, sql: str, **args) -> list:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), args)]
+    finally:
+        engine.dispose()
+
+
+def wait_until(what, timeout: float, every: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = what()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout}s")
+
+
+def test_two_workers_and_two_schedulers_one_run_per_firing_and_a_standby_takes_over(bank, tmp_path, postgres_url,
+                                                                                    redis_url, procs):
+    fleet_project(tmp_path, bank, postgres_url, redis_url, "{every: 3s}")
+    journeys = tmp_path / "journeys"
+    write_journey(journeys, "quick", base_url=bank.url, steps=OPEN_STEPS)
+    write_journey(journeys, "slow", base_url=bank.url, steps=slow_steps("4s"))  # 3 s period: overlaps itself
+    for name in ("w1", "w2"):
+        procs.append(Proc(tmp_path, name, "worker", "--concurrency", "1", "--name", f"{name}@test"))
+    for p in procs:
+        p.wait_for("patrol worker")
+    leader = Proc(tmp_path, "leader", "schedule", "--no-watch")
+    procs.append(leader)
+    leader.wait_for("leading")
+    standby = Proc(tmp_path, "standby", "schedule", "--no-watch")
+    procs.append(standby)
+    time.sleep(13)
+    assert "leading" not in standby.text  # one active scheduler
+    leader.kill9()
+    killed_at = time.time()
+    standby.wait_for("leading", timeout=30)
+    took_over_s = time.time() - killed_at
+    time.sleep(10)
+    standby.stop()
+    settle = "SELECT count(*) FROM fleet_firings WHERE state IN ('queued', 'running')"
+    wait_until(lambda: query(postgres_url, settle)[0][0] == 0, 40)
+    for p in procs[:2]:
+        p.stop()
+
+    firings = query(postgres_url, "SELECT key, journey, fire_time, state, run_id, attempts FROM fleet_firings "
+                                  "ORDER BY fire_time")
+    runs = query(postgres_url, "SELECT id, schedule, status FROM runs")
+    assert took_over_s <= 30
+    assert all(f[3] == "finished" for f in firings), firings
+    # Exactly one recorded run per firing, and each run is its firing's.
+    assert sorted(f[4] for f in firings) == sorted(r[0] for r in runs)
+    assert all(r[1] == "tick" and r[2] == "passed" for r in runs), runs
+    for name, least in (("quick", 6), ("slow", 3)):  # over ~25 s of 3 s slots; slow skips the slots it overlaps
+        times = [f[2].replace(tzinfo=UTC) for f in firings if f[1] == name]
+        assert len(times) >= least, (name, times)
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+        # No slot fired twice (also by the dying leader and the new one), every slot is on the 3 s grid.
+        assert all(g >= 2.9 and abs(g / 3 - round(g / 3)) < 0.05 for g in gaps), (name, gaps)
+    # Fired on both sides of the kill; the slot the new leader fires first is on the same grid.
+    stamps = [f[2].replace(tzinfo=UTC).timestamp() for f in firings]
+    assert any(t > killed_at for t in stamps) and any(t < killed_at for t in stamps)
+    # No journey overlaps itself: its recorded attempts, in time, one after the other.
+    spans = query(postgres_url, "SELECT journey, started_at, duration_ms FROM journey_runs ORDER BY journey, started_at")
+    for a, b in zip(spans, spans[1:]):
+        if a[0] == b[0]:
+            assert a[1] + timedelta(milliseconds=a[2]) <= b[1], (a, b)
+    # The slow journey was still running at some of its slots: those were skipped, not queued behind it.
+    assert "skipping slow" in leader.text + standby.text
+    workers = {r[0] for r in query(postgres_url, "SELECT DISTINCT worker FROM fleet_attempts")}
+    assert len(workers) == 2, workers
+
+
+def test_a_worker_killed_mid_journey_the_other_runs_the_firing_again_and_the_cut_attempt_is_interrupted(
+        bank, tmp_path, postgres_url, redis_url, procs):
+    # Fired by the test itself; the journey lingers 10 s, the broker gives a lost worker's task on after 20 s.
+    fleet_project(tmp_path, bank, postgres_url, redis_url, "{cron: '0 2 * * *'}", visibility="20s")
+    write_journey(tmp_path / "journeys", "slow", base_url=bank.url, steps=slow_steps("10s"))
+    workers = {name: Proc(tmp_path, name, "worker", "--concurrency", "1", "--name", f"{name}@test") for name in ("w1", "w2")}
+    procs.extend(workers.values())
+    for p in workers.values():
+        p.wait_for("patrol worker")
+
+    from datetime import datetime
+
+    from patrol.fleet.dispatch import FleetDispatch
+    from patrol.schedule.plan import build_plan
+    from patrol.store import open_store
+
+    plan = build_plan(load_config(str(tmp_path / "patrol.yaml")))
+    spec, journeys = plan.lookup("schedule:tick")
+    store = open_store(postgres_url)
+    dispatch = FleetDispatch(plan.config, store)
+    slot = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    assert dispatch.dispatch(spec, journeys, slot).sent == [("slow", "web")]
+    assert dispatch.dispatch(spec, journeys, slot).duplicate == ["slow"]  # the same slot is sent once
+    dispatch.close()
+    store.close()
+    running = wait_until(lambda: query(postgres_url, "SELECT worker FROM fleet_firings WHERE state = 'running'"), 60)
+    doomed = running[0][0]
+    other = next(name for name in workers if f"{name}@test" != doomed)
+
+    status = subprocess.run([sys.executable, "-m", "patrol", "fleet", "status", "--json", "--config",
+                             str(tmp_path / "patrol.yaml")], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    seen = json.loads(status.stdout)
+    assert seen["leader"] is None and seen["problems"] == []  # no scheduler in this test
+    assert seen["workers"] == {"w1@test": ["web"], "w2@test": ["web"]}
+    assert seen["busy"] == {doomed: 1, f"{other}@test": 0}
+    assert [(r["journey"], r["worker"], r["attempts"]) for r in seen["running"]] == [("slow", doomed, 1)]
+    assert seen["queues"] == {"web": 0} and seen["oldest_waiting"] is None
+    assert query(postgres_url, "SELECT state FROM fleet_firings") == [("running",)]  # still mid-journey
+    workers[doomed.split("@")[0]].kill9()
+
+    wait_until(lambda: query(postgres_url, "SELECT state FROM fleet_firings") == [("finished",)], 60)
+    attempts = query(postgres_url, "SELECT attempt, worker, status, run_id FROM fleet_attempts ORDER BY attempt")
+    assert [(a[0], a[1], a[2]) for a in attempts] == [(1, doomed, "interrupted"), (2, f"{other}@test", "finished")]
+    runs = query(postgres_url, "SELECT id, status FROM runs")
+    assert runs == [(attempts[1][3], "passed")]  # one finished run; the cut-short attempt is no run and no incident
+    assert query(postgres_url, "SELECT count(*) FROM incidents") == [(0,)]
+    assert "was cut short" in workers[other].text and "recorded as interrupted" in workers[other].text
+
+
+# -- the firing's claims, on the real PostgreSQL ---------------------------------------------------------------------------
+def test_claims_run_once_wait_for_a_live_lease_take_over_a_dead_one_and_finish_a_recorded_run(postgres_url):
+    from datetime import datetime
+
+    from sqlalchemy import insert
+
+    from patrol.store import fleet_repo, open_store
+    from patrol.store.schema import runs
+
+    store = open_store(postgres_url)
+    t0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    key = fleet_repo.firing_key("schedule:tick", "home", t0)
+    row = {"job_id": "schedule:tick", "schedule": "tick", "journey": "home", "fire_time": t0, "queue": "web"}
+
+    def enqueue(key, at):
+        with store.write() as conn:
+            return fleet_repo.enqueue(conn, key=key, now=at, stale_after_s=3600, **{**row, "fire_time": at})
+
+    def claim(worker, run_id, at):
+        with store.write() as conn:
+            return fleet_repo.claim(conn, key=key, worker=worker, run_id=run_id, now=at, lease_s=30, row_if_missing=row)
+
+    assert enqueue(key, t0) == fleet_repo.Enqueue.NEW
+    assert enqueue(key, t0) == fleet_repo.Enqueue.DUPLICATE
+    assert claim("a", "r1", t0).verdict == fleet_repo.Verdict.RUN
+    # The journey's next slot while this one runs: skipped, it never overlaps itself.
+    assert enqueue(fleet_repo.firing_key("schedule:tick", "home", t0 + timedelta(seconds=60)),
+                   t0 + timedelta(seconds=60)) == fleet_repo.Enqueue.BUSY
+    busy = claim("b", "r2", t0 + timedelta(seconds=10))  # a's lease holds 20 s more
+    assert busy.verdict == fleet_repo.Verdict.BUSY and busy.retry_in_s == 20
+    taken = claim("b", "r2", t0 + timedelta(seconds=31))  # a stopped renewing: lost
+    assert (taken.verdict, taken.attempt, taken.interrupted) == (fleet_repo.Verdict.RUN, 2, ["r1"])
+    with store.write() as conn:  # a comes back: the firing is no longer its own
+        assert not fleet_repo.renew(conn, key=key, run_id="r1", until=t0 + timedelta(seconds=90))
+        assert not fleet_repo.finish(conn, key=key, run_id="r1", now=t0 + timedelta(seconds=32))
+        # b records its run, then dies before marking the firing finished.
+        conn.execute(insert(runs).values(id="r2", recorded_at=t0, status="passed", summary={}))
+    done = claim("c", "r3", t0 + timedelta(seconds=90))
+    assert done.verdict == fleet_repo.Verdict.DONE  # not run a second time
+    assert claim("d", "r4", t0 + timedelta(seconds=91)).verdict == fleet_repo.Verdict.DONE
+    with store.read() as conn:
+        assert [(f["state"], f["run_id"], f["attempts"]) for f in fleet_repo.firings(conn)] == [("finished", "r2", 2)]
+        assert [(a["run_id"], a["worker"], a["status"]) for a in fleet_repo.attempts(conn, key)] == [
+            ("r1", "a", "interrupted"), ("r2", "b", "finished")]
+    store.close()
