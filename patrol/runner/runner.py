@@ -54,10 +54,11 @@ from .values import store_values
 ROOT_CAUSES = {"request_failed", "http_error", "page_error", "resource_failed", "console_error",
                "app_crashed", "app_left_foreground", "system_dialog", "frozen_screen"}
 # What a broken app looks like on screen: folded into a cause that breaks the flow
-# (a failed script explains the spinner, the white page and the element that never came).
+# (a failed script explains the spinner, the white page and the element that never came),
+# and the time a step lost to a request that failed (a font load retried until reset).
 SYMPTOMS = {Reason.EXPECT_FAILED, Reason.WRONG_VALUE, Reason.BLANK_SCREEN, Reason.BLANK_REGION, Reason.SPINNER_STUCK,
             Reason.ELEMENT_NOT_FOUND, Reason.ELEMENT_NOT_VISIBLE, Reason.ACTION_TIMEOUT, Reason.TEXT_NOT_FOUND,
-            Reason.MISSING_TEXT, Reason.FORBIDDEN_TEXT}
+            Reason.MISSING_TEXT, Reason.FORBIDDEN_TEXT, Reason.OVER_BUDGET}
 # Extra time Patrol gives a driver call beyond the hard timeout before it declares
 # the action hung (the driver's own timeout should fire first).
 HANG_GRACE_S = 10.0
