@@ -221,3 +221,4 @@ def test_one_pixel_region_end_to_end(patrol, bank, tmp_path: Path):
     assert second.code == 1, json.dumps(second.report, ensure_ascii=False)[:2000]
     visual = second.journey("regions")["steps"][0]["artifacts"]["visual"]
     assert visual["status"] == "diff" and visual["diff_pixels"] == 1
+    assert visual["masks"] == [[0, 0, 1, 1]]  # where it did not look, for the console to draw

@@ -163,6 +163,8 @@ async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: 
     mask = cmp.mask_from_boxes(w, h, mask_boxes) if mask_boxes else None
     result = await asyncio.to_thread(cmp.compare, baseline_png, png, threshold=spec.color_tolerance, mask=mask)
     info.update(diff_pixels=result.diff_pixels, diff_ratio=round(result.diff_ratio, 6))
+    if mask_boxes:  # where the comparison did not look (the console draws them over the pictures)
+        info["masks"] = [[b.x, b.y, b.w, b.h] for b in mask_boxes]
     if result.identical or within_tolerance(result, spec.area_tolerance):
         info["status"] = "match"
         return []
