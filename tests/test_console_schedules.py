@@ -54,6 +54,9 @@ def test_schedules_page_runs_now_pauses_and_resumes(bank, tmp_path):
             run_id = job.locator(".last a").inner_text()
             page.goto(url + "/runs")
             assert run_id in page.inner_text("main")
+            page.goto(url + "/")  # the overview says when each journey runs next
+            row = page.locator("tr", has_text="alpha")
+            assert "not scheduled" not in row.inner_text() and row.locator("time").count() >= 2, row.inner_text()
             page.goto(url + "/schedules")
             job.locator("button:has-text('Pause')").click()
             assert "paused" in job.inner_text() and job.locator(".next time").count() == 0

@@ -64,8 +64,22 @@ async def overview(request: Request, who: Principal) -> Response:
     c = console_of(request)
     incidents = request.app.state.incidents.list_incidents(limit=20)
     trends = await run_in_threadpool(live.trends, request)
+    upcoming = await run_in_threadpool(_next_runs, request.app.state.schedules, c.clock())
     return render(request, "overview.html.j2", who, journeys=c.overview(), incidents=incidents, runs=c.runs(10),
-                  running=live.running_now(request.app.state.schedules), trends=trends)
+                  running=live.running_now(request.app.state.schedules), trends=trends, upcoming=upcoming)
+
+
+def _next_runs(desk: Any, now: Any) -> dict[str, Any]:
+    """Each journey's next scheduled run (the earliest of the schedules that select it)."""
+    if desk is None:
+        return {}
+    upcoming: dict[str, Any] = {}
+    for job in desk.jobs(now):
+        if job["next"]:
+            for name in job["journeys"]:
+                if name not in upcoming or job["next"][0] < upcoming[name]:
+                    upcoming[name] = job["next"][0]
+    return upcoming
 
 
 @guarded("viewer")
