@@ -12,6 +12,7 @@ import signal
 import time
 
 import httpx
+from playwright.sync_api import expect
 from receivers import DEAD_BUTTON, confirmed_run
 from schedule_support import OPEN_STEPS, Service, config, write_journey
 from test_console import PASSWORD, _cli, _free_port
@@ -74,7 +75,9 @@ def test_running_now_streams_a_run_started_from_the_console(bank, tmp_path):
             page.wait_for_url(url + "/")
             running = page.locator("#running")
             assert "Nothing is running now." in running.inner_text()
-            page.wait_for_function("document.getElementById('running').dataset.events === '1'")  # the stream is open
+            # The stream is open. (Locator waits, not wait_for_function: the console's CSP forbids
+            # the string evaluation Playwright's polling would use.)
+            page.locator("#running[data-events='1']").wait_for(state="attached")
 
             client, csrf = _signed(url, "ada")
             assert client.post("/schedules/schedule:nightly/run", data={"csrf": csrf}).status_code == 303
@@ -87,7 +90,7 @@ def test_running_now_streams_a_run_started_from_the_console(bank, tmp_path):
                 {"journey": "slowpoke", "schedules": ["nightly"]}], seen
             assert seen[-1] == {"live": True, "running": [], "note": "Nothing is running now."}, seen
             # ...and when it is over.
-            page.wait_for_function("!document.querySelector('#running li')", timeout=15000)
+            expect(page.locator("#running li")).to_have_count(0, timeout=15000)
             assert "Nothing is running now." in running.inner_text() and not errors, errors
             browser.close()
         assert svc.stop(signal.SIGTERM) == 0, svc.text
