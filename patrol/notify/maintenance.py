@@ -10,7 +10,7 @@ Windows come from patrol.yaml (``maintenance:``) and from the console or
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,27 +28,20 @@ _PAIRS = {EventType.ROBOT_ERROR: EventType.ROBOT_RECOVERED, EventType.FLAPPING: 
 
 
 @dataclass(frozen=True)
-class Window:
-    name: str
-    scope: str = "all"  # all / journey / tag
-    value: str | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    cron: str | None = None
-    duration_s: float | None = None
-    timezone: str = "UTC"
+class Window(MaintenanceSpec):
+    """A window as written (patrol.yaml's spec), and where it came from."""
+
     id: int | None = None  # None: from patrol.yaml
     created_by: str = "patrol.yaml"
     ended_at: datetime | None = None
 
     @classmethod
     def from_spec(cls, s: MaintenanceSpec) -> Window:
-        return cls(s.name, s.scope, s.value, s.starts_at, s.ends_at, s.cron, s.duration_s, s.timezone)
+        return cls(**{f.name: getattr(s, f.name) for f in fields(s)})
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Window:
-        return cls(r["name"], r["scope"], r["value"], r["starts_at"], r["ends_at"], r["cron"], r["duration_s"],
-                   r["timezone"], id=r["id"], created_by=r["created_by"], ended_at=r["ended_at"])
+        return cls(**{f.name: r[f.name] for f in fields(cls)})
 
     @property
     def source(self) -> str:

@@ -24,7 +24,7 @@ from ..core.urls import mask_url
 from ..core.vocabulary import Reason, Status
 from ..drivers import Driver, Engine, engine_class
 from ..errors import ActionFailed, RobotError
-from ..journey.model import Group, Journey, Locator, Step
+from ..journey.model import Group, Journey, Locator, Step, leaves
 from ..journey.placeholders import MissingValue, Scope, substitute
 from ..results import (
     BREAKPOINT,
@@ -406,7 +406,7 @@ class Runner:
         async def exhausted(group: Group) -> None:
             await judging.drain()  # the group's last step is recorded: the finding goes after its own
             assert group.repeat is not None and group.repeat.until is not None
-            last = _result_of(result, list(_leaves(group))[-1])
+            last = _result_of(result, list(leaves(group.steps))[-1])
             last.findings.append(Finding(
                 kind=BREAKPOINT, reason=Reason.EXPECT_FAILED, fatal=True,
                 message=f"{group.label}: {group.repeat.until.describe()} still did not hold after {group.repeat.max} rounds",
@@ -720,12 +720,6 @@ def _result_of(result: JourneyResult, step: Step) -> StepResult:
     if step.phase == "teardown":
         return result.teardown[step.index - len(result.steps) - 1]
     return result.steps[step.index - 1]
-
-
-def _leaves(group: Group) -> list[Step]:
-    from ..journey.model import leaves
-
-    return list(leaves(group.steps))
 
 
 def _resolved(step: Step, scope: Scope) -> Step:
