@@ -165,7 +165,8 @@ def patrol_once(
         if flush and outcome.record_error is None:
             _flush(incidents, outcome, say)
     root = Path(options.reports_root)
-    if index and run_dir.resolve().parent == root.resolve():
+    # The index reads the state database: when it could not take the run, the next run's index shows it.
+    if index and outcome.record_error is None and run_dir.resolve().parent == root.resolve():
         if callable(index):
             index(root)
         else:

@@ -63,10 +63,18 @@ class PgServer:
             shutil.chown(pwfile, USER)
         _as_user([str(self.bin / "initdb"), "-D", str(self.data), "-U", "patrol", "--pwfile", str(pwfile),
                   "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"])
+        self.up()
+        return self
+
+    def up(self) -> None:
+        """Start the (initialised) server; ``down`` then ``up`` is a restart with a gap."""
         self._ctl("start", "-w", "-t", "60", "-l", str(self.root / "log"),
                   "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
                         " -c synchronous_commit=off -c full_page_writes=off")
-        return self
+
+    def down(self) -> None:
+        """Stop the server, keeping its data (fast: open connections are cut)."""
+        self._ctl("stop", "-w", "-t", "30", "-m", "fast")
 
     def _ctl(self, *args: str) -> None:
         _as_user([str(self.bin / "pg_ctl"), "-D", str(self.data), *args])

@@ -300,3 +300,97 @@ def test_claims_run_once_wait_for_a_live_lease_take_over_a_dead_one_and_finish_a
         assert [(a["run_id"], a["worker"], a["status"]) for a in fleet_repo.attempts(conn, key)] == [
             ("r1", "a", "interrupted"), ("r2", "b", "finished")]
     store.close()
+
+
+# -- the broker and the state database restart under a running fleet -----------------------------------------------
+SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # a Standard Webhooks secret (base64 of 24 bytes)
+
+
+def firing_rows(url: str) -> list[tuple]:
+    return query(url, "SELECT key, journey, fire_time, state, run_id FROM fleet_firings ORDER BY fire_time")
+
+
+def test_redis_restarted_mid_run_workers_and_scheduler_reconnect_and_the_running_journey_is_recorded(
+        bank, tmp_path, postgres_url, redis_server, redis_url, procs):
+    fleet_project(tmp_path, bank, postgres_url, redis_url, "{every: 3s}")
+    write_journey(tmp_path / "journeys", "slow", base_url=bank.url, steps=slow_steps("6s"))
+    worker = Proc(tmp_path, "w1", "worker", "--concurrency", "1", "--name", "w1@test")
+    procs.append(worker)
+    worker.wait_for("patrol worker")
+    leader = Proc(tmp_path, "leader", "schedule", "--no-watch")
+    procs.append(leader)
+    leader.wait_for("leading")
+    running = wait_until(lambda: [f for f in firing_rows(postgres_url) if f[3] == "running"], 60)
+    cut_key, cut_run = running[0][0], running[0][4]
+
+    redis_server.stop()  # mid-journey: the broker (and every queued task, the leader lock) is gone
+    time.sleep(2)
+    redis_server.start()  # the same port, empty (no persistence)
+    back_at = time.time()
+
+    # The journey that was running when the broker went away is recorded as its firing's run.
+    wait_until(lambda: any(f[0] == cut_key and f[3] == "finished" for f in firing_rows(postgres_url)), 60)
+    assert query(postgres_url, "SELECT id, status FROM runs WHERE id = :id", id=cut_run) == [(cut_run, "passed")]
+    # Both reconnected: a slot fired after the restart is sent, taken and recorded.
+    later = wait_until(lambda: [f for f in firing_rows(postgres_url)
+                                if f[2].replace(tzinfo=UTC).timestamp() > back_at and f[3] == "finished"], 60)
+    assert query(postgres_url, "SELECT status FROM runs WHERE id = :id", id=later[0][4]) == [("passed",)]
+    leader.stop()
+    worker.stop()
+    finished = [f for f in firing_rows(postgres_url) if f[3] == "finished"]
+    runs = query(postgres_url, "SELECT id FROM runs")
+    assert sorted(f[4] for f in finished) == sorted(r[0] for r in runs)  # one run per finished firing, no other
+    assert "Traceback" not in worker.text + leader.text
+
+
+def test_postgresql_restarted_mid_run_the_worker_holds_its_run_and_nothing_is_lost_from_the_outbox(
+        bank, tmp_path, pg_server, postgres_url, redis_url, procs):
+    from receivers import ReceiverServer
+
+    fleet_project(tmp_path, bank, postgres_url, redis_url, "{cron: '0 2 * * *'}", visibility="60s")
+    with ReceiverServer() as receiver:
+        with open(tmp_path / "patrol.yaml", "a", encoding="utf-8") as f:
+            f.write(f"receivers:\n  oncall: {{format: webhook, url: '{receiver.url()}', secret: '{SECRET}'}}\n")
+        # Lingers while the database goes down, then fails: its run, incident and message wait for the database.
+        steps = slow_steps("5s") + "  - name: see the missing thing\n    wait_for: '#nowhere'\n"
+        write_journey(tmp_path / "journeys", "broken", base_url=bank.url, steps=steps)
+        worker = Proc(tmp_path, "w1", "worker", "--concurrency", "1", "--name", "w1@test")
+        scheduler = Proc(tmp_path, "scheduler", "schedule", "--no-watch")  # its dispatcher sends the outbox
+        procs.extend([worker, scheduler])
+        worker.wait_for("patrol worker")
+        scheduler.wait_for("leading")
+
+        from datetime import datetime
+
+        from patrol.fleet.dispatch import FleetDispatch
+        from patrol.schedule.plan import build_plan
+        from patrol.store import open_store
+
+        plan = build_plan(load_config(str(tmp_path / "patrol.yaml")))
+        spec, journeys = plan.lookup("schedule:tick")
+        store = open_store(postgres_url)
+        dispatch = FleetDispatch(plan.config, store)
+        assert dispatch.dispatch(spec, journeys, datetime(2026, 11, 30, 2, 0, tzinfo=UTC)).sent == [("broken", "web")]
+        dispatch.close()
+        store.close()
+        wait_until(lambda: query(postgres_url, "SELECT state FROM fleet_firings") == [("running",)], 60)
+
+        pg_server.down()
+        try:
+            worker.wait_for("holding run", timeout=60)  # the journey ended while the database was away
+            time.sleep(2)
+        finally:
+            pg_server.up()
+
+        wait_until(lambda: query(postgres_url, "SELECT state FROM fleet_firings") == [("finished",)], 90)
+        runs = query(postgres_url, "SELECT id, status FROM runs")
+        assert [r[1] for r in runs] == ["failed"]
+        assert query(postgres_url, "SELECT run_id, status FROM fleet_attempts") == [(runs[0][0], "finished")]
+        incidents = query(postgres_url, "SELECT journey, status FROM incidents")
+        assert incidents == [("broken", "open")]
+        sent = receiver.wait_for("/hook", 1, timeout=60)  # the outbox row survived and was delivered, once
+        time.sleep(3)
+        assert len(receiver.at("/hook")) == 1
+        assert "opened" in json.dumps(sent[0].json) and "broken" in json.dumps(sent[0].json)
+        assert query(postgres_url, "SELECT status FROM deliveries") == [("sent",)]
+        assert "Traceback" not in worker.text + scheduler.text

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .. import console
 from ..config import load_config
 from ..runner import Runner, RunOptions
@@ -26,9 +28,10 @@ from ..schedule.plan import Plan, build_plan
 from ..schedule.robot import RobotLoop
 from ..schedule.service_log import ServiceLog, now_local, tag
 from ..service import patrol_once
-from ..store import Store, fleet_repo, open_store, state_settings
+from ..store import StateStoreError, Store, fleet_repo, open_store, state_settings
 from .app import fleet_settings
 from .leader import identity
+from .recording import Recorder, Settle
 
 if TYPE_CHECKING:
     from ..drivers.base import Engine
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from ..journey.model import Journey
 
 RECYCLE_AFTER = 500
+CLAIM_RETRY_S = 3.0
 
 
 @dataclass
@@ -138,11 +142,16 @@ class WorkerRuntime:
             return TaskOutcome("unknown")
         run_id = new_run_id()
         fire_time = datetime.fromisoformat(str(task["fire_time"]))
-        with self.store.write() as conn:
-            claim = fleet_repo.claim(conn, key=key, worker=self.name, run_id=run_id, now=datetime.now(UTC),
-                                     lease_s=self.lease_s, row_if_missing={
-                                         "job_id": spec.job_id, "schedule": spec.name, "journey": journey.name,
-                                         "fire_time": fire_time, "queue": str(task.get("queue", "web"))})
+        try:
+            with self.store.write() as conn:
+                claim = fleet_repo.claim(conn, key=key, worker=self.name, run_id=run_id, now=datetime.now(UTC),
+                                         lease_s=self.lease_s, row_if_missing={
+                                             "job_id": spec.job_id, "schedule": spec.name, "journey": journey.name,
+                                             "fire_time": fire_time, "queue": str(task.get("queue", "web"))})
+        except (SQLAlchemyError, StateStoreError) as e:  # the database is away: the task waits, it is not lost
+            self.log(f"{tag(label)} [yellow]the state database is away[/] ({type(e).__name__}): "
+                     f"{console.safe(key)} is tried again in {CLAIM_RETRY_S:g}s")
+            return TaskOutcome("busy", retry_in_s=CLAIM_RETRY_S)
         for cut in claim.interrupted:
             self.log(f"{tag(label)} [magenta]run {console.safe(cut)} was cut short[/] (its worker was lost): "
                      "recorded as interrupted; running the firing again")
@@ -171,11 +180,14 @@ class WorkerRuntime:
                 fleet_repo.fail(conn, key=key, run_id=run_id, now=datetime.now(UTC))
             return TaskOutcome("error", run_id)
         if outcome.record_error:
-            self.log(f"[red]error:[/] {console.safe(outcome.record_error)}")
-        if not beat.lost:
-            with self.store.write() as conn:
-                fleet_repo.finish(conn, key=key, run_id=run_id, now=datetime.now(UTC))
+            self.log(f"[yellow]not recorded yet:[/] {console.safe(outcome.record_error)}")
         run = outcome.run
+        if not beat.lost:
+            settled = Recorder(self.store, self.incidents, self.lease_s, lambda m: self.log(f"{tag(spec.name)} {m}")).settle(
+                run, key=key, schedule=spec.name, recorded=outcome.record_error is None)
+            if settled != Settle.RECORDED:
+                self.log(f"{tag(spec.name)} run {console.safe(run.run_id)} {settled}: not the firing's run")
+                return TaskOutcome("error", run.run_id, str(run.status))
         self.log(f"{tag(spec.name)} run {console.safe(run.run_id)} {run.status}: {console.safe(outcome.run_dir)}")
         return TaskOutcome("ran", run.run_id, str(run.status))
 
