@@ -246,11 +246,11 @@ def test_the_cache_folder_is_a_setting_next_to_patrol_yaml(tmp_path):
     assert ocr_store(None) is None
 
 
-def test_a_large_image_is_hashed_in_halves_and_every_byte_counts():
-    big = np.full((1300, 1000, 4), 200, np.uint8)  # 5.2 MB: past the split
+def test_every_byte_of_a_large_image_and_its_shape_count_in_its_key():
+    big = np.full((1300, 1000, 4), 200, np.uint8)  # 5.2 MB
     digest = pixel_digest(big)
     assert pixel_digest(big.copy()) == digest
-    for y, x in [(0, 0), (649, 999), (650, 0), (1299, 999)]:  # either side of the halves' seam
+    for y, x in [(0, 0), (649, 999), (650, 0), (1299, 999)]:  # first, middle and last bytes
         changed = big.copy()
         changed[y, x, 3] = 201
         assert pixel_digest(changed) != digest
