@@ -135,6 +135,17 @@ static inline int opaque_block(const uint8_t *c, int64_t w) {
     return (up[-1] & up[3] & up[7] & c[-1] & c[3] & c[7] & down[-1] & down[3] & down[7]) == 255;
 }
 
+/* More than two of an interior pixel's 8 neighbours are the very same pixel: each of those
+ * is a zero brightness delta, so antialiased() says "no" whatever the others are. Integer
+ * compares only: a flat background (most of a light/dark theme pair, where every pixel
+ * differs) is answered without computing a delta. */
+static inline int flat_around(const uint32_t *c, int64_t w) {
+    const uint32_t v = c[0];
+    const uint32_t *up = c - w, *down = c + w;
+    return (up[-1] == v) + (up[0] == v) + (up[1] == v) + (c[-1] == v) + (c[1] == v) +
+           (down[-1] == v) + (down[0] == v) + (down[1] == v) > 2;
+}
+
 /* pixelmatch's antialiased(img, x1, y1, ...): img is one image, the siblings test looks at both */
 static inline int antialiased(const uint8_t *img, const Images *im, int64_t x1, int64_t y1, int ri, int gi, int bi) {
     const int64_t w = im->width, h = im->height;
@@ -142,8 +153,10 @@ static inline int antialiased(const uint8_t *img, const Images *im, int64_t x1, 
     const int64_t x2 = x1 + 1 < w ? x1 + 1 : w - 1, y2 = y1 + 1 < h ? y1 + 1 : h - 1;
     const int64_t pos4 = (y1 * w + x1) * 4;
     const uint8_t *c = img + pos4;
-    if (x1 > 0 && y1 > 0 && x1 < w - 1 && y1 < h - 1 && opaque_block(c, w))
-        return antialiased_opaque(img, im, x1, y1, ri, gi, bi);
+    if (x1 > 0 && y1 > 0 && x1 < w - 1 && y1 < h - 1) {
+        if (flat_around((const uint32_t *)c, w)) return 0;
+        if (opaque_block(c, w)) return antialiased_opaque(img, im, x1, y1, ri, gi, bi);
+    }
     int zeroes = (x1 == x0 || x1 == x2 || y1 == y0 || y1 == y2) ? 1 : 0;
     double min = 0, max = 0;
     int64_t min_x = 0, min_y = 0, max_x = 0, max_y = 0;
@@ -214,7 +227,7 @@ static inline void judge(const Images *im, int64_t row0, int64_t row1, double ma
     counts[2] = changed;
 }
 
-int patrol_kernel_version(void) { return 4; }
+int patrol_kernel_version(void) { return 5; }
 
 int patrol_diff(const uint8_t *a, const uint8_t *b, int64_t width, int64_t height, int64_t row0, int64_t row1,
                 double max_delta, int margin, int bgr, int checkerboard, int include_aa, const uint8_t *mask,

@@ -41,7 +41,7 @@ SOURCE = Path(__file__).with_name("_kernel.c")
 # No -ffast-math and no contraction into fused multiply-adds: the doubles must
 # round exactly as V8's separate operations do, or counts drift from pixelmatch's.
 CFLAGS = ("-O3", "-shared", "-fPIC", "-ffp-contract=off", "-fno-strict-aliasing", "-std=c99")
-_VERSION = 4  # patrol_kernel_version() of the source this module speaks to
+_VERSION = 5  # patrol_kernel_version() of the source this module speaks to
 
 _lock = threading.Lock()
 _loaded: list[ctypes.CDLL | None] = []  # [] = not tried yet
