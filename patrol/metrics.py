@@ -1,28 +1,50 @@
 """Prometheus metrics for the backend monitoring Patrol complements, with the official
 client library (``prometheus_client``). ``patrol schedule --metrics-port P`` serves
-them at ``http://HOST:P/metrics``.
+them at ``http://HOST:P/metrics``; in a fleet, ``patrol worker --metrics-port P`` too.
 
 Series (all prefixed ``patrol_``):
 
-=================================================  ========================================================
-``patrol_runs_total{schedule,status}``             runs by outcome: passed / failed / error
-``patrol_journey_runs_total{journey,status}``      journey attempts by outcome (passed / failed / error / interrupted)
-``patrol_findings_total{journey,kind,reason}``     findings (breakpoint / stall / render)
-``patrol_step_duration_seconds{journey,step}``     histogram of step durations
-``patrol_journey_duration_seconds{journey}``       histogram of journey durations
-``patrol_journey_last_run_timestamp_seconds``      per journey: when it last ran (Unix time)
-``patrol_journey_last_success_timestamp_seconds``  per journey: when it last passed; alert on ``time() - this``
-``patrol_open_incidents{journey,kind,severity}``   open incidents (read from the state database at scrape time)
-``patrol_pending_deliveries{receiver}``            notifications waiting to be sent (outbox, at scrape time)
-``patrol_dead_deliveries{receiver}``               notifications given up on (``patrol deliveries retry``)
-``patrol_schedule_firings_total{schedule,result}`` firings: ran / skipped_overlap / missed / failed
-``patrol_schedule_next_fire_timestamp_seconds``    per schedule: its next firing (Unix time)
-``patrol_running_journeys``                        journeys running now
-``patrol_robot_errors_total{target,reason}``       the robot's own failures (browser crashed...)
-``patrol_browser_restarts_total{target,why}``      engine restarts: crashed / recycled
-``patrol_state_database_up``                       1 when the state database answered the last scrape
-``patrol_build_info{version}``                     always 1
-=================================================  ========================================================
+====================================================  ========================================================
+``patrol_runs_total{schedule,status}``                runs by outcome: passed / failed / error
+``patrol_journey_runs_total{journey,status}``         journey attempts by outcome (passed / failed / error / interrupted)
+``patrol_findings_total{journey,kind,reason}``        findings (breakpoint / stall / render)
+``patrol_step_duration_seconds{journey,step}``        histogram of step durations
+``patrol_journey_duration_seconds{journey}``          histogram of journey durations
+``patrol_journey_last_run_timestamp_seconds``         per journey: when it last ran (Unix time)
+``patrol_journey_last_success_timestamp_seconds``     per journey: when it last passed; alert on ``time() - this``
+``patrol_open_incidents{journey,kind,severity}``      open incidents (read from the state database at scrape time)
+``patrol_pending_deliveries{receiver}``               notifications waiting to be sent (outbox, at scrape time)
+``patrol_dead_deliveries{receiver}``                  notifications given up on (``patrol deliveries retry``)
+``patrol_schedule_firings_total{schedule,result}``    firings: ran / skipped_overlap / missed / failed; in a fleet
+                                                      sent / skipped_overlap / duplicate / missed / failed (a firing
+                                                      counts once under each result its journeys had)
+``patrol_schedule_next_fire_timestamp_seconds``       per schedule: its next firing (Unix time)
+``patrol_running_journeys``                           journeys running now
+``patrol_robot_errors_total{target,reason}``          the robot's own failures (browser crashed...)
+``patrol_browser_restarts_total{target,why}``         engine restarts: crashed / recycled
+``patrol_state_database_up``                          1 when the state database answered the last scrape
+``patrol_build_info{version}``                        always 1
+====================================================  ========================================================
+
+A fleet adds (the runner series above come from the workers, which run the journeys;
+incidents, the outbox and the firings from the schedulers):
+
+====================================================  ========================================================
+``patrol_fleet_leader``                               scheduler: 1 while it leads (fires), 0 on standby
+``patrol_fleet_tasks_total{queue,verdict}``           worker: tasks taken: ran / done (its firing had its run) /
+                                                      busy (another worker holds it) / unknown (no such journey
+                                                      here) / error (the robot broke down)
+``patrol_fleet_queue_wait_seconds{queue}``            worker: histogram, from the scheduler sending a firing to a
+                                                      worker starting its journey (a redelivered or retried task
+                                                      counts from its first sending)
+``patrol_fleet_task_duration_seconds{queue}``         worker: histogram of a started journey's whole task (run,
+                                                      confirmation reruns, reports, incidents)
+``patrol_fleet_tasks_running``                        worker: tasks it runs now
+``patrol_fleet_interrupted_attempts_total``           worker: attempts it found cut short by a lost worker
+                                                      (recorded ``interrupted``, the firing run again)
+====================================================  ========================================================
+
+Labels stay bounded: queue names (``web``, ``app``, ``app:<device>``), never firing keys.
 """
 
 from __future__ import annotations
@@ -49,15 +71,20 @@ if TYPE_CHECKING:
 
 STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, float("inf"))
 JOURNEY_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, float("inf"))
+# Seconds to hours: a healthy fleet starts a task within a second or two; a task redelivered
+# after a lost worker waits out the visibility timeout (default 2 h).
+QUEUE_WAIT_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, float("inf"))
 
 
 class FiringResult(StrEnum):
     """What became of one schedule firing (``patrol_schedule_firings_total{result}``)."""
 
     RAN = "ran"
-    SKIPPED_OVERLAP = "skipped_overlap"  # its journeys were still running from an earlier firing
+    SENT = "sent"  # fleet: its journeys' tasks went to the workers' queues
+    SKIPPED_OVERLAP = "skipped_overlap"  # its journeys were still running (in a fleet: waiting or running) from an earlier firing
+    DUPLICATE = "duplicate"  # fleet: this slot was sent already (by a dying leader, or a restarted scheduler)
     MISSED = "missed"  # later than its grace time
-    FAILED = "failed"  # the firing itself broke (not its journeys)
+    FAILED = "failed"  # the firing itself broke (not its journeys); in a fleet also: the broker refused a task
 
 
 class StateCollector:
@@ -128,6 +155,8 @@ class Metrics(Listener):
         if store is not None:
             r.register(StateCollector(store))
         self._stepped: dict[int, set[int]] = {}
+        self._leader: Gauge | None = None
+        self._leader_lock = threading.Lock()
 
     # -- runner listener -------------------------------------------------------------
     def journey_started(self, journey: Journey, result: JourneyResult) -> None:
@@ -166,6 +195,15 @@ class Metrics(Listener):
     def firing(self, schedule: str, result: FiringResult) -> None:
         self.firings.labels(schedule, result).inc()
 
+    def leading(self, leads: bool) -> None:
+        """Fleet: whether this scheduler leads. The series appears once a fleet scheduler
+        says so (a scheduler without a fleet has no leader to show)."""
+        with self._leader_lock:
+            if self._leader is None:
+                self._leader = Gauge("patrol_fleet_leader", "1 while this scheduler leads the fleet, 0 on standby",
+                                     registry=self.registry)
+        self._leader.set(1 if leads else 0)
+
     def restarted(self, target: str, why: str) -> None:
         self.restarts.labels(target, why).inc()
 
@@ -177,3 +215,36 @@ class Metrics(Listener):
                 pass
         else:
             self.next_fire.labels(schedule).set(when.timestamp())
+
+
+class WorkerMetrics(Metrics):
+    """``patrol worker``: the runner series of the journeys it runs, and its tasks'."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # No state collector: incidents and the outbox are the schedulers' to show (a
+        # dozen workers showing them too would count every incident a dozen times in a sum).
+        super().__init__(None, registry)
+        r = self.registry
+        self.tasks = Counter("patrol_fleet_tasks", "Fleet tasks taken, by queue and verdict", ["queue", "verdict"],
+                             registry=r)
+        self.queue_wait = Histogram("patrol_fleet_queue_wait_seconds", "From sending a firing to starting its journey",
+                                    ["queue"], buckets=QUEUE_WAIT_BUCKETS, registry=r)
+        self.task_duration = Histogram("patrol_fleet_task_duration_seconds", "Tasks that ran a journey, start to end",
+                                       ["queue"], buckets=JOURNEY_BUCKETS, registry=r)
+        self.tasks_running = Gauge("patrol_fleet_tasks_running", "Fleet tasks running now", registry=r)
+        self.interrupted = Counter("patrol_fleet_interrupted_attempts",
+                                   "Attempts found cut short by a lost worker (recorded interrupted)", registry=r)
+
+    def task_done(self, queue: str, verdict: str) -> None:
+        self.tasks.labels(queue, verdict).inc()
+
+    def waited(self, queue: str, seconds: float) -> None:
+        # Clocks of two machines differ a little: a wait is never negative.
+        self.queue_wait.labels(queue).observe(max(0.0, seconds))
+
+    def task_took(self, queue: str, seconds: float) -> None:
+        self.task_duration.labels(queue).observe(seconds)
+
+    def found_interrupted(self, count: int) -> None:
+        if count:
+            self.interrupted.inc(count)

@@ -16,6 +16,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--concurrency", type=int, default=None, metavar="N",
                    help="journeys at once (default: concurrency in patrol.yaml)")
     p.add_argument("--name", metavar="NAME", help="the worker's name in `patrol fleet status` (default: patrol-PID@HOST)")
+    p.add_argument("--metrics-port", type=int, metavar="P", help="serve Prometheus metrics on this port (/metrics): "
+                   "its tasks, queue wait, task durations and the journeys it runs")
+    p.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR", help="address for the metrics endpoint (default: all)")
     p.set_defaults(func=cmd)
 
 
@@ -41,6 +44,7 @@ def cmd(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..fleet.app import fleet_settings, make_app
     from ..fleet.worker import WorkerRuntime, install, register_task
+    from ..schedule.sides import MetricsServer
 
     config_path = getattr(args, "config", None)
     config = load_config(config_path)
@@ -51,19 +55,25 @@ def cmd(args: argparse.Namespace) -> int:
     concurrency = args.concurrency if args.concurrency is not None else config.concurrency
     if not 1 <= concurrency <= 64:
         raise InputError("--concurrency: a whole number, 1 to 64")
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise InputError("--metrics-port: a TCP port, 0-65535")
     app = make_app(config)
     register_task(app)
     name = args.name or f"patrol-{os.getpid()}@{socket.gethostname()}"
     runtime = WorkerRuntime(config_path, concurrency, name)
-    install(runtime)
-    console.say(f"[bold]patrol worker[/] {console.safe(name)} (pid {os.getpid()}): queues {', '.join(queues)}, "
-                f"concurrency {concurrency}, state {console.safe(runtime.store.display_url)}")
-    # Threads, not processes: the tasks of one worker share one Chromium and one event loop.
-    worker = app.Worker(queues=queues, concurrency=concurrency, pool="threads", hostname=name, without_mingle=True,
-                        without_gossip=True, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    metrics = MetricsServer(args.metrics_port, args.metrics_addr)
     try:
+        metrics.start(runtime.metrics)  # a port it cannot listen on: an input error, before taking any task
+        install(runtime)
+        where = f", metrics at {metrics.url}" if metrics.url else ""
+        console.say(f"[bold]patrol worker[/] {console.safe(name)} (pid {os.getpid()}): queues {', '.join(queues)}, "
+                    f"concurrency {concurrency}, state {console.safe(runtime.store.display_url)}{where}")
+        # Threads, not processes: the tasks of one worker share one Chromium and one event loop.
+        worker = app.Worker(queues=queues, concurrency=concurrency, pool="threads", hostname=name, without_mingle=True,
+                            without_gossip=True, loglevel="WARNING", quiet=True, redirect_stdouts=False)
         worker.start()
     finally:
         install(None)
         runtime.close()
+        metrics.stop()
     return int(worker.exitcode or 0)

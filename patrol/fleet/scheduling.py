@@ -1,5 +1,7 @@
 """``patrol schedule`` with a fleet: it fires only while it holds the leader lock, and
-a firing becomes tasks (``dispatch``) instead of journeys run here."""
+a firing becomes tasks (``dispatch``) instead of journeys run here. What became of each
+firing (sent, skipped for overlap, a duplicate, failed) and whether this scheduler leads
+are counted in its metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .. import console
+from ..metrics import FiringResult
 from ..schedule.service_log import tag
 from .app import broker_url
 from .dispatch import Dispatched, FleetDispatch
@@ -17,14 +20,26 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..config.schedules import ScheduleSpec
     from ..journey.model import Journey
+    from ..metrics import Metrics
     from ..schedule.jobs import JobSync
     from ..schedule.plan import Plan
     from ..store import Store
 
 
+def firing_results(done: Dispatched) -> list[FiringResult]:
+    """What one firing counts as in ``patrol_schedule_firings_total``: once under each
+    result its journeys had (one sent and one still running: sent and skipped_overlap),
+    so firings are counted as the scheduler without a fleet counts them."""
+    results = [(done.sent, FiringResult.SENT), (done.busy, FiringResult.SKIPPED_OVERLAP),
+               (done.duplicate, FiringResult.DUPLICATE), (done.failed, FiringResult.FAILED)]
+    return [result for journeys, result in results if journeys]
+
+
 class FleetSide:
-    def __init__(self, config: Config, store: Store, state_url: str, log: Callable[[str], None]) -> None:
+    def __init__(self, config: Config, store: Store, state_url: str, log: Callable[[str], None],
+                 metrics: Metrics | None = None) -> None:
         self.log = log
+        self.metrics = metrics
         self.dispatcher = FleetDispatch(config, store)
         self.leader = LeaderLock(broker_url(config), state_url)
 
@@ -36,6 +51,8 @@ class FleetSide:
         """Take, keep or lose the leader lock; start or stop firing with it."""
         was = self.leader.leading
         now = self.leader.tick()
+        if self.metrics is not None:
+            self.metrics.leading(now)
         if now and not was:
             jobs.sync(plan, fire)  # the job store is shared: only the leader writes it
             if resume:
@@ -68,9 +85,14 @@ class FleetSide:
                      "or running (a journey never runs twice at once)")
         for name, why in done.failed:
             self.log(f"[red]error:[/] {label} could not send {console.safe(name)}: {console.safe(why)}")
+        if self.metrics is not None:
+            for result in firing_results(done):
+                self.metrics.firing(spec.name, result)
         return done
 
     def close(self) -> None:
         self.leader.release()
+        if self.metrics is not None:
+            self.metrics.leading(False)
         self.dispatcher.close()
 

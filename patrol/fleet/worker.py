@@ -7,12 +7,17 @@ nothing runs; one another worker holds is looked at again when that lease would 
 out; otherwise a new attempt starts, with a lease renewed by a heartbeat thread
 while the journey runs through ``patrol_once`` (run, confirmation reruns, reports,
 incidents), and the firing is finished once its run is recorded.
+
+Every task is counted in the worker's metrics (``WorkerMetrics``: tasks by verdict,
+queue wait, task duration, running tasks, attempts found interrupted; its runner
+feeds the same runner series as ``patrol schedule``'s), served by ``--metrics-port``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import console
 from ..config import load_config
+from ..metrics import WorkerMetrics
 from ..runner import Runner, RunOptions
 from ..runner.runner import EnginePool, new_run_id
 from ..schedule.plan import Plan, build_plan
@@ -94,10 +100,11 @@ class WorkerRuntime:
         self.lease_s = fleet_settings(self.config).lease_s
         self.name = name or identity()  # who holds a firing's lease (fleet status, attempts)
         self.concurrency = concurrency
+        self.metrics = WorkerMetrics()
         self.store: Store = open_store(state_settings(self.config).url)
         self.incidents = self._incident_service()
         self.robot = RobotLoop()
-        self.pool = EnginePool(self._make_engine, recycle_after=RECYCLE_AFTER)
+        self.pool = EnginePool(self._make_engine, recycle_after=RECYCLE_AFTER, on_restart=self.metrics.restarted)
         self.slots = asyncio.Semaphore(concurrency)
         self._lock = threading.Lock()
 
@@ -132,6 +139,19 @@ class WorkerRuntime:
         return None, None
 
     def run_task(self, task: dict[str, Any]) -> TaskOutcome:
+        """One delivery of a task, counted by its verdict (a task that raised: ``error``)."""
+        queue = str(task.get("queue") or "web")  # the label: a queue name, never the firing key
+        verdict = "error"
+        self.metrics.tasks_running.inc()
+        try:
+            outcome = self._task(task, queue, datetime.now(UTC))
+            verdict = outcome.verdict
+            return outcome
+        finally:
+            self.metrics.tasks_running.dec()
+            self.metrics.task_done(queue, verdict)
+
+    def _task(self, task: dict[str, Any], queue: str, received: datetime) -> TaskOutcome:
         key, label = str(task["key"]), str(task.get("schedule", "?"))
         spec, journey = self.lookup(str(task["job_id"]), str(task["journey"]))
         if spec is None or journey is None:
@@ -152,6 +172,7 @@ class WorkerRuntime:
             self.log(f"{tag(label)} [yellow]the state database is away[/] ({type(e).__name__}): "
                      f"{console.safe(key)} is tried again in {CLAIM_RETRY_S:g}s")
             return TaskOutcome("busy", retry_in_s=CLAIM_RETRY_S)
+        self.metrics.found_interrupted(len(claim.interrupted))
         for cut in claim.interrupted:
             self.log(f"{tag(label)} [magenta]run {console.safe(cut)} was cut short[/] (its worker was lost): "
                      "recorded as interrupted; running the firing again")
@@ -160,13 +181,21 @@ class WorkerRuntime:
             return TaskOutcome("done")
         if claim.verdict == fleet_repo.Verdict.BUSY:
             return TaskOutcome("busy", retry_in_s=claim.retry_in_s)
-        return self._run(spec, journey, key, run_id)
+        enqueued = enqueued_at(task)
+        if enqueued is not None:
+            self.metrics.waited(queue, (received - enqueued).total_seconds())
+        started = time.monotonic()
+        try:
+            return self._run(spec, journey, key, run_id)
+        finally:
+            self.metrics.task_took(queue, time.monotonic() - started)
 
     def _run(self, spec: Any, journey: Journey, key: str, run_id: str) -> TaskOutcome:
         plan = self.plan
         options = RunOptions(reports_root=plan.reports_root, base_url=spec.base_url, concurrency=self.concurrency,
                              run_id=run_id)
-        runner = Runner(plan.config, options, [ServiceLog(self.log, spec.name)], engines=self.pool, slots=self.slots)
+        runner = Runner(plan.config, options, [ServiceLog(self.log, spec.name), self.metrics], engines=self.pool,
+                        slots=self.slots)
         self.log(f"{tag(spec.name)} running {console.safe(journey.name)} ({console.safe(key)})")
         lost = lambda: self.robot.soon(runner.interrupt)  # noqa: E731  # someone else runs this firing now
         try:
@@ -188,6 +217,7 @@ class WorkerRuntime:
             if settled != Settle.RECORDED:
                 self.log(f"{tag(spec.name)} run {console.safe(run.run_id)} {settled}: not the firing's run")
                 return TaskOutcome("error", run.run_id, str(run.status))
+        self.metrics.run_recorded(run, spec.name)  # the firing's run (not one cut short or not its own)
         self.log(f"{tag(spec.name)} run {console.safe(run.run_id)} {run.status}: {console.safe(outcome.run_dir)}")
         return TaskOutcome("ran", run.run_id, str(run.status))
 
@@ -198,6 +228,16 @@ class WorkerRuntime:
             pass
         self.robot.stop()
         self.store.close()
+
+
+def enqueued_at(task: dict[str, Any]) -> datetime | None:
+    """When the scheduler sent the task (``enqueued_at``, ISO; a retried or redelivered
+    task keeps its first); None when the task does not say (a task of an older scheduler)."""
+    try:
+        when = datetime.fromisoformat(str(task["enqueued_at"]))
+    except (KeyError, ValueError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 _RUNTIME: WorkerRuntime | None = None

@@ -179,7 +179,7 @@ class SchedulerService:
             if fleet:
                 from ..fleet.scheduling import FleetSide
 
-                self.fleet = FleetSide(self.config, parts.store, self.state_url, self.log)
+                self.fleet = FleetSide(self.config, parts.store, self.state_url, self.log, self.metrics)
                 self.fleet.tick(self.job_sync, self.plan, fire, resume=process)
                 if not self.fleet.leading:
                     self.log(f"{self.fleet.standby_note()}; this scheduler takes over when it stops")
@@ -379,11 +379,8 @@ class SchedulerService:
             self.metrics.firing(spec.name, FiringResult.FAILED)
             self._log_error(f"[{spec.name}] the firing could not be sent: {type(e).__name__}: {e}")
             return
-        if done.busy:
-            self.metrics.firing(spec.name, FiringResult.SKIPPED_OVERLAP)
-        if done.sent:
+        if done.sent:  # counted in the metrics by the fleet side (sent, skipped_overlap, duplicate, failed)
             self.firings += 1
-            self.metrics.firing(spec.name, FiringResult.RAN)
 
     def _run_firing(self, plan: Plan, spec: ScheduleSpec, journeys: list[Journey]) -> None:
         options = RunOptions(reports_root=plan.reports_root, base_url=spec.base_url, concurrency=plan.concurrency)
