@@ -25,6 +25,7 @@ from typing import Any
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _VAR = re.compile(r"^vars\.([A-Za-z_][A-Za-z0-9_]*)$")
 _RANDOM = re.compile(r"^random(?::(\d+))?$")
+_ENVIRONMENT = re.compile(r"^(secret:)?[A-Za-z_][A-Za-z0-9_]*$")  # ${NAME}, ${secret:NAME}
 _ALPHABET = string.ascii_lowercase + string.digits
 MAX_RANDOM = 64
 FORMS = "${vars.NAME}, ${run.id}, ${now} / ${now:%Y%m%d-%H%M}, ${random} / ${random:N}"
@@ -44,6 +45,8 @@ def problems(text: str, *, params_reported: bool = False) -> list[str]:
             continue
         if _VAR.match(body) or body in ("run.id", "now") or body.startswith("now:"):
             continue
+        if _ENVIRONMENT.match(body) and body not in ("random", "now"):
+            continue  # an environment value left unfilled: its interpolation said it is not set
         r = _RANDOM.match(body)
         if r and 1 <= int(r.group(1) or 6) <= MAX_RANDOM:
             continue
