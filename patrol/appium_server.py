@@ -187,8 +187,8 @@ def list_drivers(home: Path | None = None) -> dict[str, str]:
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child get SIGTERM when the Patrol process that
+def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get ``signum`` when the Patrol process that
     started it dies, even by SIGKILL (Linux ``prctl(PR_SET_PDEATHSIG)``); None elsewhere.
     The signal follows the *thread* that forked, so start servers from a long-lived one."""
     if not sys.platform.startswith("linux"):
@@ -197,7 +197,7 @@ def die_with_parent() -> Callable[[], None] | None:
 
     def preexec() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
 

@@ -69,6 +69,18 @@ class BrowserNotFound(RobotError):
     reason = "browser_not_found"
 
 
+class BrowserServerUnreachable(BrowserNotFound):
+    """``browser.connect``: no Playwright browser server answers at the URL."""
+
+    reason = "browser_server_unreachable"
+
+
+class BrowserVersionMismatch(BrowserNotFound):
+    """``browser.connect``: the browser server runs another Playwright version (it refuses the client)."""
+
+    reason = "browser_version_mismatch"
+
+
 class BrowserCrashed(RobotError):
     reason = "browser_crashed"
 

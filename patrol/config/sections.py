@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ..core.urls import mask_url
 from .reader import Fields, Reader, has_variable
 from .web import PAGE_KEYS, PageSettings, parse_page
 
@@ -16,6 +17,7 @@ DETECTORS = ("blank_screen", "broken_image", "forbidden_text")
 _LANG = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 _DB_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*://")
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
+WS_URL = re.compile(r"^wss?://[^\s/?#]+(/\S*)?$", re.IGNORECASE)
 DEFAULT_STATE_URL = "sqlite:///.patrol/state.db"
 
 
@@ -25,6 +27,9 @@ class BrowserConfig:
     headless: bool = True
     args: tuple[str, ...] = ()
     page: PageSettings = PageSettings()  # locale, time zone, colour scheme, trace
+    # A Playwright browser server instead of this machine's Chromium (``drivers._remote``);
+    # as written: ``${...}`` is resolved by the engine (PATROL_BROWSER_CONNECT wins).
+    connect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,13 +91,37 @@ class AppiumConfig:
 
 
 # -- parsers ------------------------------------------------------------------------------
-BROWSER_KEYS = {"executable": "path of Chromium", "headless": "true/false", "args": "extra Chromium arguments", **PAGE_KEYS}
+BROWSER_KEYS = {"connect": "ws:// URL of a Playwright browser server (python -m patrol.browser_server)",
+                "executable": "path of Chromium", "headless": "true/false", "args": "extra Chromium arguments",
+                **PAGE_KEYS}
+# Set where the browser server starts, not here: its options for the same two things.
+_SERVER_SIDE = {"executable": "--chromium PATH", "args": "--arg=ARG"}
 
 
 def parse_browser(r: Reader, raw: Any) -> BrowserConfig:
     f = r.fields(raw, ("browser",), BROWSER_KEYS, expected="a mapping with " + ", ".join(BROWSER_KEYS))
     page = parse_page(r, {k: v for k, v in f.raw.items() if k in PAGE_KEYS}, ("browser",), keys=BROWSER_KEYS)
-    return BrowserConfig(f.string("executable", None), f.boolean("headless", True), f.strings("args"), page)
+    connect = _connect(f)
+    return BrowserConfig(f.string("executable", None), f.boolean("headless", True), f.strings("args"), page, connect)
+
+
+def _connect(f: Fields) -> str | None:
+    """``browser.connect``: a ws(s):// URL (one with ``${...}`` is checked once resolved).
+    The server launches the browser, so ``executable`` and ``args`` beside it would be
+    silently ignored (a server refuses a client's executable and arguments unless
+    started ``--unsafe``): each is a problem at its own position."""
+    value = f.string("connect", None)
+    if value is None:
+        return None
+    if not has_variable(value) and not WS_URL.match(value):
+        f.error("connect", "expected the ws:// or wss:// URL of a Playwright browser server, "
+                           f"e.g. ws://browser.internal:3000/, got {mask_url(value)!r}")
+        return None
+    for key, option in _SERVER_SIDE.items():
+        if key in f:
+            f.error(key, f"with browser.connect the browser server decides this: remove {key} here and start "
+                         f"the server with it (python -m patrol.browser_server {option})")
+    return value
 
 
 def parse_budgets(r: Reader, raw: Any) -> BudgetDefaults:

@@ -23,9 +23,11 @@ from ..core.vocabulary import Kind, Reason
 from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
 from ..journey.model import Journey, Locator
 from . import _page_scripts as scripts
+from . import _remote
 from ._busy import STILL_GAP_S, BusyWatch
 from ._busy import describe as describe_busy
 from ._network import NetworkRecorder, glob_pattern
+from ._remote import Endpoint
 from ._strict import ambiguous
 from ._trace import Tracer
 from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
@@ -54,10 +56,13 @@ _STATES: dict[str, Literal["attached", "detached", "hidden", "visible"]] = {
 class PlaywrightEngine(Engine):
     name = "chromium"
 
-    def __init__(self, executable: str | None = None, headless: bool = True, extra_args: list[str] | None = None):
+    def __init__(self, executable: str | None = None, headless: bool = True, extra_args: list[str] | None = None,
+                 endpoint: Endpoint | None = None):
         self.executable = executable
         self.headless = headless
         self.extra_args = extra_args or []
+        self.endpoint = endpoint  # a browser server to connect to instead of launching Chromium
+        self.connect_timeout_ms = _remote.CONNECT_TIMEOUT_MS
         self._pw: Any = None
         self.browser: Browser | None = None
         self.version = ""
@@ -71,11 +76,30 @@ class PlaywrightEngine(Engine):
     def from_config(cls, config: Config, options: EngineOptions) -> PlaywrightEngine:
         browser = config.browser  # checked at load
         headless = browser.headless and not options.headed
-        engine = cls(browser.executable, headless=headless, extra_args=list(browser.args))
+        engine = cls(browser.executable, headless=headless, extra_args=list(browser.args),
+                     endpoint=_remote.endpoint_of(config))
         engine.page_settings, engine.network, engine.busy = browser.page, config.settings.network, config.settings.busy
         return engine
 
     async def start(self) -> None:
+        if self.endpoint is not None:
+            self._pw = await async_playwright().start()
+            try:
+                self.browser = await _remote.connect(self._pw, self.endpoint, headless=self.headless,
+                                                     timeout_ms=self.connect_timeout_ms)
+            except RobotError:
+                await self._stop_pw()
+                raise
+        else:
+            await self._launch()
+        assert self.browser is not None
+        self.version = self.browser.version
+        self._crashed = False
+        self.browser.on("disconnected", lambda _b: setattr(self, "_crashed", True))
+        # A remote Chromium's pid is the server machine's: no use to this one's kernel.
+        self._pid = None if self.endpoint is not None else await self._browser_pid()
+
+    async def _launch(self) -> None:
         path = find_chromium(self.executable)
         try:
             self._pw = await async_playwright().start()
@@ -89,10 +113,6 @@ class PlaywrightEngine(Engine):
             await self._stop_pw()
             first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
             raise BrowserNotFound(f"could not start Chromium at {path}: {first}") from None
-        self.version = self.browser.version
-        self._crashed = False
-        self.browser.on("disconnected", lambda _b: setattr(self, "_crashed", True))
-        self._pid = await self._browser_pid()
 
     async def _browser_pid(self) -> int | None:
         """Chromium's own (browser) process, as Chromium reports it over CDP."""
@@ -111,6 +131,8 @@ class PlaywrightEngine(Engine):
     async def healthy(self) -> bool:
         if self.browser is None or self._crashed or not self.browser.is_connected():
             return False
+        if self.endpoint is not None:
+            return await _remote.answers(self.browser)
         # Killed a moment ago, before Playwright noticed the pipe close: ask the kernel.
         return self._pid is None or _process_alive(self._pid)
 
