@@ -118,3 +118,19 @@ def test_a_database_from_a_newer_patrol_is_missing_with_its_fix(tmp_path):
     assert code == 1, out
     assert items["state database"].startswith("missing") and "ffffffffffff" in items["state database"]
     assert "fix: upgrade Patrol" in items["state database"]
+
+
+def test_with_a_browser_server_the_doctor_asks_it_instead_of_this_machines_chromium(tmp_path):
+    import socket
+
+    port = free_port()
+    code, items, out = doctor(tmp_path, f"browser: {{connect: 'ws://127.0.0.1:{port}/'}}\n",
+                              PATROL_CHROMIUM="/nonexistent/chromium")  # no local Chromium is needed
+    assert "chromium" not in items
+    assert items["browser server"].startswith("missing") and "cannot connect" in items["browser server"]
+    assert "python -m patrol.browser_server" in items["browser server"] and code == 1
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        port = listening.getsockname()[1]
+        code, items, out = doctor(tmp_path, f"browser: {{connect: 'ws://127.0.0.1:{port}/'}}\n",
+                                  PATROL_CHROMIUM="/nonexistent/chromium")
+    assert items["browser server"].startswith("ok") and f"ws://127.0.0.1:{port}/ answers" in items["browser server"]

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Config
-from ..errors import EXIT_FINDINGS, EXIT_OK, InputError, RobotError
+from ..errors import EXIT_FINDINGS, EXIT_OK, ConfigError, InputError, RobotError
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -83,8 +83,15 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
 
 # -- browser ---------------------------------------------------------------------------
 def chromium(config: Config) -> Item:
+    from ..drivers._remote import endpoint_of
     from ..drivers.chromium import INSTALL_HINT, find_chromium
 
+    try:
+        remote = endpoint_of(config)
+    except ConfigError as e:
+        return Item("browser server", False, str(e), "correct browser.connect (or PATROL_BROWSER_CONNECT)")
+    if remote is not None:  # the browsers run there: this machine needs no Chromium
+        return browser_server(remote.url, remote.shown)
     try:
         path = find_chromium(config.browser.executable)
     except RobotError as e:
@@ -94,6 +101,18 @@ def chromium(config: Config) -> Item:
         why = (done.stderr.strip().splitlines() or ["no output"])[-1] if done else "it does not start"
         return Item("chromium", False, f"{path} --version failed: {why}", INSTALL_HINT)
     return Item("chromium", True, f"{done.stdout.strip().splitlines()[0]} ({path})")
+
+
+def browser_server(url: str, shown: str) -> Item:
+    """A Playwright browser server (``browser.connect``): does its port answer?"""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    fix = "start `python -m patrol.browser_server` on that host, or correct browser.connect"
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=5).close()
+    except OSError as e:
+        return Item("browser server", False, f"{shown}: cannot connect ({e.strerror or type(e).__name__})", fix)
+    return Item("browser server", True, f"{shown} answers (journeys' browsers run there)")
 
 
 # -- OCR and fonts ---------------------------------------------------------------------
