@@ -385,6 +385,7 @@ def test_a_connect_variable_that_resolves_to_no_ws_url_is_exit_2_at_its_position
     assert run.code == 2, run.output
     assert f"{tmp_path / 'patrol.yaml'}:3:12: browser.connect: expected the ws:// or wss:// URL" in run.output
     assert TOKEN not in run.output and "Traceback" not in run.output
+    assert "passed" not in run.output  # said before any journey is announced
     env_run = patrol_run(tmp_path, "state: false\n", journey, PATROL_BROWSER_CONNECT="browser:3000")
     assert env_run.code == 2 and "PATROL_BROWSER_CONNECT='browser:3000': expected the ws://" in env_run.output
 

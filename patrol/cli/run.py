@@ -88,6 +88,10 @@ def cmd(args: argparse.Namespace) -> int:
     if not journeys:
         raise InputError(f"no journey to run: every one found is an app journey that {NEEDS_APPIUM}, "
                          "or name the journey files to run them against the default local server")
+    if any(j.target == "web" for j in journeys):
+        from ..drivers._remote import endpoint_of
+
+        endpoint_of(config)  # a browser.connect bad once ${...} is filled: exit 2 before any journey starts
     reports_root = reports_folder(config)
     options = RunOptions(
         output=Path(args.output) if args.output else None,
