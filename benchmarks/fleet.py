@@ -14,7 +14,7 @@ journey, and per round, in rotating order:
 * ``1 worker``: one `patrol worker --concurrency 2`;
 * ``2 workers``: two `patrol worker --concurrency 1`;
 * ``2 workers, remote browser``: the same with `browser: {connect: ws://...}` to one
-  `patrol browser-server` (the browsers run in that process, not the workers).
+  `python -m patrol.browser_server` (the browsers run in that process, not the workers).
 
 For the fleet modes the workers are started and idle first (a fleet's normal
 state); the clock starts when the 40 firings are sent (`FleetDispatch`, what the
@@ -180,7 +180,7 @@ class Bench:
 
 def start_browser_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "patrol", "browser-server", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "patrol.browser_server", "--host", "127.0.0.1", "--port", str(port)],
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import socket
 
