@@ -86,7 +86,8 @@ def test_hover_opens_the_menu_its_item_works_and_funds_drag_into_the_comparison(
     assert p.journey("hover_drag")["status"] == "passed", p.findings("hover_drag")
     # The menu only opens on hover: clicking its item without hovering breaks the flow.
     assert p.code == 1
-    assert [f[:2] for f in p.findings("no_hover")] == [("click the hidden menu item", "breakpoint")]
+    # (A short budget: on a loaded machine the steps before may also be stalls; only breakpoints are the point.)
+    assert [f[:2] for f in p.findings("no_hover") if f[1] != "stall"] == [("click the hidden menu item", "breakpoint")]
 
 
 # ----------------------------------------------------------------------------- upload
@@ -246,7 +247,7 @@ def test_switch_to_popup_reads_the_new_window_and_main_goes_back(bank, patrol, t
     # Screenshots and URLs follow the page the journey is on.
     assert step(p, "popup", "read prospectus")["url"].endswith("/funds/880002/prospectus")
     assert "/funds/880002/sign" in step(p, "popup", "back to sign page")["url"]
-    assert p.findings("no_popup") == [("look for a popup", "breakpoint", "element_not_found")]
+    assert [f for f in p.findings("no_popup") if f[1] != "stall"] == [("look for a popup", "breakpoint", "element_not_found")]
     message = step(p, "no_popup", "look for a popup")["findings"][0]["message"]
     assert "no new tab or window opened within 1.5s" in message
 
