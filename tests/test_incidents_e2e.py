@@ -91,14 +91,14 @@ def test_transfer_button_fault_pages_once_and_says_once_when_it_is_fixed(faulty_
     with ReceiverServer() as srv:
         cfg = write_config(tmp_path, srv)
         journey = str(lean_journey(tmp_path))
-        for i in range(5):
+        for i in range(3):  # the first run opens it (confirmed by a rerun), the next ones only count
             out = tmp_path / f"run{i}"
             p = patrol("--config", str(cfg), "run", journey, "--base-url", faulty_bank.url, "--output", str(out), output=out)
             assert p.code == 1, p.out + p.err
             attempts = [j["attempt"] for j in p.report["journeys"]]
             assert attempts == ([1, 2] if i == 0 else [1]), attempts  # confirmed once, then known
         (inc,) = db_rows(tmp_path, incidents)
-        assert inc["status"] == "open" and inc["count"] == 5 and inc["step_name"] == "confirm transfer"
+        assert inc["status"] == "open" and inc["count"] == 3 and inc["step_name"] == "confirm transfer"
         assert inc["kind"] == "breakpoint"
         assert kinds(srv) == {
             "hook": ["incident.opened"], "pd": ["trigger"], "am": ["firing"], "ding": ["告警"], "feishu": ["告警"],
