@@ -97,6 +97,12 @@ class DeviceLost(RobotError):
     reason = "device_lost"
 
 
+class ReportsUnavailable(RobotError):
+    """The run folder cannot be written (``reports:`` unmounted, full, not a folder)."""
+
+    reason = "reports_unavailable"
+
+
 class ActionFailed(PatrolError):
     """An action could not be performed on the app (element missing, not clickable...).
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..errors import ReportsUnavailable
+
 
 def slug(text: str, limit: int = 40) -> str:
     s = re.sub(r"[^\w.-]+", "-", text, flags=re.UNICODE).strip("-").lower()
@@ -15,7 +17,13 @@ def slug(text: str, limit: int = 40) -> str:
 class ArtifactStore:
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # before any journey runs: the robot cannot keep evidence, so it does not patrol
+            raise ReportsUnavailable(
+                f"cannot write the run folder {self.run_dir}: {e.strerror or type(e).__name__}; check that the "
+                "reports location (patrol.yaml reports:) exists and is writable here (a shared location: is it "
+                "mounted on this machine?)") from None
 
     def write(self, relative: str, data: bytes) -> str:
         path = self.run_dir / relative
