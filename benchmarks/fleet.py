@@ -239,6 +239,7 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("DEMO_PASSWORD", "patrol-demo-2026")  # the journeys are parsed here too (to send them)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PATROL_OCR_CACHE", None)  # no shared cache from the caller's shell
     bin_dir = pg_bin()
     if bin_dir is None:
         sys.exit("PostgreSQL is not installed: `make test` installs Debian's postgresql")

@@ -39,6 +39,7 @@ def main() -> None:
     from patrol.demo.server import DemoBank
 
     env = {**os.environ, "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "patrol-demo-2026")}
+    env.pop("PATROL_OCR_CACHE", None)  # no shared cache from the caller's shell
     os.environ["DEMO_PASSWORD"] = env["DEMO_PASSWORD"]
     patrol_times, bare_times = [], []
     with DemoBank(port=0) as bank, tempfile.TemporaryDirectory() as tmp:

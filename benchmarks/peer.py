@@ -276,6 +276,7 @@ def main() -> int:
                          "(default: every Patrol run reads cold)")
     args = ap.parse_args()
     version = ensure_peer()
+    os.environ.pop("PATROL_OCR_CACHE", None)  # every case says whether its OCR is cold or warm itself
     env = {**os.environ, "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "patrol-demo-2026"),
            "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
     bank, url = start_bank(env)

@@ -27,6 +27,11 @@ def copy_flows(folder: Path) -> None:
 # reads it at start, the journeys through ${secret:DEMO_PASSWORD}.
 SECRET = "pw-" + _random.token_hex(8)
 os.environ["DEMO_PASSWORD"] = SECRET
+# One OCR cache for the whole session (every worker, every patrol process the tests start):
+# entries are keyed by pixels, engine and settings, so sharing changes no reading, only
+# how often the same login screen is read again. Tests of the cache itself use their own.
+os.environ.setdefault("PATROL_OCR_CACHE", str(Path(os.environ.get("TMPDIR", "/tmp")) /
+                                              f"patrol-test-ocr-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"))
 
 
 @dataclass

@@ -230,9 +230,11 @@ def test_an_unwritable_cache_does_not_stop_reading(tmp_path):
     assert calls >= 1 and "5310" in result.text
 
 
-def test_the_cache_folder_is_a_setting_next_to_patrol_yaml(tmp_path):
-    from patrol.checks.screen import ocr_store
+def test_the_cache_folder_is_a_setting_next_to_patrol_yaml_or_shared_by_the_environment(tmp_path, monkeypatch):
+    from patrol.checks.screen import OCR_CACHE_ENV, ocr_store
     from patrol.yamlpos import load
+
+    monkeypatch.delenv(OCR_CACHE_ENV, raising=False)  # the suite shares one (conftest)
 
     def config(text: str) -> Config:
         return Config(file=str(tmp_path / "patrol.yaml"), root=tmp_path, located=load(text, "patrol.yaml"))
@@ -244,6 +246,10 @@ def test_the_cache_folder_is_a_setting_next_to_patrol_yaml(tmp_path):
     assert moved is not None and moved.root == Path("/var/cache/patrol-ocr")
     assert ocr_store(config("ocr: {cache: false}\n")) is None
     assert ocr_store(None) is None
+    monkeypatch.setenv(OCR_CACHE_ENV, str(tmp_path / "shared"))
+    shared = ocr_store(config("ocr: {cache: /var/cache/patrol-ocr}\n"))
+    assert shared is not None and shared.root == tmp_path / "shared"
+    assert ocr_store(config("ocr: {cache: false}\n")) is None  # switched off in patrol.yaml: off
 
 
 def test_every_byte_of_a_large_image_and_its_shape_count_in_its_key():

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -53,13 +54,22 @@ def ocr_lang(config: Config | None) -> str:
     return config.ocr.lang if config is not None else DEFAULT_LANG
 
 
+OCR_CACHE_ENV = "PATROL_OCR_CACHE"
+
+
 def ocr_store(config: Config | None) -> OcrStore | None:
     """The persistent OCR cache patrol.yaml names (``ocr: {cache: ...}``; by default
-    ``.patrol/ocr-cache`` next to it); None without a config or with ``cache: false``."""
+    ``.patrol/ocr-cache`` next to it); None without a config or with ``cache: false``.
+    ``PATROL_OCR_CACHE`` (a folder) wins over the file's folder: several projects, a CI
+    job's cache or a test suite can share one cache (entries are keyed by pixels, engine
+    and settings, so sharing never changes a reading); ``cache: false`` still wins."""
     from ..ocr.cache import store_at
 
     folder = config.ocr.cache if config is not None else None
-    return store_at(config.path(folder)) if config is not None and folder is not None else None
+    if config is None or folder is None:
+        return None
+    shared = os.environ.get(OCR_CACHE_ENV, "").strip()
+    return store_at(shared) if shared else store_at(config.path(folder))
 
 
 async def read_screen(sc: StepContext, region: Box | None = None) -> OcrResult:
