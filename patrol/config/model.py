@@ -40,7 +40,7 @@ from .web import NetworkSettings, parse_busy, parse_network
 
 # Every section this version understands (the key, what it is for).
 SECTIONS = {
-    "browser": "Chromium executable, extra arguments, headless, or connect: ws://... (a browser server); locale, timezone, color_scheme, trace",
+    "browser": "Chromium executable, arguments, headless, or connect: ws://... (a browser server); locale, timezone, colours, trace",
     "network": "first-party hosts, requests ignored or blocked, slow and error thresholds",
     "busy": "selectors of the app's own busy indicators (spinners)",
     "budgets": "default step budget and hard timeout",
