@@ -8,19 +8,16 @@ and a 3 s lease, so a lost worker's task comes back within ~15 s."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from datetime import UTC, timedelta
-from pathlib import Path
 
 import pytest
+from fleet_support import Proc, fleet_project, procs, query, wait_until  # noqa: F401  (procs: fixture)
 from pg_server import pg_server, postgres_url  # noqa: F401  (fixtures)
 from redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 from schedule_support import OPEN_STEPS, write_journey
-from sqlalchemy import create_engine, text
 
 from patrol.config import load_config
 from patrol.errors import ConfigError
@@ -69,89 +66,9 @@ def test_worker_without_a_fleet_is_an_input_error(tmp_path):
 
 
 # -- the fleet, for real ----------------------------------------------------------------------------------------------
-class Proc:
-    """A patrol process of its own session (kill -9 takes its Chromium with it), output in a file."""
-
-    def __init__(self, folder: Path, name: str, *args: str):
-        self.log = folder / f"{name}.log"
-        self.out = open(self.log, "w", encoding="utf-8")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "220"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "patrol", *args, "--config", str(folder / "patrol.yaml")],
-                                     cwd=folder, env=env, stdout=self.out, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
-
-    @property
-    def text(self) -> str:
-        return self.log.read_text(encoding="utf-8")
-
-    def wait_for(self, words: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if words in self.text:
-                return
-            assert self.proc.poll() is None, f"exited {self.proc.returncode} before saying {words!r}:\n{self.text}"
-            time.sleep(0.1)
-        raise AssertionError(f"{words!r} not seen within {timeout}s:\n{self.text}")
-
-    def kill9(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self, timeout: float = 60.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.out.close()
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever it left (a Chromium) goes too
-        except ProcessLookupError:
-            pass
-        return self.proc.returncode
-
-
-@pytest.fixture
-def procs():
-    started: list[Proc] = []
-    yield started
-    for p in started:
-        p.stop(timeout=20)
-
-
-def fleet_project(folder: Path, bank, postgres_url: str, redis_url: str, schedule: str, visibility: str = "12s") -> None:
-    folder.mkdir(exist_ok=True)
-    (folder / "patrol.yaml").write_text(
-        f"state: {{url: '{postgres_url}'}}\n"
-        f"fleet: {{broker: '{redis_url}', queues: [web], visibility_timeout: {visibility}, lease: 3s}}\n"
-        "incidents: {confirm: 0}\n"
-        f"schedules:\n  tick: {schedule}\n", encoding="utf-8")
-
-
-def query(url: str, sql: str, **args) -> list:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql), args)]
-    finally:
-        engine.dispose()
-
-
-def wait_until(what, timeout: float, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout}s")
-
-
 def test_two_workers_and_two_schedulers_one_run_per_firing_and_a_standby_takes_over(bank, tmp_path, postgres_url,
                                                                                     redis_url, procs):
-    fleet_project(tmp_path, bank, postgres_url, redis_url, "{every: 3s}")
+    fleet_project(tmp_path, postgres_url, redis_url, "{every: 3s}")
     journeys = tmp_path / "journeys"
     write_journey(journeys, "quick", base_url=bank.url, steps=OPEN_STEPS)
     write_journey(journeys, "slow", base_url=bank.url, steps=slow_steps("4s"))  # 3 s period: overlaps itself
@@ -211,7 +128,7 @@ def test_two_workers_and_two_schedulers_one_run_per_firing_and_a_standby_takes_o
 def test_a_worker_killed_mid_journey_the_other_runs_the_firing_again_and_the_cut_attempt_is_interrupted(
         bank, tmp_path, postgres_url, redis_url, procs):
     # Fired by the test itself; the journey lingers 10 s, the broker gives a lost worker's task on after 20 s.
-    fleet_project(tmp_path, bank, postgres_url, redis_url, "{cron: '0 2 * * *'}", visibility="20s")
+    fleet_project(tmp_path, postgres_url, redis_url, "{cron: '0 2 * * *'}", visibility="20s")
     write_journey(tmp_path / "journeys", "slow", base_url=bank.url, steps=slow_steps("10s"))
     workers = {name: Proc(tmp_path, name, "worker", "--concurrency", "1", "--name", f"{name}@test") for name in ("w1", "w2")}
     procs.extend(workers.values())
@@ -315,7 +232,7 @@ def firing_rows(url: str) -> list[tuple]:
 
 def test_redis_restarted_mid_run_workers_and_scheduler_reconnect_and_the_running_journey_is_recorded(
         bank, tmp_path, postgres_url, redis_server, redis_url, procs):
-    fleet_project(tmp_path, bank, postgres_url, redis_url, "{every: 3s}")
+    fleet_project(tmp_path, postgres_url, redis_url, "{every: 3s}")
     write_journey(tmp_path / "journeys", "slow", base_url=bank.url, steps=slow_steps("6s"))
     worker = Proc(tmp_path, "w1", "worker", "--concurrency", "1", "--name", "w1@test")
     procs.append(worker)
@@ -350,7 +267,7 @@ def test_postgresql_restarted_mid_run_the_worker_holds_its_run_and_nothing_is_lo
         bank, tmp_path, pg_server, postgres_url, redis_url, procs):
     from receivers import ReceiverServer
 
-    fleet_project(tmp_path, bank, postgres_url, redis_url, "{cron: '0 2 * * *'}", visibility="60s")
+    fleet_project(tmp_path, postgres_url, redis_url, "{cron: '0 2 * * *'}", visibility="60s")
     with ReceiverServer() as receiver:
         with open(tmp_path / "patrol.yaml", "a", encoding="utf-8") as f:
             f.write(f"receivers:\n  oncall: {{format: webhook, url: '{receiver.url()}', secret: '{SECRET}'}}\n")

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fleet_support import Proc, fleet_project, procs, query, wait_until  # noqa: F401  (procs: fixture)
 from pg_server import pg_server, postgres_url  # noqa: F401  (fixtures)
 from prometheus_client.parser import text_string_to_metric_families
 from redis_server import RedisServer, redis_server, redis_url  # noqa: F401  (fixtures)
 from schedule_support import OPEN_STEPS, write_journey
-from sqlalchemy import create_engine, text
 
 from patrol.config import load_config
 from patrol.core.net import free_port
@@ -36,88 +36,6 @@ from patrol.core.net import free_port
 pytestmark = pytest.mark.xdist_group("fleet")  # one redis-server and one PostgreSQL for the fleet's files
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-# -- helpers (the minimal parts of test_fleet's) ------------------------------------------------------------------
-class Proc:
-    """A patrol process of its own session (stopping it takes its Chromium with it), output in a file."""
-
-    def __init__(self, folder: Path, name: str, *args: str):
-        self.log = folder / f"{name}.log"
-        self.out = open(self.log, "w", encoding="utf-8")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "220"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "patrol", *args, "--config", str(folder / "patrol.yaml")],
-                                     cwd=folder, env=env, stdout=self.out, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
-
-    @property
-    def text(self) -> str:
-        return self.log.read_text(encoding="utf-8")
-
-    def wait_for(self, words: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if words in self.text:
-                return
-            assert self.proc.poll() is None, f"exited {self.proc.returncode} before saying {words!r}:\n{self.text}"
-            time.sleep(0.1)
-        raise AssertionError(f"{words!r} not seen within {timeout}s:\n{self.text}")
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)  # a paused one could not hear SIGTERM
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.out.close()
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever it left (a Chromium) goes too
-        except ProcessLookupError:
-            pass
-        return self.proc.returncode
-
-
-@pytest.fixture
-def procs():
-    started: list[Proc] = []
-    yield started
-    for p in started:
-        p.stop(timeout=20)
-
-
-def fleet_project(folder: Path, postgres_url: str, redis_url: str, schedule: str) -> Path:
-    folder.mkdir(exist_ok=True)
-    path = folder / "patrol.yaml"
-    path.write_text(
-        f"state: {{url: '{postgres_url}'}}\n"
-        f"fleet: {{broker: '{redis_url}', queues: [web], visibility_timeout: 20s, lease: 3s}}\n"
-        "incidents: {confirm: 0}\n"
-        f"schedules:\n  tick: {schedule}\n", encoding="utf-8")
-    return path
-
-
-def query(url: str, sql: str, **args) -> list:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql), args)]
-    finally:
-        engine.dispose()
-
-
-def wait_until(what, timeout: float, every: float = 0.3, fail: bool = True):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(every)
-    if fail:
-        raise AssertionError(f"not within {timeout}s")
-    return None
 
 
 def scrape(url: str) -> Samples:
@@ -167,7 +85,7 @@ def test_a_worker_serves_its_tasks_queue_wait_durations_and_runs(bank, tmp_path,
     from patrol.fleet.dispatch import payload
     from patrol.store import fleet_repo
 
-    config_path = fleet_project(tmp_path, postgres_url, redis_url, "{cron: '0 2 * * *'}")  # fired by the test only
+    config_path = fleet_project(tmp_path, postgres_url, redis_url, "{cron: '0 2 * * *'}", visibility="20s")  # fired by the test only
     write_journey(tmp_path / "journeys", "quick", base_url=bank.url, steps=OPEN_STEPS)
     slot = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
     _plan, spec, journeys, store, dispatch = _send(config_path, postgres_url, slot)
@@ -218,7 +136,7 @@ def test_a_worker_serves_its_tasks_queue_wait_durations_and_runs(bank, tmp_path,
 
 
 def test_worker_metrics_port_problems_are_input_errors(tmp_path, postgres_url):
-    config_path = fleet_project(tmp_path, postgres_url, "redis://127.0.0.1:9/0", "{cron: '0 2 * * *'}")
+    config_path = fleet_project(tmp_path, postgres_url, "redis://127.0.0.1:9/0", "{cron: '0 2 * * *'}", visibility="20s")
     write_journey(tmp_path / "journeys", "quick")
     base = [sys.executable, "-m", "patrol", "worker", "--config", str(config_path), "--metrics-addr", "127.0.0.1"]
     done = subprocess.run([*base, "--metrics-port", "70000"], capture_output=True, text=True, timeout=60)
@@ -256,7 +174,7 @@ def _pause_over_a_slot(leader: Proc, postgres_url: str, period: float = 3.0) -> 
 
 def test_the_leader_counts_sent_skipped_and_missed_firings_and_says_it_leads(bank, tmp_path, postgres_url, redis_url,
                                                                             procs):
-    fleet_project(tmp_path, postgres_url, redis_url, "{every: 3s, grace: 1s}")
+    fleet_project(tmp_path, postgres_url, redis_url, "{every: 3s, grace: 1s}", visibility="20s")
     write_journey(tmp_path / "journeys", "slow", base_url=bank.url, steps=OPEN_STEPS + "  - name: linger\n    wait: 4s\n")
     ports = free_port(), free_port()
     procs.append(Proc(tmp_path, "w1", "worker", "--concurrency", "1", "--name", "w1@test"))
@@ -310,7 +228,7 @@ def test_the_fleet_side_counts_each_firing_once_per_result(tmp_path, postgres_ur
     jobs = JobSync(store, lambda m: None)
     side = None
     try:
-        config_path = fleet_project(tmp_path, postgres_url, broker.url(0), "{cron: '0 2 * * *'}")
+        config_path = fleet_project(tmp_path, postgres_url, broker.url(0), "{cron: '0 2 * * *'}", visibility="20s")
         for name in ("a", "b", "c"):
             write_journey(tmp_path / "journeys", name)
         plan = build_plan(load_config(str(config_path)))
