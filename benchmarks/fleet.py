@@ -48,26 +48,12 @@ from peer import start_bank  # noqa: E402
 from pg_server import PgServer, pg_bin  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
+from throughput import LIGHT  # noqa: E402
 
 from patrol.core.net import free_port  # noqa: E402
 
-JOURNEY = """\
-name: {name}
-base_url: {url}
-detectors: {{forbidden_text: false}}
-budgets: {{step: 5s, timeout: 10s}}
-steps:
-  - name: open login page
-    goto: /login
-    expect: {{visible: "#login-form"}}
-  - name: enter username
-    fill: {{selector: "#username", text: demo}}
-  - name: enter password
-    fill: {{selector: "#password", text: "${{secret:DEMO_PASSWORD}}"}}
-  - name: sign in
-    click: "#login-submit"
-    expect: {{url: /home, visible: "#total-assets"}}
-"""
+# throughput.py's 4-step login journey, on the demo bank this benchmark starts.
+JOURNEY = LIGHT.replace("base_url: http://127.0.0.1:8800", "base_url: {url}")
 
 
 class Bench:
