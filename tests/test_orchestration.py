@@ -422,3 +422,45 @@ def test_steps_whose_verdicts_were_not_reached_are_not_reported_passed(tmp_path)
     assert j.status == "interrupted"
     assert "passed" not in statuses(j), "no step whose checks never finished is called passed"
     assert statuses(j)[-1] == "interrupted"
+
+
+class _FailedApp:
+    """Just what ``wait_for_condition`` asks of a driver: an app that already failed
+    (``failed_at``: when, or None where the driver does not know)."""
+
+    def __init__(self, failed_at: float | None):
+        self.at, self.polls = failed_at, 0
+
+    def failure_seen(self) -> bool:
+        return True
+
+    def failed_at(self) -> float | None:
+        return self.at
+
+    async def wait_until(self, predicate: Callable[[], Any], *, timeout_ms: float, interval_s: float = 0.1) -> bool:
+        from patrol.drivers.base import Driver
+        return await Driver.wait_until(self, predicate, timeout_ms=timeout_ms, interval_s=0.01)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("failed_s_ago, gives_up_at_once", [(5.0, True), (None, False)])
+def test_the_failure_grace_counts_from_the_failure_not_from_when_the_wait_noticed_it(failed_s_ago, gives_up_at_once):
+    """A script that failed during the action (5 s ago) is not waited for another grace:
+    the expectation gives up on its first look. Where the driver cannot say when, the
+    grace starts when the wait notices."""
+    from types import SimpleNamespace
+
+    from patrol.checks.base import FAILURE_GRACE_S, wait_for_condition
+
+    app = _FailedApp(None if failed_s_ago is None else time.monotonic() - failed_s_ago)
+
+    async def never() -> bool:
+        app.polls += 1
+        return False
+
+    sc = SimpleNamespace(driver=app, timeout_ms=60_000)
+    t0 = time.monotonic()
+    assert asyncio.run(wait_for_condition(sc, never)) is False  # type: ignore[arg-type]
+    if gives_up_at_once:
+        assert app.polls == 2  # the first look, and the final answer
+    else:
+        assert app.polls > 2 and time.monotonic() - t0 >= FAILURE_GRACE_S

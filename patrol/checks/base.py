@@ -71,7 +71,7 @@ class Check:
 # Once the app has visibly failed (a 5xx, a crashed script), waiting out the whole
 # timeout for an element proves nothing more; a short grace lets a page that
 # recovers on its own still pass.
-FAILURE_GRACE_S = 1.5
+FAILURE_GRACE_S = 1.0
 
 
 async def wait_for_condition(sc: StepContext, predicate: Callable[[], Awaitable[bool]]) -> bool:
@@ -83,7 +83,8 @@ async def wait_for_condition(sc: StepContext, predicate: Callable[[], Awaitable[
         if await predicate():
             return True
         if sc.driver.failure_seen():
-            failed_at.append(failed_at[0] if failed_at else time.monotonic())
+            if not failed_at:  # the grace counts from the failure, which may have come during the action
+                failed_at.append(sc.driver.failed_at() or time.monotonic())
             return time.monotonic() - failed_at[0] > FAILURE_GRACE_S
         return False
 

@@ -88,6 +88,7 @@ class NetworkRecorder:
     _console: list[dict[str, Any]] = field(default_factory=list)
     _live: dict[Any, _Live] = field(default_factory=dict)  # request (or websocket) -> its entry
     _broken: bool = False  # a request that breaks the flow failed in this window
+    _broken_at: float | None = None  # when (monotonic) the first such request failed
     _navigated: dict[Any, float] = field(default_factory=dict)  # frame -> when its latest navigation began
 
     def __post_init__(self) -> None:
@@ -172,7 +173,8 @@ class NetworkRecorder:
         cause, fatal = cause_of(entry, self.settings.statuses)
         if cause is not None:
             entry.update(cause=str(cause), fatal=fatal, at_ms=round((now - self._window) * 1000, 1))
-            self._broken = self._broken or fatal
+            if fatal and not self._broken:
+                self._broken, self._broken_at = True, now
 
     def on_console(self, message: Any) -> None:
         kind = message.type
@@ -188,6 +190,10 @@ class NetworkRecorder:
         """A request the app needs failed in this step (the network check will say so)."""
         return self._broken
 
+    def broken_at(self) -> float | None:
+        """When (monotonic) the first request the app needs failed in this step."""
+        return self._broken_at
+
     def pending(self) -> list[dict[str, Any]]:
         """The requests still running now (the app's own first), with how long so far."""
         now = self.clock()
@@ -200,7 +206,7 @@ class NetworkRecorder:
         step it finishes in (with a negative start)."""
         now = self.clock()
         requests, console = self._requests, self._console
-        self._requests, self._console, self._broken = [], [], False
+        self._requests, self._console, self._broken, self._broken_at = [], [], False, None
         where = {id(e): i for i, e in enumerate(requests)}
         for key, live in list(self._live.items()):
             if id(live.entry) in where:  # the step's copy stays as it is now, whatever comes later

@@ -124,6 +124,11 @@ class Driver(ABC):
         """The app already failed during this step (5xx, failed request, crash)."""
         return False
 
+    def failed_at(self) -> float | None:
+        """When (``time.monotonic``) the app first failed in this step, where the driver
+        knows; None: the caller counts from when it noticed."""
+        return None
+
     @abstractmethod
     async def close(self) -> None: ...
 

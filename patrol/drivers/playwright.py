@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -203,6 +204,7 @@ class PlaywrightDriver(Driver):
         self.context = context
         self.page = page  # the page every call works on (``switch_to`` changes it)
         self._events = DriverEvents()
+        self._page_error_at: float | None = None  # when (monotonic) this step's first script error came
         self._inflight: set[Any] = set()  # requests sent and not yet finished or failed
         self.network = NetworkRecorder(NetworkSettings(), RequestPolicy())  # ``watch_network`` says which count
         self._cdp: CDPSession | None = None
@@ -244,6 +246,8 @@ class PlaywrightDriver(Driver):
             self._use(self._main)  # a popup that closed itself: the customer is back on the main window
 
     def _on_page_error(self, page: Page, error: Any) -> None:
+        if self._page_error_at is None:
+            self._page_error_at = time.monotonic()
         self._events.page_errors.append({"message": str(error), "url": mask_url(page.url), "at_ms": self.network.now_ms()})
 
     async def _on_dialog(self, dialog: Dialog) -> None:
@@ -294,8 +298,12 @@ class PlaywrightDriver(Driver):
     def failure_seen(self) -> bool:
         return self.network.broken() or bool(self._events.page_errors)
 
+    def failed_at(self) -> float | None:
+        times = [t for t in (self.network.broken_at(), self._page_error_at) if t is not None]
+        return min(times) if times else None
+
     def drain_events(self) -> DriverEvents:
-        events, self._events = self._events, DriverEvents()
+        events, self._events, self._page_error_at = self._events, DriverEvents(), None
         events.requests, events.console = self.network.drain()
         return events
 
