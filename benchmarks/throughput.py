@@ -130,6 +130,10 @@ def prepare(work: Path, count: int, light: bool) -> tuple[list[Path], Path]:
     folder.mkdir()
     baselines.mkdir()
     sources = [None] if light else sorted(p for p in (ROOT / "journeys").glob("*.yaml"))
+    if not light:  # what the shipped journeys include and upload, beside them as in journeys/
+        for shared in ("flows", "steps", "files"):
+            if (ROOT / "journeys" / shared).is_dir():
+                shutil.copytree(ROOT / "journeys" / shared, folder / shared)
     paths = []
     for i in range(count):
         src = sources[i % len(sources)]
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(x) for x in args.levels.split(",")]
     os.environ.setdefault("DEMO_PASSWORD", "patrol-demo-2026")
 
-    from patrol import console
+    from patrol import console, plugins
     from patrol.config import load_config
     from patrol.demo.server import DemoBank
     from patrol.journey import load_all
@@ -180,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet = lambda *_a, **_k: None  # noqa: E731
     console.say = quiet  # the table is the output
+    plugins.load()  # every action, check and driver registered, as the CLI does
     rows = []
     with tempfile.TemporaryDirectory(prefix="patrol-throughput-") as tmp, DemoBank(port=0) as bank:
         work = Path(tmp)
@@ -203,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
                     reasons[f.reason] = reasons.get(f.reason, 0) + 1
                 if j.robot_error:
                     reasons[j.robot_error["reason"]] = reasons.get(j.robot_error["reason"], 0) + 1
+            starved = sum(1 for j in run.journeys for s in j.steps if "robot_starved" in s.artifacts)
+            if starved:  # over budget only because the robot waited for a CPU: a note, not a finding
+                reasons["(robot starved: not a stall)"] = starved
             said = ", ".join(f"{k} ×{v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "-"
             rows.append((n, len(run.journeys), passed, steps, wall, len(run.journeys) / wall * 60, *sampler.peak, said))
             print(f"N={n}: {len(run.journeys)} journeys in {wall:.1f}s", file=sys.stderr, flush=True)

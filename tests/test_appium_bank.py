@@ -52,7 +52,9 @@ def test_healthy_bank_app_journeys_pass_and_match_the_mobile_baselines(app_confi
             assert SECRET.encode() not in f.read_bytes(), f"the password leaked into {f}"
 
 
-@pytest.mark.faults("nan_balance", "no_chart", "slow_api=transfer:3500")
+# The slow API is slow enough that a busy machine's own CPU waits (which excuse a step
+# over budget, runner/cpu_wait.py) cannot cover it: the app's webview names no requests.
+@pytest.mark.faults("nan_balance", "no_chart", "slow_api=transfer:6000")
 def test_bank_faults_give_the_same_findings_as_on_the_web(app_config, patrol, faulty_bank):
     p = run(patrol, app_config, faulty_bank, "login", "transfer")
     assert p.code == 1, p.out + p.err
@@ -66,7 +68,7 @@ def test_bank_faults_give_the_same_findings_as_on_the_web(app_config, patrol, fa
     # slow_api: the confirm step is a stall, not a breakpoint; the flow went on.
     assert ("confirm transfer", "stall", "over_budget") in transfer, transfer
     confirm = next(s for s in p.journey("transfer-app")["steps"] if s["name"] == "confirm transfer")
-    assert confirm["duration_ms"] > 3000
+    assert confirm["duration_ms"] > 6000
     assert p.journey("transfer-app")["steps"][-1]["status"] != "skipped"
     assert not [f for f in login + transfer if f[1] == "breakpoint"], "no fault here breaks the flow"
     nan = next(f for s in p.journey("login-app")["steps"] for f in s["findings"] if f["reason"] == "forbidden_text")

@@ -40,6 +40,23 @@ LOGIN_STEPS = """\
 """
 
 
+class _NoCpuWait:
+    """The fake driver takes no CPU: how long the machine kept the robot waiting says
+    nothing about orchestration, so these tests do not measure it."""
+
+    def begin(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        return None
+
+
+@pytest.fixture(autouse=True)
+def _no_cpu_wait(monkeypatch):
+    from patrol.runner import runner as runner_module
+    monkeypatch.setattr(runner_module, "CpuWait", _NoCpuWait)
+
+
 def bank(**reactions: Reaction) -> FakeApp:
     """A tiny bank: login -> home -> cards. ``reactions`` override what an action does,
     keyed "path|action selector" (e.g. ``{"/login|click #submit": Reaction(...)}``)."""

@@ -143,12 +143,18 @@ class Started:
             self.proc.wait(10)
 
 
+def _hangup_as_a_terminal_would() -> None:
+    # A suite started under nohup hands its children an ignored SIGHUP (nohup's whole
+    # point, which Patrol keeps); the commands here are started as from a terminal.
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def start(tmp_path: Path, *args: str) -> Started:
     log = tmp_path / "out.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "NO_COLOR": "1"}
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen([sys.executable, *args], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+                                stdin=subprocess.DEVNULL, text=True, start_new_session=True, preexec_fn=_hangup_as_a_terminal_would)
     return Started(proc, log)
 
 

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 @dataclass
 class StepEvidence:
     duration_ms: float = 0.0
+    # The longest time one of the robot's own processes waited for a CPU during the
+    # action and live checks (cpu_wait.py): time the patrol machine lost, not the app.
+    robot_cpu_wait_ms: float | None = None
     url: str = ""
     screenshot_png: bytes | None = None  # already redacted
     events: DriverEvents = field(default_factory=DriverEvents)
@@ -79,6 +82,7 @@ class StepContext:
     memory: JourneyMemory = field(default_factory=JourneyMemory)
     # Artefacts a check produced for the report (diff images, OCR text...).
     report: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the step's report says besides findings
 
     def first_time(self, key: str, value: str) -> bool:
         """True the first time ``value`` is reported under ``key`` in this journey run."""

@@ -41,6 +41,7 @@ from ..results import (
     StepResult,
 )
 from .artifacts import ArtifactStore, slug
+from .cpu_wait import CpuWait
 from .evidence import JourneyMemory, StepContext, StepEvidence
 from .judging import Judging
 from .options import RunOptions
@@ -485,6 +486,7 @@ class Runner:
                     img["path"] = sr.screenshot
         sr.artifacts.update(sc.report)
         sr.status = FAILED if sr.findings else (SKIPPED if sc.step.optional and sr.notes and findings else PASSED)
+        sr.notes += sc.notes
         self._emit("step_finished", sc.journey, result, sr)
 
     async def _act(self, sc: StepContext, sr: StepResult, progress: Progress, frames: Frames) -> list[Finding]:
@@ -492,6 +494,8 @@ class Runner:
         values it stores, timed together: that is how long the customer waited."""
         evidence = sc.evidence
         findings: list[Finding] = []
+        cpu_wait = CpuWait()
+        counted = asyncio.create_task(asyncio.to_thread(cpu_wait.begin))  # alongside the action, off the loop
         t0 = time.monotonic()
         try:
             sc.step = _resolved(sc.step, sc.memory.scope)
@@ -509,6 +513,8 @@ class Runner:
             except ActionFailed as e:  # the frame itself is not there
                 evidence.action_error = e
         evidence.duration_ms = (time.monotonic() - t0) * 1000
+        await counted
+        evidence.robot_cpu_wait_ms = await asyncio.to_thread(cpu_wait.stop)
         return findings
 
     async def _perform(self, sc: StepContext) -> None:

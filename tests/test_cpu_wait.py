@@ -1,0 +1,69 @@
+"""The robot's own CPU starvation (patrol/runner/cpu_wait.py) on this machine's real
+scheduler counters, and what the budget check makes of it (orchestration, with the
+measurement stubbed: the fake driver takes no CPU to starve)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from test_orchestration import Harness, bank, found, journey_file
+
+from patrol.drivers.fake import Reaction
+from patrol.runner import runner as runner_module
+from patrol.runner.cpu_wait import CpuWait
+
+BUSY = "import time\nend = time.monotonic() + 1.2\nwhile time.monotonic() < end: pass\n"
+
+
+def test_processes_of_the_robot_competing_for_the_cpus_are_counted_as_waiting():
+    wait = CpuWait()
+    wait.begin()
+    busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2 * (os.cpu_count() or 1) + 1)]
+    try:
+        time.sleep(1.0)  # measured while they still run: a process that ended is gone from the tree
+        waited = wait.stop()
+    finally:
+        for p in busy:
+            p.wait(30)
+    # More runnable processes than cores: each waits more than half the time.
+    assert waited is not None and waited >= 300, waited
+
+
+def test_a_robot_that_sleeps_does_not_wait_for_a_cpu():
+    """Waiting for the app (asleep, not runnable) is never the robot's starvation."""
+    wait = CpuWait()
+    wait.begin()
+    time.sleep(0.5)
+    waited = wait.stop()
+    assert waited is not None and waited < 150, waited
+
+
+class _Waited:
+    ms = 0.0
+
+    def begin(self) -> None:
+        pass
+
+    def stop(self) -> float:
+        return self.ms
+
+
+@pytest.mark.parametrize("starved_ms, stall", [(1000.0, False), (40.0, True)])
+def test_time_over_budget_the_robot_spent_waiting_for_a_cpu_is_not_a_stall_of_the_app(tmp_path, monkeypatch,
+                                                                                      starved_ms, stall):
+    _Waited.ms = starved_ms
+    monkeypatch.setattr(runner_module, "CpuWait", _Waited)
+    h = Harness(tmp_path, bank(**{"/login|click #submit": Reaction(go="/home", delay_s=0.3)}))
+    j = h.run(journey_file(tmp_path / "j", "login", step="150ms", timeout="2s")).journeys[0]
+    sign_in = j.steps[2]
+    if stall:
+        assert found(j) == [("sign in", "stall", "over_budget")]
+        assert sign_in.findings[0].evidence["robot_cpu_wait_ms"] == starved_ms  # said, so on-call can weigh it
+    else:
+        assert found(j) == [] and sign_in.status == "passed"
+        assert any("waited 1.00s for a CPU" in n and "not counted as a stall" in n for n in sign_in.notes), sign_in.notes
+        assert sign_in.artifacts["robot_starved"]["robot_cpu_wait_ms"] == starved_ms
