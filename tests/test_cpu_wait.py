@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -67,3 +68,25 @@ def test_time_over_budget_the_robot_spent_waiting_for_a_cpu_is_not_a_stall_of_th
         assert found(j) == [] and sign_in.status == "passed"
         assert any("waited 1.00s for a CPU" in n and "not counted as a stall" in n for n in sign_in.notes), sign_in.notes
         assert sign_in.artifacts["robot_starved"]["robot_cpu_wait_ms"] == starved_ms
+
+
+@pytest.mark.parametrize("starved_ms, holds", [(5000.0, True), (0.0, False)])
+def test_the_hard_timeout_is_the_apps_time_the_robots_own_cpu_wait_is_added(tmp_path, monkeypatch, starved_ms, holds):
+    """What the step expects appears 2.2 s in; the hard timeout is 1.5 s. A robot that
+    waited for a CPU meanwhile gets up to one more hard timeout and sees it; one that
+    did not wait breaks at the timeout, as before."""
+    _Waited.ms = starved_ms
+    monkeypatch.setattr(runner_module, "CpuWait", _Waited)
+    app = bank()
+    total = app.screen("/home").elements.pop("#total")
+    later = threading.Timer(2.2, lambda: app.screen("/home").elements.__setitem__("#total", total))
+    later.start()
+    try:
+        h = Harness(tmp_path, app)
+        j = h.run(journey_file(tmp_path / "j", "login", step="1500ms", timeout="1500ms")).journeys[0]
+    finally:
+        later.cancel()
+    if holds:
+        assert found(j) == [] and j.status == "passed", found(j)
+    else:
+        assert found(j) == [("sign in", "breakpoint", "expect_failed")]

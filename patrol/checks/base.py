@@ -16,6 +16,7 @@ journey (their findings are not fatal) and never touch the driver.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -74,9 +75,17 @@ class Check:
 FAILURE_GRACE_S = 1.0
 
 
+# Time the robot lost waiting for a CPU of its own machine lengthens the hard timeout
+# (the app's time is what it measures), by at most one more hard timeout, in steps of
+# at least this much.
+ROBOT_WAIT_STEP_MS = 250.0
+
+
 async def wait_for_condition(sc: StepContext, predicate: Callable[[], Awaitable[bool]]) -> bool:
     """Wait up to the step's hard timeout for ``predicate``; stop early once the app
-    has failed for longer than a short grace. True when the condition holds."""
+    has failed for longer than a short grace. True when the condition holds. The
+    timeout is the app's: the time the robot itself waited for a CPU during the step
+    (runner/cpu_wait.py) is added, up to one more hard timeout."""
     failed_at: list[float] = []
 
     async def done() -> bool:
@@ -88,5 +97,13 @@ async def wait_for_condition(sc: StepContext, predicate: Callable[[], Awaitable[
             return time.monotonic() - failed_at[0] > FAILURE_GRACE_S
         return False
 
-    await sc.driver.wait_until(done, timeout_ms=sc.timeout_ms)
+    stopped = await sc.driver.wait_until(done, timeout_ms=sc.timeout_ms)
+    granted = 0.0
+    while not stopped and sc.evidence.cpu_wait is not None:
+        starved = await asyncio.to_thread(sc.evidence.cpu_wait.stop) or 0.0
+        more = min(starved, sc.timeout_ms) - granted
+        if more < ROBOT_WAIT_STEP_MS:
+            break
+        granted += more
+        stopped = await sc.driver.wait_until(done, timeout_ms=more)
     return await predicate()

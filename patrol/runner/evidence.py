@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..ocr.engine import OcrResult
     from ..results import Finding
     from ..runner.artifacts import ArtifactStore
+    from .cpu_wait import CpuWait
     from .settle import SettleResult
 
 
@@ -29,6 +30,7 @@ class StepEvidence:
     # The longest time one of the robot's own processes waited for a CPU during the
     # action and live checks (cpu_wait.py): time the patrol machine lost, not the app.
     robot_cpu_wait_ms: float | None = None
+    cpu_wait: CpuWait | None = field(default=None, repr=False)  # measuring it while the step runs
     url: str = ""
     screenshot_png: bytes | None = None  # already redacted
     events: DriverEvents = field(default_factory=DriverEvents)

@@ -54,6 +54,9 @@ from .values import store_values
 # consequence, folded into the cause's evidence (one problem, one finding).
 ROOT_CAUSES = {"request_failed", "http_error", "page_error", "resource_failed", "console_error",
                "app_crashed", "app_left_foreground", "system_dialog", "frozen_screen"}
+# Less than this of the robot waiting for a CPU in a step is not worth a line of the report.
+ROBOT_WAIT_WORTH_SAYING_MS = 100.0
+
 # What a broken app looks like on screen: folded into a cause that breaks the flow
 # (a failed script explains the spinner, the white page and the element that never came),
 # and the time a step lost to a request that failed (a font load retried until reset).
@@ -487,6 +490,8 @@ class Runner:
         sr.artifacts.update(sc.report)
         sr.status = FAILED if sr.findings else (SKIPPED if sc.step.optional and sr.notes and findings else PASSED)
         sr.notes += sc.notes
+        if (sc.evidence.robot_cpu_wait_ms or 0) >= ROBOT_WAIT_WORTH_SAYING_MS:
+            sr.artifacts["robot_cpu_wait_ms"] = sc.evidence.robot_cpu_wait_ms  # how overloaded the robot was here
         self._emit("step_finished", sc.journey, result, sr)
 
     async def _act(self, sc: StepContext, sr: StepResult, progress: Progress, frames: Frames) -> list[Finding]:
@@ -494,7 +499,7 @@ class Runner:
         values it stores, timed together: that is how long the customer waited."""
         evidence = sc.evidence
         findings: list[Finding] = []
-        cpu_wait = CpuWait()
+        cpu_wait = evidence.cpu_wait = CpuWait()
         counted = asyncio.create_task(asyncio.to_thread(cpu_wait.begin))  # alongside the action, off the loop
         t0 = time.monotonic()
         try:
