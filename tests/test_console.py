@@ -259,6 +259,8 @@ def test_compare_approve_then_undo(world, browser):
     page.goto(f"{world.url}/runs/{run}")
     page.click("a[href$='compare?screen=login/1/4']")
     assert "looks different from baseline" in page.inner_text("main")
+    # The click returns once the page is there, not its pictures (slow on a busy machine).
+    page.wait_for_function("() => [...document.querySelectorAll('#compare img')].every(i => i.complete)")
     for label in ("baseline", "actual", "diff"):
         img = page.locator(f"#compare img[data-label={label}]")
         assert img.evaluate("i => i.complete && i.naturalWidth") == 1280, label

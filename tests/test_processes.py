@@ -144,9 +144,11 @@ class Started:
 
 
 def _hangup_as_a_terminal_would() -> None:
-    # A suite started under nohup hands its children an ignored SIGHUP (nohup's whole
-    # point, which Patrol keeps); the commands here are started as from a terminal.
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    # A suite started under nohup, or as a background job of a script, hands its children
+    # an ignored SIGHUP or SIGINT (what nohup and the shell mean, which Patrol keeps); the
+    # commands here are started as from a terminal.
+    for sig in STOP:
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def start(tmp_path: Path, *args: str) -> Started:
