@@ -52,8 +52,7 @@ from throughput import LIGHT  # noqa: E402
 
 from patrol.core.net import free_port  # noqa: E402
 
-# throughput.py's 4-step login journey, on the demo bank this benchmark starts.
-JOURNEY = LIGHT.replace("base_url: http://127.0.0.1:8800", "base_url: {url}")
+JOURNEY = LIGHT  # throughput.py's 4-step login journey, on the demo bank this benchmark starts
 
 
 class Bench:

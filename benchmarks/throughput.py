@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 LIGHT = """\
 name: {name}
-base_url: http://127.0.0.1:8800
+base_url: {url}
 detectors: {{forbidden_text: false}}
 budgets: {{step: 5s, timeout: 10s}}
 steps:
@@ -139,7 +139,7 @@ def prepare(work: Path, count: int, light: bool) -> tuple[list[Path], Path]:
         src = sources[i % len(sources)]
         if src is None:
             name = f"login-{i + 1:02d}"
-            text = LIGHT.format(name=name)
+            text = LIGHT.format(name=name, url="http://127.0.0.1:8800")  # the run's base_url (the bank it starts) wins
         else:
             data = yaml.safe_load(src.read_text(encoding="utf-8"))
             original = data["name"]

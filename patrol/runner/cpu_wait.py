@@ -74,12 +74,14 @@ def _waits(root: int) -> dict[int, tuple[int, float]] | None:
     waits: dict[int, tuple[int, float]] = {}
     for pid, started in _tree(root).items():
         stat = _read(f"{PROC}/{pid}/schedstat")
+        if stat is None:
+            if pid == root:
+                return None
+            continue  # gone since the tree was read
         try:
-            waits[pid] = (int(stat.split()[1]), started) if stat else (0, started)
+            waits[pid] = (int(stat.split()[1]), started)
         except (ValueError, IndexError):
             continue
-        if stat is None and pid == root:
-            return None
     return waits
 
 
