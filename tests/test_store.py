@@ -3,6 +3,8 @@ every test of the database itself runs on SQLite and on a real PostgreSQL server
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -67,6 +69,57 @@ def test_migrations_produce_exactly_the_declared_schema(db_url):
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
+
+
+def _reflected(engine) -> dict:
+    """Everything the database says about its tables, comparable across two databases."""
+    insp = inspect(engine)
+    found = {}
+    for table in sorted(insp.get_table_names()):
+        found[table] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"], str(c.get("default"))) for c in insp.get_columns(table)],
+            "pk": insp.get_pk_constraint(table)["constrained_columns"],
+            "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]),
+                           str(f.get("options"))) for f in insp.get_foreign_keys(table)),
+            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table)),
+            "unique": sorted((u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(table)),
+        }
+    return found
+
+
+def test_a_new_database_made_without_alembic_is_the_migrated_one(tmp_path, db_url, request):
+    """A database with no tables is made from schema.py and stamped (no Alembic import):
+    it must be exactly what running every migration makes, and migrate from there."""
+    fast = make_engine(db_url)
+    migrate(fast)
+    with fast.connect() as conn:
+        assert current_revision(conn) == head_revision()
+    if db_url.startswith("sqlite"):
+        slow_url = f"sqlite:///{tmp_path}/by-migrations.db"
+    else:
+        slow_url = request.getfixturevalue("pg_server").new_database()
+    slow = make_engine(slow_url)
+    with slow.begin() as conn:
+        from alembic import command
+
+        command.upgrade(alembic_config(conn), "head")
+    assert _reflected(fast) == _reflected(slow)
+    # ... and Alembic can take it down and up again from there.
+    with fast.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    assert set(inspect(fast).get_table_names()) <= {"alembic_version"}
+    _migrated.discard(str(fast.url))
+    migrate(fast)
+    assert TABLES <= set(inspect(fast).get_table_names())
+
+
+def test_a_new_database_is_made_without_importing_alembic(tmp_path):
+    code = ("import sys; from patrol.store import open_store; "
+            f"open_store('sqlite:///{tmp_path}/new.db'); print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    with make_engine(f"sqlite:///{tmp_path}/new.db").connect() as conn:
+        assert current_revision(conn) == head_revision()
 
 
 def test_migrations_go_down_and_up_again_keeping_nothing_stale(db_url):
