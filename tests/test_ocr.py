@@ -329,6 +329,7 @@ def test_missing_tesseract_is_a_robot_error(monkeypatch):
     import pytesseract
 
     monkeypatch.setattr(engine, "_checked", set())
+    monkeypatch.setenv("PATROL_OCR_BACKEND", "cli")  # no libtesseract either (its package is Tesseract's)
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
     with pytest.raises(OcrUnavailable) as err:
         read(np.full((40, 40, 3), 255, np.uint8))
@@ -336,7 +337,13 @@ def test_missing_tesseract_is_a_robot_error(monkeypatch):
     assert "apt-get install tesseract-ocr tesseract-ocr-chi-sim" in str(err.value)
 
 
-def test_missing_language_data_names_the_package(monkeypatch):
+@pytest.mark.parametrize("backend", ["library", "cli"])
+def test_missing_language_data_names_the_package(monkeypatch, backend):
+    from patrol.ocr import tess
+
+    if backend == "library" and tess.backend() != "library":
+        pytest.skip("libtesseract is not loadable here")
+    monkeypatch.setenv("PATROL_OCR_BACKEND", backend)
     monkeypatch.setattr(engine, "_checked", set())
     with pytest.raises(OcrUnavailable, match="tesseract-ocr-zzz-tra"):
         check_available("chi_sim+zzz_tra")

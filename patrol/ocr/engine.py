@@ -216,9 +216,15 @@ def check_available(lang: str = DEFAULT_LANG) -> None:
     """Raise ``OcrUnavailable`` unless Tesseract runs and has every language of ``lang``."""
     if lang in _checked:
         return
-    import pytesseract
-
     with _check_lock:
+        if tess.backend() == "library":
+            # In process: the library is loaded, and a language is a file where Tesseract
+            # looks for it; no `tesseract --list-langs` (and no pytesseract) on every run.
+            _require([part for part in lang.split("+") if part and tess.language_file(part) is None])
+            _checked.add(lang)
+            return
+        import pytesseract
+
         cmd = pytesseract.pytesseract.tesseract_cmd
         if shutil.which(cmd) is None:
             raise OcrUnavailable(
@@ -229,13 +235,16 @@ def check_available(lang: str = DEFAULT_LANG) -> None:
             available = set(pytesseract.get_languages(config=""))
         except Exception as e:
             raise OcrUnavailable(f"Tesseract does not run ({e}); reinstall it with: apt-get install {APT_PACKAGES}") from None
-        missing = [part for part in lang.split("+") if part and part not in available]
-        if missing:
-            pkgs = " ".join(f"tesseract-ocr-{m.replace('_', '-').lower()}" for m in missing)
-            raise OcrUnavailable(
-                f"Tesseract has no language data for {', '.join(missing)}; install it with: apt-get install {pkgs}"
-            )
+        _require([part for part in lang.split("+") if part and part not in available])
         _checked.add(lang)
+
+
+def _require(missing: list[str]) -> None:
+    if missing:
+        pkgs = " ".join(f"tesseract-ocr-{m.replace('_', '-').lower()}" for m in missing)
+        raise OcrUnavailable(
+            f"Tesseract has no language data for {', '.join(missing)}; install it with: apt-get install {pkgs}"
+        )
 
 
 # ---------------------------------------------------------------- image input

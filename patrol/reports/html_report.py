@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
+from jinja2.bccache import Bucket
 
+from ..core.cachedir import user_cache
 from ..core.vocabulary import Kind
 from ..durations import format_ms
 from ..results import RunResult
@@ -24,11 +26,39 @@ KIND_WORDS = {
 
 @functools.cache  # one environment: each template is compiled once per process
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("patrol.reports", "templates"), autoescape=select_autoescape(default=True))
+    # Compiled templates are kept in the user's cache (Jinja2 checks the source's checksum
+    # and its own bytecode version): ~0.14 s less of every run's start. Safe to delete.
+    env = Environment(loader=PackageLoader("patrol.reports", "templates"), autoescape=select_autoescape(default=True),
+                      bytecode_cache=_bytecode_cache())
     env.filters["ms"] = format_ms
     env.filters["pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=2)
     env.globals["KIND_WORDS"] = KIND_WORDS
     return env
+
+
+def _bytecode_cache() -> BytecodeCache | None:
+    folder = user_cache("templates")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # a read-only home: compile every time, as before
+    return _QuietCache(str(folder))
+
+
+class _QuietCache(FileSystemBytecodeCache):
+    """A cache that cannot be read or written (a damaged file, a full disk) is only slower."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # e.g. a file cut short: marshal cannot read it
+            bucket.reset()  # compiled from source, and written again
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
 
 
 def render_run(data: dict[str, Any], *, all_runs: bool = True) -> str:

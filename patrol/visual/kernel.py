@@ -35,6 +35,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ..core.cachedir import user_cache
+
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("_kernel.c")
@@ -66,8 +68,7 @@ def cache_dir() -> Path:
     env = os.environ.get("PATROL_KERNEL_CACHE")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "patrol" / "kernel"
+    return user_cache("kernel")
 
 
 def library_path(cc: str) -> Path:
