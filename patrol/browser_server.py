@@ -1,7 +1,11 @@
 """A Playwright browser server for the fleet's workers (patrol.yaml ``browser.connect``),
 with this machine's Chromium and Patrol's Chromium switches::
 
-    python -m patrol.browser_server [--host 0.0.0.0] [--port 3000] [--chromium PATH] [--arg=--lang=zh-CN]
+    PATROL_BROWSER_TOKEN=... python -m patrol.browser_server [--host 0.0.0.0] [--port 3000] [--chromium PATH] [--arg=--lang=zh-CN]
+
+With ``PATROL_BROWSER_TOKEN`` set, a client must give it (``?token=`` in its URL) or
+is answered 401; without it, a server on an address other machines reach says so at
+start, since anyone who reaches the port could then drive a browser on this machine.
 
 It runs the ``run-server`` of the Playwright driver Patrol's client uses (so the
 versions match) on a private loopback port, and in front of it, on ``--host:--port``, a
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
+import ipaddress
 import json
 import os
 import signal
@@ -46,7 +52,11 @@ START_TIMEOUT_S = 30.0
 BACKEND_STOP = signal.SIGINT
 BACKEND_GRACE_S = 10.0
 _CLIENT_HEADERS = {"x-playwright-launch-options", "x-playwright-browser"}  # set here, never by a client
-_CLIENT_PARAMS = {"launch-options", "browser"}  # the same, as query parameters (they win over headers)
+_CLIENT_PARAMS = {"launch-options", "browser", "token"}  # the same, as query parameters (they win over headers)
+# A server others can reach should want a token: ``?token=`` in every client's URL
+# (``browser.connect: ws://host:3000/?token=${secret:BROWSER_TOKEN}``). From the
+# environment, not a switch: a command line is visible to every user of the machine.
+TOKEN_ENV = "PATROL_BROWSER_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,22 @@ def rewrite_head(head: bytes, browser: ServerBrowser) -> bytes | None:
     return ("\r\n".join([request, *kept]) + "\r\n\r\n").encode("latin-1")
 
 
+def authorized(head: bytes, token: str | None) -> bool:
+    """Whether the request carries the server's token (``?token=``); any request does
+    when the server has none."""
+    if not token:
+        return True
+    parts = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+    if len(parts) != 3:
+        return False
+    given = next((v for k, v in parse_qsl(urlsplit(parts[1]).query, keep_blank_values=True) if k == "token"), "")
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+UNAUTHORIZED = (b"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+                b"this browser server wants its token: ws://host:port/?token=...")
+
+
 def plain_answer(head: bytes) -> bytes:
     """What a plain HTTP request gets (a health check): the answers of ``run-server``."""
     target = head.split(b" ", 2)[1] if head.count(b" ") >= 2 else b"/"
@@ -112,6 +138,7 @@ class Proxy:
 
     browser: ServerBrowser
     backend_port: int
+    token: str | None = None
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -123,7 +150,10 @@ class Proxy:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
             forwarded = rewrite_head(head, self.browser)
-            if forwarded is None:
+            if forwarded is not None and not authorized(head, self.token):
+                writer.write(UNAUTHORIZED)
+                await writer.drain()
+            elif forwarded is None:
                 writer.write(plain_answer(head))
                 await writer.drain()
             else:
@@ -236,7 +266,8 @@ async def wait_listening(proc: subprocess.Popen[bytes], port: int) -> None:
     raise RobotError(f"Playwright's run-server did not listen within {START_TIMEOUT_S:.0f}s")
 
 
-async def serve(host: str, port: int, browser: ServerBrowser, max_clients: int | None = None) -> int:
+async def serve(host: str, port: int, browser: ServerBrowser, max_clients: int | None = None,
+                token: str | None = None) -> int:
     """In the foreground until SIGTERM, SIGINT or SIGHUP (0), or until the backend exits
     by itself (EXIT_ROBOT); either way nothing it started is left running."""
     stop = asyncio.Event()
@@ -250,7 +281,7 @@ async def serve(host: str, port: int, browser: ServerBrowser, max_clients: int |
     for sig in STOP_SIGNALS:  # before anything starts: a signal at start stops it all too
         loop.add_signal_handler(sig, on_signal, sig)
     proc, backend_port = start_backend(max_clients)  # in this (main) thread: PR_SET_PDEATHSIG follows it
-    proxy = Proxy(browser, backend_port)
+    proxy = Proxy(browser, backend_port, token)
     try:
         await wait_listening(proc, backend_port)
         try:
@@ -260,6 +291,11 @@ async def serve(host: str, port: int, browser: ServerBrowser, max_clients: int |
         bound = server.sockets[0].getsockname()[1]
         print(f"Playwright {package_version('playwright')} browser server at ws://{host}:{bound}/ with "
               f"{browser.executable}; each connection gets its own Chromium; Ctrl-C stops it", flush=True)
+        if token:
+            print(f"clients need the token ({TOKEN_ENV}): ws://{host}:{bound}/?token=...", flush=True)
+        elif not _loopback(host):
+            print(f"warning: no token ({TOKEN_ENV}), so anyone who reaches {host}:{bound} can drive a browser "
+                  "on this machine", file=sys.stderr, flush=True)
         while not stop.is_set() and proc.poll() is None:
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
@@ -276,6 +312,13 @@ async def serve(host: str, port: int, browser: ServerBrowser, max_clients: int |
         return EXIT_ROBOT
     print(f"browser server stopped ({signal.Signals(got[0]).name})", flush=True)
     return EXIT_OK
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -309,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     try:
         browser = ServerBrowser(find_chromium(args.chromium), tuple(ARGS + args.arg))
-        return asyncio.run(serve(args.host, args.port, browser, args.max_clients))
+        return asyncio.run(serve(args.host, args.port, browser, args.max_clients, os.environ.get(TOKEN_ENV) or None))
     except RobotError as e:
         print(f"browser server: {e}", file=sys.stderr, flush=True)
         return EXIT_ROBOT

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -58,14 +59,14 @@ class Server:
             raise
 
 
-def start_server(folder: Path, port: int | None = None) -> Server:
+def start_server(folder: Path, port: int | None = None, **env: str) -> Server:
     port = port or free_port()
     log = folder / f"browser-server-{port}.log"
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen([sys.executable, "-m", "patrol.browser_server", "--port", str(port)], cwd=ROOT,
                                 stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                                 env={**{k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")},
-                                     "PYTHONUNBUFFERED": "1"})  # a server machine: no display
+                                     "PYTHONUNBUFFERED": "1", **env})  # a server machine: no display
     server = Server(proc, port, log)
     deadline = time.monotonic() + START_S
     while "browser server at" not in server.text():
@@ -448,3 +449,37 @@ def test_the_proxy_rewrites_what_a_client_asks_for():
         assert "User-Agent: Playwright/1.65.1" in lines  # the version check still sees the client's version
     assert rewrite_head(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n", browser) is None  # plain HTTP: answered, never forwarded
     assert rewrite_head(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n folded: x\r\n\r\n", browser) is None
+
+
+def test_the_proxy_lets_through_only_the_servers_token_and_never_forwards_it():
+    from patrol.browser_server import ServerBrowser, authorized, rewrite_head
+
+    def head(query: str) -> bytes:
+        return f"GET /{query} HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\n\r\n".encode()
+
+    assert authorized(head(""), None) and authorized(head("?token=x"), None)  # no token set: anyone
+    assert authorized(head("?token=s3cret-77"), "s3cret-77")
+    assert not authorized(head(""), "s3cret-77")
+    assert not authorized(head("?token=s3cret-7"), "s3cret-77")
+    assert not authorized(head("?x=1&tok=s3cret-77"), "s3cret-77")
+    out = rewrite_head(head("?token=s3cret-77&x=1"), ServerBrowser("/usr/bin/chromium", ()))
+    assert out is not None and b"s3cret-77" not in out and out.startswith(b"GET /?x=1 HTTP/1.1")
+
+
+def test_a_browser_server_with_a_token_refuses_a_wrong_one_and_serves_the_right_one(bank, tmp_path):
+    token = "tok-" + secrets.token_hex(8)
+    server = start_server(tmp_path, PATROL_BROWSER_TOKEN=token)
+    try:
+        assert token not in server.text()
+        journey = write_journey(tmp_path / "journeys", "remote-login", base_url=bank.url)
+        config = "state: false\nbrowser:\n  connect: ${PATROL_TEST_BROWSER}\n"
+        wrong = patrol_run(tmp_path, config, journey, PATROL_TEST_BROWSER=f"{server.url}?token=not-{token}")
+        assert wrong.code == 3, wrong.output
+        assert "401 Unauthorized" in wrong.output and "?token=" in wrong.output, wrong.output
+        assert written_anywhere(wrong, f"not-{token}") == []  # a token in the URL is masked wherever it is shown
+        right = patrol_run(tmp_path, config, journey, PATROL_TEST_BROWSER=f"{server.url}?token={token}")
+        assert right.code == 0, right.output
+        assert right.report is not None and right.report["status"] == "passed"
+        assert written_anywhere(right, token) == []
+    finally:
+        server.stop()

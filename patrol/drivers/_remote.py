@@ -151,7 +151,14 @@ def _unreachable(text: str, timeout_ms: float) -> str | None:
         return f"no answer within {timeout_ms / 1000:g}s"
     status = re.search(r"WebSocket error: \S+ (\d{3} [^\n]*)", text)
     if status:
-        hint = " (is the path right? Patrol's browser server listens on /)" if status.group(1).startswith("40") else ""
+        code = status.group(1)
+        if code.startswith("401"):
+            hint = (" (the browser server wants its token: add ?token=... to browser.connect, e.g. "
+                    "${secret:BROWSER_TOKEN})")
+        elif code.startswith("40"):
+            hint = " (is the path right? Patrol's browser server listens on /)"
+        else:
+            hint = ""
         return f"it answered {status.group(1).strip()} instead of a Playwright connection{hint}"
     if "WebSocket error" in text:
         return first_line(text.removeprefix("BrowserType.connect: "))
