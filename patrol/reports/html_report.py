@@ -39,7 +39,7 @@ def environment() -> Environment:
 def _bytecode_cache() -> BytecodeCache | None:
     folder = user_cache("templates")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # compiled code: the user's own
     except OSError:
         return None  # a read-only home: compile every time, as before
     return _QuietCache(str(folder))
