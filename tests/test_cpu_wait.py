@@ -90,3 +90,30 @@ def test_the_hard_timeout_is_the_apps_time_the_robots_own_cpu_wait_is_added(tmp_
         assert found(j) == [] and j.status == "passed", found(j)
     else:
         assert found(j) == [("sign in", "breakpoint", "expect_failed")]
+
+
+@pytest.mark.parametrize("starved_ms, clicks", [(5000.0, True), (0.0, False)])
+def test_an_action_that_timed_out_while_the_robot_waited_for_a_cpu_is_done_again(tmp_path, monkeypatch,
+                                                                                  starved_ms, clicks):
+    """The button appears 2.2 s in; the hard timeout is 1.5 s and the driver waits for
+    elements as a real one does. A robot that waited for a CPU meanwhile clicks it on a
+    second try (up to one more timeout) and says so; one that did not is a breakpoint."""
+    _Waited.ms = starved_ms
+    monkeypatch.setattr(runner_module, "CpuWait", _Waited)
+    app = bank()
+    cards = app.screen("/home").elements.pop("#cards")
+    later = threading.Timer(2.2, lambda: app.screen("/home").elements.__setitem__("#cards", cards))
+    later.start()
+    try:
+        h = Harness(tmp_path, app, waits_for_elements=True)
+        j = h.run(journey_file(tmp_path / "j", "login", step="1500ms", timeout="1500ms")).journeys[0]
+    finally:
+        later.cancel()
+    open_cards = j.steps[3]
+    if clicks:
+        assert found(j) == [] and j.status == "passed", found(j)
+        assert any("needed up to 1.50s more than its timeout" in n and "waited 5.00s for a CPU" in n
+                   for n in open_cards.notes), open_cards.notes
+    else:
+        assert found(j) == [("open cards", "breakpoint", "action_timeout")], found(j)
+        assert app.calls.count("click #cards") == 1  # not tried again

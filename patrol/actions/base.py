@@ -70,6 +70,10 @@ class Action(Generic[P]):
     schema: ClassVar[dict[str, Any]]
     # Journey targets the action makes sense on; elsewhere it is a validate error.
     targets: ClassVar[tuple[str, ...]] = ("web", "app")
+    # True when an ``action_timeout`` means nothing was done (the element never became
+    # actionable), so doing it again is safe: the runner then gives back the time the
+    # robot waited for a CPU meanwhile, as it does for expectations.
+    repeatable_on_timeout: ClassVar[bool] = False
 
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         """``P``, or ``INVALID`` after recording a problem in ``ctx``."""

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 @register
 class Click(Action[Locator]):
     name = "click"
+    repeatable_on_timeout = True  # a timed-out click never reached the element
     summary = "click (tap) an element, or words on screen with {text: ...}"
     schema = LOCATOR_SCHEMA
 

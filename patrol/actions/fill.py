@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 @register
 class Fill(Action[tuple[Locator, str]]):
     name = "fill"
+    repeatable_on_timeout = True  # a timed-out fill never reached the element
     summary = "type text into a field, replacing what is there"
     schema = {
         "type": "object",

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 @register
 class Hover(Action[Locator]):
     name = "hover"
+    repeatable_on_timeout = True  # a timed-out hover never reached the element
     summary = "move the pointer over an element (menus and tooltips that open on hover)"
     schema = LOCATOR_SCHEMA
     targets = ("web",)  # a touch screen has no pointer to rest on anything

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 @register
 class Select(Action[tuple[Locator, str, str]]):
     name = "select"
+    repeatable_on_timeout = True  # a timed-out select never reached the element
     summary = "choose an option of a <select> by value or label"
     schema = {
         "type": "object",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 @register
 class Upload(Action[tuple[Locator, tuple[str, ...]]]):
     name = "upload"
+    repeatable_on_timeout = True  # a timed-out upload never reached the element
     summary = "put files into a file input: {selector: SELECTOR, files: [path, ...]} (paths from the journey's folder)"
     schema = {
         "type": "object",

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..core.geometry import Box
+from ..core.vocabulary import Reason
 from ..errors import ActionFailed, BrowserCrashed, RobotError
 from ..journey.model import Journey, Locator
 from .base import DialogAnswer, Driver, DriverEvents, Engine
@@ -178,6 +179,13 @@ class FakeDriver(Driver):
     async def _on_element(self, verb: str, locator: Locator, timeout_ms: float) -> None:
         what = f"{verb} {locator.describe()}"
         self._alive(what)
+        if self.engine.waits_for_elements:
+            deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
+            while not self._visible(locator):
+                if asyncio.get_running_loop().time() >= deadline:
+                    self.app.calls.append(what)
+                    raise ActionFailed(f"{what}: timed out after {timeout_ms / 1000:.1f}s", reason=Reason.ACTION_TIMEOUT)
+                await asyncio.sleep(0.02)
         if self._element(locator) is None or not self._visible(locator):
             self.app.calls.append(what)
             # A real driver waits for the element up to the timeout; the fake knows at once.
@@ -310,9 +318,12 @@ class FakeEngine(Engine):
     name = "fake"
     version = "1.0"
 
-    def __init__(self, app: FakeApp, *, start_error: str | None = None):
+    def __init__(self, app: FakeApp, *, start_error: str | None = None, waits_for_elements: bool = False):
         self.app = app
         self.start_error = start_error  # the engine cannot start (no browser): a RobotError
+        # True: an action waits for its element up to its timeout and then times out, as a
+        # real driver does; False: it fails at once (element_not_found), for quick tests.
+        self.waits_for_elements = waits_for_elements
         self.alive = False
         self.starts = 0
         self.closes = 0
