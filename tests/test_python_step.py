@@ -164,9 +164,10 @@ def test_a_helper_is_found_beside_the_journey_or_in_the_project_folder_and_reimp
 
 def test_a_slow_sync_function_is_cut_off_at_the_step_timeout(bank, patrol, tmp_path):
     (tmp_path / "slow.py").write_text("import time\n\ndef crawl(ctx):\n    time.sleep(3)\n", encoding="utf-8")
-    text = journey(tmp_path, "slow", bank.url, "- name: crawl\n  python: slow:crawl\n", sign_in=False).read_text()
+    # The Python step alone: a page load under a 1 s timeout could break first on a loaded machine.
+    head = HEAD.format(name="slow", url=bank.url).replace("{step: 5s, timeout: 5s}", "{step: 1s, timeout: 1s}")
     path = tmp_path / "slow.yaml"
-    path.write_text(text.replace("{step: 5s, timeout: 5s}", "{step: 1s, timeout: 1s}"), encoding="utf-8")
+    path.write_text(head + "  - name: crawl\n    python: slow:crawl\n", encoding="utf-8")
     p = patrol("run", str(path))
     [finding] = step(p, "slow", "crawl")["findings"]
     assert (finding["kind"], finding["reason"]) == ("breakpoint", "action_timeout")
