@@ -4,16 +4,18 @@ measurement stubbed: the fake driver takes no CPU to starve)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from test_orchestration import Harness, bank, found, journey_file
 
-from patrol.drivers.fake import Reaction
+from patrol.drivers.fake import FakeApp, Reaction
 from patrol.runner import runner as runner_module
 from patrol.runner.cpu_wait import CpuWait
 
@@ -53,6 +55,18 @@ class _Waited:
         return self.ms
 
 
+@contextlib.contextmanager
+def appearing(app: FakeApp, path: str, selector: str, *, after_s: float) -> Iterator[None]:
+    """``selector`` is taken off ``path``'s screen and put back ``after_s`` seconds later."""
+    element = app.screen(path).elements.pop(selector)
+    later = threading.Timer(after_s, lambda: app.screen(path).elements.__setitem__(selector, element))
+    later.start()
+    try:
+        yield
+    finally:
+        later.cancel()
+
+
 @pytest.mark.parametrize("starved_ms, stall", [(1000.0, False), (40.0, True)])
 def test_time_over_budget_the_robot_spent_waiting_for_a_cpu_is_not_a_stall_of_the_app(tmp_path, monkeypatch,
                                                                                       starved_ms, stall):
@@ -78,14 +92,9 @@ def test_the_hard_timeout_is_the_apps_time_the_robots_own_cpu_wait_is_added(tmp_
     _Waited.ms = starved_ms
     monkeypatch.setattr(runner_module, "CpuWait", _Waited)
     app = bank()
-    total = app.screen("/home").elements.pop("#total")
-    later = threading.Timer(2.2, lambda: app.screen("/home").elements.__setitem__("#total", total))
-    later.start()
-    try:
+    with appearing(app, "/home", "#total", after_s=2.2):
         h = Harness(tmp_path, app)
         j = h.run(journey_file(tmp_path / "j", "login", step="1500ms", timeout="1500ms")).journeys[0]
-    finally:
-        later.cancel()
     if holds:
         assert found(j) == [] and j.status == "passed", found(j)
     else:
@@ -101,14 +110,9 @@ def test_an_action_that_timed_out_while_the_robot_waited_for_a_cpu_is_done_again
     _Waited.ms = starved_ms
     monkeypatch.setattr(runner_module, "CpuWait", _Waited)
     app = bank()
-    cards = app.screen("/home").elements.pop("#cards")
-    later = threading.Timer(2.2, lambda: app.screen("/home").elements.__setitem__("#cards", cards))
-    later.start()
-    try:
+    with appearing(app, "/home", "#cards", after_s=2.2):
         h = Harness(tmp_path, app, waits_for_elements=True)
         j = h.run(journey_file(tmp_path / "j", "login", step="1500ms", timeout="1500ms")).journeys[0]
-    finally:
-        later.cancel()
     open_cards = j.steps[3]
     if clicks:
         assert found(j) == [] and j.status == "passed", found(j)

@@ -99,11 +99,21 @@ async def wait_for_condition(sc: StepContext, predicate: Callable[[], Awaitable[
 
     stopped = await sc.driver.wait_until(done, timeout_ms=sc.timeout_ms)
     granted = 0.0
-    while not stopped and sc.evidence.cpu_wait is not None:
-        starved = await asyncio.to_thread(sc.evidence.cpu_wait.stop) or 0.0
-        more = min(starved, sc.timeout_ms) - granted
-        if more < ROBOT_WAIT_STEP_MS:
+    while not stopped:
+        more, _waited = await robot_wait_owed(sc, granted)
+        if not more:
             break
         granted += more
         stopped = await sc.driver.wait_until(done, timeout_ms=more)
     return await predicate()
+
+
+async def robot_wait_owed(sc: StepContext, granted_ms: float = 0.0) -> tuple[float, float]:
+    """(more, waited): the time (ms) the robot has waited for a CPU during the step so
+    far, and how much of it the step is still owed beyond ``granted_ms`` (at most one
+    hard timeout in all; 0 when less than ``ROBOT_WAIT_STEP_MS`` or not measured)."""
+    if sc.evidence.cpu_wait is None:
+        return 0.0, 0.0
+    waited = await asyncio.to_thread(sc.evidence.cpu_wait.stop) or 0.0
+    more = min(waited, sc.timeout_ms) - granted_ms
+    return (more if more >= ROBOT_WAIT_STEP_MS else 0.0), waited

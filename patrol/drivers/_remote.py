@@ -159,7 +159,7 @@ def _unreachable(text: str, timeout_ms: float) -> str | None:
             hint = " (is the path right? Patrol's browser server listens on /)"
         else:
             hint = ""
-        return f"it answered {status.group(1).strip()} instead of a Playwright connection{hint}"
+        return f"it answered {code.strip()} instead of a Playwright connection{hint}"
     if "WebSocket error" in text:
         return first_line(text.removeprefix("BrowserType.connect: "))
     return None

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..actions import ACTIONS, ActionContext
 from ..checks import CHECKS
-from ..checks.base import ROBOT_WAIT_STEP_MS, Verdict
+from ..checks.base import Verdict, robot_wait_owed
 from ..checks.screen import locate_on_screen
 from ..config import Config
 from ..core.urls import mask_url
@@ -543,11 +543,8 @@ class Runner:
         """An action that timed out before it reached its element while the robot itself
         waited for a CPU (runner/cpu_wait.py) is done again with that time, up to one more
         timeout: the timeout is the app's, as for expectations. None when it then worked."""
-        if sc.evidence.cpu_wait is None:
-            return error
-        starved = await asyncio.to_thread(sc.evidence.cpu_wait.stop) or 0.0
-        more = min(starved, sc.timeout_ms)
-        if more < ROBOT_WAIT_STEP_MS:
+        more, starved = await robot_wait_owed(sc)
+        if not more:
             return error
         action = ACTIONS[sc.step.action]
         try:
