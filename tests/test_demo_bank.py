@@ -82,7 +82,9 @@ def test_parse_fault_accepts_documented_forms():
     assert parse_fault("frozen_spinner=funds") == ("frozen_spinner", "funds")
     assert set(FAULTS) == {"slow_api", "api_500", "dead_button", "blank_page", "nan_balance", "no_chart",
                            "error_toast", "broken_image", "layout_shift", "frozen_spinner",
-                           "static_500", "broken_font", "api_status", "third_party"}
+                           "static_500", "broken_font", "api_status", "third_party",
+                           "frozen_script", "dialog_flood", "huge_dom"}
+    assert parse_fault("frozen_script=login,home") == ("frozen_script", "login,home")
 
 
 @pytest.mark.parametrize("spec, words", [

@@ -68,6 +68,8 @@ DEFAULT_THIRD_PARTY_STATUS = 500
 DEFAULT_TOAST = "系统繁忙"
 DEFAULT_SHIFT_MS = 500
 MAX_DELAY_MS = 600_000
+HANG_AFTER_MS = 300  # frozen_script / dialog_flood start this long after the page has loaded
+HUGE_DOM_ROWS = 150_000
 
 _ep = ", ".join(ENDPOINTS)
 _pg = ", ".join(PAGES)
@@ -96,7 +98,15 @@ FAULTS: dict[str, str] = {
     "third_party": "third_party[=STATUS]: every page loads an analytics script from another site (the other "
     "loopback name: localhost for 127.0.0.1 and back) that answers STATUS (default "
     f"{DEFAULT_THIRD_PARTY_STATUS}; 200 for a healthy one)",
+    "frozen_script": f"frozen_script=PAGE[,PAGE...]: {HANG_AFTER_MS} ms after the page has loaded its script loops "
+    f"forever (the tab's main thread never answers again) (pages: {_pg})",
+    "dialog_flood": f"dialog_flood=PAGE[,PAGE...]: {HANG_AFTER_MS} ms after the page has loaded it calls alert() "
+    f"in a loop, one dialog after another, forever (pages: {_pg})",
+    "huge_dom": f"huge_dom=PAGE[,PAGE...]: the page arrives with a {HUGE_DOM_ROWS:,}-row table after its content "
+    f"(slow to load and lay out, but it answers) (pages: {_pg})",
 }
+# Faults that name the pages they break (PAGES).
+HANG_FAULTS = ("frozen_script", "dialog_flood", "huge_dom")
 
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -161,7 +171,7 @@ def normalize(name: str, value: str | None) -> str | None:
         items = _items(name, value, "endpoint")
         _one_of(name, items, ENDPOINTS, "endpoint")
         return ",".join(items)
-    if name in ("blank_page", "frozen_spinner"):
+    if name in ("blank_page", "frozen_spinner") or name in HANG_FAULTS:
         items = _items(name, value, "page")
         _one_of(name, items, PAGES, "page")
         return ",".join(items)
@@ -303,6 +313,15 @@ class FaultSet:
 
     def spinner_frozen(self, page: str) -> bool:
         return page in self._list("frozen_spinner")
+
+    def script_frozen(self, page: str) -> bool:
+        return page in self._list("frozen_script")
+
+    def dialog_flood(self, page: str) -> bool:
+        return page in self._list("dialog_flood")
+
+    def huge_dom(self, page: str) -> bool:
+        return page in self._list("huge_dom")
 
     def dead_buttons(self) -> list[str]:
         return self._list("dead_button")

@@ -100,6 +100,9 @@ Page names: login, home, funds, fund, sign, transfer, confirm, success, cards, b
 - ``broken_image``: the promo banner's src is a 404
 - ``layout_shift[=MS]``: MS ms (default 500) after load a 300px ``#late-banner`` pushes content down
 - ``frozen_spinner=PAGE[,..]``: that page's spinner never goes away, its content never shows
+- ``frozen_script=PAGE[,..]``: 0.3 s after that page has loaded, its script loops forever (a frozen tab)
+- ``dialog_flood=PAGE[,..]``: 0.3 s after that page has loaded, ``alert()`` in a loop, forever
+- ``huge_dom=PAGE[,..]``: that page arrives with a 150,000-row ``#huge-table`` after its content
 - ``static_500=FILE[,..]``: ``/static/FILE`` answers 500 (``app.js`` every page's script, ``app.css`` its styles)
 - ``broken_font``: every page asks for a web font ``/static/fonts/brand.woff2`` that answers 404
 - ``api_status=ENDPOINT:STATUS[,..]``: the endpoint answers that error status (a 429 with ``Retry-After: 7``)
@@ -137,7 +140,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from . import data
-from .faults import FAULTS, RETRY_AFTER_S, FaultSet, parse_fault
+from .faults import FAULTS, HUGE_DOM_ROWS, RETRY_AFTER_S, FaultSet, parse_fault
 
 Json = dict[str, Any]  # a JSON object as the API reads and writes it
 
@@ -507,8 +510,13 @@ class _Handler(BaseHTTPRequestHandler):
             "frozen": faults.spinner_frozen(name),
             "toast": faults.toast(),
             "shift": faults.layout_shift_ms(),
+            "hang": faults.script_frozen(name),
+            "flood": faults.dialog_flood(name),
         }
-        self._html(200, _render_page(name, title, menu, config, self._extra_head()))
+        page = _render_page(name, title, menu, config, self._extra_head())
+        if faults.huge_dom(name):
+            page = page.replace("</main>", _huge_table() + "</main>", 1)
+        self._html(200, page)
 
     def _extra_head(self) -> str:
         """What the broken_font and third_party faults add to every page's head."""
@@ -856,6 +864,13 @@ def _risk_document(fund: Json) -> str:
         "本人已阅读并理解上述风险，自愿承担投资风险</label>\n"
         "</body>\n</html>\n"
     )
+
+
+def _huge_table() -> str:
+    """The huge_dom fault: a statement of HUGE_DOM_ROWS rows sent with the page."""
+    rows = "".join(f"<tr><td>{i}</td><td>交易流水 {i:06d}</td><td>¥ {i % 997}.00</td></tr>\n"
+                   for i in range(1, HUGE_DOM_ROWS + 1))
+    return f'<table id="huge-table" class="huge-table"><tbody>\n{rows}</tbody></table>\n'
 
 
 def _blank_page(title: str) -> str:

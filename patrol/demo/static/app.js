@@ -1,6 +1,6 @@
 /* 巡航银行 demo front end. Plain JS, no build step, no timers or randomness on a
  * healthy page: the same data gives the same pixels. window.__BANK__ is written by
- * the server: {page, params, dead, frozen, toast, shift}. */
+ * the server: {page, params, dead, frozen, toast, shift, hang, flood}. */
 (function () {
   'use strict';
 
@@ -641,6 +641,16 @@
     }, ms);
   }
 
+  // A frozen tab (frozen_script) and a dialog flood (dialog_flood), a moment after load.
+  function scheduleHang(frozen, flood) {
+    if (frozen) window.setTimeout(function () { for (;;) { /* fault: the main thread never answers */ } }, 300);
+    if (flood) {
+      window.setTimeout(function () {
+        for (var n = 1; ; n++) window.alert('系统维护通知（第 ' + n + ' 次）');
+      }, 300);
+    }
+  }
+
   // ---------------------------------------------------------------- boot
   function bindCommon() {
     onClick('logout', function () {
@@ -683,6 +693,7 @@
     afterDone = true;
     showToast(CFG.toast);
     scheduleLayoutShift(CFG.shift);
+    scheduleHang(CFG.hang, CFG.flood);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);
