@@ -254,8 +254,8 @@ def service(tmp_path, receivers=None, *, clock=None, public_url=None, url=None, 
 
     ``settings``: confirm, resolve_after, remind_every_s, and delivery knobs
     (backoff_s, max_backoff_s, max_age_s, flush_timeout_s), fast by default."""
+    from patrol.config.incidents import DeliverySettings, IncidentSettings
     from patrol.incidents.service import IncidentService
-    from patrol.incidents.settings import DeliverySettings, IncidentSettings
     from patrol.store import open_store
 
     delivery = DeliverySettings(

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import JOURNEYS, ROOT
+from test_console_timeline import sign_in_http
 from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
 
 PASSWORD = "correct horse battery"
@@ -132,7 +133,7 @@ def _signed_in(browser, world, name: str, **context):
 def _http_session(world, name: str) -> tuple[httpx.Client, str]:
     """A plain HTTP client signed in as ``name`` and the session's CSRF token."""
     client = httpx.Client(base_url=world.url, follow_redirects=False)
-    r = client.post("/login", data={"name": name, "password": PASSWORD, "next": "/"})
+    r = sign_in_http(client, name)
     assert r.status_code == 303, r.text
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie
@@ -208,7 +209,7 @@ def test_a_change_without_the_csrf_token_is_refused(world):
     assert baseline.read_bytes() == before and _history_count(world) == count
     # Signing in again is limited after repeated failures.
     stranger = httpx.Client(base_url=world.url, follow_redirects=False)
-    codes = [stranger.post("/login", data={"name": "nobody", "password": "wrong-wrong"}).status_code for _ in range(6)]
+    codes = [sign_in_http(stranger, "nobody", "wrong-wrong").status_code for _ in range(6)]
     assert codes[:5] == [401] * 5 and codes[5] == 429
 
 
@@ -250,6 +251,108 @@ def test_untrusted_text_renders_inert(world, browser):
         assert page.locator("main img[onerror]").count() == 0 and page.locator("main script").count() == 0
     assert not errors
     page.context.close()
+
+
+# -- the four defects of issue 21 -------------------------------------------------------------------------------
+def test_a_deep_link_keeps_its_query_through_sign_in(world, browser):
+    """A compare-view link from a message, opened signed out: after signing in, the compare view of that screen."""
+    run = world.run_id()
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(f"{world.url}/runs/{run}/compare?screen=login%2F1%2F4")
+    assert "/login?next=" in page.url
+    page.fill("input[name=name]", "vic")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/runs/{run}/compare?screen=login%2F1%2F4")
+    assert "Compare: login" in page.inner_text("main h1") and page.locator("#compare img[data-label=diff]").count() == 1
+    page.context.close()
+    with httpx.Client(base_url=world.url, follow_redirects=False) as client:
+        r = client.get("/deliveries?status=dead")
+        assert r.headers["location"] == "/login?next=%2Fdeliveries%3Fstatus%3Ddead"
+        assert 'name="next" value="/deliveries?status=dead"' in client.get(r.headers["location"]).text
+        # Only a path of this site: anything a browser could read as another host goes to the overview.
+        for evil in ("//evil.example/", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "javascript:alert(1)",
+                     "evil.example", "/%0a/evil.example"):
+            form = client.get("/login", params={"next": evil}).text
+            assert 'name="next" value="/"' in form, evil
+
+
+def test_values_show_symbols_as_themselves_and_stay_inert(world, browser):
+    """JSON-shown values (audit details, evidence lists) read ``< > & '`` as typed, not ``\\u003c``, and stay text."""
+    client, csrf = _http_session(world, "ada")
+    name = "toast fixed & redeployed <b>4.2</b> it's"
+    r = client.post("/maintenance", data={"csrf": csrf, "name": name, "scope": "journey", "value": "nothing-here", "for": "1h"})
+    assert r.status_code == 303, r.text
+    windows = httpx.get(world.url + "/api/v1/maintenance", headers={"cookie": client.headers["cookie"]}).json()["windows"]
+    wid = next(w["id"] for w in windows if w["name"] == name)
+    assert client.post(f"/maintenance/{wid}/end", data={"csrf": csrf}).status_code == 303
+    run_dir = world.runs[0]
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    report["journeys"][0]["steps"][3]["findings"].append(
+        {"kind": "render", "reason": "text_mismatch", "message": "expected text missing", "fatal": False,
+         "evidence": {"expected": ["<b>4.2</b>", "fish & chips"]}})
+    (run_dir / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    page = _signed_in(browser, world, "ada")
+    page.goto(world.url + "/audit")
+    audit = page.inner_text("main")
+    assert name in audit and "\\u00" not in audit
+    page.goto(f"{world.url}/runs/{world.run_id()}")
+    text = page.text_content("main") or ""
+    assert '["<b>4.2</b>", "fish & chips"]' in text and "\\u00" not in text
+    assert page.locator("main b").count() == 0, "shown as text, not markup"
+    page.context.close()
+
+
+def test_a_nul_or_invalid_byte_in_a_file_route_is_a_404_with_the_headers(world):
+    client, _ = _http_session(world, "vic")
+    run = world.run_id()
+    for bad in ("login%00.png", "login/04-sign-in.png%00", "%00", "login%ff.png", "%c0%ae%c0%ae/patrol.yaml", "login%0a.png"):
+        r = client.get(f"/runs/{run}/files/{bad}")
+        assert r.status_code in (400, 404), (bad, r.status_code, r.text)
+        assert "default-src 'none'" in r.headers["content-security-policy"] and r.headers["x-content-type-options"] == "nosniff", bad
+
+
+def test_sign_in_is_protected_from_login_csrf(world, browser):
+    """A cross-site form posting to /login (the attacker's name and password) does not sign the browser in."""
+    with httpx.Client(base_url=world.url, follow_redirects=False) as client:
+        r = client.post("/login", data={"name": "vic", "password": PASSWORD, "next": "/"})
+        assert r.status_code == 403 and "patrol_session" not in r.headers.get("set-cookie", "")
+        form = client.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        r = client.post("/login", data={"name": "vic", "password": PASSWORD, "next": "/", "csrf": token},
+                        headers={"cookie": "patrol_login_csrf=" + "x" * 43})
+        assert r.status_code == 403, "the token must match the form's own cookie"
+    page = browser.new_context().new_page()
+    page.set_content(f"""<form method="post" action="{world.url}/login"><input name="name" value="vic">
+        <input name="password" value="{PASSWORD}"><input name="next" value="/"><button>go</button></form>""")
+    with page.expect_navigation():
+        page.click("button")
+    assert "did not come from this console" in page.inner_text("main")
+    page.goto(world.url + "/")
+    assert "/login" in page.url, "the victim's browser was not signed in"
+    page.context.close()
+
+
+def test_plain_http_off_loopback_says_why_sign_in_cannot_work(world):
+    """Over plain HTTP at a LAN name the Secure cookie is dropped by the browser: the sign-in page says so and how to fix it."""
+    from playwright.sync_api import sync_playwright
+
+    port = world.url.rsplit(":", 1)[1]
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP console.lan 127.0.0.1"],
+                              headless=True)
+        page = b.new_page()
+        page.goto(f"http://console.lan:{port}/")
+        warning = page.locator("#cookie-warning")
+        assert warning.is_visible() and "plain HTTP" in warning.inner_text() and "TLS" in warning.inner_text()
+        page.fill("input[name=name]", "vic")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        assert "/login" in page.url and page.locator("#cookie-warning").is_visible()
+        page.goto(f"http://127.0.0.1:{port}/login")
+        assert page.locator("#cookie-warning").count() == 0, "on the machine itself the cookie is kept"
+        b.close()
 
 
 # -- approve, the next run passes, undo, it fails again --------------------------------------------------
@@ -295,9 +398,9 @@ def test_compare_approve_then_undo(world, browser):
 def test_acknowledge_stops_reminders_silence_and_resolve(world, browser):
     from datetime import timedelta
 
+    from patrol.config.incidents import IncidentSettings
     from patrol.core.isotime import utcnow
     from patrol.incidents.service import IncidentService, RecordResult
-    from patrol.incidents.settings import IncidentSettings
     from patrol.store.schema import events
 
     page = _signed_in(browser, world, "qa")
@@ -495,8 +598,8 @@ def test_openapi_document_lists_every_api_route(world, capsys):
 def test_deliveries_page_shows_a_dead_delivery_and_retry_sends_it(world, browser):
     from receivers import DEAD_BUTTON, Answer, ReceiverServer, confirmed_run, receiver, whsec
 
+    from patrol.config.incidents import DeliverySettings, IncidentSettings
     from patrol.incidents.service import IncidentService
-    from patrol.incidents.settings import DeliverySettings, IncidentSettings
 
     with ReceiverServer() as srv:
         srv.script("/hook", Answer(status=410, body=b"gone <script>window.__pwned=3</script>"))

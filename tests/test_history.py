@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from patrol.config.incidents import IncidentSettings
 from patrol.incidents.service import IncidentService
-from patrol.incidents.settings import IncidentSettings
 from patrol.reports import write_all
 from patrol.reports.index import write_index
 from patrol.results import BREAKPOINT, Finding, JourneyResult, RunResult, StepResult

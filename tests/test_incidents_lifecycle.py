@@ -17,10 +17,10 @@ from receivers import (
 )
 from sqlalchemy import select
 
+from patrol.config.incidents import FlappingSettings
 from patrol.incidents import documents as D
 from patrol.incidents.fingerprint import fingerprint, observations
 from patrol.incidents.flapping import decide, percent_state_change
-from patrol.incidents.settings import FlappingSettings
 from patrol.results import BREAKPOINT, RENDER, STALL
 from patrol.store.schema import deliveries, events, incidents, journey_runs
 

@@ -12,9 +12,9 @@ from schedule_support import OPEN_STEPS, config, write_journey
 
 from patrol import yamlpos
 from patrol.config import Config
+from patrol.config.triggers import PatrolTrigger, cron_trigger, interval_trigger
 from patrol.errors import ConfigError
 from patrol.schedule.settings import parse_schedules
-from patrol.schedule.triggers import PatrolTrigger, cron_trigger, interval_trigger
 
 SH = ZoneInfo("Asia/Shanghai")
 SAT_NOON = datetime(2026, 11, 21, 12, 0, tzinfo=SH)  # a Saturday

@@ -110,7 +110,7 @@ def _prune(raw: dict[str, Any], error: Any, timezone: str | None) -> str | None:
 def cron_problem(expression: str, timezone: str) -> str | None:
     """What is wrong with a crontab expression, or None. APScheduler is imported here
     only, and only when a patrol.yaml has a cron expression to check."""
-    from ..schedule.triggers import CronError, cron_trigger
+    from .triggers import CronError, cron_trigger
 
     try:
         cron_trigger(expression, ZoneInfo(timezone))

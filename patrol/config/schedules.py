@@ -20,7 +20,7 @@ A journey file::
 
     schedule: "*/10 * * * *"         # or "5m", or {every: 5m, active: {...}, timezone: ...}
 
-APScheduler (``patrol.schedule.triggers``) is imported only to check a cron expression
+APScheduler (``patrol.config.triggers``) is imported only to check a cron expression
 and to build triggers, never to parse an interval.
 """
 
@@ -44,7 +44,7 @@ from .retention import cron_problem
 from .window import DAY_NAMES, window_parts
 
 if TYPE_CHECKING:
-    from ..schedule.triggers import PatrolTrigger
+    from .triggers import PatrolTrigger
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TIMING_KEYS = {
@@ -95,7 +95,7 @@ class ScheduleSpec:
 
     def trigger(self, jitter: bool = True) -> PatrolTrigger:
         # APScheduler (under the triggers) loads when a trigger is built, not when patrol.yaml is read
-        from ..schedule.triggers import PatrolTrigger, cron_trigger, interval_trigger
+        from .triggers import PatrolTrigger, cron_trigger, interval_trigger
 
         tz = self.tz
         inner = cron_trigger(self.cron, tz) if self.cron else interval_trigger(self.every_s or MIN_INTERVAL_S, tz)

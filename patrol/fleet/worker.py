@@ -113,11 +113,10 @@ class WorkerRuntime:
 
     def _incident_service(self) -> IncidentService | None:
         from ..incidents.service import IncidentService
-        from ..incidents.settings import incident_settings, public_url
         from ..notify.receivers import load_receivers
 
-        return IncidentService(self.store, incident_settings(self.config), load_receivers(self.config),
-                               public_url(self.config), maintenance=self.config.settings.maintenance)
+        return IncidentService(self.store, self.config.incidents, load_receivers(self.config),
+                               self.config.public_url, maintenance=self.config.settings.maintenance)
 
     def _make_engine(self, target: str) -> Engine:
         from ..drivers import engine_class

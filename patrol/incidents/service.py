@@ -32,6 +32,7 @@ from sqlalchemy import Connection, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config
+from ..config.incidents import IncidentSettings
 from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import iso, utcnow
 from ..core.vocabulary import EventType, IncidentStatus, Outcome, ResolvedBy, Status
@@ -47,7 +48,6 @@ from ..store import incident_repo as repo
 from . import documents as D
 from .fingerprint import Observation, evidence_summary, observations, severity
 from .flapping import FlapChange, decide, percent_state_change
-from .settings import IncidentSettings, incident_settings, public_url
 
 RunCtx = dict[str, Any]  # id, status, started_at, run_dir of the run being recorded
 JourneyFilter = list[tuple[str, list[str]]]  # (journey, tags): which receivers want an event
@@ -136,10 +136,9 @@ class IncidentService:
     @classmethod
     def from_config(cls, config: Config, *, resolve_secrets: bool = True, clock: Callable[[], datetime] = utcnow) -> IncidentService:
         state = state_settings(config)
-        settings = incident_settings(config)
         receivers = load_receivers(config, resolve_secrets=resolve_secrets)
-        pub = public_url(config)
-        return cls(open_store(state.url), settings, receivers, pub, clock=clock, maintenance=config.settings.maintenance)
+        return cls(open_store(state.url), config.incidents, receivers, config.public_url, clock=clock,
+                   maintenance=config.settings.maintenance)
 
     @property
     def confirm_count(self) -> int:

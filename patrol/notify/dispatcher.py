@@ -34,9 +34,9 @@ from enum import StrEnum
 
 import httpx
 
+from ..config.incidents import DeliverySettings
 from ..config.maintenance import MaintenanceSpec
 from ..core.clock import SYSTEM_CLOCK, Clock, SystemClock
-from ..incidents.settings import DeliverySettings
 from ..secrets import MASKER
 from ..store import Store
 from ..store import outbox_repo as repo

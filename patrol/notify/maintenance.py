@@ -70,7 +70,7 @@ class Window(MaintenanceSpec):
         if not self.cron:
             ok = self.starts_at is not None and self.ends_at is not None and self.ends_at > after
             return [(self.starts_at, self.ends_at)] if ok and self.starts_at and self.ends_at else []
-        from ..schedule.triggers import cron_trigger  # APScheduler loads only for a recurring window
+        from ..config.triggers import cron_trigger  # APScheduler loads only for a recurring window
 
         trigger = cron_trigger(self.cron, ZoneInfo(self.timezone))
         length = timedelta(seconds=self.duration_s or 0)

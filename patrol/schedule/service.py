@@ -34,7 +34,6 @@ from ..durations import format_ms
 from ..errors import InputError, PatrolError
 from ..incidents.display import describe_flush
 from ..incidents.service import IncidentService
-from ..incidents.settings import incident_settings, public_url
 from ..journey.loader import discover
 from ..journey.model import Journey
 from ..metrics import FiringResult, Metrics
@@ -501,7 +500,7 @@ class SchedulerService:
     def _incident_service(self, config: Config) -> IncidentService | None:
         if self.parts.store is None:
             return None
-        return IncidentService(self.parts.store, incident_settings(config), load_receivers(config), public_url(config),
+        return IncidentService(self.parts.store, config.incidents, load_receivers(config), config.public_url,
                                maintenance=config.settings.maintenance)
 
     def _make_engine(self, target: str) -> Engine:

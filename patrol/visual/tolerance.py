@@ -5,12 +5,21 @@ journeys load light."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, NamedTuple
-
-if TYPE_CHECKING:
-    from .compare import Comparison
+from typing import NamedTuple, Protocol
 
 _TOLERANCE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(px|%)\s*$", re.IGNORECASE)
+
+
+class Counted(Protocol):
+    """What a tolerance is held against: a comparison's counts (compare.Comparison),
+    named here so this module needs nothing of the comparator."""
+
+    @property
+    def size_mismatch(self) -> bool: ...
+    @property
+    def diff_pixels(self) -> int: ...
+    @property
+    def total_pixels(self) -> int: ...
 
 
 class AreaTolerance(NamedTuple):
@@ -59,7 +68,7 @@ def parse_area_tolerance(value: str | int | None) -> AreaTolerance:
     return AreaTolerance("ratio", pct / 100.0)
 
 
-def within_tolerance(c: Comparison, tolerance: tuple[str, float]) -> bool:
+def within_tolerance(c: Counted, tolerance: tuple[str, float]) -> bool:
     """True when the counted differences fit the tolerance; a size mismatch never does."""
     kind, amount = tolerance
     if c.size_mismatch:
