@@ -30,7 +30,7 @@ STATIC = "https://files.example.com/reports"
 VISUAL = {"confirm transfer": (RENDER, "visual_diff", "looks different from baseline 'transfer': 4 area(s)", False)}
 DEAD = {"confirm transfer": (BREAKPOINT, "expect_failed", "#transfer-success did not become visible within 3.0s")}
 FORMATS = {"/hook": "webhook", "/ding": "dingtalk", "/wecom": "wecom", "/feishu": "feishu", "/slack": "slack",
-           "/am": "alertmanager", "/pd": "pagerduty"}
+           "/am": "alertmanager_webhook", "/pd": "pagerduty"}
 
 
 def _public_url(tmp_path: Path, text: str) -> str | None:
@@ -60,7 +60,7 @@ def _deliver(tmp_path: Path, srv: ReceiverServer, public_url: str | None, fail: 
         "wecom": receiver("wecom", "wecom", srv.url("/wecom"), language="zh", **off),
         "feishu": receiver("feishu", "feishu", srv.url("/feishu"), language="zh", **off),
         "slack": receiver("slack", "slack", srv.url("/slack"), **off),
-        "am": receiver("am", "alertmanager", srv.url("/am"), **off),
+        "am": receiver("am", "alertmanager_webhook", srv.url("/am"), **off),
         "pd": receiver("pd", "pagerduty", srv.url("/pd"), secret="R" * 32, **off),
     }
     svc = service(tmp_path, rs, public_url=public_url)
@@ -113,7 +113,7 @@ def test_a_finding_that_is_not_visual_links_to_its_page_but_no_compare_view(tmp_
         assert doc["run"]["report"]["url"] == f"{STATIC}/{folder}/index.html"
         for name, text in _texts(srv).items():
             assert f"{CONSOLE}/incidents/1" in text and "/compare?" not in text, name
-            assert f"{STATIC}/{folder}/" in text or name in ("alertmanager",), name
+            assert f"{STATIC}/{folder}/" in text or name in ("alertmanager_webhook",), name
 
 
 def test_only_public_url_keeps_the_static_links_and_no_console_links(tmp_path):

@@ -66,7 +66,7 @@ def test_what_is_installed_and_reachable_is_ok(tmp_path, appium_status):
 
     open_store(f"sqlite:///{tmp_path / 'state.db'}")  # a database at the newest migration
     code, items, out = doctor(tmp_path, "state: {url: sqlite:///state.db}\n"
-                                        "receivers:\n  am: {format: alertmanager, url: 'http://localhost:9093/api/v2/alerts'}\n",
+                                        "receivers:\n  am: {format: alertmanager_api, url: 'http://localhost:9093'}\n",
                               PATROL_APPIUM_URL=appium_status)
     assert code == 0, out
     assert items["chromium"].startswith("ok") and "Chromium" in items["chromium"], out
@@ -92,7 +92,7 @@ def test_every_missing_piece_is_reported_with_its_fix_and_exit_1(tmp_path):
     dead_port = free_port()  # nothing listens there
     code, items, out = doctor(tmp_path, "ocr: {lang: chi_sim+eng+kor}\n"
                                         "state: {url: sqlite:///state.db}\n"
-                                        "receivers:\n  hook: {format: alertmanager, url: 'http://no-such-host.invalid/alerts'}\n",
+                                        "receivers:\n  hook: {format: alertmanager_webhook, url: 'http://no-such-host.invalid/alerts'}\n",
                               PATROL_CHROMIUM=str(tmp_path / "nonexistent"), PATROL_APPIUM_URL=f"http://127.0.0.1:{dead_port}")
     assert code == 1, out
     assert items["chromium"].startswith("missing") and "no Chromium at" in items["chromium"]

@@ -49,7 +49,7 @@ def write_config(folder: Path, srv: ReceiverServer, *, confirm: int = 1, formats
             f"  wecom: {{format: wecom, url: '{srv.url('/wecom', 'key=e2e-wecom-key-1234')}'}}",
             f"  feishu: {{format: feishu, url: '{srv.url('/feishu')}', secret: e2e-feishu}}",
             f"  slack: {{format: slack, url: '{srv.url('/slack')}', rate_limit: 'off'}}",
-            f"  am: {{format: alertmanager, url: '{srv.url('/am')}'}}",
+            f"  am: {{format: alertmanager_webhook, url: '{srv.url('/am')}'}}",
             f"  pd: {{format: pagerduty, url: '{srv.url('/pd')}', secret: e2e-routing-key-0123456789abcdef}}",
         ]
     text = (

@@ -73,7 +73,7 @@ def _receivers(srv: ReceiverServer, secret: str) -> dict:
         "wecom": receiver("wecom", "wecom", srv.url("/wecom", "key=wecom-key-123456"), language="zh", **off),
         "feishu": receiver("feishu", "feishu", srv.url("/feishu"), secret=FEISHU_SECRET, language="zh", **off),
         "slack": receiver("slack", "slack", srv.url("/slack"), **off),
-        "am": receiver("am", "alertmanager", srv.url("/am"), **off),
+        "am": receiver("am", "alertmanager_webhook", srv.url("/am"), **off),
         "pd": receiver("pd", "pagerduty", srv.url("/pd"), secret=PD_KEY, **off),
     }
 

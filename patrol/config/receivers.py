@@ -4,7 +4,7 @@
 
     receivers:
       oncall:                         # a name of your choice (shown in `patrol deliveries`)
-        format: webhook               # webhook / alertmanager / pagerduty / dingtalk / wecom / feishu / slack
+        format: webhook               # webhook / alertmanager_api / alertmanager_webhook / pagerduty / dingtalk / wecom / feishu / slack
         url: https://hooks.example.com/patrol
         secret: ${secret:PATROL_WEBHOOK_SECRET}
         events: [opened, resolved, reminder, flapping]   # the default; add robot_error to get the robot's own failures
@@ -33,10 +33,16 @@ from .reader import Fields, Reader, has_variable
 EVENT_NAMES = ("opened", "resolved", "reminder", "flapping", "robot_error")
 DEFAULT_EVENTS = frozenset({"opened", "resolved", "reminder", "flapping"})
 KEYS = {
-    "format": "webhook, alertmanager, pagerduty, dingtalk, wecom, feishu or slack",
+    "format": "webhook, alertmanager_api, alertmanager_webhook, pagerduty, dingtalk, wecom, feishu or slack",
     "url": "where to send", "secret": "signing secret or token", "events": "which events",
     "journeys": "only these journeys (globs)", "tags": "only journeys with any of these tags",
     "timeout": "per request", "rate_limit": "e.g. 20/min, or off", "language": "en or zh",
+}
+# Names that meant something else once: what to write instead.
+RETIRED_FORMATS = {
+    "alertmanager": "format 'alertmanager' is now two formats; choose alertmanager_api to push alerts into "
+                    "Alertmanager (url: its address, e.g. http://alertmanager:9093), or alertmanager_webhook to send "
+                    "the body Alertmanager sends to its webhook receivers (for bridges and relays built for it)",
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
@@ -157,6 +163,9 @@ def _receiver(r: Reader, name: str, f: Fields) -> ReceiverConfig | None:
     fmt_name = f.raw.get("format")
     if fmt_name is None:
         r.error(f.path, f"format is required: one of {', '.join(sorted(FORMATS))}", key=True)
+        return None
+    if fmt_name in RETIRED_FORMATS:
+        f.error("format", RETIRED_FORMATS[fmt_name])
         return None
     if fmt_name not in FORMATS:
         f.error("format", f"unknown format {fmt_name!r}{suggest(fmt_name, FORMATS)}; one of {', '.join(sorted(FORMATS))}")

@@ -15,7 +15,7 @@ def register(cls: type[Format]) -> type[Format]:
     return cls
 
 
-_MODULES = ("webhook", "alertmanager", "pagerduty", "dingtalk", "wecom", "feishu", "slack")
+_MODULES = ("webhook", "alertmanager_api", "alertmanager_webhook", "pagerduty", "dingtalk", "wecom", "feishu", "slack")
 for _m in _MODULES:
     importlib.import_module(f"{__name__}.{_m}")
 

@@ -62,6 +62,8 @@ class Format:
     default_language: ClassVar[str] = "en"
     # Event types this format carries; None = all.
     event_types: ClassVar[frozenset[str] | None] = None
+    # Re-send a firing event this often while it still fires (None: once); the dispatcher schedules it.
+    resend_every_s: ClassVar[float | None] = None
 
     def handles(self, event_type: str) -> bool:
         return self.event_types is None or event_type in self.event_types
