@@ -1,8 +1,9 @@
 """The composition root: every module that registers something (an action, a check,
-a journey or step key, a screen filter) is imported here, once, by name in code.
+a journey or step key, a screen filter, a message format) is imported here, once, by
+name in code.
 
 Registries (``ACTIONS``, ``CHECKS``, ``JOURNEY_KEYS``/``STEP_KEYS``,
-``SCREEN_FILTERS``) live in small modules low in the tree and import none of their
+``SCREEN_FILTERS``, ``FORMATS``) live in small modules low in the tree and import none of their
 registrants, so no registry depends on what fills it and there are no import cycles.
 Entry points (the CLI, ``patrol_once``, the scheduler, tests) call ``load()`` before
 they parse a journey. Every registrant is cheap to import: heavy libraries (OpenCV,
@@ -52,6 +53,9 @@ from .checks import (
 
 # Journey and step keys owned by other subsystems, and screen filters
 from .drivers import app_keys, web_keys
+
+# Message formats for receivers (patrol.yaml's receivers are checked against them)
+from .notify.formats import alertmanager_api, alertmanager_webhook, dingtalk, feishu, pagerduty, slack, webhook, wecom
 from .runner import redaction
 from .schedule import journey_key
 
@@ -60,6 +64,7 @@ REGISTRANTS = (
     hover, upload, drag, dialog, switch_to, wait, dialogs,
     expect_visible, expect_url, network, budget, detectors, visual, blank_screen, blank_region, broken_image, text, elements,
     redaction, app_keys, web_keys, journey_key,
+    webhook, alertmanager_api, alertmanager_webhook, pagerduty, dingtalk, wecom, feishu, slack,
 )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.text import suggest
@@ -48,6 +48,27 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
 _TOKENISH = re.compile(r"^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_\-]{16,}$")  # long, letters and digits
+
+
+class ReceiverFormat(Protocol):
+    """What reading a receiver needs of its message format. The formats live in
+    ``notify/formats/`` and put themselves in ``RECEIVER_FORMATS`` when they register,
+    so configuration never imports them."""
+
+    @property
+    def secret(self) -> str: ...  # required / optional / none
+    @property
+    def secret_help(self) -> str: ...
+    @property
+    def default_url(self) -> str | None: ...
+    @property
+    def default_rate(self) -> tuple[int, float] | None: ...
+    @property
+    def default_language(self) -> str: ...
+    def check_secret(self, secret: str) -> str | None: ...
+
+
+RECEIVER_FORMATS: dict[str, ReceiverFormat] = {}  # filled by notify.formats.register
 
 
 @dataclass(frozen=True)
@@ -157,20 +178,19 @@ def parse_receivers(r: Reader, raw: Any) -> dict[str, ReceiverConfig]:
 
 
 def _receiver(r: Reader, name: str, f: Fields) -> ReceiverConfig | None:
-    # the formats' registry (a dozen modules) loads with the first receiver: every command reads patrol.yaml
-    from ..notify.formats import FORMATS
-
+    if not RECEIVER_FORMATS:  # a programming error, not the user's: every entry point loads the plugins
+        raise RuntimeError("no message formats registered: import patrol.plugins before reading receivers")
     fmt_name = f.raw.get("format")
     if fmt_name is None:
-        r.error(f.path, f"format is required: one of {', '.join(sorted(FORMATS))}", key=True)
+        r.error(f.path, f"format is required: one of {', '.join(sorted(RECEIVER_FORMATS))}", key=True)
         return None
     if fmt_name in RETIRED_FORMATS:
         f.error("format", RETIRED_FORMATS[fmt_name])
         return None
-    if fmt_name not in FORMATS:
-        f.error("format", f"unknown format {fmt_name!r}{suggest(fmt_name, FORMATS)}; one of {', '.join(sorted(FORMATS))}")
+    if fmt_name not in RECEIVER_FORMATS:
+        f.error("format", f"unknown format {fmt_name!r}{suggest(fmt_name, RECEIVER_FORMATS)}; one of {', '.join(sorted(RECEIVER_FORMATS))}")
         return None
-    fmt = FORMATS[fmt_name]
+    fmt = RECEIVER_FORMATS[fmt_name]
     url = f.string("url", None) or fmt.default_url
     if url is None:
         r.error(f.path, f"url is required for format {fmt_name}", key=True)
