@@ -23,17 +23,22 @@ REALAPPS := .realapps
 JUPYTERLAB_VERSION := 4.6.6
 NODE_RED_VERSION := 4.1.15
 
-.PHONY: demo test lint setup system-packages python-packages node appium real-apps clean
+.PHONY: demo test lint docs setup system-packages python-packages node appium real-apps clean
 
 demo: setup
 	DEMO_PASSWORD=$${DEMO_PASSWORD:-patrol-demo-2026} $(PY) -m patrol demo patrol
 
-test: lint appium real-apps
+test: lint docs appium real-apps
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check patrol tests benchmarks
 	$(VENV)/bin/mypy
+
+# The documentation site (mkdocs.yml, docs/) into site/: --strict fails on a broken link
+# or anchor. Never -q: quiet mode silences the warnings that --strict counts.
+docs: python-packages
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
 
 setup: system-packages python-packages
 

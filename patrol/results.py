@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .causes import Cause
 from .core.vocabulary import Kind, Reason, Status, Target
 
 # Short names for the typed values, kept because every stage speaks them.
@@ -26,15 +27,22 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
     # Fatal findings end the journey (the flow cannot go on).
     fatal: bool = False
+    # What explains it (a request, a file, a page error...; the step itself when nothing
+    # does): incidents group by it. ``patrol.causes``.
+    cause: Cause = field(default_factory=Cause.step)
 
     def __post_init__(self) -> None:
         # Coerce plain strings (from the state database, a driver's ActionFailed) so a
         # misspelt kind or reason fails here, where it was made, not in a report.
         self.kind = Kind(self.kind)
         self.reason = Reason(self.reason)
+        if not isinstance(self.cause, Cause):
+            self.cause = Cause.from_dict(self.cause)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["cause"] = self.cause.to_dict()
+        return d
 
 
 @dataclass

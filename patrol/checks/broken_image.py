@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..causes import Cause, Problem
 from ..core.vocabulary import Kind, Reason
 from ..results import Finding
 from . import register
@@ -33,5 +34,6 @@ class BrokenImage(Check):
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
         return [
             Finding(kind=Kind.RENDER, reason=Reason.BROKEN_IMAGE, message=f"{label} did not load: {first['src']}{more}",
-                    evidence={"broken": broken[:10], "url": sc.evidence.url})
+                    evidence={"broken": broken[:10], "url": sc.evidence.url},
+                    cause=Cause.of_request("GET", str(first["src"]), Problem.FAILED, resource_type="image"))
         ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..causes import Cause, Problem
 from ..core.vocabulary import Reason
 from ..durations import format_ms
 from ..results import STALL, Finding
@@ -46,13 +47,19 @@ class Budget(Check):
                                 " (overloaded): not counted as a stall of the app")
                 sc.report["robot_starved"] = evidence
                 return []
+        cause = Cause.step()
         if slow:
             # What the customer was waiting for, by name: the slowest of the app's own requests.
             evidence["slow_requests"] = slow[:10]
             named = "; ".join(f"{r['method']} {_path(r['url'])} {r['duration_ms'] / 1000:.1f} s"
                               + (" (still running)" if r.get("pending") else "") for r in slow[:3])
             message += f": {named}"
-        return [Finding(kind=STALL, reason=Reason.OVER_BUDGET, message=message, evidence=evidence)]
+            first = slow[0]
+            cause = Cause.of_request(first.get("method"), first["url"], Problem.SLOW, resource_type=first.get("type"),
+                                     ms=first.get("duration_ms"))
+            if any(r.get("pending") for r in slow):
+                evidence["still_loading"] = True  # the screen was judged while it was still coming
+        return [Finding(kind=STALL, reason=Reason.OVER_BUDGET, message=message, evidence=evidence, cause=cause)]
 
 
 def slow_requests(sc: StepContext, budget_ms: float) -> list[dict[str, Any]]:

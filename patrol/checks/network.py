@@ -3,7 +3,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..core.urls import RequestPolicy
+from ..causes import Cause, Problem
+from ..core.urls import RequestPolicy, host_of
 from ..core.vocabulary import Kind, Reason
 from ..results import BREAKPOINT, RENDER, Finding
 from . import register
@@ -53,8 +54,9 @@ class Network(Check):
 class _Cause:
     """A finding-to-be and when the app showed it (ms into the step; inf: unknown)."""
 
-    def __init__(self, reason: Reason, message: str, at: float, fatal: bool, evidence: dict[str, Any]):
+    def __init__(self, reason: Reason, message: str, at: float, fatal: bool, evidence: dict[str, Any], cause: Cause):
         self.reason, self.message, self.at, self.fatal, self.evidence = reason, message, at, fatal, evidence
+        self.cause = cause
 
 
 def _what(entry: dict[str, Any]) -> str:
@@ -76,8 +78,26 @@ def _request_causes(ev: DriverEvents) -> list[_Cause]:
         else:
             message = f"{r['method']} {r['url']} {what}"
         out.append(_Cause(reason, message, r.get("at_ms", math.inf), bool(r.get("fatal")),
-                          {"url": r["url"], "status": r.get("status"), "type": r["type"]}))
+                          {"url": r["url"], "status": r.get("status"), "type": r["type"]}, request_cause(r)))
     return out
+
+
+# Network errors that say the host itself is out of reach, not one of its requests.
+HOST_ERRORS = ("ERR_NAME_NOT_RESOLVED", "ERR_CONNECTION_REFUSED", "ERR_ADDRESS_UNREACHABLE", "ERR_CONNECTION_TIMED_OUT",
+               "ERR_INTERNET_DISCONNECTED", "ERR_NAME_RESOLUTION_FAILED")
+
+
+def request_cause(r: dict[str, Any]) -> Cause:
+    """The cause a failed request names: its host when the host was out of reach, else
+    the request (method + URL template) with what went wrong."""
+    error, status = str(r.get("error") or ""), r.get("status")
+    if not status and any(e in error for e in HOST_ERRORS):
+        return Cause.of_host(host_of(r["url"]) or r["url"], error)
+    problem = Problem.ERROR if isinstance(status, int) and 400 <= status < 500 and r.get("type") not in ("document",) else Problem.FAILED
+    if r.get("type") in ("script", "stylesheet", "font", "image", "media"):
+        problem = Problem.FAILED  # a file that did not load is the same problem whatever the status
+    return Cause.of_request(r.get("method"), r["url"], problem, resource_type=r.get("type"),
+                            status=status if isinstance(status, int) else None)
 
 
 def _legacy_causes(sc: StepContext, ev: DriverEvents) -> list[_Cause]:
@@ -86,13 +106,14 @@ def _legacy_causes(sc: StepContext, ev: DriverEvents) -> list[_Cause]:
     settings = sc.config.settings.network.under(sc.journey.options.get("network"))
     policy = RequestPolicy.for_journey(sc.journey.base_url, settings.first_party, settings.ignore)
     out = [_Cause(Reason.HTTP_ERROR, f"the page {doc['url']} answered HTTP {doc['status']}", math.inf, True,
-                  {"url": doc["url"], "status": doc["status"]})
+                  {"url": doc["url"], "status": doc["status"]},
+                  request_cause({"method": "GET", "url": doc["url"], "status": doc["status"], "type": "document"}))
            for doc in ev.bad_documents if _counts(policy, doc["url"])]
     out += [_Cause(Reason.REQUEST_FAILED, f"{r['method']} {r['url']} {_what(r)}", r.get("at_ms", math.inf), True,
-                   {"url": r["url"], "status": r.get("status")})
+                   {"url": r["url"], "status": r.get("status")}, request_cause(r))
             for r in ev.failed_requests if _counts(policy, r["url"])]
     out += [_Cause(Reason.PAGE_ERROR, f"uncaught error in the page: {e['message'][:300]}", e.get("at_ms", math.inf), True,
-                   {"url": e.get("url")})
+                   {"url": e.get("url")}, Cause.of_page_error(e["message"], e.get("url")))
             for e in ev.page_errors]
     return out
 
@@ -111,8 +132,10 @@ def _console_cause(sc: StepContext, ev: DriverEvents) -> list[_Cause]:
     if not errors:
         return []
     first = errors[0]
+    location = first.get("location")
+    source = location.get("url") if isinstance(location, dict) else (str(location) if location else None)
     return [_Cause(Reason.CONSOLE_ERROR, f"the page logged an error: {first['text'][:300]}", first["at_ms"], True,
-                   {"location": first["location"]})]
+                   {"location": location}, Cause.of_page_error(first["text"], source))]
 
 
 def _one_cause(causes: list[_Cause], ev: DriverEvents) -> Finding:
@@ -137,7 +160,8 @@ def _one_cause(causes: list[_Cause], ev: DriverEvents) -> Finding:
     more = f" (and {len(others)} more)" if others else ""
     fatal = first.fatal
     kind = BREAKPOINT if fatal else RENDER
-    return Finding(kind=kind, reason=first.reason, message=first.message + more, evidence=evidence, fatal=fatal)
+    return Finding(kind=kind, reason=first.reason, message=first.message + more, evidence=evidence, fatal=fatal,
+                   cause=first.cause)
 
 
 def _failed(r: dict[str, Any]) -> bool:

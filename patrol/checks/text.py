@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..causes import Cause
 from ..config.sections import ForbiddenTextConfig
 from ..core.geometry import Box, Region
 from ..core.png import png_dimensions
@@ -237,6 +238,8 @@ async def forbidden_findings(sc: StepContext, words: Sequence[str], box: Box | N
                 message=f"the screen shows {word!r}" + (f" ('{match.line}')" if match.line != word else ""),
                 evidence={"text": word, "read": match.text, "score": round(match.score, 1), "box": list(match.box),
                           "line": match.line, "source": source, "url": sc.evidence.url},
+                # The message the app showed is the cause (the forbidden word, not the OCR's reading of its line).
+                cause=Cause.of_app_message(word),
             )
         )
     return findings

@@ -6,6 +6,8 @@
       resolve_after: 2      # consecutive healthy runs that resolve an incident
       remind_every: off     # e.g. 4h: remind about incidents still open
       timezone: UTC         # how times are written in messages (IANA name, e.g. Asia/Shanghai)
+      group_by: cause       # one incident per cause across journeys (a slow API pages once); step: one per step
+      group_window: 10m     # a cause back this soon after its incident resolved reopens it
       flapping:
         window: 21          # runs of the journey looked at
         start: 20%          # weighted state changes at which it is flapping
@@ -19,6 +21,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -53,6 +56,10 @@ class IncidentSettings:
     resolve_after: int = 2
     remind_every_s: float | None = None
     timezone: str = "UTC"
+    # cause: findings with the same cause (patrol.causes) are one incident across steps,
+    # journeys and the runs within ``group_window_s``; step: one incident per step and symptom.
+    group_by: str = "cause"
+    group_window_s: float = 600.0
     flapping: FlappingSettings = field(default_factory=FlappingSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
@@ -67,6 +74,8 @@ KEYS = {
     "resolve_after": "healthy runs that resolve an incident",
     "remind_every": "remind about open incidents (duration or off)",
     "timezone": "IANA time zone of times in messages",
+    "group_by": "cause (one incident per cause across journeys) or step (one per step)",
+    "group_window": "a cause back this soon after its incident resolved reopens it (duration)",
     "flapping": "{window, start, stop}",
     "delivery": "{flush_timeout, max_age, backoff, max_backoff}",
 }
@@ -82,6 +91,8 @@ def parse_incidents(r: Reader, raw: Any) -> IncidentSettings:
         resolve_after=f.integer("resolve_after", d.resolve_after, 1, 1000),
         remind_every_s=remind / 1000 if remind is not None else None,
         timezone=f.timezone("timezone", d.timezone),
+        group_by=f.string("group_by", d.group_by, pattern=re.compile(r"^(cause|step)$"), hint="expected cause or step"),
+        group_window_s=f.duration_ms("group_window", d.group_window_s * 1000, maximum_ms=86_400_000) / 1000,
         flapping=_flapping(r, f.raw.get("flapping")),
         delivery=_delivery(r, f.raw.get("delivery")),
     )

@@ -1,13 +1,17 @@
 """Fingerprints and evidence summaries: from a finding to an incident's identity.
 
-Fingerprint = journey + step (name, or ``#index`` when unnamed) + kind + reason +
-target device. Same fingerprint, same incident.
+Grouped by cause (``incidents.group_by: cause``, the default), a finding whose cause is
+named (a request, a file, a page error... ``patrol.causes``) has the cause's fingerprint:
+every step of every journey that shows it is one incident. A finding about the step
+itself, and every finding with ``group_by: step``, has the step's: journey + step
+(name, or ``#index`` when unnamed) + kind + reason + target device. Same fingerprint,
+same incident.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.vocabulary import Reason, Severity
@@ -22,6 +26,17 @@ def fingerprint(journey: str, step_key: str, kind: str, reason: str, target: str
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
 
+def cause_fingerprint(group_key: str) -> str:
+    """One cause, one incident, whichever journey, step or device shows it."""
+    return hashlib.sha256(f"patrol/cause\x1f{group_key}".encode()).hexdigest()[:16]
+
+
+def finding_fingerprint(journey: JourneyResult, step: StepResult, finding: Finding, group_by: str = "step") -> str:
+    if group_by == "cause" and not finding.cause.is_step:
+        return cause_fingerprint(finding.cause.group_key())
+    return fingerprint(journey.name, step.key, finding.kind, finding.reason, journey.target, journey.device)
+
+
 def severity(finding: Finding) -> Severity:
     """critical when the customer cannot go on (a fatal finding), else warning."""
     return Severity.CRITICAL if finding.fatal else Severity.WARNING
@@ -29,21 +44,31 @@ def severity(finding: Finding) -> Severity:
 
 @dataclass
 class Observation:
-    """One finding as seen in one attempt of one journey."""
+    """One finding as seen in one attempt of one journey (the first with its
+    fingerprint); ``also``: the journey's other steps that showed it."""
 
     fingerprint: str
     finding: Finding
     step: StepResult
     journey: JourneyResult
+    also: list[tuple[StepResult, Finding]] = field(default_factory=list)
+
+    @property
+    def steps(self) -> list[tuple[StepResult, Finding]]:
+        return [(self.step, self.finding), *self.also]
 
 
-def observations(journey: JourneyResult) -> dict[str, Observation]:
+def observations(journey: JourneyResult, group_by: str = "step") -> dict[str, Observation]:
     """The fingerprints an attempt produced (first finding per fingerprint)."""
     out: dict[str, Observation] = {}
     for step in journey.steps:
         for f in step.findings:
-            fp = fingerprint(journey.name, step.key, f.kind, f.reason, journey.target, journey.device)
-            out.setdefault(fp, Observation(fp, f, step, journey))
+            fp = finding_fingerprint(journey, step, f, group_by)
+            seen = out.get(fp)
+            if seen is None:
+                out[fp] = Observation(fp, f, step, journey)
+            elif step is not seen.step and all(step is not s for s, _ in seen.also):
+                seen.also.append((step, f))
     return out
 
 

@@ -1,13 +1,17 @@
 """The incident lifecycle, on top of the state store.
 
-- Fingerprint = journey + step + kind + reason + target device; same fingerprint,
-  same incident.
+- Grouped by cause (``incidents.group_by: cause``, the default): findings with the
+  same cause (a request's URL template, a file, a page error... ``patrol.causes``)
+  are one incident across steps, journeys and runs, listing what they affect; a
+  problem of the step itself, and every one with ``group_by: step``, is fingerprinted
+  journey + step + kind + reason + target device. Same fingerprint, same incident.
 - A new failure is confirmed by rerunning the journey at once (``incidents.confirm``
   reruns, 0 = off); the incident opens only if every attempt of the run shows it.
 - Open incidents count repeats (no new notification) and resolve after
-  ``resolve_after`` consecutive healthy runs of the journey (a run that did not get
-  as far as the incident's step neither counts nor resets); a later failure opens a
-  new incident.
+  ``resolve_after`` consecutive healthy runs of every journey they affect (a run that
+  did not get as far as the incident's steps neither counts nor resets); a later
+  failure opens a new incident, except that a cause back within ``group_window`` of
+  its incident's resolution reopens it.
 - Flapping (Nagios-style, per journey and device): one notice when it starts, quiet
   while it flaps, one notice when it settles.
 - Reminders for incidents still open every ``remind_every`` (off by default).
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,7 +39,7 @@ from ..config import Config
 from ..config.incidents import IncidentSettings
 from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import iso, utcnow
-from ..core.vocabulary import EventType, IncidentStatus, Outcome, ResolvedBy, Status
+from ..core.vocabulary import EventType, IncidentStatus, Outcome, ResolvedBy, Severity, Status
 from ..errors import InputError
 from ..notify.dispatcher import Dispatcher, DispatchStats
 from ..notify.formats import FORMATS
@@ -48,6 +52,7 @@ from ..store import incident_repo as repo
 from . import documents as D
 from .fingerprint import Observation, evidence_summary, observations, severity
 from .flapping import FlapChange, decide, percent_state_change
+from .grouping import affected_entries, cause_doc, merge_affected, merge_cause, summary
 
 RunCtx = dict[str, Any]  # id, status, started_at, run_dir of the run being recorded
 JourneyFilter = list[tuple[str, list[str]]]  # (journey, tags): which receivers want an event
@@ -99,12 +104,33 @@ def _groups(run: RunResult) -> list[list[JourneyResult]]:
     return [sorted(g, key=lambda j: j.attempt) for g in groups.values()]
 
 
-def _attempts(groups: list[list[JourneyResult]]) -> list[history.Attempt]:
-    return [history.Attempt(j, j is group[-1], outcome(j), list(observations(j))) for group in groups for j in group]
+def _attempts(groups: list[list[JourneyResult]], group_by: str) -> list[history.Attempt]:
+    return [history.Attempt(j, j is group[-1], outcome(j), list(observations(j, group_by))) for group in groups for j in group]
 
 
 def _tags(row: Mapping[Any, Any]) -> JourneyFilter:
-    return [(row["journey"], list(row["tags"] or []))]
+    """The journeys an incident is about (every affected one, for a grouped incident)."""
+    return _journeys(_affected(row))
+
+
+def _affected(row: Mapping[Any, Any]) -> list[dict[str, Any]]:
+    """The journeys and steps an incident affects; an incident about its one step (opened
+    before grouping, or stored without it) affects its own journey and step."""
+    stored = row.get("affected") if hasattr(row, "get") else None
+    if stored:
+        return [dict(e) for e in stored]
+    return [{"journey": row["journey"], "target": row["target"], "device": row["device"], "tags": list(row["tags"] or []),
+             "steps": [{"index": row["step_index"], "key": row["step_key"], "name": row["step_name"], "reason": row["reason"]}],
+             "first_seen": iso(row["opened_at"]), "last_seen": iso(row["last_seen_at"]), "count": row["count"],
+             "healthy_streak": row["healthy_streak"], "last_run_id": row["last_run_id"]}]
+
+
+def _journeys(affected: list[dict[str, Any]]) -> JourneyFilter:
+    out: JourneyFilter = []
+    for e in affected:
+        if all(e["journey"] != name for name, _ in out):
+            out.append((e["journey"], list(e.get("tags") or [])))
+    return out
 
 
 class IncidentService:
@@ -165,7 +191,7 @@ class IncidentService:
                 latest = group[-1]
                 if outcome(latest) != Outcome.FAILING or len(group) >= 1 + self.settings.confirm:
                     continue
-                seen = [set(observations(a)) for a in group]
+                seen = [set(observations(a, self.settings.group_by)) for a in group]
                 candidates = set.intersection(*seen) if seen else set()
                 if not candidates:
                     continue
@@ -189,7 +215,7 @@ class IncidentService:
                 result.already_recorded = True
                 return result
             groups = _groups(run)
-            history.record_run(conn, run, now, _attempts(groups))
+            history.record_run(conn, run, now, _attempts(groups, self.settings.group_by))
             run_ctx: RunCtx = {"id": run.run_id, "status": run.status, "started_at": run.started_at, "run_dir": run.run_dir}
             robot_failed: dict[str, list[dict[str, Any]]] = {}
             robot_ok: dict[str, list[JourneyResult]] = {}
@@ -208,23 +234,48 @@ class IncidentService:
                     app_groups.append(group)
             # The robot's news first (it explains the rest), then the app's.
             self._robot(conn, robot_failed, robot_ok, run_ctx, now, result)
-            for group in app_groups:
-                self._lifecycle(conn, group, run_ctx, now, result)
+            if app_groups:
+                self._lifecycle(conn, app_groups, run_ctx, now, result)
             self._reminders(conn, now, result)
         return result
 
-    # -- lifecycle of one journey ------------------------------------------------------------------
-    def _lifecycle(self, conn: Connection, group: list[JourneyResult], run_ctx: RunCtx, now: datetime,
+    # -- lifecycle of the run's journeys ---------------------------------------------------------------
+    def _lifecycle(self, conn: Connection, app_groups: list[list[JourneyResult]], run_ctx: RunCtx, now: datetime,
                    result: RecordResult) -> None:
-        latest = group[-1]
-        flap = self._flap(conn, latest)
-        quiet = flap.now  # a flapping journey's incidents change without notifications
-        journeys = [(latest.name, list(latest.tags))]
-        open_rows = repo.open_for_journey(conn, latest.name, latest.target, latest.device, lock=True)
-        self._update_open(conn, open_rows, latest, run_ctx, now, quiet, result)
-        self._open_new(conn, group, {r["fingerprint"] for r in open_rows}, run_ctx, now, quiet, result)
+        """Open incidents seen again count a repeat, not seen a healthy run of each journey
+        they affect; new problems, confirmed, open one incident per fingerprint (per cause:
+        every journey and step that shows it); then each journey's flapping notices."""
+        group_by, confirm = self.settings.group_by, self.settings.confirm
+        flaps = [self._flap(conn, group[-1]) for group in app_groups]
+        flapping = {f.key for f in flaps if f.now}  # a flapping journey's incidents change without notifications
+        open_rows = {r["fingerprint"]: r for r in repo.all_open(conn, lock=True)}
+        seen: dict[str, list[Observation]] = {}  # fingerprint -> one observation per journey that showed it
+        new: list[str] = []  # confirmed new fingerprints, in the order they were first seen
+        for group in app_groups:
+            latest = group[-1]
+            obs_latest = observations(latest, group_by)
+            obs_all = [observations(a, group_by) for a in group]
+            for fp in sorted(set().union(*obs_all), key=lambda f: (f not in obs_latest, f)):
+                ob = obs_latest.get(fp)
+                if fp in open_rows:
+                    if ob is not None:
+                        seen.setdefault(fp, []).append(ob)
+                elif ob is not None and (confirm == 0 or (len(obs_all) >= 1 + confirm and all(fp in o for o in obs_all))):
+                    if fp not in seen:
+                        new.append(fp)
+                    seen.setdefault(fp, []).append(ob)
+                else:
+                    # Seen, but not in every attempt: a blip the confirmation did not reproduce.
+                    result.unconfirmed.append((latest.name, fp))
+        ran = {repo.state_key(g[-1].name, g[-1].target, g[-1].device): g[-1] for g in app_groups}
+        for fp, row in open_rows.items():
+            self._update_open(conn, row, seen.get(fp), ran, flapping, len(app_groups), run_ctx, now, result)
+        for fp in new:
+            self._open_new(conn, fp, seen[fp], group_by, flapping, len(app_groups), run_ctx, now, result)
         # Flapping notices come after this run's changes, so they describe the state now.
-        self._flap_notices(conn, latest, flap, journeys, run_ctx, now, result)
+        for group, flap in zip(app_groups, flaps, strict=True):
+            latest = group[-1]
+            self._flap_notices(conn, latest, flap, [(latest.name, list(latest.tags))], run_ctx, now, result)
 
     def _flap(self, conn: Connection, latest: JourneyResult) -> _Flap:
         window = self.settings.flapping
@@ -234,43 +285,62 @@ class IncidentService:
         percent = percent_state_change([o == Outcome.FAILING for o in reversed(past)], window.window)
         return _Flap(key, state, percent, decide(bool(state and state["flapping"]), percent, window.start, window.stop))
 
-    def _update_open(self, conn: Connection, open_rows: Sequence[RowMapping], latest: JourneyResult, run_ctx: RunCtx, now: datetime,
-                     quiet: bool, result: RecordResult) -> None:
-        """Open incidents seen again count a repeat; not seen, a healthy run towards resolving."""
-        obs_latest = observations(latest)
-        for row in open_rows:
-            fp = row["fingerprint"]
-            if fp in obs_latest:
-                self._repeat(conn, row, obs_latest[fp], run_ctx, now)
-                result.repeated.append(row["id"])
-            elif self._healthy_for(row, latest):
-                streak = row["healthy_streak"] + 1
-                if streak >= self.settings.resolve_after:
-                    repo.update_incident(conn, row["id"], status=IncidentStatus.RESOLVED, resolved_at=now,
-                                         resolved_by=ResolvedBy.AUTO, healthy_streak=streak, last_run_id=run_ctx["id"])
-                    self._emit(conn, EventType.RESOLVED, now, row["id"], [(latest.name, list(latest.tags))], run_ctx,
-                               notify=not quiet, result=result)
-                    result.resolved.append(row["id"])
-                else:
-                    repo.update_incident(conn, row["id"], healthy_streak=streak)
+    def _update_open(self, conn: Connection, row: RowMapping, obs: list[Observation] | None, ran: dict[str, JourneyResult],
+                     flapping: set[str], journeys_in_run: int, run_ctx: RunCtx, now: datetime, result: RecordResult) -> None:
+        """Seen again: a repeat. Not seen: a healthy run of each affected journey that got as
+        far as its steps; resolved when every journey that had it is healthy ``resolve_after``
+        times in a row (the cause is gone from all of them)."""
+        affected = _affected(row)
+        fresh = affected_entries(obs, now, run_ctx["id"]) if obs else {}
+        if fresh:
+            affected = merge_affected(affected, fresh, now, run_ctx["id"])
+        healthier = False
+        for entry in affected:
+            key = repo.state_key(entry["journey"], entry["target"], entry["device"])
+            latest = ran.get(key)
+            if key not in fresh and latest is not None and self._healthy_for(entry, latest):
+                entry["healthy_streak"] = int(entry.get("healthy_streak") or 0) + 1
+                healthier = True
+        streak = min(int(e.get("healthy_streak") or 0) for e in affected)
+        if obs:
+            self._repeat(conn, row, obs, affected, journeys_in_run, run_ctx, now)
+            result.repeated.append(row["id"])
+        elif healthier and streak >= self.settings.resolve_after:
+            repo.update_incident(conn, row["id"], status=IncidentStatus.RESOLVED, resolved_at=now,
+                                 resolved_by=ResolvedBy.AUTO, healthy_streak=streak, last_run_id=run_ctx["id"],
+                                 affected=affected if row["affected"] is not None else None)
+            keys = [k for k in ran if any(k == repo.state_key(e["journey"], e["target"], e["device"]) for e in affected)]
+            self._emit(conn, EventType.RESOLVED, now, row["id"], _journeys(affected), run_ctx,
+                       notify=not (keys and all(k in flapping for k in keys)), result=result)
+            result.resolved.append(row["id"])
+        elif healthier:
+            repo.update_incident(conn, row["id"], healthy_streak=streak,
+                                 affected=affected if row["affected"] is not None else None)
 
-    def _open_new(self, conn: Connection, group: list[JourneyResult], open_fps: set[str], run_ctx: RunCtx, now: datetime,
-                  quiet: bool, result: RecordResult) -> None:
-        """New problems open incidents when every attempt (the confirmation reruns) showed them."""
-        latest, confirm = group[-1], self.settings.confirm
-        obs_latest = observations(latest)
-        obs_all = [observations(a) for a in group]
-        seen_fps: set[str] = set().union(*obs_all)
-        for fp in sorted(seen_fps - open_fps, key=lambda f: (f not in obs_latest, f)):
-            ob = obs_latest.get(fp)
-            if ob is not None and (confirm == 0 or (len(obs_all) >= 1 + confirm and all(fp in o for o in obs_all))):
-                inc_id = self._open(conn, ob, run_ctx, now)
-                self._emit(conn, EventType.OPENED, now, inc_id, [(latest.name, list(latest.tags))], run_ctx,
-                           notify=not quiet, result=result, extra={"attempts": len(group)})
-                result.opened.append(inc_id)
-            else:
-                # Seen, but not in every attempt: a blip the confirmation did not reproduce.
-                result.unconfirmed.append((latest.name, fp))
+    def _open_new(self, conn: Connection, fp: str, obs: list[Observation], group_by: str, flapping: set[str],
+                  journeys_in_run: int, run_ctx: RunCtx, now: datetime, result: RecordResult) -> None:
+        """A confirmed new problem: one incident for every journey and step that showed it
+        (a cause back within ``group_window`` of its incident's resolution reopens that one)."""
+        cause = cause_doc(obs, group_by)
+        fresh = affected_entries(obs, now, run_ctx["id"])
+        affected = list(fresh.values())
+        keys = list(fresh)
+        quiet = all(k in flapping for k in keys)
+        attempts = max(ob.journey.attempt for ob in obs)
+        earlier = None
+        if cause.get("key") and self.settings.group_window_s > 0:
+            earlier = repo.resolved_since(conn, fp, now - timedelta(seconds=self.settings.group_window_s))
+        if earlier is not None:
+            affected = merge_affected(_affected(earlier), fresh, now, run_ctx["id"])
+            self._repeat(conn, earlier, obs, affected, journeys_in_run, run_ctx, now, reopen=True)
+            inc_id = int(earlier["id"])
+            extra: dict[str, Any] = {"attempts": attempts, "reopened": True}
+        else:
+            inc_id = self._open(conn, obs, cause, affected, journeys_in_run, run_ctx, now)
+            extra = {"attempts": attempts}
+        self._emit(conn, EventType.OPENED, now, inc_id, _journeys(affected), run_ctx, notify=not quiet, result=result,
+                   extra=extra)
+        result.opened.append(inc_id)
 
     def _flap_notices(self, conn: Connection, latest: JourneyResult, flap: _Flap, journeys: JourneyFilter,
                       run_ctx: RunCtx, now: datetime, result: RecordResult) -> None:
@@ -297,39 +367,54 @@ class IncidentService:
                                 flapping_since=since)
 
     @staticmethod
-    def _healthy_for(row: Mapping[Any, Any], latest: JourneyResult) -> bool:
-        """Whether this run shows the incident's problem gone: the journey passed, or
-        it got as far as the incident's step and the problem was not there."""
+    def _healthy_for(entry: Mapping[str, Any], latest: JourneyResult) -> bool:
+        """Whether this run shows the problem gone from one journey it affects: the
+        journey passed, or it got as far as one of the incident's steps there and the
+        problem was not there."""
         if latest.status == Status.PASSED and not latest.findings:
             return True
-        step = next((st for st in latest.steps if st.key == row["step_key"]), None)
-        if step is None:
-            return False
-        return step.status not in (Status.SKIPPED, Status.RUNNING)
+        keys = {s["key"] for s in entry.get("steps") or []}
+        return any(st.key in keys and st.status not in (Status.SKIPPED, Status.RUNNING) for st in latest.steps)
 
-    def _open(self, conn: Connection, ob: Observation, run_ctx: RunCtx, now: datetime) -> int:
-        f, step, j = ob.finding, ob.step, ob.journey
+    def _open(self, conn: Connection, obs: list[Observation], cause: dict[str, Any], affected: list[dict[str, Any]],
+              journeys_in_run: int, run_ctx: RunCtx, now: datetime) -> int:
+        lead = obs[0]
+        f, step, j = lead.finding, lead.step, lead.journey
+        fatal = any(ff.fatal for ob in obs for _, ff in ob.steps)
         return repo.insert_incident(
             conn,
-            fingerprint=ob.fingerprint, status=IncidentStatus.OPEN, journey=j.name, journey_file=j.file, tags=list(j.tags),
+            fingerprint=lead.fingerprint, status=IncidentStatus.OPEN, journey=j.name, journey_file=j.file, tags=list(j.tags),
             target=j.target, device=j.device, step_key=step.key, step_index=step.index, step_name=step.name,
-            action=step.action, kind=f.kind, reason=f.reason, severity=severity(f), message=MASKER.mask(f.message),
+            action=step.action, kind=f.kind, reason=f.reason, severity=Severity.CRITICAL if fatal else severity(f),
+            message=MASKER.mask(summary(cause, affected, f.message, journeys_in_run)),
             page_url=MASKER.mask(step.url or f.evidence.get("url") or "") or None,
             count=1, healthy_streak=0, opened_at=now, last_seen_at=now,
             first_run_id=run_ctx["id"], last_run_id=run_ctx["id"], last_notified_at=now,
-            evidence=evidence_summary(f, step, j, run_ctx.get("run_dir")), previous_id=repo.previous_id(conn, ob.fingerprint),
+            evidence=evidence_summary(f, step, j, run_ctx.get("run_dir")), previous_id=repo.previous_id(conn, lead.fingerprint),
+            cause=cause, affected=affected,
         )
 
-    def _repeat(self, conn: Connection, row: Mapping[Any, Any], ob: Observation, run_ctx: RunCtx, now: datetime) -> None:
-        f, step, j = ob.finding, ob.step, ob.journey
-        repo.update_incident(
-            conn, row["id"],
-            count=row["count"] + 1, last_seen_at=now, healthy_streak=0, last_run_id=run_ctx["id"],
-            message=MASKER.mask(f.message), page_url=MASKER.mask(step.url or f.evidence.get("url") or "") or row["page_url"],
+    def _repeat(self, conn: Connection, row: Mapping[Any, Any], obs: list[Observation], affected: list[dict[str, Any]],
+                journeys_in_run: int, run_ctx: RunCtx, now: datetime, *, reopen: bool = False) -> None:
+        lead = obs[0]
+        f, step, j = lead.finding, lead.step, lead.journey
+        grouped = row["affected"] is not None
+        cause = merge_cause(row["cause"], cause_doc(obs, str((row["cause"] or {}).get("group_by") or "step"))) if grouped else None
+        message = MASKER.mask(summary(cause, affected, f.message, journeys_in_run) if grouped else f.message)
+        values: dict[str, Any] = dict(
+            count=row["count"] + 1, last_seen_at=now, healthy_streak=0, last_run_id=run_ctx["id"], message=message,
+            page_url=MASKER.mask(step.url or f.evidence.get("url") or "") or row["page_url"],
             evidence=evidence_summary(f, step, j, run_ctx.get("run_dir")),
         )
-        self._emit(conn, EventType.SEEN, now, row["id"], [], run_ctx, notify=False,
-                   payload={"run_id": run_ctx["id"], "count": row["count"] + 1, "message": MASKER.mask(f.message)})
+        if grouped:
+            values.update(cause=cause, affected=affected)
+        if reopen:
+            values.update(status=IncidentStatus.OPEN, resolved_at=None, resolved_by=None, resolve_note=None,
+                          last_notified_at=now)
+        repo.update_incident(conn, row["id"], **values)
+        if not reopen:
+            self._emit(conn, EventType.SEEN, now, row["id"], [], run_ctx, notify=False,
+                       payload={"run_id": run_ctx["id"], "count": row["count"] + 1, "message": message})
 
     # -- robot ------------------------------------------------------------------------------------
     def _robot(self, conn: Connection, failed: dict[str, list[dict[str, Any]]], ok: dict[str, list[JourneyResult]],
@@ -393,7 +478,9 @@ class IncidentService:
             payload = D.build(event_type, uid, now, incident=inc_obj, run=run_obj, flapping=flapping, robot=robot)
             if extra and payload["data"].get("run"):
                 payload["data"]["run"].update(MASKER.mask_obj(extra))
-        if notify and self._silenced(conn, journeys, now):
+        # An incident is silenced when every journey it is about is (a grouped one still pages
+        # for the journeys nobody silenced); a robot notice when one of its journeys is.
+        if notify and self._silenced(conn, journeys, now, every=incident_id is not None):
             notify = False  # a console silence: on the timeline, sent to nobody
         event_id = repo.insert_event(conn, uid=uid, incident_id=incident_id, type=event_type, at=now,
                                      run_id=run_ctx["id"] if run_ctx else None, journey=journey, notified=notify,
@@ -416,16 +503,15 @@ class IncidentService:
         return event_id
 
     @staticmethod
-    def _silenced(conn: Connection, journeys: JourneyFilter, now: datetime) -> bool:
-        """Whether a console silence covers one of these journeys (by name or tag)."""
+    def _silenced(conn: Connection, journeys: JourneyFilter, now: datetime, *, every: bool = False) -> bool:
+        """Whether a console silence covers one of these journeys (by name or tag), or
+        with ``every``, all of them."""
         active = console_repo.active_silences(conn, now)
         if not active or not journeys:
             return False
-        for name, tags in journeys:
-            for s in active:
-                if (s["scope"] == "journey" and s["value"] == name) or (s["scope"] == "tag" and s["value"] in tags):
-                    return True
-        return False
+        covered = [any((s["scope"] == "journey" and s["value"] == name) or (s["scope"] == "tag" and s["value"] in tags)
+                       for s in active) for name, tags in journeys]
+        return all(covered) if every else any(covered)
 
     # -- by hand -------------------------------------------------------------------------------------
     def resolve(self, incident_id: int, note: str | None = None) -> dict[str, Any]:

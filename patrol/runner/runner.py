@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..actions import ACTIONS, ActionContext
+from ..causes import fold
 from ..checks import CHECKS
 from ..checks.base import Verdict, robot_wait_owed
 from ..checks.screen import locate_on_screen
@@ -477,7 +478,8 @@ class Runner:
                 kind=STALL, reason=Reason.SCREEN_UNSETTLED,
                 message=f"the screen was still changing after {settle.waited_ms / 1000:.1f}s, so it could not be compared",
                 evidence=settle.to_dict()))
-        folded = _fold_consequences(findings)
+        # Then what follows from a named cause (a failed font and its visual diff) becomes its evidence.
+        folded = fold(_fold_consequences(findings))
         if sc.step.optional and folded:
             sr.notes += [f"optional step failed ({f.kind}, {f.reason}): {f.message}" for f in folded]
             folded = []

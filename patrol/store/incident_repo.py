@@ -43,17 +43,29 @@ def open_for_journey(conn: Connection, journey: str, target: str, device: str, *
     return conn.execute(q).mappings().all()
 
 
+def affects(row: RowMapping | dict[str, Any], journey: str, target: str, device: str) -> bool:
+    """Whether an incident is about this journey: the one it opened in, or one of those a
+    grouped incident lists (``affected``)."""
+    if (row["journey"], row["target"], row["device"]) == (journey, target, device):
+        return True
+    return any((e.get("journey"), e.get("target"), e.get("device")) == (journey, target, device)
+               for e in row["affected"] or [] if isinstance(e, dict))
+
+
 def open_ids_recent_first(conn: Connection, journey: str, target: str, device: str) -> list[int]:
-    """Open incidents of the journey, the most recently seen first."""
-    return list(conn.execute(
-        select(incidents.c.id).where(incidents.c.status == OPEN, *_journey(journey, target, device))
-        .order_by(desc(incidents.c.last_seen_at), desc(incidents.c.id))).scalars())
+    """Open incidents about the journey, the most recently seen first."""
+    rows = conn.execute(select(incidents).where(incidents.c.status == OPEN)
+                        .order_by(desc(incidents.c.last_seen_at), desc(incidents.c.id))).mappings()
+    return [int(r["id"]) for r in rows if affects(r, journey, target, device)]
 
 
 def newest_id(conn: Connection, journey: str, target: str, device: str) -> int | None:
-    """The journey's newest incident, open or not."""
-    return conn.execute(select(incidents.c.id).where(*_journey(journey, target, device))
-                        .order_by(desc(incidents.c.id)).limit(1)).scalar()
+    """The journey's newest incident, open or not (a grouped one that lists it, when newer)."""
+    own = conn.execute(select(incidents.c.id).where(*_journey(journey, target, device))
+                       .order_by(desc(incidents.c.id)).limit(1)).scalar()
+    grouped = conn.execute(select(incidents).where(incidents.c.affected.is_not(None), incidents.c.id > (own or 0))
+                           .order_by(desc(incidents.c.id)).limit(50)).mappings()
+    return next((int(r["id"]) for r in grouped if affects(r, journey, target, device)), own)
 
 
 def _journey(journey: str, target: str, device: str) -> tuple[Any, ...]:
@@ -94,8 +106,21 @@ def newest(conn: Connection, status: IncidentStatus | None, limit: int) -> list[
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def all_open(conn: Connection) -> Sequence[RowMapping]:
-    return conn.execute(select(incidents).where(incidents.c.status == OPEN).order_by(incidents.c.id)).mappings().all()
+def all_open(conn: Connection, *, lock: bool = False) -> Sequence[RowMapping]:
+    """Every open incident, oldest first; ``lock`` holds them for this transaction
+    (PostgreSQL; SQLite's write transaction already holds the whole database)."""
+    q = select(incidents).where(incidents.c.status == OPEN).order_by(incidents.c.id)
+    if lock and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return conn.execute(q).mappings().all()
+
+
+def resolved_since(conn: Connection, fingerprint: str, since: datetime) -> RowMapping | None:
+    """The newest incident with this fingerprint resolved at or after ``since``."""
+    return conn.execute(select(incidents).where(incidents.c.fingerprint == fingerprint,
+                                                incidents.c.status == IncidentStatus.RESOLVED,
+                                                incidents.c.resolved_at >= since)
+                        .order_by(desc(incidents.c.id)).limit(1)).mappings().first()
 
 
 def counts(conn: Connection) -> dict[str, int]:

@@ -153,6 +153,10 @@ incidents = Table(
     # Acknowledged from the console: someone is on it, so no more reminders.
     Column("acknowledged_at", UTCDateTime, nullable=True),
     Column("acknowledged_by", String(64), nullable=True),
+    # Grouped by cause (patrol.causes): what it is about, and per affected journey its steps,
+    # first/last seen, count and healthy streak. None: an incident about its one step.
+    Column("cause", JSON, nullable=True),
+    Column("affected", JSON, nullable=True),
     # At most one open incident per fingerprint, even with two writers.
     Index("uq_incidents_open_fingerprint", "fingerprint", unique=True,
           sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
