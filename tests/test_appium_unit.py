@@ -82,7 +82,7 @@ def test_capability_mistakes_are_positioned():
     found = problems("name: web\ncapabilities: {platformName: Android}\nsteps:\n  - goto: http://x/\n")
     assert any("capabilities are for app journeys" in p for p in found), found
     found = problems("name: web\nsteps:\n  - launch: true\n")
-    assert any("'launch' works in app journeys only" in p for p in found), found
+    assert any("'launch' needs app control, which web journeys don't have" in p for p in found), found
 
 
 def test_css_needs_a_browser_session():

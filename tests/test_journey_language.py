@@ -272,7 +272,7 @@ steps:
       - click: {id: agree}
 """, encoding="utf-8")
     [line] = problems(capsys, app)
-    assert ":4:5:" in line and "frame works in web journeys only" in line, line
+    assert ":4:5:" in line and "'frame' needs frames, which app journeys don't have (it works in web journeys)" in line, line
 
 
 def test_validate_explains_groups_and_repeats_with_positions(tmp_path, capsys):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..core.capabilities import Capability
 from . import register
 from .base import Action, ActionContext
 
@@ -17,10 +18,9 @@ if TYPE_CHECKING:
 
 class _AppAction(Action[str | None]):
     schema = {"oneOf": [{"const": True}, {"type": "string", "minLength": 1}]}
+    needs = frozenset({Capability.APP_CONTROL})  # a native app session (not a browser, not a web journey)
 
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
-        if ctx.target != "app":
-            return ctx.error(path, f"'{self.name}' works in app journeys only (add 'target: app')", key=True)
         if value is True or value is None:
             return None
         return ctx.string(value, path)

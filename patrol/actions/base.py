@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from urllib.parse import urljoin
 
+from ..core.capabilities import NONE, Capability
+
 if TYPE_CHECKING:
     from ..drivers.base import Driver
     from ..journey.model import Locator
@@ -68,8 +70,9 @@ class Action(Generic[P]):
     name: ClassVar[str]
     summary: ClassVar[str]
     schema: ClassVar[dict[str, Any]]
-    # Journey targets the action makes sense on; elsewhere it is a validate error.
-    targets: ClassVar[tuple[str, ...]] = ("web", "app")
+    # Driver capabilities the action needs beyond the core (``core.capabilities``): on a
+    # journey target that lacks one, the step is a validate error.
+    needs: ClassVar[frozenset[Capability]] = NONE
     # True when an ``action_timeout`` means nothing was done (the element never became
     # actionable), so doing it again is safe: the runner then gives back the time the
     # robot waited for a CPU meanwhile, as it does for expectations.

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..core.capabilities import Capability
 from ..journey.model import Locator
 from ..journey.parsing import INVALID
 from . import register
@@ -22,8 +23,7 @@ class Drag(Action[tuple[Locator, Locator]]):
         "properties": {"from": LOCATOR_SCHEMA, "to": LOCATOR_SCHEMA},
         "additionalProperties": False,
     }
-    # Web only until the app drivers can drag (a validate error beats a failure at run time).
-    targets = ("web",)
+    needs = frozenset({Capability.DRAG})  # the app drivers cannot drag (yet)
 
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         if ctx.mapping(value, path, {"from": "the element to drag", "to": "where to drop it"}, ("from", "to")) is INVALID:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..core.capabilities import Capability
 from ..journey.model import Locator
 from . import register
 from .base import LOCATOR_SCHEMA, Action, ActionContext
@@ -17,7 +18,7 @@ class Hover(Action[Locator]):
     repeatable_on_timeout = True  # a timed-out hover never reached the element
     summary = "move the pointer over an element (menus and tooltips that open on hover)"
     schema = LOCATOR_SCHEMA
-    targets = ("web",)  # a touch screen has no pointer to rest on anything
+    needs = frozenset({Capability.HOVER})  # a touch screen has no pointer to rest on anything
 
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         return ctx.locator(value, path)

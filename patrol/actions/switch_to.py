@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..core.capabilities import Capability
 from . import register
 from .base import Action, ActionContext
 
@@ -17,7 +18,7 @@ class SwitchTo(Action[str]):
     name = "switch_to"
     summary = "popup: go on in the newest tab/window the journey opened (waits for it); main: back to the first"
     schema = {"enum": list(WINDOWS)}
-    targets = ("web",)
+    needs = frozenset({Capability.WINDOWS})
 
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         return ctx.choice(value, path, WINDOWS)

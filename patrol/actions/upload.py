@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.capabilities import Capability
 from ..journey.model import Locator
 from ..journey.parsing import INVALID
 from . import register
@@ -28,7 +29,7 @@ class Upload(Action[tuple[Locator, tuple[str, ...]]]):
         },
         "additionalProperties": False,
     }
-    targets = ("web",)  # an app's file picker is the system's, not the app's
+    needs = frozenset({Capability.UPLOADS})  # an app's file picker is the system's, not the app's
 
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         allowed = {"selector": "the <input type=file>", "files": "a path or a list of paths, from the journey's folder"}

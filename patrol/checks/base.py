@@ -21,6 +21,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..core.capabilities import NONE, Capability
+
 if TYPE_CHECKING:
     from ..journey.parsing import ParseContext
     from ..results import Finding
@@ -48,6 +50,9 @@ class Check:
     # page after a breakpoint is still worth saying); ``budget`` does not: a broken
     # step is not also "slow". Expectations are never judged on a broken step.
     runs_on_broken_step: ClassVar[bool] = True
+    # Driver capabilities an ``expect:`` of this check needs beyond the core
+    # (``core.capabilities``); on a target that lacks one, the step is a validate error.
+    needs: ClassVar[frozenset[Capability]] = NONE
 
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         return value

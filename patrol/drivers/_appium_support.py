@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..core.capabilities import is_browser_session as is_browser_session  # one rule, shared with validate
 from ..core.net import free_port
 from ..core.text import first_line as _first_line
 from ..secrets import MASK, MASKER
@@ -28,8 +29,6 @@ W3C_CAPS = frozenset({
     "setWindowRect", "timeouts", "strictFileInteractability", "unhandledPromptBehavior", "webSocketUrl",
     "userAgent",
 })
-# What makes a session an app session (rather than a browser on the device).
-APP_CAPS = ("appium:app", "appium:appPackage", "appium:appActivity", "appium:bundleId", "appium:appWaitPackage")
 # Capability keys whose values are credentials even when they did not come through
 # ${secret:...} (cloud options: accessKey, password, token...).
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|access_?key|api_?key|^key$|auth|credential", re.I)
@@ -67,11 +66,6 @@ def merge(*layers: dict[str, Any]) -> dict[str, Any]:
 
 def cap(caps: dict[str, Any], name: str, default: Any = None) -> Any:
     return caps.get(prefixed(name), default)
-
-
-def is_browser_session(caps: dict[str, Any]) -> bool:
-    """A browser on the device (or the chromium driver): web content, CSS works."""
-    return bool(caps.get("browserName")) and not any(caps.get(k) for k in APP_CAPS)
 
 
 def is_chromium_driver(caps: dict[str, Any]) -> bool:

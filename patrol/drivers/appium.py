@@ -243,6 +243,7 @@ class AppiumDriver(Driver):
         self.s = strategy_for(session, caps, server_url=url,
                               command_timeout_s=max(5.0, engine.command_timeout_ms / 1000))
         self.web, self.touch, self.os = self.s.web, self.s.touch, self.s.os
+        self.capabilities = self.s.capabilities
         self.watcher = Watcher(self.s.look, self.s.shot, self.s.busy)
         self.s.on_wait = self._on_wait
         self._closed = False

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from selenium.common.exceptions import WebDriverException
 
+from ..core.capabilities import APP_NATIVE
 from ..core.geometry import Box
 from ..core.vocabulary import Reason
 from ..errors import RobotError
@@ -33,6 +34,7 @@ NATIVE_BY = {
 class NativeStrategy(AppiumSession):
     """Any native platform; Android and iOS add what only they can do below."""
 
+    capabilities = APP_NATIVE.offers  # app control
     busy_xpath: ClassVar[str | None] = None
 
     def __init__(self, session: Any, requested: dict[str, Any], *, server_url: str, command_timeout_s: float) -> None:

@@ -24,6 +24,7 @@ from selenium.common.exceptions import (
 from selenium.webdriver.common.alert import Alert
 from selenium.webdriver.remote.command import Command
 
+from ..core.capabilities import NONE, Capability
 from ..core.geometry import Box
 from ..core.png import png_dimensions
 from ..core.vocabulary import Reason
@@ -46,6 +47,7 @@ class AppiumSession(ABC):
     """The session plumbing plus the strategy seams (see the module's doc)."""
 
     web: ClassVar[bool] = False
+    capabilities: ClassVar[frozenset[Capability]] = NONE  # what the AppiumDriver has on this session
     # Scrolling an element into view: native trees hold only what is on screen, so the
     # element counts once it is visible; a page holds it all along, hidden or not.
     scroll_needs_visible: ClassVar[bool] = True

@@ -10,6 +10,7 @@ from typing import Any
 
 from selenium.webdriver.remote.command import Command
 
+from ..core.capabilities import APP_BROWSER
 from ..core.geometry import Box
 from ..core.vocabulary import Reason
 from ..errors import RobotError
@@ -34,6 +35,7 @@ _STILL_JS = ("const s = document.createElement('style'); s.textContent = argumen
 
 
 class WebStrategy(AppiumSession):
+    capabilities = APP_BROWSER.offers  # none beyond the core: no frames, windows, hover, drag, uploads, app control
     web = True
     scroll_needs_visible = False
 

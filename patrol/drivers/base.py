@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..core.capabilities import NONE, Capability
 from ..core.geometry import Box
 from ..core.vocabulary import Reason
 from ..errors import ActionFailed
@@ -24,6 +25,7 @@ from ..journey.model import Journey, Locator
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ._websocket import WebSocketRecord
 
 
 @dataclass
@@ -43,6 +45,8 @@ class DriverEvents:
     # ``__bool__`` leaves them out.
     requests: list[dict[str, Any]] = field(default_factory=list)
     console: list[dict[str, Any]] = field(default_factory=list)
+    # Every WebSocket of the step (web): connections, closes, frames, silences (``drivers._websocket``).
+    websockets: list[WebSocketRecord] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.page_errors or self.failed_requests or self.bad_documents or self.app_state or self.dialogs)
@@ -64,7 +68,14 @@ class DialogAnswer:
 
 
 class Driver(ABC):
+    """The core every driver has (navigate, act on a located element, wait, read
+    elements, answer dialogs, screenshot, evidence) and optional capabilities
+    (``core.capabilities``): the methods of a capability the driver lacks keep raising
+    "not supported" here, a last guard ``patrol validate`` makes unreachable."""
+
     platform: str = "web"
+    # What this driver has beyond the core; exactly the capabilities whose methods it implements.
+    capabilities: frozenset[Capability] = NONE
 
     @abstractmethod
     async def goto(self, url: str, *, timeout_ms: float) -> None: ...
@@ -132,6 +143,24 @@ class Driver(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
+    @abstractmethod
+    async def answer_dialogs(self, answer: DialogAnswer | None) -> None:
+        """Arm how the next JavaScript dialog(s) are answered; None: back to the default
+        (dismissed, and still recorded in ``DriverEvents.dialogs``)."""
+
+    @abstractmethod
+    async def texts_of(self, locator: Locator) -> list[str]:
+        """The visible text of every element the locator matches (now, no waiting)."""
+
+    @abstractmethod
+    async def attributes_of(self, locator: Locator, name: str) -> list[str | None]:
+        """Attribute ``name`` of every element the locator matches (None where absent)."""
+
+    @abstractmethod
+    async def values_of(self, locator: Locator) -> list[str]:
+        """The current value of every form field the locator matches."""
+
+    # -- capabilities: the methods of each (``core.capabilities.METHODS``) ------------------
     async def hover(self, locator: Locator, *, timeout_ms: float) -> None:
         """Move the pointer over an element (menus and tooltips that open on hover)."""
         raise ActionFailed("hovering is not supported by this driver", reason=Reason.NOT_SUPPORTED)
@@ -143,11 +172,6 @@ class Driver(ABC):
     async def drag(self, source: Locator, target: Locator, *, timeout_ms: float) -> None:
         """Drag one element and drop it on another."""
         raise ActionFailed("drag and drop is not supported by this driver", reason=Reason.NOT_SUPPORTED)
-
-    async def answer_dialogs(self, answer: DialogAnswer | None) -> None:
-        """Arm how the next JavaScript dialog(s) are answered; None: back to the default
-        (dismissed, and still recorded in ``DriverEvents.dialogs``)."""
-        raise ActionFailed("answering dialogs is not supported by this driver", reason=Reason.NOT_SUPPORTED)
 
     async def switch_to(self, which: str, *, timeout_ms: float) -> None:
         """``popup``: the newest tab/window the journey opened (waiting for one up to the

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..core.capabilities import Capability
 from ..core.geometry import Box
 from ..core.vocabulary import Reason
 from ..errors import ActionFailed, BrowserCrashed, RobotError
@@ -39,6 +40,9 @@ SCREEN_W, SCREEN_H = 64, 40  # small: the fake's screenshots are for orchestrati
 class FakeElement:
     visible: bool = True
     box: Box = Box(4, 4, 16, 8)
+    text: str = ""  # what text_of / store: text_of read
+    value: str = ""  # a form field's value
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +102,9 @@ def png(width: int, height: int, seed: int) -> bytes:
 
 
 class FakeDriver(Driver):
+    # Every capability but complete network evidence (that is Playwright's own).
+    capabilities = frozenset(Capability) - {Capability.NETWORK}
+
     def __init__(self, engine: FakeEngine, journey: Journey):
         self.engine = engine
         self.app = engine.app
@@ -272,6 +279,10 @@ class FakeDriver(Driver):
             self.frames.pop()
             self.app.calls.append(f"frame end {frame.describe()}")
 
+    async def app_control(self, command: str, app_id: str | None, *, timeout_ms: float) -> None:
+        what = f"{command} {app_id or 'the app'}"
+        await self._react(what, self.current.on.get(what))
+
     async def back(self, *, timeout_ms: float) -> None:
         await self._react("back", self.current.on.get("back"))
 
@@ -296,6 +307,20 @@ class FakeDriver(Driver):
     def failure_seen(self) -> bool:
         ev = self.events
         return bool(ev.failed_requests or ev.bad_documents or ev.page_errors)
+
+    def _shown(self, locator: Locator) -> list[FakeElement]:
+        """The element a locator matches, when visible (the fake has one per locator)."""
+        element = self._element(locator)
+        return [element] if element is not None and element.visible else []
+
+    async def texts_of(self, locator: Locator) -> list[str]:
+        return [e.text for e in self._shown(locator)]
+
+    async def attributes_of(self, locator: Locator, name: str) -> list[str | None]:
+        return [e.attributes.get(name) for e in self._shown(locator)]
+
+    async def values_of(self, locator: Locator) -> list[str]:
+        return [e.value for e in self._shown(locator)]
 
     async def element_boxes(self, locators: list[Locator]) -> list[Box]:
         return [e.box for e in (self._element(loc) for loc in locators) if e is not None]

@@ -17,6 +17,7 @@ from playwright.async_api import Locator as PwLocator
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from ..config.web import NetworkSettings, PageSettings
+from ..core.capabilities import WEB
 from ..core.geometry import Box
 from ..core.text import first_line
 from ..core.urls import RequestPolicy, mask_url
@@ -171,6 +172,7 @@ class PlaywrightEngine(Engine):
         driver.busy_watch.policy = RequestPolicy.for_journey(journey.base_url, network.first_party, network.ignore)
         await driver.watch_network(network, RequestPolicy.for_journey(
             journey.base_url, network.first_party, network.ignore, network.block))
+        driver.page_call_s = journey.budgets.timeout_ms / 1000
         return driver
 
     async def _stop_pw(self) -> None:

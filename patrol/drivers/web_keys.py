@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config.reader import Reader
 from ..config.web import COLOR_SCHEMES, NETWORK_KEYS, PAGE_KEYS, TRACE_MODES, parse_busy, parse_network, parse_page
+from ..core.capabilities import Capability
 from ..journey.loader import journey_key
 from ..journey.parsing import INVALID, ParseContext
 
@@ -46,9 +47,10 @@ def _read(ctx: ParseContext, parse: Any, value: Any, path: tuple[Any, ...]) -> A
     return INVALID if reader.problems else parsed
 
 
-@journey_key("network", "which requests count: " + "; ".join(NETWORK_KEYS), NETWORK_SCHEMA)
+@journey_key("network", "which requests count: " + "; ".join(NETWORK_KEYS), NETWORK_SCHEMA,
+             needs=frozenset({Capability.NETWORK}))
 def _network(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
-    return _read(ctx, parse_network, value, path) if _web_only(path, ctx) else INVALID
+    return _read(ctx, parse_network, value, path)
 
 
 @journey_key("browser", "the page: " + "; ".join(PAGE_KEYS), BROWSER_SCHEMA)

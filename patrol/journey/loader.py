@@ -18,11 +18,13 @@ from .. import secrets, yamlpos
 from ..actions import ACTIONS
 from ..checks import expect_keys
 from ..config import Config
+from ..core.capabilities import NONE, Capability, profile_for
 from ..core.text import suggest
 from ..core.vocabulary import Target
 from ..errors import JourneyError, Problem
 from . import control, flows, placeholders
 from .model import DEVICES, Budgets, Device, Group, Journey, Node, Step, leaves
+from .needs import FRAME_NEEDS, refused
 from .parsing import INVALID, Invalid, ParseContext
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -36,6 +38,7 @@ class KeySpec:
     description: str
     parse: Parser
     schema: dict[str, Any]
+    needs: frozenset[Capability] = NONE  # driver capabilities the key needs (a validate error where lacking)
 
 
 # Extension points: key -> KeySpec. Parsed values land in Journey.options / Step.options.
@@ -71,17 +74,19 @@ DEVICE_KEYS = {"width": "CSS px", "height": "CSS px", "scale": "device scale fac
 
 
 
-def journey_key(name: str, description: str, schema: dict[str, Any] | None = None) -> Callable[[Parser], Parser]:
+def journey_key(name: str, description: str, schema: dict[str, Any] | None = None,
+                needs: frozenset[Capability] = NONE) -> Callable[[Parser], Parser]:
     def deco(fn: Parser) -> Parser:
-        JOURNEY_KEYS[name] = KeySpec(description, fn, schema or {})
+        JOURNEY_KEYS[name] = KeySpec(description, fn, schema or {}, needs)
         return fn
 
     return deco
 
 
-def step_key(name: str, description: str, schema: dict[str, Any] | None = None) -> Callable[[Parser], Parser]:
+def step_key(name: str, description: str, schema: dict[str, Any] | None = None,
+             needs: frozenset[Capability] = NONE) -> Callable[[Parser], Parser]:
     def deco(fn: Parser) -> Parser:
-        STEP_KEYS[name] = KeySpec(description, fn, schema or {})
+        STEP_KEYS[name] = KeySpec(description, fn, schema or {}, needs)
         return fn
 
     return deco
@@ -210,8 +215,11 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
 
     options: dict[str, Any] = {}
     for key, spec in JOURNEY_KEYS.items():
-        if key in data:
+        if key in data and not refused(spec.needs, (key,), ctx):
             options[key] = spec.parse(data[key], (key,), ctx)
+    if ctx.target == "app" and isinstance(options.get("capabilities"), dict) and "appium_device" not in data:
+        # The session's own capabilities say native app or browser; a patrol.yaml device's are not known here.
+        ctx.profile = profile_for(ctx.target, options["capabilities"])
 
     program, teardown = _programs(data, ctx, has_base_url=bool(base_url))
     steps = list(leaves(program))
@@ -297,9 +305,7 @@ def _group(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has_b
 
 
 def _frame(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
-    if ctx.target != "web":
-        return ctx.error(path, "frame works in web journeys only (an app has no iframes; use its webview context)", key=True)
-    return ctx.locator(value, path)
+    return INVALID if refused(FRAME_NEEDS, path, ctx) else ctx.locator(value, path)
 
 
 def _placeholders(data: Any, path: tuple[Any, ...], ctx: ParseContext) -> None:
@@ -355,7 +361,7 @@ def _include(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has
         return []
     cond = control.condition(raw["if"], at + ("if",), ctx) if "if" in raw else None
     fctx = ParseContext(flow.located, target=ctx.target, budgets=ctx.budgets, vars_known=ctx.vars_known,
-                         in_flow=True)
+                         in_flow=True, profile=ctx.profile)
     data = flows.fill_params(flow.located.data["steps"], values, ("steps",), fctx)
     data = _interpolate(data, ("steps",), fctx)
     nodes = _program(data, ("steps",), fctx, has_base_url=has_base_url, stack=(*chain, file), phase=phase)
@@ -426,7 +432,8 @@ def _step(raw: Any, path: tuple[Any, ...], ctx: ParseContext, actions: dict[str,
     optional = ctx.boolean(raw["optional"], path + ("optional",)) if "optional" in raw else False
     frame = _frame(raw["frame"], path + ("frame",), ctx) if "frame" in raw else None
     stored = control.store(raw["store"], path + ("store",), ctx) if "store" in raw else {}
-    options = {k: s.parse(raw[k], path + (k,), ctx) for k, s in STEP_KEYS.items() if k in raw}
+    options = {k: s.parse(raw[k], path + (k,), ctx) if not refused(s.needs, path + (k,), ctx) else INVALID
+               for k, s in STEP_KEYS.items() if k in raw}
     if isinstance(cond, Invalid) or isinstance(stored, Invalid) or INVALID in (params, budget, optional, frame) \
             or INVALID in expect.values() or INVALID in options.values():
         return None
@@ -456,9 +463,7 @@ def _action_key(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, a
             ctx.error(path, f"missing action; give one of: {', '.join(actions)}")
         return None
     action = action_keys[0]
-    if ctx.target not in actions[action].targets:
-        ctx.error(path + (action,), f"'{action}' works in {' and '.join(actions[action].targets)} journeys only "
-                  f"(this journey is target: {ctx.target})", key=True)
+    if refused(actions[action].needs, path + (action,), ctx):
         return None
     return action
 
@@ -471,5 +476,7 @@ def _expect(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, expec
             if not ev:
                 ctx.error(path + ("expect",), f"empty expect; give one of: {', '.join(expects)}")
             for key, value in ev.items():
-                expect[expects[key].name] = expects[key].parse(value, path + ("expect", key), ctx)
+                where = path + ("expect", key)
+                expect[expects[key].name] = INVALID if refused(expects[key].needs, where, ctx) \
+                    else expects[key].parse(value, where, ctx)
     return expect

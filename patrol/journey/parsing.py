@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any
 
 from .. import durations, yamlpos
+from ..core.capabilities import Profile
 from ..core.geometry import Region
 from ..core.text import suggest, type_name
 from ..errors import Problem
@@ -40,6 +41,9 @@ class ParseContext:
     # a ``${vars.NAME}`` before any step stores NAME is a problem.
     vars_known: set[str] = field(default_factory=set)
     in_flow: bool = False  # a flow's own ``${params.X}`` problems are reported by the flow
+    # What the journey's target can do (``core.capabilities``); None: decided by ``target``
+    # alone (``journey.needs.profile_of``).
+    profile: Profile | None = None
 
     @property
     def file(self) -> str:
