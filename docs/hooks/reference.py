@@ -104,6 +104,7 @@ def journey_reference() -> str:
         "",
         _table(("key", "what it is"), _locator_keys(LOCATOR_SCHEMA)),
         "",
+        *_capabilities(),
         "## Actions",
         "",
     ]
@@ -124,6 +125,22 @@ def journey_reference() -> str:
         for check in others:
             out += _check_section(check, check.name, DETECTORS)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _capabilities() -> list[str]:
+    """What each kind of journey target can do beyond the core (``patrol validate``
+    refuses a step that needs what its target lacks)."""
+    try:
+        from patrol.core.capabilities import PROFILES, Capability
+    except ImportError:  # a version without driver capabilities
+        return []
+    header = "| capability | " + " | ".join(p.journeys for p in PROFILES) + " |"
+    rows = [header, "|---|" + "---|" * len(PROFILES)]
+    rows += [f"| {c} | " + " | ".join("yes" if c in p.offers else "—" for p in PROFILES) + " |" for c in Capability]
+    return ["## Capabilities", "",
+            "Every driver navigates, acts on elements, waits, answers dialogs and takes screenshots. Beyond that, "
+            "an action or key that needs a capability its journey's target lacks is refused by `patrol validate`:",
+            "", *rows, ""]
 
 
 def _action_section(name: str, action: Any) -> list[str]:
