@@ -190,21 +190,10 @@ class Driver(ABC):
         """launch / activate / terminate an app (app journeys); ``None`` is the journey's own app."""
         raise ActionFailed(f"'{command}' works in app journeys only (target: app)", reason=Reason.NOT_SUPPORTED)
 
+    # -- optional hooks: the defaults mean "not knowable here" ---------------------------------
     async def tap_point(self, x: float, y: float, *, timeout_ms: float) -> None:
         """Click at screenshot pixel coordinates (used by OCR text locators)."""
         raise NotImplementedError
-
-    async def texts_of(self, locator: Locator) -> list[str]:
-        """The visible text of every element the locator matches (now, no waiting)."""
-        raise ActionFailed("reading an element's text is not supported by this driver", reason=Reason.NOT_SUPPORTED)
-
-    async def attributes_of(self, locator: Locator, name: str) -> list[str | None]:
-        """Attribute ``name`` of every element the locator matches (None where absent)."""
-        raise ActionFailed("reading an element's attribute is not supported by this driver", reason=Reason.NOT_SUPPORTED)
-
-    async def values_of(self, locator: Locator) -> list[str]:
-        """The current value of every form field the locator matches."""
-        raise ActionFailed("reading a field's value is not supported by this driver", reason=Reason.NOT_SUPPORTED)
 
     async def element_boxes(self, locators: list[Locator]) -> list[Box]:
         """Boxes (x, y, w, h, in screenshot pixels) of the elements, for masks and redaction."""

@@ -172,7 +172,6 @@ class PlaywrightEngine(Engine):
         driver.busy_watch.policy = RequestPolicy.for_journey(journey.base_url, network.first_party, network.ignore)
         await driver.watch_network(network, RequestPolicy.for_journey(
             journey.base_url, network.first_party, network.ignore, network.block))
-        driver.page_call_s = journey.budgets.timeout_ms / 1000
         return driver
 
     async def _stop_pw(self) -> None:
@@ -200,6 +199,7 @@ class PlaywrightEngine(Engine):
 
 class PlaywrightDriver(Driver):
     platform = "web"
+    capabilities = WEB.offers  # frames, popups and windows, hover, drag, uploads, network evidence
 
     def __init__(self, engine: PlaywrightEngine, context: BrowserContext, page: Page):
         self.engine = engine
