@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -208,6 +209,31 @@ def test_the_reference_knows_the_nested_and_named_mappings(config_page: str) -> 
         assert tables.get(named), f"no table for {'.'.join(named)}"
     assert {"format", "url", "secret", "events"} <= tables[("receivers", NAME)]
     assert {"cron", "every", "journeys", "tags"} <= tables[("schedules", NAME)]
+
+
+# -- journeys in the docs -------------------------------------------------------------------
+def test_the_whole_journeys_of_the_docs_validate(tmp_path: Path) -> None:
+    """Every complete journey the README and the pages show passes ``patrol validate``
+    (in a copy of journeys/, so their includes resolve): an example that drifted from the
+    language is caught here."""
+    shutil.copytree(ROOT / "journeys", tmp_path / "journeys")
+    files = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for block in re.findall(r"^```yaml\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S):
+            try:
+                data = yaml.safe_load(block)
+            except yaml.YAMLError:  # the annotated patrol.yaml, with its alternatives
+                continue
+            if isinstance(data, dict) and {"name", "steps"} <= set(data):
+                n = len(files)
+                files.append(tmp_path / "journeys" / f"doc-{page.stem}-{n}.yaml")
+                # journey names are unique in one validate: the README and a page both show 'login'
+                files[-1].write_text(re.sub(r"^name: (\S+)", rf"name: \g<1>-doc{n}", block, flags=re.M), encoding="utf-8")
+    assert len(files) >= 5
+    env = {**os.environ, "DEMO_PASSWORD": "x", "BANK_PASSWORD": "x"}
+    done = subprocess.run([sys.executable, "-m", "patrol", "validate", *map(str, files)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 # -- README and the site ------------------------------------------------------------------
