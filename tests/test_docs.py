@@ -255,10 +255,10 @@ def test_the_site_builds_strictly_with_the_generated_pages(tmp_path: Path) -> No
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "WARNING" not in done.stderr, done.stderr
-    journey = (site / "reference" / "journey" / "index.html").read_text(encoding="utf-8")
+    journey = (site / "reference" / "journey.html").read_text(encoding="utf-8")
     for name in ACTIONS:
         assert f'id="{name}"' in journey or f'id="{name}_' in journey, f"action {name} not in the built page"
-    config = (site / "reference" / "configuration" / "index.html").read_text(encoding="utf-8")
+    config = (site / "reference" / "configuration.html").read_text(encoding="utf-8")
     for section in SECTIONS:
         assert f"<code>{section}</code>" in config
-    assert (site / "architecture" / "index.html").read_text(encoding="utf-8").count("layer") > 1
+    assert (site / "architecture.html").read_text(encoding="utf-8").count("layer") > 1
