@@ -83,8 +83,9 @@ def test_parse_fault_accepts_documented_forms():
     assert set(FAULTS) == {"slow_api", "api_500", "dead_button", "blank_page", "nan_balance", "no_chart",
                            "error_toast", "broken_image", "layout_shift", "frozen_spinner",
                            "static_500", "broken_font", "api_status", "third_party",
-                           "frozen_script", "dialog_flood", "huge_dom"}
+                           "frozen_script", "dialog_flood", "huge_dom", "ws_drop", "ws_delay"}
     assert parse_fault("frozen_script=login,home") == ("frozen_script", "login,home")
+    assert parse_fault("ws_drop") == ("ws_drop", None) and parse_fault("ws_delay=8000") == ("ws_delay", "8000")
 
 
 @pytest.mark.parametrize("spec, words", [
@@ -98,6 +99,9 @@ def test_parse_fault_accepts_documented_forms():
     ("dead_button=no-such-button", ["unknown button id", "transfer-confirm"]),
     ("nan_balance=1", ["takes no value"]),
     ("layout_shift=soon", ["not a whole number"]),
+    ("ws_delay", ["needs a value"]),
+    ("ws_delay=8000,9000", ["not a whole number"]),
+    ("ws_drop=1", ["takes no value"]),
     ("", ["empty fault"]),
 ])
 def test_parse_fault_rejects_with_clear_message(spec, words):

@@ -70,6 +70,7 @@ DEFAULT_SHIFT_MS = 500
 MAX_DELAY_MS = 600_000
 HANG_AFTER_MS = 300  # frozen_script / dialog_flood start this long after the page has loaded
 HUGE_DOM_ROWS = 150_000
+WS_CLOSE_CODE, WS_CLOSE_REASON = 1011, "quote feed unavailable"  # what ws_drop closes the live quote with
 
 _ep = ", ".join(ENDPOINTS)
 _pg = ", ".join(PAGES)
@@ -104,6 +105,10 @@ FAULTS: dict[str, str] = {
     f"in a loop, one dialog after another, forever (pages: {_pg})",
     "huge_dom": f"huge_dom=PAGE[,PAGE...]: the page arrives with a {HUGE_DOM_ROWS:,}-row table after its content "
     f"(slow to load and lay out, but it answers) (pages: {_pg})",
+    "ws_drop": "ws_drop: the live quote's WebSocket (/live/quotes, on /funds) is closed by the server right after "
+    f"every handshake (code {WS_CLOSE_CODE}, reason {WS_CLOSE_REASON!r}); the page keeps reconnecting (no value)",
+    "ws_delay": "ws_delay=MS: every message of the live quote's WebSocket (/live/quotes, on /funds) arrives MS "
+    "milliseconds late (the first quote MS after the handshake)",
 }
 # Faults that name the pages they break (PAGES).
 HANG_FAULTS = ("frozen_script", "dialog_flood", "huge_dom")
@@ -147,7 +152,7 @@ def normalize(name: str, value: str | None) -> str | None:
         raise ValueError(f"unknown fault {name!r}; allowed: {_allowed_names()}")
     if value is not None and not isinstance(value, str):
         raise ValueError(f"fault {name}: value must be a string, got {type(value).__name__}")
-    if name in ("nan_balance", "no_chart", "broken_image", "broken_font"):
+    if name in ("nan_balance", "no_chart", "broken_image", "broken_font", "ws_drop"):
         if value not in (None, ""):
             raise ValueError(f"fault {name} takes no value (got {value!r})")
         return None
@@ -192,6 +197,10 @@ def normalize(name: str, value: str | None) -> str | None:
     if name == "layout_shift":
         if value in (None, ""):
             return None
+        return str(_ms(name, value))
+    if name == "ws_delay":
+        if value is None or not value.strip():
+            raise ValueError(f"fault {name} needs a value: {FAULTS[name]}")
         return str(_ms(name, value))
     raise AssertionError(name)  # pragma: no cover
 
@@ -363,3 +372,12 @@ class FaultSet:
         """What the third-party script answers (None: pages do not load one)."""
         on, value = self._get("third_party")
         return (int(value) if value else DEFAULT_THIRD_PARTY_STATUS) if on else None
+
+    def ws_dropped(self) -> bool:
+        """The live quote's WebSocket is closed right after its handshake."""
+        return self.has("ws_drop")
+
+    def ws_delay(self) -> float:
+        """Seconds every live quote message is held back (0.0 = none)."""
+        on, value = self._get("ws_delay")
+        return int(value) / 1000.0 if on and value else 0.0

@@ -33,7 +33,9 @@ route                    page name   key elements
                                      #login-error (用户名或密码错误); success -> /home (or ?next=)
 /home                    home        #total-assets (¥ 128,460.52), #account-name, #account-no,
                                      <canvas id="nav-chart"> (净值走势), <img id="promo-banner">
-/funds                   funds       #fund-list, a.fund-link[data-code=CODE] -> /funds/CODE; the menu
+/funds                   funds       #live-quote: the live quote over a WebSocket (/live/quotes):
+                                     aria-busy "连接中…" until #live-quote-price shows;
+                                     #fund-list, a.fund-link[data-code=CODE] -> /funds/CODE; the menu
                                      #fund-tools-menu opens only on hover over #fund-tools (基金工具):
                                      a#tool-compare (基金对比) -> /funds/compare
 /funds/compare           compare     基金对比: drag li.compare-fund[data-code=CODE] (#compare-fund-CODE)
@@ -80,6 +82,8 @@ API (JSON; 401 ``{"error": ...}`` without a session, except /api/login)
 ``POST /api/cards/ID/photo`` {name, data: base64 of a PNG/JPEG up to 512 KB} ·
 ``GET /api/benefits`` · ``POST /api/benefits/ID/claim`` (idempotent).
 Money is sent as strings with two decimals ("100.00").
+WebSocket ``/live/quotes?fund=CODE&token=T`` (the session's stream token, written into the funds
+page): a quote ``{"type": "quote", "code", "name", "nav", "seq"}`` at once, then every second.
 
 Faults (``--fault NAME[=VALUE]``, repeatable; lists are comma-separated)
 -----------------------------------------------------------------------
@@ -110,6 +114,9 @@ Page names: login, home, funds, fund, sign, transfer, confirm, success, cards, b
   (``localhost`` for ``127.0.0.1`` and back: another site), answered with STATUS (default 500);
   ``DemoBank.third_party_hits`` counts the requests that reached the server
 
+- ``ws_drop``: the live quote's WebSocket is closed (1011) right after every handshake; the page reconnects
+- ``ws_delay=MS``: every live quote message arrives MS ms late
+
 Admin endpoint (no session; loopback clients only) on the same server:
 ``GET /__admin/faults`` -> ``{"faults": {...}, "available": {...}}``;
 ``POST /__admin/faults`` with ``{"set": {"slow_api": "800"}}`` and/or ``{"clear": ["slow_api"]}``
@@ -139,7 +146,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from . import data
+from . import data, live
 from .faults import FAULTS, HUGE_DOM_ROWS, RETRY_AFTER_S, FaultSet, parse_fault
 
 Json = dict[str, Any]  # a JSON object as the API reads and writes it
@@ -260,6 +267,8 @@ class DemoBank:
         self._sessions_lock = threading.Lock()
         self.third_party_hits = 0  # requests that reached /__third_party__/ (a blocked one never does)
         self._hits_lock = threading.Lock()
+        self.live = live.LiveStats()  # the live quote's connections and the closes the server began
+        self._stream_secret = secrets.token_bytes(32)  # signs the live quote's per-session stream tokens
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._httpd = _Server((host, port), _Handler)
@@ -437,6 +446,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path == "/__admin/faults":
                 return self._admin(method)
+            if path == live.PATH:
+                return self._live(method, query)
             if path.startswith("/api/"):
                 return self._api(method, path)
             if path.startswith(THIRD_PARTY_PATH):
@@ -512,11 +523,40 @@ class _Handler(BaseHTTPRequestHandler):
             "shift": faults.layout_shift_ms(),
             "hang": faults.script_frozen(name),
             "flood": faults.dialog_flood(name),
+            "live": self._live_config(name),
         }
         page = _render_page(name, title, menu, config, self._extra_head())
         if faults.huge_dom(name):
             page = page.replace("</main>", _huge_table() + "</main>", 1)
         self._html(200, page)
+
+    def _live_config(self, page: str) -> Json | None:
+        """What the funds page needs to open the live quote: its fund and the session's stream token."""
+        session = self._session()
+        if page != "funds" or session is None:
+            return None
+        return {"path": live.PATH, "fund": data.FUNDS[0]["code"],
+                "token": live.stream_token(self.bank._stream_secret, session.token)}
+
+    def _live(self, method: str, query: dict[str, Any]) -> None:
+        """The live quote's WebSocket (``patrol.demo.live``): signed in, with the session's token."""
+        accept = live.handshake_headers(self.headers)
+        if method != "GET" or accept is None:
+            return self._json(400, {"error": "WebSocket upgrade expected", "code": "bad_request"})
+        session = self._session()
+        token = (query.get("token") or [""])[0]
+        expected = live.stream_token(self.bank._stream_secret, session.token) if session is not None else ""
+        if session is None or not hmac.compare_digest(token.encode(), expected.encode()):
+            return self._json(401, {"error": "登录已过期，请重新登录", "code": "unauthorized"})
+        self.close_connection = True  # the connection is the stream's from here on
+        self.protocol_version = "HTTP/1.1"  # a browser takes a 101 only over HTTP/1.1
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        live.serve(self.connection, self.bank.faults, self.bank.live, lambda: self.bank._stopped)
 
     def _extra_head(self) -> str:
         """What the broken_font and third_party faults add to every page's head."""

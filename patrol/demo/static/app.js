@@ -1,6 +1,6 @@
 /* 巡航银行 demo front end. Plain JS, no build step, no timers or randomness on a
  * healthy page: the same data gives the same pixels. window.__BANK__ is written by
- * the server: {page, params, dead, frozen, toast, shift, hang, flood}. */
+ * the server: {page, params, dead, frozen, toast, shift, hang, flood, live}. */
 (function () {
   'use strict';
 
@@ -279,6 +279,7 @@
   pages.funds = {
     load: function () { return api('GET', '/api/funds'); },
     render: function (d) {
+      liveQuote(CFG.live);
       var list = $('fund-list');
       d.funds.forEach(function (f) {
         var up = f.change.charAt(0) === '+';
@@ -295,6 +296,36 @@
       });
     }
   };
+
+  // The live quote (funds page): a WebSocket the page keeps open, opened again a
+  // second after it closes; "连接中…" (aria-busy) until the first quote arrives. The
+  // quote's value never changes on a healthy bank, so the pixels do not either.
+  var RECONNECT_MS = 1000;
+  function liveQuote(live) {
+    var box = $('live-quote');
+    if (!box || !live || !window.WebSocket) return;
+    var scheme = window.location.protocol === 'https:' ? 'wss://' : 'ws://';
+    var url = scheme + window.location.host + live.path + '?fund=' + encodeURIComponent(live.fund) +
+      '&token=' + encodeURIComponent(live.token);
+    function connect() {
+      var ws = new WebSocket(url);
+      ws.addEventListener('message', function (ev) {
+        var q;
+        try { q = JSON.parse(ev.data); } catch (e) { return; }
+        if (!q || q.type !== 'quote') return;
+        var price = $('live-quote-price'), name = $('live-quote-name');
+        if (price.textContent !== q.nav) price.textContent = q.nav;  // the same value: no repaint
+        if (name.textContent !== q.name) name.textContent = q.name;
+        if (box.getAttribute('aria-busy') === 'true') {
+          box.setAttribute('aria-busy', 'false');
+          hide('live-quote-status');
+          show(price);
+        }
+      });
+      ws.addEventListener('close', function () { window.setTimeout(connect, RECONNECT_MS); });
+    }
+    connect();
+  }
 
   pages.fund = {
     load: function () { return api('GET', '/api/funds/' + encodeURIComponent(PARAMS.code)); },
