@@ -46,7 +46,7 @@ class Problem(StrEnum):
 
 
 # Path segments that are values, not names: numbers, UUIDs, long hex or token-like strings.
-_NUMBER = re.compile(r"^\d+$")
+_NUMBER = re.compile(r"^[A-Za-z]{0,3}\d{3,}$|^\d+$")  # 42, 000001, b102
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _HEX = re.compile(r"^(?=.*\d)[0-9a-fA-F]{8,}$")
 _TOKEN = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_-]{16,}$")

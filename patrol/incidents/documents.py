@@ -38,7 +38,8 @@ SUBSCRIPTION: dict[EventType, str] = {
 }
 NOTIFIED_TYPES: tuple[EventType, ...] = tuple(SUBSCRIPTION)
 
-__all__ = ["iso", "parse_iso", "link", "console_links", "incident_object", "run_object", "build", "SUBSCRIPTION", "NOTIFIED_TYPES"]
+__all__ = ["iso", "parse_iso", "link", "console_links", "incident_object", "affected_object", "cause_object", "run_object",
+           "build", "SUBSCRIPTION", "NOTIFIED_TYPES"]
 
 
 def link(run_dir: str | None, relative: str | None, public_url: str | None, run_id: str | None = None) -> dict[str, Any] | None:
@@ -69,10 +70,45 @@ def console_links(row: Mapping[Any, Any], public_url: str | None) -> dict[str, A
         return None
     ev = row["evidence"] or {}
     compare = None
-    if row["reason"] == Reason.VISUAL_DIFF and row["last_run_id"]:
+    # A visual finding, or a cause with a visual diff folded into it (a font that did not load).
+    diffed = any(isinstance(i, dict) and i.get("label") == "diff" for i in ev.get("images") or [])
+    if (row["reason"] == Reason.VISUAL_DIFF or diffed) and row["last_run_id"]:
         screen = f"{row['journey']}/{int(ev.get('attempt') or 1)}/{row['step_index']}"
         compare = f"{console}/runs/{quote(row['last_run_id'], safe='')}/compare?screen={quote(screen, safe='')}"
     return {"incident": f"{console}/incidents/{row['id']}", "compare": compare}
+
+
+def affected_object(row: Mapping[Any, Any], public_url: str | None) -> list[dict[str, Any]]:
+    """The journeys and steps an incident is about, each step with its screenshot's link
+    (an incident about its one step, or opened before grouping: that step)."""
+    ev = row["evidence"] or {}
+    stored = row.get("affected") if hasattr(row, "get") else None
+    if not stored:
+        stored = [{"journey": row["journey"], "target": row["target"], "device": row["device"],
+                   "tags": list(row["tags"] or []), "first_seen": iso(row["opened_at"]), "last_seen": iso(row["last_seen_at"]),
+                   "count": row["count"], "last_run_id": row["last_run_id"],
+                   "steps": [{"index": row["step_index"], "key": row["step_key"], "name": row["step_name"],
+                              "reason": row["reason"], "screenshot": ev.get("screenshot")}]}]
+    out = []
+    for e in stored:
+        run_id = e.get("last_run_id") or row["last_run_id"]
+        run_dir = ev.get("run_dir") if run_id == row["last_run_id"] else None
+        steps = [{"index": s.get("index"), "name": s.get("name"), "key": s.get("key"), "reason": s.get("reason"),
+                  "screenshot": link(run_dir, s.get("screenshot"), public_url, run_id) if run_dir else None}
+                 for s in e.get("steps") or []]
+        out.append({"journey": e.get("journey"), "target": e.get("target"), "device": e.get("device"),
+                    "tags": list(e.get("tags") or []), "first_seen": e.get("first_seen"), "last_seen": e.get("last_seen"),
+                    "count": e.get("count"), "steps": steps})
+    return out
+
+
+def cause_object(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """What the incident is about: its cause (``kind``: request, resource, host,
+    websocket, page_error, app_message, or step), the endpoint templates, and ``title``."""
+    cause = row.get("cause") if hasattr(row, "get") else None
+    if not cause:
+        return {"kind": "step", "key": "", "title": ""}
+    return dict(cause)
 
 
 def incident_object(row: Mapping[Any, Any], public_url: str | None) -> dict[str, Any]:
@@ -110,6 +146,9 @@ def incident_object(row: Mapping[Any, Any], public_url: str | None) -> dict[str,
         "resolve_note": row["resolve_note"],
         "previous_incident_id": row["previous_id"],
         "console": console_links(row, public_url),
+        "cause": cause_object(row),
+        "affected": (affected := affected_object(row, public_url)),
+        "scope": {"journeys": len(affected), "steps": sum(len(e["steps"]) for e in affected)},
         "evidence": {
             "screenshot": link(run_dir, ev.get("screenshot"), public_url, run_id),
             "images": images,

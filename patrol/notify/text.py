@@ -36,6 +36,8 @@ LABELS: dict[str, dict[str, str]] = {
         "robot_headline": "Patrol itself could not run {n} journey(s): this is the robot's failure, not the app's.",
         "recovered_headline": "Patrol runs journeys on {target} again.",
         "since": "Since", "step_text": "step {index} “{name}”", "in": "in", "note": "Note",
+        "cause": "Cause", "affected": "Affected", "endpoints": "Endpoints", "first_step": "First affected step",
+        "scope": "{j} journey(s), {s} step(s)",
     },
     "zh": {
         E.OPENED: "告警", E.RESOLVED: "已恢复", E.REMINDER: "仍未恢复", E.FLAPPING: "状态抖动",
@@ -55,6 +57,8 @@ LABELS: dict[str, dict[str, str]] = {
         "robot_headline": "Patrol 自身无法运行 {n} 个旅程：这是巡检机器人的故障，不是被测应用的问题。",
         "recovered_headline": "Patrol 已恢复在 {target} 上运行旅程。",
         "since": "开始于", "step_text": "第 {index} 步「{name}」", "in": "于", "note": "备注",
+        "cause": "原因", "affected": "影响范围", "endpoints": "接口", "first_step": "首个受影响步骤",
+        "scope": "{j} 个旅程，{s} 个步骤",
     },
 }
 
@@ -125,6 +129,23 @@ def step_text(inc: Doc, L: Labels) -> str:
     return L["step_text"].format(index=step["index"], name=step["name"] or step["key"])
 
 
+def grouped(inc: Doc) -> bool:
+    """Whether an incident is about more than its one step (a cause several steps share)."""
+    scope = inc.get("scope") or {}
+    return int(scope.get("steps") or 1) > 1 or int(scope.get("journeys") or 1) > 1
+
+
+def affected_text(inc: Doc, limit: int = 8) -> str:
+    """``bind_card: sign in, bind card; transfer: sign in (+2 more)``."""
+    parts = []
+    for e in (inc.get("affected") or [])[:limit]:
+        steps = [str(s.get("name") or s.get("key") or f"#{s.get('index')}") for s in e.get("steps") or []]
+        shown = ", ".join(steps[:4]) + (f" (+{len(steps) - 4})" if len(steps) > 4 else "")
+        parts.append(f"{e.get('journey')}: {shown}")
+    more = len(inc.get("affected") or []) - limit
+    return "; ".join(parts) + (f"; +{more} more journeys" if more > 0 else "")
+
+
 def summary_line(doc: Doc) -> str:
     """One plain English sentence (the ``summary`` of the webhook JSON; PagerDuty's summary)."""
     t, data = doc["type"], doc["data"]
@@ -146,6 +167,8 @@ def summary_line(doc: Doc) -> str:
         return str(t)
     verb = {E.OPENED: "Opened", E.RESOLVED: "Resolved", E.REMINDER: "Still open"}.get(t, t)
     step = inc["step"]
+    if grouped(inc):
+        return clean(f"{verb}: {inc['kind']} ({inc['reason']}): {inc['message']}", 1000)
     return clean(
         f"{verb}: {inc['kind']} ({inc['reason']}) in journey {inc['journey']['name']}, step {step['index']} "
         f"{step['name'] or step['key']} ({inc['journey']['device']}): {inc['message']}", 1000)
@@ -248,12 +271,29 @@ def _flapping_message(t: str, data: Doc, L: Labels) -> Message:
 def _incident_message(t: str, doc: Doc, L: Labels, tz: tzinfo) -> Message:
     inc, run = doc["data"]["incident"], doc["data"].get("run")
     j, step = inc["journey"], inc["step"]
-    title = f"Patrol {L.get(t, t)} #{inc['id']} · {clean(j['name'], 80)} · {clean(step_text(inc, L), 120)} · {inc['kind']}"
     severity = "ok" if t == E.RESOLVED else inc["severity"]
-    m = Message(t, severity, title, clean(inc["message"], 500))
-    m.facts.append((L["what"], clean(f"{inc['kind']} ({inc['reason']}), {inc['severity']}", 200)))
-    m.facts.append((L["journey"], clean(f"{j['name']} ({j.get('file') or '-'}) · {j['target']}/{j['device']}", 300)))
-    m.facts.append((L["step"], clean(f"{step['index']} “{step['name'] or step['key']}” ({step['action']})", 300)))
+    cause = inc.get("cause") or {}
+    if grouped(inc):
+        # One problem several steps share: the cause leads, then how far it reaches, then
+        # the first step it was seen in (whose screenshot the links carry).
+        scope = inc.get("scope") or {}
+        reach = L["scope"].format(j=scope.get("journeys", 1), s=scope.get("steps", 1))
+        title = f"Patrol {L.get(t, t)} #{inc['id']} · {clean(cause.get('title') or inc['reason'], 120)} · {reach}"
+        m = Message(t, severity, title, clean(inc["message"], 500))
+        m.facts.append((L["cause"], clean(cause.get("title") or f"{inc['kind']} ({inc['reason']})", 300)))
+        m.facts.append((L["affected"], clean(f"{reach}: {affected_text(inc)}", 900)))
+        if len(cause.get("endpoints") or []) > 1:
+            m.facts.append((L["endpoints"], clean(", ".join(cause["endpoints"][:12]), 600)))
+        m.facts.append((L["what"], clean(f"{inc['kind']} ({inc['reason']}), {inc['severity']}", 200)))
+        m.facts.append((L["first_step"], clean(f"{j['name']} · {step_text(inc, L)} · {j['target']}/{j['device']}", 300)))
+    else:
+        title = f"Patrol {L.get(t, t)} #{inc['id']} · {clean(j['name'], 80)} · {clean(step_text(inc, L), 120)} · {inc['kind']}"
+        m = Message(t, severity, title, clean(inc["message"], 500))
+        if cause.get("title"):
+            m.facts.append((L["cause"], clean(cause["title"], 300)))
+        m.facts.append((L["what"], clean(f"{inc['kind']} ({inc['reason']}), {inc['severity']}", 200)))
+        m.facts.append((L["journey"], clean(f"{j['name']} ({j.get('file') or '-'}) · {j['target']}/{j['device']}", 300)))
+        m.facts.append((L["step"], clean(f"{step['index']} “{step['name'] or step['key']}” ({step['action']})", 300)))
     if inc.get("page_url"):
         m.facts.append((L["page"], clean(inc["page_url"], 500)))
     m.facts.append((L["first_seen"], when(inc["first_seen"], tz)))

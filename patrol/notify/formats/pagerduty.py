@@ -39,6 +39,16 @@ def action(doc: Doc) -> str:
     return "trigger"
 
 
+def group_labels(inc: Doc) -> dict[str, str]:
+    """What PagerDuty's event rules can route on: the cause's kind, host and endpoint
+    template (none for a problem of the step itself)."""
+    cause = inc.get("cause") or {}
+    if not cause.get("kind") or cause["kind"] == "step":
+        return {}
+    labels = {"cause_kind": cause["kind"], "host": cause.get("host"), "endpoint": cause.get("endpoint")}
+    return {k: clean(v, 255) for k, v in labels.items() if v}
+
+
 @register
 class PagerDuty(Format):
     name = "pagerduty"
@@ -59,19 +69,25 @@ class PagerDuty(Format):
         source = "patrol"
         if inc:
             source = urlsplit(inc.get("page_url") or "").netloc or inc["journey"]["name"]
-        details = {label: value for label, value in msg.facts}
+        details: dict[str, Any] = {label: value for label, value in msg.facts}
         details["event"] = doc["type"]
         details["event_id"] = doc["id"]
         if inc:
             details["incident_id"] = inc["id"]
             details["fingerprint"] = inc["fingerprint"]
+            details.update(group_labels(inc))
+            if inc.get("affected"):
+                details["affected"] = [{"journey": e["journey"], "device": e["device"],
+                                        "steps": [s.get("name") or s.get("key") for s in e["steps"]]}
+                                       for e in inc["affected"]]
             details["evidence"] = inc.get("evidence")
         payload = {
             "summary": clean(data["summary"], 1024),
             "source": source,
             "severity": SEVERITY.get(msg.severity, "error"),
             "timestamp": doc["timestamp"],
-            "component": inc["journey"]["name"] if inc else "patrol",
+            # A cause several journeys share is the component (the API, the file), else the journey.
+            "component": (group_labels(inc).get("endpoint") or inc["journey"]["name"]) if inc else "patrol",
             "group": inc["journey"]["device"] if inc else None,
             "class": f"{inc['kind']}/{inc['reason']}" if inc else doc["type"],
             "custom_details": details,
