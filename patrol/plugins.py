@@ -49,6 +49,7 @@ from .checks import (
     network,
     text,
     visual,
+    websocket,
 )
 
 # Journey and step keys owned by other subsystems, and screen filters
@@ -63,6 +64,7 @@ REGISTRANTS = (
     goto, click, fill, press, select, scroll, wait_for, back, app, python_step,
     hover, upload, drag, dialog, switch_to, wait, dialogs,
     expect_visible, expect_url, network, budget, detectors, visual, blank_screen, blank_region, broken_image, text, elements,
+    websocket,
     redaction, app_keys, web_keys, journey_key,
     webhook, alertmanager_api, alertmanager_webhook, pagerduty, dingtalk, wecom, feishu, slack,
 )

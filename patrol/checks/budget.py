@@ -5,12 +5,14 @@ from urllib.parse import urlsplit
 
 from ..causes import Cause, Problem
 from ..core.vocabulary import Reason
+from ..drivers._websocket import silence_words
 from ..durations import format_ms
 from ..results import STALL, Finding
 from . import register
 from .base import Check
 
 if TYPE_CHECKING:
+    from ..drivers._websocket import WebSocketRecord
     from ..runner.evidence import StepContext
 
 # Connections meant to stay open: long by design, never "the slow request".
@@ -37,10 +39,11 @@ class Budget(Check):
         evidence: dict[str, Any] = {"duration_ms": round(took, 1), "budget_ms": budget}
         message = f"took {format_ms(took)}, over its budget of {format_ms(budget)}"
         slow = slow_requests(sc, budget)
+        quiet = silent_websockets(sc, budget)
         starved = sc.evidence.robot_cpu_wait_ms
         if starved is not None:
             evidence["robot_cpu_wait_ms"] = starved
-            if not slow and took - starved <= budget:
+            if not slow and not quiet and took - starved <= budget:
                 # The patrol machine, not the app: a customer's own device would not have
                 # waited. Said in the report, not filed against the app.
                 sc.notes.append(f"{message}, but the robot waited {format_ms(starved)} for a CPU of its own machine"
@@ -59,6 +62,12 @@ class Budget(Check):
                                      ms=first.get("duration_ms"))
             if any(r.get("pending") for r in slow):
                 evidence["still_loading"] = True  # the screen was judged while it was still coming
+        if quiet:
+            # A screen that waited on a WebSocket saying nothing: named as a slow request is.
+            evidence["silent_websockets"] = [w.to_dict() for w in quiet[:5]]
+            message += ("; " if slow else ": ") + "; ".join(silence_words(w.url, w.busy_silence_ms) for w in quiet[:2])
+            if not slow:
+                cause = Cause.of_websocket(quiet[0].url, Problem.SILENT, ms=quiet[0].busy_silence_ms)
         return [Finding(kind=STALL, reason=Reason.OVER_BUDGET, message=message, evidence=evidence, cause=cause)]
 
 
@@ -71,6 +80,16 @@ def slow_requests(sc: StepContext, budget_ms: float) -> list[dict[str, Any]]:
             if r.get("first_party") and not r.get("ignored") and r.get("type") not in STREAMS
             and (r.get("duration_ms") or 0) >= limit]
     return sorted(slow, key=lambda r: -(r.get("duration_ms") or 0))
+
+
+def silent_websockets(sc: StepContext, budget_ms: float) -> list[WebSocketRecord]:
+    """The app's own WebSockets of this step that said nothing for longer than
+    ``network.slow`` (default: the step's budget) while the screen showed it was
+    loading, longest silence first."""
+    settings = sc.config.settings.network.under(sc.journey.options.get("network"))
+    limit = settings.slow_ms if settings.slow_ms is not None else budget_ms
+    quiet = [w for w in sc.evidence.events.websockets if w.first_party and w.busy_silence_ms >= limit]
+    return sorted(quiet, key=lambda w: -w.busy_silence_ms)
 
 
 def _path(url: str) -> str:

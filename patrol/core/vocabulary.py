@@ -54,6 +54,7 @@ class Reason(StrEnum):
     APP_CRASHED = "app_crashed"
     APP_LEFT_FOREGROUND = "app_left_foreground"
     SYSTEM_DIALOG = "system_dialog"
+    WEBSOCKET_CLOSED = "websocket_closed"  # a socket of the app's own closed or kept reconnecting while the screen waited
     # too slow or frozen
     OVER_BUDGET = "over_budget"
     SPINNER_STUCK = "spinner_stuck"

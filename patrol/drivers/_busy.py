@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.urls import RequestPolicy, mask_url
+from ._websocket import silence_words
 
 # Requests that stay open by design: never "still loading".
 LONG_LIVED = ("eventsource", "websocket", "media", "ping", "beacon")
@@ -67,4 +68,7 @@ def describe(state: dict[str, Any]) -> str:
     if pending:
         p = pending[0]
         words.append(f"{p['method']} {p['url']} pending for {p['pending_ms'] / 1000:.1f}s")
+    silent = state.get("silent_websockets") or []
+    if silent:
+        words.append(silence_words(silent[0]["url"], silent[0]["silent_ms"]))
     return "; ".join(words)

@@ -108,6 +108,10 @@ class NetworkRecorder:
     def now_ms(self) -> float:
         return round((self.clock() - self._window) * 1000, 1)
 
+    def navigated_since(self, frame: Any, t: float) -> bool:
+        """The frame began a navigation at or after ``t`` (monotonic): what it had open went with it."""
+        return self._navigated.get(frame, -math.inf) >= t
+
     # -- listeners ---------------------------------------------------------------------
     def on_request(self, request: Any) -> None:
         url = request.url

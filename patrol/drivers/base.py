@@ -25,6 +25,7 @@ from ..journey.model import Journey, Locator
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ._websocket import WebSocketRecord
 
 
 @dataclass
@@ -44,6 +45,8 @@ class DriverEvents:
     # ``__bool__`` leaves them out.
     requests: list[dict[str, Any]] = field(default_factory=list)
     console: list[dict[str, Any]] = field(default_factory=list)
+    # Every WebSocket of the step (web): connections, closes, frames, silences (``drivers._websocket``).
+    websockets: list[WebSocketRecord] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.page_errors or self.failed_requests or self.bad_documents or self.app_state or self.dialogs)

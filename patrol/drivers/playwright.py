@@ -32,6 +32,7 @@ from ._network import NetworkRecorder, glob_pattern
 from ._remote import Endpoint
 from ._strict import ambiguous
 from ._trace import Tracer
+from ._websocket import BINDING, CLOSE_HOOK, SocketRecorder
 from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
 from .chromium import ARGS, find_chromium
 
@@ -209,6 +210,7 @@ class PlaywrightDriver(Driver):
         self._page_error_at: float | None = None  # when (monotonic) this step's first script error came
         self._inflight: set[Any] = set()  # requests sent and not yet finished or failed
         self.network = NetworkRecorder(NetworkSettings(), RequestPolicy())  # ``watch_network`` says which count
+        self.sockets = SocketRecorder(probe=self._busy_on, navigated_since=self.network.navigated_since)
         self._cdp: CDPSession | None = None
         self._main = page
         self._pages: list[Page] = []  # open pages in the order they opened
@@ -235,6 +237,7 @@ class PlaywrightDriver(Driver):
         page.on("response", self._on_response)
         page.on("console", self.network.on_console)
         page.on("websocket", self.network.on_websocket)
+        page.on("websocket", lambda ws: self.sockets.on_websocket(page, ws))
         page.on("dialog", self._on_dialog)
         page.on("request", self.busy_watch.on_request)
         page.on("requestfinished", self.busy_watch.on_done)
@@ -294,19 +297,24 @@ class PlaywrightDriver(Driver):
         (aborted before they leave the browser; recorded as blocked). Called before the
         journey's first step."""
         self.network.settings, self.network.policy = settings, policy
+        self.sockets.policy = policy
+        # Who closed each WebSocket, with which code: the page says (``_websocket.CLOSE_HOOK``).
+        await self.context.expose_binding(BINDING, self.sockets.on_page_close)
+        await self.context.add_init_script(CLOSE_HOOK)
         for glob in policy.block:
             await self.context.route(glob_pattern(glob), _abort_blocked)
 
     def failure_seen(self) -> bool:
-        return self.network.broken() or bool(self._events.page_errors)
+        return self.network.broken() or bool(self._events.page_errors) or self.sockets.failing_since() is not None
 
     def failed_at(self) -> float | None:
-        times = [t for t in (self.network.broken_at(), self._page_error_at) if t is not None]
+        times = [t for t in (self.network.broken_at(), self._page_error_at, self.sockets.failing_since()) if t is not None]
         return min(times) if times else None
 
     def drain_events(self) -> DriverEvents:
         events, self._events, self._page_error_at = self._events, DriverEvents(), None
         events.requests, events.console = self.network.drain()
+        events.websockets = self.sockets.drain()
         return events
 
     # -- locators --------------------------------------------------------------------
@@ -517,11 +525,16 @@ class PlaywrightDriver(Driver):
         except PlaywrightError:
             return []
 
+    async def _busy_on(self, page: Page) -> bool:
+        """A loading indicator on ``page`` now (asked about a page whose WebSocket is down or silent)."""
+        return page is self.page and bool(await self._busy_indicators())
+
     async def busy_state(self) -> dict[str, Any] | None:
         indicators = await self._busy_indicators()
         pending = self.busy_watch.pending()
         if indicators:
-            return {"busy": indicators, "pending_requests": pending}
+            silent = self.sockets.silent()
+            return {"busy": indicators, "pending_requests": pending, **({"silent_websockets": silent} if silent else {})}
         if pending and await self._screen_still():
             return {"busy": ["the screen did not change while the app's own requests were pending"],
                     "pending_requests": pending}
@@ -636,6 +649,7 @@ class PlaywrightDriver(Driver):
         return None if state is None else busy + state
 
     async def close(self) -> None:
+        await self.sockets.close()
         try:
             await self.context.close()
         except Exception:

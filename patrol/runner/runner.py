@@ -53,7 +53,7 @@ from .values import store_values
 
 # Findings that explain why a later expectation failed; the expectation is then a
 # consequence, folded into the cause's evidence (one problem, one finding).
-ROOT_CAUSES = {"request_failed", "http_error", "page_error", "resource_failed", "console_error",
+ROOT_CAUSES = {"request_failed", "http_error", "page_error", "resource_failed", "console_error", "websocket_closed",
                "app_crashed", "app_left_foreground", "system_dialog", "frozen_screen"}
 # Less than this of the robot waiting for a CPU in a step is not worth a line of the report.
 ROBOT_WAIT_WORTH_SAYING_MS = 100.0
