@@ -11,7 +11,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := chromium chromium-driver tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk xvfb gcc libc6-dev postgresql redis-server
+DEB_PACKAGES := chromium chromium-driver tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk xvfb gcc libc6-dev postgresql redis-server prometheus-alertmanager
 STAMP := $(VENV)/.installed
 
 APPIUM_HOME ?= $(CURDIR)/.appium

@@ -17,6 +17,9 @@
         max_age: 24h        # a failing delivery is retried until it is this old, then dead
         backoff: 5s         # first retry delay; doubles per attempt, with jitter
         max_backoff: 10m
+      escalation:           # who hears when, while unacknowledged (see patrol.config.escalation)
+        - {after: 0m, receivers: [team-chat], repeat: 10m}
+        - {after: 15m, receivers: [oncall-pagerduty]}
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .escalation import EscalationSettings, parse_escalation
 from .reader import Reader
 
 MAX_CONFIRM_DELAY_S = 120.0
@@ -62,6 +66,7 @@ class IncidentSettings:
     group_window_s: float = 600.0
     flapping: FlappingSettings = field(default_factory=FlappingSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    escalation: EscalationSettings = field(default_factory=EscalationSettings)
 
     @property
     def tz(self) -> tzinfo:
@@ -78,6 +83,7 @@ KEYS = {
     "group_window": "a cause back this soon after its incident resolved reopens it (duration)",
     "flapping": "{window, start, stop}",
     "delivery": "{flush_timeout, max_age, backoff, max_backoff}",
+    "escalation": "levels [{after, receivers, repeat}]",
 }
 
 
@@ -95,6 +101,7 @@ def parse_incidents(r: Reader, raw: Any) -> IncidentSettings:
         group_window_s=f.duration_ms("group_window", d.group_window_s * 1000, maximum_ms=86_400_000) / 1000,
         flapping=_flapping(r, f.raw.get("flapping")),
         delivery=_delivery(r, f.raw.get("delivery")),
+        escalation=parse_escalation(r, f.raw.get("escalation")),
     )
 
 

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..core.text import suggest
+from .escalation import check_escalation_receivers
 from .fleet import FleetSettings, parse_fleet
 from .incidents import IncidentSettings, parse_incidents
 from .maintenance import MaintenanceSpec, parse_maintenance
@@ -102,6 +103,10 @@ def parse_config(r: Reader, data: Any) -> PatrolConfig:
             r.error((key,), f"unknown section '{key}'{suggest(key, SECTIONS)}; allowed: {', '.join(sorted(SECTIONS))}",
                     key=True)
     concurrency, journeys, reports = top_level_scalars(r, data)
+    incidents = parse_incidents(r, data.get("incidents"))
+    receivers = parse_receivers(r, data.get("receivers"))
+    raw_receivers = data.get("receivers")  # a receiver with a problem of its own is not also "unknown"
+    check_escalation_receivers(r, incidents.escalation, raw_receivers if isinstance(raw_receivers, dict) else {})
     return PatrolConfig(
         browser=parse_browser(r, data.get("browser")),
         network=parse_network(r, data.get("network")),
@@ -112,8 +117,8 @@ def parse_config(r: Reader, data: Any) -> PatrolConfig:
         ocr=parse_ocr(r, data.get("ocr")),
         visual=parse_visual(r, data.get("visual")),
         state=parse_state(r, data.get("state")),
-        incidents=parse_incidents(r, data.get("incidents")),
-        receivers=MappingProxyType(parse_receivers(r, data.get("receivers"))),
+        incidents=incidents,
+        receivers=MappingProxyType(receivers),
         public_url=parse_public_url(r, data.get("public_url")),
         console_url=parse_console_url(r, data.get("console_url")),
         schedules=parse_schedules(r, data.get("schedules"), r.file),

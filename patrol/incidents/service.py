@@ -172,7 +172,7 @@ class IncidentService:
 
     def dispatcher(self) -> Dispatcher:
         return Dispatcher(self.store, self.receivers, self.settings.delivery, tz=self.settings.tz, clock=self.clock,
-                          transport=self.transport, maintenance=self.maintenance)
+                          transport=self.transport, maintenance=self.maintenance, escalation=self.settings.escalation)
 
     def flush_deliveries(self, timeout: float | None = None) -> DispatchStats:
         """Send what can be sent, bounded by ``incidents.delivery.flush_timeout``."""

@@ -34,6 +34,7 @@ from enum import StrEnum
 
 import httpx
 
+from ..config.escalation import EscalationSettings
 from ..config.incidents import DeliverySettings
 from ..config.maintenance import MaintenanceSpec
 from ..core.clock import SYSTEM_CLOCK, Clock, SystemClock
@@ -42,9 +43,11 @@ from ..store import Store
 from ..store import outbox_repo as repo
 from ..store.console_repo import held as held_rows
 from ..store.outbox_repo import Attempt, Delivery
+from .escalation import Action, TimedDeliveries
 from .formats import FORMATS, Context, Request, Verdict
 from .maintenance import release
 from .receivers import Receiver
+from .text import Doc
 
 LEASE_GRACE_S = 30.0
 MAX_ANSWER = 600
@@ -153,8 +156,11 @@ class Dispatcher:
         clock: Clock | Callable[[], datetime] = SYSTEM_CLOCK,
         transport: httpx.BaseTransport | None = None,
         maintenance: tuple[MaintenanceSpec, ...] | None = (),
+        escalation: EscalationSettings | None = None,
     ) -> None:
         self.store = store
+        # Escalation levels, re-notifications and re-sends: deliveries that wait for their time.
+        self.timed = TimedDeliveries(escalation, maintenance)
         # Windows from patrol.yaml (the console's are read from the database each round); None: not consulted.
         self.maintenance = maintenance
         self.receivers = receivers
@@ -206,8 +212,9 @@ class Dispatcher:
         return min(times) if times else None
 
     def pending_count(self) -> int:
+        """Pending deliveries, leaving out those scheduled on purpose (escalation levels, re-sends)."""
         with self.store.read() as conn:
-            return repo.pending_count(conn)
+            return repo.pending_count(conn, scheduled=False)
 
     # -- rate limits -----------------------------------------------------------------------
     def _limiter(self, receiver: Receiver) -> RateLimiter | None:
@@ -255,6 +262,16 @@ class Dispatcher:
         fmt = FORMATS[receiver.format]
         with self.store.read() as conn:
             doc = repo.event_payload(conn, row.event_id)
+            plan = self.timed.plan(conn, row, receiver, doc, now) if self.timed.concerns(row, receiver, fmt) else None
+        if plan is not None:
+            if plan.action != Action.SEND or plan.doc is None:
+                with self.store.write() as conn:
+                    if plan.action == Action.WAIT and plan.until is not None:
+                        repo.reschedule(conn, row.id, self.owner, plan.until, plan.note)
+                    else:
+                        repo.finish(conn, row.id, self.owner, plan.note)
+                return SendResult.DONE
+            doc = plan.doc
         try:
             reqs = fmt.requests(doc, receiver, Context(tz=self.tz, now=self.clock))
         except Exception as e:  # a bug or a broken document: retrying will not help
@@ -266,7 +283,7 @@ class Dispatcher:
             stats.deferred += 1
             return SendResult.DEFERRED
         verdict, status_code, parts_done = sent
-        return self._conclude(row, receiver, verdict, status_code, parts_done, stats)
+        return self._conclude(row, receiver, verdict, status_code, parts_done, stats, doc)
 
     def _send_parts(self, row: Delivery, receiver: Receiver, reqs: list[Request], client: httpx.Client,
                     deadline: float | None) -> tuple[Verdict, int | None, int] | None:
@@ -296,13 +313,20 @@ class Dispatcher:
         return verdict, status_code, parts_done
 
     def _conclude(self, row: Delivery, receiver: Receiver, verdict: Verdict, status_code: int | None, parts_done: int,
-                  stats: DispatchStats) -> SendResult:
+                  stats: DispatchStats, doc: Doc | None = None) -> SendResult:
         now = self.clock()
         attempts = row.attempts + 1
         attempt = Attempt(attempts=attempts, at=now, status_code=status_code, parts_done=parts_done)
         if verdict.ok:
+            fmt = FORMATS[receiver.format]
+            again = self.timed.next_round(row, receiver, fmt, now)
             with self.store.write() as conn:
-                repo.mark_sent(conn, row.id, self.owner, attempt)
+                if again is not None:  # a re-send or re-notification: pending again, for its next round
+                    repo.reschedule(conn, row.id, self.owner, again[0], again[1], attempt)
+                else:
+                    repo.mark_sent(conn, row.id, self.owner, attempt)
+                if doc is not None and self.timed.concerns(row, receiver, fmt):
+                    self.timed.after_sent(conn, row, receiver, fmt, doc, now)
             stats.sent += 1
             return SendResult.DONE
         error = MASKER.mask((verdict.error or "failed")[:MAX_ANSWER])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select, update
 
 from ..core.vocabulary import DeliveryStatus, IncidentStatus
 from .schema import deliveries, events, incidents
@@ -78,8 +78,13 @@ def heads(conn: Connection, receiver: str | None = None) -> list[Delivery]:
     return [_delivery(r) for r in conn.execute(q.order_by(deliveries.c.id))]
 
 
-def pending_count(conn: Connection) -> int:
-    n: int = conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.status == DeliveryStatus.PENDING)).scalar_one()
+def pending_count(conn: Connection, *, scheduled: bool = True) -> int:
+    """Pending deliveries; ``scheduled=False`` leaves out those waiting for their time on
+    purpose (an escalation level, a re-send), which nothing is late about."""
+    q = select(func.count()).select_from(deliveries).where(deliveries.c.status == DeliveryStatus.PENDING)
+    if not scheduled:
+        q = q.where(or_(deliveries.c.last_error.is_(None), deliveries.c.last_error.not_like(SCHEDULED + "%")))
+    n: int = conn.execute(q).scalar_one()
     return n
 
 
@@ -137,6 +142,45 @@ def _update_leased(conn: Connection, delivery_id: int, owner: str, **values: Any
     # Only while ``owner`` holds the lease: a dispatcher that lost it changes nothing.
     conn.execute(update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.lease_owner == owner)
                  .values(**values))
+
+
+# -- scheduled deliveries: escalation levels, re-sends and re-notifications -------------------------
+# A scheduled delivery is a pending row waiting for its time on purpose, marked by its last_error
+# (shown by `patrol deliveries`); a failed attempt replaces the mark with the error, as for any row.
+SCHEDULED = "scheduled"
+
+
+def stream_rows(conn: Connection, stream: str, receivers: Sequence[str]) -> list[dict[str, Any]]:
+    """These receivers' deliveries of one stream (receiver, status, attempts, sent_at, next_attempt_at)."""
+    q = (select(deliveries.c.id, deliveries.c.receiver, deliveries.c.status, deliveries.c.attempts, deliveries.c.sent_at,
+                deliveries.c.next_attempt_at)
+         .where(deliveries.c.stream == stream, deliveries.c.receiver.in_(list(receivers))).order_by(deliveries.c.id))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def schedule(conn: Connection, event_id: int, receiver: str, fmt: str, stream: str, at: datetime, note: str,
+             now: datetime) -> None:
+    """A new delivery of an event, due at ``at``."""
+    conn.execute(insert(deliveries).values(
+        event_id=event_id, receiver=receiver, format=fmt, stream=stream, status=DeliveryStatus.PENDING, attempts=0,
+        parts_done=0, created_at=now, queued_at=at, next_attempt_at=at, last_error=f"{SCHEDULED}: {note}"))
+
+
+def reschedule(conn: Connection, delivery_id: int, owner: str, at: datetime, note: str,
+               attempt: Attempt | None = None) -> None:
+    """Back to waiting until ``at`` (max age counts from then); ``attempt``: it was just sent."""
+    sent = dict(sent_at=attempt.at, parts_done=0, **{k: v for k, v in attempt.values().items() if k != "parts_done"}) \
+        if attempt else {}
+    _release(conn, delivery_id, owner, next_attempt_at=at, queued_at=at, last_error=f"{SCHEDULED}: {note}", **sent)
+
+
+def finish(conn: Connection, delivery_id: int, owner: str, note: str) -> None:
+    """A scheduled delivery with nothing left to send: sent if it ever was, else gone."""
+    row = conn.execute(select(deliveries.c.sent_at).where(deliveries.c.id == delivery_id)).first()
+    if row is not None and row.sent_at is not None:
+        _release(conn, delivery_id, owner, status=DeliveryStatus.SENT, last_error=note)
+    else:
+        conn.execute(delete(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.lease_owner == owner))
 
 
 # -- `patrol deliveries` -----------------------------------------------------------------------------
