@@ -5,8 +5,16 @@ exit (for cron-driven set-ups); ``--prune`` apply retention now."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..metrics import Metrics
+    from ..schedule.sides import FleetSide
+    from ..store import Store
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,6 +58,7 @@ def cmd(args: argparse.Namespace) -> int:
         if port is not None and not 0 <= port <= 65535:
             raise InputError(f"{flag}: a TCP port, 0-65535")
     from ..schedule.service import SchedulerService
+    from .serve import scheduler_console
 
     service = SchedulerService(
         config_path,
@@ -59,10 +68,21 @@ def cmd(args: argparse.Namespace) -> int:
         watch=not args.no_watch,
         index_interval=_seconds(args.index_every, "--index-every"),
         console_port=args.console_port,
+        console_app=scheduler_console,
+        fleet=fleet_side,
     )
     if args.once:
         return service.once()
     return service.serve()
+
+
+def fleet_side(config: Config, store: Store, state_url: str, log: Callable[[str], None],
+               metrics: Metrics | None) -> FleetSide:
+    """With patrol.yaml's fleet: the scheduler sends its firings to the workers (Celery
+    loads only then)."""
+    from ..fleet.scheduling import FleetSide
+
+    return FleetSide(config, store, state_url, log, metrics)
 
 
 def list_jobs(config_path: str | None) -> int:

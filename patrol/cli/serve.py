@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..incidents.service import IncidentService
     from ..schedule.desk import PlanDesk
+    from ..schedule.service import SchedulerService
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +40,14 @@ def build_app(config_path: str | None, *, config: Config | None = None, incident
     incidents = incidents or IncidentService.from_config(config)
     console = Console(incidents.store, baseline_store(config), maintenance=config.settings.maintenance)
     return create_app(console, incidents, schedules=desk or PlanDesk(config, incidents.store))
+
+
+def scheduler_console(service: SchedulerService) -> Starlette:
+    """``patrol schedule --console-port``: the console over the running scheduler's
+    database connection and incident service, with pause/resume/run now on its jobs."""
+    from ..schedule.desk import ServiceDesk
+
+    return build_app(None, config=service.config, incidents=service.incidents, desk=ServiceDesk(service))
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -10,7 +10,8 @@
   patrol.yaml and the journey files, from the main thread;
 - ``robot.RobotLoop``: one thread running the asyncio loop that drives one shared
   Chromium (``EnginePool``), at most ``concurrency`` journeys at once over all firings;
-- ``sides``: the instance lock, the incident dispatcher thread, the Prometheus endpoint;
+- ``sides``: the instance lock, the incident dispatcher thread, the Prometheus endpoint,
+  the console and the fleet side (both handed in by the CLI, which composes them);
 - ``index_writer.IndexWriter``: reports/index.html (debounced).
 
 Time comes from an injected ``Clock`` (``patrol.core.clock``; the system's by default).
@@ -51,12 +52,13 @@ from .plan import Plan, build_plan
 from .robot import RobotLoop, close_idle_browsers
 from .service_log import ServiceLog, now_local, tag
 from .settings import ScheduleSpec
-from .sides import ConsoleServer, DispatcherThread, InstanceLock, MetricsServer
+from .sides import ConsoleServer, DispatcherThread, FleetFactory, FleetSide, InstanceLock, MetricsServer
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from ..config import Config
     from ..drivers.base import Engine
-    from ..fleet.scheduling import FleetSide
 
 RETENTION_JOB = "patrol:retention"
 WRITE_GRACE_S = 60.0  # after interrupting, how long firings get to write their reports
@@ -91,7 +93,8 @@ class SchedulerService:
     def __init__(self, config_path: str | None = None, *, metrics_port: int | None = None, metrics_addr: str = "0.0.0.0",
                  stop_timeout: float = 60.0, watch: bool = True, index_interval: float = 30.0,
                  say: Callable[[str], None] | None = None, clock: Clock = SYSTEM_CLOCK,
-                 console_port: int | None = None) -> None:
+                 console_port: int | None = None, console_app: Callable[[SchedulerService], ASGIApp] | None = None,
+                 fleet: FleetFactory | None = None) -> None:
         self.config_path = config_path
         self.stop_timeout = stop_timeout
         self.watch = watch
@@ -112,7 +115,8 @@ class SchedulerService:
         self.signals = Signals()
         self.dispatcher = DispatcherThread(self._log_error)
         self.metrics_server = MetricsServer(metrics_port, metrics_addr)
-        self.console_server = ConsoleServer(console_port)
+        self.console_server = ConsoleServer(console_port, app=console_app)
+        self._fleet_side = fleet
         self.files: FileWatch | None = None
         self._stopping = threading.Event()
         self.started = False
@@ -176,9 +180,9 @@ class SchedulerService:
             self._open_parts(parts.store)
             _SERVICE = self
             if fleet:
-                from ..fleet.scheduling import FleetSide
-
-                self.fleet = FleetSide(self.config, parts.store, self.state_url, self.log, self.metrics)
+                if self._fleet_side is None:
+                    raise InputError("patrol.yaml has a fleet: section, which this scheduler was started without")
+                self.fleet = self._fleet_side(self.config, parts.store, self.state_url, self.log, self.metrics)
                 self.fleet.tick(self.job_sync, self.plan, fire, resume=process)
                 if not self.fleet.leading:
                     self.log(f"{self.fleet.standby_note()}; this scheduler takes over when it stops")

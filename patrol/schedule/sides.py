@@ -1,14 +1,17 @@
 """The service's side parts: the instance lock (one scheduler per state database),
-the notification dispatcher thread, the Prometheus endpoint and the console."""
+the notification dispatcher thread, the Prometheus endpoint, the console, and what the
+scheduler needs of the fleet. The console and the fleet are handed in by whoever
+composes the service (``patrol schedule`` in cli/): the scheduler imports neither."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
@@ -17,9 +20,17 @@ from sqlalchemy.engine import make_url
 from ..errors import InputError
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from ..config import Config
     from ..incidents.service import IncidentService
+    from ..journey.model import Journey
     from ..metrics import Metrics
+    from ..store import Store
+    from .jobs import JobSync
+    from .plan import Plan
     from .service import SchedulerService
+    from .settings import ScheduleSpec
 
 DISPATCH_IDLE_S = 2.0
 DISPATCH_JOIN_S = 15.0
@@ -140,10 +151,13 @@ class MetricsServer:
 
 class ConsoleServer:
     """``--console-port``: the console (``patrol serve``) inside the scheduler, over its
-    database connection and incident service, with pause/resume/run now on its jobs."""
+    database connection and incident service, with pause/resume/run now on its jobs.
+    ``app`` builds the console for the running service (the CLI passes it)."""
 
-    def __init__(self, port: int | None, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int | None, host: str = "127.0.0.1",
+                 app: Callable[[SchedulerService], ASGIApp] | None = None) -> None:
         self.port, self.host = port, host
+        self.app = app
         self.url: str | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -151,14 +165,13 @@ class ConsoleServer:
     def start(self, service: SchedulerService) -> None:
         if self.port is None:
             return
+        if self.app is None:
+            raise InputError("--console-port: this scheduler was started without the console")
         import socket
 
         import uvicorn
 
-        from ..cli.serve import build_app
-        from .desk import ServiceDesk
-
-        app = build_app(None, config=service.config, incidents=service.incidents, desk=ServiceDesk(service))
+        app = self.app(service)
         sock = socket.socket()
         try:
             sock.bind((self.host, self.port))
@@ -180,3 +193,24 @@ class ConsoleServer:
             self._server.should_exit = True
             self._thread.join(10)
         self._server = self._thread = None
+
+
+class Dispatched(Protocol):
+    @property
+    def sent(self) -> Sequence[tuple[str, str]]: ...  # (journey, queue)
+
+
+class FleetSide(Protocol):
+    """With patrol.yaml's ``fleet:``, a firing becomes tasks for the workers, sent by the
+    scheduler that holds the leader lock (``patrol.fleet.scheduling`` implements it)."""
+
+    @property
+    def leading(self) -> bool: ...
+    def tick(self, jobs: JobSync, plan: Plan, fire: Callable[..., None], *, resume: bool = True) -> None: ...
+    def standby_note(self) -> str: ...
+    def fire(self, spec: ScheduleSpec, journeys: list[Journey], slot: datetime) -> Dispatched: ...
+    def close(self) -> None: ...
+
+
+# (config, state database, state URL, log, metrics) -> the fleet side
+FleetFactory = Callable[["Config", "Store", str, Callable[[str], None], "Metrics | None"], FleetSide]
