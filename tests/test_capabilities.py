@@ -75,8 +75,10 @@ def write(tmp_path: Path, case: Case, profile: str) -> tuple[Path, int, int]:
     return f, *at
 
 
-def validate(capsys: pytest.CaptureFixture[str], path: Path, *command: str) -> tuple[int, list[str]]:
-    code = main([*(command or ("validate",)), str(path)])
+def validate(capsys: pytest.CaptureFixture[str], path: Path, *command: str, config: str = "state: false\n") -> tuple[int, list[str]]:
+    """``patrol validate PATH`` (or ``command``) with a patrol.yaml of the test's own."""
+    (path.parent / "patrol.yaml").write_text(config, encoding="utf-8")
+    code = main(["--config", str(path.parent / "patrol.yaml"), *(command or ("validate",)), str(path)])
     out = capsys.readouterr()
     assert "Traceback" not in out.err + out.out, out.err
     return code, [line for line in out.err.splitlines() if line.strip()]
@@ -126,6 +128,33 @@ def test_a_flow_is_checked_against_the_journey_that_includes_it(tmp_path, capsys
     code, errors = validate(capsys, f)
     assert code == 2 and any("menu.yaml:3:5: steps.0.hover: 'hover' needs hover, which native app journeys" in e
                              for e in errors), errors
+
+
+DEVICES = """\
+appium:
+  devices:
+    phone: {capabilities: {platformName: Android, appPackage: com.example.bank}}
+    desktop-chromium: {capabilities: {platformName: linux, automationName: chromium, browserName: chromium}}
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_patrol_yaml_device_decides_what_its_journeys_can_do(tmp_path, capsys, command):
+    """The journey file does not say whether its device is a native app or a browser;
+    patrol.yaml does, so validate (and run, before starting) check against it."""
+    f = tmp_path / "j.yaml"
+    f.write_text("name: t\ntarget: app\nappium_device: desktop-chromium\nsteps:\n  - tap: {id: a}\n"
+                 "  - name: start over\n    launch: true\n", encoding="utf-8")
+    extra = ("--output", str(tmp_path / "runs")) if command == "run" else ()
+    code, errors = validate(capsys, f, command, *extra, config=DEVICES)
+    assert code == 2, errors
+    assert any(e.startswith(f"{f}:7:5: launch: step 2 'launch' needs app control, which app journeys in a browser "
+                            f"session don't have (it works in native app journeys); its session is patrol.yaml "
+                            f"appium.devices.desktop-chromium") for e in errors), errors
+    if command == "validate":
+        f.write_text(f.read_text(encoding="utf-8").replace("desktop-chromium", "phone"), encoding="utf-8")
+        code, errors = validate(capsys, f, command, config=DEVICES)
+        assert code == 0 and errors == [], errors
 
 
 def test_profiles_of_targets():

@@ -69,6 +69,7 @@ def cmd(args: argparse.Namespace) -> int:
     from ..runner import Runner, RunOptions
     from ..service import concurrency_setting, open_state, patrol_once, start_browser_while
     from ..service import reports_root as reports_folder
+    from .validate import device_problems
 
     config = load_config(args.config)
     if args.base_url and not args.base_url.startswith(("http://", "https://")):
@@ -78,6 +79,8 @@ def cmd(args: argparse.Namespace) -> int:
     concurrency = args.concurrency or concurrency_setting(config)
     paths = args.paths or [str(config.journeys_dir)]
     journeys = select(load_all(paths, budgets=project_budgets(config)), args.tag)
+    if problems := device_problems(config, journeys):  # steps a patrol.yaml device cannot do: before starting
+        raise InputError("\n".join(map(str, problems)), problems)
     if not journeys:
         raise InputError(f"no journey has any of the tags {', '.join(args.tag)}")
     explicit = {Path(p).resolve() for p in paths if not Path(p).is_dir()}

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..core.capabilities import profile_for
+from ..core.vocabulary import Target
 from ..errors import EXIT_INPUT, ConfigError, InputError, JourneyError, Problem
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..journey.model import Journey
 
 
 def add_parser(sub: Any) -> None:
@@ -36,6 +42,7 @@ def cmd(args: argparse.Namespace) -> int:
         journeys = load_all(args.paths or [str(config.journeys_dir)], budgets=project_budgets(config))
     except JourneyError as e:
         problems.extend(e.problems)
+    problems.extend(device_problems(config, journeys))
     if problems:
         raise InputError("\n".join(map(str, problems)), problems)
     if config.file:
@@ -46,3 +53,23 @@ def cmd(args: argparse.Namespace) -> int:
         for warning in j.warnings:
             console.say(f"[yellow]warning[/] {console.safe(warning)}")
     return 0 if journeys else EXIT_INPUT
+
+
+def device_problems(config: Config, journeys: list[Journey]) -> list[Problem]:
+    """Steps an app journey's patrol.yaml device cannot do (a browser session cannot
+    ``launch:`` an app): the capability check the loader could not make, not knowing the
+    device. ``patrol run`` makes it too, before starting anything."""
+    from ..actions import ACTIONS
+    from ..drivers._appium_support import merge
+    from ..journey.loader import STEP_KEYS
+    from ..journey.needs import device_refusals
+
+    problems: list[Problem] = []
+    for journey in journeys:
+        device = config.appium.devices.get(str(journey.options.get("appium_device") or ""))
+        if journey.target != Target.APP or device is None:
+            continue
+        session = merge(dict(device.capabilities), journey.options.get("capabilities") or {})
+        problems += device_refusals(journey, profile_for("app", session), {n: a.needs for n, a in ACTIONS.items()},
+                                    {k: s.needs for k, s in STEP_KEYS.items()})
+    return problems
