@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Insert, RowMapping, desc, func, insert, or_, select, update
 
 from ..core.vocabulary import DeliveryStatus, IncidentStatus
+from .outbox_repo import SCHEDULED
 from .schema import deliveries, events, incidents, journey_state, robot_state
 
 OPEN = IncidentStatus.OPEN
@@ -188,9 +189,12 @@ def queue_deliveries(conn: Connection, event_id: int, stream: str, receivers: It
 
 
 def delivery_backlog(conn: Connection) -> list[tuple[str, str, int]]:
-    """``(receiver, status, rows)`` of pending and dead deliveries (the metrics' gauges)."""
+    """``(receiver, status, rows)`` of pending and dead deliveries (the metrics' gauges); a
+    delivery waiting for its time on purpose (an escalation level, a re-send) is not pending."""
+    on_purpose = deliveries.c.last_error.like(SCHEDULED + ":%")
     rows = conn.execute(select(deliveries.c.receiver, deliveries.c.status, func.count())
                         .where(deliveries.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.DEAD)))
+                        .where(or_(deliveries.c.last_error.is_(None), ~on_purpose))
                         .group_by(deliveries.c.receiver, deliveries.c.status)).all()
     return [(str(r), str(s), int(n)) for r, s, n in rows]
 
