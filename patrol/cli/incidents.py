@@ -64,9 +64,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     out = []
     for r in rows:
         status = r["status"] + (" (flapping)" if r.get("flapping") else "")
-        out.append([f"#{r['id']}", status, r["severity"], r["journey"], f"{r['step_index']} {r['step_name'] or r['step_key']}",
-                    f"{r['kind']}/{r['reason']}", r["device"], str(r["count"]), fmt_time(r["opened_at"], svc),
-                    fmt_time(r["resolved_at"] if r["status"] == IncidentStatus.RESOLVED else r["last_seen_at"], svc)])
+        journey, step = r["journey"], f"{r['step_index']} {r['step_name'] or r['step_key']}"
+        affected = r.get("affected") or []
+        if len(affected) > 1 or sum(len(e.get("steps") or []) for e in affected) > 1:
+            # A cause several steps share: how far it reaches, and what it is.
+            journey = f"{len(affected)} journey(s): " + ", ".join(str(e.get("journey")) for e in affected)
+            step = f"{sum(len(e.get('steps') or []) for e in affected)} steps"
+        problem = (r.get("cause") or {}).get("title") or f"{r['kind']}/{r['reason']}"
+        last = r["resolved_at"] if r["status"] == IncidentStatus.RESOLVED else r["last_seen_at"]
+        out.append([f"#{r['id']}", status, r["severity"], journey, step, problem, r["device"], str(r["count"]),
+                    fmt_time(r["opened_at"], svc), fmt_time(last, svc)])
     table(["ID", "STATUS", "SEVERITY", "JOURNEY", "STEP", "PROBLEM", "DEVICE", "COUNT", "FIRST SEEN", "LAST SEEN/RESOLVED"], out)
     return 0
 
@@ -92,13 +99,38 @@ def _show_header(console: Console, svc: IncidentService, d: dict[str, Any]) -> N
     console.say(f"[bold]Incident #{inc['id']}[/] · [{colour}]{inc['status'].upper()}[/]"
                 + (" [yellow](journey flapping)[/]" if flapping else "") + f" · {safe(inc['severity'])}")
     console.say(f"  [bold]{safe(inc['kind'])} ({safe(inc['reason'])})[/]: {safe(inc['message'])}")
-    lines = [
-        ("journey", f"{inc['journey']} ({inc['journey_file'] or '-'}) · {inc['target']}/{inc['device']}"
+    obj = d["object"]
+    scope, cause = obj.get("scope") or {}, obj.get("cause") or {}
+    grouped = int(scope.get("journeys") or 1) > 1 or int(scope.get("steps") or 1) > 1
+    lines: list[tuple[str, str]] = []
+    if cause.get("title"):
+        lines.append(("cause", cause["title"]))
+    if grouped:
+        # What it reaches first, then the step it was first seen in, with its picture.
+        lines.append(("affected", f"{scope.get('journeys')} journey(s), {scope.get('steps')} step(s)"))
+        for e in obj.get("affected") or []:
+            steps = ", ".join(f"{s.get('index')} {s.get('name') or s.get('key')}" for s in e.get("steps") or [])
+            lines.append(("", f"{e.get('journey')} ({e.get('target')}/{e.get('device')}): {steps}"))
+        if len(cause.get("endpoints") or []) > 1:
+            lines.append(("endpoints", ", ".join(cause["endpoints"])))
+    lines += [
+        ("first step" if grouped else "journey", f"{inc['journey']} ({inc['journey_file'] or '-'}) · {inc['target']}/{inc['device']}"
          + (f" · tags {', '.join(inc['tags'])}" if inc["tags"] else "")),
         ("step", f"{inc['step_index']} “{inc['step_name'] or inc['step_key']}” ({inc['action']})"),
         ("page", inc["page_url"] or "-"),
-        ("seen", f"{inc['count']} run(s) · first {fmt_time(inc['opened_at'], svc)} · last {fmt_time(inc['last_seen_at'], svc)}"),
+        ("seen", f"{inc['count']} run(s) · since {fmt_time(inc['opened_at'], svc)} · last {fmt_time(inc['last_seen_at'], svc)}"),
     ]
+    ev = obj.get("evidence") or {}
+    shot = ev.get("screenshot") or {}
+    if shot:
+        lines.append(("screenshot", shot.get("url") or shot.get("path") or "-"))
+    diff = next((i for i in ev.get("images") or [] if i.get("label") == "diff"), None)
+    if diff:
+        lines.append(("diff", diff.get("url") or diff.get("path") or "-"))
+    links = obj.get("console") or {}
+    for label in ("incident", "compare"):
+        if links.get(label):
+            lines.append((label if label == "compare" else "console", links[label]))
     if inc["status"] == IncidentStatus.RESOLVED:
         if inc["resolved_by"] == ResolvedBy.MANUAL:
             how = "by hand" + (f": {inc['resolve_note']}" if inc["resolve_note"] else "")

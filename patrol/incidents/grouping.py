@@ -14,11 +14,16 @@ from typing import Any
 from ..causes import Cause, CauseKind, Problem, api_prefix, url_template
 from ..core.isotime import iso
 from ..secrets import MASKER
-from ..store.incident_repo import state_key
 from .fingerprint import Observation
 
 MAX_ENDPOINTS = 20
 MAX_STEPS = 50  # per journey: a journey that loops stays readable
+
+
+def state_key(journey: str, target: str, device: str) -> str:
+    """A journey on one device, as ``incident_repo.state_key`` writes it (not imported:
+    the run report groups problems with this module and needs no database)."""
+    return f"{journey}\x1f{target}\x1f{device}"
 
 
 def _endpoints(cause: Cause, obs: Iterable[Observation]) -> tuple[list[str], float | None, list[int]]:

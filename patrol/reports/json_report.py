@@ -10,6 +10,7 @@ from .. import __version__
 from ..core.urls import mask_url
 from ..results import RunResult
 from ..secrets import MASKER
+from .problems import problems
 
 SCHEMA_VERSION = 1
 _URL_KEYS = {"url", "src", "page_url"}
@@ -17,7 +18,8 @@ _URL_KEYS = {"url", "src", "page_url"}
 
 def to_dict(run: RunResult) -> dict[str, Any]:
     d = run.to_dict()
-    d = {"schema_version": SCHEMA_VERSION, "patrol_version": __version__, **d}
+    # What broke first, one entry per problem (grouped by cause), then every journey.
+    d = {"schema_version": SCHEMA_VERSION, "patrol_version": __version__, "problems": problems(run), **d}
     attempts: dict[str, list[dict[str, Any]]] = {}
     for j in d["journeys"]:
         j["findings_count"] = sum(len(s["findings"]) for s in j["steps"])
