@@ -17,6 +17,7 @@ from __future__ import annotations
 
 # Actions
 from .actions import (
+    ACTIONS,
     app,
     back,
     click,
@@ -37,6 +38,7 @@ from .actions import (
 
 # Checks (the runner orders them by ``Check.order``, not by this list)
 from .checks import (
+    CHECKS,
     blank_region,
     blank_screen,
     broken_image,
@@ -54,6 +56,7 @@ from .checks import (
 
 # Journey and step keys owned by other subsystems, and screen filters
 from .drivers import app_keys, web_keys
+from .journey import language
 
 # Message formats for receivers (patrol.yaml's receivers are checked against them)
 from .notify.formats import alertmanager_api, alertmanager_webhook, dingtalk, feishu, pagerduty, slack, webhook, wecom
@@ -68,6 +71,10 @@ REGISTRANTS = (
     redaction, app_keys, web_keys, journey_key,
     webhook, alertmanager_api, alertmanager_webhook, pagerduty, dingtalk, wecom, feishu, slack,
 )
+
+
+# The journey language reads its actions and checks from these registries.
+language.use(actions=ACTIONS, checks=CHECKS)
 
 
 def load() -> None:

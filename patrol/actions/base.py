@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from urllib.parse import urljoin
 
 from ..core.capabilities import NONE, Capability
+from ..journey.language import LOCATOR_SCHEMA as LOCATOR_SCHEMA  # the actions' modules take it from here
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
@@ -21,31 +22,6 @@ P = TypeVar("P")
 # pixels (x, y of the point to tap): the runner hands the action a finder that reads
 # the screen (OCR), so no driver needs to know about OCR.
 ScreenFinder = Callable[["Driver", "Locator", float], Awaitable[tuple[float, float]]]
-
-LOCATOR_SCHEMA: dict[str, Any] = {
-    "oneOf": [
-        {"type": "string", "minLength": 1, "description": "CSS/Playwright selector (web)"},
-        {
-            "type": "object",
-            "minProperties": 1,
-            "maxProperties": 2,
-            "properties": {
-                "css": {"type": "string"},
-                "text": {"type": "string", "description": "words on screen, found by OCR"},
-                "id": {"type": "string"},
-                "accessibility_id": {"type": "string"},
-                "xpath": {"type": "string"},
-                "uiautomator": {"type": "string"},
-                "ios_predicate": {"type": "string"},
-                "point": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 2, "maxItems": 2},
-                "nth": {"type": "integer", "minimum": 1, "description": "which match (from 1) when the selector matches several"},
-                "first": {"type": "boolean", "description": "the first match when the selector matches several"},
-            },
-            "additionalProperties": False,
-        },
-    ]
-}
-
 
 @dataclass
 class ActionContext:

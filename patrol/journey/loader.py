@@ -9,20 +9,19 @@ from the action and check registries.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import secrets, yamlpos
-from ..actions import ACTIONS
-from ..checks import expect_keys
 from ..config import Config
 from ..core.capabilities import NONE, Capability, profile_for
 from ..core.text import suggest
 from ..core.vocabulary import Target
 from ..errors import JourneyError, Problem
 from . import control, flows, placeholders
+from .language import LANGUAGE, Expectation, Word
 from .model import DEVICES, Budgets, Device, Group, Journey, Node, Step, leaves
 from .needs import FRAME_NEEDS, refused
 from .parsing import INVALID, Invalid, ParseContext
@@ -180,7 +179,7 @@ def load_all(paths: list[str], *, budgets: Budgets | None = None) -> list[Journe
 
 
 def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
-    if not ACTIONS:
+    if not LANGUAGE.actions:
         # A programming error, not bad input: the entry point forgot the composition root.
         raise RuntimeError("no actions registered: call patrol.plugins.load() before parsing journeys")
     raw = located.data
@@ -275,7 +274,7 @@ def _program(raw: Any, at: tuple[Any, ...], ctx: ParseContext, *, has_base_url: 
             if group is not None:
                 nodes.append(group)
         else:
-            step = _step(raw_step, where, ctx, ACTIONS, expect_keys(), phase=phase)
+            step = _step(raw_step, where, ctx, LANGUAGE.actions, LANGUAGE.expect_keys(), phase=phase)
             if step is None:
                 continue
             if step.action == "goto" and isinstance(step.params, str) and "://" not in step.params \
@@ -409,7 +408,7 @@ def _budgets(value: Any, ctx: ParseContext) -> Budgets:
     return Budgets(step, timeout, journey)
 
 
-def _step(raw: Any, path: tuple[Any, ...], ctx: ParseContext, actions: dict[str, Any], expects: dict[str, Any],
+def _step(raw: Any, path: tuple[Any, ...], ctx: ParseContext, actions: Mapping[str, Word], expects: Mapping[str, Expectation],
           *, phase: str = "steps") -> Step | None:
     if not isinstance(raw, dict):
         ctx.error(path, "a step is a mapping with one action, e.g. 'goto: /login' or 'click: \"#submit\"'")
@@ -443,7 +442,7 @@ def _step(raw: Any, path: tuple[Any, ...], ctx: ParseContext, actions: dict[str,
                 store=stored, phase=phase)
 
 
-def _action_key(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, actions: dict[str, Any]) -> str | None:
+def _action_key(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, actions: Mapping[str, Word]) -> str | None:
     """The step's one action (problems with its keys reported)."""
     allowed = {**CORE_STEP_KEYS, **{k: s.description for k, s in STEP_KEYS.items()}}
     action_keys = [k for k in raw if k in actions]
@@ -468,7 +467,7 @@ def _action_key(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, a
     return action
 
 
-def _expect(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, expects: dict[str, Any]) -> dict[str, Any]:
+def _expect(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, expects: Mapping[str, Expectation]) -> dict[str, Any]:
     expect: dict[str, Any] = {}
     if "expect" in raw:
         ev = raw["expect"]

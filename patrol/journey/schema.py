@@ -7,11 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..actions import ACTIONS
-from ..actions.base import LOCATOR_SCHEMA
-from ..checks import expect_keys
 from .control import CONDITION_SCHEMA, REPEAT_KEYS, STORE_KEYS
 from .flows import INCLUDE_KEYS
+from .language import LANGUAGE, LOCATOR_SCHEMA
 from .loader import BUDGET_KEYS, CORE_JOURNEY_KEYS, CORE_STEP_KEYS, GROUP_KEYS, JOURNEY_KEYS, STEP_KEYS
 from .model import DEVICES
 
@@ -75,14 +73,14 @@ def _step_schema() -> dict[str, Any]:
         "expect": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {k: {**c.schema, "description": c.summary} for k, c in expect_keys().items()},
+            "properties": {k: {**c.schema, "description": c.summary} for k, c in LANGUAGE.expect_keys().items()},
         },
         "if": {"$ref": "#/$defs/condition"},
         "optional": {"type": "boolean", "description": CORE_STEP_KEYS["optional"]},
         "frame": {"$ref": "#/$defs/locator", "description": CORE_STEP_KEYS["frame"]},
         "store": STORE,
     }
-    for name, action in sorted(ACTIONS.items()):  # sorted: the schema does not depend on import order
+    for name, action in sorted(LANGUAGE.actions.items()):  # sorted: the schema does not depend on import order
         step_props[name] = {**action.schema, "description": action.summary}
     for name, spec in STEP_KEYS.items():
         step_props[name] = {**spec.schema, "description": spec.description}
@@ -90,7 +88,7 @@ def _step_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "properties": step_props,
-        "oneOf": [{"required": [name]} for name in sorted(ACTIONS)],
+        "oneOf": [{"required": [name]} for name in sorted(LANGUAGE.actions)],
     }
     return {"oneOf": [action_step, INCLUDE_STEP, GROUP_STEP]}
 
