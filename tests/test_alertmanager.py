@@ -164,3 +164,28 @@ def test_the_old_format_name_is_a_config_error_naming_both_choices(tmp_path):
     (problem,) = e.value.problems
     assert (problem.field, problem.line) == ("receivers.am.format", 3)
     assert "alertmanager_api" in problem.message and "alertmanager_webhook" in problem.message
+
+
+def test_resend_sets_how_often_the_alert_goes_again_and_how_long_each_send_holds(tmp_path):
+    """With `patrol run` from cron every 5 minutes, the dispatcher runs with each run:
+    ``resend: 5m`` makes each send valid for 20 minutes, so the alert does not end between runs."""
+    c = load_config_text(tmp_path, "receivers:\n  am: {format: alertmanager_api, url: 'http://am:9093', resend: 5m}\n")
+    am = c.receivers["am"]
+    assert am.resend_s == 300.0
+    svc = service(tmp_path, {"am": receiver("am", "alertmanager_api", "http://127.0.0.1:9", resend_s=300.0)})
+    svc.record_run(confirmed_run(DEAD_BUTTON))
+    with svc.store.read() as conn:
+        doc = outbox_repo.event_payload(conn, 1)
+    opened = parse_iso(doc["data"]["incident"]["first_seen"])
+    assert opened is not None
+    alert = FORMATS["alertmanager_api"].alert(doc, svc.receivers["am"], Context(now=lambda: opened))  # type: ignore[attr-defined]
+    assert parse_iso(alert["endsAt"]) == opened + timedelta(minutes=20)
+    with pytest.raises(ConfigError) as e:
+        load_config_text(tmp_path, "receivers:\n  hook: {format: alertmanager_webhook, url: 'http://x/y', resend: 5m}\n")
+    assert [(p.field, p.message) for p in e.value.problems] == [
+        ("receivers.hook.resend", "format alertmanager_webhook does not re-send; only alertmanager_api does")]
+
+
+def load_config_text(tmp_path, text):
+    (tmp_path / "patrol.yaml").write_text(text, encoding="utf-8")
+    return load_config(str(tmp_path / "patrol.yaml"))

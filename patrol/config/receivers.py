@@ -37,6 +37,7 @@ KEYS = {
     "url": "where to send", "secret": "signing secret or token", "events": "which events",
     "journeys": "only these journeys (globs)", "tags": "only journeys with any of these tags",
     "timeout": "per request", "rate_limit": "e.g. 20/min, or off", "language": "en or zh",
+    "resend": "alertmanager_api: re-send a firing alert this often (default 1m; your run interval with `patrol run` from cron)",
 }
 # Names that meant something else once: what to write instead.
 RETIRED_FORMATS = {
@@ -65,6 +66,8 @@ class ReceiverFormat(Protocol):
     def default_rate(self) -> tuple[int, float] | None: ...
     @property
     def default_language(self) -> str: ...
+    @property
+    def resend_every_s(self) -> float | None: ...
     def check_secret(self, secret: str) -> str | None: ...
 
 
@@ -85,6 +88,7 @@ class ReceiverConfig:
     timeout_s: float = 5.0
     rate_limit: tuple[int, float] | None = None  # (count, per seconds)
     language: str = "en"
+    resend_s: float | None = None  # alertmanager_api: re-send a firing alert this often (None: the format's default)
 
 
 @dataclass(frozen=True)
@@ -209,9 +213,13 @@ def _receiver(r: Reader, name: str, f: Fields) -> ReceiverConfig | None:
     language = f.raw.get("language", fmt.default_language)
     if language not in ("en", "zh"):
         f.error("language", "expected en or zh")
+    resend = f.duration_ms("resend", None, minimum_ms=10_000, maximum_ms=86400_000)
+    if resend is not None and not fmt.resend_every_s:
+        f.error("resend", f"format {fmt_name} does not re-send; only alertmanager_api does")
     return ReceiverConfig(name=name, format=fmt_name, url=url or "", secret=secret, events=_events(f),
                           journeys=f.strings("journeys"), tags=f.strings("tags"), timeout_s=timeout / 1000,
-                          rate_limit=_rate(f, fmt.default_rate), language=str(language))
+                          rate_limit=_rate(f, fmt.default_rate), language=str(language),
+                          resend_s=resend / 1000 if resend is not None and fmt.resend_every_s else None)
 
 
 def _events(f: Fields) -> frozenset[str]:

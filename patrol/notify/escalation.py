@@ -77,6 +77,11 @@ def _at(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _resend_every(receiver: Receiver, fmt: Format) -> float | None:
+    """How often a firing alert goes again to this receiver (None: once)."""
+    return (receiver.resend_s or fmt.resend_every_s) if fmt.resend_every_s else None
+
+
 class TimedDeliveries:
     def __init__(self, escalation: EscalationSettings | None, maintenance: tuple[MaintenanceSpec, ...] | None) -> None:
         self.escalation = escalation or EscalationSettings()
@@ -84,7 +89,7 @@ class TimedDeliveries:
 
     def concerns(self, row: Delivery, receiver: Receiver, fmt: Format) -> bool:
         """Whether this delivery's time is this module's business (else: sent as always)."""
-        return (row.stream.startswith((RESEND, RENOTIFY)) or bool(fmt.resend_every_s)
+        return (row.stream.startswith((RESEND, RENOTIFY)) or bool(_resend_every(receiver, fmt))
                 or self.escalation.level_of(receiver.name) is not None)
 
     # -- before sending ---------------------------------------------------------------------------
@@ -200,8 +205,8 @@ class TimedDeliveries:
     # -- after a send ---------------------------------------------------------------------------------
     def next_round(self, row: Delivery, receiver: Receiver, fmt: Format, now: datetime) -> tuple[datetime, str] | None:
         """For a re-send or re-notification row just sent: when it goes again (it stays pending)."""
-        if row.stream.startswith(RESEND) and fmt.resend_every_s:
-            every = fmt.resend_every_s
+        every = _resend_every(receiver, fmt)
+        if row.stream.startswith(RESEND) and every:
             return now + timedelta(seconds=every), f"re-sent every {_hm(every)} while it fires"
         if row.stream.startswith(RENOTIFY):
             repeat = self._repeat(receiver)
@@ -213,8 +218,8 @@ class TimedDeliveries:
         """Start the re-send and re-notification of what was just sent, once per receiver and stream."""
         if row.stream.startswith((RESEND, RENOTIFY)):
             return
-        if fmt.resend_every_s and doc["type"] in _FIRES and firing(doc):
-            every = fmt.resend_every_s
+        every = _resend_every(receiver, fmt)
+        if every and doc["type"] in _FIRES and firing(doc):
             self._start(conn, row, receiver, RESEND + row.stream, now + timedelta(seconds=every),
                         f"re-sent every {_hm(every)} while it fires", now)
         repeat = self._repeat(receiver)

@@ -4,10 +4,13 @@ work on Patrol's incidents. ``url`` is Alertmanager's address (``/api/v2/alerts`
 added unless it is there); ``secret``, when set, is sent as a bearer token (for an
 Alertmanager behind a proxy).
 
-Like Prometheus, Patrol re-sends a firing alert every ``RESEND_EVERY_S`` while the
-incident is open (the dispatcher schedules it), each time valid for four intervals:
-if Patrol stops, Alertmanager resolves the alert by itself a few minutes later. A
-resolved incident sends the alert once more with ``endsAt``, which ends it at once.
+Like Prometheus, Patrol re-sends a firing alert every ``RESEND_EVERY_S`` (the
+receiver's ``resend``) while the incident is open (the dispatcher schedules it), each
+time valid for four intervals: if Patrol stops, Alertmanager resolves the alert by
+itself a few intervals later. A resolved incident sends the alert once more with
+``endsAt``, which ends it at once. The dispatcher runs all the time under ``patrol
+schedule``; with ``patrol run`` from cron it runs with each run, so ``resend`` should
+be the run interval there (else the alert would end between runs).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
 
 API_PATH = "/api/v2/alerts"
 RESEND_EVERY_S = 60.0
-VALID_FOR_S = 4 * RESEND_EVERY_S  # Prometheus' rule: an alert not re-sent for four intervals has ended
+VALID_FOR = 4  # Prometheus' rule: an alert not re-sent for four intervals has ended
+VALID_FOR_S = VALID_FOR * RESEND_EVERY_S
 
 
 def alerts_url(url: str) -> str:
@@ -62,7 +66,7 @@ class AlertmanagerApi(Format):
         labels, _ = labels_and_fingerprint(doc)
         starts = starts_at(doc)
         if firing(doc):
-            ends = _rfc3339(ctx.now() + timedelta(seconds=VALID_FOR_S))
+            ends = _rfc3339(ctx.now() + timedelta(seconds=VALID_FOR * (receiver.resend_s or RESEND_EVERY_S)))
         else:
             ends = ended_at(doc)
         alert: dict[str, Any] = {
