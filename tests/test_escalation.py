@@ -238,3 +238,13 @@ def test_a_list_is_expected(tmp_path):
     got = problems(tmp_path, "incidents:\n  escalation: {after: 15m}\n" + RECEIVERS)
     assert [(f, line) for f, line, _ in got] == [("incidents.escalation", 2)]
     assert "expected a list of levels" in got[0][2]
+
+
+def test_patrol_yaml_s_escalation_reaches_the_dispatcher(tmp_path):
+    from patrol.incidents.service import IncidentService
+
+    c = load(tmp_path, f"state: {{url: 'sqlite:///{tmp_path}/state.db'}}\n"
+                       "incidents:\n  escalation:\n    - {after: 0m, receivers: [team-chat]}\n"
+                       "    - {after: 15m, receivers: [oncall]}\n" + RECEIVERS)
+    with IncidentService.from_config(c).dispatcher() as d:
+        assert d.timed.escalation is c.incidents.escalation and d.timed.escalation.level_of("oncall") == 1
