@@ -303,3 +303,75 @@ def test_receiver_defaults_and_masked_urls(tmp_path, monkeypatch):
     assert "XXXXXXXX" not in rs["slack"].display_url and "T000" not in rs["slack"].display_url
     assert mask_url("https://u:pw@example.com/hook?key=abc") == "https://******@example.com/hook?key=******"
     assert not FORMATS["pagerduty"].handles(D.REMINDER) and FORMATS["webhook"].handles(D.REMINDER)
+
+
+# -- a grouped incident (issue 27): one cause, several journeys and steps -------------------------
+def _slow_backend_run(run_dir: Path):
+    """Three journeys whose calls of one API answer in 8 s: one incident about the backend."""
+    from patrol.causes import Cause, Problem
+    from patrol.results import STALL, Finding
+
+    def slow(path: str) -> Finding:
+        url = f"http://bank.test{path}"
+        return Finding(kind=STALL, reason="over_budget", message=f"took 8.2s, over its budget of 3.00s: GET {path} 8.0 s",
+                       evidence={"slow_requests": [{"method": "GET", "url": url, "duration_ms": 8000.0, "type": "fetch"}]},
+                       cause=Cause.of_request("GET", url, Problem.SLOW, resource_type="fetch", ms=8000.0))
+
+    journeys = []
+    for name, steps in (("login", {"sign in": "/api/login"}),
+                        ("transfer", {"sign in": "/api/login", "confirm transfer": "/api/transfer"}),
+                        ("buy_fund", {"sign in": "/api/account", "buy": "/api/funds/880002/buy"})):
+        j = journey(name, steps=tuple(steps))
+        for st in j.steps:
+            st.status, st.findings = "failed", [slow(steps[st.name])]
+            _png(run_dir / st.screenshot)
+        j.status = "failed"
+        journeys.append(j)
+    return make_run(*journeys, run_dir=str(run_dir))
+
+
+def test_every_format_shows_the_grouped_incident_with_its_reach_screenshot_and_console_links(tmp_path):
+    from patrol.config.sections import PublicUrl
+
+    run_dir = tmp_path / "reports" / "20261206-030000-cafe"
+    with ReceiverServer() as srv:
+        receivers = {k: r for k, r in _receivers(srv, whsec()).items() if k != "am"}  # Alertmanager: its own tests
+        svc = service(tmp_path, receivers, public_url=PublicUrl("https://patrol.example/runs", "https://patrol.example"),
+                      confirm=0)
+        svc.record_run(_slow_backend_run(run_dir))
+        stats = svc.flush_deliveries()
+        assert stats.dead == 0 and not stats.pending, stats.errors
+        shot = "https://patrol.example/runs/20261206-030000-cafe/login/01.png"
+        line = "first-party API slow: 4 endpoints under /api answered in 8.0 s; 3 of 3 journeys, 5 steps"
+
+        inc = srv.at("/hook")[0].json["data"]["incident"]
+        assert inc["message"] == line and inc["scope"] == {"journeys": 3, "steps": 5}
+        assert inc["cause"]["kind"] == "request" and inc["cause"]["endpoint"] == "/api"
+        assert [(a["journey"], [s["name"] for s in a["steps"]]) for a in inc["affected"]] == [
+            ("login", ["sign in"]), ("transfer", ["sign in", "confirm transfer"]), ("buy_fund", ["sign in", "buy"])]
+        assert inc["affected"][1]["steps"][1]["screenshot"]["url"].endswith("/transfer/02.png")
+        assert inc["console"]["incident"] == "https://patrol.example/incidents/1"
+
+        def text_of(path: str) -> str:
+            return json.dumps(srv.at(path)[0].json, ensure_ascii=False)
+
+        for path in ("/ding", "/wecom", "/feishu", "/slack", "/pd"):  # (markdown: DingTalk's, WeCom's and Feishu's)
+            body = text_of(path)
+            assert "first-party API slow" in body, path
+            assert "login" in body and "transfer" in body and "buy_fund" in body, path  # every journey it reaches
+            assert shot in body, path  # the first affected step's picture
+            assert "https://patrol.example/incidents/1" in body, path  # where on-call acknowledges
+        for path in ("/ding", "/wecom", "/feishu"):
+            body = text_of(path)
+            assert "3 个旅程，5 个步骤" in body or "3 journey(s), 5 step(s)" in body, path
+        slack = srv.at("/slack")[0].json
+        assert slack["blocks"][0]["text"]["text"].startswith("Patrol OPENED #1 · first-party API slow")
+        fields = [f["text"] for b in slack["blocks"] if b["type"] == "section" for f in b.get("fields", [])]
+        assert any(f.startswith("*Affected*\n3 journey(s), 5 step(s): login: sign in; transfer: sign in, confirm transfer")
+                   for f in fields)
+        assert any(f.startswith("*First affected step*\nlogin") for f in fields)
+        pd = srv.at("/pd")[0].json
+        details = pd["payload"]["custom_details"]
+        assert (details["cause_kind"], details["host"], details["endpoint"]) == ("request", "bank.test", "/api")
+        assert pd["payload"]["component"] == "/api" and pd["images"][0]["src"] == shot
+        assert [a["journey"] for a in details["affected"]] == ["login", "transfer", "buy_fund"]
