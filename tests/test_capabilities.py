@@ -172,6 +172,8 @@ DRIVERS = Path(__file__).resolve().parent.parent / "patrol" / "drivers"
 # Not a declared capability: the Appium server itself answering that it lacks a command
 # (a driver of some platform without, say, scrolling), known only once the session runs.
 SERVER_SAYS_UNSUPPORTED = {("appium_session.py", "unsupported")}
+# The last guard: a driver used as a capability it does not declare.
+LAST_GUARD = {("base.py", "_capable")}
 
 
 def test_every_not_supported_raise_in_the_drivers_is_a_capability_method():
@@ -182,7 +184,7 @@ def test_every_not_supported_raise_in_the_drivers_is_a_capability_method():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "NOT_SUPPORTED" in ast.unparse(node):
                 found.add((source.name, node.name))
     assert found, "the scan found no 'not supported' raise at all: it no longer looks where they are"
-    strays = {(f, name) for f, name in found if name not in capability_methods} - SERVER_SAYS_UNSUPPORTED
+    strays = {(f, name) for f, name in found if name not in capability_methods} - SERVER_SAYS_UNSUPPORTED - LAST_GUARD
     assert not strays, f"'not supported' outside a declared capability: {sorted(strays)}"
 
 
@@ -239,3 +241,27 @@ def test_every_capability_is_needed_by_something():
         needed |= declared.needs
     assert needed == set(Capability)
 
+
+def test_capability_views_are_the_declared_methods_and_refuse_a_driver_without_them():
+    """``hovering(driver).hover(...)``: the protocol is the capability's methods, and a
+    driver that does not declare it is "not supported" (never reached after validate)."""
+    from types import SimpleNamespace
+
+    from patrol.core.vocabulary import Reason
+    from patrol.drivers import base
+    from patrol.errors import ActionFailed
+
+    views = {Capability.HOVER: (base.hovering, base.Hovers), Capability.UPLOADS: (base.uploading, base.Uploads),
+             Capability.DRAG: (base.dragging, base.Drags), Capability.WINDOWS: (base.windows, base.Windows),
+             Capability.APP_CONTROL: (base.app_control, base.ControlsApps)}
+    for cap, (view, protocol) in views.items():
+        assert tuple(m for m in vars(protocol) if not m.startswith("_")) == METHODS[cap], cap
+        assert not hasattr(base.Driver, METHODS[cap][0]), f"{cap} is a capability, not the core"
+        having = SimpleNamespace(capabilities=frozenset({cap}))
+        assert view(having) is having
+        with pytest.raises(ActionFailed) as e:
+            view(SimpleNamespace(capabilities=frozenset(Capability) - {cap}))
+        assert e.value.reason == Reason.NOT_SUPPORTED and f"{cap} is not supported" in str(e.value)
+    # Frames stay in the core (no frame is a no-op every step enters); network evidence is
+    # Playwright's own, asked for by its engine only.
+    assert set(views) == set(Capability) - {Capability.FRAMES, Capability.NETWORK}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.capabilities import Capability
+from ..drivers.base import app_control
 from . import register
 from .base import Action, ActionContext
 
@@ -26,7 +27,7 @@ class _AppAction(Action[str | None]):
         return ctx.string(value, path)
 
     async def perform(self, driver: Driver, params: str | None, ctx: ActionContext) -> None:
-        await driver.app_control(self.name, params, timeout_ms=ctx.timeout_ms)
+        await app_control(driver).app_control(self.name, params, timeout_ms=ctx.timeout_ms)
 
     def describe(self, params: str | None) -> str:
         return f"{self.name} {params or 'the app'}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.capabilities import Capability
+from ..drivers.base import dragging
 from ..journey.model import Locator
 from ..journey.parsing import INVALID
 from . import register
@@ -34,7 +35,7 @@ class Drag(Action[tuple[Locator, Locator]]):
 
     async def perform(self, driver: Driver, params: tuple[Locator, Locator], ctx: ActionContext) -> None:
         source, target = params
-        await driver.drag(source, target, timeout_ms=ctx.timeout_ms)
+        await dragging(driver).drag(source, target, timeout_ms=ctx.timeout_ms)
 
     def describe(self, params: tuple[Locator, Locator]) -> str:
         source, target = params

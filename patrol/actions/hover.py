@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.capabilities import Capability
+from ..drivers.base import hovering
 from ..journey.model import Locator
 from . import register
 from .base import LOCATOR_SCHEMA, Action, ActionContext
@@ -24,7 +25,7 @@ class Hover(Action[Locator]):
         return ctx.locator(value, path)
 
     async def perform(self, driver: Driver, params: Locator, ctx: ActionContext) -> None:
-        await driver.hover(params, timeout_ms=ctx.timeout_ms)
+        await hovering(driver).hover(params, timeout_ms=ctx.timeout_ms)
 
     def describe(self, params: Locator) -> str:
         return f"hover over {params.describe()}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.capabilities import Capability
+from ..drivers.base import windows
 from . import register
 from .base import Action, ActionContext
 
@@ -24,7 +25,7 @@ class SwitchTo(Action[str]):
         return ctx.choice(value, path, WINDOWS)
 
     async def perform(self, driver: Driver, params: str, ctx: ActionContext) -> None:
-        await driver.switch_to(params, timeout_ms=ctx.timeout_ms)
+        await windows(driver).switch_to(params, timeout_ms=ctx.timeout_ms)
 
     def describe(self, params: str) -> str:
         return "switch to the popup" if params == "popup" else "switch to the main window"

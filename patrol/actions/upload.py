@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.capabilities import Capability
+from ..drivers.base import uploading
 from ..journey.model import Locator
 from ..journey.parsing import INVALID
 from . import register
@@ -58,7 +59,7 @@ class Upload(Action[tuple[Locator, tuple[str, ...]]]):
 
     async def perform(self, driver: Driver, params: tuple[Locator, tuple[str, ...]], ctx: ActionContext) -> None:
         loc, files = params
-        await driver.upload(loc, list(files), timeout_ms=ctx.timeout_ms)
+        await uploading(driver).upload(loc, list(files), timeout_ms=ctx.timeout_ms)
 
     def describe(self, params: tuple[Locator, tuple[str, ...]]) -> str:
         loc, files = params

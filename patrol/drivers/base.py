@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ..core.capabilities import NONE, Capability
 from ..core.geometry import Box
@@ -160,35 +160,15 @@ class Driver(ABC):
     async def values_of(self, locator: Locator) -> list[str]:
         """The current value of every form field the locator matches."""
 
-    # -- capabilities: the methods of each (``core.capabilities.METHODS``) ------------------
-    async def hover(self, locator: Locator, *, timeout_ms: float) -> None:
-        """Move the pointer over an element (menus and tooltips that open on hover)."""
-        raise ActionFailed("hovering is not supported by this driver", reason=Reason.NOT_SUPPORTED)
-
-    async def upload(self, locator: Locator, files: list[str], *, timeout_ms: float) -> None:
-        """Put files (absolute paths) into a file input, as choosing them in the picker does."""
-        raise ActionFailed("uploading files is not supported by this driver", reason=Reason.NOT_SUPPORTED)
-
-    async def drag(self, source: Locator, target: Locator, *, timeout_ms: float) -> None:
-        """Drag one element and drop it on another."""
-        raise ActionFailed("drag and drop is not supported by this driver", reason=Reason.NOT_SUPPORTED)
-
-    async def switch_to(self, which: str, *, timeout_ms: float) -> None:
-        """``popup``: the newest tab/window the journey opened (waiting for one up to the
-        timeout); ``main``: the first one. Every later call works on that page."""
-        raise ActionFailed("switching windows is not supported by this driver", reason=Reason.NOT_SUPPORTED)
-
     @contextlib.asynccontextmanager
     async def within_frame(self, frame: Locator | None) -> AsyncIterator[None]:
         """While inside, every locator-taking call resolves inside that iframe (nested
-        calls nest frames). None: no frame, a no-op."""
+        calls nest frames). None: no frame, a no-op: the runner enters it for every step,
+        so it stays in the core; a frame is the ``frames`` capability (a driver with it
+        overrides this; without it, a frame is refused here, the last guard)."""
         if frame is not None:
             raise ActionFailed(f"frames ({frame.describe()}) are not supported by this driver", reason=Reason.NOT_SUPPORTED)
         yield
-
-    async def app_control(self, command: str, app_id: str | None, *, timeout_ms: float) -> None:
-        """launch / activate / terminate an app (app journeys); ``None`` is the journey's own app."""
-        raise ActionFailed(f"'{command}' works in app journeys only (target: app)", reason=Reason.NOT_SUPPORTED)
 
     # -- optional hooks: the defaults mean "not knowable here" ---------------------------------
     async def tap_point(self, x: float, y: float, *, timeout_ms: float) -> None:
@@ -236,6 +216,64 @@ class Driver(ABC):
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(interval_s)
+
+
+# -- optional capabilities (``core.capabilities``): a driver has one when it declares it -------
+class Hovers(Protocol):
+    async def hover(self, locator: Locator, *, timeout_ms: float) -> None:
+        """Move the pointer over an element (menus and tooltips that open on hover)."""
+
+
+class Uploads(Protocol):
+    async def upload(self, locator: Locator, files: list[str], *, timeout_ms: float) -> None:
+        """Put files (absolute paths) into a file input, as choosing them in the picker does."""
+
+
+class Drags(Protocol):
+    async def drag(self, source: Locator, target: Locator, *, timeout_ms: float) -> None:
+        """Drag one element and drop it on another."""
+
+
+class Windows(Protocol):
+    async def switch_to(self, which: str, *, timeout_ms: float) -> None:
+        """``popup``: the newest tab/window the journey opened (waiting for one up to the
+        timeout); ``main``: the first one. Every later call works on that page."""
+
+
+class ControlsApps(Protocol):
+    async def app_control(self, command: str, app_id: str | None, *, timeout_ms: float) -> None:
+        """launch / activate / terminate an app (app journeys); ``None`` is the journey's own app."""
+
+
+def _capable(driver: Driver, capability: Capability) -> Driver:
+    """The driver, when it declares ``capability``; else "not supported": the last guard,
+    which ``patrol validate`` makes unreachable for a validated journey."""
+    if capability not in driver.capabilities:
+        raise ActionFailed(f"{capability} is not supported by this driver ({type(driver).__name__})",
+                           reason=Reason.NOT_SUPPORTED)
+    return driver
+
+
+# Each a checked view of a driver as one capability (tests/test_capabilities.py holds every
+# driver's declared capabilities to the methods it implements, so the cast is sound).
+def hovering(driver: Driver) -> Hovers:
+    return cast(Hovers, _capable(driver, Capability.HOVER))
+
+
+def uploading(driver: Driver) -> Uploads:
+    return cast(Uploads, _capable(driver, Capability.UPLOADS))
+
+
+def dragging(driver: Driver) -> Drags:
+    return cast(Drags, _capable(driver, Capability.DRAG))
+
+
+def windows(driver: Driver) -> Windows:
+    return cast(Windows, _capable(driver, Capability.WINDOWS))
+
+
+def app_control(driver: Driver) -> ControlsApps:
+    return cast(ControlsApps, _capable(driver, Capability.APP_CONTROL))
 
 
 class EngineOptions(Protocol):
