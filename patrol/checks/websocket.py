@@ -27,7 +27,7 @@ from . import register
 from .base import Check
 
 if TYPE_CHECKING:
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 # Findings that say the screen was still loading when the step gave up on it.
 BUSY_REASONS = (Reason.SPINNER_STUCK,)
@@ -68,14 +68,18 @@ class WebSocketCheck(Check):
 
 
 def _code(close: SocketClose | None) -> str:
-    if close is None or close.code is None:
+    """What the page was told: the close code and reason, or the socket's error (a refused handshake)."""
+    if close is None:
         return ""
-    return f"code {close.code}" + (f" {close.reason}" if close.reason else "")
+    told = f"code {close.code}" + (f" {close.reason}" if close.reason else "") if close.code is not None else ""
+    return "; ".join(w for w in (told, close.error or "") if w)
 
 
 def _message(socket: WebSocketRecord, first: SocketClose | None, broke: bool) -> str:
     how = f" ({_code(first)})" if _code(first) else ""
-    words = f"{socket_name(socket.url)} was closed by the server{how} while the screen was loading"
+    refused = first is not None and first.error is not None and first.code in (None, 1006)
+    what = "could not connect" if refused else "was closed by the server"
+    words = f"{socket_name(socket.url)} {what}{how} while the screen was loading"
     if socket.reconnects:
         times = "time" if socket.reconnects == 1 else "times"
         again = " and it closed again" if len(socket.failing_closes()) > 1 else ""
