@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from patrol.config import load_config
 from patrol.config.escalation import EscalationLevel, EscalationSettings
+from patrol.config.incidents import FlappingSettings
 from patrol.core.clock import FakeClock
 from patrol.errors import ConfigError
 from patrol.incidents import documents as D
@@ -121,6 +122,19 @@ def test_resolved_before_the_level_is_due_the_pager_hears_nothing(tmp_path, srv)
         at(svc, clock, minute)
     assert chat(srv) == [D.OPENED, D.RESOLVED] and pages(srv) == []
     assert waiting(svc, "pager") == []
+
+
+def test_a_flapping_notice_goes_only_to_the_levels_already_told(tmp_path, srv):
+    events = {"opened", "resolved", "flapping"}
+    receivers = {"chat": receiver("chat", "webhook", srv.url("/chat"), secret=whsec(), events=events),
+                 "pager": receiver("pager", "pagerduty", srv.url("/pd"), secret=PD_KEY, events=events)}
+    clock = FakeClock(START, autoadvance=True)
+    svc = service(tmp_path, receivers, clock=clock, resolve_after=1, escalation=LADDER,
+                  flapping=FlappingSettings(window=5, start=20, stop=5))
+    for minute in range(4):  # failing, healthy, failing, healthy: flapping from the second run
+        svc.record_run(confirmed_run(DEAD_BUTTON if minute % 2 == 0 else None))
+        at(svc, clock, minute)
+    assert chat(srv) == [D.OPENED, D.FLAPPING] and pages(srv) == []
 
 
 def test_a_chat_that_is_down_does_not_hold_the_pager_back(tmp_path, srv):

@@ -102,10 +102,11 @@ class TimedDeliveries:
             return self._renotify(conn, row, receiver, doc, now)
         level = self.escalation.level_of(receiver.name)
         inc_id = (doc["data"].get("incident") or {}).get("id")
-        if level is None or inc_id is None or row.stream != f"{_INCIDENT}{inc_id}":
+        if level is None or inc_id is None:
             return Plan(Action.SEND, doc)
-        if doc["type"] != E.OPENED:
-            told = any(r["sent_at"] is not None for r in repo.stream_rows(conn, row.stream, [receiver.name]))
+        stream = f"{_INCIDENT}{inc_id}"
+        if doc["type"] != E.OPENED or row.stream != stream:  # its later news (flapping notices too)
+            told = any(r["sent_at"] is not None for r in repo.stream_rows(conn, stream, [receiver.name]))
             if told:
                 return Plan(Action.SEND, doc)
             return Plan(Action.STOP, note=f"not sent: escalation level {level + 1} was never reached")
