@@ -229,6 +229,12 @@ def test_the_grouped_incident_as_on_call_receives_it(service):
     assert inc["scope"] == {"journeys": 3, "steps": 6}
     assert inc["affected"][1]["steps"][0]["screenshot"]["url"] == "https://patrol.example/runs/x/transfer/1.png"
     doc = D.build("incident.opened", "u1", datetime(2026, 12, 6, tzinfo=UTC), incident=inc)
+    import jsonschema
+
+    import patrol.notify
+
+    schema = json.loads((Path(patrol.notify.__file__).parent / "schemas" / "webhook-v1.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(json.dumps(doc)))
     assert summary_line(doc).startswith("Opened: stall (over_budget): first-party API slow: 5 endpoints under /api")
     msg = message(doc)
     assert msg.title.startswith("Patrol OPENED #1 · first-party API slow") and "3 journey(s), 6 step(s)" in msg.title
