@@ -19,8 +19,8 @@ import pytest
 from patrol.config import Config
 from patrol.demo.live import parse_frames
 from patrol.journey.loader import load_journey
-from patrol.runner.options import RunOptions
 from patrol.runner.runner import Listener, Runner
+from patrol.step.options import RunOptions
 
 REPORTED_WITHIN_S = 3.0  # the bound: from the first close to the finding
 TIMEOUT = "15s"  # the hard timeout: long, so a fast finding is fast because the close was seen
@@ -93,6 +93,17 @@ def test_a_socket_silent_longer_than_the_budget_is_named_in_the_stall(faulty_ban
     assert silent["busy_silence_ms"] >= 7500 and silent["frames_in"] >= 1 and not silent["closes"], silent
     socket = funds["artifacts"]["websockets"][0]
     assert socket["open"] and socket["reconnects"] == 0 and socket["down_since_ms"] is None
+
+
+@pytest.mark.faults("ws_delay=30000")
+def test_a_screen_still_loading_at_the_timeout_names_the_silent_socket(faulty_bank, patrol, tmp_path):
+    path = journey(tmp_path, faulty_bank.url)
+    path.write_text(path.read_text(encoding="utf-8").replace(f"timeout: {TIMEOUT}", "timeout: 4s"), encoding="utf-8")
+    p = patrol("run", str(path))
+    assert p.findings("live") == [("open funds", "stall", "spinner_stuck")], p.out
+    f = next(s for s in p.journey("live")["steps"] if s["name"] == "open funds")["findings"][0]
+    assert re.search(r"WebSocket /live/quotes: no message for [3-9]\.\d s", f["message"]), f["message"]
+    assert f["evidence"]["silent_websockets"][0]["url"].endswith("token=***")
 
 
 def test_a_healthy_live_quote_is_evidence_and_no_finding(bank, patrol, tmp_path):
