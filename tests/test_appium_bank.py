@@ -53,7 +53,7 @@ def test_healthy_bank_app_journeys_pass_and_match_the_mobile_baselines(app_confi
 
 
 # The slow API is slow enough that a busy machine's own CPU waits (which excuse a step
-# over budget, runner/cpu_wait.py) cannot cover it: the app's webview names no requests.
+# over budget, step/cpu_wait.py) cannot cover it: the app's webview names no requests.
 @pytest.mark.faults("nan_balance", "no_chart", "slow_api=transfer:6000")
 def test_bank_faults_give_the_same_findings_as_on_the_web(app_config, patrol, faulty_bank):
     p = run(patrol, app_config, faulty_bank, "login", "transfer")

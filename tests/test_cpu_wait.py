@@ -1,4 +1,4 @@
-"""The robot's own CPU starvation (patrol/runner/cpu_wait.py) on this machine's real
+"""The robot's own CPU starvation (patrol/step/cpu_wait.py) on this machine's real
 scheduler counters, and what the budget check makes of it (orchestration, with the
 measurement stubbed: the fake driver takes no CPU to starve)."""
 
@@ -17,7 +17,7 @@ from test_orchestration import Harness, bank, found, journey_file
 
 from patrol.drivers.fake import FakeApp, Reaction
 from patrol.runner import runner as runner_module
-from patrol.runner.cpu_wait import CpuWait
+from patrol.step.cpu_wait import CpuWait
 
 BUSY = "import time\nend = time.monotonic() + 1.2\nwhile time.monotonic() < end: pass\n"
 

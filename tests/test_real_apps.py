@@ -167,7 +167,7 @@ def judge(case: Case, p, hit) -> None:
     allowed = {"over_budget": DETECT_S + (first_step.get("budget_ms") or 0) / 1000,
                "spinner_stuck": DETECT_S + HARD_TIMEOUT_S}.get(case.reason, DETECT_S)
     # The times are the app's: what the robot itself waited for a CPU on this busy machine
-    # (runner/cpu_wait.py; it also lengthens the hard timeout) is not the app's delay.
+    # (step/cpu_wait.py; it also lengthens the hard timeout) is not the app's delay.
     allowed += (first_step["artifacts"].get("robot_cpu_wait_ms") or 0) / 1000
     assert detected <= allowed, f"{summary}: {detected:.1f}s from the fault to the finding (at most {allowed:.0f}s)"
 

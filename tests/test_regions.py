@@ -27,8 +27,8 @@ from patrol.core.png import decode_png, encode_png
 from patrol.journey.model import Locator
 from patrol.journey.parsing import ParseContext
 from patrol.ocr import engine
-from patrol.runner.evidence import StepEvidence
 from patrol.runner.redaction import REDACT_COLOUR, paint, redact_filter
+from patrol.step.evidence import StepEvidence
 from patrol.visual.compare import mask_from_boxes
 
 W, H = 100, 60

@@ -26,7 +26,7 @@ from ..core.capabilities import NONE, Capability
 if TYPE_CHECKING:
     from ..journey.parsing import ParseContext
     from ..results import Finding
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 # The part of a check that works on the step's evidence alone (no driver calls).
 Verdict = Callable[[], Awaitable["list[Finding]"]]
@@ -90,7 +90,7 @@ async def wait_for_condition(sc: StepContext, predicate: Callable[[], Awaitable[
     """Wait up to the step's hard timeout for ``predicate``; stop early once the app
     has failed for longer than a short grace. True when the condition holds. The
     timeout is the app's: the time the robot itself waited for a CPU during the step
-    (runner/cpu_wait.py) is added, up to one more hard timeout."""
+    (step/cpu_wait.py) is added, up to one more hard timeout."""
     failed_at: list[float] = []
 
     async def done() -> bool:

@@ -16,7 +16,7 @@ from .base import Check, Verdict
 from .screen import boxes_for
 
 if TYPE_CHECKING:
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 
 @register

@@ -10,7 +10,7 @@ from .base import Check
 from .detectors import detector_on
 
 if TYPE_CHECKING:
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 
 @register

@@ -13,7 +13,7 @@ from .base import Check
 
 if TYPE_CHECKING:
     from ..drivers._websocket import WebSocketRecord
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 # Connections meant to stay open: long by design, never "the slow request".
 STREAMS = ("websocket", "eventsource")
@@ -22,7 +22,7 @@ STREAMS = ("websocket", "eventsource")
 @register
 class Budget(Check):
     """A step that finished, but slower than its budget, is a stall, unless the time
-    over budget is time the robot itself waited for a CPU (runner/cpu_wait.py) and no
+    over budget is time the robot itself waited for a CPU (step/cpu_wait.py) and no
     slow request of the app's own explains it."""
 
     name = "budget"

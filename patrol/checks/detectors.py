@@ -9,7 +9,7 @@ from ..journey.loader import journey_key
 from ..journey.parsing import INVALID, Invalid, ParseContext
 
 if TYPE_CHECKING:
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 ALWAYS_ON = ("blank_screen", "broken_image", "forbidden_text")
 

@@ -8,7 +8,7 @@ from . import register
 from .base import Check
 
 if TYPE_CHECKING:
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 
 @register

@@ -32,7 +32,7 @@ from . import register
 from .base import Check, wait_for_condition
 
 if TYPE_CHECKING:
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 _SELECTOR = {"$ref": "#/$defs/locator"}
 

@@ -12,7 +12,7 @@ from .base import Check, wait_for_condition
 
 if TYPE_CHECKING:
     from ..journey.parsing import ParseContext
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 
 def url_matches(pattern: str, url: str) -> bool:

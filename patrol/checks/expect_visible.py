@@ -10,7 +10,7 @@ from .base import Check, wait_for_condition
 
 if TYPE_CHECKING:
     from ..journey.parsing import ParseContext
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 
 @register

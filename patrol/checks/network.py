@@ -12,7 +12,7 @@ from .base import Check
 
 if TYPE_CHECKING:
     from ..drivers.base import DriverEvents
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 MAX_SHOWN = 500  # requests per step in the report (failed and slowest kept): a page polling forever stays readable
 # Chromium's own console line for every failed load: the request itself is the evidence

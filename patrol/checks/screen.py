@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..drivers.base import Driver
     from ..ocr.cache import OcrStore
     from ..ocr.engine import OcrResult
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 # An area named in a journey: an element (a locator) or a region as written.
 Area = Locator | Region

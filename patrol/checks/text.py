@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from ..config import Config
     from ..journey.model import Journey
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
 
 DEFAULT_FORBIDDEN = (
     "NaN", "undefined", "null", "[object Object]",

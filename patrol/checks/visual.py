@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..config import Config
-    from ..runner.evidence import StepContext
+    from ..step.evidence import StepContext
     from ..visual.compare import Comparison
 
 KEYS = {

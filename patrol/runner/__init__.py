@@ -1,6 +1,6 @@
 """The orchestrator and its plumbing."""
 
-from .options import RunOptions
+from ..step.options import RunOptions
 from .runner import Listener, Runner, new_run_id
 from .screen_filters import SCREEN_FILTERS, screen_filter
 

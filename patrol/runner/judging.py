@@ -21,7 +21,7 @@ from ..results import SKIPPED
 if TYPE_CHECKING:
     from ..checks.base import Verdict
     from ..results import Finding, StepResult
-    from .evidence import StepContext
+    from ..step.evidence import StepContext
 
 
 @dataclass

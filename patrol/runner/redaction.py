@@ -23,7 +23,7 @@ from ..journey.parsing import Invalid, ParseContext
 from .screen_filters import screen_filter
 
 if TYPE_CHECKING:
-    from .evidence import StepContext
+    from ..step.evidence import StepContext
 
 REDACT_COLOUR = (40, 40, 40, 255)  # RGBA, a dark grey a person reads as "hidden on purpose"
 SCHEMA = {

@@ -41,14 +41,14 @@ from ..results import (
     RunResult,
     StepResult,
 )
-from .artifacts import ArtifactStore, slug
-from .cpu_wait import CpuWait
-from .evidence import JourneyMemory, StepContext, StepEvidence
+from ..step.artifacts import ArtifactStore, slug
+from ..step.cpu_wait import CpuWait
+from ..step.evidence import JourneyMemory, StepContext, StepEvidence
+from ..step.options import RunOptions
+from ..step.settle import settle_screen
 from .judging import Judging
-from .options import RunOptions
 from .program import Frames, Program, within_frames
 from .screen_filters import SCREEN_FILTERS
-from .settle import settle_screen
 from .values import store_values
 
 # Findings that explain why a later expectation failed; the expectation is then a
@@ -543,7 +543,7 @@ class Runner:
 
     async def _again_if_starved(self, sc: StepContext, actx: ActionContext, error: ActionFailed) -> ActionFailed | None:
         """An action that timed out before it reached its element while the robot itself
-        waited for a CPU (runner/cpu_wait.py) is done again with that time, up to one more
+        waited for a CPU (step/cpu_wait.py) is done again with that time, up to one more
         timeout: the timeout is the app's, as for expectations. None when it then worked."""
         more, starved = await robot_wait_owed(sc)
         if not more:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .evidence import StepContext
+    from ..step.evidence import StepContext
 
 ScreenFilter = Callable[["StepContext", bytes], Awaitable[bytes]]
 SCREEN_FILTERS: list[ScreenFilter] = []

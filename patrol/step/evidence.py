@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..journey.model import Journey, Step
     from ..ocr.engine import OcrResult
     from ..results import Finding
-    from ..runner.artifacts import ArtifactStore
+    from .artifacts import ArtifactStore
     from .cpu_wait import CpuWait
     from .settle import SettleResult
 
