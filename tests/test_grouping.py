@@ -228,7 +228,7 @@ def test_the_grouped_incident_as_on_call_receives_it(service):
         inc = D.incident_object(row, "https://patrol.example/runs")
     assert inc["scope"] == {"journeys": 3, "steps": 6}
     assert inc["affected"][1]["steps"][0]["screenshot"]["url"] == "https://patrol.example/runs/x/transfer/1.png"
-    doc = D.build("incident.opened", "u1", datetime(2026, 12, 6, tzinfo=UTC), incident=inc)
+    doc = D.build("incident.opened", "0" * 32, datetime(2026, 12, 6, tzinfo=UTC), incident=inc)
     import jsonschema
 
     import patrol.notify
