@@ -85,6 +85,7 @@ def test_unacknowledged_the_chat_is_reminded_and_the_pager_rings_after_15_minute
     assert pages(srv) == ["trigger"] and chat(srv) == [D.OPENED, D.REMINDER]
     trigger = srv.accepted("/pd")[0].json
     assert trigger["payload"]["custom_details"]["incident_id"] == 1
+    assert trigger["payload"]["custom_details"]["Escalation"] == "level 2, unacknowledged for 15m"
     at(svc, clock, 20)
     assert chat(srv) == [D.OPENED, D.REMINDER, D.REMINDER] and pages(srv) == ["trigger"]
     assert len(srv.accepted("/audit")) == 1  # receivers in no level: as before, no reminders

@@ -36,6 +36,7 @@ LABELS: dict[str, dict[str, str]] = {
         "robot_headline": "Patrol itself could not run {n} journey(s): this is the robot's failure, not the app's.",
         "recovered_headline": "Patrol runs journeys on {target} again.",
         "since": "Since", "step_text": "step {index} “{name}”", "in": "in", "note": "Note",
+        "escalation": "Escalation", "escalation_text": "level {level}, unacknowledged for {ago}",
         "cause": "Cause", "affected": "Affected", "endpoints": "Endpoints", "first_step": "First affected step",
         "scope": "{j} journey(s), {s} step(s)",
     },
@@ -57,6 +58,7 @@ LABELS: dict[str, dict[str, str]] = {
         "robot_headline": "Patrol 自身无法运行 {n} 个旅程：这是巡检机器人的故障，不是被测应用的问题。",
         "recovered_headline": "Patrol 已恢复在 {target} 上运行旅程。",
         "since": "开始于", "step_text": "第 {index} 步「{name}」", "in": "于", "note": "备注",
+        "escalation": "升级", "escalation_text": "第 {level} 级，{ago} 未确认",
         "cause": "原因", "affected": "影响范围", "endpoints": "接口", "first_step": "首个受影响步骤",
         "scope": "{j} 个旅程，{s} 个步骤",
     },
@@ -306,6 +308,9 @@ def _incident_message(t: str, doc: Doc, L: Labels, tz: tzinfo) -> Message:
         if inc.get("resolve_note"):
             m.facts.append((L["note"], clean(inc["resolve_note"], 300)))
     else:
+        esc = doc["data"].get("escalation")  # sent by incidents.escalation: a later level, or a re-notification
+        if isinstance(esc, dict) and esc.get("level"):
+            m.facts.append((L["escalation"], L["escalation_text"].format(level=esc["level"], ago=esc.get("unacknowledged_for"))))
         if t == E.REMINDER:
             m.facts.append((L["open_for"], span(inc["first_seen"], doc.get("timestamp"))))
         m.facts.extend(_evidence_facts(inc, L))
