@@ -169,7 +169,7 @@ def load_config(explicit: str | None = None) -> Config:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlpos.read(path)
         located = yamlpos.load(text, str(path))
     except yamlpos.YamlSyntaxError as e:
         raise ConfigError(f"{path}:{e.line}:{e.column}: {e}") from None

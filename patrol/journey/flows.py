@@ -66,7 +66,7 @@ def read_flow(file: Path, ctx: ParseContext, at: tuple[Any, ...]) -> Flow | None
     """The flow file, checked at its top level; problems go to the including ``ctx`` at ``at``
     (a missing or unreadable file) or to their own place in the flow file."""
     try:
-        located = yamlpos.load(file.read_text(encoding="utf-8"), str(file))
+        located = yamlpos.load(yamlpos.read(file), str(file))
     except FileNotFoundError:
         ctx.error(at, f"no flow file {file}")
         return None

@@ -125,9 +125,12 @@ def load_journey(path: str | Path, *, budgets: Budgets | None = None) -> Journey
     """``budgets``: the project's defaults (patrol.yaml), for what the journey leaves unsaid."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlpos.read(path)
     except FileNotFoundError:
         p = Problem(str(path), 1, 1, "(file)", "no such file")
+        raise JourneyError(str(p), [p]) from None
+    except yamlpos.YamlLimitError as e:
+        p = Problem(str(path), e.line, e.column, "(file)", str(e))
         raise JourneyError(str(p), [p]) from None
     except (OSError, UnicodeDecodeError) as e:
         p = Problem(str(path), 1, 1, "(file)", f"cannot read: {e}")
