@@ -272,7 +272,7 @@ def test_a_deep_link_keeps_its_query_through_sign_in(world, browser):
         assert 'name="next" value="/deliveries?status=dead"' in client.get(r.headers["location"]).text
         # Only a path of this site: anything a browser could read as another host goes to the overview.
         for evil in ("//evil.example/", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "javascript:alert(1)",
-                     "evil.example", "/%0a/evil.example"):
+                     "evil.example", "/\n/evil.example"):
             form = client.get("/login", params={"next": evil}).text
             assert 'name="next" value="/"' in form, evil
 
@@ -333,14 +333,12 @@ def test_sign_in_is_protected_from_login_csrf(world, browser):
     page.context.close()
 
 
-def test_plain_http_off_loopback_says_why_sign_in_cannot_work(world):
+def test_plain_http_off_loopback_says_why_sign_in_cannot_work(world, browser):
     """Over plain HTTP at a LAN name the Secure cookie is dropped by the browser: the sign-in page says so and how to fix it."""
-    from playwright.sync_api import sync_playwright
-
     port = world.url.rsplit(":", 1)[1]
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP console.lan 127.0.0.1"],
-                              headless=True)
+    b = browser.browser_type.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP console.lan 127.0.0.1"])
+    try:
         page = b.new_page()
         page.goto(f"http://console.lan:{port}/")
         warning = page.locator("#cookie-warning")
@@ -352,7 +350,21 @@ def test_plain_http_off_loopback_says_why_sign_in_cannot_work(world):
         assert "/login" in page.url and page.locator("#cookie-warning").is_visible()
         page.goto(f"http://127.0.0.1:{port}/login")
         assert page.locator("#cookie-warning").count() == 0, "on the machine itself the cookie is kept"
+    finally:
         b.close()
+
+
+def test_the_incident_page_and_api_do_not_show_the_servers_run_folder(world):
+    client, _ = _http_session(world, "vic")
+    folder = str(world.runs[0].resolve())
+    html = client.get("/incidents/1").text
+    assert folder not in html and str(world.root) not in html
+    shot = re.search(r'<img class="shot" src="([^"]+)"', html)
+    assert shot and client.get(shot.group(1)).status_code == 200, "the screenshot is served by the console instead"
+    api = httpx.get(world.url + "/api/v1/incidents/1", headers={"cookie": client.headers["cookie"]}).text
+    assert folder not in api and str(world.root) not in api
+    listed = httpx.get(world.url + "/api/v1/incidents?all=1", headers={"cookie": client.headers["cookie"]}).text
+    assert folder not in listed
 
 
 # -- approve, the next run passes, undo, it fails again --------------------------------------------------
@@ -368,13 +380,19 @@ def test_compare_approve_then_undo(world, browser):
         img = page.locator(f"#compare img[data-label={label}]")
         assert img.evaluate("i => i.complete && i.naturalWidth") == 1280, label
     page.click("button[data-mode=slider]")
-    page.fill("#compare .blend", "30")
-    page.dispatch_event("#compare .blend", "input")
+    page.fill(".modes .blend", "30")
+    page.dispatch_event(".modes .blend", "input")
     assert page.locator("#compare .pane-actual").evaluate("e => e.style.width") == "30%"
+    # The divider is drawn and both sides are named.
+    assert page.locator("#compare .pane-actual").evaluate("e => getComputedStyle(e).borderRightWidth") == "3px"
+    assert page.locator("#compare .label-actual").is_visible() and page.locator("#compare .label-baseline").is_visible()
     page.click("button[data-mode=onion]")
     assert page.locator("#compare .pane-actual").evaluate("e => e.style.opacity") == "0.3"
-    page.click("text=Approve this screen as the new baseline")
+    page.click("#approve")
     page.wait_for_url(f"**/runs/{run}?approved=1")
+    # The checklist says what happened: approved, no longer ticked.
+    approved = page.locator("li.screen[data-screen='login/1/4']")
+    assert "approved" in approved.inner_text() and not approved.locator("input[type=checkbox]").is_checked()
     shot = (world.runs[0] / "login" / "04-sign-in.png").read_bytes()
     assert (world.baselines / "login" / "home.desktop.png").read_bytes() == shot, "written as `patrol baseline approve` writes it"
     # The rest of the run from its checklist: the screen still different (promo) is checked already.

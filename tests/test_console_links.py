@@ -19,6 +19,7 @@ import httpx
 import pytest
 from conftest import JOURNEYS, ROOT
 from receivers import ReceiverServer, journey, make_run, receiver, service, whsec
+from test_console_timeline import sign_in_http
 
 from patrol import yamlpos
 from patrol.config import Config, load_config
@@ -181,7 +182,7 @@ def test_links_of_a_real_message_open_the_incident_and_its_compare_view_in_the_c
                 break
             time.sleep(0.05)
         client = httpx.Client(follow_redirects=False)
-        r = client.post(f"{console}/login", data={"name": "qa", "password": "correct horse battery", "next": "/"})
+        r = sign_in_http(client, "qa", base=console)
         assert r.status_code == 303, r.text
         client.headers["cookie"] = r.headers["set-cookie"].split(";")[0]
         incident = next(u for u in links if "/incidents/" in u)

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from receivers import DEAD_BUTTON, confirmed_run
 from schedule_support import OPEN_STEPS, Service, config, write_journey
 from test_console import PASSWORD, _cli, _free_port
-from test_console_timeline import serve
+from test_console_timeline import serve, sign_in_http
 from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
 
 SLOW_STEPS = OPEN_STEPS + "  - name: linger\n    wait: 4s\n"
@@ -43,7 +43,7 @@ def _events(client: httpx.Client, until, timeout: float = 30.0) -> list[dict]:
 
 def _signed(url: str, name: str) -> tuple[httpx.Client, str]:
     client = httpx.Client(base_url=url, follow_redirects=False)
-    r = client.post("/login", data={"name": name, "password": PASSWORD, "next": "/"})
+    r = sign_in_http(client, name)
     assert r.status_code == 303, r.text
     client.headers["cookie"] = r.headers["set-cookie"].split(";")[0]
     csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/schedules").text)
@@ -112,12 +112,14 @@ def test_plain_serve_says_it_sees_no_runs_and_draws_the_step_trends(tmp_path):
         svc.record_run(run)
     for live in serve(tmp_path, {"vic": "viewer"}):
         client = httpx.Client(base_url=live.url, follow_redirects=False)
-        r = client.post("/login", data={"name": "vic", "password": PASSWORD, "next": "/"})
+        r = sign_in_http(client, "vic")
         client.headers["cookie"] = r.headers["set-cookie"].split(";")[0]
         (first,) = _events(client, lambda s: True, timeout=10)
         assert first["live"] is False and first["running"] == [] and "patrol schedule --console-port" in first["note"]
         html = client.get("/").text
-        assert "does not see runs in progress" in html and 'data-stream="/events/running"' in html
+        # Said once, at the bottom: the page opens with the journeys, and opens no stream that has nothing to say.
+        assert "does not see runs in progress" in html and 'data-stream="/events/running"' not in html
+        assert html.index("does not see runs in progress") > html.index("Step durations")
         trends = html[html.index("Step durations"):]
         assert trends.count('<svg class="spark"') == 4, trends  # one chart per step of the journey
         assert "open transfer" in trends and "1.00s" in trends  # its budget

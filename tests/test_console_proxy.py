@@ -6,7 +6,7 @@ session cookie is Secure (the proxy terminates TLS)."""
 from __future__ import annotations
 
 import httpx
-from test_console_timeline import PASSWORD, serve
+from test_console_timeline import PASSWORD, serve, sign_in_http
 
 
 def test_forwarded_client_address_drives_the_sign_in_limit_and_the_cookie_is_secure(tmp_path):
@@ -15,8 +15,7 @@ def test_forwarded_client_address_drives_the_sign_in_limit_and_the_cookie_is_sec
         client = httpx.Client(base_url=live.url, follow_redirects=False)
 
         def sign_in(password: str, address: str, client: httpx.Client = client) -> httpx.Response:
-            return client.post("/login", data={"name": "qa", "password": password, "next": "/"},
-                               headers={"X-Forwarded-For": address, "X-Forwarded-Proto": "https"})
+            return sign_in_http(client, "qa", password, **{"X-Forwarded-For": address, "X-Forwarded-Proto": "https"})
 
         codes = [sign_in("wrong password", "203.0.113.5").status_code for _ in range(6)]
         assert codes[:5] == [401] * 5 and codes[5] == 429, codes

@@ -11,6 +11,7 @@ import time
 import httpx
 from schedule_support import OPEN_STEPS, Service, config, write_journey
 from test_console import PASSWORD, _cli, _free_port
+from test_console_timeline import sign_in_http
 from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
 
 
@@ -67,7 +68,7 @@ def test_schedules_page_runs_now_pauses_and_resumes(bank, tmp_path):
             assert all(f"schedule.{a}" in audit for a in ("run", "pause", "resume"))
             browser.close()
         viewer = httpx.Client(base_url=url, follow_redirects=False)
-        r = viewer.post("/login", data={"name": "vic", "password": PASSWORD, "next": "/"})
+        r = sign_in_http(viewer, "vic")
         viewer.headers["cookie"] = r.headers["set-cookie"].split(";")[0]
         csrf = re.search(r'name="csrf" value="([^"]+)"', viewer.get("/schedules").text).group(1)
         assert "Run now" not in viewer.get("/schedules").text

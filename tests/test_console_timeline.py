@@ -18,6 +18,17 @@ from receivers import DEAD_BUTTON, confirmed_run
 PASSWORD = "correct horse battery"
 
 
+def sign_in_http(client: httpx.Client, name: str, password: str = PASSWORD, *, base: str = "", **headers: str) -> httpx.Response:
+    """POST /login as the sign-in form does: with the form's pre-session CSRF token and its
+    cookie (Secure: httpx keeps it off plain http, so it is sent by hand)."""
+    form = client.get(f"{base}/login", headers=headers)
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token, form.text
+    cookie = form.headers["set-cookie"].split(";")[0]
+    return client.post(f"{base}/login", data={"name": name, "password": password, "next": "/", "csrf": token.group(1)},
+                       headers={**headers, "cookie": cookie})
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -30,15 +41,15 @@ class Live:
     def __init__(self, root: Path) -> None:
         self.root, self.cfg, self.url = root, str(root / "patrol.yaml"), ""
 
-    def service(self):
+    def service(self, resolve_secrets: bool = True):
         from patrol.config import load_config
         from patrol.incidents.service import IncidentService
 
-        return IncidentService.from_config(load_config(self.cfg))
+        return IncidentService.from_config(load_config(self.cfg), resolve_secrets=resolve_secrets)
 
     def session(self, name: str) -> tuple[httpx.Client, str]:
         client = httpx.Client(base_url=self.url, follow_redirects=False)
-        r = client.post("/login", data={"name": name, "password": PASSWORD, "next": "/"})
+        r = sign_in_http(client, name)
         assert r.status_code == 303, r.text
         client.headers["cookie"] = r.headers["set-cookie"].split(";")[0]  # Secure: httpx keeps it off plain http
         token = re.search(r'name="csrf" value="([^"]+)"', client.get("/incidents").text)
@@ -56,7 +67,7 @@ def serve(root: Path, users: dict[str, str]) -> Iterator[Live]:
     from patrol.webconsole.auth import hash_password
 
     live = Live(root)
-    store = live.service().store
+    store = live.service(resolve_secrets=False).store  # as patrol serve: the receivers' secrets may be elsewhere
     with store.write() as conn:
         for name, role in users.items():
             console_repo.add_user(conn, name, role, hash_password(PASSWORD), utcnow())

@@ -37,7 +37,9 @@ def build_app(config_path: str | None, *, config: Config | None = None, incident
     config = config or load_config(config_path)
     if not IncidentService.enabled(config):
         raise InputError("the console needs the state database: remove `state: false` from patrol.yaml")
-    incidents = incidents or IncidentService.from_config(config)
+    # The console only queues deliveries (patrol schedule or the next patrol run sends them), so it
+    # starts without the receivers' secrets in its environment.
+    incidents = incidents or IncidentService.from_config(config, resolve_secrets=False)
     console = Console(incidents.store, baseline_store(config), maintenance=config.settings.maintenance)
     return create_app(console, incidents, schedules=desk or PlanDesk(config, incidents.store))
 

@@ -114,7 +114,18 @@ async def deliveries_page(request: Request, who: Principal) -> Response:
     if status not in (None, "pending", "dead", "sent"):
         raise Refused(400, "status: pending, dead or sent")
     data = console_of(request).deliveries(status)
-    return render(request, "deliveries.html.j2", who, shown=status, retried=request.query_params.get("retried"), **data)
+    return render(request, "deliveries.html.j2", who, shown=status, retried=request.query_params.get("retried"),
+                  sends=sends_here(request), not_sending=NOT_SENDING, **data)
+
+
+NOT_SENDING = ("This console does not send: what is queued or retried here is sent by patrol schedule (or the next "
+               "patrol run), which hold the receivers' secrets in their environment; patrol serve needs none of them.")
+
+
+def sends_here(request: Request) -> bool:
+    """Whether this console's process sends deliveries (the scheduler's, started with --console-port)."""
+    desk = request.app.state.schedules
+    return bool(desk is not None and desk.live)
 
 
 @guarded("approver")

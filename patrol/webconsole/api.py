@@ -20,9 +20,10 @@ from .. import __version__
 from ..core.vocabulary import IncidentStatus
 from ..durations import DurationError, parse_ms
 from ..errors import InputError
-from .admin_pages import desk_of, do_schedule, window_values
+from .admin_pages import NOT_SENDING, desk_of, do_schedule, sends_here, window_values
 from .auth import Principal
 from .data import Refused
+from .incident_pages import viewable, without_paths
 from .web import Handler, console_of, guarded
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -99,7 +100,7 @@ async def run(request: Request, who: Principal) -> Response:
 async def incidents(request: Request, who: Principal) -> Response:
     """Open incidents (``?all=1``: resolved ones too)."""
     status = None if request.query_params.get("all") == "1" else IncidentStatus.OPEN
-    return reply({"incidents": request.app.state.incidents.list_incidents(status, 200)})
+    return reply({"incidents": [viewable(r) for r in request.app.state.incidents.list_incidents(status, 200)]})
 
 
 @api("viewer")
@@ -111,8 +112,8 @@ async def incident(request: Request, who: Principal) -> Response:
         d = request.app.state.incidents.incident_detail(iid)
     except InputError as e:
         raise Refused(404, str(e)) from None
-    return reply({"incident": d["incident"], "events": d["events"], "actions": console_of(request).incident_actions(iid),
-                  "deliveries": d["deliveries"]})
+    return reply({"incident": viewable(d["incident"]), "events": without_paths(d["events"]),
+                  "actions": console_of(request).incident_actions(iid), "deliveries": d["deliveries"]})
 
 
 @api("viewer")
@@ -251,7 +252,8 @@ async def deliveries(request: Request, who: Principal) -> Response:
 @api("approver")
 async def retry_delivery(request: Request, who: Principal) -> Response:
     """Retry a dead delivery (back to pending, due now)."""
-    return reply({"requeued": console_of(request).retry(who, [_int(request, "delivery_id")])})
+    requeued = console_of(request).retry(who, [_int(request, "delivery_id")])
+    return reply({"requeued": requeued} if sends_here(request) else {"requeued": requeued, "note": NOT_SENDING})
 
 
 @api("viewer")

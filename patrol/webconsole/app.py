@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -35,6 +35,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs/{run_id}/files/{name:path}", p.run_file, methods=["GET"]),
         Route("/runs/{run_id}/compare", p.compare, methods=["GET"]),
         Route("/runs/{run_id}/approve", p.approve, methods=["POST"]),
+        Route("/runs/{run_id}/reject", p.reject, methods=["POST"]),
         Route("/baselines", p.baselines_page, methods=["GET"]),
         Route("/baselines/{approval_id:int}/undo", p.undo, methods=["POST"]),
         Route("/incidents", ip.incidents_page, methods=["GET"]),
@@ -58,6 +59,12 @@ def routes() -> list[BaseRoute]:
     ]
 
 
+async def _crashed(request: Request, exc: Exception) -> Response:
+    """An answer the console did not foresee: a plain 500 with the same headers as every
+    other answer (this runs outside the middleware), never a traceback."""
+    return secure_headers(PlainTextResponse("the console could not answer this request (see its log)", status_code=500))
+
+
 class _Headers(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         return secure_headers(await call_next(request))
@@ -65,7 +72,7 @@ class _Headers(BaseHTTPMiddleware):
 
 def create_app(console: Console, incidents: IncidentService, *, secure_cookies: bool = True,
                limiter: RateLimiter | None = None, schedules: PlanDesk | None = None) -> Starlette:
-    app = Starlette(routes=routes(), middleware=[Middleware(_Headers)])
+    app = Starlette(routes=routes(), middleware=[Middleware(_Headers)], exception_handlers={Exception: _crashed})
     app.state.console = console
     app.state.incidents = incidents
     app.state.schedules = schedules

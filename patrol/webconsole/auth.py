@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 ROLES = ("viewer", "approver", "admin")
 SESSION_COOKIE = "patrol_session"
+LOGIN_CSRF_COOKIE = "patrol_login_csrf"  # the sign-in form's token, before there is a session
 SESSION_HOURS = 12
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import utcnow
@@ -18,9 +20,12 @@ from ..notify.maintenance import state as window_state
 from ..notify.outbox import requeue
 from ..store import Store, history, outbox_repo
 from ..store import console_repo as repo
+from ..store.schema import journey_runs, runs, step_results
 from ..visual.approve import Screen, approve_screen, latest_screens
 from ..visual.baselines import BaselineStore, Environment
 from .auth import SESSION_HOURS, Principal, dummy_verify, new_token, token_hash, verify_password
+
+GRID_RUNS = 30  # runs per journey in the overview's status grid
 
 
 class Refused(Exception):
@@ -91,12 +96,14 @@ class Console:
             j = journeys.setdefault((r.journey, r.target, r.device), {
                 "journey": r.journey, "target": r.target, "device": r.device, "runs7": 0, "pass7": 0, "runs30": 0, "pass30": 0})
             j.update(status=r.status, run_id=r.run_id, at=r.started_at)
+            j.setdefault("cells", []).append({"status": r.status, "run_id": r.run_id, "at": r.started_at})
             j["runs30"] += 1
             j["pass30"] += r.status == "passed"
             if r.started_at and r.started_at >= now - timedelta(days=7):
                 j["runs7"] += 1
                 j["pass7"] += r.status == "passed"
         for j in journeys.values():
+            j["cells"] = j["cells"][-GRID_RUNS:]  # the status grid: the last runs, oldest first
             j["rate7"] = _rate(j["pass7"], j["runs7"])
             j["rate30"] = _rate(j["pass30"], j["runs30"])
         return sorted(journeys.values(), key=lambda j: (j["status"] == "passed", j["journey"]))
@@ -104,6 +111,47 @@ class Console:
     def runs(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.store.read() as conn:
             return [dict(r) for r in repo.recent_runs(conn, limit)]
+
+    def run_rows(self, limit: int = 200, *, journey: str | None = None, result: str | None = None,
+                 day: date | None = None) -> list[dict[str, Any]]:
+        """The runs list: each run with its journeys (latest attempts), result, first failing step,
+        duration and trigger; filtered by journey, result and the UTC day it started."""
+        q = select(runs.c.id, runs.c.started_at, runs.c.status, runs.c.duration_ms, runs.c.schedule)
+        if journey:
+            q = q.where(runs.c.id.in_(select(journey_runs.c.run_id).where(journey_runs.c.journey == journey)))
+        if result:
+            q = q.where(runs.c.status == result)
+        if day is not None:
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            q = q.where(runs.c.started_at >= start, runs.c.started_at < start + timedelta(days=1))
+        q = q.order_by(runs.c.started_at.desc(), runs.c.recorded_at.desc()).limit(limit)
+        with self.store.read() as conn:
+            rows = [dict(r) for r in conn.execute(q).mappings()]
+            ids = [r["id"] for r in rows]
+            attempts = conn.execute(
+                select(journey_runs.c.id, journey_runs.c.run_id, journey_runs.c.journey, journey_runs.c.status)
+                .where(journey_runs.c.run_id.in_(ids), journey_runs.c.latest.is_(True)).order_by(journey_runs.c.id)
+            ).mappings().all() if ids else []
+            failing = conn.execute(
+                select(step_results.c.journey_run_id, step_results.c.step_index, step_results.c.name)
+                .where(step_results.c.journey_run_id.in_([a["id"] for a in attempts]), step_results.c.status == "failed")
+                .order_by(step_results.c.journey_run_id, step_results.c.step_index)
+            ).mappings().all() if attempts else []
+        first_fail: dict[int, dict[str, Any]] = {}
+        for f in failing:
+            first_fail.setdefault(f["journey_run_id"], dict(f))
+        by_run: dict[str, list[dict[str, Any]]] = {}
+        for a in attempts:
+            by_run.setdefault(a["run_id"], []).append(
+                {"journey": a["journey"], "status": a["status"], "failed_step": first_fail.get(a["id"])})
+        for r in rows:
+            r["journeys"] = by_run.get(r["id"], [])
+            r["trigger"] = f"schedule {r['schedule']}" if r["schedule"] else "patrol run"
+        return rows
+
+    def journey_names(self) -> list[str]:
+        with self.store.read() as conn:
+            return sorted(str(n) for n in conn.execute(select(journey_runs.c.journey).distinct()).scalars())
 
     def run(self, run_id: str) -> tuple[dict[str, Any], dict[str, Any], Path]:
         """A recorded run, its report.json and its folder."""
@@ -122,7 +170,12 @@ class Console:
         """A file inside a run's folder; anything that resolves outside it is refused."""
         _, _, run_dir = self.run(run_id)
         root = run_dir.resolve()
-        path = (root / name).resolve()
+        if any(ord(c) < 0x20 or c == "\x7f" for c in name):  # a NUL (or other control byte) is no file name
+            raise Refused(404, "no such file")
+        try:
+            path = (root / name).resolve()
+        except (OSError, ValueError):
+            raise Refused(404, "no such file") from None
         if not path.is_relative_to(root) or path.suffix.lower() not in {".png", ".jpg", ".jpeg", ".zip", ".json"}:
             raise Refused(404, "no such file")
         if not path.is_file():
@@ -132,6 +185,32 @@ class Console:
     def screens(self, run_id: str) -> list[Screen]:
         _, report, _ = self.run(run_id)
         return latest_screens(report)
+
+    def screens_now(self, run_id: str) -> list[tuple[Screen, str]]:
+        """Each approvable screen with how it stands now: what the visual check said, or
+        ``approved`` once its baseline is this run's screenshot (approved since)."""
+        _, report, run_dir = self.run(run_id)
+        out: list[tuple[Screen, str]] = []
+        for s in latest_screens(report):
+            state = s.status
+            if s.status != "match":
+                held = self.baselines.load(s.journey, s.baseline, s.device)
+                try:
+                    shot: bytes | None = (run_dir / s.screenshot).read_bytes()
+                except OSError:
+                    shot = None
+                if held is not None and shot is not None and held[0] == shot:
+                    state = "approved"
+            out.append((s, state))
+        return out
+
+    def live_approval(self, run_id: str, s: Screen) -> int | None:
+        """The approval of this run's screen that still stands (for Undo in the compare view)."""
+        for a in self.approvals():
+            if (a["run_id"] == run_id and a["step_index"] == s.step_index and a["journey"] == s.journey
+                    and a["baseline"] == s.baseline and a["device"] == s.device and a["undone_at"] is None):
+                return int(a["id"])
+        return None
 
     def screen(self, run_id: str, key: str) -> tuple[Screen, dict[str, Any]]:
         """One approvable screen of a run and its report step."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -13,6 +15,35 @@ from ..errors import InputError
 from .auth import Principal
 from .data import Refused
 from .web import console_of, guarded, render
+
+
+def viewable(incident: dict[str, Any]) -> dict[str, Any]:
+    """The incident as a viewer may see it: its evidence without the server's run folder
+    (paths inside it made relative; the run's files are served under /runs/RUN/files/)."""
+    ev = incident.get("evidence")
+    if not isinstance(ev, dict):
+        return incident
+    ev = dict(ev)
+    run_dir = str(ev.pop("run_dir", None) or "")
+    prefix = run_dir.rstrip("/") + "/" if run_dir else ""
+    for key in ("screenshot", "trace"):
+        value = ev.get(key)
+        if isinstance(value, str) and prefix and value.startswith(prefix):
+            ev[key] = value[len(prefix):]
+        elif isinstance(value, str) and value.startswith("/"):
+            ev[key] = None  # outside the run folder: not something the console serves
+    return {**incident, "evidence": ev}
+
+
+def without_paths(value: Any) -> Any:
+    """A message document (an event's payload) without the server's file paths: ``run_dir``
+    and every absolute ``path`` go (the links next to them, when there is a public URL, stay)."""
+    if isinstance(value, dict):
+        return {k: without_paths(v) for k, v in value.items()
+                if k != "run_dir" and not (k == "path" and isinstance(v, str) and v.startswith("/"))}
+    if isinstance(value, list):
+        return [without_paths(v) for v in value]
+    return value
 
 
 def _id(request: Request) -> int:
@@ -34,7 +65,80 @@ async def incident_page(request: Request, who: Principal) -> Response:
     except InputError as e:
         raise Refused(404, str(e)) from None
     actions = console_of(request).incident_actions(_id(request))
-    return render(request, "incident.html.j2", who, d=detail, inc=detail["incident"], timeline=timeline(detail["events"], actions))
+    inc = viewable(detail["incident"])
+    return render(request, "incident.html.j2", who, d=detail, inc=inc, view=evidence_view(detail, inc),
+                  timeline=timeline(detail["events"], actions), now=console_of(request).clock())
+
+
+def cause_line(raw: Any) -> str | None:
+    """The incident's cause in one line, when it has one other than the step itself (its
+    ``title`` as stored; else Patrol's description of the cause; else its parts)."""
+    if isinstance(raw, str):
+        return raw.strip() or None
+    if not isinstance(raw, dict) or not raw or raw.get("kind") in (None, "step"):
+        return None
+    if isinstance(raw.get("title"), str) and raw["title"].strip():
+        return str(raw["title"]).strip()
+    try:
+        described = importlib.import_module("patrol.causes").Cause.from_dict(raw).describe()
+        if isinstance(described, str):
+            return described
+    except (ImportError, AttributeError, TypeError, ValueError):
+        pass
+    parts = [raw.get(k) for k in ("method", "template", "host", "text") if isinstance(raw.get(k), str)]
+    return " ".join(p for p in parts if p).strip() or None
+
+
+def _affected(inc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The journeys and steps the incident touches: what the incident lists (when it groups by
+    cause: per journey its steps), else its own journey and step. Read defensively: older rows
+    have no list, and entries may lack any part."""
+    raw = inc.get("affected")
+    out = []
+    for a in raw if isinstance(raw, list) else []:
+        if not isinstance(a, dict):
+            continue
+        steps = [{"index": st.get("index"), "name": str(st.get("name") or "")}
+                 for st in a.get("steps") or [] if isinstance(st, dict)]
+        out.append({"journey": str(a.get("journey") or ""), "device": a.get("device"), "steps": steps,
+                    "count": a.get("count"), "last_run_id": a.get("last_run_id")})
+    if out:
+        return out
+    return [{"journey": inc.get("journey"), "device": inc.get("device"), "count": inc.get("count"),
+             "steps": [{"index": inc.get("step_index"), "name": inc.get("step_name")}], "last_run_id": inc.get("last_run_id")}]
+
+
+def evidence_view(detail: dict[str, Any], inc: dict[str, Any]) -> dict[str, Any]:
+    """What the incident page shows at the top: the cause, the pictures and links into the console."""
+    raw_ev = inc.get("evidence")
+    ev: dict[str, Any] = raw_ev if isinstance(raw_ev, dict) else {}
+    run = inc.get("last_run_id")
+    files = f"/runs/{quote(str(run), safe='')}/files/" if run else ""
+
+    def file_url(path: Any) -> str | None:
+        return files + quote(path) if files and isinstance(path, str) and path else None
+
+    images = {str(i.get("label")): i.get("path") for i in ev.get("images") or [] if isinstance(i, dict)}
+    compare = None
+    if run and inc.get("reason") == "visual_diff":
+        screen = f"{inc.get('journey')}/{int(ev.get('attempt') or 1)}/{inc.get('step_index')}"
+        compare = f"/runs/{quote(str(run), safe='')}/compare?screen={quote(screen, safe='')}"
+    requests = [r for r in ev.get("failed_requests") or [] if isinstance(r, dict)]
+    details = ev.get("details") if isinstance(ev.get("details"), dict) else {}
+    return {
+        "cause": cause_line(inc.get("cause") or ev.get("cause")),
+        "screenshot": file_url(ev.get("screenshot") or images.get("actual")),
+        "diff": file_url(images.get("diff")),
+        "compare": compare,
+        "trace": file_url(ev.get("trace")),
+        "run": run,
+        "affected": _affected(inc),
+        "requests": requests,
+        "page_errors": [str(e) for e in ev.get("page_errors") or []],
+        "ocr_text": ev.get("ocr_text"),
+        "consequences": [str(c) for c in ev.get("consequences") or []],
+        "details": details,
+    }
 
 
 def timeline(events: list[dict[str, Any]], actions: list[dict[str, Any]]) -> list[dict[str, Any]]:

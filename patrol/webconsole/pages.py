@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+from ipaddress import ip_address
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from . import live
-from .auth import SESSION_COOKIE, SESSION_HOURS, Principal
+from . import live, run_view
+from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS, Principal, new_token, same
 from .data import Refused
 from .web import console_of, guarded, render
-from .zoom import zooms
+from .zoom import worth_a_look, zooms
 
 
 def _client(request: Request) -> str:
@@ -21,33 +24,77 @@ def _client(request: Request) -> str:
 
 
 def _next(value: Any) -> str:
-    """Where to go after signing in: only a path of this site (no //host, no scheme)."""
+    """Where to go after signing in: a path of this site with its query (no //host, no scheme,
+    no backslash or control character a browser could turn into another host); else the overview."""
     text = value if isinstance(value, str) else ""
-    return text if text.startswith("/") and not text.startswith("//") and "\\" not in text else "/"
+    if not text.startswith("/") or text.startswith("//") or "\\" in text or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in text):
+        return "/"
+    parts = urlsplit(text)
+    return text if not parts.scheme and not parts.netloc else "/"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cookie_warning(request: Request) -> str:
+    """Why signing in cannot work here, if it cannot: the session cookie is Secure, and a
+    browser keeps a Secure cookie only over HTTPS or from this machine (localhost)."""
+    if not request.app.state.secure_cookies or request.url.scheme == "https" or _loopback(request.url.hostname or ""):
+        return ""
+    port = request.url.port or 80
+    return (f"This console was opened over plain HTTP at {request.url.hostname}. Its sign-in cookie is Secure, and browsers "
+            "keep a Secure cookie only over HTTPS or on the machine itself, so signing in here cannot work. "
+            "Fix: put TLS in front of patrol serve (a reverse proxy that sends X-Forwarded-Proto: https), "
+            f"or reach it through an SSH tunnel at http://127.0.0.1:{port}/.")
+
+
+def _login_form(request: Request, status: int = 200, *, target: str = "/", message: str = "") -> Response:
+    """The sign-in form with a pre-session CSRF token, kept in a cookie of its own (SameSite=strict:
+    a cross-site POST /login does not carry it, so no one can sign a browser into their account)."""
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if len(token) < 32 or len(token) > 64:
+        token = new_token()
+    response = render(request, "login.html.j2", None, status, next=target, message=message, login_csrf=token,
+                      cookie_warning=cookie_warning(request))
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
+                        secure=request.app.state.secure_cookies, path="/login")
+    return response
 
 
 async def login_page(request: Request) -> Response:
-    return render(request, "login.html.j2", None, next=_next(request.query_params.get("next")), message="")
+    return _login_form(request, target=_next(request.query_params.get("next")))
 
 
 async def login(request: Request) -> Response:
     form = await request.form()
     name, password = str(form.get("name") or ""), str(form.get("password") or "")
+    target = _next(form.get("next"))
+    sent = form.get("csrf")
+    if not same(sent if isinstance(sent, str) else "", request.cookies.get(LOGIN_CSRF_COOKIE, "")):
+        return _login_form(request, 403, target=target, message=(
+            "This sign-in did not come from this console's own form (or the browser did not keep its cookie): "
+            "sign in again on this page."))
     # A name tried from one address is stopped after a few failures; one address trying many names, after more.
     pair, address = request.app.state.limiter, request.app.state.address_limiter
     key, ip = f"{_client(request)}|{name}", _client(request)
-    target = _next(form.get("next"))
     if pair.blocked(key) or address.blocked(ip):
-        return render(request, "login.html.j2", None, 429, next=target, message="Too many failed sign-ins: wait a few minutes.")
+        return _login_form(request, 429, target=target, message="Too many failed sign-ins: wait a few minutes.")
     signed = await run_in_threadpool(console_of(request).sign_in, name, password)
     if signed is None:
         pair.failed(key)
         address.failed(ip)
-        return render(request, "login.html.j2", None, 401, next=target, message="Wrong name or password.")
+        return _login_form(request, 401, target=target, message="Wrong name or password.")
     cookie, _ = signed
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict",
                         secure=request.app.state.secure_cookies, path="/")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
 
@@ -65,8 +112,14 @@ async def overview(request: Request, who: Principal) -> Response:
     incidents = request.app.state.incidents.list_incidents(limit=20)
     trends = await run_in_threadpool(live.trends, request)
     upcoming = await run_in_threadpool(_next_runs, request.app.state.schedules, c.clock())
-    return render(request, "overview.html.j2", who, journeys=c.overview(), incidents=incidents, runs=c.runs(10),
-                  running=live.running_now(request.app.state.schedules), trends=trends, upcoming=upcoming)
+    open_per_journey: dict[str, int] = {}
+    for i in incidents:
+        if i.get("status") == "open":
+            open_per_journey[i["journey"]] = open_per_journey.get(i["journey"], 0) + 1
+    runs = await run_in_threadpool(c.run_rows, 10)
+    return render(request, "overview.html.j2", who, journeys=c.overview(), incidents=incidents, runs=runs,
+                  running=live.running_now(request.app.state.schedules), trends=trends, upcoming=upcoming,
+                  open_per_journey=open_per_journey)
 
 
 def _next_runs(desk: Any, now: Any) -> dict[str, Any]:
@@ -84,7 +137,16 @@ def _next_runs(desk: Any, now: Any) -> dict[str, Any]:
 
 @guarded("viewer")
 async def runs_page(request: Request, who: Principal) -> Response:
-    return render(request, "runs.html.j2", who, runs=console_of(request).runs(200))
+    c = console_of(request)
+    q = request.query_params
+    journey, result, day_text = q.get("journey") or None, q.get("result") or None, q.get("date") or ""
+    try:
+        day = date.fromisoformat(day_text) if day_text else None
+    except ValueError:
+        raise Refused(400, f"date: expected YYYY-MM-DD, not {day_text!r}") from None
+    rows = await run_in_threadpool(c.run_rows, 200, journey=journey, result=result, day=day)
+    return render(request, "runs.html.j2", who, runs=rows, journeys=c.journey_names(),
+                  filters={"journey": journey or "", "result": result or "", "date": day_text})
 
 
 @guarded("viewer")
@@ -92,9 +154,11 @@ async def run_page(request: Request, who: Principal) -> Response:
     run_id = request.path_params["run_id"]
     c = console_of(request)
     row, report, _ = c.run(run_id)
-    screens = c.screens(run_id)
+    screens = c.screens_now(run_id)
     return render(request, "run.html.j2", who, run=row, report=report, screens=screens,
-                  approved=request.query_params.get("approved"), quote=quote)
+                  approved=request.query_params.get("approved"), rejected=request.query_params.get("rejected"), quote=quote,
+                  failures=run_view.failures(run_id, report), journeys=run_view.latest_attempts(report),
+                  groups=run_view.step_groups, compare_url=run_view.compare_url)
 
 
 @guarded("viewer")
@@ -120,8 +184,34 @@ async def compare(request: Request, who: Principal) -> Response:
     # Masks in screenshot pixels, when the visual check recorded them with the step.
     masks = ((step.get("artifacts") or {}).get("visual") or {}).get("masks") or []
     zoom = zooms(c.run(run_id)[2], screen.screenshot, clusters, masks)
+    visual = next((f.get("evidence") or {} for f in step.get("findings", []) if f.get("reason") == "visual_diff"), {})
+    zoom = worth_a_look(zoom, visual.get("diff_ratio"), _area_count(step))
+    states = dict((s.key, state) for s, state in c.screens_now(run_id))
     return render(request, "compare.html.j2", who, run_id=run_id, screen=screen, step=step, images=images,
-                  clusters=clusters, zoom=zoom, quote=quote)
+                  clusters=clusters, zoom=zoom, quote=quote, state=states.get(key, screen.status),
+                  approval=c.live_approval(run_id, screen))
+
+
+def _area_count(step: dict[str, Any]) -> int | None:
+    """How many changed areas the visual check counted (its message says so; it keeps the largest)."""
+    for f in step.get("findings", []):
+        if f.get("reason") == "visual_diff":
+            found = re.search(r"in (\d+) area", str(f.get("message") or ""))
+            if found:
+                return int(found.group(1))
+    return None
+
+
+@guarded("approver")
+async def reject(request: Request, who: Principal) -> Response:
+    """Keep the baseline: the difference is a bug of the app (written to the audit log, nothing else changes)."""
+    run_id = request.path_params["run_id"]
+    keys = await _form_list(request, "screen")
+    c = console_of(request)
+    for key in keys:
+        screen, _ = c.screen(run_id, key)
+        c.record(who, "baseline.reject", f"{screen.journey}/{screen.baseline}.{screen.device}", {"run": run_id, "step": screen.step_index})
+    return RedirectResponse(f"/runs/{quote(run_id)}?rejected={quote(', '.join(keys))}", status_code=303)
 
 
 async def _form_list(request: Request, name: str) -> list[str]:
@@ -145,7 +235,9 @@ async def baselines_page(request: Request, who: Principal) -> Response:
 @guarded("approver")
 async def undo(request: Request, who: Principal) -> Response:
     console_of(request).undo(who, int(request.path_params["approval_id"]))
-    return RedirectResponse("/baselines", status_code=303)
+    form = await request.form()
+    back = _next(form.get("back")) if form.get("back") else "/baselines"
+    return RedirectResponse(back, status_code=303)
 
 
 @guarded("admin")

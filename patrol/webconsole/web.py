@@ -4,7 +4,9 @@ each route needs, CSRF on every state-changing request, security headers, render
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -13,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from ..core.isotime import utcnow
 from ..durations import format_ms
 from .auth import SESSION_COOKIE, Principal, same
 from .data import Console, Refused
@@ -37,6 +40,33 @@ templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=
 templates.filters["ms"] = format_ms
 
 
+def shown(value: Any) -> str:
+    """A value as JSON text for people to read: ``< > & '`` as themselves (not ``\\u003c``, as
+    Jinja's ``tojson`` writes them for script blocks); autoescaping keeps it inert in the page."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+templates.filters["shown"] = shown
+
+
+def ago(value: Any) -> str:
+    """How long ago, in one short unit (``5 min``, ``3 h``, ``2 d``): lists show age at a glance."""
+    if not isinstance(value, datetime):
+        return ""
+    if value.tzinfo is None:  # stored in UTC
+        value = value.replace(tzinfo=UTC)
+    seconds = max(0.0, (utcnow() - value).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return ""
+
+
+templates.filters["ago"] = ago
+
+
 def console_of(request: Request) -> Console:
     c: Console = request.app.state.console
     return c
@@ -51,6 +81,12 @@ def error(request: Request, who: Principal | None, status: int, message: str, ap
     if api:
         return JSONResponse({"error": message}, status_code=status)
     return render(request, "error.html.j2", who, status, status_code=status, message=message)
+
+
+def wanted(request: Request) -> str:
+    """The page asked for, path and query (a deep link keeps its ``?screen=`` through sign-in)."""
+    query = request.url.query
+    return request.url.path + ("?" + query if query else "")
 
 
 def _bearer(request: Request) -> str:
@@ -84,7 +120,7 @@ def guarded(role: str, *, api: bool = False) -> Callable[[Handler], Callable[[Re
             if who is None:
                 if api or request.method not in SAFE_METHODS:
                     return error(request, None, 401, "sign in first", api)
-                return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+                return RedirectResponse(f"/login?next={quote(wanted(request), safe='')}", status_code=303)
             if not await _csrf_ok(request, who):
                 return error(request, who, 403, "this request did not carry the page's CSRF token: reload the page and try again", api)
             if not who.can(role):

@@ -12,6 +12,11 @@ from ..core.png import png_dimensions
 
 MIN_SIDE = 96  # a few changed pixels still get a close-up you can read
 MARGIN = 0.3  # of the cluster's larger side, around it
+# Close-ups are for local changes: when this share of the screen changed (a layout shift, a
+# new page), the whole screens side by side say more than any close-up.
+WHOLE_SCREEN_SHARE = 0.15
+MAX_CLOSE_UPS = 4
+MIN_SHARE_OF_CHANGE = 0.02  # an area with less of the changed pixels is counted, not shown
 
 
 def _box(raw: Any) -> tuple[int, int, int, int] | None:
@@ -51,3 +56,23 @@ def zooms(run_dir: Path, screenshot: str, clusters: list[Any], masks: list[Any])
         if box is not None:
             areas.append({"box": box, "view": view(box, size), "pixels": c.get("pixels") if isinstance(c, dict) else None})
     return {"size": size, "masks": boxes, "areas": areas}
+
+
+def worth_a_look(zoom: dict[str, Any], diff_ratio: Any, total_areas: int | None = None) -> dict[str, Any]:
+    """The close-ups a person would look at: none when much of the screen changed (then the
+    whole screens are the evidence), else the largest areas holding a fair share of the
+    change, at most MAX_CLOSE_UPS; with a count (and pixels) of the rest."""
+    areas = list(zoom.get("areas") or [])
+    total = max(len(areas), total_areas or 0)
+    ratio = float(diff_ratio) if isinstance(diff_ratio, (int, float)) else None
+    if ratio is None and zoom.get("size"):
+        w, h = zoom["size"]
+        ratio = sum((a["pixels"] or 0) for a in areas) / float(w * h) if w * h else None
+    if ratio is not None and ratio >= WHOLE_SCREEN_SHARE:
+        return {**zoom, "shown": [], "rest": total, "rest_pixels": None, "whole_screen": round(ratio * 100, 1)}
+    changed = sum((a["pixels"] or 0) for a in areas)
+    ranked = sorted(areas, key=lambda a: -(a["pixels"] or a["box"][2] * a["box"][3]))
+    shown = [a for a in ranked if not changed or (a["pixels"] or 0) >= MIN_SHARE_OF_CHANGE * changed][:MAX_CLOSE_UPS]
+    rest = [a for a in areas if a not in shown]
+    return {**zoom, "shown": shown, "rest": total - len(shown), "rest_pixels": sum((a["pixels"] or 0) for a in rest) or None,
+            "whole_screen": None}

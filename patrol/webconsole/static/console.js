@@ -1,11 +1,13 @@
 // The compare view's modes: side by side, a slider that uncovers the actual screen over
-// the baseline, and an onion skin that fades between them. Progressive: without this
-// script the page shows the three pictures side by side.
+// the baseline (a red divider where they meet, "actual" and "baseline" on either side),
+// and an onion skin that fades between them. Progressive: without this script the page
+// shows the three pictures side by side.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var box = document.getElementById("compare");
   if (!box) { return; }
-  var range = box.querySelector(".blend");
+  var range = document.querySelector(".modes .blend");
+  var row = document.querySelector(".modes .slider-row");
   var actual = box.querySelector(".pane-actual");
   var actualImg = actual ? actual.querySelector("img") : null;
   var base = box.querySelector(".pane-baseline img");
@@ -30,7 +32,7 @@ document.addEventListener("DOMContentLoaded", function () {
       box.classList.remove("side", "slider", "onion");
       box.classList.add(b.dataset.mode);
       document.querySelectorAll(".modes button").forEach(function (o) { o.classList.toggle("on", o === b); });
-      range.hidden = b.dataset.mode === "side";
+      row.hidden = b.dataset.mode === "side";
       apply();
     });
   });
