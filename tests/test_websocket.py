@@ -114,6 +114,8 @@ def test_a_healthy_live_quote_is_evidence_and_no_finding(bank, patrol, tmp_path)
     assert socket["open"] and socket["frames_in"] >= 1 and socket["frames_out"] == 0, socket
     assert socket["closes"] == [] and socket["reconnects"] == 0 and socket["down_since_ms"] is None
     assert socket["busy_silence_ms"] < 3000 and socket["opened_at_ms"] >= 0
+    html = (p.run_dir / "index.html").read_text(encoding="utf-8")
+    assert "WebSockets: 1" in html and "open when the step ended" in html
     # The stream token in the socket's URL is masked everywhere Patrol writes.
     assert socket["url"].endswith("token=***"), socket["url"]
     for name in ("report.json", "index.html"):
