@@ -233,5 +233,37 @@ def _prune_outbox(store: Store, now: datetime, ages: Ages, stats: PruneStats) ->
             stats.events += outbox_repo.delete_closed_events_before(conn, now - timedelta(seconds=keep_runs))
 
 
+def make_room(settings: RetentionSettings, reports_root: Path, store: Store | None = None) -> PruneStats:
+    """``retention: {min_free: …}``: remove whole run folders, oldest first, until the reports disk has
+    ``min_free`` bytes free (or nothing more may go). The rules above still hold: a run an open incident or
+    a pending notification needs is kept, and only run folders with a ``report.json`` are touched."""
+    from .step.artifacts import free_bytes
+
+    stats = PruneStats()
+    root = Path(reports_root).resolve()
+    want = settings.min_free
+    if not settings.enabled or not want or not root.is_dir():
+        return stats
+    free = free_bytes(root)
+    if free is None or free >= want:
+        return stats
+    protected: set[str] = set()
+    if store is not None:
+        with store.read() as conn:
+            protected = protected_runs(conn)
+    folders = [f for f in root.iterdir() if f.is_dir() and f.name not in protected and (f / "report.json").is_file()]
+    oldest_first = sorted(folders, key=lambda f: (_started(f) or datetime.max.replace(tzinfo=UTC), f.name))
+    now = utcnow()
+    for folder in oldest_first:
+        if (free_bytes(root) or 0) >= want:
+            break
+        _remove_folder(folder, stats)
+        stats.reports += 1
+        if store is not None:
+            with store.write() as conn:
+                history.mark_pruned(conn, folder.name, report_at=now, screenshots_at=now)
+    return stats
+
+
 def summary(settings: RetentionSettings) -> dict[str, Any]:
     return {k: settings.age(k) for k in AGE_KEYS}

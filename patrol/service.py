@@ -48,10 +48,11 @@ class PatrolOutcome:
     record: RecordResult | None = None  # when the state database is on
     flush: DispatchStats | None = None  # when deliveries were flushed
     record_error: str | None = None  # the state database could not be written
+    reports_error: str | None = None  # the run folder could not be written (disk full, read-only)
 
     @property
     def exit_code(self) -> int:
-        if self.run.status == Status.ERROR or self.record_error:
+        if self.run.status == Status.ERROR or self.record_error or self.reports_error:
             return EXIT_ROBOT
         return EXIT_FINDINGS if self.run.status == Status.FAILED else EXIT_OK
 
@@ -139,6 +140,7 @@ def patrol_once(
     if not journeys:
         raise InputError("no journeys to run")
     runner = runner or Runner(config, options, listeners or [])
+    _make_room(config, Path(options.reports_root), incidents, say)
     run = call(runner.run(journeys))
     assert run.run_dir is not None  # the runner made the run folder
     run_dir = Path(run.run_dir)
@@ -158,15 +160,26 @@ def patrol_once(
             call(runner.confirm(run, [j for j in journeys if j.name in names], attempt=attempt))
     from .reports import write_all
 
-    write_all(run, run_dir)  # every file atomically: a reader never sees half a report
-    outcome = PatrolOutcome(run, run_dir)
+    outcome = PatrolOutcome(run, run_dir, reports_error=_evidence_lost(run))
+    try:
+        write_all(run, run_dir)  # every file atomically: a reader never sees half a report
+    except OSError as e:
+        from .step.artifacts import reports_unavailable
+
+        outcome.reports_error = str(reports_unavailable(run_dir, e))
+    if outcome.reports_error is not None:
+        run.status = Status.ERROR  # a run whose evidence could not be stored is never reported as passed
     if incidents is not None:
+        # The outcome and findings still reach the state database and on-call, as far as they can.
         _record(incidents, run, schedule, outcome, say)
         if flush and outcome.record_error is None:
             _flush(incidents, outcome, say)
+    if outcome.reports_error is not None:
+        console.error(f"reports_unavailable: {outcome.reports_error}")
     root = Path(options.reports_root)
     # The index reads the state database: when it could not take the run, the next run's index shows it.
-    if index and outcome.record_error is None and run_dir.resolve().parent == root.resolve():
+    if (index and outcome.record_error is None and outcome.reports_error is None
+            and run_dir.resolve().parent == root.resolve()):
         if callable(index):
             index(root)
         else:
@@ -174,6 +187,31 @@ def patrol_once(
 
             write_index(root, store=incidents.store if incidents is not None else None)
     return outcome
+
+
+def _evidence_lost(run: RunResult) -> str | None:
+    """The message of a journey that stopped because its evidence could not be written, if any."""
+    for journey in run.latest():
+        error = journey.robot_error or {}
+        if error.get("reason") == "reports_unavailable":
+            return str(error.get("message"))
+    return None
+
+
+def _make_room(config: Config, root: Path, incidents: IncidentService | None, say: Say) -> None:
+    """``retention: {min_free: …}``: old run folders go, oldest first, until the reports disk has that much free."""
+    settings = config.retention
+    if not settings.enabled or not settings.min_free:
+        return
+    from .retention import make_room
+
+    try:
+        stats = make_room(settings, root, incidents.store if incidents is not None else None)
+    except Exception as e:  # only a head start: the run says what is wrong if the disk stays full
+        console.error(f"retention could not make room in {root}: {type(e).__name__}: {e}")
+        return
+    if stats.reports or stats.screenshots:
+        say(f"retention (min_free): {stats.describe()}")
 
 
 def confirm_delay(configured_s: float, run: RunResult, names: set[str]) -> float:

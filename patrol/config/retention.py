@@ -7,6 +7,7 @@
       deliveries: 90d      # sent / dead notification deliveries
       prune: "30 3 * * *"  # when `patrol schedule` prunes (crontab, in `timezone`)
       timezone: Asia/Shanghai
+      min_free: 2GB        # before each run, remove the oldest run folders until the reports disk has this free
 
 Every age takes ``forever`` (keep); ``retention: false`` switches pruning off. Ages
 must not decrease down the list (screenshots <= reports <= runs).
@@ -14,6 +15,7 @@ must not decrease down the list (screenshots <= reports <= runs).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -33,7 +35,23 @@ KEYS = {
     "deliveries": "age of sent/dead deliveries, or forever",
     "prune": "crontab of the pruning job, or off",
     "timezone": "IANA time zone of prune",
+    "min_free": "free space to make on the reports disk before each run (e.g. 2GB), oldest run folders first",
 }
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1 << 10, "kib": 1 << 10, "mb": 1 << 20, "mib": 1 << 20, "gb": 1 << 30, "gib": 1 << 30,
+          "tb": 1 << 40, "tib": 1 << 40}
+
+
+def parse_size(value: Any) -> int | None:
+    """Bytes from ``2GB``, ``500MB``, ``300KB`` (binary units, as ``df -h`` shows them) or a number; None if not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    m = _SIZE.match(str(value))
+    if not m:
+        return None
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
 
 
 def _default_ages() -> Mapping[str, float | None]:
@@ -46,6 +64,7 @@ class RetentionSettings:
     ages: Mapping[str, float | None] = field(default_factory=_default_ages)  # seconds; None = forever
     prune_cron: str | None = DEFAULT_PRUNE
     timezone: str | None = None
+    min_free: int | None = None  # bytes to keep free on the reports disk (None: no such rule)
 
     def age(self, key: str) -> float | None:
         return self.ages.get(key) if self.enabled else None
@@ -88,7 +107,12 @@ def parse_retention(r: Reader, raw: Any) -> RetentionSettings:
         if (a is None and b is not None) or (a is not None and b is not None and a > b):
             f.error(longer if longer in f else shorter, f"{longer} must be kept at least as long as {shorter}")
     timezone = f.timezone("timezone", None)
-    return RetentionSettings(True, MappingProxyType(ages), _prune(f.raw, f.error, timezone), timezone)
+    min_free = None
+    if "min_free" in f:
+        min_free = parse_size(f.raw["min_free"])
+        if min_free is None:
+            f.error("min_free", "expected a size like 2GB, 500MB or 300KB")
+    return RetentionSettings(True, MappingProxyType(ages), _prune(f.raw, f.error, timezone), timezone, min_free)
 
 
 def _prune(raw: dict[str, Any], error: Any, timezone: str | None) -> str | None:
