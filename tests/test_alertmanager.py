@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alertmanager_server import GROUP_BY, alertmanager  # noqa: F401  (fixture)
-from receivers import DEAD_BUTTON, confirmed_run, receiver, service
+from receivers import DEAD_BUTTON, confirmed_run, journey, make_run, receiver, service
 from sqlalchemy import select
 
+from patrol.causes import Cause, Problem
 from patrol.config import load_config
 from patrol.core.clock import FakeClock
 from patrol.core.isotime import parse_iso
@@ -69,6 +70,30 @@ def test_an_opened_incident_is_listed_with_its_labels_and_ends_when_it_resolves(
     svc.record_run(confirmed_run(name="am-open"))  # healthy: resolves
     assert svc.flush_deliveries(10).sent == 1
     assert not of_journey(am.wait_for(lambda a: not of_journey(a, "am-open")), "am-open")
+
+
+def api_500(name, step):
+    """A journey (and its confirmation rerun) whose step broke on the app's API answering 500."""
+    fail = {step: (BREAKPOINT, "request_failed", "GET /api/transfer/123 HTTP 500")}
+    attempts = [journey(name, fail), journey(name, fail, attempt=2)]
+    for st in (st for j in attempts for st in j.steps):
+        for f in st.findings:
+            f.cause = Cause.of_request("GET", "http://bank.test:8443/api/transfer/123", Problem.FAILED,
+                                       resource_type="fetch", status=500)
+    return attempts
+
+
+def test_one_problem_across_journeys_is_one_alert_carrying_its_cause(tmp_path, alertmanager):
+    am = alertmanager
+    svc = am_service(tmp_path, am)
+    svc.record_run(make_run(*api_500("am-cause-a", "confirm transfer"), *api_500("am-cause-b", "login")))
+    assert svc.flush_deliveries(10).sent == 1
+    alerts = am.wait_for(lambda a: of_journey(a, "am-cause-a"))
+    (alert,) = of_journey(alerts, "am-cause-a") + of_journey(alerts, "am-cause-b")
+    assert {k: alert["labels"].get(k) for k in ("cause_kind", "host", "endpoint", "reason")} == {
+        "cause_kind": "request", "host": "bank.test:8443", "endpoint": "/api", "reason": "request_failed"}
+    assert alert["annotations"]["journeys"] == "am-cause-a, am-cause-b"
+    assert "GET /api/transfer/{id}" in alert["annotations"]["summary"]
 
 
 def test_alerts_group_by_their_labels(tmp_path, alertmanager):
