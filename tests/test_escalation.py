@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from receivers import DEAD_BUTTON, Answer, ReceiverServer, confirmed_run, receiver, service, whsec
+from receivers import DEAD_BUTTON, Answer, ReceiverServer, confirmed_run, make_run, receiver, service, whsec
 from sqlalchemy import select
+from test_alertmanager import api_500
 
 from patrol.config import load_config
 from patrol.config.escalation import EscalationLevel, EscalationSettings
@@ -165,6 +166,20 @@ def test_a_maintenance_window_holds_the_escalation_until_it_ends(tmp_path, srv):
     assert held["last_error"].startswith("scheduled: held by window deploy until 2026-11-21 03:40:00 UTC")
     at(svc, clock, 41)  # the window is over: what it held goes, once
     assert pages(srv) == ["trigger"] and chat(srv) == [D.OPENED, D.REMINDER, D.REMINDER]
+
+
+def test_a_window_on_any_journey_a_grouped_incident_affects_holds_its_escalation(tmp_path, srv):
+    svc, clock = setup(tmp_path, srv)
+    svc.record_run(make_run(*api_500("transfer", "confirm transfer"), *api_500("buy_fund", "login")))  # one incident
+    at(svc, clock, 0)
+    with svc.store.write() as conn:
+        console_repo.add_window(conn, **new_window("funds", "journey", "buy_fund", starts_at=START + timedelta(minutes=12),
+                                                   ends_at=START + timedelta(minutes=40), now=clock.now()), created_by="alice")
+    for minute in (15, 39):
+        at(svc, clock, minute)
+    assert chat(srv) == [D.OPENED] and pages(srv) == []  # the reminder due at 10 min waits too
+    at(svc, clock, 40)
+    assert pages(srv) == ["trigger"] and chat(srv) == [D.OPENED, D.REMINDER]
 
 
 def test_opened_inside_a_window_the_chat_gets_its_15_minutes_before_the_pager(tmp_path, srv):

@@ -168,7 +168,8 @@ class TimedDeliveries:
     def _held(self, conn: Connection, inc: Any, doc: Doc, now: datetime) -> Plan | None:
         """A window or a silence covering the incident's journeys now: wait (looked at again within a minute)."""
         journeys = [(str(inc["journey"]), list(inc["tags"] or []))]
-        journeys += affected_journeys(doc["data"].get("incident") or {})  # a grouped incident's other journeys
+        # A grouped incident: every journey it affects now (the row), or did when it opened (the document).
+        journeys += affected_journeys({"affected": inc.get("affected")}) + affected_journeys(doc["data"].get("incident") or {})
         until: datetime | None = None
         why = ""
         if self.maintenance is not None:
