@@ -3,7 +3,7 @@
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var fmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
   document.querySelectorAll("time[datetime]").forEach(function (t) {
     var d = new Date(t.getAttribute("datetime"));
     if (isNaN(d.getTime())) { return; }
