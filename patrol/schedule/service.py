@@ -23,6 +23,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +116,8 @@ class SchedulerService:
         self.signals = Signals()
         self.dispatcher = DispatcherThread(self._log_error)
         self.metrics_server = MetricsServer(metrics_port, metrics_addr)
-        self.console_server = ConsoleServer(console_port, app=console_app)
+        self.console_server = ConsoleServer(console_port)
+        self._console_app = console_app
         self._fleet_side = fleet
         self.files: FileWatch | None = None
         self._stopping = threading.Event()
@@ -193,7 +195,8 @@ class SchedulerService:
             if process:
                 self.dispatcher.start(self.incidents)
                 self.metrics_server.start(self.metrics)
-                self.console_server.start(self)
+                console_app = self._console_app
+                self.console_server.start(None if console_app is None else partial(console_app, self))
                 self.robot.spawn(lambda: close_idle_browsers(lambda: self.parts.pool))
                 if self.fleet is None:
                     self.job_sync.resume()

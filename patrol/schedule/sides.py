@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from ..store import Store
     from .jobs import JobSync
     from .plan import Plan
-    from .service import SchedulerService
     from .settings import ScheduleSpec
 
 DISPATCH_IDLE_S = 2.0
@@ -151,27 +150,25 @@ class MetricsServer:
 
 class ConsoleServer:
     """``--console-port``: the console (``patrol serve``) inside the scheduler, over its
-    database connection and incident service, with pause/resume/run now on its jobs.
-    ``app`` builds the console for the running service (the CLI passes it)."""
+    database connection and incident service, with pause/resume/run now on its jobs."""
 
-    def __init__(self, port: int | None, host: str = "127.0.0.1",
-                 app: Callable[[SchedulerService], ASGIApp] | None = None) -> None:
+    def __init__(self, port: int | None, host: str = "127.0.0.1") -> None:
         self.port, self.host = port, host
-        self.app = app
         self.url: str | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
-    def start(self, service: SchedulerService) -> None:
+    def start(self, make_app: Callable[[], ASGIApp] | None) -> None:
+        """``make_app`` builds the console over the running service (the CLI hands it in)."""
         if self.port is None:
             return
-        if self.app is None:
+        if make_app is None:
             raise InputError("--console-port: this scheduler was started without the console")
         import socket
 
         import uvicorn
 
-        app = self.app(service)
+        app = make_app()
         sock = socket.socket()
         try:
             sock.bind((self.host, self.port))
