@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import JOURNEYS, copy_flows
+from real_apps.apps import RealApp, jupyter, node_red  # noqa: F401  (the fixtures)
 from sqlalchemy import create_engine, select
 
 from patrol.causes import Cause, CauseKind, Problem, fold, url_template
@@ -244,6 +245,28 @@ def test_the_grouped_incident_as_on_call_receives_it(service):
     assert [lk.label for lk in msg.links][:1] == ["Screenshot"]
 
 
+def test_incidents_show_and_list_lead_with_the_cause_and_its_reach(tmp_path, capsys):
+    from patrol.cli import main
+
+    db = tmp_path / "state.db"
+    svc = IncidentService(open_store(f"sqlite:///{db}"), IncidentSettings(confirm=0), clock=Clock())
+    svc.record_run(slow_everywhere())
+    cfg = tmp_path / "patrol.yaml"
+    cfg.write_text(f"state: {{url: 'sqlite:///{db}'}}\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "incidents", "show", "1"]) == 0
+    out = capsys.readouterr().out
+    lines = [" ".join(ln.split()) for ln in out.splitlines()]
+    assert lines[1] == "stall (over_budget): first-party API slow: 5 endpoints under /api answered in 8.0 s; 3 of 3 journeys, 6 steps"
+    assert lines[2].startswith("cause first-party API slow") and lines[3] == "affected 3 journey(s), 6 step(s)"
+    assert lines[5] == "transfer (web/desktop): 1 sign in, 2 open transfer page, 3 confirm transfer"
+    assert any(ln.startswith("endpoints GET /api/login, GET /api/cards") for ln in lines)
+    assert any(ln == "screenshot /tmp/runs/x/login/1.png" for ln in lines)
+    assert main(["--config", str(cfg), "incidents"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "3 journey(s): login, transfer, buy_fund" in out and "6 steps" in out
+
+
 # -- end to end: the real demo bank -------------------------------------------------------------------
 def lean_journeys(folder: Path, names: tuple[str, ...] = WEB_JOURNEYS) -> Path:
     """The shipped web journeys without the eye checks, with a 1 s step budget."""
@@ -326,3 +349,35 @@ def test_demo_bank_fault_in_one_journey_stays_a_per_step_incident(faulty_bank, p
     assert (inc["journey"], inc["step_name"], inc["kind"]) == ("bind_card", "bind card", "breakpoint")
     assert len(inc["affected"]) == 1 and len(inc["affected"][0]["steps"]) == 1
     assert "journeys" not in inc["message"]
+
+
+# -- end to end: a real app nobody here wrote ---------------------------------------------------------
+@pytest.mark.parametrize(("app", "chunk", "template"), [
+    pytest.param("node_red", "/red/red.min.js*", "/red/red.min.js", marks=pytest.mark.xdist_group("real_app_node_red")),
+    pytest.param("jupyter", "/static/lab/jlab_core.*", "/static/lab/jlab_core.{hash}.js",
+                 marks=pytest.mark.xdist_group("real_app_jupyter")),
+])
+def test_real_app_dead_script_chunk_is_one_incident_across_its_journeys(app, chunk, template, request, patrol, tmp_path):
+    real: RealApp = request.getfixturevalue(app)
+    cfg = tmp_path / "patrol.yaml"
+    cfg.write_text("state: {url: sqlite:///state.db}\nincidents: {confirm: 0}\n"
+                   "browser: {locale: en-US, timezone: UTC}\nvisual: {baselines: baselines}\n", encoding="utf-8")
+    real.proxy.clear()
+    real.proxy.status(chunk, 500)
+    try:
+        p = patrol("--config", str(cfg), "run", *map(str, real.journeys()))
+    finally:
+        real.proxy.clear()  # the app is shared: no fault outlives its test
+    assert p.report is not None, p.out + p.err
+    engine = create_engine(f"sqlite:///{tmp_path}/state.db")
+    try:
+        with engine.connect() as conn:
+            found = [dict(r) for r in conn.execute(select(incidents)).mappings()]
+    finally:
+        engine.dispose()
+    assert len(found) == 1, [(r["journey"], r["step_name"], r["reason"], r["message"]) for r in found]
+    (inc,) = found
+    assert inc["cause"]["kind"] == "resource" and inc["cause"]["template"] == template
+    assert {e["journey"] for e in inc["affected"]} == {j["name"] for j in p.report["journeys"]}
+    assert len(inc["affected"]) == len(real.journeys()) == 3
+    assert p.report["problems"][0]["line"] == inc["message"]
