@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pg_server import pg_server, postgres_url  # noqa: F401  (fixtures)
 from receivers import DEAD_BUTTON, Answer, ReceiverServer, confirmed_run, make_run, receiver, service, whsec
 from sqlalchemy import select
 from test_alertmanager import api_500
@@ -34,12 +35,12 @@ def srv():
         yield s
 
 
-def setup(tmp_path, srv, escalation=LADDER):
+def setup(tmp_path, srv, escalation=LADDER, url=None):
     clock = FakeClock(START, autoadvance=True)
     receivers = {"chat": receiver("chat", "webhook", srv.url("/chat"), secret=whsec()),
                  "pager": receiver("pager", "pagerduty", srv.url("/pd"), secret=PD_KEY),
                  "audit": receiver("audit", "webhook", srv.url("/audit"), secret=whsec())}  # in no level: hears everything at once
-    svc = service(tmp_path, receivers, clock=clock, resolve_after=1, escalation=escalation)
+    svc = service(tmp_path, receivers, clock=clock, resolve_after=1, escalation=escalation, url=url)
     return svc, clock
 
 
@@ -63,8 +64,14 @@ def waiting(svc, receiver_name):
             deliveries.c.receiver == receiver_name, deliveries.c.status == "pending").order_by(deliveries.c.id)).mappings()]
 
 
-def test_unacknowledged_the_chat_is_reminded_and_the_pager_rings_after_15_minutes(tmp_path, srv):
-    svc, clock = setup(tmp_path, srv)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request, tmp_path):
+    """The state database: SQLite in the test's folder, or the suite's PostgreSQL."""
+    return None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+def test_unacknowledged_the_chat_is_reminded_and_the_pager_rings_after_15_minutes(tmp_path, srv, state_url):
+    svc, clock = setup(tmp_path, srv, url=state_url)
     svc.record_run(confirmed_run(DEAD_BUTTON))
     stats = at(svc, clock, 0)
     assert chat(srv) == [D.OPENED] and pages(srv) == [] and len(srv.accepted("/audit")) == 1
