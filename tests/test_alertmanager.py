@@ -214,3 +214,26 @@ def test_resend_sets_how_often_the_alert_goes_again_and_how_long_each_send_holds
 def load_config_text(tmp_path, text):
     (tmp_path / "patrol.yaml").write_text(text, encoding="utf-8")
     return load_config(str(tmp_path / "patrol.yaml"))
+
+
+def test_the_robots_own_failure_is_an_alert_of_its_own_that_ends_when_it_recovers(tmp_path, alertmanager):
+    am = alertmanager
+    clock = FakeClock(datetime.now(UTC) - timedelta(seconds=150), autoadvance=True)
+    svc = service(tmp_path, {"am": receiver("am", "alertmanager_api", am.url, events={"opened", "resolved", "robot_error"})},
+                  clock=clock)
+    robot = [a for a in am.alerts() if a["labels"]["alertname"] == "PatrolRobotError"]
+    assert robot == []
+    svc.record_run(make_run(journey("am-robot", robot="browser_missing")))
+    assert svc.flush_deliveries(5).sent == 1
+    alerts = am.wait_for(lambda a: any(x["labels"]["alertname"] == "PatrolRobotError" for x in a))
+    (alert,) = [a for a in alerts if a["labels"]["alertname"] == "PatrolRobotError"]
+    assert alert["labels"] == {"alertname": "PatrolRobotError", "target": "web", "severity": "error", "source": "patrol"}
+    clock.advance(61)
+    svc.record_run(make_run(journey("am-robot", robot="browser_missing")))  # still failing: nothing new...
+    assert svc.flush_deliveries(5).sent == 1  # ...but the re-send keeps the alert alive
+    svc.record_run(make_run(journey("am-robot")))  # the robot works again
+    assert svc.flush_deliveries(5).sent == 1
+    am.wait_for(lambda a: not any(x["labels"]["alertname"] == "PatrolRobotError" for x in a))
+    assert not [a for a in am.alerts() if a["labels"]["alertname"] == "PatrolRobotError"]
+    clock.advance(61)
+    assert svc.flush_deliveries(5).sent == 0  # the re-send stopped: the robot no longer fails
