@@ -55,12 +55,15 @@ class Reason(StrEnum):
     APP_LEFT_FOREGROUND = "app_left_foreground"
     SYSTEM_DIALOG = "system_dialog"
     WEBSOCKET_CLOSED = "websocket_closed"  # a socket of the app's own closed or kept reconnecting while the screen waited
+    DIALOG_FLOOD = "dialog_flood"  # the page opened dialog after dialog in one step
     # too slow or frozen
     OVER_BUDGET = "over_budget"
     SPINNER_STUCK = "spinner_stuck"
     FROZEN_SCREEN = "frozen_screen"
     SCREEN_UNSETTLED = "screen_unsettled"
     JOURNEY_TIMEOUT = "journey_timeout"
+    PAGE_UNRESPONSIVE = "page_unresponsive"  # the page's main thread did not answer within the hard timeout
+    APP_NOT_RESPONDING = "app_not_responding"  # the app's UI thread did not answer within the hard timeout
     # rendering errors
     VISUAL_DIFF = "visual_diff"
     BLANK_SCREEN = "blank_screen"

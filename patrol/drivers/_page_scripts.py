@@ -92,6 +92,7 @@ QUIET_INIT = """
     q.mutated = now();
   }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
 })();
+//# sourceURL=patrol-quiet-init.js
 """
 
 # What may still change the screen: [] when the page is quiet. ``arg``: the horizon

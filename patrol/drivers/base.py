@@ -207,6 +207,39 @@ class Driver(ABC):
         screenshots says the screen is still."""
         return None
 
+    # -- a page or app that stops answering (runner/hang.py watches these) -------------
+    async def answers(self) -> bool | None:
+        """Wait until the page's (app's) own UI thread has run a trivial request: True
+        once it has. Never returns for a frozen page: the caller bounds the wait. None:
+        this driver cannot tell."""
+        return None
+
+    # Whether ``script_running`` can tell a script that never ends from a page busy
+    # laying out (the web); where it cannot, a page is unresponsive on time alone.
+    sees_scripts: bool = False
+
+    async def script_running(self, within_s: float) -> dict[str, Any] | None:
+        """Where the page's script is running now (function, url, line), interrupting it
+        for a moment; None when no script runs within ``within_s`` or the driver cannot tell."""
+        return None
+
+    def dialogs_seen(self) -> int:
+        """Unexpected dialogs (not armed, or not saying what the journey expected) the
+        page opened since the journey started."""
+        return 0
+
+    def last_dialog(self) -> dict[str, Any] | None:
+        """The last dialog the page opened (type, message), if any."""
+        return None
+
+    async def last_screen(self) -> bytes | None:
+        """A picture of the screen of a page that does not answer, when the browser
+        (device) can still capture it within a moment; None when it cannot."""
+        return None
+
+    async def abandon_page(self) -> None:  # noqa: B027  (optional hook)
+        """Close the page that stopped answering; later calls (teardown) work on a fresh one."""
+
     async def wait_until(self, predicate: Callable[[], Awaitable[bool]], *, timeout_ms: float, interval_s: float = 0.1) -> bool:
         """Poll an async predicate until it holds or the timeout passes."""
         deadline = time.monotonic() + timeout_ms / 1000

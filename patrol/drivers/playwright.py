@@ -51,6 +51,12 @@ _BUSY_INDICATORS_JS = scripts.for_playwright(scripts.BUSY_INDICATORS)
 _SCHEMES: dict[str, Literal["dark", "light", "no-preference"]] = {
     "light": "light", "dark": "dark", "no-preference": "no-preference"}
 T = TypeVar("T")
+# Patrol's own scripts in the page say so in their ``//# sourceURL=``.
+ROBOT_SCRIPT_PREFIX = "patrol-"
+# A step's dialogs kept as evidence; the rest are only counted.
+MAX_DIALOGS_KEPT = 50
+# How long the browser may take to capture a page that stopped answering (it usually cannot).
+LAST_FRAME_S = 1.5
 _STATES: dict[str, Literal["attached", "detached", "hidden", "visible"]] = {
     "attached": "attached", "detached": "detached", "hidden": "hidden", "visible": "visible"}
 
@@ -168,6 +174,7 @@ class PlaywrightEngine(Engine):
             raise BrowserCrashed(f"Chromium could not open a new tab: {e}") from None
         driver = PlaywrightDriver(self, context, page)
         driver.tracer = tracer
+        driver.page_call_s = journey.budgets.timeout_ms / 1000
         network = self.network.under(journey.options.get("network"))
         driver.busy_watch.selectors = self.busy + tuple(journey.options.get("busy") or ())
         driver.busy_watch.policy = RequestPolicy.for_journey(journey.base_url, network.first_party, network.ignore)
@@ -200,6 +207,7 @@ class PlaywrightEngine(Engine):
 
 class PlaywrightDriver(Driver):
     platform = "web"
+    sees_scripts = True
     capabilities = WEB.offers  # frames, popups and windows, hover, drag, uploads, network evidence
 
     def __init__(self, engine: PlaywrightEngine, context: BrowserContext, page: Page):
@@ -221,6 +229,15 @@ class PlaywrightDriver(Driver):
         # The pointer rests where the last click left it, hovering what is there: parked
         # off the page before a screenshot, unless the journey put it there (``hover``).
         self._pointer = "parked"  # parked | incidental | intended
+        # A page that stops answering (runner/hang.py): how long a read of Patrol's own may
+        # wait for it (the journey's hard timeout), the probe's CDP session, its dialogs.
+        self.page_call_s = 15.0
+        self._probe: tuple[Page, CDPSession] | None = None
+        self._script_at: dict[str, Any] | None = None  # where the page's script was when paused
+        self._robot_scripts: set[str] = set()  # script ids of Playwright's and Patrol's own (Debugger.scriptParsed)
+        self._script_urls: dict[str, str] = {}  # the app's scripts: id -> url
+        self._unexpected_dialogs = 0
+        self._last_dialog: dict[str, Any] | None = None
         self._watch(page)
         # Popups (target=_blank, window.open) get the same listeners as the main page.
         context.on("page", self._watch)
@@ -263,10 +280,14 @@ class PlaywrightDriver(Driver):
         message = dialog.message
         matched = answer is None or answer.matches(message)
         accept = answer is not None and answer.accept and matched
-        self._events.dialogs.append({
-            "type": dialog.type, "message": message, "answer": "accepted" if accept else "dismissed",
-            "armed": answer is not None, "expected": answer.text if answer else None, "matched": matched,
-        })
+        if answer is None or not matched:
+            self._unexpected_dialogs += 1
+        self._last_dialog = {"type": dialog.type, "message": message}
+        if len(self._events.dialogs) < MAX_DIALOGS_KEPT:  # a page calling alert() in a loop sends thousands
+            self._events.dialogs.append({
+                "type": dialog.type, "message": message, "answer": "accepted" if accept else "dismissed",
+                "armed": answer is not None, "expected": answer.text if answer else None, "matched": matched,
+            })
         try:
             if accept:
                 await dialog.accept(answer.prompt if answer and answer.prompt is not None else "")
@@ -428,17 +449,26 @@ class PlaywrightDriver(Driver):
         ``evaluate`` as an action with DOM snapshots before and after it (most of tracing's
         cost), and these reads are Patrol looking, not the journey acting."""
         if self.tracer is None or not self.tracer.recording:
-            return await self.page.evaluate(script, arg)
+            return await self._answer(self.page.evaluate(script, arg))
         if self._cdp is None:
-            self._cdp = await self.context.new_cdp_session(self.page)
-        reply = await self._cdp.send("Runtime.evaluate", {"expression": f"({script})({json.dumps(arg)})",
-                                                          "returnByValue": True})
+            self._cdp = await self._answer(self.context.new_cdp_session(self.page))
+        reply = await self._answer(self._cdp.send("Runtime.evaluate", {"expression": f"({script})({json.dumps(arg)})",
+                                                                       "returnByValue": True}))
         if "exceptionDetails" in reply:
             raise PlaywrightError(str(reply["exceptionDetails"].get("text", "page script failed")))
         return reply.get("result", {}).get("value")
 
+    async def _answer(self, call: Awaitable[T]) -> T:
+        """A call into the page that has no timeout of its own (an evaluate, a count),
+        bounded: a page whose script never yields would hold it forever. Past the bound,
+        a PlaywrightError, as for a page that went away."""
+        try:
+            return await asyncio.wait_for(call, self.page_call_s)
+        except TimeoutError:
+            raise PlaywrightError(f"the page did not answer within {self.page_call_s:g}s") from None
+
     async def _scale(self) -> float:
-        return float(await self.page.evaluate("window.devicePixelRatio"))
+        return float(await self._answer(self.page.evaluate("window.devicePixelRatio")))
 
     async def fill(self, locator: Locator, text: str, *, timeout_ms: float) -> None:
         await self._guard(f"fill {locator.describe()}", self._locator(locator).fill(text, timeout=timeout_ms), timeout_ms)
@@ -481,7 +511,7 @@ class PlaywrightDriver(Driver):
     async def is_visible(self, locator: Locator) -> bool:
         """Any match visible: an assertion about what is on screen, not an action on one element."""
         try:
-            return await self._every(locator).filter(visible=True).count() > 0
+            return await self._answer(self._every(locator).filter(visible=True).count()) > 0
         except PlaywrightError:
             return False
 
@@ -491,9 +521,10 @@ class PlaywrightDriver(Driver):
     async def screenshot(self) -> bytes:
         try:
             shot = await self._plain_capture()
-            if shot is not None:
-                return shot
-            return await self.page.screenshot(type="png", animations="disabled", caret="hide", timeout=15_000)
+            if shot is None:
+                shot = await self.page.screenshot(type="png", animations="disabled", caret="hide",
+                                                  timeout=min(15.0, self.page_call_s) * 1000)
+            return shot
         except PlaywrightError as e:
             if not await self.engine.healthy():
                 raise BrowserCrashed(f"Chromium went away while taking a screenshot: {first_line(e)}") from None
@@ -558,21 +589,22 @@ class PlaywrightDriver(Driver):
 
     async def texts_of(self, locator: Locator) -> list[str]:
         try:
-            return await self._every(locator).all_inner_texts()
+            return await self._answer(self._every(locator).all_inner_texts())
         except PlaywrightError:
             return []
 
     async def attributes_of(self, locator: Locator, name: str) -> list[str | None]:
         try:
-            values: list[str | None] = await self._every(locator).evaluate_all(
-                "(els, name) => els.map(e => e.getAttribute(name))", name)
+            values: list[str | None] = await self._answer(self._every(locator).evaluate_all(
+                "(els, name) => els.map(e => e.getAttribute(name))", name))
             return values
         except PlaywrightError:
             return []
 
     async def values_of(self, locator: Locator) -> list[str]:
         try:
-            values: list[str] = await self._every(locator).evaluate_all("els => els.map(e => String(e.value ?? ''))")
+            values: list[str] = await self._answer(
+                self._every(locator).evaluate_all("els => els.map(e => String(e.value ?? ''))"))
             return values
         except PlaywrightError:
             return []
@@ -595,8 +627,8 @@ class PlaywrightDriver(Driver):
         """CSS-pixel boxes of what Playwright's selector engine matches (slower: two calls per element)."""
         rects: list[tuple[float, float, float, float]] = []
         try:
-            for handle in await self.page.locator(selector).all():
-                box = await handle.bounding_box()
+            for handle in await self._answer(self.page.locator(selector).all()):
+                box = await self._answer(handle.bounding_box())
                 if box:
                     rects.append((box["x"], box["y"], box["width"], box["height"]))
         except PlaywrightError:
@@ -628,7 +660,7 @@ class PlaywrightDriver(Driver):
 
     async def prepare_for_screenshot(self) -> None:
         try:
-            await self.page.evaluate(_ADD_STILL_CSS_JS, _STILL_CSS)
+            await self._answer(self.page.evaluate(_ADD_STILL_CSS_JS, _STILL_CSS))
             await self._park_pointer()
         except PlaywrightError:
             pass
@@ -637,7 +669,7 @@ class PlaywrightDriver(Driver):
         """Move the pointer off the page (no hover, no mousemove inside it), so an element
         that happens to lie under the last click looks the same in every run."""
         if self._pointer == "incidental":
-            await self.page.mouse.move(-1, -1)
+            await self._answer(self.page.mouse.move(-1, -1))
             self._pointer = "parked"
 
     async def page_busy(self, horizon_ms: float) -> list[str] | None:
@@ -647,6 +679,111 @@ class PlaywrightDriver(Driver):
         except PlaywrightError:
             return None
         return None if state is None else busy + state
+
+    # -- a page that stops answering (runner/hang.py) ----------------------------------
+    async def answers(self) -> bool | None:
+        """A trivial script over CDP (not traced, not Playwright's utility world): the
+        renderer runs it between the page's own tasks, so a script that never yields (or
+        a dialog left open) keeps it waiting."""
+        try:
+            session = await self._probe_session()
+            await session.send("Runtime.evaluate", {"expression": "1", "returnByValue": True})
+        except PlaywrightError:
+            self._probe = None  # the page closed or navigated away: not frozen, ask the new one next time
+        return True
+
+    async def _probe_session(self) -> CDPSession:
+        """The page's probe session, with the debugger on (from the first probe, while the
+        page still answers: enabling it later would wait for the page) so that a script
+        that never ends can be interrupted to say where it is; breakpoints and the app's
+        own ``debugger;`` statements stay inactive."""
+        page = self.page
+        if self._probe is None or self._probe[0] is not page:
+            session = await self.context.new_cdp_session(page)
+            session.on("Debugger.paused", lambda event: self._on_paused(session, event))
+            session.on("Debugger.scriptParsed", self._on_script)
+            await session.send("Debugger.enable")
+            await session.send("Debugger.setBreakpointsActive", {"active": False})
+            self._probe = (page, session)
+        return self._probe[1]
+
+    def _on_script(self, event: dict[str, Any]) -> None:
+        """Which scripts are the app's own: Playwright's (its isolated world, its evaluations
+        of Patrol's reads) are the robot looking, however long they take on a huge page."""
+        context = event.get("executionContextAuxData") or {}
+        url = str(event.get("url", ""))
+        if not context.get("isDefault", True) or "__playwright" in url or url.startswith(ROBOT_SCRIPT_PREFIX):
+            self._robot_scripts.add(str(event.get("scriptId")))
+        elif url:
+            self._script_urls[str(event.get("scriptId"))] = url
+
+    def _on_paused(self, session: CDPSession, event: dict[str, Any]) -> None:
+        """Paused at Patrol's request: where the app's script was, then on at once. The
+        app's when its code is on the stack (a file or the document: Patrol's timer
+        wrappers call the app's callbacks, eval'd code is called from the app's) and the
+        code running is not the robot's (Playwright's queries walking a huge DOM)."""
+        frames = event.get("callFrames") or [{}]
+        self._script_at = None
+        if str((frames[0].get("location") or {}).get("scriptId")) not in self._robot_scripts:
+            for frame in frames:
+                location = frame.get("location") or {}
+                url = self._script_urls.get(str(location.get("scriptId")))
+                if url:
+                    self._script_at = {"function": frame.get("functionName") or "(anonymous)", "url": mask_url(url),
+                                       "line": int(location.get("lineNumber", 0)) + 1}
+                    break
+        task = asyncio.ensure_future(session.send("Debugger.resume"))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a page gone meanwhile
+
+    async def script_running(self, within_s: float) -> dict[str, Any] | None:
+        """Interrupt the page's script (V8 takes a pause request between two statements,
+        whatever the main thread is doing in JavaScript): where it was, or None when no
+        script ran within ``within_s`` (the page is laying out or parsing, not looping)."""
+        if self._probe is None or self._probe[0] is not self.page:
+            return None
+        self._script_at = None
+        try:
+            await asyncio.wait_for(self._probe[1].send("Debugger.pause"), within_s)
+        except (PlaywrightError, TimeoutError):
+            return None
+        end = time.monotonic() + within_s
+        while self._script_at is None and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        return self._script_at
+
+    def dialogs_seen(self) -> int:
+        return self._unexpected_dialogs
+
+    def last_dialog(self) -> dict[str, Any] | None:
+        return self._last_dialog
+
+    async def last_screen(self) -> bytes | None:
+        """Chromium composites a frame only when the page's main thread commits one, so
+        a frozen page usually gives nothing within a moment (None: the runner keeps the
+        last screenshot it stored)."""
+        try:
+            session = await asyncio.wait_for(self.context.new_cdp_session(self.page), LAST_FRAME_S)
+            shot = await asyncio.wait_for(session.send("Page.captureScreenshot", {"format": "png"}), LAST_FRAME_S)
+            return base64.b64decode(shot["data"])
+        except (PlaywrightError, TimeoutError, KeyError):
+            return None
+
+    async def abandon_page(self) -> None:
+        """A fresh tab in the same context (cookies and storage kept, for teardown), then
+        the hung ones closed without their unload handlers: Chromium ends their renderer."""
+        hung = list(self._pages)
+        try:
+            fresh = await asyncio.wait_for(self.context.new_page(), 15)
+        except (PlaywrightError, TimeoutError) as e:
+            raise BrowserCrashed(f"Chromium could not open a new tab after the page stopped answering: {e}") from None
+        self._watch(fresh)
+        self._main, self._probe, self._cdp = fresh, None, None
+        self._use(fresh)
+        for page in hung:
+            try:
+                await asyncio.wait_for(page.close(run_before_unload=False), 10)
+            except (PlaywrightError, TimeoutError):
+                pass  # the engine's health check decides whether Chromium itself still answers
 
     async def close(self) -> None:
         await self.sockets.close()

@@ -46,6 +46,7 @@ from ..step.cpu_wait import CpuWait
 from ..step.evidence import JourneyMemory, StepContext, StepEvidence
 from ..step.options import RunOptions
 from ..step.settle import settle_screen
+from .hang import Hang, watch_for_hang
 from .judging import Judging
 from .program import Frames, Program, within_frames
 from .screen_filters import SCREEN_FILTERS
@@ -67,6 +68,11 @@ SYMPTOMS = {Reason.EXPECT_FAILED, Reason.WRONG_VALUE, Reason.BLANK_SCREEN, Reaso
 # Extra time Patrol gives a driver call beyond the hard timeout before it declares
 # the action hung (the driver's own timeout should fire first).
 HANG_GRACE_S = 10.0
+# After a page stopped answering: how long its step's own work may take to end once
+# cancelled, the last picture of it (through the screen filters), and closing its tab.
+HANG_CANCEL_S = 2.0
+HANG_SCREEN_S = 3.0
+HANG_CLOSE_S = 30.0
 # What the screen filters and evidence checks load on first use (NumPy, OpenCV, the
 # OCR engine): imported on a side thread while the browser starts, when this process
 # mostly waits, instead of inside the first step.
@@ -455,6 +461,29 @@ class Runner:
         sr.status = RUNNING
         sr.runs += 1
         sr.budget_ms = sc.step.budget_ms if sc.step.budget_ms is not None else sc.journey.budgets.step_ms
+        t0 = time.monotonic()
+        # The step, and beside it a watcher asking the page whether it still answers
+        # (hang.py): a page that stops answering cuts the step off within its hard timeout.
+        work = asyncio.ensure_future(self._step_phases(sc, sr, progress, frames))
+        watch = asyncio.ensure_future(watch_for_hang(sc.driver, sc.timeout_ms / 1000, app=sc.journey.target == "app"))
+        try:
+            await asyncio.wait([work, watch], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (work, watch):
+                if not task.done():
+                    task.cancel()  # the journey was cut off (its limit, a stopping service), or one of them won
+        if work.done() and not work.cancelled():
+            parts = work.result()  # a robot error ends the journey as before
+            judging.add(sc, sr, parts)
+            return _fatal(sc.findings, parts) and not sc.step.optional
+        await asyncio.wait([work], timeout=HANG_CANCEL_S)  # Playwright calls end at once when cancelled
+        await self._hung(sc, sr, watch.result(), t0)
+        judging.add(sc, sr, [])
+        return True
+
+    async def _step_phases(self, sc: StepContext, sr: StepResult, progress: Progress,
+                           frames: Frames) -> list[list[Finding] | Verdict]:
+        """Act, capture, look: the step as it runs when the page answers."""
         findings = await self._act(sc, sr, progress, frames)
         sr.duration_ms = round(sc.evidence.duration_ms, 1)
         await self._capture(sc, sr)
@@ -465,9 +494,43 @@ class Runner:
                                        message=f"could not {action.describe(sc.step.params)}: {error}",
                                        evidence={**error.evidence, "url": sc.evidence.url}, fatal=True))
         sc.findings = findings
-        parts = await self._look(sc)
-        judging.add(sc, sr, parts)
-        return _fatal(findings, parts) and not sc.step.optional
+        return await self._look(sc)
+
+    async def _hung(self, sc: StepContext, sr: StepResult, hang: Hang, t0: float) -> None:
+        """The page stopped answering (or flooded dialogs): the finding, with the last
+        picture of the screen Patrol could get, then the hung tab is closed. The journey
+        ends here; teardown runs in a fresh tab."""
+        driver = sc.driver
+        sr.duration_ms = round((time.monotonic() - t0) * 1000, 1)
+        sc.evidence.duration_ms = sr.duration_ms
+        shot = None
+        try:
+            png = await asyncio.wait_for(driver.last_screen(), HANG_SCREEN_S)
+            if png is not None:
+                png = await asyncio.wait_for(self._filtered(sc, png), HANG_SCREEN_S)
+                sc.evidence.screenshot_png = png
+                shot = sc.artifacts.write(sc.artifacts.step_file(sc.journey_dir, sc.step.index, sc.step.key, ".png"), png)
+        except (TimeoutError, RobotError):
+            shot = None  # a screen the filters (redaction) could not go over is never written
+        if shot is None and sc.memory.last_screenshot is not None:
+            shot = sc.memory.last_screenshot  # the last good one, already through the filters
+            sc.notes.append("the page could no longer be captured: the screenshot is the last one taken before it hung")
+        sr.screenshot = shot
+        sc.evidence.url = await driver.current_url()
+        sr.url = mask_url(sc.evidence.url)
+        sc.evidence.events = driver.drain_events()
+        sc.findings = [Finding(kind=hang.kind, reason=hang.reason, message=hang.message, fatal=True,
+                               evidence={**hang.evidence, "url": sr.url, "screenshot": shot,
+                                         "hard_timeout_ms": sc.timeout_ms})]
+        try:
+            await asyncio.wait_for(driver.abandon_page(), HANG_CLOSE_S)
+        except TimeoutError:
+            raise RobotError(f"the browser did not close a tab that stopped answering within {HANG_CLOSE_S:g}s") from None
+
+    async def _filtered(self, sc: StepContext, png: bytes) -> bytes:
+        for screen_filter in SCREEN_FILTERS:
+            png = await screen_filter(sc, png)
+        return png
 
     def _record(self, sc: StepContext, sr: StepResult, result: JourneyResult) -> None:
         """The step's result, once every check's verdict is in."""
@@ -591,6 +654,7 @@ class Runner:
             png = await screen_filter(sc, png)
         evidence.screenshot_png = png
         sr.screenshot = sc.artifacts.write(sc.artifacts.step_file(sc.journey_dir, sc.step.index, sc.step.key, ".png"), png)
+        sc.memory.last_screenshot = sr.screenshot
         evidence.events = driver.drain_events()
 
     async def _look(self, sc: StepContext) -> list[list[Finding] | Verdict]:

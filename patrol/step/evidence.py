@@ -65,6 +65,9 @@ class JourneyMemory:
     steps_done: bool = False
     # ``${vars.X}``, ``${run.id}``, ``${random}``...: the values this journey attempt fills in.
     scope: Scope = field(default_factory=Scope)
+    # The newest screenshot stored (its path in the run folder): what a page that stopped
+    # answering last looked like, when it can no longer be captured.
+    last_screenshot: str | None = None
 
 
 @dataclass
