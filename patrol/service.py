@@ -180,13 +180,24 @@ def patrol_once(
     # The index reads the state database: when it could not take the run, the next run's index shows it.
     if (index and outcome.record_error is None and outcome.reports_error is None
             and run_dir.resolve().parent == root.resolve()):
+        _write_index(index, root, incidents)
+    return outcome
+
+
+def _write_index(index: bool | Callable[[Path], None], root: Path, incidents: IncidentService | None) -> None:
+    """``reports/index.html`` is derived from the state database and the run folders: when either is away for
+    a moment, the run stands as recorded and the next run's index shows it."""
+    from .store import StateStoreError
+
+    try:
         if callable(index):
             index(root)
         else:
             from .reports.index import write_index
 
             write_index(root, store=incidents.store if incidents is not None else None)
-    return outcome
+    except (StateStoreError, OSError) as e:
+        console.error(f"the reports index was not refreshed ({e}); the next run's index shows this run")
 
 
 def _evidence_lost(run: RunResult) -> str | None:

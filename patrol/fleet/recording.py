@@ -7,6 +7,11 @@ and their outbox rows go in together (one transaction, ``IncidentService.record_
 which a retry cannot record twice), then the firing is marked finished. Before each
 try it renews its lease: a firing another worker took over meanwhile (this worker's
 lease ran out while the database was away) keeps that worker's run, never two.
+
+Every write after a run is tried for ``PATIENCE_S`` (10 minutes), waiting 1, 2, 4, 8,
+then 15 s between tries; the lease is renewed with each try, so the leader does not
+take the firing away from a worker that is only waiting for the database. A run that
+was recorded always ends its firing ``finished`` (``fleet_repo.fail`` finishes it too).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,6 +30,8 @@ if TYPE_CHECKING:
     from ..incidents.service import IncidentService
     from ..results import RunResult
     from ..store import Store
+
+T = TypeVar("T")
 
 FIRST_WAIT_S = 1.0
 LONGEST_WAIT_S = 15.0
@@ -52,17 +59,37 @@ class Recorder:
     def settle(self, run: RunResult, *, key: str, schedule: str, recorded: bool) -> str:
         """Record ``run`` (unless ``recorded``) and finish its firing, retrying while the
         state database is away."""
+        settled = self._retrying(f"holding run {run.run_id}",
+                                 lambda: self._once(run, key=key, schedule=schedule, recorded=recorded))
+        if settled is None:
+            self.say(f"[red]error:[/] run {run.run_id} could not be recorded for {self.patience_s:g}s; "
+                     "the leader sends its firing again once its lease has run out")
+            return Settle.GAVE_UP
+        return settled
+
+    def fail(self, *, key: str, run_id: str) -> bool:
+        """The attempt broke down inside the robot: end it (the firing is dropped, or finished when its run
+        was recorded after all), retrying while the database is away. False: gave up (the lease runs out
+        and the leader takes the firing back)."""
+
+        def once() -> bool:
+            with self.store.write() as conn:
+                fleet_repo.fail(conn, key=key, run_id=run_id, now=datetime.now(UTC))
+            return True
+
+        return bool(self._retrying(f"ending attempt {run_id}", once))
+
+    def _retrying(self, holding: str, once: Callable[[], T]) -> T | None:
+        """``once()`` until it gets through to the database, with backoff, for ``patience_s`` at most."""
         deadline = self.monotonic() + self.patience_s
         wait = FIRST_WAIT_S
         while True:
             try:
-                return self._once(run, key=key, schedule=schedule, recorded=recorded)
+                return once()
             except (StateStoreError, SQLAlchemyError) as e:
                 if self.monotonic() + wait > deadline:
-                    self.say(f"[red]error:[/] run {run.run_id} could not be recorded for {self.patience_s:g}s "
-                             f"({type(e).__name__}); its firing runs again when its task comes back")
-                    return Settle.GAVE_UP
-                self.say(f"[yellow]the state database is away[/] ({type(e).__name__}): holding run {run.run_id}, "
+                    return None
+                self.say(f"[yellow]the state database is away[/] ({type(e).__name__}): {holding}, "
                          f"trying again in {wait:g}s")
                 self.sleep(wait)
                 wait = min(LONGEST_WAIT_S, wait * 2)

@@ -197,28 +197,33 @@ class WorkerRuntime:
                         slots=self.slots)
         self.log(f"{tag(spec.name)} running {console.safe(journey.name)} ({console.safe(key)})")
         lost = lambda: self.robot.soon(runner.interrupt)  # noqa: E731  # someone else runs this firing now
+        beat = Heartbeat(self.store, key, run_id, self.lease_s, lost)
         try:
-            with Heartbeat(self.store, key, run_id, self.lease_s, lost) as beat:
+            with beat:
                 outcome = patrol_once(plan.config, [journey], options, incidents=self.incidents, runner=runner,
                                       call=self.robot.call, flush=False, index=True, schedule=spec.name,
                                       say=lambda m: self.log(f"{tag(spec.name)} {m}"))
         except Exception as e:  # the robot broke down (not the app): said, and the firing does not stay claimed
             self.log(f"[red]error:[/] {tag(spec.name)} the firing failed: {console.safe(f'{type(e).__name__}: {e}')}")
-            with self.store.write() as conn:
-                fleet_repo.fail(conn, key=key, run_id=run_id, now=datetime.now(UTC))
+            if not beat.lost and not self._recorder(spec.name).fail(key=key, run_id=run_id):
+                self.log(f"[red]error:[/] {tag(spec.name)} could not end attempt {console.safe(run_id)}: the leader "
+                         "takes its firing back once its lease has run out")
             return TaskOutcome("error", run_id)
         if outcome.record_error:
             self.log(f"[yellow]not recorded yet:[/] {console.safe(outcome.record_error)}")
         run = outcome.run
         if not beat.lost:
-            settled = Recorder(self.store, self.incidents, self.lease_s, lambda m: self.log(f"{tag(spec.name)} {m}")).settle(
-                run, key=key, schedule=spec.name, recorded=outcome.record_error is None)
+            settled = self._recorder(spec.name).settle(run, key=key, schedule=spec.name,
+                                                      recorded=outcome.record_error is None)
             if settled != Settle.RECORDED:
                 self.log(f"{tag(spec.name)} run {console.safe(run.run_id)} {settled}: not the firing's run")
                 return TaskOutcome("error", run.run_id, str(run.status))
         self.metrics.run_recorded(run, spec.name)  # the firing's run (not one cut short or not its own)
         self.log(f"{tag(spec.name)} run {console.safe(run.run_id)} {run.status}: {console.safe(outcome.run_dir)}")
         return TaskOutcome("ran", run.run_id, str(run.status))
+
+    def _recorder(self, schedule: str) -> Recorder:
+        return Recorder(self.store, self.incidents, self.lease_s, lambda m: self.log(f"{tag(schedule)} {m}"))
 
     def close(self) -> None:
         try:

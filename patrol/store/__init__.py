@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..config import Config
 from ..config.sections import DEFAULT_STATE_URL
@@ -57,9 +58,31 @@ def state_settings(config: Config) -> StateSettings:
     return StateSettings(url=parsed.render_as_string(hide_password=False), enabled=True)
 
 
+class StateStoreError(RobotError):
+    """The state database cannot be used (unreachable, locked, read-only...): the
+    robot's own failure (exit code 3), never an app incident."""
+
+    reason = "state_store"
+
+
+class StateStoreUnavailable(StateStoreError):
+    """The database went away (restarting, unreachable, connection dropped, pool exhausted): a
+    write can be tried again once it is back. Raised at the store's boundary for SQLAlchemy's
+    operational, interface and disconnection errors, so no caller sees a driver's exception."""
+
+
+# What "the database is away" looks like through SQLAlchemy; a constraint or SQL error stays what it is.
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+
+
+def unavailable(e: Exception) -> bool:
+    return isinstance(e, UNAVAILABLE) or (isinstance(e, DBAPIError) and e.connection_invalidated)
+
+
 class Store:
     """A migrated database. ``write()`` is one transaction that takes the write lock
-    at once; ``read()`` is a read-only one."""
+    at once; ``read()`` is a read-only one. Both are the boundary: a database that is away
+    (in the transaction's body too) raises ``StateStoreUnavailable``."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -70,24 +93,31 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as e:
+            if not unavailable(e):
+                raise
+            raise self._unavailable(e) from e
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(readonly=True) as conn:
-            with conn.begin():
-                yield conn
+        try:
+            with self.engine.connect().execution_options(readonly=True) as conn:
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as e:
+            if not unavailable(e):
+                raise
+            raise self._unavailable(e) from e
+
+    def _unavailable(self, e: Exception) -> StateStoreUnavailable:
+        first = MASKER.mask(str(e).splitlines()[0]) if str(e) else type(e).__name__
+        return StateStoreUnavailable(f"the state database {self.display_url} is unavailable: {first}")
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-class StateStoreError(RobotError):
-    """The state database cannot be used (unreachable, locked, read-only...): the
-    robot's own failure (exit code 3), never an app incident."""
-
-    reason = "state_store"
 
 
 def open_store(url: str) -> Store:
@@ -105,4 +135,5 @@ def open_from_config(config: Config) -> Store:
     return open_store(state_settings(config).url)
 
 
-__all__ = ["Store", "StateStoreError", "StateSettings", "open_store", "open_from_config", "state_settings", "schema"]
+__all__ = ["Store", "StateStoreError", "StateStoreUnavailable", "StateSettings",
+            "open_store", "open_from_config", "state_settings", "schema"]

@@ -129,7 +129,11 @@ def finish(conn: Connection, *, key: str, run_id: str, now: datetime) -> bool:
 
 def fail(conn: Connection, *, key: str, run_id: str, now: datetime) -> None:
     """The attempt broke down inside the robot (said in the worker's log): the firing
-    is dropped rather than left claimed until its lease and queue time run out."""
+    is dropped rather than left claimed until its lease and queue time run out. An
+    attempt whose run was recorded before the breakdown finishes its firing instead."""
+    if is_recorded(conn, run_id):
+        finish(conn, key=key, run_id=run_id, now=now)
+        return
     _end_attempt(conn, key, run_id, ATTEMPT_ERROR, now)
     conn.execute(update(fleet_firings).where(fleet_firings.c.key == key, fleet_firings.c.run_id == run_id)
                  .values(state=DROPPED, finished_at=now, lease_until=None))
