@@ -15,13 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from .core.vocabulary import Kind, Reason
-
-if TYPE_CHECKING:
-    from .results import Finding
 
 
 class CauseKind(StrEnum):
@@ -263,6 +260,21 @@ _STALL_SYMPTOMS = frozenset({Reason.SPINNER_STUCK, Reason.FROZEN_SCREEN, Reason.
 SYMPTOM_KEYS = ("images", "diff", "diff_ratio", "changed_percent", "broken", "region", "duration_ms", "budget_ms")
 
 
+class Finding(Protocol):
+    """What ``fold`` reads and changes of a finding (``results.Finding``, which holds a
+    ``Cause``: named here so this module stays below it)."""
+
+    kind: Kind
+    reason: Reason
+    message: str
+    evidence: dict[str, Any]
+    fatal: bool
+    cause: Cause
+
+
+F = TypeVar("F", bound=Finding)
+
+
 def _explains(lead: Cause, symptom: Finding, still_loading: bool) -> bool:
     if lead.problem == Problem.SLOW:
         # A slow call explains the wait and, while it was still coming, what the screen lacked.
@@ -270,7 +282,7 @@ def _explains(lead: Cause, symptom: Finding, still_loading: bool) -> bool:
     return True  # a failed file, call, socket or a thrown error explains whatever the step then showed
 
 
-def fold(findings: list[Finding]) -> list[Finding]:
+def fold(findings: list[F]) -> list[F]:
     """The step's findings with the symptoms that follow from a cause folded into the
     finding that names it (``evidence.symptoms``: reason, message and the pictures), so a
     failed font and its visual diff are one finding. Findings with a cause of their own,
@@ -278,7 +290,7 @@ def fold(findings: list[Finding]) -> list[Finding]:
     leads = [f for f in findings if not f.cause.is_step]
     if not leads:
         return findings
-    out: list[Finding] = []
+    out: list[F] = []
     for f in findings:
         if not f.cause.is_step:
             out.append(f)
