@@ -5,7 +5,8 @@
 # `make real-apps` (a part of `make test`) installs two real open-source web apps the
 # suite patrols (tests/test_real_apps.py): JupyterLab from PyPI into its own venv and
 # Node-RED from npm, both pinned, into .realapps/ (gitignored).
-# `make test` is lint (ruff), types (mypy, strict on patrol/), then the suite on
+# `make test` is lint (ruff), types (mypy, strict on patrol/), the package layers
+# (lint-imports, the contracts in pyproject.toml), then the suite on
 # PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this process).
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -34,6 +35,7 @@ test: lint docs appium real-apps
 lint: setup
 	$(VENV)/bin/ruff check patrol tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # The documentation site (mkdocs.yml, docs/) into site/: --strict fails on a broken link
 # or anchor. Never -q: quiet mode silences the warnings that --strict counts.
