@@ -361,6 +361,9 @@ def test_the_incident_page_and_api_do_not_show_the_servers_run_folder(world):
     assert folder not in html and str(world.root) not in html
     shot = re.search(r'<img class="shot" src="([^"]+)"', html)
     assert shot and client.get(shot.group(1)).status_code == 200, "the screenshot is served by the console instead"
+    # The step's requests as a waterfall (from the run's report): signing in posted to the bank's API.
+    waterfall = html[html.index('class="stack waterfall"'):]
+    assert "POST http://127.0.0.1:" in waterfall and "/api/login" in waterfall and '<svg class="bar"' in waterfall
     api = httpx.get(world.url + "/api/v1/incidents/1", headers={"cookie": client.headers["cookie"]}).text
     assert folder not in api and str(world.root) not in api
     listed = httpx.get(world.url + "/api/v1/incidents?all=1", headers={"cookie": client.headers["cookie"]}).text

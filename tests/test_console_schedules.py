@@ -54,10 +54,12 @@ def test_schedules_page_runs_now_pauses_and_resumes(bank, tmp_path):
             assert job.locator(".last .status").inner_text() == "passed", svc.text
             run_id = job.locator(".last a").inner_text()
             page.goto(url + "/runs")
-            assert run_id in page.inner_text("main")
+            row = page.locator(f"table.runs tr[data-run='{run_id}']")
+            assert row.count() == 1 and "schedule" in row.inner_text(), "started by its schedule (run now)"
             page.goto(url + "/")  # the overview says when each journey runs next
-            row = page.locator("tr", has_text="alpha")
-            assert "not scheduled" not in row.inner_text() and row.locator("time").count() >= 2, row.inner_text()
+            row = page.locator("table.status-grid tr[data-journey=alpha]")
+            assert "not scheduled" not in row.inner_text() and row.locator("time").count() == 1, row.inner_text()
+            assert row.locator(f"a.cell.passed[href='/runs/{run_id}']").count() == 1, "its run in the status grid"
             page.goto(url + "/schedules")
             job.locator("button:has-text('Pause')").click()
             assert "paused" in job.inner_text() and job.locator(".next time").count() == 0

@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -13,7 +14,7 @@ from ..core.vocabulary import IncidentStatus
 from ..durations import DurationError, parse_ms
 from ..errors import InputError
 from .auth import Principal
-from .data import Refused
+from .data import Console, Refused
 from .web import console_of, guarded, render
 
 
@@ -66,7 +67,9 @@ async def incident_page(request: Request, who: Principal) -> Response:
         raise Refused(404, str(e)) from None
     actions = console_of(request).incident_actions(_id(request))
     inc = viewable(detail["incident"])
-    return render(request, "incident.html.j2", who, d=detail, inc=inc, view=evidence_view(detail, inc),
+    view = evidence_view(detail, inc)
+    view["waterfall"] = await run_in_threadpool(waterfall, console_of(request), inc)
+    return render(request, "incident.html.j2", who, d=detail, inc=inc, view=view,
                   timeline=timeline(detail["events"], actions), now=console_of(request).clock())
 
 
@@ -106,6 +109,44 @@ def _affected(inc: dict[str, Any]) -> list[dict[str, Any]]:
         return out
     return [{"journey": inc.get("journey"), "device": inc.get("device"), "count": inc.get("count"),
              "steps": [{"index": inc.get("step_index"), "name": inc.get("step_name")}], "last_run_id": inc.get("last_run_id")}]
+
+
+WATERFALL_ROWS = 40
+
+
+def waterfall(console: Console, inc: dict[str, Any]) -> dict[str, Any] | None:
+    """The requests of the incident's step in its last run, as the browser timed them (start
+    and duration from the step's start), failing ones marked: what happened around the cause.
+    None when the run's report is gone (retention) or the step recorded no requests."""
+    run = inc.get("last_run_id")
+    if not run:
+        return None
+    try:
+        _, report, _ = console.run(str(run))
+    except Refused:
+        return None
+    ev = inc.get("evidence") if isinstance(inc.get("evidence"), dict) else {}
+    attempt = int((ev or {}).get("attempt") or 1)
+    for j in report.get("journeys") or []:
+        if j.get("name") != inc.get("journey") or int(j.get("attempt") or 1) != attempt:
+            continue
+        for step in j.get("steps") or []:
+            if step.get("index") != inc.get("step_index"):
+                continue
+            network = (step.get("artifacts") or {}).get("network")
+            raw = network.get("requests") if isinstance(network, dict) else None
+            rows = [r for r in raw or [] if isinstance(r, dict) and isinstance(r.get("start_ms"), (int, float))]
+            rows.sort(key=lambda r: float(r["start_ms"]))
+            rows = rows[:WATERFALL_ROWS]
+            if not rows:
+                return None
+            span = max(float(r["start_ms"]) + float(r.get("duration_ms") or 0) for r in rows) or 1.0
+            return {"span": round(span, 1), "rows": [{
+                "method": str(r.get("method") or "GET"), "url": str(r.get("url") or ""), "status": r.get("status"),
+                "error": r.get("error"), "start": round(float(r["start_ms"]), 1), "ms": round(float(r.get("duration_ms") or 0), 1),
+                "bad": bool(r.get("error") or r.get("cause") or (isinstance(r.get("status"), int) and r["status"] >= 400)),
+                "pending": bool(r.get("pending"))} for r in rows]}
+    return None
 
 
 def evidence_view(detail: dict[str, Any], inc: dict[str, Any]) -> dict[str, Any]:
