@@ -282,13 +282,30 @@ def _explains(lead: Cause, symptom: Finding, still_loading: bool) -> bool:
     return True  # a failed file, call, socket or a thrown error explains whatever the step then showed
 
 
-def fold(findings: list[F]) -> list[F]:
+# Files whose failure changes every later screen of the journey (a font, a stylesheet, a
+# picture): the page keeps them as they first came, so a later screen's visual symptom is theirs.
+LASTING_FILES = frozenset({"font", "stylesheet", "image"})
+_LASTING_SYMPTOMS = frozenset({Reason.VISUAL_DIFF, Reason.BLANK_REGION, Reason.MISSING_TEXT})
+
+
+def lasting_file(cause: Cause) -> bool:
+    return cause.kind == CauseKind.RESOURCE and cause.problem == Problem.FAILED and cause.resource_type in LASTING_FILES
+
+
+def fold(findings: list[F], earlier: tuple[Cause, ...] = ()) -> list[F]:
     """The step's findings with the symptoms that follow from a cause folded into the
     finding that names it (``evidence.symptoms``: reason, message and the pictures), so a
-    failed font and its visual diff are one finding. Findings with a cause of their own,
-    and symptoms the cause does not explain, stay apart. Idempotent."""
+    failed font and its visual diff are one finding. A visual symptom of a later step
+    with nothing in its own step to explain it takes the cause of a file that failed
+    earlier in the journey (``earlier``: ``lasting_file`` causes), so the font is one
+    incident, not one per screen it changed. Findings with a cause of their own, and
+    symptoms no cause explains, stay apart. Idempotent."""
     leads = [f for f in findings if not f.cause.is_step]
     if not leads:
+        for f in findings:
+            if earlier and f.reason in _LASTING_SYMPTOMS and not f.fatal:
+                f.cause = earlier[0]
+                f.evidence["explained_by"] = f"{earlier[0].describe()} (earlier in the journey)"
         return findings
     out: list[F] = []
     for f in findings:

@@ -88,6 +88,15 @@ def test_symptoms_fold_into_the_cause_that_explains_them():
     assert fold([slow, dead]) == [slow] and slow.fatal and slow.kind == Kind.STALL
 
 
+def test_a_later_screen_changed_by_a_file_that_failed_earlier_takes_its_cause():
+    font = Cause.of_request("GET", "http://h/f.woff2", Problem.FAILED, resource_type="font", status=404)
+    diff = Finding(kind=Kind.RENDER, reason=Reason.VISUAL_DIFF, message="0.07% changed")
+    dead = Finding(kind=Kind.BREAKPOINT, reason=Reason.EXPECT_FAILED, message="stayed", fatal=True)
+    assert fold([diff, dead], (font,)) == [diff, dead]
+    assert diff.cause == font and "earlier in the journey" in diff.evidence["explained_by"]
+    assert dead.cause.is_step  # a broken flow is not a font's doing
+
+
 # -- the lifecycle, by hand -------------------------------------------------------------------------
 class Clock:
     def __init__(self) -> None:
@@ -352,6 +361,30 @@ def test_demo_bank_fault_in_one_journey_stays_a_per_step_incident(faulty_bank, p
 
 
 # -- end to end: a real app nobody here wrote ---------------------------------------------------------
+@pytest.mark.xdist_group("real_app_node_red")
+def test_real_app_failed_font_is_one_finding_per_step_and_one_incident(request, patrol, tmp_path):
+    """Node-RED's icon font failing: the step that loads it has one finding (the font), a
+    later screen it changed has its visual diff with the font as its cause."""
+    real: RealApp = request.getfixturevalue("node_red")
+    cfg = tmp_path / "patrol.yaml"
+    cfg.write_text("state: {url: sqlite:///state.db}\nincidents: {confirm: 0}\n"
+                   "browser: {locale: en-US, timezone: UTC}\nvisual: {baselines: baselines}\n", encoding="utf-8")
+    journey = next(j for j in real.journeys() if j.stem == "sign_in")
+    real.proxy.clear()
+    assert patrol("--config", str(cfg), "run", str(journey)).code == 0  # the baselines, from a healthy app
+    real.proxy.fail("/vendor/font-awesome/fonts/*")
+    try:
+        p = patrol("--config", str(cfg), "run", str(journey))
+    finally:
+        real.proxy.clear()
+    steps = [s for j in p.report["journeys"] for s in j["steps"] if s["findings"]]
+    assert steps and all(len(s["findings"]) == 1 for s in steps), [(s["name"], s["findings"]) for s in steps]
+    causes = {(f["cause"]["kind"], f["cause"]["template"]) for s in steps for f in s["findings"]}
+    assert causes == {("resource", "/vendor/font-awesome/fonts/fontawesome-webfont.woff2")}
+    assert len(p.report["problems"]) == 1 and "incidents: opened #1 (" in p.out and "#2" not in p.out
+
+
+
 @pytest.mark.parametrize(("app", "chunk", "template"), [
     pytest.param("node_red", "/red/red.min.js*", "/red/red.min.js", marks=pytest.mark.xdist_group("real_app_node_red")),
     pytest.param("jupyter", "/static/lab/jlab_core.*", "/static/lab/jlab_core.{hash}.js",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..actions import ACTIONS, ActionContext
-from ..causes import fold
+from ..causes import fold, lasting_file
 from ..checks import CHECKS
 from ..checks.base import Verdict, robot_wait_owed
 from ..checks.screen import locate_on_screen
@@ -542,7 +542,8 @@ class Runner:
                 message=f"the screen was still changing after {settle.waited_ms / 1000:.1f}s, so it could not be compared",
                 evidence=settle.to_dict()))
         # Then what follows from a named cause (a failed font and its visual diff) becomes its evidence.
-        folded = fold(_fold_consequences(findings))
+        earlier = tuple(f.cause for st in result.steps if st is not sr for f in st.findings if lasting_file(f.cause))
+        folded = fold(_fold_consequences(findings), earlier)
         if sc.step.optional and folded:
             sr.notes += [f"optional step failed ({f.kind}, {f.reason}): {f.message}" for f in folded]
             folded = []
