@@ -275,6 +275,6 @@ def test_project_budgets_apply_where_a_journey_says_nothing(tmp_path):
     silent, own = journeys["silent"].budgets, journeys["own"].budgets
     assert (silent.step_ms, silent.timeout_ms, silent.journey_ms) == (7000, 20000, 120000)
     assert (own.step_ms, own.timeout_ms, own.journey_ms) == (2000, 20000, 120000), "the journey's own value wins"
-    # No patrol.yaml budgets: the built-in ones, as before.
+    # No patrol.yaml budgets: the built-in ones (a journey's time limit is 10 minutes).
     plain = {j.name: j for j in load_all([str(tmp_path / "journeys")])}["silent"].budgets
-    assert (plain.step_ms, plain.timeout_ms, plain.journey_ms) == (5000, 15000, None)
+    assert (plain.step_ms, plain.timeout_ms, plain.journey_ms) == (5000, 15000, 600_000)

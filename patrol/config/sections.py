@@ -126,7 +126,8 @@ def _connect(f: Fields) -> str | None:
 
 def parse_budgets(r: Reader, raw: Any) -> BudgetDefaults:
     f = r.fields(raw, ("budgets",), {"step": "stall budget per step", "timeout": "hard limit per action",
-                                     "journey": "whole journey"}, expected="a mapping with step, timeout, journey")
+                                     "journey": "time limit of the whole journey (default 10m)"},
+                 expected="a mapping with step, timeout, journey")
     step = f.duration_ms("step", None, minimum_ms=1)
     timeout = f.duration_ms("timeout", None, minimum_ms=1)
     if step is not None and timeout is not None and timeout < step:

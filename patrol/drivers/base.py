@@ -342,3 +342,8 @@ class Engine(ABC):
     async def restart(self) -> None:
         await self.close()
         await self.start()
+
+    async def answers(self) -> bool:
+        """One round trip to the engine (a browser, a server) within a moment; where the
+        engine has no such question, whether it is healthy."""
+        return await self.healthy()

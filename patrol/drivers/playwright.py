@@ -145,6 +145,11 @@ class PlaywrightEngine(Engine):
         # Killed a moment ago, before Playwright noticed the pipe close: ask the kernel.
         return self._pid is None or _process_alive(self._pid)
 
+    async def answers(self) -> bool:
+        """Chromium itself answers (a browser CDP session opened and closed): a browser
+        whose process lives but hangs is no use to the next journey."""
+        return await self.healthy() and self.browser is not None and await _remote.answers(self.browser)
+
     async def new_driver(self, journey: Journey) -> PlaywrightDriver:
         if self.browser is None or not await self.healthy():
             raise BrowserCrashed("Chromium is not running (it crashed or was killed)")

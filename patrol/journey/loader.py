@@ -68,7 +68,8 @@ GROUP_KEYS = {
     "if": "run the group only when this holds", "repeat": "{times: N} or {until: CONDITION, max: N}",
     "frame": "the group's steps act inside this iframe (selector)",
 }
-BUDGET_KEYS = {"step": "stall budget per step", "timeout": "hard limit per action", "journey": "whole journey"}
+BUDGET_KEYS = {"step": "stall budget per step", "timeout": "hard limit per action",
+               "journey": "time limit of the whole journey (default 10m): past it, journey_timeout"}
 DEVICE_KEYS = {"width": "CSS px", "height": "CSS px", "scale": "device scale factor", "mobile": "bool", "user_agent": "string"}
 
 

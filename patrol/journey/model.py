@@ -70,11 +70,16 @@ DEVICES = {
 }
 
 
+# A journey's time limit when neither it nor patrol.yaml sets one: a journey that never
+# ends (a page that hangs in a way no step notices) must not hold its slot forever.
+DEFAULT_JOURNEY_MS = 600_000.0
+
+
 @dataclass(frozen=True)
 class Budgets:
     step_ms: float = 5000.0  # a step slower than this is a stall
     timeout_ms: float = 15000.0  # hard limit per action/expectation: past it, a breakpoint
-    journey_ms: float | None = None  # whole journey
+    journey_ms: float | None = DEFAULT_JOURNEY_MS  # whole journey (cut off past it: journey_timeout)
 
     @classmethod
     def project(cls, step_ms: float | None = None, timeout_ms: float | None = None, journey_ms: float | None = None) -> Budgets:
@@ -82,7 +87,7 @@ class Budgets:
         the hard timeout is never below the step budget."""
         step = step_ms if step_ms is not None else cls.step_ms
         timeout = timeout_ms if timeout_ms is not None else max(cls.timeout_ms, step)
-        return cls(step, timeout, journey_ms)
+        return cls(step, timeout, journey_ms if journey_ms is not None else DEFAULT_JOURNEY_MS)
 
 
 # How long a condition may wait for what it asks about (an element still appearing)

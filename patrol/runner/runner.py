@@ -25,7 +25,7 @@ from ..core.urls import mask_url
 from ..core.vocabulary import Reason, Status
 from ..drivers import Driver, Engine, engine_class
 from ..errors import ActionFailed, RobotError
-from ..journey.model import Group, Journey, Locator, Step, leaves
+from ..journey.model import DEFAULT_JOURNEY_MS, Group, Journey, Locator, Step, leaves
 from ..journey.placeholders import MissingValue, Scope, substitute
 from ..results import (
     BREAKPOINT,
@@ -73,6 +73,12 @@ HANG_GRACE_S = 10.0
 HANG_CANCEL_S = 2.0
 HANG_SCREEN_S = 3.0
 HANG_CLOSE_S = 30.0
+# Past its time limit a journey has this long (plus its teardown's own limit) to finish;
+# once cut off, this long for its clean-up (trace, closing its tab).
+JOURNEY_GRACE_S = 60.0
+CUT_OFF_S = 30.0
+# A browser that does not answer a round trip within this long is restarted after a cut-off.
+ENGINE_ANSWER_S = 10.0
 # What the screen filters and evidence checks load on first use (NumPy, OpenCV, the
 # OCR engine): imported on a side thread while the browser starts, when this process
 # mostly waits, instead of inside the first step.
@@ -174,6 +180,22 @@ class EnginePool:
         if self.on_restart is not None:
             self.on_restart(target, why)
 
+    async def recover(self, target: str) -> None:
+        """After a journey had to be cut off: a browser that no longer answers is started
+        again (the journeys on it had lost it anyway)."""
+        engine = self.engines.get(target)
+        if engine is None:
+            return
+        try:
+            answers = await asyncio.wait_for(engine.answers(), ENGINE_ANSWER_S)
+        except (TimeoutError, Exception):
+            answers = False
+        if not answers:
+            lock = self._locks.setdefault(target, asyncio.Lock())
+            async with lock:
+                if self.engines.get(target) is engine:
+                    await self._restart(target, engine, "not answering")
+
     def busy(self) -> bool:
         return any(self.active.values())
 
@@ -201,6 +223,7 @@ class Runner:
         self._interrupted = False
         self._run_id = ""  # for ${run.id}
         self._tasks: set[asyncio.Task[JourneyResult]] = set()
+        self._cut_off: set[asyncio.Future[JourneyResult]] = set()  # journeys being cut off at their limit's grace
         self.settle_timeout_ms = self.config.visual.settle_timeout_ms
 
     def _emit(self, name: str, *args: Any) -> None:
@@ -242,7 +265,7 @@ class Runner:
                 if self._interrupted:
                     raise asyncio.CancelledError
                 async with sem:
-                    return await self.run_journey(j, store, dirs[id(j)], attempt=attempt)
+                    return await self._within_limit(j, store, dirs[id(j)], attempt)
             except asyncio.CancelledError:
                 if not self._interrupted:
                     raise
@@ -254,6 +277,37 @@ class Runner:
             return list(await asyncio.gather(*tasks))
         finally:
             self._tasks.difference_update(tasks)
+
+    async def _within_limit(self, journey: Journey, store: ArtifactStore, journey_dir: str, attempt: int) -> JourneyResult:
+        """``run_journey``, which never holds its slot past the journey's time limit plus a
+        grace (its teardown, trace and tab): whatever it still waits for then, it is cut
+        off as ``journey_timeout`` with what it did, and Chromium restarted if it no longer
+        answers. The limit inside ``run_journey`` ends the steps first; this is the bound
+        on everything after them."""
+        task = asyncio.ensure_future(self.run_journey(journey, store, journey_dir, attempt=attempt))
+        limit_ms = journey.budgets.journey_ms or DEFAULT_JOURNEY_MS
+        try:
+            await asyncio.wait([task], timeout=limit_ms / 1000 + _grace_s(journey))
+        except asyncio.CancelledError:  # interrupted: the journey ends as interrupted, with its result
+            task.cancel()
+            await asyncio.wait([task])
+            if task.cancelled() or task.exception() is not None:
+                raise
+            return task.result()
+        if not task.done():
+            self._cut_off.add(task)
+            task.cancel()
+            await asyncio.wait([task], timeout=CUT_OFF_S)
+            if not task.done():
+                task.cancel()  # its own clean-up hangs too: abandon it
+                await asyncio.wait([task], timeout=CUT_OFF_S)
+            self._cut_off.discard(task)
+            await self.engines.recover(journey.target)
+        if task.done() and not task.cancelled():
+            return task.result()
+        result = self._never_started(journey, attempt)
+        result.status = FAILED
+        return result
 
     def _never_started(self, journey: Journey, attempt: int) -> JourneyResult:
         result = JourneyResult(
@@ -354,11 +408,17 @@ class Runner:
             result.robot_error = {"reason": e.reason, "message": str(e)}
             _cut_short(result, ERROR)
         except asyncio.CancelledError:
-            judging.abort(record_unjudged=False)  # they end "interrupted", like the step that was running
-            result.status = INTERRUPTED
-            _cut_short(result, INTERRUPTED)
-            if not self._interrupted:
-                raise
+            if asyncio.current_task() in self._cut_off:  # past its limit and its grace (_within_limit)
+                judging.abort()
+                await self._journey_timed_out(journey, driver, store, journey_dir, result, progress)
+                result.status = FAILED
+                _cut_short(result, FAILED)
+            else:
+                judging.abort(record_unjudged=False)  # they end "interrupted", like the step that was running
+                result.status = INTERRUPTED
+                _cut_short(result, INTERRUPTED)
+                if not self._interrupted:
+                    raise
         finally:
             if driver is not None:
                 result.trace = await _save_trace(driver, store, journey_dir, result)
@@ -367,6 +427,8 @@ class Runner:
                 except (TimeoutError, Exception):
                     pass  # a context on a dead browser: nothing left to close
             if engine is not None:
+                if result.status == FAILED and any(f.reason == Reason.JOURNEY_TIMEOUT for s in result.steps for f in s.findings):
+                    await self.engines.recover(journey.target)  # what hung may have been the browser itself
                 self.engines.release(journey.target)
             result.duration_ms = round((time.monotonic() - t0) * 1000, 1)
             self._emit("journey_finished", journey, result)
@@ -434,7 +496,7 @@ class Runner:
             return
         judging = Judging(record=lambda sc, sr: self._record(sc, sr, result))
         walk = self._program(journey, driver, store, journey_dir, result, Progress(), judging, memory).run(journey.teardown)
-        limit_s = len(journey.teardown_steps) * (journey.budgets.timeout_ms / 1000 * 2 + HANG_GRACE_S)
+        limit_s = _teardown_limit_s(journey)
         try:
             await asyncio.wait_for(walk, limit_s)
             await judging.drain()
@@ -724,6 +786,15 @@ async def _save_trace(driver: Driver, store: ArtifactStore, journey_dir: str, re
     except Exception:
         return None  # a trace never costs the journey its result
     return relative if kept else None
+
+
+def _teardown_limit_s(journey: Journey) -> float:
+    return len(journey.teardown_steps) * (journey.budgets.timeout_ms / 1000 * 2 + HANG_GRACE_S)
+
+
+def _grace_s(journey: Journey) -> float:
+    """After the journey's limit: its teardown, its last verdicts, its trace and tab."""
+    return JOURNEY_GRACE_S + HANG_GRACE_S + _teardown_limit_s(journey)
 
 
 def _warm_up(ocr_lang: str | None) -> None:
