@@ -6,8 +6,9 @@ commands that import this module do not otherwise need at start-up."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 
@@ -52,6 +53,23 @@ def table(headers: list[str], rows: list[list[str]], max_width: int = 48) -> Non
         console.say(console.safe(line(r)))
 
 
+def reach(row: Mapping[str, Any]) -> tuple[int, int]:
+    """(journeys, steps) an incident affects (one and one for an incident about its step)."""
+    affected = row.get("affected") or []
+    if not affected:
+        return 1, 1
+    return len(affected), sum(len(e.get("steps") or []) for e in affected)
+
+
+def incident_line(row: Mapping[str, Any]) -> str:
+    """What an incident is, in one line: a cause several steps share by its message (the
+    cause and its reach), one step's problem by where it is."""
+    journeys, steps = reach(row)
+    if journeys > 1 or steps > 1:
+        return f"{row['message']} · {row['kind']}/{row['reason']}"
+    return f"{row['journey']} · {row['step_name'] or row['step_key']} · {row['kind']}/{row['reason']}"
+
+
 def describe_record(result: RecordResult, svc: IncidentService) -> str | None:
     """One console line about what a run did to incidents (None: nothing to say)."""
     parts = []
@@ -60,7 +78,7 @@ def describe_record(result: RecordResult, svc: IncidentService) -> str | None:
         said = []
         for i in result.opened:
             r = rows.get(i)
-            said.append(f"#{i}" + (f" ({r['journey']} · {r['step_name'] or r['step_key']} · {r['kind']}/{r['reason']})" if r else ""))
+            said.append(f"#{i}" + (f" ({incident_line(r)})" if r else ""))
         parts.append("[red]opened[/] " + console.safe(", ".join(said)))
     if result.repeated:
         parts.append(f"still open {console.safe(', '.join(f'#{i}' for i in result.repeated))}")
