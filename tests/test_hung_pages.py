@@ -5,12 +5,16 @@ finding, and the next journey of the same run passes."""
 
 from __future__ import annotations
 
+import json
+import signal
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import copy_flows
+from schedule_support import LOGIN_STEPS, OPEN_STEPS, Service, config, rows, write_journey
 
 STEP_S, HARD_S = 5.0, 8.0
 
@@ -103,3 +107,54 @@ def test_a_huge_dom_is_slow_but_answers_over_budget_as_before(faulty_bank, patro
     assert reasons and reasons <= {"over_budget", "spinner_stuck"}, j
     if reasons == {"over_budget"}:
         assert all(s["status"] != "skipped" for s in j["steps"]), j  # the journey went on
+
+
+def _spans(db: Path, journey: str) -> list[tuple[float, float]]:
+    """(start, end) of each attempt of the journey, in seconds, oldest first."""
+    out = []
+    for started, duration in rows(db, "SELECT started_at, duration_ms FROM journey_runs WHERE journey = ? "
+                                      "ORDER BY started_at", journey):
+        start = datetime.fromisoformat(started).timestamp()
+        out.append((start, start + duration / 1000))
+    return out
+
+
+@pytest.mark.faults("frozen_script=home")
+def test_under_the_scheduler_a_frozen_journey_holds_no_slot_past_its_limit(faulty_bank, tmp_path):
+    """Two schedules every second: one journey's page freezes after sign-in (its hard
+    timeout is longer than its 8 s journey limit, so the limit is what ends it), the
+    other keeps firing and passing meanwhile; the frozen one fires again after its limit."""
+    folder = tmp_path / "journeys"
+    write_journey(folder, "quick", base_url=faulty_bank.url, tags=("quick",), steps=OPEN_STEPS)
+    wait = '  - name: wait for the balance\n    wait_for: "#total-assets"\n'
+    write_journey(folder, "frozen", base_url=faulty_bank.url, tags=("hangs",), steps=LOGIN_STEPS + wait,
+                  timeout="30s", journey="8s")
+    config(tmp_path, "state: {url: 'sqlite:///state.db'}\nconcurrency: 2\n"
+                     "schedules:\n  hangs: {every: 1s, tags: [hangs]}\n  quick: {every: 1s, tags: [quick]}\n")
+    svc = Service(tmp_path, "--no-watch")
+    try:
+        svc.wait_for(r"\[hangs\] run \S+ failed", count=2, timeout=300)
+        code = svc.stop(signal.SIGTERM)
+    finally:
+        svc.kill()
+    out = svc.text
+    assert code == 0, out
+    db = tmp_path / "state.db"
+    frozen, quick = _spans(db, "frozen"), _spans(db, "quick")
+    assert len(frozen) >= 2, out
+    for start, end in frozen:
+        assert end - start <= 8 + 30, f"a frozen attempt held its slot {end - start:.1f}s: {frozen}"
+    reasons = [f["reason"] for (found,) in rows(db, "SELECT s.findings FROM step_results s JOIN journey_runs j "
+                                                  "ON j.id = s.journey_run_id WHERE j.journey = 'frozen'")
+               for f in json.loads(found)]
+    assert reasons and set(reasons) == {"journey_timeout"}, reasons
+    # The other schedule kept firing while the first frozen attempt held its slot...
+    first_start, first_end = frozen[0]
+    during = [s for s, _ in quick if first_start <= s <= first_end]
+    assert len(during) >= 2, (frozen, quick)
+    assert {st for (st,) in rows(db, "SELECT status FROM journey_runs WHERE journey = 'quick'")} == {"passed"}
+    # ...and the frozen journey's own next firing came after its limit, never overlapping.
+    runs = rows(db, "SELECT id FROM runs WHERE schedule = 'hangs' ORDER BY started_at")
+    assert len(runs) >= 2, out
+    for (_, end), (next_start, _) in zip(frozen, frozen[1:]):
+        assert end <= next_start + 0.05, frozen
