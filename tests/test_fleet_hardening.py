@@ -106,3 +106,123 @@ def test_the_database_blinks_as_the_report_index_is_written_the_firing_finishes_
     runs = {r for (r,) in query(postgres_url, "SELECT id FROM runs")}
     assert {r for (r,) in query(postgres_url, "SELECT run_id FROM fleet_firings")} == runs
     print(f"database away {up_at - down_at:.1f}s; firing finished {finished_at}; next slot {later[0][0]}")
+
+
+def test_a_worker_killed_mid_journey_is_noticed_by_the_leader_and_a_late_redelivery_runs_nothing(
+        bank, tmp_path, postgres_url, redis_url, procs):
+    # The recommended visibility timeout: the broker would hand the lost task out again only after two hours.
+    fleet_project(tmp_path, postgres_url, redis_url, "{cron: '0 2 * * *'}", visibility="2h")
+    write_journey(tmp_path / "journeys", "slow", base_url=bank.url, steps=OPEN_STEPS + "  - name: linger\n    wait: 10s\n")
+    workers = {name: Proc(tmp_path, name, "worker", "--concurrency", "1", "--name", f"{name}@test") for name in ("w1", "w2")}
+    procs.extend(workers.values())
+    for p in workers.values():
+        p.wait_for("patrol worker")
+    leader = Proc(tmp_path, "leader", "schedule", "--no-watch")
+    procs.append(leader)
+    leader.wait_for("leading")
+
+    from datetime import datetime, timedelta
+
+    from patrol.config import load_config
+    from patrol.fleet.app import TASK, make_app
+    from patrol.fleet.dispatch import FleetDispatch, payload
+    from patrol.schedule.plan import build_plan
+    from patrol.store import fleet_repo, open_store
+
+    config = load_config(str(tmp_path / "patrol.yaml"))
+    plan = build_plan(config)
+    spec, journeys = plan.lookup("schedule:tick")
+    store = open_store(postgres_url)
+    dispatch = FleetDispatch(plan.config, store)
+    # The latest 02:00 slot: the next one is hours away, so the lost firing is sent again, not missed.
+    slot = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0)
+    slot -= timedelta(days=1) if slot > datetime.now(UTC) else timedelta(0)
+    assert dispatch.dispatch(spec, journeys, slot).sent == [("slow", "web")]
+    dispatch.close()
+    store.close()
+    running = wait_until(lambda: query(postgres_url, "SELECT worker FROM fleet_firings WHERE state = 'running'"), 60)
+    doomed = running[0][0]
+    other = next(name for name in workers if f"{name}@test" != doomed)
+    time.sleep(2)  # mid-journey
+    workers[doomed.split("@")[0]].kill9()
+    killed_at = datetime.now(UTC)
+
+    wait_until(lambda: query(postgres_url, "SELECT state FROM fleet_firings") == [("finished",)], 90)
+    attempts = query(postgres_url, "SELECT attempt, worker, status, run_id, started_at FROM fleet_attempts ORDER BY attempt")
+    assert [(a[0], a[1], a[2]) for a in attempts] == [(1, doomed, "interrupted"), (2, f"{other}@test", "finished")]
+    again_s = (attempts[1][4].replace(tzinfo=UTC) - killed_at).total_seconds()
+    assert again_s <= 90, again_s
+    runs = query(postgres_url, "SELECT id, status FROM runs")
+    assert runs == [(attempts[1][3], "passed")]
+    assert "was cut short" in leader.text and "sent again" in leader.text, leader.text
+
+    # The broker hands the lost task out again (as it would after the visibility timeout): nothing runs.
+    key = fleet_repo.firing_key(spec.job_id, "slow", slot)
+    app = make_app(config)
+    try:
+        app.send_task(TASK, kwargs=payload(key, spec, journeys[0], slot, "web", slot), queue="web", routing_key="web")
+    finally:
+        app.close()
+    wait_until(lambda: "already has its run: nothing to do" in workers[other].text, 60)
+    assert query(postgres_url, "SELECT count(*) FROM fleet_attempts") == [(2,)]
+    assert query(postgres_url, "SELECT id, status FROM runs") == runs
+    print(f"patrolled again {again_s:.1f}s after kill -9")
+
+
+def test_the_leaders_rescue_of_a_lost_lease_on_the_real_postgresql(postgres_url):
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from patrol.store import fleet_repo, open_store
+    from patrol.store.schema import runs
+
+    store = open_store(postgres_url)
+    t0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    row = {"job_id": "schedule:tick", "schedule": "tick", "journey": "home", "queue": "web"}
+
+    def started(key, run_id, at):
+        with store.write() as conn:
+            fleet_repo.enqueue(conn, key=key, now=at, stale_after_s=3600, fire_time=at, **row)
+            return fleet_repo.claim(conn, key=key, worker="w1", run_id=run_id, now=at, lease_s=30,
+                                    row_if_missing={**row, "fire_time": at})
+
+    def rescue(key, at, resend):
+        with store.write() as conn:
+            return fleet_repo.rescue(conn, key=key, now=at, resend=resend)
+
+    def claim(key, run_id, at, worker="w2"):
+        with store.write() as conn:
+            return fleet_repo.claim(conn, key=key, worker=worker, run_id=run_id, now=at, lease_s=30,
+                                    row_if_missing={**row, "fire_time": t0})
+
+    a, b, c = (fleet_repo.firing_key("schedule:tick", "home", t0 + timedelta(hours=h)) for h in (0, 1, 2))
+    assert started(a, "r-a1", t0).verdict == fleet_repo.Verdict.RUN
+    assert rescue(a, t0 + timedelta(seconds=29), True) == (fleet_repo.Rescue.ALIVE, None)  # a live lease is left alone
+    late = t0 + timedelta(seconds=31)
+    with store.read() as conn:
+        assert [f["key"] for f in fleet_repo.expired(conn, late)] == [a]
+    assert rescue(a, late, True) == (fleet_repo.Rescue.RESEND, "r-a1")
+    assert rescue(a, late, True) == (fleet_repo.Rescue.ALIVE, None)  # decided once
+    assert claim(a, "r-a2", late).verdict == fleet_repo.Verdict.RUN  # the re-sent task (or the old one) runs it once
+    assert claim(a, "r-a3", late, worker="w3").verdict == fleet_repo.Verdict.BUSY  # the other of the two waits...
+    with store.write() as conn:
+        fleet_repo.finish(conn, key=a, run_id="r-a2", now=late)
+    assert claim(a, "r-a4", late).verdict == fleet_repo.Verdict.DONE  # ...and then drops
+
+    t1 = t0 + timedelta(hours=1)
+    started(b, "r-b1", t1)
+    assert rescue(b, t1 + timedelta(minutes=1), False) == (fleet_repo.Rescue.MISSED, "r-b1")
+    assert claim(b, "r-b2", t1 + timedelta(minutes=2)).verdict == fleet_repo.Verdict.DONE  # a late redelivery: dropped
+
+    t2 = t0 + timedelta(hours=2)
+    started(c, "r-c1", t2)
+    with store.write() as conn:  # its worker recorded the run, then died before finishing the firing
+        conn.execute(insert(runs).values(id="r-c1", recorded_at=t2, status="passed", summary={}))
+    assert rescue(c, t2 + timedelta(minutes=1), True) == (fleet_repo.Rescue.FINISHED, "r-c1")
+    with store.read() as conn:
+        states = {f["key"]: f["state"] for f in fleet_repo.firings(conn)}
+        interrupted = [x["run_id"] for x in fleet_repo.attempts(conn) if x["status"] == "interrupted"]
+    assert states == {a: "finished", b: "missed", c: "finished"}
+    assert interrupted == ["r-a1", "r-b1"]
+    store.close()

@@ -98,7 +98,10 @@ class Recorder:
         now = datetime.now(UTC)
         with self.store.write() as conn:
             if not fleet_repo.renew(conn, key=key, run_id=run.run_id, until=now + timedelta(seconds=self.lease_s)):
-                return Settle.TAKEN_OVER
+                # The leader may have found the lease run out while the database was away and finished the
+                # firing with this (recorded) run itself.
+                return Settle.RECORDED if fleet_repo.state(conn, key) == (fleet_repo.FINISHED, run.run_id) \
+                    else Settle.TAKEN_OVER
         if not recorded and self.incidents is not None:
             self.incidents.record_run(run)  # idempotent: a run already recorded is left as it is
             with self.store.write() as conn:

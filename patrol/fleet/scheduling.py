@@ -1,19 +1,29 @@
 """``patrol schedule`` with a fleet: it fires only while it holds the leader lock, and
 a firing becomes tasks (``dispatch``) instead of journeys run here. What became of each
 firing (sent, skipped for overlap, a duplicate, failed) and whether this scheduler leads
-are counted in its metrics."""
+are counted in its metrics.
+
+The leader also looks for lost workers every ``SWEEP_EVERY_S``: a running firing whose
+lease ran out (its worker renews it every third of ``fleet.lease``; a worker killed by
+kill -9 or the OOM killer stops) gets its attempt marked ``interrupted`` and is sent
+again, or, when the journey's next slot has already come, recorded ``missed`` so that
+slot patrols. A dead worker's journey is thus patrolled again within about
+``lease + SWEEP_EVERY_S`` (35 s with the default 30 s lease), not when the broker hands
+its task out again after ``visibility_timeout``."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .. import console
 from ..metrics import FiringResult
 from ..schedule.service_log import tag
-from .app import broker_url
-from .dispatch import Dispatched, FleetDispatch
+from ..store import StateStoreError, fleet_repo
+from .app import TASK, broker_url
+from .dispatch import Dispatched, FleetDispatch, payload
 from .leader import LeaderLock
 
 if TYPE_CHECKING:
@@ -24,6 +34,8 @@ if TYPE_CHECKING:
     from ..schedule.jobs import JobSync
     from ..schedule.plan import Plan
     from ..store import Store
+
+SWEEP_EVERY_S = 5.0
 
 
 def firing_results(done: Dispatched) -> list[FiringResult]:
@@ -42,6 +54,7 @@ class FleetSide:
         self.metrics = metrics
         self.dispatcher = FleetDispatch(config, store)
         self.leader = LeaderLock(broker_url(config), state_url)
+        self._last_sweep = float("-inf")
 
     @property
     def leading(self) -> bool:
@@ -61,6 +74,54 @@ class FleetSide:
         elif was and not now:
             jobs.pause()
             self.log("[yellow]lost the leader lock[/]: not firing until this scheduler leads again")
+        if now and time.monotonic() - self._last_sweep >= SWEEP_EVERY_S:
+            self._last_sweep = time.monotonic()
+            self.rescue(plan)
+
+    def rescue(self, plan: Plan, now: datetime | None = None) -> list[tuple[str, fleet_repo.Rescue]]:
+        """Firings whose worker was lost (their lease ran out): sent again, or missed past their slot."""
+        now = now or datetime.now(UTC)
+        store = self.dispatcher.store
+        done: list[tuple[str, fleet_repo.Rescue]] = []
+        try:
+            with store.read() as conn:
+                lost = fleet_repo.expired(conn, now)
+            for row in lost:
+                done.append((str(row["key"]), self._rescue_one(plan, row, now)))
+        except StateStoreError as e:  # the database is away: the next sweep looks again
+            self.log(f"[yellow]could not look for lost workers[/] ({console.safe(str(e))})")
+        return done
+
+    def _rescue_one(self, plan: Plan, row: dict[str, object], now: datetime) -> fleet_repo.Rescue:
+        store, key = self.dispatcher.store, str(row["key"])
+        spec, journeys = plan.lookup(str(row["job_id"]))
+        journey = next((j for j in journeys if j.name == row["journey"]), None)
+        fire_time = row["fire_time"]
+        assert isinstance(fire_time, datetime)
+        resend = spec is not None and journey is not None and not _slot_passed(spec, fire_time, now)
+        with store.write() as conn:
+            verdict, cut = fleet_repo.rescue(conn, key=key, now=now, resend=resend)
+        label = tag(str(row["schedule"]))
+        who = console.safe(f"{row['journey']} ({row['worker']}, run {cut})")
+        if verdict == fleet_repo.Rescue.FINISHED:
+            self.log(f"{label} {who}: its worker was lost after recording the run; the firing is finished")
+        elif verdict == fleet_repo.Rescue.MISSED:
+            self.log(f"{label} [magenta]{who} was cut short[/] (its worker stopped renewing its lease): recorded as "
+                     "interrupted; the slot has passed, so it is missed and the next slot patrols")
+        elif verdict == fleet_repo.Rescue.RESEND:
+            assert spec is not None and journey is not None
+            queue = str(row["queue"])
+            try:
+                self.dispatcher.app.send_task(TASK, kwargs=payload(key, spec, journey, fire_time, queue, now),
+                                              queue=queue, routing_key=queue)
+            except Exception as e:  # the broker is down: dropped (and said), not left blocking the journey
+                with store.write() as conn:
+                    fleet_repo.drop(conn, key, datetime.now(UTC))
+                self.log(f"[red]error:[/] {label} could not send {who} again: {console.safe(f'{type(e).__name__}: {e}')}")
+                return verdict
+            self.log(f"{label} [magenta]{who} was cut short[/] (its worker stopped renewing its lease): recorded as "
+                     "interrupted; sent again")
+        return verdict
 
     def standby_note(self) -> str:
         try:
@@ -96,3 +157,12 @@ class FleetSide:
             self.metrics.leading(False)
         self.dispatcher.close()
 
+
+
+def _slot_passed(spec: ScheduleSpec, fire_time: datetime, now: datetime) -> bool:
+    """Whether the journey's next slot after ``fire_time`` has come (then that slot patrols, not a re-send)."""
+    try:
+        following = spec.trigger(jitter=False).get_next_fire_time(fire_time, fire_time)
+    except Exception:
+        return False
+    return following is not None and following <= now

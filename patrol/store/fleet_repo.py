@@ -19,6 +19,8 @@ from .history import is_recorded
 from .schema import fleet_attempts, fleet_firings
 
 QUEUED, RUNNING, FINISHED, DROPPED = "queued", "running", "finished", "dropped"
+MISSED = "missed"  # its worker was lost and its slot had passed when the leader noticed: the next slot patrols
+ENDED = (FINISHED, DROPPED, MISSED)
 ATTEMPT_FINISHED, ATTEMPT_INTERRUPTED, ATTEMPT_ERROR = "finished", "interrupted", "error"
 
 
@@ -80,7 +82,7 @@ def claim(conn: Connection, *, key: str, worker: str, run_id: str, now: datetime
     if row is None:  # the scheduler's row is gone (a restored database): the task still says what to run
         conn.execute(insert(fleet_firings).values(key=key, state=QUEUED, enqueued_at=now, attempts=0, **row_if_missing))
         row = conn.execute(select(fleet_firings).where(fleet_firings.c.key == key)).mappings().one()
-    if row["state"] in (FINISHED, DROPPED):
+    if row["state"] in ENDED:  # also a late redelivery of a firing the leader already rescued and finished
         return Claim(Verdict.DONE)
     interrupted: list[str] = []
     if row["state"] == RUNNING:
@@ -102,6 +104,48 @@ def claim(conn: Connection, *, key: str, worker: str, run_id: str, now: datetime
     conn.execute(insert(fleet_attempts).values(firing_key=key, attempt=attempt, run_id=run_id, worker=worker,
                                                started_at=now, status=RUNNING))
     return Claim(Verdict.RUN, attempt=attempt, interrupted=interrupted)
+
+
+def expired(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    """Running firings whose lease ran out: their worker stopped renewing it (killed, OOM, cut off)."""
+    query = select(fleet_firings).where(fleet_firings.c.state == RUNNING, fleet_firings.c.lease_until < now)
+    return [dict(r) for r in conn.execute(query.order_by(fleet_firings.c.fire_time)).mappings()]
+
+
+class Rescue(StrEnum):
+    RESEND = "resend"  # the attempt is interrupted and the firing queued again: send its task
+    MISSED = "missed"  # the attempt is interrupted and the slot has passed: the next slot patrols
+    FINISHED = "finished"  # its worker died after recording the run: the firing is finished
+    ALIVE = "alive"  # renewed, finished or taken meanwhile: nothing to do
+
+
+def rescue(conn: Connection, *, key: str, now: datetime, resend: bool) -> tuple[Rescue, str | None]:
+    """The leader's decision about a firing whose lease ran out, made under the row's lock so a worker
+    claiming it at the same moment waits: the lost attempt is ``interrupted`` (its run id is returned), then
+    the firing is queued again (``resend``) or ``missed``. A task of the lost attempt that the broker hands
+    out again later finds the firing queued (and runs it once), running (and waits) or ended (and drops)."""
+    row = conn.execute(select(fleet_firings).where(fleet_firings.c.key == key).with_for_update()).mappings().first()
+    if row is None or row["state"] != RUNNING or row["lease_until"] is None or row["lease_until"] >= now:
+        return Rescue.ALIVE, None
+    previous = row["run_id"]
+    if previous and is_recorded(conn, previous):
+        finish(conn, key=key, run_id=previous, now=now)
+        return Rescue.FINISHED, previous
+    if previous:
+        _end_attempt(conn, key, previous, ATTEMPT_INTERRUPTED, now)
+    if resend:
+        conn.execute(update(fleet_firings).where(fleet_firings.c.key == key).values(
+            state=QUEUED, worker=None, run_id=None, lease_until=None, enqueued_at=now))
+        return Rescue.RESEND, previous
+    conn.execute(update(fleet_firings).where(fleet_firings.c.key == key).values(
+        state=MISSED, finished_at=now, lease_until=None))
+    return Rescue.MISSED, previous
+
+
+def state(conn: Connection, key: str) -> tuple[str, str | None] | None:
+    """A firing's state and run id (None: no such firing)."""
+    row = conn.execute(select(fleet_firings.c.state, fleet_firings.c.run_id).where(fleet_firings.c.key == key)).first()
+    return (str(row[0]), row[1]) if row is not None else None
 
 
 def _end_attempt(conn: Connection, key: str, run_id: str, status: str, now: datetime) -> None:
@@ -172,7 +216,7 @@ def counts(conn: Connection) -> dict[str, int]:
 
 def prune(conn: Connection, before: datetime) -> int:
     """Finished and dropped firings older than ``before`` (their attempts go with them)."""
-    old = and_(fleet_firings.c.state.in_((FINISHED, DROPPED)), fleet_firings.c.fire_time < before)
+    old = and_(fleet_firings.c.state.in_(ENDED), fleet_firings.c.fire_time < before)
     keys = select(fleet_firings.c.key).where(old)
     conn.execute(delete(fleet_attempts).where(fleet_attempts.c.firing_key.in_(keys)))
     return int(conn.execute(delete(fleet_firings).where(old)).rowcount)
