@@ -752,8 +752,9 @@ class Runner:
         if driver is not None:
             try:
                 # A page that hangs would hold a screenshot forever: the browser's own capture first.
-                png = await asyncio.wait_for(driver.last_screen(), HANG_SCREEN_S) or await asyncio.wait_for(
-                    driver.screenshot(), HANG_SCREEN_S)
+                png = await asyncio.wait_for(driver.last_screen(), HANG_SCREEN_S)
+                if png is None:
+                    png = await asyncio.wait_for(driver.screenshot(), HANG_SCREEN_S)
                 shot = store.write(store.step_file(journey_dir, sr.index, sr.key, "-hung.png"), png)
             except Exception:
                 shot = None
