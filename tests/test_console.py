@@ -382,6 +382,7 @@ def test_compare_approve_then_undo(world, browser):
     for label in ("baseline", "actual", "diff"):
         img = page.locator(f"#compare img[data-label={label}]")
         assert img.evaluate("i => i.complete && i.naturalWidth") == 1280, label
+    assert not page.locator(".modes .blend").is_visible(), "no slider beside side-by-side pictures"
     page.click("button[data-mode=slider]")
     page.fill(".modes .blend", "30")
     page.dispatch_event(".modes .blend", "input")
