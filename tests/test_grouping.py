@@ -97,6 +97,27 @@ def test_a_later_screen_changed_by_a_file_that_failed_earlier_takes_its_cause():
     assert dead.cause.is_step  # a broken flow is not a font's doing
 
 
+@pytest.mark.parametrize(("cause", "expected"), [
+    ({"kind": "request", "problem": "failed", "resource_type": "fetch", "key": "backend failed h/api", "endpoint": "/api",
+      "endpoints": ["POST /api/transfer", "GET /api/cards"], "statuses": [500, 502]},
+     "first-party API failing: 2 endpoints under /api answered HTTP 500, HTTP 502"),
+    ({"kind": "request", "problem": "failed", "resource_type": "xhr", "key": "backend failed h/api", "endpoint": "/api",
+      "endpoints": ["POST /api/transfer"], "statuses": [500]}, "first-party API failing: POST /api/transfer answered HTTP 500"),
+    ({"kind": "app_message", "problem": "shown", "text": "系统繁忙", "key": "k"}, "the screen shows '系统繁忙'"),
+    ({"kind": "page_error", "problem": "shown", "text": "TypeError: x", "source": "/static/app.js", "key": "k"},
+     "page error: TypeError: x (/static/app.js)"),
+    ({"kind": "host", "problem": "failed", "host": "cdn.example", "text": "net::ERR_NAME_NOT_RESOLVED", "key": "k"},
+     "host cdn.example unreachable (net::ERR_NAME_NOT_RESOLVED)"),
+    ({"kind": "websocket", "problem": "closed", "host": "h", "template": "/live/quotes", "text": "closed 1006", "key": "k"},
+     "WebSocket /live/quotes: closed 1006"),
+    ({"kind": "step", "key": ""}, ""),
+])
+def test_every_kind_of_cause_says_what_is_wrong_in_one_line(cause, expected):
+    from patrol.incidents.grouping import title
+
+    assert title(cause) == expected
+
+
 # -- the lifecycle, by hand -------------------------------------------------------------------------
 class Clock:
     def __init__(self) -> None:
