@@ -55,7 +55,7 @@ def test_schedules_page_runs_now_pauses_and_resumes(bank, tmp_path):
             run_id = job.locator(".last a").inner_text()
             page.goto(url + "/runs")
             row = page.locator(f"table.runs tr[data-run='{run_id}']")
-            assert row.count() == 1 and "schedule" in row.inner_text(), "started by its schedule (run now)"
+            assert row.count() == 1 and "run now by ada (yearly)" in row.inner_text(), row.inner_text()
             page.goto(url + "/")  # the overview says when each journey runs next
             row = page.locator("table.status-grid tr[data-journey=alpha]")
             assert "not scheduled" not in row.inner_text() and row.locator("time").count() == 1, row.inner_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,13 @@ from ..notify.maintenance import state as window_state
 from ..notify.outbox import requeue
 from ..store import Store, history, outbox_repo
 from ..store import console_repo as repo
-from ..store.schema import journey_runs, runs, step_results
+from ..store.schema import audit_log, journey_runs, runs, step_results
 from ..visual.approve import Screen, approve_screen, latest_screens
 from ..visual.baselines import BaselineStore, Environment
 from .auth import SESSION_HOURS, Principal, dummy_verify, new_token, token_hash, verify_password
 
 GRID_RUNS = 30  # runs per journey in the overview's status grid
+RUN_NOW_WITHIN = timedelta(minutes=2)  # a "run now" starts its run this soon (else the run was a timed firing)
 
 
 class Refused(Exception):
@@ -137,6 +138,12 @@ class Console:
                 .where(step_results.c.journey_run_id.in_([a["id"] for a in attempts]), step_results.c.status == "failed")
                 .order_by(step_results.c.journey_run_id, step_results.c.step_index)
             ).mappings().all() if attempts else []
+            starts = [r["started_at"] for r in rows if r["schedule"] and r["started_at"]]
+            asked = conn.execute(
+                select(audit_log.c.at, audit_log.c.actor, audit_log.c.target)
+                .where(audit_log.c.action == "schedule.run", audit_log.c.at >= min(starts) - RUN_NOW_WITHIN,
+                       audit_log.c.at <= max(starts))
+            ).mappings().all() if starts else []
         first_fail: dict[int, dict[str, Any]] = {}
         for f in failing:
             first_fail.setdefault(f["journey_run_id"], dict(f))
@@ -146,7 +153,7 @@ class Console:
                 {"journey": a["journey"], "status": a["status"], "failed_step": first_fail.get(a["id"])})
         for r in rows:
             r["journeys"] = by_run.get(r["id"], [])
-            r["trigger"] = f"schedule {r['schedule']}" if r["schedule"] else "patrol run"
+            r["trigger"] = _trigger(r, asked)
         return rows
 
     def journey_names(self) -> list[str]:
@@ -370,6 +377,18 @@ class Console:
                 raise Refused(404, f"there is no window #{window_id} still going")
             repo.held_due_now(conn, now)  # the dispatcher sends what it held (once per incident) on its next round
             repo.audit(conn, now, who.name, who.via, "maintenance.end", f"maintenance:{window_id}")
+
+
+def _trigger(run: dict[str, Any], asked: Sequence[Any]) -> str:
+    """What started a run: ``patrol run`` (no schedule), its schedule, or someone's "run now"
+    (the console's audit entry for that schedule shortly before the run started)."""
+    name, at = run.get("schedule"), run.get("started_at")
+    if not name:
+        return "patrol run"
+    for a in asked:
+        if at and str(a["target"]).split(":", 1)[-1] == name and at - RUN_NOW_WITHIN <= a["at"] <= at:
+            return f"run now by {a['actor']} ({name})"
+    return f"schedule {name}"
 
 
 def _rate(passed: int, total: int) -> float | None:
