@@ -10,6 +10,7 @@ PostgreSQL and redis-server, `patrol worker` and `patrol schedule` as real proce
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -113,10 +114,13 @@ def test_a_worker_killed_mid_journey_is_noticed_by_the_leader_and_a_late_redeliv
     # The recommended visibility timeout: the broker would hand the lost task out again only after two hours.
     fleet_project(tmp_path, postgres_url, redis_url, "{cron: '0 2 * * *'}", visibility="2h")
     write_journey(tmp_path / "journeys", "slow", base_url=bank.url, steps=OPEN_STEPS + "  - name: linger\n    wait: 10s\n")
-    workers = {name: Proc(tmp_path, name, "worker", "--concurrency", "1", "--name", f"{name}@test") for name in ("w1", "w2")}
+    workers = {name: Proc(tmp_path, name, "worker", "--concurrency", "1", "--name", name) for name in ("w1", "w2")}
     procs.extend(workers.values())
     for p in workers.values():
         p.wait_for("patrol worker")
+    if os.geteuid() == 0:  # said Patrol's way, once, instead of Celery's SecurityWarning
+        assert "runs as root: it needs no privileges" in workers["w1"].text
+    assert "SecurityWarning" not in workers["w1"].text
     leader = Proc(tmp_path, "leader", "schedule", "--no-watch")
     procs.append(leader)
     leader.wait_for("leading")
@@ -142,14 +146,18 @@ def test_a_worker_killed_mid_journey_is_noticed_by_the_leader_and_a_late_redeliv
     store.close()
     running = wait_until(lambda: query(postgres_url, "SELECT worker FROM fleet_firings WHERE state = 'running'"), 60)
     doomed = running[0][0]
-    other = next(name for name in workers if f"{name}@test" != doomed)
-    time.sleep(2)  # mid-journey
-    workers[doomed.split("@")[0]].kill9()
+    other = next(name for name in workers if name != doomed)
+    status = subprocess.run([sys.executable, "-m", "patrol", "fleet", "status", "--json", "--config",
+                             str(tmp_path / "patrol.yaml")], capture_output=True, text=True, timeout=60)
+    # One name everywhere: `--name w1` is w1 in the worker list, the leases and the attempts (not celery@w1).
+    assert json.loads(status.stdout)["workers"] == {"w1": ["web"], "w2": ["web"]}, status.stdout
+    time.sleep(1)  # mid-journey
+    workers[doomed].kill9()
     killed_at = datetime.now(UTC)
 
     wait_until(lambda: query(postgres_url, "SELECT state FROM fleet_firings") == [("finished",)], 90)
     attempts = query(postgres_url, "SELECT attempt, worker, status, run_id, started_at FROM fleet_attempts ORDER BY attempt")
-    assert [(a[0], a[1], a[2]) for a in attempts] == [(1, doomed, "interrupted"), (2, f"{other}@test", "finished")]
+    assert [(a[0], a[1], a[2]) for a in attempts] == [(1, doomed, "interrupted"), (2, other, "finished")]
     again_s = (attempts[1][4].replace(tzinfo=UTC) - killed_at).total_seconds()
     assert again_s <= 90, again_s
     runs = query(postgres_url, "SELECT id, status FROM runs")
@@ -226,3 +234,28 @@ def test_the_leaders_rescue_of_a_lost_lease_on_the_real_postgresql(postgres_url)
     assert states == {a: "finished", b: "missed", c: "finished"}
     assert interrupted == ["r-a1", "r-b1"]
     store.close()
+
+
+# -- without the fleet extras -----------------------------------------------------------------------------------------
+HIDDEN = "import sys, runpy; sys.modules['celery'] = None; sys.argv[0] = 'patrol'; runpy.run_module('patrol', run_name='__main__')"
+
+
+def _without_celery(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", HIDDEN, *args, "--config", str(folder / "patrol.yaml")], cwd=folder,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_without_the_fleet_extras_worker_and_fleet_status_exit_3_with_the_fix_and_doctor_says_so(tmp_path):
+    (tmp_path / "patrol.yaml").write_text("state: {url: 'sqlite:///state.db'}\nfleet: {broker: 'redis://127.0.0.1:9/0'}\n",
+                                          encoding="utf-8")
+    for command in (["worker"], ["fleet", "status"]):
+        done = _without_celery(tmp_path, *command)
+        out = done.stdout + done.stderr
+        assert done.returncode == 3, out
+        assert "needs Celery, not installed here" in out and "pip install 'patrol[fleet]'" in out, out
+        assert "Traceback" not in out and "internal error" not in out, out
+    done = _without_celery(tmp_path, "doctor")
+    out = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1, out
+    assert "missing fleet (celery, redis, psycopg) Celery not installed; patrol.yaml has a fleet: section" in out, out
+    assert "fix: pip install 'patrol[fleet]'" in out, out

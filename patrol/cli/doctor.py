@@ -70,7 +70,7 @@ def cmd(args: argparse.Namespace) -> int:
 
 def diagnose(config: Config) -> list[Item]:
     items = [chromium(config), *tesseract(config), cjk_fonts(), *appium(config), state_database(config)]
-    return items + receivers(config)
+    return items + [fleet_extras(config)] + receivers(config)
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
@@ -197,6 +197,25 @@ def appium_reachable(url: str, source: str) -> Item:
     except (ValueError, KeyError, TypeError):
         version = "?"
     return Item("appium server", True, f"Appium {version} at {shown}")
+
+
+def fleet_extras(config: Config) -> Item:
+    """Celery, redis and psycopg: required with a ``fleet:`` section, optional without."""
+    from ..fleet import extras
+
+    wanted = config.settings.fleet.enabled
+    try:
+        from ..store import state_settings
+
+        postgres = extras.uses_postgres(state_settings(config).url) if wanted else True
+    except InputError:
+        postgres = True
+    absent = extras.missing(postgres=postgres)
+    if not absent:
+        return Item("fleet (celery, redis, psycopg)", True, "installed", required=wanted)
+    what = "patrol.yaml has a fleet: section" if wanted else "only for patrol worker / patrol fleet (a fleet: section)"
+    return Item("fleet (celery, redis, psycopg)", False, f"{', '.join(absent)} not installed; {what}",
+                extras.INSTALL, required=wanted)
 
 
 # -- state and receivers ---------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import EXIT_ROBOT, InputError
+from ..errors import EXIT_ROBOT, InputError, RobotError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,14 +23,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from .. import console
     from ..config import load_config
-    from ..fleet.app import fleet_settings
-    from ..fleet.status import gather
+    from ..fleet import extras
     from ..store import open_store, state_settings
 
     config = load_config(getattr(args, "config", None))
-    if not fleet_settings(config).enabled:
+    if not config.settings.fleet.enabled:
         raise InputError("no fleet: add `fleet: {broker: redis://host:6379/0}` to patrol.yaml")
     url = state_settings(config).url
+    absent = extras.missing(postgres=extras.uses_postgres(url))
+    if absent:
+        raise RobotError(extras.problem("patrol fleet status", absent))
+    from ..fleet.status import gather
+
     store = open_store(url)
     try:
         status = gather(config, store, url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import InputError
+from ..errors import InputError, RobotError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,18 +39,26 @@ def queues_arg(value: str | None, default: tuple[str, ...]) -> list[str]:
 def cmd(args: argparse.Namespace) -> int:
     import os
     import socket
+    import warnings
 
     from .. import console
     from ..config import load_config
+    from ..fleet import extras
+    from ..store import state_settings
+
+    config_path = getattr(args, "config", None)
+    config = load_config(config_path)
+    if not config.settings.fleet.enabled:
+        raise InputError("patrol worker needs a fleet: add `fleet: {broker: redis://host:6379/0}` to patrol.yaml")
+    absent = extras.missing(postgres=extras.uses_postgres(state_settings(config).url))
+    if absent:  # the robot cannot work here (exit 3), said with the fix instead of an import error
+        raise RobotError(extras.problem("patrol worker", absent))
+
     from ..fleet.app import fleet_settings, make_app
     from ..fleet.worker import WorkerRuntime, install, register_task
     from ..schedule.sides import MetricsServer
 
-    config_path = getattr(args, "config", None)
-    config = load_config(config_path)
     settings = fleet_settings(config)
-    if not settings.enabled:
-        raise InputError("patrol worker needs a fleet: add `fleet: {broker: redis://host:6379/0}` to patrol.yaml")
     queues = queues_arg(args.queues, settings.queues)
     concurrency = args.concurrency if args.concurrency is not None else config.concurrency
     if not 1 <= concurrency <= 64:
@@ -68,6 +76,13 @@ def cmd(args: argparse.Namespace) -> int:
         where = f", metrics at {metrics.url}" if metrics.url else ""
         console.say(f"[bold]patrol worker[/] {console.safe(name)} (pid {os.getpid()}): queues {', '.join(queues)}, "
                     f"concurrency {concurrency}, state {console.safe(runtime.store.display_url)}{where}")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            from celery.platforms import SecurityWarning
+
+            warnings.filterwarnings("ignore", category=SecurityWarning)  # said once, Patrol's way, below
+            console.say("[yellow]warning[/] patrol worker runs as root: it needs no privileges. Run it as an "
+                        "unprivileged user (examples/fleet/patrol-worker@.service: User=patrol), so a journey's "
+                        "browser cannot touch the machine")
         # Threads, not processes: the tasks of one worker share one Chromium and one event loop.
         worker = app.Worker(queues=queues, concurrency=concurrency, pool="threads", hostname=name, without_mingle=True,
                             without_gossip=True, loglevel="WARNING", quiet=True, redirect_stdouts=False)

@@ -64,9 +64,9 @@ def _broker_side(config: Config, state_url: str, out: FleetStatus, timeout: floa
         app = make_app(config)
         inspect = app.control.inspect(timeout=timeout)
         for worker, queues in (inspect.active_queues() or {}).items():
-            out.workers[worker] = sorted(q["name"] for q in queues)
+            out.workers[worker_name(worker)] = sorted(q["name"] for q in queues)
         for worker, tasks in (inspect.active() or {}).items():
-            out.busy[worker] = len(tasks)
+            out.busy[worker_name(worker)] = len(tasks)
         names = set(fleet_settings(config).queues) | {q for qs in out.workers.values() for q in qs}
         for name in sorted(names):
             out.queues[name] = sum(int(client.llen(name + suffix)) for suffix in _PRIORITY_SUFFIXES)
@@ -76,6 +76,12 @@ def _broker_side(config: Config, state_url: str, out: FleetStatus, timeout: floa
         out.problems.append(f"broker: {type(e).__name__}: {e}")
     finally:
         lock.client.close()
+
+
+def worker_name(node: str) -> str:
+    """The name a worker was given (``--name w1``), as its leases and attempts say it: Celery puts
+    ``celery@`` before a node name without an ``@`` of its own."""
+    return node.removeprefix("celery@")
 
 
 def waited_s(row: dict[str, Any] | None, now: datetime | None = None) -> float | None:
