@@ -245,10 +245,11 @@ def _without_celery(folder: Path, *args: str) -> subprocess.CompletedProcess[str
                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
 
 
-def test_without_the_fleet_extras_worker_and_fleet_status_exit_3_with_the_fix_and_doctor_says_so(tmp_path):
-    (tmp_path / "patrol.yaml").write_text("state: {url: 'sqlite:///state.db'}\nfleet: {broker: 'redis://127.0.0.1:9/0'}\n",
-                                          encoding="utf-8")
-    for command in (["worker"], ["fleet", "status"]):
+def test_without_the_fleet_extras_worker_schedule_and_status_exit_3_with_the_fix_and_doctor_says_so(tmp_path):
+    (tmp_path / "patrol.yaml").write_text("state: {url: 'sqlite:///state.db'}\nfleet: {broker: 'redis://127.0.0.1:9/0'}\n"
+                                          "schedules:\n  a: {cron: '0 2 * * *', journeys: [home]}\n", encoding="utf-8")
+    write_journey(tmp_path / "journeys", "home", steps=OPEN_STEPS)
+    for command in (["worker"], ["fleet", "status"], ["schedule", "--no-watch"]):
         done = _without_celery(tmp_path, *command)
         out = done.stdout + done.stderr
         assert done.returncode == 3, out

@@ -50,6 +50,12 @@ def firing_results(done: Dispatched) -> list[FiringResult]:
 class FleetSide:
     def __init__(self, config: Config, store: Store, state_url: str, log: Callable[[str], None],
                  metrics: Metrics | None = None) -> None:
+        from ..errors import RobotError
+        from . import extras
+
+        absent = extras.missing(postgres=extras.uses_postgres(state_url))
+        if absent:  # exit 3 with the install, not an import error from Celery's first use
+            raise RobotError(extras.problem("patrol schedule with a fleet: section", absent))
         self.log = log
         self.metrics = metrics
         self.dispatcher = FleetDispatch(config, store)
