@@ -46,6 +46,9 @@ def _visual_run(tmp_path: Path, fail: dict):
     runs = []
     for attempt in (1, 2):
         j = journey(fail=fail, attempt=attempt)
+        if j.steps[2].findings[0].reason != "visual_diff":  # a dead button leaves no diff image (no compare view)
+            runs.append(j)
+            continue
         j.steps[2].findings[0].evidence["images"] = [
             {"label": "baseline", "path": "transfer/03-baseline.png"}, {"label": "actual", "path": None},
             {"label": "diff", "path": "transfer/03-diff.png"}]
