@@ -118,6 +118,22 @@ def test_every_kind_of_cause_says_what_is_wrong_in_one_line(cause, expected):
     assert title(cause) == expected
 
 
+def test_group_by_and_its_window_are_read_from_patrol_yaml_and_a_wrong_value_is_positioned(tmp_path):
+    from patrol.config import load_config
+    from patrol.errors import ConfigError
+
+    cfg = tmp_path / "patrol.yaml"
+    cfg.write_text("incidents: {group_by: step, group_window: 30m}\n", encoding="utf-8")
+    settings = load_config(str(cfg)).incidents
+    assert (settings.group_by, settings.group_window_s) == ("step", 1800.0)
+    cfg.write_text("incidents:\n  group_by: journey\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(str(cfg))
+    (problem,) = e.value.problems
+    assert (problem.field, problem.line) == ("incidents.group_by", 2) and "cause or step" in str(e.value)
+    assert IncidentSettings().group_by == "cause" and IncidentSettings().group_window_s == 600.0
+
+
 # -- the lifecycle, by hand -------------------------------------------------------------------------
 class Clock:
     def __init__(self) -> None:
