@@ -46,6 +46,7 @@ class Site:
         self.url = ""
         self.one_failure: dict = {}
         self.shifted: dict = {}
+        self.api: dict = {}
 
 
 def _patrol(root, journey, bank_url: str, out: str) -> dict:
@@ -74,6 +75,8 @@ def site(tmp_path_factory):
         s.one_failure = _patrol(root, short / "login.yaml", bank.url, "run-nan")
     with DemoBank(port=0, faults=["layout_shift"]) as bank:
         s.shifted = _patrol(root, JOURNEYS / "login.yaml", bank.url, "run-shift")
+    with DemoBank(port=0, faults=["api_status=account:500"]) as bank:  # an incident grouped by its cause
+        s.api = _patrol(root, short / "login.yaml", bank.url, "run-api")
     failed = [st for j in s.one_failure["journeys"] for st in j["steps"] if st["status"] == "failed"]
     assert [st["name"] for st in failed] == ["sign in"], failed
     for live in serve(root, {"qa": "approver"}):
@@ -153,7 +156,7 @@ def test_overview_runs_and_incident_pages_fit_and_answer_at_the_top(browser, sit
     page = _page(browser, site, w, h, timezone_id="Asia/Shanghai")
     # Overview: the status grid first, a cell per run, clicking through to the run.
     row = page.locator("table.status-grid tr[data-journey=login]")
-    assert row.locator("a.cell").count() == 2 and row.locator("a.cell.failed").count() == 2
+    assert row.locator("a.cell").count() == 3 and row.locator("a.cell.failed").count() == 3
     _inside(page, "table.status-grid tr[data-journey=login] a.cell", h)
     when = page.locator("table.runs time").first
     stamp = datetime.fromisoformat(when.get_attribute("datetime")).astimezone(ZoneInfo("Asia/Shanghai"))
@@ -171,7 +174,7 @@ def test_overview_runs_and_incident_pages_fit_and_answer_at_the_top(browser, sit
     page.goto(site.url + "/runs?result=passed")
     assert page.locator("table.runs tbody tr").count() == 0 and "match these filters" in page.inner_text("main")
     page.goto(site.url + "/runs?journey=login&result=failed&date=" + datetime.now().astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d"))
-    assert page.locator("table.runs tbody tr").count() == 2
+    assert page.locator("table.runs tbody tr").count() == 3
     page.goto(site.url + "/runs?date=2001-01-01")
     assert page.locator("table.runs tbody tr").count() == 0
     assert page.goto(site.url + "/runs?date=yesterday").status == 400
@@ -197,3 +200,22 @@ def test_the_broken_word_check_sees_a_word_broken_in_a_cell(browser):
         <td>fine words</td></tr></table></main>""")
     assert page.evaluate(BROKEN_WORDS) == ["Budget"]
     page.close()
+
+
+def test_an_incident_grouped_by_cause_leads_with_its_cause_and_the_failing_request(browser, site):
+    """The account API answers 500: the incident names the cause (not the symptom), its affected
+    step, and the failing request stands out in the step's waterfall; the list shows the cause too."""
+    page = _page(browser, site, 390, 844)
+    page.goto(site.url + "/incidents")
+    item = page.locator("main .list li", has_text="/api/account")
+    assert "first-party API failing" in item.locator(".cause-line").inner_text()
+    item.locator("a[href^='/incidents/']").click()
+    page.wait_for_url("**/incidents/*")
+    cause = page.locator(".verdict .cause").inner_text()
+    assert "first-party API failing" in cause and "GET /api/account" in cause and "500" in cause, cause
+    _inside(page, ".verdict .cause", 844)
+    assert "step 4 sign in" in page.locator("ul.affected").inner_text()
+    bad = page.locator("table.waterfall tr.bad", has_text="/api/account")
+    assert bad.count() >= 1 and "500" in bad.first.inner_text()
+    _clean(page)
+    page.context.close()

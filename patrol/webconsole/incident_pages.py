@@ -55,6 +55,8 @@ def _id(request: Request) -> int:
 async def incidents_page(request: Request, who: Principal) -> Response:
     show_all = request.query_params.get("all") == "1"
     rows = request.app.state.incidents.list_incidents(None if show_all else IncidentStatus.OPEN, 200)
+    for r in rows:
+        r["cause_line"] = cause_line(r.get("cause"))
     return render(request, "incidents.html.j2", who, incidents=rows, show_all=show_all,
                   silences=console_of(request).silences())
 
@@ -161,7 +163,7 @@ def evidence_view(detail: dict[str, Any], inc: dict[str, Any]) -> dict[str, Any]
 
     images = {str(i.get("label")): i.get("path") for i in ev.get("images") or [] if isinstance(i, dict)}
     compare = None
-    if run and inc.get("reason") == "visual_diff":
+    if run and (inc.get("reason") == "visual_diff" or images.get("diff")):  # a visual diff, or one folded into the cause
         screen = f"{inc.get('journey')}/{int(ev.get('attempt') or 1)}/{inc.get('step_index')}"
         compare = f"/runs/{quote(str(run), safe='')}/compare?screen={quote(screen, safe='')}"
     requests = [r for r in ev.get("failed_requests") or [] if isinstance(r, dict)]
