@@ -90,7 +90,7 @@ def test_a_socket_silent_longer_than_the_budget_is_named_in_the_stall(faulty_ban
     assert "WebSocket /live/quotes: no message for 8." in f["message"] or "WebSocket /live/quotes: no message for 7.9" in f["message"], f["message"]
     assert f["cause"]["kind"] == "websocket" and f["cause"]["problem"] == "silent", f["cause"]
     silent = f["evidence"]["silent_websockets"][0]
-    assert silent["busy_silence_ms"] >= 7500 and silent["frames_in"] >= 1 and not silent["closes"], silent
+    assert silent["answered_busy_silence_ms"] >= 7500 and silent["frames_in"] >= 1 and not silent["closes"], silent
     socket = funds["artifacts"]["websockets"][0]
     assert socket["open"] and socket["reconnects"] == 0 and socket["down_since_ms"] is None
 

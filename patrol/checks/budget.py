@@ -43,7 +43,7 @@ class Budget(Check):
         starved = sc.evidence.robot_cpu_wait_ms
         if starved is not None:
             evidence["robot_cpu_wait_ms"] = starved
-            if not slow and not quiet and took - starved <= budget:
+            if not slow and took - starved <= budget:
                 # The patrol machine, not the app: a customer's own device would not have
                 # waited. Said in the report, not filed against the app.
                 sc.notes.append(f"{message}, but the robot waited {format_ms(starved)} for a CPU of its own machine"
@@ -65,9 +65,9 @@ class Budget(Check):
         if quiet:
             # A screen that waited on a WebSocket saying nothing: named as a slow request is.
             evidence["silent_websockets"] = [w.to_dict() for w in quiet[:5]]
-            message += ("; " if slow else ": ") + "; ".join(silence_words(w.url, w.busy_silence_ms) for w in quiet[:2])
+            message += ("; " if slow else ": ") + "; ".join(silence_words(w.url, w.answered_busy_silence_ms) for w in quiet[:2])
             if not slow:
-                cause = Cause.of_websocket(quiet[0].url, Problem.SILENT, ms=quiet[0].busy_silence_ms)
+                cause = Cause.of_websocket(quiet[0].url, Problem.SILENT, ms=quiet[0].answered_busy_silence_ms)
         return [Finding(kind=STALL, reason=Reason.OVER_BUDGET, message=message, evidence=evidence, cause=cause)]
 
 
@@ -85,11 +85,11 @@ def slow_requests(sc: StepContext, budget_ms: float) -> list[dict[str, Any]]:
 def silent_websockets(sc: StepContext, budget_ms: float) -> list[WebSocketRecord]:
     """The app's own WebSockets of this step that said nothing for longer than
     ``network.slow`` (default: the step's budget) while the screen showed it was
-    loading, longest silence first."""
+    loading, and then spoke (what the screen waited for), longest silence first."""
     settings = sc.config.settings.network.under(sc.journey.options.get("network"))
     limit = settings.slow_ms if settings.slow_ms is not None else budget_ms
-    quiet = [w for w in sc.evidence.events.websockets if w.first_party and w.busy_silence_ms >= limit]
-    return sorted(quiet, key=lambda w: -w.busy_silence_ms)
+    quiet = [w for w in sc.evidence.events.websockets if w.first_party and w.answered_busy_silence_ms >= limit]
+    return sorted(quiet, key=lambda w: -w.answered_busy_silence_ms)
 
 
 def _path(url: str) -> str:

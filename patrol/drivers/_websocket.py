@@ -106,6 +106,9 @@ class WebSocketRecord:
     open: bool  # a connection was open when the step ended
     longest_silence_ms: float  # the longest time without a message in (one that began earlier counts whole)
     busy_silence_ms: float  # the longest such silence while the screen showed it was loading
+    # ... of those, the longest the socket ended with a message in this step: what the
+    # screen waited for (a socket idle by design never ends its silence, and is not named).
+    answered_busy_silence_ms: float
     down_since_ms: float | None  # closed unasked and no message since (None: working)
     down_while_busy: bool  # ... while the screen showed it was loading
 
@@ -123,6 +126,7 @@ class WebSocketRecord:
                 "frames_out": self.frames_out, "closes": [c.to_dict() for c in self.closes],
                 "closed": self.closed.to_dict() if self.closed else None, "open": self.open,
                 "longest_silence_ms": self.longest_silence_ms, "busy_silence_ms": self.busy_silence_ms,
+                "answered_busy_silence_ms": self.answered_busy_silence_ms,
                 "down_since_ms": self.down_since_ms, "down_while_busy": self.down_while_busy}
 
 
@@ -159,6 +163,7 @@ class _Channel:
     closes: list[_Close] = field(default_factory=list)
     longest_silence: float = 0.0
     busy_silence: float = 0.0
+    answered_busy_silence: float = 0.0
     errors: list[str] = field(default_factory=list)
     unmatched: list[dict[str, Any]] = field(default_factory=list)  # page reports before Playwright's close
 
@@ -204,7 +209,11 @@ class SocketRecorder:
     def _message(self, ch: _Channel) -> None:
         now = self.clock()
         ch.frames_in += 1
+        before = ch.busy_silence
+        ch.busy_silence = 0.0
         self._end_silence(ch, now)
+        ch.answered_busy_silence = max(ch.answered_busy_silence, ch.busy_silence)
+        ch.busy_silence = max(before, ch.busy_silence)
         ch.silence_start = now
         ch.down.clear()
         ch.down_busy = False
@@ -351,9 +360,10 @@ class SocketRecorder:
                 reconnects=ch.reconnects, frames_in=ch.frames_in, frames_out=ch.frames_out,
                 closes=tuple(SocketClose(ms(c.at), c.code, c.reason, c.by, c.error) for c in ch.closes[-MAX_CLOSES:]),
                 open=bool(ch.live), longest_silence_ms=round(longest * 1000, 1), busy_silence_ms=round(busy * 1000, 1),
+                answered_busy_silence_ms=round(ch.answered_busy_silence * 1000, 1),
                 down_since_ms=ms(ch.down[0].at) if ch.down else None, down_while_busy=ch.down_busy))
             ch.connections = ch.reconnects = ch.frames_in = ch.frames_out = 0
-            ch.closes, ch.longest_silence, ch.busy_silence = [], 0.0, 0.0
+            ch.closes, ch.longest_silence, ch.busy_silence, ch.answered_busy_silence = [], 0.0, 0.0, 0.0
             if not ch.live and not ch.down and not ch.had_close:
                 del self._channels[key]  # gone with its page: nothing left to tell
         self._window = now
