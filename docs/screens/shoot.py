@@ -7,7 +7,7 @@ three times healthy, once with the balance reading NaN (a run with one failed st
 with a layout shift (a visual difference and its incident), all into a throwaway state
 database; serves the console over it (``patrol serve``'s app, on loopback) and photographs,
 in Debian's Chromium, the first screen of: the overview, the failed run, the incident and
-the compare view at 1280x800, and the failed run and the compare view at 390x844.
+the compare view, at 1280x800 and at 390x844 (``*-phone.png``).
 Nothing outside the temporary folder and ``--out`` is touched."""
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def shoot(out: Path) -> list[Path]:
         with _console(root) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             for (w, h), pages in (((1280, 800), ("overview", "run-failed", "incident", "compare")),
-                                  ((390, 844), ("run-failed", "compare"))):
+                                  ((390, 844), ("overview", "run-failed", "incident", "compare"))):
                 page = browser.new_context(viewport={"width": w, "height": h}, timezone_id="UTC").new_page()
                 page.goto(url + "/login")
                 page.fill("input[name=name]", "qa")
