@@ -153,6 +153,26 @@ def _history_count(world) -> int:
         return int(conn.execute(select(func.count()).select_from(baseline_history)).scalar_one())
 
 
+# Words broken across lines inside table cells (URL cells may break anywhere: they are one long word).
+BROKEN_WORDS = """() => {
+  const bad = [];
+  for (const cell of document.querySelectorAll("main td:not(.url-cell), main th")) {
+    const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const re = /\\S+/g;
+      for (let m = re.exec(n.data); m; m = re.exec(n.data)) {
+        const r = document.createRange();
+        r.setStart(n, m.index);
+        r.setEnd(n, m.index + m[0].length);
+        const tops = new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top)));
+        if (tops.size > 1) { bad.push(m[0]); }
+      }
+    }
+  }
+  return bad;
+}"""
+
+
 def _no_overflow(page) -> None:
     sizes = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert sizes[0] <= sizes[1], f"{page.url}: horizontal overflow {sizes}"
@@ -475,6 +495,7 @@ def test_every_page_on_desktop_and_phone_without_overflow(world, browser, tmp_pa
             assert page.locator("main h1").count() == 1, path
             page.screenshot(path=str(tmp_path / f"{name}-{w}x{h}.png"), full_page=True)
             _no_overflow(page)
+            assert page.evaluate(BROKEN_WORDS) == [], f"{path}: words broken inside table cells"
         page.context.close()
         login = browser.new_context(viewport={"width": w, "height": h}).new_page()
         login.goto(world.url + "/login")

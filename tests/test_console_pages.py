@@ -15,31 +15,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import JOURNEYS, ROOT, copy_flows
-from test_console import _cli
+from test_console import BROKEN_WORDS, _cli
 from test_console_timeline import PASSWORD, serve
 from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
 
 VIEWPORTS = ((1280, 800), (390, 844))
-
-# Words broken across lines inside table cells (URL cells may break anywhere: they are one long word).
-BROKEN_WORDS = """() => {
-  const bad = [];
-  for (const cell of document.querySelectorAll("main td:not(.url-cell), main th")) {
-    const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
-    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
-      const re = /\\S+/g;
-      for (let m = re.exec(n.data); m; m = re.exec(n.data)) {
-        const r = document.createRange();
-        r.setStart(n, m.index);
-        r.setEnd(n, m.index + m[0].length);
-        const tops = new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top)));
-        if (tops.size > 1) { bad.push(m[0]); }
-      }
-    }
-  }
-  return bad;
-}"""
-
 
 class Site:
     def __init__(self) -> None:
