@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from appium_fixtures.server import APP_JOURNEYS, appium_env, appium_server, project_config  # noqa: F401
 from conftest import copy_flows
 from schedule_support import LOGIN_STEPS, OPEN_STEPS, Service, config, rows, write_journey
 
@@ -158,3 +159,33 @@ def test_under_the_scheduler_a_frozen_journey_holds_no_slot_past_its_limit(fault
     assert len(runs) >= 2, out
     for (_, end), (next_start, _) in zip(frozen, frozen[1:]):
         assert end <= next_start + 0.05, frozen
+
+
+@pytest.mark.faults("frozen_script=home")
+def test_an_app_whose_ui_thread_freezes_is_app_not_responding_within_the_hard_timeout(appium_env, faulty_bank, patrol,
+                                                                                       tmp_path):
+    """The app twin, through a real Appium server's chromium driver (the bank's mobile
+    layout): the webview's script loops forever after sign-in, Appium's calls into it
+    stop coming back, and the step is ``app_not_responding`` within the hard timeout."""
+    data = yaml.safe_load((APP_JOURNEYS / "login.yaml").read_text(encoding="utf-8"))
+    data.update(name="frozen-app", base_url=faulty_bank.url, redact=[],
+                budgets={"step": f"{STEP_S:g}s", "timeout": f"{HARD_S:g}s"}, detectors={"forbidden_text": False})
+    data["steps"] = data["steps"][:4] + [{"name": "wait for the balance", "wait_for": {"css": "#total-assets"}},
+                                         {"name": "open funds", "tap": {"css": "#nav-funds"}}]
+    data["steps"][3]["expect"] = {"visible": {"css": "#total-assets"}}
+    path = tmp_path / "frozen-app.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    cfg = project_config(tmp_path)
+    t0 = time.monotonic()
+    p = patrol("--config", str(cfg), "run", str(path))
+    took = time.monotonic() - t0
+    assert p.code == 1, p.out + p.err
+    (j,) = p.report["journeys"]
+    step, f = only_finding(j)
+    assert (f["kind"], f["reason"]) == ("stall", "app_not_responding"), f
+    # From the first call the frozen webview held (sent at most a poll after the freeze;
+    # the step began before it, with the sign-in's page load) to the finding.
+    assert HARD_S * 1000 <= f["evidence"]["unresponsive_ms"] <= (HARD_S + 2) * 1000, f["evidence"]
+    assert f["message"].startswith("the app stopped responding: its UI thread has not answered for 8."), f
+    assert all(s["status"] == "skipped" for s in j["steps"][j["steps"].index(step) + 1:])
+    assert took < 120, took

@@ -52,7 +52,7 @@ from ..secrets import MASKER
 from . import _appium_support as sup
 from .app_watcher import Watcher
 from .appium_native import AndroidStrategy, IOSStrategy, NativeStrategy
-from .appium_session import POLL_S, AppiumSession
+from .appium_session import POLL_S, AppiumSession, off_loop
 from .appium_web import WebStrategy
 from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
 from .chromium import find_chromium
@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from ..config.sections import AppiumDevice
 
 DEFAULT_URL = "http://127.0.0.1:4723"
+# How often ``answers`` looks whether the calls it waits on came back.
+ANSWER_POLL_S = 0.05
 P = ParamSpec("P")
 T = TypeVar("T")
 # Found on the screenshot by the tap action (OCR), never by the driver.
@@ -267,7 +269,7 @@ class AppiumDriver(Driver):
             return
         self._closed = True
         try:
-            await asyncio.wait_for(asyncio.to_thread(self.session.quit), 30)
+            await asyncio.wait_for(off_loop(self.session.quit), 30)
         except Exception:
             pass
 
@@ -463,6 +465,16 @@ class AppiumDriver(Driver):
             value = await self.s.quiet("read value", el.get_attribute, "value")
             out.append(str(value) if value is not None else str(await self.s.quiet("read text", lambda e=el: e.text, default="") or ""))
         return out
+
+    async def answers(self) -> bool | None:
+        """Once every quick Appium call already waiting when asked has come back: the
+        app's UI thread answers (a frozen one holds UiAutomator2 and chromedriver calls
+        until the runner's watcher calls it ``app_not_responding``). No extra command is
+        sent: a session runs one command at a time."""
+        asked = time.monotonic()
+        while (oldest := self.s.oldest_call()) is not None and oldest <= asked:
+            await asyncio.sleep(ANSWER_POLL_S)
+        return True
 
     async def screenshot(self) -> bytes:
         png = await self.s.shot()

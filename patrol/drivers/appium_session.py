@@ -9,6 +9,7 @@ the session starts; the methods left abstract here are the seams."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator
@@ -39,6 +40,31 @@ POLL_S = 0.25
 Move = tuple[float, float, float] | tuple[str, float] | str
 
 
+def off_loop(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    """``fn`` in a thread of its own, as ``asyncio.to_thread`` would, but a daemon one:
+    a call into a frozen app waits on Appium for minutes (its proxy to chromedriver,
+    UiAutomator2's idle wait), and the process must not wait for it when it ends."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            (future.set_result if ok else future.set_exception)(value)
+
+    def run() -> None:
+        try:
+            outcome = (True, fn(*args, **kwargs))
+        except BaseException as e:  # handed to the awaiting coroutine, as to_thread does
+            outcome = (False, e)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:
+            pass  # the loop has closed: nobody waits for this answer any more
+
+    threading.Thread(target=run, name="patrol-appium-call", daemon=True).start()
+    return future
+
+
 async def _nothing() -> None:
     return None
 
@@ -65,6 +91,9 @@ class AppiumSession(ABC):
         self.shot_size: tuple[int, int] | None = None
         # The watcher's breakpoint check while waiting (the driver sets it).
         self.on_wait: Callable[[], Awaitable[None]] = _nothing
+        # When each quick call still waiting for the device was sent (``oldest_call``): an
+        # app whose UI thread is frozen holds them (runner/hang.py, ``app_not_responding``).
+        self.inflight: dict[object, float] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
     async def call(self, what: str, fn: Callable[..., Any], *args: Any, timeout_s: float | None = None,
@@ -72,14 +101,25 @@ class AppiumSession(ABC):
         """Run one client call off the event loop; the session or server going away is
         a RobotError, every other WebDriver error is returned to the caller as raised."""
         limit = timeout_s or self.command_timeout_s
+        # A call given its own time (an open, a back: they wait for the app up to the hard
+        # timeout by design) is no sign of a frozen app; every other one should come back at once.
+        token = object()
+        if timeout_s is None:
+            self.inflight[token] = time.monotonic()
         try:
-            return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), limit)
+            return await asyncio.wait_for(off_loop(fn, *args, **kwargs), limit)
         except TimeoutError:
             raise DeviceLost(f"the device did not answer '{what}' within {limit:.0f}s "
                              f"(Appium at {sup.mask_url(self.server_url)})") from None
         except Exception as e:
             self.raise_if_lost(e, what)
             raise
+        finally:
+            self.inflight.pop(token, None)
+
+    def oldest_call(self) -> float | None:
+        """When (monotonic) the oldest quick call still waiting was sent; None: none waits."""
+        return min(self.inflight.values(), default=None)
 
     def raise_if_lost(self, e: BaseException, what: str) -> None:
         if sup.is_connection_error(e):

@@ -578,7 +578,10 @@ class Runner:
             shot = sc.memory.last_screenshot  # the last good one, already through the filters
             sc.notes.append("the page could no longer be captured: the screenshot is the last one taken before it hung")
         sr.screenshot = shot
-        sc.evidence.url = await driver.current_url()
+        try:
+            sc.evidence.url = await asyncio.wait_for(driver.current_url(), HANG_SCREEN_S)  # an app asks the device
+        except (TimeoutError, RobotError):
+            sc.evidence.url = ""
         sr.url = mask_url(sc.evidence.url)
         sc.evidence.events = driver.drain_events()
         sc.findings = [Finding(kind=hang.kind, reason=hang.reason, message=hang.message, fatal=True,
