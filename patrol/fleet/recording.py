@@ -9,9 +9,11 @@ try it renews its lease: a firing another worker took over meanwhile (this worke
 lease ran out while the database was away) keeps that worker's run, never two.
 
 Every write after a run is tried for ``PATIENCE_S`` (10 minutes), waiting 1, 2, 4, 8,
-then 15 s between tries; the lease is renewed with each try, so the leader does not
-take the firing away from a worker that is only waiting for the database. A run that
-was recorded always ends its firing ``finished`` (``fleet_repo.fail`` finishes it too).
+then 15 s between tries (never longer than a third of the lease); the lease is renewed
+with each try, so once the database is back the worker renews within a third of a lease,
+before the leader would take the firing away from a worker that was only waiting for the
+database. A run that was recorded always ends its firing ``finished``
+(``fleet_repo.fail`` finishes it too).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Recorder:
         """``once()`` until it gets through to the database, with backoff, for ``patience_s`` at most."""
         deadline = self.monotonic() + self.patience_s
         wait = FIRST_WAIT_S
+        longest = max(FIRST_WAIT_S, min(LONGEST_WAIT_S, self.lease_s / 3))
         while True:
             try:
                 return once()
@@ -92,7 +95,7 @@ class Recorder:
                 self.say(f"[yellow]the state database is away[/] ({type(e).__name__}): {holding}, "
                          f"trying again in {wait:g}s")
                 self.sleep(wait)
-                wait = min(LONGEST_WAIT_S, wait * 2)
+                wait = min(longest, wait * 2)
 
     def _once(self, run: RunResult, *, key: str, schedule: str, recorded: bool) -> str:
         now = datetime.now(UTC)

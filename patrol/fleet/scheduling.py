@@ -5,11 +5,14 @@ are counted in its metrics.
 
 The leader also looks for lost workers every ``SWEEP_EVERY_S``: a running firing whose
 lease ran out (its worker renews it every third of ``fleet.lease``; a worker killed by
-kill -9 or the OOM killer stops) gets its attempt marked ``interrupted`` and is sent
-again, or, when the journey's next slot has already come, recorded ``missed`` so that
-slot patrols. A dead worker's journey is thus patrolled again within about
-``lease + SWEEP_EVERY_S`` (35 s with the default 30 s lease), not when the broker hands
-its task out again after ``visibility_timeout``."""
+kill -9 or the OOM killer stops) and stays run out for half a lease more (at least one
+more sweep) gets its attempt marked ``interrupted`` and is sent again, or, when the
+journey's next slot has already come, recorded ``missed`` so that slot patrols. The half
+lease is for live workers after the database was away: a lease cannot be renewed while it
+is, and every worker renews within a third of a lease once it is back (the leader also
+starts over when its own look fails). A dead worker's journey is thus patrolled again
+within about ``1.5 x lease + 2 x SWEEP_EVERY_S`` (55 s with the default 30 s lease), not
+when the broker hands its task out again after ``visibility_timeout``."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from .. import console
 from ..metrics import FiringResult
 from ..schedule.service_log import tag
 from ..store import StateStoreError, fleet_repo
-from .app import TASK, broker_url
+from .app import TASK, broker_url, fleet_settings
 from .dispatch import Dispatched, FleetDispatch, payload
 from .leader import LeaderLock
 
@@ -61,6 +64,9 @@ class FleetSide:
         self.dispatcher = FleetDispatch(config, store)
         self.leader = LeaderLock(broker_url(config), state_url)
         self._last_sweep = float("-inf")
+        self.lost_after_s = max(fleet_settings(config).lease_s / 2, SWEEP_EVERY_S)
+        # key -> (the expired lease, first seen, monotonic); None while the database is away
+        self._suspects: dict[str, tuple[object, float]] | None = {}
 
     @property
     def leading(self) -> bool:
@@ -89,13 +95,25 @@ class FleetSide:
         now = now or datetime.now(UTC)
         store = self.dispatcher.store
         done: list[tuple[str, fleet_repo.Rescue]] = []
+        seen = time.monotonic()
         try:
             with store.read() as conn:
-                lost = fleet_repo.expired(conn, now)
-            for row in lost:
-                done.append((str(row["key"]), self._rescue_one(plan, row, now)))
-        except StateStoreError as e:  # the database is away: the next sweep looks again
-            self.log(f"[yellow]could not look for lost workers[/] ({console.safe(str(e))})")
+                expired = fleet_repo.expired(conn, now)
+            suspects = {}
+            for row in expired:
+                key = str(row["key"])
+                lease, first = (self._suspects or {}).get(key, (row["lease_until"], seen))
+                if lease != row["lease_until"]:  # renewed and run out again: a new suspicion
+                    first = seen
+                if seen - first >= self.lost_after_s:
+                    done.append((key, self._rescue_one(plan, row, now)))
+                else:
+                    suspects[key] = (row["lease_until"], first)
+            self._suspects = suspects
+        except StateStoreError as e:  # the database is away: leases could not be renewed either, start over
+            if self._suspects is not None:  # said once while it is away
+                self.log(f"[yellow]could not look for lost workers[/] ({console.safe(str(e))})")
+            self._suspects = None
         return done
 
     def _rescue_one(self, plan: Plan, row: dict[str, object], now: datetime) -> fleet_repo.Rescue:

@@ -113,6 +113,9 @@ class JobSync:
             executors={"default": _executor_class()(max_workers=workers)},
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
+            # The job store is the state database: when it blinks, look again in a second (APScheduler's
+            # 10 s would skip the slots that fall due meanwhile, and the next slot would not fire on time).
+            jobstore_retry_interval=1,
         )
         self.scheduler.add_listener(listener, mask)
         self.scheduler.start(paused=True)
