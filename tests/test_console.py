@@ -436,6 +436,36 @@ def test_compare_approve_then_undo(world, browser):
     _assert_audited(world, browser, "baseline.approve", "baseline.undo")
 
 
+def test_reject_keeps_the_baseline_and_undo_from_the_compare_view_returns_to_it(world):
+    client, csrf = _http_session(world, "qa")
+    run = world.run_id()
+    baseline = world.baselines / "login" / "home.desktop.png"
+    before, count = baseline.read_bytes(), _history_count(world)
+    r = client.post(f"/runs/{run}/reject", data={"csrf": csrf, "screen": "login/1/4"})
+    assert r.status_code == 303 and "rejected=login" in r.headers["location"]
+    assert "Kept the baseline of login/1/4" in client.get(r.headers["location"]).text
+    assert baseline.read_bytes() == before and _history_count(world) == count, "rejecting writes nothing but the audit entry"
+    viewer, viewer_csrf = _http_session(world, "vic")
+    assert viewer.post(f"/runs/{run}/reject", data={"csrf": viewer_csrf, "screen": "login/1/4"}).status_code == 403
+    # Approve, then the compare view offers Undo in place of Approve; undoing comes back to it.
+    compare = f"/runs/{run}/compare?screen=login%2F1%2F4"
+    assert client.post(f"/runs/{run}/approve", data={"csrf": csrf, "screen": "login/1/4"}).status_code == 303
+    page = client.get(compare).text
+    assert 'id="approve"' not in page and "Undo the approval" in page and ">approved<" in page
+    undo = re.search(r'action="(/baselines/\d+/undo)"', page).group(1)
+    back = re.search(r'name="back" value="([^"]+)"', page).group(1).replace("&amp;", "&")
+    r = client.post(undo, data={"csrf": csrf, "back": back})
+    assert r.status_code == 303 and r.headers["location"] == back and "/compare?screen=" in back
+    assert baseline.read_bytes() == before and 'id="approve"' in client.get(compare).text
+    # Only a path of this site is a place to come back to.
+    assert client.post(f"/runs/{run}/approve", data={"csrf": csrf, "screen": "login/1/4"}).status_code == 303
+    undo = re.search(r'action="(/baselines/\d+/undo)"', client.get(compare).text).group(1)
+    assert client.post(undo, data={"csrf": csrf, "back": "https://evil.example/"}).headers["location"] == "/"
+    assert baseline.read_bytes() == before
+    admin, _ = _http_session(world, "ada")
+    assert "baseline.reject" in {e["action"] for e in admin.get("/api/v1/audit").json()["entries"]}
+
+
 # -- incidents ---------------------------------------------------------------------------------------------
 def test_acknowledge_stops_reminders_silence_and_resolve(world, browser):
     from datetime import timedelta
