@@ -73,3 +73,16 @@ def test_retention_min_free_makes_room_before_a_run(tmp_path, small_disk):
     left = sorted(p.name for p in small_disk.iterdir())
     assert stats.reports == 2 and left == ["20260103-030000-abc2", "20260104-030000-abc3"], (stats, left)  # oldest first
     assert os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize >= 300 * 1024
+
+
+def test_a_read_only_reports_disk_is_named_before_anything_runs(bank, tmp_path, small_disk):
+    remount = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True, text=True)
+    if remount.returncode != 0:
+        pytest.skip(f"cannot remount the tmpfs read-only here: {remount.stderr.strip()}")
+    write_journey(tmp_path / "journeys", "login", base_url=bank.url)
+    (tmp_path / "patrol.yaml").write_text("state: {url: 'sqlite:///state.db'}\nreports: reports\n", encoding="utf-8")
+    done = _patrol(tmp_path, "run", "journeys/login.yaml")
+    out = done.stdout + done.stderr
+    assert done.returncode == 3, out
+    assert "reports_unavailable" in out and "read-only filesystem" in out and str(small_disk) in out, out
+    assert "Traceback" not in out and "internal error" not in out, out

@@ -22,6 +22,8 @@ class ArtifactStore:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:  # before any journey runs: the robot cannot keep evidence, so it does not patrol
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                raise reports_unavailable(self.run_dir, e) from None
             raise ReportsUnavailable(
                 f"cannot write the run folder {self.run_dir}: {e.strerror or type(e).__name__}; check that the "
                 "reports location (patrol.yaml reports:) exists and is writable here (a shared location: is it "
