@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from ..core.urls import RequestPolicy, mask_url
 
 BINDING = "__patrolSocketClosed"
-SILENT_AFTER_S = 1.0  # a socket silent this long is watched: was the screen busy meanwhile?
+SILENT_AFTER_S = 1.5  # a socket silent this long is watched (a quote a second is not): was the screen busy meanwhile?
 SAMPLE_EVERY_S = 0.5
 PROBE_TIMEOUT_S = 2.0  # a page whose script hangs answers no probe
 MAX_CLOSES = 20  # per socket and step in the evidence
