@@ -325,8 +325,11 @@ class PlaywrightDriver(Driver):
         self.network.settings, self.network.policy = settings, policy
         self.sockets.policy = policy
         # Who closed each WebSocket, with which code: the page says (``_websocket.CLOSE_HOOK``).
-        await self.context.expose_binding(BINDING, self.sockets.on_page_close)
-        await self.context.add_init_script(CLOSE_HOOK)
+        try:
+            await self.context.expose_binding(BINDING, self.sockets.on_page_close)
+            await self.context.add_init_script(CLOSE_HOOK)
+        except PlaywrightError as e:
+            raise BrowserCrashed(f"Chromium went away while a tab was being prepared: {first_line(e)}") from None
         for glob in policy.block:
             await self.context.route(glob_pattern(glob), _abort_blocked)
 
