@@ -8,6 +8,8 @@
 # `make test` is lint (ruff), types (mypy, strict on patrol/), the package layers
 # (lint-imports, the contracts in pyproject.toml), then the suite on
 # PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this process).
+# `make check` is the inner loop: the same lint, types and import contracts, then only the
+# tests that need no browser, server or real app (tests/conftest.py marks the others e2e).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -24,13 +26,16 @@ REALAPPS := .realapps
 JUPYTERLAB_VERSION := 4.6.6
 NODE_RED_VERSION := 4.1.15
 
-.PHONY: demo test lint docs setup system-packages python-packages node appium real-apps clean
+.PHONY: demo test check lint docs setup system-packages python-packages node appium real-apps clean
 
 demo: setup
 	DEMO_PASSWORD=$${DEMO_PASSWORD:-patrol-demo-2026} $(PY) -m patrol demo patrol
 
 test: lint docs appium real-apps
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+check: lint
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not e2e" $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check patrol tests benchmarks

@@ -100,6 +100,35 @@ def patrol(tmp_path, capsys, monkeypatch):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "faults(*specs): faults the faulty_bank fixture starts with")
+    config.addinivalue_line("markers", "e2e: needs a browser, a server (the demo bank, PostgreSQL, Redis, Appium, "
+                            "Alertmanager) or a real app; `make check` leaves these out")
+
+
+# `make check` runs the tests that need none of Chromium, a server or a real app
+# (`-m "not e2e"`). A test is e2e when it asks for one of these fixtures, runs on
+# PostgreSQL (a "postgresql" parameter), is in one of these files (the console's files
+# all serve it over HTTP), is named below, or says so itself with @pytest.mark.e2e.
+E2E_FIXTURES = {
+    "bank", "faulty_bank", "patrol",  # the demo bank, and the CLI run against it in Chromium
+    "browser", "world", "site", "client", "anon", "server", "toast_shot", "main_shot", "misread_shot",
+    "pg_server", "postgres_url", "redis_server", "redis_url", "procs", "alertmanager", "appium_status",
+}
+E2E_FILE_PREFIXES = ("test_appium_", "test_fleet", "test_console", "test_real_apps")
+E2E_FILES = {"test_remote_browser.py", "test_recorder.py", "test_processes.py"}  # Chromium or Appium throughout
+E2E_TESTS = {"test_with_a_browser_server_the_doctor_asks_it_instead_of_this_machines_chromium",  # a browser server
+             "test_module_cli_serves_and_stops_on_sigterm"}  # the demo bank as a process
+
+
+def _is_e2e(item) -> bool:
+    name = item.path.name
+    if item.get_closest_marker("e2e") or name in E2E_FILES or name.startswith(E2E_FILE_PREFIXES):
+        return True
+    if getattr(item, "originalname", item.name) in E2E_TESTS:
+        return True
+    if E2E_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(isinstance(v, str) and v == "postgresql" for v in callspec.params.values())
 
 
 # Under pytest-xdist (`make test`), tests spread one by one over the workers, except
@@ -116,6 +145,8 @@ XDIST_GROUPS = {
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if _is_e2e(item):
+            item.add_marker(pytest.mark.e2e)
         group = XDIST_GROUPS.get(item.path.name)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
