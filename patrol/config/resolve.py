@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ..errors import ConfigError
 from ..secrets import MissingVariable, interpolate
 
-if TYPE_CHECKING:
-    from . import Config  # only a type: the package imports this module's users while it loads
-
 URL_SCHEMES = ("http://", "https://")
+
+
+class PositionedConfig(Protocol):
+    """What resolving needs of the loaded ``patrol.config.Config`` (which imports this
+    module's users while it loads): an error positioned at a path in patrol.yaml."""
+
+    def problem(self, path: tuple[Any, ...], message: str, key: bool = False) -> ConfigError: ...
 
 
 class UrlProblem(ValueError):
@@ -32,7 +37,7 @@ def expand_url(value: object, show: Callable[[str], str] = str) -> str:
     return url
 
 
-def resolve_url(config: Config, path: tuple[Any, ...], value: object, show: Callable[[str], str] = str) -> str:
+def resolve_url(config: PositionedConfig, path: tuple[Any, ...], value: object, show: Callable[[str], str] = str) -> str:
     """A URL in patrol.yaml at ``path``, resolved; a problem is a ``ConfigError`` there."""
     try:
         return expand_url(value, show)
@@ -40,7 +45,7 @@ def resolve_url(config: Config, path: tuple[Any, ...], value: object, show: Call
         raise config.problem(path, str(e)) from None
 
 
-def resolve_tree(config: Config, path: tuple[Any, ...], value: Any) -> Any:
+def resolve_tree(config: PositionedConfig, path: tuple[Any, ...], value: Any) -> Any:
     """Every string in a mapping/list tree resolved (e.g. capabilities); a missing
     variable is a ``ConfigError`` at the string's own position."""
     if isinstance(value, str):
