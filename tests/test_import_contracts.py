@@ -1,7 +1,8 @@
 """Patrol's packages form layers (ARCHITECTURE.md): the contracts in pyproject.toml
 ([tool.importlinter]) are checked by `lint-imports`, which counts every import: at the
 top of a file, inside a function (where circles used to hide) and under
-``if TYPE_CHECKING:`` (a design dependency even if it never runs)."""
+``if TYPE_CHECKING:`` (a design dependency even if it never runs). Beside them, no module
+imports itself through others (grimp, the graph import-linter reads, with the same imports)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,31 @@ def test_a_clean_toy_keeps_its_contracts(tmp_path: Path) -> None:
     root = _project(tmp_path, {"high.py": "from . import low\n"})
     done = _lint_imports(root, "--config", "contracts.toml")
     assert done.returncode == 0, done.stdout
+
+
+def _circles(package: str) -> list[tuple[str, str]]:
+    """Every direct import whose target imports its importer back, through any modules
+    (a package's ``__init__`` included, which the sibling contract does not look at)."""
+    import grimp
+
+    graph = grimp.build_graph(package, exclude_type_checking_imports=False)
+    return sorted((m, t) for m in graph.modules for t in graph.find_modules_directly_imported_by(m)
+                  if graph.chain_exists(importer=t, imported=m))
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    assert _circles("patrol") == []
+
+
+def test_a_package_and_a_module_it_imports_that_imports_it_back_are_a_circle(tmp_path: Path, monkeypatch) -> None:
+    pkg = tmp_path / "toy2"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from . import model\nclass Config: ...\n", encoding="utf-8")
+    (pkg / "model.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import Config\n",
+                                  encoding="utf-8")
+    (pkg / "other.py").write_text("def f():\n    from . import model\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _circles("toy2") == [("toy2", "toy2.model"), ("toy2.model", "toy2")]
 
 
 def test_loading_a_journey_needs_no_heavy_libraries() -> None:
