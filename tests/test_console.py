@@ -153,10 +153,10 @@ def _history_count(world) -> int:
         return int(conn.execute(select(func.count()).select_from(baseline_history)).scalar_one())
 
 
-# Words broken across lines inside table cells (URL cells may break anywhere: they are one long word).
+# Words broken across lines inside table cells (cells of machine text, URLs and JSON, may break anywhere).
 BROKEN_WORDS = """() => {
   const bad = [];
-  for (const cell of document.querySelectorAll("main td:not(.url-cell), main th")) {
+  for (const cell of document.querySelectorAll("main td:not(.machine), main th")) {
     const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     for (let n = walk.nextNode(); n; n = walk.nextNode()) {
       const re = /\\S+/g;
