@@ -35,6 +35,7 @@ from ._trace import Tracer
 from ._websocket import BINDING, CLOSE_HOOK, SocketRecorder
 from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
 from .chromium import ARGS, find_chromium
+from .http import HttpAnswer, HttpCall, HttpFailed
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -51,6 +52,9 @@ _BUSY_INDICATORS_JS = scripts.for_playwright(scripts.BUSY_INDICATORS)
 _SCHEMES: dict[str, Literal["dark", "light", "no-preference"]] = {
     "light": "light", "dark": "dark", "no-preference": "no-preference"}
 T = TypeVar("T")
+# The least a read of Patrol's own (a screenshot, an evaluate) may wait for a page that is
+# slow but answers (a huge DOM on a loaded machine); the runner's watcher ends a hung one.
+PAGE_CALL_MIN_S = 15.0
 # Patrol's own scripts in the page say so in their ``//# sourceURL=``.
 ROBOT_SCRIPT_PREFIX = "patrol-"
 # A step's dialogs kept as evidence; the rest are only counted.
@@ -179,7 +183,7 @@ class PlaywrightEngine(Engine):
             raise BrowserCrashed(f"Chromium could not open a new tab: {e}") from None
         driver = PlaywrightDriver(self, context, page)
         driver.tracer = tracer
-        driver.page_call_s = journey.budgets.timeout_ms / 1000
+        driver.page_call_s = max(PAGE_CALL_MIN_S, journey.budgets.timeout_ms / 1000)
         network = self.network.under(journey.options.get("network"))
         driver.busy_watch.selectors = self.busy + tuple(journey.options.get("busy") or ())
         driver.busy_watch.policy = RequestPolicy.for_journey(journey.base_url, network.first_party, network.ignore)
@@ -235,7 +239,7 @@ class PlaywrightDriver(Driver):
         # off the page before a screenshot, unless the journey put it there (``hover``).
         self._pointer = "parked"  # parked | incidental | intended
         # A page that stops answering (runner/hang.py): how long a read of Patrol's own may
-        # wait for it (the journey's hard timeout), the probe's CDP session, its dialogs.
+        # wait for it (the hard timeout, at least PAGE_CALL_MIN_S), the probe's CDP session, its dialogs.
         self.page_call_s = 15.0
         self._probe: tuple[Page, CDPSession] | None = None
         self._script_at: dict[str, Any] | None = None  # where the page's script was when paused
@@ -531,7 +535,7 @@ class PlaywrightDriver(Driver):
             shot = await self._plain_capture()
             if shot is None:
                 shot = await self.page.screenshot(type="png", animations="disabled", caret="hide",
-                                                  timeout=min(15.0, self.page_call_s) * 1000)
+                                                  timeout=self.page_call_s * 1000)
             return shot
         except PlaywrightError as e:
             if not await self.engine.healthy():
@@ -792,6 +796,31 @@ class PlaywrightDriver(Driver):
                 await asyncio.wait_for(page.close(run_before_unload=False), 10)
             except (PlaywrightError, TimeoutError):
                 pass  # the engine's health check decides whether Chromium itself still answers
+
+    async def send_in_session(self, call: HttpCall, *, timeout_ms: float) -> HttpAnswer:
+        """A ``request: {session: browser}`` step: sent with the context's request API, so
+        it carries (and keeps) the cookies of the pages the journey opened."""
+        headers = dict(call.headers)
+        data: str | None = None
+        if call.has_json:
+            data = json.dumps(call.json)
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/json"
+        t0 = time.monotonic()
+        try:
+            response = await self.context.request.fetch(
+                call.url, method=call.method, headers=headers, data=data, form=call.form,
+                timeout=timeout_ms, fail_on_status_code=False)
+            try:
+                body = await response.body()
+                answer = HttpAnswer(response.status, {h["name"].lower(): h["value"] for h in response.headers_array},
+                                    body, response.url, (time.monotonic() - t0) * 1000)
+            finally:
+                await response.dispose()
+        except PlaywrightError as e:
+            text = first_line(str(e))
+            raise HttpFailed(text, unreachable=any(w in text for w in ("ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"))) from None
+        return answer
 
     async def close(self) -> None:
         await self.sockets.close()
