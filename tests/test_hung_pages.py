@@ -1,7 +1,9 @@
 """Issue 26: a page that hangs never hangs Patrol. Real Chromium against the demo bank
 with its hostile faults (a script that loops forever, alert() in a loop, a 150,000-row
 table), no journey budget set: the hard timeout holds, the journey ends with the right
-finding, and the next journey of the same run passes."""
+finding, and the next journey of the same run passes. Under `patrol schedule` (a real
+process) a frozen journey holds no slot past its journey limit; through a real Appium
+server the same frozen page is the app twin, ``app_not_responding``."""
 
 from __future__ import annotations
 
