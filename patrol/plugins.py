@@ -28,6 +28,7 @@ from .actions import (
     hover,
     press,
     python_step,
+    request,
     scroll,
     select,
     switch_to,
@@ -65,7 +66,7 @@ from .schedule import journey_key
 
 REGISTRANTS = (
     goto, click, fill, press, select, scroll, wait_for, back, app, python_step,
-    hover, upload, drag, dialog, switch_to, wait, dialogs,
+    hover, upload, drag, dialog, switch_to, wait, request, dialogs,
     expect_visible, expect_url, network, budget, detectors, visual, blank_screen, blank_region, broken_image, text, elements,
     websocket,
     redaction, app_keys, web_keys, journey_key,

@@ -23,6 +23,7 @@ from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_ROBOT, InputError
 from .journey.model import Journey
 from .results import RunResult
 from .runner import Listener, Runner, RunOptions
+from .runner.runner import engine_target
 
 # The state database, incidents, notifications and report writers (SQLAlchemy, httpx,
 # Jinja2: ~0.25 s of imports) load where they are used, so `patrol run` can start
@@ -107,8 +108,8 @@ async def start_browser_while(runner: Runner, journeys: list[Journey], work: Cal
 
 async def _start_browser(runner: Runner, journeys: list[Journey]) -> None:
     target = Target.WEB
-    if not any(j.target == target for j in journeys):
-        return
+    if not any(engine_target(j) == target for j in journeys):
+        return  # no browser to warm up (app journeys, or API probes that run without one)
     try:
         await runner.engines.acquire(target)
     except Exception:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..drivers.base import Driver
     from ..journey.model import Locator
     from ..journey.parsing import ParseContext
+    from ..results import Finding
 
 P = TypeVar("P")
 # Where on screen a ``{text: ...}`` or ``{point: [x, y]}`` locator is, in screenshot
@@ -33,6 +34,12 @@ class ActionContext:
     run_id: str = ""
     # The journey's stored values (``store:``), by name; an action may add to them.
     vars: dict[str, str] = field(default_factory=dict)
+    # What an action leaves besides having acted (``request:``): findings about the app
+    # with their cause, entries for the step's report, and the values it stored as the
+    # report shows them (secrets masked).
+    findings: list[Finding] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+    stored: dict[str, str] = field(default_factory=dict)
 
     def absolute(self, url: str) -> str:
         if "://" in url or not self.base_url:
@@ -53,6 +60,9 @@ class Action(Generic[P]):
     # actionable), so doing it again is safe: the runner then gives back the time the
     # robot waited for a CPU meanwhile, as it does for expectations.
     repeatable_on_timeout: ClassVar[bool] = False
+    # False for an action that neither acts on nor shows the screen (``request:``): its step
+    # takes no screenshot, so the screen checks do not judge a page it never looked at.
+    on_screen: ClassVar[bool] = True
 
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         """``P``, or ``INVALID`` after recording a problem in ``ctx``."""
@@ -64,3 +74,8 @@ class Action(Generic[P]):
     def describe(self, params: P) -> str:
         """One line for the console and report: what was done."""
         return f"{self.name} {params}"
+
+    def without_browser(self, params: P) -> bool:
+        """True when this step needs no browser at all (an HTTP call of its own): a
+        journey of only such steps runs without starting one."""
+        return False

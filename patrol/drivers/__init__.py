@@ -14,6 +14,8 @@ from .base import Driver, DriverEvents, Engine
 ENGINES = {
     "web": "patrol.drivers.playwright:PlaywrightEngine",
     "app": "patrol.drivers.appium:AppiumEngine",
+    # Not a target a journey names: a web journey of request: steps only runs on it (no browser).
+    "http": "patrol.drivers.http:HttpEngine",
 }
 
 

@@ -74,6 +74,9 @@ class Driver(ABC):
     "not supported" here, a last guard ``patrol validate`` makes unreachable."""
 
     platform: str = "web"
+    # False for a driver with nothing to look at (``drivers/http.py``: request: steps only):
+    # the runner then takes no screenshot.
+    has_screen: bool = True
     # What this driver has beyond the core; exactly the capabilities whose methods it implements.
     capabilities: frozenset[Capability] = NONE
 

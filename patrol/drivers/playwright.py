@@ -809,7 +809,8 @@ class PlaywrightDriver(Driver):
         t0 = time.monotonic()
         try:
             response = await self.context.request.fetch(
-                call.url, method=call.method, headers=headers, data=data, form=call.form,
+                call.url, method=call.method, headers=headers, data=data,
+                form=dict(call.form) if call.form is not None else None,
                 timeout=timeout_ms, fail_on_status_code=False)
             try:
                 body = await response.body()

@@ -25,7 +25,7 @@ from ..core.urls import mask_url
 from ..core.vocabulary import Reason, Status
 from ..drivers import Driver, Engine, engine_class
 from ..errors import ActionFailed, RobotError
-from ..journey.model import DEFAULT_JOURNEY_MS, Group, Journey, Locator, Step, leaves
+from ..journey.model import DEFAULT_JOURNEY_MS, Group, Journey, Locator, Node, Step, leaves
 from ..journey.placeholders import MissingValue, Scope, substitute
 from ..results import (
     BREAKPOINT,
@@ -302,7 +302,7 @@ class Runner:
                 task.cancel()  # its own clean-up hangs too: abandon it
                 await asyncio.wait([task], timeout=CUT_OFF_S)
             self._cut_off.discard(task)
-            await self.engines.recover(journey.target)
+            await self.engines.recover(engine_target(journey))
         if task.done() and not task.cancelled():
             return task.result()
         result = self._never_started(journey, attempt)
@@ -330,7 +330,8 @@ class Runner:
         run.run_dir = str(run_dir.resolve())
         run.listed = not self.options.output
         store = ArtifactStore(run_dir)
-        _warm_up(self.config.ocr.lang if any(_reads_screen(j, self.config) for j in journeys) else None)
+        if any(engine_target(j) != "http" for j in journeys):  # a run of API probes loads no eyes
+            _warm_up(self.config.ocr.lang if any(_reads_screen(j, self.config) for j in journeys) else None)
         self._emit("run_started", run, journeys)
         t0 = time.monotonic()
         journeys = [j.with_base_url(self.options.base_url) for j in journeys]
@@ -381,8 +382,8 @@ class Runner:
         judging = Judging(record=lambda sc, sr: self._record(sc, sr, result))
         memory = JourneyMemory(scope=Scope(run_id=self._run_id))
         try:
-            engine = await self._engine(journey.target)
-            generation = self.engines.generation.get(journey.target)
+            engine = await self._engine(engine_target(journey))
+            generation = self.engines.generation.get(engine_target(journey))
             driver = await engine.new_driver(journey)
             steps = self._steps(journey, driver, store, journey_dir, result, progress, judging, memory)
             if journey.budgets.journey_ms:
@@ -428,8 +429,8 @@ class Runner:
                     pass  # a context on a dead browser: nothing left to close
             if engine is not None:
                 if result.status == FAILED and any(f.reason == Reason.JOURNEY_TIMEOUT for s in result.steps for f in s.findings):
-                    await self.engines.recover(journey.target)  # what hung may have been the browser itself
-                self.engines.release(journey.target)
+                    await self.engines.recover(engine_target(journey))  # what hung may have been the browser itself
+                self.engines.release(engine_target(journey))
             result.duration_ms = round((time.monotonic() - t0) * 1000, 1)
             self._emit("journey_finished", journey, result)
         return result
@@ -444,7 +445,7 @@ class Runner:
             healthy = await engine.healthy()
         except Exception:
             healthy = False
-        if healthy and self.engines.generation.get(journey.target) == generation:
+        if healthy and self.engines.generation.get(engine_target(journey)) == generation:
             return
         result.status = ERROR
         result.robot_error = {"reason": "browser_crashed",
@@ -640,10 +641,11 @@ class Runner:
         if evidence.action_error is None:
             try:
                 async with within_frames(sc.driver, frames):
-                    await self._perform(sc)
+                    actx = await self._perform(sc)
                     progress.phase = "checks"  # a journey cut off from here on was waiting, not hung in the action
-                    if evidence.action_error is None:
-                        findings = await self._live_checks(sc)
+                    findings, sr.stored = list(actx.findings), {**sr.stored, **actx.stored}  # what the action found (request:)
+                    if evidence.action_error is None and not any(f.fatal for f in findings):
+                        findings += await self._live_checks(sc)
                     if evidence.action_error is None and sc.step.store and not any(f.fatal for f in findings):
                         await self._store(sc, sr)
             except ActionFailed as e:  # the frame itself is not there
@@ -653,11 +655,12 @@ class Runner:
         evidence.robot_cpu_wait_ms = await asyncio.to_thread(cpu_wait.stop)
         return findings
 
-    async def _perform(self, sc: StepContext) -> None:
+    async def _perform(self, sc: StepContext) -> ActionContext:
+        """The action, with what it left besides (findings, report entries, stored values) in the context returned."""
         step, evidence = sc.step, sc.evidence
         action = ACTIONS[step.action]
         actx = ActionContext(sc.journey.base_url, sc.timeout_ms, find_on_screen=self._find_on_screen,
-                             run_id=sc.memory.scope.run_id, vars=sc.memory.scope.vars)
+                             run_id=sc.memory.scope.run_id, vars=sc.memory.scope.vars, report=sc.report)
         try:
             await asyncio.wait_for(action.perform(sc.driver, step.params, actx), timeout=sc.timeout_ms / 1000 + HANG_GRACE_S)
         except ActionFailed as e:
@@ -669,6 +672,7 @@ class Runner:
                 f"{action.describe(step.params)}: did not finish within {sc.timeout_ms / 1000 + HANG_GRACE_S:.0f}s",
                 reason=Reason.ACTION_TIMEOUT,
             )
+        return actx
 
     async def _again_if_starved(self, sc: StepContext, actx: ActionContext, error: ActionFailed) -> ActionFailed | None:
         """An action that timed out before it reached its element while the robot itself
@@ -712,6 +716,9 @@ class Runner:
         evidence, driver = sc.evidence, sc.driver
         evidence.url = await driver.current_url()
         sr.url = mask_url(evidence.url)  # what reports, incidents and messages show: tokens masked
+        if not driver.has_screen or not ACTIONS[sc.step.action].on_screen:  # request: nothing on screen to look at
+            evidence.events = driver.drain_events()
+            return
         if evidence.action_error is None and any(CHECKS[c].settle for c in sc.step.expect):
             png, evidence.settle = await settle_screen(driver, self.settle_timeout_ms)
         else:
@@ -792,6 +799,32 @@ async def _save_trace(driver: Driver, store: ArtifactStore, journey_dir: str, re
     except Exception:
         return None  # a trace never costs the journey its result
     return relative if kept else None
+
+
+def engine_target(journey: Journey) -> str:
+    """The engine a journey runs on: its target's, except a web journey whose every step
+    needs no browser (``request:`` steps; conditions only on stored values), which runs on
+    plain HTTP ("http") and never starts Chromium."""
+    if journey.target != "web":
+        return str(journey.target)
+    nodes = [*journey.body, *journey.teardown]
+
+    def browserless(nodes: list[Node]) -> bool:
+        for node in nodes:
+            if isinstance(node, Group):
+                conditions = [node.condition, node.repeat.until if node.repeat else None]
+                if node.frame is not None or not browserless(node.steps):
+                    return False
+            else:
+                conditions = [node.condition]
+                if node.frame is not None or node.store or node.expect \
+                        or not ACTIONS[node.action].without_browser(node.params):
+                    return False
+            if any(c is not None and c.kind != "var" for c in conditions):
+                return False
+        return True
+
+    return "http" if nodes and browserless(nodes) else str(journey.target)
 
 
 def _teardown_limit_s(journey: Journey) -> float:

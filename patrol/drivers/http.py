@@ -1,0 +1,184 @@
+"""HTTP for ``request:`` steps: the call and its answer as plain data, sending one with
+httpx (a cookie jar per journey), and the driver of a journey that has only such
+steps, which starts no browser at all.
+
+A ``request:`` step in a web journey may instead go through the browser's own session
+(``session: browser``): the Playwright driver sends it with its context's request API,
+so it carries the cookies the journey signed in with (``SendsInSession``).
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..core.vocabulary import Reason
+from ..errors import ActionFailed
+from .base import DialogAnswer, Driver, DriverEvents, Engine
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..config import Config
+    from ..journey.model import Journey, Locator
+    from .base import EngineOptions
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    method: str
+    url: str  # absolute
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None  # sent as JSON when ``has_json``
+    has_json: bool = False
+    form: dict[str, str] | None = None  # sent as application/x-www-form-urlencoded
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    headers: dict[str, str]  # names lower-case; repeated headers joined with ", "
+    body: bytes
+    url: str  # where the answer came from (after redirects)
+    elapsed_ms: float
+
+
+class HttpFailed(Exception):
+    """No answer at all: refused, not resolved, reset, timed out. ``unreachable``: the
+    host itself could not be reached (refused, not resolved), not this one request."""
+
+    def __init__(self, message: str, *, unreachable: bool = False):
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+@runtime_checkable
+class SendsInSession(Protocol):
+    """A driver that sends a request with the cookies of the page the journey drives."""
+
+    async def send_in_session(self, call: HttpCall, *, timeout_ms: float) -> HttpAnswer: ...
+
+
+# Each journey's own cookie jar, by its driver (a login step's cookie goes with the next
+# request:); gone with the driver.
+_JARS: weakref.WeakKeyDictionary[Driver, httpx.Cookies] = weakref.WeakKeyDictionary()
+
+
+async def send(call: HttpCall, driver: Driver, *, timeout_ms: float) -> HttpAnswer:
+    """``call`` sent with httpx, with the journey's own cookie jar (not the browser's)."""
+    import httpx  # loaded on the first request: parsing a journey stays light
+
+    jar = _JARS.get(driver)
+    if jar is None:
+        jar = _JARS[driver] = httpx.Cookies()
+    t0 = time.monotonic()
+    try:
+        async with httpx.AsyncClient(cookies=jar, timeout=timeout_ms / 1000, follow_redirects=True) as client:
+            kwargs: dict[str, Any] = {"headers": call.headers}
+            if call.has_json:
+                kwargs["json"] = call.json
+            elif call.form is not None:
+                kwargs["data"] = call.form
+            response = await client.request(call.method, call.url, **kwargs)
+            _JARS[driver] = client.cookies
+    except httpx.TimeoutException:
+        raise HttpFailed(f"no answer within {timeout_ms / 1000:g}s") from None
+    except httpx.ConnectError as e:
+        raise HttpFailed(str(e) or "could not connect", unreachable=True) from None
+    except httpx.HTTPError as e:
+        raise HttpFailed(str(e) or type(e).__name__) from None
+    headers: dict[str, str] = {}
+    for name, value in response.headers.multi_items():
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return HttpAnswer(response.status_code, headers, response.content, str(response.url),
+                      (time.monotonic() - t0) * 1000)
+
+
+# -- a journey of request: steps only -----------------------------------------------------------
+class HttpEngine(Engine):
+    """Nothing to start: each journey gets a driver with an empty cookie jar."""
+
+    name = "http"
+
+    @classmethod
+    def from_config(cls, config: Config, options: EngineOptions) -> Engine:
+        return cls()
+
+    async def start(self) -> None:
+        return None
+
+    async def new_driver(self, journey: Journey) -> Driver:
+        return HttpDriver()
+
+    async def close(self) -> None:
+        return None
+
+
+def _no_browser() -> ActionFailed:
+    # Unreachable for a journey the runner gave this driver (only request: steps and
+    # conditions on stored values); a guard, not a feature.
+    return ActionFailed("this journey runs without a browser (it has only request: steps)", reason=Reason.ACTION_FAILED)
+
+
+class HttpDriver(Driver):
+    """No screen, no page: request: steps send with httpx; everything else is refused."""
+
+    platform = "web"
+    has_screen = False
+
+    async def goto(self, url: str, *, timeout_ms: float) -> None:
+        raise _no_browser()
+
+    async def click(self, locator: Locator, *, timeout_ms: float) -> None:
+        raise _no_browser()
+
+    async def fill(self, locator: Locator, text: str, *, timeout_ms: float) -> None:
+        raise _no_browser()
+
+    async def press(self, key: str, locator: Locator | None, *, timeout_ms: float) -> None:
+        raise _no_browser()
+
+    async def select(self, locator: Locator, by: str, choice: str, *, timeout_ms: float) -> None:
+        raise _no_browser()
+
+    async def scroll(self, locator: Locator | None, dx: int, dy: int, *, timeout_ms: float) -> None:
+        raise _no_browser()
+
+    async def wait_for(self, locator: Locator, state: str, *, timeout_ms: float) -> None:
+        raise _no_browser()
+
+    async def back(self, *, timeout_ms: float) -> None:
+        raise _no_browser()
+
+    async def is_visible(self, locator: Locator) -> bool:
+        raise _no_browser()
+
+    async def current_url(self) -> str:
+        return ""
+
+    async def screenshot(self) -> bytes:
+        raise _no_browser()
+
+    async def busy_indicator_visible(self) -> bool:
+        return False
+
+    def drain_events(self) -> DriverEvents:
+        return DriverEvents()
+
+    async def close(self) -> None:
+        _JARS.pop(self, None)
+
+    async def answer_dialogs(self, answer: DialogAnswer | None) -> None:
+        return None
+
+    async def texts_of(self, locator: Locator) -> list[str]:
+        raise _no_browser()
+
+    async def attributes_of(self, locator: Locator, name: str) -> list[str | None]:
+        raise _no_browser()
+
+    async def values_of(self, locator: Locator) -> list[str]:
+        raise _no_browser()
