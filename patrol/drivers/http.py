@@ -61,8 +61,8 @@ class SendsInSession(Protocol):
     async def send_in_session(self, call: HttpCall, *, timeout_ms: float) -> HttpAnswer: ...
 
 
-# Each journey's own cookie jar, by its driver (a login step's cookie goes with the next
-# request:); gone with the driver.
+# Each browser journey's own cookie jar for its request: steps without session: browser, by its
+# driver (a login step's cookie goes with the next request:); gone with the driver.
 _JARS: weakref.WeakKeyDictionary[Driver, httpx.Cookies] = weakref.WeakKeyDictionary()
 
 
@@ -70,19 +70,20 @@ async def send(call: HttpCall, driver: Driver, *, timeout_ms: float) -> HttpAnsw
     """``call`` sent with httpx, with the journey's own cookie jar (not the browser's)."""
     import httpx  # loaded on the first request: parsing a journey stays light
 
-    jar = _JARS.get(driver)
-    if jar is None:
-        jar = _JARS[driver] = httpx.Cookies()
+    kwargs: dict[str, Any] = {"headers": call.headers, "timeout": timeout_ms / 1000}
+    if call.has_json:
+        kwargs["json"] = call.json
+    elif call.form is not None:
+        kwargs["data"] = call.form
     t0 = time.monotonic()
     try:
-        async with httpx.AsyncClient(cookies=jar, timeout=timeout_ms / 1000, follow_redirects=True) as client:
-            kwargs: dict[str, Any] = {"headers": call.headers}
-            if call.has_json:
-                kwargs["json"] = call.json
-            elif call.form is not None:
-                kwargs["data"] = call.form
-            response = await client.request(call.method, call.url, **kwargs)
-            _JARS[driver] = client.cookies
+        if isinstance(driver, HttpDriver):  # a client for the journey, kept open (its connections reused)
+            response = await driver.client().request(call.method, call.url, **kwargs)
+        else:
+            jar = _JARS.get(driver)
+            async with httpx.AsyncClient(cookies=jar, follow_redirects=True) as client:
+                response = await client.request(call.method, call.url, **kwargs)
+                _JARS[driver] = client.cookies
     except httpx.TimeoutException:
         raise HttpFailed(f"no answer within {timeout_ms / 1000:g}s") from None
     except httpx.ConnectError as e:
@@ -129,6 +130,17 @@ class HttpDriver(Driver):
     platform = "web"
     has_screen = False
 
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        """The journey's HTTP client (its cookie jar), made on the first request."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(follow_redirects=True)
+        return self._client
+
     async def goto(self, url: str, *, timeout_ms: float) -> None:
         raise _no_browser()
 
@@ -169,7 +181,8 @@ class HttpDriver(Driver):
         return DriverEvents()
 
     async def close(self) -> None:
-        _JARS.pop(self, None)
+        if self._client is not None:
+            await self._client.aclose()
 
     async def answer_dialogs(self, answer: DialogAnswer | None) -> None:
         return None
