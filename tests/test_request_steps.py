@@ -204,11 +204,48 @@ def test_secrets_are_masked_in_the_evidence(bank, patrol, tmp_path, monkeypatch,
     assert no_browser == []
 
 
+@pytest.mark.faults("slow_api=account:900")
+def test_a_slow_answer_over_its_budget_is_a_stall_caused_by_the_endpoint(faulty_bank, patrol, tmp_path, no_browser):
+    f = journey(tmp_path, "slow", faulty_bank.url, SIGN_IN + """\
+- name: account
+  request: {url: /api/account, budget: 400ms}
+- name: funds
+  request: {url: /api/funds, budget: 5s}
+""")
+    p = patrol("run", str(f))
+    assert p.code == 1, p.out + p.err
+    steps = p.journey("slow")["steps"]
+    (finding,) = steps[1]["findings"]
+    assert (finding["kind"], finding["reason"], finding["fatal"]) == ("stall", "over_budget", False)
+    assert finding["cause"]["problem"] == "slow" and finding["cause"]["template"] == "/api/account"
+    assert finding["evidence"]["duration_ms"] >= 900 and finding["evidence"]["budget_ms"] == 400
+    assert steps[2]["status"] == "passed"  # slow is not broken: the journey goes on
+
+
 def test_a_bad_request_step_is_a_positioned_validation_error(tmp_path, patrol):
     f = tmp_path / "bad.yaml"
-    f.write_text("name: bad\nbase_url: http://127.0.0.1:9\nsteps:\n  - request:\n      url: /x\n"
-                 "      expect: {json: {\"$.a..b\": 1}}\n", encoding="utf-8")
-    p = patrol("validate", str(f))
+    f.write_text(textwrap.dedent("""\
+        name: bad
+        base_url: http://127.0.0.1:9
+        steps:
+          - request:
+              url: /x
+              expect: {json: {"$.a..b": 1}}
+          - request: GET /x/${vars.nope}
+          - request:
+              url: /x
+              expect: {statuss: 200, json: {"$.n": {number: ">= abc"}}}
+        """), encoding="utf-8")
+    app = tmp_path / "app.yaml"
+    app.write_text("name: app\ntarget: app\ncapabilities: {platformName: Android, appPackage: com.example.bank}\n"
+                   "steps:\n  - request: {url: 'http://127.0.0.1:9/x', session: browser}\n", encoding="utf-8")
+    p = patrol("validate", str(f), str(app))
     assert p.code == 2, p.out + p.err
-    assert f"{f}:6:" in p.err and "only .name, [N] and ['name'] are understood" in p.err, p.err
+    errors = p.err.splitlines()
+    assert any(e.startswith(f"{f}:6:") and "only .name, [N] and ['name'] are understood" in e for e in errors), errors
+    assert any(e.startswith(f"{f}:7:") and "unknown variable 'nope'" in e for e in errors), errors
+    assert any(e.startswith(f"{f}:10:") and "unknown key 'statuss'" in e and "did you mean 'status'" in e
+               for e in errors), errors
+    assert any(e.startswith(f"{f}:10:") and 'expected a comparison such as ">= 0"' in e for e in errors), errors
+    assert any(e.startswith(f"{app}:5:") and "session: browser" in e for e in errors), errors
     assert "Traceback" not in p.err

@@ -196,12 +196,13 @@ class Request(Action[RequestSpec]):
     def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
         if isinstance(value, str):
             m = _CALL_LINE.match(value.strip())
-            if m is None:
+            if m is None or m.group(2).upper() in METHODS:
                 return ctx.error(path, f"expected 'METHOD /path' ({', '.join(METHODS)}) or a path, got {value!r}")
             return RequestSpec(method=m.group(1) or "GET", url=m.group(2))
-        if ctx.mapping(value, path, KEYS, ("url",)) is INVALID:
+        # Every problem of the step at once: a wrong key does not hide the others.
+        ok = ctx.mapping(value, path, KEYS, ("url",)) is not INVALID
+        if not isinstance(value, dict) or "url" not in value:
             return INVALID
-        ok = True
         method = ctx.choice(str(value.get("method", "GET")).upper(), path + ("method",), METHODS)
         url = ctx.string(value["url"], path + ("url",))
         headers = self._strings(value.get("headers", {}), path + ("headers",), ctx)
@@ -237,20 +238,24 @@ class Request(Action[RequestSpec]):
         return out
 
     def _expect(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
-        if ctx.mapping(value, path, {"status": "200 or [200, 201]", "headers": "NAME: test",
-                                     "json": "JSON path: test"}) is INVALID:
+        ok = ctx.mapping(value, path, {"status": "200 or [200, 201]", "headers": "NAME: test",
+                                       "json": "JSON path: test"}) is not INVALID
+        if not isinstance(value, dict):
             return INVALID
         status: tuple[int, ...] = ()
         if "status" in value:
             raw = value["status"] if isinstance(value["status"], list) else [value["status"]]
             if not raw or not all(isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in raw):
-                return ctx.error(path + ("status",), "a status is a number from 100 to 599 (or a list of them)")
+                ctx.error(path + ("status",), "a status is a number from 100 to 599 (or a list of them)")
+                ok = False
             status = tuple(raw)
         headers: list[tuple[str, ValueTest]] = []
-        for name, test in (value.get("headers") or {}).items():
+        raw_headers = value.get("headers") or {}
+        if not isinstance(raw_headers, dict):
+            return ctx.error(path + ("headers",), "expected a mapping of header names to tests: {content-type: {matches: json}}")
+        for name, test in raw_headers.items():
             parsed = _value_test(test, path + ("headers", name), ctx)
-            if parsed is INVALID:
-                return INVALID
+            ok = ok and parsed is not INVALID
             headers.append((str(name).lower(), parsed))
         tests: list[tuple[JsonPath, ValueTest]] = []
         raw_json = value.get("json") or {}
@@ -259,10 +264,9 @@ class Request(Action[RequestSpec]):
         for where, test in raw_json.items():
             json_path = _json_path(where, path + ("json", where), ctx)
             parsed = _value_test(test, path + ("json", where), ctx)
-            if INVALID in (json_path, parsed):
-                return INVALID
+            ok = ok and INVALID not in (json_path, parsed)
             tests.append((json_path, parsed))
-        return status, tuple(headers), tuple(tests)
+        return (status, tuple(headers), tuple(tests)) if ok else INVALID
 
     @staticmethod
     def _store(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
