@@ -146,30 +146,8 @@ def patrol_once(
     assert run.run_dir is not None  # the runner made the run folder
     run_dir = Path(run.run_dir)
     if incidents is not None:
-        # New failures are confirmed by immediate reruns before anyone is paged.
-        for attempt in range(2, 2 + incidents.confirm_count):
-            if runner.interrupted:
-                break
-            names = set(incidents.journeys_to_confirm(run))
-            if not names:
-                break
-            delay = confirm_delay(incidents.settings.confirm_delay_s, run, names)
-            say(f"confirming {len(names)} failed journey(s) with a rerun before opening incidents"
-                + (f" (in {delay:g}s)" if delay else ""))
-            if delay:
-                call(asyncio.sleep(delay))
-            call(runner.confirm(run, [j for j in journeys if j.name in names], attempt=attempt))
-    from .reports import write_all
-
-    outcome = PatrolOutcome(run, run_dir, reports_error=_evidence_lost(run))
-    try:
-        write_all(run, run_dir)  # every file atomically: a reader never sees half a report
-    except OSError as e:
-        from .step.artifacts import reports_unavailable
-
-        outcome.reports_error = str(reports_unavailable(run_dir, e))
-    if outcome.reports_error is not None:
-        run.status = Status.ERROR  # a run whose evidence could not be stored is never reported as passed
+        _confirm(runner, run, journeys, incidents, call, say)
+    outcome = _write_reports(run, run_dir)
     if incidents is not None:
         # The outcome and findings still reach the state database and on-call, as far as they can.
         _record(incidents, run, schedule, outcome, say)
@@ -182,6 +160,38 @@ def patrol_once(
     if (index and outcome.record_error is None and outcome.reports_error is None
             and run_dir.resolve().parent == root.resolve()):
         _write_index(index, root, incidents)
+    return outcome
+
+
+def _confirm(runner: Runner, run: RunResult, journeys: list[Journey], incidents: IncidentService,
+             call: RunCoroutine, say: Say) -> None:
+    """New failures are confirmed by immediate reruns before anyone is paged."""
+    for attempt in range(2, 2 + incidents.confirm_count):
+        if runner.interrupted:
+            return
+        names = set(incidents.journeys_to_confirm(run))
+        if not names:
+            return
+        delay = confirm_delay(incidents.settings.confirm_delay_s, run, names)
+        say(f"confirming {len(names)} failed journey(s) with a rerun before opening incidents"
+            + (f" (in {delay:g}s)" if delay else ""))
+        if delay:
+            call(asyncio.sleep(delay))
+        call(runner.confirm(run, [j for j in journeys if j.name in names], attempt=attempt))
+
+
+def _write_reports(run: RunResult, run_dir: Path) -> PatrolOutcome:
+    from .reports import write_all
+
+    outcome = PatrolOutcome(run, run_dir, reports_error=_evidence_lost(run))
+    try:
+        write_all(run, run_dir)  # every file atomically: a reader never sees half a report
+    except OSError as e:
+        from .step.artifacts import reports_unavailable
+
+        outcome.reports_error = str(reports_unavailable(run_dir, e))
+    if outcome.reports_error is not None:
+        run.status = Status.ERROR  # a run whose evidence could not be stored is never reported as passed
     return outcome
 
 

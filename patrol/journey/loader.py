@@ -216,14 +216,7 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
     device = _device(data.get("device", "desktop"), ctx)
     budgets = _budgets(data.get("budgets", {}), ctx)
 
-    options: dict[str, Any] = {}
-    for key, spec in JOURNEY_KEYS.items():
-        if key in data and not refused(spec.needs, (key,), ctx):
-            options[key] = spec.parse(data[key], (key,), ctx)
-    if ctx.target == "app" and isinstance(options.get("capabilities"), dict) and "appium_device" not in data:
-        # The session's own capabilities say native app or browser; a patrol.yaml device's are not known here.
-        ctx.profile = profile_for(ctx.target, options["capabilities"])
-
+    options = _journey_options(data, ctx)
     program, teardown = _programs(data, ctx, has_base_url=bool(base_url))
     steps = list(leaves(program))
     if ctx.problems:
@@ -243,6 +236,18 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
         budgets=budgets,
         options=options,
     )
+
+
+def _journey_options(data: dict[str, Any], ctx: ParseContext) -> dict[str, Any]:
+    """The registered journey keys' values; an app journey's own capabilities decide its profile."""
+    options: dict[str, Any] = {}
+    for key, spec in JOURNEY_KEYS.items():
+        if key in data and not refused(spec.needs, (key,), ctx):
+            options[key] = spec.parse(data[key], (key,), ctx)
+    if ctx.target == "app" and isinstance(options.get("capabilities"), dict) and "appium_device" not in data:
+        # The session's own capabilities say native app or browser; a patrol.yaml device's are not known here.
+        ctx.profile = profile_for(ctx.target, options["capabilities"])
+    return options
 
 
 def _programs(data: dict[str, Any], ctx: ParseContext, *, has_base_url: bool) -> tuple[list[Node], list[Node]]:
