@@ -90,6 +90,9 @@ def load(text: str, file: str) -> Located:
     return loc
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _at(mark: yaml.Mark | None) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1) if mark else (1, 1)
 
@@ -151,14 +154,30 @@ class _Builder:
         loc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
+            merged: dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                if key_node.tag == MERGE_TAG:
+                    merged = {**self.merge(value_node, path, depth, alias_at), **merged}
+                    continue
                 key = self.key(key_node)
                 loc.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 out[key] = self.build(value_node, path + (key,), depth + 1, alias_at)
-            return out
+            return {**merged, **out} if merged else out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(child, path + (i,), depth + 1, alias_at) for i, child in enumerate(node.value)]
         return self.scalar(node)
+
+    def merge(self, node: yaml.Node, path: Path, depth: int, alias_at: tuple[int, int] | None) -> dict[Any, Any]:
+        """``<<: *defaults`` (or a list of them): the mappings' keys, the earlier mapping winning, and the
+        mapping's own keys winning over all of them (YAML's merge key, as people share settings)."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        out: dict[Any, Any] = {}
+        for i, source in enumerate(sources):
+            if not isinstance(source, yaml.MappingNode):
+                line, col = _at(source.start_mark)
+                raise YamlSyntaxError("'<<' merges a mapping (or a list of mappings) into this one", line, col)
+            out = {**self.build(source, path + ("<<", i), depth + 1, alias_at), **out}
+        return out
 
     def key(self, node: yaml.Node) -> Any:
         """A complex key (``? [a, b]``, ``? *anchor``) is built by the safe loader whole: size it first."""

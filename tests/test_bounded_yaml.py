@@ -88,6 +88,15 @@ def test_anchors_reused_as_people_write_them_still_work(tmp_path):
     assert len(located.data["uses"]) == 20 and len(located.data["uses"][19]) == 50
 
 
+def test_merge_keys_share_settings_and_a_mapping_keeps_its_own_keys():
+    text = "base: &base {timeout: 5s, retries: 2}\nweb:\n  <<: *base\n  retries: 3\nboth:\n  <<: [*base, {color: red}]\n"
+    data = yamlpos.load(text, "x.yaml").data
+    assert data["web"] == {"timeout": "5s", "retries": 3}
+    assert data["both"] == {"timeout": "5s", "retries": 2, "color": "red"}
+    with pytest.raises(yamlpos.YamlSyntaxError, match="merges a mapping"):
+        yamlpos.load("a:\n  <<: [1, 2]\n", "x.yaml")
+
+
 def test_the_scheduler_keeps_firing_the_other_journeys_when_an_alias_bomb_lands(bank, tmp_path):
     """A bad merge drops a bomb into the watched journeys folder while the scheduler runs: the reload is
     refused with the position, and the journeys it had go on firing."""

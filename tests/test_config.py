@@ -41,6 +41,8 @@ BAD = [
     ("incidents", "incidents:\n  flapping: {start: 5%, stop: 20%}\n", 2, 13, "incidents.flapping", "must not be above start"),
     ("receivers", "receivers:\n  oncall:\n    format: slak\n    url: https://x.example\n", 3, 13, "receivers.oncall.format",
      "did you mean 'slack'?"),
+    ("receivers", "receivers:\n  oncall:\n    format: {a: 1}\n    url: https://x.example\n", 3, 13, "receivers.oncall.format",
+     "expected a format name, one of"),
     ("receivers", "receivers:\n  oncall:\n    format: slack\n    url: ftp://x.example\n", 4, 10, "receivers.oncall.url",
      "http:// or https://"),
     ("receivers", "receivers:\n  oncall:\n    format: slack\n    url: https://x.example\n    timeout: 10m\n", 5, 14,

@@ -188,6 +188,9 @@ def _receiver(r: Reader, name: str, f: Fields) -> ReceiverConfig | None:
     if fmt_name is None:
         r.error(f.path, f"format is required: one of {', '.join(sorted(RECEIVER_FORMATS))}", key=True)
         return None
+    if not isinstance(fmt_name, str):
+        f.error("format", f"expected a format name, one of {', '.join(sorted(RECEIVER_FORMATS))}")
+        return None
     if fmt_name in RETIRED_FORMATS:
         f.error("format", RETIRED_FORMATS[fmt_name])
         return None
