@@ -199,3 +199,24 @@ def test_an_incident_grouped_by_cause_leads_with_its_cause_and_the_failing_reque
     assert bad.count() >= 1 and "500" in bad.first.inner_text()
     _clean(page)
     page.context.close()
+
+
+def test_a_visual_incident_shows_its_screenshot_diff_and_compare_link(browser, site):
+    """The layout shift's incident: on-call sees the screenshot and the diff at the top, and the
+    compare link opens the compare view of that very screen (with its Approve button)."""
+    page = _page(browser, site, 1280, 800)
+    page.goto(site.url + "/incidents")
+    item = page.locator("main .list li", has_text="visual_diff").first
+    item.locator("a[href^='/incidents/']").click()
+    page.wait_for_url("**/incidents/*")
+    shots = page.locator(".verdict img.shot, .shots img.shot")
+    alts = [shots.nth(i).get_attribute("alt") for i in range(shots.count())]
+    assert any(a and a.startswith("screenshot") for a in alts) and "difference from the baseline" in alts, alts
+    for i in range(shots.count()):
+        assert shots.nth(i).evaluate("i => i.decode().then(() => i.naturalWidth)") > 0
+    compare = page.locator("a.button", has_text="Compare view")
+    assert compare.count() == 1 and "screen=" in (compare.get_attribute("href") or "")
+    compare.click()
+    page.wait_for_url("**/compare?screen=*")
+    assert page.locator("button", has_text="Approve").count() >= 1
+    page.context.close()
