@@ -6,7 +6,7 @@
 # suite patrols (tests/test_real_apps.py): JupyterLab from PyPI into its own venv and
 # Node-RED from npm, both pinned, into .realapps/ (gitignored).
 # `make test` is lint (ruff), types (mypy, strict on patrol/), the package layers
-# (lint-imports, the contracts in pyproject.toml), then the suite on
+# (lint-imports, the contracts in pyproject.toml), the docs site (mkdocs build --strict), then the suite on
 # PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this process).
 # `make check` is the inner loop: the same lint, types and import contracts, then only the
 # tests that need no browser, server or real app (tests/conftest.py marks the others e2e).
@@ -38,7 +38,7 @@ check: lint
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not e2e" $(PYTEST_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check patrol tests benchmarks
+	$(VENV)/bin/ruff check patrol tests benchmarks docs
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
