@@ -34,6 +34,9 @@ def journey(folder: Path, name: str, url: str, teardown: bool = False) -> Path:
             {"name": "sign in", "click": "#login-submit",
              "expect": {"visible": "#total-assets", "text_of": {"selector": ".brand", "contains": "银行"}}},
             {"name": "wait for the balance", "wait_for": "#total-assets"},
+            # The faults strike 0.3 s after the page loaded: a journey quicker than that
+            # would be gone before; a customer reading the page a second is not.
+            {"name": "read it", "wait": "1s"},
             {"name": "open funds", "click": "#nav-funds"},
         ],
     }
