@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..step.evidence import StepContext
     from ..visual.compare import Comparison
+    from ..visual.shift import Shift
 
 KEYS = {
     "baseline": "baseline name",
@@ -174,27 +175,44 @@ async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: 
     diff_rel = sc.artifacts.step_file(sc.journey_dir, step.index, f"{step.key}-diff", ".png")
     sc.artifacts.write(base_rel, baseline_png)
     sc.artifacts.write(diff_rel, await asyncio.to_thread(cmp.diff_png, image, result))
-    message = await _diff_message(spec, result, baseline_png, image)
-    return [
-        Finding(
-            kind=Kind.RENDER,
-            reason=Reason.VISUAL_DIFF,
-            message=message,
-            evidence={
-                "baseline": spec.baseline,
-                "diff_pixels": result.diff_pixels,
-                "diff_ratio": round(result.diff_ratio, 6),
-                "color_tolerance": spec.color_tolerance,
-                "area_tolerance": spec.area_text,
-                "clusters": [c.__dict__ for c in result.clusters[:10]],
-                "images": [
-                    {"label": "baseline", "path": base_rel},
-                    {"label": "actual", "path": None},  # filled with the step screenshot by the runner
-                    {"label": "diff", "path": diff_rel},
-                ],
-            },
-        )
-    ]
+    shift = None if result.size_mismatch else await asyncio.to_thread(_shift, spec, result, baseline_png, image, mask)
+    message = await _diff_message(spec, result, baseline_png, image) if shift is None else _shift_message(spec, shift)
+    evidence: dict[str, Any] = {
+        "baseline": spec.baseline,
+        "diff_pixels": result.diff_pixels,
+        "diff_ratio": round(result.diff_ratio, 6),
+        "color_tolerance": spec.color_tolerance,
+        "area_tolerance": spec.area_text,
+        "clusters": [c.__dict__ for c in result.clusters[:10]],
+        "images": [
+            {"label": "baseline", "path": base_rel},
+            {"label": "actual", "path": None},  # filled with the step screenshot by the runner
+            {"label": "diff", "path": diff_rel},
+        ],
+    }
+    if shift is not None:
+        evidence["shift"] = shift.to_dict()
+    return [Finding(kind=Kind.RENDER, reason=Reason.VISUAL_DIFF, message=message, evidence=evidence)]
+
+
+def _shift(spec: VisualSpec, result: Comparison, baseline_png: bytes, image: np.ndarray,
+           mask: np.ndarray | None) -> Shift | None:
+    """The layout shift behind the difference, when one explains most of it."""
+    from ..core.png import decode_png
+    from ..visual.shift import find_shift
+
+    shift = find_shift(decode_png(baseline_png), image, threshold=spec.color_tolerance, mask=mask)
+    return shift if shift is not None and shift.explains(result) else None
+
+
+def _shift_message(spec: VisualSpec, shift: Shift) -> str:
+    rest = shift.residual
+    message = f"looks different from baseline '{spec.baseline}': {shift.describe()}"
+    if rest.diff_pixels:
+        where = ", ".join(f"{c.width}x{c.height} at ({c.x},{c.y})" for c in rest.clusters[:3])
+        message += (f"; besides the shift, {rest.diff_pixels} pixels ({rest.diff_ratio:.2%}) changed in "
+                    f"{len(rest.clusters)} area(s), e.g. {where}")
+    return f"{message}; allowed {spec.area_text}"
 
 
 async def _diff_message(spec: VisualSpec, result: Comparison, baseline_png: bytes, image: np.ndarray) -> str:

@@ -459,6 +459,12 @@ def _screen_margin(max_delta: float) -> int:
     return int(over[0]) - 1 if over.size else 255
 
 
+def pixel_margin(threshold: float) -> int:
+    """How much each of R, G and B of an opaque pixel may change and surely stay
+    within ``threshold`` (e.g. to tell rows that match "within the threshold")."""
+    return _screen_margin(_MAX_YIQ_DELTA * threshold * threshold)
+
+
 def _candidates(a: np.ndarray, b: np.ndarray, margin: int) -> tuple[np.ndarray, bool]:
     """Flat indices of the pixels that may exceed the threshold: some channel
     differs by more than `margin` (0: differs at all).  absdiff and threshold are
