@@ -276,6 +276,10 @@ F = TypeVar("F", bound=Finding)
 
 
 def _explains(lead: Cause, symptom: Finding, still_loading: bool) -> bool:
+    if lead.kind == CauseKind.APP_MESSAGE:
+        # Text the screen shows ("NaN", an error toast) is itself what the customer sees, not why a
+        # chart is blank beside it: two faults on one screen stay two findings.
+        return False
     if lead.problem == Problem.SLOW:
         # A slow call explains the wait and, while it was still coming, what the screen lacked.
         return symptom.reason in _STALL_SYMPTOMS or (still_loading and (symptom.reason in _SCREEN_SYMPTOMS or symptom.fatal))
