@@ -421,19 +421,25 @@ class Runner:
                 if not self._interrupted:
                     raise
         finally:
-            if driver is not None:
-                result.trace = await _save_trace(driver, store, journey_dir, result)
-                try:
-                    await asyncio.wait_for(driver.close(), 15)
-                except (TimeoutError, Exception):
-                    pass  # a context on a dead browser: nothing left to close
-            if engine is not None:
-                if result.status == FAILED and any(f.reason == Reason.JOURNEY_TIMEOUT for s in result.steps for f in s.findings):
-                    await self.engines.recover(engine_target(journey))  # what hung may have been the browser itself
-                self.engines.release(engine_target(journey))
+            await self._close_journey(journey, driver, engine, store, journey_dir, result)
             result.duration_ms = round((time.monotonic() - t0) * 1000, 1)
             self._emit("journey_finished", journey, result)
         return result
+
+    async def _close_journey(self, journey: Journey, driver: Driver | None, engine: Engine | None,
+                             store: ArtifactStore, journey_dir: str, result: JourneyResult) -> None:
+        """The trace saved, the context closed, and the engine handed back (restarted when the journey
+        was cut off at its limit: what hung may have been the browser itself)."""
+        if driver is not None:
+            result.trace = await _save_trace(driver, store, journey_dir, result)
+            try:
+                await asyncio.wait_for(driver.close(), 15)
+            except (TimeoutError, Exception):
+                pass  # a context on a dead browser: nothing left to close
+        if engine is not None:
+            if result.status == FAILED and any(f.reason == Reason.JOURNEY_TIMEOUT for s in result.steps for f in s.findings):
+                await self.engines.recover(engine_target(journey))
+            self.engines.release(engine_target(journey))
 
     async def _check_engine_survived(self, journey: Journey, engine: Engine | None, generation: int | None,
                                      result: JourneyResult) -> None:
