@@ -160,3 +160,18 @@ def test_demo_bank_layout_shift_is_one_inserted_block_and_a_move(patrol, baselin
     assert ("a 960×300 block was inserted at y=84 and the content below moved down 320 px unchanged"
             in f["message"]), f["message"]
     assert f["evidence"]["diff_pixels"] > 300_000  # the exact count of the whole diff stays in the evidence
+
+
+def test_the_finding_message_names_the_shift_and_counts_the_rest():
+    from patrol.checks.visual import VisualSpec, _shift_message
+
+    base = page(seed=5)
+    actual = np.concatenate([base[:84], banner(96), base[84:H - 96]]).copy()
+    actual[500:510, 600:630, :3] = (0, 0, 255) if actual[500, 600, 2] != 255 else (255, 0, 0)
+    shift = find_shift(base, actual)
+    assert shift is not None
+    assert _shift_message(VisualSpec("home"), shift) == (
+        "looks different from baseline 'home': a 960×96 block was inserted at y=84 and the content below "
+        "moved down 96 px, with changes inside; besides the shift, 300 pixels (0.03%) changed in 1 area(s), "
+        "e.g. 30x10 at (600,500); allowed 0px"
+    )

@@ -183,8 +183,11 @@ def _distinct_rows(img: np.ndarray, h: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1])))
     _, inverse, counts = np.unique(h[starts], return_inverse=True, return_counts=True)
     run_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(h))))
-    one_colour = (img == img[:, :1]).all(axis=(1, 2))
-    return np.asarray((counts[inverse] == 1)[run_of_row] & ~one_colour, dtype=bool)
+    distinct = (counts[inverse] == 1)[run_of_row]
+    rows = np.flatnonzero(distinct)
+    pixels = np.ascontiguousarray(img[rows]).view(np.uint32)[..., 0]  # one word per pixel
+    distinct[rows[(pixels == pixels[:, :1]).all(axis=1)]] = False
+    return np.asarray(distinct, dtype=bool)
 
 
 def _choose(candidates: list[_Run], distinct: np.ndarray) -> list[_Run]:
