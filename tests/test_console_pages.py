@@ -15,9 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import JOURNEYS, ROOT, copy_flows
-from test_console import BROKEN_WORDS, _cli
+from test_console import BROKEN_WORDS, _cli, browser  # noqa: F401 (a module fixture of its own here)
 from test_console_timeline import PASSWORD, serve
-from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
 
 VIEWPORTS = ((1280, 800), (390, 844))
 
@@ -62,16 +61,6 @@ def site(tmp_path_factory):
     for live in serve(root, {"qa": "approver"}):
         s.url = live.url
         yield s
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _page(browser, site, w: int, h: int, **context):
