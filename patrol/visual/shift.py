@@ -32,6 +32,9 @@ from .compare import Comparison, compare, pixel_margin
 
 # More distinct offsets than this is not a layout shift but a different screen.
 _MAX_OFFSETS = 32
+# Runs considered, longest first: the short ones left over are compared in place
+# (still counted exactly), and the choice stays fast on a tall, busy page.
+_MAX_RUNS = 256
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ def _choose(candidates: list[_Run], distinct: np.ndarray) -> list[_Run]:
     """The longest runs first, each trimmed to the rows that cross no run taken.
     ``distinct``: baseline rows that place content (``_distinct_rows``)."""
     taken: list[_Run] = []
-    for run in sorted(candidates, key=lambda c: -c.n):
+    for run in sorted(candidates, key=lambda c: -c.n)[:_MAX_RUNS]:
         k = np.arange(run.n)
         ra, rb = run.a + k, run.b + k
         ok = np.ones(run.n, dtype=bool)
@@ -214,13 +217,16 @@ def _choose(candidates: list[_Run], distinct: np.ndarray) -> list[_Run]:
 
 
 def _block_box(img: np.ndarray, y0: int, y1: int) -> Box:
-    """The rows' box, narrowed to the pixels that differ from the row just above
-    (or below): a banner on a page's background is as big as the banner."""
+    """The rows' box, narrowed to the pixels that differ from both rows next to it
+    (above and below): a banner on a page's background is as big as the banner,
+    without the blank rows the alignment may have taken along."""
     h, w = img.shape[:2]
-    ref = y0 - 1 if y0 > 0 else (y1 if y1 < h else -1)
-    if ref < 0:
+    refs = [r for r in (y0 - 1, y1) if 0 <= r < h]
+    if not refs:
         return Box(0, y0, w, y1 - y0)
-    differs = (img[y0:y1] != img[ref][None]).any(axis=2)
+    differs = np.ones((y1 - y0, w), dtype=bool)
+    for r in refs:
+        differs &= (img[y0:y1] != img[r][None]).any(axis=2)
     cols, rows = np.flatnonzero(differs.any(axis=0)), np.flatnonzero(differs.any(axis=1))
     if cols.size == 0:
         return Box(0, y0, w, y1 - y0)
