@@ -196,3 +196,16 @@ def test_a_tall_page_of_text_lines_with_blank_rows_around_the_new_block():
     assert shift.describe() == "a 1160×130 block was inserted at y=710 and the content below moved down 150 px unchanged"
     assert shift.residual.diff_pixels == 0 and shift.pushed_out == 150
     assert elapsed < 2  # ~70 ms measured on a loaded 2-core machine
+
+
+def test_a_block_moved_elsewhere_is_one_moved_block():
+    base = page(seed=11)
+    base = np.concatenate([base[:100], banner(100, (20, 160, 90)), base[100:H - 100]])
+    actual = np.concatenate([base[:100], base[200:500], base[100:200], base[500:]])
+    shift = find_shift(base, actual)
+    assert shift is not None
+    assert shift.describe() == ("the 960×100 block at y=100 moved down 300 px to y=400 unchanged "
+                                "and 300 rows at y=200 moved up 100 px unchanged")
+    assert shift.inserted == () and shift.removed == ()
+    assert [(m.from_y, m.to_y, m.height) for m in shift.moved] == [(100, 400, 100), (200, 100, 300)]
+    assert shift.residual.diff_pixels == 0

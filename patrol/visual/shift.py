@@ -262,15 +262,14 @@ def find_shift(expected: np.ndarray, actual: np.ndarray, *, threshold: float = 0
     runs = _choose(candidates, _distinct_rows(a, ha))
     if not any(r.dy for r in runs):
         return None
-    return _explain(a, b, runs, threshold, mask)
+    return _explain(a, b, runs, threshold, mask, margin)
 
 
-def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, mask: np.ndarray | None) -> Shift:
+def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, mask: np.ndarray | None,
+             margin: int) -> Shift:
     height, width = a.shape[:2]
     source = np.arange(height)  # the baseline row each actual row is compared with
     new_rows = np.zeros(height, dtype=bool)  # inserted or revealed: nothing to compare with
-    inserted: list[Box] = []
-    removed: list[Box] = []
     events: list[tuple[str, Any]] = []  # in screen order, for the words
     pushed_out = revealed = 0
     pa = pb = 0
@@ -283,16 +282,12 @@ def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, m
             if last and before < 0:
                 revealed = nb
             else:
-                box = _block_box(b, pb, run.b)
-                inserted.append(box)
-                events.append(("inserted", box))
+                events.append(("inserted", (_block_box(b, pb, run.b), pb, run.b)))
         elif nb == 0 and na > 0:
             if last and before > 0:
                 pushed_out = na
             else:
-                box = _block_box(a, pa, run.a)
-                removed.append(box)
-                events.append(("removed", box))
+                events.append(("removed", (_block_box(a, pa, run.a), pa, run.a)))
         elif na > 0:  # changed in place: compared row by row from the gap's start
             k = min(na, nb)
             source[pb:pb + k] = np.arange(pa, pa + k)
@@ -302,6 +297,9 @@ def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, m
             if run.dy:
                 events.append(("moved", run))
         pa, pb = run.a + run.n, run.b + run.n
+    _pair_moved_blocks(a, b, events, source, new_rows, margin)
+    inserted = [what[0] for kind, what in events if kind == "inserted"]
+    removed = [what[0] for kind, what in events if kind == "removed"]
     rebuilt = b.copy()
     keep = ~new_rows
     rebuilt[keep] = a[source[keep]]
@@ -312,6 +310,22 @@ def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, m
     moved, story = _moved_and_story(events, dirty)
     return Shift(width, height, tuple(inserted), tuple(removed), tuple(moved), pushed_out, revealed, residual,
                  tuple(story))
+
+
+def _pair_moved_blocks(a: np.ndarray, b: np.ndarray, events: list[tuple[str, Any]], source: np.ndarray,
+                       new_rows: np.ndarray, margin: int) -> None:
+    """A block removed in one place and the same rows inserted in another is one
+    block that moved (the runs around it cannot both be kept in order)."""
+    for ins in [e for e in events if e[0] == "inserted"]:
+        _, b0, b1 = ins[1]
+        for i, (kind, what) in enumerate(events):
+            box, a0, a1 = what if kind == "removed" else (None, 0, 0)
+            if box is not None and a1 - a0 == b1 - b0 and _near(a[a0:a1], b[b0:b1], margin).all():
+                source[b0:b1] = np.arange(a0, a1)
+                new_rows[b0:b1] = False
+                events[i] = ("moved_block", (box, a0, b0, a1 - a0))
+                events.remove(ins)
+                break
 
 
 def _moved_and_story(events: list[tuple[str, Any]], dirty: np.ndarray) -> tuple[list[Moved], list[str]]:
@@ -329,8 +343,16 @@ def _moved_and_story(events: list[tuple[str, Any]], dirty: np.ndarray) -> tuple[
     story: list[str] = []
     for i, (kind, what) in enumerate(merged):
         if kind in ("inserted", "removed"):
+            box = what[0]
             verb = "inserted at" if kind == "inserted" else "removed from"
-            story.append(f"a {what.w}×{what.h} block was {verb} y={what.y}")
+            story.append(f"a {box.w}×{box.h} block was {verb} y={box.y}")
+        elif kind == "moved_block":
+            box, a0, b0, n = what
+            m = Moved(a0, b0, n, not dirty[b0:b0 + n].any())
+            moved.append(m)
+            way = f"{'down' if m.dy > 0 else 'up'} {abs(m.dy)} px"
+            state = " unchanged" if m.unchanged else ", with changes inside"
+            story.append(f"the {box.w}×{box.h} block at y={box.y} moved {way} to y={box.y + m.dy}{state}")
         elif kind == "moved":
             m = Moved(what.a, what.b, what.n, not dirty[what.b:what.b + what.n].any())
             moved.append(m)
