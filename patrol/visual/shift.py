@@ -10,8 +10,9 @@ where they would cross a run already taken. A run at a non-zero offset must hold
 a row of content met in one place of the baseline, so a uniform background
 (every white row hashes alike) never makes a shift on its own.
 
-What is left between the runs is inserted rows, removed rows, or rows changed
-in place. The baseline is then rebuilt in the actual screen's layout (each row
+What is left between the runs is inserted rows, removed rows (the same rows
+removed in one place and inserted in another are one moved block), or rows
+changed in place. The baseline is then rebuilt in the actual screen's layout (each row
 from where it came) and compared with the actual screen by the comparator, with
 the same threshold and mask: what still differs is what the shift does not
 explain, counted exactly as any diff.
