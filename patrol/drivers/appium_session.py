@@ -69,6 +69,10 @@ async def _nothing() -> None:
     return None
 
 
+
+# chromedriver's answer when the page's renderer did not come back to it in time.
+RENDERER_TIMED_OUT = "Timed out receiving message from renderer"
+
 class AppiumSession(ABC):
     """The session plumbing plus the strategy seams (see the module's doc)."""
 
@@ -113,6 +117,11 @@ class AppiumSession(ABC):
                              f"(Appium at {sup.mask_url(self.server_url)})") from None
         except Exception as e:
             self.raise_if_lost(e, what)
+            if token in self.inflight and RENDERER_TIMED_OUT in str(e):
+                # chromedriver gave up on a frozen renderer (its own limit can end just before the
+                # hard timeout): that is the app, not the robot. The call stays waiting, so the
+                # runner's watcher names it app_not_responding; outside a step it ends as before.
+                await asyncio.sleep(limit)
             raise
         finally:
             self.inflight.pop(token, None)
