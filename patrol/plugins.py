@@ -61,7 +61,7 @@ from .journey import language
 
 # Message formats for receivers (patrol.yaml's receivers are checked against them)
 from .notify.formats import alertmanager_api, alertmanager_webhook, dingtalk, feishu, pagerduty, slack, webhook, wecom
-from .runner import redaction
+from .runner import redaction, tracing
 from .schedule import journey_key
 
 REGISTRANTS = (
@@ -69,7 +69,7 @@ REGISTRANTS = (
     hover, upload, drag, dialog, switch_to, wait, request, dialogs,
     expect_visible, expect_url, network, budget, detectors, visual, blank_screen, blank_region, broken_image, text, elements,
     websocket,
-    redaction, app_keys, web_keys, journey_key,
+    redaction, tracing, app_keys, web_keys, journey_key,
     webhook, alertmanager_api, alertmanager_webhook, pagerduty, dingtalk, wecom, feishu, slack,
 )
 

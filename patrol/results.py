@@ -89,6 +89,9 @@ class JourneyResult:
     teardown: list[StepResult] = field(default_factory=list)
     # The browser trace (``playwright show-trace``), relative to the run folder; None when not kept.
     trace: str | None = None
+    # The OpenTelemetry trace of this attempt (``tracing:``): its id, and where to open it (``tracing.link``).
+    trace_id: str | None = None
+    trace_link: str | None = None
 
     @property
     def teardown_status(self) -> Status | None:
@@ -114,6 +117,8 @@ class RunResult:
     journeys: list[JourneyResult] = field(default_factory=list)
     run_dir: str | None = None  # absolute path of the run folder
     listed: bool = True  # the run folder sits in the reports root, whose index.html lists it (not --output)
+    # What went wrong beside the journeys and changed no verdict (spans a collector did not take).
+    warnings: list[str] = field(default_factory=list)
 
     def latest(self) -> list[JourneyResult]:
         """The last attempt of each journey (confirmation reruns come after the first)."""

@@ -37,6 +37,7 @@ from .sections import (
     parse_visual,
     top_level_scalars,
 )
+from .tracing import TracingSettings, parse_tracing
 from .web import NetworkSettings, parse_busy, parse_network
 
 # Every section this version understands (the key, what it is for).
@@ -62,6 +63,7 @@ SECTIONS = {
     "journeys": "default journey folder",
     "reports": "default reports folder",
     "fleet": "patrol from many machines: Celery broker (Redis), queues, visibility timeout",
+    "tracing": "W3C trace context on the app's own requests, OpenTelemetry spans per journey and step (OTLP)",
 }
 
 
@@ -88,6 +90,7 @@ class PatrolConfig:
     journeys: str = "journeys"  # folder, relative to patrol.yaml
     reports: str = "reports"
     fleet: FleetSettings = FleetSettings()
+    tracing: TracingSettings = TracingSettings()
 
 
 def parse_config(r: Reader, data: Any) -> PatrolConfig:
@@ -129,4 +132,5 @@ def parse_config(r: Reader, data: Any) -> PatrolConfig:
         journeys=journeys,
         reports=reports,
         fleet=parse_fleet(r, data.get("fleet")),
+        tracing=parse_tracing(r, data.get("tracing")),
     )

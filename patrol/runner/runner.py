@@ -21,6 +21,7 @@ from ..checks import CHECKS
 from ..checks.base import Verdict, robot_wait_owed
 from ..checks.screen import locate_on_screen
 from ..config import Config
+from ..core.tracecontext import STEP_TRACE, SendsTraceContext
 from ..core.urls import mask_url
 from ..core.vocabulary import Reason, Status
 from ..drivers import Driver, Engine, engine_class
@@ -50,6 +51,7 @@ from .hang import Hang, watch_for_hang
 from .judging import Judging
 from .program import Frames, Program, within_frames
 from .screen_filters import SCREEN_FILTERS
+from .tracing import Export, JourneyTrace, settings_for
 from .values import store_values
 
 # Findings that explain why a later expectation failed; the expectation is then a
@@ -225,6 +227,9 @@ class Runner:
         self._tasks: set[asyncio.Task[JourneyResult]] = set()
         self._cut_off: set[asyncio.Future[JourneyResult]] = set()  # journeys being cut off at their limit's grace
         self.settle_timeout_ms = self.config.visual.settle_timeout_ms
+        self._traces: dict[int, JourneyTrace] = {}  # id(JourneyMemory) -> the attempt's trace (tracing:)
+        self._exports: set[int] = set()
+        self._export_list: list[Export] = []
 
     def _emit(self, name: str, *args: Any) -> None:
         for listener in self.listeners:
@@ -331,7 +336,8 @@ class Runner:
         run.listed = not self.options.output
         store = ArtifactStore(run_dir)
         if any(engine_target(j) != "http" for j in journeys):  # a run of API probes loads no eyes
-            _warm_up(self.config.ocr.lang if any(_reads_screen(j, self.config) for j in journeys) else None)
+            _warm_up(self.config.ocr.lang if any(_reads_screen(j, self.config) for j in journeys) else None,
+                     self.config.ocr.engine)
         self._emit("run_started", run, journeys)
         t0 = time.monotonic()
         journeys = [j.with_base_url(self.options.base_url) for j in journeys]
@@ -340,6 +346,7 @@ class Runner:
             run.journeys = await self._gather(journeys, store, dirs, attempt=1)
         finally:
             await self.close()
+        await self._flush_traces(run)
         run.duration_ms = round((time.monotonic() - t0) * 1000, 1)
         run.finished_at = _now_iso()
         run.compute_status()
@@ -359,6 +366,7 @@ class Runner:
             results = await self._gather(journeys, store, dirs, attempt=attempt)
         finally:
             await self.close()
+        await self._flush_traces(run)
         run.journeys.extend(results)
         # The run's time is the customer's patrol, reruns included.
         run.finished_at = _now_iso()
@@ -381,6 +389,7 @@ class Runner:
         progress = Progress()
         judging = Judging(record=lambda sc, sr: self._record(sc, sr, result))
         memory = JourneyMemory(scope=Scope(run_id=self._run_id))
+        self._start_trace(journey, result, memory, attempt)
         try:
             engine = await self._engine(engine_target(journey))
             generation = self.engines.generation.get(engine_target(journey))
@@ -423,8 +432,43 @@ class Runner:
         finally:
             await self._close_journey(journey, driver, engine, store, journey_dir, result)
             result.duration_ms = round((time.monotonic() - t0) * 1000, 1)
+            trace = self._traces.pop(id(memory), None)
+            if trace is not None:
+                trace.end(result)
             self._emit("journey_finished", journey, result)
         return result
+
+    # -- tracing (OpenTelemetry) --------------------------------------------------------
+    def _start_trace(self, journey: Journey, result: JourneyResult, memory: JourneyMemory, attempt: int) -> None:
+        settings = settings_for(self.config.settings.tracing, journey)
+        if not settings.on:
+            return
+        run_dir = self.run_dir(self._run_id)
+        public = self.config.public_url
+        report = f"{public.rstrip('/')}/{run_dir.name}/index.html" if public else str(run_dir.resolve() / "index.html")
+        trace = JourneyTrace.start(settings, journey, self._run_id, attempt, report)
+        self._traces[id(memory)] = trace
+        result.trace_id, result.trace_link = trace.trace_id, trace.link
+        if id(trace.export) not in self._exports:
+            self._exports.add(id(trace.export))
+            self._export_list.append(trace.export)
+
+    def _begin_step_trace(self, sc: StepContext) -> None:
+        """The step's span, and its trace context where the step's requests pick it up."""
+        trace = self._traces.get(id(sc.memory))
+        context = trace.begin_step(id(sc), sc.step) if trace is not None else None
+        STEP_TRACE.set(context)
+        if isinstance(sc.driver, SendsTraceContext):
+            sc.driver.trace_with(context)
+
+    async def _flush_traces(self, run: RunResult) -> None:
+        """The run's spans sent (waiting a bounded time, off the event loop); a collector that
+        did not take them is one warning of the run."""
+        for export in self._export_list:
+            await asyncio.to_thread(export.flush)
+            if export.pending_warning and export.pending_warning not in run.warnings:
+                run.warnings.append(export.pending_warning)
+                export.pending_warning = None
 
     async def _close_journey(self, journey: Journey, driver: Driver | None, engine: Engine | None,
                              store: ArtifactStore, journey_dir: str, result: JourneyResult) -> None:
@@ -531,6 +575,7 @@ class Runner:
         sr.runs += 1
         sr.budget_ms = sc.step.budget_ms if sc.step.budget_ms is not None else sc.journey.budgets.step_ms
         t0 = time.monotonic()
+        self._begin_step_trace(sc)  # before the work starts: its task takes the step's trace context along
         # The step, and beside it a watcher asking the page whether it still answers
         # (hang.py): a page that stops answering cuts the step off within its hard timeout.
         work = asyncio.ensure_future(self._step_phases(sc, sr, progress, frames))
@@ -630,6 +675,13 @@ class Runner:
         sr.notes += sc.notes
         if (sc.evidence.robot_cpu_wait_ms or 0) >= ROBOT_WAIT_WORTH_SAYING_MS:
             sr.artifacts["robot_cpu_wait_ms"] = sc.evidence.robot_cpu_wait_ms  # how overloaded the robot was here
+        trace = self._traces.get(id(sc.memory))
+        if trace is not None:
+            for f in sr.findings:  # where on-call finds what the backend did meanwhile
+                f.evidence.setdefault("trace_id", trace.trace_id)
+                if trace.link:
+                    f.evidence.setdefault("trace_link", trace.link)
+            trace.end_step(id(sc), sr)
         self._emit("step_finished", sc.journey, result, sr)
 
     async def _act(self, sc: StepContext, sr: StepResult, progress: Progress, frames: Frames) -> list[Finding]:
@@ -842,14 +894,14 @@ def _grace_s(journey: Journey) -> float:
     return JOURNEY_GRACE_S + HANG_GRACE_S + _teardown_limit_s(journey)
 
 
-def _warm_up(ocr_lang: str | None) -> None:
-    """``ocr_lang``: also load Tesseract's models for it (the run reads screens)."""
+def _warm_up(ocr_lang: str | None, ocr_engine: str = "tesseract") -> None:
+    """``ocr_lang``: also load the OCR models (``ocr_engine``'s) for it (the run reads screens)."""
     def load() -> None:
         try:
             for name in WARM_UP_MODULES:
                 importlib.import_module(name)
             if ocr_lang is not None:
-                importlib.import_module("patrol.ocr.engine").warm_up(ocr_lang)
+                importlib.import_module("patrol.ocr.engine").warm_up(ocr_lang, ocr_engine)
         except Exception:
             return  # the step that needs it will say what is wrong
 
