@@ -51,6 +51,7 @@ from .checks import (
     expect_visible,
     network,
     text,
+    text_layout,
     visual,
     websocket,
 )
@@ -68,6 +69,7 @@ REGISTRANTS = (
     goto, click, fill, press, select, scroll, wait_for, back, app, python_step,
     hover, upload, drag, dialog, switch_to, wait, request, dialogs,
     expect_visible, expect_url, network, budget, detectors, visual, blank_screen, blank_region, broken_image, text, elements,
+    text_layout,
     websocket,
     redaction, tracing, app_keys, web_keys, journey_key,
     webhook, alertmanager_api, alertmanager_webhook, pagerduty, dingtalk, wecom, feishu, slack,

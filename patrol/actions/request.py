@@ -39,6 +39,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from ..causes import Cause, Problem
+from ..core.tracecontext import STEP_TRACE
 from ..core.urls import mask_url
 from ..core.vocabulary import Kind, Reason
 from ..drivers.http import HttpAnswer, HttpCall, HttpFailed, SendsInSession, send
@@ -305,8 +306,14 @@ class Request(Action[RequestSpec]):
 
     # -- the call ----------------------------------------------------------------------------------
     async def perform(self, driver: Driver, params: RequestSpec, ctx: ActionContext) -> None:
-        call = HttpCall(params.method, ctx.absolute(params.url), params.headers, params.body, params.has_json, params.form)
+        url = ctx.absolute(params.url)
+        trace = STEP_TRACE.get()  # tracing: the step's span is the parent of what the endpoint does
+        traced = trace is not None and trace.sends_to(url)
+        headers = {**trace.headers(), **params.headers} if trace is not None and traced else params.headers
+        call = HttpCall(params.method, url, headers, params.body, params.has_json, params.form)
         evidence: dict[str, Any] = {"request": _shown_call(call)}
+        if trace is not None and traced:
+            evidence["request"].update(trace_id=trace.trace_id, span_id=trace.span_id)
         ctx.report["request"] = evidence
         answer: HttpAnswer | None = None
         try:

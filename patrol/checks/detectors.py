@@ -11,12 +11,12 @@ from ..journey.parsing import INVALID, Invalid, ParseContext
 if TYPE_CHECKING:
     from ..step.evidence import StepContext
 
-ALWAYS_ON = ("blank_screen", "broken_image", "forbidden_text")
+ALWAYS_ON = ("blank_screen", "broken_image", "forbidden_text", "clipped_text", "overlapping_text")
 
 
 @journey_key(
     "detectors",
-    "switch always-on detectors off: {blank_screen|broken_image|forbidden_text: false}",
+    "switch always-on detectors off: {blank_screen|broken_image|forbidden_text|clipped_text|overlapping_text: false}",
     {"type": "object", "additionalProperties": False, "properties": {k: {"type": "boolean"} for k in ALWAYS_ON}},
 )
 def _detectors(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> dict[str, bool] | Invalid:

@@ -12,6 +12,8 @@ def add_parser(sub: Any) -> None:  # argparse's private _SubParsersAction
     s.add_argument("--port", type=int, default=8800, help="port (default 8800; 0 picks a free one)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]", help="switch a fault on (repeatable)")
+    s.add_argument("--otlp", metavar="URL", help="export a server span per request over OTLP/HTTP to URL "
+                                                 "(e.g. http://127.0.0.1:4318; default: $PATROL_DEMO_OTLP)")
     s.set_defaults(func=serve)
     r = demo_sub.add_parser("patrol", help="start the demo bank, run every journey against it, stop it (make demo)")
     r.add_argument("paths", nargs="*", metavar="PATH|DIR", help="journeys (default: journeys/)")
@@ -39,7 +41,9 @@ def serve(args: argparse.Namespace) -> int:
     _check_faults(args.fault)
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: must be 0-65535")
-    serve_forever(args.host, args.port, args.fault)
+    if args.otlp and not args.otlp.lower().startswith(("http://", "https://")):
+        raise InputError(f"--otlp {args.otlp}: expected the http(s) URL of an OTLP/HTTP collector")
+    serve_forever(args.host, args.port, args.fault, args.otlp)
     return 0
 
 

@@ -13,7 +13,7 @@ from ..core.urls import mask_url
 from .reader import Fields, Reader, has_variable
 from .web import PAGE_KEYS, PageSettings, parse_page
 
-DETECTORS = ("blank_screen", "broken_image", "forbidden_text")
+DETECTORS = ("blank_screen", "broken_image", "forbidden_text", "clipped_text", "overlapping_text")
 _LANG = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 _DB_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*://")
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
@@ -52,6 +52,8 @@ class DetectorsConfig:
     blank_screen: bool = True
     broken_image: bool = True
     forbidden_text: bool = True
+    clipped_text: bool = True
+    overlapping_text: bool = True
 
     def on(self, name: str) -> bool:
         return bool(getattr(self, name, True))

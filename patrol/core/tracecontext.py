@@ -13,6 +13,8 @@ from fnmatch import fnmatchcase
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
+from .urls import RequestPolicy
+
 # tracestate values: printable ASCII without "," and "=" (and no trailing space).
 _STATE_UNSAFE = re.compile(r"[^\x21-\x2b\x2d-\x3c\x3e-\x7e]")
 MAX_BAGGAGE_VALUE = 120  # a step name is a label, not a payload: clipped
@@ -28,6 +30,10 @@ class TraceContext:
     step: str
     run_id: str = ""
     allow_origins: tuple[str, ...] = ()  # origins beyond the first party that get the headers too
+    # Which hosts are the app's own (``network.first_party`` beside base_url's site). Without a
+    # base_url nothing is known to be first party here: only ``allow_origins`` get the headers
+    # (the browser learns the app's site from the first page it opens: ``drivers._network``).
+    policy: RequestPolicy = RequestPolicy()
 
     @property
     def traceparent(self) -> str:
@@ -38,6 +44,14 @@ class TraceContext:
         baggage = ",".join(f"{k}={quote(v[:MAX_BAGGAGE_VALUE], safe='')}"
                            for k, v in (("patrol.journey", self.journey), ("patrol.step", self.step)))
         return {"traceparent": self.traceparent, "tracestate": f"patrol={state}", "baggage": baggage}
+
+    def sends_to(self, url: str, policy: RequestPolicy | None = None) -> bool:
+        """The trace headers go with a request to ``url``: the app's own, or an allowed origin;
+        never a third party's (``policy``: the driver's, when it knows the app's site better)."""
+        rule = policy or self.policy
+        if not url.lower().startswith(("http://", "https://")):
+            return False
+        return (bool(rule.own_site) and rule.is_first_party(url)) or self.allows(url)
 
     def allows(self, url: str) -> bool:
         """``url`` is on an origin of ``tracing.allow_origins`` (``*`` in the host allowed)."""

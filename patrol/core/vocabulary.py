@@ -69,6 +69,8 @@ class Reason(StrEnum):
     BLANK_SCREEN = "blank_screen"
     BLANK_REGION = "blank_region"
     BROKEN_IMAGE = "broken_image"
+    CLIPPED_TEXT = "clipped_text"  # text cut by its box, sticking out of it, or off the screen
+    OVERLAPPING_TEXT = "overlapping_text"  # text drawn over other text
     FORBIDDEN_TEXT = "forbidden_text"
     MISSING_TEXT = "missing_text"
     WRONG_VALUE = "wrong_value"  # an element's text, count, attribute or value is not what the step expects

@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8800, help="port (default 8800; 0 = any free port)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]",
                         help="switch a fault on (repeatable)")
+    parser.add_argument("--otlp", metavar="URL", help="export a server span per request over OTLP/HTTP to URL "
+                                                      "(default: $PATROL_DEMO_OTLP)")
     args = parser.parse_args(argv)
     for spec in args.fault:
         try:
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             parser.error(str(e))
     try:
-        serve_forever(args.host, args.port, args.fault)
+        serve_forever(args.host, args.port, args.fault, args.otlp)
     except OSError as e:
         print(f"error: cannot serve on {args.host}:{args.port}: {e}", file=sys.stderr)
         return 1

@@ -58,6 +58,13 @@ BUTTONS: tuple[str, ...] = (
     "logout",
 )
 
+# What clipped_text can break: the total on /home, the logout button, two labels on /home.
+CLIPPED_TEXT: dict[str, str] = {
+    "amount": "the total assets on /home are cut to '¥128,4…' (a box too narrow, with an ellipsis)",
+    "button": "the logout button (every page) is too narrow for its label, which sticks out of its border",
+    "overlap": "the chart's caption on /home is drawn over its title (净值走势)",
+}
+
 # Static files static_500 can break (what the pages load from /static/).
 STATIC_FILES: tuple[str, ...] = ("app.js", "app.css", "promo.svg", "favicon.svg")
 # Error statuses api_status may answer with (a 429 says Retry-After: RETRY_AFTER_S).
@@ -107,6 +114,8 @@ FAULTS: dict[str, str] = {
     f"(slow to load and lay out, but it answers) (pages: {_pg})",
     "ws_drop": "ws_drop: the live quote's WebSocket (/live/quotes, on /funds) is closed by the server right after "
     f"every handshake (code {WS_CLOSE_CODE}, reason {WS_CLOSE_REASON!r}); the page keeps reconnecting (no value)",
+    "clipped_text": "clipped_text=ITEM[,ITEM...]: text a person cannot read whole: "
+    + "; ".join(f"{k}: {v}" for k, v in CLIPPED_TEXT.items()),
     "ws_delay": "ws_delay=MS: every message of the live quote's WebSocket (/live/quotes, on /funds) arrives MS "
     "milliseconds late (the first quote MS after the handshake)",
 }
@@ -182,6 +191,10 @@ def normalize(name: str, value: str | None) -> str | None:
         return ",".join(items)
     if name in ("static_500", "api_status", "third_party"):
         return _network_fault(name, value)
+    if name == "clipped_text":
+        items = _items(name, value, "item")
+        _one_of(name, items, CLIPPED_TEXT, "item")
+        return ",".join(items)
     if name == "dead_button":
         items = _items(name, value, "button id")
         for item in items:
@@ -331,6 +344,10 @@ class FaultSet:
 
     def huge_dom(self, page: str) -> bool:
         return page in self._list("huge_dom")
+
+    def clipped_text(self) -> list[str]:
+        """What clipped_text breaks (CLIPPED_TEXT's items)."""
+        return self._list("clipped_text")
 
     def dead_buttons(self) -> list[str]:
         return self._list("dead_button")

@@ -116,6 +116,9 @@ Page names: login, home, funds, fund, sign, transfer, confirm, success, cards, b
 
 - ``ws_drop``: the live quote's WebSocket is closed (1011) right after every handshake; the page reconnects
 - ``ws_delay=MS``: every live quote message arrives MS ms late
+- ``clipped_text=ITEM[,..]``: text cut or drawn over other text (body class ``fault-ITEM``): ``amount`` the
+  total on /home cut to ``¥128,4…``; ``button`` the logout button's label sticks out of its border; ``overlap``
+  the chart caption on /home drawn over its title
 
 Admin endpoint (no session; loopback clients only) on the same server:
 ``GET /__admin/faults`` -> ``{"faults": {...}, "available": {...}}``;
@@ -518,6 +521,7 @@ class _Handler(BaseHTTPRequestHandler):
             "page": name,
             "params": m.groupdict(),
             "dead": faults.dead_buttons(),
+            "clip": faults.clipped_text(),
             "frozen": faults.spinner_frozen(name),
             "toast": faults.toast(),
             "shift": faults.layout_shift_ms(),

@@ -37,7 +37,7 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
@@ -511,6 +511,9 @@ class AppiumDriver(Driver):
 
     async def broken_images(self) -> list[dict[str, Any]]:
         return await self.s.broken_images()
+
+    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
+        return await self.s.text_layout(ignore)
 
     async def prepare_for_screenshot(self) -> None:
         await self.s.prepare_for_screenshot()

@@ -12,7 +12,7 @@ import asyncio
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -411,6 +411,9 @@ class AppiumSession(ABC):
 
     async def broken_images(self) -> list[dict[str, Any]]:
         return []
+
+    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
+        return None
 
     async def prepare_for_screenshot(self) -> None:
         return None

@@ -6,6 +6,7 @@ from Chrome's logs."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from selenium.webdriver.remote.command import Command
@@ -17,10 +18,12 @@ from ..errors import RobotError
 from ..journey.model import Journey, Locator
 from . import _appium_support as sup
 from . import _page_scripts as scripts
+from ._text_layout import TEXT_LAYOUT
 from .appium_session import AppiumSession, as_boxes
 from .base import DriverEvents
 
 _BROKEN_IMAGES_JS = scripts.for_webdriver(scripts.BROKEN_IMAGES)
+_TEXT_LAYOUT_JS = scripts.for_webdriver(TEXT_LAYOUT)
 _TEXT_BOXES_JS = scripts.for_webdriver(scripts.TEXT_BOXES)
 _PICTURE_BOXES_JS = scripts.for_webdriver(scripts.PICTURE_BOXES)
 _BOXES_JS = """const d = devicePixelRatio; return arguments[0].map(e => { const r = e.getBoundingClientRect();
@@ -127,6 +130,10 @@ class WebStrategy(AppiumSession):
 
     async def broken_images(self) -> list[dict[str, Any]]:
         return list(await self.quiet("broken images", self.session.execute_script, _BROKEN_IMAGES_JS) or [])
+
+    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
+        found = await self.quiet("text layout", self.session.execute_script, _TEXT_LAYOUT_JS, {"ignore": list(ignore)})
+        return list(found) if isinstance(found, list) else None
 
     async def prepare_for_screenshot(self) -> None:
         await self.quiet("still the page", self.session.execute_script, _STILL_JS, scripts.STILL_CSS)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -199,6 +199,12 @@ class Driver(ABC):
     async def broken_images(self) -> list[dict[str, Any]]:
         """Images on screen that failed to load (web); [] where not knowable."""
         return []
+
+    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
+        """Text on screen a person cannot read whole: cut by its box, sticking out of
+        it, off the screen's edge, or drawn over other text (``_text_layout``), except
+        inside the ``ignore`` selectors; None where not knowable."""
+        return None
 
     async def prepare_for_screenshot(self) -> None:  # noqa: B027  (optional hook: most drivers need nothing)
         """Make the screen deterministic before comparing pixels (animations, caret)."""

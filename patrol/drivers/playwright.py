@@ -7,7 +7,7 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -31,6 +31,7 @@ from ._busy import describe as describe_busy
 from ._network import NetworkRecorder, glob_pattern
 from ._remote import Endpoint
 from ._strict import ambiguous
+from ._text_layout import TEXT_LAYOUT
 from ._trace import Tracer
 from ._websocket import BINDING, CLOSE_HOOK, SocketRecorder
 from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from ..config import Config
 
 _BROKEN_IMAGES_JS = scripts.for_playwright(scripts.BROKEN_IMAGES)
+_TEXT_LAYOUT_JS = scripts.for_playwright(TEXT_LAYOUT)
 _TEXT_BOXES_JS = scripts.for_playwright(scripts.TEXT_BOXES)
 _PICTURE_BOXES_JS = scripts.for_playwright(scripts.PICTURE_BOXES)
 _PAGE_BUSY_JS = scripts.for_playwright(scripts.PAGE_BUSY)
@@ -669,6 +671,13 @@ class PlaywrightDriver(Driver):
             return images
         except PlaywrightError:
             return []
+
+    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
+        try:
+            found = await self._read(_TEXT_LAYOUT_JS, {"ignore": list(ignore)})
+        except PlaywrightError:
+            return None
+        return list(found) if isinstance(found, list) else None
 
     async def prepare_for_screenshot(self) -> None:
         try:

@@ -446,7 +446,8 @@ class Runner:
         run_dir = self.run_dir(self._run_id)
         public = self.config.public_url
         report = f"{public.rstrip('/')}/{run_dir.name}/index.html" if public else str(run_dir.resolve() / "index.html")
-        trace = JourneyTrace.start(settings, journey, self._run_id, attempt, report)
+        network = self.config.settings.network.under(journey.options.get("network"))
+        trace = JourneyTrace.start(settings, journey, self._run_id, attempt, report, network.first_party)
         self._traces[id(memory)] = trace
         result.trace_id, result.trace_link = trace.trace_id, trace.link
         if id(trace.export) not in self._exports:

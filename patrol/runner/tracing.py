@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from ..config.reader import Reader
 from ..config.tracing import TRACING_KEYS, TracingSettings, parse_tracing
 from ..core.tracecontext import TraceContext
+from ..core.urls import RequestPolicy
 from ..journey.loader import journey_key
 from ..journey.parsing import INVALID, ParseContext
 from ..results import FAILED, Finding, JourneyResult, StepResult
@@ -205,6 +206,7 @@ class JourneyTrace:
     journey: Journey
     run_id: str
     report_url: str | None = None
+    policy: RequestPolicy = field(default_factory=RequestPolicy)
     span: Span | None = None
     trace_id: str = ""
     link: str | None = None
@@ -212,13 +214,14 @@ class JourneyTrace:
 
     @classmethod
     def start(cls, settings: TracingSettings, journey: Journey, run_id: str, attempt: int,
-              report_url: str | None) -> JourneyTrace:
+              report_url: str | None, first_party: tuple[str, ...] = ()) -> JourneyTrace:
         export = export_for(settings)
         tracer = export.provider.get_tracer("patrol")
         span = tracer.start_span(f"journey {journey.name}", attributes={
             "patrol.journey": journey.name, "patrol.journey.file": journey.file, "patrol.target": str(journey.target),
             "patrol.attempt": attempt, "patrol.run_id": run_id, **({"patrol.report": report_url} if report_url else {})})
-        trace = cls(export, settings, journey, run_id, report_url, span)
+        policy = RequestPolicy.for_journey(journey.base_url, first_party)
+        trace = cls(export, settings, journey, run_id, report_url, policy, span)
         trace.trace_id = _hex(span.get_span_context().trace_id, 32)
         trace.link = settings.link_to(trace.trace_id)
         return trace
@@ -235,7 +238,7 @@ class JourneyTrace:
                                              "patrol.step.action": step.action})
         self._steps[key] = _OpenStep(span, start)
         return TraceContext(self.trace_id, _hex(span.get_span_context().span_id, 16), self.journey.name, step.key,
-                            self.run_id, self.settings.allow_origins)
+                            self.run_id, self.settings.allow_origins, self.policy)
 
     def end_step(self, key: int, sr: StepResult) -> None:
         """The step's span ends when the customer's wait did (start + the step's duration),

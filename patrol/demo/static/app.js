@@ -696,6 +696,8 @@
 
   function boot() {
     var page = pages[CFG.page];
+    // clipped_text: the fault's styles (app.css, .fault-ITEM) switched on for this page.
+    (CFG.clip || []).forEach(function (item) { document.body.classList.add('fault-' + item); });
     bindCommon();
     if (!page) return;
     var loaded;
