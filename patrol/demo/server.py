@@ -151,6 +151,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from . import data, live
 from .faults import FAULTS, HUGE_DOM_ROWS, RETRY_AFTER_S, FaultSet, parse_fault
+from .tracing import ServerTracing, otlp_from_env
 
 Json = dict[str, Any]  # a JSON object as the API reads and writes it
 
@@ -259,8 +260,12 @@ class DemoBank:
         *,
         password: str | None = None,
         quiet: bool = True,
+        otlp: str | None = None,
     ) -> None:
         self.faults = FaultSet(faults)  # validates before binding the port
+        # A server span per request, exported over OTLP/HTTP (``demo.tracing``): --otlp or PATROL_DEMO_OTLP.
+        otlp = otlp or otlp_from_env()
+        self.tracing = ServerTracing(otlp) if otlp else None
         self.user = data.DEMO_USER
         env_password = os.environ.get("DEMO_PASSWORD")
         self.password_from_env = password is None and bool(env_password)
@@ -299,6 +304,8 @@ class DemoBank:
             self._httpd.shutdown()
             self._thread.join(timeout=5)
         self._httpd.server_close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
     def __enter__(self) -> DemoBank:
         return self.start()
@@ -361,6 +368,12 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     # -- plumbing -------------------------------------------------------------------
+    _status: int | None = None  # the answer's status, for the request's span
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._status = code
+        super().send_response(code, message)
+
     def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, Any] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -441,6 +454,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("PUT")
 
     def _dispatch(self, method: str) -> None:
+        """The request, in a server span of its own when the bank is traced (the live quote's
+        stream, open for minutes, is not)."""
+        tracing = self.bank.tracing
+        if tracing is None or urlsplit(self.path).path == live.PATH:
+            return self._handle(method)
+        with tracing.server_span(method, self.path, dict(self.headers.items()), self.headers.get("Host") or "",
+                                 str(self.client_address[0])) as span:
+            self._status = None
+            try:
+                self._handle(method)
+            finally:
+                tracing.finished(span, self._status)
+
+    def _handle(self, method: str) -> None:
         parts = urlsplit(self.path)
         path = parts.path
         if len(path) > 1 and path.endswith("/"):
@@ -936,10 +963,11 @@ def _simple_page(code: str, message: str) -> str:
     )
 
 
-def serve_forever(host: str = "127.0.0.1", port: int = 8800, faults: list[str] | None = None) -> None:
+def serve_forever(host: str = "127.0.0.1", port: int = 8800, faults: list[str] | None = None,
+                  otlp: str | None = None) -> None:
     """Serve in the foreground until Ctrl-C, SIGTERM or SIGHUP (a closed terminal); print
     the URL and demo credentials."""
-    bank = DemoBank(host, port, faults)
+    bank = DemoBank(host, port, faults, otlp=otlp)
     stop = threading.Event()
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
@@ -958,6 +986,8 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8800, faults: list[str] |
             shown = ", ".join(k if v is None else f"{k}={v}" for k, v in sorted(active.items()))
             print(f"  faults: {shown}", flush=True)
         print(f"  faults at run time: {bank.url}/__admin/faults", flush=True)
+        if bank.tracing is not None:
+            print(f"  traces: a server span per request, OTLP to {bank.tracing.endpoint}", flush=True)
         print("  press Ctrl-C to stop", flush=True)
         while not stop.wait(0.5):
             pass

@@ -16,10 +16,12 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator as PwLocator
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from ..config.tracing import TracingSettings
 from ..config.web import NetworkSettings, PageSettings
 from ..core.capabilities import WEB
 from ..core.geometry import Box
 from ..core.text import first_line
+from ..core.tracecontext import TraceContext
 from ..core.urls import RequestPolicy, mask_url
 from ..core.vocabulary import Kind, Reason
 from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
@@ -86,6 +88,7 @@ class PlaywrightEngine(Engine):
         self.page_settings = PageSettings()  # patrol.yaml ``browser:`` (locale, time zone...), journeys' over it
         self.network = NetworkSettings()  # patrol.yaml ``network:``
         self.busy: tuple[str, ...] = ()  # patrol.yaml ``busy:``
+        self.tracing = TracingSettings()  # patrol.yaml ``tracing:``
 
     @classmethod
     def from_config(cls, config: Config, options: EngineOptions) -> PlaywrightEngine:
@@ -94,6 +97,7 @@ class PlaywrightEngine(Engine):
         engine = cls(browser.executable, headless=headless, extra_args=list(browser.args),
                      endpoint=_remote.endpoint_of(config))
         engine.page_settings, engine.network, engine.busy = browser.page, config.settings.network, config.settings.busy
+        engine.tracing = config.settings.tracing
         return engine
 
     async def start(self) -> None:
@@ -191,6 +195,9 @@ class PlaywrightEngine(Engine):
         driver.busy_watch.policy = RequestPolicy.for_journey(journey.base_url, network.first_party, network.ignore)
         await driver.watch_network(network, RequestPolicy.for_journey(
             journey.base_url, network.first_party, network.ignore, network.block))
+        own = journey.options.get("tracing")
+        if self.tracing.under(own if isinstance(own, TracingSettings) else None).on:
+            await driver.send_trace_context()
         return driver
 
     async def _stop_pw(self) -> None:
@@ -236,6 +243,7 @@ class PlaywrightDriver(Driver):
         self._frames: list[Locator] = []  # ``within_frame`` nesting, outermost first
         self._dialog_answer: DialogAnswer | None = None
         self.tracer: Tracer | None = None
+        self._trace: TraceContext | None = None  # the running step's (``tracing:``), set by the runner
         self.busy_watch = BusyWatch()
         # The pointer rests where the last click left it, hovering what is there: parked
         # off the page before a screenshot, unless the journey put it there (``hover``).
@@ -338,6 +346,32 @@ class PlaywrightDriver(Driver):
             raise BrowserCrashed(f"Chromium went away while a tab was being prepared: {first_line(e)}") from None
         for glob in policy.block:
             await self.context.route(glob_pattern(glob), _abort_blocked)
+
+    # -- trace context (``tracing:``) ------------------------------------------------
+    def trace_with(self, context: TraceContext | None) -> None:
+        """The running step's trace context: the app's own requests carry it from now on."""
+        self._trace = context
+
+    def _traced(self, url: str) -> TraceContext | None:
+        """The trace context a request to ``url`` goes with: only the app's own (the site the
+        recorder knows by now) and ``tracing.allow_origins``, never a third party."""
+        context = self._trace
+        return context if context is not None and context.sends_to(url, self.network.policy) else None
+
+    async def send_trace_context(self) -> None:
+        """Route the app's own requests through Patrol to add traceparent, tracestate and
+        baggage (routed last, so it runs first and hands on to ``network.block``)."""
+        await self.context.route(lambda url: self._traced(url) is not None, self._add_trace_headers)
+
+    async def _add_trace_headers(self, route: Any, request: Any) -> None:
+        context = self._traced(request.url)
+        try:
+            if context is None:  # the step changed while the request was on its way here
+                await route.fallback()
+            else:
+                await route.fallback(headers={**request.headers, **context.headers()})
+        except PlaywrightError:
+            pass  # the page went away meanwhile
 
     def failure_seen(self) -> bool:
         return self.network.broken() or bool(self._events.page_errors) or self.sockets.failing_since() is not None
