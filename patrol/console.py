@@ -92,8 +92,12 @@ class ConsoleProgress(Listener):
         say(f"  {ICONS.get(result.status, '?')} {safe(journey.name)}: {result.status} in {format_ms(result.duration_ms)}{note}")
         if result.teardown_status == Status.FAILED:
             say("  [yellow]teardown failed[/] (reported apart: the journey's result stands; clean up by hand if it left data)")
+        if result.trace_id and result.status != Status.PASSED:  # where the backend's side of it is (tracing:)
+            say(f"  trace {safe(result.trace_id)}" + (f" {safe(result.trace_link)}" if result.trace_link else ""))
 
     def run_finished(self, run: RunResult) -> None:
         n = sum(len(j.findings) for j in run.journeys)
         colour = RUN_COLOURS.get(run.status, "white")
         say(f"[bold {colour}]{run.status}[/]: {len(run.journeys)} journeys, {n} findings, {format_ms(run.duration_ms)}")
+        for warning in run.warnings:
+            say(f"[yellow]warning:[/] {safe(warning)}")

@@ -159,6 +159,7 @@ def incident_object(row: Mapping[Any, Any], public_url: str | None) -> dict[str,
             "details": dict(ev.get("details") or {}),
             "report": link(run_dir, "index.html", public_url, run_id),
             "trace": link(run_dir, ev.get("trace"), public_url, run_id),
+            "otel_trace": ev.get("otel_trace"),
         },
     }
 

@@ -79,7 +79,8 @@ def _clip(value: Any, limit: int = MAX_TEXT) -> str:
 
 # Text read on screen around the problem, as the OCR checks record it (most specific first).
 _OCR_KEYS = ("ocr_text", "line", "around", "ocr", "screen_text", "read", "matched_text", "text")
-_SKIP_DETAILS = {"screenshot", "images", "requests", "errors", "consequences", "url", "clusters"} | set(_OCR_KEYS)
+_SKIP_DETAILS = {"screenshot", "images", "requests", "errors", "consequences", "url", "clusters", "trace_id",
+                 "trace_link"} | set(_OCR_KEYS)
 
 
 def _ocr_text(finding: Finding, step: StepResult) -> str | None:
@@ -140,6 +141,8 @@ def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult,
         "details": details,
         "attempt": journey.attempt,
         "trace": journey.trace,  # the browser trace of the journey (web), when kept
+        # The OpenTelemetry trace of the attempt (tracing:): the backend's spans of the same requests.
+        "otel_trace": {"id": journey.trace_id, "url": journey.trace_link} if journey.trace_id else None,
     }
     masked: dict[str, Any] = MASKER.mask_obj(summary)
     return masked

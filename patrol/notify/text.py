@@ -27,6 +27,7 @@ LABELS: dict[str, dict[str, str]] = {
         "by_hand": "by hand", "after_healthy": "after {n} healthy runs in a row", "open_for": "Open for",
         "previous": "Before", "previous_text": "same problem as incident #{id}, which was resolved",
         "screenshot": "Screenshot", "diff": "Diff", "baseline": "Baseline", "report": "Report", "trace": "Trace",
+        "otel_trace": "Backend trace",
         "console": "Incident page", "compare": "Compare view",
         "state": "Now", "failing": "failing", "healthy": "healthy", "incidents": "Incidents",
         "flapping_headline": "The journey keeps switching between failing and healthy ({pct:.0f}% weighted state change "
@@ -49,6 +50,7 @@ LABELS: dict[str, dict[str, str]] = {
         "by_hand": "手动", "after_healthy": "连续 {n} 次巡检正常", "open_for": "持续",
         "previous": "此前", "previous_text": "与已恢复的事件 #{id} 是同一问题",
         "screenshot": "截图", "diff": "差异图", "baseline": "基准图", "report": "报告", "trace": "浏览器追踪",
+        "otel_trace": "后端链路追踪",
         "console": "事件页面", "compare": "对比视图",
         "state": "当前", "failing": "失败", "healthy": "正常", "incidents": "事件",
         "flapping_headline": "该旅程在失败与正常之间反复切换（最近 {n} 次巡检加权状态变化 {pct:.0f}%）。"
@@ -192,6 +194,9 @@ def _evidence_facts(inc: Doc, L: Labels) -> list[tuple[str, str]]:
         facts.append((L["ocr"], clean(ev["ocr_text"], 300)))
     if ev.get("consequences"):
         facts.append((L["consequences"], clean("; ".join(ev["consequences"][:2]), 300)))
+    otel = ev.get("otel_trace") or {}
+    if otel.get("id"):  # the trace the backend's spans share with the step (tracing:)
+        facts.append((L["otel_trace"], clean(str(otel["id"]), 64)))
     return facts
 
 
@@ -211,6 +216,9 @@ def _links(inc: Doc | None, run: Doc | None, L: Labels, with_images: bool) -> li
                 out.append(Link(L[img["label"]], img.get("url"), img.get("path")))
         if ev.get("trace"):
             out.append(Link(L["trace"], ev["trace"].get("url"), ev["trace"].get("path")))
+    otel = ((inc or {}).get("evidence") or {}).get("otel_trace") or {}
+    if otel.get("url"):
+        out.append(Link(L["otel_trace"], otel["url"], None))
     report = (run or {}).get("report") or ((inc or {}).get("evidence") or {}).get("report")
     if report:
         out.append(Link(L["report"], report.get("url"), report.get("path")))
