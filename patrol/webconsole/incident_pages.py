@@ -36,6 +36,14 @@ def viewable(incident: dict[str, Any]) -> dict[str, Any]:
     return {**incident, "evidence": ev}
 
 
+def _otel_trace(value: Any) -> dict[str, str | None] | None:
+    """The incident's OpenTelemetry trace (tracing:): its id, and an http(s) link to it only."""
+    if not isinstance(value, dict) or not isinstance(value.get("id"), str):
+        return None
+    url = value.get("url")
+    return {"id": value["id"], "url": url if isinstance(url, str) and url.startswith(("http://", "https://")) else None}
+
+
 def without_paths(value: Any) -> Any:
     """A message document (an event's payload) without the server's file paths: ``run_dir``
     and every absolute ``path`` go (the links next to them, when there is a public URL, stay)."""
@@ -174,6 +182,7 @@ def evidence_view(detail: dict[str, Any], inc: dict[str, Any]) -> dict[str, Any]
         "diff": file_url(images.get("diff")),
         "compare": compare,
         "trace": file_url(ev.get("trace")),
+        "otel_trace": _otel_trace(ev.get("otel_trace")),
         "run": run,
         "affected": _affected(inc),
         "requests": requests,
