@@ -44,7 +44,7 @@ def test_an_inserted_band_is_one_block_and_the_rest_moved_unchanged():
     actual = np.concatenate([base[:84], banner(96), base[84:H - 96]])
     shift = find_shift(base, actual)
     assert shift is not None
-    assert shift.describe() == "a 960×96 block was inserted at y=84 and the content below moved down 96 px unchanged"
+    assert shift.describe() == "a 960×96 block appeared at y=84; the content below moved down 96 px unchanged"
     d = shift.to_dict()
     assert d["inserted"] == [{"x": 160, "y": 84, "width": 960, "height": 96}]
     assert d["removed"] == []
@@ -59,7 +59,7 @@ def test_a_removed_band_moves_the_content_up_and_reveals_the_bottom():
     actual = tall  # the banner gone; the page's end comes into view
     shift = find_shift(base, actual)
     assert shift is not None
-    assert shift.describe().startswith("a 960×96 block was removed from y=200 and the content below moved up 96 px")
+    assert shift.describe().startswith("a 960×96 block disappeared from y=200; the content below moved up 96 px")
     assert [(m.from_y, m.to_y, m.dy) for m in shift.moved] == [(296, 200, -96)]
     assert shift.removed[0].y == 200 and shift.removed[0].h == 96
     assert shift.inserted == () and shift.revealed == 96
@@ -77,8 +77,8 @@ def test_two_shifts_in_one_screen():
     assert [(b.y, b.h) for b in shift.removed] == [(400, 60)]
     assert [(m.from_y, m.to_y, m.height) for m in shift.moved][:2] == [(100, 140, 300), (460, 440, 340)]
     text = shift.describe()
-    assert "a 960×40 block was inserted at y=100" in text and "moved down 40 px unchanged" in text
-    assert "a 960×60 block was removed from y=400" in text and "moved up 20 px" in text
+    assert "a 960×40 block appeared at y=100" in text and "moved down 40 px unchanged" in text
+    assert "a 960×60 block disappeared from y=400" in text and "moved up 20 px" in text
 
 
 def test_a_real_change_inside_shifted_content_is_still_counted_exactly():
@@ -157,8 +157,11 @@ def test_demo_bank_layout_shift_is_one_inserted_block_and_a_move(patrol, baselin
     assert shift["inserted"] == [{"x": 160, "y": 84, "width": 960, "height": 300}], shift
     assert [(m["dy"], m["unchanged"]) for m in shift["moved"]] == [(320, True)], shift
     assert shift["unexplained_pixels"] == 0
-    assert ("a 960×300 block was inserted at y=84 and the content below moved down 320 px unchanged"
-            in f["message"]), f["message"]
+    # the new block's words come from the page (the DOM read with the screenshot)
+    assert ("a 960×300 block appeared at y=84 ('限时活动：新客理财专享 参考年化 3.20%，1 元起投'); "
+            "the content below moved down 320 px unchanged" in f["message"]), f["message"]
+    assert shift["blocks"] == [{"kind": "appeared", "side": "actual", "x": 160, "y": 84, "width": 960, "height": 300,
+                                "dy": 0, "text": "限时活动：新客理财专享 参考年化 3.20%，1 元起投"}], shift
     assert f["evidence"]["diff_pixels"] > 300_000  # the exact count of the whole diff stays in the evidence
 
 
@@ -171,7 +174,7 @@ def test_the_finding_message_names_the_shift_and_counts_the_rest():
     shift = find_shift(base, actual)
     assert shift is not None
     assert _shift_message(VisualSpec("home"), shift) == (
-        "looks different from baseline 'home': a 960×96 block was inserted at y=84 and the content below "
+        "looks different from baseline 'home': a 960×96 block appeared at y=84; the content below "
         "moved down 96 px, with changes inside; besides the shift, 300 pixels (0.03%) changed in 1 area(s), "
         "e.g. 30x10 at (600,500); allowed 0px"
     )
@@ -193,7 +196,7 @@ def test_a_tall_page_of_text_lines_with_blank_rows_around_the_new_block():
     shift = find_shift(base, actual)
     elapsed = time.perf_counter() - t
     assert shift is not None
-    assert shift.describe() == "a 1160×130 block was inserted at y=710 and the content below moved down 150 px unchanged"
+    assert shift.describe() == "a 1160×130 block appeared at y=710; the content below moved down 150 px unchanged"
     assert shift.residual.diff_pixels == 0 and shift.pushed_out == 150
     assert elapsed < 2  # ~70 ms measured on a loaded 2-core machine
 
@@ -204,8 +207,8 @@ def test_a_block_moved_elsewhere_is_one_moved_block():
     actual = np.concatenate([base[:100], base[200:500], base[100:200], base[500:]])
     shift = find_shift(base, actual)
     assert shift is not None
-    assert shift.describe() == ("the 960×100 block at y=100 moved down 300 px to y=400 unchanged "
-                                "and 300 rows at y=200 moved up 100 px unchanged")
+    assert shift.describe() == ("the 960×100 block at y=100 moved down 300 px to y=400 unchanged; "
+                                "300 rows at y=200 moved up 100 px unchanged")
     assert shift.inserted == () and shift.removed == ()
     assert [(m.from_y, m.to_y, m.height) for m in shift.moved] == [(100, 400, 100), (200, 100, 300)]
     assert shift.residual.diff_pixels == 0

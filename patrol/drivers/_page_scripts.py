@@ -192,6 +192,43 @@ PICTURE_BOXES = """
 """
 
 
+# The page as it is laid out, for the visual check's match levels (one call per
+# compared step): every rendered element in document order, on screen or not (a
+# shift pushes content below the fold: still the same content), with its kind-path
+# (tag, id or first class: not its position), box in screenshot pixels (the
+# viewport's, so off screen is negative or past the edge), its own text (not its
+# children's) and whether it is inline (sized by its text). Bounded: a huge page
+# costs no more than a normal one.
+SCREEN_LAYOUT = """
+  const d = devicePixelRatio, out = [];
+  let visited = 0;
+  const name = el => {
+    let s = el.localName;
+    if (el.id) return s + '#' + el.id;
+    const c = typeof el.className === 'string' ? el.className.trim() : '';
+    return c ? s + '.' + c.split(/\\s+/)[0] : s;
+  };
+  const own = el => {
+    let t = '';
+    for (const n of el.childNodes) if (n.nodeType === 3) t += n.nodeValue;
+    return t.replace(/\\s+/g, ' ').trim().slice(0, 300);
+  };
+  const walk = (el, path) => {
+    if (++visited > 20000 || out.length >= 4000) return;
+    const st = getComputedStyle(el);
+    if (st.display === 'none') return;
+    const p = path ? path + '>' + name(el) : name(el);
+    const r = el.getBoundingClientRect();
+    if ((r.width > 0 || r.height > 0) && st.visibility !== 'hidden' && st.opacity !== '0')
+      out.push([p, [Math.round(r.left * d), Math.round(r.top * d), Math.round(r.width * d), Math.round(r.height * d)],
+                own(el), st.display.startsWith('inline')]);
+    for (const c of el.children) walk(c, p);
+  };
+  if (document.body) walk(document.body, '');
+  return {width: Math.round(innerWidth * d), height: Math.round(innerHeight * d), elements: out};
+"""
+
+
 def for_playwright(body: str) -> str:
     return "(arg) => {" + body + "}"
 

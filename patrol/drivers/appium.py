@@ -45,6 +45,7 @@ from selenium.common.exceptions import NoSuchElementException, TimeoutException,
 
 from ..config.resolve import resolve_tree, resolve_url
 from ..core.geometry import Box
+from ..core.layout import ScreenLayout
 from ..core.vocabulary import Kind, Reason, Target
 from ..errors import ActionFailed, AppiumUnreachable, ConfigError, RobotError, SessionNotCreated
 from ..journey.model import Journey, Locator
@@ -508,6 +509,11 @@ class AppiumDriver(Driver):
         """Elements whose words are only pixels (canvas, images) in a browser; None in a
         native app, where any view may draw its own text (the whole screen is read)."""
         return await self.s.picture_boxes()
+
+    async def screen_layout(self) -> ScreenLayout | None:
+        """The page's elements in a browser session; None in a native app (not yet read
+        from the UI tree)."""
+        return await self.s.screen_layout()
 
     async def broken_images(self) -> list[dict[str, Any]]:
         return await self.s.broken_images()

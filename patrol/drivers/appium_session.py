@@ -27,6 +27,7 @@ from selenium.webdriver.remote.command import Command
 
 from ..core.capabilities import NONE, Capability
 from ..core.geometry import Box
+from ..core.layout import ScreenLayout
 from ..core.png import png_dimensions
 from ..core.vocabulary import Reason
 from ..errors import ActionFailed, AppiumUnreachable, DeviceLost, RobotError
@@ -411,6 +412,9 @@ class AppiumSession(ABC):
 
     async def broken_images(self) -> list[dict[str, Any]]:
         return []
+
+    async def screen_layout(self) -> ScreenLayout | None:
+        return None
 
     async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
         return None

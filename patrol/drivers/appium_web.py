@@ -13,6 +13,7 @@ from selenium.webdriver.remote.command import Command
 
 from ..core.capabilities import APP_BROWSER
 from ..core.geometry import Box
+from ..core.layout import ScreenLayout
 from ..core.vocabulary import Reason
 from ..errors import RobotError
 from ..journey.model import Journey, Locator
@@ -26,6 +27,7 @@ _BROKEN_IMAGES_JS = scripts.for_webdriver(scripts.BROKEN_IMAGES)
 _TEXT_LAYOUT_JS = scripts.for_webdriver(TEXT_LAYOUT)
 _TEXT_BOXES_JS = scripts.for_webdriver(scripts.TEXT_BOXES)
 _PICTURE_BOXES_JS = scripts.for_webdriver(scripts.PICTURE_BOXES)
+_SCREEN_LAYOUT_JS = scripts.for_webdriver(scripts.SCREEN_LAYOUT)
 _BOXES_JS = """const d = devicePixelRatio; return arguments[0].map(e => { const r = e.getBoundingClientRect();
   return [Math.round(r.x * d), Math.round(r.y * d), Math.round(r.width * d), Math.round(r.height * d)]; })"""
 _BUSY_JS = """return Array.from(document.querySelectorAll(arguments[0])).some(e => { const r = e.getBoundingClientRect();
@@ -119,6 +121,13 @@ class WebStrategy(AppiumSession):
 
     async def text_boxes(self, text: str) -> list[Box]:
         return as_boxes(await self.quiet("text boxes", self.session.execute_script, _TEXT_BOXES_JS, text))
+
+    async def screen_layout(self) -> ScreenLayout | None:
+        raw = await self.quiet("screen layout", self.session.execute_script, _SCREEN_LAYOUT_JS)
+        try:
+            return ScreenLayout.from_raw(raw)
+        except (KeyError, TypeError, ValueError):
+            return None
 
     async def picture_boxes(self) -> list[Box] | None:
         try:

@@ -25,6 +25,7 @@ from ..journey.model import Journey, Locator
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..core.layout import ScreenLayout
     from ._websocket import WebSocketRecord
 
 
@@ -199,6 +200,11 @@ class Driver(ABC):
     async def broken_images(self) -> list[dict[str, Any]]:
         """Images on screen that failed to load (web); [] where not knowable."""
         return []
+
+    async def screen_layout(self) -> ScreenLayout | None:
+        """The elements on screen with their boxes and text (the DOM, the UI tree), in one
+        call to the page; None where not knowable."""
+        return None
 
     async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
         """Text on screen a person cannot read whole: cut by its box, sticking out of

@@ -20,6 +20,7 @@ from ..config.tracing import TracingSettings
 from ..config.web import NetworkSettings, PageSettings
 from ..core.capabilities import WEB
 from ..core.geometry import Box
+from ..core.layout import ScreenLayout
 from ..core.text import first_line
 from ..core.tracecontext import TraceContext
 from ..core.urls import RequestPolicy, mask_url
@@ -47,6 +48,7 @@ _BROKEN_IMAGES_JS = scripts.for_playwright(scripts.BROKEN_IMAGES)
 _TEXT_LAYOUT_JS = scripts.for_playwright(TEXT_LAYOUT)
 _TEXT_BOXES_JS = scripts.for_playwright(scripts.TEXT_BOXES)
 _PICTURE_BOXES_JS = scripts.for_playwright(scripts.PICTURE_BOXES)
+_SCREEN_LAYOUT_JS = scripts.for_playwright(scripts.SCREEN_LAYOUT)
 _PAGE_BUSY_JS = scripts.for_playwright(scripts.PAGE_BUSY)
 _ADD_STILL_CSS_JS = scripts.for_playwright(scripts.ADD_STILL_CSS)
 _PLAIN_SCREEN_JS = scripts.for_playwright(scripts.PLAIN_SCREEN)
@@ -705,6 +707,12 @@ class PlaywrightDriver(Driver):
             return images
         except PlaywrightError:
             return []
+
+    async def screen_layout(self) -> ScreenLayout | None:
+        try:
+            return ScreenLayout.from_raw(await self._read(_SCREEN_LAYOUT_JS))
+        except (PlaywrightError, KeyError, TypeError, ValueError):
+            return None
 
     async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
         try:

@@ -23,6 +23,7 @@ class Screen:
     screenshot: str  # relative to the run folder
     environment: Environment
     status: str  # what the visual check said: new / match / diff / environment_mismatch
+    layout: str | None = None  # the screen's layout captured with it (JSON, relative to the run folder)
 
     @property
     def key(self) -> str:
@@ -39,7 +40,8 @@ def approvable_screens(report: dict[str, Any]) -> list[Screen]:
                 continue
             out.append(Screen(journey["name"], int(journey.get("attempt") or 1), int(step["index"]), step.get("name") or "",
                               visual["baseline"], visual["device"], step["screenshot"],
-                              Environment.from_dict(visual["environment"]), str(visual.get("status") or "")))
+                              Environment.from_dict(visual["environment"]), str(visual.get("status") or ""),
+                              visual.get("layout") if isinstance(visual.get("layout"), str) else None))
     return out
 
 
@@ -52,6 +54,13 @@ def latest_screens(report: dict[str, Any]) -> list[Screen]:
 
 
 def approve_screen(store: BaselineStore, run_dir: Path, screen: Screen) -> Path:
-    """Write the screen's screenshot and environment as its baseline (manifest included)."""
+    """Write the screen's screenshot and environment as its baseline (manifest included),
+    with the layout captured with it when the run kept one."""
     png = (run_dir / screen.screenshot).read_bytes()
-    return store.save(screen.journey, screen.baseline, screen.device, png, screen.environment)
+    layout = None
+    if screen.layout:
+        try:
+            layout = (run_dir / screen.layout).read_text(encoding="utf-8")
+        except OSError:
+            layout = None
+    return store.save(screen.journey, screen.baseline, screen.device, png, screen.environment, layout)

@@ -79,13 +79,34 @@ class BaselineStore:
         entry = self._read_manifest(journey).get(p.name)
         return data, (Environment.from_dict(entry) if entry else None)
 
-    def save(self, journey: str, name: str, device: str, png: bytes, env: Environment) -> Path:
+    def layout_path(self, journey: str, name: str, device: str) -> Path:
+        """The screen's layout (``core.layout.ScreenLayout`` as JSON) beside its picture."""
+        return self.path(journey, name, device).with_suffix(".layout.json")
+
+    def load_layout(self, journey: str, name: str, device: str) -> str | None:
+        """The stored layout's JSON, or None (a baseline approved without one, or an app screen)."""
+        try:
+            return self.layout_path(journey, name, device).read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    def save(self, journey: str, name: str, device: str, png: bytes, env: Environment,
+             layout_json: str | None = None) -> Path:
+        """Store the picture (and the layout captured with it; without one, an older
+        layout is removed: it would describe another screen)."""
         p = self.path(journey, name, device)
+        lp = self.layout_path(journey, name, device)
         with _lock:
             p.parent.mkdir(parents=True, exist_ok=True)
             tmp = p.with_suffix(".png.part")
             tmp.write_bytes(png)
             os.replace(tmp, p)
+            if layout_json is None:
+                lp.unlink(missing_ok=True)
+            else:
+                ltmp = lp.with_suffix(".json.part")
+                ltmp.write_text(layout_json, encoding="utf-8")
+                os.replace(ltmp, lp)
             manifest = self._read_manifest(journey)
             manifest[p.name] = env.to_dict()
             mp = self._manifest_path(journey)
@@ -99,6 +120,7 @@ class BaselineStore:
         p = self.path(journey, name, device)
         with _lock:
             p.unlink(missing_ok=True)
+            self.layout_path(journey, name, device).unlink(missing_ok=True)
             manifest = self._read_manifest(journey)
             if manifest.pop(p.name, None) is not None:
                 mp = self._manifest_path(journey)

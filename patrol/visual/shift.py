@@ -21,8 +21,9 @@ explain, counted exactly as any diff.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -54,6 +55,22 @@ class Moved:
 
 
 @dataclass(frozen=True)
+class Phrase:
+    """One part of the shift in words; ``{label}`` is where the block's text goes, read
+    from the ``side`` screen (the actual one, or the baseline for a block that went)."""
+
+    text: str
+    box: Box | None = None  # the block, in the ``side`` screen's pixels
+    side: Literal["actual", "baseline"] = "actual"
+    kind: Literal["appeared", "disappeared", "moved", "moved_block"] = "moved"
+    dy: int = 0
+
+
+# What a block said: (its box, which screen) -> its text, "" when none is known.
+Labeller = Callable[[Box, str], str]
+
+
+@dataclass(frozen=True)
 class Shift:
     """How the actual screen's rows came from the baseline's."""
 
@@ -65,19 +82,21 @@ class Shift:
     pushed_out: int  # baseline rows pushed past the bottom edge by the move
     revealed: int  # rows at the bottom newly on screen because content moved up
     residual: Comparison  # what the shift does not explain (the comparator's count)
-    _story: tuple[str, ...] = ()
+    story: tuple[Phrase, ...] = ()
 
     def explains(self, original: Comparison) -> bool:
         """True when the shift accounts for most of the original difference."""
         return bool(self.moved) and self.residual.diff_pixels * 2 < original.diff_pixels
 
-    def describe(self) -> str:
-        """The shift in words, e.g. "a 960×96 block was inserted at y=84 and the
-        content below moved down 96 px unchanged"."""
-        parts = list(self._story)
-        if len(parts) <= 1:
-            return "".join(parts)
-        return ", ".join(parts[:-1]) + " and " + parts[-1]
+    def describe(self, label: Labeller | None = None) -> str:
+        """The shift in words, e.g. "a 960×96 block appeared at y=84 ('限时活动：新客理财专享');
+        the content below moved down 96 px unchanged"; ``label`` names a block's text."""
+        parts = []
+        for p in self.story:
+            said = label(p.box, p.side) if label is not None and p.box is not None else ""
+            parts.append(p.text.replace("{label}", f" ('{said}')" if said else ""))
+        return "; ".join(parts)
+
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -235,13 +254,15 @@ def _block_box(img: np.ndarray, y0: int, y1: int) -> Box:
 
 
 def find_shift(expected: np.ndarray, actual: np.ndarray, *, threshold: float = 0.1,
-               mask: np.ndarray | None = None) -> Shift | None:
+               mask: np.ndarray | None = None, baseline_mask: np.ndarray | None = None) -> Shift | None:
     """The vertical shift from ``expected`` (the baseline) to ``actual``, or None
     when no content moved (different sizes, or nothing found at another height).
 
     Arrays as the comparator takes them (RGB(A) uint8, same shape); ``threshold``
     and ``mask`` (bool HxW in the actual screen's coordinates, True = ignore) are
-    the comparator's, used for the pixels the shift does not explain.
+    the comparator's, used for the pixels the shift does not explain; ``baseline_mask``
+    (the baseline's coordinates) is carried along with the rows it covers, so what is
+    masked on the baseline stays masked wherever the shift put it.
     """
     a = to_four_channels(np.asarray(expected), what="expected")
     b = to_four_channels(np.asarray(actual), what="actual")
@@ -263,11 +284,11 @@ def find_shift(expected: np.ndarray, actual: np.ndarray, *, threshold: float = 0
     runs = _choose(candidates, _distinct_rows(a, ha))
     if not any(r.dy for r in runs):
         return None
-    return _explain(a, b, runs, threshold, mask, margin)
+    return _explain(a, b, runs, threshold, mask, margin, baseline_mask)
 
 
 def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, mask: np.ndarray | None,
-             margin: int) -> Shift:
+             margin: int, baseline_mask: np.ndarray | None = None) -> Shift:
     height, width = a.shape[:2]
     source = np.arange(height)  # the baseline row each actual row is compared with
     new_rows = np.zeros(height, dtype=bool)  # inserted or revealed: nothing to compare with
@@ -304,6 +325,10 @@ def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, m
     rebuilt = b.copy()
     keep = ~new_rows
     rebuilt[keep] = a[source[keep]]
+    if baseline_mask is not None:
+        carried = np.zeros((height, width), dtype=bool)
+        carried[keep] = baseline_mask[source[keep]]
+        mask = carried if mask is None else (mask | carried)
     residual = compare(rebuilt, b, threshold=threshold, mask=mask)
     dirty = np.zeros(height, dtype=bool)
     if residual.diff_index is not None and residual.diff_index.size:
@@ -329,7 +354,7 @@ def _pair_moved_blocks(a: np.ndarray, b: np.ndarray, events: list[tuple[str, Any
                 break
 
 
-def _moved_and_story(events: list[tuple[str, Any]], dirty: np.ndarray) -> tuple[list[Moved], list[str]]:
+def _moved_and_story(events: list[tuple[str, Any]], dirty: np.ndarray) -> tuple[list[Moved], list[Phrase]]:
     """Runs at the same offset split only by rows changed in place are one moved
     region (with a change inside); each event becomes a phrase."""
     merged: list[tuple[str, Any]] = []
@@ -341,26 +366,30 @@ def _moved_and_story(events: list[tuple[str, Any]], dirty: np.ndarray) -> tuple[
         else:
             merged.append((kind, what))
     moved: list[Moved] = []
-    story: list[str] = []
+    story: list[Phrase] = []
     for i, (kind, what) in enumerate(merged):
-        if kind in ("inserted", "removed"):
+        if kind == "inserted":
             box = what[0]
-            verb = "inserted at" if kind == "inserted" else "removed from"
-            story.append(f"a {box.w}×{box.h} block was {verb} y={box.y}")
+            story.append(Phrase(f"a {box.w}×{box.h} block appeared at y={box.y}{{label}}", box, "actual", "appeared"))
+        elif kind == "removed":
+            box = what[0]
+            story.append(Phrase(f"a {box.w}×{box.h} block{{label}} disappeared from y={box.y}", box, "baseline",
+                                "disappeared"))
         elif kind == "moved_block":
             box, a0, b0, n = what
             m = Moved(a0, b0, n, not dirty[b0:b0 + n].any())
             moved.append(m)
             way = f"{'down' if m.dy > 0 else 'up'} {abs(m.dy)} px"
             state = " unchanged" if m.unchanged else ", with changes inside"
-            story.append(f"the {box.w}×{box.h} block at y={box.y} moved {way} to y={box.y + m.dy}{state}")
+            story.append(Phrase(f"the {box.w}×{box.h} block at y={box.y}{{label}} moved {way} to y={box.y + m.dy}{state}",
+                                box, "baseline", "moved_block", m.dy))
         elif kind == "moved":
             m = Moved(what.a, what.b, what.n, not dirty[what.b:what.b + what.n].any())
             moved.append(m)
             way = f"{'down' if m.dy > 0 else 'up'} {abs(m.dy)} px"
             state = " unchanged" if m.unchanged else ", with changes inside"
             if i and merged[i - 1][0] in ("inserted", "removed"):
-                story.append(f"the content below moved {way}{state}")
+                story.append(Phrase(f"the content below moved {way}{state}", dy=m.dy))
             else:
-                story.append(f"{m.height} rows at y={m.from_y} moved {way}{state}")
+                story.append(Phrase(f"{m.height} rows at y={m.from_y} moved {way}{state}", dy=m.dy))
     return moved, story
