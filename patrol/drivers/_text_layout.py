@@ -55,14 +55,17 @@ TEXT_LAYOUT = """
     }
     return path.join(' > ');
   };
+  // The full text in a tooltip of the element, of the box that cuts it, or of one of
+  // the few elements around that box (a list row's title).
   const tooltip = (el, upto, text) => {
     const want = text.replace(/\\s+/g, '');
-    for (let e = el; e; e = e.parentElement) {
+    let above = -1;
+    for (let e = el; e && e !== document.body && above < 3; e = e.parentElement) {
       for (const a of ['title', 'aria-label', 'data-tooltip', 'data-title', 'data-original-title']) {
-        const v = e.getAttribute && e.getAttribute(a);
+        const v = e.getAttribute(a);
         if (v && v.replace(/\\s+/g, '').includes(want)) return true;
       }
-      if (e === upto) break;
+      if (e === upto || above >= 0) above += 1;
     }
     return false;
   };
