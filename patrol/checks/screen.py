@@ -54,6 +54,11 @@ def ocr_lang(config: Config | None) -> str:
     return config.ocr.lang if config is not None else DEFAULT_LANG
 
 
+def ocr_engine(config: Config | None) -> str:
+    """``ocr: {engine: ...}``: tesseract (the default), rapidocr or both."""
+    return config.ocr.engine if config is not None else "tesseract"
+
+
 OCR_CACHE_ENV = "PATROL_OCR_CACHE"
 
 
@@ -74,8 +79,9 @@ def ocr_store(config: Config | None) -> OcrStore | None:
 
 async def read_screen(sc: StepContext, region: Box | None = None) -> OcrResult:
     """OCR of this step's screenshot (optionally a region, in its pixels), off the
-    event loop so other journeys' browsers keep moving while Tesseract works."""
-    from ..ocr.engine import read
+    event loop so other journeys' browsers keep moving while the engine works. The
+    engine is the first of ``ocr.engine`` (Tesseract for ``both``)."""
+    from ..ocr.engine import engines_for, read
 
     cached = sc.evidence.ocr.get(region)
     if cached is not None:
@@ -83,11 +89,29 @@ async def read_screen(sc: StepContext, region: Box | None = None) -> OcrResult:
     image = sc.evidence.image()
     if image is None:
         raise RobotError("there is no screenshot of this step to read")
-    result = await asyncio.to_thread(read, image, region=region, lang=ocr_lang(sc.config), store=ocr_store(sc.config))
+    engine = engines_for(ocr_engine(sc.config))[0]
+    result = await asyncio.to_thread(read, image, region=region, lang=ocr_lang(sc.config), store=ocr_store(sc.config),
+                                     engine=engine)
     sc.evidence.ocr[region] = result
     if region is None:
         sc.report["ocr_text"] = result.text
     return result
+
+
+async def read_screen_again(sc: StepContext, region: Box | None = None) -> OcrResult | None:
+    """With ``ocr: {engine: both}``: RapidOCR's reading of this step's screenshot (or
+    region), for words Tesseract did not find; None with one engine. Kept in the OCR
+    caches (memory and disk) like any reading, so it is made once per screenshot."""
+    from ..ocr.engine import engines_for, read
+
+    engines = engines_for(ocr_engine(sc.config))
+    if len(engines) < 2:
+        return None
+    image = sc.evidence.image()
+    if image is None:
+        raise RobotError("there is no screenshot of this step to read")
+    return await asyncio.to_thread(read, image, region=region, lang=ocr_lang(sc.config), store=ocr_store(sc.config),
+                                   engine=engines[1])
 
 
 async def locate_on_screen(driver: Driver, locator: Locator, *, timeout_ms: float, config: Config | None = None) -> tuple[float, float]:
@@ -103,14 +127,14 @@ async def locate_on_screen(driver: Driver, locator: Locator, *, timeout_ms: floa
             raise RobotError("the screenshot is not a PNG")
         return locator.value[0] * size[0], locator.value[1] * size[1]
     deadline = time.monotonic() + timeout_ms / 1000
-    lang, store = ocr_lang(config), ocr_store(config)
+    lang, store, engine = ocr_lang(config), ocr_store(config), ocr_engine(config)
     while True:
         png = await driver.screenshot()
-        box = await locate_text(png, locator.value, lang=lang, store=store)
+        box = await locate_text(png, locator.value, lang=lang, store=store, engine=engine)
         if box is not None:
             return box.x + box.w / 2, box.y + box.h / 2
         if time.monotonic() >= deadline:
-            snippet = " ".join((await screen_text(png, lang=lang, store=store)).split())[:200]
+            snippet = " ".join((await screen_text(png, lang=lang, store=store, engine=engine)).split())[:200]
             raise ActionFailed(
                 f"the words '{locator.value}' were not found on screen within {timeout_ms / 1000:.1f}s",
                 reason="text_not_found",

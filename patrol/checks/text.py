@@ -27,7 +27,7 @@ from ..results import Finding
 from . import register
 from .base import Check, Verdict
 from .detectors import detector_on
-from .screen import boxes_for, read_screen
+from .screen import boxes_for, read_screen, read_screen_again
 
 if TYPE_CHECKING:
     import numpy as np
@@ -190,6 +190,10 @@ class ExpectText(Check):
         if missing:
             result = await read_screen(sc, box)
             missing = [w for w in missing if find(result, w, exact=_exact(w)) is None]
+        if missing:  # ocr.engine both: RapidOCR reads what Tesseract did not find
+            again = await read_screen_again(sc, box)
+            if again is not None:
+                missing = [w for w in missing if find(again, w, exact=_exact(w)) is None]
         if not missing:
             return []
         result = await read_screen(sc, box)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ..core.text import suggest
 from ..core.urls import mask_url
 from .reader import Fields, Reader, has_variable
 from .web import PAGE_KEYS, PageSettings, parse_page
@@ -59,10 +60,15 @@ class DetectorsConfig:
         return bool(getattr(self, name, True))
 
 
+OCR_ENGINES = ("tesseract", "rapidocr", "both")
+
+
 @dataclass(frozen=True)
 class OcrConfig:
     lang: str = "chi_sim+eng"  # Tesseract languages, joined with +
     cache: str | None = ".patrol/ocr-cache"  # readings kept by pixels, relative to patrol.yaml; None: off
+    # Who reads: Tesseract, RapidOCR, or Tesseract with RapidOCR asked where it did not find the words.
+    engine: str = "tesseract"
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,22 @@ class AppiumDevice:
 
 
 @dataclass(frozen=True)
+class AppNetworkCapture:
+    """``appium.network``: the capture proxy app journeys send their traffic through."""
+
+    capture: bool = False  # off: app journeys see no requests of their own (as before)
+    listen: str | None = None  # HOST:PORT; None: a free loopback port (the chromium driver's Chrome is pointed at it)
+    ca_dir: str | None = None  # where the proxy keeps its CA (devices trust it); None: ~/.cache/patrol/mitmproxy
+    upstream_ca: str | None = None  # a PEM file of CAs the app's own servers are signed by (a test server's)
+
+
+@dataclass(frozen=True)
 class AppiumConfig:
     url: str | None = None  # None: the default local server (PATROL_APPIUM_URL wins)
     session_timeout_ms: float = 300_000.0
     command_timeout_ms: float = 60_000.0
     devices: Mapping[str, AppiumDevice] = field(default_factory=lambda: MappingProxyType({}))
+    network: AppNetworkCapture = AppNetworkCapture()
 
 
 # -- parsers ------------------------------------------------------------------------------
@@ -152,12 +169,23 @@ def parse_detectors(r: Reader, raw: Any) -> DetectorsConfig:
 
 
 def parse_ocr(r: Reader, raw: Any) -> OcrConfig:
-    f = r.fields(raw, ("ocr",), {"lang": "Tesseract languages, e.g. chi_sim+eng",
-                                 "cache": "folder of the OCR cache, or false"}, expected="a mapping with lang, cache")
+    f = r.fields(raw, ("ocr",), {
+        "engine": "who reads the screen: tesseract (default), rapidocr, or both (Tesseract, and RapidOCR "
+                  "where Tesseract did not find the words)",
+        "lang": "Tesseract languages, e.g. chi_sim+eng",
+        "cache": "folder of the OCR cache, or false"}, expected="a mapping with engine, lang, cache")
     lang = f.string("lang", OcrConfig.lang, pattern=_LANG,
                     hint="expected Tesseract language names joined with +, e.g. chi_sim+eng")
     cache = None if f.raw.get("cache", True) is False else f.string("cache", OcrConfig.cache)
-    return OcrConfig(lang, cache)
+    engine = OcrConfig.engine
+    if "engine" in f:
+        value = f.raw["engine"]
+        if isinstance(value, str) and value.strip().lower() in OCR_ENGINES:
+            engine = value.strip().lower()
+        else:
+            f.error("engine", f"{value!r} is not an OCR engine{suggest(str(value), OCR_ENGINES)}; "
+                              f"expected one of: {', '.join(OCR_ENGINES)}")
+    return OcrConfig(lang, cache, engine)
 
 
 def parse_visual(r: Reader, raw: Any) -> VisualConfig:
@@ -225,7 +253,8 @@ def parse_appium(r: Reader, raw: Any) -> AppiumConfig:
     keys = {"url": "the Appium server (PATROL_APPIUM_URL wins)",
             "session_timeout": "how long creating a session may take (default 5m)",
             "command_timeout": "how long one command may take before the device counts as lost (default 60s)",
-            "devices": "named devices: {NAME: {url, capabilities}}"}
+            "devices": "named devices: {NAME: {url, capabilities}}",
+            "network": "the capture proxy app journeys' traffic goes through: {capture, listen, ca_dir, upstream_ca}"}
     f = r.fields(raw, ("appium",), keys, expected="a mapping with " + ", ".join(keys))
     devices: dict[str, AppiumDevice] = {}
     dev_raw = f.raw.get("devices")
@@ -244,7 +273,30 @@ def parse_appium(r: Reader, raw: Any) -> AppiumConfig:
     return AppiumConfig(f.url("url", None),
                         f.duration_ms("session_timeout", AppiumConfig.session_timeout_ms, minimum_ms=1),
                         f.duration_ms("command_timeout", AppiumConfig.command_timeout_ms, minimum_ms=1),
-                        MappingProxyType(devices))
+                        MappingProxyType(devices), _app_network(r, f.raw.get("network"), f.at("network")))
+
+
+_LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$")
+APP_NETWORK_KEYS = {
+    "capture": "true: app journeys' requests and WebSockets are recorded through Patrol's proxy (default false)",
+    "listen": "HOST:PORT the proxy listens on, which the device's proxy setting names (default: a free port "
+              "on 127.0.0.1, which the chromium driver's Chrome is pointed at)",
+    "ca_dir": "folder of the proxy's CA, which devices trust (default ~/.cache/patrol/mitmproxy)",
+    "upstream_ca": "PEM file of the CAs the app's own servers are signed by, when not a public CA",
+}
+
+
+def _app_network(r: Reader, raw: Any, at: tuple[Any, ...]) -> AppNetworkCapture:
+    if raw is None:
+        return AppNetworkCapture()
+    f = r.fields(raw, at, APP_NETWORK_KEYS, expected="a mapping with " + ", ".join(APP_NETWORK_KEYS))
+    listen = f.string("listen", None, pattern=_LISTEN,
+                      hint="expected HOST:PORT, e.g. 0.0.0.0:8080 or 127.0.0.1:8080")
+    if listen is not None and not 0 < int(listen.rsplit(":", 1)[1]) < 65536:
+        f.error("listen", f"port {listen.rsplit(':', 1)[1]} is not between 1 and 65535")
+        listen = None
+    return AppNetworkCapture(f.boolean("capture", False), listen, f.string("ca_dir", None),
+                             f.string("upstream_ca", None))
 
 
 def top_level_scalars(r: Reader, data: dict[str, Any]) -> tuple[int, str, str]:

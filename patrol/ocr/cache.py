@@ -82,12 +82,16 @@ class OcrStore:
         self._engines: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def key(self, pixels: str, lang: str, preprocessing: str) -> str:
+    def key(self, pixels: str, lang: str, preprocessing: str, engine: str | None = None) -> str:
         """The entry's name: ``pixels`` is ``pixel_digest`` of the crop,
-        ``preprocessing`` the settings, upscale and density, as text."""
-        engine = self._engines.get(lang)
-        if engine is None:  # once per process and language: a stat of each model file
-            engine = self._engines[lang] = self.engine_id(lang)
+        ``preprocessing`` the settings, upscale and density, as text. ``engine``: the
+        identity of another engine than Tesseract (``rapid.engine_id()``); Tesseract's
+        is ``engine_id(lang)``, and its keys are what they were before there was a
+        second engine (its entries stay valid)."""
+        if engine is None:
+            engine = self._engines.get(lang)
+            if engine is None:  # once per process and language: a stat of each model file
+                engine = self._engines[lang] = self.engine_id(lang)
         text = "\n".join((f"patrol-ocr {FORMAT}", pixels, lang, engine, preprocessing))
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -425,12 +425,27 @@ def _gamma_table(gamma: float) -> np.ndarray:
 
 # ---------------------------------------------------------------- reading
 
-# (crop's pixel digest, region read, lang, scale, density, settings)
-_Key = tuple[str, Box | None, str, float, float, OcrSettings]
+# (crop's pixel digest, region read, lang, scale, density, settings, engine)
+_Key = tuple[str, Box | None, str, float, float, OcrSettings, str]
 _cache: OrderedDict[_Key, OcrResult] = OrderedDict()
 _cache_lock = threading.Lock()
 _inflight: dict[_Key, threading.Lock] = {}
-stats = {"tesseract_calls": 0, "cache_hits": 0, "store_hits": 0}
+stats = {"tesseract_calls": 0, "rapidocr_calls": 0, "cache_hits": 0, "store_hits": 0}
+
+# The engines that read (``read(engine=...)``). ``ocr: {engine: both}`` in patrol.yaml
+# is not an engine but a policy of the checks: Tesseract reads, and RapidOCR is
+# asked only where Tesseract did not find the words (``engines_for``).
+ENGINES = ("tesseract", "rapidocr")
+
+
+def engines_for(choice: str) -> tuple[str, ...]:
+    """The engines to ask, in turn, for ``ocr.engine`` = ``choice``: the second
+    only when the first did not find what was looked for."""
+    if choice == "both":
+        return ENGINES
+    if choice not in ENGINES:
+        raise ValueError(f"unknown OCR engine {choice!r}; expected tesseract, rapidocr or both")
+    return (choice,)
 
 
 def clear_cache() -> None:
@@ -438,10 +453,17 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def warm_up(lang: str = DEFAULT_LANG) -> threading.Thread | None:
+def warm_up(lang: str = DEFAULT_LANG, engine: str = "tesseract") -> threading.Thread | None:
     """Start loading Tesseract's models for ``lang`` (and the CJK model alone, which
     re-reads weak Latin words) in the background: call it when a journey that
-    reads the screen starts, and its first read does not pay for the loading."""
+    reads the screen starts, and its first read does not pay for the loading.
+    ``engine`` (``ocr.engine``): ``rapidocr`` loads RapidOCR's models instead;
+    ``both`` loads Tesseract's only, RapidOCR's wait for the first word Tesseract
+    does not find (most runs never need them)."""
+    if engine == "rapidocr":
+        from . import rapid
+
+        return rapid.preload()
     langs = [lang] + [part for part in lang.split("+") if part.startswith("chi_") and part != lang]
     return tess.preload(langs)
 
@@ -455,6 +477,7 @@ def read(
     cache: bool = True,
     settings: OcrSettings = DEFAULT_SETTINGS,
     store: OcrStore | None = None,
+    engine: str = "tesseract",
 ) -> OcrResult:
     """OCR a screenshot: an RGB/RGBA uint8 array or PNG bytes.
 
@@ -462,22 +485,28 @@ def read(
     read, and every box is still in the whole image's pixels. ``scale``: upscale
     factor, default ``settings.scale_for`` the whole image. ``store``: the
     persistent cache (``patrol.ocr.cache``) to look in before reading and to
-    keep the reading in. ``cache=False`` always runs Tesseract and uses neither
-    cache (for timing). Raises ``OcrUnavailable`` when Tesseract or the language
-    data is missing.
+    keep the reading in. ``cache=False`` always runs the engine and uses neither
+    cache (for timing). ``engine``: ``tesseract`` or ``rapidocr`` (``patrol.ocr.rapid``;
+    ``settings`` and ``lang`` tune Tesseract only, RapidOCR's model reads Chinese and
+    English). Raises ``OcrUnavailable`` when the engine, its models or the language
+    data are missing.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown OCR engine {engine!r}; expected one of {', '.join(ENGINES)}")
     pixels = image if isinstance(image, np.ndarray) else _decode(image)
     to_rgb(pixels)  # checks the array's type and shape
     height, width = pixels.shape[:2]
     box = clip_region(region, width, height)
     crop = pixels[box.y: box.bottom, box.x: box.right] if box else pixels
-    scale = float(settings.scale_for(width, height) if scale is None else scale)
     density = pixel_density(width, height)
+    if engine == "rapidocr":
+        scale = 1.0  # boxes come back in the crop's pixels; RapidOCR upscales by itself
+    scale = float(settings.scale_for(width, height) if scale is None else scale)
     if not cache:
-        check_available(lang)
-        return _run(to_rgb(crop), box, lang, scale, density, settings)
+        _check_engine(engine, lang)
+        return _run(to_rgb(crop), box, lang, scale, density, settings, engine)
     # The crop as given (RGBA for a step's screenshot): hashing it needs no copy.
-    key: _Key = (pixel_digest(crop), box, lang, scale, density, settings)
+    key: _Key = (pixel_digest(crop), box, lang, scale, density, settings, engine)
     with _cache_lock:
         hit = _cache_get(key)
         if hit is not None:
@@ -527,14 +556,20 @@ def _cache_get(key: _Key) -> OcrResult | None:
 def _read_through(store: OcrStore | None, key: _Key, crop: np.ndarray) -> OcrResult:
     """The persistent store's reading of these pixels, or Tesseract's (then stored)."""
     t0 = time.perf_counter()
-    digest, box, lang, scale, density, settings = key
-    name = store.key(digest, lang, f"{settings!r} scale={scale!r} density={density!r}") if store else ""
+    digest, box, lang, scale, density, settings, engine = key
+    if engine == "tesseract":
+        name = store.key(digest, lang, f"{settings!r} scale={scale!r} density={density!r}") if store else ""
+    else:
+        from .rapid import engine_id, scale_for
+
+        prep = f"density={density!r} upscale={scale_for(density)!r}"
+        name = store.key(digest, lang, prep, engine=engine_id()) if store else ""
     words = store.get(name) if store else None
     if words is not None:
         stats["store_hits"] += 1
         return _result(words, box, scale, t0)
-    check_available(lang)
-    words = _read_words(to_rgb(crop), lang, scale, density, settings)
+    _check_engine(engine, lang)
+    words = _words_of(engine, to_rgb(crop), lang, scale, density, settings)
     if store:
         store.put(name, words)
     return _result(words, box, scale, t0)
@@ -719,9 +754,36 @@ def _result(words: list[list[Word]], box: Box | None, scale: float, t0: float) -
     return OcrResult(lines, round((time.perf_counter() - t0) * 1000, 1), box, scale)
 
 
-def _run(crop: np.ndarray, box: Box | None, lang: str, scale: float, density: float, settings: OcrSettings) -> OcrResult:
+def _run(crop: np.ndarray, box: Box | None, lang: str, scale: float, density: float, settings: OcrSettings,
+         engine: str = "tesseract") -> OcrResult:
     t0 = time.perf_counter()
-    return _result(_read_words(crop, lang, scale, density, settings), box, scale, t0)
+    return _result(_words_of(engine, crop, lang, scale, density, settings), box, scale, t0)
+
+
+def _check_engine(engine: str, lang: str) -> None:
+    if engine == "tesseract":
+        check_available(lang)
+        return
+    from . import rapid
+
+    try:
+        rapid.model_paths()
+    except tess.EngineError as e:
+        raise OcrUnavailable(str(e)) from None
+
+
+def _words_of(engine: str, crop: np.ndarray, lang: str, scale: float, density: float,
+              settings: OcrSettings) -> list[list[Word]]:
+    """The engine's lines of words of an RGB/grey crop, boxes in the crop's pixels."""
+    if engine == "tesseract":
+        return _read_words(crop, lang, scale, density, settings)
+    from . import rapid
+
+    stats["rapidocr_calls"] += 1
+    try:
+        return rapid.read_words(crop, density)
+    except tess.EngineError as e:
+        raise OcrUnavailable(str(e)) from None
 
 
 # ---------------------------------------------------------------- lines

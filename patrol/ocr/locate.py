@@ -18,23 +18,30 @@ if TYPE_CHECKING:
 DEFAULT_LANG = "chi_sim+eng"
 
 
-async def locate_text(png: bytes, words: str, *, lang: str = DEFAULT_LANG, store: OcrStore | None = None) -> Box | None:
+async def locate_text(png: bytes, words: str, *, lang: str = DEFAULT_LANG, store: OcrStore | None = None,
+                      engine: str = "tesseract") -> Box | None:
     """The box (screenshot pixels) where ``words`` are read on ``png`` (fuzzy, as
-    ``patrol.ocr.find``), or None. Its centre is where a person would tap. Tesseract
+    ``patrol.ocr.find``), or None. Its centre is where a person would tap. OCR
     runs off the event loop, so other journeys' browsers keep moving. ``store``: the
-    persistent OCR cache (``patrol.ocr.cache``), if any."""
-    from .engine import read
+    persistent OCR cache (``patrol.ocr.cache``), if any. ``engine``: ``ocr.engine``
+    (``both``: RapidOCR reads only when Tesseract did not find the words)."""
+    from .engine import engines_for, read
     from .match import find
 
-    result = await asyncio.to_thread(read, png, lang=lang, store=store)
-    match = find(result, words)
-    return None if match is None else Box(*match.box)
+    for name in engines_for(engine):
+        result = await asyncio.to_thread(read, png, lang=lang, store=store, engine=name)
+        match = find(result, words)
+        if match is not None:
+            return Box(*match.box)
+    return None
 
 
-async def screen_text(png: bytes, *, lang: str = DEFAULT_LANG, store: OcrStore | None = None) -> str:
-    """All the text read on ``png`` (for an error message saying what was there).
-    Cached with the reading ``locate_text`` did of the same screenshot."""
-    from .engine import read
+async def screen_text(png: bytes, *, lang: str = DEFAULT_LANG, store: OcrStore | None = None,
+                      engine: str = "tesseract") -> str:
+    """All the text read on ``png`` (for an error message saying what was there) by
+    the first engine of ``engine``. Cached with the reading ``locate_text`` did of
+    the same screenshot."""
+    from .engine import engines_for, read
 
-    result = await asyncio.to_thread(read, png, lang=lang, store=store)
+    result = await asyncio.to_thread(read, png, lang=lang, store=store, engine=engines_for(engine)[0])
     return result.text
