@@ -51,6 +51,7 @@ from ..errors import ActionFailed, AppiumUnreachable, ConfigError, RobotError, S
 from ..journey.model import Journey, Locator
 from ..secrets import MASKER
 from . import _appium_support as sup
+from .app_network import AppCapture
 from .app_watcher import Watcher
 from .appium_native import AndroidStrategy, IOSStrategy, NativeStrategy
 from .appium_session import POLL_S, AppiumSession, off_loop
@@ -174,8 +175,17 @@ class AppiumEngine(Engine):
     async def new_driver(self, journey: Journey) -> AppiumDriver:
         url, source, caps = self.session_plan(journey)
         await self._check_server(url, source)
-        session = await asyncio.to_thread(self._create_session, url, source, caps)
-        driver = AppiumDriver(self, session, caps, journey, url)
+        # appium.network.capture: the journey's listener on the capture proxy (None: off, as before).
+        capture = await AppCapture.open(self.config, journey)
+        try:
+            if capture is not None and sup.is_chromium_driver(caps):
+                caps = capture.browser_capabilities(caps)  # this machine's Chrome: Patrol points it at the proxy
+            session = await asyncio.to_thread(self._create_session, url, source, caps)
+        except BaseException:
+            if capture is not None:
+                await capture.close()
+            raise
+        driver = AppiumDriver(self, session, caps, journey, url, capture)
         try:
             await driver.setup()
         except BaseException:
@@ -239,7 +249,8 @@ class AppiumDriver(Driver):
 
     platform = Target.APP
 
-    def __init__(self, engine: AppiumEngine, session: Any, caps: dict[str, Any], journey: Journey, url: str) -> None:
+    def __init__(self, engine: AppiumEngine, session: Any, caps: dict[str, Any], journey: Journey, url: str,
+                 capture: AppCapture | None = None) -> None:
         self.engine = engine
         self.session = session
         self.journey = journey
@@ -251,6 +262,9 @@ class AppiumDriver(Driver):
         self.s.on_wait = self._on_wait
         self._closed = False
         self._dialog_answer: DialogAnswer | None = None
+        self.capture = capture  # the app's requests and WebSockets through the capture proxy
+        if capture is not None:
+            capture.watch_busy(self.s.busy)
 
     @property
     def expected_app(self) -> str | None:
@@ -273,6 +287,8 @@ class AppiumDriver(Driver):
             await asyncio.wait_for(off_loop(self.session.quit), 30)
         except Exception:
             pass
+        if self.capture is not None:
+            await self.capture.close()
 
     def _element_locator(self, loc: Locator) -> None:
         if loc.strategy in SCREEN_LOCATORS:
@@ -526,10 +542,16 @@ class AppiumDriver(Driver):
 
     # -- what the app did on its own ------------------------------------------------------------
     def failure_seen(self) -> bool:
-        return self.watcher.failure_seen()
+        return self.watcher.failure_seen() or (self.capture is not None and self.capture.failure_seen())
+
+    def failed_at(self) -> float | None:
+        return self.capture.failed_at() if self.capture is not None else None
 
     def drain_events(self) -> DriverEvents:
-        return self.watcher.drain()
+        events = self.watcher.drain()
+        if self.capture is not None:
+            self.capture.drain_into(events)
+        return events
 
 
 # -- configuration helpers ----------------------------------------------------------------

@@ -154,8 +154,10 @@ class WebStrategy(AppiumSession):
         """Chrome's logs: failed requests and uncaught errors (when the session logs them)."""
         if "goog:loggingPrefs" not in self.requested:
             return
+        # Not asked when the capture proxy sees the requests (``AppCapture.browser_capabilities``).
+        network_log = "performance" in (self.requested.get("goog:loggingPrefs") or {})
         try:
-            perf = await self.call("performance log", self.session.get_log, "performance")
+            perf = await self.call("performance log", self.session.get_log, "performance") if network_log else []
             browser = await self.call("browser log", self.session.get_log, "browser")
         except RobotError:
             raise
