@@ -1,0 +1,172 @@
+"""Issue 24: the capture proxy on its own, with real clients through it: HTTPS to a
+loopback server of the test's own (its own CA, which the proxy is told to trust
+upstream) works for a client that trusts the proxy's CA and is recorded like any
+request; a client that pins the server's certificate refuses the proxy's, which is
+named as pinning (a robot error, never a finding); a proxy nobody uses says so, and
+one that cannot listen is a robot error."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import http.server
+import logging
+import ssl
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from patrol.config import Config
+from patrol.config.reader import Reader
+from patrol.config.sections import parse_appium
+from patrol.config.web import NetworkSettings
+from patrol.core.urls import RequestPolicy
+from patrol.drivers.app_network import AppCapture, AppNetwork
+from patrol.drivers.base import DriverEvents
+from patrol.drivers.capture_proxy import CaptureFailed, open_listener
+from patrol.errors import RobotError
+
+
+def _cert(subject: str, issuer_key, issuer_name, key, *, ca: bool, san: list[str] | None = None):
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+               .issuer_name(issuer_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in san]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory):
+    """A loopback HTTPS server with a certificate from a CA of the test's own."""
+    folder = tmp_path_factory.mktemp("tls")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Patrol test CA")])
+    ca = _cert("Patrol test CA", ca_key, ca_name, ca_key, ca=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _cert("localhost", ca_key, ca_name, key, ca=False, san=["localhost", "api.example.com"])
+    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"ok": true}'
+            self.send_response(200 if self.path.startswith("/ok") else 503)
+            if not self.path.startswith("/ok"):
+                self.send_header("Retry-After", "3")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "server.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, server.server_address[1]
+    server.shutdown()
+
+
+def network() -> AppNetwork:
+    return AppNetwork(NetworkSettings(), RequestPolicy.for_journey("https://localhost/"))
+
+
+async def _through_proxy(https_server, tmp_path: Path):
+    folder, port = https_server
+    sink = network()
+    listener = await asyncio.to_thread(open_listener, sink, asyncio.get_running_loop(), None, tmp_path / "ca",
+                                       str(folder / "ca.pem"))
+    capture = AppCapture(sink, listener)
+    proxy = f"http://{listener.address}"
+    try:
+        # A device that trusts the proxy's CA (as docs/mobile.md sets one up).
+        async with httpx.AsyncClient(proxy=proxy, verify=ssl.create_default_context(cafile=listener.ca_cert)) as app:
+            ok = await app.get(f"https://localhost:{port}/ok?session=abcdef0123456789abcdef0123456789")
+            busy = await app.get(f"https://localhost:{port}/busy")
+        # An app that pins its server's certificate: it trusts the server's own CA only.
+        pinned_error = None
+        async with httpx.AsyncClient(proxy=proxy, verify=ssl.create_default_context(cafile=folder / "ca.pem")) as app:
+            try:
+                # Never resolved: the handshake with the proxy fails before it connects upstream.
+                await app.get(f"https://api.example.com:{port}/ok")
+            except httpx.HTTPError as e:
+                pinned_error = e
+        await asyncio.sleep(0.3)  # the proxy's last events reach the journey's loop
+        events = DriverEvents()
+        robot_error = None
+        try:
+            capture.drain_into(events)
+        except RobotError as e:
+            robot_error = e
+        return ok, busy, pinned_error, events, robot_error
+    finally:
+        await capture.close()
+
+
+def test_tls_through_the_proxy_is_recorded_and_a_pinned_certificate_is_named(https_server, tmp_path):
+    ok, busy, pinned_error, events, robot_error = asyncio.run(_through_proxy(https_server, tmp_path))
+    assert ok.status_code == 200 and ok.json() == {"ok": True}
+    assert busy.status_code == 503
+    requests = {(r.method, r.url.split("?")[0]): r for r in events.requests}
+    first = requests[("GET", f"https://localhost:{https_server[1]}/ok")]
+    assert (first.status, first.error, first.type, first.first_party) == (200, None, "fetch", True), first
+    assert first.size == 12 and first.duration_ms is not None and first.duration_ms > 0
+    assert first.url.endswith("?session=***"), first.url  # a session token in a URL is masked
+    unavailable = requests[("GET", f"https://localhost:{https_server[1]}/busy")]
+    assert unavailable.status == 503 and unavailable.retry_after_s == 3 and unavailable.cause == "request_failed"
+    # The pinned client would not take the proxy's certificate: no request of it exists,
+    # and the robot says why instead of a finding about the app.
+    assert pinned_error is not None
+    assert isinstance(robot_error, CaptureFailed) and robot_error.reason == "capture_failed"
+    assert str(robot_error).startswith("TLS handshakes to api.example.com fail through the proxy: the app pins its "
+                                       "certificate"), robot_error
+
+
+def test_a_proxy_nobody_uses_says_so_and_one_that_cannot_listen_is_a_robot_error(tmp_path, caplog):
+    async def go() -> None:
+        sink = network()
+        listener = await asyncio.to_thread(open_listener, sink, asyncio.get_running_loop(), None, tmp_path / "ca")
+        try:
+            with pytest.raises(CaptureFailed, match="in use by another journey"):
+                await asyncio.to_thread(open_listener, network(), asyncio.get_running_loop(), listener.address,
+                                        tmp_path / "ca")
+            # The port is held by something else: the proxy cannot listen there.
+            import socket
+
+            with socket.socket() as taken:
+                taken.bind(("127.0.0.1", 0))
+                taken.listen()
+                with pytest.raises(CaptureFailed, match=r"could not listen on 127\.0\.0\.1:\d+"):
+                    await asyncio.to_thread(open_listener, network(), asyncio.get_running_loop(),
+                                            f"127.0.0.1:{taken.getsockname()[1]}", tmp_path / "ca")
+        finally:
+            with caplog.at_level(logging.WARNING):
+                await AppCapture(sink, listener).close()
+
+    asyncio.run(go())
+    assert "saw no traffic during the journey: the device does not use it" in caplog.text
+
+
+def test_capture_off_is_todays_app_path_and_listen_is_checked():
+    assert asyncio.run(AppCapture.open(Config(), None)) is None  # type: ignore[arg-type]
+    r = Reader("patrol.yaml")
+    section = parse_appium(r, {"network": {"capture": True, "listen": "0.0.0.0:8080"}})
+    assert (section.network.capture, section.network.listen) == (True, "0.0.0.0:8080") and not r.problems
+    r = Reader("patrol.yaml")
+    parse_appium(r, {"network": {"capture": "yes", "listen": "8080", "proxy": 1}})
+    assert sorted(p.field for p in r.problems) == ["appium.network.capture", "appium.network.listen",
+                                                   "appium.network.proxy"], r.problems
