@@ -430,7 +430,7 @@ def test_the_fake_driver_answers_dialogs_opens_popups_and_nests_frames_like_the_
         await d.click(css("#pay"), timeout_ms=100)
         await d.answer_dialogs(DialogAnswer(accept=True, text="¥ 99.00"))
         await d.click(css("#pay"), timeout_ms=100)
-        answers = [(x["answer"], x["armed"], x["matched"]) for x in d.drain_events().dialogs]
+        answers = [(x.answer, x.armed, x.matched) for x in d.drain_events().dialogs]
         assert answers == [("dismissed", False, True), ("accepted", True, True), ("dismissed", True, False)]
         with pytest.raises(ActionFailed):
             await d.switch_to("popup", timeout_ms=10)

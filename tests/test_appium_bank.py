@@ -126,11 +126,11 @@ def test_browser_session_reports_failed_requests_and_page_errors(appium_env, fau
             assert await driver.wait_until(_seen(driver), timeout_ms=10_000), "the 500 was noticed while waiting"
             events = driver.drain_events()
             assert {"url": f"{faulty_bank.url}/api/account", "method": "GET", "status": 500, "error": "HTTP 500"} \
-                in events.failed_requests
+                in [r.to_json() for r in events.failed_requests]
             await driver.goto(f"{faulty_bank.url}/transfer", timeout_ms=10_000)
             await driver.screenshot()
             events = driver.drain_events()
-            assert events.page_errors and "Uncaught TypeError" in events.page_errors[0]["message"]
+            assert events.page_errors and "Uncaught TypeError" in events.page_errors[0].message
             env = await driver.environment()
             assert env["browser"].startswith("chrome ") and env["viewport"] == (390, 844) and env["scale"] == 2.0
         finally:

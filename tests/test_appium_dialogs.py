@@ -82,7 +82,7 @@ def test_alerts_are_answered_as_armed_and_block_actions_when_not(appium_env, tmp
             await driver.answer_dialogs(None)
             await driver.click(delete, timeout_ms=2000)
             assert s.switch_to.alert.text == "Delete payee Li Lei?"
-            return {"seen": [seen], "dialogs": events.dialogs}
+            return {"seen": [seen], "dialogs": [d.to_json() for d in events.dialogs]}
         finally:
             await driver.close()
 

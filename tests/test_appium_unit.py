@@ -260,12 +260,13 @@ def test_chrome_logs_become_driver_events():
         {"level": "SEVERE", "source": "network", "message": "Failed to load resource: 500"},
         {"level": "WARNING", "source": "javascript", "message": "meh"},
     ], events, "http://b/transfer")
-    assert events.failed_requests == [
+    assert [r.to_json() for r in events.failed_requests] == [
         {"url": "http://b/api/transfer", "method": "POST", "status": 500, "error": "HTTP 500"},
         {"url": "http://b/api/nav", "method": "GET", "status": None, "error": "net::ERR_CONNECTION_RESET"},
     ]
-    assert events.bad_documents == [{"url": "http://b/x", "status": 404}]
-    assert events.page_errors == [{"message": "Uncaught TypeError: x is undefined", "url": "http://b/transfer"}]
+    assert [d.to_json() for d in events.bad_documents] == [{"url": "http://b/x", "status": 404}]
+    assert [e.to_json() for e in events.page_errors] == [
+        {"message": "Uncaught TypeError: x is undefined", "url": "http://b/transfer"}]
 
 
 class _Screens:
@@ -391,7 +392,7 @@ def test_app_state_breakpoints_from_what_android_says():
 
     async def step():
         await driver.screenshot()
-        return driver.drain_events().app_state
+        return [s.to_json() for s in driver.drain_events().app_state]
 
     async def scenario():
         await driver.setup()

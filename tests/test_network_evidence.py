@@ -12,6 +12,8 @@ import pytest
 from conftest import SECRET
 
 from patrol.config.web import DEFAULT_ERROR_STATUSES
+from patrol.core.evidence import ConsoleMessage, RequestRecord
+from patrol.core.vocabulary import Reason
 from patrol.drivers._network import cause_of, glob_pattern
 from patrol.service import _retry_after
 
@@ -178,8 +180,9 @@ def test_a_healthy_journey_has_its_complete_evidence_and_no_finding(bank, patrol
 
 
 def entry(**kw):
-    base = {"blocked": False, "ignored": False, "first_party": True, "status": 200, "error": None, "type": "fetch"}
-    return {**base, **kw}
+    base = {"method": "GET", "url": "http://x/", "blocked": False, "ignored": False, "first_party": True, "status": 200,
+            "error": None, "type": "fetch"}
+    return RequestRecord(**{**base, **kw})
 
 
 @pytest.mark.parametrize("kw, expected", [
@@ -234,9 +237,9 @@ def test_the_waterfall_escapes_what_the_app_wrote():
     evil = '"><script>alert(1)</script>'
     events = DriverEvents(
         requests=[entry(method="GET", url=f"http://x/a.js?q={evil}", type="script", status=500, error="HTTP 500",
-                        start_ms=5.0, duration_ms=20.0, size=None, pending=False, cause="resource_failed", fatal=True),
+                        start_ms=5.0, duration_ms=20.0, size=None, pending=False, cause=Reason.RESOURCE_FAILED, fatal=True),
                   entry(method="GET", url="http://x/slow", start_ms=0.0, duration_ms=900.0, size=10, pending=False)],
-        console=[{"type": "error", "text": evil, "location": "http://x/:1:2", "at_ms": 6.0}])
+        console=[ConsoleMessage("error", evil, "http://x/:1:2", 6.0)])
     net = waterfall(events)
     assert [r["url"] for r in net["requests"]][1] == "http://x/slow" and net["span_ms"] == 900.0
     step = StepResult(1, "s", "goto", artifacts={"network": net})

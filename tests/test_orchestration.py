@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from patrol.config import load_config
+from patrol.core.evidence import FailedRequest, PageError
 from patrol.drivers.fake import FakeApp, FakeElement, FakeEngine, FakeScreen, Reaction
 from patrol.journey import load_all
 from patrol.journey.model import Journey
@@ -157,8 +158,8 @@ def test_an_action_that_fails_is_a_breakpoint_and_its_expectations_are_not_judge
 
 
 @pytest.mark.parametrize("fault, reason", [
-    (Reaction(failed_requests=[{"method": "POST", "url": "http://fake.test/api/login", "status": 500}]), "request_failed"),
-    (Reaction(page_errors=[{"message": "TypeError: x is undefined"}]), "page_error"),
+    (Reaction(failed_requests=[FailedRequest("http://fake.test/api/login", "POST", 500)]), "request_failed"),
+    (Reaction(page_errors=[PageError("TypeError: x is undefined")]), "page_error"),
 ])
 def test_an_expectation_that_failed_because_of_a_5xx_or_a_script_error_is_folded_into_the_cause(tmp_path, fault, reason):
     h = Harness(tmp_path, bank(**{"/login|click #submit": fault}))  # the click "works" but the app stays on /login
@@ -318,7 +319,7 @@ def _confirming(tmp_path: Path, app: FakeApp, on_attempt_1: Callable[[], None], 
 
 
 def test_a_failure_the_confirmation_rerun_does_not_reproduce_passes_the_run(tmp_path):
-    app = bank(**{"/login|click #submit": Reaction(failed_requests=[{"method": "POST", "url": "/api/login", "status": 503}])})
+    app = bank(**{"/login|click #submit": Reaction(failed_requests=[FailedRequest("/api/login", "POST", 503)])})
 
     def fixed() -> None:
         app.screens["/login"].on["click #submit"] = Reaction(go="/home")

@@ -12,7 +12,7 @@ from . import register
 from .base import Check
 
 if TYPE_CHECKING:
-    from ..drivers._websocket import WebSocketRecord
+    from ..core.evidence import RequestRecord, WebSocketRecord
     from ..step.evidence import StepContext
 
 # Connections meant to stay open: long by design, never "the slow request".
@@ -53,33 +53,32 @@ class Budget(Check):
         cause = Cause.step()
         if slow:
             # What the customer was waiting for, by name: the slowest of the app's own requests.
-            evidence["slow_requests"] = slow[:10]
-            named = "; ".join(f"{r['method']} {_path(r['url'])} {r['duration_ms'] / 1000:.1f} s"
-                              + (" (still running)" if r.get("pending") else "") for r in slow[:3])
+            evidence["slow_requests"] = [r.to_json() for r in slow[:10]]
+            named = "; ".join(f"{r.method} {_path(r.url)} {(r.duration_ms or 0) / 1000:.1f} s"
+                              + (" (still running)" if r.pending else "") for r in slow[:3])
             message += f": {named}"
             first = slow[0]
-            cause = Cause.of_request(first.get("method"), first["url"], Problem.SLOW, resource_type=first.get("type"),
-                                     ms=first.get("duration_ms"))
-            if any(r.get("pending") for r in slow):
+            cause = Cause.of_request(first.method, first.url, Problem.SLOW, resource_type=first.type,
+                                     ms=first.duration_ms)
+            if any(r.pending for r in slow):
                 evidence["still_loading"] = True  # the screen was judged while it was still coming
         if quiet:
             # A screen that waited on a WebSocket saying nothing: named as a slow request is.
-            evidence["silent_websockets"] = [w.to_dict() for w in quiet[:5]]
+            evidence["silent_websockets"] = [w.to_json() for w in quiet[:5]]
             message += ("; " if slow else ": ") + "; ".join(silence_words(w.url, w.answered_busy_silence_ms) for w in quiet[:2])
             if not slow:
                 cause = Cause.of_websocket(quiet[0].url, Problem.SILENT, ms=quiet[0].answered_busy_silence_ms)
         return [Finding(kind=STALL, reason=Reason.OVER_BUDGET, message=message, evidence=evidence, cause=cause)]
 
 
-def slow_requests(sc: StepContext, budget_ms: float) -> list[dict[str, Any]]:
+def slow_requests(sc: StepContext, budget_ms: float) -> list[RequestRecord]:
     """The app's own requests of this step slower than ``network.slow`` (default: the
     step's budget), slowest first; one that began in an earlier step counts whole."""
     settings = sc.config.settings.network.under(sc.journey.options.get("network"))
     limit = settings.slow_ms if settings.slow_ms is not None else budget_ms
     slow = [r for r in sc.evidence.events.requests
-            if r.get("first_party") and not r.get("ignored") and r.get("type") not in STREAMS
-            and (r.get("duration_ms") or 0) >= limit]
-    return sorted(slow, key=lambda r: -(r.get("duration_ms") or 0))
+            if r.first_party and not r.ignored and r.type not in STREAMS and (r.duration_ms or 0) >= limit]
+    return sorted(slow, key=lambda r: -(r.duration_ms or 0))
 
 
 def silent_websockets(sc: StepContext, budget_ms: float) -> list[WebSocketRecord]:

@@ -26,10 +26,10 @@ class Dialogs(Check):
         dialogs = sc.evidence.events.dialogs
         if not dialogs:
             return []
-        sc.report["dialogs"] = [dict(d) for d in dialogs[:20]]
+        sc.report["dialogs"] = [d.to_json() for d in dialogs[:20]]
         return [
             Finding(kind=Kind.RENDER, reason=Reason.WRONG_VALUE,
-                    message=f"a {d['type']} dialog said {d['message']!r}, not {d['expected']!r}: it was dismissed",
-                    evidence={"dialog": dict(d), "url": sc.evidence.url})
-            for d in dialogs if not d.get("matched", True)
+                    message=f"a {d.type} dialog said {d.message!r}, not {d.expected!r}: it was dismissed",
+                    evidence={"dialog": d.to_json(), "url": sc.evidence.url})
+            for d in dialogs if not d.matched
         ]

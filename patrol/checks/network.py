@@ -1,17 +1,18 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..causes import Cause, Problem
+from ..core.evidence import ConsoleJson, FailedRequest, RequestJson
 from ..core.urls import RequestPolicy, host_of
-from ..core.vocabulary import Kind, Reason
+from ..core.vocabulary import Reason
 from ..results import BREAKPOINT, RENDER, Finding
 from . import register
 from .base import Check
 
 if TYPE_CHECKING:
-    from ..drivers.base import DriverEvents
+    from ..core.evidence import DriverEvents, FailedRequestJson
     from ..step.evidence import StepContext
 
 MAX_SHOWN = 500  # requests per step in the report (failed and slowest kept): a page polling forever stays readable
@@ -45,9 +46,9 @@ class Network(Check):
         findings = [_one_cause(causes, ev)] if causes else []
         for state in ev.app_state:
             # App drivers say what kind it is (a frozen screen is a stall); default: the flow broke.
-            evidence = {k: v for k, v in state.items() if k not in ("kind", "fatal")}
-            findings.append(Finding(kind=Kind(state.get("kind", BREAKPOINT)), reason=Reason(state.get("reason", Reason.APP_STATE)),
-                                    message=state["message"], evidence=evidence, fatal=state.get("fatal", True)))
+            evidence = {"reason": str(state.reason), "message": state.message, **state.details()}
+            findings.append(Finding(kind=state.kind, reason=state.reason, message=state.message, evidence=evidence,
+                                    fatal=state.fatal))
         return findings
 
 
@@ -59,26 +60,27 @@ class _Cause:
         self.cause = cause
 
 
-def _what(entry: dict[str, Any]) -> str:
-    return f"HTTP {entry['status']}" if entry.get("status") else (entry.get("error") or "failed")
+def _what(status: int | None, error: str | None) -> str:
+    return f"HTTP {status}" if status else (error or "failed")
 
 
 def _request_causes(ev: DriverEvents) -> list[_Cause]:
     """The driver's complete request list (web): what it marked as a cause."""
     out = []
     for r in ev.requests:
-        if not r.get("cause") or r.get("pending"):
+        if r.cause is None or r.pending:
             continue
-        reason, what = Reason(r["cause"]), _what(r)
+        reason, what = r.cause, _what(r.status, r.error)
         if reason == Reason.RESOURCE_FAILED:
-            message = f"the {r['type']} {r['url']} did not load: {what}"
+            message = f"the {r.type} {r.url} did not load: {what}"
         elif reason == Reason.HTTP_ERROR:
-            retry = f" (retry after {r['retry_after_s']:g}s)" if r.get("retry_after_s") is not None else ""
-            message = f"{r['method']} {r['url']} answered {what}{retry}"
+            retry = f" (retry after {r.retry_after_s:g}s)" if r.retry_after_s is not None else ""
+            message = f"{r.method} {r.url} answered {what}{retry}"
         else:
-            message = f"{r['method']} {r['url']} {what}"
-        out.append(_Cause(reason, message, r.get("at_ms", math.inf), bool(r.get("fatal")),
-                          {"url": r["url"], "status": r.get("status"), "type": r["type"]}, request_cause(r)))
+            message = f"{r.method} {r.url} {what}"
+        out.append(_Cause(reason, message, math.inf if r.at_ms is None else r.at_ms, r.fatal,
+                          {"url": r.url, "status": r.status, "type": r.type},
+                          request_cause(r.method, r.url, r.status, r.error, r.type)))
     return out
 
 
@@ -87,17 +89,16 @@ HOST_ERRORS = ("ERR_NAME_NOT_RESOLVED", "ERR_CONNECTION_REFUSED", "ERR_ADDRESS_U
                "ERR_INTERNET_DISCONNECTED", "ERR_NAME_RESOLUTION_FAILED")
 
 
-def request_cause(r: dict[str, Any]) -> Cause:
+def request_cause(method: str, url: str, status: int | None, error: str | None, resource_type: str | None) -> Cause:
     """The cause a failed request names: its host when the host was out of reach, else
     the request (method + URL template) with what went wrong."""
-    error, status = str(r.get("error") or ""), r.get("status")
+    error = error or ""
     if not status and any(e in error for e in HOST_ERRORS):
-        return Cause.of_host(host_of(r["url"]) or r["url"], error)
-    problem = Problem.ERROR if isinstance(status, int) and 400 <= status < 500 and r.get("type") not in ("document",) else Problem.FAILED
-    if r.get("type") in ("script", "stylesheet", "font", "image", "media"):
+        return Cause.of_host(host_of(url) or url, error)
+    problem = Problem.ERROR if status is not None and 400 <= status < 500 and resource_type != "document" else Problem.FAILED
+    if resource_type in ("script", "stylesheet", "font", "image", "media"):
         problem = Problem.FAILED  # a file that did not load is the same problem whatever the status
-    return Cause.of_request(r.get("method"), r["url"], problem, resource_type=r.get("type"),
-                            status=status if isinstance(status, int) else None)
+    return Cause.of_request(method, url, problem, resource_type=resource_type, status=status)
 
 
 def _legacy_causes(sc: StepContext, ev: DriverEvents) -> list[_Cause]:
@@ -105,15 +106,15 @@ def _legacy_causes(sc: StepContext, ev: DriverEvents) -> list[_Cause]:
     as they see them; uncaught page errors come from every driver."""
     settings = sc.config.settings.network.under(sc.journey.options.get("network"))
     policy = RequestPolicy.for_journey(sc.journey.base_url, settings.first_party, settings.ignore)
-    out = [_Cause(Reason.HTTP_ERROR, f"the page {doc['url']} answered HTTP {doc['status']}", math.inf, True,
-                  {"url": doc["url"], "status": doc["status"]},
-                  request_cause({"method": "GET", "url": doc["url"], "status": doc["status"], "type": "document"}))
-           for doc in ev.bad_documents if _counts(policy, doc["url"])]
-    out += [_Cause(Reason.REQUEST_FAILED, f"{r['method']} {r['url']} {_what(r)}", r.get("at_ms", math.inf), True,
-                   {"url": r["url"], "status": r.get("status")}, request_cause(r))
-            for r in ev.failed_requests if _counts(policy, r["url"])]
-    out += [_Cause(Reason.PAGE_ERROR, f"uncaught error in the page: {e['message'][:300]}", e.get("at_ms", math.inf), True,
-                   {"url": e.get("url")}, Cause.of_page_error(e["message"], e.get("url")))
+    out = [_Cause(Reason.HTTP_ERROR, f"the page {doc.url} answered HTTP {doc.status}", math.inf, True,
+                  {"url": doc.url, "status": doc.status}, request_cause("GET", doc.url, doc.status, None, "document"))
+           for doc in ev.bad_documents if _counts(policy, doc.url)]
+    out += [_Cause(Reason.REQUEST_FAILED, f"{r.method} {r.url} {_what(r.status, r.error)}",
+                   math.inf if r.at_ms is None else r.at_ms, True, {"url": r.url, "status": r.status},
+                   request_cause(r.method, r.url, r.status, r.error, None))
+            for r in ev.failed_requests if _counts(policy, r.url)]
+    out += [_Cause(Reason.PAGE_ERROR, f"uncaught error in the page: {e.message[:300]}",
+                   math.inf if e.at_ms is None else e.at_ms, True, {"url": e.url}, Cause.of_page_error(e.message, e.url))
             for e in ev.page_errors]
     return out
 
@@ -128,14 +129,13 @@ def _console_cause(sc: StepContext, ev: DriverEvents) -> list[_Cause]:
     (healthy apps log errors too: alone it is evidence)."""
     if not any(f.fatal for f in sc.findings):
         return []
-    errors = [c for c in ev.console if c["type"] == "error" and not c["text"].startswith(ECHOES)]
+    errors = [c for c in ev.console if c.type == "error" and not c.text.startswith(ECHOES)]
     if not errors:
         return []
     first = errors[0]
-    location = first.get("location")
-    source = location.get("url") if isinstance(location, dict) else (str(location) if location else None)
-    return [_Cause(Reason.CONSOLE_ERROR, f"the page logged an error: {first['text'][:300]}", first["at_ms"], True,
-                   {"location": location}, Cause.of_page_error(first["text"], source))]
+    location = first.location
+    return [_Cause(Reason.CONSOLE_ERROR, f"the page logged an error: {first.text[:300]}", first.at_ms, True,
+                   {"location": location}, Cause.of_page_error(first.text, location or None))]
 
 
 def _one_cause(causes: list[_Cause], ev: DriverEvents) -> Finding:
@@ -144,15 +144,14 @@ def _one_cause(causes: list[_Cause], ev: DriverEvents) -> Finding:
     ordered = sorted(causes, key=lambda c: (not c.fatal, c.at))
     first, others = ordered[0], ordered[1:]
     evidence: dict[str, Any] = dict(first.evidence)
-    failed = [r for r in ev.requests if r.get("cause") and not r.get("pending")]
-    failed += [r for r in ev.failed_requests if r not in failed]
-    failed += [{"method": "GET", "url": d["url"], "status": d["status"], "error": f"HTTP {d['status']}"}
-               for d in ev.bad_documents]
+    failed: list[RequestJson | FailedRequestJson] = [r.to_json() for r in ev.requests if r.cause and not r.pending]
+    failed += [r.to_json() for r in ev.failed_requests]
+    failed += [FailedRequest(d.url, "GET", d.status, f"HTTP {d.status}").to_json() for d in ev.bad_documents]
     if failed:
         evidence["requests"] = failed[:20]
     if ev.page_errors:
-        evidence["errors"] = ev.page_errors[:20]
-    errors = [c for c in ev.console if c["type"] == "error"]
+        evidence["errors"] = [e.to_json() for e in ev.page_errors[:20]]
+    errors = [c.to_json() for c in ev.console if c.type == "error"]
     if errors:
         evidence["console"] = errors[:10]
     if others:
@@ -164,22 +163,31 @@ def _one_cause(causes: list[_Cause], ev: DriverEvents) -> Finding:
                    cause=first.cause)
 
 
-def _failed(r: dict[str, Any]) -> bool:
-    return bool(r.get("blocked")) or r.get("error") is not None or (r.get("status") or 0) >= 400
+class Waterfall(TypedDict):
+    """The step's network evidence in the report (``artifacts.network``)."""
+
+    total: int
+    failed: int
+    blocked: int
+    third_party: int
+    span_ms: float
+    requests: list[RequestJson]
+    omitted: int
+    console: list[ConsoleJson]
 
 
-def waterfall(ev: DriverEvents) -> dict[str, Any]:
+def waterfall(ev: DriverEvents) -> Waterfall:
     """The step's network evidence for the report: failed (and blocked) requests first,
     then the slowest; the span the bars are drawn against."""
-    rows = sorted(ev.requests, key=lambda r: (not r.get("cause"), not _failed(r), -(r.get("duration_ms") or 0)))
-    ends = [max(r.get("start_ms") or 0, 0) + (r.get("duration_ms") or 0) for r in ev.requests]
+    rows = sorted(ev.requests, key=lambda r: (r.cause is None, not r.failed, -(r.duration_ms or 0)))
+    ends = [max(r.start_ms or 0, 0) + (r.duration_ms or 0) for r in ev.requests]
     return {
         "total": len(ev.requests),
-        "failed": sum(1 for r in ev.requests if _failed(r) and not r.get("blocked")),
-        "blocked": sum(1 for r in ev.requests if r.get("blocked")),
-        "third_party": sum(1 for r in ev.requests if not r.get("first_party")),
+        "failed": sum(1 for r in ev.requests if r.failed and not r.blocked),
+        "blocked": sum(1 for r in ev.requests if r.blocked),
+        "third_party": sum(1 for r in ev.requests if not r.first_party),
         "span_ms": round(max(ends, default=0.0), 1),
-        "requests": rows[:MAX_SHOWN],
+        "requests": [r.to_json() for r in rows[:MAX_SHOWN]],
         "omitted": max(0, len(rows) - MAX_SHOWN),
-        "console": ev.console,
+        "console": [c.to_json() for c in ev.console],
     }

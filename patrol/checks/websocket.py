@@ -20,8 +20,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..causes import Cause, Problem
+from ..core.evidence import SocketClose, WebSocketRecord
 from ..core.vocabulary import Reason
-from ..drivers._websocket import SocketClose, WebSocketRecord, socket_name
+from ..drivers._websocket import socket_name
 from ..results import BREAKPOINT, STALL, Finding
 from . import register
 from .base import Check
@@ -43,7 +44,7 @@ class WebSocketCheck(Check):
     async def run(self, sc: StepContext, params: Any) -> list[Finding]:
         sockets = sc.evidence.events.websockets
         if sockets:
-            sc.report["websockets"] = [w.to_dict() for w in sockets]
+            sc.report["websockets"] = [w.to_json() for w in sockets]
         down = sorted((w for w in sockets if w.first_party and w.down_since_ms is not None),
                       key=lambda w: w.down_since_ms if w.down_since_ms is not None else 0.0)
         if not down:
@@ -58,7 +59,7 @@ class WebSocketCheck(Check):
             return []
         first = next(iter(socket.failing_closes()), socket.closed)
         message = _message(socket, first, broke)
-        evidence: dict[str, Any] = {"url": socket.url, "down_since_ms": socket.down_since_ms, "websocket": socket.to_dict()}
+        evidence: dict[str, Any] = {"url": socket.url, "down_since_ms": socket.down_since_ms, "websocket": socket.to_json()}
         if len(down) > 1:
             evidence["also"] = [w.url for w in down[1:5]]
         cause = Cause.of_websocket(socket.url, Problem.CLOSED, text=_code(first) or "closed")

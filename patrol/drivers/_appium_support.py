@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..core.capabilities import is_browser_session as is_browser_session  # one rule, shared with validate
+from ..core.evidence import BadDocument, FailedRequest, PageError
 from ..core.net import free_port
 from ..core.text import first_line as _first_line
 from ..secrets import MASK, MASKER
@@ -264,17 +265,17 @@ class ChromeLogReader:
                 status = int(response.get("status") or 0)
                 url = response.get("url", "")
                 if rtype == "Document" and status >= 400:
-                    events.bad_documents.append({"url": url, "status": status})
+                    events.bad_documents.append(BadDocument(url, status))
                 elif rtype in _CALLS and status >= 500:
                     method_ = self._requests.get(params.get("requestId", ""), (url, "GET"))[1]
-                    events.failed_requests.append({"url": url, "method": method_, "status": status, "error": f"HTTP {status}"})
+                    events.failed_requests.append(FailedRequest(url, method_, status, f"HTTP {status}"))
             elif method == "Network.loadingFailed":
                 error = params.get("errorText") or ""
                 if params.get("canceled") or any(b in error for b in BENIGN_FAILURES):
                     continue
                 if params.get("type") in (*_CALLS, "Document"):
                     url, method_ = self._requests.get(params.get("requestId", ""), ("", "GET"))
-                    events.failed_requests.append({"url": url, "method": method_, "status": None, "error": error})
+                    events.failed_requests.append(FailedRequest(url, method_, None, error))
 
     @staticmethod
     def browser(entries: list[dict[str, Any]], events: DriverEvents, url: str) -> None:
@@ -284,7 +285,7 @@ class ChromeLogReader:
             message = str(entry.get("message", ""))
             # "http://host/app.js 12:5 Uncaught TypeError: ..." -> the error itself
             m = re.search(r"\bUncaught\b.*", message)
-            events.page_errors.append({"message": m.group(0) if m else message, "url": url})
+            events.page_errors.append(PageError(m.group(0) if m else message, url))
 
 
 # -- words for errors and queries -----------------------------------------------------------

@@ -3,17 +3,9 @@ resource types), the console's errors and warnings, sorted into steps.
 
 The Playwright driver feeds this recorder from its page listeners (plain synchronous
 callbacks: nothing here awaits, so recording never slows a step) and drains it after
-every step. Each request becomes one entry::
-
-    {"method", "url" (token-masked), "type" (document, script, stylesheet, font, image,
-     media, fetch, xhr, websocket, other...), "first_party", "status" (None: no answer),
-     "error" (failure text or "HTTP 500"), "start_ms" (from the step's start: the previous
-     step's screenshot; negative when it began in an earlier step), "duration_ms",
-     "size" (bytes, from Content-Length; None when the server did not say), "blocked",
-     "ignored", "pending" (still running when the step ended), "retry_after_s" (429/503),
-     "cause" (the finding it may be: resource_failed, http_error, request_failed, or None),
-     "fatal" (whether that breaks the flow), "at_ms" (when the failure was known),
-     "cancelled" (aborted because the page moved on: never a failure)}
+every step. Each request becomes one ``core.evidence.RequestRecord`` (its start
+counted from the step's start: the previous step's screenshot), each console error or
+warning one ``ConsoleMessage``.
 
 Which requests may be findings is decided here once (``cause_of``), so the driver can
 say at once that the app failed (``failure_seen``) and the network check only reads it.
@@ -30,6 +22,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..config.web import NetworkSettings
+from ..core.evidence import ConsoleMessage, RequestRecord
+from ..core.tracecontext import TraceContext
 from ..core.urls import RequestPolicy, host_of, mask_url, site
 from ..core.vocabulary import Reason
 from ._page_scripts import BENIGN_FAILURES
@@ -43,16 +37,16 @@ MAX_CONSOLE = 100  # per step: a page logging in a loop must not fill the report
 MAX_TEXT = 1000
 
 
-def cause_of(entry: dict[str, Any], statuses: tuple[int, ...]) -> tuple[Reason | None, bool]:
+def cause_of(entry: RequestRecord, statuses: tuple[int, ...]) -> tuple[Reason | None, bool]:
     """The finding a finished request may be, and whether it breaks the flow. Only the
     app's own requests count: third-party, ignored and blocked ones are evidence."""
-    if entry["blocked"] or entry["ignored"] or not entry["first_party"] or entry.get("cancelled"):
+    if entry.blocked or entry.ignored or not entry.first_party or entry.cancelled:
         return None, False
-    status, error = entry["status"], entry["error"]
+    status, error = entry.status, entry.error
     if status is None and error is None:
         return None, False
     failed = status is None or status >= 400
-    kind = entry["type"]
+    kind = entry.type
     if kind in FLOW_RESOURCES and failed:
         return Reason.RESOURCE_FAILED, True
     if kind in LOOK_RESOURCES and failed:
@@ -74,7 +68,7 @@ def glob_pattern(glob: str) -> re.Pattern[str]:
 
 @dataclass
 class _Live:
-    entry: dict[str, Any]
+    entry: RequestRecord
     t0: float  # monotonic start
 
 
@@ -95,12 +89,14 @@ class NetworkRecorder:
     policy: RequestPolicy
     clock: Callable[[], float] = time.monotonic
     _window: float = 0.0  # monotonic start of the current step's window
-    _requests: list[dict[str, Any]] = field(default_factory=list)
-    _console: list[dict[str, Any]] = field(default_factory=list)
+    _requests: list[RequestRecord] = field(default_factory=list)
+    _console: list[ConsoleMessage] = field(default_factory=list)
     _live: dict[Any, _Live] = field(default_factory=dict)  # request (or websocket) -> its entry
     _broken: bool = False  # a request that breaks the flow failed in this window
     _broken_at: float | None = None  # when (monotonic) the first such request failed
     _navigated: dict[Any, float] = field(default_factory=dict)  # frame -> when its latest navigation began
+    # The trace context a request to this URL is sent with (tracing:), None: none.
+    traced: Callable[[str], TraceContext | None] = lambda _url: None
 
     def __post_init__(self) -> None:
         self._window = self.clock()
@@ -129,12 +125,13 @@ class NetworkRecorder:
 
     def _start(self, key: Any, method: str, url: str, kind: str) -> None:
         now = self.clock()
-        entry: dict[str, Any] = {
-            "method": method, "url": mask_url(url), "type": kind, "first_party": self.policy.is_first_party(url),
-            "status": None, "error": None, "start_ms": round((now - self._window) * 1000, 1), "duration_ms": None,
-            "size": None, "blocked": bool(self.policy.block) and self.policy.is_blocked(url),
-            "ignored": bool(self.policy.ignore) and self.policy.is_ignored(url), "pending": True,
-        }
+        entry = RequestRecord(
+            method=method, url=mask_url(url), type=kind, first_party=self.policy.is_first_party(url),
+            start_ms=round((now - self._window) * 1000, 1), blocked=bool(self.policy.block) and self.policy.is_blocked(url),
+            ignored=bool(self.policy.ignore) and self.policy.is_ignored(url), pending=True)
+        context = self.traced(url) if kind != "websocket" else None
+        if context is not None:
+            entry.trace_id, entry.span_id = context.trace_id, context.span_id
         self._live[key] = _Live(entry, now)
         self._requests.append(entry)
 
@@ -143,21 +140,21 @@ class NetworkRecorder:
         if live is None:
             return
         entry, status = live.entry, response.status
-        entry["status"] = status
+        entry.status = status
         headers = response.headers  # the headers Playwright already has: no round trip
         length = headers.get("content-length")
         if length and length.isdigit():
-            entry["size"] = int(length)
+            entry.size = int(length)
         if status in (429, 503) and headers.get("retry-after"):
-            entry["retry_after_s"] = _retry_after_s(headers["retry-after"])
+            entry.retry_after_s = _retry_after_s(headers["retry-after"])
         if status >= 400:
-            entry["error"] = f"HTTP {status}"
+            entry.error = f"HTTP {status}"
 
-    def _cancelled(self, key: Any, entry: dict[str, Any], t0: float) -> bool:
+    def _cancelled(self, key: Any, entry: RequestRecord, t0: float) -> bool:
         """An aborted request the page itself gave up on: a navigation, or an API call
         the app cancelled. A script, stylesheet or font aborted while the page stayed is
         Chromium refusing it (a 500 page served as the file): a failure."""
-        if entry["type"] not in ("script", "stylesheet", "font"):
+        if entry.type not in ("script", "stylesheet", "font"):
             return True
         try:
             frame = key.frame
@@ -178,17 +175,17 @@ class NetworkRecorder:
         entry = live.entry
         now = self.clock()
         if error is not None:
-            entry["error"] = error[:MAX_TEXT]
+            entry.error = error[:MAX_TEXT]
             if any(b in error for b in BENIGN_FAILURES) and self._cancelled(key, entry, live.t0):
-                entry["cancelled"] = True
+                entry.cancelled = True
         if status is not None:
-            entry["status"] = status
+            entry.status = status
         measured = _browser_duration_ms(key) if error is None else None
-        entry["duration_ms"] = round(measured if measured is not None else (now - live.t0) * 1000, 1)
-        entry["pending"] = False
+        entry.duration_ms = round(measured if measured is not None else (now - live.t0) * 1000, 1)
+        entry.pending = False
         cause, fatal = cause_of(entry, self.settings.statuses)
         if cause is not None:
-            entry.update(cause=str(cause), fatal=fatal, at_ms=round((now - self._window) * 1000, 1))
+            entry.cause, entry.fatal, entry.at_ms = cause, fatal, round((now - self._window) * 1000, 1)
             if fatal and not self._broken:
                 self._broken, self._broken_at = True, now
 
@@ -198,8 +195,7 @@ class NetworkRecorder:
             return
         loc = message.location or {}
         where = f"{mask_url(str(loc.get('url') or ''))}:{loc.get('lineNumber', 0)}:{loc.get('columnNumber', 0)}"
-        self._console.append({"type": kind, "text": str(message.text)[:MAX_TEXT], "location": where,
-                              "at_ms": self.now_ms()})
+        self._console.append(ConsoleMessage(kind, str(message.text)[:MAX_TEXT], where, self.now_ms()))
 
     # -- steps -------------------------------------------------------------------------
     def broken(self) -> bool:
@@ -210,13 +206,13 @@ class NetworkRecorder:
         """When (monotonic) the first request the app needs failed in this step."""
         return self._broken_at
 
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self) -> list[RequestRecord]:
         """The requests still running now (the app's own first), with how long so far."""
         now = self.clock()
-        out = [{**live.entry, "duration_ms": round((now - live.t0) * 1000, 1)} for live in self._live.values()]
-        return sorted(out, key=lambda e: (not e["first_party"], -e["duration_ms"]))
+        out = [replace(live.entry, duration_ms=round((now - live.t0) * 1000, 1)) for live in self._live.values()]
+        return sorted(out, key=lambda e: (not e.first_party, -(e.duration_ms or 0.0)))
 
-    def drain(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def drain(self) -> tuple[list[RequestRecord], list[ConsoleMessage]]:
         """This step's requests and console messages; a new window starts now. A request
         still running is in this step as ``pending`` (its time so far) and again in the
         step it finishes in (with a negative start)."""
@@ -226,8 +222,8 @@ class NetworkRecorder:
         where = {id(e): i for i, e in enumerate(requests)}
         for key, live in list(self._live.items()):
             if id(live.entry) in where:  # the step's copy stays as it is now, whatever comes later
-                requests[where[id(live.entry)]] = {**live.entry, "duration_ms": round((now - live.t0) * 1000, 1)}
-            carried = {**live.entry, "start_ms": round((live.t0 - now) * 1000, 1)}
+                requests[where[id(live.entry)]] = replace(live.entry, duration_ms=round((now - live.t0) * 1000, 1))
+            carried = replace(live.entry, start_ms=round((live.t0 - now) * 1000, 1))
             self._live[key] = _Live(carried, live.t0)
             self._requests.append(carried)
         self._window = now

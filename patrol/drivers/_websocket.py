@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..core.evidence import NAVIGATION, PAGE, SERVER, SocketClose, WebSocketRecord
 from ..core.urls import RequestPolicy, mask_url
 
 BINDING = "__patrolSocketClosed"
@@ -69,65 +70,6 @@ def socket_name(url: str) -> str:
 
 def silence_words(url: str, silent_ms: float) -> str:
     return f"{socket_name(url)}: no message for {silent_ms / 1000:.1f} s"
-
-
-# Who closed a socket: the server (or the network) unasked, the app itself
-# (``close()``), or the page going away (a navigation, a closed tab).
-SERVER, PAGE, NAVIGATION = "server", "page", "navigation"
-
-
-@dataclass(frozen=True)
-class SocketClose:
-    """One close of a socket: when (ms from the step's start), the code and reason the
-    page saw (1006: no close frame; None: the page did not say), and who closed it."""
-
-    at_ms: float
-    code: int | None
-    reason: str
-    by: str
-    error: str | None = None  # what Playwright reported as the socket's error, if anything
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"at_ms": self.at_ms, "code": self.code, "reason": self.reason, "by": self.by, "error": self.error}
-
-
-@dataclass(frozen=True)
-class WebSocketRecord:
-    """One page's WebSocket to one URL during one step (all its connections)."""
-
-    url: str  # token-masked
-    first_party: bool  # the app's own (and not ignored): may be a finding
-    opened_at_ms: float  # its current connection run began (negative: in an earlier step)
-    connections: int  # opened during the step
-    reconnects: int  # of those, opened again after a close the page did not make by navigating
-    frames_in: int
-    frames_out: int
-    closes: tuple[SocketClose, ...]  # during the step, oldest first
-    open: bool  # a connection was open when the step ended
-    longest_silence_ms: float  # the longest time without a message in (one that began earlier counts whole)
-    busy_silence_ms: float  # the longest such silence while the screen showed it was loading
-    # ... of those, the longest the socket ended with a message in this step: what the
-    # screen waited for (a socket idle by design never ends its silence, and is not named).
-    answered_busy_silence_ms: float
-    down_since_ms: float | None  # closed unasked and no message since (None: working)
-    down_while_busy: bool  # ... while the screen showed it was loading
-
-    @property
-    def closed(self) -> SocketClose | None:
-        """The step's last close, None when it never closed in the step."""
-        return self.closes[-1] if self.closes else None
-
-    def failing_closes(self) -> list[SocketClose]:
-        return [c for c in self.closes if c.by == SERVER]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "first_party": self.first_party, "opened_at_ms": self.opened_at_ms,
-                "connections": self.connections, "reconnects": self.reconnects, "frames_in": self.frames_in,
-                "frames_out": self.frames_out, "closes": [c.to_dict() for c in self.closes],
-                "closed": self.closed.to_dict() if self.closed else None, "open": self.open,
-                "longest_silence_ms": self.longest_silence_ms, "busy_silence_ms": self.busy_silence_ms,
-                "answered_busy_silence_ms": self.answered_busy_silence_ms,
-                "down_since_ms": self.down_since_ms, "down_while_busy": self.down_while_busy}
 
 
 @dataclass

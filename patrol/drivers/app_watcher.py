@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+from ..core.evidence import AppStateEvent
 from ..core.vocabulary import Kind, Reason
 from ..errors import ActionFailed
 from .base import DriverEvents
@@ -109,8 +109,7 @@ class AppStateWatch:
         if self.reported == reason:
             return
         self.reported = reason
-        events.app_state.append({"reason": reason, "message": message, "app": expected, "foreground": front,
-                                 "app_state": state})
+        events.app_state.append(AppStateEvent(reason, message, app=expected, foreground=front, app_state=state))
 
     def classify(self, expected: str, front: str, state: int) -> tuple[Reason, str]:
         if state in (0, 1):
@@ -148,8 +147,7 @@ class Watcher:
         await self.observe()
         if len(self.events.app_state) > before:
             state = self.events.app_state.pop()
-            raise ActionFailed(state["message"], reason=state["reason"],
-                               evidence={k: v for k, v in state.items() if k not in ("message", "reason")})
+            raise ActionFailed(state.message, reason=state.reason, evidence=dict(state.details()))
 
     def freeze_watch(self, delay_s: float = 0.0) -> FreezeWatch:
         return FreezeWatch(self.shoot, self.busy, delay_s)
@@ -176,10 +174,9 @@ class Watcher:
         return events
 
 
-def frozen_event(watch: FreezeWatch, waiting_for: str) -> dict[str, Any]:
-    return {
-        "reason": Reason.FROZEN_SCREEN, "kind": Kind.STALL, "fatal": True,
-        "message": f"the screen stayed frozen for {watch.seconds:.1f}s while waiting for {waiting_for} "
-                   f"to appear: all {watch.samples} screenshots were identical",
-        "waiting_for": waiting_for, "screenshots": watch.samples,
-    }
+def frozen_event(watch: FreezeWatch, waiting_for: str) -> AppStateEvent:
+    return AppStateEvent(
+        Reason.FROZEN_SCREEN, kind=Kind.STALL, fatal=True,
+        message=f"the screen stayed frozen for {watch.seconds:.1f}s while waiting for {waiting_for} "
+                f"to appear: all {watch.samples} screenshots were identical",
+        waiting_for=waiting_for, screenshots=watch.samples)

@@ -44,6 +44,7 @@ import httpx
 from selenium.common.exceptions import NoSuchElementException, TimeoutException, WebDriverException
 
 from ..config.resolve import resolve_tree, resolve_url
+from ..core.evidence import DialogRecord
 from ..core.geometry import Box
 from ..core.layout import ScreenLayout
 from ..core.vocabulary import Kind, Reason, Target
@@ -441,11 +442,10 @@ class AppiumDriver(Driver):
         matched = answer.matches(message)
         accept = answer.accept and matched
         typed = await self.s.answer_alert(accept, answer.prompt)
-        self.watcher.events.dialogs.append({
+        self.watcher.events.dialogs.append(DialogRecord(
             # Appium cannot tell an alert from a confirm: a prompt is one that took text.
-            "type": "prompt" if typed else "alert", "message": MASKER.mask(message),
-            "answer": "accepted" if accept else "dismissed", "armed": True, "expected": answer.text, "matched": matched,
-        })
+            type="prompt" if typed else "alert", message=MASKER.mask(message),
+            answer="accepted" if accept else "dismissed", armed=True, expected=answer.text, matched=matched))
 
     # -- looking ----------------------------------------------------------------------------------
     async def is_visible(self, locator: Locator) -> bool:

@@ -13,11 +13,12 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ..core.capabilities import NONE, Capability
+from ..core.evidence import DriverEvents as DriverEvents  # re-exported: the driver hands them out
 from ..core.geometry import Box
 from ..core.vocabulary import Reason
 from ..errors import ActionFailed
@@ -26,31 +27,6 @@ from ..journey.model import Journey, Locator
 if TYPE_CHECKING:
     from ..config import Config
     from ..core.layout import ScreenLayout
-    from ._websocket import WebSocketRecord
-
-
-@dataclass
-class DriverEvents:
-    """What the app did on its own while a step ran (drained after every step)."""
-
-    page_errors: list[dict[str, Any]] = field(default_factory=list)  # uncaught JS errors
-    failed_requests: list[dict[str, Any]] = field(default_factory=list)  # fetch/XHR failed or 5xx
-    bad_documents: list[dict[str, Any]] = field(default_factory=list)  # document answered >= 400
-    app_state: list[dict[str, Any]] = field(default_factory=list)  # app left foreground, crashed...
-    # JavaScript dialogs that opened: {"type": alert|confirm|prompt|beforeunload, "message",
-    # "answer": accepted|dismissed, "armed": bool, "expected": words or None, "matched": bool}
-    dialogs: list[dict[str, Any]] = field(default_factory=list)
-    # Complete network evidence (web): every request of the step, whatever its type or
-    # site, as ``drivers._network`` describes an entry; and the console's errors and
-    # warnings ({"type", "text", "location", "at_ms"}). Evidence, not events of note:
-    # ``__bool__`` leaves them out.
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    console: list[dict[str, Any]] = field(default_factory=list)
-    # Every WebSocket of the step (web): connections, closes, frames, silences (``drivers._websocket``).
-    websockets: list[WebSocketRecord] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.page_errors or self.failed_requests or self.bad_documents or self.app_state or self.dialogs)
 
 
 @dataclass(frozen=True)

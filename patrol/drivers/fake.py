@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..core.capabilities import Capability
+from ..core.evidence import BadDocument, DialogRecord, FailedRequest, PageError
 from ..core.geometry import Box
 from ..core.vocabulary import Reason
 from ..errors import ActionFailed, BrowserCrashed, RobotError
@@ -55,9 +56,9 @@ class Reaction:
     fail: str | None = None  # the action fails with this reason (an ActionFailed)
     robot_error: str | None = None  # the robot itself fails here (a RobotError with this message)
     crash: bool = False  # the engine dies once the action is done
-    failed_requests: list[dict[str, Any]] = field(default_factory=list)  # fetch/XHR that failed or answered 5xx
-    page_errors: list[dict[str, Any]] = field(default_factory=list)  # uncaught script errors
-    bad_documents: list[dict[str, Any]] = field(default_factory=list)  # the page itself answered >= 400
+    failed_requests: list[FailedRequest] = field(default_factory=list)  # fetch/XHR that failed or answered 5xx
+    page_errors: list[PageError] = field(default_factory=list)  # uncaught script errors
+    bad_documents: list[BadDocument] = field(default_factory=list)  # the page itself answered >= 400
     show: list[str] = field(default_factory=list)  # elements that appear on the current screen
     hide: list[str] = field(default_factory=list)  # elements that go away
     dialog: tuple[str, str] | None = None  # a JavaScript dialog opens: (type, message)
@@ -172,9 +173,9 @@ class FakeDriver(Driver):
         answer = self.dialog_answer
         matched = answer is None or answer.matches(message)
         accept = answer is not None and answer.accept and matched
-        self.events.dialogs.append({"type": kind, "message": message, "answer": "accepted" if accept else "dismissed",
-                                    "armed": answer is not None, "expected": answer.text if answer else None,
-                                    "matched": matched})
+        self.events.dialogs.append(DialogRecord(type=kind, message=message, answer="accepted" if accept else "dismissed",
+                                                armed=answer is not None, expected=answer.text if answer else None,
+                                                matched=matched))
 
     def _navigate(self, url: str) -> None:
         parts = urlsplit(url)

@@ -19,6 +19,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from ..config.tracing import TracingSettings
 from ..config.web import NetworkSettings, PageSettings
 from ..core.capabilities import WEB
+from ..core.evidence import DialogRecord, PageError
 from ..core.geometry import Box
 from ..core.layout import ScreenLayout
 from ..core.text import first_line
@@ -291,7 +292,7 @@ class PlaywrightDriver(Driver):
     def _on_page_error(self, page: Page, error: Any) -> None:
         if self._page_error_at is None:
             self._page_error_at = time.monotonic()
-        self._events.page_errors.append({"message": str(error), "url": mask_url(page.url), "at_ms": self.network.now_ms()})
+        self._events.page_errors.append(PageError(str(error), mask_url(page.url), self.network.now_ms()))
 
     async def _on_dialog(self, dialog: Dialog) -> None:
         """Answer as the journey armed it (``dialog:``); unarmed, dismiss as Playwright
@@ -305,10 +306,9 @@ class PlaywrightDriver(Driver):
             self._unexpected_dialogs += 1
         self._last_dialog = {"type": dialog.type, "message": message}
         if len(self._events.dialogs) < MAX_DIALOGS_KEPT:  # a page calling alert() in a loop sends thousands
-            self._events.dialogs.append({
-                "type": dialog.type, "message": message, "answer": "accepted" if accept else "dismissed",
-                "armed": answer is not None, "expected": answer.text if answer else None, "matched": matched,
-            })
+            self._events.dialogs.append(DialogRecord(
+                type=dialog.type, message=message, answer="accepted" if accept else "dismissed",
+                armed=answer is not None, expected=answer.text if answer else None, matched=matched))
         try:
             if accept:
                 await dialog.accept(answer.prompt if answer and answer.prompt is not None else "")
