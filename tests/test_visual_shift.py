@@ -161,7 +161,7 @@ def test_demo_bank_layout_shift_is_one_inserted_block_and_a_move(patrol, baselin
     assert ("a 960×300 block appeared at y=84 ('限时活动：新客理财专享 参考年化 3.20%，1 元起投'); "
             "the content below moved down 320 px unchanged" in f["message"]), f["message"]
     assert shift["blocks"] == [{"kind": "appeared", "side": "actual", "x": 160, "y": 84, "width": 960, "height": 300,
-                                "dy": 0, "text": "限时活动：新客理财专享 参考年化 3.20%，1 元起投"}], shift
+                                "dy": 0, "text": "限时活动：新客理财专享 参考年化 3.20%，1 元起投", "blank": False}], shift
     assert f["evidence"]["diff_pixels"] > 300_000  # the exact count of the whole diff stays in the evidence
 
 

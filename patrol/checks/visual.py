@@ -112,7 +112,8 @@ class Visual(Check):
         if isinstance(name, Invalid) or isinstance(mask, Invalid) or isinstance(colour, Invalid) or isinstance(area, Invalid) \
                 or isinstance(level, Invalid) or isinstance(dynamic, Invalid):
             return INVALID
-        return VisualSpec(name, tuple(mask), float(colour), area, str(area_raw), MatchLevel(level), bool(dynamic))
+        area_text = str(area_raw) if "area_tolerance" in value else "0px"
+        return VisualSpec(name, tuple(mask), float(colour), area, area_text, MatchLevel(level), bool(dynamic))
 
     async def look(self, sc: StepContext, spec: VisualSpec) -> list[Finding] | Verdict:
         png = sc.evidence.screenshot_png
@@ -269,7 +270,7 @@ async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: 
         # went or moved, with its words.
         evidence["shift"]["blocks"] = [
             {"kind": p.kind, "side": p.side, "x": p.box.x, "y": p.box.y, "width": p.box.w, "height": p.box.h,
-             "dy": p.dy, "text": labels.get((p.box, p.side), "")}
+             "dy": p.dy, "text": labels.get((p.box, p.side), ""), "blank": p.blank}
             for p in shift.story if p.box is not None]
     return [Finding(kind=Kind.RENDER, reason=Reason.VISUAL_DIFF, message=message, evidence=evidence)]
 
@@ -315,7 +316,7 @@ async def _block_labels(sc: StepContext, shift: Shift, layouts: Layouts, baselin
 
     labels: dict[tuple[Box, str], str] = {}
     baseline_image: np.ndarray | None = None
-    for p in [p for p in shift.story if p.box is not None][:3]:
+    for p in [p for p in shift.story if p.box is not None and not p.blank][:3]:
         assert p.box is not None
         said = text_in(layouts.actual if p.side == "actual" else layouts.baseline, p.box)
         if not said:

@@ -70,7 +70,7 @@ def cmd(args: argparse.Namespace) -> int:
 
 def diagnose(config: Config) -> list[Item]:
     items = [chromium(config), *tesseract(config), cjk_fonts(), *appium(config), state_database(config)]
-    return items + [fleet_extras(config)] + receivers(config)
+    return items + capture(config) + [fleet_extras(config)] + receivers(config)
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
@@ -177,6 +177,55 @@ def appium(config: Config) -> list[Item]:
     else:
         items.append(Item("appium (local)", False, f"no local Appium in {home}", "make appium", required=False))
     return items
+
+
+def capture(config: Config) -> list[Item]:
+    """``appium.network.capture`` on: the proxy listens where configured, a TLS handshake
+    through it trusting only its CA works, and each Android device patrol.yaml names
+    (by udid, through adb) has its proxy set to it."""
+    section = config.appium.network
+    if not section.capture:
+        return []
+    from ..drivers.capture_proxy import CaptureFailed, self_check
+
+    confdir = config.path(Path(section.ca_dir).expanduser()) if section.ca_dir else None
+    try:
+        listener = self_check(section.listen, confdir)
+    except CaptureFailed as e:
+        return [Item("capture proxy", False, str(e), "free the port, or set appium.network.listen to a free HOST:PORT "
+                     "(docs/mobile.md, 'Network capture')")]
+    try:
+        items = [Item("capture proxy", True, f"listens on {listener.address}; TLS through it with its CA works "
+                      f"(devices trust {listener.ca_cert})")]
+        for name, device in config.appium.devices.items():
+            caps = {k.split(":")[-1]: v for k, v in device.capabilities.items()}
+            if str(caps.get("platformName", "")).lower() == "android":
+                items.append(android_proxy(str(name), str(caps.get("udid") or ""), section.listen, listener.port))
+    finally:
+        listener.close()
+    return items
+
+
+def android_proxy(name: str, udid: str, listen: str | None, port: int) -> Item:
+    """Whether an Android device's global HTTP proxy names the capture proxy's port."""
+    label = f"capture on {name}"
+    setting = f"adb -s {udid or 'UDID'} shell settings put global http_proxy HOST:{port}"
+    if listen is None:
+        return Item(label, False, "appium.network.listen is not set: the proxy takes a free port each run, which a "
+                    "device cannot be pointed at", "set appium.network.listen to HOST:PORT (e.g. 0.0.0.0:8080)")
+    adb = shutil.which("adb")
+    if adb is None or not udid:
+        return Item(label, False, "cannot ask the device for its proxy (no adb on PATH, or no udid in its "
+                    "capabilities)", f"{setting} (an emulator: 10.0.2.2:{port}, or `adb reverse tcp:{port} "
+                    f"tcp:{port}` and 127.0.0.1:{port})", required=False)
+    answer = _run([adb, "-s", udid, "shell", "settings", "get", "global", "http_proxy"])
+    value = answer.stdout.strip() if answer is not None and answer.returncode == 0 else ""
+    if not value or value == "null":
+        return Item(label, False, f"{udid} has no global HTTP proxy: the app's traffic does not reach Patrol", setting)
+    if not value.endswith(f":{port}"):
+        return Item(label, False, f"{udid}'s global HTTP proxy is {value}, not the capture proxy's port {port}", setting)
+    return Item(label, True, f"{udid} sends its traffic through {value} (the app's network security config must "
+                "trust user CAs: docs/mobile.md)")
 
 
 def appium_reachable(url: str, source: str) -> Item:

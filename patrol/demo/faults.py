@@ -74,6 +74,11 @@ DEFAULT_THIRD_PARTY_STATUS = 500
 
 DEFAULT_TOAST = "系统繁忙"
 DEFAULT_SHIFT_MS = 500
+# What restyle may change: the colours only, or the spacing only (the match levels' pairs).
+RESTYLES: dict[str, str] = {
+    "color": ".topbar{background:#1565c0}.nav a.active{color:#1565c0}.assets-value{color:#1565c0}",
+    "spacing": ".main{padding-top:64px}",
+}
 MAX_DELAY_MS = 600_000
 HANG_AFTER_MS = 300  # frozen_script / dialog_flood start this long after the page has loaded
 HUGE_DOM_ROWS = 150_000
@@ -96,6 +101,10 @@ FAULTS: dict[str, str] = {
     "broken_image": "broken_image: the promo banner on /home points to a 404 (no value)",
     "layout_shift": f"layout_shift[=MS]: MS ms (default {DEFAULT_SHIFT_MS}) after load a 300px banner "
     "is inserted at the top and pushes the content down",
+    "restyle": "restyle=color|spacing: every page is restyled: color, the header bar and the total assets turn "
+    "blue (text and layout unchanged); spacing, the page's content starts 40 px lower (text and colours unchanged)",
+    "as_of": "as_of=YYYY-MM-DD: the net-value chart's caption on /home ends with 截至 YYYY-MM-DD (a date that "
+    "changes from day to day, as real statements' do)",
     "frozen_spinner": f"frozen_spinner=PAGE[,PAGE...]: the page's spinner never goes away and its content "
     f"never shows (pages: {_pg})",
     "static_500": f"static_500=FILE[,FILE...]: the static file answers HTTP 500 (files: {', '.join(STATIC_FILES)}; "
@@ -211,6 +220,14 @@ def normalize(name: str, value: str | None) -> str | None:
         if value in (None, ""):
             return None
         return str(_ms(name, value))
+    if name == "restyle":
+        if value not in RESTYLES:
+            raise ValueError(f"fault {name}: {value!r} is not one of {', '.join(RESTYLES)}")
+        return value
+    if name == "as_of":
+        if value is None or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            raise ValueError(f"fault {name}: {value!r} is not a date like 2026-01-05")
+        return value.strip()
     if name == "ws_delay":
         if value is None or not value.strip():
             raise ValueError(f"fault {name} needs a value: {FAULTS[name]}")
@@ -361,6 +378,16 @@ class FaultSet:
         if not on:
             return None
         return int(value) if value else DEFAULT_SHIFT_MS
+
+    def restyle(self) -> str | None:
+        """How every page is restyled (RESTYLES), or None."""
+        on, value = self._get("restyle")
+        return value if on else None
+
+    def as_of(self) -> str | None:
+        """The date the home page's chart caption shows, or None."""
+        on, value = self._get("as_of")
+        return value if on else None
 
     def nan_balance(self) -> bool:
         return self.has("nan_balance")

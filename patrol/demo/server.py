@@ -103,6 +103,8 @@ Page names: login, home, funds, fund, sign, transfer, confirm, success, cards, b
 - ``error_toast[=TEXT]``: a toast ``#toast`` (default 系统繁忙) over every page after load
 - ``broken_image``: the promo banner's src is a 404
 - ``layout_shift[=MS]``: MS ms (default 500) after load a 300px ``#late-banner`` pushes content down
+- ``restyle=color|spacing``: every page's colours (header, total assets) or spacing (content 40 px lower) change
+- ``as_of=YYYY-MM-DD``: the home page's chart caption ends with 截至 that date
 - ``frozen_spinner=PAGE[,..]``: that page's spinner never goes away, its content never shows
 - ``frozen_script=PAGE[,..]``: 0.3 s after that page has loaded, its script loops forever (a frozen tab)
 - ``dialog_flood=PAGE[,..]``: 0.3 s after that page has loaded, ``alert()`` in a loop, forever
@@ -150,7 +152,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from . import data, live
-from .faults import FAULTS, HUGE_DOM_ROWS, RETRY_AFTER_S, FaultSet, parse_fault
+from .faults import FAULTS, HUGE_DOM_ROWS, RESTYLES, RETRY_AFTER_S, FaultSet, parse_fault
 from .tracing import ServerTracing, otlp_from_env
 
 Json = dict[str, Any]  # a JSON object as the API reads and writes it
@@ -592,6 +594,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _extra_head(self) -> str:
         """What the broken_font and third_party faults add to every page's head."""
         faults, extra = self.bank.faults, ""
+        if (restyle := faults.restyle()) is not None:
+            extra += f"<style>{RESTYLES[restyle]}</style>\n"
         if faults.broken_font():
             extra += ('<style>@font-face{font-family:"Patrol Brand";src:url(/static/fonts/brand.woff2) format("woff2")}'
                       '.brand{font-family:"Patrol Brand","Noto Sans CJK SC",sans-serif}</style>\n')
@@ -735,7 +739,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def api_nav(self, session: Session, body: Json) -> Any:
         key = "series" if self.bank.faults.no_chart() else "points"  # the bug: a renamed field
-        return {"fund": data.FUNDS[0]["name"], "period": "近 90 日", key: data.nav_points()}
+        as_of = self.bank.faults.as_of()
+        period = "近 90 日" + (f" · 截至 {as_of}" if as_of else "")
+        return {"fund": data.FUNDS[0]["name"], "period": period, key: data.nav_points()}
 
     def api_funds(self, session: Session, body: Json) -> Any:
         return {"funds": [{k: f[k] for k in ("code", "name", "type", "nav", "change", "risk")} for f in data.FUNDS]}

@@ -443,3 +443,42 @@ def spki_hash(cert_pem: Path) -> str | None:
         return None
 
 
+
+
+class _Nobody:
+    """A sink that records nothing (``self_check``'s listener)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args: None
+
+
+def self_check(listen: str | None, confdir: Path | None = None, timeout_s: float = 5.0) -> CaptureListener:
+    """Listen as configured and make one TLS handshake through the proxy trusting only
+    its CA (what a set-up device does); ``CaptureFailed`` saying what failed. Blocking:
+    the proxy runs in its own thread; the caller closes the listener it returns."""
+    import ssl
+
+    loop = asyncio.new_event_loop()  # never run: nothing is recorded
+    listener = open_listener(_Nobody(), loop, listen, confdir)
+    host = "127.0.0.1" if listener.host in ("0.0.0.0", "::", "") else listener.host
+    probe_host = "patrol-doctor.invalid"  # never resolved: the proxy answers the handshake itself
+    try:
+        with socket.create_connection((host, listener.port), timeout=timeout_s) as raw:
+            raw.sendall(f"CONNECT {probe_host}:443 HTTP/1.1\r\nHost: {probe_host}:443\r\n\r\n".encode())
+            answer = raw.recv(4096).decode("latin-1")
+            if " 200 " not in answer.split("\r\n", 1)[0] + " ":
+                raise CaptureFailed(f"the proxy at {listener.address} answered CONNECT with "
+                                    f"{answer.splitlines()[0] if answer else 'nothing'}")
+            context = ssl.create_default_context(cafile=str(listener.ca_cert))
+            with context.wrap_socket(raw, server_hostname=probe_host) as tls:
+                tls.getpeercert()
+    except CaptureFailed:
+        listener.close()
+        raise
+    except (OSError, ssl.SSLError) as e:
+        listener.close()
+        raise CaptureFailed(f"a TLS handshake through the proxy at {listener.address} trusting its CA "
+                            f"({listener.ca_cert}) failed: {e}") from None
+    finally:
+        loop.close()
+    return listener

@@ -99,7 +99,7 @@ def layout_changes(baseline: ScreenLayout, actual: ScreenLayout) -> list[str]:
     What is off screen in both is not part of this screen's layout."""
     a = [e for e in baseline.elements if not e.inline]
     b = [e for e in actual.elements if not e.inline]
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     opcodes = SequenceMatcher(None, [e.path for e in a], [e.path for e in b], autojunk=False).get_opcodes()
     for tag, i1, i2, j1, j2 in opcodes:
         if tag == "equal":
@@ -107,11 +107,13 @@ def layout_changes(baseline: ScreenLayout, actual: ScreenLayout) -> list[str]:
                 if not (_on_screen(ea, baseline) or _on_screen(eb, actual)):
                     continue
                 if any(abs(p - q) > LAYOUT_SLACK_PX for p, q in zip(ea.box, eb.box)):
-                    out.append(f"{_name(eb.path)} {_where(ea.box)} is now {_where(eb.box)}")
+                    out.append((eb.path, f"{_name(eb.path)} {_where(ea.box)} is now {_where(eb.box)}"))
             continue
-        out += [f"{_name(e.path)} {_where(e.box)} is gone" for e in a[i1:i2] if _on_screen(e, baseline)]
-        out += [f"{_name(e.path)} is new at {_where(e.box)}" for e in b[j1:j2] if _on_screen(e, actual)]
-    return out
+        out += [(e.path, f"{_name(e.path)} {_where(e.box)} is gone") for e in a[i1:i2] if _on_screen(e, baseline)]
+        out += [(e.path, f"{_name(e.path)} is new at {_where(e.box)}") for e in b[j1:j2] if _on_screen(e, actual)]
+    # The innermost first: a card that moved says more than the page that grew around it.
+    paths = [p for p, _ in out]
+    return [phrase for _, phrase in sorted(out, key=lambda c: any(p.startswith(c[0] + ">") for p in paths))]
 
 
 def _content(layout: ScreenLayout, dynamic: bool) -> list[tuple[str, str]]:

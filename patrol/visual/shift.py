@@ -64,6 +64,7 @@ class Phrase:
     side: Literal["actual", "baseline"] = "actual"
     kind: Literal["appeared", "disappeared", "moved", "moved_block"] = "moved"
     dy: int = 0
+    blank: bool = False  # the block is empty space (rows alike the ones beside it): nothing to read
 
 
 # What a block said: (its box, which screen) -> its text, "" when none is known.
@@ -93,7 +94,7 @@ class Shift:
         the content below moved down 96 px unchanged"; ``label`` names a block's text."""
         parts = []
         for p in self.story:
-            said = label(p.box, p.side) if label is not None and p.box is not None else ""
+            said = label(p.box, p.side) if label is not None and p.box is not None and not p.blank else ""
             parts.append(p.text.replace("{label}", f" ('{said}')" if said else ""))
         return "; ".join(parts)
 
@@ -236,6 +237,13 @@ def _choose(candidates: list[_Run], distinct: np.ndarray) -> list[_Run]:
     return sorted(taken, key=lambda r: r.a)
 
 
+def _blank(img: np.ndarray, y0: int, y1: int) -> bool:
+    """Every row of the block is like a row next to it (above or below): empty space."""
+    h = img.shape[0]
+    refs = [r for r in (y0 - 1, y1) if 0 <= r < h]
+    return any(bool((img[y0:y1] == img[r][None]).all()) for r in refs)
+
+
 def _block_box(img: np.ndarray, y0: int, y1: int) -> Box:
     """The rows' box, narrowed to the pixels that differ from both rows next to it
     (above and below): a banner on a page's background is as big as the banner,
@@ -304,12 +312,12 @@ def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, m
             if last and before < 0:
                 revealed = nb
             else:
-                events.append(("inserted", (_block_box(b, pb, run.b), pb, run.b)))
+                events.append(("inserted", (_block_box(b, pb, run.b), pb, run.b, _blank(b, pb, run.b))))
         elif nb == 0 and na > 0:
             if last and before > 0:
                 pushed_out = na
             else:
-                events.append(("removed", (_block_box(a, pa, run.a), pa, run.a)))
+                events.append(("removed", (_block_box(a, pa, run.a), pa, run.a, _blank(a, pa, run.a))))
         elif na > 0:  # changed in place: compared row by row from the gap's start
             k = min(na, nb)
             source[pb:pb + k] = np.arange(pa, pa + k)
@@ -343,9 +351,9 @@ def _pair_moved_blocks(a: np.ndarray, b: np.ndarray, events: list[tuple[str, Any
     """A block removed in one place and the same rows inserted in another is one
     block that moved (the runs around it cannot both be kept in order)."""
     for ins in [e for e in events if e[0] == "inserted"]:
-        _, b0, b1 = ins[1]
+        _, b0, b1, _ = ins[1]
         for i, (kind, what) in enumerate(events):
-            box, a0, a1 = what if kind == "removed" else (None, 0, 0)
+            box, a0, a1, _ = what if kind == "removed" else (None, 0, 0, False)
             if box is not None and a1 - a0 == b1 - b0 and _near(a[a0:a1], b[b0:b1], margin).all():
                 source[b0:b1] = np.arange(a0, a1)
                 new_rows[b0:b1] = False
@@ -368,7 +376,13 @@ def _moved_and_story(events: list[tuple[str, Any]], dirty: np.ndarray) -> tuple[
     moved: list[Moved] = []
     story: list[Phrase] = []
     for i, (kind, what) in enumerate(merged):
-        if kind == "inserted":
+        if kind in ("inserted", "removed") and what[3]:  # rows alike their neighbours: space, not a block
+            box = what[0]
+            verb = "appeared at" if kind == "inserted" else "disappeared from"
+            story.append(Phrase(f"{box.h} px of empty space {verb} y={box.y}", box,
+                                "actual" if kind == "inserted" else "baseline",
+                                "appeared" if kind == "inserted" else "disappeared", blank=True))
+        elif kind == "inserted":
             box = what[0]
             story.append(Phrase(f"a {box.w}×{box.h} block appeared at y={box.y}{{label}}", box, "actual", "appeared"))
         elif kind == "removed":
