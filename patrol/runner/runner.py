@@ -432,9 +432,7 @@ class Runner:
         finally:
             await self._close_journey(journey, driver, engine, store, journey_dir, result)
             result.duration_ms = round((time.monotonic() - t0) * 1000, 1)
-            trace = self._traces.pop(id(memory), None)
-            if trace is not None:
-                trace.end(result)
+            self._end_trace(memory, result)
             self._emit("journey_finished", journey, result)
         return result
 
@@ -453,6 +451,11 @@ class Runner:
         if id(trace.export) not in self._exports:
             self._exports.add(id(trace.export))
             self._export_list.append(trace.export)
+
+    def _end_trace(self, memory: JourneyMemory, result: JourneyResult) -> None:
+        trace = self._traces.pop(id(memory), None)
+        if trace is not None:
+            trace.end(result)
 
     def _begin_step_trace(self, sc: StepContext) -> None:
         """The step's span, and its trace context where the step's requests pick it up."""
