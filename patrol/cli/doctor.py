@@ -69,7 +69,7 @@ def cmd(args: argparse.Namespace) -> int:
 
 
 def diagnose(config: Config) -> list[Item]:
-    items = [chromium(config), *tesseract(config), cjk_fonts(), *appium(config), state_database(config)]
+    items = [chromium(config), *tesseract(config), *rapidocr(config), cjk_fonts(), *appium(config), state_database(config)]
     return items + capture(config) + [fleet_extras(config)] + receivers(config)
 
 
@@ -139,6 +139,23 @@ def tesseract(config: Config) -> list[Item]:
             items.append(Item(f"ocr language {part}", False, "no language data (needed by ocr.lang " + "+".join(wanted) + ")",
                               f"apt-get install {package}"))
     return items
+
+
+def rapidocr(config: Config) -> list[Item]:
+    """With ``ocr.engine`` rapidocr or both: are RapidOCR's models in its wheel? (Not loaded here.)"""
+    if config.ocr.engine == "tesseract":
+        return []
+    from ..ocr import rapid
+    from ..ocr.tess import EngineError
+
+    try:
+        paths = rapid.model_paths()
+    except EngineError as e:
+        return [Item("rapidocr", False, f"{e} (needed by ocr.engine {config.ocr.engine})",
+                     "pip install --force-reinstall rapidocr onnxruntime")]
+    ident = rapid.engine_id().split("|")
+    return [Item("rapidocr", True, f"{', '.join(ident[:2])}; models {', '.join(p.name for p in paths.values())} "
+                                   f"from the wheel ({rapid.model_dir()})")]
 
 
 def cjk_fonts() -> Item:

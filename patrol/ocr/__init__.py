@@ -1,5 +1,5 @@
-"""Reading the screen like a person: Tesseract OCR of screenshots (Simplified
-Chinese and English) and fuzzy matching of what was read.
+"""Reading the screen like a person: OCR of screenshots (Simplified Chinese and
+English) by Tesseract or RapidOCR, and fuzzy matching of what was read.
 
     from patrol.ocr import read, find
     result = read(png_bytes)                    # or an RGB(A) array; region=Box(x, y, w, h)
@@ -8,6 +8,7 @@ Chinese and English) and fuzzy matching of what was read.
     find(result, "NaN", exact=True)             # case-sensitive, whole word
     box = await locate_text(png_bytes, "转入")   # the service actions use: a Box or None
     read(png_bytes, store=store_at(".patrol/ocr-cache"))  # same pixels as any earlier run: no Tesseract
+    read(png_bytes, engine="rapidocr")          # the second engine (patrol.ocr.rapid): PP-OCR on onnxruntime
 
 The names are loaded on first use (PEP 562), so importing ``patrol.ocr`` (or
 ``patrol.ocr.locate``) does not load NumPy, OpenCV or Tesseract.

@@ -41,6 +41,8 @@ MODELS = {"Det": "PP-OCRv6_det_small.onnx", "Rec": "PP-OCRv6_rec_small.onnx"}
 # 12 px grey captions at their own size (measured on the corpus, benchmarks/ocr.py).
 UPSCALE_1X = 2.0
 _MAX_SIDE = 2560  # RapidOCR's default 2000 shrinks a 2532 px phone screen
+# What changes readings beyond the versions and models (part of the cache key).
+SETUP = f"det max {_MAX_SIDE}, no cls, 1x upscale {UPSCALE_1X}"
 
 
 def model_dir() -> Path:
@@ -67,7 +69,7 @@ def engine_id() -> str:
     """What identifies RapidOCR's readings: its version, onnxruntime's, and each
     model file's size and modification time (new models mean new readings)."""
     parts = []
-    for dist in ("rapidocr", "onnxruntime"):
+    for dist in ("rapidocr", "onnxruntime"):  # then how they are set up here: a new setup, new readings
         try:
             parts.append(f"{dist} {importlib.metadata.version(dist)}")
         except importlib.metadata.PackageNotFoundError:
@@ -79,7 +81,7 @@ def engine_id() -> str:
     for key, path in paths.items():
         st = path.stat()
         parts.append(f"{key}:{path.name}:{st.st_size}:{st.st_mtime_ns}")
-    return "|".join(parts)
+    return "|".join(parts + [SETUP])
 
 
 _engine: Any = None
@@ -104,6 +106,10 @@ def _load() -> Any:
                 "Global.use_cls": False,
                 "Global.return_word_box": True,
                 "Global.max_side_len": _MAX_SIDE,
+                # Detection at the image's own size (up to _MAX_SIDE): RapidOCR's default
+                # enlarges the shorter side to 736 px, so a 300x50 label became 4416x736.
+                "Det.limit_type": "max",
+                "Det.limit_side_len": _MAX_SIDE,
                 "Det.model_path": str(paths["Det"]),
                 "Rec.model_path": str(paths["Rec"]),
                 "EngineConfig.onnxruntime.intra_op_num_threads": 1,
