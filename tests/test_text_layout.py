@@ -144,3 +144,26 @@ def test_clipped_text_faults_are_found_on_the_web(patrol, faulty_bank):
     assert later == []
     page = (p.run_dir / "index.html").read_text(encoding="utf-8")
     assert str(escape("'¥ 128,460.52' (#total-assets) ends in an ellipsis")) in page
+
+
+def test_text_layout_settings_parse_in_patrol_yaml_and_journeys(tmp_path):
+    from patrol.checks.text_layout import TextLayoutParams
+    from patrol.config import load_config
+    from patrol.errors import ConfigError, InputError
+    from patrol.journey import load_journey
+
+    config = tmp_path / "patrol.yaml"
+    config.write_text("text_layout: {ignore: [.ticker, '#legal']}\ndetectors: {overlapping_text: false}\n", encoding="utf-8")
+    loaded = load_config(str(config))
+    assert loaded.settings.text_layout.ignore == (".ticker", "#legal")
+    assert not loaded.detectors.on("overlapping_text") and loaded.detectors.on("clipped_text")
+    config.write_text("text_layout: {ignore: [.ticker], skip: [x]}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="skip"):
+        assert load_config(str(config)).settings is None
+    journey = tmp_path / "j.yaml"
+    journey.write_text("name: j\nbase_url: http://x\ntext_layout: {ignore: ['.fund-name']}\n"
+                       "detectors: {clipped_text: false}\nsteps:\n  - goto: /\n", encoding="utf-8")
+    assert load_journey(journey).options["text_layout"] == TextLayoutParams((".fund-name",))
+    journey.write_text("name: j\nbase_url: http://x\ntext_layout: {ignore: 3}\nsteps:\n  - goto: /\n", encoding="utf-8")
+    with pytest.raises(InputError, match="text_layout"):
+        load_journey(journey)

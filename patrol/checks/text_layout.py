@@ -7,7 +7,7 @@ element is a ``render`` finding once per journey:
   its border), or running off the screen's edge;
 - ``overlapping_text``: two elements' text drawn over each other.
 
-A journey's ``text_layout: {ignore: [selectors]}`` leaves parts of its pages alone;
+``text_layout: {ignore: [selectors]}`` in patrol.yaml and/or a journey leaves parts of pages alone;
 ``detectors: {clipped_text: false}`` (or ``overlapping_text``) switches a kind off.
 """
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.geometry import Box
+from ..core.jsontypes import json_list
 from ..core.vocabulary import Kind, Reason
 from ..journey.loader import journey_key
 from ..journey.parsing import INVALID, Invalid, ParseContext
@@ -164,12 +165,11 @@ class TextLayout(Check):
         return detector_on(sc, "clipped_text") or detector_on(sc, "overlapping_text")
 
     async def run(self, sc: StepContext, params: Any) -> list[Finding]:
-        settings = sc.journey.options.get("text_layout")
-        ignore = settings.ignore if isinstance(settings, TextLayoutParams) else ()
+        ignore = self.ignored(sc)
         rows = await sc.driver.text_layout(ignore)
         if not rows:
             return []
-        redacted = [Box(*(int(v) for v in b)) for b in sc.report.get("redacted", []) if len(b) == 4]
+        redacted = [Box(*(int(v) for v in b)) for b in json_list(sc.report, "redacted") if isinstance(b, list) and len(b) == 4]
         kinds = {r for r in (Reason.CLIPPED_TEXT, Reason.OVERLAPPING_TEXT) if detector_on(sc, r.value)}
         seen = [p for p in parse_problems(rows, redacted) if p.reason in kinds]
         if not seen:
@@ -179,6 +179,13 @@ class TextLayout(Check):
         problems = [p for p in seen if p.key in again and sc.first_time(p.reason.value, p.key)]
         return [f for f in (self._finding(sc, reason, [p for p in problems if p.reason == reason])
                             for reason in (Reason.CLIPPED_TEXT, Reason.OVERLAPPING_TEXT)) if f is not None]
+
+    @staticmethod
+    def ignored(sc: StepContext) -> tuple[str, ...]:
+        """patrol.yaml's ``text_layout.ignore`` and the journey's."""
+        project = sc.config.settings.text_layout.ignore if sc.config is not None else ()
+        journey = sc.journey.options.get("text_layout")
+        return project + (journey.ignore if isinstance(journey, TextLayoutParams) else ())
 
     @staticmethod
     def _finding(sc: StepContext, reason: Reason, problems: list[TextProblem]) -> Finding | None:

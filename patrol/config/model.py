@@ -24,6 +24,7 @@ from .sections import (
     ForbiddenTextConfig,
     OcrConfig,
     StateConfig,
+    TextLayoutConfig,
     VisualConfig,
     parse_appium,
     parse_browser,
@@ -34,6 +35,7 @@ from .sections import (
     parse_ocr,
     parse_public_url,
     parse_state,
+    parse_text_layout,
     parse_visual,
     top_level_scalars,
 )
@@ -48,6 +50,7 @@ SECTIONS = {
     "budgets": "default step budget and hard timeout",
     "forbidden_text": "text that must never be on screen",
     "detectors": "rendering-error detectors switched on/off",
+    "text_layout": "selectors whose text the clipped/overlapping text detectors leave alone",
     "ocr": "OCR languages",
     "visual": "visual comparison defaults",
     "state": "state database URL",
@@ -75,6 +78,7 @@ class PatrolConfig:
     budgets: BudgetDefaults = BudgetDefaults()
     forbidden_text: ForbiddenTextConfig = ForbiddenTextConfig()
     detectors: DetectorsConfig = DetectorsConfig()
+    text_layout: TextLayoutConfig = TextLayoutConfig()
     ocr: OcrConfig = OcrConfig()
     visual: VisualConfig = VisualConfig()
     state: StateConfig = StateConfig()
@@ -117,6 +121,7 @@ def parse_config(r: Reader, data: Any) -> PatrolConfig:
         budgets=parse_budgets(r, data.get("budgets")),
         forbidden_text=parse_forbidden_text(r, data.get("forbidden_text")),
         detectors=parse_detectors(r, data.get("detectors")),
+        text_layout=parse_text_layout(r, data.get("text_layout")),
         ocr=parse_ocr(r, data.get("ocr")),
         visual=parse_visual(r, data.get("visual")),
         state=parse_state(r, data.get("state")),

@@ -60,6 +60,13 @@ class DetectorsConfig:
         return bool(getattr(self, name, True))
 
 
+@dataclass(frozen=True)
+class TextLayoutConfig:
+    """``text_layout:``: selectors whose text the clipped/overlapping text detectors never judge."""
+
+    ignore: tuple[str, ...] = ()
+
+
 OCR_ENGINES = ("tesseract", "rapidocr", "both")
 
 
@@ -166,6 +173,12 @@ def parse_detectors(r: Reader, raw: Any) -> DetectorsConfig:
     f = r.fields(raw, ("detectors",), {k: "true/false" for k in DETECTORS},
                  expected="a mapping like {blank_screen: false}")
     return DetectorsConfig(*(f.boolean(k, True) for k in DETECTORS))
+
+
+def parse_text_layout(r: Reader, raw: Any) -> TextLayoutConfig:
+    f = r.fields(raw, ("text_layout",), {"ignore": "selectors whose text is never judged"},
+                 expected="a mapping like {ignore: [\".ticker\"]}")
+    return TextLayoutConfig(f.strings("ignore"))
 
 
 def parse_ocr(r: Reader, raw: Any) -> OcrConfig:
