@@ -362,7 +362,9 @@ class PlaywrightDriver(Driver):
 
     async def send_trace_context(self) -> None:
         """Route the app's own requests through Patrol to add traceparent, tracestate and
-        baggage (routed last, so it runs first and hands on to ``network.block``)."""
+        baggage (routed last, so it runs first and hands on to ``network.block``); the network
+        evidence records which trace and span each request was sent in."""
+        self.network.traced = self._traced
         await self.context.route(lambda url: self._traced(url) is not None, self._add_trace_headers)
 
     async def _add_trace_headers(self, route: Any, request: Any) -> None:
