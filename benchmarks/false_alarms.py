@@ -21,12 +21,16 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
 REAL_APP_CONFIG = "state: false\nbrowser: {locale: en-US, timezone: UTC}\nvisual: {baselines: baselines}\n"
+# The highest Web Vital each app's healthy steps reached (app -> vital -> (value, journey, step)):
+# how far inside their budgets healthy runs stay.
+VITALS: dict[str, dict[str, tuple[float, str, str]]] = {}
 
 
 def patrol_runs(label: str, runs: int, argv: list[str], cwd: Path, out_root: Path, findings: Counter) -> int:
@@ -41,11 +45,21 @@ def patrol_runs(label: str, runs: int, argv: list[str], cwd: Path, out_root: Pat
         for j in report["journeys"]:
             journeys_run += 1
             for s in j["steps"]:
+                _note_vitals(label, j["name"], s)
                 for f in s["findings"]:
                     findings[(label, j["name"], s["name"], f["reason"])] += 1
                     n += 1
         print(f"{label} run {i + 1:2d}/{runs}: exit {r.returncode}, {len(report['journeys'])} journeys, {n} findings", flush=True)
     return journeys_run
+
+
+def _note_vitals(label: str, journey: str, step: dict[str, Any]) -> None:
+    vitals = (step.get("artifacts") or {}).get("vitals") or {}
+    highest = VITALS.setdefault(label, {})
+    for key in ("lcp_ms", "fcp_ms", "ttfb_ms", "inp_ms", "cls"):
+        value = vitals.get(key)
+        if isinstance(value, (int, float)) and value > highest.get(key, (-1.0, "", ""))[0]:
+            highest[key] = (float(value), journey, step["name"])
 
 
 def demo(runs: int, tmp: Path, findings: Counter) -> int:
@@ -100,6 +114,8 @@ def main() -> int:
     print(f"{args.runs} runs each, {time.perf_counter() - t0:.0f}s")
     for name, n in journeys_run.items():
         print(f"  {name}: {n} journeys, {sum(c for k, c in findings.items() if k[0] == name)} findings")
+    for name, highest in VITALS.items():
+        print(f"  {name} highest vitals: " + ", ".join(f"{k} {v:g} ({j} / {s})" for k, (v, j, s) in sorted(highest.items())))
     for key, count in findings.most_common():
         print(f"  {count}x {key}")
     return 1 if findings else 0

@@ -53,6 +53,7 @@ from .checks import (
     text,
     text_layout,
     visual,
+    vitals,
     websocket,
 )
 
@@ -70,7 +71,7 @@ REGISTRANTS = (
     hover, upload, drag, dialog, switch_to, wait, request, dialogs,
     expect_visible, expect_url, network, budget, detectors, visual, blank_screen, blank_region, broken_image, text, elements,
     text_layout,
-    websocket,
+    websocket, vitals,
     redaction, tracing, app_keys, web_keys, journey_key,
     webhook, alertmanager_api, alertmanager_webhook, pagerduty, dingtalk, wecom, feishu, slack,
 )

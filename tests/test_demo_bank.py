@@ -83,7 +83,7 @@ def test_parse_fault_accepts_documented_forms():
     assert set(FAULTS) == {"slow_api", "api_500", "dead_button", "blank_page", "nan_balance", "no_chart",
                            "error_toast", "broken_image", "layout_shift", "frozen_spinner",
                            "static_500", "broken_font", "api_status", "third_party",
-                           "frozen_script", "dialog_flood", "huge_dom", "ws_drop", "ws_delay", "clipped_text",
+                           "frozen_script", "dialog_flood", "huge_dom", "ws_drop", "ws_delay", "slow_hero", "clipped_text",
                            "restyle", "as_of"}
     assert parse_fault("frozen_script=login,home") == ("frozen_script", "login,home")
     assert parse_fault("ws_drop") == ("ws_drop", None) and parse_fault("ws_delay=8000") == ("ws_delay", "8000")

@@ -40,6 +40,7 @@ from .sections import (
     top_level_scalars,
 )
 from .tracing import TracingSettings, parse_tracing
+from .vitals import VitalsBudgets, parse_vitals
 from .web import NetworkSettings, parse_busy, parse_network
 
 # Every section this version understands (the key, what it is for).
@@ -66,6 +67,7 @@ SECTIONS = {
     "journeys": "default journey folder",
     "reports": "default reports folder",
     "fleet": "patrol from many machines: Celery broker (Redis), queues, visibility timeout",
+    "vitals": "Web Vitals budgets of web steps (LCP, CLS, INP, FCP, TTFB)",
     "tracing": "W3C trace context on the app's own requests, OpenTelemetry spans per journey and step (OTLP)",
 }
 
@@ -94,6 +96,7 @@ class PatrolConfig:
     journeys: str = "journeys"  # folder, relative to patrol.yaml
     reports: str = "reports"
     fleet: FleetSettings = FleetSettings()
+    vitals: VitalsBudgets = VitalsBudgets()
     tracing: TracingSettings = TracingSettings()
 
 
@@ -137,5 +140,6 @@ def parse_config(r: Reader, data: Any) -> PatrolConfig:
         journeys=journeys,
         reports=reports,
         fleet=parse_fleet(r, data.get("fleet")),
+        vitals=parse_vitals(r, data.get("vitals")),
         tracing=parse_tracing(r, data.get("tracing")),
     )

@@ -64,11 +64,13 @@ class Reason(StrEnum):
     JOURNEY_TIMEOUT = "journey_timeout"
     PAGE_UNRESPONSIVE = "page_unresponsive"  # the page's main thread did not answer within the hard timeout
     APP_NOT_RESPONDING = "app_not_responding"  # the app's UI thread did not answer within the hard timeout
+    VITALS_OVER_BUDGET = "vitals_over_budget"  # a Web Vital of the step (LCP, INP, FCP, TTFB) over its budget
     # rendering errors
     VISUAL_DIFF = "visual_diff"
     BLANK_SCREEN = "blank_screen"
     BLANK_REGION = "blank_region"
     BROKEN_IMAGE = "broken_image"
+    LAYOUT_SHIFT = "layout_shift"  # the layout jumped with no input to explain it (CLS over its budget)
     CLIPPED_TEXT = "clipped_text"  # text cut by its box, sticking out of it, or off the screen
     OVERLAPPING_TEXT = "overlapping_text"  # text drawn over other text
     FORBIDDEN_TEXT = "forbidden_text"

@@ -101,6 +101,8 @@ FAULTS: dict[str, str] = {
     "broken_image": "broken_image: the promo banner on /home points to a 404 (no value)",
     "layout_shift": f"layout_shift[=MS]: MS ms (default {DEFAULT_SHIFT_MS}) after load a 300px banner "
     "is inserted at the top and pushes the content down",
+    "slow_hero": "slow_hero=MS: every page's main content (all below the header) shows MS ms after the page "
+    "started, as a slow client-side render would: its largest contentful paint (LCP) comes late",
     "restyle": "restyle=color|spacing: every page is restyled: color, the header bar and the total assets turn "
     "blue (text and layout unchanged); spacing, the page's content starts 40 px lower (text and colours unchanged)",
     "as_of": "as_of=YYYY-MM-DD: the net-value chart's caption on /home ends with 截至 YYYY-MM-DD (a date that "
@@ -219,6 +221,10 @@ def normalize(name: str, value: str | None) -> str | None:
     if name == "layout_shift":
         if value in (None, ""):
             return None
+        return str(_ms(name, value))
+    if name == "slow_hero":
+        if value is None or not value.strip():
+            raise ValueError(f"fault {name} needs a value: {FAULTS[name]}")
         return str(_ms(name, value))
     if name == "restyle":
         if value not in RESTYLES:
@@ -388,6 +394,11 @@ class FaultSet:
         """The date the home page's chart caption shows, or None."""
         on, value = self._get("as_of")
         return value if on else None
+
+    def slow_hero_ms(self) -> int | None:
+        """How late every page's main content shows (None: on time)."""
+        on, value = self._get("slow_hero")
+        return int(value) if on and value else None
 
     def nan_balance(self) -> bool:
         return self.has("nan_balance")

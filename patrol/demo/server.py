@@ -103,6 +103,7 @@ Page names: login, home, funds, fund, sign, transfer, confirm, success, cards, b
 - ``error_toast[=TEXT]``: a toast ``#toast`` (default 系统繁忙) over every page after load
 - ``broken_image``: the promo banner's src is a 404
 - ``layout_shift[=MS]``: MS ms (default 500) after load a 300px ``#late-banner`` pushes content down
+- ``slow_hero=MS``: every page's main content (below the header) shows MS ms after the page started (LCP late)
 - ``restyle=color|spacing``: every page's colours (header, total assets) or spacing (content 40 px lower) change
 - ``as_of=YYYY-MM-DD``: the home page's chart caption ends with 截至 that date
 - ``frozen_spinner=PAGE[,..]``: that page's spinner never goes away, its content never shows
@@ -554,6 +555,7 @@ class _Handler(BaseHTTPRequestHandler):
             "frozen": faults.spinner_frozen(name),
             "toast": faults.toast(),
             "shift": faults.layout_shift_ms(),
+            "hero": faults.slow_hero_ms(),
             "hang": faults.script_frozen(name),
             "flood": faults.dialog_flood(name),
             "live": self._live_config(name),
@@ -594,6 +596,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _extra_head(self) -> str:
         """What the broken_font and third_party faults add to every page's head."""
         faults, extra = self.bank.faults, ""
+        if faults.slow_hero_ms() is not None:  # hidden from the first paint; app.js shows it late
+            extra += "<style>#main:not(.shown){display:none}</style>\n"
         if (restyle := faults.restyle()) is not None:
             extra += f"<style>{RESTYLES[restyle]}</style>\n"
         if faults.broken_font():

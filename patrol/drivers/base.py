@@ -27,6 +27,7 @@ from ..journey.model import Journey, Locator
 if TYPE_CHECKING:
     from ..config import Config
     from ..core.layout import ScreenLayout
+    from ..core.vitals import PageVitals
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,11 @@ class Driver(ABC):
         """Text on screen a person cannot read whole: cut by its box, sticking out of
         it, off the screen's edge, or drawn over other text (``_text_layout``), except
         inside the ``ignore`` selectors; None where not knowable."""
+        return None
+
+    def step_vitals(self) -> PageVitals | None:
+        """The Web Vitals of the step just drained (``drain_events``), as the page
+        measured them; None where the driver does not measure them."""
         return None
 
     async def prepare_for_screenshot(self) -> None:  # noqa: B027  (optional hook: most drivers need nothing)

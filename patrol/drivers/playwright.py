@@ -25,6 +25,7 @@ from ..core.layout import ScreenLayout
 from ..core.text import first_line
 from ..core.tracecontext import TraceContext
 from ..core.urls import RequestPolicy, mask_url
+from ..core.vitals import PageVitals
 from ..core.vocabulary import Kind, Reason
 from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
 from ..journey.model import Journey, Locator
@@ -37,6 +38,7 @@ from ._remote import Endpoint
 from ._strict import ambiguous
 from ._text_layout import TEXT_LAYOUT
 from ._trace import Tracer
+from ._vitals import VITALS_INIT, VITALS_READ, VitalsReader
 from ._websocket import BINDING, CLOSE_HOOK, SocketRecorder
 from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
 from .chromium import ARGS, find_chromium
@@ -52,8 +54,10 @@ _PICTURE_BOXES_JS = scripts.for_playwright(scripts.PICTURE_BOXES)
 _SCREEN_LAYOUT_JS = scripts.for_playwright(scripts.SCREEN_LAYOUT)
 _PAGE_BUSY_JS = scripts.for_playwright(scripts.PAGE_BUSY)
 _ADD_STILL_CSS_JS = scripts.for_playwright(scripts.ADD_STILL_CSS)
-_PLAIN_SCREEN_JS = scripts.for_playwright(scripts.PLAIN_SCREEN)
 _ELEMENT_BOXES_JS = scripts.for_playwright(scripts.ELEMENT_BOXES)
+# Whether the screen needs preparing, and the page's vitals since the last step, in one read.
+_PLAIN_SCREEN_AND_VITALS_JS = ("(arg) => [(() => {" + scripts.PLAIN_SCREEN + "})(), ((arg) => {"
+                               + VITALS_READ + "})(arg)]")
 _STILL_CSS = scripts.STILL_CSS
 _BUSY_INDICATORS_JS = scripts.for_playwright(scripts.BUSY_INDICATORS)
 _SCHEMES: dict[str, Literal["dark", "light", "no-preference"]] = {
@@ -185,6 +189,7 @@ class PlaywrightEngine(Engine):
                 # Before the quiet watcher: it then wraps the clock's timers, which keep running.
                 await context.clock.set_fixed_time(journey.options["clock"])
             await context.add_init_script(scripts.QUIET_INIT)
+            await context.add_init_script(VITALS_INIT)
             tracer = Tracer(context, settings.trace or "off")
             await tracer.start(journey.name)
             page = await context.new_page()
@@ -248,6 +253,8 @@ class PlaywrightDriver(Driver):
         self.tracer: Tracer | None = None
         self._trace: TraceContext | None = None  # the running step's (``tracing:``), set by the runner
         self.busy_watch = BusyWatch()
+        self.vitals = VitalsReader()  # Web Vitals per step (``_vitals``), read with the screenshot
+        self._step_vitals: PageVitals | None = None
         # The pointer rests where the last click left it, hovering what is there: parked
         # off the page before a screenshot, unless the journey put it there (``hover``).
         self._pointer = "parked"  # parked | incidental | intended
@@ -388,7 +395,11 @@ class PlaywrightDriver(Driver):
         events, self._events, self._page_error_at = self._events, DriverEvents(), None
         events.requests, events.console = self.network.drain()
         events.websockets = self.sockets.drain()
+        self._step_vitals = self.vitals.step_done()
         return events
+
+    def step_vitals(self) -> PageVitals | None:
+        return self._step_vitals
 
     # -- locators --------------------------------------------------------------------
     def _locator(self, loc: Locator) -> PwLocator:
@@ -588,7 +599,9 @@ class PlaywrightDriver(Driver):
         screenshot in about half the time; bigger files). None: let Playwright's
         screenshot prepare the screen and decide."""
         try:
-            if not await self._read(_PLAIN_SCREEN_JS):
+            plain, vitals = await self._read(_PLAIN_SCREEN_AND_VITALS_JS, self.vitals.arg())
+            self.vitals.seen(vitals)
+            if not plain:
                 return None
             if self._cdp is None:
                 self._cdp = await self.context.new_cdp_session(self.page)

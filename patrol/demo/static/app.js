@@ -1,6 +1,6 @@
 /* 巡航银行 demo front end. Plain JS, no build step, no timers or randomness on a
  * healthy page: the same data gives the same pixels. window.__BANK__ is written by
- * the server: {page, params, dead, frozen, toast, shift, hang, flood, live}. */
+ * the server: {page, params, hero, dead, frozen, toast, shift, hang, flood, live}. */
 (function () {
   'use strict';
 
@@ -694,8 +694,15 @@
     onClick('page-retry', function () { window.location.reload(); });
   }
 
+  // slow_hero: the main content, hidden from the first paint (the server's style), shows late.
+  function showMainLate(ms) {
+    if (!ms) return;
+    window.setTimeout(function () { $('main').classList.add('shown'); }, ms);
+  }
+
   function boot() {
     var page = pages[CFG.page];
+    showMainLate(CFG.hero);
     // clipped_text: the fault's styles (app.css, .fault-ITEM) switched on for this page.
     (CFG.clip || []).forEach(function (item) { document.body.classList.add('fault-' + item); });
     bindCommon();

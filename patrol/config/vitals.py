@@ -1,0 +1,103 @@
+"""``vitals:`` in patrol.yaml: Web Vitals budgets of web steps (the same keys in a
+journey, and in a step's ``expect: {vitals: ...}``, over it)::
+
+    vitals:
+      lcp: 2.5s      # largest contentful paint of a step that opened a page
+      cls: 0.1       # layout shifts no input explains, per step
+      inp: 200ms     # the slowest interaction of a step
+      fcp: 1.8s      # first contentful paint
+      ttfb: 800ms    # time to the document's first byte
+
+``off`` (or ``false``) switches one off; ``vitals: off`` switches them all off.
+Every step's vitals are measured and reported whatever the budgets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from ..durations import DurationError, format_ms, parse_ms
+from .reader import Reader
+
+VITALS_KEYS = {
+    "lcp": "largest contentful paint of a step that opened a page, e.g. 2.5s (default 4s; off: not judged)",
+    "cls": "cumulative layout shift of a step (shifts no input explains), e.g. 0.1 (default 0.25; off: not judged)",
+    "inp": "the slowest interaction of a step (interaction to next paint), e.g. 200ms (default off)",
+    "fcp": "first contentful paint of a step that opened a page, e.g. 1.8s (default off)",
+    "ttfb": "time to the first byte of a step's new document, e.g. 800ms (default off)",
+}
+OFF = math.inf  # a budget nothing is over
+TIMES = ("lcp", "inp", "fcp", "ttfb")
+MAX_CLS = 100.0
+
+
+@dataclass(frozen=True)
+class VitalsBudgets:
+    """Each a budget (ms; CLS a score), ``OFF``, or None: not said here (the level
+    below it, else the default, applies)."""
+
+    lcp: float | None = None
+    cls: float | None = None
+    inp: float | None = None
+    fcp: float | None = None
+    ttfb: float | None = None
+
+    def under(self, over: VitalsBudgets | None) -> VitalsBudgets:
+        """``over`` (a journey's, a step's) over these: what it says wins."""
+        if over is None:
+            return self
+        return replace(self, **{f.name: getattr(over, f.name) for f in fields(self) if getattr(over, f.name) is not None})
+
+    @property
+    def effective(self) -> VitalsBudgets:
+        """Every budget, the defaults where nobody said."""
+        return DEFAULTS.under(self)
+
+    def of(self, vital: str) -> float:
+        value = getattr(self, vital)
+        return OFF if value is None else float(value)
+
+    @staticmethod
+    def describe(vital: str, value: float) -> str:
+        if value == OFF:
+            return "off"
+        return f"{value:g}" if vital == "cls" else format_ms(value)
+
+
+# On by default only where healthy runs stay far inside them, on a loaded machine too
+# (docs/benchmarks.md, the false-alarm runs): LCP at Google's "poor" line, CLS at its "poor" line.
+DEFAULTS = VitalsBudgets(lcp=4000.0, cls=0.25, inp=OFF, fcp=OFF, ttfb=OFF)
+ALL_OFF = VitalsBudgets(lcp=OFF, cls=OFF, inp=OFF, fcp=OFF, ttfb=OFF)
+
+
+def parse_vitals(r: Reader, raw: Any, path: tuple[Any, ...] = ("vitals",)) -> VitalsBudgets:
+    if raw is None:
+        return VitalsBudgets()
+    if raw is False or raw == "off":
+        return ALL_OFF
+    f = r.fields(raw, path, VITALS_KEYS, expected="off, or a mapping with " + ", ".join(VITALS_KEYS))
+    values: dict[str, float | None] = {}
+    for key in VITALS_KEYS:
+        if key not in f.raw:
+            continue
+        value = f.raw[key]
+        if value is False or value == "off" or value is None:
+            values[key] = OFF
+        elif key == "cls":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_CLS:
+                f.error(key, f"expected a layout shift score such as 0.1 or 0.25, or off (got {value!r})")
+            else:
+                values[key] = float(value)
+        else:
+            try:
+                ms = parse_ms(value)
+            except DurationError as e:
+                f.error(key, f"{e} or off")
+                continue
+            if ms <= 0:
+                f.error(key, f"{value!r}: expected a time above 0, or off")
+            else:
+                values[key] = ms
+    return VitalsBudgets(**values)
