@@ -112,7 +112,13 @@ def test_approve_is_on_the_first_screen_of_the_compare_view_and_stays_pinned(bro
     page.locator("#verdict a.button", has_text="Compare").first.click()
     page.wait_for_url("**/compare?screen=*")
     _inside(page, "#approve", h)
-    assert "layout shift" in page.inner_text("#areas-note") and page.locator("li.zoom").count() == 0, "no close-ups of a shift"
+    # The shift is one annotated change (the banner outlined with its words, the content below marked
+    # as moved unchanged), not close-ups of moved content.
+    shift = page.locator("#shift")
+    assert page.locator("li.zoom").count() == 0, "no close-ups of a shift"
+    assert shift.locator("g.mark.appeared").count() == 1, shift.inner_html()
+    assert "限时活动：新客理财专享" in shift.locator("g.mark.appeared text").text_content()
+    assert "moved down 320 px, unchanged" in shift.locator("g.mark.region text").last.text_content()
     page.mouse.wheel(0, 3000)
     page.wait_for_timeout(100)
     _inside(page, "#approve", h)

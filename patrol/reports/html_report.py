@@ -16,6 +16,7 @@ from ..core.vocabulary import Kind
 from ..durations import format_ms
 from ..results import RunResult
 from .json_report import to_dict, write_text_atomic
+from .shift_view import shift_marks
 
 KIND_WORDS = {
     Kind.BREAKPOINT: "Breakpoint: the customer could not go on",
@@ -33,6 +34,7 @@ def environment() -> Environment:
     env.filters["ms"] = format_ms
     env.filters["pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=2)
     env.globals["KIND_WORDS"] = KIND_WORDS
+    env.globals["shift_marks"] = shift_marks
     return env
 
 

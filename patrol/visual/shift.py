@@ -101,6 +101,8 @@ class Shift:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "width": self.width,
+            "height": self.height,
             "inserted": [_box_dict(b) for b in self.inserted],
             "removed": [_box_dict(b) for b in self.removed],
             "moved": [{"from_y": m.from_y, "to_y": m.to_y, "height": m.height, "dy": m.dy,

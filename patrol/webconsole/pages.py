@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from ..reports.shift_view import shift_marks
 from . import live, run_view
 from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS, Principal, new_token, same
 from .data import Refused
@@ -183,13 +184,21 @@ async def compare(request: Request, who: Principal) -> Response:
     images.setdefault("actual", screen.screenshot)
     # Masks in screenshot pixels, when the visual check recorded them with the step.
     masks = ((step.get("artifacts") or {}).get("visual") or {}).get("masks") or []
-    zoom = zooms(c.run(run_id)[2], screen.screenshot, clusters, masks)
     visual = next((f.get("evidence") or {} for f in step.get("findings", []) if f.get("reason") == "visual_diff"), {})
-    zoom = worth_a_look(zoom, visual.get("diff_ratio"), _area_count(step))
+    # A layout shift is one change, drawn over both screens; the close-ups are then of
+    # what the shift does not explain (in the moved layout), not of moved content.
+    shift = shift_marks(visual.get("shift"))
+    if shift is not None:
+        clusters = list(visual["shift"].get("unexplained_clusters") or [])
+    zoom = zooms(c.run(run_id)[2], screen.screenshot, clusters, masks)
+    if shift is None:
+        zoom = worth_a_look(zoom, visual.get("diff_ratio"), _area_count(step))
+    else:
+        zoom = worth_a_look(zoom, shift["unexplained"] / float(shift["width"] * shift["height"]), len(clusters))
     states = dict((s.key, state) for s, state in c.screens_now(run_id))
     return render(request, "compare.html.j2", who, run_id=run_id, screen=screen, step=step, images=images,
                   clusters=clusters, zoom=zoom, quote=quote, state=states.get(key, screen.status),
-                  approval=c.live_approval(run_id, screen))
+                  approval=c.live_approval(run_id, screen), shift=shift)
 
 
 def _area_count(step: dict[str, Any]) -> int | None:
