@@ -244,7 +244,7 @@ def _result():
     return JourneyResult(name="probe", file="probe.yaml")
 
 
-def test_the_tracing_section_and_a_journeys_own_over_it(tmp_path):
+def test_the_tracing_section_and_a_journeys_own_over_it(tmp_path, monkeypatch):
     from patrol.config import load_config
     from patrol.errors import ConfigError
     from patrol.journey import parse_text
@@ -260,6 +260,10 @@ def test_the_tracing_section_and_a_journeys_own_over_it(tmp_path):
     journey = parse_text("name: j\ntracing: {allow_origins: 'https://cdn.example'}\nsteps:\n  - goto: https://bank.example/\n", "j.yaml")
     assert settings_for(project, journey).allow_origins == ("https://api.partner.example", "https://cdn.example")
     assert settings_for(project, journey).link_to("abc") == "http://tempo/trace/abc"
+    # Without otlp: the standard variables say where (the exporter reads them), else nowhere.
+    assert endpoint_of(TracingSettings(enabled=True)) is None
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.example:4318")
+    assert endpoint_of(TracingSettings(enabled=True)) == ""
     config.write_text("tracing:\n  enabled: yes please\n  link: http://tempo/trace\n  allow_origins: [ftp://x]\n  otlp: grpc://c\n",
                       encoding="utf-8")
     with pytest.raises(ConfigError) as e:
