@@ -10,6 +10,9 @@ Series (all prefixed ``patrol_``):
 ``patrol_findings_total{journey,kind,reason}``        findings (breakpoint / stall / render)
 ``patrol_step_duration_seconds{journey,step}``        histogram of step durations
 ``patrol_journey_duration_seconds{journey}``          histogram of journey durations
+``patrol_step_web_vital_seconds{journey,step,vital}`` histogram of web steps' Web Vitals: lcp, fcp, ttfb (steps that
+                                                      opened a page), inp (steps with a timed interaction)
+``patrol_step_layout_shift{journey,step}``            histogram of web steps' cumulative layout shift (CLS)
 ``patrol_journey_last_run_timestamp_seconds``         per journey: when it last ran (Unix time)
 ``patrol_journey_last_success_timestamp_seconds``     per journey: when it last passed; alert on ``time() - this``
 ``patrol_open_incidents{journey,kind,severity}``      open incidents (read from the state database at scrape time)
@@ -71,6 +74,10 @@ if TYPE_CHECKING:
 
 STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, float("inf"))
 JOURNEY_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, float("inf"))
+# Web Vitals: around the lines Google draws between good, needs improvement and poor.
+VITAL_BUCKETS = (0.05, 0.1, 0.2, 0.5, 0.8, 1, 1.8, 2.5, 3, 4, 6, 10, 20, float("inf"))
+SHIFT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, float("inf"))
+VITALS = ("lcp", "fcp", "ttfb", "inp")
 # Seconds to hours: a healthy fleet starts a task within a second or two; a task redelivered
 # after a lost worker waits out the visibility timeout (default 2 h).
 QUEUE_WAIT_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, float("inf"))
@@ -141,6 +148,10 @@ class Metrics(Listener):
                                        buckets=STEP_BUCKETS, registry=r)
         self.journey_duration = Histogram("patrol_journey_duration_seconds", "Journey durations", ["journey"],
                                           buckets=JOURNEY_BUCKETS, registry=r)
+        self.web_vital = Histogram("patrol_step_web_vital_seconds", "Web Vitals of web steps (lcp, fcp, ttfb, inp)",
+                                   ["journey", "step", "vital"], buckets=VITAL_BUCKETS, registry=r)
+        self.layout_shift = Histogram("patrol_step_layout_shift", "Cumulative layout shift of web steps",
+                                      ["journey", "step"], buckets=SHIFT_BUCKETS, registry=r)
         self.last_run = Gauge("patrol_journey_last_run_timestamp_seconds", "When the journey last ran", ["journey"], registry=r)
         self.last_success = Gauge("patrol_journey_last_success_timestamp_seconds", "When the journey last passed",
                                   ["journey"], registry=r)
@@ -166,8 +177,20 @@ class Metrics(Listener):
         self._stepped.setdefault(id(result), set()).add(step.index)
         if step.status != Status.SKIPPED and step.duration_ms is not None:
             self.step_duration.labels(result.name, step.key).observe(step.duration_ms / 1000)
+        self._vitals(result.name, step)
         for f in step.findings:
             self.findings.labels(result.name, f.kind, f.reason).inc()
+
+    def _vitals(self, journey: str, step: StepResult) -> None:
+        vitals = step.artifacts.get("vitals")
+        if not isinstance(vitals, dict):
+            return
+        for vital in VITALS:
+            value = vitals.get(f"{vital}_ms")
+            if isinstance(value, (int, float)):
+                self.web_vital.labels(journey, step.key, vital).observe(value / 1000)
+        if isinstance(vitals.get("cls"), (int, float)):
+            self.layout_shift.labels(journey, step.key).observe(vitals["cls"])
 
     def journey_finished(self, journey: Journey, result: JourneyResult) -> None:
         if result.started_at is not None:

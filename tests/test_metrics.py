@@ -73,6 +73,9 @@ schedules:
     assert _value(text, 'patrol_step_duration_seconds_count{journey="signin",step="sign in"}') >= 1
     assert _value(text, 'patrol_step_duration_seconds_bucket{journey="signin",le="+Inf",step="open login"}') >= 1
     assert _value(text, 'patrol_journey_duration_seconds_count{journey="signin"}') >= 1
+    # The Web Vitals of the step that opened the page, and every web step's layout shift.
+    assert _value(text, 'patrol_step_web_vital_seconds_count{journey="signin",step="open login",vital="lcp"}') >= 1
+    assert _value(text, 'patrol_step_layout_shift_count{journey="signin",step="open login"}') >= 1
     assert _value(text, 'patrol_open_incidents{journey="signin",kind="breakpoint",severity="critical"}') == 1
     assert _value(text, 'patrol_pending_deliveries{receiver="ops"}') >= 1
     assert _value(text, 'patrol_schedule_firings_total{result="ran",schedule="watch"}') >= 1

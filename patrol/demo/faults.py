@@ -78,6 +78,8 @@ DEFAULT_SHIFT_MS = 500
 RESTYLES: dict[str, str] = {
     "color": ".topbar{background:#1565c0}.nav a.active{color:#1565c0}.assets-value{color:#1565c0}",
     "spacing": ".main{padding-top:64px}",
+    # the promo banner on /home shown first (a block moved up, the cards above it moved down)
+    "order": ".home-grid{display:flex;flex-direction:column;gap:20px}.home-grid>*+*{margin-top:0}.promo{order:-1}",
 }
 MAX_DELAY_MS = 600_000
 HANG_AFTER_MS = 300  # frozen_script / dialog_flood start this long after the page has loaded
@@ -103,8 +105,9 @@ FAULTS: dict[str, str] = {
     "is inserted at the top and pushes the content down",
     "slow_hero": "slow_hero=MS: every page's main content (all below the header) shows MS ms after the page "
     "started, as a slow client-side render would: its largest contentful paint (LCP) comes late",
-    "restyle": "restyle=color|spacing: every page is restyled: color, the header bar and the total assets turn "
-    "blue (text and layout unchanged); spacing, the page's content starts 40 px lower (text and colours unchanged)",
+    "restyle": "restyle=color|spacing|order: every page is restyled: color, the header bar and the total assets "
+    "turn blue (text and layout unchanged); spacing, the page's content starts 40 px lower (text and colours "
+    "unchanged); order, the promo banner on /home comes first (a block moved)",
     "as_of": "as_of=YYYY-MM-DD: the net-value chart's caption on /home ends with 截至 YYYY-MM-DD (a date that "
     "changes from day to day, as real statements' do)",
     "frozen_spinner": f"frozen_spinner=PAGE[,PAGE...]: the page's spinner never goes away and its content "
