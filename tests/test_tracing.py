@@ -221,11 +221,11 @@ def test_a_collector_that_is_down_changes_nothing_but_one_warning(bank, tmp_path
         report = json.loads((run / "report.json").read_text(encoding="utf-8"))
         findings = [(s["name"], f["kind"], f["reason"]) for j in report["journeys"] for s in j["steps"]
                     for f in s["findings"]]
-        outcomes.append((code, findings, report.get("warnings"), out))
+        outcomes.append((code, findings, report.get("warnings"), out + (run / "index.html").read_text(encoding="utf-8")))
     (code_off, found_off, warn_off, _), (code_on, found_on, warn_on, out_on) = outcomes
     assert (code_on, found_on) == (code_off, found_off) and code_on == 1 and found_on, outcomes
     assert warn_off == [] and len(warn_on) == 1 and dead in warn_on[0], warn_on
-    assert out_on.count("spans could not be exported") == 1, out_on
+    assert out_on.count("spans could not be exported") == 2, out_on  # the console's line and the report's
     # Bounded memory: far more spans than the queue holds, to the dead collector.
     settings = TracingSettings(enabled=True, otlp=dead)
     export = export_for(settings)
