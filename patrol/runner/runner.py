@@ -21,6 +21,7 @@ from ..checks import CHECKS
 from ..checks.base import Verdict, robot_wait_owed
 from ..checks.screen import locate_on_screen
 from ..config import Config
+from ..config.web import NetworkSettings
 from ..core.tracecontext import STEP_TRACE, SendsTraceContext
 from ..core.urls import mask_url
 from ..core.vocabulary import Reason, Status
@@ -42,6 +43,7 @@ from ..results import (
     RunResult,
     StepResult,
 )
+from ..secrets import MissingVariable
 from ..step.artifacts import ArtifactStore, slug
 from ..step.cpu_wait import CpuWait
 from ..step.evidence import JourneyMemory, StepContext, StepEvidence
@@ -444,8 +446,12 @@ class Runner:
         run_dir = self.run_dir(self._run_id)
         public = self.config.public_url
         report = f"{public.rstrip('/')}/{run_dir.name}/index.html" if public else str(run_dir.resolve() / "index.html")
-        network = self.config.settings.network.under(journey.options.get("network"))
-        trace = JourneyTrace.start(settings, journey, self._run_id, attempt, report, network.first_party)
+        own = journey.options.get("network")
+        network = self.config.settings.network.under(own if isinstance(own, NetworkSettings) else None)
+        try:
+            trace = JourneyTrace.start(settings, journey, self._run_id, attempt, report, network.first_party)
+        except (MissingVariable, ValueError) as e:  # tracing.otlp with a ${VAR} that resolved to nothing usable
+            raise self.config.problem(("tracing", "otlp"), str(e)) from None
         self._traces[id(memory)] = trace
         result.trace_id, result.trace_link = trace.trace_id, trace.link
         if id(trace.export) not in self._exports:

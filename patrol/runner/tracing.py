@@ -67,9 +67,12 @@ def settings_for(project: TracingSettings, journey: Journey) -> TracingSettings:
 
 def endpoint_of(settings: TracingSettings) -> str | None:
     """Where spans go: ``tracing.otlp`` (a bare address gets OTLP/HTTP's /v1/traces),
-    else "" when an OTEL_EXPORTER_OTLP_* variable says (the exporter reads it), else None."""
+    else "" when an OTEL_EXPORTER_OTLP_* variable says (the exporter reads it), else None.
+    ``MissingVariable`` or ``ValueError`` when ``${...}`` in it resolves to nothing usable."""
     if settings.otlp:
         url = interpolate(settings.otlp)
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {MASKER.mask(url)!r}")
         return url.rstrip("/") + "/v1/traces" if urlsplit(url).path in ("", "/") else url
     return "" if any(os.environ.get(name) for name in _ENV_ENDPOINTS) else None
 
