@@ -52,7 +52,7 @@ SECTIONS = {
     "forbidden_text": "text that must never be on screen",
     "detectors": "rendering-error detectors switched on/off",
     "text_layout": "selectors whose text the clipped/overlapping text detectors leave alone",
-    "ocr": "OCR languages",
+    "ocr": "OCR engine (tesseract, rapidocr or both), Tesseract languages, OCR cache",
     "visual": "visual comparison defaults",
     "state": "state database URL",
     "incidents": "incident lifecycle settings",
