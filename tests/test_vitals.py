@@ -148,3 +148,37 @@ def test_vitals_are_web_only_in_a_journey(tmp_path):
     with pytest.raises(Exception) as e:
         load_journey(path)
     assert "for web journeys" in str(e.value)
+
+
+def test_step_trends_give_each_vitals_75th_percentile_from_the_state_database(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from patrol.config.incidents import IncidentSettings
+    from patrol.incidents.service import IncidentService
+    from patrol.reports.index import write_index
+    from patrol.reports.trends import load_history
+    from patrol.results import JourneyResult, RunResult, StepResult
+    from patrol.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/state.db")
+    now = datetime.now(UTC).replace(microsecond=0)
+    svc = IncidentService(store, IncidentSettings(confirm=0), {}, None, clock=lambda: now)
+    for n, lcp in enumerate([900.0, 1000.0, 1100.0, 4000.0]):
+        when = now - timedelta(hours=4 - n)
+        opened = StepResult(1, "open", "goto", status="passed", duration_ms=1200.0, budget_ms=3000.0)
+        opened.artifacts["vitals"] = {"navigated": True, "cls": 0.02 * n, "shifts": n, "interactions": 0,
+                                      "lcp_ms": lcp, "fcp_ms": 300.0, "ttfb_ms": 40.0}
+        clicked = StepResult(2, "click", "click", status="passed", duration_ms=300.0, budget_ms=3000.0)
+        clicked.artifacts["vitals"] = {"navigated": False, "cls": 0.0, "shifts": 0, "interactions": 1, "inp_ms": 48.0}
+        api = StepResult(3, "probe", "request", status="passed", duration_ms=20.0, budget_ms=3000.0)  # no page: no vitals
+        run = RunResult(f"run-{n}", when.isoformat(), finished_at=when.isoformat(), duration_ms=2000.0, run_dir="",
+                        journeys=[JourneyResult("shop", "shop.yaml", started_at=when.isoformat(), duration_ms=1500.0,
+                                                steps=[opened, clicked, api])])
+        run.compute_status()
+        svc.record_run(run)
+    (history,) = load_history(store, tmp_path)
+    trends = {s.key: s.vitals for s in history.steps}
+    assert trends == {"open": "LCP p75 1.10s · CLS p75 0.04 · FCP p75 300ms · TTFB p75 40ms",
+                      "click": "CLS p75 0 · INP p75 48ms", "probe": None}, trends
+    write_index(tmp_path, store=store)
+    assert "LCP p75 1.10s" in (tmp_path / "index.html").read_text(encoding="utf-8")

@@ -59,6 +59,9 @@ class StepTrend:
     earlier_p95: float | None = None
     creep: str | None = None  # why it looks like creeping
     chart: Markup = Markup("")
+    # Web Vitals over the window, each the 75th percentile as the field reports them, in words
+    # ("LCP p75 1.20s · CLS p75 0.01"); None for a step without any (an app step, an API step).
+    vitals: str | None = None
 
 
 @dataclass
@@ -156,6 +159,7 @@ def _step_trends(journeys: dict[str, JourneyHistory], srows: Sequence[AnyRow],
     # Step durations: journey -> (step index, key) -> [(when, ms)]
     samples: dict[str, dict[tuple[int, str], list[tuple[datetime, float]]]] = defaultdict(lambda: defaultdict(list))
     budgets: dict[tuple[str, int, str], float | None] = {}
+    vitals: dict[tuple[str, int, str], list[dict[str, Any]]] = defaultdict(list)
     for s in srows:
         info = jr_info.get(s.journey_run_id)
         if info is None or info[1] is None:
@@ -164,12 +168,30 @@ def _step_trends(journeys: dict[str, JourneyHistory], srows: Sequence[AnyRow],
         step = (s.step_index, s.name or f"#{s.step_index}")
         samples[journey][step].append((when, float(s.duration_ms)))
         budgets[(journey, *step)] = s.budget_ms
+        if isinstance(getattr(s, "vitals", None), dict):
+            vitals[(journey, *step)].append(s.vitals)
     for journey, steps in samples.items():
         h = journeys[journey]
         days = {when.astimezone(tz).date() for per in steps.values() for when, _ in per}
         h.by = "day" if len(days) >= 3 else "run"
         for (index, key), values in sorted(steps.items()):
             h.steps.append(_trend(index, key, values, budgets.get((journey, index, key)), h.by, tz))
+            h.steps[-1].vitals = vitals_summary(vitals.get((journey, index, key), []))
+
+
+# The vitals a step trend names, and how each is written.
+_TREND_VITALS = (("lcp_ms", "LCP"), ("cls", "CLS"), ("inp_ms", "INP"), ("fcp_ms", "FCP"), ("ttfb_ms", "TTFB"))
+
+
+def vitals_summary(readings: list[dict[str, Any]]) -> str | None:
+    """The 75th percentile of each vital a step had (as the field reports Web Vitals), in words."""
+    parts = []
+    for key, label in _TREND_VITALS:
+        values = [float(v[key]) for v in readings if isinstance(v.get(key), (int, float))]
+        p75 = percentile(values, 75)
+        if p75 is not None:
+            parts.append(f"{label} p75 {p75:.2g}" if key == "cls" else f"{label} p75 {format_ms(p75)}")
+    return " · ".join(parts) or None
 
 
 def _open_incidents(journeys: dict[str, JourneyHistory], open_rows: Sequence[RowMapping],

@@ -85,7 +85,7 @@ def _insert_attempt(conn: Connection, run_id: str, a: Attempt) -> None:
     rows = [
         dict(journey_run_id=jr_id, step_index=s.index, name=s.name, action=s.action, status=s.status,
              duration_ms=s.duration_ms, budget_ms=s.budget_ms, url=MASKER.mask(s.url) if s.url else None,
-             screenshot=s.screenshot,
+             screenshot=s.screenshot, vitals=s.artifacts.get("vitals"),
              findings=[MASKER.mask_obj({"kind": f.kind, "reason": f.reason, "message": f.message, "fatal": f.fatal})
                        for f in s.findings])
         for s in j.steps
@@ -135,7 +135,7 @@ def step_durations_since(conn: Connection, since: datetime) -> Sequence[AnyRow]:
     """Timed steps (passed or failed) of the runs started since ``since``."""
     return conn.execute(
         select(step_results.c.journey_run_id, step_results.c.step_index, step_results.c.name,
-               step_results.c.status, step_results.c.duration_ms, step_results.c.budget_ms)
+               step_results.c.status, step_results.c.duration_ms, step_results.c.budget_ms, step_results.c.vitals)
         .join(journey_runs, journey_runs.c.id == step_results.c.journey_run_id)
         .join(runs, runs.c.id == journey_runs.c.run_id)
         .where(runs.c.started_at >= since, step_results.c.status.in_((Status.PASSED, Status.FAILED)),

@@ -116,6 +116,7 @@ step_results = Table(
     Column("url", Text, nullable=True),
     Column("screenshot", Text, nullable=True),
     Column("findings", JSON, nullable=False),
+    Column("vitals", JSON, nullable=True),  # a web step's Web Vitals (core/vitals.py), as in the report
 )
 
 incidents = Table(
