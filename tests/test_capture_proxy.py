@@ -201,3 +201,39 @@ def test_doctor_checks_the_proxy_listens_and_tls_through_it_works_and_says_how_t
         [proxy] = [i for i in items(f"{{capture: true, listen: '127.0.0.1:{taken.getsockname()[1]}', "
                                     f"ca_dir: {tmp_path / 'ca'}}}") if i.name == "capture proxy"]
     assert not proxy.ok and proxy.required and "could not listen" in proxy.detail and "appium.network.listen" in proxy.fix
+
+
+def test_with_tracing_the_proxy_puts_the_steps_trace_context_on_the_apps_own_requests_only(tmp_path):
+    from patrol.core.tracecontext import TraceContext
+
+    seen: dict[str, str | None] = {}
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen[self.headers["Host"].split(":")[0]] = self.headers.get("traceparent")
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+
+    async def go() -> None:
+        sink = AppNetwork(NetworkSettings(), RequestPolicy.for_journey(f"http://localhost:{port}/"))
+        listener = await asyncio.to_thread(open_listener, sink, asyncio.get_running_loop(), None, tmp_path / "ca")
+        try:
+            sink.trace = TraceContext("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "pay", "confirm")
+            async with httpx.AsyncClient(proxy=f"http://{listener.address}") as app:
+                await app.get(f"http://localhost:{port}/api/own")  # the app's own site
+                await app.get(f"http://127.0.0.1:{port}/sdk/collect")  # another site: a third party
+        finally:
+            await AppCapture(sink, listener).close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        server.shutdown()
+    assert seen == {"localhost": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "127.0.0.1": None}, seen

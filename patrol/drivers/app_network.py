@@ -32,6 +32,7 @@ from .capture_proxy import CaptureFailed, CaptureListener, open_listener, spki_h
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..core.tracecontext import TraceContext
     from ..journey.model import Journey
     from .base import DriverEvents
 
@@ -112,6 +113,8 @@ class AppNetwork:
         self.tls_ok: set[str] = set()
         self.refused: dict[str, str] = {}  # host -> the proxy's words (TLS handshakes the app refused)
         self._told: set[str] = set()
+        # The running step's trace context (tracing on): the app's own requests carry it.
+        self.trace: TraceContext | None = None
 
     # -- CaptureSink ----------------------------------------------------------------
     def request(self, key: str, method: str, url: str, kind: str, navigation: bool) -> None:
@@ -167,6 +170,12 @@ class AppNetwork:
 
     def tls_accepted(self, host: str) -> None:
         self.tls_ok.add(host)
+
+    def trace_headers(self, url: str) -> dict[str, str]:
+        context = self.trace  # one read: the journey's loop may set the next step's meanwhile
+        if context is None or not context.sends_to(url, self.requests.policy):
+            return {}
+        return context.headers()
 
     # -- what the driver reads --------------------------------------------------------
     def check_tls(self) -> None:

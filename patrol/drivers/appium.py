@@ -63,6 +63,7 @@ from .chromium import find_chromium
 if TYPE_CHECKING:
     from ..config import Config
     from ..config.sections import AppiumDevice
+    from ..core.tracecontext import TraceContext
 
 DEFAULT_URL = "http://127.0.0.1:4723"
 # How often ``answers`` looks whether the calls it waits on came back.
@@ -546,6 +547,12 @@ class AppiumDriver(Driver):
 
     def failed_at(self) -> float | None:
         return self.capture.failed_at() if self.capture is not None else None
+
+    def trace_with(self, context: TraceContext | None) -> None:
+        """The running step's trace context: with capture on, the proxy adds it to the
+        app's own requests (traceparent, tracestate, baggage), never a third party's."""
+        if self.capture is not None:
+            self.capture.network.trace = context
 
     def drain_events(self) -> DriverEvents:
         events = self.watcher.drain()

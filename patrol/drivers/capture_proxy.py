@@ -132,6 +132,9 @@ class CaptureSink(Protocol):
     def ws_close(self, key: str, code: int | None, reason: str, by_client: bool, error: str | None) -> None: ...
     def tls_refused(self, host: str, error: str) -> None: ...
     def tls_accepted(self, host: str) -> None: ...
+    def trace_headers(self, url: str) -> dict[str, str]:
+        """Headers to add to a request to ``url`` (the step's trace context); called in the proxy's thread."""
+        ...
 
 
 @dataclass
@@ -164,6 +167,12 @@ class _PatrolAddon:
         kind = resource_type(req.method, req.pretty_url, headers)
         navigation = kind == "document" and headers.get("sec-fetch-mode", "navigate") == "navigate"
         url = socket_url(req.pretty_url) if kind == "websocket" else req.pretty_url
+        route = self.hub.routes.get(_spec(flow))
+        if route is not None:
+            # The step's trace context on the app's own requests (when tracing is on): read
+            # here, in the proxy's thread, from what the journey last set.
+            for name, value in route.sink.trace_headers(req.pretty_url).items():
+                raw[name] = value
         self._tell(_spec(flow), "request", flow.id, req.method, url, kind, navigation)
 
     def responseheaders(self, flow: HTTPFlow) -> None:
