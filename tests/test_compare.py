@@ -511,3 +511,21 @@ def test_parallel_scan_matches_serial(monkeypatch):
     expected[ys, xs] = True
     expected[[0, h - 1, h // 2, h // 2 - 1], [0, w - 1, 0, w - 1]] = True
     assert np.array_equal(threaded.diff_mask | threaded.aa_mask, expected)
+
+
+def test_a_png_this_process_made_is_not_decoded_again_and_compares_the_same():
+    """A step's screenshot is painted (encoded here), then decoded by several checks and
+    compared with its baseline: the pixels are remembered by the bytes object, every
+    decode is a copy of its own, and the comparison counts exactly as from scratch."""
+    base = with_box(canvas(200, 120, channels=4), 20, 20, 60, 30)
+    shot = with_box(base.copy(), 120, 60, 30, 20, colour=(200, 30, 30))
+    png = encode_png(shot)
+    assert pngmod.known_pixels(png) is not None and pngmod.known_pixels(bytes(bytearray(png))) is None  # by the object itself
+    first = decode_png(png)
+    first[:] = 0  # the caller's to change: the next decode is unharmed
+    assert np.array_equal(decode_png(png), shot)
+    baseline = cv2.imencode(".png", cv2.cvtColor(base, cv2.COLOR_RGBA2BGRA))[1].tobytes()
+    fresh = compare(baseline, bytes(bytearray(png)))  # neither known: both decoded (BGRA order)
+    known = compare(baseline, png)
+    assert (known.diff_pixels, known.aa_pixels, known.clusters) == (fresh.diff_pixels, fresh.aa_pixels, fresh.clusters)
+    assert known.diff_pixels == 600

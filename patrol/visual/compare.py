@@ -52,6 +52,7 @@ from ..core.png import (
     PARALLEL_MIN_PIXELS,
     decode_bgra,
     decode_png,
+    known_pixels,
     png_dimensions,
     to_four_channels,
     worker_pool,
@@ -163,8 +164,11 @@ def _load_pair(expected: ImageInput, actual: ImageInput) -> tuple[np.ndarray, np
 
     Encoded inputs are decoded by OpenCV in BGRA order; when both inputs are
     encoded they stay that way (the colour weights are applied per channel
-    index, so no conversion is needed).  Arrays are taken as RGB(A)."""
-    if isinstance(expected, _BytesLike) and isinstance(actual, _BytesLike):
+    index, so no conversion is needed).  Arrays are taken as RGB(A), and so are bytes
+    whose pixels this process already has (``known_pixels``: a step's screenshot that
+    its checks decoded): no second decode."""
+    if (isinstance(expected, _BytesLike) and isinstance(actual, _BytesLike)
+            and known_pixels(expected) is None and known_pixels(actual) is None):
         if CPUS > 1:  # decode both at once (OpenCV releases the GIL)
             future = worker_pool().submit(decode_bgra, expected, what="expected")
             b = decode_bgra(actual, what="actual")
