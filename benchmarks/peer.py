@@ -1,7 +1,20 @@
 """The shipped login journey, whole processes: Patrol with every check vs Patrol with
 the eye checks off vs the same six steps for @elastic/synthetics without any checks.
 
-    .venv/bin/python benchmarks/peer.py [--runs 5] [--keep DIR]
+    .venv/bin/python benchmarks/peer.py [--case warm|cold|both] [--journeys 8] [--runs 4] [--keep DIR]
+
+see docs/benchmarks.md for the figures and where the time goes.
+
+Two cases, each timed as whole processes:
+
+* warm (a nightly patrol): N copies (default 8) of the journey in ONE `patrol run`
+  (concurrency 1), where imports, models and templates load once, against the same
+  N journeys in ONE @elastic/synthetics run: Patrol with every check and its OCR cache
+  off (no cache on disk, none in memory: every read is real), with every check and its
+  cache on (kept between runs, as a nightly patrol of unchanged screens has it), and
+  with the eye checks off;
+* cold: one journey per process (interpreter start, imports, models, browser launch):
+  Patrol with every check, with the eye checks off, and the peer.
 
 A script, not a test. It
 
@@ -18,10 +31,17 @@ A script, not a test. It
   (blank screen, broken image, forbidden text) switched off. Liveness checks
   (visible, url), budgets, network errors and redaction stay: that is what a run
   without eyes still is;
-* alternates the three whole processes (interpreter/Node start, imports, browser
-  launch, the journey, reports, state database), rotating who goes first, each
-  Patrol run in a fresh folder with a fresh state database and reports folder, so
-  every run writes the same history from scratch; prints medians and ratios.
+* in the warm case, names the copies login-1, login-2... (names are unique in a run),
+  each with a copy of the login journey's baselines; the peer's copies are N
+  `journey()` calls in one file (a screenshot per step: JPEG q80, its own choice);
+* alternates the whole processes (interpreter/Node start, imports, browser launch,
+  the journeys, reports, state database), rotating who goes first, each Patrol run in
+  a fresh folder with a fresh state database and reports folder, so every run writes
+  the same history from scratch; prints medians and ratios of the wall time, and of the
+  CPU seconds of each process and everything it started (Chromium's processes
+  included), counted by `perf stat -e task-clock` when perf is installed: on a machine
+  shared with other work the CPU seconds are the steadier figure. The 1-minute load
+  average after each round is printed with it.
 """
 
 from __future__ import annotations
@@ -59,7 +79,7 @@ PEER_JOURNEY = r"""
 // journeys/login.yaml's six steps, for @elastic/synthetics: actions and waits only, no checks.
 const { journey, step } = require('@elastic/synthetics');
 
-journey('login', ({ page, params }) => {
+for (let copy = 1; copy <= COPIES; copy++) journey(`login ${copy}`, ({ page, params }) => {
   step('open login page', async () => {
     await page.goto(params.url + '/login');
     await page.locator('#login-form').waitFor();
@@ -139,68 +159,122 @@ def write_eyeless_journey(path: Path) -> None:
     path.write_text(yaml.safe_dump(journey, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-def write_peer_project(folder: Path) -> Path:
-    """A tiny npm project (the peer insists on a package.json) holding the journey."""
+def write_peer_project(folder: Path, copies: int = 1) -> Path:
+    """A tiny npm project (the peer insists on a package.json) holding ``copies`` of the journey."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "package.json").write_text('{"name": "patrol-peer-journey", "private": true}\n')
     (folder / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
     journey = folder / "login.journey.js"
-    journey.write_text(PEER_JOURNEY)
+    journey.write_text(PEER_JOURNEY.replace("COPIES", str(copies)))
     return journey
 
 
-def patrol_config(folder: Path, ocr_cache: Path | None = None) -> Path:
-    """The project's patrol.yaml with absolute baselines and its state and reports inside ``folder``;
-    with ``ocr_cache``, an OCR cache shared by the runs (as a nightly patrol keeps it)."""
+def patrol_config(folder: Path, ocr: str, baselines: Path) -> Path:
+    """The project's patrol.yaml with absolute baselines and its state and reports inside ``folder``.
+    ``ocr``: "fresh" (the default cache folder, new in every run's folder), "off" (no cache
+    folder) or a folder kept between runs (as a nightly patrol keeps it)."""
     folder.mkdir(parents=True, exist_ok=True)
     text = (ROOT / "patrol.yaml").read_text(encoding="utf-8")
-    text = text.replace("baselines: baselines", f"baselines: {ROOT / 'baselines'}")
+    text = text.replace("baselines: baselines", f"baselines: {baselines}")
     text = text.replace("journeys: journeys", f"journeys: {ROOT / 'journeys'}")
-    if ocr_cache is not None:
-        text += f"\nocr: {{cache: {ocr_cache}}}\n"
+    if ocr == "off":
+        text += "\nocr: {cache: false}\n"
+    elif ocr != "fresh":
+        text += f"\nocr: {{cache: {ocr}}}\n"
     config = folder / "patrol.yaml"
     config.write_text(text, encoding="utf-8")
     return config
 
 
-class Contenders:
-    """The three whole processes, each run in a fresh folder of its own."""
+# `python -m patrol` with the OCR engine's in-memory cache emptied as it loads (lazily, as
+# Patrol loads it: on its warm-up thread): with `cache: false` every read is Tesseract's.
+NO_MEMORY_CACHE = r"""
+import importlib.abc, sys
+class _Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "patrol.ocr.engine":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            module.CACHE_SIZE = 0
+        spec.loader.exec_module = exec_module
+        return spec
+import importlib.util
+sys.meta_path.insert(0, _Hook())
+sys.argv[0] = "patrol"
+from patrol.cli import entry
+entry()
+"""
 
-    def __init__(self, work: Path, bank_url: str, env: dict[str, str], *, warm_ocr: bool = False):
-        self.work, self.url, self.env = work, bank_url, env
-        self.ocr_cache = work / "ocr-cache" if warm_ocr else None
-        self.eyeless = work / "login-eyeless.yaml"
-        write_eyeless_journey(self.eyeless)
+
+class Contenders:
+    """The whole processes of one case, each run in a fresh folder of its own. ``copies``:
+    journeys per process (1: the cold case)."""
+
+    def __init__(self, work: Path, bank_url: str, env: dict[str, str], copies: int, version: str):
+        self.work, self.url, self.env, self.copies, self.version = work, bank_url, env, copies, version
+        work.mkdir(parents=True, exist_ok=True)
+        self.ocr_kept = work / "ocr-cache"
+        self.baselines = ROOT / "baselines" if copies == 1 else work / "baselines"
+        eyeless = work / "login-eyeless.yaml"
+        write_eyeless_journey(eyeless)
         if (ROOT / "journeys" / "flows").is_dir():  # included flows resolve next to the journey
             shutil.copytree(ROOT / "journeys" / "flows", work / "flows", dirs_exist_ok=True)
-        self.peer_journey = write_peer_project(work / "peer")
+        self.full = self._copies(ROOT / "journeys" / "login.yaml", "login")
+        self.eyeless = self._copies(eyeless, "login-eyeless")
+        self.peer_journey = write_peer_project(work / "peer", copies)
         self.runs = 0
+
+    def _copies(self, journey: Path, stem: str) -> list[Path]:
+        """``copies`` files of the journey beside its flows, named login-1, login-2... (names are
+        unique in a run), each with a copy of the login journey's baselines."""
+        if self.copies == 1:
+            return [journey]
+        paths = []
+        for i in range(1, self.copies + 1):
+            data = yaml.safe_load(journey.read_text(encoding="utf-8"))
+            data["name"] = f"login-{i}"
+            paths.append(self.work / f"{stem}-{i}.yaml")
+            paths[-1].write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+            shutil.copytree(ROOT / "baselines" / "login", self.baselines / f"login-{i}", dirs_exist_ok=True)
+        return paths
 
     def _folder(self, name: str) -> Path:
         self.runs += 1
         return self.work / f"{self.runs:03d}-{name}"
 
-    def patrol(self, journey: Path, name: str) -> float:
+    def patrol(self, journeys: list[Path], name: str, ocr: str) -> Cost:
         folder = self._folder(name)
-        config = patrol_config(folder, self.ocr_cache)
-        cmd = [sys.executable, "-m", "patrol", "--config", str(config), "run", str(journey), "--base-url", self.url]
+        config = patrol_config(folder, self.ocr_kept.as_posix() if ocr == "kept" else ocr, self.baselines)
+        start = ["-c", NO_MEMORY_CACHE] if ocr == "off" else ["-m", "patrol"]
+        cmd = [sys.executable, *start, "--config", str(config), "run", *map(str, journeys),
+               "--base-url", self.url, "--concurrency", "1"]
         took, out = timed(cmd, self.env, folder)
         reports = sorted((folder / "reports").glob("*/report.json"))
         if not reports:
             sys.exit(f"{name}: no report.json written\n{out}")
         report = json.loads(reports[-1].read_text(encoding="utf-8"))
         findings = [f["reason"] for j in report["journeys"] for s in j["steps"] for f in s["findings"]]
-        if findings or report["status"] != "passed":
-            sys.exit(f"{name}: the healthy bank got findings {findings} ({report['status']})")
+        if findings or report["status"] != "passed" or len(report["journeys"]) != self.copies:
+            sys.exit(f"{name}: the healthy bank got findings {findings} ({report['status']}, "
+                     f"{len(report['journeys'])} journeys)")
         return took
 
-    def all_checks(self) -> float:
-        return self.patrol(ROOT / "journeys" / "login.yaml", "patrol")
+    def cases(self) -> dict[str, Callable[[], Cost]]:
+        peer = f"synthetics {self.version}, no checks"
+        if self.copies == 1:
+            return {"patrol, all checks": lambda: self.patrol(self.full, "patrol", "fresh"),
+                    "patrol, eye checks off": lambda: self.patrol(self.eyeless, "patrol-eyes-off", "fresh"),
+                    peer: self.synthetics}
+        return {"patrol, all checks, OCR cache off": lambda: self.patrol(self.full, "patrol-ocr-off", "off"),
+                "patrol, all checks, OCR cache on": lambda: self.patrol(self.full, "patrol-ocr-kept", "kept"),
+                "patrol, eye checks off": lambda: self.patrol(self.eyeless, "patrol-eyes-off", "off"),
+                peer: self.synthetics}
 
-    def eyes_off(self) -> float:
-        return self.patrol(self.eyeless, "patrol-eyes-off")
-
-    def synthetics(self) -> float:
+    def synthetics(self) -> Cost:
         folder = self._folder("synthetics")
         folder.mkdir()
         params = json.dumps({"url": self.url, "password": self.env["DEMO_PASSWORD"]})
@@ -214,82 +288,126 @@ class Contenders:
         events = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
         steps = [e for e in events if e.get("type") == "step/end" and e["step"].get("status") == "succeeded"]
         shots = [e for e in events if e.get("type") == "step/screenshot"]
-        if len(steps) != 6 or len(shots) != 6:
-            sys.exit(f"synthetics: {len(steps)} steps succeeded, {len(shots)} screenshots (want 6 and 6); see {out}")
+        want = 6 * self.copies
+        if len(steps) != want or len(shots) != want:
+            sys.exit(f"synthetics: {len(steps)} steps succeeded, {len(shots)} screenshots (want {want} and {want}); "
+                     f"see {out}")
         return took
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
+# A run's cost: wall seconds, and CPU seconds of the process and every process it started
+# (Node, Chromium's processes, detached or not), counted by `perf stat -e task-clock` when
+# perf is there (else 0): on a machine shared with other work the CPU seconds move much
+# less than the wall time.
+Cost = tuple[float, float]
+
+
+def _perf_works() -> bool:
+    if shutil.which("perf") is None:
+        return False
+    r = subprocess.run(["perf", "stat", "-e", "task-clock", "-x,", "--", "true"], capture_output=True, text=True)
+    return r.returncode == 0 and "task-clock" in r.stderr
+
+
+PERF = _perf_works()
+
+
+def _counted(cmd: list[str], cwd: Path) -> tuple[list[str], Path]:
+    out = cwd / "task-clock.csv"
+    return (["perf", "stat", "-e", "task-clock", "-x,", "-o", str(out), "--", *cmd] if PERF else cmd), out
+
+
+def _cpu_seconds(out: Path) -> float:
+    if not PERF or not out.is_file():
+        return 0.0
+    for line in out.read_text(encoding="utf-8").splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2].startswith("task-clock"):
+            return float(fields[0]) / 1000
+    return 0.0
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[Cost, str]:
+    counted, clock = _counted(cmd, cwd)
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    r = subprocess.run(counted, env=env, cwd=cwd, capture_output=True, text=True)
     took = time.perf_counter() - t0
     if r.returncode != 0:
         sys.exit(f"{' '.join(cmd[:4])} ... failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-    return took, r.stdout
+    return (took, _cpu_seconds(clock)), r.stdout
 
 
-def timed_to_file(cmd: list[str], env: dict[str, str], cwd: Path, out: Path) -> float:
+def timed_to_file(cmd: list[str], env: dict[str, str], cwd: Path, out: Path) -> Cost:
     """Time ``cmd`` with its reporter's output (screenshots included) written to ``out``."""
+    counted, clock = _counted(cmd, cwd)
     with out.open("wb") as sink:
         t0 = time.perf_counter()
-        r = subprocess.run(cmd, env=env, cwd=cwd, stdout=sink, stderr=subprocess.PIPE, text=True)
+        r = subprocess.run(counted, env=env, cwd=cwd, stdout=sink, stderr=subprocess.PIPE, text=True)
         took = time.perf_counter() - t0
     if r.returncode != 0:
         sys.exit(f"synthetics failed ({r.returncode}):\n{r.stderr}\nsee {out}")
-    return took
+    return took, _cpu_seconds(clock)
 
 
-def alternate(cases: dict[str, Callable[[], float]], runs: int) -> dict[str, list[float]]:
-    """Each case once per round, who goes first rotating, so drift on a shared machine hits all alike."""
+def alternate(cases: dict[str, Callable[[], Cost]], runs: int) -> tuple[dict[str, list[Cost]], list[float]]:
+    """Each case once per round, who goes first rotating, so drift on a shared machine hits
+    all alike; the costs and the 1-minute load average after each round."""
     names = list(cases)
-    for name in names:  # warm the page cache, the demo bank and Node's compile cache
+    for name in names:  # warm the page cache, the demo bank, Node's compile cache and the kept OCR cache
         cases[name]()
-    times: dict[str, list[float]] = {n: [] for n in names}
+    costs: dict[str, list[Cost]] = {n: [] for n in names}
+    loads = []
     for i in range(runs):
         order = names[i % len(names):] + names[: i % len(names)]
         for name in order:
-            times[name].append(cases[name]())
-        print(f"round {i + 1}/{runs}: " + ", ".join(f"{n} {times[n][-1]:.2f}s" for n in names), flush=True)
-    return times
+            costs[name].append(cases[name]())
+        loads.append(os.getloadavg()[0])
+        print(f"round {i + 1}/{runs} (load {loads[-1]:.1f}): "
+              + ", ".join(f"{n} {costs[n][-1][0]:.2f}s ({costs[n][-1][1]:.1f} CPU-s)" for n in names), flush=True)
+    return costs, loads
 
 
-def report(times: dict[str, list[float]], runs: int, version: str) -> None:
-    med = {n: statistics.median(t) for n, t in times.items()}
-    print(f"\nlogin journey (6 steps, a screenshot each), {runs} runs each, alternating, whole processes")
-    print(f"{'':34}{'median':>9}{'min':>9}{'max':>9}")
-    for name, t in times.items():
-        print(f"{name:34}{med[name]:>8.2f}s{min(t):>8.2f}s{max(t):>8.2f}s")
-    full, off, peer = med["patrol, all checks"], med["patrol, eye checks off"], med[f"synthetics {version}, no checks"]
-    print(f"patrol all checks / synthetics without checks: {full / peer:.2f}x")
-    print(f"patrol all checks / patrol eye checks off:     {full / off:.2f}x")
-    print(f"patrol eye checks off / synthetics:            {off / peer:.2f}x")
-    load = os.getloadavg()
-    print(f"load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} ({os.cpu_count()} CPUs)")
+def report(title: str, costs: dict[str, list[Cost]], loads: list[float], copies: int) -> None:
+    walls = {n: [c[0] for c in cs] for n, cs in costs.items()}
+    med = {n: statistics.median(t) for n, t in walls.items()}
+    cpu = {n: statistics.median(c[1] for c in cs) for n, cs in costs.items()}
+    peer = next(n for n in costs if n.startswith("synthetics"))
+    off = "patrol, eye checks off"
+    print(f"\n{title}: {len(loads)} alternating runs each, medians; load average {min(loads):.1f}–{max(loads):.1f} "
+          f"({os.cpu_count()} CPUs)")
+    print(f"{'':40}{'wall':>8}{'min':>8}{'max':>8}{'/journey':>9}{'÷ peer':>8}{'÷ eyes off':>11}"
+          f"{'CPU-s':>8}{'÷ peer':>8}")
+    for name, t in walls.items():
+        print(f"{name:40}{med[name]:>7.2f}s{min(t):>7.2f}s{max(t):>7.2f}s{med[name] / copies:>8.2f}s"
+              f"{med[name] / med[peer]:>7.2f}x{med[name] / med[off]:>10.2f}x{cpu[name]:>8.1f}{cpu[name] / cpu[peer]:>7.2f}x")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--case", choices=("warm", "cold", "both"), default="both")
+    ap.add_argument("--journeys", type=int, default=8, help="journeys per process in the warm case (default 8)")
+    ap.add_argument("--runs", type=int, default=4)
     ap.add_argument("--keep", metavar="DIR", help="keep every run's folder here (default: a temporary folder)")
-    ap.add_argument("--warm-ocr", action="store_true",
-                    help="share Patrol's OCR cache between runs, as a nightly patrol of unchanged screens has it "
-                         "(default: every Patrol run reads cold)")
     args = ap.parse_args()
     version = ensure_peer()
     os.environ.pop("PATROL_OCR_CACHE", None)  # every case says whether its OCR is cold or warm itself
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # Patrol as installed: its bytecode cached
     env = {**os.environ, "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "patrol-demo-2026"),
            "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
     bank, url = start_bank(env)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(args.keep).resolve() if args.keep else Path(tmp)
-            work.mkdir(parents=True, exist_ok=True)
-            c = Contenders(work, url, env, warm_ocr=args.warm_ocr)
-            cases = {"patrol, all checks": c.all_checks, "patrol, eye checks off": c.eyes_off,
-                     f"synthetics {version}, no checks": c.synthetics}
-            print("OCR cache: shared between runs (warm)" if args.warm_ocr else "OCR cache: fresh each run (cold)")
             print(f"load average at the start: {' / '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
-            report(alternate(cases, args.runs), args.runs, version)
+            if args.case in ("warm", "both"):
+                warm = Contenders(work / "warm", url, env, args.journeys, version)
+                times, loads = alternate(warm.cases(), args.runs)
+                report(f"warm: {args.journeys} login journeys (6 steps, a screenshot each) in one process",
+                       times, loads, args.journeys)
+            if args.case in ("cold", "both"):
+                cold = Contenders(work / "cold", url, env, 1, version)
+                times, loads = alternate(cold.cases(), args.runs)
+                report("cold: one login journey per process (OCR cache new in each run)", times, loads, 1)
     finally:
         bank.terminate()
         bank.wait(10)
