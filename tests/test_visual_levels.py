@@ -53,7 +53,8 @@ def runs(tmp_path_factory):
         journey.write_text(JOURNEY.format(url=bank.url, flows=JOURNEYS / "flows"), encoding="utf-8")
         for name, faults in [("approve", ["as_of=2026-01-05"]), ("date", ["as_of=2026-01-06"]),
                              ("color", ["as_of=2026-01-05", "restyle=color"]),
-                             ("spacing", ["as_of=2026-01-05", "restyle=spacing"])]:
+                             ("spacing", ["as_of=2026-01-05", "restyle=spacing"]),
+                             ("order", ["as_of=2026-01-05", "restyle=order"])]:
             bank.faults.clear()
             for spec in faults:
                 bank.faults.set(*parse_fault(spec))
@@ -122,6 +123,19 @@ def test_the_same_text_moved_down_passes_content_and_fails_strict_and_layout(run
     assert status == "diff" and message.startswith("the layout differs from baseline 'home-layout' (level layout): "), v
     # the innermost boxes are named first: the card that moved, not the page that grew
     assert "div.assets-label 904×24 at (188,108) is now 904×24 at (188,148)" in message, message
+
+
+def test_a_picture_brought_into_view_is_named_by_ocr(runs):
+    """The promo banner (an image, no DOM text) moved from below the fold to the top: on
+    this screen it appeared, and its words are read from its pixels."""
+    _, report = runs["order"]
+    step = next(s for s in report["journeys"][0]["steps"] if s["name"] == "sign in")
+    f = next(f for f in step["findings"] if f["reason"] == "visual_diff")
+    shift = f["evidence"]["shift"]
+    assert [(b["kind"], b["x"], b["y"], b["width"]) for b in shift["blocks"]] == [("appeared", 160, 84, 960)], shift
+    assert "新客专享" in shift["blocks"][0]["text"], shift
+    assert shift["unexplained_pixels"] == 0 and [m["unchanged"] for m in shift["moved"]] == [True], shift
+    assert f"('{shift['blocks'][0]['text']}'); the content below moved down" in f["message"], f["message"]
 
 
 def _layout(*elements: tuple[str, tuple[int, int, int, int], str]) -> ScreenLayout:
