@@ -105,9 +105,10 @@ def test_budgets_parse_per_level_with_off_and_positioned_errors(tmp_path):
     budgets = load_config(str(cfg)).settings.vitals
     assert budgets == VitalsBudgets(lcp=2500.0, cls=0.1, inp=200.0, fcp=None, ttfb=OFF)
     step = VitalsBudgets(inp=OFF, cls=0.05)
-    assert budgets.under(step).effective == VitalsBudgets(lcp=2500.0, cls=0.05, inp=OFF, fcp=DEFAULTS.fcp, ttfb=OFF)
-    assert VitalsBudgets().effective == DEFAULTS and DEFAULTS.lcp == 4000.0 and DEFAULTS.cls == 0.25
-    assert math.isinf(DEFAULTS.of("inp")) and VitalsBudgets.describe("inp", OFF) == "off"
+    assert budgets.under(step).effective == VitalsBudgets(lcp=2500.0, cls=0.05, inp=OFF, fcp=OFF, ttfb=OFF)
+    # Off until a project sets them (healthy real apps on a loaded machine go far past them).
+    assert VitalsBudgets().effective == DEFAULTS and all(math.isinf(DEFAULTS.of(v)) for v in ("lcp", "cls", "inp"))
+    assert VitalsBudgets.describe("inp", OFF) == "off" and VitalsBudgets.describe("cls", 0.1) == "0.1"
     cfg.write_text("vitals: off\n", encoding="utf-8")
     assert load_config(str(cfg)).settings.vitals.effective.of("lcp") == OFF
     cfg.write_text("vitals:\n  lcp: 2.5\n  cls: lots\n  tbt: 1s\n", encoding="utf-8")
