@@ -207,6 +207,7 @@ def test_with_tracing_the_proxy_puts_the_steps_trace_context_on_the_apps_own_req
     from patrol.core.tracecontext import TraceContext
 
     seen: dict[str, str | None] = {}
+    recorded: dict[str, str | None] = {}
 
     class Echo(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -229,6 +230,9 @@ def test_with_tracing_the_proxy_puts_the_steps_trace_context_on_the_apps_own_req
             async with httpx.AsyncClient(proxy=f"http://{listener.address}") as app:
                 await app.get(f"http://localhost:{port}/api/own")  # the app's own site
                 await app.get(f"http://127.0.0.1:{port}/sdk/collect")  # another site: a third party
+            await asyncio.sleep(0.2)  # the proxy's last events reach the journey's loop
+            for record in sink.requests.drain()[0]:
+                recorded[record.url.split("/")[2].split(":")[0]] = record.trace_id
         finally:
             await AppCapture(sink, listener).close()
 
@@ -237,3 +241,5 @@ def test_with_tracing_the_proxy_puts_the_steps_trace_context_on_the_apps_own_req
     finally:
         server.shutdown()
     assert seen == {"localhost": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "127.0.0.1": None}, seen
+    # The request evidence says which trace it went in, as the browser's does.
+    assert recorded == {"localhost": "0af7651916cd43dd8448eb211c80319c", "127.0.0.1": None}, recorded

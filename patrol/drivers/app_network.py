@@ -115,6 +115,7 @@ class AppNetwork:
         self._told: set[str] = set()
         # The running step's trace context (tracing on): the app's own requests carry it.
         self.trace: TraceContext | None = None
+        self.requests.traced = self._traced  # each request's evidence says which trace and span it went in
 
     # -- CaptureSink ----------------------------------------------------------------
     def request(self, key: str, method: str, url: str, kind: str, navigation: bool) -> None:
@@ -170,6 +171,10 @@ class AppNetwork:
 
     def tls_accepted(self, host: str) -> None:
         self.tls_ok.add(host)
+
+    def _traced(self, url: str) -> TraceContext | None:
+        context = self.trace
+        return context if context is not None and context.sends_to(url, self.requests.policy) else None
 
     def trace_headers(self, url: str) -> dict[str, str]:
         context = self.trace  # one read: the journey's loop may set the next step's meanwhile
