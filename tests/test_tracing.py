@@ -272,3 +272,11 @@ def test_the_tracing_section_and_a_journeys_own_over_it(tmp_path, monkeypatch):
     for where in ("patrol.yaml:2:", "patrol.yaml:3:", "patrol.yaml:4:", "patrol.yaml:5:"):
         assert where in text, text
     assert "{trace_id}" in text and "ftp://x" in text
+
+
+def test_the_console_links_only_an_http_trace_link():
+    from patrol.webconsole.incident_pages import _otel_trace
+
+    assert _otel_trace({"id": "ab" * 16, "url": "https://tempo.example/trace/abab"})["url"].startswith("https://")
+    assert _otel_trace({"id": "ab" * 16, "url": "javascript:alert(1)"}) == {"id": "ab" * 16, "url": None}
+    assert _otel_trace(None) is None and _otel_trace({"url": "https://x"}) is None
