@@ -68,6 +68,7 @@ def _journey(folder: Path, url: str) -> Path:
             click: '#login-submit'
             expect: {url: /home, visible: '#total-assets'}
           - name: fund list
+            budget: 10s
             request: {url: /api/funds, session: browser}
         """), encoding="utf-8")
     return path
