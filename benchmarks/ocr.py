@@ -26,8 +26,19 @@ around them (the label padded by 8 CSS px); ``-v`` lists the labels missed.
 ``PATROL_OCR_BACKEND=cli`` reads with the command line instead of the in-process
 engine (the words are the same).
 
+``--corpus phrases`` compares the two OCR engines instead: 64 app-like phrases of
+our own (amounts, dates, labels, buttons, masked numbers; Chinese and English) in
+five app styles (card text, small grey captions, white text on small coloured
+buttons, dark mode, list rows), on a 1280x800 desktop at scale 1 and a 390x844 phone
+at scale 2, each screen read by Tesseract and by RapidOCR (caches off). It prints,
+per set, the labels each engine read, the labels ``ocr: {engine: both}`` reads
+(Tesseract, and RapidOCR's reading of the screen when Tesseract missed any), and the
+CPU time (process time) of the reads, the models already loaded; it exits 1 unless
+``both`` reads at least as many labels as the better engine on every set.
+
     .venv/bin/python benchmarks/ocr.py [--runs 5]
     .venv/bin/python benchmarks/ocr.py --corpus [--regions 10] [--psm 3] [--no-reread] [-v]
+    .venv/bin/python benchmarks/ocr.py --corpus phrases [-v] [--rapid-upscale 1] [--only desktop]
 """
 
 from __future__ import annotations
@@ -224,10 +235,167 @@ def accuracy(verbose: bool, regions: int, settings) -> None:
           f"re-read {'on' if settings.reread_suspects else 'off'}, gamma {settings.gamma}")
 
 
+# ---------------------------------------------------------------- the phrase corpus (two engines)
+
+# 64 app-like phrases of our own (not from any product): amounts, dates, labels,
+# buttons, messages, masked numbers; Chinese with look-alike glyphs (门/内, 别/別,
+# 间/问) and English UI text.
+PHRASES = [
+    "账户余额", "可用余额 ¥3,560.20", "冻结金额 ¥0.00", "本月支出 ¥12,480.75", "待还金额 ¥1,288.00",
+    "昨日收益 +8.62", "累计收益 ¥2,031.47", "七日年化 2.315%", "2025年3月18日", "2025-11-02 14:36",
+    "还款日 每月8日", "有效期至 2026/06/30", "立即还款", "确认转账", "取消订单", "查看详情", "修改登录密码",
+    "退出登录", "联系客服", "我的银行卡", "交易明细", "消息中心", "安全中心", "设置支付密码", "实名认证已通过",
+    "手机号 138****5621", "验证码已发送", "余额不足，请充值", "网络连接失败", "订单已关闭", "部门预算审批",
+    "门店地址", "别名设置", "闭门维护公告", "间隔时间 5 分钟", "定期存款 三个月", "风险等级 R2",
+    "基金定投计划", "信用卡账单分期", "积分兑换", "优惠券 满100减20", "单笔限额 5万元", "收款人姓名",
+    "开户行 招商银行", "Balance", "Available: $1,204.50", "Pending", "Transfer now", "Cancel",
+    "Last updated 09:41", "Due Mar 18, 2025", "Card **** 0431", "Sign out", "Privacy Policy",
+    "Version 3.12.0", "Order #A7F3-2291", "Interest rate 3.85% APR", "Terms apply", "Save changes",
+    "Two-factor authentication", "Forgot password?", "Retry", "12 items selected", "Total: ¥86.00",
+]
+
+# Five app styles: (name, CSS for the page and its labels).
+STYLES = [
+    ("card text 15px", "body{background:#f3f4f7} .l{font-size:15px;color:#222;background:#fff;padding:2px 8px;border-radius:6px}"),
+    ("grey caption 12px", "body{background:#f5f6f8} .l{font-size:12px;color:#9a9ea6}"),
+    ("button 14px", ".l{font-size:14px;color:#fff;background:#e53935;padding:3px 10px;border-radius:4px}"
+                    " .c:nth-child(even) .l{background:#1677ff}"),
+    ("dark mode 14px", "body{background:#121316} .l{font-size:14px;color:#c9cbd1;background:#1e1f24;padding:2px 8px}"),
+    ("list row 13px", "body{background:#fff} .c{border-bottom:1px solid #e6e6e6} .l{font-size:13px;color:#666}"),
+]
+
+
+def phrase_page(css: str, phrases: list[str], columns: int, row_px: int) -> str:
+    cells = "".join(f'<div class="c"><span class="l">{p}</span></div>' for p in phrases)
+    return ('<!doctype html><html><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1"><style>'
+            'body{margin:0;padding:10px 12px;font-family:"Noto Sans CJK SC",sans-serif}'
+            f'.g{{display:grid;grid-template-columns:repeat({columns},1fr);column-gap:16px}}'
+            f'.c{{height:{row_px}px;display:flex;align-items:center;white-space:nowrap;overflow:hidden}}'
+            f'{css}</style></head><body><div class="g">{cells}</div></body></html>')
+
+
+def phrase_corpus(only: str | None = None) -> list[tuple[str, str, bytes, list[dict]]]:
+    """(device, style, PNG, labels): each style on a 1280x800 desktop at scale 1 (the
+    64 phrases in 4 columns) and on a 390x844 phone at scale 2 (three screens of 21-22)."""
+    from playwright.sync_api import sync_playwright
+
+    shots = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        for device, options, pages in [
+            ("1x desktop", {"viewport": {"width": 1280, "height": 800}}, [(PHRASES, 4, 48)]),
+            ("2x phone", {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True},
+             [(PHRASES[:22], 1, 36), (PHRASES[22:43], 1, 36), (PHRASES[43:], 1, 36)]),
+        ]:
+            if only and only not in device:
+                continue
+            ctx = browser.new_context(**options)
+            page = ctx.new_page()
+            for style, css in STYLES:
+                for phrases, columns, row_px in pages:
+                    page.set_content(phrase_page(css, phrases, columns, row_px))
+                    page.evaluate("document.fonts.ready")
+                    labels = page.evaluate(LABELS_JS)
+                    assert len(labels) == len(phrases), (device, style, len(labels))
+                    shots.append((device, style, page.screenshot(), labels))
+            ctx.close()
+        browser.close()
+    return shots
+
+
+def engine_accuracy(verbose: bool, only: str | None = None) -> None:
+    """Labels read and CPU per engine, and for ``both`` (Tesseract; RapidOCR asked for
+    the labels Tesseract did not find, as the text check and click-by-text do)."""
+    from patrol.ocr import engine, normalize, rapid
+    from patrol.ocr import read as ocr_read
+
+    assert len(PHRASES) >= 60
+    t0 = time.process_time()
+    engine.warm_up("chi_sim+eng")
+    ocr_read(shoot_blank(), cache=False)  # loads Tesseract's models
+    t1 = time.process_time()
+    rapid._load()
+    t2 = time.process_time()
+    print(f"model load, CPU: tesseract {t1 - t0:.2f} s, rapidocr {t2 - t1:.2f} s (once per process, not counted below)")
+    shots = phrase_corpus(only)
+    sets: dict[tuple[str, str], dict[str, float]] = {}
+    for device, style, png, labels in shots:
+        row = sets.setdefault((device, style), {"n": 0.0, "t": 0.0, "r": 0.0, "b": 0.0, "t_cpu": 0.0, "r_cpu": 0.0,
+                                                 "b_cpu": 0.0})
+        results, cpu = {}, {}
+        for name in engine.ENGINES:
+            c0 = time.process_time()
+            results[name] = ocr_read(png, cache=False, engine=name)
+            cpu[name] = time.process_time() - c0
+        spots_all = [lb for lb in labels if any(c.isalnum() for c in lb["text"])]
+        read_by: dict[str, set[str]] = {name: set() for name in engine.ENGINES}
+        for name, result in results.items():
+            _, _, missed = labels_read(result, labels)
+            read_by[name] = {normalize(lb["text"]) for lb in spots_all} - set(missed)
+        # both: Tesseract, then RapidOCR for what it did not find (on the same screen,
+        # read once by RapidOCR when anything was missing).
+        both = set(read_by["tesseract"])
+        needs_rapid = len(both) < len(spots_all)
+        if needs_rapid:
+            both |= read_by["rapidocr"]
+        row["n"] += len(spots_all)
+        row["t"] += len(read_by["tesseract"])
+        row["r"] += len(read_by["rapidocr"])
+        row["b"] += len(both)
+        row["t_cpu"] += cpu["tesseract"]
+        row["r_cpu"] += cpu["rapidocr"]
+        row["b_cpu"] += cpu["tesseract"] + (cpu["rapidocr"] if needs_rapid else 0.0)
+        if verbose:
+            for name in engine.ENGINES:
+                missed = sorted({normalize(lb["text"]) for lb in spots_all} - read_by[name])
+                if missed:
+                    print(f"  {device}, {style}: {name} missed " + " | ".join(missed))
+    head = ("set", "labels", "tesseract", "rapidocr", "both", "CPU tesseract", "CPU rapidocr", "CPU both")
+    rows, totals = [], {}
+    ok = True
+    for (device, style), row in sets.items():
+        better = max(row["t"], row["r"])
+        ok = ok and row["b"] >= better
+        rows.append((f"{device}, {style}", f"{row['n']:.0f}", f"{row['t']:.0f}", f"{row['r']:.0f}", f"{row['b']:.0f}",
+                     f"{row['t_cpu']:.2f} s", f"{row['r_cpu']:.2f} s", f"{row['b_cpu']:.2f} s"))
+        total = totals.setdefault(device, dict.fromkeys(row, 0.0))
+        for k, v in row.items():
+            total[k] += v
+    for device, row in totals.items():
+        ok = ok and row["b"] >= max(row["t"], row["r"])
+        rows.append((f"**{device}, all**", f"{row['n']:.0f}", f"{row['t']:.0f}", f"{row['r']:.0f}", f"{row['b']:.0f}",
+                     f"{row['t_cpu']:.2f} s", f"{row['r_cpu']:.2f} s", f"{row['b_cpu']:.2f} s"))
+    print()
+    print(f"{len(PHRASES)} phrases x {len(STYLES)} styles; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; "
+          f"rapidocr upscale at 1x: {rapid.UPSCALE_1X}; CPU = process time of the reads (models loaded)")
+    print()
+    table(head, rows)
+    print()
+    print(f"both reads at least as many labels as the better engine alone on every set: {'yes' if ok else 'NO'}")
+    if not ok:
+        raise SystemExit(1)
+
+
+def shoot_blank() -> bytes:
+    """A small white PNG with a word on it, to load the engines' models."""
+    import cv2
+    import numpy as np
+
+    img = np.full((60, 200, 3), 255, np.uint8)
+    cv2.putText(img, "Patrol", (10, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
+    ok, buf = cv2.imencode(".png", img)
+    return bytes(buf)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--corpus", action="store_true", help="measure accuracy on the corpus instead of speed")
+    ap.add_argument("--corpus", nargs="?", const="demo", choices=("demo", "phrases"),
+                    help="measure accuracy instead of speed: on the demo bank's screens (demo, the default), "
+                         "or on 64 phrases in five app styles with each OCR engine and both (phrases)")
+    ap.add_argument("--rapid-upscale", type=float, help="with --corpus phrases: RapidOCR's upscale at scale 1")
+    ap.add_argument("--only", choices=("desktop", "phone"), help="with --corpus phrases: one device's screens")
     ap.add_argument("--psm", type=int, help="Tesseract page segmentation mode for screens (default: the engine's)")
     ap.add_argument("--psm-small", type=int, help="page segmentation mode for small regions (default: the engine's)")
     ap.add_argument("--no-reread", action="store_true", help="do not re-read suspect Latin words with chi_sim")
@@ -247,6 +415,13 @@ def main() -> None:
     changes = {"psm": args.psm, "psm_small": args.psm_small, "gamma": args.gamma, "upscale": args.upscale,
                "reread_suspects": False if args.no_reread else None, "invert_retry": True if args.invert_retry else None}
     settings = dataclasses.replace(DEFAULT_SETTINGS, **{k: v for k, v in changes.items() if v is not None})
+    if args.corpus == "phrases":
+        if args.rapid_upscale:
+            from patrol.ocr import rapid
+
+            rapid.UPSCALE_1X = args.rapid_upscale
+        engine_accuracy(args.v, args.only)
+        return
     if args.corpus:
         accuracy(args.v, args.regions, settings)
         return
