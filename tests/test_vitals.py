@@ -139,6 +139,8 @@ def test_a_reading_becomes_the_steps_record_and_the_next_step_counts_from_it():
     assert vitals.shift_sources[0].describe() == "section#content.content moved down 320 px"
     assert parse({"origin": 1.0, "navigated": False}).to_json() == {"navigated": False, "cls": 0.0, "shifts": 0,
                                                                      "interactions": 0}
+    # The page names its elements: a name the app made huge is kept short.
+    assert len(parse({"origin": 1.0, "navigated": True, "lcp": {"at": 5, "el": "div#" + "x" * 500}}).lcp_element or "") == 120
 
 
 def test_vitals_are_web_only_in_a_journey(tmp_path):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.reader import Reader
 from ..config.vitals import TIMES, VITALS_KEYS, VitalsBudgets, parse_vitals
+from ..core.urls import mask_url
 from ..core.vitals import PageVitals
 from ..core.vocabulary import Reason
 from ..durations import format_ms
@@ -85,7 +86,7 @@ def _over_time(sc: StepContext, vitals: PageVitals, budgets: VitalsBudgets, vita
     budget = budgets.of(vital)
     if value is None or value <= budget:
         return None
-    evidence: dict[str, Any] = {"vital": vital, "value_ms": value, "budget_ms": budget, "url": sc.evidence.url}
+    evidence: dict[str, Any] = {"vital": vital, "value_ms": value, "budget_ms": budget, "url": mask_url(sc.evidence.url)}
     message = f"{NAMES[vital]} ({vital.upper()}) {format_ms(value)}, over its budget of {format_ms(budget)}"
     if vital == "lcp" and vitals.lcp_element:
         message += f": {vitals.lcp_element}" + (f" ({vitals.lcp_url})" if vitals.lcp_url else "")

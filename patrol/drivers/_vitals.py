@@ -119,6 +119,14 @@ class VitalsReader:
         return parse(raw)
 
 
+# An element's name as the page gives it (tag#id.class): the page's own text, kept short.
+MAX_NAME = 120
+
+
+def _name(value: Any) -> str | None:
+    return str(value)[:MAX_NAME] if value else None
+
+
 def _ms(value: Any) -> float | None:
     return round(float(value), 1) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -126,12 +134,12 @@ def _ms(value: Any) -> float | None:
 def parse(raw: dict[str, Any]) -> PageVitals:
     lcp = raw.get("lcp") if isinstance(raw.get("lcp"), dict) else None
     inp = raw.get("inp") if isinstance(raw.get("inp"), dict) else None
-    sources = tuple(ShiftSource(str(s.get("el")), int(s.get("dx") or 0), int(s.get("dy") or 0))
+    sources = tuple(ShiftSource(str(_name(s.get("el"))), int(s.get("dx") or 0), int(s.get("dy") or 0))
                     for s in raw.get("sources") or [] if isinstance(s, dict) and s.get("el"))
     return PageVitals(
         navigated=bool(raw.get("navigated")), ttfb_ms=_ms(raw.get("ttfb")), fcp_ms=_ms(raw.get("fcp")),
-        lcp_ms=_ms(lcp.get("at")) if lcp else None, lcp_element=(str(lcp.get("el")) if lcp and lcp.get("el") else None),
+        lcp_ms=_ms(lcp.get("at")) if lcp else None, lcp_element=_name(lcp.get("el")) if lcp else None,
         lcp_url=mask_url(str(lcp["url"])) if lcp and lcp.get("url") and not str(lcp["url"]).startswith("data:") else None,
         cls=round(float(raw.get("cls") or 0.0), 4), shifts=int(raw.get("shifts") or 0), shift_sources=sources,
-        inp_ms=_ms(inp.get("d")) if inp else None, inp_event=str(inp.get("what")) if inp and inp.get("what") else None,
+        inp_ms=_ms(inp.get("d")) if inp else None, inp_event=_name(inp.get("what")) if inp else None,
         interactions=int(raw.get("interactions") or 0))
