@@ -154,3 +154,54 @@ def test_ocr_engine_in_patrol_yaml(tmp_path):
         _config(tmp_path, "ocr: {engine: [tesseract, rapidocr]}\n")
     assert engine.engines_for("both") == ("tesseract", "rapidocr")
     assert engine.engines_for("rapidocr") == ("rapidocr",)
+
+
+CHIP_PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>
+body{margin:0;padding:20px;font-family:"Noto Sans CJK SC",sans-serif;background:#fff;color:#222;font-size:15px}
+.l{font-size:14px;color:#fff;background:#e53935;padding:3px 10px;border-radius:4px}
+</style></head><body><p id="title">账户余额</p><p><span class="l">WEAK_LABEL</span></p></body></html>"""
+
+CHIP_JOURNEY = """\
+name: NAME
+base_url: URL
+budgets: {step: 10s, timeout: 20s}
+detectors: {blank_screen: false, broken_image: false, forbidden_text: false}
+steps:
+  - name: open
+    goto: /chip.html
+    expect: {text: [账户余额, WEAK_LABEL]}
+"""
+
+
+@needs_browser
+def test_a_text_check_with_both_finds_the_label_tesseract_misses(patrol, tmp_path):
+    """The text check end to end (the real CLI, Chromium, a page served on 127.0.0.1):
+    with Tesseract alone the red tag's label is missing; with both it is read."""
+    import functools
+    import http.server
+    import threading
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "chip.html").write_text(CHIP_PAGE.replace("WEAK_LABEL", WEAK_LABEL), encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        runs = {}
+        for choice in ("tesseract", "both"):
+            config = tmp_path / f"{choice}.yaml"
+            config.write_text(f"state: false\nocr: {{engine: {choice}}}\n", encoding="utf-8")
+            path = tmp_path / f"chip-{choice}.yaml"
+            path.write_text(CHIP_JOURNEY.replace("NAME", f"chip-{choice}").replace("URL", url)
+                            .replace("WEAK_LABEL", WEAK_LABEL), encoding="utf-8")
+            runs[choice] = patrol("--config", str(config), "run", str(path))
+    finally:
+        server.shutdown()
+        server.server_close()
+    alone, both = runs["tesseract"], runs["both"]
+    assert alone.code == 1 and alone.findings("chip-tesseract") == [("open", "render", "missing_text")], alone.out
+    missing = alone.journey("chip-tesseract")["steps"][0]["findings"][0]["evidence"]["missing"]
+    assert missing == [WEAK_LABEL]  # Tesseract read the black title, not the tag
+    assert both.code == 0 and both.findings("chip-both") == [], both.out + both.err

@@ -41,8 +41,10 @@ MODELS = {"Det": "PP-OCRv6_det_small.onnx", "Rec": "PP-OCRv6_rec_small.onnx"}
 # 12 px grey captions at their own size (measured on the corpus, benchmarks/ocr.py).
 UPSCALE_1X = 2.0
 _MAX_SIDE = 2560  # RapidOCR's default 2000 shrinks a 2532 px phone screen
+BAND = 900  # px: taller images are read in bands (see read_words)
+OVERLAP = 120  # px: a line up to this tall (60 CSS px at 2x) is whole in one band
 # What changes readings beyond the versions and models (part of the cache key).
-SETUP = f"det max {_MAX_SIDE}, no cls, 1x upscale {UPSCALE_1X}"
+SETUP = f"det max {_MAX_SIDE}, no cls, 1x upscale {UPSCALE_1X}, bands {BAND}/{OVERLAP}"
 
 
 def model_dir() -> Path:
@@ -148,7 +150,12 @@ def scale_for(density: float) -> float:
 
 def read_words(rgb: np.ndarray, density: float) -> list[list[Word]]:
     """RapidOCR's lines of words of an RGB (or grey) crop, boxes in the crop's pixels,
-    top to bottom."""
+    top to bottom.
+
+    An image taller than ``BAND`` px (after the upscale) is read in bands of that
+    height overlapping by ``OVERLAP`` px, each line kept from the band where its
+    middle is away from the cut: PP-OCR's detection loses sparse text on a large
+    image (a 2560x1600 screen with two labels gave nothing; each half found both)."""
     engine = _load()
     image = rgb if rgb.ndim == 3 else cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
     scale = scale_for(density)
@@ -156,25 +163,44 @@ def read_words(rgb: np.ndarray, density: float) -> list[list[Word]]:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     # RapidOCR wants BGR, as OpenCV reads files.
     bgr = np.ascontiguousarray(image[..., ::-1])
-    with _read_lock:
-        try:
-            out = engine(bgr)
-        except Exception as e:  # onnxruntime's own errors: the robot's failure, not the app's
-            raise EngineError(f"RapidOCR failed to read the image: {e}") from None
-    txts = getattr(out, "txts", None) or ()
-    if not txts:
-        return []
-    boxes, scores = out.boxes, out.scores
-    words_per_line = getattr(out, "word_results", None) or ()
+    height = bgr.shape[0]
     lines: list[list[Word]] = []
-    aligned = len(words_per_line) == len(txts)
-    for i, text in enumerate(txts):
-        line = _word("x", boxes[i], float(scores[i]), scale)
-        words = _tokens(str(text), words_per_line[i] if aligned else (), line, scale)
-        if words:
-            lines.append(words)
+    for top, keep_from, keep_to in _bands(height):
+        with _read_lock:
+            try:
+                out = engine(np.ascontiguousarray(bgr[top:top + BAND]))
+            except Exception as e:  # onnxruntime's own errors: the robot's failure, not the app's
+                raise EngineError(f"RapidOCR failed to read the image: {e}") from None
+        txts = getattr(out, "txts", None) or ()
+        if not txts:
+            continue
+        boxes, scores = out.boxes, out.scores
+        words_per_line = getattr(out, "word_results", None) or ()
+        aligned = len(words_per_line) == len(txts)
+        for i, text in enumerate(txts):
+            middle = top + float(np.asarray(boxes[i])[:, 1].mean())
+            if not keep_from <= middle < keep_to:
+                continue  # read whole in the neighbouring band
+            line = _word("x", boxes[i], float(scores[i]), scale, top)
+            words = _tokens(str(text), words_per_line[i] if aligned else (), line, scale, top)
+            if words:
+                lines.append(words)
     lines.sort(key=lambda ws: (min(w[2] for w in ws), min(w[1] for w in ws)))
     return lines
+
+
+def _bands(height: int) -> list[tuple[int, float, float]]:
+    """(top, keep lines whose middle is from, to) of each band of an image ``height`` tall."""
+    if height <= BAND:
+        return [(0, 0.0, float(height))]
+    count = -(-(height - OVERLAP) // (BAND - OVERLAP))  # bands needed, spread evenly
+    tops = [round(k * (height - BAND) / (count - 1)) for k in range(count)]
+    bands = []
+    for k, top in enumerate(tops):
+        keep_from = 0.0 if k == 0 else (top + tops[k - 1] + BAND) / 2  # the middle of the overlap
+        keep_to = float(height) if k == len(tops) - 1 else (tops[k + 1] + top + BAND) / 2
+        bands.append((top, keep_from, keep_to))
+    return bands
 
 
 def _split(text: str) -> list[str]:
@@ -193,7 +219,7 @@ def _split(text: str) -> list[str]:
     return tokens
 
 
-def _tokens(text: str, word_results: Any, line: Word, scale: float) -> list[Word]:
+def _tokens(text: str, word_results: Any, line: Word, scale: float, top: int = 0) -> list[Word]:
     """The line's words with their boxes. RapidOCR boxes each glyph of a mixed line
     (``¥``, ``1``, ``2``...) and knows the spaces only in the line's text, so the
     words are cut from the text and each takes the union of its glyphs' boxes. A
@@ -207,7 +233,7 @@ def _tokens(text: str, word_results: Any, line: Word, scale: float) -> list[Word
         word = str(word).replace(" ", "")
         if not word:
             continue
-        pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2) / scale
+        pts = (np.asarray(quad, dtype=np.float64).reshape(-1, 2) + (0.0, top)) / scale
         (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
         for k in range(len(word)):
             chars.append((x0 + (x1 - x0) * k / len(word), x0 + (x1 - x0) * (k + 1) / len(word), y0, y1, float(score)))
@@ -244,8 +270,8 @@ def _normalised(words: list[Word]) -> list[Word]:
     return out
 
 
-def _word(text: str, quad: Any, score: float, scale: float) -> Word:
-    pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2) / scale
+def _word(text: str, quad: Any, score: float, scale: float, top: int = 0) -> Word:
+    pts = (np.asarray(quad, dtype=np.float64).reshape(-1, 2) + (0.0, top)) / scale
     x0, y0 = pts.min(axis=0)
     x1, y1 = pts.max(axis=0)
     x, y = int(round(x0)), int(round(y0))
