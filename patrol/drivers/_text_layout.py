@@ -111,10 +111,28 @@ TEXT_LAYOUT = """
     return null;
   };
   const problems = [], lines = [];
-  const walker = document.createTreeWalker(document.body || document.documentElement, NodeFilter.SHOW_TEXT);
+  // The text nodes to judge, in document order. A box wholly above or below the viewport
+  // is not walked into; after 50 siblings in a row below it, the rest of their parent's
+  // children are taken to be below too (a 150,000-row table costs 50 rows' boxes); past
+  // a deadline nothing more is looked at.
+  const deadline = performance.now() + 400;
+  const texts = [];
+  const visit = el => {
+    let below = 0;
+    for (let c = el.firstChild; c && texts.length < 6000; c = c.nextSibling) {
+      if (c.nodeType === 3) { texts.push(c); continue; }
+      if (c.nodeType !== 1 || SKIP.has(c.tagName) || performance.now() > deadline) continue;
+      const r = c.getBoundingClientRect();
+      if (r.height > 0 && r.top >= H) { if (++below >= 50) break; continue; }
+      below = 0;
+      if (!(r.height > 0 && r.bottom <= 0)) visit(c);
+    }
+  };
+  visit(document.body || document.documentElement);
   const range = document.createRange();
   let budget = 4000;
-  for (let node = walker.nextNode(); node && budget > 0; node = walker.nextNode()) {
+  for (const node of texts) {
+    if (budget <= 0 || performance.now() > deadline) break;
     const raw = node.nodeValue;
     if (!raw || !raw.trim()) continue;
     const el = node.parentElement;
@@ -128,21 +146,21 @@ TEXT_LAYOUT = """
     budget -= 1;
     const fs = parseFloat(css(el).fontSize) || 16;
     const tol = {x: Math.max(2, 0.25 * fs), y: Math.max(3, 0.45 * fs)};
-    const text = (el.innerText || raw).replace(/\\s+/g, ' ').trim().slice(0, 300);
+    const text = () => (el.innerText || raw).replace(/\\s+/g, ' ').trim().slice(0, 300);  // only when reported
     let reported = false;
     for (const r of rects) {
       if (r.bottom <= 0 || r.top >= H || r.right <= 0 || r.left >= W) continue;  // out of view: not on this screen
       const cut = cutOf(el, r, tol);
       if (cut && cut.hidden) break;
       if (!reported && cut) {
-        if (!(cut.ellipsis && tooltip(el, cut.by, text))) {
-          problems.push({kind: 'clipped', selector: name(el), text, box: box(r), by: name(cut.by),
+        if (!(cut.ellipsis && tooltip(el, cut.by, text()))) {
+          problems.push({kind: 'clipped', selector: name(el), text: text(), box: box(r), by: name(cut.by),
                          side: cut.side, px: Math.round(cut.px), ellipsis: !!cut.ellipsis});
         }
         reported = true;
       }
       if (!reported && (r.left < -tol.x || r.right > W + tol.x)) {
-        problems.push({kind: 'offscreen', selector: name(el), text, box: box(r), side: r.left < 0 ? 'left' : 'right',
+        problems.push({kind: 'offscreen', selector: name(el), text: text(), box: box(r), side: r.left < 0 ? 'left' : 'right',
                        px: Math.round(r.left < 0 ? -r.left : r.right - W)});
         reported = true;
       }
@@ -152,7 +170,7 @@ TEXT_LAYOUT = """
           const b = a.getBoundingClientRect();
           const over = Math.max(0, b.left - r.left) + Math.max(0, r.right - b.right);
           if (over > tol.x && b.width >= 8) {
-            problems.push({kind: 'spilled', selector: name(el), text, box: box(r), by: name(a),
+            problems.push({kind: 'spilled', selector: name(el), text: text(), box: box(r), by: name(a),
                            side: b.left - r.left > tol.x ? 'left' : 'right', px: Math.round(over)});
             reported = true;
           }
@@ -189,8 +207,8 @@ TEXT_LAYOUT = """
       if (covered(stack, A.el) || covered(stack, B.el)) continue;
       pairs.add(key);
       const ib = {left: cx - ix / 2, right: cx + ix / 2, top: cy - iy / 2, bottom: cy + iy / 2};
-      problems.push({kind: 'overlap', selector: name(A.el), text: A.text, box: box(A.r),
-                     other: {selector: name(B.el), text: B.text, box: box(B.r)}, overlap: box(ib)});
+      problems.push({kind: 'overlap', selector: name(A.el), text: A.text(), box: box(A.r),
+                     other: {selector: name(B.el), text: B.text(), box: box(B.r)}, overlap: box(ib)});
     }
   }
   return problems.slice(0, 40);
