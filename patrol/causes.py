@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from .core.jsontypes import growing_list, json_objects
 from .core.vocabulary import Kind, Reason
 
 
@@ -167,19 +168,28 @@ class Cause:
         return cls(kind=CauseKind.APP_MESSAGE, problem=Problem.SHOWN, text=_first_line(text, 200))
 
     @classmethod
-    def from_dict(cls, raw: Any) -> Cause:
+    def from_dict(cls, raw: object) -> Cause:
         """From a stored finding (report.json, the state database); anything unreadable is the step."""
         if isinstance(raw, Cause):
             return raw
         if not isinstance(raw, dict):
             return cls()
+        def text(key: str) -> str | None:
+            value = raw.get(key)
+            return None if value is None else str(value)
+
+        status, ms = raw.get("status"), raw.get("ms")
         try:
-            values: dict[str, Any] = {k: raw[k] for k in cls.__dataclass_fields__ if raw.get(k) is not None}
-            return cls(**values)
+            return cls(kind=CauseKind(raw.get("kind") or CauseKind.STEP),
+                       problem=Problem(raw["problem"]) if raw.get("problem") is not None else None,
+                       method=text("method"), host=text("host"), template=text("template"),
+                       resource_type=text("resource_type"), text=text("text"), source=text("source"),
+                       status=status if isinstance(status, int) and not isinstance(status, bool) else None,
+                       ms=float(ms) if isinstance(ms, (int, float)) and not isinstance(ms, bool) else None)
         except (TypeError, ValueError):
             return cls()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, str | int | float]:
         return {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(self).items() if v is not None}
 
     # -- what it is called ------------------------------------------------------------------
@@ -267,7 +277,7 @@ class Finding(Protocol):
     kind: Kind
     reason: Reason
     message: str
-    evidence: dict[str, Any]
+    evidence: dict[str, object]
     fatal: bool
     cause: Cause
 
@@ -320,12 +330,13 @@ def fold(findings: list[F], earlier: tuple[Cause, ...] = ()) -> list[F]:
         if lead is None:
             out.append(f)
             continue
-        symptom: dict[str, Any] = {"kind": str(f.kind), "reason": str(f.reason), "message": f.message}
+        symptom: dict[str, object] = {"kind": str(f.kind), "reason": str(f.reason), "message": f.message}
         symptom.update({k: f.evidence[k] for k in SYMPTOM_KEYS if k in f.evidence})
-        lead.evidence.setdefault("symptoms", []).append(symptom)
-        for image in f.evidence.get("images") or []:
-            if isinstance(image, dict) and image not in lead.evidence.setdefault("images", []):
-                lead.evidence["images"].append(image)
+        growing_list(lead.evidence, "symptoms").append(symptom)
+        for image in json_objects(f.evidence, "images"):
+            images = growing_list(lead.evidence, "images")
+            if image not in images:
+                images.append(image)
         if f.fatal and not lead.fatal:
             # The flow broke because of it: the cause is what broke the flow.
             lead.fatal = True

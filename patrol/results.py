@@ -7,9 +7,9 @@ RunResult -> JourneyResult -> StepResult -> Finding
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from .causes import Cause
+from .core.jsontypes import JsonObject, json_object
 from .core.vocabulary import Kind, Reason, Status, Target
 
 # Short names for the typed values, kept because every stage speaks them.
@@ -24,7 +24,9 @@ class Finding:
     kind: Kind
     reason: Reason  # machine-readable, e.g. "request_failed", "over_budget"
     message: str  # plain words for a person
-    evidence: dict[str, Any] = field(default_factory=dict)
+    # What shows it, for a person and for the code that groups and folds findings (read
+    # through ``core.jsontypes``); JSON once the step closes.
+    evidence: dict[str, object] = field(default_factory=dict)
     # Fatal findings end the journey (the flow cannot go on).
     fatal: bool = False
     # What explains it (a request, a file, a page error...; the step itself when nothing
@@ -39,9 +41,9 @@ class Finding:
         if not isinstance(self.cause, Cause):
             self.cause = Cause.from_dict(self.cause)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["cause"] = self.cause.to_dict()
+    def to_dict(self) -> JsonObject:
+        d = json_object(asdict(self))
+        d["cause"] = json_object(self.cause.to_dict())
         return d
 
 
@@ -57,7 +59,7 @@ class StepResult:
     url: str | None = None
     findings: list[Finding] = field(default_factory=list)
     # Extra artefacts (diff images, OCR text...) keyed by name; paths relative to the run folder.
-    artifacts: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, object] = field(default_factory=dict)
     # What the journey language decided (a condition not met, an optional step that
     # failed): plain words, never findings.
     notes: list[str] = field(default_factory=list)
@@ -83,7 +85,7 @@ class JourneyResult:
     duration_ms: float | None = None
     steps: list[StepResult] = field(default_factory=list)
     # Set when the robot itself failed; then status is "error" and there are no app findings.
-    robot_error: dict[str, Any] | None = None
+    robot_error: dict[str, object] | None = None
     attempt: int = 1
     # ``teardown:`` steps, apart: their failures never change the journey's status.
     teardown: list[StepResult] = field(default_factory=list)
@@ -139,8 +141,8 @@ class RunResult:
             self.status = PASSED
         return self.status
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+    def to_dict(self) -> JsonObject:
+        d = json_object(asdict(self))
         d.pop("run_dir", None)
         d.pop("listed", None)
         return d

@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..causes import Cause, Problem
+from ..config.web import NetworkSettings
 from ..core.vocabulary import Reason
 from ..drivers._websocket import silence_words
 from ..durations import format_ms
@@ -74,7 +75,7 @@ class Budget(Check):
 def slow_requests(sc: StepContext, budget_ms: float) -> list[RequestRecord]:
     """The app's own requests of this step slower than ``network.slow`` (default: the
     step's budget), slowest first; one that began in an earlier step counts whole."""
-    settings = sc.config.settings.network.under(sc.journey.options.get("network"))
+    settings = sc.config.settings.network.under(sc.journey.option("network", NetworkSettings))
     limit = settings.slow_ms if settings.slow_ms is not None else budget_ms
     slow = [r for r in sc.evidence.events.requests
             if r.first_party and not r.ignored and r.type not in STREAMS and (r.duration_ms or 0) >= limit]
@@ -85,7 +86,7 @@ def silent_websockets(sc: StepContext, budget_ms: float) -> list[WebSocketRecord
     """The app's own WebSockets of this step that said nothing for longer than
     ``network.slow`` (default: the step's budget) while the screen showed it was
     loading, and then spoke (what the screen waited for), longest silence first."""
-    settings = sc.config.settings.network.under(sc.journey.options.get("network"))
+    settings = sc.config.settings.network.under(sc.journey.option("network", NetworkSettings))
     limit = settings.slow_ms if settings.slow_ms is not None else budget_ms
     quiet = [w for w in sc.evidence.events.websockets if w.first_party and w.answered_busy_silence_ms >= limit]
     return sorted(quiet, key=lambda w: -w.answered_busy_silence_ms)

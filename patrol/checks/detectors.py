@@ -33,7 +33,7 @@ def _detectors(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> dict[str
 
 def detector_on(sc: StepContext, name: str) -> bool:
     """The journey's setting if it has one, else patrol.yaml's (on by default)."""
-    journey_setting = (sc.journey.options.get("detectors") or {}).get(name)
+    journey_setting = (sc.journey.option("detectors", dict) or {}).get(name)
     if journey_setting is not None:
         return bool(journey_setting)
     return sc.config.detectors.on(name) if sc.config is not None else True

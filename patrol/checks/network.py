@@ -4,6 +4,7 @@ import math
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..causes import Cause, Problem
+from ..config.web import NetworkSettings
 from ..core.evidence import ConsoleJson, FailedRequest, RequestJson
 from ..core.urls import RequestPolicy, host_of
 from ..core.vocabulary import Reason
@@ -104,7 +105,7 @@ def request_cause(method: str, url: str, status: int | None, error: str | None, 
 def _legacy_causes(sc: StepContext, ev: DriverEvents) -> list[_Cause]:
     """Drivers without a request list (app webviews, the fake driver) report failures
     as they see them; uncaught page errors come from every driver."""
-    settings = sc.config.settings.network.under(sc.journey.options.get("network"))
+    settings = sc.config.settings.network.under(sc.journey.option("network", NetworkSettings))
     policy = RequestPolicy.for_journey(sc.journey.base_url, settings.first_party, settings.ignore)
     out = [_Cause(Reason.HTTP_ERROR, f"the page {doc.url} answered HTTP {doc.status}", math.inf, True,
                   {"url": doc.url, "status": doc.status}, request_cause("GET", doc.url, doc.status, None, "document"))

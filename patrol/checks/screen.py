@@ -125,7 +125,10 @@ async def locate_on_screen(driver: Driver, locator: Locator, *, timeout_ms: floa
         size = png_dimensions(png)
         if size is None:
             raise RobotError("the screenshot is not a PNG")
-        return locator.value[0] * size[0], locator.value[1] * size[1]
+        if locator.point is None:
+            raise RobotError(f"{locator.describe()}: a point locator without its coordinates")
+        x, y = locator.point
+        return x * size[0], y * size[1]
     deadline = time.monotonic() + timeout_ms / 1000
     lang, store, engine = ocr_lang(config), ocr_store(config), ocr_engine(config)
     while True:

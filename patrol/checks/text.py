@@ -103,8 +103,9 @@ def forbidden_list(config: Config | None, journey: Journey) -> list[str]:
     layers: list[ForbiddenTextConfig] = []
     if config is not None:
         layers.append(config.forbidden_text)
-    if journey.options.get("forbidden_text"):
-        layers.append(journey.options["forbidden_text"])
+    journey_layer = journey.option("forbidden_text", ForbiddenTextConfig)
+    if journey_layer is not None:
+        layers.append(journey_layer)
     for layer in layers:
         words = [w for w in words if w not in layer.allow] + [w for w in layer.add if w not in words]
     return words

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.geometry import Box
+from ..core.jsontypes import json_list
 from ..core.vocabulary import Kind, Reason
 from ..journey.loader import journey_key
 from ..journey.parsing import INVALID, Invalid, ParseContext
@@ -168,7 +169,7 @@ class TextLayout(Check):
         rows = await sc.driver.text_layout(ignore)
         if not rows:
             return []
-        redacted = [Box(*(int(v) for v in b)) for b in sc.report.get("redacted", []) if len(b) == 4]
+        redacted = [Box(*(int(v) for v in b)) for b in json_list(sc.report, "redacted") if isinstance(b, list) and len(b) == 4]
         kinds = {r for r in (Reason.CLIPPED_TEXT, Reason.OVERLAPPING_TEXT) if detector_on(sc, r.value)}
         seen = [p for p in parse_problems(rows, redacted) if p.reason in kinds]
         if not seen:

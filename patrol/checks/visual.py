@@ -20,6 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..core.geometry import Box
+from ..core.jsontypes import json_list
 from ..core.layout import ScreenLayout
 from ..core.png import png_dimensions
 from ..core.vocabulary import Kind, Reason
@@ -127,7 +128,7 @@ class Visual(Check):
         # shift brought in. What redaction painted over leaves no text here either.
         layout = await sc.driver.screen_layout()
         if layout is not None:
-            layout = layout.without_text_in([Box(*b) for b in sc.report.get("redacted", [])])
+            layout = layout.without_text_in([Box(*b) for b in json_list(sc.report, "redacted") if isinstance(b, list)])
         return partial(self.judge, sc, spec, png, env, boxes, layout)
 
     async def judge(self, sc: StepContext, spec: VisualSpec, png: bytes, env: Environment, mask_boxes: list[Box],

@@ -69,7 +69,7 @@ def device_problems(config: Config, journeys: list[Journey]) -> list[Problem]:
         device = config.appium.devices.get(str(journey.options.get("appium_device") or ""))
         if journey.target != Target.APP or device is None:
             continue
-        session = merge(dict(device.capabilities), journey.options.get("capabilities") or {})
+        session = merge(dict(device.capabilities), journey.option("capabilities", dict) or {})
         problems += device_refusals(journey, profile_for("app", session), {n: a.needs for n, a in ACTIONS.items()},
                                     {k: s.needs for k, s in STEP_KEYS.items()})
     return problems

@@ -126,7 +126,7 @@ class AppiumEngine(Engine):
     def session_plan(self, journey: Journey) -> tuple[str, str, dict[str, Any]]:
         """(server URL, where the URL came from, capabilities to send) for a journey."""
         opts = journey.options
-        device_name = opts.get("appium_device")
+        device_name = journey.text_option("appium_device")
         url, source = self.url, self.url_source
         layers: list[dict[str, Any]] = []
         if device_name:
@@ -143,7 +143,7 @@ class AppiumEngine(Engine):
             raise SessionNotCreated(
                 "an app journey needs 'capabilities:' (platformName, appium:automationName, appium:app...) "
                 "or 'appium_device:' naming a patrol.yaml appium.devices entry")
-        layers.append(opts.get("capabilities") or {})
+        layers.append(journey.option("capabilities", dict) or {})
         caps = sup.merge(*layers)
         if sup.is_chromium_driver(caps):
             try:

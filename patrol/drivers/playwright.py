@@ -8,6 +8,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -171,7 +172,7 @@ class PlaywrightEngine(Engine):
         if self.browser is None or not await self.healthy():
             raise BrowserCrashed("Chromium is not running (it crashed or was killed)")
         d = journey.device
-        settings = self.page_settings.under(journey.options.get("browser")).effective
+        settings = self.page_settings.under(journey.option("browser", PageSettings)).effective
         try:
             context = await self.browser.new_context(
                 viewport={"width": d.width, "height": d.height},
@@ -185,9 +186,10 @@ class PlaywrightEngine(Engine):
                 reduced_motion="reduce",
                 service_workers="block",
             )
-            if journey.options.get("clock") is not None:
+            clock = journey.options.get("clock")
+            if isinstance(clock, (int, float, str, datetime)):
                 # Before the quiet watcher: it then wraps the clock's timers, which keep running.
-                await context.clock.set_fixed_time(journey.options["clock"])
+                await context.clock.set_fixed_time(clock)
             await context.add_init_script(scripts.QUIET_INIT)
             await context.add_init_script(VITALS_INIT)
             tracer = Tracer(context, settings.trace or "off")
@@ -198,8 +200,8 @@ class PlaywrightEngine(Engine):
         driver = PlaywrightDriver(self, context, page)
         driver.tracer = tracer
         driver.page_call_s = max(PAGE_CALL_MIN_S, journey.budgets.timeout_ms / 1000)
-        network = self.network.under(journey.options.get("network"))
-        driver.busy_watch.selectors = self.busy + tuple(journey.options.get("busy") or ())
+        network = self.network.under(journey.option("network", NetworkSettings))
+        driver.busy_watch.selectors = self.busy + tuple(str(s) for s in journey.option("busy", list) or ())
         driver.busy_watch.policy = RequestPolicy.for_journey(journey.base_url, network.first_party, network.ignore)
         await driver.watch_network(network, RequestPolicy.for_journey(
             journey.base_url, network.first_party, network.ignore, network.block))

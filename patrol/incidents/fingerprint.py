@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.jsontypes import json_list, json_objects
 from ..core.vocabulary import Reason, Severity
 from ..results import Finding, JourneyResult, StepResult
 from ..secrets import MASKER
@@ -103,13 +104,13 @@ def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult,
     ev = finding.evidence or {}
     screenshot = ev.get("screenshot") or step.screenshot
     images = []
-    for item in ev.get("images") or []:
-        if isinstance(item, dict) and item.get("label"):
+    for item in json_objects(ev, "images"):
+        if item.get("label"):
             path = item.get("path") or (screenshot if item.get("label") == "actual" else None)
             if path:
                 images.append({"label": str(item["label"]), "path": str(path)})
     failed = []
-    for r in (ev.get("requests") or [])[:5]:
+    for r in json_list(ev, "requests")[:5]:
         if isinstance(r, dict):
             failed.append({
                 "method": str(r.get("method") or "GET"),
@@ -120,7 +121,7 @@ def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult,
     if not failed and finding.reason == Reason.HTTP_ERROR and ev.get("url"):
         failed.append({"method": "GET", "url": _clip(ev["url"], 300), "status": ev.get("status"), "error": None})
     page_errors = []
-    for e in (ev.get("errors") or [])[:3]:
+    for e in json_list(ev, "errors")[:3]:
         msg = e.get("message") if isinstance(e, dict) else e
         if msg:
             page_errors.append(_clip(msg, 300))
@@ -137,7 +138,7 @@ def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult,
         "failed_requests": failed,
         "page_errors": page_errors,
         "ocr_text": _ocr_text(finding, step),
-        "consequences": [_clip(c, 300) for c in (ev.get("consequences") or [])[:3]],
+        "consequences": [_clip(c, 300) for c in json_list(ev, "consequences")[:3]],
         "details": details,
         "attempt": journey.attempt,
         "trace": journey.trace,  # the browser trace of the journey (web), when kept

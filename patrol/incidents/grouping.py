@@ -13,6 +13,7 @@ from typing import Any
 
 from ..causes import Cause, CauseKind, Problem, api_prefix, url_template
 from ..core.isotime import iso
+from ..core.jsontypes import json_list
 from ..secrets import MASKER
 from .fingerprint import Observation
 
@@ -46,8 +47,7 @@ def _endpoints(cause: Cause, obs: Iterable[Observation]) -> tuple[list[str], flo
                 statuses.setdefault(c.status, None)
             if not cause.is_backend:
                 continue
-            others = f.evidence.get("slow_requests") if cause.problem == Problem.SLOW else f.evidence.get("requests")
-            for r in others or []:
+            for r in json_list(f.evidence, "slow_requests" if cause.problem == Problem.SLOW else "requests"):
                 if not isinstance(r, dict) or not r.get("url"):
                     continue
                 host, template = url_template(str(r["url"]))

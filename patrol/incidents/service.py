@@ -39,6 +39,7 @@ from ..config import Config
 from ..config.incidents import IncidentSettings
 from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import iso, utcnow
+from ..core.jsontypes import json_str
 from ..core.vocabulary import EventType, IncidentStatus, Outcome, ResolvedBy, Severity, Status
 from ..errors import InputError
 from ..notify.dispatcher import Dispatcher, DispatchStats
@@ -387,7 +388,7 @@ class IncidentService:
             target=j.target, device=j.device, step_key=step.key, step_index=step.index, step_name=step.name,
             action=step.action, kind=f.kind, reason=f.reason, severity=Severity.CRITICAL if fatal else severity(f),
             message=MASKER.mask(summary(cause, affected, f.message, journeys_in_run)),
-            page_url=MASKER.mask(step.url or f.evidence.get("url") or "") or None,
+            page_url=MASKER.mask(step.url or json_str(f.evidence, "url") or "") or None,
             count=1, healthy_streak=0, opened_at=now, last_seen_at=now,
             first_run_id=run_ctx["id"], last_run_id=run_ctx["id"], last_notified_at=now,
             evidence=evidence_summary(f, step, j, run_ctx.get("run_dir")), previous_id=repo.previous_id(conn, lead.fingerprint),
@@ -403,7 +404,7 @@ class IncidentService:
         message = MASKER.mask(summary(cause, affected, f.message, journeys_in_run) if grouped else f.message)
         values: dict[str, Any] = dict(
             count=row["count"] + 1, last_seen_at=now, healthy_streak=0, last_run_id=run_ctx["id"], message=message,
-            page_url=MASKER.mask(step.url or f.evidence.get("url") or "") or row["page_url"],
+            page_url=MASKER.mask(step.url or json_str(f.evidence, "url") or "") or row["page_url"],
             evidence=evidence_summary(f, step, j, run_ctx.get("run_dir")),
         )
         if grouped:

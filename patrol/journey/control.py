@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from ..core.text import suggest
-from .model import Condition, Repeat, StoreSpec
+from .model import Condition, Repeat, StoreSpec, TextCondition, UrlCondition, VarCondition, VisibleCondition
 from .parsing import INVALID, Invalid, ParseContext
 
 CONDITION_KEYS = {
@@ -68,13 +68,13 @@ def condition(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Condition
         return ctx.error(path + ("equals",), "equals goes with var: {var: NAME, equals: VALUE}", key=True)
     if kind in ("visible", "not_visible"):
         loc = ctx.locator(value[kind], at)
-        return INVALID if loc is INVALID else Condition(kind, loc)
+        return INVALID if loc is INVALID else VisibleCondition(loc, visible=kind == "visible")
     if kind == "url":
         pattern = _pattern(value[kind], at, ctx)
-        return INVALID if pattern is INVALID else Condition(kind, pattern)
+        return pattern if isinstance(pattern, Invalid) else UrlCondition(pattern)
     if kind == "text":
         words = ctx.string(value[kind], at)
-        return INVALID if words is INVALID else Condition(kind, words)
+        return INVALID if words is INVALID else TextCondition(words)
     return _var_condition(value, at, ctx)
 
 
@@ -88,7 +88,7 @@ def _var_condition(value: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext
     if "equals" not in value:
         return ctx.error(at[:-1], "a var condition needs equals: {var: NAME, equals: VALUE}")
     equals = ctx.string(value["equals"], at[:-1] + ("equals",), allow_empty=True)
-    return INVALID if equals is INVALID else Condition("var", name, equals)
+    return INVALID if equals is INVALID else VarCondition(name, equals)
 
 
 def unknown_var(name: str, path: tuple[Any, ...], ctx: ParseContext) -> Invalid:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TypeAlias, TypeVar
 
 from ..core.vocabulary import Target
+
+T = TypeVar("T")
 
 # Locator strategies. A plain string in a journey is a CSS/Playwright selector on the
 # web and is refused for apps (where a strategy must be named).
@@ -32,11 +34,18 @@ SCREEN_STRATEGIES = ("text", "point")
 @dataclass(frozen=True)
 class Locator:
     strategy: str
-    value: Any
+    value: str  # the selector, id, XPath, words...; for ``point``, the point as written
     # Which of several matches (web): ``nth`` counts from 1, ``first`` takes the first.
     # Neither: a selector matching several elements is ambiguous for an action.
     nth: int | None = None
     first: bool = False
+    # ``point``: where, as fractions (0-1) of the screen's width and height.
+    point: tuple[float, float] | None = None
+
+    @classmethod
+    def at(cls, x: float, y: float) -> Locator:
+        """A ``{point: [x, y]}`` locator."""
+        return cls("point", str((x, y)), point=(x, y))
 
     def describe(self) -> str:
         base = str(self.value) if self.strategy == "css" else f"{self.strategy}={self.value}"
@@ -95,25 +104,51 @@ class Budgets:
 CONDITION_GRACE_MS = 1000.0
 
 
+# ``if:`` / ``repeat: {until:}``: a question about the screen or the journey's values,
+# one dataclass per kind of question (``Condition``).
 @dataclass(frozen=True)
-class Condition:
-    """``if:`` / ``repeat: {until:}``: a question about the screen or the journey's values.
+class VisibleCondition:
+    """``visible:`` / ``not_visible:`` an element."""
 
-    kind: ``visible`` / ``not_visible`` (a Locator), ``text`` (words, by OCR), ``url``
-    (a compiled pattern, searched), ``var`` (a stored value's name, with ``equals``)."""
-
-    kind: str
-    value: Any
-    equals: str | None = None
+    locator: Locator
+    visible: bool = True  # False: ``not_visible``
 
     def describe(self) -> str:
-        if self.kind in ("visible", "not_visible"):
-            return f"{self.kind.replace('_', ' ')} {self.value.describe()}"
-        if self.kind == "url":
-            return f"url matches {self.value.pattern!r}"
-        if self.kind == "var":
-            return f"vars.{self.value} equals {self.equals!r}"
-        return f"text {self.value!r} on screen"
+        return f"{'visible' if self.visible else 'not visible'} {self.locator.describe()}"
+
+
+@dataclass(frozen=True)
+class TextCondition:
+    """``text:`` words on screen (by OCR)."""
+
+    words: str
+
+    def describe(self) -> str:
+        return f"text {self.words!r} on screen"
+
+
+@dataclass(frozen=True)
+class UrlCondition:
+    """``url:`` the page's address matches a pattern (searched)."""
+
+    pattern: re.Pattern[str]
+
+    def describe(self) -> str:
+        return f"url matches {self.pattern.pattern!r}"
+
+
+@dataclass(frozen=True)
+class VarCondition:
+    """``var:`` a stored value ``equals`` a value (as written, or as numbers)."""
+
+    name: str
+    equals: str
+
+    def describe(self) -> str:
+        return f"vars.{self.name} equals {self.equals!r}"
+
+
+Condition: TypeAlias = "VisibleCondition | TextCondition | UrlCondition | VarCondition"
 
 
 @dataclass(frozen=True)
@@ -141,10 +176,11 @@ class Step:
     index: int  # 1-based
     name: str  # "" when the author gave none
     action: str  # registered action name
-    params: Any  # parsed by the action
-    expect: dict[str, Any] = field(default_factory=dict)  # check name -> parsed expectation
+    # Parsed by the action (its ``P``): the model only carries it to the action.
+    params: object
+    expect: dict[str, object] = field(default_factory=dict)  # check name -> its parsed expectation (its own type)
     budget_ms: float | None = None
-    options: dict[str, Any] = field(default_factory=dict)  # step-level extras (redact...)
+    options: dict[str, object] = field(default_factory=dict)  # step-level extras (redact...), each its key's parsed type
     line: int = 0
     file: str = ""  # where the step is written: the journey, or a flow it includes
     name_at: tuple[int, int] = (0, 0)  # line, column of its name (for problems found after parsing)
@@ -205,11 +241,21 @@ class Journey:
     budgets: Budgets = Budgets()
     # Journey-wide extras owned by other subsystems (redact, detectors, forbidden_text,
     # capabilities, schedule...), parsed by their registered key parsers.
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, object] = field(default_factory=dict)
     # The steps as written, with their groups (setup's first); None: ``steps`` in order.
     program: list[Node] | None = None
     teardown: list[Node] = field(default_factory=list)  # always run at the end; reported apart
     warnings: list[str] = field(default_factory=list)  # legal but unwise (patrol validate shows them)
+
+    def option(self, key: str, kind: type[T]) -> T | None:
+        """The journey's ``key`` option as its key's parser made it (a ``kind``); None
+        when the journey does not set it."""
+        value = self.options.get(key)
+        return value if isinstance(value, kind) else None
+
+    def text_option(self, key: str) -> str | None:
+        value = self.options.get(key)
+        return None if value is None else str(value)
 
     @property
     def body(self) -> list[Node]:

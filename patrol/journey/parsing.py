@@ -164,7 +164,7 @@ class ParseContext:
                     or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in arg)
                 ):
                     return self.error(path + (strategy,), "point is [x, y] with both fractions from 0 to 1")
-                return Locator("point", (float(arg[0]), float(arg[1])))
+                return Locator.at(float(arg[0]), float(arg[1]))
             s = self.string(arg, path + (strategy,))
             return INVALID if s is INVALID else Locator(strategy, s)
         return self.error(path, f"expected a selector string or a locator mapping, got {type_name(value)}")

@@ -17,9 +17,9 @@ _URL_KEYS = {"url", "src", "page_url"}
 
 
 def to_dict(run: RunResult) -> dict[str, Any]:
-    d = run.to_dict()
     # What broke first, one entry per problem (grouped by cause), then every journey.
-    d = {"schema_version": SCHEMA_VERSION, "patrol_version": __version__, "problems": problems(run), **d}
+    d: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "patrol_version": __version__, "problems": problems(run)}
+    d.update(run.to_dict())
     attempts: dict[str, list[dict[str, Any]]] = {}
     for j in d["journeys"]:
         j["findings_count"] = sum(len(s["findings"]) for s in j["steps"])

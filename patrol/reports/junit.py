@@ -20,7 +20,7 @@ def write(run: RunResult, run_dir: Path) -> None:
         )
         if j.robot_error:
             case = ET.SubElement(suite, "testcase", classname=j.name, name="(robot)")
-            ET.SubElement(case, "error", message=j.robot_error["message"], type=j.robot_error["reason"])
+            ET.SubElement(case, "error", message=str(j.robot_error["message"]), type=str(j.robot_error["reason"]))
         for s in j.steps:
             case = ET.SubElement(
                 suite, "testcase", classname=j.name, name=f"{s.index:02d} {s.name or s.action}",

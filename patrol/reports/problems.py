@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.isotime import parse_iso, utcnow
+from ..core.jsontypes import json_objects
 from ..core.vocabulary import Severity, Status
 from ..incidents.fingerprint import Observation, observations, severity
 from ..incidents.grouping import affected_entries, cause_doc, scope, summary
@@ -33,7 +34,7 @@ def problems(run: RunResult) -> list[dict[str, Any]]:
         affected = list(affected_entries(obs, at, run.run_id).values())
         journeys, steps = scope(affected)
         critical = any(f.fatal for ob in obs for _, f in ob.steps)
-        images = [i for i in lead.finding.evidence.get("images") or [] if isinstance(i, dict) and i.get("label") == "diff"]
+        images = [i for i in json_objects(lead.finding.evidence, "images") if i.get("label") == "diff"]
         out.append(((not critical, -journeys, -steps), {
             "fingerprint": fp,
             "line": summary(cause, affected, lead.finding.message, len(latest)),

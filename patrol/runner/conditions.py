@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ActionFailed
 from ..journey.expressions import ExpressionError, parse_number
-from ..journey.model import CONDITION_GRACE_MS, Condition, Locator
+from ..journey.model import CONDITION_GRACE_MS, Condition, Locator, TextCondition, UrlCondition, VarCondition
 from ..journey.placeholders import Scope, substitute
 
 if TYPE_CHECKING:
@@ -19,22 +19,22 @@ if TYPE_CHECKING:
 async def holds(condition: Condition, driver: Driver, scope: Scope, config: Config,
                 grace_ms: float = CONDITION_GRACE_MS) -> bool:
     condition = substitute(condition, scope)
-    if condition.kind == "var":
-        return _same(scope.vars.get(condition.value), condition.equals)
-    if condition.kind == "url":
-        return condition.value.search(await driver.current_url()) is not None
-    if condition.kind == "text":
+    if isinstance(condition, VarCondition):
+        return _same(scope.vars.get(condition.name), condition.equals)
+    if isinstance(condition, UrlCondition):
+        return condition.pattern.search(await driver.current_url()) is not None
+    if isinstance(condition, TextCondition):
         from ..checks.screen import locate_on_screen
 
         try:
-            await locate_on_screen(driver, Locator("text", condition.value), timeout_ms=grace_ms, config=config)
+            await locate_on_screen(driver, Locator("text", condition.words), timeout_ms=grace_ms, config=config)
             return True
         except ActionFailed:
             return False
-    want = condition.kind == "visible"
+    locator, want = condition.locator, condition.visible
 
     async def answered() -> bool:
-        return await driver.is_visible(condition.value) is want
+        return await driver.is_visible(locator) is want
 
     return await driver.wait_until(answered, timeout_ms=grace_ms)
 

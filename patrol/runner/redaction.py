@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..checks.screen import Area, boxes_for, parse_areas
-from ..core.geometry import Box
+from ..core.geometry import Box, Region
+from ..core.jsontypes import growing_list, json_list
 from ..core.png import png_dimensions
 from ..errors import RobotError
 from ..journey.loader import journey_key, step_key
+from ..journey.model import Locator
 from ..journey.parsing import Invalid, ParseContext
 from .screen_filters import screen_filter
 
@@ -62,13 +64,14 @@ def paint(png: bytes, boxes: Sequence[Box]) -> bytes:
 
 @screen_filter
 async def redact_filter(sc: StepContext, png: bytes) -> bytes:
-    areas = list(sc.journey.options.get("redact", [])) + list(sc.step.options.get("redact", []))
+    areas = [a for a in json_list(sc.journey.options, "redact") + json_list(sc.step.options, "redact")
+             if isinstance(a, (Locator, Region))]
     if not areas:
         return png
     size = png_dimensions(png)
     if size is None:  # not a PNG: nothing can be painted, and nothing may leave unpainted
         raise RobotError("redaction: the screenshot is not a PNG, so it cannot be painted")
     boxes = await boxes_for(sc.driver, areas, *size)
-    sc.report.setdefault("redacted", []).extend([list(b) for b in boxes])
+    growing_list(sc.report, "redacted").extend([list(b) for b in boxes])
     # Decode, paint, encode: CPU work, off the event loop that drives the browsers.
     return await asyncio.to_thread(paint, png, boxes) if boxes else png

@@ -22,12 +22,13 @@ from ..checks.base import Verdict, robot_wait_owed
 from ..checks.screen import locate_on_screen
 from ..config import Config
 from ..config.web import NetworkSettings
+from ..core.jsontypes import growing_list, json_list, json_objects
 from ..core.tracecontext import STEP_TRACE, SendsTraceContext
 from ..core.urls import mask_url
 from ..core.vocabulary import Reason, Status
 from ..drivers import Driver, Engine, engine_class
 from ..errors import ActionFailed, RobotError
-from ..journey.model import DEFAULT_JOURNEY_MS, Group, Journey, Locator, Node, Step, leaves
+from ..journey.model import DEFAULT_JOURNEY_MS, Group, Journey, Locator, Node, Step, VarCondition, leaves
 from ..journey.placeholders import MissingValue, Scope, substitute
 from ..results import (
     BREAKPOINT,
@@ -667,7 +668,7 @@ class Runner:
             findings.append(Finding(
                 kind=STALL, reason=Reason.SCREEN_UNSETTLED,
                 message=f"the screen was still changing after {settle.waited_ms / 1000:.1f}s, so it could not be compared",
-                evidence=settle.to_dict()))
+                evidence={**settle.to_dict()}))
         # Then what follows from a named cause (a failed font and its visual diff) becomes its evidence.
         earlier = tuple(f.cause for st in result.steps if st is not sr for f in st.findings if lasting_file(f.cause))
         folded = fold(_fold_consequences(findings), earlier)
@@ -677,7 +678,7 @@ class Runner:
         sr.findings += folded
         for f in sr.findings:
             f.evidence.setdefault("screenshot", sr.screenshot)
-            for img in f.evidence.get("images", []):
+            for img in json_objects(f.evidence, "images"):
                 if img.get("path") is None:
                     img["path"] = sr.screenshot
         sr.artifacts.update(sc.report)
@@ -888,7 +889,7 @@ def engine_target(journey: Journey) -> str:
                 if node.frame is not None or node.store or node.expect \
                         or not ACTIONS[node.action].without_browser(node.params):
                     return False
-            if any(c is not None and c.kind != "var" for c in conditions):
+            if any(c is not None and not isinstance(c, VarCondition) for c in conditions):
                 return False
         return True
 
@@ -920,7 +921,7 @@ def _warm_up(ocr_lang: str | None, ocr_engine: str = "tesseract") -> None:
 
 def _reads_screen(journey: Journey, config: Config) -> bool:
     """Whether the journey's checks will OCR: text expectations or the forbidden-text scan."""
-    detectors = journey.options.get("detectors") or {}
+    detectors = journey.option("detectors", dict) or {}
     if detectors.get("forbidden_text", config.detectors.on("forbidden_text")):
         return True
     return any(k in ("text", "not_text") for step in journey.steps for k in step.expect)
@@ -953,7 +954,7 @@ def _fold_consequences(findings: list[Finding]) -> list[Finding]:
     out = []
     for f in findings:
         if f.reason in SYMPTOMS and (cause.fatal or not f.fatal) and f is not cause:
-            cause.evidence.setdefault("consequences", []).append(f.message)
+            growing_list(cause.evidence, "consequences").append(f.message)
             continue
         out.append(f)
     return out
@@ -963,13 +964,13 @@ def _fold_broken_images(findings: list[Finding]) -> list[Finding]:
     """A picture that did not load is one finding: the broken image on screen (what
     the customer sees), with its failed request in the evidence."""
     shown = [f for f in findings if f.reason == Reason.BROKEN_IMAGE]
-    srcs = {mask_url(str(b.get("src"))) for f in shown for b in f.evidence.get("broken", [])}
+    srcs = {mask_url(str(b.get("src"))) for f in shown for b in json_objects(f.evidence, "broken")}
     out = []
     for f in findings:
-        requests = f.evidence.get("requests") or []
+        requests = json_list(f.evidence, "requests")
         if (shown and f.reason == Reason.RESOURCE_FAILED and not f.fatal and requests
-                and all(r.get("type") == "image" and r.get("url") in srcs for r in requests)):
-            shown[0].evidence.setdefault("requests", []).extend(requests)
+                and all(isinstance(r, dict) and r.get("type") == "image" and r.get("url") in srcs for r in requests)):
+            growing_list(shown[0].evidence, "requests").extend(requests)
             continue
         out.append(f)
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..drivers.base import DriverEvents
 from ..journey.placeholders import Scope
@@ -86,7 +86,7 @@ class StepContext:
     findings: list[Finding] = field(default_factory=list)  # found so far at this step
     memory: JourneyMemory = field(default_factory=JourneyMemory)
     # Artefacts a check produced for the report (diff images, OCR text...).
-    report: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, object] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the step's report says besides findings
 
     def first_time(self, key: str, value: str) -> bool:
