@@ -23,6 +23,8 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>
 </style></head><body>
 <section id="quiet-tooltip"><ul style="margin:0"><li title="巡航稳健债券A类 长长的名称">
   <span class="ell">巡航稳健债券A类 长长的名称</span></li></ul></section>
+<section id="quiet-truncate"><div class="text-truncate ell">巡航稳健债券A类 长长的名称</div></section>
+<section id="found-number"><div class="ell" title="¥1,234,567.89" style="width: 50px"><b id="cut-total">¥1,234,567.89</b></div></section>
 <section id="quiet-sr"><button>OK<span class="sr-only">confirm the transfer to the saved account</span></button></section>
 <section id="quiet-scroll" style="height: 48px; overflow: auto">line 1<br>line 2<br>line 3<br>line 4<br>line 5</section>
 <section id="quiet-hscroll" style="width: 120px; overflow-x: auto; white-space: nowrap">a very wide table row that scrolls sideways</section>
@@ -91,6 +93,7 @@ def test_page_script_finds_each_planted_problem_and_nothing_else(layout_answer, 
     found = sorted((p.kind, p.spot.selector, p.other.selector if p.other else None) for p in problems)
     assert found == [
         ("clipped", "#amount", None),
+        ("clipped", "#cut-total", None),
         ("clipped", "#found-cut", None),
         ("offscreen", "#wide", None),
         ("overlap", "#label-a", "#label-b"),

@@ -15,8 +15,8 @@ from __future__ import annotations
 #   something opaque (a modal, a menu or a sticky bar covers text on purpose).
 # Text hidden whole (a closed panel, a carousel's other slides, a screen-reader-only
 # label) is not cut; an ellipsis whose full text is in a tooltip (``title``,
-# ``aria-label``) is the page saying so on purpose; icon glyphs, SVG and canvas
-# are pictures. Boxes are in screenshot pixels.
+# ``aria-label``) or whose class says it truncates is the page saying so on purpose,
+# unless the text is a number (an amount); icon glyphs, SVG and canvas are pictures. Boxes are in screenshot pixels.
 TEXT_LAYOUT = """
   const d = devicePixelRatio, W = document.documentElement.clientWidth || innerWidth, H = innerHeight;
   const ignore = (arg && arg.ignore) || [];
@@ -153,7 +153,11 @@ TEXT_LAYOUT = """
       const cut = cutOf(el, r, tol);
       if (cut && cut.hidden) break;
       if (!reported && cut) {
-        if (!(cut.ellipsis && tooltip(el, cut.by, text()))) {
+        // An ellipsis the page asked for (a tooltip with the full text, a class saying it
+        // truncates on purpose) is meant, unless what it cuts is a number: "¥128,4…" is wrong.
+        const meant = cut.ellipsis && (tooltip(el, cut.by, text()) || [el, cut.by].some(e =>
+          /truncat|ellipsis|tooltip|clamp/i.test(typeof e.className === 'string' ? e.className : '')));
+        if (!meant || (/\\d/.test(text()) && !/\\p{L}/u.test(text()))) {
           problems.push({kind: 'clipped', selector: name(el), text: text(), box: box(r), by: name(cut.by),
                          side: cut.side, px: Math.round(cut.px), ellipsis: !!cut.ellipsis});
         }
