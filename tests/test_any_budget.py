@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "patrol"
 
 # Lower it when you remove Any; never raise it (write the type instead).
-CEILING = 900
+CEILING = 887
 TARGET = 150
 
 # Modules the core model is made of: no Any at all.
@@ -23,6 +23,8 @@ NONE_ALLOWED = (
     "causes.py",
     "step/evidence.py",
     "journey/model.py",
+    "journey/control.py",
+    "journey/placeholders.py",
 )
 
 

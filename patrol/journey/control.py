@@ -13,11 +13,11 @@ only parses, with positions)::
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from ..core.jsontypes import JsonObject
 from ..core.text import suggest
 from .model import Condition, Repeat, StoreSpec, TextCondition, UrlCondition, VarCondition, VisibleCondition
-from .parsing import INVALID, Invalid, ParseContext
+from .parsing import INVALID, Invalid, ParseContext, YamlPath
 
 CONDITION_KEYS = {
     "visible": "an element is on screen (selector)",
@@ -38,7 +38,7 @@ STORE_KEYS = {**STORE_SOURCES, "secret": "mask the value in every report and log
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_ROUNDS = 100
 
-CONDITION_SCHEMA: dict[str, Any] = {
+CONDITION_SCHEMA: JsonObject = {
     "type": "object", "minProperties": 1, "additionalProperties": False,
     "properties": {"visible": {"$ref": "#/$defs/locator"}, "not_visible": {"$ref": "#/$defs/locator"},
                    "text": {"type": "string"}, "url": {"type": "string"}, "var": {"type": "string"},
@@ -46,7 +46,7 @@ CONDITION_SCHEMA: dict[str, Any] = {
 }
 
 
-def _pattern(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> re.Pattern[str] | Invalid:
+def _pattern(value: object, path: YamlPath, ctx: ParseContext) -> re.Pattern[str] | Invalid:
     text = ctx.string(value, path)
     if text is INVALID:
         return Invalid.INVALID
@@ -56,8 +56,9 @@ def _pattern(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> re.Pattern
         return ctx.error(path, f"bad regular expression: {e}")
 
 
-def condition(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Condition | Invalid:
-    if ctx.mapping(value, path, {**CONDITION_KEYS, "equals": "with var: the value it must have"}) is INVALID:
+def condition(raw: object, path: YamlPath, ctx: ParseContext) -> Condition | Invalid:
+    value = ctx.mapping(raw, path, {**CONDITION_KEYS, "equals": "with var: the value it must have"})
+    if value is INVALID:
         return Invalid.INVALID
     kinds = [k for k in value if k in CONDITION_KEYS]
     if len(kinds) != 1:
@@ -78,7 +79,7 @@ def condition(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Condition
     return _var_condition(value, at, ctx)
 
 
-def _var_condition(value: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext) -> Condition | Invalid:
+def _var_condition(value: dict[str, object], at: YamlPath, ctx: ParseContext) -> Condition | Invalid:
     name = ctx.string(value["var"], at)
     if name is INVALID:
         return Invalid.INVALID
@@ -91,7 +92,7 @@ def _var_condition(value: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext
     return INVALID if equals is INVALID else VarCondition(name, equals)
 
 
-def unknown_var(name: str, path: tuple[Any, ...], ctx: ParseContext) -> Invalid:
+def unknown_var(name: str, path: YamlPath, ctx: ParseContext) -> Invalid:
     known = sorted(ctx.vars_known)
     stored = f"stored before this point: {', '.join(known)}" if known else "no step before this point stores one"
     return ctx.error(path, f"unknown variable '{name}': a step must store it first (store: {{{name}: ...}}, "
@@ -99,9 +100,10 @@ def unknown_var(name: str, path: tuple[Any, ...], ctx: ParseContext) -> Invalid:
                            f"{stored}{suggest(name, known)}")
 
 
-def repeat(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Repeat | Invalid:
+def repeat(raw: object, path: YamlPath, ctx: ParseContext) -> Repeat | Invalid:
     """Parsed after the group's steps (``until`` may ask about values they store)."""
-    if ctx.mapping(value, path, REPEAT_KEYS) is INVALID:
+    value = ctx.mapping(raw, path, REPEAT_KEYS)
+    if value is INVALID:
         return Invalid.INVALID
     if ("times" in value) == ("until" in value):
         return ctx.error(path, "give times: N, or until: CONDITION (with max: N)")
@@ -117,14 +119,14 @@ def repeat(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Repeat | Inv
     return INVALID if INVALID in (n, until) else Repeat(until=until, max=n)  # type: ignore[arg-type]
 
 
-def _rounds(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> int | Invalid:
+def _rounds(value: object, path: YamlPath, ctx: ParseContext) -> int | Invalid:
     n = ctx.number(value, path, minimum=1, maximum=MAX_ROUNDS)
     if n is INVALID:
         return Invalid.INVALID
     return int(n) if float(n).is_integer() else ctx.error(path, "expected a whole number")
 
 
-def store(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> dict[str, StoreSpec] | Invalid:
+def store(value: object, path: YamlPath, ctx: ParseContext) -> dict[str, StoreSpec] | Invalid:
     """``store:`` entries; their names become known to the steps after this one."""
     if not isinstance(value, dict) or not value:
         return ctx.error(path, "store is a mapping NAME: {text_of | number_of | value | attribute | url: ...}")
@@ -142,8 +144,9 @@ def store(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> dict[str, Sto
     return specs if ok else INVALID
 
 
-def _store_spec(spec: Any, at: tuple[Any, ...], ctx: ParseContext) -> StoreSpec | Invalid:
-    if ctx.mapping(spec, at, STORE_KEYS) is INVALID:
+def _store_spec(raw_spec: object, at: YamlPath, ctx: ParseContext) -> StoreSpec | Invalid:
+    spec = ctx.mapping(raw_spec, at, STORE_KEYS)
+    if spec is INVALID:
         return Invalid.INVALID
     sources = [k for k in spec if k in STORE_SOURCES]
     if len(sources) != 1:

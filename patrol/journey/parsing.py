@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any
+from typing import Any, TypeAlias
 
 from .. import durations, yamlpos
 from ..core.capabilities import Profile
@@ -25,6 +25,8 @@ class Invalid(Enum):
 
 
 INVALID = Invalid.INVALID
+# Where a value is in its file: the keys and list indexes leading to it.
+YamlPath: TypeAlias = "tuple[str | int, ...]"
 # Beside a locator's strategy: which of several matching elements the step means.
 WHICH_KEYS = ("nth", "first")
 

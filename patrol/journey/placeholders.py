@@ -18,9 +18,9 @@ import dataclasses
 import re
 import secrets as _random
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TypeVar, cast
 
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _VAR = re.compile(r"^vars\.([A-Za-z_][A-Za-z0-9_]*)$")
@@ -61,11 +61,14 @@ def var_names(text: str) -> list[str]:
     return [v.group(1) for m in PLACEHOLDER.finditer(text) if (v := _VAR.match(m.group(1)))]
 
 
-def has_placeholders(obj: Any) -> bool:
+T = TypeVar("T")
+
+
+def has_placeholders(obj: object) -> bool:
     return any(True for _ in _strings(obj) if PLACEHOLDER.search(_))
 
 
-def _strings(obj: Any) -> Any:
+def _strings(obj: object) -> Iterator[str]:
     if isinstance(obj, str):
         yield obj
     elif isinstance(obj, re.Pattern):
@@ -112,8 +115,13 @@ class Scope:
         return PLACEHOLDER.sub(lambda m: quote(self.value(m.group(1))), text)
 
 
-def substitute(obj: Any, scope: Scope) -> Any:
-    """``obj`` with every placeholder filled; the same object when it has none."""
+def substitute(obj: T, scope: Scope) -> T:
+    """``obj`` with every placeholder filled (a value of the same type); the same object
+    when it has none."""
+    return cast(T, _fill(obj, scope))  # _fill keeps each value's type: str to str, a dataclass to its own
+
+
+def _fill(obj: object, scope: Scope) -> object:
     if isinstance(obj, str):
         return scope.expand(obj)
     if isinstance(obj, re.Pattern):
@@ -121,12 +129,12 @@ def substitute(obj: Any, scope: Scope) -> Any:
             return obj
         return re.compile(scope.expand(obj.pattern, re.escape), obj.flags)
     if isinstance(obj, dict):
-        return {k: substitute(v, scope) for k, v in obj.items()}
+        return {k: _fill(v, scope) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [substitute(v, scope) for v in obj]
+        return [_fill(v, scope) for v in obj]
     if isinstance(obj, tuple):
-        return tuple(substitute(v, scope) for v in obj)
+        return tuple(_fill(v, scope) for v in obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type) and has_placeholders(obj):
-        changes = {f.name: substitute(getattr(obj, f.name), scope) for f in dataclasses.fields(obj) if f.init}
+        changes = {f.name: _fill(getattr(obj, f.name), scope) for f in dataclasses.fields(obj) if f.init}
         return dataclasses.replace(obj, **changes)
     return obj
