@@ -154,6 +154,12 @@ def test_ocr_engine_in_patrol_yaml(tmp_path):
         _config(tmp_path, "ocr: {engine: [tesseract, rapidocr]}\n")
     assert engine.engines_for("both") == ("tesseract", "rapidocr")
     assert engine.engines_for("rapidocr") == ("rapidocr",)
+    # patrol doctor names RapidOCR's wheel models when the engine asks for them, and not otherwise.
+    from patrol.cli.doctor import rapidocr
+
+    assert rapidocr(_config(tmp_path, "ocr: {lang: chi_sim}\n")) == []
+    [item] = rapidocr(_config(tmp_path, "ocr: {engine: both}\n"))
+    assert item.ok and "PP-OCRv6_rec_small.onnx" in item.detail and "from the wheel" in item.detail
 
 
 CHIP_PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>
