@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "patrol"
 
 # Lower it when you remove Any; never raise it (write the type instead).
-CEILING = 887
+CEILING = 878
 TARGET = 150
 
 # Modules the core model is made of: no Any at all.
@@ -25,6 +25,7 @@ NONE_ALLOWED = (
     "journey/model.py",
     "journey/control.py",
     "journey/placeholders.py",
+    "journey/flows.py",
 )
 
 

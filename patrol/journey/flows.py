@@ -25,12 +25,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .. import yamlpos
 from ..core.text import suggest, type_name
 from ..errors import Problem
-from .parsing import ParseContext
+from .parsing import ParseContext, YamlPath
 
 MAX_DEPTH = 5
 FLOWS_FOLDER = "flows"
@@ -50,7 +49,7 @@ _REQUIRED = object()
 class Flow:
     file: Path
     located: yamlpos.Located
-    params: dict[str, Any] = field(default_factory=dict)  # name -> default (or _REQUIRED)
+    params: dict[str, object] = field(default_factory=dict)  # name -> default (or _REQUIRED)
 
 
 def is_flow_file(path: Path, root: Path) -> bool:
@@ -62,7 +61,7 @@ def is_flow_file(path: Path, root: Path) -> bool:
     return FLOWS_FOLDER in parts
 
 
-def read_flow(file: Path, ctx: ParseContext, at: tuple[Any, ...]) -> Flow | None:
+def read_flow(file: Path, ctx: ParseContext, at: YamlPath) -> Flow | None:
     """The flow file, checked at its top level; problems go to the including ``ctx`` at ``at``
     (a missing or unreadable file) or to their own place in the flow file."""
     try:
@@ -88,13 +87,13 @@ def read_flow(file: Path, ctx: ParseContext, at: tuple[Any, ...]) -> Flow | None
     return None if fctx.problems else flow
 
 
-def _params(raw: Any, fctx: ParseContext) -> dict[str, Any]:
+def _params(raw: object, fctx: ParseContext) -> dict[str, object]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         fctx.error(("params",), f"expected a mapping of parameter names, got {type_name(raw)}")
         return {}
-    params: dict[str, Any] = {}
+    params: dict[str, object] = {}
     for name, spec in raw.items():
         path = ("params", name)
         if spec is None:
@@ -107,7 +106,7 @@ def _params(raw: Any, fctx: ParseContext) -> dict[str, Any]:
     return params
 
 
-def bind(flow: Flow, given: Any, ctx: ParseContext, at: tuple[Any, ...]) -> dict[str, Any] | None:
+def bind(flow: Flow, given: object, ctx: ParseContext, at: YamlPath) -> dict[str, object] | None:
     """The flow's parameter values: what ``with:`` passes over the defaults. An unknown
     name or a missing required one is a problem at the include step."""
     if given is None:
@@ -122,7 +121,7 @@ def bind(flow: Flow, given: Any, ctx: ParseContext, at: tuple[Any, ...]) -> dict
             ctx.error(at + ("with", name), f"the flow {flow.file.name} has no param '{name}'; its params: {allowed}"
                       f"{suggest(name, flow.params)}", key=True)
             ok = False
-    values = {}
+    values: dict[str, object] = {}
     for name, default in flow.params.items():
         if name in given:
             values[name] = given[name]
@@ -134,7 +133,7 @@ def bind(flow: Flow, given: Any, ctx: ParseContext, at: tuple[Any, ...]) -> dict
     return values if ok else None
 
 
-def fill_params(data: Any, values: dict[str, Any], path: tuple[Any, ...], fctx: ParseContext) -> Any:
+def fill_params(data: object, values: dict[str, object], path: YamlPath, fctx: ParseContext) -> object:
     """``${params.NAME}`` filled in every string; a whole-string reference keeps the value's type."""
     if isinstance(data, str):
         whole = _PARAM_REF.fullmatch(data)
@@ -156,12 +155,12 @@ def fill_params(data: Any, values: dict[str, Any], path: tuple[Any, ...], fctx: 
     return data
 
 
-def included_from(ctx: ParseContext, at: tuple[Any, ...]) -> str:
+def included_from(ctx: ParseContext, at: YamlPath) -> str:
     line, col = ctx.located.pos(at)
     return f" (in the flow included at {ctx.file}:{line}:{col})"
 
 
-def adopt(ctx: ParseContext, fctx: ParseContext, at: tuple[Any, ...]) -> None:
+def adopt(ctx: ParseContext, fctx: ParseContext, at: YamlPath) -> None:
     """The flow's problems, at their own positions, saying where the flow was included."""
     note = included_from(ctx, at)
     for p in fctx.problems:
