@@ -28,7 +28,7 @@ A script, not a test. It
   machine's Chromium with the closed-network flags Patrol uses;
 * writes the eye-less copy of journeys/login.yaml: the same steps, with `text`,
   `not_blank` and `visual` taken out of `expect:` and the always-on detectors
-  (blank screen, broken image, forbidden text) switched off. Liveness checks
+  (blank screen, broken image, forbidden, clipped and overlapping text) switched off. Liveness checks
   (visible, url), budgets, network errors and redaction stay: that is what a run
   without eyes still is;
 * in the warm case, names the copies login-1, login-2... (names are unique in a run),
@@ -61,6 +61,7 @@ from pathlib import Path
 
 import yaml
 
+from patrol.config.sections import DETECTORS
 from patrol.core.net import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -73,7 +74,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-default-apps", "--disable-dev-shm-usage",
                  "--hide-scrollbars", "--font-render-hinting=none"]
 EYE_CHECKS = ("text", "not_text", "not_blank", "visual")
-DETECTORS_OFF = {"blank_screen": False, "broken_image": False, "forbidden_text": False}
+# Every always-on detector is an eye check (blank screen, broken image, forbidden, clipped and
+# overlapping text): all off, and so is any added later.
+DETECTORS_OFF = dict.fromkeys(DETECTORS, False)
 
 PEER_JOURNEY = r"""
 // journeys/login.yaml's six steps, for @elastic/synthetics: actions and waits only, no checks.
