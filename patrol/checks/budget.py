@@ -37,7 +37,7 @@ class Budget(Check):
         took = sc.evidence.duration_ms
         if took <= budget:
             return []
-        evidence: dict[str, Any] = {"duration_ms": round(took, 1), "budget_ms": budget}
+        evidence: dict[str, object] = {"duration_ms": round(took, 1), "budget_ms": budget}
         message = f"took {format_ms(took)}, over its budget of {format_ms(budget)}"
         slow = slow_requests(sc, budget)
         quiet = silent_websockets(sc, budget)

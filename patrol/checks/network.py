@@ -56,7 +56,7 @@ class Network(Check):
 class _Cause:
     """A finding-to-be and when the app showed it (ms into the step; inf: unknown)."""
 
-    def __init__(self, reason: Reason, message: str, at: float, fatal: bool, evidence: dict[str, Any], cause: Cause):
+    def __init__(self, reason: Reason, message: str, at: float, fatal: bool, evidence: dict[str, object], cause: Cause):
         self.reason, self.message, self.at, self.fatal, self.evidence = reason, message, at, fatal, evidence
         self.cause = cause
 
@@ -144,7 +144,7 @@ def _one_cause(causes: list[_Cause], ev: DriverEvents) -> Finding:
     others in its evidence, so one broken deploy opens one incident."""
     ordered = sorted(causes, key=lambda c: (not c.fatal, c.at))
     first, others = ordered[0], ordered[1:]
-    evidence: dict[str, Any] = dict(first.evidence)
+    evidence: dict[str, object] = dict(first.evidence)
     failed: list[RequestJson | FailedRequestJson] = [r.to_json() for r in ev.requests if r.cause and not r.pending]
     failed += [r.to_json() for r in ev.failed_requests]
     failed += [FailedRequest(d.url, "GET", d.status, f"HTTP {d.status}").to_json() for d in ev.bad_documents]

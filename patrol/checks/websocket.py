@@ -59,7 +59,7 @@ class WebSocketCheck(Check):
             return []
         first = next(iter(socket.failing_closes()), socket.closed)
         message = _message(socket, first, broke)
-        evidence: dict[str, Any] = {"url": socket.url, "down_since_ms": socket.down_since_ms, "websocket": socket.to_json()}
+        evidence: dict[str, object] = {"url": socket.url, "down_since_ms": socket.down_since_ms, "websocket": socket.to_json()}
         if len(down) > 1:
             evidence["also"] = [w.url for w in down[1:5]]
         cause = Cause.of_websocket(socket.url, Problem.CLOSED, text=_code(first) or "closed")
