@@ -57,7 +57,8 @@ def shoot(page, bank, faults: list[str]):  # type: ignore[no-untyped-def]
         if box:
             x, y, w, h = (int(round(v)) for v in (box["x"], box["y"], box["width"], box["height"]))
             image[y:y + h, x:x + w] = (40, 40, 40, 255)
-    layout = ScreenLayout.from_raw(page.evaluate(scripts.for_playwright(scripts.SCREEN_LAYOUT)))
+    layout = ScreenLayout.from_json(page.evaluate(scripts.for_playwright(scripts.SCREEN_LAYOUT)))
+    assert layout is not None
     redacted = [page.locator(s).bounding_box() for s in REDACT]
     from patrol.core.geometry import Box
 

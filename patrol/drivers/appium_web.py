@@ -123,11 +123,8 @@ class WebStrategy(AppiumSession):
         return as_boxes(await self.quiet("text boxes", self.session.execute_script, _TEXT_BOXES_JS, text))
 
     async def screen_layout(self) -> ScreenLayout | None:
-        raw = await self.quiet("screen layout", self.session.execute_script, _SCREEN_LAYOUT_JS)
-        try:
-            return ScreenLayout.from_raw(raw)
-        except (KeyError, TypeError, ValueError):
-            return None
+        text = await self.quiet("screen layout", self.session.execute_script, _SCREEN_LAYOUT_JS)
+        return ScreenLayout.from_json(text) if isinstance(text, str) else None
 
     async def picture_boxes(self) -> list[Box] | None:
         try:

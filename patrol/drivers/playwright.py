@@ -727,9 +727,10 @@ class PlaywrightDriver(Driver):
 
     async def screen_layout(self) -> ScreenLayout | None:
         try:
-            return ScreenLayout.from_raw(await self._read(_SCREEN_LAYOUT_JS))
-        except (PlaywrightError, KeyError, TypeError, ValueError):
+            text = await self._read(_SCREEN_LAYOUT_JS)
+        except PlaywrightError:
             return None
+        return ScreenLayout.from_json(text) if isinstance(text, str) else None
 
     async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
         try:
