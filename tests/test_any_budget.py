@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "patrol"
 
 # Lower it when you remove Any; never raise it (write the type instead).
-CEILING = 874
+CEILING = 872
 TARGET = 150
 
 # Modules the core model is made of: no Any at all.
@@ -26,6 +26,7 @@ NONE_ALLOWED = (
     "journey/control.py",
     "journey/placeholders.py",
     "journey/flows.py",
+    "journey/needs.py",
 )
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 from ..core.capabilities import NONE, Capability, Profile, lacking, profile_for, refusal
 from ..errors import Problem
 from .model import Journey, leaves
-from .parsing import ParseContext
+from .parsing import ParseContext, YamlPath
 
 # The loader's own step and group keys that need a capability.
 FRAME_NEEDS = frozenset({Capability.FRAMES})
@@ -25,7 +24,7 @@ def profile_of(ctx: ParseContext) -> Profile:
     return ctx.profile or profile_for(ctx.target)
 
 
-def refused(needs: Iterable[Capability], path: tuple[Any, ...], ctx: ParseContext) -> bool:
+def refused(needs: Iterable[Capability], path: YamlPath, ctx: ParseContext) -> bool:
     """True (after recording the problem at the key ``path`` ends with) when the target
     lacks something ``needs`` names."""
     profile = profile_of(ctx)
