@@ -28,6 +28,8 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>
 <section id="quiet-sr"><button>OK<span class="sr-only">confirm the transfer to the saved account</span></button></section>
 <section id="quiet-scroll" style="height: 48px; overflow: auto">line 1<br>line 2<br>line 3<br>line 4<br>line 5</section>
 <section id="quiet-hscroll" style="width: 120px; overflow-x: auto; white-space: nowrap">a very wide table row that scrolls sideways</section>
+<section id="quiet-hscroll-edge" style="width: 300px; margin-left: 450px; overflow-x: auto; white-space: nowrap">
+  a long line in a scroller that ends before the screen's edge does, its text going on past both</section>
 <section id="quiet-carousel" style="width: 200px; overflow: hidden; white-space: nowrap"><div style="display: flex">
   <div style="flex: 0 0 200px">slide one</div><div style="flex: 0 0 200px">slide two</div><div style="flex: 0 0 200px">slide three</div>
 </div></section>

@@ -72,7 +72,8 @@ TEXT_LAYOUT = """
   const box = r => [Math.round(r.left * d), Math.round(r.top * d), Math.round((r.right - r.left) * d),
                     Math.round((r.bottom - r.top) * d)];
   // Where a line of text can be seen: cut by the page's clipping ancestors (those that
-  // hold it: its containing blocks), scrolled parts aside. Returns the cut, if any.
+  // hold it: its containing blocks), scrolled parts aside. Returns the cut ({by, ...}),
+  // {hidden} for text hidden whole, else {vis}: the part that can be seen.
   const cutOf = (el, r, tol) => {
     let vis = {left: r.left, right: r.right, top: r.top, bottom: r.bottom}, pos = 'static';
     for (let a = el; a && a !== document.documentElement; a = a.parentElement) {
@@ -108,7 +109,7 @@ TEXT_LAYOUT = """
         // Fixed to the viewport: no further ancestor clips it (unless transformed, above).
       }
     }
-    return null;
+    return {vis};  // not cut: the part a scroller shows
   };
   const problems = [], lines = [];
   // The text nodes to judge, in document order. A box wholly above or below the viewport
@@ -151,8 +152,8 @@ TEXT_LAYOUT = """
     for (const r of rects) {
       if (r.bottom <= 0 || r.top >= H || r.right <= 0 || r.left >= W) continue;  // out of view: not on this screen
       const cut = cutOf(el, r, tol);
-      if (cut && cut.hidden) break;
-      if (!reported && cut) {
+      if (cut.hidden) break;
+      if (!reported && cut.by) {
         // An ellipsis the page asked for (a tooltip with the full text, a class saying it
         // truncates on purpose) is meant, unless what it cuts is a number: "¥128,4…" is wrong.
         const meant = cut.ellipsis && (tooltip(el, cut.by, text()) || [el, cut.by].some(e =>
@@ -163,9 +164,10 @@ TEXT_LAYOUT = """
         }
         reported = true;
       }
-      if (!reported && (r.left < -tol.x || r.right > W + tol.x)) {
-        problems.push({kind: 'offscreen', selector: name(el), text: text(), box: box(r), side: r.left < 0 ? 'left' : 'right',
-                       px: Math.round(r.left < 0 ? -r.left : r.right - W)});
+      const v = cut.vis || r;  // a scroller's edge before the screen's is where the text goes on
+      if (!reported && (v.left < -tol.x || v.right > W + tol.x)) {
+        problems.push({kind: 'offscreen', selector: name(el), text: text(), box: box(r), side: v.left < 0 ? 'left' : 'right',
+                       px: Math.round(v.left < 0 ? -v.left : v.right - W)});
         reported = true;
       }
       if (!reported) {
@@ -181,7 +183,7 @@ TEXT_LAYOUT = """
           break;
         }
       }
-      if (!cut) lines.push({el, r, text});
+      if (!cut.by) lines.push({el, r, text});
     }
   }
   // Lines of unrelated elements drawn over each other.
