@@ -164,3 +164,25 @@ def test_content_and_layout_changes_in_words():
     banner = _layout(("body>div#promo", (0, 0, 300, 40), "限时活动"), *[(e.path, tuple(e.box), e.text) for e in moved.elements])
     assert content_changes(base, banner) == ["div#promo '限时活动' is new"]
     assert text_in(banner, Box(0, 0, 300, 40)) == "限时活动"
+
+
+def test_approving_a_run_keeps_the_layout_it_captured(runs, tmp_path):
+    """The console's Approve and `patrol baseline approve` store the screen's layout beside
+    it (from the run's <step>-layout.json), and approving a screen without one removes a
+    stale layout."""
+    from pathlib import Path
+
+    from patrol.visual.approve import approvable_screens, approve_screen
+    from patrol.visual.baselines import BaselineStore
+
+    _, report = runs["spacing"]
+    run_dir = Path(runs["baselines"][1]["dir"]).parent / "spacing"
+    screen = next(s for s in approvable_screens(report) if s.baseline == "home-content")
+    assert screen.layout and screen.layout.endswith("-layout.json")
+    store = BaselineStore(tmp_path / "approved")
+    approve_screen(store, run_dir, screen)
+    stored = store.load_layout("levels", "home-content", "desktop")
+    assert stored == (run_dir / screen.layout).read_text(encoding="utf-8")
+    assert ScreenLayout.from_json(stored) is not None
+    approve_screen(store, run_dir, screen.__class__(**{**screen.__dict__, "layout": None}))
+    assert store.load_layout("levels", "home-content", "desktop") is None
