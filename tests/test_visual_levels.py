@@ -186,3 +186,27 @@ def test_approving_a_run_keeps_the_layout_it_captured(runs, tmp_path):
     assert ScreenLayout.from_json(stored) is not None
     approve_screen(store, run_dir, screen.__class__(**{**screen.__dict__, "layout": None}))
     assert store.load_layout("levels", "home-content", "desktop") is None
+
+
+def test_a_block_gone_on_the_demo_bank_is_one_removed_block(runs):
+    """The reverse of the picture brought into view: compared with the screen where the
+    promo banner came first, the healthy home screen has it gone from the top and the
+    content below moved up, unchanged."""
+    from pathlib import Path
+
+    from patrol.core.png import decode_png
+    from patrol.visual.shift import find_shift
+
+    root = Path(runs["baselines"][1]["dir"]).parent
+
+    def screen(run: str):
+        step = next(s for s in runs[run][1]["journeys"][0]["steps"] if s["name"] == "sign in")
+        return decode_png((root / run / step["screenshot"]).read_bytes())
+
+    shift = find_shift(screen("order"), screen("approve"))
+    assert shift is not None and shift.inserted == ()
+    [gone] = shift.removed
+    assert (gone.x, gone.y, gone.w) == (160, 84, 960), gone
+    assert [(m.dy, m.unchanged) for m in shift.moved] == [(-gone.h - 20, True)], shift.moved
+    assert shift.residual.diff_pixels == 0
+    assert shift.describe().startswith(f"a 960×{gone.h} block disappeared from y=84; the content below moved up")
