@@ -136,7 +136,7 @@ def _is_e2e(item) -> bool:
 # such group runs on one worker (with --dist loadgroup).
 XDIST_GROUPS = {
     "test_appium_bank.py": "appium", "test_appium_fake.py": "appium", "test_appium_robot.py": "appium",  # one Appium server
-    "test_appium_dialogs.py": "appium",
+    "test_appium_dialogs.py": "appium", "test_appium_capture.py": "appium",  # ... and one patrol run for its tests
     "test_ocr.py": "ocr",  # rendered screens, read once
     "test_demo_bank.py": "demo_bank",
     "test_console.py": "console",  # one patrolled world (a module fixture) for all its tests

@@ -32,6 +32,8 @@ from patrol.drivers.base import DriverEvents
 from patrol.drivers.capture_proxy import CaptureFailed, open_listener
 from patrol.errors import RobotError
 
+pytestmark = pytest.mark.e2e  # servers of its own and the proxy: not in `make check`
+
 
 def _cert(subject: str, issuer_key, issuer_name, key, *, ca: bool, san: list[str] | None = None):
     now = datetime.datetime.now(datetime.UTC)
