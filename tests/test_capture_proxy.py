@@ -245,3 +245,20 @@ def test_with_tracing_the_proxy_puts_the_steps_trace_context_on_the_apps_own_req
     assert seen == {"localhost": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "127.0.0.1": None}, seen
     # The request evidence says which trace it went in, as the browser's does.
     assert recorded == {"localhost": "0af7651916cd43dd8448eb211c80319c", "127.0.0.1": None}, recorded
+
+
+def test_what_the_proxy_sees_is_said_in_the_web_paths_words():
+    from patrol.drivers.capture_proxy import chromium_error, resource_type, socket_url
+
+    assert resource_type("GET", "https://a.example/x", {"sec-fetch-dest": "script"}) == "script"
+    assert resource_type("GET", "https://a.example/x", {"sec-fetch-dest": "empty"}) == "fetch"
+    assert resource_type("GET", "https://a.example/live", {"upgrade": "websocket"}) == "websocket"
+    # A native app's requests: the Accept header and the path, else one of its API calls.
+    assert resource_type("GET", "https://a.example/", {"accept": "text/html,application/xhtml+xml"}) == "document"
+    assert resource_type("GET", "https://cdn.example/p/banner.webp?v=2", {"accept": "*/*"}) == "image"
+    assert resource_type("GET", "https://a.example/events", {"accept": "text/event-stream"}) == "eventsource"
+    assert resource_type("POST", "https://api.example/v1/transfer", {"accept": "application/json"}) == "fetch"
+    assert socket_url("https://api.example/ws?token=x") == "wss://api.example/ws?token=x"
+    assert chromium_error("[Errno 111] Connect call failed ('10.0.0.1', 443)").startswith("net::ERR_CONNECTION_REFUSED")
+    assert chromium_error("[Errno -2] Name or service not known").startswith("net::ERR_NAME_NOT_RESOLVED")
+    assert chromium_error("Client disconnected.").startswith("net::ERR_ABORTED")  # the app gave up: never a failure
