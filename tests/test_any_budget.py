@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "patrol"
 
 # Lower it when you remove Any; never raise it (write the type instead).
-CEILING = 872
+CEILING = 868
 TARGET = 150
 
 # Modules the core model is made of: no Any at all.

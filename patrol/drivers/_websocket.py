@@ -24,7 +24,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from ..core.evidence import NAVIGATION, PAGE, SERVER, SocketClose, WebSocketRecord
@@ -72,6 +72,14 @@ def silence_words(url: str, silent_ms: float) -> str:
     return f"{socket_name(url)}: no message for {silent_ms / 1000:.1f} s"
 
 
+class SilentSocket(TypedDict):
+    """One of the app's sockets that has said nothing for a while (``SocketRecorder.silent``)."""
+
+    url: str
+    silent_ms: int
+    down: bool
+
+
 @dataclass
 class _Close:
     at: float  # monotonic
@@ -107,7 +115,7 @@ class _Channel:
     busy_silence: float = 0.0
     answered_busy_silence: float = 0.0
     errors: list[str] = field(default_factory=list)
-    unmatched: list[dict[str, Any]] = field(default_factory=list)  # page reports before Playwright's close
+    unmatched: list[dict[str, object]] = field(default_factory=list)  # page reports before Playwright's close
 
 
 Probe = Callable[[Any], Awaitable[bool]]  # page -> is the screen busy
@@ -195,7 +203,7 @@ class SocketRecorder:
             if self._wake is not None:
                 self._wake.set()  # ask the page at once whether it is waiting
 
-    def on_page_close(self, source: Any, info: Any) -> None:
+    def on_page_close(self, source: object, info: object) -> None:
         """The in-page hook's report of a close (the binding's callback)."""
         if not isinstance(info, dict):
             return
@@ -213,7 +221,7 @@ class SocketRecorder:
             ch.down_busy = ch.down_busy and bool(ch.down)
 
     @staticmethod
-    def _tell(close: _Close, info: dict[str, Any]) -> None:
+    def _tell(close: _Close, info: dict[str, object]) -> None:
         code = info.get("code")
         close.code = code if isinstance(code, int) and not isinstance(code, bool) else None
         close.reason = str(info.get("reason") or "")[:MAX_REASON]
@@ -270,7 +278,7 @@ class SocketRecorder:
         times = [ch.down[0].at for ch in self._channels.values() if ch.counts and ch.down and ch.down_busy]
         return min(times) if times else None
 
-    def silent(self, older_than_s: float = SILENT_AFTER_S) -> list[dict[str, Any]]:
+    def silent(self, older_than_s: float = SILENT_AFTER_S) -> list[SilentSocket]:
         """The app's own sockets with no message for ``older_than_s`` now (open or down), longest first."""
         now = self.clock()
         quiet = sorted(((now - ch.silence_start, ch) for ch in self._channels.values()
