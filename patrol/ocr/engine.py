@@ -507,6 +507,11 @@ def read(
         return _run(to_rgb(crop), box, lang, scale, density, settings, engine)
     # The crop as given (RGBA for a step's screenshot): hashing it needs no copy.
     key: _Key = (pixel_digest(crop), box, lang, scale, density, settings, engine)
+    return _read_cached(key, crop, store)
+
+
+def _read_cached(key: _Key, crop: np.ndarray, store: OcrStore | None) -> OcrResult:
+    """The reading for ``key``, from the memory cache, the store or the engine."""
     with _cache_lock:
         hit = _cache_get(key)
         if hit is not None:
