@@ -167,6 +167,31 @@ def _one_of(name: str, items: list[str], allowed: Iterable[str], kind: str) -> N
             raise ValueError(f"fault {name}: unknown {kind} {item!r}; allowed: {', '.join(allowed)}")
 
 
+# Faults whose value is a list of names from a fixed set: (the set, what one item is).
+_NAMED_ITEMS: dict[str, tuple[Iterable[str], str]] = {
+    "api_500": (ENDPOINTS, "endpoint"), "blank_page": (PAGES, "page"), "frozen_spinner": (PAGES, "page"),
+    **{name: (PAGES, "page") for name in HANG_FAULTS}, "clipped_text": (CLIPPED_TEXT, "item"),
+}
+
+
+def _slow_api(name: str, value: str | None) -> str:
+    items = _items(name, value, "delay")
+    seen = set()
+    for item in items:
+        ep, sep, ms = item.rpartition(":")
+        if sep:
+            _one_of(name, [ep.strip()], ENDPOINTS, "endpoint")
+            if ep.strip() in seen:
+                raise ValueError(f"fault {name}: endpoint {ep.strip()!r} given twice")
+            seen.add(ep.strip())
+        elif "" in seen:
+            raise ValueError(f"fault {name}: more than one delay for all endpoints in {value!r}")
+        else:
+            seen.add("")
+        _ms(name, ms)
+    return ",".join(items)
+
+
 def normalize(name: str, value: str | None) -> str | None:
     """Validate ``value`` for fault ``name``; return the value to store.
 
@@ -180,35 +205,14 @@ def normalize(name: str, value: str | None) -> str | None:
             raise ValueError(f"fault {name} takes no value (got {value!r})")
         return None
     if name == "slow_api":
-        items = _items(name, value, "delay")
-        seen = set()
-        for item in items:
-            ep, sep, ms = item.rpartition(":")
-            if sep:
-                _one_of(name, [ep.strip()], ENDPOINTS, "endpoint")
-                if ep.strip() in seen:
-                    raise ValueError(f"fault {name}: endpoint {ep.strip()!r} given twice")
-                seen.add(ep.strip())
-            elif "" in seen:
-                raise ValueError(f"fault {name}: more than one delay for all endpoints in {value!r}")
-            else:
-                seen.add("")
-            _ms(name, ms)
-        return ",".join(items)
-    if name == "api_500":
-        items = _items(name, value, "endpoint")
-        _one_of(name, items, ENDPOINTS, "endpoint")
-        return ",".join(items)
-    if name in ("blank_page", "frozen_spinner") or name in HANG_FAULTS:
-        items = _items(name, value, "page")
-        _one_of(name, items, PAGES, "page")
+        return _slow_api(name, value)
+    if name in _NAMED_ITEMS:
+        allowed, kind = _NAMED_ITEMS[name]
+        items = _items(name, value, kind)
+        _one_of(name, items, allowed, kind)
         return ",".join(items)
     if name in ("static_500", "api_status", "third_party"):
         return _network_fault(name, value)
-    if name == "clipped_text":
-        items = _items(name, value, "item")
-        _one_of(name, items, CLIPPED_TEXT, "item")
-        return ",".join(items)
     if name == "dead_button":
         items = _items(name, value, "button id")
         for item in items:
