@@ -9,7 +9,6 @@ why, only when the binary is missing (``make test`` installs it).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from processes import find_binary, served, stop_process
 
 from patrol.core.net import free_port
 
@@ -33,14 +33,6 @@ route:
 receivers:
   - name: nobody
 """
-
-
-def find_binary() -> str | None:
-    for name in BINARY_NAMES:
-        found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
-        if found:
-            return found
-    return None
 
 
 class Alertmanager:
@@ -77,13 +69,7 @@ class Alertmanager:
         raise RuntimeError(f"Alertmanager did not start on port {self.port}: {self.log.read_text(errors='replace')}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     # -- its API -----------------------------------------------------------------------------
@@ -123,12 +109,8 @@ class Alertmanager:
 
 @pytest.fixture(scope="module")
 def alertmanager() -> Iterator[Alertmanager]:
-    binary = find_binary()
+    binary = find_binary(*BINARY_NAMES)
     if binary is None:
         pytest.skip("Alertmanager is not installed (Debian's prometheus-alertmanager; `make test` installs it)")
-    server = Alertmanager(binary).start()
-    try:
+    with served(Alertmanager(binary).start()) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.root, ignore_errors=True)

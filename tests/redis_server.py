@@ -9,7 +9,6 @@ database number of the test's own (0-15), flushed first.
 from __future__ import annotations
 
 import itertools
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import find_binary, served, stop_process
 
 from patrol.core.net import free_port
 
@@ -48,13 +48,7 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not start on port {self.port}: {(self.root / 'redis.log').read_text()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def url(self, db: int = 0) -> str:
@@ -72,15 +66,11 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    binary = find_binary("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: `make test` installs Debian's redis-server")
-    server = RedisServer(binary).start()
-    try:
+    with served(RedisServer(binary).start()) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.root, ignore_errors=True)
 
 
 @pytest.fixture
