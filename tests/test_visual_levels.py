@@ -210,3 +210,16 @@ def test_a_block_gone_on_the_demo_bank_is_one_removed_block(runs):
     assert [(m.dy, m.unchanged) for m in shift.moved] == [(-gone.h - 20, True)], shift.moved
     assert shift.residual.diff_pixels == 0
     assert shift.describe().startswith(f"a 960×{gone.h} block disappeared from y=84; the content below moved up")
+
+
+def test_a_level_that_does_not_exist_is_a_positioned_validation_error(tmp_path, capsys):
+    from patrol.cli import main
+
+    journey = tmp_path / "bad.yaml"
+    journey.write_text("name: bad\nbase_url: http://127.0.0.1:1\nsteps:\n  - goto: /\n"
+                       "    expect: {visual: {baseline: home, level: pixel, dynamic: yes-please}}\n", encoding="utf-8")
+    assert main(["validate", str(journey)]) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "'pixel' is not allowed; allowed values: strict, layout, content" in text, text
+    assert "bad.yaml:5:" in text and "Traceback" not in text
