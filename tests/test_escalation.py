@@ -50,6 +50,14 @@ def at(svc, clock, minutes):
     return svc.flush_deliveries(1)
 
 
+def add_window(svc, clock, name, scope, value, from_minute, to_minute):
+    """A maintenance window from ``from_minute`` to ``to_minute`` after START, made in the console by alice."""
+    with svc.store.write() as conn:
+        console_repo.add_window(conn, **new_window(name, scope, value, starts_at=START + timedelta(minutes=from_minute),
+                                                   ends_at=START + timedelta(minutes=to_minute), now=clock.now()),
+                                created_by="alice")
+
+
 def chat(srv):
     return [r.json["type"] for r in srv.accepted("/chat")]
 
@@ -161,9 +169,7 @@ def test_a_maintenance_window_holds_the_escalation_until_it_ends(tmp_path, srv):
     svc, clock = setup(tmp_path, srv)
     svc.record_run(confirmed_run(DEAD_BUTTON))
     at(svc, clock, 0)
-    with svc.store.write() as conn:  # from 03:12 to 03:40, made in the console
-        console_repo.add_window(conn, **new_window("deploy", "journey", "transfer", starts_at=START + timedelta(minutes=12),
-                                                   ends_at=START + timedelta(minutes=40), now=clock.now()), created_by="alice")
+    add_window(svc, clock, "deploy", "journey", "transfer", 12, 40)  # from 03:12 to 03:40
     at(svc, clock, 10)
     assert chat(srv) == [D.OPENED, D.REMINDER]  # before the window
     for minute in (15, 20, 30, 39):
@@ -179,9 +185,7 @@ def test_a_window_on_any_journey_a_grouped_incident_affects_holds_its_escalation
     svc, clock = setup(tmp_path, srv)
     svc.record_run(make_run(*api_500("transfer", "confirm transfer"), *api_500("buy_fund", "login")))  # one incident
     at(svc, clock, 0)
-    with svc.store.write() as conn:
-        console_repo.add_window(conn, **new_window("funds", "journey", "buy_fund", starts_at=START + timedelta(minutes=12),
-                                                   ends_at=START + timedelta(minutes=40), now=clock.now()), created_by="alice")
+    add_window(svc, clock, "funds", "journey", "buy_fund", 12, 40)
     for minute in (15, 39):
         at(svc, clock, minute)
     assert chat(srv) == [D.OPENED] and pages(srv) == []  # the reminder due at 10 min waits too
@@ -191,9 +195,7 @@ def test_a_window_on_any_journey_a_grouped_incident_affects_holds_its_escalation
 
 def test_opened_inside_a_window_the_chat_gets_its_15_minutes_before_the_pager(tmp_path, srv):
     svc, clock = setup(tmp_path, srv)
-    with svc.store.write() as conn:
-        console_repo.add_window(conn, **new_window("deploy", "all", None, starts_at=START - timedelta(minutes=1),
-                                                   ends_at=START + timedelta(minutes=30), now=clock.now()), created_by="alice")
+    add_window(svc, clock, "deploy", "all", None, -1, 30)
     svc.record_run(confirmed_run(DEAD_BUTTON))
     at(svc, clock, 0)
     at(svc, clock, 20)
