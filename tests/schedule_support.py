@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -100,10 +101,24 @@ class Service:
         self.out.close()
 
 
+def run_until(folder: Path, pattern: str, *args: str, count: int = 1, timeout: float = 60.0) -> str:
+    """`patrol schedule *args` in ``folder`` until ``pattern`` is logged ``count`` times, then
+    stopped with SIGTERM; it must exit 0. Its output."""
+    svc = Service(folder, *args)
+    try:
+        svc.wait_for(pattern, count, timeout)
+        code = svc.stop(signal.SIGTERM)
+    finally:
+        svc.kill()
+    out = svc.text
+    assert code == 0, out
+    return out
+
+
 def config(folder: Path, text: str) -> Path:
     path = folder / "patrol.yaml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
-__all__ = ["ROOT", "LOGIN_STEPS", "OPEN_STEPS", "Service", "config", "rows", "write_journey"]
+__all__ = ["ROOT", "LOGIN_STEPS", "OPEN_STEPS", "Service", "config", "rows", "run_until", "write_journey"]

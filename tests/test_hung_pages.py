@@ -8,7 +8,6 @@ server the same frozen page is the app twin, ``app_not_responding``."""
 from __future__ import annotations
 
 import json
-import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 import yaml
 from appium_fixtures.server import APP_JOURNEYS, appium_env, appium_server, project_config  # noqa: F401
 from conftest import copy_flows
-from schedule_support import LOGIN_STEPS, OPEN_STEPS, Service, config, rows, write_journey
+from schedule_support import LOGIN_STEPS, OPEN_STEPS, config, rows, run_until, write_journey
 
 STEP_S, HARD_S = 5.0, 8.0
 
@@ -140,14 +139,7 @@ def test_under_the_scheduler_a_frozen_journey_holds_no_slot_past_its_limit(fault
                   timeout="30s", journey="8s")
     config(tmp_path, "state: {url: 'sqlite:///state.db'}\nconcurrency: 2\n"
                      "schedules:\n  hangs: {every: 1s, tags: [hangs]}\n  quick: {every: 1s, tags: [quick]}\n")
-    svc = Service(tmp_path, "--no-watch")
-    try:
-        svc.wait_for(r"\[hangs\] run \S+ failed", count=2, timeout=300)
-        code = svc.stop(signal.SIGTERM)
-    finally:
-        svc.kill()
-    out = svc.text
-    assert code == 0, out
+    out = run_until(tmp_path, r"\[hangs\] run \S+ failed", "--no-watch", count=2, timeout=300)
     db = tmp_path / "state.db"
     frozen, quick = _spans(db, "frozen"), _spans(db, "quick")
     assert len(frozen) >= 2, out

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from rich.text import Text
-from schedule_support import OPEN_STEPS, Service, config, rows, write_journey
+from schedule_support import OPEN_STEPS, Service, config, rows, run_until, write_journey
 
 from patrol.core.clock import FakeClock
 from patrol.schedule.service import SchedulerService
@@ -32,14 +32,7 @@ def test_every_second_runs_exactly_the_selected_journeys_one_run_per_firing_neve
     write_journey(folder, "gamma", base_url=bank.url, tags=("other",), steps=OPEN_STEPS)
     config(tmp_path, "state: {url: 'sqlite:///state.db'}\nconcurrency: 2\n"
                      "schedules:\n  fast: {every: 1s, tags: [picked]}\n")
-    svc = Service(tmp_path, "--index-every", "1s")
-    try:
-        svc.wait_for(r"\[fast\] run \S+ passed", count=3, timeout=120)
-        code = svc.stop(signal.SIGTERM)
-    finally:
-        svc.kill()
-    out = svc.text
-    assert code == 0, out
+    out = run_until(tmp_path, r"\[fast\] run \S+ passed", "--index-every", "1s", count=3, timeout=120)
     db = tmp_path / "state.db"
     runs = rows(db, "SELECT id, schedule, status FROM runs ORDER BY started_at")
     firings = re.findall(r"\[fast\] firing: (.*)", out)
