@@ -23,6 +23,19 @@ def copy_flows(folder: Path) -> None:
 
     if not (folder / "flows").exists():
         shutil.copytree(JOURNEYS / "flows", folder / "flows")
+
+
+def config_with_copied_baselines(folder: Path, extra: str = "") -> Path:
+    """The shipped patrol.yaml written into ``folder``, ``extra`` appended, its baselines a copy
+    of the committed ones in ``folder`` (so no test can change the real ones)."""
+    import shutil
+
+    shutil.copytree(ROOT / "baselines", folder / "baselines")
+    text = (ROOT / "patrol.yaml").read_text(encoding="utf-8").replace("baselines: baselines",
+                                                                      f"baselines: {folder / 'baselines'}")
+    cfg = folder / "patrol.yaml"
+    cfg.write_text(text + extra, encoding="utf-8")
+    return cfg
 # A password nobody could guess, so a test can grep every output for it. The bank
 # reads it at start, the journeys through ${secret:DEMO_PASSWORD}.
 SECRET = "pw-" + _random.token_hex(8)

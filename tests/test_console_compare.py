@@ -15,7 +15,7 @@ import shutil
 from urllib.parse import quote
 
 import httpx
-from conftest import JOURNEYS, ROOT
+from conftest import JOURNEYS, ROOT, config_with_copied_baselines
 from test_console_timeline import PASSWORD, serve
 from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
 
@@ -26,9 +26,7 @@ def _patrol(tmp_path, monkeypatch, fault: str = "nan_balance") -> dict:
     from patrol.cli import main
     from patrol.demo.server import DemoBank
 
-    shutil.copytree(ROOT / "baselines", tmp_path / "baselines")
-    text = (ROOT / "patrol.yaml").read_text(encoding="utf-8").replace("baselines: baselines", f"baselines: {tmp_path / 'baselines'}")
-    (tmp_path / "patrol.yaml").write_text(text + f"\nstate: {{url: 'sqlite:///{tmp_path}/state.db'}}\n", encoding="utf-8")
+    config_with_copied_baselines(tmp_path, f"\nstate: {{url: 'sqlite:///{tmp_path}/state.db'}}\n")
     with DemoBank(port=0, faults=[fault]) as bank:
         monkeypatch.setattr("sys.stdout", io.StringIO())
         code = main(["--config", str(tmp_path / "patrol.yaml"), "run", str(JOURNEYS / "login.yaml"), "--base-url", bank.url,

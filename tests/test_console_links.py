@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import JOURNEYS, ROOT
+from conftest import JOURNEYS, config_with_copied_baselines
 from receivers import ReceiverServer, journey, make_run, receiver, service, whsec
 from test_console_timeline import sign_in_http
 
@@ -161,13 +160,10 @@ def test_links_of_a_real_message_open_the_incident_and_its_compare_view_in_the_c
 
     port = _free_port()
     console = f"http://127.0.0.1:{port}"
-    shutil.copytree(ROOT / "baselines", tmp_path / "baselines")
-    text = (ROOT / "patrol.yaml").read_text(encoding="utf-8").replace("baselines: baselines", f"baselines: {tmp_path / 'baselines'}")
     with ReceiverServer() as srv, DemoBank(port=0, faults=["layout_shift"]) as bank:
-        (tmp_path / "patrol.yaml").write_text(
-            text + f"\nincidents:\n  confirm: 0\nconsole_url: {console}\nstate: {{url: 'sqlite:///{tmp_path}/state.db'}}\n"
-            f"receivers:\n  chat: {{format: slack, url: '{srv.url('/slack')}'}}\n", encoding="utf-8")
-        cfg = str(tmp_path / "patrol.yaml")
+        cfg = str(config_with_copied_baselines(
+            tmp_path, f"\nincidents:\n  confirm: 0\nconsole_url: {console}\nstate: {{url: 'sqlite:///{tmp_path}/state.db'}}\n"
+            f"receivers:\n  chat: {{format: slack, url: '{srv.url('/slack')}'}}\n"))
         code = main(["--config", cfg, "run", str(JOURNEYS / "login.yaml"), "--base-url", bank.url, "--output", str(tmp_path / "run")])
         assert code == 1
         monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import JOURNEYS, ROOT, copy_flows
+from conftest import JOURNEYS, config_with_copied_baselines, copy_flows
 from test_console import BROKEN_WORDS, _cli, browser  # noqa: F401 (a module fixture of its own here)
 from test_console_timeline import PASSWORD, serve
 
@@ -39,10 +38,7 @@ def site(tmp_path_factory):
     from patrol.demo.server import DemoBank
 
     root = tmp_path_factory.mktemp("pages")
-    shutil.copytree(ROOT / "baselines", root / "baselines")
-    text = (ROOT / "patrol.yaml").read_text(encoding="utf-8").replace("baselines: baselines", f"baselines: {root / 'baselines'}")
-    (root / "patrol.yaml").write_text(text + f"\nstate: {{url: 'sqlite:///{root}/state.db'}}\nincidents:\n  confirm: 0\n",
-                                      encoding="utf-8")
+    config_with_copied_baselines(root, f"\nstate: {{url: 'sqlite:///{root}/state.db'}}\nincidents:\n  confirm: 0\n")
     # The login journey up to its home screen: with the NaN balance, one step fails.
     short = root / "journeys"
     short.mkdir()

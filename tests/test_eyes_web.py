@@ -5,11 +5,10 @@ through real Chromium and real Tesseract; and a healthy bank gives no false alar
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
-from conftest import JOURNEYS, ROOT
+from conftest import JOURNEYS, ROOT, config_with_copied_baselines
 
 CONFIG = str(ROOT / "patrol.yaml")
 
@@ -17,12 +16,7 @@ CONFIG = str(ROOT / "patrol.yaml")
 @pytest.fixture
 def baselines(tmp_path):
     """A copy of the committed baselines, so no test can change the real ones."""
-    dst = tmp_path / "baselines"
-    shutil.copytree(ROOT / "baselines", dst)
-    cfg = tmp_path / "patrol.yaml"
-    text = (ROOT / "patrol.yaml").read_text(encoding="utf-8").replace("baselines: baselines", f"baselines: {dst}")
-    cfg.write_text(text + "\nstate: false\n", encoding="utf-8")
-    return cfg
+    return config_with_copied_baselines(tmp_path, "\nstate: false\n")
 
 
 def run(patrol, cfg, bank, journey):

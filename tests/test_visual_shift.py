@@ -3,12 +3,11 @@ on synthetic screens built with NumPy, and on the demo bank's ``layout_shift``."
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import numpy as np
 import pytest
-from conftest import JOURNEYS, ROOT
+from conftest import JOURNEYS, config_with_copied_baselines
 
 from patrol.visual.compare import compare
 from patrol.visual.shift import find_shift
@@ -138,12 +137,7 @@ def test_a_pair_takes_milliseconds():
 
 @pytest.fixture
 def baselines(tmp_path):
-    dst = tmp_path / "baselines"
-    shutil.copytree(ROOT / "baselines", dst)
-    cfg = tmp_path / "patrol.yaml"
-    text = (ROOT / "patrol.yaml").read_text(encoding="utf-8").replace("baselines: baselines", f"baselines: {dst}")
-    cfg.write_text(text + "\nstate: false\n", encoding="utf-8")
-    return cfg
+    return config_with_copied_baselines(tmp_path, "\nstate: false\n")
 
 
 @pytest.mark.faults("layout_shift")
