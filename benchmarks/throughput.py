@@ -31,12 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-LIGHT = """\
-name: {name}
-base_url: {url}
-detectors: {{forbidden_text: false}}
-budgets: {{step: 5s, timeout: 10s}}
-steps:
+# The demo bank's sign-in, as journey steps (a str.format template: braces doubled); the
+# tracing benchmark and the trace-waterfall picture sign in with the same steps.
+SIGN_IN_STEPS = """\
   - name: open login page
     goto: /login
     expect: {{visible: "#login-form"}}
@@ -48,6 +45,13 @@ steps:
     click: "#login-submit"
     expect: {{url: /home, visible: "#total-assets"}}
 """
+LIGHT = """\
+name: {name}
+base_url: {url}
+detectors: {{forbidden_text: false}}
+budgets: {{step: 5s, timeout: 10s}}
+steps:
+""" + SIGN_IN_STEPS
 
 
 # -- memory -------------------------------------------------------------------------------

@@ -27,21 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from throughput import SIGN_IN_STEPS  # noqa: E402  (this folder: the script's own)
+
 JOURNEY = """\
 name: signin
 base_url: {url}
 budgets: {{step: 5s, timeout: 10s}}
 steps:
-  - name: open login page
-    goto: /login
-    expect: {{visible: '#login-form'}}
-  - name: enter username
-    fill: {{selector: '#username', text: demo}}
-  - name: enter password
-    fill: {{selector: '#password', text: '${{secret:DEMO_PASSWORD}}'}}
-  - name: sign in
-    click: '#login-submit'
-    expect: {{url: /home, visible: '#total-assets'}}
+""" + SIGN_IN_STEPS + """\
   - name: fund list
     request: {{url: /api/funds, session: browser}}
 """

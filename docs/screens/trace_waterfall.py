@@ -23,23 +23,17 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]
+
+from throughput import SIGN_IN_STEPS  # noqa: E402  (the benchmarks' sign-in steps)
+
 CHROMIUM = "/usr/bin/chromium"
 JOURNEY = """\
 name: login
 base_url: {url}
 budgets: {{step: 3s, timeout: 10s}}
 steps:
-  - name: open login page
-    goto: /login
-    expect: {{visible: '#login-form'}}
-  - name: enter username
-    fill: {{selector: '#username', text: demo}}
-  - name: enter password
-    fill: {{selector: '#password', text: '${{secret:DEMO_PASSWORD}}'}}
-  - name: sign in
-    click: '#login-submit'
-    expect: {{url: /home, visible: '#total-assets'}}
+""" + SIGN_IN_STEPS + """\
   - name: fund list
     request: {{url: /api/funds, session: browser}}
 """
