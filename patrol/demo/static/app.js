@@ -1,6 +1,6 @@
 /* 巡航银行 demo front end. Plain JS, no build step, no timers or randomness on a
  * healthy page: the same data gives the same pixels. window.__BANK__ is written by
- * the server: {page, params, hero, dead, frozen, toast, shift, hang, flood, live}. */
+ * the server: {page, params, hero, dead, clip, frozen, toast, shift, hang, flood, live}. */
 (function () {
   'use strict';
 
