@@ -249,6 +249,13 @@ async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: 
         message = _shift_message(spec, shift, lambda box, side: labels.get((box, side), ""))
     else:
         message = await _diff_message(spec, result, baseline_png, image)
+    evidence = _diff_evidence(spec, result, base_rel, diff_rel, level_changes, shift, labels)
+    return [Finding(kind=Kind.RENDER, reason=Reason.VISUAL_DIFF, message=message, evidence=evidence)]
+
+
+def _diff_evidence(spec: VisualSpec, result: Comparison, base_rel: str, diff_rel: str, level_changes: list[str] | None,
+                   shift: Shift | None, labels: dict[tuple[Box, str], str]) -> dict[str, Any]:
+    """The visual_diff finding's evidence: the pictures, the counts, and the shift as blocks."""
     evidence: dict[str, Any] = {
         "baseline": spec.baseline,
         "diff_pixels": result.diff_pixels,
@@ -273,7 +280,7 @@ async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: 
             {"kind": p.kind, "side": p.side, "x": p.box.x, "y": p.box.y, "width": p.box.w, "height": p.box.h,
              "dy": p.dy, "text": labels.get((p.box, p.side), ""), "blank": p.blank}
             for p in shift.story if p.box is not None]
-    return [Finding(kind=Kind.RENDER, reason=Reason.VISUAL_DIFF, message=message, evidence=evidence)]
+    return evidence
 
 
 def _level_changes(spec: VisualSpec, layouts: Layouts, shift: Shift | None, info: dict[str, Any]) -> list[str] | None:
