@@ -15,6 +15,8 @@ from pathlib import Path
 
 from conftest import ROOT
 
+from patrol.core.net import free_port
+
 # Generous budgets: these tests are about scheduling, not about a loaded CI box being slow.
 TINY = """\
 name: {name}
@@ -101,6 +103,20 @@ class Service:
         self.out.close()
 
 
+def service_with_console(folder: Path) -> tuple[Service, str]:
+    """`patrol schedule --no-watch` in ``folder`` with its console on a free port, once the
+    console is up: the service (the caller stops it) and the console's URL."""
+    port = free_port()
+    svc = Service(folder, "--console-port", str(port), "--no-watch")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        svc.wait_for(re.escape(f"console at {url}/"), timeout=60)
+    except BaseException:
+        svc.kill()
+        raise
+    return svc, url
+
+
 def run_until(folder: Path, pattern: str, *args: str, count: int = 1, timeout: float = 60.0) -> str:
     """`patrol schedule *args` in ``folder`` until ``pattern`` is logged ``count`` times, then
     stopped with SIGTERM; it must exit 0. Its output."""
@@ -121,4 +137,4 @@ def config(folder: Path, text: str) -> Path:
     return path
 
 
-__all__ = ["ROOT", "LOGIN_STEPS", "OPEN_STEPS", "Service", "config", "rows", "run_until", "write_journey"]
+__all__ = ["ROOT", "LOGIN_STEPS", "OPEN_STEPS", "Service", "config", "rows", "run_until", "service_with_console", "write_journey"]

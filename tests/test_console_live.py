@@ -14,8 +14,8 @@ import time
 import httpx
 from playwright.sync_api import expect
 from receivers import DEAD_BUTTON, confirmed_run
-from schedule_support import OPEN_STEPS, Service, config, write_journey
-from test_console import PASSWORD, _cli, _free_port
+from schedule_support import OPEN_STEPS, config, service_with_console, write_journey
+from test_console import PASSWORD, _cli
 from test_console_timeline import serve, sign_in_http
 from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
 
@@ -57,11 +57,8 @@ def test_running_now_streams_a_run_started_from_the_console(bank, tmp_path):
     write_journey(tmp_path / "journeys", "slowpoke", base_url=bank.url, steps=SLOW_STEPS)
     cfg = config(tmp_path, "state: {url: 'sqlite:///state.db'}\nschedules:\n  nightly: {cron: '0 3 1 1 *', journeys: [slowpoke]}\n")
     assert _cli("--config", str(cfg), "users", "add", "ada", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n") == 0
-    port = _free_port()
-    svc = Service(tmp_path, "--console-port", str(port), "--no-watch")
-    url = f"http://127.0.0.1:{port}"
+    svc, url = service_with_console(tmp_path)
     try:
-        svc.wait_for(re.escape(f"console at {url}/"), timeout=60)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             page = browser.new_context().new_page()

@@ -9,8 +9,8 @@ import signal
 import time
 
 import httpx
-from schedule_support import OPEN_STEPS, Service, config, write_journey
-from test_console import PASSWORD, _cli, _free_port
+from schedule_support import OPEN_STEPS, config, service_with_console, write_journey
+from test_console import PASSWORD, _cli
 from test_console_timeline import sign_in_http
 from test_demo_bank import CHROMIUM, CHROMIUM_ARGS
 
@@ -33,11 +33,8 @@ def test_schedules_page_runs_now_pauses_and_resumes(bank, tmp_path):
                            "schedules:\n  yearly: {cron: '0 3 1 1 *', journeys: [alpha]}\n")
     for name, role in (("ada", "admin"), ("vic", "viewer")):
         assert _cli("--config", str(cfg), "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n") == 0
-    port = _free_port()
-    svc = Service(tmp_path, "--console-port", str(port), "--no-watch")
-    url = f"http://127.0.0.1:{port}"
+    svc, url = service_with_console(tmp_path)
     try:
-        svc.wait_for(re.escape(f"console at {url}/"), timeout=60)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             page = _sign_in(browser, url, "ada")
