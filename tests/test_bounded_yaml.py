@@ -55,7 +55,9 @@ def test_a_hostile_file_stops_with_its_position_quickly_and_in_little_memory(tmp
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed < 1.0, f"took {elapsed:.2f}s"
+    # Not a speed test (benchmarks measure speed): unbounded, these files take minutes to
+    # hours and gigabytes, so even a loaded machine's worst stays far below this.
+    assert elapsed < 15.0, f"took {elapsed:.2f}s"
     assert peak < 64 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
     problem = caught.value.problems[0]
     assert limit in problem.message, problem
