@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as _random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,26 @@ def copy_flows(folder: Path) -> None:
 
     if not (folder / "flows").exists():
         shutil.copytree(JOURNEYS / "flows", folder / "flows")
+
+
+def in_threads(work: Callable[[], None], count: int) -> list[BaseException]:
+    """``work`` run in ``count`` threads at once; what any of them raised (for races)."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # pragma: no cover - the caller reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 def config_with_copied_baselines(folder: Path, extra: str = "") -> Path:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import in_threads
 
 from patrol.core.png import decode_png, encode_png
 from patrol.visual import compare as cmp
@@ -158,20 +158,7 @@ def test_built_once_into_the_cache_and_safe_when_raced(monkeypatch, tmp_path):
     assert cc is not None
     target = kernel.library_path(cc)
     # several first uses at once each build and rename into place: one whole library results
-    errors: list[BaseException] = []
-
-    def build() -> None:
-        try:
-            kernel._build(cc, target)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=build) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not in_threads(lambda: kernel._build(cc, target), 3)
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
     stamp = target.stat().st_mtime_ns
     assert kernel.library() is not None

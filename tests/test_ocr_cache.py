@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import in_threads
 
 from patrol.config import Config
 from patrol.core.geometry import Box
@@ -202,23 +202,14 @@ def test_concurrent_writers_leave_whole_entries(tmp_path):
     store = OcrStore(tmp_path)
     lines = [[("Total", 14, 50, 80, 24, 96.0), ("5310", 100, 50, 60, 24, 95.0)]]
     key = store.key(pixel_digest(card("x")), LANG, "s")
-    errors: list[BaseException] = []
 
     def write() -> None:
-        try:
-            for _ in range(30):
-                store.put(key, lines)
-                got = store.get(key)
-                assert got is None or got == lines
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
+        for _ in range(30):
+            store.put(key, lines)
+            got = store.get(key)
+            assert got is None or got == lines
 
-    threads = [threading.Thread(target=write) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not in_threads(write, 4)
     assert store.get(key) == lines
     assert [p.name for p in store.folder.iterdir()] == [f"{key}.json"]  # no temporary files left
 
