@@ -127,6 +127,21 @@ def spawn(cmd: list[str], data: Path, env: dict[str, str]) -> tuple[subprocess.P
     return proc, log
 
 
+def started(name: str, cmd: list[str], data: Path, env: dict[str, str], port: int, ready_path: str) -> RealApp:
+    """The app ``cmd`` starts on ``port``, once ``ready_path`` answers, behind a fault proxy of its own
+    (stopped again if it never answers)."""
+    t0 = time.monotonic()
+    proc, log = spawn(cmd, data, env)
+    direct = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{direct}{ready_path}", proc, log)
+    except BaseException:
+        stop_tree(proc, grace_s=5)
+        raise
+    proxy = FaultProxy(port).start()
+    return RealApp(name, direct, proxy, proc, data, log, time.monotonic() - t0)
+
+
 def start_jupyter(data: Path) -> RealApp:
     need(JUPYTER)
     port = free_port()
@@ -144,16 +159,7 @@ def start_jupyter(data: Path) -> RealApp:
     env = {"JUPYTER_CONFIG_DIR": str(data / "config"), "JUPYTER_DATA_DIR": str(data / "data"),
            "JUPYTER_RUNTIME_DIR": str(data / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(data / "user-settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(data / "workspaces"), "JUPYTER_PLATFORM_DIRS": "1"}
-    t0 = time.monotonic()
-    proc, log = spawn(cmd, data, env)
-    direct = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(f"{direct}/api/status?token={JUPYTER_TOKEN}", proc, log)
-    except BaseException:
-        stop_tree(proc, grace_s=5)
-        raise
-    proxy = FaultProxy(port).start()
-    return RealApp("jupyter", direct, proxy, proc, data, log, time.monotonic() - t0)
+    return started("jupyter", cmd, data, env, port, f"/api/status?token={JUPYTER_TOKEN}")
 
 
 def start_node_red(data: Path) -> RealApp:
@@ -163,16 +169,7 @@ def start_node_red(data: Path) -> RealApp:
     settings = data / "settings.js"
     settings.write_text(NODE_RED_SETTINGS % {"bcrypt": json.dumps(str(BCRYPT))}, encoding="utf-8")
     cmd = [str(NODE_RED), "--settings", str(settings), "--userDir", str(data / "user"), "--port", str(port)]
-    t0 = time.monotonic()
-    proc, log = spawn(cmd, data, {"NODE_RED_PASSWORD": NODE_RED_PASSWORD})
-    direct = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(f"{direct}/", proc, log)
-    except BaseException:
-        stop_tree(proc, grace_s=5)
-        raise
-    proxy = FaultProxy(port).start()
-    return RealApp("node-red", direct, proxy, proc, data, log, time.monotonic() - t0)
+    return started("node-red", cmd, data, {"NODE_RED_PASSWORD": NODE_RED_PASSWORD}, port, "/")
 
 
 def running(app: RealApp, env_var: str) -> Iterator[RealApp]:
