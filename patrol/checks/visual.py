@@ -254,9 +254,9 @@ async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: 
 
 
 def _diff_evidence(spec: VisualSpec, result: Comparison, base_rel: str, diff_rel: str, level_changes: list[str] | None,
-                   shift: Shift | None, labels: dict[tuple[Box, str], str]) -> dict[str, Any]:
+                   shift: Shift | None, labels: dict[tuple[Box, str], str]) -> dict[str, object]:
     """The visual_diff finding's evidence: the pictures, the counts, and the shift as blocks."""
-    evidence: dict[str, Any] = {
+    evidence: dict[str, object] = {
         "baseline": spec.baseline,
         "diff_pixels": result.diff_pixels,
         "diff_ratio": round(result.diff_ratio, 6),
@@ -273,13 +273,14 @@ def _diff_evidence(spec: VisualSpec, result: Comparison, base_rel: str, diff_rel
         evidence["level"] = spec.level.value
         evidence["changes"] = level_changes or []
     if shift is not None:
-        evidence["shift"] = shift.to_dict()
+        moved = shift.to_dict()
         # The blocks as one annotated change (the compare view draws these): what appeared,
         # went or moved, with its words.
-        evidence["shift"]["blocks"] = [
+        moved["blocks"] = [
             {"kind": p.kind, "side": p.side, "x": p.box.x, "y": p.box.y, "width": p.box.w, "height": p.box.h,
              "dy": p.dy, "text": labels.get((p.box, p.side), ""), "blank": p.blank}
             for p in shift.story if p.box is not None]
+        evidence["shift"] = moved
     return evidence
 
 
