@@ -130,7 +130,7 @@ def _screen_size(sc: StepContext) -> tuple[int, int]:
 
 async def _word_boxes(sc: StepContext, words: Sequence[str]) -> list[list[Box]]:
     """Where the UI tree says each word is, asked all at once."""
-    return list(await asyncio.gather(*(sc.driver.text_boxes(w) for w in words)))
+    return await sc.driver.text_boxes_each(words)
 
 
 def _centre_within(box: Box, within: Box | None) -> bool:

@@ -178,6 +178,29 @@ TEXT_BOXES = """
   return out;
 """
 
+# TEXT_BOXES for each of the words in ``arg`` (a list), in one call: the same walk per
+# word, each element's squashed text worked out once (the forbidden-text check asks for
+# ten words on every step).
+TEXT_BOXES_EACH = """
+  const squash = s => (s || '').replace(/\\s+/g, '');
+  const seen = new Map();
+  const text = el => { let t = seen.get(el); if (t === undefined) { t = squash(el.textContent); seen.set(el, t); } return t; };
+  const els = document.body ? Array.from(document.body.querySelectorAll('*')) : [];
+  const d = devicePixelRatio;
+  return arg.map(word => {
+    const want = squash(word); const out = [];
+    for (const el of els) {
+      if (!text(el).includes(want)) continue;
+      if (Array.from(el.children).some(c => text(c).includes(want))) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width < 1 || r.height < 1 || r.bottom < 0 || r.top > innerHeight) continue;
+      out.push([Math.round(r.x * d), Math.round(r.y * d), Math.round(r.width * d), Math.round(r.height * d)]);
+      if (out.length >= 3) break;
+    }
+    return out;
+  });
+"""
+
 # Elements whose words exist only as pixels, in view and big enough to hold text.
 PICTURE_BOXES = """
   const out = []; const d = devicePixelRatio;

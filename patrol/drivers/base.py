@@ -169,6 +169,11 @@ class Driver(ABC):
         look; the OCR of that area is what decides. [] where not knowable."""
         return []
 
+    async def text_boxes_each(self, texts: Sequence[str]) -> list[list[Box]]:
+        """``text_boxes`` of each of ``texts``, in order. A driver that can ask its UI
+        tree for all of them in one call does (a call per word is a round trip each)."""
+        return list(await asyncio.gather(*(self.text_boxes(t) for t in texts)))
+
     async def picture_boxes(self) -> list[Box] | None:
         """Boxes of on-screen elements whose text only pixels carry (canvas, images,
         SVG). None when the driver has no UI tree to ask: then the whole screen is read."""

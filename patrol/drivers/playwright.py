@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 _BROKEN_IMAGES_JS = scripts.for_playwright(scripts.BROKEN_IMAGES)
 _TEXT_LAYOUT_JS = scripts.for_playwright(TEXT_LAYOUT)
 _TEXT_BOXES_JS = scripts.for_playwright(scripts.TEXT_BOXES)
+_TEXT_BOXES_EACH_JS = scripts.for_playwright(scripts.TEXT_BOXES_EACH)
 _PICTURE_BOXES_JS = scripts.for_playwright(scripts.PICTURE_BOXES)
 _SCREEN_LAYOUT_JS = scripts.for_playwright(scripts.SCREEN_LAYOUT)
 _PAGE_BUSY_JS = scripts.for_playwright(scripts.PAGE_BUSY)
@@ -711,6 +712,13 @@ class PlaywrightDriver(Driver):
             return [Box(*b) for b in await self._read(_TEXT_BOXES_JS, text)]
         except PlaywrightError:
             return []
+
+    async def text_boxes_each(self, texts: Sequence[str]) -> list[list[Box]]:
+        try:
+            found = await self._read(_TEXT_BOXES_EACH_JS, list(texts))
+        except PlaywrightError:
+            return [[] for _ in texts]
+        return [[Box(*b) for b in at] for at in found]
 
     async def picture_boxes(self) -> list[Box] | None:
         try:
