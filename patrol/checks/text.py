@@ -268,8 +268,8 @@ class ForbiddenText(Check):
         words = memory.forbidden_words
         if not words or sc.evidence.screenshot_png is None:
             return []
-        pictures = await sc.driver.picture_boxes()
-        hints = None if pictures is None else [Box(*b) for b in pictures] + [b for at in await _word_boxes(sc, words) for b in at]
+        pictures, word_boxes = await sc.driver.picture_and_text_boxes(words)
+        hints = None if pictures is None else [Box(*b) for b in pictures] + [b for at in word_boxes for b in at]
         return partial(self.judge, sc, words, hints)
 
     async def judge(self, sc: StepContext, words: list[str], hints: list[Box] | None) -> list[Finding]:

@@ -179,6 +179,12 @@ class Driver(ABC):
         SVG). None when the driver has no UI tree to ask: then the whole screen is read."""
         return None
 
+    async def picture_and_text_boxes(self, texts: Sequence[str]) -> tuple[list[Box] | None, list[list[Box]]]:
+        """``picture_boxes`` and, when there are any (not None), ``text_boxes_each(texts)``:
+        the forbidden-text check's hints. A driver that can read both in one call does."""
+        pictures = await self.picture_boxes()
+        return pictures, ([] if pictures is None else await self.text_boxes_each(texts))
+
     async def broken_images(self) -> list[dict[str, Any]]:
         """Images on screen that failed to load (web); [] where not knowable."""
         return []

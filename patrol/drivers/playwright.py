@@ -52,6 +52,9 @@ _BROKEN_IMAGES_JS = scripts.for_playwright(scripts.BROKEN_IMAGES)
 _TEXT_LAYOUT_JS = scripts.for_playwright(TEXT_LAYOUT)
 _TEXT_BOXES_JS = scripts.for_playwright(scripts.TEXT_BOXES)
 _TEXT_BOXES_EACH_JS = scripts.for_playwright(scripts.TEXT_BOXES_EACH)
+# The forbidden-text check's hints, in one read: the picture boxes, then each word's boxes.
+_PICTURE_AND_TEXT_BOXES_JS = ("(arg) => [(() => {" + scripts.PICTURE_BOXES + "})(), ((arg) => {"
+                              + scripts.TEXT_BOXES_EACH + "})(arg)]")
 _PICTURE_BOXES_JS = scripts.for_playwright(scripts.PICTURE_BOXES)
 _SCREEN_LAYOUT_JS = scripts.for_playwright(scripts.SCREEN_LAYOUT)
 _PAGE_BUSY_JS = scripts.for_playwright(scripts.PAGE_BUSY)
@@ -719,6 +722,13 @@ class PlaywrightDriver(Driver):
         except PlaywrightError:
             return [[] for _ in texts]
         return [[Box(*b) for b in at] for at in found]
+
+    async def picture_and_text_boxes(self, texts: Sequence[str]) -> tuple[list[Box] | None, list[list[Box]]]:
+        try:
+            pictures, found = await self._read(_PICTURE_AND_TEXT_BOXES_JS, list(texts))
+        except PlaywrightError:
+            return None, []
+        return [Box(*b) for b in pictures], [[Box(*b) for b in at] for at in found]
 
     async def picture_boxes(self) -> list[Box] | None:
         try:
