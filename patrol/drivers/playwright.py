@@ -205,7 +205,7 @@ class PlaywrightEngine(Engine):
         driver.tracer = tracer
         driver.page_call_s = max(PAGE_CALL_MIN_S, journey.budgets.timeout_ms / 1000)
         network = self.network.under(journey.option("network", NetworkSettings))
-        driver.busy_watch.selectors = self.busy + tuple(str(s) for s in journey.option("busy", list) or ())
+        driver.busy_watch.selectors = self.busy + tuple(str(s) for s in journey.option("busy", tuple) or ())
         driver.busy_watch.policy = RequestPolicy.for_journey(journey.base_url, network.first_party, network.ignore)
         await driver.watch_network(network, RequestPolicy.for_journey(
             journey.base_url, network.first_party, network.ignore, network.block))
