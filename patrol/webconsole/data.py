@@ -27,6 +27,9 @@ from .auth import SESSION_HOURS, Principal, dummy_verify, new_token, token_hash,
 
 GRID_RUNS = 30  # runs per journey in the overview's status grid
 RUN_NOW_WITHIN = timedelta(minutes=2)  # a "run now" starts its run this soon (else the run was a timed firing)
+# A run's start is kept to the millisecond, the audit entry to the microsecond: a run that
+# started within the same millisecond as its "run now" may read as a hair earlier.
+START_PRECISION = timedelta(milliseconds=1)
 
 
 class Refused(Exception):
@@ -142,7 +145,7 @@ class Console:
             asked = conn.execute(
                 select(audit_log.c.at, audit_log.c.actor, audit_log.c.target)
                 .where(audit_log.c.action == "schedule.run", audit_log.c.at >= min(starts) - RUN_NOW_WITHIN,
-                       audit_log.c.at <= max(starts))
+                       audit_log.c.at <= max(starts) + START_PRECISION)
             ).mappings().all() if starts else []
         first_fail: dict[int, dict[str, Any]] = {}
         for f in failing:
@@ -386,7 +389,7 @@ def _trigger(run: dict[str, Any], asked: Sequence[Any]) -> str:
     if not name:
         return "patrol run"
     for a in asked:
-        if at and str(a["target"]).split(":", 1)[-1] == name and at - RUN_NOW_WITHIN <= a["at"] <= at:
+        if at and str(a["target"]).split(":", 1)[-1] == name and at - RUN_NOW_WITHIN <= a["at"] <= at + START_PRECISION:
             return f"run now by {a['actor']} ({name})"
     return f"schedule {name}"
 
