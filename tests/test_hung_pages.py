@@ -109,7 +109,8 @@ def test_a_huge_dom_is_slow_but_answers_over_budget_as_before(faulty_bank, patro
     assert "page_unresponsive" not in reasons and "dialog_flood" not in reasons, j
     # Slow as today: over its budget, or (a loaded machine, a page parsing for longer than
     # the hard timeout) still loading when the hard timeout ran out.
-    assert reasons and reasons <= {"over_budget", "spinner_stuck"}, j
+    said = [(s["name"], f["reason"], f["message"]) for s in j["steps"] for f in s["findings"]]
+    assert reasons and reasons <= {"over_budget", "spinner_stuck"}, said
     if reasons == {"over_budget"}:
         assert all(s["status"] != "skipped" for s in j["steps"]), j  # the journey went on
 

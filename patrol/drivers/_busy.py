@@ -27,6 +27,8 @@ from ._websocket import silence_words
 LONG_LIVED = ("eventsource", "websocket", "media", "ping", "beacon")
 # A request younger than this is the page working, not waiting.
 PENDING_AFTER_S = 1.0
+# A short page read answered this late: the page is still busy working (parsing, laying out).
+SLOW_ANSWER_S = 1.0
 # Two screenshots this far apart that are identical: the screen is not moving.
 STILL_GAP_S = 0.5
 

@@ -36,6 +36,10 @@ BUSY_INDICATORS = """
     out.push(why + ': ' + (text(el) ? JSON.stringify(text(el)) + ' ' : '') + name(el));
   };
   const all = (sel, fn) => { try { document.querySelectorAll(sel).forEach(fn); } catch (e) { } };
+  // The page itself still arriving or parsing (a huge document on a loaded machine): its
+  // scripts have not run yet, so what they would show cannot have appeared.
+  if (document.readyState === 'loading') out.push('the page is still loading its document (' +
+    document.getElementsByTagName('*').length + ' elements so far)');
   for (const sel of arg || []) all(sel, el => add('busy selector ' + sel, el));
   all('[aria-busy="true"]', el => add('aria-busy', el));
   all('[role=progressbar]', el => {

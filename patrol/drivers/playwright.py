@@ -32,7 +32,7 @@ from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
 from ..journey.model import Journey, Locator
 from . import _page_scripts as scripts
 from . import _remote
-from ._busy import STILL_GAP_S, BusyWatch
+from ._busy import SLOW_ANSWER_S, STILL_GAP_S, BusyWatch
 from ._busy import describe as describe_busy
 from ._network import NetworkRecorder, glob_pattern
 from ._remote import Endpoint
@@ -632,7 +632,13 @@ class PlaywrightDriver(Driver):
         return page is self.page and bool(await self._busy_indicators())
 
     async def busy_state(self) -> dict[str, Any] | None:
+        asked = time.monotonic()
         indicators = await self._busy_indicators()
+        answered_s = time.monotonic() - asked
+        if answered_s >= SLOW_ANSWER_S:
+            # A page too busy to answer a short read (a huge document parsing on a loaded
+            # machine) is still working: what the step waited for may simply not have come yet.
+            indicators = [*indicators, f"the page took {answered_s:.1f}s to answer a short read"]
         pending = self.busy_watch.pending()
         if indicators:
             silent = self.sockets.silent()
