@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import TypedDict
+
+from ..core.jsontypes import JsonValue
 
 DEMO_USER = "demo"
 DEFAULT_PASSWORD = "patrol-demo-2026"
 
 BANK_NAME = "巡航银行"
 
-ACCOUNT: dict[str, Any] = {
+
+class Account(TypedDict):
+    name: str
+    account_no: str
+    total_assets: Decimal
+
+
+ACCOUNT: Account = {
     "name": "张晓明",
     "account_no": "6217 **** **** 4821",
     "total_assets": Decimal("128460.52"),
@@ -50,9 +59,9 @@ BENEFITS_BY_ID = {b["id"]: b for b in BENEFITS}
 TRANSFER_LIMIT = Decimal("50000")
 
 
-def nav_points() -> list[dict[str, float]]:
+def nav_points() -> list[JsonValue]:
     """90 trading days of a made-up fund's net value: a deterministic gentle climb."""
-    points = []
+    points: list[JsonValue] = []
     for i in range(90):
         v = 1.0 + 0.0025 * i + 0.035 * math.sin(i / 6.0) + 0.012 * math.sin(i / 1.7)
         points.append({"day": i + 1, "value": round(v, 4)})

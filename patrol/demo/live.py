@@ -23,7 +23,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from email.message import Message
 
 from . import data
 from .faults import WS_CLOSE_CODE, WS_CLOSE_REASON, FaultSet
@@ -157,7 +157,7 @@ def _await_close(sock: socket.socket, timeout_s: float) -> None:
         pass
 
 
-def handshake_headers(headers: Any) -> str | None:
+def handshake_headers(headers: Message) -> str | None:
     """The Sec-WebSocket-Accept value for a valid upgrade request, else None."""
     if (headers.get("Upgrade") or "").lower() != "websocket" or "upgrade" not in (headers.get("Connection") or "").lower():
         return None

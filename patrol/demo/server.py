@@ -141,22 +141,28 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TypeAlias
 from urllib.parse import parse_qs, quote, urlsplit
 
+from ..core.jsontypes import JsonObject, JsonValue
 from . import data, live
 from .faults import FAULTS, HUGE_DOM_ROWS, RESTYLES, RETRY_AFTER_S, FaultSet, parse_fault
 from .tracing import ServerTracing, otlp_from_env
 
-Json = dict[str, Any]  # a JSON object as the API reads and writes it
+Body: TypeAlias = dict[str, object]  # a request's JSON object, as read (each value checked where used)
+Headers: TypeAlias = Mapping[str, str | list[str]]  # an answer's extra headers (a list: the header repeated)
+Answer: TypeAlias = "JsonObject | tuple[JsonObject, Headers]"  # an API handler's JSON, with its headers
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGES_DIR = STATIC_DIR / "pages"
@@ -228,10 +234,10 @@ class Session:
         self.token = token
         self.user = user
         self.lock = threading.Lock()
-        self.cards: list[Json] = [dict(c) for c in data.BASE_CARDS]
+        self.cards: list[JsonObject] = [dict(c) for c in data.BASE_CARDS]
         self.claimed: set[str] = set()
-        self.transfers: dict[str, Json] = {}
-        self.orders: list[Json] = []
+        self.transfers: dict[str, JsonObject] = {}
+        self.orders: list[JsonObject] = []
         self.deposited = Decimal("0")
 
 
@@ -243,7 +249,7 @@ class ApiError(Exception):
         self.code = code
 
 
-def _json_script(obj: Any) -> str:
+def _json_script(obj: JsonValue) -> str:
     text = json.dumps(obj, ensure_ascii=False, sort_keys=True)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -349,7 +355,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     bank: DemoBank
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> None:
         # A browser hanging up mid-response is normal; keep the console quiet.
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError)) or self.bank.quiet:
@@ -366,7 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
     def bank(self) -> DemoBank:
         return self.server.bank
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: object) -> None:
         if not self.bank.quiet:
             super().log_message(format, *args)
 
@@ -377,7 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._status = code
         super().send_response(code, message)
 
-    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, Any] | None = None) -> None:
+    def _send(self, status: int, body: bytes, ctype: str, headers: Headers | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -392,19 +398,19 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _json(self, status: int, obj: Any, headers: dict[str, Any] | None = None) -> None:
+    def _json(self, status: int, obj: JsonValue, headers: Headers | None = None) -> None:
         body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        h = {"Cache-Control": "no-store"}
+        h: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
         h.update(headers or {})
         self._send(status, body, "application/json; charset=utf-8", h)
 
-    def _html(self, status: int, text: str, headers: dict[str, Any] | None = None) -> None:
-        h = {"Cache-Control": "no-store"}
+    def _html(self, status: int, text: str, headers: Headers | None = None) -> None:
+        h: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
         h.update(headers or {})
         self._send(status, text.encode("utf-8"), "text/html; charset=utf-8", h)
 
-    def _redirect(self, location: str, headers: dict[str, Any] | None = None) -> None:
-        h = {"Location": location, "Cache-Control": "no-store"}
+    def _redirect(self, location: str, headers: Headers | None = None) -> None:
+        h: dict[str, str | list[str]] = {"Location": location, "Cache-Control": "no-store"}
         h.update(headers or {})
         self._send(HTTPStatus.FOUND, b"", "text/plain; charset=utf-8", h)
 
@@ -419,7 +425,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _session(self) -> Session | None:
         return self.bank.session(self._cookie())
 
-    def _body(self, limit: int = MAX_BODY) -> Json:
+    def _body(self, limit: int = MAX_BODY) -> Body:
         length = self.headers.get("Content-Length")
         if length is None:
             raise ApiError(411, "缺少请求体长度", "length_required")
@@ -528,7 +534,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, target.read_bytes(), _STATIC_TYPES[target.suffix], {"Cache-Control": "no-cache"})
 
     # -- pages ----------------------------------------------------------------------------
-    def _page(self, path: str, raw_query: str, query: dict[str, Any]) -> None:
+    def _page(self, path: str, raw_query: str, query: dict[str, list[str]]) -> None:
         risk = _RISK_DOCUMENT.match(path)
         if risk and risk["code"] in data.FUNDS_BY_CODE:
             if self._session() is None:
@@ -547,11 +553,11 @@ class _Handler(BaseHTTPRequestHandler):
         faults = self.bank.faults
         if faults.page_blank(name):
             return self._html(200, _blank_page(title))
-        config = {
+        config: JsonObject = {
             "page": name,
-            "params": m.groupdict(),
-            "dead": faults.dead_buttons(),
-            "clip": faults.clipped_text(),
+            "params": dict(m.groupdict()),
+            "dead": list(faults.dead_buttons()),
+            "clip": list(faults.clipped_text()),
             "frozen": faults.spinner_frozen(name),
             "toast": faults.toast(),
             "shift": faults.layout_shift_ms(),
@@ -565,7 +571,7 @@ class _Handler(BaseHTTPRequestHandler):
             page = page.replace("</main>", _huge_table() + "</main>", 1)
         self._html(200, page)
 
-    def _live_config(self, page: str) -> Json | None:
+    def _live_config(self, page: str) -> JsonObject | None:
         """What the funds page needs to open the live quote: its fund and the session's stream token."""
         session = self._session()
         if page != "funds" or session is None:
@@ -573,7 +579,7 @@ class _Handler(BaseHTTPRequestHandler):
         return {"path": live.PATH, "fund": data.FUNDS[0]["code"],
                 "token": live.stream_token(self.bank._stream_secret, session.token)}
 
-    def _live(self, method: str, query: dict[str, Any]) -> None:
+    def _live(self, method: str, query: dict[str, list[str]]) -> None:
         """The live quote's WebSocket (``patrol.demo.live``): signed in, with the session's token."""
         accept = live.handshake_headers(self.headers)
         if method != "GET" or accept is None:
@@ -629,10 +635,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(403, {"error": "the admin endpoint only answers loopback clients"})
         faults = self.bank.faults
         if method == "GET":
-            return self._json(200, {"faults": faults.active(), "available": FAULTS})
+            return self._json(200, {"faults": dict(faults.active()), "available": dict(FAULTS)})
         if method == "DELETE":
             faults.clear()
-            return self._json(200, {"faults": faults.active()})
+            return self._json(200, {"faults": dict(faults.active())})
         if method != "POST":
             return self._json(405, {"error": f"method {method} not allowed; use GET, POST or DELETE"},
                               {"Allow": "GET, POST, DELETE"})
@@ -664,7 +670,7 @@ class _Handler(BaseHTTPRequestHandler):
             faults.update(values, clear)
         except ValueError as e:
             return self._json(400, {"error": str(e)})
-        return self._json(200, {"faults": faults.active()})
+        return self._json(200, {"faults": dict(faults.active())})
 
     # -- API ------------------------------------------------------------------------------
     def _api(self, method: str, path: str) -> None:
@@ -712,7 +718,7 @@ class _Handler(BaseHTTPRequestHandler):
             obj, headers = result, None
         self._json(200, obj, headers)
 
-    def api_login(self, session: Session | None, body: Json) -> Any:
+    def api_login(self, session: Session | None, body: Body) -> Answer:
         if not self.bank.check_login(body.get("username"), body.get("password")):
             raise ApiError(401, "用户名或密码错误", "bad_credentials")
         self.bank.end_session(self._cookie())
@@ -720,11 +726,11 @@ class _Handler(BaseHTTPRequestHandler):
         cookie = f"{COOKIE}={s.token}; Path=/; HttpOnly; SameSite=Lax"
         return {"ok": True, "user": s.user}, {"Set-Cookie": cookie}
 
-    def api_logout(self, session: Session | None, body: Json) -> Any:
+    def api_logout(self, session: Session | None, body: Body) -> Answer:
         self.bank.end_session(self._cookie())
         return {"ok": True}, {"Set-Cookie": _clear_cookie()}
 
-    def api_account(self, session: Session, body: Json) -> Any:
+    def api_account(self, session: Session, body: Body) -> Answer:
         with session.lock:
             total = data.ACCOUNT["total_assets"] + session.deposited
         total_text = data.money(total)
@@ -741,25 +747,25 @@ class _Handler(BaseHTTPRequestHandler):
             "promo": {"image": promo, "alt": "稳健理财 新客专享", "link": "/benefits"},
         }
 
-    def api_nav(self, session: Session, body: Json) -> Any:
+    def api_nav(self, session: Session, body: Body) -> Answer:
         key = "series" if self.bank.faults.no_chart() else "points"  # the bug: a renamed field
         as_of = self.bank.faults.as_of()
         period = "近 90 日" + (f" · 截至 {as_of}" if as_of else "")
         return {"fund": data.FUNDS[0]["name"], "period": period, key: data.nav_points()}
 
-    def api_funds(self, session: Session, body: Json) -> Any:
+    def api_funds(self, session: Session, body: Body) -> Answer:
         return {"funds": [{k: f[k] for k in ("code", "name", "type", "nav", "change", "risk")} for f in data.FUNDS]}
 
-    def _fund(self, code: str) -> Json:
+    def _fund(self, code: str) -> dict[str, str]:
         fund = data.FUNDS_BY_CODE.get(code)
         if fund is None:
             raise ApiError(404, "未找到该基金", "fund_not_found")
         return fund
 
-    def api_fund(self, session: Session, body: Json, code: str) -> Any:
+    def api_fund(self, session: Session, body: Body, code: str) -> Answer:
         return {"fund": dict(self._fund(code)), "min_purchase": data.money(data.MIN_PURCHASE)}
 
-    def api_buy(self, session: Session, body: Json, code: str) -> Any:
+    def api_buy(self, session: Session, body: Body, code: str) -> Answer:
         fund = self._fund(code)
         amount = data.parse_amount(body.get("amount"))
         if amount is None:
@@ -770,18 +776,18 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "请先阅读并同意产品协议", "not_agreed")
         with session.lock:
             order_id = f"F{len(session.orders) + 1:06d}"
-            order = {"id": order_id, "code": code, "fund": fund["name"], "amount": data.money(amount)}
+            order: JsonObject = {"id": order_id, "code": code, "fund": fund["name"], "amount": data.money(amount)}
             session.orders.append(order)
         return {"ok": True, "order": order}
 
-    def _card(self, session: Session, card_id: Any) -> Json:
+    def _card(self, session: Session, card_id: object) -> JsonObject:
         with session.lock:
             for c in session.cards:
                 if c["id"] == card_id:
                     return c
         raise ApiError(400, "请选择转出银行卡", "bad_card")
 
-    def api_transfer(self, session: Session, body: Json) -> Any:
+    def api_transfer(self, session: Session, body: Body) -> Answer:
         amount = data.parse_amount(body.get("amount"))
         if amount is None:
             raise ApiError(400, "请输入大于 0 的金额", "bad_amount")
@@ -790,23 +796,23 @@ class _Handler(BaseHTTPRequestHandler):
         card = self._card(session, body.get("card"))
         with session.lock:
             tid = f"T{len(session.transfers) + 1:06d}"
-            record = {"id": tid, "amount": data.money(amount), "card": _card_view(card), "status": "success"}
+            record: JsonObject = {"id": tid, "amount": data.money(amount), "card": _card_view(card), "status": "success"}
             session.transfers[tid] = record
             session.deposited += amount
         return {"ok": True, "transfer": record}
 
-    def api_transfer_get(self, session: Session, body: Json, tid: str) -> Any:
+    def api_transfer_get(self, session: Session, body: Body, tid: str) -> Answer:
         with session.lock:
             record = session.transfers.get(tid)
         if record is None:
             raise ApiError(404, "未找到该笔转入记录", "transfer_not_found")
         return {"transfer": record}
 
-    def api_cards(self, session: Session, body: Json) -> Any:
+    def api_cards(self, session: Session, body: Body) -> Answer:
         with session.lock:
             return {"cards": [_card_view(c) for c in session.cards]}
 
-    def api_bind(self, session: Session, body: Json) -> Any:
+    def api_bind(self, session: Session, body: Body) -> Answer:
         number = body.get("card_no")
         holder = body.get("holder")
         if not isinstance(holder, str) or not holder.strip():
@@ -827,7 +833,7 @@ class _Handler(BaseHTTPRequestHandler):
             view = _card_view(existing)
         return {"ok": True, "card": view}
 
-    def api_card_photo(self, session: Session, body: Json, card_id: str) -> Any:
+    def api_card_photo(self, session: Session, body: Body, card_id: str) -> Answer:
         name, raw = body.get("name"), body.get("data")
         if not isinstance(name, str) or not name.strip() or not isinstance(raw, str):
             raise ApiError(400, "请选择身份证照片", "no_photo")
@@ -850,12 +856,12 @@ class _Handler(BaseHTTPRequestHandler):
             card["id_photo"] = {"name": shown, "size": len(photo)}
         return {"ok": True, "photo": {"name": shown, "size": len(photo)}}
 
-    def api_benefits(self, session: Session, body: Json) -> Any:
+    def api_benefits(self, session: Session, body: Body) -> Answer:
         with session.lock:
             claimed = set(session.claimed)
         return {"benefits": [dict(b, claimed=b["id"] in claimed) for b in data.BENEFITS]}
 
-    def api_claim(self, session: Session, body: Json, bid: str) -> Any:
+    def api_claim(self, session: Session, body: Body, bid: str) -> Answer:
         benefit = data.BENEFITS_BY_ID.get(bid)
         if benefit is None:
             raise ApiError(404, "未找到该权益", "benefit_not_found")
@@ -866,7 +872,7 @@ class _Handler(BaseHTTPRequestHandler):
         return {"ok": True, "benefit": dict(benefit, claimed=True), "already_claimed": already}
 
 
-def _card_view(card: Json) -> Json:
+def _card_view(card: JsonObject) -> JsonObject:
     return {"id": card["id"], "bank": card["bank"], "last4": card["last4"], "holder": card["holder"],
             "label": f"{card['bank']}（尾号 {card['last4']}）"}
 
@@ -897,7 +903,7 @@ def _fragment(name: str) -> str:
     return (PAGES_DIR / f"{name}.html").read_text(encoding="utf-8")
 
 
-def _render_page(name: str, title: str, menu: str | None, config: Json, extra_head: str = "") -> str:
+def _render_page(name: str, title: str, menu: str | None, config: JsonObject, extra_head: str = "") -> str:
     if menu is not None:
         active = ' class="active" aria-current="page"'
         links = "\n".join(
@@ -931,7 +937,7 @@ def _render_page(name: str, title: str, menu: str | None, config: Json, extra_he
     )
 
 
-def _risk_document(fund: Json) -> str:
+def _risk_document(fund: Mapping[str, str]) -> str:
     """The risk disclosure the sign page shows in an iframe: its own document, with
     the checkbox the customer must tick before buying."""
     head = _HEAD.format(title="风险揭示书", bank=data.BANK_NAME)
@@ -979,7 +985,7 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8800, faults: list[str] |
     the URL and demo credentials."""
     bank = DemoBank(host, port, faults, otlp=otlp)
     stop = threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class ServerTracing:
         parent = TraceContextTextMapPropagator().extract(carrier)
         parent = W3CBaggagePropagator().extract(carrier, context=parent)
         route = urlsplit(path).path
-        attributes: dict[str, Any] = {"http.request.method": method, "url.path": route, "server.address": host,
+        attributes: dict[str, str] = {"http.request.method": method, "url.path": route, "server.address": host,
                                       "client.address": client}
         with self.tracer.start_as_current_span(f"{method} {route}", context=parent, kind=SpanKind.SERVER,
                                                attributes=attributes, record_exception=False,
