@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
-from typing import Any
 
 import yaml
 
@@ -22,12 +21,13 @@ MAX_DEPTH = 64
 # Values built again because an alias refers to them; an anchored 50-step flow reused 20 times is ~6,000.
 MAX_ALIAS_VALUES = 20_000
 
-Path = tuple[Any, ...]
+# Keys and indexes from the file's root to a value (a key is any scalar YAML allows).
+Path = tuple[object, ...]
 
 
 @dataclass
 class Located:
-    data: Any
+    data: object  # plain YAML data, narrowed by whoever reads it
     file: str
     # path -> (line, column), 1-based; for mappings also the key's own position.
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
@@ -135,8 +135,18 @@ class _Builder:
         self.expanded = 0
         self.constructor = yaml.SafeLoader("")  # one for every scalar: making one costs more than a scalar
 
-    def build(self, node: yaml.Node, path: Path, depth: int, alias_at: tuple[int, int] | None) -> Any:
+    def build(self, node: yaml.Node, path: Path, depth: int, alias_at: tuple[int, int] | None) -> object:
         """``alias_at``: where the alias being expanded stands (its key or item), reported past a limit."""
+        alias_at = self.enter(node, path, depth, alias_at)
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path, depth, alias_at)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, path + (i,), depth + 1, alias_at) for i, child in enumerate(node.value)]
+        return self.scalar(node)
+
+    def enter(self, node: yaml.Node, path: Path, depth: int, alias_at: tuple[int, int] | None) -> tuple[int, int] | None:
+        """Count and bound building ``node`` at ``path`` and record its position; where an alias
+        being expanded stands from here on (None: not in an alias)."""
         loc = self.loc
         if isinstance(node, yaml.CollectionNode):
             if id(node) in self.seen and alias_at is None:
@@ -152,34 +162,35 @@ class _Builder:
                 raise YamlLimitError(
                     f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?)", line, col)
         loc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            merged: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == MERGE_TAG:
-                    merged = {**self.merge(value_node, path, depth, alias_at), **merged}
-                    continue
-                key = self.key(key_node)
-                loc.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                out[key] = self.build(value_node, path + (key,), depth + 1, alias_at)
-            return {**merged, **out} if merged else out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, path + (i,), depth + 1, alias_at) for i, child in enumerate(node.value)]
-        return self.scalar(node)
+        return alias_at
 
-    def merge(self, node: yaml.Node, path: Path, depth: int, alias_at: tuple[int, int] | None) -> dict[Any, Any]:
+    def mapping(self, node: yaml.MappingNode, path: Path, depth: int,
+                alias_at: tuple[int, int] | None) -> dict[object, object]:
+        out: dict[object, object] = {}
+        merged: dict[object, object] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                merged = {**self.merge(value_node, path, depth, alias_at), **merged}
+                continue
+            key = self.key(key_node)
+            self.loc.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = self.build(value_node, path + (key,), depth + 1, alias_at)
+        return {**merged, **out} if merged else out
+
+    def merge(self, node: yaml.Node, path: Path, depth: int, alias_at: tuple[int, int] | None) -> dict[object, object]:
         """``<<: *defaults`` (or a list of them): the mappings' keys, the earlier mapping winning, and the
         mapping's own keys winning over all of them (YAML's merge key, as people share settings)."""
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        out: dict[Any, Any] = {}
+        out: dict[object, object] = {}
         for i, source in enumerate(sources):
             if not isinstance(source, yaml.MappingNode):
                 line, col = _at(source.start_mark)
                 raise YamlSyntaxError("'<<' merges a mapping (or a list of mappings) into this one", line, col)
-            out = {**self.build(source, path + ("<<", i), depth + 1, alias_at), **out}
+            at = path + ("<<", i)
+            out = {**self.mapping(source, at, depth + 1, self.enter(source, at, depth + 1, alias_at)), **out}
         return out
 
-    def key(self, node: yaml.Node) -> Any:
+    def key(self, node: yaml.Node) -> object:
         """A complex key (``? [a, b]``, ``? *anchor``) is built by the safe loader whole: size it first."""
         if isinstance(node, yaml.CollectionNode):
             count, stack = 0, [node]
@@ -196,6 +207,6 @@ class _Builder:
         return self.scalar(node)
 
 
-    def scalar(self, node: yaml.Node) -> Any:
+    def scalar(self, node: yaml.Node) -> object:
         """A scalar (or a complex key such as ``? [a, b]``) as the safe loader builds it."""
         return self.constructor.construct_object(node, deep=True)

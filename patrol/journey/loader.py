@@ -12,8 +12,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 from .. import secrets, yamlpos
 from ..config import Config
 from ..core.capabilities import NONE, Capability, profile_for
@@ -22,21 +20,22 @@ from ..core.vocabulary import Target
 from ..errors import JourneyError, Problem
 from . import control, flows, placeholders
 from .language import LANGUAGE, Expectation, Word
-from .model import DEVICES, Budgets, Device, Group, Journey, Node, Step, leaves
+from .model import DEVICES, Budgets, Device, Group, Journey, Locator, Node, Step, leaves
 from .needs import FRAME_NEEDS, refused
-from .parsing import INVALID, Invalid, ParseContext
+from .parsing import INVALID, Invalid, ParseContext, YamlPath
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 JOURNEY_SUFFIXES = (".yaml", ".yml")
 
-Parser = Callable[[Any, tuple[Any, ...], ParseContext], Any]
+# A registered key's parser: the raw YAML value, where it is, the context; the parsed value or INVALID.
+Parser = Callable[[object, YamlPath, ParseContext], object]
 
 
 @dataclass
 class KeySpec:
     description: str
     parse: Parser
-    schema: dict[str, Any]
+    schema: Mapping[str, object]  # its JSON Schema
     needs: frozenset[Capability] = NONE  # driver capabilities the key needs (a validate error where lacking)
 
 
@@ -74,7 +73,7 @@ DEVICE_KEYS = {"width": "CSS px", "height": "CSS px", "scale": "device scale fac
 
 
 
-def journey_key(name: str, description: str, schema: dict[str, Any] | None = None,
+def journey_key(name: str, description: str, schema: Mapping[str, object] | None = None,
                 needs: frozenset[Capability] = NONE) -> Callable[[Parser], Parser]:
     def deco(fn: Parser) -> Parser:
         JOURNEY_KEYS[name] = KeySpec(description, fn, schema or {}, needs)
@@ -83,7 +82,7 @@ def journey_key(name: str, description: str, schema: dict[str, Any] | None = Non
     return deco
 
 
-def step_key(name: str, description: str, schema: dict[str, Any] | None = None,
+def step_key(name: str, description: str, schema: Mapping[str, object] | None = None,
              needs: frozenset[Capability] = NONE) -> Callable[[Parser], Parser]:
     def deco(fn: Parser) -> Parser:
         STEP_KEYS[name] = KeySpec(description, fn, schema or {}, needs)
@@ -92,7 +91,7 @@ def step_key(name: str, description: str, schema: dict[str, Any] | None = None,
     return deco
 
 
-def _interpolate(data: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _interpolate(data: object, path: YamlPath, ctx: ParseContext) -> object:
     """Expand ${VAR} / ${secret:NAME} in every string, reporting unset names in place."""
     if isinstance(data, str):
         try:
@@ -194,22 +193,22 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
     for key in raw:
         if key not in allowed_top:
             ctx.error((key,), f"unknown key '{key}'; allowed: {', '.join(allowed_top)}{suggest(key, allowed_top)}", key=True)
-    data = _interpolate(raw, (), ctx)
+    data: dict[str, object] = {k: _interpolate(v, (k,), ctx) for k, v in raw.items()}
 
-    name = data.get("name")
-    if name is None:
+    raw_name = data.get("name")
+    name = raw_name if isinstance(raw_name, str) and NAME_RE.match(raw_name) else None
+    if raw_name is None:
         ctx.error((), "missing required key 'name'")
-    elif not isinstance(name, str) or not NAME_RE.match(name):
-        ctx.error(("name",), f"{name!r} is not a valid name; use lowercase letters, digits, - and _ (e.g. transfer-in)")
+    elif name is None:
+        ctx.error(("name",), f"{raw_name!r} is not a valid name; use lowercase letters, digits, - and _ (e.g. transfer-in)")
 
     target = ctx.choice(data.get("target", "web"), ("target",), ("web", "app"))
     ctx.target = target if target is not INVALID else "web"
 
-    base_url = data.get("base_url")
-    if base_url is not None:
-        base_url = ctx.string(base_url, ("base_url",))
-        if isinstance(base_url, str) and not re.match(r"^https?://", base_url):
-            ctx.error(("base_url",), f"expected an http:// or https:// URL, got {base_url!r}")
+    raw_url = data.get("base_url")
+    base_url = None if raw_url is None else ctx.string(raw_url, ("base_url",))
+    if isinstance(base_url, str) and not re.match(r"^https?://", base_url):
+        ctx.error(("base_url",), f"expected an http:// or https:// URL, got {base_url!r}")
 
     description = ctx.string(data.get("description", ""), ("description",), allow_empty=True)
     tags = ctx.string_list(data.get("tags", []), ("tags",))
@@ -219,7 +218,8 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
     options = _journey_options(data, ctx)
     program, teardown = _programs(data, ctx, has_base_url=bool(base_url))
     steps = list(leaves(program))
-    if ctx.problems:
+    if ctx.problems or name is None or isinstance(base_url, Invalid) or isinstance(description, Invalid) \
+            or isinstance(tags, Invalid):
         return None
     return Journey(
         name=name,
@@ -238,19 +238,20 @@ def _parse(located: yamlpos.Located, ctx: ParseContext) -> Journey | None:
     )
 
 
-def _journey_options(data: dict[str, Any], ctx: ParseContext) -> dict[str, Any]:
+def _journey_options(data: dict[str, object], ctx: ParseContext) -> dict[str, object]:
     """The registered journey keys' values; an app journey's own capabilities decide its profile."""
-    options: dict[str, Any] = {}
+    options: dict[str, object] = {}
     for key, spec in JOURNEY_KEYS.items():
         if key in data and not refused(spec.needs, (key,), ctx):
             options[key] = spec.parse(data[key], (key,), ctx)
-    if ctx.target == "app" and isinstance(options.get("capabilities"), dict) and "appium_device" not in data:
+    capabilities = options.get("capabilities")
+    if ctx.target == "app" and isinstance(capabilities, dict) and "appium_device" not in data:
         # The session's own capabilities say native app or browser; a patrol.yaml device's are not known here.
-        ctx.profile = profile_for(ctx.target, options["capabilities"])
+        ctx.profile = profile_for(ctx.target, capabilities)
     return options
 
 
-def _programs(data: dict[str, Any], ctx: ParseContext, *, has_base_url: bool) -> tuple[list[Node], list[Node]]:
+def _programs(data: dict[str, object], ctx: ParseContext, *, has_base_url: bool) -> tuple[list[Node], list[Node]]:
     """setup + steps (one program), and teardown; steps numbered across all three."""
     setup = _program(data["setup"], ("setup",), ctx, has_base_url=has_base_url, phase="setup") if "setup" in data else []
     if "steps" not in data:
@@ -262,7 +263,7 @@ def _programs(data: dict[str, Any], ctx: ParseContext, *, has_base_url: bool) ->
     return setup + body, teardown
 
 
-def _program(raw: Any, at: tuple[Any, ...], ctx: ParseContext, *, has_base_url: bool,
+def _program(raw: object, at: YamlPath, ctx: ParseContext, *, has_base_url: bool,
              stack: tuple[Path, ...] = (), phase: str = "steps") -> list[Node]:
     """A list of steps (``steps:``, ``setup:``, ``teardown:``, a group's or a flow's):
     ``include:`` replaced by the flow's steps, ``steps:`` inside a step a group. ``stack``
@@ -293,7 +294,7 @@ def _program(raw: Any, at: tuple[Any, ...], ctx: ParseContext, *, has_base_url: 
     return nodes
 
 
-def _group(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has_base_url: bool,
+def _group(raw: dict[str, object], at: YamlPath, ctx: ParseContext, *, has_base_url: bool,
            stack: tuple[Path, ...], phase: str) -> Group | None:
     if ctx.mapping(raw, at, GROUP_KEYS) is INVALID:
         return None
@@ -307,16 +308,16 @@ def _group(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has_b
     if "repeat" in raw:
         _placeholders(raw["repeat"], at + ("repeat",), ctx)
     rounds = control.repeat(raw["repeat"], at + ("repeat",), ctx) if "repeat" in raw else None
-    if isinstance(cond, Invalid) or isinstance(rounds, Invalid) or INVALID in (name, frame):
+    if isinstance(cond, Invalid) or isinstance(rounds, Invalid) or isinstance(name, Invalid) or isinstance(frame, Invalid):
         return None
     return Group(children, name, cond, rounds, frame, line=ctx.located.pos(at)[0], file=ctx.file)
 
 
-def _frame(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _frame(value: object, path: YamlPath, ctx: ParseContext) -> Locator | Invalid:
     return INVALID if refused(FRAME_NEEDS, path, ctx) else ctx.locator(value, path)
 
 
-def _placeholders(data: Any, path: tuple[Any, ...], ctx: ParseContext) -> None:
+def _placeholders(data: object, path: YamlPath, ctx: ParseContext) -> None:
     """``${...}`` left for run time: known forms only, and no value used before a step stores it."""
     if isinstance(data, str):
         for message in placeholders.problems(data, params_reported=ctx.in_flow):
@@ -346,7 +347,7 @@ def _number(steps: list[Step], ctx: ParseContext) -> None:
             names_seen[step.name] = n
 
 
-def _include(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has_base_url: bool,
+def _include(raw: dict[str, object], at: YamlPath, ctx: ParseContext, *, has_base_url: bool,
              stack: tuple[Path, ...], phase: str) -> list[Node]:
     ctx.mapping(raw, at, {**flows.INCLUDE_KEYS, "if": "run the flow only when this holds"})
     target = ctx.string(raw["include"], at + ("include",))
@@ -370,7 +371,9 @@ def _include(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has
     cond = control.condition(raw["if"], at + ("if",), ctx) if "if" in raw else None
     fctx = ParseContext(flow.located, target=ctx.target, budgets=ctx.budgets, vars_known=ctx.vars_known,
                          in_flow=True, profile=ctx.profile)
-    data = flows.fill_params(flow.located.data["steps"], values, ("steps",), fctx)
+    flow_data = flow.located.data  # read_flow made sure it is a mapping with steps
+    steps = flow_data["steps"] if isinstance(flow_data, dict) else []
+    data = flows.fill_params(steps, values, ("steps",), fctx)
     data = _interpolate(data, ("steps",), fctx)
     nodes = _program(data, ("steps",), fctx, has_base_url=has_base_url, stack=(*chain, file), phase=phase)
     flows.adopt(ctx, fctx, at)
@@ -379,45 +382,48 @@ def _include(raw: dict[str, Any], at: tuple[Any, ...], ctx: ParseContext, *, has
     return [Group(nodes, condition=cond, line=ctx.located.pos(at)[0], file=ctx.file)] if cond else nodes
 
 
-def _device(value: Any, ctx: ParseContext) -> Device:
+def _device(value: object, ctx: ParseContext) -> Device:
     path = ("device",)
     if isinstance(value, str):
         if value in DEVICES:
             return DEVICES[value]
         ctx.choice(value, path, list(DEVICES))
         return DEVICES["desktop"]
-    if ctx.mapping(value, path, DEVICE_KEYS, ("width", "height")) is INVALID:
+    given = ctx.mapping(value, path, DEVICE_KEYS, ("width", "height"))
+    if given is INVALID:
         return DEVICES["desktop"]
-    w = ctx.number(value["width"], path + ("width",), minimum=100, maximum=10000)
-    h = ctx.number(value["height"], path + ("height",), minimum=100, maximum=20000)
-    scale = ctx.number(value.get("scale", 1), path + ("scale",), minimum=0.5, maximum=4)
-    mobile = ctx.boolean(value.get("mobile", False), path + ("mobile",))
-    ua = ctx.string(value["user_agent"], path + ("user_agent",)) if "user_agent" in value else None
-    if INVALID in (w, h, scale, mobile, ua):
+    w = ctx.number(given["width"], path + ("width",), minimum=100, maximum=10000)
+    h = ctx.number(given["height"], path + ("height",), minimum=100, maximum=20000)
+    scale = ctx.number(given.get("scale", 1), path + ("scale",), minimum=0.5, maximum=4)
+    mobile = ctx.boolean(given.get("mobile", False), path + ("mobile",))
+    ua = ctx.string(given["user_agent"], path + ("user_agent",)) if "user_agent" in given else None
+    if isinstance(w, Invalid) or isinstance(h, Invalid) or isinstance(scale, Invalid) or isinstance(mobile, Invalid) \
+            or isinstance(ua, Invalid):
         return DEVICES["desktop"]
     return Device("custom", int(w), int(h), float(scale), mobile, ua)
 
 
-def _budgets(value: Any, ctx: ParseContext) -> Budgets:
+def _budgets(value: object, ctx: ParseContext) -> Budgets:
     """The journey's budgets over the project's defaults (patrol.yaml ``budgets:``)."""
     path = ("budgets",)
     defaults = ctx.budgets
-    if ctx.mapping(value, path, BUDGET_KEYS) is INVALID:
+    given = ctx.mapping(value, path, BUDGET_KEYS)
+    if given is INVALID:
         return defaults
-    step = ctx.duration(value["step"], path + ("step",)) if "step" in value else defaults.step_ms
-    if "timeout" in value:
-        timeout = ctx.duration(value["timeout"], path + ("timeout",))
+    step = ctx.duration(given["step"], path + ("step",)) if "step" in given else defaults.step_ms
+    if "timeout" in given:
+        timeout = ctx.duration(given["timeout"], path + ("timeout",))
     else:
         timeout = max(defaults.timeout_ms, step if step is not INVALID else 0)
-    journey = ctx.duration(value["journey"], path + ("journey",)) if "journey" in value else defaults.journey_ms
-    if INVALID in (step, timeout, journey):
+    journey = ctx.duration(given["journey"], path + ("journey",)) if "journey" in given else defaults.journey_ms
+    if isinstance(step, Invalid) or isinstance(timeout, Invalid) or isinstance(journey, Invalid):
         return defaults
     if timeout < step:
-        ctx.error(path + ("timeout",), f"the hard timeout ({value.get('timeout')}) must be at least the step budget ({value.get('step')})")
+        ctx.error(path + ("timeout",), f"the hard timeout ({given.get('timeout')}) must be at least the step budget ({given.get('step')})")
     return Budgets(step, timeout, journey)
 
 
-def _step(raw: Any, path: tuple[Any, ...], ctx: ParseContext, actions: Mapping[str, Word], expects: Mapping[str, Expectation],
+def _step(raw: object, path: YamlPath, ctx: ParseContext, actions: Mapping[str, Word], expects: Mapping[str, Expectation],
           *, phase: str = "steps") -> Step | None:
     if not isinstance(raw, dict):
         ctx.error(path, "a step is a mapping with one action, e.g. 'goto: /login' or 'click: \"#submit\"'")
@@ -442,16 +448,18 @@ def _step(raw: Any, path: tuple[Any, ...], ctx: ParseContext, actions: Mapping[s
     stored = control.store(raw["store"], path + ("store",), ctx) if "store" in raw else {}
     options = {k: s.parse(raw[k], path + (k,), ctx) if not refused(s.needs, path + (k,), ctx) else INVALID
                for k, s in STEP_KEYS.items() if k in raw}
-    if isinstance(cond, Invalid) or isinstance(stored, Invalid) or INVALID in (params, budget, optional, frame) \
+    if isinstance(cond, Invalid) or isinstance(stored, Invalid) or params is INVALID or isinstance(budget, Invalid) \
+            or isinstance(optional, Invalid) or isinstance(frame, Invalid) \
             or INVALID in expect.values() or INVALID in options.values():
         return None
     line = ctx.located.pos(path)[0]
-    return Step(path[-1] + 1, name, action, params, expect, budget, options, line, file=ctx.file,
+    index = path[-1]  # its place in the list (numbered again across flows by _number)
+    return Step(index + 1 if isinstance(index, int) else 0, name, action, params, expect, budget, options, line, file=ctx.file,
                 name_at=ctx.located.pos(path + ("name",)), condition=cond, optional=optional, frame=frame,
                 store=stored, phase=phase)
 
 
-def _action_key(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, actions: Mapping[str, Word]) -> str | None:
+def _action_key(raw: dict[str, object], path: YamlPath, ctx: ParseContext, actions: Mapping[str, Word]) -> str | None:
     """The step's one action (problems with its keys reported)."""
     allowed = {**CORE_STEP_KEYS, **{k: s.description for k, s in STEP_KEYS.items()}}
     action_keys = [k for k in raw if k in actions]
@@ -476,11 +484,12 @@ def _action_key(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, a
     return action
 
 
-def _expect(raw: dict[str, Any], path: tuple[Any, ...], ctx: ParseContext, expects: Mapping[str, Expectation]) -> dict[str, Any]:
-    expect: dict[str, Any] = {}
+def _expect(raw: dict[str, object], path: YamlPath, ctx: ParseContext,
+            expects: Mapping[str, Expectation]) -> dict[str, object]:
+    expect: dict[str, object] = {}
     if "expect" in raw:
-        ev = raw["expect"]
-        if ctx.mapping(ev, path + ("expect",), {k: c.summary for k, c in expects.items()}) is not INVALID:
+        ev = ctx.mapping(raw["expect"], path + ("expect",), {k: c.summary for k, c in expects.items()})
+        if ev is not INVALID:
             if not ev:
                 ctx.error(path + ("expect",), f"empty expect; give one of: {', '.join(expects)}")
             for key, value in ev.items():
