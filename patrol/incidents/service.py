@@ -507,7 +507,7 @@ class IncidentService:
     def _silenced(conn: Connection, journeys: JourneyFilter, now: datetime, *, every: bool = False) -> bool:
         """Whether a console silence covers one of these journeys (by name or tag), or
         with ``every``, all of them."""
-        active = console_repo.active_silences(conn, now)
+        active = console_repo.live_silences(conn, now)
         if not active or not journeys:
             return False
         covered = [any((s["scope"] == "journey" and s["value"] == name) or (s["scope"] == "tag" and s["value"] in tags)

@@ -176,7 +176,7 @@ class TimedDeliveries:
             found = covering(windows(conn, self.maintenance, now), journeys, now)
             if found is not None:
                 until, why = found[0], f"window {found[1].name}"
-        for s in console_repo.active_silences(conn, now):
+        for s in console_repo.live_silences(conn, now):
             if any((s["scope"] == "journey" and s["value"] == name) or (s["scope"] == "tag" and s["value"] in tags)
                    for name, tags in journeys):
                 if until is None or s["until"] > until:

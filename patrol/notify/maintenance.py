@@ -9,22 +9,24 @@ Windows come from patrol.yaml (``maintenance:``) and from the console or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from ..config.maintenance import MaintenanceSpec
+from ..core.jsontypes import json_number, json_objects, json_str
 from ..core.vocabulary import EventType, IncidentStatus
 from ..store import console_repo as repo
+from ..store.console_repo import HeldDelivery
 
 JourneyFilter = list[tuple[str, list[str]]]
 _EPS = timedelta(microseconds=1)
 # Of a non-incident stream, a start whose matching end was held too: the state came back, nothing to say.
-_PAIRS = {EventType.ROBOT_ERROR: EventType.ROBOT_RECOVERED, EventType.FLAPPING: EventType.FLAPPING_STOPPED}
+_PAIRS: dict[str, EventType] = {EventType.ROBOT_ERROR: EventType.ROBOT_RECOVERED, EventType.FLAPPING: EventType.FLAPPING_STOPPED}
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,18 @@ class Window(MaintenanceSpec):
         return cls(**{f.name: getattr(s, f.name) for f in fields(s)})
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> Window:
-        return cls(**{f.name: r[f.name] for f in fields(cls)})
+    def from_row(cls, r: Mapping[str, object]) -> Window:
+        """A ``maintenance_windows`` row (or ``new_window``'s values with its id, maker and end)."""
+        def at(key: str) -> datetime | None:
+            value = r.get(key)
+            return value if isinstance(value, datetime) else None
+
+        wid = r.get("id")
+        return cls(name=json_str(r, "name") or "", scope=json_str(r, "scope") or "all", value=json_str(r, "value"),
+                   starts_at=at("starts_at"), ends_at=at("ends_at"), cron=json_str(r, "cron"),
+                   duration_s=json_number(r, "duration_s"), timezone=json_str(r, "timezone") or "UTC",
+                   id=wid if isinstance(wid, int) else None, created_by=json_str(r, "created_by") or "patrol.yaml",
+                   ended_at=at("ended_at"))
 
     @property
     def source(self) -> str:
@@ -122,16 +134,19 @@ def hold_event(conn: Connection, specs: Iterable[MaintenanceSpec], event_id: int
     return True
 
 
-def _journeys(row: dict[str, Any]) -> JourneyFilter:
+def _journeys(row: HeldDelivery) -> JourneyFilter:
     if row["incident_journey"]:
-        return [(row["incident_journey"], list(row["tags"] or []))]
+        tags = row["tags"]
+        return [(row["incident_journey"], [str(t) for t in tags] if isinstance(tags, list) else [])]
     if row["journey"]:
         return [(row["journey"], [])]
-    robot = ((row["payload"] or {}).get("data") or {}).get("robot") or {}
-    return [(str(j.get("name") or ""), []) for j in robot.get("journeys") or []]
+    payload, robot = row["payload"], None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    robot = data.get("robot") if isinstance(data, dict) else None
+    return [(str(j.get("name") or ""), []) for j in json_objects(robot, "journeys")] if isinstance(robot, dict) else []
 
 
-def _keep(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _keep(rows: list[HeldDelivery]) -> HeldDelivery | None:
     """Which one of a stream's held messages is sent when its window ends (None: none)."""
     types = [r["type"] for r in rows]
     if rows[0]["incident_id"] is not None:
@@ -152,7 +167,7 @@ def release(conn: Connection, specs: Iterable[MaintenanceSpec], now: datetime) -
     if not rows:
         return 0
     live = windows(conn, specs, now)
-    streams: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    streams: dict[tuple[str, str], list[HeldDelivery]] = {}
     for r in rows:
         found = covering(live, _journeys(r), now)
         if found is not None:
@@ -184,13 +199,27 @@ def _human(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+class NewWindow(TypedDict):
+    """The ``maintenance_windows`` values of a window made in the console or the CLI."""
+
+    name: str
+    scope: str
+    value: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    cron: str | None
+    duration_s: float | None
+    timezone: str
+    created_at: datetime
+
+
 class WindowError(ValueError):
     """A window that cannot be (wrong times, cron, scope): the words say what."""
 
 
 def new_window(name: str, scope: str, value: str | None, *, starts_at: datetime | None = None,
                ends_at: datetime | None = None, cron: str | None = None, duration_s: float | None = None,
-               timezone: str = "UTC", now: datetime) -> dict[str, Any]:
+               timezone: str = "UTC", now: datetime) -> NewWindow:
     """The ``maintenance_windows`` values of a window made in the console or the CLI, checked."""
     from ..config.reader import valid_zone
     from ..config.retention import cron_problem
@@ -218,8 +247,8 @@ def new_window(name: str, scope: str, value: str | None, *, starts_at: datetime 
         if ends_at <= starts_at or ends_at <= now:
             raise WindowError("the window must end after it starts, and in the future")
         duration_s = None
-    return dict(name=name, scope=scope, value=value, starts_at=starts_at, ends_at=ends_at, cron=cron or None,
-                duration_s=duration_s, timezone=timezone, created_at=now)
+    return NewWindow(name=name, scope=scope, value=value, starts_at=starts_at, ends_at=ends_at, cron=cron or None,
+                     duration_s=duration_s, timezone=timezone, created_at=now)
 
 
 def state(w: Window, now: datetime) -> str:

@@ -4,11 +4,11 @@ the caller owns the transaction (so a change and its audit entry commit together
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+from sqlalchemy import Connection, Insert, RowMapping, delete, func, insert, select, update
 
 from .schema import (
     audit_log,
@@ -26,11 +26,58 @@ from .schema import (
 
 ROLES = ("viewer", "approver", "admin")
 
+# A row as a plain dict: what the console shows and the API sends as JSON (values as the database gives them).
+RowDict = dict[str, object]
+
+
+class IncidentAction(TypedDict):
+    """One thing people did about an incident (``incident_actions``)."""
+
+    at: datetime
+    action: str
+    by: str | None
+    via: str | None
+    detail: str
+
+
+class Silence(TypedDict):
+    """A console silence (a row of ``silences``)."""
+
+    id: int
+    scope: str  # journey / tag
+    value: str
+    until: datetime
+    reason: str | None
+    created_by: str
+    created_at: datetime
+    ended_at: datetime | None
+
+
+class HeldDelivery(TypedDict):
+    """A delivery held by a maintenance window, with its event and incident (``held``)."""
+
+    id: int
+    receiver: str
+    stream: str
+    next_attempt_at: datetime
+    type: str
+    journey: str | None
+    payload: object  # the event document (JSON)
+    incident_id: int | None
+    incident_journey: str | None
+    tags: object  # the incident's tags (JSON)
+    incident_status: str | None
+
+
+def _new_id(conn: Connection, stmt: Insert) -> int:
+    key = conn.execute(stmt).inserted_primary_key
+    assert key is not None  # every table here has an integer primary key
+    return int(key[0])
+
 
 # -- users ---------------------------------------------------------------------------------------------
 def add_user(conn: Connection, name: str, role: str, password_hash: str, now: datetime) -> int:
-    res = conn.execute(insert(console_users).values(name=name, role=role, password_hash=password_hash, created_at=now))
-    return int(res.inserted_primary_key[0])  # type: ignore[index]
+    return _new_id(conn, insert(console_users).values(name=name, role=role, password_hash=password_hash, created_at=now))
 
 
 def user_by_name(conn: Connection, name: str) -> RowMapping | None:
@@ -41,7 +88,7 @@ def users(conn: Connection) -> Sequence[RowMapping]:
     return conn.execute(select(console_users).order_by(console_users.c.name)).mappings().all()
 
 
-def update_user(conn: Connection, user_id: int, **values: Any) -> None:
+def update_user(conn: Connection, user_id: int, **values: object) -> None:
     conn.execute(update(console_users).where(console_users.c.id == user_id).values(**values))
 
 
@@ -74,8 +121,7 @@ def end_expired_sessions(conn: Connection, now: datetime) -> None:
 
 # -- API tokens ----------------------------------------------------------------------------------------
 def add_token(conn: Connection, user_id: int, name: str, token_hash: str, now: datetime) -> int:
-    res = conn.execute(insert(console_tokens).values(user_id=user_id, name=name, token_hash=token_hash, created_at=now))
-    return int(res.inserted_primary_key[0])  # type: ignore[index]
+    return _new_id(conn, insert(console_tokens).values(user_id=user_id, name=name, token_hash=token_hash, created_at=now))
 
 
 def token_user(conn: Connection, token_hash: str) -> RowMapping | None:
@@ -101,26 +147,26 @@ def revoke_token(conn: Connection, token_id: int, now: datetime) -> bool:
 
 
 # -- audit log -----------------------------------------------------------------------------------------
-def audit(conn: Connection, now: datetime, actor: str, via: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+def audit(conn: Connection, now: datetime, actor: str, via: str, action: str, target: str,
+          detail: Mapping[str, object] | None = None) -> None:
     conn.execute(insert(audit_log).values(at=now, actor=actor, via=via, action=action, target=target, detail=detail or {}))
 
 
-def audit_entries(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
+def audit_entries(conn: Connection, limit: int = 200) -> list[RowDict]:
     q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
 # -- baseline history ----------------------------------------------------------------------------------
-def add_approval(conn: Connection, **values: Any) -> int:
-    res = conn.execute(insert(baseline_history).values(**values))
-    return int(res.inserted_primary_key[0])  # type: ignore[index]
+def add_approval(conn: Connection, **values: object) -> int:
+    return _new_id(conn, insert(baseline_history).values(**values))
 
 
 def approval(conn: Connection, approval_id: int) -> RowMapping | None:
     return conn.execute(select(baseline_history).where(baseline_history.c.id == approval_id)).mappings().first()
 
 
-def approvals(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
+def approvals(conn: Connection, limit: int = 200) -> list[RowDict]:
     cols = [c for c in baseline_history.c if c.name != "previous_png"]  # the pictures stay in the database
     q = select(*cols, baseline_history.c.previous_png.is_(None).label("was_new")).order_by(baseline_history.c.id.desc()).limit(limit)
     return [dict(r) for r in conn.execute(q).mappings()]
@@ -147,11 +193,11 @@ def incident(conn: Connection, incident_id: int) -> RowMapping | None:
     return conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
 
 
-def incident_actions(conn: Connection, incident: RowMapping, now: datetime) -> list[dict[str, Any]]:
+def incident_actions(conn: Connection, incident: RowMapping, now: datetime) -> list[RowDict]:
     """What people did about an incident, oldest first, each ``{at, action, by, via, detail}``:
     acknowledge and resolve (from the audit log, which says who), and the silences that
     covered its journey or one of its tags while it was open (made, ended by hand, ran out)."""
-    out: list[dict[str, Any]] = []
+    out: list[IncidentAction] = []
     q = select(audit_log).where(audit_log.c.target == f"incident:{incident['id']}",
                                 audit_log.c.action.in_(("incident.acknowledge", "incident.resolve")))
     for r in conn.execute(q).mappings():
@@ -176,17 +222,24 @@ def incident_actions(conn: Connection, incident: RowMapping, now: datetime) -> l
                         "via": ender[1] if ender else None, "detail": f"{s['scope']} {s['value']}"})
         elif s["until"] <= now:
             out.append({"at": s["until"], "action": "silence_over", "by": None, "via": None, "detail": f"{s['scope']} {s['value']}"})
-    return sorted(out, key=lambda e: e["at"])
+    return [dict(a) for a in sorted(out, key=lambda e: e["at"])]
 
 
-def add_silence(conn: Connection, **values: Any) -> int:
-    res = conn.execute(insert(silences).values(**values))
-    return int(res.inserted_primary_key[0])  # type: ignore[index]
+def add_silence(conn: Connection, **values: object) -> int:
+    return _new_id(conn, insert(silences).values(**values))
 
 
-def active_silences(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+def live_silences(conn: Connection, now: datetime) -> list[Silence]:
+    """Silences in force now, the soonest over first."""
     q = select(silences).where(silences.c.until > now, silences.c.ended_at.is_(None)).order_by(silences.c.until)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [Silence(id=r["id"], scope=r["scope"], value=r["value"], until=r["until"], reason=r["reason"],
+                    created_by=r["created_by"], created_at=r["created_at"], ended_at=r["ended_at"])
+            for r in conn.execute(q).mappings()]
+
+
+def active_silences(conn: Connection, now: datetime) -> list[RowDict]:
+    """``live_silences`` as the console shows them."""
+    return [dict(s) for s in live_silences(conn, now)]
 
 
 def end_silence(conn: Connection, silence_id: int, now: datetime) -> bool:
@@ -199,19 +252,18 @@ def end_silence(conn: Connection, silence_id: int, now: datetime) -> bool:
 HELD = "held by maintenance"
 
 
-def add_window(conn: Connection, **values: Any) -> int:
-    res = conn.execute(insert(maintenance_windows).values(**values))
-    return int(res.inserted_primary_key[0])  # type: ignore[index]
+def add_window(conn: Connection, **values: object) -> int:
+    return _new_id(conn, insert(maintenance_windows).values(**values))
 
 
-def live_windows(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+def live_windows(conn: Connection, now: datetime) -> list[RowDict]:
     """Windows not ended by hand whose one-off end (if any) is still ahead."""
     q = select(maintenance_windows).where(maintenance_windows.c.ended_at.is_(None)).where(
         (maintenance_windows.c.ends_at.is_(None)) | (maintenance_windows.c.ends_at > now)).order_by(maintenance_windows.c.id)
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def all_windows(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
+def all_windows(conn: Connection, limit: int = 200) -> list[RowDict]:
     q = select(maintenance_windows).order_by(maintenance_windows.c.id.desc()).limit(limit)
     return [dict(r) for r in conn.execute(q).mappings()]
 
@@ -227,7 +279,7 @@ def hold(conn: Connection, event_id: int, until: datetime, why: str) -> None:
                  .values(next_attempt_at=until, last_error=f"{HELD}: {why}"))
 
 
-def held(conn: Connection) -> list[dict[str, Any]]:
+def held(conn: Connection) -> list[HeldDelivery]:
     """Held deliveries, oldest first, with their event and incident (journey, tags, status)."""
     q = (select(deliveries.c.id, deliveries.c.receiver, deliveries.c.stream, deliveries.c.next_attempt_at,
                 events.c.type, events.c.journey, events.c.payload, events.c.incident_id,
@@ -236,7 +288,10 @@ def held(conn: Connection) -> list[dict[str, Any]]:
          .outerjoin(incidents, incidents.c.id == events.c.incident_id)
          .where(deliveries.c.status == "pending", deliveries.c.attempts == 0, deliveries.c.last_error.like(HELD + "%"))
          .order_by(deliveries.c.id))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [HeldDelivery(id=r["id"], receiver=r["receiver"], stream=r["stream"], next_attempt_at=r["next_attempt_at"],
+                         type=r["type"], journey=r["journey"], payload=r["payload"], incident_id=r["incident_id"],
+                         incident_journey=r["incident_journey"], tags=r["tags"], incident_status=r["incident_status"])
+            for r in conn.execute(q).mappings()]
 
 
 def rehold(conn: Connection, delivery_ids: Sequence[int], until: datetime) -> None:
@@ -271,7 +326,7 @@ def recent_runs(conn: Connection, limit: int) -> Sequence[RowMapping]:
     return conn.execute(q).mappings().all()
 
 
-def last_run_per_schedule(conn: Connection) -> dict[str, dict[str, Any]]:
+def last_run_per_schedule(conn: Connection) -> dict[str, RowDict]:
     """Each schedule's newest run (id, status, when)."""
     newest = (select(runs.c.schedule, func.max(runs.c.started_at).label("at")).where(runs.c.schedule.is_not(None))
               .group_by(runs.c.schedule).subquery())
