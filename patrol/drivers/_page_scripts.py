@@ -70,7 +70,7 @@ STILL_CSS = (
 QUIET_INIT = """
 (() => {
   if (window.__patrolQuiet) return;
-  const q = window.__patrolQuiet = {timers: new Map(), intervals: new Map(), frame: -1e9, mutated: -1e9};
+  const q = window.__patrolQuiet = {timers: new Map(), intervals: new Map(), frame: -1e9, mutated: -1e9, changes: 0};
   const now = () => performance.now();
   const st = window.setTimeout, ct = window.clearTimeout, si = window.setInterval, ci = window.clearInterval;
   const raf = window.requestAnimationFrame;
@@ -89,18 +89,20 @@ QUIET_INIT = """
     return id;
   };
   window.clearInterval = function (id) { q.intervals.delete(id); return ci.call(this, id); };
-  window.requestAnimationFrame = function (cb) { q.frame = now(); return raf.call(this, cb); };
+  window.requestAnimationFrame = function (cb) { q.frame = now(); q.changes++; return raf.call(this, cb); };
   const ours = n => n.nodeType === 1 && n.hasAttribute('data-patrol-still');
   new MutationObserver(records => {
     if (records.every(r => r.type === 'childList' && [...r.addedNodes, ...r.removedNodes].every(ours))) return;
-    q.mutated = now();
+    q.mutated = now(); q.changes++;
   }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
 })();
 //# sourceURL=patrol-quiet-init.js
 """
 
-# What may still change the screen: [] when the page is quiet. ``arg``: the horizon
-# in ms (a timer due within it, a DOM change or animation frame within a fraction of it).
+# What may still change the screen ([] when the page is quiet), and how many DOM changes
+# and animation frames the page has had so far (two equal counts: nothing changed what it
+# shows between the two reads). ``arg``: the horizon in ms (a timer due within it, a DOM
+# change or animation frame within a fraction of it).
 PAGE_BUSY = """
   const q = window.__patrolQuiet; if (!q) return null;
   const t = performance.now(), busy = [];
@@ -112,7 +114,7 @@ PAGE_BUSY = """
   if (document.getAnimations && document.getAnimations().some(a => a.playState === 'running')) busy.push('animation');
   if (document.fonts && document.fonts.status !== 'loaded') busy.push('fonts');
   if (Array.from(document.images).some(i => !i.complete)) busy.push('image');
-  return busy;
+  return [busy, q.changes];
 """
 
 # True when the screen can be captured as it is: what Playwright's screenshot would

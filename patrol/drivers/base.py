@@ -215,6 +215,12 @@ class Driver(ABC):
         screenshots says the screen is still."""
         return None
 
+    def screen_changes(self) -> int | None:
+        """How many times the page had changed what it shows (DOM changes, animation
+        frames) as of the last ``page_busy`` read; equal at two reads: nothing changed in
+        between. None where the driver cannot tell."""
+        return None
+
     # -- a page or app that stops answering (runner/hang.py watches these) -------------
     async def answers(self) -> bool | None:
         """Wait until the page's (app's) own UI thread has run a trivial request: True

@@ -267,6 +267,7 @@ class PlaywrightDriver(Driver):
         # A page that stops answering (runner/hang.py): how long a read of Patrol's own may
         # wait for it (the hard timeout, at least PAGE_CALL_MIN_S), the probe's CDP session, its dialogs.
         self.page_call_s = 15.0
+        self._screen_changes: int | None = None  # as of the last page_busy read
         self._probe: tuple[Page, CDPSession] | None = None
         self._script_at: dict[str, Any] | None = None  # where the page's script was when paused
         self._robot_scripts: set[str] = set()  # script ids of Playwright's and Patrol's own (Debugger.scriptParsed)
@@ -779,11 +780,19 @@ class PlaywrightDriver(Driver):
 
     async def page_busy(self, horizon_ms: float) -> list[str] | None:
         busy = ["network"] if self._inflight else []
+        self._screen_changes = None
         try:
-            state: list[str] | None = await self._read(_PAGE_BUSY_JS, horizon_ms)
+            state: list[object] | None = await self._read(_PAGE_BUSY_JS, horizon_ms)
         except PlaywrightError:
             return None
-        return None if state is None else busy + state
+        if state is None:
+            return None
+        pending, changes = state
+        self._screen_changes = changes if isinstance(changes, int) else None
+        return busy + [str(p) for p in pending] if isinstance(pending, list) else None
+
+    def screen_changes(self) -> int | None:
+        return self._screen_changes
 
     # -- a page that stops answering (runner/hang.py) ----------------------------------
     async def answers(self) -> bool | None:

@@ -9,8 +9,10 @@ A driver that can see inside the page (``Driver.page_busy``) shortens the wait: 
 nothing is pending before either of two identical screenshots (no request in flight,
 no timer due within the quiet window, no animation frame or DOM change a moment ago),
 no late change is on its way, and the screen is settled without waiting the window
-out. The late banner above is a timer due in half a second: the page stays busy until
-it has fired and the screen shows it.
+out; when, besides, the page counted no DOM change or animation frame between the two
+reads around one screenshot, that screenshot is the settled screen (no second one).
+The late banner above is a timer due in half a second: the page stays busy until it
+has fired and the screen shows it.
 """
 
 from __future__ import annotations
@@ -52,11 +54,17 @@ async def settle_screen(driver: Driver, timeout_ms: float, quiet_ms: float = QUI
     t0 = time.monotonic()
     horizon = quiet_ms + HORIZON_MARGIN_MS
     quiet_before = await _page_quiet(driver, horizon)
+    changes = driver.screen_changes()
     previous = await driver.screenshot()
     shots = 1
     stable_since = time.monotonic()
     while True:
         quiet_now = await _wait_quiet(driver, horizon, QUIET_INTERVAL_S if quiet_before else 0.0, SETTLE_INTERVAL_S)
+        if quiet_before and quiet_now and changes is not None and driver.screen_changes() == changes:
+            # Quiet before the screenshot and after it, and no DOM change or animation frame
+            # in between: a second screenshot would show the same pixels.
+            waited = (time.monotonic() - t0) * 1000
+            return previous, SettleResult(settled=True, waited_ms=round(waited, 1), screenshots=shots)
         current = await driver.screenshot()
         shots += 1
         now = time.monotonic()
@@ -67,7 +75,7 @@ async def settle_screen(driver: Driver, timeout_ms: float, quiet_ms: float = QUI
             return current, SettleResult(settled=True, waited_ms=round(waited, 1), screenshots=shots)
         if waited >= timeout_ms:
             return current, SettleResult(settled=False, waited_ms=round(waited, 1), screenshots=shots)
-        previous, quiet_before = current, quiet_now
+        previous, quiet_before, changes = current, quiet_now, driver.screen_changes()
 
 
 async def _page_quiet(driver: Driver, horizon_ms: float) -> bool:
