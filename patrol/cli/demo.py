@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 
-def add_parser(sub: Any) -> None:  # argparse's private _SubParsersAction
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="the bundled demo bank")
     demo_sub = p.add_subparsers(dest="demo_command", metavar="SUBCOMMAND")
     demo_sub.required = True

@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Config
@@ -45,7 +44,7 @@ class Item:
         return "missing" if self.required else "optional"
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="say what is installed and reachable (browser, OCR, fonts, Appium, state, receivers)")
     p.set_defaults(func=cmd)
 
@@ -354,7 +353,7 @@ def receivers(config: Config) -> list[Item]:
     return items
 
 
-def resolve(host: str, lookup: Callable[..., Any] = socket.getaddrinfo) -> str | None:
+def resolve(host: str, lookup: Callable[[str, None], object] = socket.getaddrinfo) -> str | None:
     """None when ``host`` resolves, else why not (bounded: a dead DNS server must not hang the doctor)."""
     if not host:
         return "no host in the URL"

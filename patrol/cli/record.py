@@ -3,11 +3,10 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "record", help="use the app in a browser window; what you do is written as a journey",
         description="Open URL in a Chromium window and record clicks, typing, choices, keys (Enter, Tab, Escape) "

@@ -4,7 +4,6 @@ import argparse
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
 from ..config import Config
 from ..core.vocabulary import Target
@@ -15,7 +14,7 @@ from ..secrets import MissingVariable, interpolate
 NEEDS_APPIUM = "needs an Appium server (set appium.url or PATROL_APPIUM_URL)"
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run journeys and write a report")
     p.add_argument("paths", nargs="*", metavar="PATH|DIR", help="journey files or folders (default: journeys/)")
     p.add_argument("--tag", action="append", default=[], metavar="T", help="only journeys with this tag (repeatable: any of)")

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.capabilities import profile_for
 from ..core.vocabulary import Target
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..journey.model import Journey
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="check patrol.yaml and journey files; print every problem as file:line:column: field: message")
     p.add_argument("paths", nargs="*", metavar="PATH", help="journey files or folders (default: the journeys folder)")
     p.set_defaults(func=cmd)
