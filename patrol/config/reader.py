@@ -11,16 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeGuard, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import yamlpos
 from ..core.text import suggest, type_name
 from ..durations import DurationError, parse_ms
 from ..errors import Problem
+from ..yamlpos import Path
 
 T = TypeVar("T")
-Path = tuple[Any, ...]
 
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 
@@ -42,16 +42,16 @@ class Reader:
         line, col = self.located.pos(path, key=key) if self.located else (1, 1)
         self.problems.append(Problem(self.file, line, col, ".".join(map(str, path)) or "(file)", message))
 
-    def fields(self, value: Any, path: Path, keys: Mapping[str, str], *, expected: str) -> Fields:
+    def fields(self, value: object, path: Path, keys: Mapping[str, str], *, expected: str) -> Fields:
         """The mapping at ``path`` (None: empty); unknown keys are problems with a suggestion."""
         if value is None:
             return Fields(self, path, {})
         if not isinstance(value, dict):
             self.error(path, f"expected {expected}, got {type_name(value)}")
             return Fields(self, path, {})
-        known: dict[str, Any] = {}
+        known: dict[str, object] = {}
         for k, v in value.items():
-            if k in keys:
+            if isinstance(k, str) and k in keys:
                 known[k] = v
             else:
                 self.error(path + (k,), f"unknown key '{k}'{suggest(k, keys)}; allowed: {', '.join(keys)}", key=True)
@@ -64,7 +64,7 @@ class Fields:
 
     reader: Reader
     path: Path
-    raw: dict[str, Any]
+    raw: dict[str, object]
 
     def __contains__(self, key: str) -> bool:
         return key in self.raw
@@ -169,7 +169,8 @@ class Fields:
         return str(name)
 
 
-def valid_zone(name: object) -> bool:
+def valid_zone(name: object) -> TypeGuard[str]:
+    """An IANA time zone name this machine knows."""
     if not isinstance(name, str) or not name.strip():
         return False
     try:

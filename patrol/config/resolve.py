@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol, overload
 
 from ..errors import ConfigError
 from ..secrets import MissingVariable, interpolate
+from ..yamlpos import Path
 
 URL_SCHEMES = ("http://", "https://")
 
@@ -16,7 +17,7 @@ class PositionedConfig(Protocol):
     """What resolving needs of the loaded ``patrol.config.Config`` (which imports this
     module's users while it loads): an error positioned at a path in patrol.yaml."""
 
-    def problem(self, path: tuple[Any, ...], message: str, key: bool = False) -> ConfigError: ...
+    def problem(self, path: Path, message: str, key: bool = False) -> ConfigError: ...
 
 
 class UrlProblem(ValueError):
@@ -37,7 +38,7 @@ def expand_url(value: object, show: Callable[[str], str] = str) -> str:
     return url
 
 
-def resolve_url(config: PositionedConfig, path: tuple[Any, ...], value: object, show: Callable[[str], str] = str) -> str:
+def resolve_url(config: PositionedConfig, path: Path, value: object, show: Callable[[str], str] = str) -> str:
     """A URL in patrol.yaml at ``path``, resolved; a problem is a ``ConfigError`` there."""
     try:
         return expand_url(value, show)
@@ -45,7 +46,11 @@ def resolve_url(config: PositionedConfig, path: tuple[Any, ...], value: object, 
         raise config.problem(path, str(e)) from None
 
 
-def resolve_tree(config: PositionedConfig, path: tuple[Any, ...], value: Any) -> Any:
+@overload
+def resolve_tree(config: PositionedConfig, path: Path, value: dict[str, object]) -> dict[str, object]: ...
+@overload
+def resolve_tree(config: PositionedConfig, path: Path, value: object) -> object: ...
+def resolve_tree(config: PositionedConfig, path: Path, value: object) -> object:
     """Every string in a mapping/list tree resolved (e.g. capabilities); a missing
     variable is a ``ConfigError`` at the string's own position."""
     if isinstance(value, str):

@@ -29,15 +29,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..core.text import suggest, type_name
 from ..durations import DurationError, parse_ms
+from ..yamlpos import Path
 from .reader import Reader, valid_zone
 from .resolve import UrlProblem, expand_url
 from .retention import cron_problem
@@ -62,7 +63,6 @@ SELECTION_KEYS = {
     "base_url": "run the journeys against this base URL",
 }
 MIN_INTERVAL_S = 1.0
-Path = tuple[Any, ...]
 
 
 class SpecProblem(Exception):
@@ -153,14 +153,14 @@ def local_zone_name() -> str:
 
 
 # -- parsing ----------------------------------------------------------------------------
-def _duration_s(value: Any, path: Path) -> float:
+def _duration_s(value: object, path: Path) -> float:
     try:
         return parse_ms(value) / 1000
     except DurationError as e:
         raise SpecProblem(path, str(e)) from None
 
 
-def _strings(value: Any, path: Path) -> tuple[str, ...]:
+def _strings(value: object, path: Path) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -168,7 +168,7 @@ def _strings(value: Any, path: Path) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-def _hours(value: Any, path: Path) -> tuple[tuple[int, int], ...]:
+def _hours(value: object, path: Path) -> tuple[tuple[int, int], ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
         raise SpecProblem(path, "expected a time window like '08:00-20:00', or a list of them")
@@ -185,7 +185,7 @@ def _hours(value: Any, path: Path) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _days(value: Any, path: Path) -> tuple[int, ...]:
+def _days(value: object, path: Path) -> tuple[int, ...]:
     shortcuts = {"weekdays": "mon-fri", "weekends": "sat-sun", "daily": "mon-sun", "everyday": "mon-sun"}
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
@@ -211,11 +211,11 @@ def _days(value: Any, path: Path) -> tuple[int, ...]:
     return tuple(sorted(days))
 
 
-def _as_mapping(raw: Any, path: Path, selection: bool) -> tuple[dict[str, Any], Callable[[str], Path]]:
+def _as_mapping(raw: object, path: Path, selection: bool) -> tuple[Mapping[object, object], Callable[[str], Path]]:
     """The schedule as a mapping, and where each of its keys stands in the file."""
     if isinstance(raw, str) and not selection:
         text = raw.strip()
-        as_map = {"every": text} if re.match(r"^\d+(\.\d+)?\s*(ms|s|m|h|d)$", text) else {"cron": text}
+        as_map: dict[object, object] = {"every": text} if re.match(r"^\d+(\.\d+)?\s*(ms|s|m|h|d)$", text) else {"cron": text}
         return as_map, lambda k: path  # the string itself is what is wrong
     if isinstance(raw, dict):
         return raw, lambda k: path + (k,)
@@ -223,15 +223,16 @@ def _as_mapping(raw: Any, path: Path, selection: bool) -> tuple[dict[str, Any], 
     raise SpecProblem(path, f"expected {hint}, got {type_name(raw)}")
 
 
-def _timing(raw: dict[str, Any], keypath: Callable[[str], Path]) -> tuple[str, str | None, float | None]:
+def _timing(raw: Mapping[object, object], keypath: Callable[[str], Path]) -> tuple[str, str | None, float | None]:
     """(time zone, cron, every seconds)."""
     tz_name = raw.get("timezone") or local_zone_name()
     if not valid_zone(tz_name):
         raise SpecProblem(keypath("timezone"), f"unknown time zone {tz_name!r}; use an IANA name such as Asia/Shanghai or UTC")
     if "cron" in raw:
-        if not isinstance(raw["cron"], str):
+        written = raw["cron"]
+        if not isinstance(written, str):
             raise SpecProblem(keypath("cron"), "expected a crontab expression in quotes, e.g. \"0 2 * * *\"")
-        cron = " ".join(raw["cron"].split())
+        cron = " ".join(written.split())
         problem = cron_problem(cron, tz_name)
         if problem:
             raise SpecProblem(keypath("cron"), f"not a crontab expression: {problem}")
@@ -242,7 +243,7 @@ def _timing(raw: dict[str, Any], keypath: Callable[[str], Path]) -> tuple[str, s
     return tz_name, None, every
 
 
-def _active(raw: dict[str, Any], keypath: Callable[[str], Path]) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...] | None]:
+def _active(raw: Mapping[object, object], keypath: Callable[[str], Path]) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...] | None]:
     if "active" not in raw:
         return (), None
     active = raw["active"]
@@ -253,7 +254,7 @@ def _active(raw: dict[str, Any], keypath: Callable[[str], Path]) -> tuple[tuple[
     return hours, days
 
 
-def _base_url(value: Any, path: Path, resolve: bool) -> str | None:
+def _base_url(value: object, path: Path, resolve: bool) -> str | None:
     if value is None:
         return None
     if not resolve and isinstance(value, str) and "${" in value:
@@ -264,7 +265,7 @@ def _base_url(value: Any, path: Path, resolve: bool) -> str | None:
         raise SpecProblem(path, str(e)) from None
 
 
-def parse_spec(raw: Any, path: Path, *, job_id: str, name: str, origin: str, selection: bool,
+def parse_spec(raw: object, path: Path, *, job_id: str, name: str, origin: str, selection: bool,
                resolve: bool = True) -> ScheduleSpec:
     """One schedule (a mapping, or in a journey file also a cron string or interval)."""
     mapping, keypath = _as_mapping(raw, path, selection)
@@ -296,7 +297,7 @@ def parse_spec(raw: Any, path: Path, *, job_id: str, name: str, origin: str, sel
     return spec
 
 
-def parse_schedules(r: Reader, raw: Any, origin: str) -> tuple[ScheduleSpec, ...]:
+def parse_schedules(r: Reader, raw: object, origin: str) -> tuple[ScheduleSpec, ...]:
     """Every schedule in patrol.yaml; one problem per bad schedule, all schedules checked."""
     if raw is None:
         return ()

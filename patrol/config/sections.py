@@ -7,10 +7,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 from ..core.text import suggest
 from ..core.urls import mask_url
+from ..yamlpos import Path
 from .reader import Fields, Reader, has_variable
 from .web import PAGE_KEYS, PageSettings, parse_page
 
@@ -93,7 +93,7 @@ class StateConfig:
 @dataclass(frozen=True)
 class AppiumDevice:
     url: str | None = None  # as written: ${...} is resolved by the driver
-    capabilities: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    capabilities: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     description: str | None = None
 
 
@@ -124,7 +124,7 @@ BROWSER_KEYS = {"connect": "ws:// URL of a Playwright browser server (python -m 
 _SERVER_SIDE = {"executable": "--chromium PATH", "args": "--arg=ARG"}
 
 
-def parse_browser(r: Reader, raw: Any) -> BrowserConfig:
+def parse_browser(r: Reader, raw: object) -> BrowserConfig:
     f = r.fields(raw, ("browser",), BROWSER_KEYS, expected="a mapping with " + ", ".join(BROWSER_KEYS))
     page = parse_page(r, {k: v for k, v in f.raw.items() if k in PAGE_KEYS}, ("browser",), keys=BROWSER_KEYS)
     connect = _connect(f)
@@ -150,7 +150,7 @@ def _connect(f: Fields) -> str | None:
     return value
 
 
-def parse_budgets(r: Reader, raw: Any) -> BudgetDefaults:
+def parse_budgets(r: Reader, raw: object) -> BudgetDefaults:
     f = r.fields(raw, ("budgets",), {"step": "stall budget per step", "timeout": "hard limit per action",
                                      "journey": "time limit of the whole journey (default 10m)"},
                  expected="a mapping with step, timeout, journey")
@@ -161,7 +161,7 @@ def parse_budgets(r: Reader, raw: Any) -> BudgetDefaults:
     return BudgetDefaults(step, timeout, f.duration_ms("journey", None, minimum_ms=1))
 
 
-def parse_forbidden_text(r: Reader, raw: Any) -> ForbiddenTextConfig:
+def parse_forbidden_text(r: Reader, raw: object) -> ForbiddenTextConfig:
     if isinstance(raw, list):  # a plain list adds to the defaults
         raw = {"add": raw}
     f = r.fields(raw, ("forbidden_text",), {"add": "more forbidden text", "allow": "default entries to switch off"},
@@ -169,19 +169,19 @@ def parse_forbidden_text(r: Reader, raw: Any) -> ForbiddenTextConfig:
     return ForbiddenTextConfig(f.strings("add"), f.strings("allow"))
 
 
-def parse_detectors(r: Reader, raw: Any) -> DetectorsConfig:
+def parse_detectors(r: Reader, raw: object) -> DetectorsConfig:
     f = r.fields(raw, ("detectors",), {k: "true/false" for k in DETECTORS},
                  expected="a mapping like {blank_screen: false}")
     return DetectorsConfig(*(f.boolean(k, True) for k in DETECTORS))
 
 
-def parse_text_layout(r: Reader, raw: Any) -> TextLayoutConfig:
+def parse_text_layout(r: Reader, raw: object) -> TextLayoutConfig:
     f = r.fields(raw, ("text_layout",), {"ignore": "selectors whose text is never judged"},
                  expected="a mapping like {ignore: [\".ticker\"]}")
     return TextLayoutConfig(f.strings("ignore"))
 
 
-def parse_ocr(r: Reader, raw: Any) -> OcrConfig:
+def parse_ocr(r: Reader, raw: object) -> OcrConfig:
     f = r.fields(raw, ("ocr",), {
         "engine": "who reads the screen: tesseract (default), rapidocr, or both (Tesseract, and RapidOCR "
                   "where Tesseract did not find the words)",
@@ -201,14 +201,14 @@ def parse_ocr(r: Reader, raw: Any) -> OcrConfig:
     return OcrConfig(lang, cache, engine)
 
 
-def parse_visual(r: Reader, raw: Any) -> VisualConfig:
+def parse_visual(r: Reader, raw: object) -> VisualConfig:
     f = r.fields(raw, ("visual",), {"baselines": "baseline folder", "settle_timeout": "longest wait for a still screen"},
                  expected="a mapping with baselines, settle_timeout")
     return VisualConfig(f.string("baselines", VisualConfig.baselines),
                         f.duration_ms("settle_timeout", VisualConfig.settle_timeout_ms, maximum_ms=600_000))
 
 
-def parse_state(r: Reader, raw: Any) -> StateConfig:
+def parse_state(r: Reader, raw: object) -> StateConfig:
     if raw is False:
         return StateConfig(enabled=False)
     f = r.fields(raw, ("state",), {"url": "SQLAlchemy database URL", "enabled": "true/false"},
@@ -220,7 +220,7 @@ def parse_state(r: Reader, raw: Any) -> StateConfig:
     return StateConfig(url, f.boolean("enabled", True))
 
 
-def parse_public_url(r: Reader, raw: Any) -> str | None:
+def parse_public_url(r: Reader, raw: object) -> str | None:
     if raw is None:
         return None
     if not isinstance(raw, str) or not _URL.match(raw):
@@ -230,7 +230,7 @@ def parse_public_url(r: Reader, raw: Any) -> str | None:
     return raw.rstrip("/")
 
 
-def parse_console_url(r: Reader, raw: Any) -> str | None:
+def parse_console_url(r: Reader, raw: object) -> str | None:
     if raw is None:
         return None
     if not isinstance(raw, str) or not _URL.match(raw):
@@ -262,7 +262,7 @@ def console_url_of(public_url: str | None) -> str | None:
     return public_url.console if isinstance(public_url, PublicUrl) else None
 
 
-def parse_appium(r: Reader, raw: Any) -> AppiumConfig:
+def parse_appium(r: Reader, raw: object) -> AppiumConfig:
     keys = {"url": "the Appium server (PATROL_APPIUM_URL wins)",
             "session_timeout": "how long creating a session may take (default 5m)",
             "command_timeout": "how long one command may take before the device counts as lost (default 60s)",
@@ -299,7 +299,7 @@ APP_NETWORK_KEYS = {
 }
 
 
-def _app_network(r: Reader, raw: Any, at: tuple[Any, ...]) -> AppNetworkCapture:
+def _app_network(r: Reader, raw: object, at: Path) -> AppNetworkCapture:
     if raw is None:
         return AppNetworkCapture()
     f = r.fields(raw, at, APP_NETWORK_KEYS, expected="a mapping with " + ", ".join(APP_NETWORK_KEYS))
@@ -312,7 +312,7 @@ def _app_network(r: Reader, raw: Any, at: tuple[Any, ...]) -> AppNetworkCapture:
                              f.string("upstream_ca", None))
 
 
-def top_level_scalars(r: Reader, data: dict[str, Any]) -> tuple[int, str, str]:
+def top_level_scalars(r: Reader, data: Mapping[object, object]) -> tuple[int, str, str]:
     """(concurrency, journeys folder, reports folder); an empty value is the default."""
     f = Fields(r, (), {k: data[k] for k in ("concurrency", "journeys", "reports") if data.get(k) is not None})
     return f.integer("concurrency", 1, 1, 64), f.string("journeys", "journeys"), f.string("reports", "reports")
