@@ -8,12 +8,14 @@ import json
 import re
 import shutil
 import sys
+from collections.abc import Mapping, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 from ..core.capabilities import is_browser_session as is_browser_session  # one rule, shared with validate
 from ..core.evidence import BadDocument, FailedRequest, PageError
+from ..core.jsontypes import json_number
 from ..core.net import free_port
 from ..core.text import first_line as _first_line
 from ..secrets import MASK, MASKER
@@ -47,29 +49,50 @@ def prefixed(name: str) -> str:
     return name if ":" in name or name in W3C_CAPS else f"appium:{name}"
 
 
-def normalise(caps: dict[str, Any]) -> dict[str, Any]:
+# Appium capabilities as a journey or patrol.yaml gives them (any YAML value under a name).
+Capabilities: TypeAlias = dict[str, object]
+
+
+def normalise(caps: Mapping[str, object]) -> Capabilities:
     """``{app: x}`` -> ``{appium:app: x}``; W3C and vendor-prefixed keys stay."""
     return {prefixed(k): v for k, v in caps.items()}
 
 
-def merge(*layers: dict[str, Any]) -> dict[str, Any]:
+def merge(*layers: Mapping[str, object]) -> Capabilities:
     """Later layers win; vendor option mappings (``goog:chromeOptions``, ``bstack:options``)
     are merged one level deep rather than replaced."""
-    out: dict[str, Any] = {}
+    out: Capabilities = {}
     for layer in layers:
         for key, value in normalise(layer or {}).items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = {**out[key], **value}
+            before = out.get(key)
+            if isinstance(value, dict) and isinstance(before, dict):
+                out[key] = {**before, **value}
             else:
                 out[key] = value
     return out
 
 
-def cap(caps: dict[str, Any], name: str, default: Any = None) -> Any:
+def cap(caps: Mapping[str, object], name: str, default: object = None) -> object:
     return caps.get(prefixed(name), default)
 
 
-def is_chromium_driver(caps: dict[str, Any]) -> bool:
+def cap_text(caps: Mapping[str, object], name: str) -> str | None:
+    """A capability that names something (``appPackage``, ``bundleId``): its text, None when unset."""
+    value = cap(caps, name)
+    return None if value is None else str(value)
+
+
+def mapping(value: object) -> dict[str, object]:
+    """A capability's nested options (``goog:chromeOptions``...) to read or extend: {} when it is not a mapping."""
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def text_list(value: object) -> list[str]:
+    """A capability's list of words (``args``): each as text; [] when it is not a list."""
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+
+
+def is_chromium_driver(caps: Mapping[str, object]) -> bool:
     return str(cap(caps, "automationName", "")).lower() == "chromium"
 
 
@@ -84,8 +107,8 @@ def find_chromedriver() -> str | None:
     return shutil.which("chromedriver")
 
 
-def chromium_defaults(caps: dict[str, Any], device: Device | None, *, headed: bool, chromium: str | None,
-                      chromedriver: str | None) -> dict[str, Any]:
+def chromium_defaults(caps: Mapping[str, object], device: Device | None, *, headed: bool, chromium: str | None,
+                      chromedriver: str | None) -> Capabilities:
     """What the chromium driver needs to drive this machine's Chromium as a phone
     without downloading anything; the journey's own values win."""
     out = dict(caps)
@@ -97,15 +120,15 @@ def chromium_defaults(caps: dict[str, Any], device: Device | None, *, headed: bo
     # chromedriver would kill the first's.
     out.setdefault("appium:chromedriverPort", free_port())
     out.setdefault("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    options = dict(out.get("goog:chromeOptions") or {})
+    options = mapping(out.get("goog:chromeOptions"))
     if chromium:
         options.setdefault("binary", chromium)
     args = [a for a in CHROMIUM_ARGS if not (headed and a.startswith("--headless"))]
-    own = [str(a) for a in options.get("args") or []]
+    own = text_list(options.get("args"))
     own_flags = {a.split("=", 1)[0] for a in own}
     options["args"] = [a for a in args if a.split("=", 1)[0] not in own_flags] + own
     if "mobileEmulation" not in options and device is not None:
-        emulation: dict[str, Any] = {
+        emulation: dict[str, object] = {
             "deviceMetrics": {"width": device.width, "height": device.height, "pixelRatio": device.scale,
                               "mobile": bool(device.mobile), "touch": bool(device.mobile)},
         }
@@ -119,7 +142,7 @@ def chromium_defaults(caps: dict[str, Any], device: Device | None, *, headed: bo
 
 
 # -- masking ----------------------------------------------------------------------------
-def mask_caps(obj: Any, key: str = "") -> Any:
+def mask_caps(obj: object, key: str = "") -> object:
     """Capabilities as they may be shown: secrets masked (by value and by key name)."""
     if isinstance(obj, dict):
         return {k: mask_caps(v, k) for k, v in obj.items()}
@@ -147,7 +170,7 @@ def mask_url(url: str) -> str:
     return MASKER.mask(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
 
 
-def caps_text(caps: dict[str, Any]) -> str:
+def caps_text(caps: Mapping[str, object]) -> str:
     return json.dumps(mask_caps(caps), ensure_ascii=False, sort_keys=True)
 
 
@@ -248,37 +271,36 @@ class ChromeLogReader:
     def __init__(self) -> None:
         self._requests: dict[str, tuple[str, str]] = {}  # requestId -> (url, method)
 
-    def performance(self, entries: list[dict[str, Any]], events: DriverEvents) -> None:
+    def performance(self, entries: Sequence[Mapping[str, object]], events: DriverEvents) -> None:
         for entry in entries:
-            try:
-                message = json.loads(entry["message"])["message"]
-            except (KeyError, TypeError, ValueError):
+            message = _devtools_message(entry)
+            if message is None:
                 continue
-            method, params = message.get("method"), message.get("params") or {}
+            method, params = message.get("method"), mapping(message.get("params"))
             if method == "Network.requestWillBeSent":
                 if len(self._requests) > 5000:
                     self._requests.clear()
-                req = params.get("request") or {}
-                self._requests[params.get("requestId", "")] = (req.get("url", ""), req.get("method", "GET"))
+                req = mapping(params.get("request"))
+                self._requests[_text(params, "requestId")] = (_text(req, "url"), _text(req, "method", "GET"))
             elif method == "Network.responseReceived":
-                rtype, response = params.get("type"), params.get("response") or {}
-                status = int(response.get("status") or 0)
-                url = response.get("url", "")
+                rtype, response = params.get("type"), mapping(params.get("response"))
+                status = int(json_number(response, "status") or 0)
+                url = _text(response, "url")
                 if rtype == "Document" and status >= 400:
                     events.bad_documents.append(BadDocument(url, status))
                 elif rtype in _CALLS and status >= 500:
-                    method_ = self._requests.get(params.get("requestId", ""), (url, "GET"))[1]
+                    method_ = self._requests.get(_text(params, "requestId"), (url, "GET"))[1]
                     events.failed_requests.append(FailedRequest(url, method_, status, f"HTTP {status}"))
             elif method == "Network.loadingFailed":
-                error = params.get("errorText") or ""
+                error = _text(params, "errorText")
                 if params.get("canceled") or any(b in error for b in BENIGN_FAILURES):
                     continue
                 if params.get("type") in (*_CALLS, "Document"):
-                    url, method_ = self._requests.get(params.get("requestId", ""), ("", "GET"))
+                    url, method_ = self._requests.get(_text(params, "requestId"), ("", "GET"))
                     events.failed_requests.append(FailedRequest(url, method_, None, error))
 
     @staticmethod
-    def browser(entries: list[dict[str, Any]], events: DriverEvents, url: str) -> None:
+    def browser(entries: Sequence[Mapping[str, object]], events: DriverEvents, url: str) -> None:
         for entry in entries:
             if entry.get("level") != "SEVERE" or entry.get("source") != "javascript":
                 continue
@@ -286,6 +308,25 @@ class ChromeLogReader:
             # "http://host/app.js 12:5 Uncaught TypeError: ..." -> the error itself
             m = re.search(r"\bUncaught\b.*", message)
             events.page_errors.append(PageError(m.group(0) if m else message, url))
+
+
+def _devtools_message(entry: Mapping[str, object]) -> dict[str, object] | None:
+    """The DevTools event a performance log entry carries (its ``message`` is JSON text); None when it is not one."""
+    raw = entry.get("message")
+    if not isinstance(raw, (str, bytes)):
+        return None
+    try:
+        outer = json.loads(raw)
+    except ValueError:
+        return None
+    inner = outer.get("message") if isinstance(outer, dict) else None
+    return mapping(inner) if isinstance(inner, dict) else None
+
+
+def _text(obj: Mapping[str, object], key: str, default: str = "") -> str:
+    """The text under ``key`` of a DevTools event; ``default`` when missing or not text."""
+    value = obj.get(key, default)
+    return value if isinstance(value, str) else default
 
 
 # -- words for errors and queries -----------------------------------------------------------

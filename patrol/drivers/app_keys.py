@@ -16,13 +16,13 @@ writes capabilities (a session that could not be created echoes them, masked).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ..core.text import type_name
 from ..journey.loader import journey_key
-from ..journey.parsing import INVALID, ParseContext
-from ._appium_support import is_browser_session, prefixed
+from ..journey.parsing import INVALID, Invalid, ParseContext, YamlPath
+from ._appium_support import Capabilities, is_browser_session, prefixed
 
 CAPABILITIES_SCHEMA = {
     "type": "object",
@@ -50,12 +50,12 @@ DEVICE_SCHEMA = {"type": "string", "minLength": 1, "description": "a device entr
 
 @journey_key("capabilities", "Appium capabilities of an app journey (platformName, appium:automationName, appium:app...)",
              CAPABILITIES_SCHEMA)
-def _capabilities(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _capabilities(value: object, path: YamlPath, ctx: ParseContext) -> Capabilities | Invalid:
     if ctx.target != "app":
         return ctx.error(path, "capabilities are for app journeys: add 'target: app'", key=True)
     if not isinstance(value, dict):
         return ctx.error(path, f"expected a mapping of Appium capabilities, got {type_name(value)}")
-    caps: dict[str, Any] = {}
+    caps: Capabilities = {}
     given: dict[str, str] = {}
     ok = True
     for key, v in value.items():
@@ -94,17 +94,17 @@ def _capabilities(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
 
 
 @journey_key("appium_device", "a device entry of patrol.yaml appium.devices (server URL + capabilities)", DEVICE_SCHEMA)
-def _appium_device(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _appium_device(value: object, path: YamlPath, ctx: ParseContext) -> str | Invalid:
     if ctx.target != "app":
         return ctx.error(path, "appium_device is for app journeys: add 'target: app'", key=True)
     return ctx.string(value, path)
 
 
-def _refuse_css(raw: dict[str, Any], ctx: ParseContext) -> bool:
+def _refuse_css(raw: Mapping[str, object], ctx: ParseContext) -> bool:
     """CSS selectors need web content (a browser session, e.g. the chromium driver)."""
     ok = True
 
-    def walk(node: Any, path: tuple[Any, ...]) -> None:
+    def walk(node: object, path: YamlPath) -> None:
         nonlocal ok
         if isinstance(node, dict):
             if len(node) == 1 and "css" in node:

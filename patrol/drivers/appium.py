@@ -38,7 +38,8 @@ import functools
 import os
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import httpx
 from selenium.common.exceptions import NoSuchElementException, TimeoutException, WebDriverException
@@ -55,12 +56,15 @@ from . import _appium_support as sup
 from .app_network import AppCapture
 from .app_watcher import Watcher
 from .appium_native import AndroidStrategy, IOSStrategy, NativeStrategy
-from .appium_session import POLL_S, AppiumSession, off_loop
+from .appium_session import POLL_S, AppiumSession, off_loop, returned_capabilities
 from .appium_web import WebStrategy
 from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
 from .chromium import find_chromium
 
 if TYPE_CHECKING:
+    from appium.webdriver.webdriver import WebDriver
+    from appium.webdriver.webelement import WebElement
+
     from ..config import Config
     from ..config.sections import AppiumDevice
     from ..core.tracecontext import TraceContext
@@ -74,13 +78,21 @@ T = TypeVar("T")
 SCREEN_LOCATORS = ("text", "point")
 
 
+@dataclass(frozen=True)
+class DeviceEntry:
+    """A patrol.yaml ``appium.devices`` entry, its ``${...}`` resolved."""
+
+    url: str | None  # another server, grid or device cloud; None: the engine's
+    capabilities: sup.Capabilities
+
+
 class AppiumEngine(Engine):
     """The connection settings for a run; sessions are made per journey."""
 
     name = "appium"
 
     def __init__(self, url: str = DEFAULT_URL, url_source: str = "default",
-                 devices: dict[str, dict[str, Any]] | None = None, session_timeout_ms: float = 300_000,
+                 devices: dict[str, DeviceEntry] | None = None, session_timeout_ms: float = 300_000,
                  command_timeout_ms: float = 60_000, headed: bool = False) -> None:
         self.url = url.rstrip("/")
         self.url_source = url_source
@@ -123,12 +135,12 @@ class AppiumEngine(Engine):
         return True
 
     # -- sessions -------------------------------------------------------------------------
-    def session_plan(self, journey: Journey) -> tuple[str, str, dict[str, Any]]:
+    def session_plan(self, journey: Journey) -> tuple[str, str, sup.Capabilities]:
         """(server URL, where the URL came from, capabilities to send) for a journey."""
         opts = journey.options
         device_name = journey.text_option("appium_device")
         url, source = self.url, self.url_source
-        layers: list[dict[str, Any]] = []
+        layers: list[Mapping[str, object]] = []
         if device_name:
             device = self.devices.get(device_name)
             if device is None:
@@ -136,9 +148,9 @@ class AppiumEngine(Engine):
                 raise SessionNotCreated(
                     f"the journey names appium_device '{device_name}' but patrol.yaml appium.devices has no such "
                     f"entry (known: {known})")
-            if device.get("url"):
-                url, source = device["url"], f"patrol.yaml appium.devices.{device_name}.url"
-            layers.append(device.get("capabilities") or {})
+            if device.url:
+                url, source = device.url, f"patrol.yaml appium.devices.{device_name}.url"
+            layers.append(device.capabilities)
         if "capabilities" not in opts and not device_name:
             raise SessionNotCreated(
                 "an app journey needs 'capabilities:' (platformName, appium:automationName, appium:app...) "
@@ -195,7 +207,7 @@ class AppiumEngine(Engine):
             raise
         return driver
 
-    def _create_session(self, url: str, source: str, caps: dict[str, Any]) -> Any:
+    def _create_session(self, url: str, source: str, caps: sup.Capabilities) -> WebDriver:
         # the Appium client takes ~300 ms to import: loaded with the first session, not with the engine
         from appium import webdriver
         from appium.options.common import AppiumOptions
@@ -219,19 +231,20 @@ class AppiumEngine(Engine):
             ) from None
 
 
-def strategy_for(session: Any, caps: dict[str, Any], *, server_url: str, command_timeout_s: float) -> AppiumSession:
+def strategy_for(session: WebDriver, caps: sup.Capabilities, *, server_url: str,
+                 command_timeout_s: float) -> AppiumSession:
     """The one decision between a browser and a native app (and which native platform)."""
     if sup.is_browser_session(caps):
         return WebStrategy(session, caps, server_url=server_url, command_timeout_s=command_timeout_s)
-    returned = dict(getattr(session, "capabilities", None) or {})
+    returned = returned_capabilities(session)
     platform = str(returned.get("platformName") or caps.get("platformName") or "").lower()
     cls = {"android": AndroidStrategy, "ios": IOSStrategy}.get(platform, NativeStrategy)
     return cls(session, caps, server_url=server_url, command_timeout_s=command_timeout_s)
 
 
 def answers_alerts(
-    action: Callable[Concatenate[AppiumDriver, P], Coroutine[Any, Any, T]],
-) -> Callable[Concatenate[AppiumDriver, P], Coroutine[Any, Any, T]]:
+    action: Callable[Concatenate[AppiumDriver, P], Coroutine[object, None, T]],
+) -> Callable[Concatenate[AppiumDriver, P], Coroutine[object, None, T]]:
     """An action of a journey that armed a ``dialog:``: an alert open before it is
     answered first (it would block the action), one it opened is answered after it."""
 
@@ -251,7 +264,7 @@ class AppiumDriver(Driver):
 
     platform = Target.APP
 
-    def __init__(self, engine: AppiumEngine, session: Any, caps: dict[str, Any], journey: Journey, url: str,
+    def __init__(self, engine: AppiumEngine, session: WebDriver, caps: sup.Capabilities, journey: Journey, url: str,
                  capture: AppCapture | None = None) -> None:
         self.engine = engine
         self.session = session
@@ -394,7 +407,7 @@ class AppiumDriver(Driver):
             await asyncio.sleep(POLL_S)
         else:
             return
-        evidence: dict[str, Any] = {"locator": locator.describe(), "state": state, "waited_ms": timeout_ms}
+        evidence: dict[str, object] = {"locator": locator.describe(), "state": state, "waited_ms": timeout_ms}
         if watch.stalled:
             raise ActionFailed(
                 f"the screen stayed frozen for {watch.seconds:.1f}s while waiting for {locator.describe()} to be "
@@ -463,25 +476,26 @@ class AppiumDriver(Driver):
 
     # Element assertions and ``store:`` read the UI tree: an element's text (a native
     # label's text, a web element's visible text), an attribute, a field's value.
-    async def _displayed(self, locator: Locator) -> list[Any]:
+    async def _displayed(self, locator: Locator) -> list[WebElement]:
         self._element_locator(locator)
         await self.answer_open_alert()
         return [el for el in (await self.s.elements(locator))[:50] if await self.s.displayed(el)]
 
     async def texts_of(self, locator: Locator) -> list[str]:
-        return [str(await self.s.quiet("read text", lambda e=el: e.text, default="") or "")
+        return [str(await self.s.quiet("read text", _text_of, el, default="") or "")
                 for el in await self._displayed(locator)]
 
     async def attributes_of(self, locator: Locator, name: str) -> list[str | None]:
-        values = [await self.s.quiet(f"read {name}", el.get_attribute, name) for el in await self._displayed(locator)]
+        values = [await self.s.quiet(f"read {name}", el.get_attribute, name, default=None)
+                  for el in await self._displayed(locator)]
         return [None if v is None else str(v) for v in values]
 
     async def values_of(self, locator: Locator) -> list[str]:
         # A native text field's value is its text; a web field's is its "value" property.
         out = []
         for el in await self._displayed(locator):
-            value = await self.s.quiet("read value", el.get_attribute, "value")
-            out.append(str(value) if value is not None else str(await self.s.quiet("read text", lambda e=el: e.text, default="") or ""))
+            value = await self.s.quiet("read value", el.get_attribute, "value", default=None)
+            out.append(str(value) if value is not None else str(await self.s.quiet("read text", _text_of, el, default="") or ""))
         return out
 
     async def answers(self) -> bool | None:
@@ -515,7 +529,7 @@ class AppiumDriver(Driver):
                 boxes += await self.s.boxes(els)
         return boxes
 
-    async def environment(self) -> dict[str, Any]:
+    async def environment(self) -> dict[str, object]:
         return await self.s.environment()
 
     async def text_boxes(self, text: str) -> list[Box]:
@@ -532,10 +546,10 @@ class AppiumDriver(Driver):
         from the UI tree)."""
         return await self.s.screen_layout()
 
-    async def broken_images(self) -> list[dict[str, Any]]:
+    async def broken_images(self) -> list[dict[str, object]]:
         return await self.s.broken_images()
 
-    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
+    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, object]] | None:
         return await self.s.text_layout(ignore)
 
     async def prepare_for_screenshot(self) -> None:
@@ -561,14 +575,17 @@ class AppiumDriver(Driver):
         return events
 
 
+def _text_of(el: WebElement) -> str:
+    """An element's text (a native label's, a web element's visible text): one client call."""
+    return el.text
+
+
 # -- configuration helpers ----------------------------------------------------------------
-def _config_devices(config: Config, raw: Mapping[str, AppiumDevice]) -> dict[str, dict[str, Any]]:
-    devices: dict[str, dict[str, Any]] = {}
+def _config_devices(config: Config, raw: Mapping[str, AppiumDevice]) -> dict[str, DeviceEntry]:
+    devices: dict[str, DeviceEntry] = {}
     for name, entry in raw.items():  # patrol.yaml appium.devices, checked at load
         path = ("appium", "devices", name)
-        device: dict[str, Any] = {}
-        if entry.url is not None:
-            device["url"] = resolve_url(config, path + ("url",), entry.url, sup.mask_url).rstrip("/")
-        device["capabilities"] = sup.normalise(resolve_tree(config, path + ("capabilities",), dict(entry.capabilities)))
-        devices[str(name)] = device
+        url = None if entry.url is None else resolve_url(config, path + ("url",), entry.url, sup.mask_url).rstrip("/")
+        caps = sup.mapping(resolve_tree(config, path + ("capabilities",), dict(entry.capabilities)))
+        devices[str(name)] = DeviceEntry(url, sup.normalise(caps))
     return devices

@@ -8,7 +8,7 @@ app (``app_watcher.AppStateWatch``); other platforms cannot, and are not watched
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from selenium.common.exceptions import WebDriverException
 
@@ -21,6 +21,10 @@ from . import _appium_support as sup
 from .app_watcher import ANDROID_SYSTEM_UI, IOS_SYSTEM_UI, AppStateWatch
 from .appium_session import AppiumSession
 from .base import DriverEvents
+
+if TYPE_CHECKING:
+    from appium.webdriver.webdriver import WebDriver
+    from appium.webdriver.webelement import WebElement
 
 NATIVE_BY = {
     "id": "id",
@@ -37,9 +41,10 @@ class NativeStrategy(AppiumSession):
     capabilities = APP_NATIVE.offers  # app control
     busy_xpath: ClassVar[str | None] = None
 
-    def __init__(self, session: Any, requested: dict[str, Any], *, server_url: str, command_timeout_s: float) -> None:
+    def __init__(self, session: WebDriver, requested: sup.Capabilities, *, server_url: str,
+                 command_timeout_s: float) -> None:
         super().__init__(session, requested, server_url=server_url, command_timeout_s=command_timeout_s)
-        self._env: dict[str, Any] | None = None
+        self._env: dict[str, object] | None = None
 
     def by(self, loc: Locator) -> tuple[str, str]:
         if loc.strategy in NATIVE_BY:
@@ -57,7 +62,7 @@ class NativeStrategy(AppiumSession):
     async def goto(self, url: str, timeout_ms: float) -> None:
         await self.call(f"open {url}", self.session.get, url, timeout_s=timeout_ms / 1000 + 10)
 
-    async def select(self, el: Any, by: str, choice: str, what: str, timeout_ms: float) -> None:
+    async def select(self, el: WebElement, by: str, choice: str, what: str, timeout_ms: float) -> None:
         tag = str(await self.call("element type", lambda: el.tag_name) or "")
         if "PickerWheel" in tag:  # iOS pickers take the value typed in
             await self.call(what, el.send_keys, choice)
@@ -72,11 +77,11 @@ class NativeStrategy(AppiumSession):
         size = await self.call("window size", self.session.get_window_size)
         return float(size["width"]), float(size["height"])
 
-    async def rect_in_view(self, el: Any) -> dict[str, float] | None:
-        rect: dict[str, float] | None = await self.quiet("element rect", lambda: el.rect)
+    async def rect_in_view(self, el: WebElement) -> dict[str, float] | None:
+        rect: dict[str, float] | None = await self.quiet("element rect", lambda: el.rect, default=None)
         return rect
 
-    async def scroll_marker(self) -> Any:
+    async def scroll_marker(self) -> object:
         return await self.shot()
 
     async def busy(self) -> bool:
@@ -87,7 +92,7 @@ class NativeStrategy(AppiumSession):
                 return True
         return False
 
-    async def boxes(self, els: list[Any]) -> list[Box]:
+    async def boxes(self, els: list[WebElement]) -> list[Box]:
         sx, sy = await self.scale_xy()
         out: list[Box] = []
         for el in els:
@@ -97,7 +102,7 @@ class NativeStrategy(AppiumSession):
                                int(round(r["width"] * sx)), int(round(r["height"] * sy))))
         return out
 
-    async def environment(self) -> dict[str, Any]:
+    async def environment(self) -> dict[str, object]:
         if self._env is None:
             sx, _sy = await self.scale_xy()
             w, h = await self.window()
@@ -158,7 +163,8 @@ class MobileStrategy(NativeStrategy):
 
     system_ui: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, session: Any, requested: dict[str, Any], *, server_url: str, command_timeout_s: float) -> None:
+    def __init__(self, session: WebDriver, requested: sup.Capabilities, *, server_url: str,
+                 command_timeout_s: float) -> None:
         super().__init__(session, requested, server_url=server_url, command_timeout_s=command_timeout_s)
         self.app_state = AppStateWatch(self.system_ui)
         self.probe_off = False
@@ -259,4 +265,4 @@ class IOSStrategy(MobileStrategy):
 
     async def foreground(self) -> str | None:
         info = await self.call("active app", self.session.execute_script, "mobile: activeAppInfo")
-        return str((info or {}).get("bundleId") or "") or None
+        return str(sup.mapping(info).get("bundleId") or "") or None

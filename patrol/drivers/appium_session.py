@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar, TypeVarTuple
 
 from selenium.common.exceptions import (
     InvalidSelectorException,
@@ -36,34 +36,53 @@ from ..secrets import MASKER
 from . import _appium_support as sup
 from .base import DriverEvents
 
+if TYPE_CHECKING:
+    from appium.webdriver.webdriver import WebDriver
+    from appium.webdriver.webelement import WebElement
+
 POLL_S = 0.25
 # (x, y, duration_ms) moves, "down", "up", ("pause", ms): one W3C pointer gesture.
 Move = tuple[float, float, float] | tuple[str, float] | str
+# One W3C action of a pointer or key source, as the WebDriver protocol writes it.
+W3CAction = dict[str, str | int]
+T = TypeVar("T")
+D = TypeVar("D")
+V = TypeVar("V")
+Ts = TypeVarTuple("Ts")
 
 
-def off_loop(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+def off_loop(fn: Callable[[*Ts], T], *args: *Ts) -> asyncio.Future[T]:
     """``fn`` in a thread of its own, as ``asyncio.to_thread`` would, but a daemon one:
     a call into a frozen app waits on Appium for minutes (its proxy to chromedriver,
     UiAutomator2's idle wait), and the process must not wait for it when it ends."""
     loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
+    future: asyncio.Future[T] = loop.create_future()
 
-    def settle(ok: bool, value: Any) -> None:
+    def give(value: T) -> None:
         if not future.done():
-            (future.set_result if ok else future.set_exception)(value)
+            future.set_result(value)
+
+    def fail(error: BaseException) -> None:
+        if not future.done():
+            future.set_exception(error)
 
     def run() -> None:
         try:
-            outcome = (True, fn(*args, **kwargs))
+            value = fn(*args)
         except BaseException as e:  # handed to the awaiting coroutine, as to_thread does
-            outcome = (False, e)
-        try:
-            loop.call_soon_threadsafe(settle, *outcome)
-        except RuntimeError:
-            pass  # the loop has closed: nobody waits for this answer any more
+            _hand_over(loop, fail, e)
+        else:
+            _hand_over(loop, give, value)
 
     threading.Thread(target=run, name="patrol-appium-call", daemon=True).start()
     return future
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop, settle: Callable[[V], None], outcome: V) -> None:
+    try:
+        loop.call_soon_threadsafe(settle, outcome)
+    except RuntimeError:
+        pass  # the loop has closed: nobody waits for this answer any more
 
 
 async def _nothing() -> None:
@@ -83,15 +102,16 @@ class AppiumSession(ABC):
     # element counts once it is visible; a page holds it all along, hidden or not.
     scroll_needs_visible: ClassVar[bool] = True
 
-    def __init__(self, session: Any, requested: dict[str, Any], *, server_url: str, command_timeout_s: float) -> None:
+    def __init__(self, session: WebDriver, requested: sup.Capabilities, *, server_url: str,
+                 command_timeout_s: float) -> None:
         self.session = session
         self.requested = requested
-        self.caps: dict[str, Any] = dict(getattr(session, "capabilities", None) or {})
+        self.caps = returned_capabilities(session)
         self.server_url = server_url
         self.command_timeout_s = command_timeout_s
         self.os = str(self.caps.get("platformName") or requested.get("platformName") or "").lower()
         self.automation = str(self.caps.get("automationName") or sup.cap(requested, "automationName") or "").lower()
-        self.app_id: str | None = sup.cap(requested, "appPackage") or sup.cap(requested, "bundleId")
+        self.app_id: str | None = sup.cap_text(requested, "appPackage") or sup.cap_text(requested, "bundleId")
         self.touch = True  # fingers on a phone; a browser on a desktop uses the mouse
         self.shot_size: tuple[int, int] | None = None
         # The watcher's breakpoint check while waiting (the driver sets it).
@@ -101,8 +121,7 @@ class AppiumSession(ABC):
         self.inflight: dict[object, float] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
-    async def call(self, what: str, fn: Callable[..., Any], *args: Any, timeout_s: float | None = None,
-                   **kwargs: Any) -> Any:
+    async def call(self, what: str, fn: Callable[[*Ts], T], *args: *Ts, timeout_s: float | None = None) -> T:
         """Run one client call off the event loop; the session or server going away is
         a RobotError, every other WebDriver error is returned to the caller as raised."""
         limit = timeout_s or self.command_timeout_s
@@ -112,7 +131,7 @@ class AppiumSession(ABC):
         if timeout_s is None:
             self.inflight[token] = time.monotonic()
         try:
-            return await asyncio.wait_for(off_loop(fn, *args, **kwargs), limit)
+            return await asyncio.wait_for(off_loop(fn, *args), limit)
         except TimeoutError:
             raise DeviceLost(f"the device did not answer '{what}' within {limit:.0f}s "
                              f"(Appium at {sup.mask_url(self.server_url)})") from None
@@ -139,7 +158,7 @@ class AppiumSession(ABC):
             raise DeviceLost(f"the Appium session ended during '{what}' (device or app under automation gone): "
                              f"{MASKER.mask(sup.first_line(e))}") from None
 
-    async def quiet(self, what: str, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+    async def quiet(self, what: str, fn: Callable[[*Ts], T], *args: *Ts, default: D) -> T | D:
         """A call whose failure means "not knowable here" (``default``), unless the session is lost."""
         try:
             return await self.call(what, fn, *args)
@@ -148,7 +167,7 @@ class AppiumSession(ABC):
         except Exception:
             return default
 
-    def fail(self, message: str, reason: str = Reason.ACTION_FAILED, **evidence: Any) -> ActionFailed:
+    def fail(self, message: str, reason: str = Reason.ACTION_FAILED, **evidence: object) -> ActionFailed:
         return ActionFailed(message, reason=reason, evidence=evidence)
 
     def unsupported(self, what: str, e: BaseException) -> ActionFailed:
@@ -172,11 +191,10 @@ class AppiumSession(ABC):
             raise self.translate(what, e, unsupported) from None
 
     # -- locating -----------------------------------------------------------------------------
-    async def elements(self, loc: Locator) -> list[Any]:
+    async def elements(self, loc: Locator) -> list[WebElement]:
         by, value = self.by(loc)
         try:
-            found: list[Any] = await self.call(f"find {loc.describe()}", self.session.find_elements, by, value)
-            return found
+            return await self.call(f"find {loc.describe()}", self.session.find_elements, by, value)
         except RobotError:
             raise
         except Exception as e:
@@ -185,16 +203,16 @@ class AppiumSession(ABC):
                                 reason=Reason.BAD_LOCATOR) from None
             return []
 
-    async def displayed(self, el: Any) -> bool:
+    async def displayed(self, el: WebElement) -> bool:
         return bool(await self.quiet("is displayed", el.is_displayed, default=False))
 
-    async def first(self, loc: Locator, visible: bool) -> Any:
+    async def first(self, loc: Locator, visible: bool) -> WebElement | None:
         for el in (await self.elements(loc))[:5]:
             if not visible or await self.displayed(el):
                 return el
         return None
 
-    async def find(self, loc: Locator, timeout_ms: float, *, visible: bool = True) -> Any:
+    async def find(self, loc: Locator, timeout_ms: float, *, visible: bool = True) -> WebElement:
         """The first (visible) element, waiting up to the timeout for it."""
         deadline = time.monotonic() + timeout_ms / 1000
         seen_hidden = False
@@ -215,7 +233,7 @@ class AppiumSession(ABC):
         raise self.fail(f"{loc.describe()} was not found within {secs:.1f}s", reason=Reason.ELEMENT_NOT_FOUND,
                         locator=loc.describe(), waited_ms=timeout_ms)
 
-    async def retry(self, what: str, fn: Callable[[], Awaitable[Any]], timeout_ms: float) -> Any:
+    async def retry(self, what: str, fn: Callable[[], Awaitable[T]], timeout_ms: float) -> T:
         """Retry an element interaction (intercepted, stale, not interactable) until the timeout."""
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
@@ -273,7 +291,7 @@ class AppiumSession(ABC):
     # -- pixels and gestures --------------------------------------------------------------------
     async def shot(self) -> bytes:
         try:
-            png: bytes = await self.call("screenshot", self.session.get_screenshot_as_png)
+            png = await self.call("screenshot", self.session.get_screenshot_as_png)
         except RobotError:
             raise
         except Exception as e:
@@ -291,7 +309,7 @@ class AppiumSession(ABC):
 
     async def pointer(self, moves: list[Move], what: str) -> None:
         """W3C pointer actions: (x, y, duration_ms) moves, "down", "up", ("pause", ms)."""
-        actions: list[dict[str, Any]] = []
+        actions: list[W3CAction] = []
         for m in moves:
             if isinstance(m, str):
                 actions += ([{"type": "pointerDown", "button": 0}, {"type": "pause", "duration": 50}] if m == "down"
@@ -365,7 +383,7 @@ class AppiumSession(ABC):
     async def goto(self, url: str, timeout_ms: float) -> None: ...
 
     @abstractmethod
-    async def select(self, el: Any, by: str, choice: str, what: str, timeout_ms: float) -> None: ...
+    async def select(self, el: WebElement, by: str, choice: str, what: str, timeout_ms: float) -> None: ...
 
     async def press_key(self, key: str, char: str | None, what: str, timeout_ms: float) -> bool:
         """A key pressed with no element: the platform's own buttons. False: not one of them."""
@@ -379,11 +397,11 @@ class AppiumSession(ABC):
         """The window (native) or viewport (browser) in the coordinates gestures use."""
 
     @abstractmethod
-    async def rect_in_view(self, el: Any) -> dict[str, float] | None:
+    async def rect_in_view(self, el: WebElement) -> dict[str, float] | None:
         """The element's box in window/viewport coordinates."""
 
     @abstractmethod
-    async def scroll_marker(self) -> Any:
+    async def scroll_marker(self) -> object:
         """Something that changes when the content moved (the end of a list is reached when it does not)."""
 
     @abstractmethod
@@ -391,11 +409,11 @@ class AppiumSession(ABC):
         """A spinner / progress indicator is on screen."""
 
     @abstractmethod
-    async def boxes(self, els: list[Any]) -> list[Box]:
+    async def boxes(self, els: list[WebElement]) -> list[Box]:
         """The elements' boxes in screenshot pixels."""
 
     @abstractmethod
-    async def environment(self) -> dict[str, Any]: ...
+    async def environment(self) -> dict[str, object]: ...
 
     @abstractmethod
     async def text_boxes(self, text: str) -> list[Box]: ...
@@ -410,13 +428,13 @@ class AppiumSession(ABC):
     async def picture_boxes(self) -> list[Box] | None:
         return None  # any native view may draw its own text: the whole screen is read
 
-    async def broken_images(self) -> list[dict[str, Any]]:
+    async def broken_images(self) -> list[dict[str, object]]:
         return []
 
     async def screen_layout(self) -> ScreenLayout | None:
         return None
 
-    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
+    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, object]] | None:
         return None
 
     async def prepare_for_screenshot(self) -> None:
@@ -438,6 +456,16 @@ def blocked_by_alert(what: str, e: BaseException) -> ActionFailed:
                         f"this one answers it", evidence={"alert": MASKER.mask(str(text or ""))})
 
 
-def as_boxes(rows: Any) -> list[Box]:
-    """[[x, y, w, h], ...] from an in-page script -> Boxes (ints)."""
-    return [Box(*(int(v) for v in r[:4])) for r in rows or []]
+def returned_capabilities(session: WebDriver) -> sup.Capabilities:
+    """The capabilities the server says the session has ({} when it says none)."""
+    return sup.mapping(getattr(session, "capabilities", None))
+
+
+def as_boxes(rows: object) -> list[Box]:
+    """[[x, y, w, h], ...] from an in-page script -> Boxes (ints); a row that is not four numbers is left out."""
+    boxes: list[Box] = []
+    for row in rows if isinstance(rows, list) else []:
+        numbers = [int(v) for v in row[:4] if isinstance(v, (int, float))] if isinstance(row, list) else []
+        if len(numbers) == 4:
+            boxes.append(Box(*numbers))
+    return boxes

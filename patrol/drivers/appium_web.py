@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from selenium.webdriver.remote.command import Command
 
@@ -22,6 +22,10 @@ from . import _page_scripts as scripts
 from ._text_layout import TEXT_LAYOUT
 from .appium_session import AppiumSession, as_boxes
 from .base import DriverEvents
+
+if TYPE_CHECKING:
+    from appium.webdriver.webdriver import WebDriver
+    from appium.webdriver.webelement import WebElement
 
 _BROKEN_IMAGES_JS = scripts.for_webdriver(scripts.BROKEN_IMAGES)
 _TEXT_LAYOUT_JS = scripts.for_webdriver(TEXT_LAYOUT)
@@ -44,14 +48,15 @@ class WebStrategy(AppiumSession):
     web = True
     scroll_needs_visible = False
 
-    def __init__(self, session: Any, requested: dict[str, Any], *, server_url: str, command_timeout_s: float) -> None:
+    def __init__(self, session: WebDriver, requested: sup.Capabilities, *, server_url: str,
+                 command_timeout_s: float) -> None:
         super().__init__(session, requested, server_url=server_url, command_timeout_s=command_timeout_s)
         # Fingers on a phone's browser or Chrome emulating a phone; a mouse on a desktop.
-        emulation = (requested.get("goog:chromeOptions") or {}).get("mobileEmulation") or {}
-        emulated = bool(emulation.get("deviceName")) or bool((emulation.get("deviceMetrics") or {}).get("touch"))
+        emulation = sup.mapping(sup.mapping(requested.get("goog:chromeOptions")).get("mobileEmulation"))
+        emulated = bool(emulation.get("deviceName")) or bool(sup.mapping(emulation.get("deviceMetrics")).get("touch"))
         self.touch = self.os in ("android", "ios") or emulated
         self.logs = sup.ChromeLogReader()
-        self._env: dict[str, Any] | None = None
+        self._env: dict[str, object] | None = None
 
     def by(self, loc: Locator) -> tuple[str, str]:
         if loc.strategy == "css":
@@ -71,7 +76,7 @@ class WebStrategy(AppiumSession):
     async def goto(self, url: str, timeout_ms: float) -> None:
         await self.call(f"open {url}", self.session.get, url, timeout_s=timeout_ms / 1000 + 10)
 
-    async def select(self, el: Any, by: str, choice: str, what: str, timeout_ms: float) -> None:
+    async def select(self, el: WebElement, by: str, choice: str, what: str, timeout_ms: float) -> None:
         from selenium.webdriver.support.select import Select  # ~30 ms: only journeys that select load it
 
         def pick() -> None:
@@ -94,21 +99,22 @@ class WebStrategy(AppiumSession):
         await self.call("scroll", self.session.execute, Command.W3C_ACTIONS, {"actions": [wheel]})
         await asyncio.sleep(0.1)
 
-    async def rect_in_view(self, el: Any) -> dict[str, float] | None:
-        rect: dict[str, float] | None = await self.quiet("element box", self.session.execute_script, _RECT_JS, el)
+    async def rect_in_view(self, el: WebElement) -> dict[str, float] | None:
+        rect: dict[str, float] | None = await self.quiet("element box", self.session.execute_script, _RECT_JS, el,
+                                                         default=None)
         return rect
 
-    async def scroll_marker(self) -> Any:
+    async def scroll_marker(self) -> object:
         return await self.call("scroll position", self.session.execute_script, "return [scrollX, scrollY]")
 
     async def busy(self) -> bool:
         return bool(await self.quiet("busy?", self.session.execute_script, _BUSY_JS, scripts.BUSY_SELECTOR, default=False))
 
-    async def boxes(self, els: list[Any]) -> list[Box]:
+    async def boxes(self, els: list[WebElement]) -> list[Box]:
         rects = await self.call("element boxes", self.session.execute_script, _BOXES_JS, els)
         return [b for b in as_boxes(rects) if b.w > 0 and b.h > 0]
 
-    async def environment(self) -> dict[str, Any]:
+    async def environment(self) -> dict[str, object]:
         if self._env is None:
             w, h, dpr = await self.call("viewport", self.session.execute_script,
                                         "return [innerWidth, innerHeight, devicePixelRatio]")
@@ -120,10 +126,10 @@ class WebStrategy(AppiumSession):
         return dict(self._env)
 
     async def text_boxes(self, text: str) -> list[Box]:
-        return as_boxes(await self.quiet("text boxes", self.session.execute_script, _TEXT_BOXES_JS, text))
+        return as_boxes(await self.quiet("text boxes", self.session.execute_script, _TEXT_BOXES_JS, text, default=None))
 
     async def screen_layout(self) -> ScreenLayout | None:
-        text = await self.quiet("screen layout", self.session.execute_script, _SCREEN_LAYOUT_JS)
+        text = await self.quiet("screen layout", self.session.execute_script, _SCREEN_LAYOUT_JS, default=None)
         return ScreenLayout.from_json(text) if isinstance(text, str) else None
 
     async def picture_boxes(self) -> list[Box] | None:
@@ -134,15 +140,17 @@ class WebStrategy(AppiumSession):
         except Exception:
             return None
 
-    async def broken_images(self) -> list[dict[str, Any]]:
-        return list(await self.quiet("broken images", self.session.execute_script, _BROKEN_IMAGES_JS) or [])
+    async def broken_images(self) -> list[dict[str, object]]:
+        found = await self.quiet("broken images", self.session.execute_script, _BROKEN_IMAGES_JS, default=None)
+        return _rows(found) or []
 
-    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
-        found = await self.quiet("text layout", self.session.execute_script, _TEXT_LAYOUT_JS, {"ignore": list(ignore)})
-        return list(found) if isinstance(found, list) else None
+    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, object]] | None:
+        found = await self.quiet("text layout", self.session.execute_script, _TEXT_LAYOUT_JS, {"ignore": list(ignore)},
+                                 default=None)
+        return _rows(found)
 
     async def prepare_for_screenshot(self) -> None:
-        await self.quiet("still the page", self.session.execute_script, _STILL_JS, scripts.STILL_CSS)
+        await self.quiet("still the page", self.session.execute_script, _STILL_JS, scripts.STILL_CSS, default=None)
 
     async def current_url(self) -> str:
         return str(await self.quiet("current url", lambda: self.session.current_url, default=""))
@@ -152,7 +160,7 @@ class WebStrategy(AppiumSession):
         if "goog:loggingPrefs" not in self.requested:
             return
         # Not asked when the capture proxy sees the requests (``AppCapture.browser_capabilities``).
-        network_log = "performance" in (self.requested.get("goog:loggingPrefs") or {})
+        network_log = "performance" in sup.mapping(self.requested.get("goog:loggingPrefs"))
         try:
             perf = await self.call("performance log", self.session.get_log, "performance") if network_log else []
             browser = await self.call("browser log", self.session.get_log, "browser")
@@ -166,3 +174,8 @@ class WebStrategy(AppiumSession):
         if browser:
             url = await self.call("current url", lambda: self.session.current_url)
             self.logs.browser(browser, events, url)
+
+
+def _rows(found: object) -> list[dict[str, object]] | None:
+    """An in-page script's list of objects (anything else in it left out); None when it did not answer a list."""
+    return [row for row in found if isinstance(row, dict)] if isinstance(found, list) else None
