@@ -19,17 +19,28 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from ..core.capabilities import NONE, Capability
+from ..core.jsontypes import JsonObject
 
 if TYPE_CHECKING:
+    from .. import yamlpos
     from ..journey.parsing import ParseContext
     from ..results import Finding
     from ..step.evidence import StepContext
 
 # The part of a check that works on the step's evidence alone (no driver calls).
 Verdict = Callable[[], Awaitable["list[Finding]"]]
+P = TypeVar("P")
+
+
+def parsed_as(params: object, kind: type[P]) -> P:
+    """A step's expectation as its check's ``parse`` made it (a ``kind``): the journey
+    model holds each check's own type as ``object``, so the check narrows it back."""
+    if not isinstance(params, kind):
+        raise TypeError(f"expected the parsed {kind.__name__}, got {type(params).__name__}")
+    return params
 
 
 class Check:
@@ -37,7 +48,7 @@ class Check:
     phase: ClassVar[str] = "evidence"
     expect_key: ClassVar[str | None] = None
     always: ClassVar[bool] = False  # runs on every step, expectation or not
-    schema: ClassVar[dict[str, Any]] = {}
+    schema: ClassVar[JsonObject] = {}
     summary: ClassVar[str] = ""
     # Declared hooks the runner reads (never looked up with getattr):
     settle: ClassVar[bool] = False  # wants a settled screen (animations off, quiet window) before the screenshot
@@ -54,19 +65,21 @@ class Check:
     # (``core.capabilities``); on a target that lacks one, the step is a validate error.
     needs: ClassVar[frozenset[Capability]] = NONE
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: yamlpos.Path, ctx: ParseContext) -> object:
+        """The expectation's parameters (a frozen dataclass of the check's module), or
+        ``INVALID`` after recording a problem in ``ctx``."""
         return value
 
     def enabled(self, sc: StepContext) -> bool:
         """For always-on checks: whether this journey/config leaves it on."""
         return True
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
         """The whole check: what ``look`` saw, judged now."""
         seen = await self.look(sc, params)
         return seen if isinstance(seen, list) else await seen()
 
-    async def look(self, sc: StepContext, params: Any) -> list[Finding] | Verdict:
+    async def look(self, sc: StepContext, params: object) -> list[Finding] | Verdict:
         """What needs the live page, now; returns the findings, or the verdict still to
         reach on the evidence. A check overrides ``run`` or ``look``."""
         if type(self).run is Check.run:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.geometry import Box, Region
 from ..core.png import png_dimensions
@@ -12,10 +12,11 @@ from ..journey.parsing import Invalid, ParseContext
 from ..results import Finding
 from ..visual.blank import REGION_BLANK_SHARE, blank_share, colour_name
 from . import register
-from .base import Check, Verdict
+from .base import Check, Verdict, parsed_as
 from .screen import boxes_for
 
 if TYPE_CHECKING:
+    from .. import yamlpos
     from ..step.evidence import StepContext
 
 
@@ -29,10 +30,11 @@ class NotBlank(Check):
     summary = "a selector or [x, y, w, h] region that must not be one flat colour"
     schema = {"oneOf": [{"$ref": "#/$defs/locator"}, {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}]}
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Region | Locator | Invalid:
+    def parse(self, value: object, path: yamlpos.Path, ctx: ParseContext) -> Region | Locator | Invalid:
         return ctx.region(value, path) if isinstance(value, list) else ctx.locator(value, path)
 
-    async def look(self, sc: StepContext, target: Region | Locator) -> list[Finding] | Verdict:
+    async def look(self, sc: StepContext, params: object) -> list[Finding] | Verdict:
+        target = params if isinstance(params, Region) else parsed_as(params, Locator)
         size = png_dimensions(sc.evidence.screenshot_png) if sc.evidence.screenshot_png is not None else None
         if size is None:
             return []

@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeAlias
 
+from ..core.jsontypes import JsonObject
 from ..core.vocabulary import Kind, Reason
 from ..journey.expressions import ExpressionError, evaluate, parse_number
 from ..journey.model import Locator
@@ -29,12 +30,18 @@ from ..journey.parsing import INVALID, Invalid, ParseContext
 from ..journey.placeholders import PLACEHOLDER
 from ..results import Finding
 from . import register
-from .base import Check, wait_for_condition
+from .base import Check, parsed_as, wait_for_condition
 
 if TYPE_CHECKING:
+    from .. import yamlpos
     from ..step.evidence import StepContext
 
-_SELECTOR = {"$ref": "#/$defs/locator"}
+_SELECTOR: JsonObject = {"$ref": "#/$defs/locator"}
+# What an assertion expects: text, a count, a pattern, a number; for ``number_of``, arithmetic
+# over stored values (text with ``${...}``) until the values are known.
+Expected: TypeAlias = "str | int | Decimal | re.Pattern[str]"
+# What the page shows: text, a count, a number (``number_of``: the text when it is none).
+Reading: TypeAlias = "str | int | Decimal"
 
 
 @dataclass(frozen=True)
@@ -42,11 +49,11 @@ class Assertion:
     """One element assertion, parsed: what to read, and the tests its reading must pass."""
 
     locator: Locator
-    tests: tuple[tuple[str, Any], ...]  # (operator, expected), all must hold
+    tests: tuple[tuple[str, Expected], ...]  # (operator, expected), all must hold
     name: str = ""  # the attribute, for ``attribute``
 
 
-def _schema(ops: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _schema(ops: JsonObject, extra: JsonObject | None = None) -> JsonObject:
     return {"type": "object", "required": ["selector"], "additionalProperties": False,
             "properties": {"selector": _SELECTOR, **(extra or {}), **ops}, "minProperties": 2}
 
@@ -56,32 +63,34 @@ class _ElementCheck(Check):
     ops: dict[str, str] = {}
     extra: dict[str, str] = {}
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Assertion | Invalid:
+    def parse(self, value: object, path: yamlpos.Path, ctx: ParseContext) -> Assertion | Invalid:
         allowed = {"selector": "the element(s)", **self.extra, **self.ops}
-        if ctx.mapping(value, path, allowed, ("selector", *self.extra)) is INVALID:
+        if ctx.mapping(value, path, allowed, ("selector", *self.extra)) is INVALID or not isinstance(value, dict):
             return Invalid.INVALID
         tests = [(op, self.expected(op, value[op], path + (op,), ctx)) for op in self.ops if op in value]
         if not tests:
             return ctx.error(path, f"give one of: {', '.join(self.ops)}")
-        locator = ctx.locator(value["selector"], path + ("selector",))
-        name = ctx.string(value["name"], path + ("name",)) if "name" in self.extra else ""
-        if locator is INVALID or name is INVALID or any(t is INVALID for _, t in tests):
+        locator: Locator | Invalid = ctx.locator(value["selector"], path + ("selector",))
+        name: str | Invalid = ctx.string(value["name"], path + ("name",)) if "name" in self.extra else ""
+        valid = tuple((op, e) for op, e in tests if not isinstance(e, Invalid))
+        if isinstance(locator, Invalid) or isinstance(name, Invalid) or len(valid) < len(tests):
             return INVALID
-        return Assertion(locator, tuple(tests), name)
+        return Assertion(locator, valid, name)
 
-    def expected(self, op: str, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def expected(self, op: str, value: object, path: yamlpos.Path, ctx: ParseContext) -> Expected | Invalid:
         if op == "matches":
-            pattern = ctx.string(value, path)
+            pattern: str | Invalid = ctx.string(value, path)
             try:
                 return re.compile(pattern) if isinstance(pattern, str) else INVALID
             except re.error as e:
                 return ctx.error(path, f"bad regular expression: {e}")
-        return ctx.string(value, path, allow_empty=True)
+        text: str | Invalid = ctx.string(value, path, allow_empty=True)
+        return text
 
-    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Reading]:
         raise NotImplementedError
 
-    def holds(self, readings: list[Any], a: Assertion) -> bool:
+    def holds(self, readings: list[Reading], a: Assertion) -> bool:
         if not readings:
             return False
         return all(_test(op, readings[0], expected) for op, expected in a.tests)
@@ -89,9 +98,9 @@ class _ElementCheck(Check):
     def describe(self, a: Assertion) -> str:
         return f"{self.expect_key} {a.locator.describe()}"
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
-        a: Assertion = params
-        last: list[Any] = []
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
+        a = parsed_as(params, Assertion)
+        last: list[Reading] = []
 
         async def holds() -> bool:
             nonlocal last
@@ -108,7 +117,7 @@ class _ElementCheck(Check):
                                   "waited_ms": sc.timeout_ms, "url": await sc.driver.current_url()})]
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Expected) -> str:
     """A value as the message shows it: numbers as people write them, text quoted."""
     if isinstance(value, re.Pattern):
         return repr(value.pattern)
@@ -117,19 +126,22 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-def _test(op: str, reading: Any, expected: Any) -> bool:
+def _test(op: str, reading: Reading, expected: Expected) -> bool:
     if op == "equals":
-        return bool(reading == expected)
+        return reading == expected
     if op == "contains":
         return str(expected) in str(reading)
     if op == "matches":
-        return expected.search(str(reading)) is not None
+        return isinstance(expected, re.Pattern) and expected.search(str(reading)) is not None
+    if isinstance(reading, str) or isinstance(expected, (str, re.Pattern)):
+        raise TypeError(f"{op} compares numbers, not {reading!r} and {expected!r}")
     if op == "min":
-        return bool(reading >= expected)
+        return reading >= expected
     if op == "max":
-        return bool(reading <= expected)
+        return reading <= expected
     if op == "approx":
-        return bool(abs(reading - expected) <= max(Decimal("0.01"), abs(expected) * Decimal("0.005")))
+        want = Decimal(expected)
+        return abs(Decimal(reading) - want) <= max(Decimal("0.01"), abs(want) * Decimal("0.005"))
     raise ValueError(op)
 
 
@@ -146,11 +158,11 @@ class TextOf(_ElementCheck):
     ops = {"equals": "the whole text", "contains": "a part of it", "matches": "a regular expression"}
     schema = _schema({op: {"type": "string"} for op in ops})
 
-    def expected(self, op: str, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def expected(self, op: str, value: object, path: yamlpos.Path, ctx: ParseContext) -> Expected | Invalid:
         e = super().expected(op, value, path, ctx)
         return _squash(e) if isinstance(e, str) else e
 
-    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Reading]:
         return [_squash(t) for t in await sc.driver.texts_of(a.locator)]
 
 
@@ -162,13 +174,13 @@ class Count(_ElementCheck):
     ops = {"equals": "exactly", "min": "at least", "max": "at most"}
     schema = _schema({op: {"type": "integer", "minimum": 0} for op in ops})
 
-    def expected(self, op: str, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
-        n = ctx.number(value, path, minimum=0)
-        if n is INVALID:
+    def expected(self, op: str, value: object, path: yamlpos.Path, ctx: ParseContext) -> Expected | Invalid:
+        n: float | Invalid = ctx.number(value, path, minimum=0)
+        if isinstance(n, Invalid):
             return INVALID
         return int(n) if float(n).is_integer() else ctx.error(path, "expected a whole number")
 
-    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Reading]:
         return [len(await sc.driver.texts_of(a.locator))]
 
 
@@ -181,8 +193,9 @@ class Attribute(_ElementCheck):
     extra = {"name": "the attribute's name"}
     schema = _schema({op: {"type": "string"} for op in ops}, {"name": {"type": "string"}})
 
-    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
-        return [v for v in await sc.driver.attributes_of(a.locator, a.name) if v is not None][:1] or []
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Reading]:
+        found: list[Reading] = [v for v in await sc.driver.attributes_of(a.locator, a.name) if v is not None]
+        return found[:1]
 
     def describe(self, a: Assertion) -> str:
         return f"attribute {a.name} of {a.locator.describe()}"
@@ -196,8 +209,8 @@ class Value(_ElementCheck):
     ops = {"equals": "the field's value"}
     schema = _schema({"equals": {"type": ["string", "number"]}})
 
-    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
-        return await sc.driver.values_of(a.locator)
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Reading]:
+        return list(await sc.driver.values_of(a.locator))
 
 
 @register
@@ -208,7 +221,7 @@ class NumberOf(_ElementCheck):
     ops = {"equals": "exactly", "min": "at least", "max": "at most", "approx": "within 0.5% (or 0.01)"}
     schema = _schema({op: {"type": ["number", "string"]} for op in ops})
 
-    def expected(self, op: str, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def expected(self, op: str, value: object, path: yamlpos.Path, ctx: ParseContext) -> Expected | Invalid:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             return ctx.error(path, "expected a number, or arithmetic such as 2362.46 - 12.34")
         text = str(value)
@@ -221,8 +234,8 @@ class NumberOf(_ElementCheck):
         except ExpressionError as e:
             return ctx.error(path, str(e))
 
-    async def readings(self, sc: StepContext, a: Assertion) -> list[Any]:
-        numbers: list[Any] = []
+    async def readings(self, sc: StepContext, a: Assertion) -> list[Reading]:
+        numbers: list[Reading] = []
         for text in await sc.driver.texts_of(a.locator):
             try:
                 numbers.append(parse_number(text))
@@ -230,11 +243,11 @@ class NumberOf(_ElementCheck):
                 numbers.append(text)  # shown as seen; never equal to a number
         return numbers
 
-    def holds(self, readings: list[Any], a: Assertion) -> bool:
+    def holds(self, readings: list[Reading], a: Assertion) -> bool:
         return bool(readings) and isinstance(readings[0], Decimal) and super().holds(readings, a)
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
-        a: Assertion = params
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
+        a = parsed_as(params, Assertion)
         if any(isinstance(e, str) for _, e in a.tests):  # arithmetic over stored values, filled in by now
             try:
                 a = replace(a, tests=tuple((op, evaluate(e) if isinstance(e, str) else e) for op, e in a.tests))

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..core.vocabulary import Reason
 from ..results import BREAKPOINT, Finding
 from . import register
-from .base import Check, wait_for_condition
+from .base import Check, parsed_as, wait_for_condition
 
 if TYPE_CHECKING:
-    from ..journey.parsing import ParseContext
+    from .. import yamlpos
+    from ..journey.parsing import Invalid, ParseContext
     from ..step.evidence import StepContext
 
 
@@ -35,8 +36,8 @@ class ExpectUrl(Check):
     summary = "where the customer must have arrived: /path glob, full-URL glob, or re:REGEX"
     schema = {"type": "string", "minLength": 1}
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
-        pattern = ctx.string(value, path)
+    def parse(self, value: object, path: yamlpos.Path, ctx: ParseContext) -> str | Invalid:
+        pattern: str | Invalid = ctx.string(value, path)
         if isinstance(pattern, str) and pattern.startswith("re:"):
             try:
                 re.compile(pattern[3:])
@@ -44,7 +45,8 @@ class ExpectUrl(Check):
                 return ctx.error(path, f"bad regular expression: {e}")
         return pattern
 
-    async def run(self, sc: StepContext, pattern: Any) -> list[Finding]:
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
+        pattern = parsed_as(params, str)
         driver = sc.driver
 
         async def arrived() -> bool:

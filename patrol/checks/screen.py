@@ -7,7 +7,7 @@ import asyncio
 import os
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.geometry import Box, Region
 from ..errors import ActionFailed, RobotError
@@ -16,6 +16,7 @@ from ..journey.parsing import INVALID, Invalid, ParseContext
 from ..ocr.locate import DEFAULT_LANG, locate_text, screen_text
 
 if TYPE_CHECKING:
+    from .. import yamlpos
     from ..config import Config
     from ..drivers.base import Driver
     from ..ocr.cache import OcrStore
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 Area = Locator | Region
 
 
-def parse_areas(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> list[Area] | Invalid:
+def parse_areas(value: object, path: yamlpos.Path, ctx: ParseContext) -> list[Area] | Invalid:
     """A list of selectors/locators and [x, y, w, h] regions (pixels or fractions:
     ``ParseContext.region`` decides which, once)."""
     if not isinstance(value, list):

@@ -13,11 +13,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..causes import Cause
 from ..config.sections import ForbiddenTextConfig
 from ..core.geometry import Box, Region
+from ..core.jsontypes import JsonObject
 from ..core.png import png_dimensions
 from ..core.vocabulary import Kind, Reason
 from ..journey.loader import journey_key
@@ -25,13 +26,14 @@ from ..journey.model import Locator
 from ..journey.parsing import INVALID, Invalid, ParseContext
 from ..results import Finding
 from . import register
-from .base import Check, Verdict
+from .base import Check, Verdict, parsed_as
 from .detectors import detector_on
 from .screen import boxes_for, read_screen, read_screen_again
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from .. import yamlpos
     from ..config import Config
     from ..journey.model import Journey
     from ..step.evidence import StepContext
@@ -40,7 +42,7 @@ DEFAULT_FORBIDDEN = (
     "NaN", "undefined", "null", "[object Object]",
     "系统繁忙", "网络异常", "加载失败", "服务器错误", "Internal Server Error",
 )
-TEXT_SCHEMA = {
+TEXT_SCHEMA: JsonObject = {
     "oneOf": [
         {"type": "string"},
         {"type": "array", "items": {"type": "string"}},
@@ -48,7 +50,7 @@ TEXT_SCHEMA = {
          "properties": {"values": {"type": "array", "items": {"type": "string"}}, "region": {}}},
     ]
 }
-FORBIDDEN_SCHEMA = {
+FORBIDDEN_SCHEMA: JsonObject = {
     "oneOf": [
         {"type": "array", "items": {"type": "string"}},
         {"type": "object", "additionalProperties": False,
@@ -63,37 +65,39 @@ class TextSpec:
     region: Region | Locator | None = None
 
 
-def parse_text_spec(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> TextSpec | Invalid:
+def parse_text_spec(value: object, path: yamlpos.Path, ctx: ParseContext) -> TextSpec | Invalid:
     region: Region | Locator | Invalid | None = None
     if isinstance(value, dict):
-        if isinstance(ctx.mapping(value, path, {"values": "the words", "region": "[x, y, w, h] or a selector"}, ("values",)), Invalid):
+        spec = ctx.mapping(value, path, {"values": "the words", "region": "[x, y, w, h] or a selector"}, ("values",))
+        if isinstance(spec, Invalid):
             return INVALID
-        if "region" in value:
-            r = value["region"]
+        if "region" in spec:
+            r = spec["region"]
             region = ctx.region(r, path + ("region",)) if isinstance(r, list) else ctx.locator(r, path + ("region",))
-        value, path = value["values"], path + ("values",)
-    values = ctx.string_list(value, path)
-    if values is INVALID or region is INVALID:
+        value, path = spec["values"], path + ("values",)
+    values: list[str] | Invalid = ctx.string_list(value, path)
+    if isinstance(values, Invalid) or isinstance(region, Invalid):
         return INVALID
     if not values:
         return ctx.error(path, "give at least one text")
     return TextSpec(tuple(values), region)
 
 
-def parse_forbidden(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> ForbiddenTextConfig | Invalid:
+def parse_forbidden(value: object, path: yamlpos.Path, ctx: ParseContext) -> ForbiddenTextConfig | Invalid:
     if isinstance(value, list):
         value = {"add": value}
-    if isinstance(ctx.mapping(value, path, {"add": "more forbidden text", "allow": "default entries to switch off"}), Invalid):
+    layer = ctx.mapping(value, path, {"add": "more forbidden text", "allow": "default entries to switch off"})
+    if isinstance(layer, Invalid):
         return INVALID
-    add = ctx.string_list(value.get("add", []), path + ("add",))
-    allow = ctx.string_list(value.get("allow", []), path + ("allow",))
+    add: list[str] | Invalid = ctx.string_list(layer.get("add", []), path + ("add",))
+    allow: list[str] | Invalid = ctx.string_list(layer.get("allow", []), path + ("allow",))
     if isinstance(add, Invalid) or isinstance(allow, Invalid):
         return INVALID
     return ForbiddenTextConfig(add=tuple(add), allow=tuple(allow))
 
 
 @journey_key("forbidden_text", "text that must never be on screen: a list to add, or {add: [...], allow: [...]}", FORBIDDEN_SCHEMA)
-def _forbidden_key(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> ForbiddenTextConfig | Invalid:
+def _forbidden_key(value: object, path: yamlpos.Path, ctx: ParseContext) -> ForbiddenTextConfig | Invalid:
     return parse_forbidden(value, path, ctx)
 
 
@@ -174,10 +178,11 @@ class ExpectText(Check):
     schema = TEXT_SCHEMA
     settle = True
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> TextSpec | Invalid:
+    def parse(self, value: object, path: yamlpos.Path, ctx: ParseContext) -> TextSpec | Invalid:
         return parse_text_spec(value, path, ctx)
 
-    async def look(self, sc: StepContext, spec: TextSpec) -> Verdict:
+    async def look(self, sc: StepContext, params: object) -> Verdict:
+        spec = parsed_as(params, TextSpec)
         box = await _region_box(sc, spec.region)
         return partial(self.judge, sc, spec, box, await _word_boxes(sc, spec.values))
 
@@ -218,10 +223,11 @@ class ExpectNotText(Check):
     summary = "words that must not be on screen (OCR): a list, or {values, region}"
     schema = TEXT_SCHEMA
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> TextSpec | Invalid:
+    def parse(self, value: object, path: yamlpos.Path, ctx: ParseContext) -> TextSpec | Invalid:
         return parse_text_spec(value, path, ctx)
 
-    async def look(self, sc: StepContext, spec: TextSpec) -> Verdict:
+    async def look(self, sc: StepContext, params: object) -> Verdict:
+        spec = parsed_as(params, TextSpec)
         box = await _region_box(sc, spec.region)
         return partial(forbidden_findings, sc, spec.values, box, "not_text")
 
@@ -261,7 +267,7 @@ class ForbiddenText(Check):
     def enabled(self, sc: StepContext) -> bool:
         return detector_on(sc, self.name)
 
-    async def look(self, sc: StepContext, params: Any) -> list[Finding] | Verdict:
+    async def look(self, sc: StepContext, params: object) -> list[Finding] | Verdict:
         memory = sc.memory
         if memory.forbidden_words is None:
             memory.forbidden_words = forbidden_list(sc.config, sc.journey)

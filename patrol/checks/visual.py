@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.geometry import Box
 from ..core.jsontypes import json_list
@@ -31,12 +31,13 @@ from ..visual.baselines import BaselineStore, Environment
 from ..visual.levels import MatchLevel
 from ..visual.tolerance import AreaTolerance, parse_area_tolerance, within_tolerance
 from . import register
-from .base import Check, Verdict
+from .base import Check, Verdict, parsed_as
 from .screen import Area, boxes_for, parse_areas
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from .. import yamlpos
     from ..config import Config
     from ..step.evidence import StepContext
     from ..visual.compare import Comparison
@@ -93,30 +94,32 @@ class Visual(Check):
         ]
     }
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> VisualSpec | Invalid:
+    def parse(self, value: object, path: yamlpos.Path, ctx: ParseContext) -> VisualSpec | Invalid:
         if isinstance(value, str):
-            name = ctx.string(value, path)
-            return INVALID if isinstance(name, Invalid) else VisualSpec(name)
-        if isinstance(ctx.mapping(value, path, KEYS, ("baseline",)), Invalid):
+            baseline: str | Invalid = ctx.string(value, path)
+            return INVALID if isinstance(baseline, Invalid) else VisualSpec(baseline)
+        spec = ctx.mapping(value, path, KEYS, ("baseline",))
+        if isinstance(spec, Invalid):
             return INVALID
-        name = ctx.string(value["baseline"], path + ("baseline",))
-        mask = parse_areas(value.get("mask", []), path + ("mask",), ctx)
-        colour = ctx.number(value.get("color_tolerance", 0.1), path + ("color_tolerance",), minimum=0, maximum=1)
-        area_raw = value.get("area_tolerance", 0)
+        name: str | Invalid = ctx.string(spec["baseline"], path + ("baseline",))
+        mask = parse_areas(spec.get("mask", []), path + ("mask",), ctx)
+        colour: float | Invalid = ctx.number(spec.get("color_tolerance", 0.1), path + ("color_tolerance",), minimum=0, maximum=1)
+        area_raw = spec.get("area_tolerance", 0)
         area: AreaTolerance | Invalid
         try:
             area = parse_area_tolerance(area_raw)
         except ValueError as e:
             area = ctx.error(path + ("area_tolerance",), f"{e}; write a pixel count like '120px' or a share like '0.2%'")
-        level = ctx.choice(value.get("level", MatchLevel.STRICT.value), path + ("level",), [lv.value for lv in MatchLevel])
-        dynamic = ctx.boolean(value.get("dynamic", False), path + ("dynamic",))
+        level: str | Invalid = ctx.choice(spec.get("level", MatchLevel.STRICT.value), path + ("level",), [lv.value for lv in MatchLevel])
+        dynamic: bool | Invalid = ctx.boolean(spec.get("dynamic", False), path + ("dynamic",))
         if isinstance(name, Invalid) or isinstance(mask, Invalid) or isinstance(colour, Invalid) or isinstance(area, Invalid) \
                 or isinstance(level, Invalid) or isinstance(dynamic, Invalid):
             return INVALID
-        area_text = str(area_raw) if "area_tolerance" in value else "0px"
+        area_text = str(area_raw) if "area_tolerance" in spec else "0px"
         return VisualSpec(name, tuple(mask), float(colour), area, area_text, MatchLevel(level), bool(dynamic))
 
-    async def look(self, sc: StepContext, spec: VisualSpec) -> list[Finding] | Verdict:
+    async def look(self, sc: StepContext, params: object) -> list[Finding] | Verdict:
+        spec = parsed_as(params, VisualSpec)
         png = sc.evidence.screenshot_png
         if png is None:
             return []
@@ -137,7 +140,7 @@ class Visual(Check):
         store = baseline_store(sc.config)
         device = journey.device.name
         base_path = store.path(journey.name, spec.baseline, device)
-        info: dict[str, Any] = {"baseline": spec.baseline, "device": device, "file": str(base_path), "environment": env.to_dict()}
+        info: dict[str, object] = {"baseline": spec.baseline, "device": device, "file": str(base_path), "environment": env.to_dict()}
         sc.report["visual"] = info
         layout_json = MASKER.mask(layout.to_json()) if layout is not None else None
         if layout_json is not None:  # kept with the run, so approving the screen keeps its layout too
@@ -157,7 +160,7 @@ class Visual(Check):
 
 
 def _baseline_to_compare(sc: StepContext, spec: VisualSpec, store: BaselineStore, env: Environment, png: bytes,
-                         info: dict[str, Any], layout_json: str | None = None) -> bytes | None:
+                         info: dict[str, object], layout_json: str | None = None) -> bytes | None:
     """The approved baseline to compare with, or None when there is nothing to
     compare (baselines being updated, a first run, another environment): then
     ``info["status"]`` says why."""
@@ -198,7 +201,7 @@ class Layouts:
         return self.baseline is not None and self.actual is not None
 
 
-async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: bytes, info: dict[str, Any],
+async def _compare(sc: StepContext, spec: VisualSpec, baseline_png: bytes, png: bytes, info: dict[str, object],
                    mask_boxes: list[Box] | None = None, layouts: Layouts | None = None) -> list[Finding]:
     """``mask_boxes``: the mask's pixels as ``look`` saw them; None asks the driver now."""
     from ..visual import compare as cmp
@@ -284,7 +287,7 @@ def _diff_evidence(spec: VisualSpec, result: Comparison, base_rel: str, diff_rel
     return evidence
 
 
-def _level_changes(spec: VisualSpec, layouts: Layouts, shift: Shift | None, info: dict[str, Any]) -> list[str] | None:
+def _level_changes(spec: VisualSpec, layouts: Layouts, shift: Shift | None, info: dict[str, object]) -> list[str] | None:
     """What differs at the spec's level ([]: nothing, the screen matches), or None for
     ``strict``, where the pixels decide. Without the elements of both screens (a
     baseline approved before layouts were kept, an app screen) ``layout`` compares as

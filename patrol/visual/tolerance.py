@@ -29,7 +29,7 @@ class AreaTolerance(NamedTuple):
     amount: float
 
 
-def parse_area_tolerance(value: str | int | None) -> AreaTolerance:
+def parse_area_tolerance(value: object) -> AreaTolerance:
     """How much differing area is acceptable.
 
     "120px" / 120 -> ("px", 120); "0.2%" -> ("ratio", 0.002); None / 0 / "0" -> ("px", 0).
