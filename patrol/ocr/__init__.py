@@ -17,7 +17,7 @@ The names are loaded on first use (PEP 562), so importing ``patrol.ocr`` (or
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .cache import OcrStore, store_at
@@ -86,7 +86,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'patrol.ocr' has no attribute {name!r}")

@@ -33,7 +33,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 FORMAT = 1
 MAX_ENTRIES = 5000
@@ -45,7 +48,7 @@ _SUFFIX = ".json"
 Word = tuple[str, int, int, int, int, float]
 
 
-def pixel_digest(pixels: Any) -> str:
+def pixel_digest(pixels: npt.ArrayLike) -> str:
     """XXH3-128 of an image array's exact bytes, with its shape and type.
 
     XXH3 rather than SHA-256: a phone's 1170x2532 RGBA screen (12 MB) hashes in

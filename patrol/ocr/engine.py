@@ -86,12 +86,12 @@ import time
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 import cv2
 import numpy as np
 
 from ..core.geometry import Box, Region
+from ..core.jsontypes import JsonObject
 from ..errors import RobotError
 from . import tess
 from .cache import OcrStore, Word, pixel_digest
@@ -194,7 +194,7 @@ class OcrResult:
     def words(self) -> list[OcrWord]:
         return [w for line in self.lines for w in line.words]
 
-    def to_evidence(self) -> dict[str, Any]:
+    def to_evidence(self) -> JsonObject:
         """JSON-able: the text read and each line's box (for reports and findings)."""
         return {
             "text": self.text,
@@ -580,7 +580,7 @@ def _read_through(store: OcrStore | None, key: _Key, crop: np.ndarray) -> OcrRes
     return _result(words, box, scale, t0)
 
 
-def _tesseract_data(prepared: np.ndarray, lang: str, psm: int, settings: OcrSettings) -> dict[str, list[Any]]:
+def _tesseract_data(prepared: np.ndarray, lang: str, psm: int, settings: OcrSettings) -> tess.TsvWords:
     stats["tesseract_calls"] += 1
     variables = settings.tesseract_variables()
     if tess.backend() == "library":
@@ -594,7 +594,7 @@ def _tesseract_data(prepared: np.ndarray, lang: str, psm: int, settings: OcrSett
     pil = Image.fromarray(prepared)
     pil.format = "BMP"  # what pytesseract hands Tesseract: BMP is quick to write
     try:
-        data: dict[str, list[Any]] = pytesseract.image_to_data(
+        data: tess.TsvWords = pytesseract.image_to_data(
             pil, lang=lang, config=" ".join([f"--psm {psm}", *(f"-c {k}={v}" for k, v in variables.items())]),
             output_type=pytesseract.Output.DICT,
         )
@@ -622,7 +622,7 @@ class _Raw:
 _LineKey = tuple[int, int, int, int]
 
 
-def _raw_words(data: dict[str, list[Any]], phantom_confidence: float) -> OrderedDict[_LineKey, list[_Raw]]:
+def _raw_words(data: tess.TsvWords, phantom_confidence: float) -> OrderedDict[_LineKey, list[_Raw]]:
     lines: OrderedDict[_LineKey, list[_Raw]] = OrderedDict()
     for i, raw in enumerate(data["text"]):
         text = normalize_chars(raw or "").replace(" ", "")

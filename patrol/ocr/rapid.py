@@ -25,15 +25,20 @@ import functools
 import importlib.metadata
 import importlib.util
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from .cache import Word
 from .normalize import is_cjk, normalize_chars
 from .tess import EngineError
+
+if TYPE_CHECKING:
+    from rapidocr import RapidOCR
 
 # The wheel's models, by RapidOCR's config key.
 MODELS = {"Det": "PP-OCRv6_det_small.onnx", "Rec": "PP-OCRv6_rec_small.onnx"}
@@ -86,12 +91,12 @@ def engine_id() -> str:
     return "|".join(parts + [SETUP])
 
 
-_engine: Any = None
+_engine: RapidOCR | None = None
 _load_lock = threading.Lock()
 _read_lock = threading.Lock()
 
 
-def _load() -> Any:
+def _load() -> RapidOCR:
     """The process's RapidOCR, made on first use (the models' sessions load then)."""
     global _engine
     if _engine is not None:
@@ -103,7 +108,7 @@ def _load() -> Any:
                 from rapidocr import RapidOCR
             except ImportError as e:
                 raise EngineError(f"RapidOCR cannot be imported ({e}); install it with: pip install rapidocr onnxruntime") from None
-            params: dict[str, Any] = {
+            params: dict[str, str | bool | int] = {
                 "Global.log_level": "error",
                 "Global.use_cls": False,
                 "Global.return_word_box": True,
@@ -156,6 +161,8 @@ def read_words(rgb: np.ndarray, density: float) -> list[list[Word]]:
     height overlapping by ``OVERLAP`` px, each line kept from the band where its
     middle is away from the cut: PP-OCR's detection loses sparse text on a large
     image (a 2560x1600 screen with two labels gave nothing; each half found both)."""
+    from rapidocr.utils.output import RapidOCROutput
+
     engine = _load()
     image = rgb if rgb.ndim == 3 else cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
     scale = scale_for(density)
@@ -171,11 +178,11 @@ def read_words(rgb: np.ndarray, density: float) -> list[list[Word]]:
                 out = engine(np.ascontiguousarray(bgr[top:top + BAND]))
             except Exception as e:  # onnxruntime's own errors: the robot's failure, not the app's
                 raise EngineError(f"RapidOCR failed to read the image: {e}") from None
-        txts = getattr(out, "txts", None) or ()
-        if not txts:
+        if not isinstance(out, RapidOCROutput) or not out.txts or out.boxes is None or out.scores is None:
             continue
-        boxes, scores = out.boxes, out.scores
-        words_per_line = getattr(out, "word_results", None) or ()
+        txts, boxes, scores = out.txts, out.boxes, out.scores
+        # One tuple of (word, score, quad) per line: RapidOCR annotates it as one word per line.
+        words_per_line = cast("Sequence[Iterable[tuple[str, float, npt.ArrayLike]]]", out.word_results or ())
         aligned = len(words_per_line) == len(txts)
         for i, text in enumerate(txts):
             middle = top + float(np.asarray(boxes[i])[:, 1].mean())
@@ -219,7 +226,7 @@ def _split(text: str) -> list[str]:
     return tokens
 
 
-def _tokens(text: str, word_results: Any, line: Word, scale: float, top: int = 0) -> list[Word]:
+def _tokens(text: str, word_results: Iterable[tuple[str, float, npt.ArrayLike]], line: Word, scale: float, top: int = 0) -> list[Word]:
     """The line's words with their boxes. RapidOCR boxes each glyph of a mixed line
     (``¥``, ``1``, ``2``...) and knows the spaces only in the line's text, so the
     words are cut from the text and each takes the union of its glyphs' boxes. A
@@ -270,7 +277,7 @@ def _normalised(words: list[Word]) -> list[Word]:
     return out
 
 
-def _word(text: str, quad: Any, score: float, scale: float, top: int = 0) -> Word:
+def _word(text: str, quad: npt.ArrayLike, score: float, scale: float, top: int = 0) -> Word:
     pts = (np.asarray(quad, dtype=np.float64).reshape(-1, 2) + (0.0, top)) / scale
     x0, y0 = pts.min(axis=0)
     x1, y1 = pts.max(axis=0)

@@ -22,7 +22,7 @@ import subprocess
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -34,6 +34,24 @@ _LIBRARY = "libtesseract.so.5"
 _DPI = 96  # what pytesseract's BMP files carry: the same layout analysis as before
 _TSV_FIELDS = ("level", "page_num", "block_num", "par_num", "line_num", "word_num",
                "left", "top", "width", "height", "conf", "text")
+
+
+class TsvWords(TypedDict):
+    """Tesseract's words as pytesseract's ``image_to_data`` dict gives them: a list per
+    TSV column, every column but the text as whole numbers."""
+
+    level: list[int]
+    page_num: list[int]
+    block_num: list[int]
+    par_num: list[int]
+    line_num: list[int]
+    word_num: list[int]
+    left: list[int]
+    top: list[int]
+    width: list[int]
+    height: list[int]
+    conf: list[int]
+    text: list[str]
 
 
 class EngineError(RuntimeError):
@@ -48,7 +66,7 @@ def backend() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _lib() -> Any:
+def _lib() -> ctypes.CDLL | None:
     try:
         lib = ctypes.CDLL(_LIBRARY)
     except OSError:
@@ -71,11 +89,19 @@ def _lib() -> Any:
     return lib
 
 
+def _library() -> ctypes.CDLL:
+    """The loaded library (the ``library`` backend only runs where it loaded)."""
+    lib = _lib()
+    if lib is None:
+        raise EngineError(f"Tesseract's library {_LIBRARY} could not be loaded")
+    return lib
+
+
 @functools.lru_cache(maxsize=4)
 def version(kind: str | None = None) -> str:
     """The version of the Tesseract that reads (``backend()``), e.g. ``5.3.0``."""
     if (kind or backend()) == "library":
-        return str(_lib().TessVersion().decode())
+        return str(_library().TessVersion().decode())
     import pytesseract
 
     try:
@@ -176,7 +202,7 @@ class _Pool:
 
     def close(self) -> None:
         """End the idle engines (at exit: Tesseract complains of leaks otherwise)."""
-        lib = _lib()
+        lib = _library()
         with self.lock:
             for apis in self.idle.values():
                 for api in apis:
@@ -216,7 +242,7 @@ def preload(langs: list[str]) -> threading.Thread | None:
 
 
 def _start(lang: str) -> int:
-    lib = _lib()
+    lib = _library()
     api = lib.TessBaseAPICreate()
     if lib.TessBaseAPIInit3(api, None, lang.encode()) != 0:
         lib.TessBaseAPIDelete(api)
@@ -230,11 +256,11 @@ def _close() -> None:
         _pool.close()
 
 
-def tsv_data(image: np.ndarray, lang: str, psm: int, variables: Mapping[str, str]) -> dict[str, list[Any]]:
+def tsv_data(image: np.ndarray, lang: str, psm: int, variables: Mapping[str, str]) -> TsvWords:
     """Tesseract's words (``image_to_data``'s dict: a list per TSV column) of a
     grey uint8 image, read in this process. ``variables``: Tesseract's ``-c``
     settings, set on every call (an engine keeps them between calls)."""
-    lib = _lib()
+    lib = _library()
     grey = np.ascontiguousarray(image, dtype=np.uint8)
     api = _pool.acquire(lang)
     try:
@@ -257,15 +283,19 @@ def tsv_data(image: np.ndarray, lang: str, psm: int, variables: Mapping[str, str
     return parse_tsv(tsv)
 
 
-def parse_tsv(tsv: str) -> dict[str, list[Any]]:
+def parse_tsv(tsv: str) -> TsvWords:
     """The C API's TSV (no header row) as pytesseract's dict: ints and the text."""
-    data: dict[str, list[Any]] = {k: [] for k in _TSV_FIELDS}
+    numbers: list[list[int]] = [[] for _ in _TSV_FIELDS[:10]]
+    conf: list[int] = []
+    text: list[str] = []
     for row in tsv.split("\n"):
         cells = row.split("\t")
         if len(cells) < len(_TSV_FIELDS):
             continue
-        for k, cell in zip(_TSV_FIELDS[:10], cells):
-            data[k].append(int(cell))
-        data["conf"].append(int(float(cells[10])))  # pytesseract truncates: the same thresholds
-        data["text"].append("\t".join(cells[11:]))
-    return data
+        for column, cell in zip(numbers, cells):
+            column.append(int(cell))
+        conf.append(int(float(cells[10])))  # pytesseract truncates: the same thresholds
+        text.append("\t".join(cells[11:]))
+    level, page_num, block_num, par_num, line_num, word_num, left, top, width, height = numbers
+    return TsvWords(level=level, page_num=page_num, block_num=block_num, par_num=par_num, line_num=line_num,
+                    word_num=word_num, left=left, top=top, width=width, height=height, conf=conf, text=text)
