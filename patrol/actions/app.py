@@ -5,7 +5,7 @@ front, starting it when needed), ``terminate``. The value is an app id
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.capabilities import Capability
 from ..drivers.base import app_control
@@ -14,14 +14,14 @@ from .base import Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import Invalid, ParseContext, YamlPath
 
 
 class _AppAction(Action[str | None]):
     schema = {"oneOf": [{"const": True}, {"type": "string", "minLength": 1}]}
     needs = frozenset({Capability.APP_CONTROL})  # a native app session (not a browser, not a web journey)
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> str | None | Invalid:
         if value is True or value is None:
             return None
         return ctx.string(value, path)

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import register
 from .base import Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import Invalid, ParseContext, YamlPath
 
 
 @register
@@ -16,7 +16,7 @@ class Back(Action[bool]):
     summary = "go back (browser history / the device's back button)"
     schema = {"enum": [True, None, {}]}
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> bool | Invalid:
         if value not in (True, None, {}):
             return ctx.error(path, "write 'back: true'")
         return True

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 from urllib.parse import urljoin
 
 from ..core.capabilities import NONE, Capability
+from ..core.jsontypes import JsonObject
 from ..journey.language import LOCATOR_SCHEMA as LOCATOR_SCHEMA  # the actions' modules take it from here
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
     from ..journey.model import Locator
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import Invalid, ParseContext, YamlPath
     from ..results import Finding
 
 P = TypeVar("P")
@@ -38,7 +39,7 @@ class ActionContext:
     # with their cause, entries for the step's report, and the values it stored as the
     # report shows them (secrets masked).
     findings: list[Finding] = field(default_factory=list)
-    report: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, object] = field(default_factory=dict)
     stored: dict[str, str] = field(default_factory=dict)
 
     def absolute(self, url: str) -> str:
@@ -52,7 +53,7 @@ class Action(Generic[P]):
 
     name: ClassVar[str]
     summary: ClassVar[str]
-    schema: ClassVar[dict[str, Any]]
+    schema: ClassVar[JsonObject]
     # Driver capabilities the action needs beyond the core (``core.capabilities``): on a
     # journey target that lacks one, the step is a validate error.
     needs: ClassVar[frozenset[Capability]] = NONE
@@ -64,7 +65,7 @@ class Action(Generic[P]):
     # takes no screenshot, so the screen checks do not judge a page it never looked at.
     on_screen: ClassVar[bool] = True
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> P | Invalid:
         """``P``, or ``INVALID`` after recording a problem in ``ctx``."""
         raise NotImplementedError
 

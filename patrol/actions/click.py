@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..journey.model import SCREEN_STRATEGIES, Locator
 from . import register
@@ -8,7 +8,7 @@ from .base import LOCATOR_SCHEMA, Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import Invalid, ParseContext, YamlPath
 
 
 @register
@@ -18,7 +18,7 @@ class Click(Action[Locator]):
     summary = "click (tap) an element, or words on screen with {text: ...}"
     schema = LOCATOR_SCHEMA
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> Locator | Invalid:
         return ctx.locator(value, path)
 
     async def perform(self, driver: Driver, params: Locator, ctx: ActionContext) -> None:

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..drivers.base import DialogAnswer
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from . import register
 from .base import Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import ParseContext, YamlPath
 
 ANSWERS = ("accept", "dismiss")
 
@@ -39,18 +39,19 @@ class Dialog(Action[DialogAnswer]):
             },
         ]
     }
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> DialogAnswer | Invalid:
         if not isinstance(value, dict):
             answer = ctx.choice(value, path, ANSWERS)
             return INVALID if answer is INVALID else DialogAnswer(accept=answer == "accept")
         allowed = {"accept": "true to accept (OK), false to dismiss (Cancel)", "text": "words the dialog must contain",
                    "prompt": "what to type into a prompt()"}
-        if ctx.mapping(value, path, allowed, ("accept",)) is INVALID:
+        given = ctx.mapping(value, path, allowed, ("accept",))
+        if given is INVALID:
             return INVALID
-        accept = ctx.boolean(value["accept"], path + ("accept",))
-        text = ctx.string(value["text"], path + ("text",)) if "text" in value else None
-        prompt = ctx.string(value["prompt"], path + ("prompt",), allow_empty=True) if "prompt" in value else None
-        if INVALID in (accept, text, prompt):
+        accept = ctx.boolean(given["accept"], path + ("accept",))
+        text = ctx.string(given["text"], path + ("text",)) if "text" in given else None
+        prompt = ctx.string(given["prompt"], path + ("prompt",), allow_empty=True) if "prompt" in given else None
+        if isinstance(accept, Invalid) or isinstance(text, Invalid) or isinstance(prompt, Invalid):
             return INVALID
         if prompt is not None and accept is False:
             return ctx.error(path + ("prompt",), "a prompt's text is only typed when it is accepted (accept: true)")

@@ -1,17 +1,17 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.capabilities import Capability
 from ..drivers.base import dragging
 from ..journey.model import Locator
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from . import register
 from .base import LOCATOR_SCHEMA, Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import ParseContext, YamlPath
 
 
 @register
@@ -26,12 +26,13 @@ class Drag(Action[tuple[Locator, Locator]]):
     }
     needs = frozenset({Capability.DRAG})  # the app drivers cannot drag (yet)
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
-        if ctx.mapping(value, path, {"from": "the element to drag", "to": "where to drop it"}, ("from", "to")) is INVALID:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> tuple[Locator, Locator] | Invalid:
+        given = ctx.mapping(value, path, {"from": "the element to drag", "to": "where to drop it"}, ("from", "to"))
+        if given is INVALID:
             return INVALID
-        source = ctx.locator(value["from"], path + ("from",))
-        target = ctx.locator(value["to"], path + ("to",))
-        return INVALID if INVALID in (source, target) else (source, target)
+        source = ctx.locator(given["from"], path + ("from",))
+        target = ctx.locator(given["to"], path + ("to",))
+        return INVALID if isinstance(source, Invalid) or isinstance(target, Invalid) else (source, target)
 
     async def perform(self, driver: Driver, params: tuple[Locator, Locator], ctx: ActionContext) -> None:
         source, target = params

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..journey.model import Locator
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from . import register
 from .base import LOCATOR_SCHEMA, Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import ParseContext, YamlPath
 
 
 @register
@@ -24,12 +24,13 @@ class Fill(Action[tuple[Locator, str]]):
         "additionalProperties": False,
     }
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
-        if ctx.mapping(value, path, {"selector": "the field", "text": "what to type"}, ("selector", "text")) is INVALID:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> tuple[Locator, str] | Invalid:
+        given = ctx.mapping(value, path, {"selector": "the field", "text": "what to type"}, ("selector", "text"))
+        if given is INVALID:
             return INVALID
-        loc = ctx.locator(value["selector"], path + ("selector",))
-        text = ctx.string(value["text"], path + ("text",), allow_empty=True)
-        return INVALID if INVALID in (loc, text) else (loc, text)
+        loc = ctx.locator(given["selector"], path + ("selector",))
+        text = ctx.string(given["text"], path + ("text",), allow_empty=True)
+        return INVALID if isinstance(loc, Invalid) or isinstance(text, Invalid) else (loc, text)
 
     async def perform(self, driver: Driver, params: tuple[Locator, str], ctx: ActionContext) -> None:
         loc, text = params

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import register
 from .base import Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import Invalid, ParseContext, YamlPath
 
 
 @register
@@ -16,7 +16,7 @@ class Goto(Action[str]):
     summary = "open a URL (relative URLs are joined to the journey's base_url)"
     schema = {"type": "string", "minLength": 1}
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> str | Invalid:
         return ctx.string(value, path)
 
     async def perform(self, driver: Driver, params: str, ctx: ActionContext) -> None:

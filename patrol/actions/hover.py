@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.capabilities import Capability
 from ..drivers.base import hovering
@@ -10,7 +10,7 @@ from .base import LOCATOR_SCHEMA, Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import Invalid, ParseContext, YamlPath
 
 
 @register
@@ -21,7 +21,7 @@ class Hover(Action[Locator]):
     schema = LOCATOR_SCHEMA
     needs = frozenset({Capability.HOVER})  # a touch screen has no pointer to rest on anything
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> Locator | Invalid:
         return ctx.locator(value, path)
 
     async def perform(self, driver: Driver, params: Locator, ctx: ActionContext) -> None:

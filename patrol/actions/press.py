@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..journey.model import Locator
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from . import register
 from .base import LOCATOR_SCHEMA, Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import ParseContext, YamlPath
 
 
 @register
@@ -28,14 +28,16 @@ class Press(Action[tuple[Locator | None, str]]):
         ]
     }
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> tuple[Locator | None, str] | Invalid:
         if isinstance(value, str):
-            return (None, ctx.string(value, path))
-        if ctx.mapping(value, path, {"key": "the key", "selector": "element to focus first"}, ("key",)) is INVALID:
+            alone = ctx.string(value, path)
+            return INVALID if isinstance(alone, Invalid) else (None, alone)
+        given = ctx.mapping(value, path, {"key": "the key", "selector": "element to focus first"}, ("key",))
+        if given is INVALID:
             return INVALID
-        key = ctx.string(value["key"], path + ("key",))
-        loc = ctx.locator(value["selector"], path + ("selector",)) if "selector" in value else None
-        return INVALID if INVALID in (key, loc) else (loc, key)
+        key = ctx.string(given["key"], path + ("key",))
+        loc = ctx.locator(given["selector"], path + ("selector",)) if "selector" in given else None
+        return INVALID if isinstance(key, Invalid) or isinstance(loc, Invalid) else (loc, key)
 
     async def perform(self, driver: Driver, params: tuple[Locator | None, str], ctx: ActionContext) -> None:
         loc, key = params

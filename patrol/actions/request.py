@@ -36,15 +36,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 from ..causes import Cause, Problem
+from ..core.jsontypes import JsonObject
 from ..core.tracecontext import STEP_TRACE
 from ..core.urls import mask_url
 from ..core.vocabulary import Kind, Reason
 from ..drivers.http import HttpAnswer, HttpCall, HttpFailed, SendsInSession, send
 from ..journey.expressions import ExpressionError, evaluate, parse_number
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from ..results import Finding
 from ..secrets import MASK, MASKER
 from . import register
@@ -52,7 +53,7 @@ from .base import Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import ParseContext, YamlPath
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 SESSIONS = ("journey", "browser")
@@ -74,7 +75,7 @@ class JsonPath:
     text: str
     parts: tuple[str | int, ...]
 
-    def find(self, doc: Any) -> tuple[bool, Any]:
+    def find(self, doc: object) -> tuple[bool, object]:
         """(found, value)."""
         for part in self.parts:
             if isinstance(part, int) and isinstance(doc, list) and -len(doc) <= part < len(doc):
@@ -92,9 +93,10 @@ class ValueTest:
     such as ``">= 0"``), ``matches`` (a regular expression, searched) or ``exists``."""
 
     how: str
-    value: Any = None
+    value: object = None  # equals: the JSON value; matches: the expression; exists: the flag
+    comparison: tuple[str, str] = ("==", "")  # number: the operator and what it compares with
 
-    def judge(self, found: bool, value: Any) -> str | None:
+    def judge(self, found: bool, value: object) -> str | None:
         """None when it holds, else what was wrong."""
         if self.how == "exists":
             return None if found == bool(self.value) else ("is missing" if self.value else f"is there ({_short(value)})")
@@ -105,7 +107,7 @@ class ValueTest:
         if self.how == "matches":
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             return None if re.search(str(self.value), text) else f"is {_short(value)}, expected to match {str(self.value)!r}"
-        op, expression = self.value
+        op, expression = self.comparison
         try:
             want = evaluate(expression)
         except ExpressionError as e:
@@ -117,6 +119,10 @@ class ValueTest:
         holds = {">=": got >= want, "<=": got <= want, ">": got > want, "<": got < want,
                  "==": got == want, "=": got == want, "!=": got != want}[op]
         return None if holds else f"is {_short(value)}, expected {op} {expression}"
+
+
+# What ``expect:`` asks of the answer: the statuses (() any 2xx), header tests, JSON path tests.
+Expected: TypeAlias = "tuple[tuple[int, ...], tuple[tuple[str, ValueTest], ...], tuple[tuple[JsonPath, ValueTest], ...]]"
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ class RequestSpec:
     method: str
     url: str
     headers: dict[str, str] = field(default_factory=dict)
-    body: Any = None
+    body: object = None  # the ``json:`` body as the journey wrote it
     has_json: bool = False
     form: dict[str, str] | None = None
     session: str = "journey"
@@ -154,7 +160,7 @@ class Request(Action[RequestSpec]):
     on_screen = False
     summary = ("call an API endpoint: {method, url, headers, json | form, session, budget, "
                "expect: {status, headers, json}, store}, or \"GET /path\"")
-    _test = {"oneOf": [{"type": ["string", "number", "boolean", "null", "array"]},
+    _test: ClassVar[JsonObject] = {"oneOf": [{"type": ["string", "number", "boolean", "null", "array"]},
                        {"type": "object", "minProperties": 1, "maxProperties": 1,
                         "properties": {"equals": {}, "number": {"type": ["string", "number"]},
                                        "matches": {"type": "string"}, "exists": {"type": "boolean"}},
@@ -194,7 +200,7 @@ class Request(Action[RequestSpec]):
     }
 
     # -- the journey file ------------------------------------------------------------------------
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> RequestSpec | Invalid:
         if isinstance(value, str):
             m = _CALL_LINE.match(value.strip())
             if m is None or m.group(2).upper() in METHODS:
@@ -218,8 +224,9 @@ class Request(Action[RequestSpec]):
         budget = ctx.duration(value["budget"], path + ("budget",)) if "budget" in value else None
         expect = self._expect(value.get("expect", {}), path + ("expect",), ctx)
         store = self._store(value["store"], path + ("store",), ctx) if "store" in value else ()
-        parts = (method, url, headers, form, session, budget, expect, store)
-        if not ok or INVALID in parts:
+        if not ok or isinstance(method, Invalid) or isinstance(url, Invalid) or isinstance(headers, Invalid) \
+                or isinstance(form, Invalid) or isinstance(session, Invalid) or isinstance(budget, Invalid) \
+                or isinstance(expect, Invalid) or isinstance(store, Invalid):
             return INVALID
         status, header_tests, json_tests = expect
         return RequestSpec(method=method, url=url, headers=headers, body=value.get("json"), has_json="json" in value,
@@ -227,7 +234,7 @@ class Request(Action[RequestSpec]):
                            json_tests=json_tests, store=store)
 
     @staticmethod
-    def _strings(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def _strings(value: object, path: YamlPath, ctx: ParseContext) -> dict[str, str] | Invalid:
         if not isinstance(value, dict):
             return ctx.error(path, "expected a mapping NAME: value")
         out: dict[str, str] = {}
@@ -238,26 +245,29 @@ class Request(Action[RequestSpec]):
             out[str(k)] = str(v)
         return out
 
-    def _expect(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def _expect(self, value: object, path: YamlPath, ctx: ParseContext) -> Expected | Invalid:
         ok = ctx.mapping(value, path, {"status": "200 or [200, 201]", "headers": "NAME: test",
                                        "json": "JSON path: test"}) is not INVALID
         if not isinstance(value, dict):
             return INVALID
         status: tuple[int, ...] = ()
         if "status" in value:
-            raw = value["status"] if isinstance(value["status"], list) else [value["status"]]
+            given: object = value["status"]
+            raw = given if isinstance(given, list) else [given]
             if not raw or not all(isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in raw):
                 ctx.error(path + ("status",), "a status is a number from 100 to 599 (or a list of them)")
                 ok = False
-            status = tuple(raw)
+            status = tuple(s for s in raw if isinstance(s, int))  # all of them when ok
         headers: list[tuple[str, ValueTest]] = []
         raw_headers = value.get("headers") or {}
         if not isinstance(raw_headers, dict):
             return ctx.error(path + ("headers",), "expected a mapping of header names to tests: {content-type: {matches: json}}")
         for name, test in raw_headers.items():
             parsed = _value_test(test, path + ("headers", name), ctx)
-            ok = ok and parsed is not INVALID
-            headers.append((str(name).lower(), parsed))
+            if isinstance(parsed, Invalid):
+                ok = False
+            else:
+                headers.append((str(name).lower(), parsed))
         tests: list[tuple[JsonPath, ValueTest]] = []
         raw_json = value.get("json") or {}
         if not isinstance(raw_json, dict):
@@ -265,12 +275,14 @@ class Request(Action[RequestSpec]):
         for where, test in raw_json.items():
             json_path = _json_path(where, path + ("json", where), ctx)
             parsed = _value_test(test, path + ("json", where), ctx)
-            ok = ok and INVALID not in (json_path, parsed)
-            tests.append((json_path, parsed))
+            if isinstance(json_path, Invalid) or isinstance(parsed, Invalid):
+                ok = False
+            else:
+                tests.append((json_path, parsed))
         return (status, tuple(headers), tuple(tests)) if ok else INVALID
 
     @staticmethod
-    def _store(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def _store(value: object, path: YamlPath, ctx: ParseContext) -> tuple[tuple[str, StoreFrom], ...] | Invalid:
         if not isinstance(value, dict) or not value:
             return ctx.error(path, 'store is a mapping NAME: "$.json.path" or {json | header, secret}')
         out: list[tuple[str, StoreFrom]] = []
@@ -278,21 +290,21 @@ class Request(Action[RequestSpec]):
             at = path + (name,)
             if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 return ctx.error(at, f"{name!r} is not a variable name (letters, digits and _)", key=True)
-            if isinstance(spec, str):
-                spec = {"json": spec}
-            if ctx.mapping(spec, at, {"json": "a JSON path", "header": "a header name", "secret": "true: masked"}) is INVALID:
+            given = ctx.mapping({"json": spec} if isinstance(spec, str) else spec, at,
+                                {"json": "a JSON path", "header": "a header name", "secret": "true: masked"})
+            if given is INVALID:
                 return INVALID
-            if ("json" in spec) == ("header" in spec):
+            if ("json" in given) == ("header" in given):
                 return ctx.error(at, "give exactly one of: json, header")
-            secret = ctx.boolean(spec.get("secret", False), at + ("secret",))
-            if "json" in spec:
-                json_path = _json_path(spec["json"], at + ("json",), ctx)
-                if INVALID in (json_path, secret):
+            secret = ctx.boolean(given.get("secret", False), at + ("secret",))
+            if "json" in given:
+                json_path = _json_path(given["json"], at + ("json",), ctx)
+                if isinstance(json_path, Invalid) or isinstance(secret, Invalid):
                     return INVALID
                 out.append((name, StoreFrom(json=json_path, secret=secret)))
             else:
-                header = ctx.string(spec["header"], at + ("header",))
-                if INVALID in (header, secret):
+                header = ctx.string(given["header"], at + ("header",))
+                if isinstance(header, Invalid) or isinstance(secret, Invalid):
                     return INVALID
                 out.append((name, StoreFrom(header=header.lower(), secret=secret)))
         ctx.vars_known.update(name for name, _ in out)
@@ -311,9 +323,10 @@ class Request(Action[RequestSpec]):
         traced = trace is not None and trace.sends_to(url)
         headers = {**trace.headers(), **params.headers} if trace is not None and traced else params.headers
         call = HttpCall(params.method, url, headers, params.body, params.has_json, params.form)
-        evidence: dict[str, Any] = {"request": _shown_call(call)}
+        shown = _shown_call(call)
         if trace is not None and traced:
-            evidence["request"].update(trace_id=trace.trace_id, span_id=trace.span_id)
+            shown.update(trace_id=trace.trace_id, span_id=trace.span_id)
+        evidence: dict[str, object] = {"request": shown}
         ctx.report["request"] = evidence
         answer: HttpAnswer | None = None
         try:
@@ -357,7 +370,7 @@ class Request(Action[RequestSpec]):
 
 
 # -- parsing helpers ------------------------------------------------------------------------------------
-def _json_path(text: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _json_path(text: object, path: YamlPath, ctx: ParseContext) -> JsonPath | Invalid:
     if not isinstance(text, str) or not text.startswith("$"):
         return ctx.error(path, f"a JSON path starts with $ (e.g. $.items[0].id), got {text!r}", key=True)
     parts: list[str | int] = []
@@ -372,7 +385,7 @@ def _json_path(text: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
     return JsonPath(text, tuple(parts))
 
 
-def _value_test(test: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _value_test(test: object, path: YamlPath, ctx: ParseContext) -> ValueTest | Invalid:
     if not isinstance(test, dict):
         return ValueTest("equals", test)
     if len(test) != 1 or next(iter(test)) not in ("equals", "number", "matches", "exists"):
@@ -399,7 +412,7 @@ def _value_test(test: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
                 evaluate(expression)
             except ExpressionError as e:
                 return ctx.error(path + (how,), f"expected a comparison such as \">= 0\" or \"< ${{vars.limit}} + 1\": {e}")
-        return ValueTest(how, (op, expression))
+        return ValueTest(how, comparison=(op, expression))
     return ValueTest(how, value)
 
 
@@ -432,7 +445,7 @@ def _judge(params: RequestSpec, answer: HttpAnswer) -> tuple[list[str], Problem,
 
 def _store(params: RequestSpec, answer: HttpAnswer, into: dict[str, str]) -> list[str]:
     problems = []
-    doc: Any = None
+    doc: object = None
     if any(spec.json is not None for _, spec in params.store):
         try:
             doc = json.loads(answer.body)
@@ -456,14 +469,14 @@ def _store(params: RequestSpec, answer: HttpAnswer, into: dict[str, str]) -> lis
     return problems
 
 
-def _same(got: Any, want: Any) -> bool:
+def _same(got: object, want: object) -> bool:
     if isinstance(got, (int, float)) and isinstance(want, (int, float)) and not isinstance(got, bool) \
             and not isinstance(want, bool):
         return Decimal(str(got)) == Decimal(str(want))
     return bool(got == want)
 
 
-def _number(value: Any) -> Decimal:
+def _number(value: object) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise ValueError("not a number")
     if isinstance(value, (int, float)):
@@ -471,7 +484,7 @@ def _number(value: Any) -> Decimal:
     return parse_number(str(value))
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = json.dumps(value, ensure_ascii=False)  # as the answer wrote it: "128460.52" is a string, 128460.52 a number
     return text if len(text) <= 80 else text[:79] + "…"
 
@@ -483,7 +496,7 @@ def _host(url: str) -> str:
 
 
 # -- evidence: what the report keeps of the call (secrets and credentials masked, bodies clipped) -------
-def _shown_headers(headers: dict[str, str]) -> dict[str, str]:
+def _shown_headers(headers: dict[str, str]) -> JsonObject:
     return {k: MASK if k.lower() in CREDENTIAL_HEADERS else MASKER.mask(v) for k, v in headers.items()}
 
 
@@ -493,8 +506,8 @@ def _clipped(body: bytes | str) -> str:
     return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + f"… ({len(text) - BODY_LIMIT} more characters)"
 
 
-def _shown_call(call: HttpCall) -> dict[str, Any]:
-    shown: dict[str, Any] = {"method": call.method, "url": mask_url(MASKER.mask(call.url)),
+def _shown_call(call: HttpCall) -> JsonObject:
+    shown: JsonObject = {"method": call.method, "url": mask_url(MASKER.mask(call.url)),
                              "headers": _shown_headers(call.headers)}
     if call.has_json:
         shown["body"] = _clipped(json.dumps(call.json, ensure_ascii=False))
@@ -503,6 +516,6 @@ def _shown_call(call: HttpCall) -> dict[str, Any]:
     return shown
 
 
-def _shown_answer(answer: HttpAnswer) -> dict[str, Any]:
+def _shown_answer(answer: HttpAnswer) -> JsonObject:
     return {"status": answer.status, "url": mask_url(MASKER.mask(answer.url)), "headers": _shown_headers(answer.headers),
             "body": _clipped(answer.body), "duration_ms": round(answer.elapsed_ms, 1)}

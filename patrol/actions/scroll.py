@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..journey.model import Locator
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from . import register
 from .base import LOCATOR_SCHEMA, Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import ParseContext, YamlPath
 
 
 @register
@@ -23,16 +23,19 @@ class Scroll(Action[tuple[Locator | None, int, int]]):
         "minProperties": 1,
     }
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> tuple[Locator | None, int, int] | Invalid:
         allowed = {"selector": "element to bring into view", "dx": "pixels right", "dy": "pixels down"}
-        if ctx.mapping(value, path, allowed) is INVALID:
+        given = ctx.mapping(value, path, allowed)
+        if given is INVALID:
             return INVALID
-        if not value:
+        if not given:
             return ctx.error(path, "give a selector, or dx/dy in pixels")
-        loc = ctx.locator(value["selector"], path + ("selector",)) if "selector" in value else None
-        dx = ctx.number(value.get("dx", 0), path + ("dx",))
-        dy = ctx.number(value.get("dy", 0), path + ("dy",))
-        return INVALID if INVALID in (loc, dx, dy) else (loc, int(dx), int(dy))
+        loc = ctx.locator(given["selector"], path + ("selector",)) if "selector" in given else None
+        dx = ctx.number(given.get("dx", 0), path + ("dx",))
+        dy = ctx.number(given.get("dy", 0), path + ("dy",))
+        if isinstance(loc, Invalid) or isinstance(dx, Invalid) or isinstance(dy, Invalid):
+            return INVALID
+        return (loc, int(dx), int(dy))
 
     async def perform(self, driver: Driver, params: tuple[Locator | None, int, int], ctx: ActionContext) -> None:
         loc, dx, dy = params

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..journey.model import Locator
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from . import register
 from .base import LOCATOR_SCHEMA, Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import ParseContext, YamlPath
 
 
 @register
@@ -24,16 +24,17 @@ class Select(Action[tuple[Locator, str, str]]):
         "additionalProperties": False,
     }
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> tuple[Locator, str, str] | Invalid:
         allowed = {"selector": "the <select>", "value": "option value", "label": "option text"}
-        if ctx.mapping(value, path, allowed, ("selector",)) is INVALID:
+        given = ctx.mapping(value, path, allowed, ("selector",))
+        if given is INVALID:
             return INVALID
-        if ("value" in value) == ("label" in value):
+        if ("value" in given) == ("label" in given):
             return ctx.error(path, "give exactly one of 'value' or 'label'")
-        loc = ctx.locator(value["selector"], path + ("selector",))
-        by = "value" if "value" in value else "label"
-        choice = ctx.string(value[by], path + (by,))
-        return INVALID if INVALID in (loc, choice) else (loc, by, choice)
+        loc = ctx.locator(given["selector"], path + ("selector",))
+        by = "value" if "value" in given else "label"
+        choice = ctx.string(given[by], path + (by,))
+        return INVALID if isinstance(loc, Invalid) or isinstance(choice, Invalid) else (loc, by, choice)
 
     async def perform(self, driver: Driver, params: tuple[Locator, str, str], ctx: ActionContext) -> None:
         loc, by, choice = params

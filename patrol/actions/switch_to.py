@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.capabilities import Capability
 from ..drivers.base import windows
@@ -9,7 +9,7 @@ from .base import Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import Invalid, ParseContext, YamlPath
 
 WINDOWS = ("popup", "main")
 
@@ -21,7 +21,7 @@ class SwitchTo(Action[str]):
     schema = {"enum": list(WINDOWS)}
     needs = frozenset({Capability.WINDOWS})
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> str | Invalid:
         return ctx.choice(value, path, WINDOWS)
 
     async def perform(self, driver: Driver, params: str, ctx: ActionContext) -> None:

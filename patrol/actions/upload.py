@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.capabilities import Capability
 from ..drivers.base import uploading
 from ..journey.model import Locator
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from . import register
 from .base import LOCATOR_SCHEMA, Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import ParseContext, YamlPath
 
 
 @register
@@ -32,12 +32,13 @@ class Upload(Action[tuple[Locator, tuple[str, ...]]]):
     }
     needs = frozenset({Capability.UPLOADS})  # an app's file picker is the system's, not the app's
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> tuple[Locator, tuple[str, ...]] | Invalid:
         allowed = {"selector": "the <input type=file>", "files": "a path or a list of paths, from the journey's folder"}
-        if ctx.mapping(value, path, allowed, ("selector", "files")) is INVALID:
+        given = ctx.mapping(value, path, allowed, ("selector", "files"))
+        if given is INVALID:
             return INVALID
-        loc = ctx.locator(value["selector"], path + ("selector",))
-        names = ctx.string_list(value["files"], path + ("files",))
+        loc = ctx.locator(given["selector"], path + ("selector",))
+        names = ctx.string_list(given["files"], path + ("files",))
         if names is INVALID:
             return INVALID
         if not names:
@@ -47,13 +48,13 @@ class Upload(Action[tuple[Locator, tuple[str, ...]]]):
         folder = Path(ctx.file).resolve().parent
         files = []
         for i, name in enumerate(names):
-            where = path + ("files",) if isinstance(value["files"], str) else path + ("files", i)
+            where = path + ("files",) if isinstance(given["files"], str) else path + ("files", i)
             file = (folder / Path(name).expanduser()).resolve()
             if not file.is_file():
                 ctx.error(where, f"no such file: {name} (looked for {file})")
                 continue
             files.append(str(file))
-        if len(files) != len(names) or loc is INVALID:
+        if len(files) != len(names) or isinstance(loc, Invalid):
             return INVALID
         return (loc, tuple(files))
 

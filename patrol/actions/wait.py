@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.vocabulary import Reason
 from ..durations import format_ms
@@ -12,7 +12,7 @@ from .base import Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import Invalid, ParseContext, YamlPath
 
 WARNING = "an explicit wait makes the journey slow and still flaky; wait for something instead: wait_for / expect visible"
 
@@ -23,7 +23,7 @@ class Wait(Action[float]):
     summary = "pause for a fixed time (2s, 500ms); prefer wait_for or an expectation"
     schema = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$"}
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> float | Invalid:
         ms = ctx.duration(value, path)
         if ms is INVALID:
             return INVALID

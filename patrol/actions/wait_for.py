@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..journey.model import Locator
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from . import register
 from .base import LOCATOR_SCHEMA, Action, ActionContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import ParseContext, YamlPath
 
 STATES = ("visible", "hidden", "attached", "detached")
 
@@ -30,13 +30,13 @@ class WaitFor(Action[tuple[Locator, str]]):
         ]
     }
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> tuple[Locator, str] | Invalid:
         if isinstance(value, dict) and "selector" in value:
             if ctx.mapping(value, path, {"selector": "element", "state": "|".join(STATES)}) is INVALID:
                 return INVALID
             loc = ctx.locator(value["selector"], path + ("selector",))
             state = ctx.choice(value.get("state", "visible"), path + ("state",), STATES)
-            return INVALID if INVALID in (loc, state) else (loc, state)
+            return INVALID if isinstance(loc, Invalid) or isinstance(state, Invalid) else (loc, state)
         loc = ctx.locator(value, path)
         return INVALID if loc is INVALID else (loc, "visible")
 

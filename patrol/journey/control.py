@@ -156,15 +156,18 @@ def _store_spec(raw_spec: object, at: YamlPath, ctx: ParseContext) -> StoreSpec 
     where = at + (source,)
     if source == "url":
         pattern = _pattern(spec[source], where, ctx)
-        return INVALID if INVALID in (pattern, secret) else StoreSpec("url", pattern=pattern, secret=secret)  # type: ignore[arg-type]
-    attribute = ""
+        if isinstance(pattern, Invalid) or isinstance(secret, Invalid):
+            return Invalid.INVALID
+        return StoreSpec("url", pattern=pattern, secret=secret)
+    attribute: str | Invalid = ""
     raw = spec[source]
     if source == "attribute":
-        if ctx.mapping(raw, where, {"selector": "the element", "name": "the attribute"}, ("selector", "name")) is INVALID:
+        pair = ctx.mapping(raw, where, {"selector": "the element", "name": "the attribute"}, ("selector", "name"))
+        if pair is INVALID:
             return Invalid.INVALID
-        attribute = ctx.string(raw["name"], where + ("name",))
-        raw, where = raw["selector"], where + ("selector",)
+        attribute = ctx.string(pair["name"], where + ("name",))
+        raw, where = pair["selector"], where + ("selector",)
     loc = ctx.locator(raw, where)
-    if INVALID in (loc, secret, attribute):
+    if isinstance(loc, Invalid) or isinstance(secret, Invalid) or isinstance(attribute, Invalid):
         return Invalid.INVALID
     return StoreSpec(source, loc, attribute, secret=secret)

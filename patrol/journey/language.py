@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from ..core.jsontypes import JsonObject
 
 if TYPE_CHECKING:
     from ..core.capabilities import Capability
-    from .parsing import ParseContext
+    from .parsing import ParseContext, YamlPath
 
 
 class Word(Protocol):
@@ -24,10 +26,11 @@ class Word(Protocol):
     @property
     def summary(self) -> str: ...
     @property
-    def schema(self) -> dict[str, Any]: ...
+    def schema(self) -> Mapping[str, object]: ...  # its JSON Schema
     @property
     def needs(self) -> frozenset[Capability]: ...  # driver capabilities beyond the core
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any: ...
+    # The parsed value (the word's own type), or INVALID after recording a problem in ``ctx``.
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> object: ...
 
 
 class Expectation(Word, Protocol):
@@ -54,7 +57,7 @@ def use(actions: Mapping[str, Word], checks: Mapping[str, Expectation]) -> None:
     LANGUAGE.checks = checks
 
 
-LOCATOR_SCHEMA: dict[str, Any] = {
+LOCATOR_SCHEMA: JsonObject = {
     "oneOf": [
         {"type": "string", "minLength": 1, "description": "CSS/Playwright selector (web)"},
         {

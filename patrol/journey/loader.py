@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
 from .. import secrets, yamlpos
 from ..config import Config
 from ..core.capabilities import NONE, Capability, profile_for

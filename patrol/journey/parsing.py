@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any, TypeAlias
+from typing import Final, TypeAlias
 
 from .. import durations, yamlpos
 from ..core.capabilities import Profile
@@ -24,7 +24,7 @@ class Invalid(Enum):
     INVALID = "invalid"
 
 
-INVALID = Invalid.INVALID
+INVALID: Final = Invalid.INVALID
 # Where a value is in its file: the keys and list indexes leading to it.
 YamlPath: TypeAlias = "tuple[str | int, ...]"
 # Beside a locator's strategy: which of several matching elements the step means.
@@ -51,18 +51,18 @@ class ParseContext:
     def file(self) -> str:
         return self.located.file
 
-    def error(self, path: tuple[Any, ...], message: str, key: bool = False) -> Invalid:
+    def error(self, path: yamlpos.Path, message: str, key: bool = False) -> Invalid:
         line, col = self.located.pos(path, key=key)
         field_name = ".".join(str(p) for p in path) or "(journey)"
         self.problems.append(Problem(self.file, line, col, field_name, message))
         return INVALID
 
-    def warn(self, path: tuple[Any, ...], message: str) -> None:
+    def warn(self, path: yamlpos.Path, message: str) -> None:
         line, col = self.located.pos(path)
         self.warnings.append(Problem(self.file, line, col, ".".join(str(p) for p in path) or "(journey)", message))
 
     # -- typed getters ---------------------------------------------------------------
-    def string(self, value: Any, path: tuple[Any, ...], *, allow_empty: bool = False) -> Any:
+    def string(self, value: object, path: yamlpos.Path, *, allow_empty: bool = False) -> str | Invalid:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)  # `text: 100` in YAML is a number; people mean the text "100"
         if not isinstance(value, str):
@@ -71,7 +71,7 @@ class ParseContext:
             return self.error(path, "must not be empty")
         return value
 
-    def number(self, value: Any, path: tuple[Any, ...], *, minimum: float | None = None, maximum: float | None = None) -> Any:
+    def number(self, value: object, path: yamlpos.Path, *, minimum: float | None = None, maximum: float | None = None) -> float | Invalid:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return self.error(path, f"expected a number, got {type_name(value)}")
         if minimum is not None and value < minimum or maximum is not None and value > maximum:
@@ -82,18 +82,18 @@ class ParseContext:
             return self.error(path, f"must be between {minimum} and {maximum}, got {value}")
         return value
 
-    def boolean(self, value: Any, path: tuple[Any, ...]) -> Any:
+    def boolean(self, value: object, path: yamlpos.Path) -> bool | Invalid:
         if not isinstance(value, bool):
             return self.error(path, f"expected true or false, got {type_name(value)}")
         return value
 
-    def duration(self, value: Any, path: tuple[Any, ...]) -> Any:
+    def duration(self, value: object, path: yamlpos.Path) -> float | Invalid:
         try:
             return durations.parse_ms(value)
         except durations.DurationError as e:
             return self.error(path, str(e))
 
-    def choice(self, value: Any, path: tuple[Any, ...], allowed: Iterable[str]) -> Any:
+    def choice(self, value: object, path: yamlpos.Path, allowed: Iterable[str]) -> str | Invalid:
         allowed = list(allowed)
         if not isinstance(value, str) or value not in allowed:
             return self.error(
@@ -101,17 +101,21 @@ class ParseContext:
             )
         return value
 
-    def string_list(self, value: Any, path: tuple[Any, ...]) -> Any:
+    def string_list(self, value: object, path: yamlpos.Path) -> list[str] | Invalid:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
             return self.error(path, f"expected a list of strings, got {type_name(value)}")
-        out = [self.string(v, path + (i,)) for i, v in enumerate(value)]
-        return INVALID if INVALID in out else out
+        out: list[str] = []
+        for i, v in enumerate(value):
+            text = self.string(v, path + (i,))
+            if not isinstance(text, Invalid):
+                out.append(text)
+        return out if len(out) == len(value) else INVALID
 
     def mapping(
-        self, value: Any, path: tuple[Any, ...], allowed: dict[str, str], required: Iterable[str] = ()
-    ) -> Any:
+        self, value: object, path: yamlpos.Path, allowed: dict[str, str], required: Iterable[str] = ()
+    ) -> dict[str, object] | Invalid:
         """Check ``value`` is a mapping with only ``allowed`` keys (name -> description)."""
         if not isinstance(value, dict):
             return self.error(path, f"expected a mapping with keys {', '.join(allowed)}, got {type_name(value)}")
@@ -130,7 +134,7 @@ class ParseContext:
                 ok = False
         return value if ok else INVALID
 
-    def locator(self, value: Any, path: tuple[Any, ...]) -> Any:
+    def locator(self, value: object, path: yamlpos.Path) -> Locator | Invalid:
         """A locator: a selector string (web), or a mapping naming one strategy."""
         if isinstance(value, str):
             if not value.strip():
@@ -171,7 +175,7 @@ class ParseContext:
             return INVALID if s is INVALID else Locator(strategy, s)
         return self.error(path, f"expected a selector string or a locator mapping, got {type_name(value)}")
 
-    def _which(self, loc: Locator, which: dict[str, Any], path: tuple[Any, ...]) -> Locator | Invalid:
+    def _which(self, loc: Locator, which: dict[str, object], path: yamlpos.Path) -> Locator | Invalid:
         """``nth: N`` (from 1) or ``first: true`` beside a web locator's strategy."""
         key = next(iter(which))
         if len(which) > 1:
@@ -189,7 +193,7 @@ class ParseContext:
             return self.error(path + (key,), f"first is true or false, got {n!r}")
         return replace(loc, first=n)
 
-    def region(self, value: Any, path: tuple[Any, ...]) -> Region | Invalid:
+    def region(self, value: object, path: yamlpos.Path) -> Region | Invalid:
         """A screen region: [x, y, width, height] in pixels, or all four as fractions 0-1.
 
         The unit is decided here, once, from what was written (fractions need a decimal

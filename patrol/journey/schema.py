@@ -5,7 +5,6 @@ check shows up in editors without editing a schema by hand). The shipped copy,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from .control import CONDITION_SCHEMA, REPEAT_KEYS, STORE_KEYS
 from .flows import INCLUDE_KEYS
@@ -65,9 +64,9 @@ STORE = {
 }
 
 
-def _step_schema() -> dict[str, Any]:
+def _step_schema() -> dict[str, object]:
     """One step: exactly one action with its options, or an include of a flow."""
-    step_props: dict[str, Any] = {
+    step_props: dict[str, object] = {
         "name": {"type": "string", "description": "step name, unique in the journey"},
         "budget": {**DURATION, "description": "stall budget for this step"},
         "expect": {
@@ -93,8 +92,8 @@ def _step_schema() -> dict[str, Any]:
     return {"oneOf": [action_step, INCLUDE_STEP, GROUP_STEP]}
 
 
-def build_schema() -> dict[str, Any]:
-    props: dict[str, Any] = {
+def build_schema() -> dict[str, object]:
+    props: dict[str, object] = {
         "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"},
         "description": {"type": "string"},
         "base_url": {"type": "string"},
