@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.geometry import Box
-from ..core.jsontypes import json_list
+from ..core.jsontypes import JsonObject, json_list
 from ..core.vocabulary import Kind, Reason
 from ..journey.loader import journey_key
 from ..journey.parsing import INVALID, Invalid, ParseContext
@@ -30,6 +30,7 @@ from .base import Check
 from .detectors import detector_on
 
 if TYPE_CHECKING:
+    from .. import yamlpos
     from ..step.evidence import StepContext
 
 # A layout seen while the page is still moving is asked again this much later; only
@@ -90,13 +91,13 @@ class TextProblem:
         where = "" if self.by == self.spot.selector else f" by {self.by}"
         return f"{what} {cut}{where}"
 
-    def to_evidence(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "selector": self.spot.selector, "text": self.spot.text,
-                               "box": list(self.spot.box)}
+    def to_evidence(self) -> JsonObject:
+        out: JsonObject = {"kind": self.kind, "selector": self.spot.selector, "text": self.spot.text,
+                           "box": [*self.spot.box]}
         if self.kind != "overlap":
             out.update(by=self.by, side=self.side, px=self.px, ellipsis=self.ellipsis)
         if self.other is not None:
-            out["other"] = {"selector": self.other.selector, "text": self.other.text, "box": list(self.other.box)}
+            out["other"] = {"selector": self.other.selector, "text": self.other.text, "box": [*self.other.box]}
         return out
 
 
@@ -104,7 +105,7 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= TEXT_IN_MESSAGE else text[: TEXT_IN_MESSAGE - 1] + "…")
 
 
-def _spot(raw: Mapping[str, Any], redacted: Sequence[Box]) -> TextSpot | None:
+def _spot(raw: Mapping[str, object], redacted: Sequence[Box]) -> TextSpot | None:
     box = raw.get("box")
     if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
         return None
@@ -120,7 +121,7 @@ def _meet(a: Box, b: Box) -> bool:
     return a.x < b.right and b.x < a.right and a.y < b.bottom and b.y < a.bottom
 
 
-def parse_problems(rows: Sequence[Any], redacted: Sequence[Box] = ()) -> list[TextProblem]:
+def parse_problems(rows: Sequence[object], redacted: Sequence[Box] = ()) -> list[TextProblem]:
     """The page script's answer as typed problems (rows it cannot read are left out)."""
     out: list[TextProblem] = []
     for row in rows:
@@ -142,10 +143,11 @@ def parse_problems(rows: Sequence[Any], redacted: Sequence[Box] = ()) -> list[Te
 @journey_key("text_layout", "the clipped/overlapping text detectors: {ignore: [selectors whose text is not judged]}",
              {"type": "object", "additionalProperties": False,
               "properties": {"ignore": {"type": "array", "items": {"type": "string"}}}})
-def _text_layout(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> TextLayoutParams | Invalid:
-    if isinstance(ctx.mapping(value, path, {"ignore": "selectors whose text is never judged"}), Invalid):
+def _text_layout(value: object, path: yamlpos.Path, ctx: ParseContext) -> TextLayoutParams | Invalid:
+    spec = ctx.mapping(value, path, {"ignore": "selectors whose text is never judged"})
+    if isinstance(spec, Invalid):
         return INVALID
-    ignore = ctx.string_list(value.get("ignore", []), path + ("ignore",))
+    ignore: list[str] | Invalid = ctx.string_list(spec.get("ignore", []), path + ("ignore",))
     if isinstance(ignore, Invalid):
         return INVALID
     return TextLayoutParams(tuple(ignore))
@@ -164,7 +166,7 @@ class TextLayout(Check):
     def enabled(self, sc: StepContext) -> bool:
         return detector_on(sc, "clipped_text") or detector_on(sc, "overlapping_text")
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
         ignore = self.ignored(sc)
         rows = await sc.driver.text_layout(ignore)
         if not rows:
@@ -184,8 +186,8 @@ class TextLayout(Check):
     def ignored(sc: StepContext) -> tuple[str, ...]:
         """patrol.yaml's ``text_layout.ignore`` and the journey's."""
         project = sc.config.settings.text_layout.ignore if sc.config is not None else ()
-        journey = sc.journey.options.get("text_layout")
-        return project + (journey.ignore if isinstance(journey, TextLayoutParams) else ())
+        journey = sc.journey.option("text_layout", TextLayoutParams)
+        return project + (journey.ignore if journey is not None else ())
 
     @staticmethod
     def _finding(sc: StepContext, reason: Reason, problems: list[TextProblem]) -> Finding | None:

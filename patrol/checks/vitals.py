@@ -11,26 +11,28 @@ waited for a CPU (step/cpu_wait.py) is the patrol machine, not the app: a note.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..config.reader import Reader
 from ..config.vitals import TIMES, VITALS_KEYS, VitalsBudgets, parse_vitals
+from ..core.jsontypes import JsonObject
 from ..core.urls import mask_url
 from ..core.vitals import PageVitals
 from ..core.vocabulary import Reason
 from ..durations import format_ms
 from ..journey.loader import journey_key
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from ..results import RENDER, STALL, Finding
 from . import register
 from .base import Check
 
 if TYPE_CHECKING:
+    from .. import yamlpos
     from ..journey.parsing import ParseContext
     from ..step.evidence import StepContext
 
-_TIME = {"oneOf": [{"type": "string"}, {"const": False}]}
-VITALS_SCHEMA: dict[str, Any] = {
+_TIME: JsonObject = {"oneOf": [{"type": "string"}, {"const": False}]}
+VITALS_SCHEMA: JsonObject = {
     "oneOf": [
         {"type": "object", "additionalProperties": False,
          "properties": {"lcp": _TIME, "inp": _TIME, "fcp": _TIME, "ttfb": _TIME,
@@ -42,7 +44,7 @@ NAMES = {"lcp": "largest contentful paint", "fcp": "first contentful paint", "tt
          "inp": "slowest interaction"}
 
 
-def _parse(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _parse(value: object, path: yamlpos.Path, ctx: ParseContext) -> VitalsBudgets | Invalid:
     if ctx.target != "web":
         return ctx.error(path, f"'{path[-1]}' (Web Vitals) is for web journeys", key=True)
     reader = Reader(ctx.file, ctx.located)
@@ -52,7 +54,7 @@ def _parse(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
 
 
 @journey_key("vitals", "Web Vitals budgets of this journey's steps: " + "; ".join(VITALS_KEYS), VITALS_SCHEMA)
-def _journey_vitals(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _journey_vitals(value: object, path: yamlpos.Path, ctx: ParseContext) -> VitalsBudgets | Invalid:
     return _parse(value, path, ctx)
 
 
@@ -65,18 +67,17 @@ class Vitals(Check):
     schema = VITALS_SCHEMA
     summary = "Web Vitals of a web step (LCP, CLS, INP, FCP, TTFB) within their budgets: " + "; ".join(VITALS_KEYS)
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: yamlpos.Path, ctx: ParseContext) -> VitalsBudgets | Invalid:
         return _parse(value, path, ctx)
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
         vitals = sc.driver.step_vitals()
         if vitals is None:
             return []
         sc.report["vitals"] = vitals.to_json()
         if any(f.fatal for f in sc.findings):
             return []  # the flow broke here: that is the finding, not how fast it broke
-        journey = sc.journey.options.get("vitals")
-        budgets = sc.config.settings.vitals.under(journey if isinstance(journey, VitalsBudgets) else None)
+        budgets = sc.config.settings.vitals.under(sc.journey.option("vitals", VitalsBudgets))
         budgets = budgets.under(params if isinstance(params, VitalsBudgets) else None).effective
         return [f for f in (_over_time(sc, vitals, budgets, vital) for vital in TIMES) if f] + _shifted(vitals, budgets)
 
@@ -86,7 +87,7 @@ def _over_time(sc: StepContext, vitals: PageVitals, budgets: VitalsBudgets, vita
     budget = budgets.of(vital)
     if value is None or value <= budget:
         return None
-    evidence: dict[str, Any] = {"vital": vital, "value_ms": value, "budget_ms": budget, "url": mask_url(sc.evidence.url)}
+    evidence: dict[str, object] = {"vital": vital, "value_ms": value, "budget_ms": budget, "url": mask_url(sc.evidence.url)}
     message = f"{NAMES[vital]} ({vital.upper()}) {format_ms(value)}, over its budget of {format_ms(budget)}"
     if vital == "lcp" and vitals.lcp_element:
         message += f": {vitals.lcp_element}" + (f" ({vitals.lcp_url})" if vitals.lcp_url else "")
@@ -115,6 +116,6 @@ def _shifted(vitals: PageVitals, budgets: VitalsBudgets) -> list[Finding]:
     message = f"the layout shifted by {vitals.cls:.3g} (CLS), over its budget of {budget:g}"
     if vitals.shift_sources:
         message += ": " + "; ".join(s.describe() for s in vitals.shift_sources)
-    evidence: dict[str, Any] = {"vital": "cls", "value": vitals.cls, "budget": budget, "shifts": vitals.shifts,
+    evidence: dict[str, object] = {"vital": "cls", "value": vitals.cls, "budget": budget, "shifts": vitals.shifts,
                                 "moved": [s.to_json() for s in vitals.shift_sources]}
     return [Finding(kind=RENDER, reason=Reason.LAYOUT_SHIFT, message=message, evidence=evidence)]
