@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from ..config.web import NetworkSettings
 from ..core.evidence import ConsoleMessage, RequestRecord
@@ -27,6 +27,9 @@ from ..core.tracecontext import TraceContext
 from ..core.urls import RequestPolicy, host_of, mask_url, site
 from ..core.vocabulary import Reason
 from ._page_scripts import BENIGN_FAILURES
+
+if TYPE_CHECKING:
+    from playwright.async_api import ConsoleMessage as PageConsoleMessage
 
 # What the page cannot work without (a failed one is a breakpoint), and what only
 # looks wrong without it (a render finding). Everything else is evidence only.
@@ -66,19 +69,62 @@ def glob_pattern(glob: str) -> re.Pattern[str]:
     return re.compile(f"^{body}$")
 
 
+# What the recorders read of Playwright's objects (``Request``, ``Response``,
+# ``WebSocket``); the capture proxy's stand-ins (``app_network``) carry the same.
+class SeenRequest(Protocol):
+    @property
+    def url(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def resource_type(self) -> str: ...
+    @property
+    def frame(self) -> object: ...  # Playwright raises for a service worker's request
+    @property
+    def failure(self) -> str | None: ...
+    @property
+    def timing(self) -> Mapping[str, object]: ...
+    def is_navigation_request(self) -> bool: ...
+
+
+class SeenResponse(Protocol):
+    @property
+    def request(self) -> object: ...  # the request it answers (a key of the recorder's)
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+class SeenSocket(Protocol):
+    """A WebSocket's URL and its events (a frame's payload, an error's text, the socket on close)."""
+
+    @property
+    def url(self) -> str: ...
+    @overload
+    def on(self, event: Literal["close"], f: Callable[[object], None]) -> None: ...
+    @overload
+    def on(self, event: Literal["framereceived"], f: Callable[[object], None]) -> None: ...
+    @overload
+    def on(self, event: Literal["framesent"], f: Callable[[object], None]) -> None: ...
+    @overload
+    def on(self, event: Literal["socketerror"], f: Callable[[object], None]) -> None: ...
+
+
 @dataclass
 class _Live:
     entry: RequestRecord
     t0: float  # monotonic start
+    request: SeenRequest | None = None  # None: a WebSocket
 
 
-def _browser_duration_ms(request: Any) -> float | None:
+def _browser_duration_ms(request: SeenRequest) -> float | None:
     """A finished request's time as the browser measured it (from its start to the
     response's last byte), or None. Better than when its events reached Patrol: on a
     loaded machine the start event can arrive late, and the request look quicker."""
     try:
         end = request.timing.get("responseEnd", -1)
-    except Exception:  # a WebSocket, or a request without timing
+    except Exception:  # a request without timing
         return None
     return float(end) if isinstance(end, (int, float)) and not isinstance(end, bool) and end >= 0 else None
 
@@ -91,10 +137,10 @@ class NetworkRecorder:
     _window: float = 0.0  # monotonic start of the current step's window
     _requests: list[RequestRecord] = field(default_factory=list)
     _console: list[ConsoleMessage] = field(default_factory=list)
-    _live: dict[Any, _Live] = field(default_factory=dict)  # request (or websocket) -> its entry
+    _live: dict[object, _Live] = field(default_factory=dict)  # request (or websocket) -> its entry
     _broken: bool = False  # a request that breaks the flow failed in this window
     _broken_at: float | None = None  # when (monotonic) the first such request failed
-    _navigated: dict[Any, float] = field(default_factory=dict)  # frame -> when its latest navigation began
+    _navigated: dict[object, float] = field(default_factory=dict)  # frame -> when its latest navigation began
     # The trace context a request to this URL is sent with (tracing:), None: none.
     traced: Callable[[str], TraceContext | None] = lambda _url: None
 
@@ -104,26 +150,26 @@ class NetworkRecorder:
     def now_ms(self) -> float:
         return round((self.clock() - self._window) * 1000, 1)
 
-    def navigated_since(self, frame: Any, t: float) -> bool:
+    def navigated_since(self, frame: object, t: float) -> bool:
         """The frame began a navigation at or after ``t`` (monotonic): what it had open went with it."""
         return self._navigated.get(frame, -math.inf) >= t
 
     # -- listeners ---------------------------------------------------------------------
-    def on_request(self, request: Any) -> None:
+    def on_request(self, request: SeenRequest) -> None:
         url = request.url
         if request.is_navigation_request():
             self._navigated[request.frame] = self.clock()
             if not self.policy.own_site:
                 # No base_url: the first page the journey opens is the app's own site.
                 self.policy = replace(self.policy, own_site=site(host_of(url)))
-        self._start(request, request.method, url, request.resource_type)
+        self._start(request, request.method, url, request.resource_type, request)
 
-    def on_websocket(self, ws: Any) -> None:
-        self._start(ws, "GET", ws.url, "websocket")
+    def on_websocket(self, ws: SeenSocket) -> None:
+        self._start(ws, "GET", ws.url, "websocket", None)
         ws.on("socketerror", lambda error: self._end(ws, None, str(error)))
         ws.on("close", lambda _ws: self._end(ws, None, None))
 
-    def _start(self, key: Any, method: str, url: str, kind: str) -> None:
+    def _start(self, key: object, method: str, url: str, kind: str, request: SeenRequest | None) -> None:
         now = self.clock()
         entry = RequestRecord(
             method=method, url=mask_url(url), type=kind, first_party=self.policy.is_first_party(url),
@@ -132,10 +178,10 @@ class NetworkRecorder:
         context = self.traced(url) if kind != "websocket" else None
         if context is not None:
             entry.trace_id, entry.span_id = context.trace_id, context.span_id
-        self._live[key] = _Live(entry, now)
+        self._live[key] = _Live(entry, now, request)
         self._requests.append(entry)
 
-    def on_response(self, response: Any) -> None:
+    def on_response(self, response: SeenResponse) -> None:
         live = self._live.get(response.request)
         if live is None:
             return
@@ -150,25 +196,25 @@ class NetworkRecorder:
         if status >= 400:
             entry.error = f"HTTP {status}"
 
-    def _cancelled(self, key: Any, entry: RequestRecord, t0: float) -> bool:
+    def _cancelled(self, live: _Live) -> bool:
         """An aborted request the page itself gave up on: a navigation, or an API call
         the app cancelled. A script, stylesheet or font aborted while the page stayed is
         Chromium refusing it (a 500 page served as the file): a failure."""
-        if entry.type not in ("script", "stylesheet", "font"):
+        if live.entry.type not in ("script", "stylesheet", "font") or live.request is None:
             return True
         try:
-            frame = key.frame
+            frame = live.request.frame
         except Exception:  # a request of a service worker: no frame
             return True
-        return self._navigated.get(frame, -math.inf) >= t0
+        return self._navigated.get(frame, -math.inf) >= live.t0
 
-    def on_finished(self, request: Any) -> None:
+    def on_finished(self, request: SeenRequest) -> None:
         self._end(request, None, None)
 
-    def on_failed(self, request: Any) -> None:
+    def on_failed(self, request: SeenRequest) -> None:
         self._end(request, None, request.failure or "failed")
 
-    def _end(self, key: Any, status: int | None, error: str | None) -> None:
+    def _end(self, key: object, status: int | None, error: str | None) -> None:
         live = self._live.pop(key, None)
         if live is None:
             return
@@ -176,11 +222,11 @@ class NetworkRecorder:
         now = self.clock()
         if error is not None:
             entry.error = error[:MAX_TEXT]
-            if any(b in error for b in BENIGN_FAILURES) and self._cancelled(key, entry, live.t0):
+            if any(b in error for b in BENIGN_FAILURES) and self._cancelled(live):
                 entry.cancelled = True
         if status is not None:
             entry.status = status
-        measured = _browser_duration_ms(key) if error is None else None
+        measured = _browser_duration_ms(live.request) if error is None and live.request is not None else None
         entry.duration_ms = round(measured if measured is not None else (now - live.t0) * 1000, 1)
         entry.pending = False
         cause, fatal = cause_of(entry, self.settings.statuses)
@@ -189,7 +235,7 @@ class NetworkRecorder:
             if fatal and not self._broken:
                 self._broken, self._broken_at = True, now
 
-    def on_console(self, message: Any) -> None:
+    def on_console(self, message: PageConsoleMessage) -> None:
         kind = message.type
         if kind not in ("error", "warning") or len(self._console) >= MAX_CONSOLE:
             return
@@ -224,7 +270,7 @@ class NetworkRecorder:
             if id(live.entry) in where:  # the step's copy stays as it is now, whatever comes later
                 requests[where[id(live.entry)]] = replace(live.entry, duration_ms=round((now - live.t0) * 1000, 1))
             carried = replace(live.entry, start_ms=round((live.t0 - now) * 1000, 1))
-            self._live[key] = _Live(carried, live.t0)
+            self._live[key] = _Live(carried, live.t0, live.request)
             self._requests.append(carried)
         self._window = now
         return requests, console

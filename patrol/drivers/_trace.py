@@ -19,10 +19,13 @@ import json
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
 from ..secrets import MASK, MASKER
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext
 
 MODES = ("retain-on-failure", "on", "off")
 
@@ -30,7 +33,7 @@ MODES = ("retain-on-failure", "on", "off")
 class Tracer:
     """Starts tracing a browser context and, at the journey's end, keeps or drops it."""
 
-    def __init__(self, context: Any, mode: str):
+    def __init__(self, context: BrowserContext, mode: str):
         self.context = context
         self.mode = mode
         self.recording = False

@@ -12,7 +12,7 @@ screenshot makes anyway (``PLAIN_SCREEN``): no call of its own.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from ..core.urls import mask_url
 from ..core.vitals import PageVitals, ShiftSource
@@ -100,12 +100,12 @@ class VitalsReader:
     def __init__(self) -> None:
         self._origin: float | None = None
         self._since = -1.0
-        self._latest: dict[str, Any] | None = None
+        self._latest: dict[str, object] | None = None
 
-    def arg(self) -> dict[str, Any]:
+    def arg(self) -> dict[str, float | None]:
         return {"origin": self._origin, "since": self._since}
 
-    def seen(self, raw: Any) -> None:
+    def seen(self, raw: object) -> None:
         """A reading of ``VITALS_READ`` (several in a step: the last one counts)."""
         if isinstance(raw, dict) and isinstance(raw.get("origin"), (int, float)):
             self._latest = raw
@@ -115,7 +115,7 @@ class VitalsReader:
         raw, self._latest = self._latest, None
         if raw is None:
             return None
-        self._origin, self._since = float(raw["origin"]), float(raw.get("now") or 0.0)
+        self._origin, self._since = _number(raw["origin"]), _number(raw.get("now"))
         return parse(raw)
 
 
@@ -123,23 +123,33 @@ class VitalsReader:
 MAX_NAME = 120
 
 
-def _name(value: Any) -> str | None:
+def _name(value: object) -> str | None:
     return str(value)[:MAX_NAME] if value else None
 
 
-def _ms(value: Any) -> float | None:
+def _ms(value: object) -> float | None:
     return round(float(value), 1) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def parse(raw: dict[str, Any]) -> PageVitals:
-    lcp = raw.get("lcp") if isinstance(raw.get("lcp"), dict) else None
-    inp = raw.get("inp") if isinstance(raw.get("inp"), dict) else None
-    sources = tuple(ShiftSource(str(_name(s.get("el"))), int(s.get("dx") or 0), int(s.get("dy") or 0))
-                    for s in raw.get("sources") or [] if isinstance(s, dict) and s.get("el"))
+def _number(value: object) -> float:
+    """A number the page script gave (0 when it gave none)."""
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _object(value: object) -> Mapping[str, object] | None:
+    return value if isinstance(value, dict) else None
+
+
+def parse(raw: Mapping[str, object]) -> PageVitals:
+    lcp, inp = _object(raw.get("lcp")), _object(raw.get("inp"))
+    listed = raw.get("sources")
+    sources = tuple(ShiftSource(str(_name(s.get("el"))), int(_number(s.get("dx"))), int(_number(s.get("dy"))))
+                    for s in (listed if isinstance(listed, list) else []) if isinstance(s, dict) and s.get("el"))
+    lcp_url = str(lcp["url"]) if lcp and lcp.get("url") else None
     return PageVitals(
         navigated=bool(raw.get("navigated")), ttfb_ms=_ms(raw.get("ttfb")), fcp_ms=_ms(raw.get("fcp")),
         lcp_ms=_ms(lcp.get("at")) if lcp else None, lcp_element=_name(lcp.get("el")) if lcp else None,
-        lcp_url=mask_url(str(lcp["url"])) if lcp and lcp.get("url") and not str(lcp["url"]).startswith("data:") else None,
-        cls=round(float(raw.get("cls") or 0.0), 4), shifts=int(raw.get("shifts") or 0), shift_sources=sources,
+        lcp_url=mask_url(lcp_url) if lcp_url and not lcp_url.startswith("data:") else None,
+        cls=round(_number(raw.get("cls")), 4), shifts=int(_number(raw.get("shifts"))), shift_sources=sources,
         inp_ms=_ms(inp.get("d")) if inp else None, inp_event=_name(inp.get("what")) if inp else None,
-        interactions=int(raw.get("interactions") or 0))
+        interactions=int(_number(raw.get("interactions"))))

@@ -23,7 +23,6 @@ import struct
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..core.capabilities import Capability
@@ -71,7 +70,7 @@ class FakeScreen:
     on: dict[str, Reaction] = field(default_factory=dict)  # "click #x", "fill #x", "press Enter"...
     enter: Reaction | None = None  # what opening the screen with goto does
     busy: bool = False  # a spinner is on screen
-    broken_images: list[dict[str, Any]] = field(default_factory=list)
+    broken_images: list[dict[str, object]] = field(default_factory=list)  # as the page script answers them
 
 
 @dataclass
@@ -326,10 +325,10 @@ class FakeDriver(Driver):
     async def element_boxes(self, locators: list[Locator]) -> list[Box]:
         return [e.box for e in (self._element(loc) for loc in locators) if e is not None]
 
-    async def broken_images(self) -> list[dict[str, Any]]:
+    async def broken_images(self) -> list[dict[str, object]]:
         return list(self.current.broken_images)
 
-    async def environment(self) -> dict[str, Any]:
+    async def environment(self) -> dict[str, object]:
         return {"browser": f"fake {self.engine.version}", "viewport": (SCREEN_W, SCREEN_H), "scale": 1.0}
 
     async def close(self) -> None:
@@ -357,9 +356,10 @@ class FakeEngine(Engine):
         self.open_drivers: set[FakeDriver] = set()
 
     @classmethod
-    def factory(cls, app: FakeApp, **kwargs: Any) -> Callable[[str], FakeEngine]:
+    def factory(cls, app: FakeApp, *, start_error: str | None = None,
+                waits_for_elements: bool = False) -> Callable[[str], FakeEngine]:
         """For ``EnginePool(factory)``: every target gets a fake engine over ``app``."""
-        return lambda target: cls(app, **kwargs)
+        return lambda target: cls(app, start_error=start_error, waits_for_elements=waits_for_elements)
 
     async def start(self) -> None:
         if self.start_error:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..core.vocabulary import Reason
 from ..errors import ActionFailed
@@ -31,7 +31,7 @@ class HttpCall:
     method: str
     url: str  # absolute
     headers: dict[str, str] = field(default_factory=dict)
-    json: Any = None  # sent as JSON when ``has_json``
+    json: object = None  # sent as JSON when ``has_json`` (the journey's YAML value)
     has_json: bool = False
     form: dict[str, str] | None = None  # sent as application/x-www-form-urlencoded
 
@@ -70,19 +70,14 @@ async def send(call: HttpCall, driver: Driver, *, timeout_ms: float) -> HttpAnsw
     """``call`` sent with httpx, with the journey's own cookie jar (not the browser's)."""
     import httpx  # loaded on the first request: parsing a journey stays light
 
-    kwargs: dict[str, Any] = {"headers": call.headers, "timeout": timeout_ms / 1000}
-    if call.has_json:
-        kwargs["json"] = call.json
-    elif call.form is not None:
-        kwargs["data"] = call.form
     t0 = time.monotonic()
     try:
         if isinstance(driver, HttpDriver):  # a client for the journey, kept open (its connections reused)
-            response = await driver.client().request(call.method, call.url, **kwargs)
+            response = await _request(driver.client(), call, timeout_ms)
         else:
             jar = _JARS.get(driver)
             async with httpx.AsyncClient(cookies=jar, follow_redirects=True) as client:
-                response = await client.request(call.method, call.url, **kwargs)
+                response = await _request(client, call, timeout_ms)
                 _JARS[driver] = client.cookies
     except httpx.TimeoutException:
         raise HttpFailed(f"no answer within {timeout_ms / 1000:g}s") from None
@@ -96,6 +91,13 @@ async def send(call: HttpCall, driver: Driver, *, timeout_ms: float) -> HttpAnsw
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return HttpAnswer(response.status_code, headers, response.content, str(response.url),
                       (time.monotonic() - t0) * 1000)
+
+
+async def _request(client: httpx.AsyncClient, call: HttpCall, timeout_ms: float) -> httpx.Response:
+    """The call's body as JSON (``has_json``) or a form, else none."""
+    return await client.request(call.method, call.url, headers=call.headers, timeout=timeout_ms / 1000,
+                                json=call.json if call.has_json else None,
+                                data=call.form if not call.has_json else None)
 
 
 # -- a journey of request: steps only -----------------------------------------------------------

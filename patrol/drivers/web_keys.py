@@ -9,14 +9,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from ..config.reader import Reader
 from ..config.web import COLOR_SCHEMES, NETWORK_KEYS, PAGE_KEYS, TRACE_MODES, parse_busy, parse_network, parse_page
 from ..core.capabilities import Capability
 from ..journey.loader import journey_key
-from ..journey.parsing import INVALID, ParseContext
+from ..journey.parsing import INVALID, ParseContext, YamlPath
 
 _STRINGS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 NETWORK_SCHEMA = {
@@ -32,14 +32,15 @@ BROWSER_SCHEMA = {
 }
 
 
-def _web_only(path: tuple[Any, ...], ctx: ParseContext) -> bool:
+def _web_only(path: YamlPath, ctx: ParseContext) -> bool:
     if ctx.target != "web":
         ctx.error(path, f"'{path[-1]}' is for web journeys", key=True)
         return False
     return True
 
 
-def _read(ctx: ParseContext, parse: Any, value: Any, path: tuple[Any, ...]) -> Any:
+def _read(ctx: ParseContext, parse: Callable[[Reader, object, YamlPath], object], value: object,
+          path: YamlPath) -> object:
     """Parse with patrol.yaml's own section parser, its problems positioned in the journey."""
     reader = Reader(ctx.file, ctx.located)
     parsed = parse(reader, value, path)
@@ -49,23 +50,23 @@ def _read(ctx: ParseContext, parse: Any, value: Any, path: tuple[Any, ...]) -> A
 
 @journey_key("network", "which requests count: " + "; ".join(NETWORK_KEYS), NETWORK_SCHEMA,
              needs=frozenset({Capability.NETWORK}))
-def _network(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _network(value: object, path: YamlPath, ctx: ParseContext) -> object:
     return _read(ctx, parse_network, value, path)
 
 
 @journey_key("browser", "the page: " + "; ".join(PAGE_KEYS), BROWSER_SCHEMA)
-def _browser(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _browser(value: object, path: YamlPath, ctx: ParseContext) -> object:
     return _read(ctx, parse_page, value, path) if _web_only(path, ctx) else INVALID
 
 
 @journey_key("busy", "selectors of this app's own busy indicators (spinners)", _STRINGS)
-def _busy(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _busy(value: object, path: YamlPath, ctx: ParseContext) -> object:
     return _read(ctx, parse_busy, value, path) if _web_only(path, ctx) else INVALID
 
 
 @journey_key("clock", "freeze the page's clock at this time (ISO 8601 with offset, e.g. 2026-01-01T09:00:00+08:00)",
              {"type": "string"})
-def _clock(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _clock(value: object, path: YamlPath, ctx: ParseContext) -> object:
     if not _web_only(path, ctx):
         return INVALID
     # Unquoted, YAML reads the time itself: a datetime (a date alone has no time of day).
