@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from ..config import Config
 from ..store import Store
@@ -14,6 +14,8 @@ from ..store import console_repo as repo
 from .plan import Plan, build_plan
 
 if TYPE_CHECKING:
+    from apscheduler.job import Job
+
     from .service import SchedulerService
 
 NOT_LIVE = "pausing, resuming and running a schedule need the scheduler: start the console with patrol schedule --console-port P"
@@ -21,6 +23,20 @@ NOT_LIVE = "pausing, resuming and running a schedule need the scheduler: start t
 
 class DeskError(Exception):
     """A refused schedule action (unknown job, or no scheduler to do it)."""
+
+
+class ScheduleRow(TypedDict):
+    """One schedule as the console shows it (and the API sends it)."""
+
+    id: str  # the job id: schedule:<name> or journey:<name>
+    name: str
+    describe: str
+    origin: str
+    enabled: bool
+    paused: bool
+    journeys: list[str]  # the journeys it selects, by name
+    next: list[datetime]  # its next fire times (none when paused or disabled)
+    last: repo.RowDict | None  # its newest run (id, status, when)
 
 
 def _next_times(plan: Plan, job_id: str, now: datetime, count: int = 3) -> list[datetime]:
@@ -50,11 +66,11 @@ class PlanDesk:
     def paused(self, job_id: str) -> bool:
         return False
 
-    def jobs(self, now: datetime) -> list[dict[str, Any]]:
+    def jobs(self, now: datetime) -> list[ScheduleRow]:
         plan = self.plan()
         with self.store.read() as conn:
             last = repo.last_run_per_schedule(conn)
-        out = []
+        out: list[ScheduleRow] = []
         for job_id, spec in sorted(plan.specs.items()):
             paused = self.paused(job_id)
             out.append({"id": job_id, "name": spec.name, "describe": spec.describe(), "origin": spec.origin,
@@ -88,8 +104,8 @@ class ServiceDesk(PlanDesk):
     def plan(self) -> Plan:
         return self.service.plan
 
-    def _job(self, job_id: str) -> Any:
-        job = self.service.job_sync.scheduler.get_job(job_id) if self.service.parts.jobs else None
+    def _job(self, job_id: str) -> Job:
+        job = self.service.job_sync.job(job_id) if self.service.parts.jobs else None
         if job is None or job_id not in self.service.plan.specs:
             raise DeskError(f"there is no schedule {job_id}")
         return job

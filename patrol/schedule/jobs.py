@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .. import console
 from ..store import Store
@@ -21,7 +22,11 @@ from ..store.schema import SCHEDULE_JOBS_TABLE
 from .plan import Plan
 from .settings import ScheduleSpec
 
-Job = Any  # apscheduler.job.Job (APScheduler 3 ships no type hints)
+if TYPE_CHECKING:  # APScheduler 3 ships no type hints: mypy sees its names, untyped
+    from apscheduler.events import JobExecutionEvent, JobSubmissionEvent
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.job import Job
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 
 def wanted_jobs(plan: Plan) -> dict[str, ScheduleSpec]:
@@ -31,7 +36,7 @@ def wanted_jobs(plan: Plan) -> dict[str, ScheduleSpec]:
     return wanted
 
 
-def _scheduler_class() -> type[Any]:
+def _scheduler_class() -> type[BackgroundScheduler]:
     # APScheduler loads when the service starts, not when a command imports this module
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.base import STATE_RUNNING
@@ -59,7 +64,7 @@ def current_slot() -> datetime | None:
     return value
 
 
-def _executor_class() -> type[Any]:
+def _executor_class() -> type[ThreadPoolExecutor]:
     from apscheduler.executors.base import run_job
     from apscheduler.executors.pool import ThreadPoolExecutor
 
@@ -67,15 +72,15 @@ def _executor_class() -> type[Any]:
         """APScheduler's thread pool, telling the job which slot it fires (APScheduler
         passes the run times to its executor only)."""
 
-        def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-            def run() -> Any:
+        def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+            def run() -> object:
                 _slot.when = run_times[-1] if run_times else None
                 try:
                     return run_job(job, job._jobstore_alias, run_times, self._logger.name)
                 finally:
                     _slot.when = None
 
-            def callback(f: Any) -> None:
+            def callback(f: Future[object]) -> None:
                 exc = f.exception()
                 if exc:
                     self._run_job_error(job.id, exc, exc.__traceback__)
@@ -100,15 +105,17 @@ class JobSync:
     def __init__(self, store: Store, log: Callable[[str], None]) -> None:
         self.store = store
         self.log = log
-        self.scheduler: Any = None
+        self.scheduler: BackgroundScheduler | None = None
 
-    def open(self, workers: int, listener: Callable[[Any], None], mask: int) -> None:
-        """Create the scheduler on the job store and start it paused (nothing fires yet)."""
+    def open(self, workers: int, listener: Callable[[JobExecutionEvent | JobSubmissionEvent], None],
+             mask: int) -> None:
+        """Create the scheduler on the job store and start it paused (nothing fires yet);
+        ``listener`` hears the job events ``mask`` selects (executed, missed, failed; max instances)."""
         # APScheduler loads when the service starts, not when a command imports this module
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
         logging.getLogger("apscheduler").setLevel(logging.ERROR)  # we say it ourselves, once
-        self.scheduler = _scheduler_class()(
+        self.scheduler = scheduler = _scheduler_class()(
             jobstores={"default": SQLAlchemyJobStore(engine=self.store.engine, tablename=SCHEDULE_JOBS_TABLE)},
             executors={"default": _executor_class()(max_workers=workers)},
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -117,24 +124,30 @@ class JobSync:
             # 10 s would skip the slots that fall due meanwhile, and the next slot would not fire on time).
             jobstore_retry_interval=1,
         )
-        self.scheduler.add_listener(listener, mask)
-        self.scheduler.start(paused=True)
+        scheduler.add_listener(listener, mask)
+        scheduler.start(paused=True)
+
+    def _opened(self) -> BackgroundScheduler:
+        if self.scheduler is None:
+            raise RuntimeError("the job scheduler is not open")
+        return self.scheduler
 
     def sync(self, plan: Plan, fire: Callable[..., None]) -> None:
         """Make the job store hold exactly the plan's jobs (``fire`` is what they call)."""
         wanted = wanted_jobs(plan)
-        existing = {job.id: job for job in self.scheduler.get_jobs()}
+        scheduler = self._opened()
+        existing = {job.id: job for job in scheduler.get_jobs()}
         for job_id in existing:
             if job_id not in wanted:
-                self.scheduler.remove_job(job_id)
+                scheduler.remove_job(job_id)
                 self.log(f"removed job {console.safe(job_id)} (no longer in the configuration)")
         for job_id, spec in wanted.items():
             job = existing.get(job_id)
             if job is not None and job.kwargs.get("fingerprint") == spec.fingerprint:
                 if job.name != spec.name:
-                    self.scheduler.modify_job(job_id, name=spec.name)
+                    scheduler.modify_job(job_id, name=spec.name)
                 continue  # unchanged: keep it with its next run time
-            self.scheduler.add_job(
+            scheduler.add_job(
                 fire, trigger=spec.trigger(), id=job_id, name=spec.name, replace_existing=True,
                 kwargs={"job_id": job_id, "fingerprint": spec.fingerprint},
                 coalesce=True, max_instances=1, misfire_grace_time=max(1, int(round(spec.grace))),
@@ -144,6 +157,10 @@ class JobSync:
 
     def jobs(self) -> list[Job]:
         return list(self.scheduler.get_jobs()) if self.scheduler is not None else []
+
+    def job(self, job_id: str) -> Job | None:
+        """The job with this id; None when there is none (or no scheduler yet)."""
+        return self.scheduler.get_job(job_id) if self.scheduler is not None else None
 
     def next_fire_times(self) -> list[tuple[str, datetime | None]]:
         return [(job.name or job.id, job.next_run_time) for job in self.jobs()]
@@ -168,17 +185,17 @@ class JobSync:
                     due.coalesced.append((label, count))
             else:
                 due.missed.append((label, latest, late, grace))
-            self.scheduler.modify_job(job.id, next_run_time=t)
+            self._opened().modify_job(job.id, next_run_time=t)
         return due
 
     def pause(self) -> None:
         try:
-            self.scheduler.pause()
+            self._opened().pause()
         except Exception:
             pass
 
     def resume(self) -> None:
-        self.scheduler.resume()
+        self._opened().resume()
 
     def shutdown(self) -> None:
         if self.scheduler is not None:

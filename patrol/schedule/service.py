@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import console
 from ..config import load_config
@@ -47,7 +47,7 @@ from ..service import PatrolOutcome, patrol_once
 from ..store import Store, open_store, state_settings
 from .control import FileWatch, Signals
 from .index_writer import IndexWriter
-from .jobs import Job, JobSync, current_slot, wanted_jobs
+from .jobs import JobSync, current_slot, wanted_jobs
 from .overlap import Overlap
 from .plan import Plan, build_plan
 from .robot import RobotLoop, close_idle_browsers
@@ -56,6 +56,8 @@ from .settings import ScheduleSpec
 from .sides import ConsoleServer, DispatcherThread, FleetFactory, FleetSide, InstanceLock, MetricsServer
 
 if TYPE_CHECKING:
+    from apscheduler.events import JobExecutionEvent, JobSubmissionEvent
+    from apscheduler.job import Job
     from starlette.types import ASGIApp
 
     from ..config import Config
@@ -444,7 +446,7 @@ class SchedulerService:
         except Exception:
             pass
 
-    def _on_event(self, event: Any) -> None:  # an APScheduler JobEvent (the package is untyped)
+    def _on_event(self, event: JobExecutionEvent | JobSubmissionEvent) -> None:  # missed, error | max instances
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 
         spec = self.plan.specs.get(event.job_id)
