@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from appium.webdriver.webdriver import WebDriver
+    from playwright.async_api import Page
+
     from ..drivers.base import Driver
 
 T = TypeVar("T")
@@ -34,11 +37,11 @@ class PythonContext:
     base_url   the journey's base URL, or None
     """
 
-    page: Any
-    session: Any
+    page: Page | None
+    session: WebDriver | None
     driver: Driver
     vars: dict[str, str]
-    args: dict[str, Any]
+    args: dict[str, object]  # as the journey wrote them
     timeout_ms: float
     run_id: str
     base_url: str | None

@@ -51,15 +51,16 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.text import type_name
 from ..core.vocabulary import Reason
 from ..errors import ActionFailed
-from ..journey.parsing import INVALID
+from ..journey.parsing import INVALID, Invalid
 from ..secrets import MASKER
 from . import register
 from .base import Action, ActionContext
@@ -67,7 +68,7 @@ from .python_context import PythonContext
 
 if TYPE_CHECKING:
     from ..drivers.base import Driver
-    from ..journey.parsing import ParseContext
+    from ..journey.parsing import ParseContext, YamlPath
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 TARGET = re.compile(rf"^{_NAME}(\.{_NAME})*:{_NAME}$")
@@ -87,7 +88,7 @@ _MACHINERY = (__file__, "<frozen", os.path.dirname(asyncio.__file__),
 class PythonCall:
     module: str
     function: str
-    args: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, object] = field(default_factory=dict)  # as the journey wrote them
     stores: tuple[str, ...] = ()
     folder: str = ""  # the journey file's folder: searched first for the module
 
@@ -116,18 +117,19 @@ class Python(Action[PythonCall]):
         ]
     }
 
-    def parse(self, value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+    def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> PythonCall | Invalid:
         if not isinstance(value, dict):
             return _call(value, {}, (), path, ctx)
-        if ctx.mapping(value, path, KEYS, ("call",)) is INVALID:
+        given = ctx.mapping(value, path, KEYS, ("call",))
+        if given is INVALID:
             return INVALID
-        args = value.get("args", {})
+        args = given.get("args", {})
         if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
             return ctx.error(path + ("args",), f"expected a mapping of names to values, got {type_name(args)}")
-        stores = _stores(value.get("stores", []), path + ("stores",), ctx)
-        if stores is INVALID:
+        stores = _stores(given.get("stores", []), path + ("stores",), ctx)
+        if isinstance(stores, Invalid):
             return INVALID
-        return _call(value["call"], args, stores, path + ("call",), ctx)
+        return _call(given["call"], args, stores, path + ("call",), ctx)
 
     async def perform(self, driver: Driver, params: PythonCall, ctx: ActionContext) -> None:
         fn = _function(params)
@@ -144,11 +146,12 @@ class Python(Action[PythonCall]):
 
 
 # -- parsing ---------------------------------------------------------------------------------
-def _call(value: Any, args: dict[str, Any], stores: tuple[str, ...], path: tuple[Any, ...], ctx: ParseContext) -> Any:
-    text = ctx.string(value, path)
-    if text is INVALID:
+def _call(value: object, args: dict[str, object], stores: tuple[str, ...], path: YamlPath,
+          ctx: ParseContext) -> PythonCall | Invalid:
+    given = ctx.string(value, path)
+    if isinstance(given, Invalid):
         return INVALID
-    text = text.strip()
+    text = given.strip()
     if not TARGET.match(text):
         hint = "; a colon goes before the function" if ":" not in text and "." in text else ""
         return ctx.error(path, f"expected package.module:function (e.g. {EXAMPLE}), got {text!r}{hint}")
@@ -162,9 +165,9 @@ def _call(value: Any, args: dict[str, Any], stores: tuple[str, ...], path: tuple
     return PythonCall(module, function, args, stores, folder)
 
 
-def _stores(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _stores(value: object, path: YamlPath, ctx: ParseContext) -> tuple[str, ...] | Invalid:
     names = ctx.string_list(value, path)
-    if names is INVALID:
+    if isinstance(names, Invalid):
         return INVALID
     for i, n in enumerate(names):
         if not VAR_NAME.match(n):
@@ -178,7 +181,7 @@ def _roots(params: PythonCall) -> list[str]:
     return [r for i, r in enumerate(roots) if r and r not in roots[:i]]
 
 
-def _function(params: PythonCall) -> Any:
+def _function(params: PythonCall) -> Callable[..., object]:
     """The function, imported now (ActionFailed with a clear message when it cannot be)."""
     roots = _roots(params)
     evidence = {"function": params.target}
@@ -191,7 +194,7 @@ def _function(params: PythonCall) -> Any:
         raise _failure(f"importing {params.module} failed:", e, params.target) from None
     except Exception as e:
         raise _failure(f"importing {params.module} failed:", e, params.target) from None
-    fn = getattr(module, params.function, None)
+    fn: object = getattr(module, params.function, None)
     if fn is None:
         raise ActionFailed(f"module {params.module} ({getattr(module, '__file__', '?')}) has no function "
                            f"'{params.function}'", evidence=evidence)
@@ -244,12 +247,11 @@ def _forget_if_stale(name: str, roots: list[str]) -> None:
 
 
 # -- calling ---------------------------------------------------------------------------------
-async def _invoke(fn: Any, ctx: PythonContext, target: str, timeout_ms: float) -> Any:
-    async def call() -> Any:
+async def _invoke(fn: Callable[..., object], ctx: PythonContext, target: str, timeout_ms: float) -> object:
+    async def call() -> object:
         try:
-            if inspect.iscoroutinefunction(fn):
-                return await fn(ctx)
-            result = await asyncio.to_thread(fn, ctx)
+            # An async function runs on the journey's loop, a plain one in a worker thread.
+            result = fn(ctx) if inspect.iscoroutinefunction(fn) else await asyncio.to_thread(fn, ctx)
             return (await result) if inspect.isawaitable(result) else result
         except ActionFailed:
             raise  # a driver call inside failed: its own message says what
@@ -280,12 +282,12 @@ def _user_frames(tb: TracebackType | None) -> TracebackType | None:
     return tb
 
 
-def _shown(value: Any) -> str:
+def _shown(value: object) -> str:
     text = repr(value)
     return MASKER.mask(f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}")
 
 
-def _store(result: Any, values: dict[str, str], params: PythonCall) -> None:
+def _store(result: object, values: dict[str, str], params: PythonCall) -> None:
     evidence = {"function": params.target}
     if result is not None and not isinstance(result, dict):
         raise ActionFailed(f"{params.target} returned {_shown(result)}; return a dict of values to store, or None",
