@@ -3,10 +3,11 @@ behind ``patrol baseline approve`` and the console's Approve."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ..core.jsontypes import json_objects
 from .baselines import BaselineStore, Environment
 
 
@@ -30,22 +31,31 @@ class Screen:
         return f"{self.journey}/{self.attempt}/{self.step_index}"
 
 
-def approvable_screens(report: dict[str, Any]) -> list[Screen]:
+def approvable_screens(report: Mapping[str, object]) -> list[Screen]:
     """Every step of the report with a visual check and a screenshot, in report order."""
     out: list[Screen] = []
-    for journey in report.get("journeys", []):
-        for step in journey.get("steps", []):
-            visual = (step.get("artifacts") or {}).get("visual")
-            if not visual or not step.get("screenshot"):
+    for journey in json_objects(report, "journeys"):
+        for step in json_objects(journey, "steps"):
+            artifacts = step.get("artifacts")
+            visual = artifacts.get("visual") if isinstance(artifacts, dict) else None
+            if not isinstance(visual, dict) or not visual or not step.get("screenshot"):
                 continue
-            out.append(Screen(journey["name"], int(journey.get("attempt") or 1), int(step["index"]), step.get("name") or "",
-                              visual["baseline"], visual["device"], step["screenshot"],
-                              Environment.from_dict(visual["environment"]), str(visual.get("status") or ""),
-                              visual.get("layout") if isinstance(visual.get("layout"), str) else None))
+            env, layout = visual["environment"], visual.get("layout")
+            out.append(Screen(str(journey["name"]), _number(journey.get("attempt") or 1), _number(step["index"]),
+                              str(step.get("name") or ""), str(visual["baseline"]), str(visual["device"]),
+                              str(step["screenshot"]), Environment.from_dict(env if isinstance(env, dict) else {}),
+                              str(visual.get("status") or ""), layout if isinstance(layout, str) else None))
     return out
 
 
-def latest_screens(report: dict[str, Any]) -> list[Screen]:
+def _number(value: object) -> int:
+    """A whole number the report wrote (a bool or a non-number is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"not a number: {value!r}")
+    return int(value)
+
+
+def latest_screens(report: Mapping[str, object]) -> list[Screen]:
     """One screen per baseline: the last attempt's (the one that decided the verdict)."""
     chosen: dict[tuple[str, str, str], Screen] = {}
     for s in approvable_screens(report):

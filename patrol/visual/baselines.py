@@ -10,9 +10,11 @@ import json
 import os
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from ..core.jsontypes import JsonObject
 
 MANIFEST = "manifest.json"
 _lock = threading.Lock()
@@ -29,12 +31,15 @@ class Environment:
     viewport: tuple[int, int]
     scale: float
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"browser": self.browser, "viewport": list(self.viewport), "scale": self.scale}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Environment:
-        return cls(str(d.get("browser", "")), tuple(d.get("viewport", (0, 0))), float(d.get("scale", 1)))
+    def from_dict(cls, d: Mapping[str, object]) -> Environment:
+        """As ``to_dict`` wrote it (a manifest entry, a report's ``environment``)."""
+        vp, scale = d.get("viewport"), d.get("scale", 1)
+        viewport = (int(vp[0]), int(vp[1])) if isinstance(vp, (list, tuple)) and len(vp) == 2 else (0, 0)
+        return cls(str(d.get("browser", "")), viewport, float(scale) if isinstance(scale, (int, float, str)) else 1.0)
 
     def mismatch(self, other: Environment) -> list[str]:
         """What differs in a way that changes pixels (browser *major* version, size, scale)."""
@@ -63,7 +68,7 @@ class BaselineStore:
     def _manifest_path(self, journey: str) -> Path:
         return self.root / safe_name(journey) / MANIFEST
 
-    def _read_manifest(self, journey: str) -> dict[str, Any]:
+    def _read_manifest(self, journey: str) -> dict[str, object]:
         try:
             data = json.loads(self._manifest_path(journey).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -77,7 +82,7 @@ class BaselineStore:
         except OSError:
             return None
         entry = self._read_manifest(journey).get(p.name)
-        return data, (Environment.from_dict(entry) if entry else None)
+        return data, (Environment.from_dict(entry) if isinstance(entry, dict) and entry else None)
 
     def layout_path(self, journey: str, name: str, device: str) -> Path:
         """The screen's layout (``core.layout.ScreenLayout`` as JSON) beside its picture."""

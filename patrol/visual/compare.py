@@ -36,12 +36,12 @@ times faster than encoding the RGB array).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import numbers
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import cv2
 import numpy as np
@@ -185,7 +185,7 @@ def _rgba_index(bgr: bool) -> tuple[int, int, int]:
     return (2, 1, 0) if bgr else (0, 1, 2)
 
 
-def _background(pos4: np.ndarray, checkerboard: bool) -> tuple[Any, Any, Any]:
+def _background(pos4: np.ndarray, checkerboard: bool) -> tuple[float | np.ndarray, float | np.ndarray, float | np.ndarray]:
     """Blend background for byte offsets pos4 (pixelmatch's rb, gb, bb)."""
     if not checkerboard:
         return 255.0, 255.0, 255.0
@@ -630,7 +630,7 @@ def _numpy_compare(a: np.ndarray, b: np.ndarray, bgr: bool, mask: np.ndarray | N
 _KERNEL_BAND_PIXELS = 1 << 17  # rows per band: enough work to be worth a thread hand-off
 
 
-def _kernel_compare(lib: Any, a: np.ndarray, b: np.ndarray, bgr: bool, mask: np.ndarray | None, max_delta: float,
+def _kernel_compare(lib: ctypes.CDLL, a: np.ndarray, b: np.ndarray, bgr: bool, mask: np.ndarray | None, max_delta: float,
                     include_aa: bool, checkerboard: bool, cluster_gap: int) -> Comparison:
     """compare() on the compiled kernel: bands of rows judged on the worker threads
     and this one (ctypes releases the GIL), each writing its own slice of the outputs."""
@@ -672,7 +672,7 @@ def _kernel_compare(lib: Any, a: np.ndarray, b: np.ndarray, bgr: bool, mask: np.
     )
 
 
-def _kernel_clusters(lib: Any, diff_idx: np.ndarray, width: int, gap: int) -> list[Cluster]:
+def _kernel_clusters(lib: ctypes.CDLL, diff_idx: np.ndarray, width: int, gap: int) -> list[Cluster]:
     """_clusters() by the kernel: union-find over runs of pixels, no image-sized pass."""
     if diff_idx.size == 0:
         return []

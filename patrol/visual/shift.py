@@ -23,12 +23,13 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, TypeAlias
 
 import cv2
 import numpy as np
 
 from ..core.geometry import Box
+from ..core.jsontypes import JsonObject
 from ..core.png import to_four_channels
 from .compare import Comparison, compare, pixel_margin
 
@@ -99,7 +100,7 @@ class Shift:
         return "; ".join(parts)
 
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "width": self.width,
             "height": self.height,
@@ -110,11 +111,12 @@ class Shift:
             "pushed_out": self.pushed_out,
             "revealed": self.revealed,
             "unexplained_pixels": self.residual.diff_pixels,
-            "unexplained_clusters": [c.__dict__ for c in self.residual.clusters[:10]],
+            "unexplained_clusters": [{"x": c.x, "y": c.y, "width": c.width, "height": c.height, "pixels": c.pixels}
+                                     for c in self.residual.clusters[:10]],
         }
 
 
-def _box_dict(b: Box) -> dict[str, int]:
+def _box_dict(b: Box) -> JsonObject:
     return {"x": b.x, "y": b.y, "width": b.w, "height": b.h}
 
 
@@ -127,6 +129,38 @@ class _Run:
     @property
     def dy(self) -> int:
         return self.b - self.a
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Rows ``start`` .. ``end`` of one screen the other has not: inserted (the actual
+    screen's rows) or removed (the baseline's); ``blank`` when they are empty space."""
+
+    kind: Literal["inserted", "removed"]
+    box: Box
+    start: int
+    end: int
+    blank: bool
+
+
+@dataclass(frozen=True)
+class _MovedBlock:
+    """A removed block found again, inserted elsewhere: baseline rows ``from_y`` .. are
+    actual rows ``to_y`` .."""
+
+    box: Box
+    from_y: int
+    to_y: int
+    height: int
+
+
+@dataclass(frozen=True)
+class _Changed:
+    """Rows changed in place (compared row by row)."""
+
+
+# What happened to the rows, in screen order (a _Run that moved, the others as named).
+_Event: TypeAlias = "_Block | _MovedBlock | _Run | _Changed"
 
 
 def _row_hashes(img: np.ndarray) -> np.ndarray:
@@ -302,7 +336,7 @@ def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, m
     height, width = a.shape[:2]
     source = np.arange(height)  # the baseline row each actual row is compared with
     new_rows = np.zeros(height, dtype=bool)  # inserted or revealed: nothing to compare with
-    events: list[tuple[str, Any]] = []  # in screen order, for the words
+    events: list[_Event] = []  # in screen order, for the words
     pushed_out = revealed = 0
     pa = pb = 0
     for i, run in enumerate([*runs, _Run(height, height, 0)]):
@@ -314,24 +348,24 @@ def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, m
             if last and before < 0:
                 revealed = nb
             else:
-                events.append(("inserted", (_block_box(b, pb, run.b), pb, run.b, _blank(b, pb, run.b))))
+                events.append(_Block("inserted", _block_box(b, pb, run.b), pb, run.b, _blank(b, pb, run.b)))
         elif nb == 0 and na > 0:
             if last and before > 0:
                 pushed_out = na
             else:
-                events.append(("removed", (_block_box(a, pa, run.a), pa, run.a, _blank(a, pa, run.a))))
+                events.append(_Block("removed", _block_box(a, pa, run.a), pa, run.a, _blank(a, pa, run.a)))
         elif na > 0:  # changed in place: compared row by row from the gap's start
             k = min(na, nb)
             source[pb:pb + k] = np.arange(pa, pa + k)
-            events.append(("changed", None))
+            events.append(_Changed())
         if not last:
             source[run.b:run.b + run.n] = np.arange(run.a, run.a + run.n)
             if run.dy:
-                events.append(("moved", run))
+                events.append(run)
         pa, pb = run.a + run.n, run.b + run.n
     _pair_moved_blocks(a, b, events, source, new_rows, margin)
-    inserted = [what[0] for kind, what in events if kind == "inserted"]
-    removed = [what[0] for kind, what in events if kind == "removed"]
+    inserted = [e.box for e in events if isinstance(e, _Block) and e.kind == "inserted"]
+    removed = [e.box for e in events if isinstance(e, _Block) and e.kind == "removed"]
     rebuilt = b.copy()
     keep = ~new_rows
     rebuilt[keep] = a[source[keep]]
@@ -348,63 +382,64 @@ def _explain(a: np.ndarray, b: np.ndarray, runs: list[_Run], threshold: float, m
                  tuple(story))
 
 
-def _pair_moved_blocks(a: np.ndarray, b: np.ndarray, events: list[tuple[str, Any]], source: np.ndarray,
+def _pair_moved_blocks(a: np.ndarray, b: np.ndarray, events: list[_Event], source: np.ndarray,
                        new_rows: np.ndarray, margin: int) -> None:
     """A block removed in one place and the same rows inserted in another is one
     block that moved (the runs around it cannot both be kept in order)."""
-    for ins in [e for e in events if e[0] == "inserted"]:
-        _, b0, b1, _ = ins[1]
-        for i, (kind, what) in enumerate(events):
-            box, a0, a1, _ = what if kind == "removed" else (None, 0, 0, False)
-            if box is not None and a1 - a0 == b1 - b0 and _near(a[a0:a1], b[b0:b1], margin).all():
+    for ins in [e for e in events if isinstance(e, _Block) and e.kind == "inserted"]:
+        b0, b1 = ins.start, ins.end
+        for i, e in enumerate(events):
+            if not isinstance(e, _Block) or e.kind != "removed":
+                continue
+            a0, a1 = e.start, e.end
+            if a1 - a0 == b1 - b0 and _near(a[a0:a1], b[b0:b1], margin).all():
                 source[b0:b1] = np.arange(a0, a1)
                 new_rows[b0:b1] = False
-                events[i] = ("moved_block", (box, a0, b0, a1 - a0))
+                events[i] = _MovedBlock(e.box, a0, b0, a1 - a0)
                 events.remove(ins)
                 break
 
 
-def _moved_and_story(events: list[tuple[str, Any]], dirty: np.ndarray) -> tuple[list[Moved], list[Phrase]]:
+def _moved_and_story(events: list[_Event], dirty: np.ndarray) -> tuple[list[Moved], list[Phrase]]:
     """Runs at the same offset split only by rows changed in place are one moved
     region (with a change inside); each event becomes a phrase."""
-    merged: list[tuple[str, Any]] = []
-    for kind, what in events:
-        if kind == "moved" and len(merged) >= 2 and merged[-1][0] == "changed" and merged[-2][0] == "moved" \
-                and merged[-2][1].dy == what.dy:
-            prev = merged[-2][1]
-            merged[-2:] = [("moved", _Run(prev.a, prev.b, what.b + what.n - prev.b))]
+    merged: list[_Event] = []
+    for e in events:
+        prev = merged[-2] if len(merged) >= 2 else None
+        if isinstance(e, _Run) and isinstance(prev, _Run) and isinstance(merged[-1], _Changed) and prev.dy == e.dy:
+            merged[-2:] = [_Run(prev.a, prev.b, e.b + e.n - prev.b)]
         else:
-            merged.append((kind, what))
+            merged.append(e)
     moved: list[Moved] = []
     story: list[Phrase] = []
-    for i, (kind, what) in enumerate(merged):
-        if kind in ("inserted", "removed") and what[3]:  # rows alike their neighbours: space, not a block
-            box = what[0]
+    for i, what in enumerate(merged):
+        if isinstance(what, _Block) and what.blank:  # rows alike their neighbours: space, not a block
+            box, kind = what.box, what.kind
             verb = "appeared at" if kind == "inserted" else "disappeared from"
             story.append(Phrase(f"{box.h} px of empty space {verb} y={box.y}", box,
                                 "actual" if kind == "inserted" else "baseline",
                                 "appeared" if kind == "inserted" else "disappeared", blank=True))
-        elif kind == "inserted":
-            box = what[0]
+        elif isinstance(what, _Block) and what.kind == "inserted":
+            box = what.box
             story.append(Phrase(f"a {box.w}×{box.h} block appeared at y={box.y}{{label}}", box, "actual", "appeared"))
-        elif kind == "removed":
-            box = what[0]
+        elif isinstance(what, _Block):
+            box = what.box
             story.append(Phrase(f"a {box.w}×{box.h} block{{label}} disappeared from y={box.y}", box, "baseline",
                                 "disappeared"))
-        elif kind == "moved_block":
-            box, a0, b0, n = what
+        elif isinstance(what, _MovedBlock):
+            box, a0, b0, n = what.box, what.from_y, what.to_y, what.height
             m = Moved(a0, b0, n, not dirty[b0:b0 + n].any())
             moved.append(m)
             way = f"{'down' if m.dy > 0 else 'up'} {abs(m.dy)} px"
             state = " unchanged" if m.unchanged else ", with changes inside"
             story.append(Phrase(f"the {box.w}×{box.h} block at y={box.y}{{label}} moved {way} to y={box.y + m.dy}{state}",
                                 box, "baseline", "moved_block", m.dy))
-        elif kind == "moved":
+        elif isinstance(what, _Run):
             m = Moved(what.a, what.b, what.n, not dirty[what.b:what.b + what.n].any())
             moved.append(m)
             way = f"{'down' if m.dy > 0 else 'up'} {abs(m.dy)} px"
             state = " unchanged" if m.unchanged else ", with changes inside"
-            if i and merged[i - 1][0] in ("inserted", "removed"):
+            if i and isinstance(merged[i - 1], _Block):
                 story.append(Phrase(f"the content below moved {way}{state}", dy=m.dy))
             else:
                 story.append(Phrase(f"{m.height} rows at y={m.from_y} moved {way}{state}", dy=m.dy))
