@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
 from jinja2.bccache import Bucket
@@ -63,7 +63,7 @@ class _QuietCache(FileSystemBytecodeCache):
             pass
 
 
-def render_run(data: dict[str, Any], *, all_runs: bool = True) -> str:
+def render_run(data: Mapping[str, object], *, all_runs: bool = True) -> str:
     return environment().get_template("run.html.j2").render(run=data, all_runs=all_runs)
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
+from ..core.jsontypes import json_number, json_objects, json_str
 from ..secrets import MASKER
 from ..store import Store, history
 from .html_report import environment
@@ -24,40 +26,55 @@ from .trends import load_history
 MAX_RUNS = 300
 
 
-def _summary(data: dict[str, Any], folder: Path) -> dict[str, Any]:
-    journeys = data.get("journeys", [])
-    latest: dict[str, dict[str, Any]] = {}
-    for j in journeys:
+class RunEntry(TypedDict):
+    """A run as the index lists it (from its report.json, or from the state database)."""
+
+    dir: str
+    href: str | None
+    run_id: str
+    started_at: str
+    status: object
+    duration_ms: object
+    journeys: list[dict[str, object]]
+    findings: object
+    schedule: object
+    screenshots_pruned: NotRequired[bool]
+
+
+def _summary(data: Mapping[str, object], folder: Path) -> RunEntry:
+    latest: dict[object, dict[str, object]] = {}
+    for j in json_objects(data, "journeys"):
         latest[j.get("name")] = j
     return {
         "dir": folder.name,
         "href": f"{folder.name}/index.html",
-        "run_id": data.get("run_id", folder.name),
-        "started_at": data.get("started_at", ""),
+        "run_id": json_str(data, "run_id") or folder.name,
+        "started_at": json_str(data, "started_at") or "",
         "status": data.get("status", "?"),
         "duration_ms": data.get("duration_ms"),
         "journeys": [{"name": j.get("name"), "status": j.get("status")} for j in latest.values()],
-        "findings": sum(j.get("findings_count", 0) for j in latest.values()),
+        "findings": sum(json_number(j, "findings_count") or 0 for j in latest.values()),
         "schedule": None,
     }
 
 
-def list_runs(root: Path, names: list[str] | None = None) -> list[dict[str, Any]]:
+def list_runs(root: Path, names: list[str] | None = None) -> list[RunEntry]:
     """Runs from the report.json files in the folder (all, or the named folders)."""
     runs = []
     root = Path(root)
     reports = [root / n / "report.json" for n in names] if names is not None else root.glob("*/report.json")
     for report in reports:
         try:
-            data = json.loads(report.read_text(encoding="utf-8"))
+            data: object = json.loads(report.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # a run still being written, or a broken file: skip, never crash the index
-        runs.append(_summary(data, report.parent))
+        if isinstance(data, dict):
+            runs.append(_summary(data, report.parent))
     runs.sort(key=lambda r: (r["started_at"], r["run_id"]), reverse=True)
     return runs
 
 
-def list_runs_db(store: Store, root: Path, limit: int = MAX_RUNS) -> tuple[list[dict[str, Any]], int]:
+def list_runs_db(store: Store, root: Path, limit: int = MAX_RUNS) -> tuple[list[RunEntry], int]:
     """Runs recorded in the state database whose folder is in ``root``, and folders
     in ``root`` it does not know; newest first, at most ``limit``. Also the total."""
     root = Path(root).resolve()
@@ -67,7 +84,7 @@ def list_runs_db(store: Store, root: Path, limit: int = MAX_RUNS) -> tuple[list[
         total = len(known)
         rows = history.runs_under(conn, prefix, limit)
         per_run = history.latest_verdicts(conn, [r["id"] for r in rows])
-    out = []
+    out: list[RunEntry] = []
     for r in rows:
         folder = Path(r["run_dir"])
         if folder.parent != root:
@@ -111,7 +128,7 @@ def write_text_atomic_unique(path: Path, text: str) -> None:
         raise
 
 
-def write_index(root: Path, extra: dict[str, Any] | None = None, store: Store | None = None) -> Path:
+def write_index(root: Path, extra: Mapping[str, object] | None = None, store: Store | None = None) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     trends = None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from .. import __version__
+from ..core.jsontypes import JsonObject, JsonValue, json_list, json_objects
 from ..core.urls import mask_url
 from ..results import RunResult
 from ..secrets import MASKER
@@ -16,24 +16,24 @@ SCHEMA_VERSION = 1
 _URL_KEYS = {"url", "src", "page_url"}
 
 
-def to_dict(run: RunResult) -> dict[str, Any]:
+def to_dict(run: RunResult) -> JsonObject:
     # What broke first, one entry per problem (grouped by cause), then every journey.
-    d: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "patrol_version": __version__, "problems": problems(run)}
+    d: JsonObject = {"schema_version": SCHEMA_VERSION, "patrol_version": __version__, "problems": [*problems(run)]}
     d.update(run.to_dict())
-    attempts: dict[str, list[dict[str, Any]]] = {}
-    for j in d["journeys"]:
-        j["findings_count"] = sum(len(s["findings"]) for s in j["steps"])
-        attempts.setdefault(j["name"], []).append(j)
+    attempts: dict[str, list[dict[str, object]]] = {}
+    for j in json_objects(d, "journeys"):
+        j["findings_count"] = sum(len(json_list(s, "findings")) for s in json_objects(j, "steps"))
+        attempts.setdefault(str(j["name"]), []).append(j)
     for group in attempts.values():
         for j in group:
             j["attempts"] = len(group)
         if len(group) > 1:
             group[-1]["confirmation"] = confirmation(group)
-    masked: dict[str, Any] = MASKER.mask_obj(_mask_urls(d))
+    masked: JsonObject = MASKER.mask_obj(_mask_urls(d))
     return masked
 
 
-def _mask_urls(obj: Any) -> Any:
+def _mask_urls(obj: JsonValue) -> JsonValue:
     """Token-like query values hidden in every URL the report names (a step's page, a
     request, a finding's), as the request list already is: a link with a session
     token must not become readable in a shared report."""
@@ -44,10 +44,11 @@ def _mask_urls(obj: Any) -> Any:
     return obj
 
 
-def confirmation(attempts: list[dict[str, Any]]) -> str:
+def confirmation(attempts: list[dict[str, object]]) -> str:
     """What the confirmation reruns said about the first attempt's failure, in words."""
-    def seen(j: dict[str, Any]) -> set[tuple[str, str]]:
-        return {(s["name"] or f"#{s['index']}", f["reason"]) for s in j["steps"] for f in s["findings"]}
+    def seen(j: dict[str, object]) -> set[tuple[str, str]]:
+        return {(str(s["name"] or f"#{s['index']}"), str(f["reason"])) for s in json_objects(j, "steps")
+                for f in json_objects(s, "findings")}
 
     first, last = attempts[0], attempts[-1]
     if last["status"] == "passed":
@@ -71,6 +72,8 @@ def write(run: RunResult, run_dir: Path) -> None:
     write_text_atomic(run_dir / "report.json", json.dumps(to_dict(run), ensure_ascii=False, indent=2))
 
 
-def read(run_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((Path(run_dir) / "report.json").read_text(encoding="utf-8"))
+def read(run_dir: Path) -> dict[str, object]:
+    data: object = json.loads((Path(run_dir) / "report.json").read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{run_dir}/report.json is not a JSON object")
     return data

@@ -9,17 +9,15 @@ affected step, with its screenshot and, for a visual finding, its diff.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..core.isotime import parse_iso, utcnow
-from ..core.jsontypes import json_objects
+from ..core.jsontypes import JsonObject, json_objects, json_str
 from ..core.vocabulary import Severity, Status
 from ..incidents.fingerprint import Observation, observations, severity
 from ..incidents.grouping import affected_entries, cause_doc, scope, summary
 from ..results import JourneyResult, RunResult
 
 
-def problems(run: RunResult) -> list[dict[str, Any]]:
+def problems(run: RunResult) -> list[JsonObject]:
     """The run's problems, the most severe and widest first."""
     latest = [j for j in run.latest() if j.status not in (Status.ERROR, Status.INTERRUPTED)]
     groups: dict[str, list[Observation]] = {}
@@ -27,7 +25,7 @@ def problems(run: RunResult) -> list[dict[str, Any]]:
         for fp, ob in observations(j, "cause").items():
             groups.setdefault(fp, []).append(ob)
     at = parse_iso(run.started_at) or utcnow()
-    out: list[tuple[tuple[bool, int, int], dict[str, Any]]] = []
+    out: list[tuple[tuple[bool, int, int], JsonObject]] = []
     for fp, obs in groups.items():
         lead = obs[0]
         cause = cause_doc(obs, "cause")
@@ -51,8 +49,8 @@ def problems(run: RunResult) -> list[dict[str, Any]]:
                 "position": _position(run, lead.journey),  # of the journey in the report's list (its anchor)
                 "step": lead.step.index,
                 "step_name": lead.step.name,
-                "screenshot": lead.finding.evidence.get("screenshot") or lead.step.screenshot,
-                "diff": images[0].get("path") if images else None,
+                "screenshot": json_str(lead.finding.evidence, "screenshot") or lead.step.screenshot,
+                "diff": json_str(images[0], "path") if images else None,
             },
         }))
     out.sort(key=lambda p: p[0])

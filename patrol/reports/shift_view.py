@@ -6,13 +6,36 @@ which escapes every label (the words are the app's)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
+
+from ..core.jsontypes import json_objects
 
 
-def _int(v: Any) -> int:
+class Mark(TypedDict):
+    """A box drawn over a screen (screenshot pixels), of a ``kind``, with its label."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    kind: str
+    label: str
+
+
+class ShiftMarks(TypedDict):
+    width: int
+    height: int
+    baseline: list[Mark]
+    actual: list[Mark]
+    unexplained: int
+
+
+def _int(v: object) -> int:
+    if not isinstance(v, (int, float, str)):
+        return 0
     try:
         return int(v)
-    except (TypeError, ValueError):
+    except ValueError:
         return 0
 
 
@@ -20,15 +43,15 @@ def _way(dy: int) -> str:
     return f"{'down' if dy > 0 else 'up'} {abs(dy)} px"
 
 
-def _with_text(label: str, text: Any) -> str:
+def _with_text(label: str, text: object) -> str:
     return f"{label}: '{text}'" if isinstance(text, str) and text else label
 
 
-def _mark(x: int, y: int, w: int, h: int, kind: str, label: str) -> dict[str, Any]:
+def _mark(x: int, y: int, w: int, h: int, kind: str, label: str) -> Mark:
     return {"x": x, "y": y, "w": w, "h": h, "kind": kind, "label": label}
 
 
-def shift_marks(shift: Any) -> dict[str, Any] | None:
+def shift_marks(shift: object) -> ShiftMarks | None:
     """``{"width", "height", "baseline": [marks], "actual": [marks], "unexplained": px}``,
     each mark ``{x, y, w, h, kind, label}`` in screenshot pixels; None when ``shift`` is
     not a shift's evidence."""
@@ -37,12 +60,10 @@ def shift_marks(shift: Any) -> dict[str, Any] | None:
     width, height = _int(shift.get("width")), _int(shift.get("height"))
     if width <= 0 or height <= 0:
         return None
-    baseline: list[dict[str, Any]] = []
-    actual: list[dict[str, Any]] = []
+    baseline: list[Mark] = []
+    actual: list[Mark] = []
     block_moves = set()
-    for b in shift.get("blocks") or []:
-        if not isinstance(b, dict):
-            continue
+    for b in json_objects(shift, "blocks"):
         x, y, w, h, dy = (_int(b.get(k)) for k in ("x", "y", "width", "height", "dy"))
         kind = str(b.get("kind") or "")
         blank = bool(b.get("blank"))
@@ -56,9 +77,7 @@ def shift_marks(shift: Any) -> dict[str, Any] | None:
             block_moves.add((y, h))
             baseline.append(_mark(x, y, w, h, "moved", _with_text(f"moves {_way(dy)}", b.get("text"))))
             actual.append(_mark(x, y + dy, w, h, "moved", _with_text(f"moved {_way(dy)}", b.get("text"))))
-    for m in shift.get("moved") or []:
-        if not isinstance(m, dict):
-            continue
+    for m in json_objects(shift, "moved"):
         from_y, to_y, h, dy = (_int(m.get(k)) for k in ("from_y", "to_y", "height", "dy"))
         if any(abs(from_y - y) <= 1 and n == h for y, n in block_moves):
             continue  # drawn with its block

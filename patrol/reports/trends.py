@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 from sqlalchemy import RowMapping
 
+from ..core.jsontypes import json_number
 from ..core.vocabulary import Outcome
 from ..durations import format_ms
 from ..store import Store, history, incident_repo
@@ -83,7 +84,7 @@ class JourneyHistory:
     robot_errors30: int = 0
     runs: list[RunDot] = field(default_factory=list)
     steps: list[StepTrend] = field(default_factory=list)
-    incidents: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[dict[str, object]] = field(default_factory=list)
     by: str = "day"  # what a chart point is: "day" or "run"
 
     @staticmethod
@@ -159,7 +160,7 @@ def _step_trends(journeys: dict[str, JourneyHistory], srows: Sequence[AnyRow],
     # Step durations: journey -> (step index, key) -> [(when, ms)]
     samples: dict[str, dict[tuple[int, str], list[tuple[datetime, float]]]] = defaultdict(lambda: defaultdict(list))
     budgets: dict[tuple[str, int, str], float | None] = {}
-    vitals: dict[tuple[str, int, str], list[dict[str, Any]]] = defaultdict(list)
+    vitals: dict[tuple[str, int, str], list[dict[str, object]]] = defaultdict(list)
     for s in srows:
         info = jr_info.get(s.journey_run_id)
         if info is None or info[1] is None:
@@ -183,11 +184,11 @@ def _step_trends(journeys: dict[str, JourneyHistory], srows: Sequence[AnyRow],
 _TREND_VITALS = (("lcp_ms", "LCP"), ("cls", "CLS"), ("inp_ms", "INP"), ("fcp_ms", "FCP"), ("ttfb_ms", "TTFB"))
 
 
-def vitals_summary(readings: list[dict[str, Any]]) -> str | None:
+def vitals_summary(readings: Sequence[Mapping[str, object]]) -> str | None:
     """The 75th percentile of each vital a step had (as the field reports Web Vitals), in words."""
     parts = []
     for key, label in _TREND_VITALS:
-        values = [float(v[key]) for v in readings if isinstance(v.get(key), (int, float))]
+        values = [float(n) for v in readings if (n := json_number(v, key)) is not None]
         p75 = percentile(values, 75)
         if p75 is not None:
             parts.append(f"{label} p75 {p75:.2g}" if key == "cls" else f"{label} p75 {format_ms(p75)}")
