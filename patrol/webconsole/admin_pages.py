@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +15,7 @@ from ..config.reader import valid_zone
 from ..durations import DurationError, parse_ms
 from ..schedule.desk import DeskError, PlanDesk
 from .auth import Principal
-from .data import Refused
+from .data import Refused, WindowValues
 from .web import console_of, guarded, render
 
 
@@ -26,7 +26,7 @@ def _seconds(text: str, what: str) -> float:
         raise Refused(400, f"{what}: {e}") from None
 
 
-def window_values(form: dict[str, Any], now: Any) -> dict[str, Any]:
+def window_values(form: Mapping[str, object], now: datetime) -> WindowValues:
     """A window as the form (or an API body) gives it: the keys of ``new_window``.
     ``for`` (from now), ``from``/``to``, or ``cron`` with ``duration``."""
     def text(key: str) -> str:
@@ -36,19 +36,22 @@ def window_values(form: dict[str, Any], now: Any) -> dict[str, Any]:
     tz = text("timezone") or "UTC"
     if not valid_zone(tz):
         raise Refused(400, f"unknown time zone {tz!r}; use an IANA name such as UTC or Europe/Berlin")
-    values: dict[str, Any] = {"name": text("name"), "scope": text("scope") or "all", "value": text("value") or None,
-                              "timezone": tz}
+    values: WindowValues = {"name": text("name"), "scope": text("scope") or "all", "value": text("value") or None,
+                            "timezone": tz}
     if text("cron"):
-        return {**values, "cron": text("cron"), "duration_s": _seconds(text("duration"), "duration")}
+        values["cron"], values["duration_s"] = text("cron"), _seconds(text("duration"), "duration")
+        return values
     start = parse_when(text("from"), tz) if text("from") else now
     if start is None:
         raise Refused(400, f"from {text('from')!r}: expected a date and time such as 2026-12-01 22:00")
     if text("for"):
-        return {**values, "starts_at": start, "ends_at": start + timedelta(seconds=_seconds(text("for"), "for"))}
+        values["starts_at"], values["ends_at"] = start, start + timedelta(seconds=_seconds(text("for"), "for"))
+        return values
     end = parse_when(text("to"), tz) if text("to") else None
     if end is None:
         raise Refused(400, "give how long (for), an end (to), or a cron expression and a duration")
-    return {**values, "starts_at": start, "ends_at": end}
+    values["starts_at"], values["ends_at"] = start, end
+    return values
 
 
 @guarded("viewer")
@@ -61,7 +64,7 @@ async def maintenance_page(request: Request, who: Principal) -> Response:
 async def add_window(request: Request, who: Principal) -> Response:
     form = await request.form()
     c = console_of(request)
-    c.add_window(who, **window_values(dict(form), c.clock()))
+    c.add_window(who, window_values(dict(form), c.clock()))
     return RedirectResponse("/maintenance", status_code=303)
 
 

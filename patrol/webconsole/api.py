@@ -9,7 +9,6 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
+from ..core.jsontypes import JsonObject
 from ..core.vocabulary import IncidentStatus
 from ..durations import DurationError, parse_ms
 from ..errors import InputError
@@ -31,7 +31,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 PREFIX = "/api/v1"
 
 
-def _encode(value: Any) -> Any:
+def _encode(value: object) -> str | None:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, (bytes, memoryview)):
@@ -39,18 +39,18 @@ def _encode(value: Any) -> Any:
     return str(value)
 
 
-def reply(data: Any, status: int = 200) -> Response:
+def reply(data: object, status: int = 200) -> Response:
     body = json.dumps(data, default=_encode, ensure_ascii=False)
     return Response(body, status_code=status, media_type="application/json")
 
 
-async def body(request: Request) -> dict[str, Any]:
+async def body(request: Request) -> dict[str, object]:
     """The request's JSON object (an empty body is an empty object)."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        data: object = json.loads(raw)
     except ValueError as e:
         raise Refused(400, f"the body is not JSON: {e}") from None
     if not isinstance(data, dict):
@@ -62,7 +62,7 @@ def _int(request: Request, name: str) -> int:
     return int(request.path_params[name])
 
 
-def api(role: str, request_body: dict[str, Any] | None = None) -> Callable[[Handler], Endpoint]:
+def api(role: str, request_body: JsonObject | None = None) -> Callable[[Handler], Endpoint]:
     """A guarded API endpoint; ``request_body`` is its JSON schema for the OpenAPI document."""
     def wrap(fn: Handler) -> Endpoint:
         endpoint = guarded(role, api=True)(fn)
@@ -141,7 +141,7 @@ async def audit(request: Request, who: Principal) -> Response:
 
 
 # -- changing ----------------------------------------------------------------------------------------------
-_STRINGS = {"type": "array", "items": {"type": "string"}}
+_STRINGS: JsonObject = {"type": "array", "items": {"type": "string"}}
 
 
 @api("approver", {"type": "object", "required": ["screens"], "properties": {"screens": _STRINGS}})
@@ -181,7 +181,7 @@ async def resolve(request: Request, who: Principal) -> Response:
     return reply({"resolved": iid})
 
 
-SILENCE_BODY = {"type": "object", "required": ["scope", "value", "duration"], "properties": {
+SILENCE_BODY: JsonObject = {"type": "object", "required": ["scope", "value", "duration"], "properties": {
     "scope": {"enum": ["journey", "tag"]}, "value": {"type": "string"}, "duration": {"type": "string", "example": "2h"},
     "reason": {"type": "string"}}}
 
@@ -206,7 +206,7 @@ async def end_silence(request: Request, who: Principal) -> Response:
     return reply({"ended": _int(request, "silence_id")})
 
 
-WINDOW_BODY = {"type": "object", "required": ["name"], "properties": {
+WINDOW_BODY: JsonObject = {"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string"}, "scope": {"enum": ["all", "journey", "tag"]}, "value": {"type": "string"},
     "for": {"type": "string", "example": "2h"}, "from": {"type": "string", "example": "2026-12-01 22:00"},
     "to": {"type": "string"}, "cron": {"type": "string", "example": "0 22 * * fri"},
@@ -217,7 +217,7 @@ WINDOW_BODY = {"type": "object", "required": ["name"], "properties": {
 async def add_window(request: Request, who: Principal) -> Response:
     """Add a maintenance window: ``for`` from now, ``from``/``to``, or ``cron`` with ``duration``."""
     c = console_of(request)
-    wid = c.add_window(who, **window_values(await body(request), c.clock()))
+    wid = c.add_window(who, window_values(await body(request), c.clock()))
     return reply({"window": wid}, 201)
 
 
@@ -293,10 +293,10 @@ def routes() -> list[BaseRoute]:
 _PARAM = re.compile(r"\{([a-z_]+)(?::([a-z]+))?\}")
 
 
-def _operation(route: Route, method: str) -> dict[str, Any]:
+def _operation(route: Route, method: str) -> JsonObject:
     fn = route.endpoint
     doc = (fn.__doc__ or "").strip()
-    op: dict[str, Any] = {
+    op: JsonObject = {
         "summary": doc.splitlines()[0] if doc else route.path, "operationId": f"{method.lower()}_{fn.__name__}",
         "x-required-role": getattr(fn, "required_role", None), "security": [{"bearer": []}, {"session": []}],
         "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "integer" if t == "int" else "string"}}
@@ -310,8 +310,8 @@ def _operation(route: Route, method: str) -> dict[str, Any]:
     return op
 
 
-def openapi_document(all_routes: list[BaseRoute]) -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
+def openapi_document(all_routes: list[BaseRoute]) -> JsonObject:
+    paths: dict[str, JsonObject] = {}
     for route in all_routes:
         if isinstance(route, Route) and route.path.startswith(PREFIX):
             item = paths.setdefault(_PARAM.sub(r"{\1}", route.path), {})
@@ -326,5 +326,5 @@ def openapi_document(all_routes: list[BaseRoute]) -> dict[str, Any]:
             "bearer": {"type": "http", "scheme": "bearer"},
             "session": {"type": "apiKey", "in": "cookie", "name": "patrol_session",
                         "description": "the console's session; changes also need the X-CSRF-Token header"}}},
-        "paths": paths,
+        "paths": {path: item for path, item in paths.items()},
     }

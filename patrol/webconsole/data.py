@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
-from sqlalchemy import select
+from sqlalchemy import RowMapping, select
 
 from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import utcnow
+from ..core.jsontypes import JsonObject, json_number, json_objects
 from ..errors import InputError
 from ..notify.maintenance import Window, WindowError, new_window
 from ..notify.maintenance import state as window_state
@@ -39,6 +40,52 @@ class Refused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class RunCell(TypedDict):
+    """One run of a journey in the overview's status grid."""
+
+    status: str
+    run_id: str
+    at: datetime | None
+
+
+class JourneyStatus(TypedDict):
+    """A journey on the overview (and ``GET /api/v1/journeys``): status now, pass rates, its last runs."""
+
+    journey: str
+    target: str
+    device: str
+    runs7: int
+    pass7: int
+    runs30: int
+    pass30: int
+    status: str
+    run_id: str
+    at: datetime | None
+    cells: list[RunCell]
+    rate7: float | None
+    rate30: float | None
+
+
+class Deliveries(TypedDict):
+    """The outbox as the console shows it: counts per status and the newest rows."""
+
+    counts: dict[str, int]
+    deliveries: list[dict[str, object]]
+
+
+class WindowValues(TypedDict):
+    """A maintenance window as a form or an API body gives it: the keys of ``new_window``."""
+
+    name: str
+    scope: str
+    value: str | None
+    timezone: str
+    cron: NotRequired[str]
+    duration_s: NotRequired[float]
+    starts_at: NotRequired[datetime]
+    ends_at: NotRequired[datetime]
 
 
 class Console:
@@ -88,36 +135,35 @@ class Console:
         return Principal(row["id"], row["name"], row["role"], "api")
 
     # -- reading --------------------------------------------------------------------------------------
-    def overview(self) -> list[dict[str, Any]]:
+    def overview(self) -> list[JourneyStatus]:
         """Every journey seen in 30 days: status now, 7/30-day pass rates, its last run."""
         now = self.clock()
         with self.store.read() as conn:
             rows = history.latest_attempts_since(conn, now - timedelta(days=30))
-        journeys: dict[tuple[str, str, str], dict[str, Any]] = {}
+        seen: dict[tuple[str, str, str], list[RunCell]] = {}
         for r in rows:
-            if not r.latest:
-                continue
-            j = journeys.setdefault((r.journey, r.target, r.device), {
-                "journey": r.journey, "target": r.target, "device": r.device, "runs7": 0, "pass7": 0, "runs30": 0, "pass30": 0})
-            j.update(status=r.status, run_id=r.run_id, at=r.started_at)
-            j.setdefault("cells", []).append({"status": r.status, "run_id": r.run_id, "at": r.started_at})
-            j["runs30"] += 1
-            j["pass30"] += r.status == "passed"
-            if r.started_at and r.started_at >= now - timedelta(days=7):
-                j["runs7"] += 1
-                j["pass7"] += r.status == "passed"
-        for j in journeys.values():
-            j["cells"] = j["cells"][-GRID_RUNS:]  # the status grid: the last runs, oldest first
-            j["rate7"] = _rate(j["pass7"], j["runs7"])
-            j["rate30"] = _rate(j["pass30"], j["runs30"])
-        return sorted(journeys.values(), key=lambda j: (j["status"] == "passed", j["journey"]))
+            if r.latest:
+                seen.setdefault((r.journey, r.target, r.device), []).append(
+                    {"status": r.status, "run_id": r.run_id, "at": r.started_at})
+        journeys: list[JourneyStatus] = []
+        for (journey, target, device), cells in seen.items():
+            week = [c for c in cells if c["at"] and c["at"] >= now - timedelta(days=7)]
+            runs7, pass7 = len(week), sum(c["status"] == "passed" for c in week)
+            runs30, pass30 = len(cells), sum(c["status"] == "passed" for c in cells)
+            last = cells[-1]
+            journeys.append({
+                "journey": journey, "target": target, "device": device, "runs7": runs7, "pass7": pass7,
+                "runs30": runs30, "pass30": pass30, "status": last["status"], "run_id": last["run_id"], "at": last["at"],
+                "cells": cells[-GRID_RUNS:],  # the status grid: the last runs, oldest first
+                "rate7": _rate(pass7, runs7), "rate30": _rate(pass30, runs30)})
+        return sorted(journeys, key=lambda j: (j["status"] == "passed", j["journey"]))
 
-    def runs(self, limit: int = 100) -> list[dict[str, Any]]:
+    def runs(self, limit: int = 100) -> list[dict[str, object]]:
         with self.store.read() as conn:
             return [dict(r) for r in repo.recent_runs(conn, limit)]
 
     def run_rows(self, limit: int = 200, *, journey: str | None = None, result: str | None = None,
-                 day: date | None = None) -> list[dict[str, Any]]:
+                 day: date | None = None) -> list[dict[str, object]]:
         """The runs list: each run with its journeys (latest attempts), result, first failing step,
         duration and trigger; filtered by journey, result and the UTC day it started."""
         q = select(runs.c.id, runs.c.started_at, runs.c.status, runs.c.duration_ms, runs.c.schedule)
@@ -130,8 +176,8 @@ class Console:
             q = q.where(runs.c.started_at >= start, runs.c.started_at < start + timedelta(days=1))
         q = q.order_by(runs.c.started_at.desc(), runs.c.recorded_at.desc()).limit(limit)
         with self.store.read() as conn:
-            rows = [dict(r) for r in conn.execute(q).mappings()]
-            ids = [r["id"] for r in rows]
+            found = conn.execute(q).mappings().all()
+            ids = [r["id"] for r in found]
             attempts = conn.execute(
                 select(journey_runs.c.id, journey_runs.c.run_id, journey_runs.c.journey, journey_runs.c.status)
                 .where(journey_runs.c.run_id.in_(ids), journey_runs.c.latest.is_(True)).order_by(journey_runs.c.id)
@@ -141,39 +187,38 @@ class Console:
                 .where(step_results.c.journey_run_id.in_([a["id"] for a in attempts]), step_results.c.status == "failed")
                 .order_by(step_results.c.journey_run_id, step_results.c.step_index)
             ).mappings().all() if attempts else []
-            starts = [r["started_at"] for r in rows if r["schedule"] and r["started_at"]]
+            starts = [r["started_at"] for r in found if r["schedule"] and r["started_at"]]
             asked = conn.execute(
                 select(audit_log.c.at, audit_log.c.actor, audit_log.c.target)
                 .where(audit_log.c.action == "schedule.run", audit_log.c.at >= min(starts) - RUN_NOW_WITHIN,
                        audit_log.c.at <= max(starts) + START_PRECISION)
             ).mappings().all() if starts else []
-        first_fail: dict[int, dict[str, Any]] = {}
+        first_fail: dict[int, dict[str, object]] = {}
         for f in failing:
             first_fail.setdefault(f["journey_run_id"], dict(f))
-        by_run: dict[str, list[dict[str, Any]]] = {}
+        by_run: dict[str, list[dict[str, object]]] = {}
         for a in attempts:
             by_run.setdefault(a["run_id"], []).append(
                 {"journey": a["journey"], "status": a["status"], "failed_step": first_fail.get(a["id"])})
-        for r in rows:
-            r["journeys"] = by_run.get(r["id"], [])
-            r["trigger"] = _trigger(r, asked)
-        return rows
+        return [{**r, "journeys": by_run.get(r["id"], []), "trigger": _trigger(r["schedule"], r["started_at"], asked)} for r in found]
 
     def journey_names(self) -> list[str]:
         with self.store.read() as conn:
             return sorted(str(n) for n in conn.execute(select(journey_runs.c.journey).distinct()).scalars())
 
-    def run(self, run_id: str) -> tuple[dict[str, Any], dict[str, Any], Path]:
-        """A recorded run, its report.json and its folder."""
+    def run(self, run_id: str) -> tuple[dict[str, object], dict[str, object], Path]:
+        """A recorded run, its report.json (read back: narrowed where read) and its folder."""
         with self.store.read() as conn:
             found = history.runs_by_id(conn, [run_id]).get(run_id)
         if not found or not found.get("run_dir"):
             raise Refused(404, f"there is no run {run_id}")
-        run_dir = Path(found["run_dir"])
+        run_dir = Path(str(found["run_dir"]))
         try:
-            report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+            report: object = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise Refused(410, f"the report of run {run_id} is no longer there (removed by retention?)") from None
+        if not isinstance(report, dict):
+            raise Refused(410, f"the report of run {run_id} is not a report (a JSON object)")
         return found, report, run_dir
 
     def run_file(self, run_id: str, name: str) -> Path:
@@ -218,11 +263,12 @@ class Console:
         """The approval of this run's screen that still stands (for Undo in the compare view)."""
         for a in self.approvals():
             if (a["run_id"] == run_id and a["step_index"] == s.step_index and a["journey"] == s.journey
-                    and a["baseline"] == s.baseline and a["device"] == s.device and a["undone_at"] is None):
-                return int(a["id"])
+                    and a["baseline"] == s.baseline and a["device"] == s.device and a["undone_at"] is None
+                    and isinstance(a["id"], int)):
+                return a["id"]
         return None
 
-    def screen(self, run_id: str, key: str) -> tuple[Screen, dict[str, Any]]:
+    def screen(self, run_id: str, key: str) -> tuple[Screen, dict[str, object]]:
         """One approvable screen of a run and its report step."""
         _, report, _ = self.run(run_id)
         for s in latest_screens(report):
@@ -230,11 +276,11 @@ class Console:
                 return s, _step(report, s)
         raise Refused(404, f"run {run_id} has no screen {key}")
 
-    def approvals(self) -> list[dict[str, Any]]:
+    def approvals(self) -> list[dict[str, object]]:
         with self.store.read() as conn:
             return repo.approvals(conn)
 
-    def audit(self, limit: int = 300) -> list[dict[str, Any]]:
+    def audit(self, limit: int = 300) -> list[dict[str, object]]:
         with self.store.read() as conn:
             return repo.audit_entries(conn, limit)
 
@@ -284,7 +330,7 @@ class Console:
 
 
     # -- incidents --------------------------------------------------------------------------------------
-    def record(self, who: Principal, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+    def record(self, who: Principal, action: str, target: str, detail: JsonObject | None = None) -> None:
         """An audit entry for a change made elsewhere (the incident service's own transaction)."""
         with self.store.write() as conn:
             repo.audit(conn, self.clock(), who.name, who.via, action, target, detail)
@@ -302,13 +348,13 @@ class Console:
             repo.acknowledge(conn, incident_id, who.name, now)
             repo.audit(conn, now, who.name, who.via, "incident.acknowledge", f"incident:{incident_id}")
 
-    def incident_actions(self, incident_id: int) -> list[dict[str, Any]]:
+    def incident_actions(self, incident_id: int) -> Sequence[Mapping[str, object]]:
         """Who acknowledged, resolved or silenced the incident, and when (its timeline's people part)."""
         with self.store.read() as conn:
             row = repo.incident(conn, incident_id)
             return repo.incident_actions(conn, row, self.clock()) if row is not None else []
 
-    def silences(self) -> list[dict[str, Any]]:
+    def silences(self) -> list[dict[str, object]]:
         with self.store.read() as conn:
             return repo.active_silences(conn, self.clock())
 
@@ -332,7 +378,7 @@ class Console:
             repo.audit(conn, now, who.name, who.via, "silence.end", f"silence:{silence_id}")
 
     # -- deliveries ------------------------------------------------------------------------------------------
-    def deliveries(self, status: str | None = None, limit: int = 200) -> dict[str, Any]:
+    def deliveries(self, status: str | None = None, limit: int = 200) -> Deliveries:
         """The outbox: counts per status and the newest rows (held ones are pending, due when their window ends)."""
         with self.store.read() as conn:
             rows = outbox_repo.newest_with_events(conn, status, limit)
@@ -349,7 +395,7 @@ class Console:
         return n
 
     # -- maintenance windows -------------------------------------------------------------------------------
-    def windows(self, include_ended: bool = False) -> list[dict[str, Any]]:
+    def windows(self, include_ended: bool = False) -> list[dict[str, object]]:
         """patrol.yaml's windows and the console's/CLI's, each with how it stands now and its next spans."""
         now = self.clock()
         with self.store.read() as conn:
@@ -361,7 +407,7 @@ class Console:
                  "ended_at": w.ended_at, "active": w.active_until(now) is not None,
                  "next": [{"start": a, "end": b} for a, b in w.occurrences(now, 3)]} for w in shown]
 
-    def add_window(self, who: Principal, **values: Any) -> int:
+    def add_window(self, who: Principal, values: WindowValues) -> int:
         now = self.clock()
         try:
             row = new_window(now=now, **values)
@@ -382,14 +428,14 @@ class Console:
             repo.audit(conn, now, who.name, who.via, "maintenance.end", f"maintenance:{window_id}")
 
 
-def _trigger(run: dict[str, Any], asked: Sequence[Any]) -> str:
-    """What started a run: ``patrol run`` (no schedule), its schedule, or someone's "run now"
-    (the console's audit entry for that schedule shortly before the run started)."""
-    name, at = run.get("schedule"), run.get("started_at")
+def _trigger(name: object, at: object, asked: Sequence[RowMapping]) -> str:
+    """What started a run (its ``schedule`` name, started ``at``): ``patrol run`` (no schedule), its
+    schedule, or someone's "run now" (the console's audit entry for that schedule shortly before the run started)."""
     if not name:
         return "patrol run"
     for a in asked:
-        if at and str(a["target"]).split(":", 1)[-1] == name and at - RUN_NOW_WITHIN <= a["at"] <= at + START_PRECISION:
+        if (isinstance(at, datetime) and str(a["target"]).split(":", 1)[-1] == name
+                and at - RUN_NOW_WITHIN <= a["at"] <= at + START_PRECISION):
             return f"run now by {a['actor']} ({name})"
     return f"schedule {name}"
 
@@ -398,10 +444,10 @@ def _rate(passed: int, total: int) -> float | None:
     return round(100.0 * passed / total, 1) if total else None
 
 
-def _step(report: dict[str, Any], s: Screen) -> dict[str, Any]:
-    for j in report.get("journeys", []):
-        if j["name"] == s.journey and int(j.get("attempt") or 1) == s.attempt:
-            for step in j.get("steps", []):
-                if int(step["index"]) == s.step_index:
+def _step(report: Mapping[str, object], s: Screen) -> dict[str, object]:
+    for j in json_objects(report, "journeys"):
+        if j.get("name") == s.journey and int(json_number(j, "attempt") or 1) == s.attempt:
+            for step in json_objects(j, "steps"):
+                if json_number(step, "index") == s.step_index:
                     return dict(step)
     return {}

@@ -3,27 +3,49 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TypedDict
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ..core.jsontypes import json_list, json_number, json_objects
 from ..core.vocabulary import IncidentStatus
 from ..durations import DurationError, parse_ms
 from ..errors import InputError
 from .auth import Principal
 from .data import Console, Refused
+from .run_view import member
 from .web import console_of, guarded, render
 
 
-def viewable(incident: dict[str, Any]) -> dict[str, Any]:
+class WaterfallRow(TypedDict):
+    """One request of the step, as the browser timed it (ms from the step's start)."""
+
+    method: str
+    url: str
+    status: object
+    error: object
+    start: float
+    ms: float
+    bad: bool
+    pending: bool
+
+
+class Waterfall(TypedDict):
+    span: float
+    rows: list[WaterfallRow]
+
+
+def viewable(incident: Mapping[str, object]) -> dict[str, object]:
     """The incident as a viewer may see it: its evidence without the server's run folder
     (paths inside it made relative; the run's files are served under /runs/RUN/files/)."""
     ev = incident.get("evidence")
     if not isinstance(ev, dict):
-        return incident
+        return dict(incident)
     ev = dict(ev)
     run_dir = str(ev.pop("run_dir", None) or "")
     prefix = run_dir.rstrip("/") + "/" if run_dir else ""
@@ -36,7 +58,7 @@ def viewable(incident: dict[str, Any]) -> dict[str, Any]:
     return {**incident, "evidence": ev}
 
 
-def _otel_trace(value: Any) -> dict[str, str | None] | None:
+def _otel_trace(value: object) -> dict[str, str | None] | None:
     """The incident's OpenTelemetry trace (tracing:): its id, and an http(s) link to it only."""
     if not isinstance(value, dict) or not isinstance(value.get("id"), str):
         return None
@@ -44,7 +66,7 @@ def _otel_trace(value: Any) -> dict[str, str | None] | None:
     return {"id": value["id"], "url": url if isinstance(url, str) and url.startswith(("http://", "https://")) else None}
 
 
-def without_paths(value: Any) -> Any:
+def without_paths(value: object) -> object:
     """A message document (an event's payload) without the server's file paths: ``run_dir``
     and every absolute ``path`` go (the links next to them, when there is a public URL, stay)."""
     if isinstance(value, dict):
@@ -83,7 +105,7 @@ async def incident_page(request: Request, who: Principal) -> Response:
                   timeline=timeline(detail["events"], actions), now=console_of(request).clock())
 
 
-def cause_line(raw: Any) -> str | None:
+def cause_line(raw: object) -> str | None:
     """The incident's cause in one line, when it has one other than the step itself (its
     ``title`` as stored; else Patrol's description of the cause; else its parts)."""
     if isinstance(raw, str):
@@ -102,17 +124,13 @@ def cause_line(raw: Any) -> str | None:
     return " ".join(p for p in parts if p).strip() or None
 
 
-def _affected(inc: dict[str, Any]) -> list[dict[str, Any]]:
+def _affected(inc: Mapping[str, object]) -> list[dict[str, object]]:
     """The journeys and steps the incident touches: what the incident lists (when it groups by
     cause: per journey its steps), else its own journey and step. Read defensively: older rows
     have no list, and entries may lack any part."""
-    raw = inc.get("affected")
-    out = []
-    for a in raw if isinstance(raw, list) else []:
-        if not isinstance(a, dict):
-            continue
-        steps = [{"index": st.get("index"), "name": str(st.get("name") or "")}
-                 for st in a.get("steps") or [] if isinstance(st, dict)]
+    out: list[dict[str, object]] = []
+    for a in json_objects(inc, "affected"):
+        steps = [{"index": st.get("index"), "name": str(st.get("name") or "")} for st in json_objects(a, "steps")]
         out.append({"journey": str(a.get("journey") or ""), "device": a.get("device"), "steps": steps,
                     "count": a.get("count"), "last_run_id": a.get("last_run_id")})
     if out:
@@ -124,7 +142,7 @@ def _affected(inc: dict[str, Any]) -> list[dict[str, Any]]:
 WATERFALL_ROWS = 40
 
 
-def waterfall(console: Console, inc: dict[str, Any]) -> dict[str, Any] | None:
+def waterfall(console: Console, inc: Mapping[str, object]) -> Waterfall | None:
     """The requests of the incident's step in its last run, as the browser timed them (start
     and duration from the step's start), failing ones marked: what happened around the cause.
     None when the run's report is gone (retention) or the step recorded no requests."""
@@ -135,47 +153,44 @@ def waterfall(console: Console, inc: dict[str, Any]) -> dict[str, Any] | None:
         _, report, _ = console.run(str(run))
     except Refused:
         return None
-    ev = inc.get("evidence") if isinstance(inc.get("evidence"), dict) else {}
-    attempt = int((ev or {}).get("attempt") or 1)
-    for j in report.get("journeys") or []:
-        if j.get("name") != inc.get("journey") or int(j.get("attempt") or 1) != attempt:
+    attempt = int(json_number(member(inc, "evidence"), "attempt") or 1)
+    for j in json_objects(report, "journeys"):
+        if j.get("name") != inc.get("journey") or int(json_number(j, "attempt") or 1) != attempt:
             continue
-        for step in j.get("steps") or []:
+        for step in json_objects(j, "steps"):
             if step.get("index") != inc.get("step_index"):
                 continue
-            network = (step.get("artifacts") or {}).get("network")
-            raw = network.get("requests") if isinstance(network, dict) else None
-            rows = [r for r in raw or [] if isinstance(r, dict) and isinstance(r.get("start_ms"), (int, float))]
-            rows.sort(key=lambda r: float(r["start_ms"]))
-            rows = rows[:WATERFALL_ROWS]
-            if not rows:
+            requests = json_objects(member(member(step, "artifacts"), "network"), "requests")
+            timed = [(float(start), r) for r in requests if (start := json_number(r, "start_ms")) is not None]
+            timed.sort(key=lambda t: t[0])
+            timed = timed[:WATERFALL_ROWS]
+            if not timed:
                 return None
-            span = max(float(r["start_ms"]) + float(r.get("duration_ms") or 0) for r in rows) or 1.0
+            span = max(start + float(json_number(r, "duration_ms") or 0) for start, r in timed) or 1.0
             return {"span": round(span, 1), "rows": [{
                 "method": str(r.get("method") or "GET"), "url": str(r.get("url") or ""), "status": r.get("status"),
-                "error": r.get("error"), "start": round(float(r["start_ms"]), 1), "ms": round(float(r.get("duration_ms") or 0), 1),
-                "bad": bool(r.get("error") or r.get("cause") or (isinstance(r.get("status"), int) and r["status"] >= 400)),
-                "pending": bool(r.get("pending"))} for r in rows]}
+                "error": r.get("error"), "start": round(start, 1), "ms": round(float(json_number(r, "duration_ms") or 0), 1),
+                "bad": bool(r.get("error") or r.get("cause") or (isinstance(status := r.get("status"), int) and status >= 400)),
+                "pending": bool(r.get("pending"))} for start, r in timed]}
     return None
 
 
-def evidence_view(detail: dict[str, Any], inc: dict[str, Any]) -> dict[str, Any]:
+def evidence_view(detail: Mapping[str, object], inc: Mapping[str, object]) -> dict[str, object]:
     """What the incident page shows at the top: the cause, the pictures and links into the console."""
-    raw_ev = inc.get("evidence")
-    ev: dict[str, Any] = raw_ev if isinstance(raw_ev, dict) else {}
+    ev = member(inc, "evidence")
     run = inc.get("last_run_id")
     files = f"/runs/{quote(str(run), safe='')}/files/" if run else ""
 
-    def file_url(path: Any) -> str | None:
+    def file_url(path: object) -> str | None:
         return files + quote(path) if files and isinstance(path, str) and path else None
 
-    images = {str(i.get("label")): i.get("path") for i in ev.get("images") or [] if isinstance(i, dict)}
+    images = {str(i.get("label")): i.get("path") for i in json_objects(ev, "images")}
     compare = None
     if run and (inc.get("reason") == "visual_diff" or images.get("diff")):  # a visual diff, or one folded into the cause
-        screen = f"{inc.get('journey')}/{int(ev.get('attempt') or 1)}/{inc.get('step_index')}"
+        screen = f"{inc.get('journey')}/{int(json_number(ev, 'attempt') or 1)}/{inc.get('step_index')}"
         compare = f"/runs/{quote(str(run), safe='')}/compare?screen={quote(screen, safe='')}"
-    requests = [r for r in ev.get("failed_requests") or [] if isinstance(r, dict)]
-    details = ev.get("details") if isinstance(ev.get("details"), dict) else {}
+    requests = json_objects(ev, "failed_requests")
+    details = member(ev, "details")
     return {
         "cause": cause_line(inc.get("cause") or ev.get("cause")),
         "screenshot": file_url(ev.get("screenshot") or images.get("actual")),
@@ -186,18 +201,25 @@ def evidence_view(detail: dict[str, Any], inc: dict[str, Any]) -> dict[str, Any]
         "run": run,
         "affected": _affected(inc),
         "requests": requests,
-        "page_errors": [str(e) for e in ev.get("page_errors") or []],
+        "page_errors": [str(e) for e in json_list(ev, "page_errors")],
         "ocr_text": ev.get("ocr_text"),
-        "consequences": [str(c) for c in ev.get("consequences") or []],
+        "consequences": [str(c) for c in json_list(ev, "consequences")],
         "details": details,
     }
 
 
-def timeline(events: list[dict[str, Any]], actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def timeline(events: Sequence[Mapping[str, object]], actions: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
     """Patrol's events and people's actions in one list, oldest first (an action after an
     event of the same instant: the acknowledgement follows what it answers)."""
     merged = [{"kind": "event", **e} for e in events] + [{"kind": "action", **a} for a in actions]
-    return sorted(merged, key=lambda x: (x["at"], x["kind"] == "action"))
+    return sorted(merged, key=lambda x: (_at(x), x["kind"] == "action"))
+
+
+def _at(entry: Mapping[str, object]) -> datetime:
+    at = entry["at"]
+    if not isinstance(at, datetime):
+        raise TypeError(f"a timeline entry without its time: {entry!r}")
+    return at
 
 
 @guarded("approver")

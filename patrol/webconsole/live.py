@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -27,12 +27,25 @@ NOT_LIVE = ("This console was started with patrol serve: it does not see runs in
             "Start it with the scheduler (patrol schedule --console-port P) to see them here.")
 
 
-def running_now(desk: PlanDesk | None) -> dict[str, Any]:
+class RunningJourney(TypedDict):
+    journey: str
+    schedules: list[str]
+
+
+class Running(TypedDict):
+    """What the overview's "running now" shows (and the stream sends)."""
+
+    live: bool
+    running: list[RunningJourney]
+    note: str
+
+
+def running_now(desk: PlanDesk | None) -> Running:
     """The journeys the scheduler runs now, each with the schedules that run it."""
     if desk is None or not desk.live:
         return {"live": False, "running": [], "note": NOT_LIVE}
     plan = desk.plan()
-    running = []
+    running: list[RunningJourney] = []
     for name in desk.running():
         schedules = sorted(plan.specs[job].name for job, js in plan.selected.items()
                            if job in plan.specs and any(j.name == name for j in js))

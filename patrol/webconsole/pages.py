@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from collections.abc import Mapping
+from datetime import date, datetime
 from ipaddress import ip_address
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from ..core.jsontypes import json_list, json_objects
 from ..reports.shift_view import shift_marks
+from ..schedule.desk import PlanDesk
 from . import live, run_view
 from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS, Principal, new_token, same
 from .data import Refused
+from .run_view import member
 from .web import console_of, guarded, render
 from .zoom import worth_a_look, zooms
 
@@ -24,7 +27,7 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-def _next(value: Any) -> str:
+def _next(value: object) -> str:
     """Where to go after signing in: a path of this site with its query (no //host, no scheme,
     no backslash or control character a browser could turn into another host); else the overview."""
     text = value if isinstance(value, str) else ""
@@ -123,11 +126,11 @@ async def overview(request: Request, who: Principal) -> Response:
                   open_per_journey=open_per_journey)
 
 
-def _next_runs(desk: Any, now: Any) -> dict[str, Any]:
+def _next_runs(desk: PlanDesk | None, now: datetime) -> dict[str, datetime]:
     """Each journey's next scheduled run (the earliest of the schedules that select it)."""
     if desk is None:
         return {}
-    upcoming: dict[str, Any] = {}
+    upcoming: dict[str, datetime] = {}
     for job in desk.jobs(now):
         if job["next"]:
             for name in job["journeys"]:
@@ -174,22 +177,22 @@ async def compare(request: Request, who: Principal) -> Response:
     key = request.query_params.get("screen", "")
     c = console_of(request)
     screen, step = c.screen(run_id, key)
-    images = {}
-    clusters: list[dict[str, Any]] = []
-    for f in step.get("findings", []):
-        ev = f.get("evidence") or {}
-        if f.get("reason") == "visual_diff":
-            images = {i["label"]: i["path"] for i in ev.get("images", [])}
-            clusters = list(ev.get("clusters", []))
+    images: dict[str, object] = {}
+    clusters: list[object] = []
+    diffs = [f for f in json_objects(step, "findings") if f.get("reason") == "visual_diff"]
+    for f in diffs:
+        ev = member(f, "evidence")
+        images = {str(i["label"]): i["path"] for i in json_objects(ev, "images")}
+        clusters = json_list(ev, "clusters")
     images.setdefault("actual", screen.screenshot)
     # Masks in screenshot pixels, when the visual check recorded them with the step.
-    masks = ((step.get("artifacts") or {}).get("visual") or {}).get("masks") or []
-    visual = next((f.get("evidence") or {} for f in step.get("findings", []) if f.get("reason") == "visual_diff"), {})
+    masks = json_list(member(member(step, "artifacts"), "visual"), "masks")
+    visual = member(diffs[0], "evidence") if diffs else {}
     # A layout shift is one change, drawn over both screens; the close-ups are then of
     # what the shift does not explain (in the moved layout), not of moved content.
     shift = shift_marks(visual.get("shift"))
     if shift is not None:
-        clusters = list(visual["shift"].get("unexplained_clusters") or [])
+        clusters = json_list(member(visual, "shift"), "unexplained_clusters")
     zoom = zooms(c.run(run_id)[2], screen.screenshot, clusters, masks)
     if shift is None:
         zoom = worth_a_look(zoom, visual.get("diff_ratio"), _area_count(step))
@@ -201,9 +204,9 @@ async def compare(request: Request, who: Principal) -> Response:
                   approval=c.live_approval(run_id, screen), shift=shift)
 
 
-def _area_count(step: dict[str, Any]) -> int | None:
+def _area_count(step: Mapping[str, object]) -> int | None:
     """How many changed areas the visual check counted (its message says so; it keeps the largest)."""
-    for f in step.get("findings", []):
+    for f in json_objects(step, "findings"):
         if f.get("reason") == "visual_diff":
             found = re.search(r"in (\d+) area", str(f.get("message") or ""))
             if found:

@@ -8,7 +8,6 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -40,7 +39,7 @@ templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=
 templates.filters["ms"] = format_ms
 
 
-def shown(value: Any) -> str:
+def shown(value: object) -> str:
     """A value as JSON text for people to read: ``< > & '`` as themselves (not ``\\u003c``, as
     Jinja's ``tojson`` writes them for script blocks); autoescaping keeps it inert in the page."""
     return json.dumps(value, ensure_ascii=False, default=str)
@@ -49,7 +48,7 @@ def shown(value: Any) -> str:
 templates.filters["shown"] = shown
 
 
-def ago(value: Any) -> str:
+def ago(value: object) -> str:
     """How long ago, in one short unit (``5 min``, ``3 h``, ``2 d``): lists show age at a glance."""
     if not isinstance(value, datetime):
         return ""
@@ -72,7 +71,7 @@ def console_of(request: Request) -> Console:
     return c
 
 
-def render(request: Request, name: str, who: Principal | None, status: int = 200, **values: Any) -> HTMLResponse:
+def render(request: Request, name: str, who: Principal | None, status: int = 200, **values: object) -> HTMLResponse:
     html = templates.get_template(name).render(who=who, request=request, path=request.url.path, **values)
     return HTMLResponse(html, status_code=status)
 

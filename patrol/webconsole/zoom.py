@@ -5,8 +5,9 @@ the masked areas (when the run recorded them) are drawn over them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from ..core.png import png_dimensions
 
@@ -19,18 +20,51 @@ MAX_CLOSE_UPS = 4
 MIN_SHARE_OF_CHANGE = 0.02  # an area with less of the changed pixels is counted, not shown
 
 
-def _box(raw: Any) -> tuple[int, int, int, int] | None:
+Box = tuple[int, int, int, int]
+
+
+class Area(TypedDict):
+    """A changed cluster: its box, the close-up's view of it and its changed pixels (when counted)."""
+
+    box: Box
+    view: Box
+    pixels: float | None
+
+
+class Zoom(TypedDict):
+    size: tuple[int, int] | None
+    masks: list[Box]
+    areas: list[Area]
+
+
+class ZoomView(Zoom):
+    """The zooms with what a person would look at: the close-ups shown and a count of the rest."""
+
+    shown: list[Area]
+    rest: int
+    rest_pixels: float | None
+    whole_screen: float | None
+
+
+def _box(raw: object) -> Box | None:
     """A cluster ({x, y, width, height}) or a mask ([x, y, w, h]) as a tuple; None if neither."""
     try:
         if isinstance(raw, dict):
             return int(raw["x"]), int(raw["y"]), int(raw["width"]), int(raw["height"])
+        if not isinstance(raw, (list, tuple)):
+            return None
         x, y, w, h = (int(v) for v in raw)
         return x, y, w, h
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def view(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+def _pixels(cluster: object) -> float | None:
+    value = cluster.get("pixels") if isinstance(cluster, dict) else None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def view(box: Box, size: tuple[int, int]) -> Box:
     """The box grown by a margin (and to at least MIN_SIDE), kept inside the picture."""
     x, y, w, h = box
     pad = int(max(w, h) * MARGIN) + 8
@@ -40,7 +74,7 @@ def view(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, in
     return vx, vy, vw, vh
 
 
-def zooms(run_dir: Path, screenshot: str, clusters: list[Any], masks: list[Any]) -> dict[str, Any]:
+def zooms(run_dir: Path, screenshot: str, clusters: Sequence[object], masks: Sequence[object]) -> Zoom:
     """The picture's size, its masks and a close-up per cluster, for the template."""
     try:
         with open(run_dir / screenshot, "rb") as f:
@@ -50,22 +84,22 @@ def zooms(run_dir: Path, screenshot: str, clusters: list[Any], masks: list[Any])
     if size is None:
         return {"size": None, "masks": [], "areas": []}
     boxes = [b for b in (_box(m) for m in masks) if b]
-    areas = []
+    areas: list[Area] = []
     for c in clusters:
         box = _box(c)
         if box is not None:
-            areas.append({"box": box, "view": view(box, size), "pixels": c.get("pixels") if isinstance(c, dict) else None})
+            areas.append({"box": box, "view": view(box, size), "pixels": _pixels(c)})
     return {"size": size, "masks": boxes, "areas": areas}
 
 
-def worth_a_look(zoom: dict[str, Any], diff_ratio: Any, total_areas: int | None = None) -> dict[str, Any]:
+def worth_a_look(zoom: Zoom, diff_ratio: object, total_areas: int | None = None) -> ZoomView:
     """The close-ups a person would look at: none when much of the screen changed (then the
     whole screens are the evidence), else the largest areas holding a fair share of the
     change, at most MAX_CLOSE_UPS; with a count (and pixels) of the rest."""
-    areas = list(zoom.get("areas") or [])
+    areas = list(zoom["areas"])
     total = max(len(areas), total_areas or 0)
     ratio = float(diff_ratio) if isinstance(diff_ratio, (int, float)) else None
-    if ratio is None and zoom.get("size"):
+    if ratio is None and zoom["size"]:
         w, h = zoom["size"]
         ratio = sum((a["pixels"] or 0) for a in areas) / float(w * h) if w * h else None
     if ratio is not None and ratio >= WHOLE_SCREEN_SHARE:
