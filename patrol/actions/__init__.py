@@ -4,16 +4,17 @@ root). This package imports none of its actions."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from .base import Action, ActionContext
+from .base import Action, ActionContext, P
 
-A = TypeVar("A", bound=Action[Any])
-
+# Each action performs with its own parameters (``P``); a step carries the ones its
+# action's parse made, so the registry holds actions of every ``P`` (Python has no
+# "some P" type: ``Action[Any]`` is that, and nothing else here is untyped).
 ACTIONS: dict[str, Action[Any]] = {}
 
 
-def register(cls: type[A]) -> type[A]:
+def register(cls: type[Action[P]]) -> type[Action[P]]:
     ACTIONS[cls.name] = cls()
     return cls
 
