@@ -46,7 +46,9 @@ def cmd(args: argparse.Namespace) -> int:
     if problems:
         raise InputError("\n".join(map(str, problems)), problems)
     if config.file:
-        sections = ", ".join(str(k) for k in (config.data or {})) or "no sections"
+        data = config.data  # the sections' mapping (load_config refused anything else), or None when empty
+        sections = ", ".join(str(k) for k in data) if isinstance(data, dict) else ""
+        sections = sections or "no sections"
         console.say(f"[green]ok[/] {console.safe(config.file)}: {console.safe(sections)}")
     for j in journeys:
         console.say(f"[green]ok[/] {console.safe(j.file)}: {console.safe(j.name)}, {len(j.steps)} steps")

@@ -16,7 +16,6 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from .. import yamlpos
 from ..errors import ConfigError, Problem
@@ -51,7 +50,7 @@ class Config:
     located: yamlpos.Located | None = None
 
     @property
-    def data(self) -> Any:
+    def data(self) -> object:
         return self.located.data if self.located else None
 
     @cached_property
@@ -140,7 +139,7 @@ class Config:
         return self.path(self.settings.visual.baselines)
 
     # -- helpers --------------------------------------------------------------------------
-    def problem(self, path: tuple[Any, ...], message: str, key: bool = False) -> ConfigError:
+    def problem(self, path: yamlpos.Path, message: str, key: bool = False) -> ConfigError:
         """A positioned error about a value found bad where it is used (e.g. a ``${secret:...}``)."""
         line, col = self.located.pos(path, key=key) if self.located else (1, 1)
         p = Problem(self.file or "patrol.yaml", line, col, ".".join(map(str, path)), message)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ..core.text import suggest, type_name
 from .reader import Reader
@@ -59,7 +58,7 @@ KEYS = {
 }
 
 
-def parse_escalation(r: Reader, raw: Any) -> EscalationSettings:
+def parse_escalation(r: Reader, raw: object) -> EscalationSettings:
     """Levels in order of ``after``; every problem positioned."""
     path = ("incidents", "escalation")
     if raw is None or raw is False:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from .reader import Reader, has_variable
 
@@ -42,7 +41,7 @@ class FleetSettings:
         return self.broker is not None
 
 
-def parse_fleet(r: Reader, raw: Any) -> FleetSettings:
+def parse_fleet(r: Reader, raw: object) -> FleetSettings:
     if raw is None or raw is False:
         return FleetSettings()
     f = r.fields(raw, ("fleet",), KEYS, expected="a mapping like {broker: redis://host:6379/0, queues: [web]}")

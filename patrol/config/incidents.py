@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from .escalation import EscalationSettings, parse_escalation
@@ -87,7 +86,7 @@ KEYS = {
 }
 
 
-def parse_incidents(r: Reader, raw: Any) -> IncidentSettings:
+def parse_incidents(r: Reader, raw: object) -> IncidentSettings:
     f = r.fields(raw, ("incidents",), KEYS, expected="a mapping with " + ", ".join(KEYS))
     d = IncidentSettings()
     remind = f.duration_ms("remind_every", None, minimum_ms=60_000, allow_off=True)
@@ -105,7 +104,7 @@ def parse_incidents(r: Reader, raw: Any) -> IncidentSettings:
     )
 
 
-def _flapping(r: Reader, raw: Any) -> FlappingSettings:
+def _flapping(r: Reader, raw: object) -> FlappingSettings:
     f = r.fields(raw, ("incidents", "flapping"), {"window": "runs looked at", "start": "percent", "stop": "percent"},
                  expected="a mapping with window, start, stop")
     d = FlappingSettings()
@@ -116,7 +115,7 @@ def _flapping(r: Reader, raw: Any) -> FlappingSettings:
     return s
 
 
-def _delivery(r: Reader, raw: Any) -> DeliverySettings:
+def _delivery(r: Reader, raw: object) -> DeliverySettings:
     keys = {"flush_timeout": "wait for deliveries at exit", "max_age": "retry until this old",
             "backoff": "first retry delay", "max_backoff": "longest retry delay"}
     f = r.fields(raw, ("incidents", "delivery"), keys, expected="a mapping with " + ", ".join(keys))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from .reader import Fields, Reader
@@ -54,7 +53,7 @@ class MaintenanceSpec:
     timezone: str = "UTC"
 
 
-def parse_when(value: Any, timezone: str) -> datetime | None:
+def parse_when(value: object, timezone: str) -> datetime | None:
     """A date and time as YAML or a person writes it; without an offset it is in ``timezone``."""
     if isinstance(value, datetime):
         dt = value
@@ -79,7 +78,7 @@ def _scope(f: Fields, name: str) -> tuple[str, str | None]:
     return ("tag", tag) if tag is not None else ("all", None)
 
 
-def _window(r: Reader, name: str, raw: Any) -> MaintenanceSpec | None:
+def _window(r: Reader, name: str, raw: object) -> MaintenanceSpec | None:
     path = ("maintenance", name)
     f = r.fields(raw, path, KEYS, expected="a mapping (from/to, or cron and duration)")
     timezone = f.timezone("timezone", "UTC")
@@ -116,7 +115,7 @@ def _window(r: Reader, name: str, raw: Any) -> MaintenanceSpec | None:
     return MaintenanceSpec(name, scope, value, cron=cron, duration_s=ms / 1000.0, timezone=timezone)
 
 
-def parse_maintenance(r: Reader, raw: Any) -> tuple[MaintenanceSpec, ...]:
+def parse_maintenance(r: Reader, raw: object) -> tuple[MaintenanceSpec, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, dict):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 from ..core.text import suggest
 from .escalation import check_escalation_receivers
@@ -100,7 +99,7 @@ class PatrolConfig:
     tracing: TracingSettings = TracingSettings()
 
 
-def parse_config(r: Reader, data: Any) -> PatrolConfig:
+def parse_config(r: Reader, data: object) -> PatrolConfig:
     """Every section, every problem recorded in ``r`` (the result holds defaults where
     a value was bad, so it is only to be used when ``r.problems`` is empty)."""
     if data is None:

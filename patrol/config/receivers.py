@@ -23,7 +23,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.text import suggest
@@ -150,7 +150,7 @@ def register_url_secrets(url: str) -> None:
         MASKER.add(parts.password)
 
 
-def parse_rate(value: Any) -> tuple[int, float] | None:
+def parse_rate(value: object) -> tuple[int, float] | None:
     if value is False or value == "off":
         return None
     m = _RATE.match(str(value)) if isinstance(value, str) else None
@@ -159,7 +159,7 @@ def parse_rate(value: Any) -> tuple[int, float] | None:
     return int(m.group(1)), _RATE_UNITS[m.group(2)]
 
 
-def parse_receivers(r: Reader, raw: Any) -> dict[str, ReceiverConfig]:
+def parse_receivers(r: Reader, raw: object) -> dict[str, ReceiverConfig]:
     """Every receiver; problems are collected with their positions."""
     base = ("receivers",)
     if raw is None:

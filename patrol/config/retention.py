@@ -16,10 +16,9 @@ must not decrease down the list (screenshots <= reports <= runs).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..durations import DurationError, parse_ms
@@ -42,7 +41,7 @@ _UNITS = {"b": 1, "kb": 1 << 10, "kib": 1 << 10, "mb": 1 << 20, "mib": 1 << 20, 
           "tb": 1 << 40, "tib": 1 << 40}
 
 
-def parse_size(value: Any) -> int | None:
+def parse_size(value: object) -> int | None:
     """Bytes from ``2GB``, ``500MB``, ``300KB`` (binary units, as ``df -h`` shows them) or a number; None if not one."""
     if isinstance(value, bool):
         return None
@@ -79,7 +78,7 @@ class RetentionSettings:
         return ", ".join(f"{k} {show(self.ages.get(k))}" for k in AGE_KEYS)
 
 
-def parse_retention(r: Reader, raw: Any) -> RetentionSettings:
+def parse_retention(r: Reader, raw: object) -> RetentionSettings:
     if raw is False:
         return RetentionSettings(enabled=False, prune_cron=None)
     f = r.fields(raw, ("retention",), KEYS,
@@ -115,7 +114,7 @@ def parse_retention(r: Reader, raw: Any) -> RetentionSettings:
     return RetentionSettings(True, MappingProxyType(ages), _prune(f.raw, f.error, timezone), timezone, min_free)
 
 
-def _prune(raw: dict[str, Any], error: Any, timezone: str | None) -> str | None:
+def _prune(raw: Mapping[str, object], error: Callable[[str, str], None], timezone: str | None) -> str | None:
     if "prune" not in raw:
         return DEFAULT_PRUNE
     prune = raw["prune"]

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
+from ..yamlpos import Path
 from .reader import Reader, has_variable
 
 TRACING_KEYS = {
@@ -52,7 +52,7 @@ class TracingSettings:
         return self.link.replace("{trace_id}", trace_id) if self.link else None
 
 
-def parse_tracing(r: Reader, raw: Any, path: tuple[Any, ...] = ("tracing",)) -> TracingSettings:
+def parse_tracing(r: Reader, raw: object, path: Path = ("tracing",)) -> TracingSettings:
     if isinstance(raw, bool):  # tracing: true / false
         return TracingSettings(enabled=raw)
     f = r.fields(raw, path, TRACING_KEYS, expected="true, false, or a mapping with " + ", ".join(TRACING_KEYS))

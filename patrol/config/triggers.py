@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -94,6 +94,19 @@ def cron_trigger(expression: str, tz: tzinfo) -> CronTrigger:
 def interval_trigger(seconds: float, tz: tzinfo) -> IntervalTrigger:
     origin = GRID_ORIGIN.replace(tzinfo=tz) if not hasattr(tz, "localize") else tz.localize(GRID_ORIGIN)
     return IntervalTrigger(seconds=seconds, start_date=origin, timezone=tz)
+
+
+class TriggerState(TypedDict):
+    """What a ``PatrolTrigger`` pickles into the job store (a state from before a key
+    was added lacks it: the default applies)."""
+
+    version: int
+    inner: BaseTrigger
+    tz: tzinfo
+    hours: NotRequired[tuple[tuple[int, int], ...]]
+    days: NotRequired[tuple[int, ...] | None]
+    jitter_s: NotRequired[float]
+    seed: NotRequired[str]
 
 
 class PatrolTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type hints
@@ -197,11 +210,11 @@ class PatrolTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships n
             prev = t
         return out
 
-    def __getstate__(self) -> dict[str, object]:
+    def __getstate__(self) -> TriggerState:
         return {"version": 1, "inner": self.inner, "tz": self.tz, "hours": self.hours, "days": self.days,
                 "jitter_s": self.jitter_s, "seed": self.seed}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: TriggerState) -> None:
         self.inner = state["inner"]
         self.tz = state["tz"]
         self.hours = tuple((a, b) for a, b in state.get("hours", ()))

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any
 
 from ..durations import DurationError, format_ms, parse_ms
+from ..yamlpos import Path
 from .reader import Reader
 
 VITALS_KEYS = {
@@ -75,7 +75,7 @@ ALL_OFF = VitalsBudgets(lcp=OFF, cls=OFF, inp=OFF, fcp=OFF, ttfb=OFF)
 DEFAULTS = ALL_OFF
 
 
-def parse_vitals(r: Reader, raw: Any, path: tuple[Any, ...] = ("vitals",)) -> VitalsBudgets:
+def parse_vitals(r: Reader, raw: object, path: Path = ("vitals",)) -> VitalsBudgets:
     if raw is None:
         return VitalsBudgets()
     if raw is False or raw == "off":

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Any
 
-from .reader import Reader
+from ..yamlpos import Path
+from .reader import Fields, Reader
 
 DEFAULT_ERROR_STATUSES = (401, 403, 404, 409, 429)
 COLOR_SCHEMES = ("light", "dark", "no-preference")
@@ -82,7 +82,7 @@ class PageSettings:
                             self.color_scheme or "light", self.trace or "retain-on-failure")
 
 
-def parse_network(r: Reader, raw: Any, path: tuple[Any, ...] = ("network",)) -> NetworkSettings:
+def parse_network(r: Reader, raw: object, path: Path = ("network",)) -> NetworkSettings:
     f = r.fields(raw, path, NETWORK_KEYS, expected="a mapping with " + ", ".join(NETWORK_KEYS))
     statuses: tuple[int, ...] | None = None
     if "error_statuses" in f:
@@ -95,7 +95,7 @@ def parse_network(r: Reader, raw: Any, path: tuple[Any, ...] = ("network",)) -> 
                            f.duration_ms("slow", None, minimum_ms=1), statuses)
 
 
-def parse_page(r: Reader, raw: Any, path: tuple[Any, ...] = ("browser",), *, keys: dict[str, str] | None = None) -> PageSettings:
+def parse_page(r: Reader, raw: object, path: Path = ("browser",), *, keys: dict[str, str] | None = None) -> PageSettings:
     """The page half of ``browser:`` (``keys``: the whole section's keys, when it has more)."""
     f = r.fields(raw, path, keys or PAGE_KEYS, expected="a mapping with " + ", ".join(keys or PAGE_KEYS))
     locale = f.string("locale", None, pattern=_LOCALE, hint="expected a language tag such as zh-CN or en-US")
@@ -105,7 +105,7 @@ def parse_page(r: Reader, raw: Any, path: tuple[Any, ...] = ("browser",), *, key
     return PageSettings(locale, timezone, scheme, trace)
 
 
-def _one_of(f: Any, key: str, allowed: tuple[str, ...]) -> str | None:
+def _one_of(f: Fields, key: str, allowed: tuple[str, ...]) -> str | None:
     value = f.raw.get(key)
     if value is None:
         return None
@@ -115,7 +115,7 @@ def _one_of(f: Any, key: str, allowed: tuple[str, ...]) -> str | None:
     return str(value)
 
 
-def parse_busy(r: Reader, raw: Any, path: tuple[Any, ...] = ("busy",)) -> tuple[str, ...]:
+def parse_busy(r: Reader, raw: object, path: Path = ("busy",)) -> tuple[str, ...]:
     if raw is None:
         return ()
     if isinstance(raw, str):
