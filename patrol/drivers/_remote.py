@@ -20,10 +20,10 @@ import os
 import re
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Playwright
 from playwright.async_api import Error as PlaywrightError
 
 from ..config.sections import WS_URL
@@ -102,12 +102,12 @@ def _registered(endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
-async def connect(pw: Any, endpoint: Endpoint, *, headless: bool, timeout_ms: float = CONNECT_TIMEOUT_MS) -> Browser:
+async def connect(pw: Playwright, endpoint: Endpoint, *, headless: bool, timeout_ms: float = CONNECT_TIMEOUT_MS) -> Browser:
     """The server's Chromium for this engine. ``headless`` goes as a launch option (a
     server without a display cannot honour false: it says so and that is the error)."""
     headers = {LAUNCH_OPTIONS_HEADER: json.dumps({"headless": headless})}
     try:
-        browser: Browser = await pw.chromium.connect(endpoint.url, timeout=timeout_ms, headers=headers)
+        browser = await pw.chromium.connect(endpoint.url, timeout=timeout_ms, headers=headers)
     except PlaywrightError as e:
         raise connect_error(endpoint, str(e), timeout_ms) from None
     return browser

@@ -24,16 +24,17 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import RobotError
 
 if TYPE_CHECKING:
     from mitmproxy.http import HTTPFlow
+    from mitmproxy.master import Master
     from mitmproxy.tls import TlsData
 
 T = TypeVar("T")
@@ -151,29 +152,31 @@ class _PatrolAddon:
     def __init__(self, hub: _Hub) -> None:
         self.hub = hub
 
-    def _tell(self, spec: str, name: str, *args: Any) -> None:
+    def _tell(self, spec: str, tell: Callable[[CaptureSink], None]) -> None:
+        """``tell`` the sink of the listener ``spec`` names, on the sink's loop (what it
+        says is read here, in the proxy's thread, before it goes)."""
         route = self.hub.routes.get(spec)
         if route is None:
             return
         route.seen += 1
         with contextlib.suppress(RuntimeError):  # the journey's loop closed: nobody listens any more
-            route.loop.call_soon_threadsafe(getattr(route.sink, name), *args)
+            route.loop.call_soon_threadsafe(tell, route.sink)
 
     def requestheaders(self, flow: HTTPFlow) -> None:
         req = flow.request
         req.stream = True  # bodies pass through as they come, never kept
-        raw: Any = req.headers  # mitmproxy's types are not checked: what it hands over is read as Any
-        headers = {str(k).lower(): str(v) for k, v in raw.items()}
+        headers = {str(k).lower(): str(req.headers[k]) for k in req.headers}
         kind = resource_type(req.method, req.pretty_url, headers)
         navigation = kind == "document" and headers.get("sec-fetch-mode", "navigate") == "navigate"
+        key, method = flow.id, req.method
         url = socket_url(req.pretty_url) if kind == "websocket" else req.pretty_url
         route = self.hub.routes.get(_spec(flow))
         if route is not None:
             # The step's trace context on the app's own requests (when tracing is on): read
             # here, in the proxy's thread, from what the journey last set.
             for name, value in route.sink.trace_headers(req.pretty_url).items():
-                raw[name] = value
-        self._tell(_spec(flow), "request", flow.id, req.method, url, kind, navigation)
+                req.headers[name] = value
+        self._tell(_spec(flow), lambda sink: sink.request(key, method, url, kind, navigation))
 
     def responseheaders(self, flow: HTTPFlow) -> None:
         resp = flow.response
@@ -181,46 +184,50 @@ class _PatrolAddon:
             return
         resp.stream = True
         wanted = ("content-length", "retry-after", "content-type")
-        raw: Any = resp.headers
-        self._tell(_spec(flow), "response", flow.id, resp.status_code,
-                   {str(k).lower(): str(v) for k, v in raw.items() if str(k).lower() in wanted})
+        key, status = flow.id, resp.status_code
+        headers = {str(k).lower(): str(resp.headers[k]) for k in resp.headers if str(k).lower() in wanted}
+        self._tell(_spec(flow), lambda sink: sink.response(key, status, headers))
 
     def response(self, flow: HTTPFlow) -> None:
         if flow.websocket is not None:
             return  # the socket's life ends it (websocket_end)
         resp = flow.response
         end = resp.timestamp_end if resp is not None else None
-        took = (end - flow.request.timestamp_start) * 1000 if end else None
-        self._tell(_spec(flow), "finished", flow.id, took)
+        key, took = flow.id, (end - flow.request.timestamp_start) * 1000 if end else None
+        self._tell(_spec(flow), lambda sink: sink.finished(key, took))
 
     def error(self, flow: HTTPFlow) -> None:
         if flow.websocket is not None and flow.response is not None and flow.response.status_code == 101:
             return  # an open socket's error: websocket_end tells it
-        self._tell(_spec(flow), "failed", flow.id, chromium_error(flow.error.msg if flow.error else "failed"))
+        key, error = flow.id, chromium_error(flow.error.msg if flow.error else "failed")
+        self._tell(_spec(flow), lambda sink: sink.failed(key, error))
 
     def websocket_start(self, flow: HTTPFlow) -> None:
-        self._tell(_spec(flow), "ws_open", flow.id, socket_url(flow.request.pretty_url))
+        key, url = flow.id, socket_url(flow.request.pretty_url)
+        self._tell(_spec(flow), lambda sink: sink.ws_open(key, url))
 
     def websocket_message(self, flow: HTTPFlow) -> None:
         if flow.websocket is not None and flow.websocket.messages:
-            self._tell(_spec(flow), "ws_message", flow.id, flow.websocket.messages[-1].from_client)
+            key, from_client = flow.id, flow.websocket.messages[-1].from_client
+            self._tell(_spec(flow), lambda sink: sink.ws_message(key, from_client))
 
     def websocket_end(self, flow: HTTPFlow) -> None:
         ws = flow.websocket
         if ws is None:
             return
-        error = flow.error.msg if flow.error else None
+        key, error = flow.id, flow.error.msg if flow.error else None
+        code, reason, by_client = ws.close_code, str(ws.close_reason or ""), bool(ws.closed_by_client)
         spec = _spec(flow)
-        self._tell(spec, "ws_close", flow.id, ws.close_code, str(ws.close_reason or ""), bool(ws.closed_by_client),
-                   error)
-        self._tell(spec, "finished", flow.id, None)
+        self._tell(spec, lambda sink: sink.ws_close(key, code, reason, by_client, error))
+        self._tell(spec, lambda sink: sink.finished(key, None))
 
     def tls_established_client(self, data: TlsData) -> None:
-        self._tell(data.context.client.proxy_mode.full_spec, "tls_accepted", _host(data))
+        host = _host(data)
+        self._tell(data.context.client.proxy_mode.full_spec, lambda sink: sink.tls_accepted(host))
 
     def tls_failed_client(self, data: TlsData) -> None:
-        self._tell(data.context.client.proxy_mode.full_spec, "tls_refused", _host(data),
-                   str(data.conn.error or "the handshake failed"))
+        host, error = _host(data), str(data.conn.error or "the handshake failed")
+        self._tell(data.context.client.proxy_mode.full_spec, lambda sink: sink.tls_refused(host, error))
 
 
 def _spec(flow: HTTPFlow) -> str:
@@ -243,7 +250,7 @@ class _Hub:
     def __init__(self, confdir: Path, upstream_ca: str | None) -> None:
         self.confdir, self.upstream_ca = confdir, upstream_ca
         self.routes: dict[str, _Route] = {}
-        self.master: Any = None  # mitmproxy's Master (its types are not checked)
+        self.master: Master | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
         self.errors: list[str] = []  # what the proxy logged as errors (a port it could not listen on)
@@ -282,36 +289,44 @@ class _Hub:
                 loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
-    async def _make(self) -> Any:
+    async def _make(self) -> Master:
         # mitmproxy loads with the first capturing journey, never with the engine.
         from mitmproxy import addons, options
         from mitmproxy.master import Master
 
-        opts: Any = options.Options(confdir=str(self.confdir), mode=[])
-        master: Any = Master(opts)
-        defaults: Any = addons.default_addons
-        master.addons.add(*defaults())
-        master.addons.add(_PatrolAddon(self))
-        extra: dict[str, Any] = {"connection_strategy": "lazy"}
+        opts = options.Options(confdir=str(self.confdir), mode=[])
+        master = Master(opts)
+        manager: _Addons = master.addons
+        defaults: Callable[[], list[object]] = addons.default_addons
+        manager.add(*defaults())
+        manager.add(_PatrolAddon(self))
+        extra: dict[str, object] = {"connection_strategy": "lazy"}
         if self.upstream_ca:
             extra["ssl_verify_upstream_trusted_ca"] = self.upstream_ca
-        opts.update(**extra)
+        settings: _Options = opts
+        settings.update(**extra)
         return master
 
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+    def call(self, coro: Coroutine[object, None, T]) -> T:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(START_TIMEOUT_S)
 
     async def set_modes(self, specs: list[str]) -> dict[str, tuple[tuple[str, int] | None, str | None]]:
         """Listen as ``specs`` say; for each spec its address (None when it could not) and error."""
+        from mitmproxy.addons.proxyserver import Proxyserver
+
         assert self.master is not None
         self.errors.clear()
-        server: Any = self.master.addons.get("proxyserver")
+        manager: _Addons = self.master.addons
+        server = manager.get("proxyserver")
+        if not isinstance(server, Proxyserver):
+            raise CaptureFailed("mitmproxy runs without its proxy server addon")
         for _ in range(int(START_TIMEOUT_S / 0.01)):  # until run() brought the (first, empty) servers up
             if server.is_running:
                 break
             await asyncio.sleep(0.01)
-        self.master.options.update(mode=specs)
+        settings: _Options = self.master.options
+        settings.update(mode=specs)
         task = getattr(server, "_update_task", None)
         if task is not None:
             with contextlib.suppress(Exception):
@@ -327,11 +342,27 @@ class _Hub:
     def stop(self) -> None:
         master, loop, thread = self.master, self.loop, self.thread
         if master is not None and loop is not None and not loop.is_closed():
+            running: _Stoppable = master
             with contextlib.suppress(RuntimeError):
-                master.shutdown()
+                running.shutdown()
         if thread is not None:
             thread.join(STOP_TIMEOUT_S)
         self.master, self.loop, self.thread = None, None, None
+
+
+# What Patrol calls of mitmproxy's master, its addon manager and its options: methods
+# mitmproxy leaves unannotated, given their signatures here (mypy checks they exist).
+class _Addons(Protocol):
+    def add(self, *addons: object) -> None: ...
+    def get(self, name: str) -> object: ...
+
+
+class _Options(Protocol):
+    def update(self, **options: object) -> None: ...
+
+
+class _Stoppable(Protocol):
+    def shutdown(self) -> None: ...
 
 
 class _ErrorLog(logging.Handler):
@@ -457,8 +488,18 @@ def spki_hash(cert_pem: Path) -> str | None:
 class _Nobody:
     """A sink that records nothing (``self_check``'s listener)."""
 
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args: None
+    def request(self, key: str, method: str, url: str, kind: str, navigation: bool) -> None: ...
+    def response(self, key: str, status: int, headers: dict[str, str]) -> None: ...
+    def finished(self, key: str, duration_ms: float | None) -> None: ...
+    def failed(self, key: str, error: str) -> None: ...
+    def ws_open(self, key: str, url: str) -> None: ...
+    def ws_message(self, key: str, from_client: bool) -> None: ...
+    def ws_close(self, key: str, code: int | None, reason: str, by_client: bool, error: str | None) -> None: ...
+    def tls_refused(self, host: str, error: str) -> None: ...
+    def tls_accepted(self, host: str) -> None: ...
+
+    def trace_headers(self, url: str) -> dict[str, str]:
+        return {}
 
 
 def self_check(listen: str | None, confdir: Path | None = None, timeout_s: float = 5.0) -> CaptureListener:
