@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 PREFERENCE = ("testid", "id", "role", "attr", "text", "css")
 
@@ -28,12 +27,12 @@ class Candidate:
     value: str = ""
 
     @classmethod
-    def parse(cls, raw: Any) -> Candidate | None:
+    def parse(cls, raw: object) -> Candidate | None:
         """One candidate as the page sent it; anything malformed is dropped."""
         if not isinstance(raw, Mapping):
             return None
         kind, selector, unique = raw.get("kind"), raw.get("selector"), raw.get("unique")
-        if kind not in PREFERENCE or not isinstance(selector, str) or not selector.strip():
+        if not isinstance(kind, str) or kind not in PREFERENCE or not isinstance(selector, str) or not selector.strip():
             return None
         value = raw.get("value")
         return cls(kind, selector, unique is True, value if isinstance(value, str) else "")

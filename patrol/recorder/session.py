@@ -14,9 +14,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from playwright.async_api import BrowserContext, Frame, Page, Playwright, ViewportSize, async_playwright
+from playwright.async_api import BrowserContext, Frame, Page, Playwright, Response, ViewportSize, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from ..drivers.chromium import ARGS, find_chromium
@@ -114,7 +113,7 @@ class _Session:
         context.on("close", lambda _c: self.stop("window closed"))
         page.on("close", lambda _p: self.stop("window closed"))
         opening = asyncio.ensure_future(page.goto(self.options.url, wait_until="domcontentloaded", timeout=30_000))
-        waiters: list[asyncio.Future[Any]] = [opening, self.stopped]
+        waiters: list[asyncio.Future[Response | None] | asyncio.Future[str]] = [opening, self.stopped]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if not opening.done():  # stopped while the first page loads: nothing to record yet
             opening.cancel()
@@ -127,7 +126,7 @@ class _Session:
         page.on("framenavigated", self._on_navigated)
         return await self.stopped
 
-    def _on_event(self, source: dict[str, Any], payload: Any) -> None:
+    def _on_event(self, source: dict[str, object], payload: object) -> None:
         # Only the recorded tab's own document: a journey has one page, and a selector
         # cannot reach into an iframe.
         page = self.page

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 from .locators import Candidate, choose_locator
@@ -41,7 +40,7 @@ class Target:
     field: str
 
     @classmethod
-    def parse(cls, raw: Any) -> Target | None:
+    def parse(cls, raw: object) -> Target | None:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("candidates"), list):
             return None
         selector = choose_locator(c for c in map(Candidate.parse, raw["candidates"]) if c is not None)
@@ -107,7 +106,7 @@ class Recording:
         self._last_action_at = None
         return self._add(f"open {relative(url, self.base_url)}", "goto", relative(url, self.base_url))
 
-    def event(self, raw: Any, at: float) -> RecordedStep | None:
+    def event(self, raw: object, at: float) -> RecordedStep | None:
         """One event from the page; the step it made (or extended), or None."""
         if not isinstance(raw, Mapping):
             return None
@@ -121,7 +120,7 @@ class Recording:
             self._last_action_at = at
         return step
 
-    def _step(self, kind: Any, raw: Mapping[str, Any], target: Target | None) -> RecordedStep | None:
+    def _step(self, kind: object, raw: Mapping[str, object], target: Target | None) -> RecordedStep | None:
         if kind == "press":
             return self._press(raw.get("key"), target)
         if target is None:
@@ -130,24 +129,24 @@ class Recording:
             return self._add(f"click {target.label}", "click", target.selector)
         if kind == "fill":
             return self._fill(target, raw)
-        if kind == "select" and isinstance(raw.get("value"), str):
-            option = raw.get("label") if isinstance(raw.get("label"), str) and raw.get("label") else raw["value"]
-            return self._add(f"choose {option} in {target.label}", "select",
-                             {"selector": target.selector, "value": raw["value"]})
+        value, label = raw.get("value"), raw.get("label")
+        if kind == "select" and isinstance(value, str):
+            option = label if isinstance(label, str) and label else value
+            return self._add(f"choose {option} in {target.label}", "select", {"selector": target.selector, "value": value})
         return None
 
-    def _press(self, key: Any, target: Target | None) -> RecordedStep | None:
+    def _press(self, key: object, target: Target | None) -> RecordedStep | None:
         if key not in KEYS:
             return None
         if target is None:
             return self._add(f"press {key}", "press", str(key))
         return self._add(f"press {key} in {target.label}", "press", {"key": str(key), "selector": target.selector})
 
-    def _fill(self, target: Target, raw: Mapping[str, Any]) -> RecordedStep | None:
+    def _fill(self, target: Target, raw: Mapping[str, object]) -> RecordedStep | None:
         if raw.get("secret") is True:
             text = "${secret:" + self._secret_for(target) + "}"
-        elif isinstance(raw.get("value"), str):
-            text = raw["value"]
+        elif isinstance(value := raw.get("value"), str):
+            text = value
         else:
             return None
         last = self.steps[-1] if self.steps else None
