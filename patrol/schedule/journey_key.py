@@ -4,10 +4,9 @@ that selects it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..journey.loader import journey_key
 from ..journey.parsing import ParseContext
+from ..yamlpos import Path
 from .settings import TIMING_KEYS, SpecProblem, parse_spec
 
 _DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$"}
@@ -41,7 +40,7 @@ SCHEMA = {
 
 @journey_key("schedule", "when `patrol schedule` runs this journey: a crontab string, an interval (5m), "
                          "or {cron|every, timezone, jitter, grace, active, enabled}", SCHEMA)
-def _schedule(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _schedule(value: object, path: Path, ctx: ParseContext) -> object:
     try:
         return parse_spec(value, path, job_id="journey:", name="", origin=ctx.file, selection=False)
     except SpecProblem as e:

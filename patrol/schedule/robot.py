@@ -7,7 +7,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..runner.runner import EnginePool
 
@@ -28,13 +28,13 @@ class RobotLoop:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    def call(self, coro: Coroutine[object, None, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def soon(self, fn: Callable[..., object], *args: object) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
 
-    def spawn(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def spawn(self, make: Callable[[], Coroutine[object, None, None]]) -> None:
         """Start a background task on the loop."""
         self.soon(lambda: self.loop.create_task(make()))
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from ..errors import InputError
 
 if TYPE_CHECKING:
+    import uvicorn
     from starlette.types import ASGIApp
 
     from ..config import Config
@@ -155,7 +156,7 @@ class ConsoleServer:
     def __init__(self, port: int | None, host: str = "127.0.0.1") -> None:
         self.port, self.host = port, host
         self.url: str | None = None
-        self._server: Any = None
+        self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self, make_app: Callable[[], ASGIApp] | None) -> None:
