@@ -22,10 +22,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..config.web import NetworkSettings
 from ..core.urls import RequestPolicy
+from . import _appium_support as sup
 from ._network import NetworkRecorder
 from ._websocket import SocketRecorder
 from .capture_proxy import CaptureFailed, CaptureListener, open_listener, spki_hash
@@ -54,7 +55,7 @@ class _Exchange:
     url: str
     resource_type: str
     navigation: bool
-    frame: Any = None  # an app has no frames: navigations are the app's as a whole
+    frame: object = None  # an app has no frames: navigations are the app's as a whole
     failure: str | None = None
     timing: dict[str, float] = field(default_factory=dict)
 
@@ -76,12 +77,12 @@ class _Socket:
     """What the socket recorder reads of a Playwright WebSocket: its URL and events."""
 
     url: str
-    handlers: dict[str, list[Callable[[Any], None]]] = field(default_factory=dict)
+    handlers: dict[str, list[Callable[[object], None]]] = field(default_factory=dict)
 
-    def on(self, event: str, handler: Callable[[Any], None]) -> None:
+    def on(self, event: str, handler: Callable[[object], None]) -> None:
         self.handlers.setdefault(event, []).append(handler)
 
-    def emit(self, event: str, payload: Any = None) -> None:
+    def emit(self, event: str, payload: object = None) -> None:
         for handler in self.handlers.get(event, []):
             handler(payload)
 
@@ -103,7 +104,7 @@ class AppNetwork:
         self.requests = NetworkRecorder(settings, policy)
         self.app = _App()
 
-        async def probe(_page: Any) -> bool:
+        async def probe(_page: object) -> bool:
             return bool(await busy()) if busy is not None else False
 
         self.sockets = SocketRecorder(policy=policy, probe=probe if busy is not None else None,
@@ -237,13 +238,13 @@ class AppCapture:
                                            confdir, upstream)
         return cls(network, listener)
 
-    def browser_capabilities(self, caps: dict[str, Any]) -> dict[str, Any]:
+    def browser_capabilities(self, caps: sup.Capabilities) -> sup.Capabilities:
         """This machine's Chrome (the chromium driver) pointed at the proxy: loopback too
         (Chrome bypasses proxies for it unless told), the proxy's certificates trusted,
         and no performance log (the proxy sees every request: Chrome's log would say the
         same failures twice)."""
-        options = dict(caps.get("goog:chromeOptions") or {})
-        own = [str(a) for a in options.get("args") or [] if not str(a).startswith(
+        options = sup.mapping(caps.get("goog:chromeOptions"))
+        own = [a for a in sup.text_list(options.get("args")) if not a.startswith(
             ("--proxy-server", "--proxy-bypass-list", "--ignore-certificate-errors-spki-list"))]
         args = [f"--proxy-server=http://{self.listener.address}", "--proxy-bypass-list=<-loopback>", *QUIET_CHROME]
         spki = spki_hash(self.listener.ca_cert)
@@ -251,7 +252,7 @@ class AppCapture:
             args.append(f"--ignore-certificate-errors-spki-list={spki}")
         options["args"] = own + args
         out = {**caps, "goog:chromeOptions": options}
-        prefs = dict(out.get("goog:loggingPrefs") or {})
+        prefs = sup.mapping(out.get("goog:loggingPrefs"))
         prefs.pop("performance", None)
         out["goog:loggingPrefs"] = prefs
         return out
@@ -259,7 +260,7 @@ class AppCapture:
     def watch_busy(self, busy: Callable[[], Awaitable[bool]]) -> None:
         """How the socket recorder asks whether the screen shows it is loading."""
 
-        async def probe(_app: Any) -> bool:
+        async def probe(_app: object) -> bool:
             return bool(await busy())
 
         self.network.sockets.probe = probe
