@@ -32,8 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO
 
+from .core.jsontypes import json_objects
 from .core.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -332,10 +333,11 @@ class AppiumServer:
         except (OSError, ValueError, urllib.error.URLError):
             return False
 
-    def sessions(self) -> list[dict[str, Any]]:
+    def sessions(self) -> list[dict[str, object]]:
         """Sessions the server has open now (``GET /appium/sessions``)."""
         with urllib.request.urlopen(f"{self.url}/appium/sessions", timeout=5) as r:
-            return list(json.loads(r.read().decode("utf-8")).get("value") or [])
+            answer = json.loads(r.read().decode("utf-8"))
+        return json_objects(answer, "value") if isinstance(answer, dict) else []
 
     def log_text(self) -> str:
         try:

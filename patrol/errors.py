@@ -9,8 +9,8 @@ Findings about the app are *data* (``patrol.results.Finding``), not exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from .core.vocabulary import Kind, Reason
 
@@ -109,9 +109,9 @@ class ActionFailed(PatrolError):
     Raised by drivers; the runner turns it into a ``breakpoint`` finding (a ``stall``
     when the app froze rather than broke, e.g. ``frozen_screen``)."""
 
-    def __init__(self, message: str, reason: Reason | str = Reason.ACTION_FAILED, evidence: dict[str, Any] | None = None,
+    def __init__(self, message: str, reason: Reason | str = Reason.ACTION_FAILED, evidence: Mapping[str, object] | None = None,
                  kind: Kind | str = Kind.BREAKPOINT):
         super().__init__(message)
         self.reason = Reason(reason)
-        self.evidence = evidence or {}
+        self.evidence: dict[str, object] = dict(evidence or {})
         self.kind = Kind(kind)

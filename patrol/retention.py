@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .config.retention import AGE_KEYS, RetentionSettings
@@ -265,5 +265,5 @@ def make_room(settings: RetentionSettings, reports_root: Path, store: Store | No
     return stats
 
 
-def summary(settings: RetentionSettings) -> dict[str, Any]:
+def summary(settings: RetentionSettings) -> dict[str, float | None]:
     return {k: settings.age(k) for k in AGE_KEYS}

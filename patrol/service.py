@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from . import console
 from .config import Config
@@ -39,7 +39,7 @@ T = TypeVar("T")
 class RunCoroutine(Protocol):
     """Runs a coroutine to completion: ``asyncio.run``, or a submission to a service's loop."""
 
-    def __call__(self, coro: Coroutine[Any, Any, T], /) -> T: ...
+    def __call__(self, coro: Coroutine[object, object, T], /) -> T: ...
 
 
 @dataclass
@@ -245,7 +245,7 @@ def confirm_delay(configured_s: float, run: RunResult, names: set[str]) -> float
     return min(MAX_CONFIRM_DELAY_S, max([configured_s, *(a for a in asked if a is not None)]))
 
 
-def _retry_after(evidence: Any) -> float | None:
+def _retry_after(evidence: object) -> float | None:
     """The largest ``retry_after_s`` anywhere in a finding's evidence (the requests it names)."""
     found: list[float] = []
     if isinstance(evidence, dict):

@@ -10,8 +10,8 @@ read it. Plain data; drivers build it, ``visual/`` reads it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from .geometry import Box
 
@@ -52,9 +52,12 @@ class ScreenLayout:
             return None
 
     @classmethod
-    def from_raw(cls, raw: Any) -> ScreenLayout:
+    def from_raw(cls, raw: object) -> ScreenLayout:
         """From the page script's (or the JSON file's) answer:
-        ``{width, height, elements: [[path, [x, y, w, h], text, inline], ...]}``."""
+        ``{width, height, elements: [[path, [x, y, w, h], text, inline], ...]}``;
+        TypeError, KeyError or ValueError when it is not one."""
+        if not isinstance(raw, Mapping):
+            raise TypeError(f"a layout is an object, not {type(raw).__name__}")
         elements = []
         for item in raw["elements"]:
             path, box, text, inline = item

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from typing import Any
 
 # What drivers append after the sentence that matters: Playwright's call log,
 # Selenium's stack trace and documentation link.
@@ -26,7 +25,7 @@ def suggest(word: object, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def type_name(value: Any) -> str:
+def type_name(value: object) -> str:
     """What a YAML value is, in a person's words (for validation messages)."""
     if value is None:
         return "nothing (null)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..checks.screen import Area, boxes_for, parse_areas
 from ..core.geometry import Box, Region
@@ -21,7 +21,7 @@ from ..core.png import png_dimensions
 from ..errors import RobotError
 from ..journey.loader import journey_key, step_key
 from ..journey.model import Locator
-from ..journey.parsing import Invalid, ParseContext
+from ..journey.parsing import Invalid, ParseContext, YamlPath
 from .screen_filters import screen_filter
 
 if TYPE_CHECKING:
@@ -40,12 +40,12 @@ SCHEMA = {
 
 
 @journey_key("redact", "areas painted over on every screenshot (selectors or [x, y, w, h] regions)", SCHEMA)
-def _journey_redact(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> list[Area] | Invalid:
+def _journey_redact(value: object, path: YamlPath, ctx: ParseContext) -> list[Area] | Invalid:
     return parse_areas(value, path, ctx)
 
 
 @step_key("redact", "areas painted over on this step's screenshot", SCHEMA)
-def _step_redact(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> list[Area] | Invalid:
+def _step_redact(value: object, path: YamlPath, ctx: ParseContext) -> list[Area] | Invalid:
     return parse_areas(value, path, ctx)
 
 

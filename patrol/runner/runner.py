@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from ..actions import ACTIONS, ActionContext
 from ..causes import fold, lasting_file
@@ -234,7 +233,7 @@ class Runner:
         self._exports: set[int] = set()
         self._export_list: list[Export] = []
 
-    def _emit(self, name: str, *args: Any) -> None:
+    def _emit(self, name: str, *args: object) -> None:
         for listener in self.listeners:
             getattr(listener, name)(*args)
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from ..config.reader import Reader
@@ -28,7 +28,7 @@ from ..config.tracing import TRACING_KEYS, TracingSettings, parse_tracing
 from ..core.tracecontext import TraceContext
 from ..core.urls import RequestPolicy
 from ..journey.loader import journey_key
-from ..journey.parsing import INVALID, ParseContext
+from ..journey.parsing import INVALID, Invalid, ParseContext, YamlPath
 from ..results import FAILED, Finding, JourneyResult, StepResult
 from ..secrets import MASKER, interpolate
 
@@ -53,7 +53,7 @@ TRACING_SCHEMA = {"oneOf": [{"type": "boolean"}, {
 
 @journey_key("tracing", "trace context and OpenTelemetry spans, over patrol.yaml's: " + "; ".join(TRACING_KEYS),
              TRACING_SCHEMA)
-def _tracing_key(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> Any:
+def _tracing_key(value: object, path: YamlPath, ctx: ParseContext) -> TracingSettings | Invalid:
     reader = Reader(ctx.file, ctx.located)
     parsed = parse_tracing(reader, value, path)
     ctx.problems.extend(reader.problems)
