@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.vocabulary import Kind, Reason
 from ..results import Finding
@@ -27,7 +27,7 @@ class BlankScreen(Check):
     def enabled(self, sc: StepContext) -> bool:
         return detector_on(sc, self.name)
 
-    async def look(self, sc: StepContext, params: Any) -> Verdict:
+    async def look(self, sc: StepContext, params: object) -> Verdict:
         return partial(self.judge, sc)  # the pixels alone say it
 
     async def judge(self, sc: StepContext) -> list[Finding]:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..causes import Cause, Problem
 from ..core.vocabulary import Kind, Reason
@@ -25,7 +25,7 @@ class BrokenImage(Check):
     def enabled(self, sc: StepContext) -> bool:
         return detector_on(sc, self.name)
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
         broken = [b for b in await sc.driver.broken_images() if sc.first_time("broken_image", str(b["src"]))]
         if not broken:
             return []

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..causes import Cause, Problem
@@ -32,7 +32,7 @@ class Budget(Check):
     runs_on_broken_step = False
     summary = "step slower than its budget"
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
         budget = sc.step.budget_ms if sc.step.budget_ms is not None else sc.journey.budgets.step_ms
         took = sc.evidence.duration_ms
         if took <= budget:

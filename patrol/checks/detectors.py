@@ -3,12 +3,13 @@ which a journey can switch off: ``detectors: {blank_screen: false}``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..journey.loader import journey_key
 from ..journey.parsing import INVALID, Invalid, ParseContext
 
 if TYPE_CHECKING:
+    from .. import yamlpos
     from ..step.evidence import StepContext
 
 ALWAYS_ON = ("blank_screen", "broken_image", "forbidden_text", "clipped_text", "overlapping_text")
@@ -19,12 +20,13 @@ ALWAYS_ON = ("blank_screen", "broken_image", "forbidden_text", "clipped_text", "
     "switch always-on detectors off: {blank_screen|broken_image|forbidden_text|clipped_text|overlapping_text: false}",
     {"type": "object", "additionalProperties": False, "properties": {k: {"type": "boolean"} for k in ALWAYS_ON}},
 )
-def _detectors(value: Any, path: tuple[Any, ...], ctx: ParseContext) -> dict[str, bool] | Invalid:
-    if isinstance(ctx.mapping(value, path, {k: "true/false" for k in ALWAYS_ON}), Invalid):
+def _detectors(value: object, path: yamlpos.Path, ctx: ParseContext) -> dict[str, bool] | Invalid:
+    switches = ctx.mapping(value, path, {k: "true/false" for k in ALWAYS_ON})
+    if isinstance(switches, Invalid):
         return INVALID
     out: dict[str, bool] = {}
-    for k, v in value.items():
-        b = ctx.boolean(v, path + (k,))
+    for k, v in switches.items():
+        b: bool | Invalid = ctx.boolean(v, path + (k,))
         if isinstance(b, Invalid):
             return INVALID
         out[k] = bool(b)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.vocabulary import Kind, Reason
 from ..results import Finding
@@ -22,7 +22,7 @@ class Dialogs(Check):
     always = True
     summary = "a JavaScript dialog whose text is not the one the journey armed for"
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
         dialogs = sc.evidence.events.dialogs
         if not dialogs:
             return []

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from ..causes import Cause, Problem
 from ..config.web import NetworkSettings
@@ -36,7 +36,7 @@ class Network(Check):
     # screen then shows (a blank page), so it leads the step's findings.
     summary = "failed resources and API calls of the app's own, error pages, uncaught page errors"
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
         ev = sc.evidence.events
         if ev.requests or ev.console:
             sc.report["network"] = waterfall(ev)

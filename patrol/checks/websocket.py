@@ -17,7 +17,7 @@ Down while the screen shows it is loading is ``websocket_closed``:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..causes import Cause, Problem
 from ..core.evidence import SocketClose, WebSocketRecord
@@ -41,7 +41,7 @@ class WebSocketCheck(Check):
     always = True
     summary = "a WebSocket of the app's own that closed or kept reconnecting while the screen was loading"
 
-    async def run(self, sc: StepContext, params: Any) -> list[Finding]:
+    async def run(self, sc: StepContext, params: object) -> list[Finding]:
         sockets = sc.evidence.events.websockets
         if sockets:
             sc.report["websockets"] = [w.to_json() for w in sockets]
