@@ -5,8 +5,10 @@ Commands import what they need when they run, so ``patrol --help`` stays fast.""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.vocabulary import DeliveryStatus, EventType, IncidentStatus, ResolvedBy
 from ..incidents.display import fmt_time, table
@@ -84,65 +86,95 @@ def cmd_show(args: argparse.Namespace) -> int:
     svc = _service(args)
     d = svc.incident_detail(args.id)
     _show_header(console, svc, d)
-    _show_evidence(console, d["object"]["evidence"])
+    _show_evidence(console, _obj(_obj(d["object"])["evidence"]))
     _show_reports(console, svc, d)
-    _show_timeline(console, svc, d["events"])
-    _show_notifications(console, svc, d["deliveries"])
+    _show_timeline(console, svc, _objs(d["events"]))
+    _show_notifications(console, svc, _objs(d["deliveries"]))
     return 0
 
 
-def _show_header(console: Console, svc: IncidentService, d: dict[str, Any]) -> None:
-    inc, safe = d["incident"], console.safe
+# The incident's detail is JSON and database rows: each value is checked where it is read.
+def _obj(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _objs(value: object) -> list[dict[str, object]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _texts(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _time(value: object) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+def _count(value: object) -> int:
+    return int(value) if isinstance(value, (int, float, str)) else 1
+
+
+def _show_header(console: Console, svc: IncidentService, d: Mapping[str, object]) -> None:
+    inc, safe = _obj(d["incident"]), console.safe
     is_open = inc["status"] == IncidentStatus.OPEN
-    flapping = bool(d["journey_state"] and d["journey_state"]["flapping"] and is_open)
+    state = _obj(d["journey_state"])
+    flapping = bool(state and state["flapping"] and is_open)
     colour = "red" if is_open else "green"
-    console.say(f"[bold]Incident #{inc['id']}[/] · [{colour}]{inc['status'].upper()}[/]"
+    console.say(f"[bold]Incident #{inc['id']}[/] · [{colour}]{str(inc['status']).upper()}[/]"
                 + (" [yellow](journey flapping)[/]" if flapping else "") + f" · {safe(inc['severity'])}")
     console.say(f"  [bold]{safe(inc['kind'])} ({safe(inc['reason'])})[/]: {safe(inc['message'])}")
-    obj = d["object"]
-    scope, cause = obj.get("scope") or {}, obj.get("cause") or {}
-    grouped = int(scope.get("journeys") or 1) > 1 or int(scope.get("steps") or 1) > 1
+    obj = _obj(d["object"])
+    scope, cause = _obj(obj.get("scope")), _obj(obj.get("cause"))
+    grouped = _count(scope.get("journeys") or 1) > 1 or _count(scope.get("steps") or 1) > 1
     lines: list[tuple[str, str]] = []
     if cause.get("title"):
-        lines.append(("cause", cause["title"]))
+        lines.append(("cause", str(cause["title"])))
     if grouped:
         # What it reaches first, then the step it was first seen in, with its picture.
         lines.append(("affected", f"{scope.get('journeys')} journey(s), {scope.get('steps')} step(s)"))
-        for e in obj.get("affected") or []:
-            steps = ", ".join(f"{s.get('index')} {s.get('name') or s.get('key')}" for s in e.get("steps") or [])
+        for e in _objs(obj.get("affected")):
+            steps = ", ".join(f"{s.get('index')} {s.get('name') or s.get('key')}" for s in _objs(e.get("steps")))
             lines.append(("", f"{e.get('journey')} ({e.get('target')}/{e.get('device')}): {steps}"))
-        if len(cause.get("endpoints") or []) > 1:
-            lines.append(("endpoints", ", ".join(cause["endpoints"])))
+        if len(endpoints := _texts(cause.get("endpoints"))) > 1:
+            lines.append(("endpoints", ", ".join(endpoints)))
     lines += [
         ("first step" if grouped else "journey", f"{inc['journey']} ({inc['journey_file'] or '-'}) · {inc['target']}/{inc['device']}"
-         + (f" · tags {', '.join(inc['tags'])}" if inc["tags"] else "")),
+         + (f" · tags {', '.join(_texts(inc['tags']))}" if inc["tags"] else "")),
         ("step", f"{inc['step_index']} “{inc['step_name'] or inc['step_key']}” ({inc['action']})"),
-        ("page", inc["page_url"] or "-"),
-        ("seen", f"{inc['count']} run(s) · since {fmt_time(inc['opened_at'], svc)} · last {fmt_time(inc['last_seen_at'], svc)}"),
+        ("page", str(inc["page_url"] or "-")),
+        ("seen", f"{inc['count']} run(s) · since {fmt_time(_time(inc['opened_at']), svc)} · "
+                 f"last {fmt_time(_time(inc['last_seen_at']), svc)}"),
     ]
-    ev = obj.get("evidence") or {}
-    shot = ev.get("screenshot") or {}
-    if shot:
-        lines.append(("screenshot", shot.get("url") or shot.get("path") or "-"))
-    diff = next((i for i in ev.get("images") or [] if i.get("label") == "diff"), None)
-    if diff:
-        lines.append(("diff", diff.get("url") or diff.get("path") or "-"))
-    links = obj.get("console") or {}
-    for label in ("incident", "compare"):
-        if links.get(label):
-            lines.append((label if label == "compare" else "console", links[label]))
+    lines += _evidence_lines(obj)
     if inc["status"] == IncidentStatus.RESOLVED:
         if inc["resolved_by"] == ResolvedBy.MANUAL:
             how = "by hand" + (f": {inc['resolve_note']}" if inc["resolve_note"] else "")
         else:
             how = f"after {inc['healthy_streak']} healthy run(s) in a row"
-        lines.append(("resolved", f"{fmt_time(inc['resolved_at'], svc)} ({how})"))
+        lines.append(("resolved", f"{fmt_time(_time(inc['resolved_at']), svc)} ({how})"))
     elif inc["healthy_streak"]:
         lines.append(("healthy", f"{inc['healthy_streak']} healthy run(s) so far (resolves at {svc.settings.resolve_after})"))
     reopens = f" · reopens the problem of incident #{inc['previous_id']}" if inc["previous_id"] else ""
-    lines.append(("fingerprint", inc["fingerprint"] + reopens))
+    lines.append(("fingerprint", str(inc["fingerprint"]) + reopens))
     for k, v in lines:
         console.say(_row(k, f"{safe(v)}"))
+
+
+def _evidence_lines(obj: Mapping[str, object]) -> list[tuple[str, str]]:
+    """The incident's pictures and console links, as header rows."""
+    lines: list[tuple[str, str]] = []
+    ev = _obj(obj.get("evidence"))
+    shot = _obj(ev.get("screenshot"))
+    if shot:
+        lines.append(("screenshot", str(shot.get("url") or shot.get("path") or "-")))
+    diff = next((i for i in _objs(ev.get("images")) if i.get("label") == "diff"), None)
+    if diff:
+        lines.append(("diff", str(diff.get("url") or diff.get("path") or "-")))
+    links = _obj(obj.get("console"))
+    for label in ("incident", "compare"):
+        if links.get(label):
+            lines.append((label if label == "compare" else "console", str(links[label])))
+    return lines
 
 
 def _row(label: str, value: str, width: int = 12) -> str:
@@ -150,70 +182,73 @@ def _row(label: str, value: str, width: int = 12) -> str:
     return f"  [dim]{label}[/]{' ' * max(1, width - len(label))}{value}"
 
 
-def _show_evidence(console: Console, ev: dict[str, Any]) -> None:
+def _show_evidence(console: Console, ev: Mapping[str, object]) -> None:
     safe = console.safe
     console.say("[bold]Evidence[/] [dim](latest failure)[/]")
-    files = []
+    files: list[tuple[object, dict[str, object]]] = []
     if ev.get("screenshot"):
-        files.append(("screenshot", ev["screenshot"]))
-    files += [(img["label"], img) for img in ev.get("images") or [] if img["label"] != "actual"]
+        files.append(("screenshot", _obj(ev["screenshot"])))
+    files += [(img["label"], img) for img in _objs(ev.get("images")) if img["label"] != "actual"]
     for label, lk in files:
-        console.say(_row(label, f"{safe(lk.get('url') or lk.get('path'))}"))
-    for r in ev.get("failed_requests") or []:
+        console.say(_row(str(label), f"{safe(lk.get('url') or lk.get('path'))}"))
+    for r in _objs(ev.get("failed_requests")):
         what = f"HTTP {r['status']}" if r.get("status") else (r.get("error") or "failed")
         console.say(_row('request', f"{safe(r.get('method'))} {safe(r.get('url'))} → {safe(what)}"))
-    for e in ev.get("page_errors") or []:
+    for e in _texts(ev.get("page_errors")):
         console.say(_row('page error', f"{safe(e)}"))
     if ev.get("ocr_text"):
         console.say(_row('on screen', f"{safe(ev['ocr_text'])}"))
-    for c in ev.get("consequences") or []:
+    for c in _texts(ev.get("consequences")):
         console.say(_row('then', f"{safe(c)}"))
-    for k, v in (ev.get("details") or {}).items():
+    for k, v in _obj(ev.get("details")).items():
         console.say(_row(safe(k), safe(v)))
 
 
-def _show_reports(console: Console, svc: IncidentService, d: dict[str, Any]) -> None:
+def _show_reports(console: Console, svc: IncidentService, d: Mapping[str, object]) -> None:
     from ..incidents.documents import link
 
-    inc = d["incident"]
+    inc, runs = _obj(d["incident"]), _obj(d["runs"])
     console.say("[bold]Reports[/]")
     for label, run_id in (("first run", inc["first_run_id"]), ("last run", inc["last_run_id"])):
-        run = d["runs"].get(run_id)
+        run = _obj(runs.get(str(run_id))) if run_id else {}
         if run:
-            lk = link(run["run_dir"], "index.html", svc.public_url) or {}
+            run_dir = run["run_dir"]
+            lk = link(run_dir if isinstance(run_dir, str) else None, "index.html", svc.public_url) or {}
             console.say(_row(label, f"{console.safe(run_id)} {console.safe(lk.get('url') or lk.get('path') or '-')}"))
 
 
-def _event_note(e: dict[str, Any]) -> str:
+def _event_note(e: Mapping[str, object]) -> str:
     """What a timeline entry adds to its type."""
-    data = (e["payload"] or {}).get("data") or {}
+    data = _obj(_obj(e["payload"]).get("data"))
     if e["type"] == EventType.OPENED:
-        attempts = (data.get("run") or {}).get("attempts")
-        return f"in run {e['run_id']}" + (f", confirmed by {attempts} attempts" if attempts and attempts > 1 else "")
+        attempts = _obj(data.get("run")).get("attempts")
+        confirmed = isinstance(attempts, (int, float)) and attempts > 1
+        return f"in run {e['run_id']}" + (f", confirmed by {attempts} attempts" if confirmed else "")
     if e["type"] in (EventType.FLAPPING, EventType.FLAPPING_STOPPED):
-        fl = data.get("flapping") or {}
+        fl = _obj(data.get("flapping"))
         return f"{fl.get('percent', 0):.0f}% weighted state change; now {fl.get('state')}"
     if e["type"] == EventType.RESOLVED:
-        inc_d = data.get("incident") or {}
+        inc_d = _obj(data.get("incident"))
         return "by hand" if inc_d.get("resolved_by") == ResolvedBy.MANUAL else f"after {inc_d.get('healthy_runs')} healthy run(s)"
     return ""
 
 
-def _show_timeline(console: Console, svc: IncidentService, events: list[dict[str, Any]]) -> None:
+def _show_timeline(console: Console, svc: IncidentService, events: Sequence[Mapping[str, object]]) -> None:
     from ..incidents.documents import SUBSCRIPTION
 
     safe = console.safe
     console.say("[bold]Timeline[/]")
-    pending_seen: list[dict[str, Any]] = []  # "seen again" entries, said as one line
+    pending_seen: list[Mapping[str, object]] = []  # "seen again" entries, said as one line
 
     def flush_seen() -> None:
         if not pending_seen:
             return
         a, b = pending_seen[0], pending_seen[-1]
         if len(pending_seen) == 1:
-            console.say(f"  {fmt_time(a['at'], svc)}  seen again (run {safe(a['run_id'])})")
+            console.say(f"  {fmt_time(_time(a['at']), svc)}  seen again (run {safe(a['run_id'])})")
         else:
-            console.say(f"  {fmt_time(a['at'], svc)}  seen again ×{len(pending_seen)}, until {fmt_time(b['at'], svc)}")
+            console.say(f"  {fmt_time(_time(a['at']), svc)}  seen again ×{len(pending_seen)}, "
+                        f"until {fmt_time(_time(b['at']), svc)}")
         pending_seen.clear()
 
     for e in events:
@@ -222,20 +257,24 @@ def _show_timeline(console: Console, svc: IncidentService, events: list[dict[str
             continue
         flush_seen()
         quiet = "" if e["notified"] else " [dim](not sent: journey flapping)[/]" if e["type"] in SUBSCRIPTION else ""
-        console.say(f"  {fmt_time(e['at'], svc)}  [bold]{safe(e['type'].split('.', 1)[1])}[/] {safe(_event_note(e))}{quiet}")
+        kind = str(e["type"]).split(".", 1)[1]
+        console.say(f"  {fmt_time(_time(e['at']), svc)}  [bold]{safe(kind)}[/] {safe(_event_note(e))}{quiet}")
     flush_seen()
 
 
-def _show_notifications(console: Console, svc: IncidentService, deliveries: list[dict[str, Any]]) -> None:
+def _show_notifications(console: Console, svc: IncidentService, deliveries: Sequence[Mapping[str, object]]) -> None:
     if not deliveries:
         return
     safe = console.safe
     console.say("[bold]Notifications[/]")
     for x in deliveries:
-        state = {DeliveryStatus.SENT: "[green]sent[/]", DeliveryStatus.DEAD: "[red]dead[/]"}.get(x["status"], "[yellow]pending[/]")
-        when = fmt_time(x["sent_at"] or x["last_attempt_at"] or x["created_at"], svc)
-        tail = f" · last answer: {safe(x['last_error'])}" if x["last_error"] and x["status"] != DeliveryStatus.SENT else ""
-        console.say(f"  #{x['id']} {safe(x['event_type'].split('.', 1)[1])} → {safe(x['receiver'])} ({safe(x['format'])}): "
+        status = x["status"]
+        state = ("[green]sent[/]" if status == DeliveryStatus.SENT else "[red]dead[/]" if status == DeliveryStatus.DEAD
+                 else "[yellow]pending[/]")
+        when = fmt_time(_time(x["sent_at"] or x["last_attempt_at"] or x["created_at"]), svc)
+        tail = f" · last answer: {safe(x['last_error'])}" if x["last_error"] and status != DeliveryStatus.SENT else ""
+        kind = str(x["event_type"]).split(".", 1)[1]
+        console.say(f"  #{x['id']} {safe(kind)} → {safe(x['receiver'])} ({safe(x['format'])}): "
                     f"{state} {when} · {x['attempts']} attempt(s){tail}")
 
 
