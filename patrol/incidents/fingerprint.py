@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..core.jsontypes import json_list, json_objects
+from ..core.jsontypes import JsonObject, json_list, json_objects
 from ..core.vocabulary import Reason, Severity
 from ..results import Finding, JourneyResult, StepResult
 from ..secrets import MASKER
@@ -73,7 +72,7 @@ def observations(journey: JourneyResult, group_by: str = "step") -> dict[str, Ob
     return out
 
 
-def _clip(value: Any, limit: int = MAX_TEXT) -> str:
+def _clip(value: object, limit: int = MAX_TEXT) -> str:
     text = " ".join(str(value).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -98,7 +97,7 @@ def _ocr_text(finding: Finding, step: StepResult) -> str | None:
     return None
 
 
-def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult, run_dir: str | None) -> dict[str, Any]:
+def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult, run_dir: str | None) -> JsonObject:
     """What a person needs to see the problem, small enough to go into a message.
     Paths are relative to ``run_dir``; everything is masked."""
     ev = finding.evidence or {}
@@ -125,7 +124,7 @@ def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult,
         msg = e.get("message") if isinstance(e, dict) else e
         if msg:
             page_errors.append(_clip(msg, 300))
-    details: dict[str, Any] = {}
+    details: dict[str, str | int | float | bool] = {}
     for key, value in ev.items():
         if key in _SKIP_DETAILS or len(details) >= 10:
             continue
@@ -145,5 +144,5 @@ def evidence_summary(finding: Finding, step: StepResult, journey: JourneyResult,
         # The OpenTelemetry trace of the attempt (tracing:): the backend's spans of the same requests.
         "otel_trace": {"id": journey.trace_id, "url": journey.trace_link} if journey.trace_id else None,
     }
-    masked: dict[str, Any] = MASKER.mask_obj(summary)
+    masked: JsonObject = MASKER.mask_obj(summary)
     return masked

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 from sqlalchemy import Connection, RowMapping
@@ -39,7 +39,7 @@ from ..config import Config
 from ..config.incidents import IncidentSettings
 from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import iso, utcnow
-from ..core.jsontypes import json_str
+from ..core.jsontypes import json_objects, json_str
 from ..core.vocabulary import EventType, IncidentStatus, Outcome, ResolvedBy, Severity, Status
 from ..errors import InputError
 from ..notify.dispatcher import Dispatcher, DispatchStats
@@ -50,12 +50,13 @@ from ..results import JourneyResult, RunResult
 from ..secrets import MASKER
 from ..store import StateStoreError, Store, console_repo, history, open_store, state_settings
 from ..store import incident_repo as repo
+from ..store.incident_repo import IncidentRow, RowDict
 from . import documents as D
+from .documents import RunCtx
 from .fingerprint import Observation, evidence_summary, observations, severity
 from .flapping import FlapChange, decide, percent_state_change
-from .grouping import affected_entries, cause_doc, merge_affected, merge_cause, summary
+from .grouping import AffectedEntry, CauseDoc, affected_entries, cause_doc, merge_affected, merge_cause, read_affected, summary
 
-RunCtx = dict[str, Any]  # id, status, started_at, run_dir of the run being recorded
 JourneyFilter = list[tuple[str, list[str]]]  # (journey, tags): which receivers want an event
 
 
@@ -69,6 +70,22 @@ class RecordResult:
     unconfirmed: list[tuple[str, str]] = field(default_factory=list)  # (journey, fingerprint)
     events: list[str] = field(default_factory=list)  # notified event types, in order
     queued: int = 0  # outbox rows written
+
+
+class _RobotFailure(TypedDict):
+    """A journey the robot could not run, as its robot.error notice names it."""
+
+    name: str
+    file: str | None
+    tags: list[str]
+    device: str
+    reason: str
+    message: str
+
+
+class Resolved(TypedDict):
+    incident: RowDict  # as it was before
+    queued: int  # notifications queued
 
 
 @dataclass
@@ -109,28 +126,28 @@ def _attempts(groups: list[list[JourneyResult]], group_by: str) -> list[history.
     return [history.Attempt(j, j is group[-1], outcome(j), list(observations(j, group_by))) for group in groups for j in group]
 
 
-def _tags(row: Mapping[Any, Any]) -> JourneyFilter:
+def _tags(row: IncidentRow) -> JourneyFilter:
     """The journeys an incident is about (every affected one, for a grouped incident)."""
     return _journeys(_affected(row))
 
 
-def _affected(row: Mapping[Any, Any]) -> list[dict[str, Any]]:
+def _affected(row: IncidentRow) -> list[AffectedEntry]:
     """The journeys and steps an incident affects; an incident about its one step (opened
     before grouping, or stored without it) affects its own journey and step."""
-    stored = row.get("affected") if hasattr(row, "get") else None
-    if stored:
-        return [dict(e) for e in stored]
-    return [{"journey": row["journey"], "target": row["target"], "device": row["device"], "tags": list(row["tags"] or []),
-             "steps": [{"index": row["step_index"], "key": row["step_key"], "name": row["step_name"], "reason": row["reason"]}],
-             "first_seen": iso(row["opened_at"]), "last_seen": iso(row["last_seen_at"]), "count": row["count"],
-             "healthy_streak": row["healthy_streak"], "last_run_id": row["last_run_id"]}]
+    if row["affected"]:
+        return read_affected(row["affected"])
+    return [AffectedEntry(journey=row["journey"], target=row["target"], device=row["device"], tags=list(row["tags"]),
+                          steps=[{"index": row["step_index"], "key": row["step_key"], "name": row["step_name"],
+                                  "reason": row["reason"]}],
+                          first_seen=iso(row["opened_at"]), last_seen=iso(row["last_seen_at"]), count=row["count"],
+                          healthy_streak=row["healthy_streak"], last_run_id=row["last_run_id"])]
 
 
-def _journeys(affected: list[dict[str, Any]]) -> JourneyFilter:
+def _journeys(affected: list[AffectedEntry]) -> JourneyFilter:
     out: JourneyFilter = []
     for e in affected:
         if all(e["journey"] != name for name, _ in out):
-            out.append((e["journey"], list(e.get("tags") or [])))
+            out.append((e["journey"], list(e["tags"])))
     return out
 
 
@@ -217,8 +234,8 @@ class IncidentService:
                 return result
             groups = _groups(run)
             history.record_run(conn, run, now, _attempts(groups, self.settings.group_by))
-            run_ctx: RunCtx = {"id": run.run_id, "status": run.status, "started_at": run.started_at, "run_dir": run.run_dir}
-            robot_failed: dict[str, list[dict[str, Any]]] = {}
+            run_ctx = RunCtx(id=run.run_id, status=run.status, started_at=run.started_at, run_dir=run.run_dir)
+            robot_failed: dict[str, list[_RobotFailure]] = {}
             robot_ok: dict[str, list[JourneyResult]] = {}
             app_groups: list[list[JourneyResult]] = []
             for group in groups:
@@ -226,10 +243,10 @@ class IncidentService:
                 said = outcome(latest)
                 if said == Outcome.ROBOT_ERROR:
                     err = latest.robot_error or {}
-                    robot_failed.setdefault(latest.target, []).append({
-                        "name": latest.name, "file": latest.file, "tags": list(latest.tags), "device": latest.device,
-                        "reason": str(err.get("reason") or "robot_error"), "message": MASKER.mask(str(err.get("message") or "")),
-                    })
+                    robot_failed.setdefault(latest.target, []).append(_RobotFailure(
+                        name=latest.name, file=latest.file, tags=list(latest.tags), device=latest.device,
+                        reason=str(err.get("reason") or "robot_error"), message=MASKER.mask(str(err.get("message") or "")),
+                    ))
                 elif said != Outcome.INTERRUPTED:
                     robot_ok.setdefault(latest.target, []).append(latest)
                     app_groups.append(group)
@@ -249,7 +266,7 @@ class IncidentService:
         group_by, confirm = self.settings.group_by, self.settings.confirm
         flaps = [self._flap(conn, group[-1]) for group in app_groups]
         flapping = {f.key for f in flaps if f.now}  # a flapping journey's incidents change without notifications
-        open_rows = {r["fingerprint"]: r for r in repo.all_open(conn, lock=True)}
+        open_rows = {r["fingerprint"]: r for r in repo.open_incidents(conn, lock=True)}
         seen: dict[str, list[Observation]] = {}  # fingerprint -> one observation per journey that showed it
         new: list[str] = []  # confirmed new fingerprints, in the order they were first seen
         for group in app_groups:
@@ -286,7 +303,7 @@ class IncidentService:
         percent = percent_state_change([o == Outcome.FAILING for o in reversed(past)], window.window)
         return _Flap(key, state, percent, decide(bool(state and state["flapping"]), percent, window.start, window.stop))
 
-    def _update_open(self, conn: Connection, row: RowMapping, obs: list[Observation] | None, ran: dict[str, JourneyResult],
+    def _update_open(self, conn: Connection, row: IncidentRow, obs: list[Observation] | None, ran: dict[str, JourneyResult],
                      flapping: set[str], journeys_in_run: int, run_ctx: RunCtx, now: datetime, result: RecordResult) -> None:
         """Seen again: a repeat. Not seen: a healthy run of each affected journey that got as
         far as its steps; resolved when every journey that had it is healthy ``resolve_after``
@@ -300,9 +317,9 @@ class IncidentService:
             key = repo.state_key(entry["journey"], entry["target"], entry["device"])
             latest = ran.get(key)
             if key not in fresh and latest is not None and self._healthy_for(entry, latest):
-                entry["healthy_streak"] = int(entry.get("healthy_streak") or 0) + 1
+                entry["healthy_streak"] += 1
                 healthier = True
-        streak = min(int(e.get("healthy_streak") or 0) for e in affected)
+        streak = min(e["healthy_streak"] for e in affected)
         if obs:
             self._repeat(conn, row, obs, affected, journeys_in_run, run_ctx, now)
             result.repeated.append(row["id"])
@@ -335,7 +352,7 @@ class IncidentService:
             affected = merge_affected(_affected(earlier), fresh, now, run_ctx["id"])
             self._repeat(conn, earlier, obs, affected, journeys_in_run, run_ctx, now, reopen=True)
             inc_id = int(earlier["id"])
-            extra: dict[str, Any] = {"attempts": attempts, "reopened": True}
+            extra: dict[str, object] = {"attempts": attempts, "reopened": True}
         else:
             inc_id = self._open(conn, obs, cause, affected, journeys_in_run, run_ctx, now)
             extra = {"attempts": attempts}
@@ -349,7 +366,7 @@ class IncidentService:
         open_now = repo.open_ids_recent_first(conn, latest.name, latest.target, latest.device)
         flap_incident = flap.state["flapping_incident_id"] if flap.state else None
         if flap.change is not None:
-            fl = {
+            fl: dict[str, object] = {
                 "journey": latest.name, "target": latest.target, "device": latest.device, "percent": flap.percent,
                 "window": self.settings.flapping.window, "state": Outcome.FAILING if open_now else Outcome.HEALTHY,
                 "incidents": list(open_now),
@@ -368,16 +385,16 @@ class IncidentService:
                                 flapping_since=since)
 
     @staticmethod
-    def _healthy_for(entry: Mapping[str, Any], latest: JourneyResult) -> bool:
+    def _healthy_for(entry: AffectedEntry, latest: JourneyResult) -> bool:
         """Whether this run shows the problem gone from one journey it affects: the
         journey passed, or it got as far as one of the incident's steps there and the
         problem was not there."""
         if latest.status == Status.PASSED and not latest.findings:
             return True
-        keys = {s["key"] for s in entry.get("steps") or []}
+        keys = {s["key"] for s in entry["steps"]}
         return any(st.key in keys and st.status not in (Status.SKIPPED, Status.RUNNING) for st in latest.steps)
 
-    def _open(self, conn: Connection, obs: list[Observation], cause: dict[str, Any], affected: list[dict[str, Any]],
+    def _open(self, conn: Connection, obs: list[Observation], cause: CauseDoc, affected: list[AffectedEntry],
               journeys_in_run: int, run_ctx: RunCtx, now: datetime) -> int:
         lead = obs[0]
         f, step, j = lead.finding, lead.step, lead.journey
@@ -391,21 +408,21 @@ class IncidentService:
             page_url=MASKER.mask(step.url or json_str(f.evidence, "url") or "") or None,
             count=1, healthy_streak=0, opened_at=now, last_seen_at=now,
             first_run_id=run_ctx["id"], last_run_id=run_ctx["id"], last_notified_at=now,
-            evidence=evidence_summary(f, step, j, run_ctx.get("run_dir")), previous_id=repo.previous_id(conn, lead.fingerprint),
+            evidence=evidence_summary(f, step, j, run_ctx["run_dir"]), previous_id=repo.previous_id(conn, lead.fingerprint),
             cause=cause, affected=affected,
         )
 
-    def _repeat(self, conn: Connection, row: Mapping[Any, Any], obs: list[Observation], affected: list[dict[str, Any]],
+    def _repeat(self, conn: Connection, row: IncidentRow, obs: list[Observation], affected: list[AffectedEntry],
                 journeys_in_run: int, run_ctx: RunCtx, now: datetime, *, reopen: bool = False) -> None:
         lead = obs[0]
         f, step, j = lead.finding, lead.step, lead.journey
         grouped = row["affected"] is not None
         cause = merge_cause(row["cause"], cause_doc(obs, str((row["cause"] or {}).get("group_by") or "step"))) if grouped else None
         message = MASKER.mask(summary(cause, affected, f.message, journeys_in_run) if grouped else f.message)
-        values: dict[str, Any] = dict(
+        values: dict[str, object] = dict(
             count=row["count"] + 1, last_seen_at=now, healthy_streak=0, last_run_id=run_ctx["id"], message=message,
             page_url=MASKER.mask(step.url or json_str(f.evidence, "url") or "") or row["page_url"],
-            evidence=evidence_summary(f, step, j, run_ctx.get("run_dir")),
+            evidence=evidence_summary(f, step, j, run_ctx["run_dir"]),
         )
         if grouped:
             values.update(cause=cause, affected=affected)
@@ -418,7 +435,7 @@ class IncidentService:
                        payload={"run_id": run_ctx["id"], "count": row["count"] + 1, "message": message})
 
     # -- robot ------------------------------------------------------------------------------------
-    def _robot(self, conn: Connection, failed: dict[str, list[dict[str, Any]]], ok: dict[str, list[JourneyResult]],
+    def _robot(self, conn: Connection, failed: dict[str, list[_RobotFailure]], ok: dict[str, list[JourneyResult]],
                run_ctx: RunCtx, now: datetime, result: RecordResult) -> None:
         for target in sorted(set(failed) | set(ok)):
             st = repo.robot_state_row(conn, target)
@@ -426,16 +443,17 @@ class IncidentService:
             if target in failed:
                 journeys = failed[target]
                 if not was_failing:
-                    robot = {"target": target, "since": iso(now), "journeys": [
-                        {k: j[k] for k in ("name", "file", "device", "reason", "message")} for j in journeys]}
+                    robot: dict[str, object] = {"target": target, "since": iso(now), "journeys": [
+                        {"name": j["name"], "file": j["file"], "device": j["device"], "reason": j["reason"],
+                         "message": j["message"]} for j in journeys]}
                     self._emit(conn, EventType.ROBOT_ERROR, now, None, [(j["name"], j["tags"]) for j in journeys], run_ctx,
                                notify=True, result=result, robot=robot, stream_key=f"robot:{target}")
-                detail = {"journeys": [{k: j[k] for k in ("name", "reason", "message")} for j in journeys]}
+                detail = {"journeys": [{"name": j["name"], "reason": j["reason"], "message": j["message"]} for j in journeys]}
                 repo.save_robot_state(conn, target, exists=st is not None, failing=True, detail=detail, updated_at=now,
                                       since=st["since"] if st and was_failing else now)
                 continue
             if st is not None and was_failing:
-                earlier: list[dict[str, Any]] = list((st["detail"] or {}).get("journeys") or [])
+                earlier = json_objects(st["detail"] or {}, "journeys")
                 robot = {"target": target, "since": iso(st["since"]), "journeys": earlier}
                 names: JourneyFilter = [(j.name, list(j.tags)) for j in ok[target]]
                 names += [(str(j.get("name") or ""), []) for j in earlier]
@@ -453,7 +471,7 @@ class IncidentService:
         for row in repo.due_reminders(conn, now - timedelta(seconds=every)):
             if repo.is_flapping(conn, repo.state_key(row["journey"], row["target"], row["device"])):
                 continue
-            if row.get("acknowledged_at") is not None:
+            if row["acknowledged_at"] is not None:
                 continue  # someone said (in the console) they are on it
             repo.update_incident(conn, row["id"], last_notified_at=now)
             self._emit(conn, EventType.REMINDER, now, row["id"], _tags(row), None, notify=True, result=result)
@@ -461,8 +479,8 @@ class IncidentService:
     # -- events and the outbox ----------------------------------------------------------------------
     def _emit(self, conn: Connection, event_type: EventType, now: datetime, incident_id: int | None,
               journeys: JourneyFilter, run_ctx: RunCtx | None, *, notify: bool, result: RecordResult | None = None,
-              flapping: dict[str, Any] | None = None, robot: dict[str, Any] | None = None,
-              extra: dict[str, Any] | None = None, payload: dict[str, Any] | None = None,
+              flapping: dict[str, object] | None = None, robot: dict[str, object] | None = None,
+              extra: dict[str, object] | None = None, payload: dict[str, object] | None = None,
               stream_key: str | None = None) -> int:
         uid = uuid.uuid4().hex
         journey = None
@@ -474,11 +492,11 @@ class IncidentService:
                 inc_obj = D.incident_object(row, self.public_url)
                 journey = row["journey"]
             if flapping:
-                journey = flapping["journey"]
+                journey = json_str(flapping, "journey")
             run_obj = D.run_object(run_ctx, self.public_url) if run_ctx else None
+            if extra and run_obj:
+                run_obj.update(extra)  # masked with the whole document
             payload = D.build(event_type, uid, now, incident=inc_obj, run=run_obj, flapping=flapping, robot=robot)
-            if extra and payload["data"].get("run"):
-                payload["data"]["run"].update(MASKER.mask_obj(extra))
         # An incident is silenced when every journey it is about is (a grouped one still pages
         # for the journeys nobody silenced); a robot notice when one of its journeys is.
         if notify and self._silenced(conn, journeys, now, every=incident_id is not None):
@@ -515,7 +533,7 @@ class IncidentService:
         return all(covered) if every else any(covered)
 
     # -- by hand -------------------------------------------------------------------------------------
-    def resolve(self, incident_id: int, note: str | None = None) -> dict[str, Any]:
+    def resolve(self, incident_id: int, note: str | None = None) -> Resolved:
         now = self.clock()
         result = RecordResult("manual")
         with self.store.write() as conn:
@@ -527,7 +545,7 @@ class IncidentService:
             repo.update_incident(conn, incident_id, status=IncidentStatus.RESOLVED, resolved_at=now,
                                  resolved_by=ResolvedBy.MANUAL, resolve_note=MASKER.mask(note) if note else None)
             self._emit(conn, EventType.RESOLVED, now, incident_id, _tags(row), None, notify=True, result=result)
-            return {"incident": dict(row), "queued": result.queued}
+            return Resolved(incident=dict(row), queued=result.queued)
 
     # -- reading (CLI) -----------------------------------------------------------------------------------
     def list_incidents(self, status: IncidentStatus | None = IncidentStatus.OPEN, limit: int = 50) -> list[dict[str, Any]]:
@@ -535,7 +553,8 @@ class IncidentService:
             rows = repo.newest(conn, status, limit)
             flapping = repo.flapping_keys(conn)
         for r in rows:
-            r["flapping"] = repo.state_key(r["journey"], r["target"], r["device"]) in flapping and r["status"] == IncidentStatus.OPEN
+            key = repo.state_key(str(r["journey"]), str(r["target"]), str(r["device"]))
+            r["flapping"] = key in flapping and r["status"] == IncidentStatus.OPEN
         return rows
 
     def robot_status(self) -> list[dict[str, Any]]:
@@ -549,7 +568,8 @@ class IncidentService:
                 raise InputError(f"there is no incident #{incident_id} (see `patrol incidents --all`)")
             evs = repo.timeline(conn, incident_id)
             dels = repo.deliveries_of(conn, incident_id)
-            run_rows = history.runs_by_id(conn, {row["first_run_id"], row["last_run_id"]} | {e["run_id"] for e in evs if e["run_id"]})
+            run_ids = {r for r in (row["first_run_id"], row["last_run_id"]) if r} | {str(e["run_id"]) for e in evs if e["run_id"]}
+            run_rows = history.runs_by_id(conn, run_ids)
             st = repo.journey_state_row(conn, repo.state_key(row["journey"], row["target"], row["device"]))
         return {"incident": dict(row), "object": D.incident_object(row, self.public_url), "events": evs,
                 "deliveries": dels, "runs": run_rows, "journey_state": dict(st) if st else None}

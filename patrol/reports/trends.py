@@ -30,7 +30,7 @@ from ..durations import format_ms
 from ..store import Store, history, incident_repo
 
 if TYPE_CHECKING:
-    from ..store.history import AnyRow
+    from ..store.history import AttemptRow, StepDurationRow
 
 WINDOW_DAYS = 30
 STRIP_RUNS = 40
@@ -129,7 +129,7 @@ def load_history(store: Store, root: Path, now: datetime | None = None, tz: tzin
     return sorted(journeys.values(), key=lambda h: (not h.incidents, h.name))
 
 
-def _pass_rates(journeys: dict[str, JourneyHistory], jrows: Sequence[AnyRow], root: Path, since7: datetime,
+def _pass_rates(journeys: dict[str, JourneyHistory], jrows: Sequence[AttemptRow], root: Path, since7: datetime,
                 tz: tzinfo) -> dict[int, tuple[str, datetime | None]]:
     """Pass rates and the strip of recent runs per journey; returns when each attempt ran."""
     jr_info: dict[int, tuple[str, datetime | None]] = {}
@@ -155,7 +155,7 @@ def _pass_rates(journeys: dict[str, JourneyHistory], jrows: Sequence[AnyRow], ro
     return jr_info
 
 
-def _step_trends(journeys: dict[str, JourneyHistory], srows: Sequence[AnyRow],
+def _step_trends(journeys: dict[str, JourneyHistory], srows: Sequence[StepDurationRow],
                  jr_info: dict[int, tuple[str, datetime | None]], tz: tzinfo) -> None:
     # Step durations: journey -> (step index, key) -> [(when, ms)]
     samples: dict[str, dict[tuple[int, str], list[tuple[datetime, float]]]] = defaultdict(lambda: defaultdict(list))

@@ -11,13 +11,15 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from alembic.config import Config as AlembicConfig
 
 # Alembic is imported where it is used: only opening a database needs it.
@@ -50,7 +52,7 @@ def make_engine(url: str | URL) -> Engine:
         _engines.add(engine)
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - exercised by every test
+        def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:  # pragma: no cover - exercised by every test
             # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin,
             # so that every write transaction can take the write lock up front.
             dbapi_conn.isolation_level = None

@@ -8,10 +8,10 @@ workers deciding about one firing never both decide to run it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
@@ -74,7 +74,7 @@ class Claim:
 
 
 def claim(conn: Connection, *, key: str, worker: str, run_id: str, now: datetime, lease_s: float,
-          row_if_missing: dict[str, Any]) -> Claim:
+          row_if_missing: Mapping[str, object]) -> Claim:
     """Decide about one delivery of a firing's task (see ``Verdict``). A running
     firing whose lease ran out lost its worker: when that attempt's run was recorded
     the firing is finished; otherwise the attempt is marked interrupted and run again."""
@@ -106,7 +106,7 @@ def claim(conn: Connection, *, key: str, worker: str, run_id: str, now: datetime
     return Claim(Verdict.RUN, attempt=attempt, interrupted=interrupted)
 
 
-def expired(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+def expired(conn: Connection, now: datetime) -> list[dict[str, object]]:
     """Running firings whose lease ran out: their worker stopped renewing it (killed, OOM, cut off)."""
     query = select(fleet_firings).where(fleet_firings.c.state == RUNNING, fleet_firings.c.lease_until < now)
     return [dict(r) for r in conn.execute(query.order_by(fleet_firings.c.fire_time)).mappings()]
@@ -184,26 +184,26 @@ def fail(conn: Connection, *, key: str, run_id: str, now: datetime) -> None:
 
 
 # -- reading ------------------------------------------------------------------------------------
-def firings(conn: Connection, *, schedule: str | None = None) -> list[dict[str, Any]]:
+def firings(conn: Connection, *, schedule: str | None = None) -> list[dict[str, object]]:
     query = select(fleet_firings).order_by(fleet_firings.c.fire_time, fleet_firings.c.journey)
     if schedule is not None:
         query = query.where(fleet_firings.c.schedule == schedule)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def attempts(conn: Connection, key: str | None = None) -> list[dict[str, Any]]:
+def attempts(conn: Connection, key: str | None = None) -> list[dict[str, object]]:
     query = select(fleet_attempts).order_by(fleet_attempts.c.id)
     if key is not None:
         query = query.where(fleet_attempts.c.firing_key == key)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def running(conn: Connection) -> list[dict[str, Any]]:
+def running(conn: Connection) -> list[dict[str, object]]:
     query = select(fleet_firings).where(fleet_firings.c.state == RUNNING).order_by(fleet_firings.c.started_at)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def oldest_waiting(conn: Connection) -> dict[str, Any] | None:
+def oldest_waiting(conn: Connection) -> dict[str, object] | None:
     row = conn.execute(select(fleet_firings).where(fleet_firings.c.state == QUEUED)
                        .order_by(fleet_firings.c.enqueued_at).limit(1)).mappings().first()
     return dict(row) if row is not None else None

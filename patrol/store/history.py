@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TypeAlias
 
 from sqlalchemy import Connection, Row, RowMapping, delete, desc, insert, select, update
 
@@ -20,10 +20,16 @@ from ..results import JourneyResult, RunResult
 from ..secrets import MASKER
 from .schema import journey_runs, runs, step_results
 
-if TYPE_CHECKING:
-    from typing import TypeAlias
-
-    AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+# The rows of the reads below, column by column (read by name: ``row.run_dir``).
+# id, journey, target, device, status, outcome, latest, duration_ms, jstart, run_id, started_at, run_dir, report_pruned_at
+AttemptRow: TypeAlias = Row[int, str, str, str, str, str, bool, float | None, datetime | None, str, datetime | None,
+                            str | None, datetime | None]
+# journey_run_id, step_index, name, status, duration_ms, budget_ms, vitals (JSON)
+StepDurationRow: TypeAlias = Row[int, int, str, str, float | None, float | None, object]
+# id, run_dir, report_pruned_at
+ReportFolderRow: TypeAlias = Row[str, str | None, datetime | None]
+# id, started_at, recorded_at, run_dir, screenshots_pruned_at, report_pruned_at
+RecordedRunRow: TypeAlias = Row[str, datetime | None, datetime, str | None, datetime | None, datetime | None]
 
 
 @dataclass(frozen=True)
@@ -113,11 +119,11 @@ def recent_outcomes(conn: Connection, journey: str, target: str, device: str, li
     return [Outcome(o) for o in rows]
 
 
-def runs_by_id(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def runs_by_id(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, object]]:
     return {r["id"]: dict(r) for r in conn.execute(select(runs).where(runs.c.id.in_(set(ids)))).mappings()}
 
 
-def latest_attempts_since(conn: Connection, since: datetime) -> Sequence[AnyRow]:
+def latest_attempts_since(conn: Connection, since: datetime) -> Sequence[AttemptRow]:
     """Every attempt of the runs started since ``since``, oldest run first, with its run's
     id, start, folder and pruning (``jstart`` is the attempt's own start)."""
     return conn.execute(
@@ -131,7 +137,7 @@ def latest_attempts_since(conn: Connection, since: datetime) -> Sequence[AnyRow]
     ).all()
 
 
-def step_durations_since(conn: Connection, since: datetime) -> Sequence[AnyRow]:
+def step_durations_since(conn: Connection, since: datetime) -> Sequence[StepDurationRow]:
     """Timed steps (passed or failed) of the runs started since ``since``."""
     return conn.execute(
         select(step_results.c.journey_run_id, step_results.c.step_index, step_results.c.name,
@@ -143,7 +149,7 @@ def step_durations_since(conn: Connection, since: datetime) -> Sequence[AnyRow]:
     ).all()
 
 
-def report_folders(conn: Connection, ids: Iterable[str]) -> Sequence[AnyRow]:
+def report_folders(conn: Connection, ids: Iterable[str]) -> Sequence[ReportFolderRow]:
     """``(id, run_dir, report_pruned_at)`` of the given runs."""
     wanted = set(ids)
     if not wanted:
@@ -165,9 +171,9 @@ def runs_under(conn: Connection, prefix: str, limit: int) -> Sequence[RowMapping
     ).mappings().all()
 
 
-def latest_verdicts(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+def latest_verdicts(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[dict[str, object]]]:
     """Per run: ``[{name, status}]`` of its journeys' deciding attempts, in order."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[dict[str, object]]] = {}
     if not run_ids:
         return out
     for j in conn.execute(select(journey_runs.c.run_id, journey_runs.c.journey, journey_runs.c.status)
@@ -182,7 +188,7 @@ def all_run_ids(conn: Connection) -> set[str]:
     return set(conn.execute(select(runs.c.id)).scalars())
 
 
-def runs_recorded_before(conn: Connection, cutoff: datetime) -> Sequence[AnyRow]:
+def runs_recorded_before(conn: Connection, cutoff: datetime) -> Sequence[RecordedRunRow]:
     """``(id, started_at, recorded_at, run_dir, screenshots_pruned_at, report_pruned_at)``."""
     return conn.execute(select(runs.c.id, runs.c.started_at, runs.c.recorded_at, runs.c.run_dir,
                                runs.c.screenshots_pruned_at, runs.c.report_pruned_at)

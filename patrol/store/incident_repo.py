@@ -8,15 +8,74 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
-from sqlalchemy import Connection, Insert, RowMapping, desc, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Insert, RowMapping, desc, func, insert, or_, select, update
 
+from ..core.jsontypes import JsonObject
 from ..core.vocabulary import DeliveryStatus, IncidentStatus
 from .outbox_repo import SCHEDULED
 from .schema import deliveries, events, incidents, journey_state, robot_state
 
 OPEN = IncidentStatus.OPEN
+RowDict = dict[str, object]  # a row as a plain dict: what the CLI and the console show (values as stored)
+
+
+class IncidentRow(TypedDict):
+    """A row of ``incidents``, its JSON columns checked: ``evidence`` an object, ``cause`` an
+    object or None, ``affected`` (a grouped incident's journeys) the objects of its list or None."""
+
+    id: int
+    fingerprint: str
+    status: str
+    journey: str
+    journey_file: str | None
+    tags: list[str]
+    target: str
+    device: str
+    step_key: str
+    step_index: int
+    step_name: str
+    action: str
+    kind: str
+    reason: str
+    severity: str
+    message: str
+    page_url: str | None
+    count: int
+    healthy_streak: int
+    opened_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolve_note: str | None
+    first_run_id: str | None
+    last_run_id: str | None
+    last_notified_at: datetime | None
+    evidence: JsonObject
+    previous_id: int | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    cause: JsonObject | None
+    affected: list[JsonObject] | None
+
+
+def incident_row(r: RowMapping) -> IncidentRow:
+    """An ``incidents`` row read into its record (the JSON columns narrowed)."""
+    tags, evidence, cause, affected = r["tags"], r["evidence"], r["cause"], r["affected"]
+    return IncidentRow(
+        id=r["id"], fingerprint=r["fingerprint"], status=r["status"], journey=r["journey"], journey_file=r["journey_file"],
+        tags=[str(t) for t in tags] if isinstance(tags, list) else [], target=r["target"], device=r["device"],
+        step_key=r["step_key"], step_index=r["step_index"], step_name=r["step_name"], action=r["action"], kind=r["kind"],
+        reason=r["reason"], severity=r["severity"], message=r["message"], page_url=r["page_url"], count=r["count"],
+        healthy_streak=r["healthy_streak"], opened_at=r["opened_at"], last_seen_at=r["last_seen_at"],
+        resolved_at=r["resolved_at"], resolved_by=r["resolved_by"], resolve_note=r["resolve_note"],
+        first_run_id=r["first_run_id"], last_run_id=r["last_run_id"], last_notified_at=r["last_notified_at"],
+        evidence=evidence if isinstance(evidence, dict) else {}, previous_id=r["previous_id"],
+        acknowledged_at=r["acknowledged_at"], acknowledged_by=r["acknowledged_by"],
+        cause=cause if isinstance(cause, dict) else None,
+        affected=[e for e in affected if isinstance(e, dict)] if isinstance(affected, list) else None,
+    )
 
 
 def state_key(journey: str, target: str, device: str) -> str:
@@ -31,20 +90,21 @@ def _new_id(conn: Connection, stmt: Insert) -> int:
 
 
 # -- incidents -----------------------------------------------------------------------------------------
-def get(conn: Connection, incident_id: int) -> RowMapping | None:
-    return conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
+def get(conn: Connection, incident_id: int) -> IncidentRow | None:
+    row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
+    return incident_row(row) if row is not None else None
 
 
-def open_for_journey(conn: Connection, journey: str, target: str, device: str, *, lock: bool = False) -> Sequence[RowMapping]:
+def open_for_journey(conn: Connection, journey: str, target: str, device: str, *, lock: bool = False) -> list[IncidentRow]:
     """The journey's open incidents, oldest first; ``lock`` holds them for this transaction
     (PostgreSQL; SQLite's write transaction already holds the whole database)."""
     q = select(incidents).where(incidents.c.status == OPEN, *_journey(journey, target, device)).order_by(incidents.c.id)
     if lock and conn.dialect.name == "postgresql":
         q = q.with_for_update()
-    return conn.execute(q).mappings().all()
+    return [incident_row(r) for r in conn.execute(q).mappings()]
 
 
-def affects(row: RowMapping | dict[str, Any], journey: str, target: str, device: str) -> bool:
+def affects(row: RowMapping, journey: str, target: str, device: str) -> bool:
     """Whether an incident is about this journey: the one it opened in, or one of those a
     grouped incident lists (``affected``)."""
     if (row["journey"], row["target"], row["device"]) == (journey, target, device):
@@ -69,7 +129,7 @@ def newest_id(conn: Connection, journey: str, target: str, device: str) -> int |
     return next((int(r["id"]) for r in grouped if affects(r, journey, target, device)), own)
 
 
-def _journey(journey: str, target: str, device: str) -> tuple[Any, ...]:
+def _journey(journey: str, target: str, device: str) -> tuple[ColumnElement[bool], ...]:
     return incidents.c.journey == journey, incidents.c.target == target, incidents.c.device == device
 
 
@@ -86,21 +146,21 @@ def previous_id(conn: Connection, fingerprint: str) -> int | None:
                         .order_by(desc(incidents.c.id)).limit(1)).scalar()
 
 
-def insert_incident(conn: Connection, **values: Any) -> int:
+def insert_incident(conn: Connection, **values: object) -> int:
     return _new_id(conn, insert(incidents).values(**values))
 
 
-def update_incident(conn: Connection, incident_id: int, **values: Any) -> None:
+def update_incident(conn: Connection, incident_id: int, **values: object) -> None:
     conn.execute(update(incidents).where(incidents.c.id == incident_id).values(**values))
 
 
-def due_reminders(conn: Connection, cutoff: datetime) -> Sequence[RowMapping]:
+def due_reminders(conn: Connection, cutoff: datetime) -> list[IncidentRow]:
     """Open incidents last notified at or before ``cutoff``."""
-    return conn.execute(select(incidents).where(incidents.c.status == OPEN, incidents.c.last_notified_at <= cutoff)
-                        ).mappings().all()
+    return [incident_row(r) for r in conn.execute(
+        select(incidents).where(incidents.c.status == OPEN, incidents.c.last_notified_at <= cutoff)).mappings()]
 
 
-def newest(conn: Connection, status: IncidentStatus | None, limit: int) -> list[dict[str, Any]]:
+def newest(conn: Connection, status: IncidentStatus | None, limit: int) -> list[RowDict]:
     q = select(incidents).order_by(desc(incidents.c.id)).limit(limit)
     if status:
         q = q.where(incidents.c.status == status)
@@ -116,12 +176,18 @@ def all_open(conn: Connection, *, lock: bool = False) -> Sequence[RowMapping]:
     return conn.execute(q).mappings().all()
 
 
-def resolved_since(conn: Connection, fingerprint: str, since: datetime) -> RowMapping | None:
+def open_incidents(conn: Connection, *, lock: bool = False) -> list[IncidentRow]:
+    """``all_open`` read into records."""
+    return [incident_row(r) for r in all_open(conn, lock=lock)]
+
+
+def resolved_since(conn: Connection, fingerprint: str, since: datetime) -> IncidentRow | None:
     """The newest incident with this fingerprint resolved at or after ``since``."""
-    return conn.execute(select(incidents).where(incidents.c.fingerprint == fingerprint,
-                                                incidents.c.status == IncidentStatus.RESOLVED,
-                                                incidents.c.resolved_at >= since)
-                        .order_by(desc(incidents.c.id)).limit(1)).mappings().first()
+    row = conn.execute(select(incidents).where(incidents.c.fingerprint == fingerprint,
+                                               incidents.c.status == IncidentStatus.RESOLVED,
+                                               incidents.c.resolved_at >= since)
+                       .order_by(desc(incidents.c.id)).limit(1)).mappings().first()
+    return incident_row(row) if row is not None else None
 
 
 def counts(conn: Connection) -> dict[str, int]:
@@ -150,7 +216,7 @@ def flapping_keys(conn: Connection) -> set[str]:
     return set(conn.execute(select(journey_state.c.key).where(journey_state.c.flapping.is_(True))).scalars())
 
 
-def save_journey_state(conn: Connection, key: str, *, exists: bool, **values: Any) -> None:
+def save_journey_state(conn: Connection, key: str, *, exists: bool, **values: object) -> None:
     if exists:
         conn.execute(update(journey_state).where(journey_state.c.key == key).values(**values))
     else:
@@ -162,19 +228,19 @@ def robot_state_row(conn: Connection, target: str) -> RowMapping | None:
     return conn.execute(select(robot_state).where(robot_state.c.target == target)).mappings().first()
 
 
-def save_robot_state(conn: Connection, target: str, *, exists: bool, **values: Any) -> None:
+def save_robot_state(conn: Connection, target: str, *, exists: bool, **values: object) -> None:
     if exists:
         conn.execute(update(robot_state).where(robot_state.c.target == target).values(**values))
     else:
         conn.execute(insert(robot_state).values(target=target, **values))
 
 
-def failing_robots(conn: Connection) -> list[dict[str, Any]]:
+def failing_robots(conn: Connection) -> list[RowDict]:
     return [dict(r) for r in conn.execute(select(robot_state).where(robot_state.c.failing.is_(True))).mappings()]
 
 
 # -- events and the outbox -----------------------------------------------------------------------------
-def insert_event(conn: Connection, **values: Any) -> int:
+def insert_event(conn: Connection, **values: object) -> int:
     return _new_id(conn, insert(events).values(**values))
 
 
@@ -199,13 +265,13 @@ def delivery_backlog(conn: Connection) -> list[tuple[str, str, int]]:
     return [(str(r), str(s), int(n)) for r, s, n in rows]
 
 
-def timeline(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
+def timeline(conn: Connection, incident_id: int) -> list[RowDict]:
     """The incident's events, oldest first."""
     return [dict(e) for e in conn.execute(select(events).where(events.c.incident_id == incident_id)
                                           .order_by(events.c.id)).mappings()]
 
 
-def deliveries_of(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
+def deliveries_of(conn: Connection, incident_id: int) -> list[RowDict]:
     """The outbox rows of the incident's events, with each event's type as ``event_type``."""
     return [dict(d) for d in conn.execute(
         select(deliveries, events.c.type.label("event_type"))

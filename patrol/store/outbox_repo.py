@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TypedDict
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, and_, delete, func, insert, or_, select, update
 
+from ..core.jsontypes import JsonObject
 from ..core.vocabulary import DeliveryStatus, IncidentStatus
 from .schema import deliveries, events, incidents
-
-if TYPE_CHECKING:
-    from .history import AnyRow
 
 
 @dataclass(frozen=True)
@@ -50,16 +48,27 @@ class Attempt:
     status_code: int | None  # the receiver's HTTP answer, None without one
     parts_done: int
 
-    def values(self) -> dict[str, Any]:
+    def values(self) -> dict[str, object]:
         return dict(attempts=self.attempts, last_attempt_at=self.at, last_status=self.status_code,
                     parts_done=self.parts_done)
 
 
-def _delivery(row: AnyRow) -> Delivery:
-    return Delivery(id=row.id, event_id=row.event_id, receiver=row.receiver, format=row.format, stream=row.stream,
-                    status=DeliveryStatus(row.status), attempts=row.attempts, parts_done=row.parts_done,
-                    queued_at=row.queued_at, next_attempt_at=row.next_attempt_at, lease_owner=row.lease_owner,
-                    lease_until=row.lease_until)
+class StreamRow(TypedDict):
+    """A delivery of one stream, as escalation reads it (``stream_rows``)."""
+
+    id: int
+    receiver: str
+    status: str
+    attempts: int
+    sent_at: datetime | None
+    next_attempt_at: datetime
+
+
+def _delivery(row: RowMapping) -> Delivery:
+    return Delivery(id=row["id"], event_id=row["event_id"], receiver=row["receiver"], format=row["format"],
+                    stream=row["stream"], status=DeliveryStatus(row["status"]), attempts=row["attempts"],
+                    parts_done=row["parts_done"], queued_at=row["queued_at"], next_attempt_at=row["next_attempt_at"],
+                    lease_owner=row["lease_owner"], lease_until=row["lease_until"])
 
 
 # -- the dispatcher ----------------------------------------------------------------------------------
@@ -75,7 +84,7 @@ def heads(conn: Connection, receiver: str | None = None) -> list[Delivery]:
     q = select(deliveries).where(deliveries.c.status == DeliveryStatus.PENDING, deliveries.c.id == oldest)
     if receiver is not None:
         q = q.where(deliveries.c.receiver == receiver)
-    return [_delivery(r) for r in conn.execute(q.order_by(deliveries.c.id))]
+    return [_delivery(r) for r in conn.execute(q.order_by(deliveries.c.id)).mappings()]
 
 
 def pending_count(conn: Connection, *, scheduled: bool = True) -> int:
@@ -104,10 +113,10 @@ def claim(conn: Connection, delivery: Delivery, owner: str, until: datetime) -> 
     return res.rowcount == 1
 
 
-def event_payload(conn: Connection, event_id: int) -> dict[str, Any]:
-    """The document the delivery sends."""
-    payload: dict[str, Any] = conn.execute(select(events.c.payload).where(events.c.id == event_id)).scalar_one()
-    return payload
+def event_payload(conn: Connection, event_id: int) -> JsonObject:
+    """The document the delivery sends (``incidents.documents.build`` wrote it)."""
+    payload = conn.execute(select(events.c.payload).where(events.c.id == event_id)).scalar_one()
+    return payload if isinstance(payload, dict) else {}
 
 
 def save_progress(conn: Connection, delivery_id: int, owner: str, parts_done: int) -> None:
@@ -134,11 +143,11 @@ def mark_retry(conn: Connection, delivery_id: int, owner: str, attempt: Attempt,
     _release(conn, delivery_id, owner, next_attempt_at=next_at, last_error=error, **attempt.values())
 
 
-def _release(conn: Connection, delivery_id: int, owner: str, **values: Any) -> None:
+def _release(conn: Connection, delivery_id: int, owner: str, **values: object) -> None:
     _update_leased(conn, delivery_id, owner, lease_owner=None, lease_until=None, **values)
 
 
-def _update_leased(conn: Connection, delivery_id: int, owner: str, **values: Any) -> None:
+def _update_leased(conn: Connection, delivery_id: int, owner: str, **values: object) -> None:
     # Only while ``owner`` holds the lease: a dispatcher that lost it changes nothing.
     conn.execute(update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.lease_owner == owner)
                  .values(**values))
@@ -150,12 +159,13 @@ def _update_leased(conn: Connection, delivery_id: int, owner: str, **values: Any
 SCHEDULED = "scheduled"
 
 
-def stream_rows(conn: Connection, stream: str, receivers: Sequence[str]) -> list[dict[str, Any]]:
+def stream_rows(conn: Connection, stream: str, receivers: Sequence[str]) -> list[StreamRow]:
     """These receivers' deliveries of one stream (receiver, status, attempts, sent_at, next_attempt_at)."""
     q = (select(deliveries.c.id, deliveries.c.receiver, deliveries.c.status, deliveries.c.attempts, deliveries.c.sent_at,
                 deliveries.c.next_attempt_at)
          .where(deliveries.c.stream == stream, deliveries.c.receiver.in_(list(receivers))).order_by(deliveries.c.id))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [StreamRow(id=r["id"], receiver=r["receiver"], status=r["status"], attempts=r["attempts"], sent_at=r["sent_at"],
+                      next_attempt_at=r["next_attempt_at"]) for r in conn.execute(q).mappings()]
 
 
 def schedule(conn: Connection, event_id: int, receiver: str, fmt: str, stream: str, at: datetime, note: str,
@@ -184,7 +194,7 @@ def finish(conn: Connection, delivery_id: int, owner: str, note: str) -> None:
 
 
 # -- `patrol deliveries` -----------------------------------------------------------------------------
-def newest_with_events(conn: Connection, status: str | None, limit: int) -> list[dict[str, Any]]:
+def newest_with_events(conn: Connection, status: str | None, limit: int) -> list[dict[str, object]]:
     """The newest deliveries, each with its event's ``event_type``, ``incident_id`` and ``uid``."""
     q = (
         select(deliveries, events.c.type.label("event_type"), events.c.incident_id, events.c.uid)

@@ -8,7 +8,6 @@ Times are stored as naive UTC and come back as aware UTC datetimes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -52,10 +51,12 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to the state store; use an aware UTC datetime")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: object, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        dt: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value  # str: defensive, raw SQLite text
+        dt = datetime.fromisoformat(value) if isinstance(value, str) else value  # str: defensive, raw SQLite text
+        if not isinstance(dt, datetime):
+            raise TypeError(f"the state store gave {type(dt).__name__}, not a date and time")
         return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
