@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from ..core.urls import RequestPolicy, mask_url
-from ._websocket import silence_words
+from ._websocket import SilentSocket, silence_words
+
+if TYPE_CHECKING:
+    from playwright.async_api import Request
 
 # Requests that stay open by design: never "still loading".
 LONG_LIVED = ("eventsource", "websocket", "media", "ping", "beacon")
@@ -33,24 +36,42 @@ SLOW_ANSWER_S = 1.0
 STILL_GAP_S = 0.5
 
 
+class PendingRequest(TypedDict):
+    """One of the app's own requests still waiting for its answer."""
+
+    method: str
+    url: str  # token-masked
+    resource_type: str
+    pending_ms: int
+
+
+class BusyState(TypedDict):
+    """Why the screen looks still loading (``Driver.busy_state``): what shows it, the
+    app's own requests still pending, and its sockets silent meanwhile (when any)."""
+
+    busy: list[str]
+    pending_requests: list[PendingRequest]
+    silent_websockets: NotRequired[list[SilentSocket]]
+
+
 @dataclass
 class BusyWatch:
     """One journey's busy selectors and request policy, and when each request started."""
 
     selectors: tuple[str, ...] = ()
     policy: RequestPolicy = field(default_factory=RequestPolicy)
-    started: dict[Any, float] = field(default_factory=dict)  # Playwright request -> monotonic start
+    started: dict[Request, float] = field(default_factory=dict)  # Playwright request -> monotonic start
 
-    def on_request(self, request: Any) -> None:
+    def on_request(self, request: Request) -> None:
         self.started[request] = time.monotonic()
 
-    def on_done(self, request: Any) -> None:
+    def on_done(self, request: Request) -> None:
         self.started.pop(request, None)
 
-    def pending(self, now: float | None = None, older_than_s: float = PENDING_AFTER_S) -> list[dict[str, Any]]:
+    def pending(self, now: float | None = None, older_than_s: float = PENDING_AFTER_S) -> list[PendingRequest]:
         """First-party requests still waiting for their answer, oldest first (at most 5)."""
         now = time.monotonic() if now is None else now
-        rows = []
+        rows: list[PendingRequest] = []
         for request, t0 in sorted(self.started.items(), key=lambda kv: kv[1]):
             if now - t0 < older_than_s or _kind(request) in LONG_LIVED or not self.policy.counts(request.url):
                 continue
@@ -59,11 +80,11 @@ class BusyWatch:
         return rows[:5]
 
 
-def _kind(request: Any) -> str:
-    return str(getattr(request, "resource_type", "") or "")
+def _kind(request: Request) -> str:
+    return str(request.resource_type or "")
 
 
-def describe(state: dict[str, Any]) -> str:
+def describe(state: BusyState) -> str:
     """A busy state in a few words: what shows it, and the oldest pending request."""
     words = list(state.get("busy") or [])[:2]
     pending = state.get("pending_requests") or []

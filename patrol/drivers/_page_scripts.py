@@ -5,6 +5,8 @@ wraps them in its own calling convention."""
 
 from __future__ import annotations
 
+from ..core.geometry import Box
+
 # What "still loading" looks like on a page (a spinner, a progress bar, aria-busy).
 BUSY_SELECTOR = "[aria-busy=true], .spinner, .loading, [role=progressbar]"
 
@@ -266,3 +268,47 @@ def for_playwright(body: str) -> str:
 
 def for_webdriver(body: str) -> str:
     return "const arg = arguments[0];" + body
+
+
+# -- what the scripts answer, read with the shape the script gives checked (a page
+# script's answer is plain JSON: a row of another shape is left out) ---------------------
+def numbers4(row: object) -> tuple[float, float, float, float] | None:
+    """``[x, y, w, h]``: four numbers; None for anything else."""
+    if not isinstance(row, list) or len(row) != 4:
+        return None
+    x, y, w, h = row
+    if not all(isinstance(v, (int, float)) for v in (x, y, w, h)):
+        return None
+    return float(x), float(y), float(w), float(h)
+
+
+def boxes(rows: object) -> list[Box]:
+    """``[[x, y, w, h], ...]`` in screenshot pixels (whole numbers) as Boxes."""
+    out: list[Box] = []
+    for row in rows if isinstance(rows, list) else []:
+        four = numbers4(row)
+        if four is not None:
+            x, y, w, h = four
+            out.append(Box(int(x), int(y), int(w), int(h)))
+    return out
+
+
+def boxes_each(rows: object) -> list[list[Box]]:
+    """One list of boxes per word asked about (``TEXT_BOXES_EACH``)."""
+    return [boxes(at) for at in rows] if isinstance(rows, list) else []
+
+
+def strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def objects(value: object) -> list[dict[str, object]]:
+    """The objects of a list the script answered (anything else in it left out)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def pair(value: object) -> tuple[object, object] | None:
+    """Two answers of one read (``[first, second]``); None when the page gave something else."""
+    if isinstance(value, list) and len(value) == 2:
+        return value[0], value[1]
+    return None

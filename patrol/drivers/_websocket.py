@@ -24,11 +24,14 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Protocol, TypedDict
 from urllib.parse import urlsplit
 
 from ..core.evidence import NAVIGATION, PAGE, SERVER, SocketClose, WebSocketRecord
 from ..core.urls import RequestPolicy, mask_url
+
+if TYPE_CHECKING:
+    from ._network import SeenSocket
 
 BINDING = "__patrolSocketClosed"
 SILENT_AFTER_S = 1.5  # a socket silent this long is watched (a quote a second is not): was the screen busy meanwhile?
@@ -80,6 +83,15 @@ class SilentSocket(TypedDict):
     down: bool
 
 
+class SocketPage(Protocol):
+    """What the recorder reads of the page a socket belongs to (Playwright's ``Page``;
+    an app journey's stand-in): whether it closed, and its main frame's navigations."""
+
+    @property
+    def main_frame(self) -> object: ...
+    def is_closed(self) -> bool: ...
+
+
 @dataclass
 class _Close:
     at: float  # monotonic
@@ -92,12 +104,12 @@ class _Close:
 
 @dataclass
 class _Channel:
-    page: Any
+    page: SocketPage
     url: str
     shown: str
     counts: bool
     opened_at: float
-    live: dict[Any, float] = field(default_factory=dict)  # open Playwright WebSocket -> when it opened
+    live: dict[SeenSocket, float] = field(default_factory=dict)  # open Playwright WebSocket -> when it opened
     silence_start: float | None = None  # the last message in, or the first open since none came
     had_close: bool = False  # the next open is a reconnect
     down: list[_Close] = field(default_factory=list)  # unasked closes since the last message
@@ -118,17 +130,17 @@ class _Channel:
     unmatched: list[dict[str, object]] = field(default_factory=list)  # page reports before Playwright's close
 
 
-Probe = Callable[[Any], Awaitable[bool]]  # page -> is the screen busy
+Probe = Callable[[SocketPage], Awaitable[bool]]  # page -> is the screen busy
 
 
 @dataclass
 class SocketRecorder:
     policy: RequestPolicy = field(default_factory=RequestPolicy)
     probe: Probe | None = None
-    navigated_since: Callable[[Any, float], bool] = lambda frame, t: False
+    navigated_since: Callable[[object, float], bool] = lambda frame, t: False
     clock: Callable[[], float] = time.monotonic
     _window: float = 0.0
-    _channels: dict[tuple[Any, str], _Channel] = field(default_factory=dict)
+    _channels: dict[tuple[object, str], _Channel] = field(default_factory=dict)
     _wake: asyncio.Event | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -136,7 +148,7 @@ class SocketRecorder:
         self._window = self.clock()
 
     # -- listeners ---------------------------------------------------------------------
-    def on_websocket(self, page: Any, ws: Any) -> None:
+    def on_websocket(self, page: SocketPage, ws: SeenSocket) -> None:
         now, url = self.clock(), ws.url
         ch = self._channels.get((page, url))
         if ch is None:
@@ -181,7 +193,7 @@ class SocketRecorder:
         ch.busy_since = ch.busy_last = None
         ch.last_sample_busy = False
 
-    def _closed(self, ch: _Channel, ws: Any) -> None:
+    def _closed(self, ch: _Channel, ws: SeenSocket) -> None:
         now = self.clock()
         opened = ch.live.pop(ws, now)
         try:

@@ -58,7 +58,7 @@ from .app_watcher import Watcher
 from .appium_native import AndroidStrategy, IOSStrategy, NativeStrategy
 from .appium_session import POLL_S, AppiumSession, off_loop, returned_capabilities
 from .appium_web import WebStrategy
-from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
+from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions, ScreenEnvironment
 from .chromium import find_chromium
 
 if TYPE_CHECKING:
@@ -529,7 +529,7 @@ class AppiumDriver(Driver):
                 boxes += await self.s.boxes(els)
         return boxes
 
-    async def environment(self) -> dict[str, object]:
+    async def environment(self) -> ScreenEnvironment:
         return await self.s.environment()
 
     async def text_boxes(self, text: str) -> list[Box]:

@@ -20,7 +20,7 @@ from ..journey.model import Journey, Locator
 from . import _appium_support as sup
 from .app_watcher import ANDROID_SYSTEM_UI, IOS_SYSTEM_UI, AppStateWatch
 from .appium_session import AppiumSession
-from .base import DriverEvents
+from .base import DriverEvents, ScreenEnvironment
 
 if TYPE_CHECKING:
     from appium.webdriver.webdriver import WebDriver
@@ -44,7 +44,7 @@ class NativeStrategy(AppiumSession):
     def __init__(self, session: WebDriver, requested: sup.Capabilities, *, server_url: str,
                  command_timeout_s: float) -> None:
         super().__init__(session, requested, server_url=server_url, command_timeout_s=command_timeout_s)
-        self._env: dict[str, object] | None = None
+        self._env: ScreenEnvironment | None = None
 
     def by(self, loc: Locator) -> tuple[str, str]:
         if loc.strategy in NATIVE_BY:
@@ -102,7 +102,7 @@ class NativeStrategy(AppiumSession):
                                int(round(r["width"] * sx)), int(round(r["height"] * sy))))
         return out
 
-    async def environment(self) -> dict[str, object]:
+    async def environment(self) -> ScreenEnvironment:
         if self._env is None:
             sx, _sy = await self.scale_xy()
             w, h = await self.window()
@@ -110,7 +110,7 @@ class NativeStrategy(AppiumSession):
             version = self.caps.get("platformVersion") or ""
             label = " ".join(str(p) for p in (self.caps.get("platformName") or self.os, version, model) if p)
             self._env = {"browser": label, "viewport": (int(w), int(h)), "scale": round(sx, 3)}
-        return dict(self._env)
+        return self._env.copy()
 
     async def text_boxes(self, text: str) -> list[Box]:
         """Where the element attributes (text, content-desc, label, name, value) hold the words."""

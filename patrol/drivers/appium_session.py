@@ -34,7 +34,7 @@ from ..errors import ActionFailed, AppiumUnreachable, DeviceLost, RobotError
 from ..journey.model import Journey, Locator
 from ..secrets import MASKER
 from . import _appium_support as sup
-from .base import DriverEvents
+from .base import DriverEvents, ScreenEnvironment
 
 if TYPE_CHECKING:
     from appium.webdriver.webdriver import WebDriver
@@ -413,7 +413,7 @@ class AppiumSession(ABC):
         """The elements' boxes in screenshot pixels."""
 
     @abstractmethod
-    async def environment(self) -> dict[str, object]: ...
+    async def environment(self) -> ScreenEnvironment: ...
 
     @abstractmethod
     async def text_boxes(self, text: str) -> list[Box]: ...

@@ -21,7 +21,7 @@ from . import _appium_support as sup
 from . import _page_scripts as scripts
 from ._text_layout import TEXT_LAYOUT
 from .appium_session import AppiumSession, as_boxes
-from .base import DriverEvents
+from .base import DriverEvents, ScreenEnvironment
 
 if TYPE_CHECKING:
     from appium.webdriver.webdriver import WebDriver
@@ -56,7 +56,7 @@ class WebStrategy(AppiumSession):
         emulated = bool(emulation.get("deviceName")) or bool(sup.mapping(emulation.get("deviceMetrics")).get("touch"))
         self.touch = self.os in ("android", "ios") or emulated
         self.logs = sup.ChromeLogReader()
-        self._env: dict[str, object] | None = None
+        self._env: ScreenEnvironment | None = None
 
     def by(self, loc: Locator) -> tuple[str, str]:
         if loc.strategy == "css":
@@ -114,7 +114,7 @@ class WebStrategy(AppiumSession):
         rects = await self.call("element boxes", self.session.execute_script, _BOXES_JS, els)
         return [b for b in as_boxes(rects) if b.w > 0 and b.h > 0]
 
-    async def environment(self) -> dict[str, object]:
+    async def environment(self) -> ScreenEnvironment:
         if self._env is None:
             w, h, dpr = await self.call("viewport", self.session.execute_script,
                                         "return [innerWidth, innerHeight, devicePixelRatio]")
@@ -123,7 +123,7 @@ class WebStrategy(AppiumSession):
             if self.os and self.os not in ("linux", "mac", "windows"):
                 label += f" on {self.os}"
             self._env = {"browser": label, "viewport": (int(w), int(h)), "scale": round(float(dpr), 3)}
-        return dict(self._env)
+        return self._env.copy()
 
     async def text_boxes(self, text: str) -> list[Box]:
         return as_boxes(await self.quiet("text boxes", self.session.execute_script, _TEXT_BOXES_JS, text, default=None))

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, TypedDict, cast
 
 from ..core.capabilities import NONE, Capability
 from ..core.evidence import DriverEvents as DriverEvents  # re-exported: the driver hands them out
@@ -28,6 +28,23 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..core.layout import ScreenLayout
     from ..core.vitals import PageVitals
+    from ._busy import BusyState
+
+
+class ScreenEnvironment(TypedDict):
+    """What the pixels depend on (``Driver.environment``): a baseline records it."""
+
+    browser: str  # browser (or device) and version
+    viewport: tuple[int, int]
+    scale: float
+
+
+class ScriptLocation(TypedDict):
+    """Where the page's script was running when interrupted (``Driver.script_running``)."""
+
+    function: str
+    url: str  # token-masked
+    line: int
 
 
 @dataclass(frozen=True)
@@ -97,10 +114,10 @@ class Driver(ABC):
     async def busy_indicator_visible(self) -> bool:
         """A spinner / progress indicator is on screen (the app is still 'loading')."""
 
-    async def busy_state(self) -> dict[str, Any] | None:
-        """Why the screen looks still loading, when it does: ``{"busy": [what shows it],
-        "pending_requests": [{method, url, resource_type, pending_ms}]}``; None when
-        nothing says so. Asked when an expectation waited in vain (spinner_stuck)."""
+    async def busy_state(self) -> BusyState | None:
+        """Why the screen looks still loading, when it does (``_busy.BusyState``: what shows
+        it, the app's own requests pending, its silent sockets); None when nothing says
+        so. Asked when an expectation waited in vain (spinner_stuck)."""
         return {"busy": ["a loading indicator"], "pending_requests": []} if await self.busy_indicator_visible() else None
 
     async def save_trace(self, path: Path, failed: bool) -> bool:
@@ -160,7 +177,7 @@ class Driver(ABC):
         """Boxes (x, y, w, h, in screenshot pixels) of the elements, for masks and redaction."""
         return []
 
-    async def environment(self) -> dict[str, Any]:
+    async def environment(self) -> ScreenEnvironment:
         """What the pixels depend on: browser (or device) version, viewport, scale."""
         return {"browser": "", "viewport": (0, 0), "scale": 1.0}
 
@@ -185,8 +202,9 @@ class Driver(ABC):
         pictures = await self.picture_boxes()
         return pictures, ([] if pictures is None else await self.text_boxes_each(texts))
 
-    async def broken_images(self) -> list[dict[str, Any]]:
-        """Images on screen that failed to load (web); [] where not knowable."""
+    async def broken_images(self) -> list[dict[str, object]]:
+        """Images on screen that failed to load (web: ``src``, ``alt``, ``id``, ``box``, as
+        the page script answers them); [] where not knowable."""
         return []
 
     async def screen_layout(self) -> ScreenLayout | None:
@@ -194,7 +212,7 @@ class Driver(ABC):
         call to the page; None where not knowable."""
         return None
 
-    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
+    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, object]] | None:
         """Text on screen a person cannot read whole: cut by its box, sticking out of
         it, off the screen's edge, or drawn over other text (``_text_layout``), except
         inside the ``ignore`` selectors; None where not knowable."""
@@ -232,7 +250,7 @@ class Driver(ABC):
     # laying out (the web); where it cannot, a page is unresponsive on time alone.
     sees_scripts: bool = False
 
-    async def script_running(self, within_s: float) -> dict[str, Any] | None:
+    async def script_running(self, within_s: float) -> ScriptLocation | None:
         """Where the page's script is running now (function, url, line), interrupting it
         for a moment; None when no script runs within ``within_s`` or the driver cannot tell."""
         return None
@@ -242,8 +260,8 @@ class Driver(ABC):
         page opened since the journey started."""
         return 0
 
-    def last_dialog(self) -> dict[str, Any] | None:
-        """The last dialog the page opened (type, message), if any."""
+    def last_dialog(self) -> dict[str, str] | None:
+        """The last dialog the page opened (``type``, ``message``), if any."""
         return None
 
     async def last_screen(self) -> bytes | None:

@@ -31,7 +31,7 @@ from ..core.geometry import Box
 from ..core.vocabulary import Reason
 from ..errors import ActionFailed, BrowserCrashed, RobotError
 from ..journey.model import Journey, Locator
-from .base import DialogAnswer, Driver, DriverEvents, Engine
+from .base import DialogAnswer, Driver, DriverEvents, Engine, ScreenEnvironment
 
 SCREEN_W, SCREEN_H = 64, 40  # small: the fake's screenshots are for orchestration, not pixels
 
@@ -328,7 +328,7 @@ class FakeDriver(Driver):
     async def broken_images(self) -> list[dict[str, object]]:
         return list(self.current.broken_images)
 
-    async def environment(self) -> dict[str, object]:
+    async def environment(self) -> ScreenEnvironment:
         return {"browser": f"fake {self.engine.version}", "viewport": (SCREEN_W, SCREEN_H), "scale": 1.0}
 
     async def close(self) -> None:

@@ -10,9 +10,21 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-from playwright.async_api import Browser, BrowserContext, CDPSession, Dialog, FrameLocator, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    CDPSession,
+    Dialog,
+    FrameLocator,
+    Page,
+    Playwright,
+    Request,
+    Response,
+    Route,
+    async_playwright,
+)
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator as PwLocator
 from playwright.async_api import TimeoutError as PlaywrightTimeout
@@ -22,6 +34,7 @@ from ..config.web import NetworkSettings, PageSettings
 from ..core.capabilities import WEB
 from ..core.evidence import DialogRecord, PageError
 from ..core.geometry import Box
+from ..core.jsontypes import json_number
 from ..core.layout import ScreenLayout
 from ..core.text import first_line
 from ..core.tracecontext import TraceContext
@@ -32,7 +45,7 @@ from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
 from ..journey.model import Journey, Locator
 from . import _page_scripts as scripts
 from . import _remote
-from ._busy import SLOW_ANSWER_S, STILL_GAP_S, BusyWatch
+from ._busy import SLOW_ANSWER_S, STILL_GAP_S, BusyState, BusyWatch
 from ._busy import describe as describe_busy
 from ._network import NetworkRecorder, glob_pattern
 from ._remote import Endpoint
@@ -41,7 +54,7 @@ from ._text_layout import TEXT_LAYOUT
 from ._trace import Tracer
 from ._vitals import VITALS_INIT, VITALS_READ, VitalsReader
 from ._websocket import BINDING, CLOSE_HOOK, SocketRecorder
-from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions
+from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions, ScreenEnvironment, ScriptLocation
 from .chromium import ARGS, find_chromium
 from .http import HttpAnswer, HttpCall, HttpFailed
 
@@ -92,7 +105,7 @@ class PlaywrightEngine(Engine):
         self.extra_args = extra_args or []
         self.endpoint = endpoint  # a browser server to connect to instead of launching Chromium
         self.connect_timeout_ms = _remote.CONNECT_TIMEOUT_MS
-        self._pw: Any = None
+        self._pw: Playwright | None = None
         self.browser: Browser | None = None
         self.version = ""
         self._crashed = False
@@ -133,8 +146,8 @@ class PlaywrightEngine(Engine):
     async def _launch(self) -> None:
         path = find_chromium(self.executable)
         try:
-            self._pw = await async_playwright().start()
-            self.browser = await self._pw.chromium.launch(
+            self._pw = pw = await async_playwright().start()
+            self.browser = await pw.chromium.launch(
                 executable_path=path,
                 headless=self.headless,
                 args=ARGS + self.extra_args,
@@ -248,7 +261,7 @@ class PlaywrightDriver(Driver):
         self.page = page  # the page every call works on (``switch_to`` changes it)
         self._events = DriverEvents()
         self._page_error_at: float | None = None  # when (monotonic) this step's first script error came
-        self._inflight: set[Any] = set()  # requests sent and not yet finished or failed
+        self._inflight: set[Request] = set()  # requests sent and not yet finished or failed
         self.network = NetworkRecorder(NetworkSettings(), RequestPolicy())  # ``watch_network`` says which count
         self.sockets = SocketRecorder(probe=self._busy_on, navigated_since=self.network.navigated_since)
         self._cdp: CDPSession | None = None
@@ -269,11 +282,11 @@ class PlaywrightDriver(Driver):
         self.page_call_s = 15.0
         self._screen_changes: int | None = None  # as of the last page_busy read
         self._probe: tuple[Page, CDPSession] | None = None
-        self._script_at: dict[str, Any] | None = None  # where the page's script was when paused
+        self._script_at: ScriptLocation | None = None  # where the page's script was when paused
         self._robot_scripts: set[str] = set()  # script ids of Playwright's and Patrol's own (Debugger.scriptParsed)
         self._script_urls: dict[str, str] = {}  # the app's scripts: id -> url
         self._unexpected_dialogs = 0
-        self._last_dialog: dict[str, Any] | None = None
+        self._last_dialog: dict[str, str] | None = None
         self._watch(page)
         # Popups (target=_blank, window.open) get the same listeners as the main page.
         context.on("page", self._watch)
@@ -303,7 +316,7 @@ class PlaywrightDriver(Driver):
         if page is self.page and page is not self._main:
             self._use(self._main)  # a popup that closed itself: the customer is back on the main window
 
-    def _on_page_error(self, page: Page, error: Any) -> None:
+    def _on_page_error(self, page: Page, error: PlaywrightError) -> None:
         if self._page_error_at is None:
             self._page_error_at = time.monotonic()
         self._events.page_errors.append(PageError(str(error), mask_url(page.url), self.network.now_ms()))
@@ -333,19 +346,19 @@ class PlaywrightDriver(Driver):
 
     # Every request of every type goes to the network recorder (``_network``): the
     # step's complete network evidence, and which failures are the app's own.
-    def _on_request(self, request: Any) -> None:
+    def _on_request(self, request: Request) -> None:
         self._inflight.add(request)
         self.network.on_request(request)
 
-    def _on_request_finished(self, request: Any) -> None:
+    def _on_request_finished(self, request: Request) -> None:
         self._inflight.discard(request)
         self.network.on_finished(request)
 
-    def _on_request_failed(self, request: Any) -> None:
+    def _on_request_failed(self, request: Request) -> None:
         self._inflight.discard(request)
         self.network.on_failed(request)
 
-    def _on_response(self, response: Any) -> None:
+    def _on_response(self, response: Response) -> None:
         self.network.on_response(response)
 
     async def watch_network(self, settings: NetworkSettings, policy: RequestPolicy) -> None:
@@ -381,7 +394,7 @@ class PlaywrightDriver(Driver):
         self.network.traced = self._traced
         await self.context.route(lambda url: self._traced(url) is not None, self._add_trace_headers)
 
-    async def _add_trace_headers(self, route: Any, request: Any) -> None:
+    async def _add_trace_headers(self, route: Route, request: Request) -> None:
         context = self._traced(request.url)
         try:
             if context is None:  # the step changed while the request was on its way here
@@ -450,7 +463,7 @@ class PlaywrightDriver(Driver):
             busy = await self.busy_state()
             if busy is not None:  # the element never came because the page never finished loading
                 raise ActionFailed(f"{what}: still loading after {timeout_ms / 1000:.1f}s ({describe_busy(busy)})",
-                                   reason=Reason.SPINNER_STUCK, evidence=busy, kind=Kind.STALL) from None
+                                   reason=Reason.SPINNER_STUCK, evidence=dict(busy), kind=Kind.STALL) from None
             raise ActionFailed(f"{what}: timed out after {timeout_ms / 1000:.1f}s", reason=Reason.ACTION_TIMEOUT) from None
         except PlaywrightError as e:
             if not await self.engine.healthy() or _browser_gone(e):
@@ -513,8 +526,9 @@ class PlaywrightDriver(Driver):
         self._pointer = "incidental"
         await self._guard("click on screen", self.page.mouse.click(x / scale, y / scale), timeout_ms)
 
-    async def _read(self, script: str, arg: Any = None) -> Any:
-        """One of Patrol's own read-only page scripts, as ``page.evaluate`` answers it. While a
+    async def _read(self, script: str, arg: object = None) -> object:
+        """One of Patrol's own read-only page scripts, as ``page.evaluate`` answers it (plain
+        JSON: the callers read it with ``_page_scripts``' checked readers). While a
         trace records, over the page's CDP session instead: the trace would keep every
         ``evaluate`` as an action with DOM snapshots before and after it (most of tracing's
         cost), and these reads are Patrol looking, not the journey acting."""
@@ -606,7 +620,10 @@ class PlaywrightDriver(Driver):
         screenshot in about half the time; bigger files). None: let Playwright's
         screenshot prepare the screen and decide."""
         try:
-            plain, vitals = await self._read(_PLAIN_SCREEN_AND_VITALS_JS, self.vitals.arg())
+            read = scripts.pair(await self._read(_PLAIN_SCREEN_AND_VITALS_JS, self.vitals.arg()))
+            if read is None:
+                return None
+            plain, vitals = read
             self.vitals.seen(vitals)
             if not plain:
                 return None
@@ -623,16 +640,15 @@ class PlaywrightDriver(Driver):
 
     async def _busy_indicators(self) -> list[str]:
         try:
-            found: list[str] = await self._read(_BUSY_INDICATORS_JS, list(self.busy_watch.selectors))
-            return found
+            return scripts.strings(await self._read(_BUSY_INDICATORS_JS, list(self.busy_watch.selectors)))
         except PlaywrightError:
             return []
 
-    async def _busy_on(self, page: Page) -> bool:
+    async def _busy_on(self, page: object) -> bool:
         """A loading indicator on ``page`` now (asked about a page whose WebSocket is down or silent)."""
         return page is self.page and bool(await self._busy_indicators())
 
-    async def busy_state(self) -> dict[str, Any] | None:
+    async def busy_state(self) -> BusyState | None:
         asked = time.monotonic()
         indicators = await self._busy_indicators()
         answered_s = time.monotonic() - asked
@@ -643,7 +659,10 @@ class PlaywrightDriver(Driver):
         pending = self.busy_watch.pending()
         if indicators:
             silent = self.sockets.silent()
-            return {"busy": indicators, "pending_requests": pending, **({"silent_websockets": silent} if silent else {})}
+            state: BusyState = {"busy": indicators, "pending_requests": pending}
+            if silent:
+                state["silent_websockets"] = silent
+            return state
         if pending and await self._screen_still():
             return {"busy": ["the screen did not change while the app's own requests were pending"],
                     "pending_requests": pending}
@@ -690,12 +709,16 @@ class PlaywrightDriver(Driver):
     async def element_boxes(self, locators: list[Locator]) -> list[Box]:
         selectors = [loc.value if loc.strategy == "css" else f'[id="{loc.value}"]' for loc in locators]
         try:
-            scale, found = await self._read(_ELEMENT_BOXES_JS, selectors)
+            read = scripts.pair(await self._read(_ELEMENT_BOXES_JS, selectors))
         except PlaywrightError:
-            scale, found = await self._scale(), [None] * len(selectors)
+            read = None
+        ratio, found = read if read is not None else (None, None)
+        scale = ratio if isinstance(ratio, (int, float)) else await self._scale()
+        rows = found if isinstance(found, list) else [None] * len(selectors)
         boxes: list[Box] = []
-        for selector, rects in zip(selectors, found):
-            for r in rects if rects is not None else await self._playwright_boxes(selector):
+        for selector, rects in zip(selectors, rows):
+            read_rects = [r for r in map(scripts.numbers4, rects) if r is not None] if isinstance(rects, list) else None
+            for r in read_rects if read_rects is not None else await self._playwright_boxes(selector):
                 # Each edge rounded to the nearest device pixel, as the committed baselines were painted.
                 x, y, w, h = (int(round(v * scale)) for v in r)
                 boxes.append(Box(x, y, w, h))
@@ -713,13 +736,13 @@ class PlaywrightDriver(Driver):
             pass
         return rects
 
-    async def environment(self) -> dict[str, Any]:
+    async def environment(self) -> ScreenEnvironment:
         size = self.page.viewport_size or {"width": 0, "height": 0}
         return {"browser": f"chromium {self.engine.version}", "viewport": (size["width"], size["height"]), "scale": await self._scale()}
 
     async def text_boxes(self, text: str) -> list[Box]:
         try:
-            return [Box(*b) for b in await self._read(_TEXT_BOXES_JS, text)]
+            return scripts.boxes(await self._read(_TEXT_BOXES_JS, text))
         except PlaywrightError:
             return []
 
@@ -728,25 +751,27 @@ class PlaywrightDriver(Driver):
             found = await self._read(_TEXT_BOXES_EACH_JS, list(texts))
         except PlaywrightError:
             return [[] for _ in texts]
-        return [[Box(*b) for b in at] for at in found]
+        return scripts.boxes_each(found)
 
     async def picture_and_text_boxes(self, texts: Sequence[str]) -> tuple[list[Box] | None, list[list[Box]]]:
         try:
-            pictures, found = await self._read(_PICTURE_AND_TEXT_BOXES_JS, list(texts))
+            read = scripts.pair(await self._read(_PICTURE_AND_TEXT_BOXES_JS, list(texts)))
         except PlaywrightError:
             return None, []
-        return [Box(*b) for b in pictures], [[Box(*b) for b in at] for at in found]
+        if read is None:
+            return None, []
+        pictures, found = read
+        return scripts.boxes(pictures), scripts.boxes_each(found)
 
     async def picture_boxes(self) -> list[Box] | None:
         try:
-            return [Box(*b) for b in await self._read(_PICTURE_BOXES_JS)]
+            return scripts.boxes(await self._read(_PICTURE_BOXES_JS))
         except PlaywrightError:
             return None
 
-    async def broken_images(self) -> list[dict[str, Any]]:
+    async def broken_images(self) -> list[dict[str, object]]:
         try:
-            images: list[dict[str, Any]] = await self._read(_BROKEN_IMAGES_JS)
-            return images
+            return scripts.objects(await self._read(_BROKEN_IMAGES_JS))
         except PlaywrightError:
             return []
 
@@ -757,12 +782,12 @@ class PlaywrightDriver(Driver):
             return None
         return ScreenLayout.from_json(text) if isinstance(text, str) else None
 
-    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, Any]] | None:
+    async def text_layout(self, ignore: Sequence[str]) -> list[dict[str, object]] | None:
         try:
             found = await self._read(_TEXT_LAYOUT_JS, {"ignore": list(ignore)})
         except PlaywrightError:
             return None
-        return list(found) if isinstance(found, list) else None
+        return scripts.objects(found) if isinstance(found, list) else None
 
     async def prepare_for_screenshot(self) -> None:
         try:
@@ -782,7 +807,7 @@ class PlaywrightDriver(Driver):
         busy = ["network"] if self._inflight else []
         self._screen_changes = None
         try:
-            state: list[object] | None = await self._read(_PAGE_BUSY_JS, horizon_ms)
+            state = scripts.pair(await self._read(_PAGE_BUSY_JS, horizon_ms))
         except PlaywrightError:
             return None
         if state is None:
@@ -821,35 +846,38 @@ class PlaywrightDriver(Driver):
             self._probe = (page, session)
         return self._probe[1]
 
-    def _on_script(self, event: dict[str, Any]) -> None:
+    def _on_script(self, event: dict[str, object]) -> None:
         """Which scripts are the app's own: Playwright's (its isolated world, its evaluations
         of Patrol's reads) are the robot looking, however long they take on a huge page."""
-        context = event.get("executionContextAuxData") or {}
+        context = event.get("executionContextAuxData")
+        default = context.get("isDefault", True) if isinstance(context, dict) else True
         url = str(event.get("url", ""))
-        if not context.get("isDefault", True) or "__playwright" in url or url.startswith(ROBOT_SCRIPT_PREFIX):
+        if not default or "__playwright" in url or url.startswith(ROBOT_SCRIPT_PREFIX):
             self._robot_scripts.add(str(event.get("scriptId")))
         elif url:
             self._script_urls[str(event.get("scriptId"))] = url
 
-    def _on_paused(self, session: CDPSession, event: dict[str, Any]) -> None:
+    def _on_paused(self, session: CDPSession, event: dict[str, object]) -> None:
         """Paused at Patrol's request: where the app's script was, then on at once. The
         app's when its code is on the stack (a file or the document: Patrol's timer
         wrappers call the app's callbacks, eval'd code is called from the app's) and the
         code running is not the robot's (Playwright's queries walking a huge DOM)."""
-        frames = event.get("callFrames") or [{}]
+        listed = event.get("callFrames")
+        frames = [f for f in listed if isinstance(f, dict)] if isinstance(listed, list) else []
+        frames = frames or [{}]
         self._script_at = None
-        if str((frames[0].get("location") or {}).get("scriptId")) not in self._robot_scripts:
+        if str(_location(frames[0]).get("scriptId")) not in self._robot_scripts:
             for frame in frames:
-                location = frame.get("location") or {}
+                location = _location(frame)
                 url = self._script_urls.get(str(location.get("scriptId")))
                 if url:
-                    self._script_at = {"function": frame.get("functionName") or "(anonymous)", "url": mask_url(url),
-                                       "line": int(location.get("lineNumber", 0)) + 1}
+                    self._script_at = {"function": str(frame.get("functionName") or "(anonymous)"),
+                                       "url": mask_url(url), "line": int(json_number(location, "lineNumber") or 0) + 1}
                     break
         task = asyncio.ensure_future(session.send("Debugger.resume"))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a page gone meanwhile
 
-    async def script_running(self, within_s: float) -> dict[str, Any] | None:
+    async def script_running(self, within_s: float) -> ScriptLocation | None:
         """Interrupt the page's script (V8 takes a pause request between two statements,
         whatever the main thread is doing in JavaScript): where it was, or None when no
         script ran within ``within_s`` (the page is laying out or parsing, not looping)."""
@@ -868,7 +896,7 @@ class PlaywrightDriver(Driver):
     def dialogs_seen(self) -> int:
         return self._unexpected_dialogs
 
-    def last_dialog(self) -> dict[str, Any] | None:
+    def last_dialog(self) -> dict[str, str] | None:
         return self._last_dialog
 
     async def last_screen(self) -> bytes | None:
@@ -933,12 +961,18 @@ class PlaywrightDriver(Driver):
             pass
 
 
-async def _abort_blocked(route: Any) -> None:
+async def _abort_blocked(route: Route) -> None:
     """A ``network.block`` request: never sent (the page sees a client-blocked load)."""
     try:
         await route.abort("blockedbyclient")
     except PlaywrightError:
         pass  # the page went away meanwhile
+
+
+def _location(frame: dict[str, object]) -> dict[str, object]:
+    """A CDP call frame's ``location`` (scriptId, lineNumber); {} when it has none."""
+    location = frame.get("location")
+    return location if isinstance(location, dict) else {}
 
 
 def _selector(loc: Locator) -> str:
