@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 
 from .. import console
+from ..core.jsontypes import json_list, json_objects
 from ..core.vocabulary import EventType, IncidentStatus
 from ..secrets import mask
 
@@ -53,15 +54,15 @@ def table(headers: list[str], rows: list[list[str]], max_width: int = 48) -> Non
         console.say(console.safe(line(r)))
 
 
-def reach(row: Mapping[str, Any]) -> tuple[int, int]:
+def reach(row: Mapping[str, object]) -> tuple[int, int]:
     """(journeys, steps) an incident affects (one and one for an incident about its step)."""
-    affected = row.get("affected") or []
+    affected = json_objects(row, "affected")
     if not affected:
         return 1, 1
-    return len(affected), sum(len(e.get("steps") or []) for e in affected)
+    return len(affected), sum(len(json_list(e, "steps")) for e in affected)
 
 
-def incident_line(row: Mapping[str, Any]) -> str:
+def incident_line(row: Mapping[str, object]) -> str:
     """What an incident is, in one line: a cause several steps share by its message (the
     cause and its reach), one step's problem by where it is."""
     journeys, steps = reach(row)

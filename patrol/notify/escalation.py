@@ -26,18 +26,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Connection
 
 from ..config.escalation import EscalationSettings
 from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import iso
+from ..core.jsontypes import JsonObject
 from ..core.vocabulary import DeliveryStatus, IncidentStatus
 from ..core.vocabulary import EventType as E
 from ..store import console_repo
 from ..store import incident_repo as incidents
 from ..store import outbox_repo as repo
+from ..store.incident_repo import IncidentRow
 from ..store.outbox_repo import Delivery
 from .formats import Format
 from .formats.alertmanager_labels import affected_journeys, firing
@@ -148,7 +149,7 @@ class TimedDeliveries:
         reminder["data"]["summary"] = summary_line(reminder)
         return Plan(Action.SEND, reminder)
 
-    def _due(self, conn: Connection, inc: Any, level: int, now: datetime) -> datetime:
+    def _due(self, conn: Connection, inc: IncidentRow, level: int, now: datetime) -> datetime:
         levels = self.escalation.levels
         due: datetime = inc["opened_at"] + timedelta(seconds=levels[level].after_s)
         if level == 0:
@@ -165,7 +166,7 @@ class TimedDeliveries:
                                    if r["status"] == DeliveryStatus.PENDING and r["attempts"] == 0]
         return max(due, min(waiting) + gap) if waiting else due
 
-    def _held(self, conn: Connection, inc: Any, doc: Doc, now: datetime) -> Plan | None:
+    def _held(self, conn: Connection, inc: IncidentRow, doc: Doc, now: datetime) -> Plan | None:
         """A window or a silence covering the incident's journeys now: wait (looked at again within a minute)."""
         journeys = [(str(inc["journey"]), list(inc["tags"] or []))]
         # A grouped incident: every journey it affects now (the row), or did when it opened (the document).
@@ -186,7 +187,7 @@ class TimedDeliveries:
         return Plan(Action.WAIT, until=min(until, now + timedelta(seconds=HOLD_RECHECK_S)),
                     note=f"held by {why} until {_at(until)}")
 
-    def _escalation_info(self, inc: Any, level: int, now: datetime) -> dict[str, Any]:
+    def _escalation_info(self, inc: IncidentRow, level: int, now: datetime) -> JsonObject:
         return {"level": level + 1, "after": _hm(self.escalation.levels[level].after_s),
                 "unacknowledged_for": _hm(max(0.0, round((now - inc["opened_at"]).total_seconds() / 60) * 60))}
 

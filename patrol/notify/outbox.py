@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from ..core.vocabulary import DeliveryStatus
 from ..errors import InputError
@@ -11,9 +10,9 @@ from ..store import Store
 from ..store import outbox_repo as repo
 
 
-def list_deliveries(store: Store, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def list_deliveries(store: Store, status: str | None = None, limit: int = 50) -> list[repo.Listed]:
     with store.read() as conn:
-        return repo.newest_with_events(conn, status, limit)
+        return repo.listed(conn, status, limit)
 
 
 def counts(store: Store) -> dict[str, int]:

@@ -96,7 +96,7 @@ class Message:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def clean(text: Any, limit: int = 400) -> str:
+def clean(text: object, limit: int = 400) -> str:
     """One line of plain text: no control or bidi characters, no newlines, bounded."""
     s = _CONTROL.sub("", " ".join(str(text if text is not None else "").split()))
     return s if len(s) <= limit else s[: limit - 1] + "…"

@@ -196,6 +196,10 @@ def finish(conn: Connection, delivery_id: int, owner: str, note: str) -> None:
 # -- `patrol deliveries` -----------------------------------------------------------------------------
 def newest_with_events(conn: Connection, status: str | None, limit: int) -> list[dict[str, object]]:
     """The newest deliveries, each with its event's ``event_type``, ``incident_id`` and ``uid``."""
+    return [dict(r) for r in _newest_with_events(conn, status, limit)]
+
+
+def _newest_with_events(conn: Connection, status: str | None, limit: int) -> Sequence[RowMapping]:
     q = (
         select(deliveries, events.c.type.label("event_type"), events.c.incident_id, events.c.uid)
         .join(events, events.c.id == deliveries.c.event_id)
@@ -204,7 +208,33 @@ def newest_with_events(conn: Connection, status: str | None, limit: int) -> list
     )
     if status:
         q = q.where(deliveries.c.status == status)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return conn.execute(q).mappings().all()
+
+
+class Listed(TypedDict):
+    """A delivery as ``patrol deliveries`` lists it, with its event's type and incident."""
+
+    id: int
+    status: str
+    receiver: str
+    event_type: str
+    incident_id: int | None
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime
+    last_attempt_at: datetime | None
+    last_error: str | None
+    last_status: int | None
+
+
+def listed(conn: Connection, status: str | None, limit: int) -> list[Listed]:
+    """``newest_with_events`` read into records."""
+    return [Listed(id=r["id"], status=r["status"], receiver=r["receiver"], event_type=r["event_type"],
+                   incident_id=r["incident_id"], attempts=r["attempts"], created_at=r["created_at"], sent_at=r["sent_at"],
+                   next_attempt_at=r["next_attempt_at"], last_attempt_at=r["last_attempt_at"],
+                   last_error=r["last_error"], last_status=r["last_status"])
+            for r in _newest_with_events(conn, status, limit)]
 
 
 def status_counts(conn: Connection) -> dict[str, int]:

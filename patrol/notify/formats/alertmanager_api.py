@@ -16,7 +16,7 @@ be the run interval there (else the alert would end between runs).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from ...core.isotime import parse_iso
@@ -62,14 +62,14 @@ class AlertmanagerApi(Format):
     secret_help = "sent as a bearer token (an Alertmanager behind an authenticating proxy)"
     resend_every_s = RESEND_EVERY_S
 
-    def alert(self, doc: Doc, receiver: Receiver, ctx: Context) -> dict[str, Any]:
+    def alert(self, doc: Doc, receiver: Receiver, ctx: Context) -> dict[str, object]:
         labels, _ = labels_and_fingerprint(doc)
         starts = starts_at(doc)
         if firing(doc):
             ends = _rfc3339(ctx.now() + timedelta(seconds=VALID_FOR * (receiver.resend_s or RESEND_EVERY_S)))
         else:
             ends = ended_at(doc)
-        alert: dict[str, Any] = {
+        alert: dict[str, object] = {
             "labels": labels,
             "annotations": alert_annotations(doc, receiver, ctx),
             "startsAt": starts,

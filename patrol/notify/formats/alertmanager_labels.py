@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ...core.vocabulary import EventType as E
 from ...core.vocabulary import Outcome, Target
@@ -29,11 +30,11 @@ _CAUSE_LABELS = (("cause_kind", ("kind", "type")), ("host", ("host",)),
 _LABEL_VALUE_MAX = 256
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return str(value).strip()[:_LABEL_VALUE_MAX] if value not in (None, "") else ""
 
 
-def cause_labels(inc: dict[str, Any]) -> dict[str, str]:
+def cause_labels(inc: Mapping[str, object]) -> dict[str, str]:
     """``cause_kind``, ``host``, ``endpoint`` of an incident that names its cause (read
     defensively: a document without one has none of them)."""
     cause = inc.get("cause")
@@ -47,7 +48,7 @@ def cause_labels(inc: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def affected_journeys(inc: dict[str, Any]) -> list[tuple[str, list[str]]]:
+def affected_journeys(inc: Mapping[str, object]) -> list[tuple[str, list[str]]]:
     """(journey, tags) of every journey a grouped incident affects (read defensively:
     none for a document without the list)."""
     entries = inc.get("affected") or inc.get("journeys")
@@ -104,7 +105,7 @@ def alert_annotations(doc: Doc, receiver: Receiver, ctx: Context) -> dict[str, s
     inc = data.get("incident")
     msg = message(doc, receiver.language, ctx.tz)
     keys = message(doc, "en", ctx.tz)  # annotation names stay English identifiers
-    out: dict[str, Any] = {"summary": msg.title, "description": data["summary"], "message": msg.headline}
+    out: dict[str, object] = {"summary": msg.title, "description": data["summary"], "message": msg.headline}
     for (key, _), (_, value) in zip(keys.facts, msg.facts):
         out[_key(key)] = value
     for en_link, link in zip(keys.links, msg.links):

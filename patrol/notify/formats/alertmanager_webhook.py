@@ -7,7 +7,7 @@ To push alerts into Alertmanager itself, use ``alertmanager_api``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..text import Doc
 from . import register
@@ -26,7 +26,7 @@ class AlertmanagerWebhook(Format):
     secret = "optional"
     secret_help = "sent as a bearer token"
 
-    def body(self, doc: Doc, receiver: Receiver, ctx: Context) -> dict[str, Any]:
+    def body(self, doc: Doc, receiver: Receiver, ctx: Context) -> dict[str, object]:
         labels, fp = labels_and_fingerprint(doc)
         status = "firing" if firing(doc) else "resolved"
         generator = generator_url(doc)

@@ -7,13 +7,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from ... import __version__
 from ...secrets import MASKER
 
 if TYPE_CHECKING:
     from ...config.receivers import Receiver
+    from ..text import Doc
+
+T = TypeVar("T")
 
 USER_AGENT = f"Patrol/{__version__} (+incident notifier)"
 
@@ -40,13 +43,14 @@ class Context:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
-def json_bytes(obj: Any) -> bytes:
+def json_bytes(obj: object) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def masked(obj: Any) -> Any:
-    """Mask the content before any credential is added to it."""
-    return MASKER.mask_obj(obj)
+def masked(obj: T) -> T:
+    """Mask the content before any credential is added to it (the same shape, every string masked)."""
+    out: T = MASKER.mask_obj(obj)
+    return out
 
 
 def json_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -72,7 +76,7 @@ class Format:
         """A problem with the configured secret, or None."""
         return None
 
-    def requests(self, doc: dict[str, Any], receiver: Receiver, ctx: Context) -> list[Request]:
+    def requests(self, doc: Doc, receiver: Receiver, ctx: Context) -> list[Request]:
         raise NotImplementedError
 
     def judge(self, status: int, body: bytes) -> Verdict:

@@ -5,7 +5,7 @@ incident resolves it. Reminders are not sent (PagerDuty escalates by itself)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ...core.vocabulary import EventType as E
@@ -58,18 +58,18 @@ class PagerDuty(Format):
     # Everything sent except reminders (and the timeline-only entries, never sent).
     event_types = frozenset(set(E) - {E.REMINDER, E.SEEN, E.HEALTHY_RUN})
 
-    def body(self, doc: Doc, receiver: Receiver, ctx: Context) -> dict[str, Any]:
+    def body(self, doc: Doc, receiver: Receiver, ctx: Context) -> dict[str, object]:
         data = doc["data"]
         inc = data.get("incident")
         act = action(doc)
-        body: dict[str, Any] = {"event_action": act, "dedup_key": dedup_key(doc)}
+        body: dict[str, object] = {"event_action": act, "dedup_key": dedup_key(doc)}
         if act == "resolve":
             return body
         msg = message(doc, receiver.language, ctx.tz)
         source = "patrol"
         if inc:
             source = urlsplit(inc.get("page_url") or "").netloc or inc["journey"]["name"]
-        details: dict[str, Any] = {label: value for label, value in msg.facts}
+        details: dict[str, object] = {label: value for label, value in msg.facts}
         details["event"] = doc["type"]
         details["event_id"] = doc["id"]
         if inc:

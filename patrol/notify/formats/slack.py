@@ -5,7 +5,7 @@ mention @channel or make links. Limit: about one message a second."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..text import Doc, Message, clean, message
 from . import register
@@ -25,8 +25,8 @@ def link_url(url: str) -> str:
     return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C").replace(" ", "%20")
 
 
-def blocks(msg: Message) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [
+def blocks(msg: Message) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = [
         {"type": "header", "text": {"type": "plain_text", "text": clean(msg.title, 150), "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{ICONS.get(msg.severity, '')} *{esc(msg.headline, 2900)}*"}},
     ]
