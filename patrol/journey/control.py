@@ -116,7 +116,7 @@ def repeat(raw: object, path: YamlPath, ctx: ParseContext) -> Repeat | Invalid:
     if "max" not in value:
         return ctx.error(path, "until needs max: N (the rounds at most: a journey never loops forever)")
     n = _rounds(value["max"], path + ("max",), ctx)
-    return INVALID if INVALID in (n, until) else Repeat(until=until, max=n)  # type: ignore[arg-type]
+    return INVALID if isinstance(n, Invalid) or isinstance(until, Invalid) else Repeat(until=until, max=n)
 
 
 def _rounds(value: object, path: YamlPath, ctx: ParseContext) -> int | Invalid:
