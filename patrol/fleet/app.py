@@ -3,13 +3,15 @@ the queue a journey goes to."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..config.fleet import FleetSettings
 from ..errors import InputError
 from ..secrets import MASKER, MissingVariable, interpolate
 
 if TYPE_CHECKING:
+    from celery import Celery
+
     from ..config import Config
     from ..journey.model import Journey
 
@@ -47,7 +49,7 @@ def broker_url(config: Config) -> str:
     return url
 
 
-def make_app(config: Config) -> Any:
+def make_app(config: Config) -> Celery:
     """A Celery app on the fleet's broker: late acknowledgement (a task a worker took
     is not gone until it finished), requeued when its worker process is lost, one task
     prefetched at a time, and the broker gives an unacknowledged task to another

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..store import fleet_repo
 from .app import TASK, fleet_settings, make_app, queue_for
@@ -27,7 +27,7 @@ class Dispatched:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (journey, why): the broker refused
 
 
-def payload(key: str, spec: ScheduleSpec, journey: Journey, fire_time: datetime, queue: str, now: datetime) -> dict[str, Any]:
+def payload(key: str, spec: ScheduleSpec, journey: Journey, fire_time: datetime, queue: str, now: datetime) -> dict[str, str]:
     return {"key": key, "job_id": spec.job_id, "schedule": spec.name, "journey": journey.name,
             "fire_time": fire_time.isoformat(), "queue": queue, "enqueued_at": now.isoformat()}
 

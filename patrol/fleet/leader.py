@@ -12,7 +12,10 @@ import hashlib
 import os
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 TTL_S = 15.0
 RENEW_EVERY_S = 5.0
@@ -39,7 +42,7 @@ class LeaderLock:
     def __init__(self, redis_url: str, state_url: str, *, ttl_s: float = TTL_S, name: str | None = None) -> None:
         import redis
 
-        self.client: Any = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        self.client: Redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         self.key = leader_key(state_url)
         self.name = name or identity()
         self.ttl_ms = int(ttl_s * 1000)
@@ -67,7 +70,8 @@ class LeaderLock:
         """Who leads and for how long the lock still holds (seconds), from Redis."""
         value = self.client.get(self.key)
         ttl = self.client.pttl(self.key)
-        return (value.decode() if value else None), (ttl / 1000 if ttl and ttl > 0 else None)
+        text = value.decode() if isinstance(value, bytes) else value
+        return (text or None), (ttl / 1000 if ttl and ttl > 0 else None)
 
     def release(self) -> None:
         if self.leading:

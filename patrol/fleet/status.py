@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..core.jsontypes import JsonObject, json_object
 from ..store import fleet_repo
 from .app import broker_url, fleet_settings, make_app
 from .leader import LeaderLock
@@ -26,18 +27,18 @@ class FleetStatus:
     workers: dict[str, list[str]] = field(default_factory=dict)  # worker -> its queues
     busy: dict[str, int] = field(default_factory=dict)  # worker -> tasks it runs now
     queues: dict[str, int] = field(default_factory=dict)  # queue -> tasks waiting in the broker
-    running: list[dict[str, Any]] = field(default_factory=list)  # firings running, with worker and lease
-    oldest_waiting: dict[str, Any] | None = None
+    running: list[dict[str, object]] = field(default_factory=list)  # firings running, with worker and lease
+    oldest_waiting: dict[str, object] | None = None
     firings: dict[str, int] = field(default_factory=dict)  # firings by state
     problems: list[str] = field(default_factory=list)  # what could not be asked
 
-    def as_json(self) -> dict[str, Any]:
-        def clean(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    def as_json(self) -> JsonObject:
+        def clean(row: dict[str, object] | None) -> dict[str, object] | None:
             return None if row is None else {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
-        return {"leader": self.leader, "leader_expires_s": self.leader_expires_s, "workers": self.workers,
+        return json_object({"leader": self.leader, "leader_expires_s": self.leader_expires_s, "workers": self.workers,
                 "busy": self.busy, "queues": self.queues, "running": [clean(r) for r in self.running],
-                "oldest_waiting": clean(self.oldest_waiting), "firings": self.firings, "problems": self.problems}
+                "oldest_waiting": clean(self.oldest_waiting), "firings": self.firings, "problems": self.problems})
 
 
 def gather(config: Config, store: Store, state_url: str, *, timeout: float = 1.5) -> FleetStatus:
@@ -60,7 +61,7 @@ def _broker_side(config: Config, state_url: str, out: FleetStatus, timeout: floa
     lock = LeaderLock(url, state_url)
     try:
         out.leader, out.leader_expires_s = lock.holder()
-        client: Any = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        client: redis.Redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         app = make_app(config)
         inspect = app.control.inspect(timeout=timeout)
         for worker, queues in (inspect.active_queues() or {}).items():
@@ -84,8 +85,8 @@ def worker_name(node: str) -> str:
     return node.removeprefix("celery@")
 
 
-def waited_s(row: dict[str, Any] | None, now: datetime | None = None) -> float | None:
-    if row is None:
+def waited_s(row: dict[str, object] | None, now: datetime | None = None) -> float | None:
+    enqueued = None if row is None else row["enqueued_at"]
+    if not isinstance(enqueued, datetime):
         return None
-    enqueued: datetime = row["enqueued_at"]
     return ((now or datetime.now(UTC)) - enqueued).total_seconds()

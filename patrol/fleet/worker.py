@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,6 +40,10 @@ from .leader import identity
 from .recording import Recorder, Settle
 
 if TYPE_CHECKING:
+    from celery import Celery
+    from celery.app.task import Task
+
+    from ..config.schedules import ScheduleSpec
     from ..drivers.base import Engine
     from ..incidents.service import IncidentService
     from ..journey.model import Journey
@@ -123,7 +127,7 @@ class WorkerRuntime:
 
         return engine_class(target).from_config(self.plan.config, RunOptions())
 
-    def lookup(self, job_id: str, journey: str) -> tuple[Any, Journey | None]:
+    def lookup(self, job_id: str, journey: str) -> tuple[ScheduleSpec | None, Journey | None]:
         """The schedule and journey a task names; re-reads patrol.yaml and the journeys
         once when this worker does not know them (they changed after it started)."""
         for reload in (False, True):
@@ -137,7 +141,7 @@ class WorkerRuntime:
                 return spec, found
         return None, None
 
-    def run_task(self, task: dict[str, Any]) -> TaskOutcome:
+    def run_task(self, task: Mapping[str, object]) -> TaskOutcome:
         """One delivery of a task, counted by its verdict (a task that raised: ``error``)."""
         queue = str(task.get("queue") or "web")  # the label: a queue name, never the firing key
         verdict = "error"
@@ -150,7 +154,7 @@ class WorkerRuntime:
             self.metrics.tasks_running.dec()
             self.metrics.task_done(queue, verdict)
 
-    def _task(self, task: dict[str, Any], queue: str, received: datetime) -> TaskOutcome:
+    def _task(self, task: Mapping[str, object], queue: str, received: datetime) -> TaskOutcome:
         key, label = str(task["key"]), str(task.get("schedule", "?"))
         spec, journey = self.lookup(str(task["job_id"]), str(task["journey"]))
         if spec is None or journey is None:
@@ -189,7 +193,7 @@ class WorkerRuntime:
         finally:
             self.metrics.task_took(queue, time.monotonic() - started)
 
-    def _run(self, spec: Any, journey: Journey, key: str, run_id: str) -> TaskOutcome:
+    def _run(self, spec: ScheduleSpec, journey: Journey, key: str, run_id: str) -> TaskOutcome:
         plan = self.plan
         options = RunOptions(reports_root=plan.reports_root, base_url=spec.base_url, concurrency=self.concurrency,
                              run_id=run_id)
@@ -234,7 +238,7 @@ class WorkerRuntime:
         self.store.close()
 
 
-def enqueued_at(task: dict[str, Any]) -> datetime | None:
+def enqueued_at(task: Mapping[str, object]) -> datetime | None:
     """When the scheduler sent the task (``enqueued_at``, ISO; a retried or redelivered
     task keeps its first); None when the task does not say (a task of an older scheduler)."""
     try:
@@ -252,12 +256,12 @@ def install(runtime: WorkerRuntime | None) -> None:
     _RUNTIME = runtime
 
 
-def register_task(app: Any) -> Any:
+def register_task(app: Celery) -> Task:
     """The task every worker runs (its name is what the scheduler sends)."""
     from .app import TASK
 
     @app.task(name=TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)  # type: ignore[untyped-decorator]
-    def run_firing(self: Any, **task: Any) -> dict[str, Any]:
+    def run_firing(self: Task, **task: object) -> dict[str, str | None]:
         runtime = _RUNTIME
         assert runtime is not None, "the task runs in `patrol worker` only"
         outcome = runtime.run_task(task)
