@@ -131,7 +131,7 @@ def affected_object(row: IncidentRow, public_url: str | None) -> list[AffectedOb
     """The journeys and steps an incident is about, each step with its screenshot's link
     (an incident about its one step, or opened before grouping: that step)."""
     ev = row["evidence"]
-    stored = read_affected(row["affected"]) if row["affected"] else _own_step(row)
+    stored = read_affected(affected) if (affected := row.get("affected")) else _own_step(row)
     out = []
     for e in stored:
         run_id = e["last_run_id"] or row["last_run_id"]
@@ -147,7 +147,7 @@ def affected_object(row: IncidentRow, public_url: str | None) -> list[AffectedOb
 def cause_object(row: IncidentRow) -> dict[str, object]:
     """What the incident is about: its cause (``kind``: request, resource, host,
     websocket, page_error, app_message, or step), the endpoint templates, and ``title``."""
-    cause = row["cause"]
+    cause = row.get("cause")  # a row written before grouping may not have the column
     if not cause:
         return {"kind": "step", "key": "", "title": ""}
     return dict(cause)
