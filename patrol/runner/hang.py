@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.vocabulary import Kind, Reason
 
@@ -55,7 +55,7 @@ class Hang:
     kind: Kind
     reason: Reason
     message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, object] = field(default_factory=dict)
 
 
 async def watch_for_hang(driver: Driver, timeout_s: float, *, app: bool = False) -> Hang:
@@ -127,7 +127,7 @@ async def _judge(driver: Driver, waited_s: float, app: bool) -> Hang | None:
     document is slow, not hung (its time is the step budget's to judge). A pause request
     is taken at the next statement of script, which after a long layout may be any
     script: a script that never yields is found running at once, twice in a row."""
-    evidence: dict[str, Any] = {"unresponsive_ms": round(waited_s * 1000)}
+    evidence: dict[str, object] = {"unresponsive_ms": round(waited_s * 1000)}
     if app:
         return Hang(Kind.STALL, Reason.APP_NOT_RESPONDING,
                     f"the app stopped responding: its UI thread has not answered for {waited_s:.1f} s", evidence)
