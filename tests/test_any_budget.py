@@ -1,7 +1,8 @@
-"""The typed core (issue 19): ``Any`` in patrol/ only shrinks. The count is of ``Any``
-as a name in code (comments and strings do not count); the ceiling is a ratchet, to be
-lowered as modules get honest types (the target is under 150). The journey model, the
-results, the causes and the driver's evidence have none."""
+"""The typed core (issue 19): ``Any`` in patrol/ stays under its target and only shrinks.
+The count is of ``Any`` as a name in code (comments and strings do not count); the ceiling
+is a ratchet at today's count, lowered as the last uses get honest types. The journey
+model and its parser, the results, the causes, the driver's evidence, the checks, the drivers,
+the configuration, the store, the reports and the console have none."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "patrol"
 
 # Lower it when you remove Any; never raise it (write the type instead).
-CEILING = 868
+CEILING = 10
 TARGET = 150
 
 # Modules the core model is made of: no Any at all.
@@ -27,6 +28,14 @@ NONE_ALLOWED = (
     "journey/placeholders.py",
     "journey/flows.py",
     "journey/needs.py",
+    "journey/parsing.py",
+    "journey/loader.py",
+    "checks/",
+    "drivers/",
+    "config/",
+    "webconsole/",
+    "reports/",
+    "store/",
 )
 
 
@@ -52,12 +61,12 @@ def test_any_stays_under_its_ceiling() -> None:
     found = counts()
     total = sum(found.values())
     worst = ", ".join(f"{name} {n}" for name, n in sorted(found.items(), key=lambda kv: -kv[1])[:10])
-    assert total <= CEILING, (f"Any is used {total} times in patrol/ (ceiling {CEILING}, target {TARGET}); "
+    assert total <= min(CEILING, TARGET - 1), (f"Any is used {total} times in patrol/ (ceiling {CEILING}, target {TARGET}); "
                               f"write the type instead. Most: {worst}")
 
 
 def test_the_core_model_has_no_any() -> None:
     found = counts()
-    assert not {m: found[m] for m in NONE_ALLOWED if m in found}, "the core model is typed: no Any"
+    assert not {m: n for m, n in found.items() if m.startswith(NONE_ALLOWED)}, "the core model is typed: no Any"
     for module in NONE_ALLOWED:
-        assert (ROOT / module).is_file(), module
+        assert (ROOT / module).exists(), module
