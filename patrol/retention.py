@@ -43,7 +43,7 @@ _RUN_ID = re.compile(r"^(\d{8}-\d{6})-[0-9a-f]+$")
 
 def retention_settings(config: Config) -> RetentionSettings:
     """The ``retention`` section, checked with the rest of patrol.yaml at load."""
-    return config.retention
+    return config.settings.retention
 
 
 def prune_spec(settings: RetentionSettings) -> ScheduleSpec | None:

@@ -60,7 +60,7 @@ class PatrolOutcome:
 
 def concurrency_setting(config: Config) -> int:
     """``concurrency: N`` in patrol.yaml: journeys at once (default 1)."""
-    return config.concurrency
+    return config.settings.concurrency
 
 
 def incident_service(config: Config) -> IncidentService | None:
@@ -222,7 +222,7 @@ def _evidence_lost(run: RunResult) -> str | None:
 
 def _make_room(config: Config, root: Path, incidents: IncidentService | None, say: Say) -> None:
     """``retention: {min_free: …}``: old run folders go, oldest first, until the reports disk has that much free."""
-    settings = config.retention
+    settings = config.settings.retention
     if not settings.enabled or not settings.min_free:
         return
     from .retention import make_room

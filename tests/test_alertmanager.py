@@ -195,7 +195,7 @@ def test_resend_sets_how_often_the_alert_goes_again_and_how_long_each_send_holds
     """With `patrol run` from cron every 5 minutes, the dispatcher runs with each run:
     ``resend: 5m`` makes each send valid for 20 minutes, so the alert does not end between runs."""
     c = load_config_text(tmp_path, "receivers:\n  am: {format: alertmanager_api, url: 'http://am:9093', resend: 5m}\n")
-    am = c.receivers["am"]
+    am = c.settings.receivers["am"]
     assert am.resend_s == 300.0
     svc = service(tmp_path, {"am": receiver("am", "alertmanager_api", "http://127.0.0.1:9", resend_s=300.0)})
     svc.record_run(confirmed_run(DEAD_BUTTON))

@@ -200,30 +200,30 @@ def test_a_full_config_parses_to_typed_values(tmp_path):
     c = load_config(str(tmp_path / "patrol.yaml"))
     assert c.journeys_dir == tmp_path / "flows" and c.reports_dir == tmp_path / "out"
     assert c.baselines_dir == tmp_path / "shots"
-    assert c.concurrency == 3 and c.public_url == "https://patrol.example.com/reports"
-    assert (c.browser.executable, c.browser.headless, c.browser.args) == ("/usr/bin/chromium", False, ("--lang=zh-CN",))
-    assert (c.budgets.step_ms, c.budgets.timeout_ms, c.budgets.journey_ms) == (3000, 10000, 120000)
-    assert c.forbidden_text.add == ("请稍后重试", "100") and c.forbidden_text.allow == ("NaN",)
-    assert not c.detectors.on("blank_screen") and c.detectors.on("broken_image")
-    assert c.ocr.lang == "eng" and c.visual.settle_timeout_ms == 2500
-    assert c.state.url == "sqlite:///db/state.db" and c.state.enabled
-    i = c.incidents
+    assert c.settings.concurrency == 3 and c.public_url == "https://patrol.example.com/reports"
+    assert (c.settings.browser.executable, c.settings.browser.headless, c.settings.browser.args) == ("/usr/bin/chromium", False, ("--lang=zh-CN",))
+    assert (c.settings.budgets.step_ms, c.settings.budgets.timeout_ms, c.settings.budgets.journey_ms) == (3000, 10000, 120000)
+    assert c.settings.forbidden_text.add == ("请稍后重试", "100") and c.settings.forbidden_text.allow == ("NaN",)
+    assert not c.settings.detectors.on("blank_screen") and c.settings.detectors.on("broken_image")
+    assert c.settings.ocr.lang == "eng" and c.settings.visual.settle_timeout_ms == 2500
+    assert c.settings.state.url == "sqlite:///db/state.db" and c.settings.state.enabled
+    i = c.settings.incidents
     assert (i.confirm, i.resolve_after, i.remind_every_s, i.timezone) == (0, 3, 4 * 3600, "Asia/Shanghai")
     assert (i.flapping.window, i.flapping.start, i.flapping.stop) == (10, 30.0, 10.0)
     assert (i.delivery.flush_timeout_s, i.delivery.max_age_s, i.delivery.backoff_s, i.delivery.max_backoff_s) == (0, 3600, 1, 60)
-    team = c.receivers["team"]
+    team = c.settings.receivers["team"]
     assert (team.format, team.events, team.journeys, team.tags) == ("slack", frozenset({"opened", "robot_error"}),
                                                                     ("transfer*",), ("payments",))
     assert (team.timeout_s, team.rate_limit, team.language) == (2.0, (1, 1.0), "zh")
-    nightly, smoke = c.schedules
+    nightly, smoke = c.settings.schedules
     assert (nightly.job_id, nightly.cron, nightly.timezone, nightly.jitter_s, nightly.journeys) == (
         "schedule:nightly", "0 2 * * 1-5", "UTC", 300.0, ("flows/",))
     assert (smoke.every_s, smoke.hours, smoke.days, smoke.grace_s) == (600.0, ((480, 1200),), (0, 1, 2, 3, 4), 60.0)
     assert smoke.base_url == "https://staging.example.com"
-    r = c.retention
+    r = c.settings.retention
     assert dict(r.ages) == {"screenshots": 7 * 86400, "reports": 30 * 86400, "runs": None, "deliveries": 2 * 86400}
     assert (r.prune_cron, r.timezone) == ("0 4 * * *", "UTC")
-    a = c.appium
+    a = c.settings.appium
     assert (a.url, a.session_timeout_ms, a.command_timeout_ms) == ("http://127.0.0.1:4723", 120_000, 30_000)
     pixel = a.devices["pixel"]
     assert pixel.url == "https://${PATROL_TEST_HUB}/wd/hub"  # resolved by the driver, not at load
@@ -234,17 +234,17 @@ def test_no_file_and_an_empty_file_give_the_defaults(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PATROL_CONFIG", raising=False)
     c = load_config()
-    assert c.file is None and c.concurrency == 1 and c.visual.settle_timeout_ms == 5000 and c.ocr.lang == "chi_sim+eng"
+    assert c.file is None and c.settings.concurrency == 1 and c.settings.visual.settle_timeout_ms == 5000 and c.settings.ocr.lang == "chi_sim+eng"
     (tmp_path / "patrol.yaml").write_text("# nothing yet\n", encoding="utf-8")
     c = load_config()
-    assert c.retention.prune_cron == "30 3 * * *" and c.state.enabled and not c.receivers and c.schedules == ()
+    assert c.settings.retention.prune_cron == "30 3 * * *" and c.settings.state.enabled and not c.settings.receivers and c.settings.schedules == ()
 
 
 def test_the_settings_are_frozen(tmp_path):
     (tmp_path / "patrol.yaml").write_text("visual: {settle_timeout: 1s}\n", encoding="utf-8")
     c = load_config(str(tmp_path / "patrol.yaml"))
     with pytest.raises(AttributeError):
-        c.visual.settle_timeout_ms = 0  # type: ignore[misc]
+        c.settings.visual.settle_timeout_ms = 0  # type: ignore[misc]
 
 
 def test_a_bad_file_raises_config_error_with_all_problems(tmp_path):

@@ -245,9 +245,9 @@ def problems(tmp_path, text):
 def test_the_section_is_read_into_levels(tmp_path):
     c = load(tmp_path, "incidents:\n  escalation:\n    - {after: 0m, receivers: [team-chat], repeat: 10m}\n"
                        "    - {after: 15m, receivers: oncall}\n" + RECEIVERS)
-    assert c.incidents.escalation == EscalationSettings((EscalationLevel(0.0, ("team-chat",), 600.0),
+    assert c.settings.incidents.escalation == EscalationSettings((EscalationLevel(0.0, ("team-chat",), 600.0),
                                                          EscalationLevel(900.0, ("oncall",), None)))
-    assert load(tmp_path, RECEIVERS).incidents.escalation == EscalationSettings()
+    assert load(tmp_path, RECEIVERS).settings.incidents.escalation == EscalationSettings()
 
 
 def test_every_problem_is_positioned_and_says_what_to_write(tmp_path):
@@ -286,4 +286,4 @@ def test_patrol_yaml_s_escalation_reaches_the_dispatcher(tmp_path):
                        "incidents:\n  escalation:\n    - {after: 0m, receivers: [team-chat]}\n"
                        "    - {after: 15m, receivers: [oncall]}\n" + RECEIVERS)
     with IncidentService.from_config(c).dispatcher() as d:
-        assert d.timed.escalation is c.incidents.escalation and d.timed.escalation.level_of("oncall") == 1
+        assert d.timed.escalation is c.settings.incidents.escalation and d.timed.escalation.level_of("oncall") == 1

@@ -124,7 +124,7 @@ def test_group_by_and_its_window_are_read_from_patrol_yaml_and_a_wrong_value_is_
 
     cfg = tmp_path / "patrol.yaml"
     cfg.write_text("incidents: {group_by: step, group_window: 30m}\n", encoding="utf-8")
-    settings = load_config(str(cfg)).incidents
+    settings = load_config(str(cfg)).settings.incidents
     assert (settings.group_by, settings.group_window_s) == ("step", 1800.0)
     cfg.write_text("incidents:\n  group_by: journey\n", encoding="utf-8")
     with pytest.raises(ConfigError) as e:

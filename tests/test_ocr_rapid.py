@@ -140,9 +140,9 @@ def _config(tmp_path: Path, text: str):
 
 
 def test_ocr_engine_in_patrol_yaml(tmp_path):
-    assert _config(tmp_path, "ocr: {lang: chi_sim}\n").ocr.engine == "tesseract"
+    assert _config(tmp_path, "ocr: {lang: chi_sim}\n").settings.ocr.engine == "tesseract"
     for value in ("tesseract", "rapidocr", "both"):
-        assert _config(tmp_path, f"ocr: {{engine: {value}}}\n").ocr.engine == value
+        assert _config(tmp_path, f"ocr: {{engine: {value}}}\n").settings.ocr.engine == value
     with pytest.raises(ConfigError) as bad:
         _config(tmp_path, "ocr:\n  engine: paddle\n")
     message = str(bad.value)

@@ -161,7 +161,7 @@ def test_text_layout_settings_parse_in_patrol_yaml_and_journeys(tmp_path):
     config.write_text("text_layout: {ignore: [.ticker, '#legal']}\ndetectors: {overlapping_text: false}\n", encoding="utf-8")
     loaded = load_config(str(config))
     assert loaded.settings.text_layout.ignore == (".ticker", "#legal")
-    assert not loaded.detectors.on("overlapping_text") and loaded.detectors.on("clipped_text")
+    assert not loaded.settings.detectors.on("overlapping_text") and loaded.settings.detectors.on("clipped_text")
     config.write_text("text_layout: {ignore: [.ticker], skip: [x]}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="skip"):
         assert load_config(str(config)).settings is None

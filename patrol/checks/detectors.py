@@ -38,4 +38,4 @@ def detector_on(sc: StepContext, name: str) -> bool:
     journey_setting = (sc.journey.option("detectors", dict) or {}).get(name)
     if journey_setting is not None:
         return bool(journey_setting)
-    return sc.config.detectors.on(name) if sc.config is not None else True
+    return sc.config.settings.detectors.on(name) if sc.config is not None else True

@@ -52,12 +52,12 @@ async def boxes_for(driver: Driver, areas: Sequence[Area], width: int, height: i
 
 def ocr_lang(config: Config | None) -> str:
     """The Tesseract languages patrol.yaml asks for (``ocr: {lang: ...}``)."""
-    return config.ocr.lang if config is not None else DEFAULT_LANG
+    return config.settings.ocr.lang if config is not None else DEFAULT_LANG
 
 
 def ocr_engine(config: Config | None) -> str:
     """``ocr: {engine: ...}``: tesseract (the default), rapidocr or both."""
-    return config.ocr.engine if config is not None else "tesseract"
+    return config.settings.ocr.engine if config is not None else "tesseract"
 
 
 OCR_CACHE_ENV = "PATROL_OCR_CACHE"
@@ -71,7 +71,7 @@ def ocr_store(config: Config | None) -> OcrStore | None:
     and settings, so sharing never changes a reading); ``cache: false`` still wins."""
     from ..ocr.cache import store_at
 
-    folder = config.ocr.cache if config is not None else None
+    folder = config.settings.ocr.cache if config is not None else None
     if config is None or folder is None:
         return None
     shared = os.environ.get(OCR_CACHE_ENV, "").strip()

@@ -106,7 +106,7 @@ def forbidden_list(config: Config | None, journey: Journey) -> list[str]:
     words = list(DEFAULT_FORBIDDEN)
     layers: list[ForbiddenTextConfig] = []
     if config is not None:
-        layers.append(config.forbidden_text)
+        layers.append(config.settings.forbidden_text)
     journey_layer = journey.option("forbidden_text", ForbiddenTextConfig)
     if journey_layer is not None:
         layers.append(journey_layer)

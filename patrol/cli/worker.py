@@ -60,7 +60,7 @@ def cmd(args: argparse.Namespace) -> int:
 
     settings = fleet_settings(config)
     queues = queues_arg(args.queues, settings.queues)
-    concurrency = args.concurrency if args.concurrency is not None else config.concurrency
+    concurrency = args.concurrency if args.concurrency is not None else config.settings.concurrency
     if not 1 <= concurrency <= 64:
         raise InputError("--concurrency: a whole number, 1 to 64")
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:

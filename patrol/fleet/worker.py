@@ -119,7 +119,7 @@ class WorkerRuntime:
         from ..incidents.service import IncidentService
         from ..notify.receivers import load_receivers
 
-        return IncidentService(self.store, self.config.incidents, load_receivers(self.config),
+        return IncidentService(self.store, self.config.settings.incidents, load_receivers(self.config),
                                self.config.public_url, maintenance=self.config.settings.maintenance)
 
     def _make_engine(self, target: str) -> Engine:

@@ -181,7 +181,7 @@ class IncidentService:
     def from_config(cls, config: Config, *, resolve_secrets: bool = True, clock: Callable[[], datetime] = utcnow) -> IncidentService:
         state = state_settings(config)
         receivers = load_receivers(config, resolve_secrets=resolve_secrets)
-        return cls(open_store(state.url), config.incidents, receivers, config.public_url, clock=clock,
+        return cls(open_store(state.url), config.settings.incidents, receivers, config.public_url, clock=clock,
                    maintenance=config.settings.maintenance)
 
     @property

@@ -141,7 +141,7 @@ def load_journey(path: str | Path, *, budgets: Budgets | None = None) -> Journey
 
 def project_budgets(config: Config) -> Budgets:
     """The budgets a journey gets where it says nothing: patrol.yaml ``budgets:``."""
-    b = config.budgets
+    b = config.settings.budgets
     return Budgets.project(b.step_ms, b.timeout_ms, b.journey_ms)
 
 

@@ -21,7 +21,7 @@ from .formats import FORMATS
 def load_receivers(config: Config, resolve_secrets: bool = True) -> dict[str, Receiver]:
     """Every receiver of patrol.yaml; problems are ConfigErrors positioned in patrol.yaml.
     With ``resolve_secrets=False`` (listing commands), ``${...}`` stay unexpanded."""
-    return {name: _resolve(config, spec, resolve_secrets) for name, spec in config.receivers.items()}
+    return {name: _resolve(config, spec, resolve_secrets) for name, spec in config.settings.receivers.items()}
 
 
 def _resolve(config: Config, spec: ReceiverConfig, resolve_secrets: bool) -> Receiver:

@@ -228,7 +228,7 @@ class Runner:
         self._run_id = ""  # for ${run.id}
         self._tasks: set[asyncio.Task[JourneyResult]] = set()
         self._cut_off: set[asyncio.Future[JourneyResult]] = set()  # journeys being cut off at their limit's grace
-        self.settle_timeout_ms = self.config.visual.settle_timeout_ms
+        self.settle_timeout_ms = self.config.settings.visual.settle_timeout_ms
         self._traces: dict[int, JourneyTrace] = {}  # id(JourneyMemory) -> the attempt's trace (tracing:)
         self._exports: set[int] = set()
         self._export_list: list[Export] = []
@@ -338,8 +338,8 @@ class Runner:
         run.listed = not self.options.output
         store = ArtifactStore(run_dir)
         if any(engine_target(j) != "http" for j in journeys):  # a run of API probes loads no eyes
-            _warm_up(self.config.ocr.lang if any(_reads_screen(j, self.config) for j in journeys) else None,
-                     self.config.ocr.engine)
+            _warm_up(self.config.settings.ocr.lang if any(_reads_screen(j, self.config) for j in journeys) else None,
+                     self.config.settings.ocr.engine)
         self._emit("run_started", run, journeys)
         t0 = time.monotonic()
         journeys = [j.with_base_url(self.options.base_url) for j in journeys]
@@ -921,7 +921,7 @@ def _warm_up(ocr_lang: str | None, ocr_engine: str = "tesseract") -> None:
 def _reads_screen(journey: Journey, config: Config) -> bool:
     """Whether the journey's checks will OCR: text expectations or the forbidden-text scan."""
     detectors = journey.option("detectors", dict) or {}
-    if detectors.get("forbidden_text", config.detectors.on("forbidden_text")):
+    if detectors.get("forbidden_text", config.settings.detectors.on("forbidden_text")):
         return True
     return any(k in ("text", "not_text") for step in journey.steps for k in step.expect)
 

@@ -509,7 +509,7 @@ class SchedulerService:
     def _incident_service(self, config: Config) -> IncidentService | None:
         if self.parts.store is None:
             return None
-        return IncidentService(self.parts.store, config.incidents, load_receivers(config), config.public_url,
+        return IncidentService(self.parts.store, config.settings.incidents, load_receivers(config), config.public_url,
                                maintenance=config.settings.maintenance)
 
     def _make_engine(self, target: str) -> Engine:

@@ -28,7 +28,7 @@ def parse_schedules(config: Config) -> list[ScheduleSpec]:
     """Every schedule in patrol.yaml, with ``${...}`` in base_url resolved (a missing
     variable is a ``ConfigError`` positioned at the base_url)."""
     out = []
-    for spec in config.schedules:
+    for spec in config.settings.schedules:
         if spec.base_url and "${" in spec.base_url:
             spec = replace(spec, base_url=resolve_url(config, spec.path + ("base_url",), spec.base_url))
         out.append(spec)

@@ -40,7 +40,7 @@ class StateSettings:
 def state_settings(config: Config) -> StateSettings:
     """The ``state`` section (checked at load) with ``${...}`` resolved and a relative
     SQLite path made relative to patrol.yaml."""
-    state = config.state
+    state = config.settings.state
     if not state.enabled:
         return StateSettings(enabled=False)
     try:
