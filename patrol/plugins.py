@@ -58,7 +58,8 @@ from .checks import (
 )
 
 # Journey and step keys owned by other subsystems, and screen filters
-from .drivers import app_keys, web_keys
+from .drivers.app import app_keys
+from .drivers.web import web_keys
 from .journey import language
 
 # Message formats for receivers (patrol.yaml's receivers are checked against them)

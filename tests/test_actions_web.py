@@ -365,7 +365,7 @@ def test_frame_steps_act_inside_the_risk_iframe_and_buying_needs_its_box(bank, p
 def test_within_frame_resolves_every_locator_inside_the_risk_iframe(bank):
     """The sign page shows the risk disclosure in an iframe; buying needs its checkbox
     ticked. The driver reaches it only inside ``within_frame``."""
-    from patrol.drivers.playwright import PlaywrightEngine
+    from patrol.drivers.web.playwright import PlaywrightEngine
     from patrol.errors import ActionFailed
     from patrol.journey.loader import parse_text
 

@@ -105,7 +105,7 @@ def test_dead_button_is_a_breakpoint_on_the_app(appium_env, patrol, faulty_bank,
 def test_browser_session_reports_failed_requests_and_page_errors(appium_env, faulty_bank):
     """What the page did behind the screen, read from Chrome's logs through Appium."""
     from patrol.config import Config
-    from patrol.drivers.appium import AppiumEngine
+    from patrol.drivers.app.appium import AppiumEngine
     from patrol.journey import load_journey
     from patrol.journey.model import Locator
     from patrol.runner import RunOptions

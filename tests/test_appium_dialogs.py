@@ -42,7 +42,7 @@ def alert_calls(server, since: int) -> list[tuple[str, dict | None]]:
 
 def test_alerts_are_answered_as_armed_and_block_actions_when_not(appium_env, tmp_path):
     from patrol.config import Config
-    from patrol.drivers.appium import AppiumEngine
+    from patrol.drivers.app.appium import AppiumEngine
     from patrol.drivers.base import DialogAnswer
     from patrol.errors import ActionFailed
     from patrol.journey import load_journey

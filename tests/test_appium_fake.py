@@ -20,7 +20,7 @@ def _journey(tmp_path, steps="- tap: {id: login}\n", extra=""):
 
 def _engine(url):
     from patrol.config import Config
-    from patrol.drivers.appium import AppiumEngine
+    from patrol.drivers.app.appium import AppiumEngine
     from patrol.runner import RunOptions
 
     return AppiumEngine.from_config(Config(), RunOptions())

@@ -130,7 +130,7 @@ def _config(tmp_path, text: str):
 
 
 def _engine(config):
-    from patrol.drivers.appium import AppiumEngine
+    from patrol.drivers.app.appium import AppiumEngine
     from patrol.runner import RunOptions
 
     return AppiumEngine.from_config(config, RunOptions())
@@ -169,7 +169,7 @@ def test_server_url_precedence_and_device_entries(tmp_path, monkeypatch):
     assert source == "patrol.yaml appium.devices.pixel.url"
     assert caps == {"platformName": "Android", "appium:udid": "OVERRIDE", "appium:newCommandTimeout": 90,
                     "appium:appPackage": "com.example.bank"}
-    from patrol.drivers._appium_support import mask_url
+    from patrol.drivers.app._appium_support import mask_url
 
     assert mask_url(url) == "https://patrol:******@grid.example/wd/hub"
 
@@ -213,7 +213,7 @@ def test_chromium_driver_gets_the_machines_browser_and_never_downloads(monkeypat
     assert "Mobile" in opts["mobileEmulation"]["userAgent"]
     assert caps["goog:loggingPrefs"] == {"browser": "ALL", "performance": "ALL"}
     # The journey's own choices win.
-    from patrol.drivers import _appium_support as sup
+    from patrol.drivers.app import _appium_support as sup
 
     mine = sup.chromium_defaults({"goog:chromeOptions": {"args": ["--headless=old"], "mobileEmulation": {"deviceName": "x"}},
                                   "appium:executable": "/opt/cd"}, None, headed=False, chromium="/c", chromedriver="/usr/bin/chromedriver")
@@ -224,7 +224,7 @@ def test_chromium_driver_gets_the_machines_browser_and_never_downloads(monkeypat
 
 def test_capabilities_are_shown_with_secrets_masked():
     from patrol import secrets
-    from patrol.drivers._appium_support import caps_text
+    from patrol.drivers.app._appium_support import caps_text
 
     value = secrets.interpolate("${secret:APP_TOKEN}", {"APP_TOKEN": "tok-98765"})
     text = caps_text({"appium:app": f"https://store.example/app.apk?t={value}",
@@ -237,7 +237,7 @@ def test_capabilities_are_shown_with_secrets_masked():
 
 
 def test_chrome_logs_become_driver_events():
-    from patrol.drivers._appium_support import ChromeLogReader
+    from patrol.drivers.app._appium_support import ChromeLogReader
     from patrol.drivers.base import DriverEvents
 
     def perf(method, **params):
@@ -283,7 +283,7 @@ class _Screens:
 
 
 def test_frozen_screen_watch(monkeypatch):
-    from patrol.drivers import app_watcher
+    from patrol.drivers.app import app_watcher
 
     monkeypatch.setattr(app_watcher, "FREEZE_SAMPLE_S", 0.01)
     monkeypatch.setattr(app_watcher, "FREEZE_MIN_S", 0.03)
@@ -382,7 +382,7 @@ class _Android:
 
 
 def test_app_state_breakpoints_from_what_android_says():
-    from patrol.drivers import appium
+    from patrol.drivers.app import appium
     from patrol.errors import ActionFailed
     from patrol.journey.model import Locator
 

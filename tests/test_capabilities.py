@@ -179,7 +179,7 @@ LAST_GUARD = {("base.py", "_capable")}
 def test_every_not_supported_raise_in_the_drivers_is_a_capability_method():
     capability_methods = {m for methods in METHODS.values() for m in methods}
     found = set()
-    for source in sorted(DRIVERS.glob("*.py")):
+    for source in sorted(DRIVERS.rglob("*.py")):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "NOT_SUPPORTED" in ast.unparse(node):
                 found.add((source.name, node.name))
@@ -195,13 +195,13 @@ def _implements(cls: type, method: str, base: type) -> bool:
 
 
 def test_each_driver_declares_exactly_the_capabilities_it_implements():
-    from patrol.drivers.appium import AppiumDriver, strategy_for
-    from patrol.drivers.appium_native import AndroidStrategy, IOSStrategy, NativeStrategy
-    from patrol.drivers.appium_session import AppiumSession
-    from patrol.drivers.appium_web import WebStrategy
+    from patrol.drivers.app.appium import AppiumDriver, strategy_for
+    from patrol.drivers.app.appium_native import AndroidStrategy, IOSStrategy, NativeStrategy
+    from patrol.drivers.app.appium_session import AppiumSession
+    from patrol.drivers.app.appium_web import WebStrategy
     from patrol.drivers.base import Driver
     from patrol.drivers.fake import FakeDriver
-    from patrol.drivers.playwright import PlaywrightDriver
+    from patrol.drivers.web.playwright import PlaywrightDriver
 
     for cls in (PlaywrightDriver, FakeDriver):
         implemented = {c for c, ms in METHODS.items() if all(_implements(cls, m, Driver) for m in ms)}
@@ -223,7 +223,7 @@ def test_each_driver_declares_exactly_the_capabilities_it_implements():
 
 
 def test_appium_decides_browser_or_native_by_the_same_rule_as_validate():
-    from patrol.drivers import _appium_support as sup
+    from patrol.drivers.app import _appium_support as sup
 
     assert sup.is_browser_session is is_browser_session
 

@@ -27,9 +27,9 @@ from patrol.config.reader import Reader
 from patrol.config.sections import parse_appium
 from patrol.config.web import NetworkSettings
 from patrol.core.urls import RequestPolicy
-from patrol.drivers.app_network import AppCapture, AppNetwork
+from patrol.drivers.app.app_network import AppCapture, AppNetwork
+from patrol.drivers.app.capture_proxy import CaptureFailed, open_listener
 from patrol.drivers.base import DriverEvents
-from patrol.drivers.capture_proxy import CaptureFailed, open_listener
 from patrol.errors import RobotError
 
 pytestmark = pytest.mark.e2e  # servers of its own and the proxy: not in `make check`
@@ -248,7 +248,7 @@ def test_with_tracing_the_proxy_puts_the_steps_trace_context_on_the_apps_own_req
 
 
 def test_what_the_proxy_sees_is_said_in_the_web_paths_words():
-    from patrol.drivers.capture_proxy import chromium_error, resource_type, socket_url
+    from patrol.drivers.app.capture_proxy import chromium_error, resource_type, socket_url
 
     assert resource_type("GET", "https://a.example/x", {"sec-fetch-dest": "script"}) == "script"
     assert resource_type("GET", "https://a.example/x", {"sec-fetch-dest": "empty"}) == "fetch"

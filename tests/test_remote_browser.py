@@ -212,8 +212,8 @@ def test_the_server_runs_its_own_chromium_with_patrols_switches_whatever_a_clien
 def test_the_engine_reconnects_to_a_browser_server_that_came_back(bank, tmp_path):
     """The server goes away under a worker: the engine is unhealthy, and the pool's
     restart connects again once a server listens there (a fresh Chromium)."""
-    from patrol.drivers._remote import Endpoint
-    from patrol.drivers.playwright import PlaywrightEngine
+    from patrol.drivers.web._remote import Endpoint
+    from patrol.drivers.web.playwright import PlaywrightEngine
     from patrol.journey.loader import parse_text
     from patrol.runner.runner import EnginePool
 
@@ -280,8 +280,8 @@ def test_an_unreachable_browser_server_is_a_robot_error_that_names_it(bank, tmp_
     ("{server}not-here", "answered 400 Bad Request instead of a Playwright connection (is the path right?"),
 ], ids=["dns", "silent", "wrong-path"])
 def test_what_the_engine_says_when_no_browser_server_answers(server, url, words):
-    from patrol.drivers._remote import Endpoint
-    from patrol.drivers.playwright import PlaywrightEngine
+    from patrol.drivers.web._remote import Endpoint
+    from patrol.drivers.web.playwright import PlaywrightEngine
     from patrol.errors import BrowserServerUnreachable
 
     with socket.socket() as silent:  # accepts and never answers the handshake
@@ -300,8 +300,8 @@ def test_what_the_engine_says_when_no_browser_server_answers(server, url, words)
 def test_a_browser_server_that_cannot_start_the_browser_asked_for_says_why(server):
     """`patrol run --headed` against a server without a display: the server answers, its
     Chromium cannot start, and the robot error carries Playwright's reason."""
-    from patrol.drivers._remote import Endpoint
-    from patrol.drivers.playwright import PlaywrightEngine
+    from patrol.drivers.web._remote import Endpoint
+    from patrol.drivers.web.playwright import PlaywrightEngine
     from patrol.errors import BrowserNotFound, BrowserServerUnreachable
 
     engine = PlaywrightEngine(headless=False, endpoint=Endpoint(server.url, "test"))

@@ -35,7 +35,7 @@ SIGN_IN = """\
 @pytest.fixture
 def no_browser(monkeypatch):
     """Chromium cannot start: a journey that tried would end as a robot error."""
-    from patrol.drivers.playwright import PlaywrightEngine
+    from patrol.drivers.web.playwright import PlaywrightEngine
 
     started: list[str] = []
 

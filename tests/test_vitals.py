@@ -12,7 +12,7 @@ import pytest
 
 from patrol.config.vitals import DEFAULTS, OFF, VitalsBudgets
 from patrol.core.vitals import PageVitals, ShiftSource
-from patrol.drivers._vitals import VitalsReader, parse
+from patrol.drivers.web._vitals import VitalsReader, parse
 from patrol.errors import ConfigError
 
 # Budgets the faults are far outside of and a healthy page, even on a loaded machine, far inside.

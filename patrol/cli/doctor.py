@@ -82,8 +82,8 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
 
 # -- browser ---------------------------------------------------------------------------
 def chromium(config: Config) -> Item:
-    from ..drivers._remote import endpoint_of
     from ..drivers.chromium import INSTALL_HINT, find_chromium
+    from ..drivers.web._remote import endpoint_of
 
     try:
         remote = endpoint_of(config)
@@ -202,7 +202,7 @@ def capture(config: Config) -> list[Item]:
     section = config.appium.network
     if not section.capture:
         return []
-    from ..drivers.capture_proxy import CaptureFailed, self_check
+    from ..drivers.app.capture_proxy import CaptureFailed, self_check
 
     confdir = config.path(Path(section.ca_dir).expanduser()) if section.ca_dir else None
     try:

@@ -91,7 +91,7 @@ def cmd(args: argparse.Namespace) -> int:
         raise InputError(f"no journey to run: every one found is an app journey that {NEEDS_APPIUM}, "
                          "or name the journey files to run them against the default local server")
     if any(j.target == "web" for j in journeys):
-        from ..drivers._remote import endpoint_of
+        from ..drivers.web._remote import endpoint_of
 
         endpoint_of(config)  # a browser.connect bad once ${...} is filled: exit 2 before any journey starts
     reports_root = reports_folder(config)

@@ -62,7 +62,7 @@ def device_problems(config: Config, journeys: list[Journey]) -> list[Problem]:
     ``launch:`` an app): the capability check the loader could not make, not knowing the
     device. ``patrol run`` makes it too, before starting anything."""
     from ..actions import ACTIONS
-    from ..drivers._appium_support import merge
+    from ..drivers.app._appium_support import merge
     from ..journey.loader import STEP_KEYS
     from ..journey.needs import device_refusals
 

@@ -28,7 +28,7 @@ class BrowserConfig:
     headless: bool = True
     args: tuple[str, ...] = ()
     page: PageSettings = PageSettings()  # locale, time zone, colour scheme, trace
-    # A Playwright browser server instead of this machine's Chromium (``drivers._remote``);
+    # A Playwright browser server instead of this machine's Chromium (``drivers.web._remote``);
     # as written: ``${...}`` is resolved by the engine (PATROL_BROWSER_CONNECT wins).
     connect: str | None = None
 

@@ -1,6 +1,6 @@
 """What a web journey's browser page is like and which requests count, as settings:
 ``network:``, the page half of ``browser:`` and ``busy:`` in patrol.yaml, and the same
-keys in a journey (which add to lists and override values; see ``drivers.web_keys``)::
+keys in a journey (which add to lists and override values; see ``drivers.web.web_keys``)::
 
     network:
       first_party: ["*.example.com"]       # hosts (globs) that are the app's own, beside base_url's site

@@ -1,4 +1,4 @@
-"""Web Vitals of one step, as the page measured them (``drivers/_vitals.py`` reads
+"""Web Vitals of one step, as the page measured them (``drivers/web/_vitals.py`` reads
 them with PerformanceObserver): what the customer's browser would report as LCP,
 CLS, INP, FCP and TTFB, cut to the step.
 

@@ -12,8 +12,8 @@ from .base import Driver, DriverEvents, Engine
 
 # journey target -> "module:EngineClass", imported lazily so a web run never loads Appium.
 ENGINES = {
-    "web": "patrol.drivers.playwright:PlaywrightEngine",
-    "app": "patrol.drivers.appium:AppiumEngine",
+    "web": "patrol.drivers.web.playwright:PlaywrightEngine",
+    "app": "patrol.drivers.app.appium:AppiumEngine",
     # Not a target a journey names: a web journey of request: steps only runs on it (no browser).
     "http": "patrol.drivers.http:HttpEngine",
 }

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from ..errors import RobotError
+from ...errors import RobotError
 
 if TYPE_CHECKING:
     from mitmproxy.http import HTTPFlow

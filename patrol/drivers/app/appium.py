@@ -44,30 +44,30 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 import httpx
 from selenium.common.exceptions import NoSuchElementException, TimeoutException, WebDriverException
 
-from ..config.resolve import resolve_tree, resolve_url
-from ..core.evidence import DialogRecord
-from ..core.geometry import Box
-from ..core.layout import ScreenLayout
-from ..core.vocabulary import Kind, Reason, Target
-from ..errors import ActionFailed, AppiumUnreachable, ConfigError, RobotError, SessionNotCreated
-from ..journey.model import Journey, Locator
-from ..secrets import MASKER
+from ...config.resolve import resolve_tree, resolve_url
+from ...core.evidence import DialogRecord
+from ...core.geometry import Box
+from ...core.layout import ScreenLayout
+from ...core.vocabulary import Kind, Reason, Target
+from ...errors import ActionFailed, AppiumUnreachable, ConfigError, RobotError, SessionNotCreated
+from ...journey.model import Journey, Locator
+from ...secrets import MASKER
+from ..base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions, ScreenEnvironment
+from ..chromium import find_chromium
 from . import _appium_support as sup
 from .app_network import AppCapture
 from .app_watcher import Watcher
 from .appium_native import AndroidStrategy, IOSStrategy, NativeStrategy
 from .appium_session import POLL_S, AppiumSession, off_loop, returned_capabilities
 from .appium_web import WebStrategy
-from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions, ScreenEnvironment
-from .chromium import find_chromium
 
 if TYPE_CHECKING:
     from appium.webdriver.webdriver import WebDriver
     from appium.webdriver.webelement import WebElement
 
-    from ..config import Config
-    from ..config.sections import AppiumDevice
-    from ..core.tracecontext import TraceContext
+    from ...config import Config
+    from ...config.sections import AppiumDevice
+    from ...core.tracecontext import TraceContext
 
 DEFAULT_URL = "http://127.0.0.1:4723"
 # How often ``answers`` looks whether the calls it waits on came back.

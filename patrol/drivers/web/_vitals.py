@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..core.urls import mask_url
-from ..core.vitals import PageVitals, ShiftSource
+from ...core.urls import mask_url
+from ...core.vitals import PageVitals, ShiftSource
 
 VITALS_INIT = """
 (() => {

@@ -29,37 +29,37 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator as PwLocator
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from ..config.tracing import TracingSettings
-from ..config.web import NetworkSettings, PageSettings
-from ..core.capabilities import WEB
-from ..core.evidence import DialogRecord, PageError
-from ..core.geometry import Box
-from ..core.jsontypes import json_number
-from ..core.layout import ScreenLayout
-from ..core.text import first_line
-from ..core.tracecontext import TraceContext
-from ..core.urls import RequestPolicy, mask_url
-from ..core.vitals import PageVitals
-from ..core.vocabulary import Kind, Reason
-from ..errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
-from ..journey.model import Journey, Locator
-from . import _page_scripts as scripts
+from ...config.tracing import TracingSettings
+from ...config.web import NetworkSettings, PageSettings
+from ...core.capabilities import WEB
+from ...core.evidence import DialogRecord, PageError
+from ...core.geometry import Box
+from ...core.jsontypes import json_number
+from ...core.layout import ScreenLayout
+from ...core.text import first_line
+from ...core.tracecontext import TraceContext
+from ...core.urls import RequestPolicy, mask_url
+from ...core.vitals import PageVitals
+from ...core.vocabulary import Kind, Reason
+from ...errors import ActionFailed, BrowserCrashed, BrowserNotFound, RobotError
+from ...journey.model import Journey, Locator
+from .. import _page_scripts as scripts
+from .._busy import SLOW_ANSWER_S, STILL_GAP_S, BusyState, BusyWatch
+from .._busy import describe as describe_busy
+from .._network import NetworkRecorder, glob_pattern
+from .._text_layout import TEXT_LAYOUT
+from .._websocket import BINDING, CLOSE_HOOK, SocketRecorder
+from ..base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions, ScreenEnvironment, ScriptLocation
+from ..chromium import ARGS, find_chromium
+from ..http import HttpAnswer, HttpCall, HttpFailed
 from . import _remote
-from ._busy import SLOW_ANSWER_S, STILL_GAP_S, BusyState, BusyWatch
-from ._busy import describe as describe_busy
-from ._network import NetworkRecorder, glob_pattern
 from ._remote import Endpoint
 from ._strict import ambiguous
-from ._text_layout import TEXT_LAYOUT
 from ._trace import Tracer
 from ._vitals import VITALS_INIT, VITALS_READ, VitalsReader
-from ._websocket import BINDING, CLOSE_HOOK, SocketRecorder
-from .base import DialogAnswer, Driver, DriverEvents, Engine, EngineOptions, ScreenEnvironment, ScriptLocation
-from .chromium import ARGS, find_chromium
-from .http import HttpAnswer, HttpCall, HttpFailed
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ...config import Config
 
 _BROKEN_IMAGES_JS = scripts.for_playwright(scripts.BROKEN_IMAGES)
 _TEXT_LAYOUT_JS = scripts.for_playwright(TEXT_LAYOUT)

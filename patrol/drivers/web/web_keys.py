@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from ..config.reader import Reader
-from ..config.web import COLOR_SCHEMES, NETWORK_KEYS, PAGE_KEYS, TRACE_MODES, parse_busy, parse_network, parse_page
-from ..core.capabilities import Capability
-from ..journey.loader import journey_key
-from ..journey.parsing import INVALID, ParseContext, YamlPath
+from ...config.reader import Reader
+from ...config.web import COLOR_SCHEMES, NETWORK_KEYS, PAGE_KEYS, TRACE_MODES, parse_busy, parse_network, parse_page
+from ...core.capabilities import Capability
+from ...journey.loader import journey_key
+from ...journey.parsing import INVALID, ParseContext, YamlPath
 
 _STRINGS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 NETWORK_SCHEMA = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ..core.vocabulary import Reason
-from ..errors import ActionFailed
+from ...core.vocabulary import Reason
+from ...errors import ActionFailed
 
 _VIOLATION = re.compile(r"strict mode violation: (.*?) resolved to (\d+) elements", re.IGNORECASE)
 _MATCH = re.compile(r"^\s*\d+\)\s+(.*?)(?:\s+aka\s+.*)?$")

@@ -25,16 +25,16 @@ from selenium.common.exceptions import (
 from selenium.webdriver.common.alert import Alert
 from selenium.webdriver.remote.command import Command
 
-from ..core.capabilities import NONE, Capability
-from ..core.geometry import Box
-from ..core.layout import ScreenLayout
-from ..core.png import png_dimensions
-from ..core.vocabulary import Reason
-from ..errors import ActionFailed, AppiumUnreachable, DeviceLost, RobotError
-from ..journey.model import Journey, Locator
-from ..secrets import MASKER
+from ...core.capabilities import NONE, Capability
+from ...core.geometry import Box
+from ...core.layout import ScreenLayout
+from ...core.png import png_dimensions
+from ...core.vocabulary import Reason
+from ...errors import ActionFailed, AppiumUnreachable, DeviceLost, RobotError
+from ...journey.model import Journey, Locator
+from ...secrets import MASKER
+from ..base import DriverEvents, ScreenEnvironment
 from . import _appium_support as sup
-from .base import DriverEvents, ScreenEnvironment
 
 if TYPE_CHECKING:
     from appium.webdriver.webdriver import WebDriver

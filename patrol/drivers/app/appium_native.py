@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from selenium.common.exceptions import WebDriverException
 
-from ..core.capabilities import APP_NATIVE
-from ..core.geometry import Box
-from ..core.vocabulary import Reason
-from ..errors import RobotError
-from ..journey.model import Journey, Locator
+from ...core.capabilities import APP_NATIVE
+from ...core.geometry import Box
+from ...core.vocabulary import Reason
+from ...errors import RobotError
+from ...journey.model import Journey, Locator
+from ..base import DriverEvents, ScreenEnvironment
 from . import _appium_support as sup
 from .app_watcher import ANDROID_SYSTEM_UI, IOS_SYSTEM_UI, AppStateWatch
 from .appium_session import AppiumSession
-from .base import DriverEvents, ScreenEnvironment
 
 if TYPE_CHECKING:
     from appium.webdriver.webdriver import WebDriver

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from ..core.evidence import AppStateEvent
-from ..core.vocabulary import Kind, Reason
-from ..errors import ActionFailed
-from .base import DriverEvents
+from ...core.evidence import AppStateEvent
+from ...core.vocabulary import Kind, Reason
+from ...errors import ActionFailed
+from ..base import DriverEvents
 
 OBSERVE_EVERY_S = 0.5  # web: read Chrome's logs; native: ask which app is in front
 FREEZE_SAMPLE_S = 1.0  # one screenshot a second while a wait for a change is on

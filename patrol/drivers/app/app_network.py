@@ -24,18 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config.web import NetworkSettings
-from ..core.urls import RequestPolicy
+from ...config.web import NetworkSettings
+from ...core.urls import RequestPolicy
+from .._network import NetworkRecorder
+from .._websocket import SocketRecorder
 from . import _appium_support as sup
-from ._network import NetworkRecorder
-from ._websocket import SocketRecorder
 from .capture_proxy import CaptureFailed, CaptureListener, open_listener, spki_hash
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..core.tracecontext import TraceContext
-    from ..journey.model import Journey
-    from .base import DriverEvents
+    from ...config import Config
+    from ...core.tracecontext import TraceContext
+    from ...journey.model import Journey
+    from ..base import DriverEvents
 
 log = logging.getLogger(__name__)
 

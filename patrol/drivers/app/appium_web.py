@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 
 from selenium.webdriver.remote.command import Command
 
-from ..core.capabilities import APP_BROWSER
-from ..core.geometry import Box
-from ..core.layout import ScreenLayout
-from ..core.vocabulary import Reason
-from ..errors import RobotError
-from ..journey.model import Journey, Locator
+from ...core.capabilities import APP_BROWSER
+from ...core.geometry import Box
+from ...core.layout import ScreenLayout
+from ...core.vocabulary import Reason
+from ...errors import RobotError
+from ...journey.model import Journey, Locator
+from .. import _page_scripts as scripts
+from .._text_layout import TEXT_LAYOUT
+from ..base import DriverEvents, ScreenEnvironment
 from . import _appium_support as sup
-from . import _page_scripts as scripts
-from ._text_layout import TEXT_LAYOUT
 from .appium_session import AppiumSession, as_boxes
-from .base import DriverEvents, ScreenEnvironment
 
 if TYPE_CHECKING:
     from appium.webdriver.webdriver import WebDriver

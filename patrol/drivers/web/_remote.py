@@ -26,14 +26,14 @@ from urllib.parse import urlsplit
 from playwright.async_api import Browser, Playwright
 from playwright.async_api import Error as PlaywrightError
 
-from ..config.sections import WS_URL
-from ..core.text import first_line
-from ..core.urls import mask_url
-from ..errors import BrowserNotFound, BrowserServerUnreachable, BrowserVersionMismatch, ConfigError, RobotError
-from ..secrets import MASKER, MissingVariable, interpolate, mask
+from ...config.sections import WS_URL
+from ...core.text import first_line
+from ...core.urls import mask_url
+from ...errors import BrowserNotFound, BrowserServerUnreachable, BrowserVersionMismatch, ConfigError, RobotError
+from ...secrets import MASKER, MissingVariable, interpolate, mask
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ...config import Config
 
 ENV = "PATROL_BROWSER_CONNECT"
 # Connecting includes the server launching a Chromium (about a second; slower when loaded).

@@ -13,17 +13,17 @@ from types import ModuleType
 from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
-from ..core.capabilities import is_browser_session as is_browser_session  # one rule, shared with validate
-from ..core.evidence import BadDocument, FailedRequest, PageError
-from ..core.jsontypes import json_number
-from ..core.net import free_port
-from ..core.text import first_line as _first_line
-from ..secrets import MASK, MASKER
-from ._page_scripts import BENIGN_FAILURES
+from ...core.capabilities import is_browser_session as is_browser_session  # one rule, shared with validate
+from ...core.evidence import BadDocument, FailedRequest, PageError
+from ...core.jsontypes import json_number
+from ...core.net import free_port
+from ...core.text import first_line as _first_line
+from ...secrets import MASK, MASKER
+from .._page_scripts import BENIGN_FAILURES
 
 if TYPE_CHECKING:
-    from ..journey.model import Device
-    from .base import DriverEvents
+    from ...journey.model import Device
+    from ..base import DriverEvents
 
 # W3C capabilities that take no vendor prefix; every other capability without a
 # prefix is an Appium one (``app`` -> ``appium:app``), as the Appium clients do.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
-from ..secrets import MASK, MASKER
+from ...secrets import MASK, MASKER
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..core.text import type_name
-from ..journey.loader import journey_key
-from ..journey.parsing import INVALID, Invalid, ParseContext, YamlPath
+from ...core.text import type_name
+from ...journey.loader import journey_key
+from ...journey.parsing import INVALID, Invalid, ParseContext, YamlPath
 from ._appium_support import Capabilities, is_browser_session, prefixed
 
 CAPABILITIES_SCHEMA = {
