@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import Config
 from .config.retention import AGE_KEYS, RetentionSettings
 from .config.schedules import ScheduleSpec, local_zone_name, parse_spec
 from .core.isotime import utcnow
@@ -39,11 +38,6 @@ Ages = Mapping[str, float | None]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 PRUNED_MARK = ".screenshots-pruned"
 _RUN_ID = re.compile(r"^(\d{8}-\d{6})-[0-9a-f]+$")
-
-
-def retention_settings(config: Config) -> RetentionSettings:
-    """The ``retention`` section, checked with the rest of patrol.yaml at load."""
-    return config.settings.retention
 
 
 def prune_spec(settings: RetentionSettings) -> ScheduleSpec | None:

@@ -148,15 +148,13 @@ def test_a_bad_journey_schedule_is_a_journey_problem(tmp_path, patrol):
 
 
 def test_retention_settings_are_checked(tmp_path):
-    from patrol.retention import retention_settings
-
-    s = retention_settings(_cfg(tmp_path, "retention: {screenshots: 7d, reports: forever, runs: forever, prune: '0 4 * * *'}\n"))
+    s = _cfg(tmp_path, "retention: {screenshots: 7d, reports: forever, runs: forever, prune: '0 4 * * *'}\n").settings.retention
     assert s.ages["screenshots"] == 7 * 86400 and s.ages["reports"] is None and s.prune_cron == "0 4 * * *"
-    assert retention_settings(_cfg(tmp_path, "retention: false\n")).enabled is False
+    assert _cfg(tmp_path, "retention: false\n").settings.retention.enabled is False
     with pytest.raises(ConfigError, match="runs must be kept at least as long as reports"):
-        retention_settings(_cfg(tmp_path, "retention: {reports: 90d, runs: 30d}\n"))
+        _ = _cfg(tmp_path, "retention: {reports: 90d, runs: 30d}\n").settings.retention
     with pytest.raises(ConfigError, match="patrol.yaml:1:26: retention.screenshots"):
-        retention_settings(_cfg(tmp_path, "retention: {screenshots: 30}\n"))
+        _ = _cfg(tmp_path, "retention: {screenshots: 30}\n").settings.retention
 
 
 def test_schedule_needs_the_state_database(tmp_path, patrol):

@@ -117,11 +117,10 @@ def prune(config_path: str | None) -> int:
     from ..config import load_config
     from ..reports.index import write_index
     from ..retention import prune as apply
-    from ..retention import retention_settings
     from ..service import incident_service, reports_root
 
     config = load_config(config_path)
-    settings = retention_settings(config)
+    settings = config.settings.retention
     incidents = incident_service(config)
     store = incidents.store if incidents is not None else None
     root = reports_root(config)

@@ -54,11 +54,11 @@ def cmd(args: argparse.Namespace) -> int:
     if absent:  # the robot cannot work here (exit 3), said with the fix instead of an import error
         raise RobotError(extras.problem("patrol worker", absent))
 
-    from ..fleet.app import fleet_settings, make_app
+    from ..fleet.app import make_app
     from ..fleet.worker import WorkerRuntime, install, register_task
     from ..schedule.sides import MetricsServer
 
-    settings = fleet_settings(config)
+    settings = config.settings.fleet
     queues = queues_arg(args.queues, settings.queues)
     concurrency = args.concurrency if args.concurrency is not None else config.settings.concurrency
     if not 1 <= concurrency <= 64:

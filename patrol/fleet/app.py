@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..config.fleet import FleetSettings
 from ..errors import InputError
 from ..secrets import MASKER, MissingVariable, interpolate
 
@@ -28,13 +27,9 @@ def queue_for(journey: Journey) -> str:
     return f"app:{device}" if isinstance(device, str) and device else "app"
 
 
-def fleet_settings(config: Config) -> FleetSettings:
-    return config.settings.fleet
-
-
 def broker_url(config: Config) -> str:
     """The broker URL with ``${...}`` resolved (its password masked in every output)."""
-    settings = fleet_settings(config)
+    settings = config.settings.fleet
     if settings.broker is None:
         raise InputError("this needs a fleet: add `fleet: {broker: redis://host:6379/0}` to patrol.yaml")
     try:
@@ -56,7 +51,7 @@ def make_app(config: Config) -> Celery:
     worker only after the visibility timeout (longer than any journey)."""
     from celery import Celery
 
-    settings = fleet_settings(config)
+    settings = config.settings.fleet
     url = broker_url(config)
     visibility = settings.visibility_timeout_s
     app = Celery(APP_NAME, broker=url, set_as_current=False)

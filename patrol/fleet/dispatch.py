@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ..store import fleet_repo
-from .app import TASK, fleet_settings, make_app, queue_for
+from .app import TASK, make_app, queue_for
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -37,7 +37,7 @@ class FleetDispatch:
         self.store = store
         self.now = now
         self.app = make_app(config)
-        settings = fleet_settings(config)
+        settings = config.settings.fleet
         # A firing queued longer than this was lost with its broker: it no longer blocks its journey.
         self.stale_after_s = settings.visibility_timeout_s + settings.lease_s
 

@@ -25,7 +25,7 @@ from .. import console
 from ..metrics import FiringResult
 from ..schedule.service_log import tag
 from ..store import StateStoreError, fleet_repo
-from .app import TASK, broker_url, fleet_settings
+from .app import TASK, broker_url
 from .dispatch import Dispatched, FleetDispatch, payload
 from .leader import LeaderLock
 
@@ -64,7 +64,7 @@ class FleetSide:
         self.dispatcher = FleetDispatch(config, store)
         self.leader = LeaderLock(broker_url(config), state_url)
         self._last_sweep = float("-inf")
-        self.lost_after_s = max(fleet_settings(config).lease_s / 2, SWEEP_EVERY_S)
+        self.lost_after_s = max(config.settings.fleet.lease_s / 2, SWEEP_EVERY_S)
         # key -> (the expired lease, first seen, monotonic); None while the database is away
         self._suspects: dict[str, tuple[object, float]] | None = {}
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..core.jsontypes import JsonObject, json_object
 from ..store import fleet_repo
-from .app import broker_url, fleet_settings, make_app
+from .app import broker_url, make_app
 from .leader import LeaderLock
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def _broker_side(config: Config, state_url: str, out: FleetStatus, timeout: floa
             out.workers[worker_name(worker)] = sorted(q["name"] for q in queues)
         for worker, tasks in (inspect.active() or {}).items():
             out.busy[worker_name(worker)] = len(tasks)
-        names = set(fleet_settings(config).queues) | {q for qs in out.workers.values() for q in qs}
+        names = set(config.settings.fleet.queues) | {q for qs in out.workers.values() for q in qs}
         for name in sorted(names):
             out.queues[name] = sum(int(client.llen(name + suffix)) for suffix in _PRIORITY_SUFFIXES)
         client.close()

@@ -35,7 +35,6 @@ from ..schedule.robot import RobotLoop
 from ..schedule.service_log import ServiceLog, now_local, tag
 from ..service import patrol_once
 from ..store import StateStoreError, Store, fleet_repo, open_store, state_settings
-from .app import fleet_settings
 from .leader import identity
 from .recording import Recorder, Settle
 
@@ -101,7 +100,7 @@ class WorkerRuntime:
         self._say = say or console.say
         self.config = load_config(config_path)
         self.plan: Plan = build_plan(self.config)
-        self.lease_s = fleet_settings(self.config).lease_s
+        self.lease_s = self.config.settings.fleet.lease_s
         self.name = name or identity()  # who holds a firing's lease (fleet status, attempts)
         self.concurrency = concurrency
         self.metrics = WorkerMetrics()

@@ -20,8 +20,8 @@ from ..config.retention import RetentionSettings
 from ..errors import JourneyError, Problem
 from ..journey.loader import JOURNEY_SUFFIXES, discover, load_journey, project_budgets
 from ..journey.model import Budgets, Journey
-from ..retention import prune_spec, retention_settings
-from ..service import concurrency_setting, reports_root
+from ..retention import prune_spec
+from ..service import reports_root
 from .settings import ScheduleSpec, journey_schedule, parse_schedules
 
 
@@ -67,8 +67,8 @@ class _Loader:
 
 
 def build_plan(config: Config) -> Plan:
-    concurrency = concurrency_setting(config)
-    retention = retention_settings(config)
+    concurrency = config.settings.concurrency
+    retention = config.settings.retention
     specs = parse_schedules(config)
     loader = _Loader(project_budgets(config))
     folder = config.journeys_dir
