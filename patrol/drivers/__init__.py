@@ -1,7 +1,9 @@
 """Drivers: one interface (``base.Driver``), one implementation per platform.
 
-To add a platform: one module with an ``Engine`` and a ``Driver``, and a line in
-``ENGINES`` naming the journey ``target`` it serves.
+To add a platform: a package (as ``web/`` and ``app/``, which import nothing of each
+other) or one module (as ``http.py``) with an ``Engine`` and a ``Driver``, and a line in
+``ENGINES`` naming the journey ``target`` it serves. What several platforms use lives
+here beside ``base.py``.
 """
 
 from __future__ import annotations
