@@ -58,11 +58,6 @@ class PatrolOutcome:
         return EXIT_FINDINGS if self.run.status == Status.FAILED else EXIT_OK
 
 
-def concurrency_setting(config: Config) -> int:
-    """``concurrency: N`` in patrol.yaml: journeys at once (default 1)."""
-    return config.settings.concurrency
-
-
 def incident_service(config: Config) -> IncidentService | None:
     """The incident lifecycle + delivery (None when ``state: false`` in patrol.yaml)."""
     from .incidents.service import IncidentService

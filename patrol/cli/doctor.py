@@ -92,7 +92,7 @@ def chromium(config: Config) -> Item:
     if remote is not None:  # the browsers run there: this machine needs no Chromium
         return browser_server(remote.url, remote.shown)
     try:
-        path = find_chromium(config.browser.executable)
+        path = find_chromium(config.settings.browser.executable)
     except RobotError as e:
         return Item("chromium", False, str(e).split(";")[0], INSTALL_HINT)
     done = _run([path, "--version"])
@@ -117,7 +117,7 @@ def browser_server(url: str, shown: str) -> Item:
 # -- OCR and fonts ---------------------------------------------------------------------
 def tesseract(config: Config) -> list[Item]:
     fix = "apt-get install tesseract-ocr tesseract-ocr-chi-sim"
-    lang = config.ocr.lang
+    lang = config.settings.ocr.lang
     wanted = [part for part in str(lang).split("+") if part]
     binary = shutil.which("tesseract")
     if binary is None:
@@ -142,7 +142,7 @@ def tesseract(config: Config) -> list[Item]:
 
 def rapidocr(config: Config) -> list[Item]:
     """With ``ocr.engine`` rapidocr or both: are RapidOCR's models in its wheel? (Not loaded here.)"""
-    if config.ocr.engine == "tesseract":
+    if config.settings.ocr.engine == "tesseract":
         return []
     from ..ocr import rapid
     from ..ocr.tess import EngineError
@@ -150,7 +150,7 @@ def rapidocr(config: Config) -> list[Item]:
     try:
         paths = rapid.model_paths()
     except EngineError as e:
-        return [Item("rapidocr", False, f"{e} (needed by ocr.engine {config.ocr.engine})",
+        return [Item("rapidocr", False, f"{e} (needed by ocr.engine {config.settings.ocr.engine})",
                      "pip install --force-reinstall rapidocr onnxruntime")]
     ident = rapid.engine_id().split("|")
     return [Item("rapidocr", True, f"{', '.join(ident[:2])}; models {', '.join(p.name for p in paths.values())} "
@@ -199,7 +199,7 @@ def capture(config: Config) -> list[Item]:
     """``appium.network.capture`` on: the proxy listens where configured, a TLS handshake
     through it trusting only its CA works, and each Android device patrol.yaml names
     (by udid, through adb) has its proxy set to it."""
-    section = config.appium.network
+    section = config.settings.appium.network
     if not section.capture:
         return []
     from ..drivers.app.capture_proxy import CaptureFailed, self_check
@@ -213,7 +213,7 @@ def capture(config: Config) -> list[Item]:
     try:
         items = [Item("capture proxy", True, f"listens on {listener.address}; TLS through it with its CA works "
                       f"(devices trust {listener.ca_cert})")]
-        for name, device in config.appium.devices.items():
+        for name, device in config.settings.appium.devices.items():
             caps = {k.split(":")[-1]: v for k, v in device.capabilities.items()}
             if str(caps.get("platformName", "")).lower() == "android":
                 items.append(android_proxy(str(name), str(caps.get("udid") or ""), section.listen, listener.port))

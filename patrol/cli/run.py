@@ -40,7 +40,7 @@ def configured_appium_url(config: Config) -> tuple[str, str] | None:
         if not env.startswith(("http://", "https://")):
             raise ConfigError(f"PATROL_APPIUM_URL={env!r}: expected an http:// or https:// URL")
         return env.rstrip("/"), "PATROL_APPIUM_URL"
-    url = config.appium.url
+    url = config.settings.appium.url
     if url is None:
         return None
     try:
@@ -57,7 +57,7 @@ def needs_unconfigured_appium(journey: Journey, config: Config, explicit: set[Pa
         return False
     if configured_appium_url(config) is not None:
         return False
-    device = config.appium.devices.get(str(journey.options.get("appium_device") or ""))
+    device = config.settings.appium.devices.get(str(journey.options.get("appium_device") or ""))
     return device is None or device.url is None
 
 
@@ -66,7 +66,7 @@ def cmd(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..journey.loader import load_all, project_budgets
     from ..runner import Runner, RunOptions
-    from ..service import concurrency_setting, open_state, patrol_once, start_browser_while
+    from ..service import open_state, patrol_once, start_browser_while
     from ..service import reports_root as reports_folder
     from .validate import device_problems
 
@@ -75,7 +75,7 @@ def cmd(args: argparse.Namespace) -> int:
         raise InputError(f"--base-url {args.base_url!r}: expected an http:// or https:// URL")
     if args.concurrency is not None and args.concurrency < 1:
         raise InputError("--concurrency must be 1 or more")
-    concurrency = args.concurrency or concurrency_setting(config)
+    concurrency = args.concurrency or config.settings.concurrency
     paths = args.paths or [str(config.journeys_dir)]
     journeys = select(load_all(paths, budgets=project_budgets(config)), args.tag)
     if problems := device_problems(config, journeys):  # steps a patrol.yaml device cannot do: before starting

@@ -68,7 +68,7 @@ def device_problems(config: Config, journeys: list[Journey]) -> list[Problem]:
 
     problems: list[Problem] = []
     for journey in journeys:
-        device = config.appium.devices.get(str(journey.options.get("appium_device") or ""))
+        device = config.settings.appium.devices.get(str(journey.options.get("appium_device") or ""))
         if journey.target != Target.APP or device is None:
             continue
         session = merge(dict(device.capabilities), journey.option("capabilities", dict) or {})

@@ -1,8 +1,9 @@
 """Project configuration: ``patrol.yaml``.
 
 The file is optional. It is parsed whole when loaded (``load_config``) into one typed,
-frozen ``PatrolConfig`` (a section per subsystem: ``config.visual``, ``config.state``,
-``config.receivers``...): every unknown key (with a suggestion), wrong type, bad
+frozen ``PatrolConfig``, ``Config.settings`` (a section per subsystem: ``settings.visual``,
+``settings.state``, ``settings.receivers``...; ``Config`` itself adds only what is computed from
+them: paths relative to the file and the link base): every unknown key (with a suggestion), wrong type, bad
 duration, time zone, URL or cron expression is a ``Problem`` with
 ``file:line:column``, and all of them are raised together as one ``ConfigError``
 (exit code 2) before anything runs. Only ``${VAR}``/``${secret:NAME}`` values are
@@ -64,67 +65,11 @@ class Config:
             raise ConfigError("\n".join(map(str, problems)), problems)
         return parsed
 
-    # -- the sections, typed ------------------------------------------------------------
-    @property
-    def browser(self) -> BrowserConfig:
-        return self.settings.browser
-
-    @property
-    def budgets(self) -> BudgetDefaults:
-        return self.settings.budgets
-
-    @property
-    def forbidden_text(self) -> ForbiddenTextConfig:
-        return self.settings.forbidden_text
-
-    @property
-    def detectors(self) -> DetectorsConfig:
-        return self.settings.detectors
-
-    @property
-    def ocr(self) -> OcrConfig:
-        return self.settings.ocr
-
-    @property
-    def visual(self) -> VisualConfig:
-        return self.settings.visual
-
-    @property
-    def state(self) -> StateConfig:
-        return self.settings.state
-
-    @property
-    def incidents(self) -> IncidentSettings:
-        return self.settings.incidents
-
-    @property
-    def receivers(self) -> dict[str, ReceiverConfig]:
-        return dict(self.settings.receivers)
-
+    # -- computed from the sections (read a section itself as ``settings.X``) -----------
     @property
     def public_url(self) -> str | None:
         """public_url, with console_url carried along when set (see ``PublicUrl``)."""
         return link_base(self.settings.public_url, self.settings.console_url)
-
-    @property
-    def console_url(self) -> str | None:
-        return self.settings.console_url
-
-    @property
-    def schedules(self) -> tuple[ScheduleSpec, ...]:
-        return self.settings.schedules
-
-    @property
-    def concurrency(self) -> int:
-        return self.settings.concurrency
-
-    @property
-    def retention(self) -> RetentionSettings:
-        return self.settings.retention
-
-    @property
-    def appium(self) -> AppiumConfig:
-        return self.settings.appium
 
     @property
     def journeys_dir(self) -> Path:

@@ -225,9 +225,9 @@ class AppCapture:
     async def open(cls, config: Config | None, journey: Journey) -> AppCapture | None:
         """The journey's listener, when ``appium.network.capture`` is on (else None:
         the app path as it was). ``CaptureFailed`` (a robot error) when it cannot listen."""
-        if config is None or not config.appium.network.capture:
+        if config is None or not config.settings.appium.network.capture:
             return None
-        section = config.appium.network
+        section = config.settings.appium.network
         # An app journey's first party: its base_url's site and patrol.yaml network.first_party.
         settings = config.settings.network
         policy = RequestPolicy.for_journey(journey.base_url, settings.first_party, settings.ignore)

@@ -107,7 +107,7 @@ class AppiumEngine(Engine):
     # -- configuration --------------------------------------------------------------------
     @classmethod
     def from_config(cls, config: Config, options: EngineOptions) -> AppiumEngine:
-        section = config.appium  # checked at load; ${...} resolved here
+        section = config.settings.appium  # checked at load; ${...} resolved here
         url, source = DEFAULT_URL, "the default"
         if section.url is not None:
             url = resolve_url(config, ("appium", "url"), section.url, sup.mask_url).rstrip("/")
@@ -159,7 +159,7 @@ class AppiumEngine(Engine):
         caps = sup.merge(*layers)
         if sup.is_chromium_driver(caps):
             try:
-                chromium = find_chromium(self.config.browser.executable if self.config else None)
+                chromium = find_chromium(self.config.settings.browser.executable if self.config else None)
             except RobotError:
                 chromium = None
             caps = sup.chromium_defaults(caps, journey.device, headed=self.headed, chromium=chromium,

@@ -80,7 +80,7 @@ def endpoint_of(config: Config) -> Endpoint | None:
             raise ConfigError(f"{ENV}={mask_url(env)!r}: expected the ws:// or wss:// URL of a Playwright "
                               "browser server, e.g. ws://browser.internal:3000/")
         return _registered(Endpoint(env, ENV))
-    raw = config.browser.connect
+    raw = config.settings.browser.connect
     if raw is None:
         return None
     try:

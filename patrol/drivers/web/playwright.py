@@ -117,7 +117,7 @@ class PlaywrightEngine(Engine):
 
     @classmethod
     def from_config(cls, config: Config, options: EngineOptions) -> PlaywrightEngine:
-        browser = config.browser  # checked at load
+        browser = config.settings.browser  # checked at load
         headless = browser.headless and not options.headed
         engine = cls(browser.executable, headless=headless, extra_args=list(browser.args),
                      endpoint=_remote.endpoint_of(config))
