@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .. import console
+from ..config.schedules import ScheduleSpec
 from ..store import Store
 from ..store.schema import SCHEDULE_JOBS_TABLE
 from .plan import Plan
-from .settings import ScheduleSpec
 
 if TYPE_CHECKING:  # APScheduler 3 ships no type hints: mypy sees its names, untyped
     from apscheduler.events import JobExecutionEvent, JobSubmissionEvent

@@ -4,10 +4,10 @@ that selects it."""
 
 from __future__ import annotations
 
+from ..config.schedules import TIMING_KEYS, SpecProblem, parse_spec
 from ..journey.loader import journey_key
 from ..journey.parsing import ParseContext
 from ..yamlpos import Path
-from .settings import TIMING_KEYS, SpecProblem, parse_spec
 
 _DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$"}
 SCHEMA = {

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from ..config import Config
 from ..config.retention import RetentionSettings
+from ..config.schedules import ScheduleSpec
 from ..errors import JourneyError, Problem
 from ..journey.loader import JOURNEY_SUFFIXES, discover, load_journey, project_budgets
 from ..journey.model import Budgets, Journey
 from ..retention import prune_spec
 from ..service import reports_root
-from .settings import ScheduleSpec, journey_schedule, parse_schedules
+from .settings import journey_schedule, parse_schedules
 
 
 @dataclass

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from .. import console
 from ..config import load_config
+from ..config.schedules import ScheduleSpec
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.vocabulary import Status
 from ..drivers import engine_class
@@ -52,7 +53,6 @@ from .overlap import Overlap
 from .plan import Plan, build_plan
 from .robot import RobotLoop, close_idle_browsers
 from .service_log import ServiceLog, now_local, tag
-from .settings import ScheduleSpec
 from .sides import ConsoleServer, DispatcherThread, FleetFactory, FleetSide, InstanceLock, MetricsServer
 
 if TYPE_CHECKING:

@@ -8,17 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..config.resolve import resolve_url
-from ..config.schedules import (
-    MIN_INTERVAL_S,
-    NAME_RE,
-    SELECTION_KEYS,
-    TIMING_KEYS,
-    ScheduleSpec,
-    SpecProblem,
-    local_zone_name,
-    parse_spec,
-)
-from ..config.window import DAY_NAMES
+from ..config.schedules import ScheduleSpec
 
 if TYPE_CHECKING:
     from ..journey.model import Journey
@@ -43,5 +33,4 @@ def journey_schedule(journey: Journey) -> ScheduleSpec | None:
     return replace(spec, job_id=f"journey:{journey.name}", name=journey.name, origin=journey.file)
 
 
-__all__ = ["DAY_NAMES", "MIN_INTERVAL_S", "NAME_RE", "SELECTION_KEYS", "TIMING_KEYS", "ScheduleSpec", "SpecProblem",
-           "journey_schedule", "local_zone_name", "parse_schedules", "parse_spec"]
+__all__ = ["journey_schedule", "parse_schedules"]

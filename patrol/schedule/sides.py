@@ -24,13 +24,13 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from ..config import Config
+    from ..config.schedules import ScheduleSpec
     from ..incidents.service import IncidentService
     from ..journey.model import Journey
     from ..metrics import Metrics
     from ..store import Store
     from .jobs import JobSync
     from .plan import Plan
-    from .settings import ScheduleSpec
 
 DISPATCH_IDLE_S = 2.0
 DISPATCH_JOIN_S = 15.0
