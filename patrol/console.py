@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from .core.jsontypes import json_list, json_str
+from .core.jsontypes import as_object, json_list, json_str
 from .core.vocabulary import Kind, Status
 from .durations import format_ms
 from .journey.model import Journey
@@ -74,8 +74,7 @@ class ConsoleProgress(Listener):
         budget = f"/{format_ms(step.budget_ms)}" if step.budget_ms else ""
         prefix = f"[{safe(journey.name)}] " if self.concurrent else "  "
         say(f"{prefix}{icon} {step.index:02d} {safe(step.name or step.action)} [dim]{format_ms(step.duration_ms)}{budget}[/]")
-        raw = step.artifacts.get("visual")
-        visual: dict[str, object] = raw if isinstance(raw, dict) else {}
+        visual = as_object(step.artifacts.get("visual"))
         why = "; ".join(str(w) for w in json_list(visual, "why"))
         notes = {"new": "new baseline stored (review it)", "updated": "baseline updated",
                  "environment_mismatch": "baseline from another environment, not compared: " + why}

@@ -10,6 +10,7 @@ from datetime import datetime
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from ..core.jsontypes import as_object, as_objects, as_texts
 from ..core.vocabulary import DeliveryStatus, EventType, IncidentStatus, ResolvedBy
 from ..incidents.display import fmt_time, table
 
@@ -86,26 +87,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     svc = _service(args)
     d = svc.incident_detail(args.id)
     _show_header(console, svc, d)
-    _show_evidence(console, _obj(_obj(d["object"])["evidence"]))
+    _show_evidence(console, as_object(as_object(d["object"])["evidence"]))
     _show_reports(console, svc, d)
-    _show_timeline(console, svc, _objs(d["events"]))
-    _show_notifications(console, svc, _objs(d["deliveries"]))
+    _show_timeline(console, svc, as_objects(d["events"]))
+    _show_notifications(console, svc, as_objects(d["deliveries"]))
     return 0
 
 
 # The incident's detail is JSON and database rows: each value is checked where it is read.
-def _obj(value: object) -> dict[str, object]:
-    return value if isinstance(value, dict) else {}
-
-
-def _objs(value: object) -> list[dict[str, object]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _texts(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
 def _time(value: object) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
@@ -115,16 +104,16 @@ def _count(value: object) -> int:
 
 
 def _show_header(console: Console, svc: IncidentService, d: Mapping[str, object]) -> None:
-    inc, safe = _obj(d["incident"]), console.safe
+    inc, safe = as_object(d["incident"]), console.safe
     is_open = inc["status"] == IncidentStatus.OPEN
-    state = _obj(d["journey_state"])
+    state = as_object(d["journey_state"])
     flapping = bool(state and state["flapping"] and is_open)
     colour = "red" if is_open else "green"
     console.say(f"[bold]Incident #{inc['id']}[/] · [{colour}]{str(inc['status']).upper()}[/]"
                 + (" [yellow](journey flapping)[/]" if flapping else "") + f" · {safe(inc['severity'])}")
     console.say(f"  [bold]{safe(inc['kind'])} ({safe(inc['reason'])})[/]: {safe(inc['message'])}")
-    obj = _obj(d["object"])
-    scope, cause = _obj(obj.get("scope")), _obj(obj.get("cause"))
+    obj = as_object(d["object"])
+    scope, cause = as_object(obj.get("scope")), as_object(obj.get("cause"))
     grouped = _count(scope.get("journeys") or 1) > 1 or _count(scope.get("steps") or 1) > 1
     lines: list[tuple[str, str]] = []
     if cause.get("title"):
@@ -132,14 +121,14 @@ def _show_header(console: Console, svc: IncidentService, d: Mapping[str, object]
     if grouped:
         # What it reaches first, then the step it was first seen in, with its picture.
         lines.append(("affected", f"{scope.get('journeys')} journey(s), {scope.get('steps')} step(s)"))
-        for e in _objs(obj.get("affected")):
-            steps = ", ".join(f"{s.get('index')} {s.get('name') or s.get('key')}" for s in _objs(e.get("steps")))
+        for e in as_objects(obj.get("affected")):
+            steps = ", ".join(f"{s.get('index')} {s.get('name') or s.get('key')}" for s in as_objects(e.get("steps")))
             lines.append(("", f"{e.get('journey')} ({e.get('target')}/{e.get('device')}): {steps}"))
-        if len(endpoints := _texts(cause.get("endpoints"))) > 1:
+        if len(endpoints := as_texts(cause.get("endpoints"))) > 1:
             lines.append(("endpoints", ", ".join(endpoints)))
     lines += [
         ("first step" if grouped else "journey", f"{inc['journey']} ({inc['journey_file'] or '-'}) · {inc['target']}/{inc['device']}"
-         + (f" · tags {', '.join(_texts(inc['tags']))}" if inc["tags"] else "")),
+         + (f" · tags {', '.join(as_texts(inc['tags']))}" if inc["tags"] else "")),
         ("step", f"{inc['step_index']} “{inc['step_name'] or inc['step_key']}” ({inc['action']})"),
         ("page", str(inc["page_url"] or "-")),
         ("seen", f"{inc['count']} run(s) · since {fmt_time(_time(inc['opened_at']), svc)} · "
@@ -163,14 +152,14 @@ def _show_header(console: Console, svc: IncidentService, d: Mapping[str, object]
 def _evidence_lines(obj: Mapping[str, object]) -> list[tuple[str, str]]:
     """The incident's pictures and console links, as header rows."""
     lines: list[tuple[str, str]] = []
-    ev = _obj(obj.get("evidence"))
-    shot = _obj(ev.get("screenshot"))
+    ev = as_object(obj.get("evidence"))
+    shot = as_object(ev.get("screenshot"))
     if shot:
         lines.append(("screenshot", str(shot.get("url") or shot.get("path") or "-")))
-    diff = next((i for i in _objs(ev.get("images")) if i.get("label") == "diff"), None)
+    diff = next((i for i in as_objects(ev.get("images")) if i.get("label") == "diff"), None)
     if diff:
         lines.append(("diff", str(diff.get("url") or diff.get("path") or "-")))
-    links = _obj(obj.get("console"))
+    links = as_object(obj.get("console"))
     for label in ("incident", "compare"):
         if links.get(label):
             lines.append((label if label == "compare" else "console", str(links[label])))
@@ -187,30 +176,30 @@ def _show_evidence(console: Console, ev: Mapping[str, object]) -> None:
     console.say("[bold]Evidence[/] [dim](latest failure)[/]")
     files: list[tuple[object, dict[str, object]]] = []
     if ev.get("screenshot"):
-        files.append(("screenshot", _obj(ev["screenshot"])))
-    files += [(img["label"], img) for img in _objs(ev.get("images")) if img["label"] != "actual"]
+        files.append(("screenshot", as_object(ev["screenshot"])))
+    files += [(img["label"], img) for img in as_objects(ev.get("images")) if img["label"] != "actual"]
     for label, lk in files:
         console.say(_row(str(label), f"{safe(lk.get('url') or lk.get('path'))}"))
-    for r in _objs(ev.get("failed_requests")):
+    for r in as_objects(ev.get("failed_requests")):
         what = f"HTTP {r['status']}" if r.get("status") else (r.get("error") or "failed")
         console.say(_row('request', f"{safe(r.get('method'))} {safe(r.get('url'))} → {safe(what)}"))
-    for e in _texts(ev.get("page_errors")):
+    for e in as_texts(ev.get("page_errors")):
         console.say(_row('page error', f"{safe(e)}"))
     if ev.get("ocr_text"):
         console.say(_row('on screen', f"{safe(ev['ocr_text'])}"))
-    for c in _texts(ev.get("consequences")):
+    for c in as_texts(ev.get("consequences")):
         console.say(_row('then', f"{safe(c)}"))
-    for k, v in _obj(ev.get("details")).items():
+    for k, v in as_object(ev.get("details")).items():
         console.say(_row(safe(k), safe(v)))
 
 
 def _show_reports(console: Console, svc: IncidentService, d: Mapping[str, object]) -> None:
     from ..incidents.documents import link
 
-    inc, runs = _obj(d["incident"]), _obj(d["runs"])
+    inc, runs = as_object(d["incident"]), as_object(d["runs"])
     console.say("[bold]Reports[/]")
     for label, run_id in (("first run", inc["first_run_id"]), ("last run", inc["last_run_id"])):
-        run = _obj(runs.get(str(run_id))) if run_id else {}
+        run = as_object(runs.get(str(run_id))) if run_id else {}
         if run:
             run_dir = run["run_dir"]
             lk = link(run_dir if isinstance(run_dir, str) else None, "index.html", svc.public_url) or {}
@@ -219,16 +208,16 @@ def _show_reports(console: Console, svc: IncidentService, d: Mapping[str, object
 
 def _event_note(e: Mapping[str, object]) -> str:
     """What a timeline entry adds to its type."""
-    data = _obj(_obj(e["payload"]).get("data"))
+    data = as_object(as_object(e["payload"]).get("data"))
     if e["type"] == EventType.OPENED:
-        attempts = _obj(data.get("run")).get("attempts")
+        attempts = as_object(data.get("run")).get("attempts")
         confirmed = isinstance(attempts, (int, float)) and attempts > 1
         return f"in run {e['run_id']}" + (f", confirmed by {attempts} attempts" if confirmed else "")
     if e["type"] in (EventType.FLAPPING, EventType.FLAPPING_STOPPED):
-        fl = _obj(data.get("flapping"))
+        fl = as_object(data.get("flapping"))
         return f"{fl.get('percent', 0):.0f}% weighted state change; now {fl.get('state')}"
     if e["type"] == EventType.RESOLVED:
-        inc_d = _obj(data.get("incident"))
+        inc_d = as_object(data.get("incident"))
         return "by hand" if inc_d.get("resolved_by") == ResolvedBy.MANUAL else f"after {inc_d.get('healthy_runs')} healthy run(s)"
     return ""
 

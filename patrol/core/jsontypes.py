@@ -29,6 +29,21 @@ def json_object(value: Mapping[str, object]) -> JsonObject:
     return {str(k): to_json_value(v) for k, v in value.items()}
 
 
+def as_object(value: object) -> dict[str, object]:
+    """``value`` when it is a JSON object; {} otherwise."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_objects(value: object) -> list[dict[str, object]]:
+    """The objects in ``value`` when it is a list (anything else in it skipped); [] otherwise."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def as_texts(value: object) -> list[str]:
+    """Each item of ``value`` as text when it is a list; [] otherwise."""
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 def json_list(obj: Mapping[str, object], key: str) -> list[object]:
     """The list under ``key``; [] when it is missing or not a list."""
     value = obj.get(key)
@@ -37,7 +52,7 @@ def json_list(obj: Mapping[str, object], key: str) -> list[object]:
 
 def json_objects(obj: Mapping[str, object], key: str) -> list[dict[str, object]]:
     """The objects in the list under ``key`` (anything else in it skipped)."""
-    return [v for v in json_list(obj, key) if isinstance(v, dict)]
+    return as_objects(obj.get(key))
 
 
 def growing_list(obj: dict[str, object], key: str) -> list[object]:

@@ -298,15 +298,6 @@ def boxes_each(rows: object) -> list[list[Box]]:
     return [boxes(at) for at in rows] if isinstance(rows, list) else []
 
 
-def strings(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def objects(value: object) -> list[dict[str, object]]:
-    """The objects of a list the script answered (anything else in it left out)."""
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
 def pair(value: object) -> tuple[object, object] | None:
     """Two answers of one read (``[first, second]``); None when the page gave something else."""
     if isinstance(value, list) and len(value) == 2:

@@ -12,7 +12,7 @@ from typing import TypedDict
 
 from sqlalchemy import ColumnElement, Connection, Insert, RowMapping, desc, func, insert, or_, select, update
 
-from ..core.jsontypes import JsonObject
+from ..core.jsontypes import JsonObject, as_texts
 from ..core.vocabulary import DeliveryStatus, IncidentStatus
 from .outbox_repo import SCHEDULED
 from .schema import deliveries, events, incidents, journey_state, robot_state
@@ -65,7 +65,7 @@ def incident_row(r: RowMapping) -> IncidentRow:
     tags, evidence, cause, affected = r["tags"], r["evidence"], r["cause"], r["affected"]
     return IncidentRow(
         id=r["id"], fingerprint=r["fingerprint"], status=r["status"], journey=r["journey"], journey_file=r["journey_file"],
-        tags=[str(t) for t in tags] if isinstance(tags, list) else [], target=r["target"], device=r["device"],
+        tags=as_texts(tags), target=r["target"], device=r["device"],
         step_key=r["step_key"], step_index=r["step_index"], step_name=r["step_name"], action=r["action"], kind=r["kind"],
         reason=r["reason"], severity=r["severity"], message=r["message"], page_url=r["page_url"], count=r["count"],
         healthy_streak=r["healthy_streak"], opened_at=r["opened_at"], last_seen_at=r["last_seen_at"],

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.jsontypes import JsonObject
+from ..core.jsontypes import JsonObject, as_object
 
 MANIFEST = "manifest.json"
 _lock = threading.Lock()
@@ -73,7 +73,7 @@ class BaselineStore:
             data = json.loads(self._manifest_path(journey).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return data if isinstance(data, dict) else {}
+        return as_object(data)
 
     def load(self, journey: str, name: str, device: str) -> tuple[bytes, Environment | None] | None:
         p = self.path(journey, name, device)

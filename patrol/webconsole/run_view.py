@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TypedDict
 from urllib.parse import quote
 
-from ..core.jsontypes import json_list, json_objects
+from ..core.jsontypes import as_object, json_list, json_objects
 
 ONE_LINE = 180  # characters of a finding's message on the verdict line (the rest is on the step)
 
@@ -22,8 +22,7 @@ class StepGroup(TypedDict):
 
 def member(obj: object, key: str) -> dict[str, object]:
     """The object under ``key`` of a report's (or an evidence's) object; {} when either is not one."""
-    value = obj.get(key) if isinstance(obj, dict) else None
-    return value if isinstance(value, dict) else {}
+    return as_object(obj.get(key) if isinstance(obj, dict) else None)
 
 
 def latest_attempts(report: Mapping[str, object]) -> list[dict[str, object]]:

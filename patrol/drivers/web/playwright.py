@@ -34,7 +34,7 @@ from ...config.web import NetworkSettings, PageSettings
 from ...core.capabilities import WEB
 from ...core.evidence import DialogRecord, PageError
 from ...core.geometry import Box
-from ...core.jsontypes import json_number
+from ...core.jsontypes import as_object, as_objects, as_texts, json_number
 from ...core.layout import ScreenLayout
 from ...core.text import first_line
 from ...core.tracecontext import TraceContext
@@ -640,7 +640,7 @@ class PlaywrightDriver(Driver):
 
     async def _busy_indicators(self) -> list[str]:
         try:
-            return scripts.strings(await self._read(_BUSY_INDICATORS_JS, list(self.busy_watch.selectors)))
+            return as_texts(await self._read(_BUSY_INDICATORS_JS, list(self.busy_watch.selectors)))
         except PlaywrightError:
             return []
 
@@ -771,7 +771,7 @@ class PlaywrightDriver(Driver):
 
     async def broken_images(self) -> list[dict[str, object]]:
         try:
-            return scripts.objects(await self._read(_BROKEN_IMAGES_JS))
+            return as_objects(await self._read(_BROKEN_IMAGES_JS))
         except PlaywrightError:
             return []
 
@@ -787,7 +787,7 @@ class PlaywrightDriver(Driver):
             found = await self._read(_TEXT_LAYOUT_JS, {"ignore": list(ignore)})
         except PlaywrightError:
             return None
-        return scripts.objects(found) if isinstance(found, list) else None
+        return as_objects(found) if isinstance(found, list) else None
 
     async def prepare_for_screenshot(self) -> None:
         try:
@@ -862,9 +862,7 @@ class PlaywrightDriver(Driver):
         app's when its code is on the stack (a file or the document: Patrol's timer
         wrappers call the app's callbacks, eval'd code is called from the app's) and the
         code running is not the robot's (Playwright's queries walking a huge DOM)."""
-        listed = event.get("callFrames")
-        frames = [f for f in listed if isinstance(f, dict)] if isinstance(listed, list) else []
-        frames = frames or [{}]
+        frames = as_objects(event.get("callFrames")) or [{}]
         self._script_at = None
         if str(_location(frames[0]).get("scriptId")) not in self._robot_scripts:
             for frame in frames:
@@ -971,8 +969,7 @@ async def _abort_blocked(route: Route) -> None:
 
 def _location(frame: dict[str, object]) -> dict[str, object]:
     """A CDP call frame's ``location`` (scriptId, lineNumber); {} when it has none."""
-    location = frame.get("location")
-    return location if isinstance(location, dict) else {}
+    return as_object(frame.get("location"))
 
 
 def _selector(loc: Locator) -> str:
