@@ -82,6 +82,10 @@ class PlanDesk:
     def running(self) -> list[str]:
         return []
 
+    def check(self, job_id: str) -> None:
+        """Raise DeskError unless ``job_id`` can be paused, resumed or run now."""
+        raise DeskError(NOT_LIVE)
+
     def pause(self, job_id: str) -> None:
         raise DeskError(NOT_LIVE)
 
@@ -118,6 +122,9 @@ class ServiceDesk(PlanDesk):
 
     def running(self) -> list[str]:
         return list(self.service.overlap.running())
+
+    def check(self, job_id: str) -> None:
+        self._job(job_id)
 
     def pause(self, job_id: str) -> None:
         self._job(job_id).pause()

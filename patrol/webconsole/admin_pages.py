@@ -91,16 +91,19 @@ async def schedules_page(request: Request, who: Principal) -> Response:
 
 
 def do_schedule(request: Request, who: Principal, job_id: str, action: str) -> None:
-    """Pause, resume or run a job now (admin), with its audit entry."""
+    """Pause, resume or run a job now (admin), with its audit entry. The entry is written before the
+    action so that a run started now is never older than the "run now" that asked for it (the runs
+    list names who asked by that order)."""
     desk = desk_of(request)
     verbs = {"pause": desk.pause, "resume": desk.resume, "run": desk.run_now}
     if action not in verbs:
         raise Refused(404, f"no such schedule action {action!r}: pause, resume or run")
     try:
+        desk.check(job_id)
+        console_of(request).record(who, f"schedule.{action}", job_id)
         verbs[action](job_id)
     except DeskError as e:
         raise Refused(409, str(e)) from None
-    console_of(request).record(who, f"schedule.{action}", job_id)
 
 
 @guarded("admin")
