@@ -180,11 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DEMO_PASSWORD", "patrol-demo-2026")
 
     from patrol import console, plugins
+    from patrol.application.core import Patrol
     from patrol.config import load_config
     from patrol.demo.server import DemoBank
     from patrol.journey import load_all
     from patrol.runner import Runner, RunOptions
-    from patrol.service import patrol_once
 
     quiet = lambda *_a, **_k: None  # noqa: E731
     console.say = quiet  # the table is the output
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             runner = Runner(config, options, [])
             with Sampler() as sampler:
                 t0 = time.monotonic()
-                outcome = patrol_once(config, journeys, options, runner=runner, index=False, say=quiet)
+                outcome = Patrol(runner, index=False, say=quiet).run(journeys)
                 wall = time.monotonic() - t0
             run = outcome.run
             passed = sum(1 for j in run.journeys if j.status == "passed")

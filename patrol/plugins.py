@@ -5,7 +5,7 @@ name in code.
 Registries (``ACTIONS``, ``CHECKS``, ``JOURNEY_KEYS``/``STEP_KEYS``,
 ``SCREEN_FILTERS``, ``FORMATS``) live in small modules low in the tree and import none of their
 registrants, so no registry depends on what fills it and there are no import cycles.
-Entry points (the CLI, ``patrol_once``, the scheduler, tests) call ``load()`` before
+Entry points (the CLI, the application core, the scheduler, tests) call ``load()`` before
 they parse a journey. Every registrant is cheap to import: heavy libraries (OpenCV,
 NumPy, Tesseract, APScheduler, Playwright, Appium) load when first used, so parsing a
 journey stays fast.

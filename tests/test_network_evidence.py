@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import SECRET
 
+from patrol.application.judge import retry_after
 from patrol.config.web import DEFAULT_ERROR_STATUSES
 from patrol.core.evidence import ConsoleMessage, RequestRecord
 from patrol.core.vocabulary import Reason
 from patrol.drivers._network import cause_of, glob_pattern
-from patrol.service import _retry_after
 
 DETECT_MS = 5000  # the cause within this of the step's start (the hard timeout is 10 s)
 TOKEN = "tok9f8e7d6c5b4a3f2e1d0c9b8a7"
@@ -104,7 +104,7 @@ def test_a_429_is_an_http_error_whose_retry_after_the_confirmation_rerun_honours
     assert p.findings("net") == [("sign in", "breakpoint", "http_error")], "the error page it shows is folded in"
     f = one_finding(p, "sign in")
     assert "GET" in f["message"] and "/api/account" in f["message"] and "429" in f["message"]
-    assert _retry_after(f["evidence"]) == 7, f["evidence"]
+    assert retry_after(f["evidence"]) == 7, f["evidence"]
     assert steps(p)["sign in"]["duration_ms"] < DETECT_MS
 
 

@@ -300,7 +300,8 @@ def test_an_interrupted_run_marks_running_journeys_interrupted_and_never_starts_
 
 
 def _confirming(tmp_path: Path, app: FakeApp, on_attempt_1: Callable[[], None], delay: str = "0s") -> tuple[Any, Harness]:
-    from patrol.service import incident_service, patrol_once
+    from patrol.application.core import Patrol
+    from patrol.application.startup import incident_service
 
     h = Harness(tmp_path, app, f"state: {{url: sqlite:///state.db}}\nincidents: {{confirm: 1, confirm_delay: {delay}}}\n")
 
@@ -313,7 +314,7 @@ def _confirming(tmp_path: Path, app: FakeApp, on_attempt_1: Callable[[], None], 
     incidents = incident_service(h.config)
     options = RunOptions(output=tmp_path / "run", reports_root=tmp_path / "reports")
     runner = Runner(h.config, options, [Fix()], engines=h.pool)
-    outcome = patrol_once(h.config, load_all([str(path)]), options, incidents=incidents, runner=runner, say=lambda s: None)
+    outcome = Patrol(runner, incidents=incidents, say=lambda s: None).run(load_all([str(path)]))
     asyncio.run(h.pool.close())
     return outcome, h
 
@@ -361,8 +362,8 @@ def test_the_confirmation_rerun_waits_and_the_run_time_includes_it(tmp_path):
 
 
 def test_a_429_retry_after_lengthens_the_wait_before_confirming():
+    from patrol.application.judge import confirm_delay
     from patrol.results import Finding, JourneyResult, RunResult, StepResult
-    from patrol.service import confirm_delay
 
     limited = Finding(kind="breakpoint", reason="http_error", message="429",
                       evidence={"failed_requests": [{"status": 429, "retry_after_s": 30}]})

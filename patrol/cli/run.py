@@ -63,11 +63,12 @@ def needs_unconfigured_appium(journey: Journey, config: Config, explicit: set[Pa
 
 def cmd(args: argparse.Namespace) -> int:
     from .. import console
+    from ..application.core import Patrol
+    from ..application.startup import open_state, start_browser_while
+    from ..application.startup import reports_root as reports_folder
     from ..config import load_config
     from ..journey.loader import load_all, project_budgets
     from ..runner import Runner, RunOptions
-    from ..service import open_state, patrol_once, start_browser_while
-    from ..service import reports_root as reports_folder
     from .validate import device_problems
 
     config = load_config(args.config)
@@ -109,6 +110,6 @@ def cmd(args: argparse.Namespace) -> int:
         # Incidents (state database, receivers) are set up before patrolling, so a bad
         # receiver config stops the run at once rather than after it.
         incidents = loop.run(start_browser_while(runner, journeys, lambda: open_state(config)))
-        outcome = patrol_once(config, journeys, options, incidents=incidents, runner=runner, call=loop.run)
+        outcome = Patrol(runner, incidents=incidents, call=loop.run).run(journeys)
     console.say(f"report: [bold]{console.safe(outcome.run_dir / 'index.html')}[/]")
     return outcome.exit_code

@@ -5,16 +5,12 @@ exit (for cron-driven set-ups); ``--prune`` apply retention now."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..metrics import Metrics
-    from ..schedule.sides import FleetSide
-    from ..store import Store
+    from ..schedule.executor import Executor, Host
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,20 +65,24 @@ def cmd(args: argparse.Namespace) -> int:
         index_interval=_seconds(args.index_every, "--index-every"),
         console_port=args.console_port,
         console_app=scheduler_console,
-        fleet=fleet_side,
+        executor=executor,
     )
     if args.once:
         return service.once()
     return service.serve()
 
 
-def fleet_side(config: Config, store: Store, state_url: str, log: Callable[[str], None],
-               metrics: Metrics | None) -> FleetSide:
-    """With patrol.yaml's fleet: the scheduler sends its firings to the workers (Celery
-    loads only then)."""
-    from ..fleet.scheduling import FleetSide
+def executor(host: Host) -> Executor:
+    """Where the scheduler's firings run: with patrol.yaml's fleet:, on the workers, one
+    task per journey, sent while this scheduler leads (Celery loads only then); else
+    here, through the application core."""
+    if host.config.settings.fleet.enabled:
+        from ..fleet.scheduling import FleetExecutor
 
-    return FleetSide(config, store, state_url, log, metrics)
+        return FleetExecutor(host)
+    from ..schedule.local import LocalExecutor
+
+    return LocalExecutor(host)
 
 
 def list_jobs(config_path: str | None) -> int:
@@ -114,10 +114,10 @@ def list_jobs(config_path: str | None) -> int:
 
 def prune(config_path: str | None) -> int:
     from .. import console
+    from ..application.startup import incident_service, reports_root
     from ..config import load_config
     from ..reports.index import write_index
     from ..retention import prune as apply
-    from ..service import incident_service, reports_root
 
     config = load_config(config_path)
     settings = config.settings.retention

@@ -4,7 +4,7 @@ database (PostgreSQL). Nothing here loads unless patrol.yaml has a ``fleet:`` se
 - ``app``: the Celery application, queue routing (``web``, ``app``, ``app:<device>``);
 - ``dispatch``: the scheduler's side: each firing becomes one task per journey;
 - ``leader``: one active scheduler (a Redis lock with expiry, renewed), standbys wait;
-- ``worker``: ``patrol worker``: a task runs one journey through ``patrol_once``;
+- ``worker``: ``patrol worker``: a task runs one journey through the application core;
 - ``status``: ``patrol fleet status``.
 
 Exactly one recorded run per firing: ``patrol.store.fleet_repo`` keeps one row per

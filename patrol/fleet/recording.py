@@ -1,6 +1,6 @@
 """A worker's finished run is kept until the state database takes it.
 
-When PostgreSQL restarts (or blinks) while a journey runs, ``patrol_once`` cannot
+When PostgreSQL restarts (or blinks) while a journey runs, the application core cannot
 record the run. The run's reports are already on disk and its result in memory, so
 the worker holds on to it and tries again with backoff: the run, its incident changes
 and their outbox rows go in together (one transaction, ``IncidentService.record_run``,

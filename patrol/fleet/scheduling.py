@@ -1,5 +1,6 @@
 """``patrol schedule`` with a fleet: it fires only while it holds the leader lock, and
-a firing becomes tasks (``dispatch``) instead of journeys run here. What became of each
+a firing becomes tasks (``dispatch``) instead of journeys run here: ``FleetExecutor``
+is the scheduler's executor (``patrol.schedule.executor``) when patrol.yaml has ``fleet:``. What became of each
 firing (sent, skipped for overlap, a duplicate, failed) and whether this scheduler leads
 are counted in its metrics.
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from .. import console
 from ..metrics import FiringResult
+from ..schedule.executor import Firing, Host
 from ..schedule.service_log import tag
 from ..store import StateStoreError, fleet_repo
 from .app import TASK, broker_url
@@ -181,6 +183,31 @@ class FleetSide:
             self.metrics.leading(False)
         self.dispatcher.close()
 
+
+class FleetExecutor:
+    """Sends a firing to the workers, one task per journey keyed by its slot, while this
+    scheduler leads (its ``leadership``); the workers keep a journey from running twice."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.side = FleetSide(host.config, host.store, host.state_url, host.log, host.metrics)
+
+    @property
+    def leadership(self) -> FleetSide:
+        return self.side
+
+    def execute(self, firing: Firing) -> bool:
+        spec = firing.spec
+        try:
+            done = self.side.fire(spec, firing.journeys, firing.slot)
+        except Exception as e:  # the state database or the broker is away: said, and the next firing tries again
+            self.host.metrics.firing(spec.name, FiringResult.FAILED)
+            self.host.log_error(f"[{spec.name}] the firing could not be sent: {type(e).__name__}: {e}")
+            return False
+        return bool(done.sent)  # counted in the metrics by the fleet side (sent, skipped_overlap, duplicate, failed)
+
+    def close(self) -> None:
+        self.side.close()
 
 
 def _slot_passed(spec: ScheduleSpec, fire_time: datetime, now: datetime) -> bool:

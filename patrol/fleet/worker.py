@@ -5,8 +5,8 @@ A task is one firing of one journey. It first claims the firing in the state
 database (``fleet_repo.claim``): a firing already finished is acknowledged and
 nothing runs; one another worker holds is looked at again when that lease would run
 out; otherwise a new attempt starts, with a lease renewed by a heartbeat thread
-while the journey runs through ``patrol_once`` (run, confirmation reruns, reports,
-incidents), and the firing is finished once its run is recorded.
+while the journey runs through the application core (``application.core.Patrol``: run,
+confirmation reruns, reports, incidents), and the firing is finished once its run is recorded.
 
 Every task is counted in the worker's metrics (``WorkerMetrics``: tasks by verdict,
 queue wait, task duration, running tasks, attempts found interrupted; its runner
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import console
+from ..application.core import Patrol
 from ..config import load_config
 from ..metrics import WorkerMetrics
 from ..runner import Runner, RunOptions
@@ -33,7 +34,6 @@ from ..runner.runner import EnginePool, new_run_id
 from ..schedule.plan import Plan, build_plan
 from ..schedule.robot import RobotLoop
 from ..schedule.service_log import ServiceLog, now_local, tag
-from ..service import patrol_once
 from ..store import StateStoreError, Store, fleet_repo, open_store, state_settings
 from .leader import identity
 from .recording import Recorder, Settle
@@ -203,9 +203,8 @@ class WorkerRuntime:
         beat = Heartbeat(self.store, key, run_id, self.lease_s, lost)
         try:
             with beat:
-                outcome = patrol_once(plan.config, [journey], options, incidents=self.incidents, runner=runner,
-                                      call=self.robot.call, flush=False, index=True, schedule=spec.name,
-                                      say=lambda m: self.log(f"{tag(spec.name)} {m}"))
+                outcome = Patrol(runner, incidents=self.incidents, call=self.robot.call, flush=False, index=True,
+                                 schedule=spec.name, say=lambda m: self.log(f"{tag(spec.name)} {m}")).run([journey])
         except Exception as e:  # the robot broke down (not the app): said, and the firing does not stay claimed
             self.log(f"[red]error:[/] {tag(spec.name)} the firing failed: {console.safe(f'{type(e).__name__}: {e}')}")
             if not beat.lost and not self._recorder(spec.name).fail(key=key, run_id=run_id):

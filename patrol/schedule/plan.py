@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..application.startup import reports_root
 from ..config import Config
 from ..config.retention import RetentionSettings
 from ..config.schedules import ScheduleSpec
@@ -22,7 +23,6 @@ from ..errors import JourneyError, Problem
 from ..journey.loader import JOURNEY_SUFFIXES, discover, load_journey, project_budgets
 from ..journey.model import Budgets, Journey
 from ..retention import prune_spec
-from ..service import reports_root
 from .settings import journey_schedule, parse_schedules
 
 

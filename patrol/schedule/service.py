@@ -2,16 +2,18 @@
 
 - ``jobs.JobSync``: APScheduler's ``BackgroundScheduler`` with its job store in the
   state database (table ``patrol_schedule_jobs``); it submits firings to its thread
-  pool; a firing runs ``patrol.service.patrol_once`` (the same path as ``patrol run``);
+  pool; a firing goes to the executor (``executor.Executor``) the CLI composed: the local
+  one runs it here through the application core (``patrol.application.core.Patrol``,
+  the same path as ``patrol run``), the fleet's sends it to the workers;
 - ``overlap.Overlap``: no journey ever runs twice at once (APScheduler's
-  ``max_instances=1`` per job, and a journey selected by two schedules is skipped by
-  the second while the first runs it);
+  ``max_instances=1`` per job, and, run here, a journey selected by two schedules is
+  skipped by the second while the first runs it);
 - ``control``: signals (SIGTERM/SIGINT: stop; SIGHUP: reload) and watching
   patrol.yaml and the journey files, from the main thread;
 - ``robot.RobotLoop``: one thread running the asyncio loop that drives one shared
   Chromium (``EnginePool``), at most ``concurrency`` journeys at once over all firings;
-- ``sides``: the instance lock, the incident dispatcher thread, the Prometheus endpoint,
-  the console and the fleet side (both handed in by the CLI, which composes them);
+- ``sides``: the instance lock, the incident dispatcher thread, the Prometheus endpoint
+  and the console (handed in by the CLI, which composes it);
 - ``index_writer.IndexWriter``: reports/index.html (debounced).
 
 Time comes from an injected ``Clock`` (``patrol.core.clock``; the system's by default).
@@ -29,31 +31,28 @@ from typing import TYPE_CHECKING
 
 from .. import console
 from ..config import load_config
-from ..config.schedules import ScheduleSpec
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.vocabulary import Status
 from ..drivers import engine_class
-from ..durations import format_ms
 from ..errors import InputError, PatrolError
 from ..incidents.display import describe_flush
 from ..incidents.service import IncidentService
 from ..journey.loader import discover
-from ..journey.model import Journey
 from ..metrics import FiringResult, Metrics
 from ..notify.receivers import load_receivers
 from ..retention import prune
 from ..runner import Runner, RunOptions
 from ..runner.runner import EnginePool
-from ..service import PatrolOutcome, patrol_once
 from ..store import Store, open_store, state_settings
 from .control import FileWatch, Signals
+from .executor import Executor, ExecutorFactory, Firing, Leadership
 from .index_writer import IndexWriter
 from .jobs import JobSync, current_slot, wanted_jobs
+from .local import LocalExecutor
 from .overlap import Overlap
 from .plan import Plan, build_plan
 from .robot import RobotLoop, close_idle_browsers
-from .service_log import ServiceLog, now_local, tag
-from .sides import ConsoleServer, DispatcherThread, FleetFactory, FleetSide, InstanceLock, MetricsServer
+from .service_log import now_local, tag
+from .sides import ConsoleServer, DispatcherThread, InstanceLock, MetricsServer
 
 if TYPE_CHECKING:
     from apscheduler.events import JobExecutionEvent, JobSubmissionEvent
@@ -97,7 +96,7 @@ class SchedulerService:
                  stop_timeout: float = 60.0, watch: bool = True, index_interval: float = 30.0,
                  say: Callable[[str], None] | None = None, clock: Clock = SYSTEM_CLOCK,
                  console_port: int | None = None, console_app: Callable[[SchedulerService], ASGIApp] | None = None,
-                 fleet: FleetFactory | None = None) -> None:
+                 executor: ExecutorFactory | None = None) -> None:
         self.config_path = config_path
         self.stop_timeout = stop_timeout
         self.watch = watch
@@ -116,16 +115,17 @@ class SchedulerService:
         self.slots: asyncio.Semaphore | None = None
         self.overlap = Overlap(clock)
         self.signals = Signals()
-        self.dispatcher = DispatcherThread(self._log_error)
+        self.dispatcher = DispatcherThread(self.log_error)
         self.metrics_server = MetricsServer(metrics_port, metrics_addr)
         self.console_server = ConsoleServer(console_port)
         self._console_app = console_app
-        self._fleet_side = fleet
+        self._make_executor = executor or LocalExecutor  # the CLI chooses: here, or the fleet's workers
         self.files: FileWatch | None = None
         self._stopping = threading.Event()
         self.started = False
         self.firings = 0  # firings that ran journeys (for the curious and the tests)
-        self.fleet: FleetSide | None = None  # with patrol.yaml fleet: firings become tasks, while leading
+        self.executor: Executor | None = None
+        self.leadership: Leadership | None = None  # with patrol.yaml fleet: fire only while leading
 
     # -- the parts, once started ---------------------------------------------------------
     @property
@@ -141,6 +141,11 @@ class SchedulerService:
     def metrics(self) -> Metrics:
         assert self.parts.metrics is not None, "the service is not started"
         return self.parts.metrics
+
+    @property
+    def pool(self) -> EnginePool:
+        assert self.parts.pool is not None, "the service is not started"
+        return self.parts.pool
 
     @property
     def robot(self) -> RobotLoop:
@@ -164,7 +169,7 @@ class SchedulerService:
     def log(self, markup: str) -> None:
         self._say(f"[dim]{now_local(self.clock.now())}[/] {markup}")
 
-    def _log_error(self, text: str) -> None:
+    def log_error(self, text: str) -> None:
         self.log(f"[red]error:[/] {console.safe(text)}")
 
     # -- life -------------------------------------------------------------------------
@@ -183,13 +188,14 @@ class SchedulerService:
                 parts.lock.acquire()
             self._open_parts(parts.store)
             _SERVICE = self
-            if fleet:
-                if self._fleet_side is None:
-                    raise InputError("patrol.yaml has a fleet: section, which this scheduler was started without")
-                self.fleet = self._fleet_side(self.config, parts.store, self.state_url, self.log, self.metrics)
-                self.fleet.tick(self.job_sync, self.plan, fire, resume=process)
-                if not self.fleet.leading:
-                    self.log(f"{self.fleet.standby_note()}; this scheduler takes over when it stops")
+            self.executor = self._make_executor(self)
+            self.leadership = self.executor.leadership
+            if fleet and self.leadership is None:
+                raise InputError("patrol.yaml has a fleet: section, which this scheduler was started without")
+            if self.leadership is not None:
+                self.leadership.tick(self.job_sync, self.plan, fire, resume=process)
+                if not self.leadership.leading:
+                    self.log(f"{self.leadership.standby_note()}; this scheduler takes over when it stops")
             else:
                 self.job_sync.sync(self.plan, fire)
             self._update_next_fire()
@@ -200,7 +206,7 @@ class SchedulerService:
                 console_app = self._console_app
                 self.console_server.start(None if console_app is None else partial(console_app, self))
                 self.robot.spawn(lambda: close_idle_browsers(lambda: self.parts.pool))
-                if self.fleet is None:
+                if self.leadership is None:
                     self.job_sync.resume()
             self.started = True
         except BaseException:
@@ -217,7 +223,7 @@ class SchedulerService:
         parts.robot = RobotLoop()
         parts.pool = EnginePool(self._make_engine, recycle_after=RECYCLE_AFTER, on_restart=self._engine_restarted)
         self.slots = asyncio.Semaphore(self.plan.concurrency)
-        parts.index = IndexWriter(store, self.index_interval, self._log_error, clock=self.clock)
+        parts.index = IndexWriter(store, self.index_interval, self.log_error, clock=self.clock)
         parts.jobs = JobSync(store, self.log)
         parts.jobs.open(max(8, len(self.plan.specs) + 2), self._on_event,
                         EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
@@ -231,8 +237,8 @@ class SchedulerService:
             last_gauges = self.clock.monotonic()
             while self.signals.stop is None:
                 self.clock.sleep(LOOK_EVERY_S)
-                if self.fleet is not None:
-                    self.fleet.tick(self.job_sync, self.plan, fire)
+                if self.leadership is not None:
+                    self.leadership.tick(self.job_sync, self.plan, fire)
                 if self.signals.take_hup():
                     self.reload("SIGHUP")
                 if self.watch and self.files is not None and self.files.changed():
@@ -272,13 +278,14 @@ class SchedulerService:
             self.log("second signal: stopping now")
         if overlap.inflight:
             self.log(f"[yellow]cutting {len(overlap.running())} journey(s) short[/]: they are recorded as interrupted")
-            overlap.interrupt_all(self._interrupt)
+            overlap.interrupt_all(self.interrupt)
             if not overlap.wait_idle(WRITE_GRACE_S):
-                self._log_error(f"{overlap.inflight} firing(s) did not finish writing within {WRITE_GRACE_S:g}s")
+                self.log_error(f"{overlap.inflight} firing(s) did not finish writing within {WRITE_GRACE_S:g}s")
         self._teardown()
         self.log("stopped")
 
-    def _interrupt(self, runner: Runner) -> None:
+    def interrupt(self, runner: Runner) -> None:
+        """Cut a firing run here short (recorded as interrupted)."""
         self.robot.soon(runner.interrupt)
 
     def _teardown(self) -> None:
@@ -286,9 +293,9 @@ class SchedulerService:
         parts = self.parts
         if parts.jobs is not None:
             parts.jobs.shutdown()
-        if self.fleet is not None:
-            self.fleet.close()
-            self.fleet = None
+        if self.executor is not None:
+            self.executor.close()
+            self.executor = self.leadership = None
         self.dispatcher.stop()
         self.console_server.stop()
         if parts.index is not None:
@@ -316,8 +323,8 @@ class SchedulerService:
         sent, and return. A job seen for the first time is only registered."""
         self.start(process=False)
         try:
-            if self.fleet is not None and not self.fleet.leading:
-                self.log(f"nothing fired: {self.fleet.standby_note()}")
+            if self.leadership is not None and not self.leadership.leading:
+                self.log(f"nothing fired: {self.leadership.standby_note()}")
                 return 0
             due = self.job_sync.take_due(self.clock.now())
             for label, count in due.coalesced:
@@ -346,7 +353,7 @@ class SchedulerService:
         try:
             line = describe_flush(self.incidents.flush_deliveries())
         except Exception as e:
-            self._log_error(f"could not send notifications now ({type(e).__name__}: {e}); they stay queued")
+            self.log_error(f"could not send notifications now ({type(e).__name__}: {e}); they stay queued")
             return
         if line:
             self.log(line)
@@ -363,66 +370,10 @@ class SchedulerService:
         if spec is None or not spec.enabled:
             self.log(f"job {console.safe(job_id)} is no longer configured; skipped")
             return
-        if self.fleet is not None:
-            self._dispatch(spec, journeys)
-            return
-        claim = self.overlap.claim(spec.name, journeys)
-        if claim.busy:
-            self.metrics.firing(spec.name, FiringResult.SKIPPED_OVERLAP)
-            names = ", ".join(f"{j.name} (running for {by})" for j, by in claim.busy)
-            self.log(f"{tag(spec.name)} skipping {console.safe(names)}: a journey never runs twice at once")
-        if not claim.free:
-            return
-        try:
-            self._run_firing(plan, spec, claim.free)
-        finally:
-            self.overlap.release(spec.job_id, claim.free)
-
-    def _dispatch(self, spec: ScheduleSpec, journeys: list[Journey]) -> None:
-        """Fleet mode: the firing becomes one task per journey, keyed by its slot."""
-        assert self.fleet is not None
-        try:
-            done = self.fleet.fire(spec, journeys, current_slot() or self.clock.now())
-        except Exception as e:  # the state database or the broker is away: said, and the next firing tries again
-            self.metrics.firing(spec.name, FiringResult.FAILED)
-            self._log_error(f"[{spec.name}] the firing could not be sent: {type(e).__name__}: {e}")
-            return
-        if done.sent:  # counted in the metrics by the fleet side (sent, skipped_overlap, duplicate, failed)
+        executor = self.executor
+        assert executor is not None, "the service is not started"
+        if executor.execute(Firing(plan, spec, journeys, current_slot() or self.clock.now())):
             self.firings += 1
-
-    def _run_firing(self, plan: Plan, spec: ScheduleSpec, journeys: list[Journey]) -> None:
-        options = RunOptions(reports_root=plan.reports_root, base_url=spec.base_url, concurrency=plan.concurrency)
-        say = self.log
-        runner = Runner(plan.config, options, [ServiceLog(say, spec.name), self.metrics], engines=self.parts.pool,
-                        slots=self.slots)
-        self.overlap.add_runner(runner, self._interrupt)
-        self.log(f"{tag(spec.name)} firing: {console.safe(', '.join(j.name for j in journeys))}")
-        try:
-            outcome = patrol_once(plan.config, journeys, options, incidents=self.incidents, runner=runner,
-                                  call=self.robot.call, flush=False, index=self.index.request, schedule=spec.name,
-                                  say=lambda m: say(f"{tag(spec.name)} {m}"))
-        except Exception as e:
-            self.metrics.firing(spec.name, FiringResult.FAILED)
-            self._log_error(f"[{spec.name}] the firing failed: {type(e).__name__}: {e}")
-            return
-        finally:
-            self.overlap.discard_runner(runner)
-        self.firings += 1
-        self._firing_done(spec, outcome)
-
-    def _firing_done(self, spec: ScheduleSpec, outcome: PatrolOutcome) -> None:
-        run = outcome.run
-        self.metrics.firing(spec.name, FiringResult.RAN)
-        self.metrics.run_recorded(run, spec.name)
-        if outcome.record_error:
-            self._log_error(f"[{spec.name}] {outcome.record_error}")
-        colour = console.RUN_COLOURS.get(run.status, "white")
-        latest = run.latest()
-        kinds = (Status.PASSED, Status.FAILED, Status.ERROR, Status.INTERRUPTED)
-        counts = {st: sum(1 for j in latest if j.status == st) for st in kinds}
-        said = ", ".join(f"{n} {st}" for st, n in counts.items() if n)
-        self.log(f"{tag(spec.name)} run {console.safe(run.run_id)} [{colour}]{run.status}[/] ({said}) in "
-                 f"{format_ms(run.duration_ms)}: {console.safe(outcome.run_dir / 'index.html')}")
 
     def prune_now(self) -> None:
         if self._stopping.is_set():
@@ -430,7 +381,7 @@ class SchedulerService:
         try:
             stats = prune(self.plan.retention, self.plan.reports_root, self.store)
         except Exception as e:
-            self._log_error(f"retention: {type(e).__name__}: {e}")
+            self.log_error(f"retention: {type(e).__name__}: {e}")
             return
         self.log(f"retention: {console.safe(stats.describe())}")
         if stats.reports or stats.runs or stats.screenshots:
@@ -461,7 +412,7 @@ class SchedulerService:
             if self.overlap.first_overlap(event.job_id):
                 self.log(f"{tag(label)} still running: later firings are skipped until it finishes")
         elif event.code == EVENT_JOB_ERROR:
-            self._log_error(f"[{label}] {type(event.exception).__name__}: {event.exception}")
+            self.log_error(f"[{label}] {type(event.exception).__name__}: {event.exception}")
 
     # -- reload ------------------------------------------------------------------------------------
     def reload(self, why: str = "SIGHUP") -> bool:
@@ -472,12 +423,12 @@ class SchedulerService:
             state = state_settings(config)
             incidents = self._incident_service(config)
         except InputError as e:
-            self._log_error(f"reload ({why}) refused, the running schedules stay as they were:")
+            self.log_error(f"reload ({why}) refused, the running schedules stay as they were:")
             for line in [str(p) for p in e.problems] or [str(e)]:
                 self.log(f"  {console.safe(line)}")
             return False
         except Exception as e:
-            self._log_error(f"reload ({why}) failed, the running schedules stay as they were: {type(e).__name__}: {e}")
+            self.log_error(f"reload ({why}) failed, the running schedules stay as they were: {type(e).__name__}: {e}")
             return False
         if state.url != self.state_url:
             self.log("[yellow]state.url changed[/]: restart patrol schedule to use the new database")
@@ -488,7 +439,7 @@ class SchedulerService:
         if incidents is not None:
             self.incidents = incidents
             self.dispatcher.restart(incidents)
-        if self.fleet is None or self.fleet.leading:  # a standby leaves the shared job store to the leader
+        if self.leadership is None or self.leadership.leading:  # a standby leaves the shared job store to the leader
             self.job_sync.sync(plan, fire)
         self._update_next_fire()
         self.log(f"reloaded ({console.safe(why)}): {len(wanted_jobs(plan))} job(s), concurrency {plan.concurrency}")

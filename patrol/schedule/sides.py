@@ -1,17 +1,17 @@
 """The service's side parts: the instance lock (one scheduler per state database),
-the notification dispatcher thread, the Prometheus endpoint, the console, and what the
-scheduler needs of the fleet. The console and the fleet are handed in by whoever
-composes the service (``patrol schedule`` in cli/): the scheduler imports neither."""
+the notification dispatcher thread, the Prometheus endpoint and the console. The
+console (and where firings run, ``executor``) is handed in by whoever composes the
+service (``patrol schedule`` in cli/): the scheduler imports neither the console nor
+the fleet."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import threading
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
@@ -23,14 +23,8 @@ if TYPE_CHECKING:
     import uvicorn
     from starlette.types import ASGIApp
 
-    from ..config import Config
-    from ..config.schedules import ScheduleSpec
     from ..incidents.service import IncidentService
-    from ..journey.model import Journey
     from ..metrics import Metrics
-    from ..store import Store
-    from .jobs import JobSync
-    from .plan import Plan
 
 DISPATCH_IDLE_S = 2.0
 DISPATCH_JOIN_S = 15.0
@@ -191,24 +185,3 @@ class ConsoleServer:
             self._server.should_exit = True
             self._thread.join(10)
         self._server = self._thread = None
-
-
-class Dispatched(Protocol):
-    @property
-    def sent(self) -> Sequence[tuple[str, str]]: ...  # (journey, queue)
-
-
-class FleetSide(Protocol):
-    """With patrol.yaml's ``fleet:``, a firing becomes tasks for the workers, sent by the
-    scheduler that holds the leader lock (``patrol.fleet.scheduling`` implements it)."""
-
-    @property
-    def leading(self) -> bool: ...
-    def tick(self, jobs: JobSync, plan: Plan, fire: Callable[..., None], *, resume: bool = True) -> None: ...
-    def standby_note(self) -> str: ...
-    def fire(self, spec: ScheduleSpec, journeys: list[Journey], slot: datetime) -> Dispatched: ...
-    def close(self) -> None: ...
-
-
-# (config, state database, state URL, log, metrics) -> the fleet side
-FleetFactory = Callable[["Config", "Store", str, Callable[[str], None], "Metrics | None"], FleetSide]
