@@ -62,8 +62,12 @@ from .drivers.app import app_keys
 from .drivers.web import web_keys
 from .journey import language
 
+# Sections of patrol.yaml that feature packages own (the configuration reads them with the rest)
+from .maintenance import settings as maintenance_settings
+
 # Message formats for receivers (patrol.yaml's receivers are checked against them)
 from .notify.formats import alertmanager_api, alertmanager_webhook, dingtalk, feishu, pagerduty, slack, webhook, wecom
+from .retention import settings as retention_settings
 from .runner import redaction, tracing
 from .schedule import journey_key
 
@@ -75,6 +79,7 @@ REGISTRANTS = (
     websocket, vitals,
     redaction, tracing, app_keys, web_keys, journey_key,
     webhook, alertmanager_api, alertmanager_webhook, pagerduty, dingtalk, wecom, feishu, slack,
+    maintenance_settings, retention_settings,
 )
 
 

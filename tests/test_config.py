@@ -13,6 +13,7 @@ import pytest
 
 from patrol.config import load_config
 from patrol.errors import ConfigError
+from patrol.retention.settings import RETENTION
 
 ROOT = Path(__file__).resolve().parents[1]
 JOURNEY = "name: t\nbase_url: http://127.0.0.1:1\nsteps:\n  - goto: /\n"
@@ -220,7 +221,7 @@ def test_a_full_config_parses_to_typed_values(tmp_path):
         "schedule:nightly", "0 2 * * 1-5", "UTC", 300.0, ("flows/",))
     assert (smoke.every_s, smoke.hours, smoke.days, smoke.grace_s) == (600.0, ((480, 1200),), (0, 1, 2, 3, 4), 60.0)
     assert smoke.base_url == "https://staging.example.com"
-    r = c.settings.retention
+    r = c.settings[RETENTION]
     assert dict(r.ages) == {"screenshots": 7 * 86400, "reports": 30 * 86400, "runs": None, "deliveries": 2 * 86400}
     assert (r.prune_cron, r.timezone) == ("0 4 * * *", "UTC")
     a = c.settings.appium
@@ -237,7 +238,7 @@ def test_no_file_and_an_empty_file_give_the_defaults(tmp_path, monkeypatch):
     assert c.file is None and c.settings.concurrency == 1 and c.settings.visual.settle_timeout_ms == 5000 and c.settings.ocr.lang == "chi_sim+eng"
     (tmp_path / "patrol.yaml").write_text("# nothing yet\n", encoding="utf-8")
     c = load_config()
-    assert c.settings.retention.prune_cron == "30 3 * * *" and c.settings.state.enabled and not c.settings.receivers and c.settings.schedules == ()
+    assert c.settings[RETENTION].prune_cron == "30 3 * * *" and c.settings.state.enabled and not c.settings.receivers and c.settings.schedules == ()
 
 
 def test_the_settings_are_frozen(tmp_path):
@@ -256,7 +257,7 @@ def test_a_bad_file_raises_config_error_with_all_problems(tmp_path):
 
 def test_loading_the_config_needs_no_heavy_libraries(tmp_path):
     (tmp_path / "patrol.yaml").write_text("visual: {settle_timeout: 1s}\nretention: {screenshots: 7d}\n", encoding="utf-8")
-    code = ("import sys; from patrol.config import load_config; load_config('patrol.yaml');"
+    code = ("import sys; import patrol.plugins; from patrol.config import load_config; load_config('patrol.yaml');"
             "print(','.join(m for m in ('cv2', 'numpy', 'apscheduler', 'playwright', 'sqlalchemy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})

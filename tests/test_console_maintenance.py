@@ -12,9 +12,9 @@ from receivers import DEAD_BUTTON, Clock, ReceiverServer, confirmed_run, receive
 from sqlalchemy import select
 from test_incidents_e2e import DEAD, db_rows, lean_journey, write_config
 
-from patrol.config.maintenance import MaintenanceSpec
-from patrol.notify.maintenance import Window
-from patrol.store import console_repo
+from patrol.maintenance import storage as window_repo
+from patrol.maintenance.settings import MAINTENANCE, MaintenanceSpec
+from patrol.maintenance.windows import Window
 from patrol.store.schema import audit_log, deliveries, events, incidents
 
 SLOW = {"login": ("stall", "over_budget", "took 6.20s, over its budget of 3.00s", False)}
@@ -28,7 +28,7 @@ def _notified(svc) -> list[tuple[int | None, str]]:
 
 def _held(svc) -> list[tuple[int, str]]:
     with svc.store.read() as conn:
-        return sorted((r["incident_id"], r["type"]) for r in console_repo.held(conn))
+        return sorted((r["incident_id"], r["type"]) for r in window_repo.held(conn))
 
 
 def test_a_window_holds_everything_then_sends_what_is_still_open_once(tmp_path):
@@ -67,14 +67,14 @@ def test_recurring_console_window_for_a_tag_holds_only_its_journeys(tmp_path):
     with ReceiverServer() as srv:
         svc = service(tmp_path, {"hook": receiver("hook", "webhook", srv.url("/hook"), secret=whsec())}, clock=clock, confirm=1)
         with svc.store.write() as conn:
-            console_repo.add_window(conn, name="weekend deploys", scope="tag", value="money", cron="0 11 * * sat",
+            window_repo.add_window(conn, name="weekend deploys", scope="tag", value="money", cron="0 11 * * sat",
                                     duration_s=3600.0, timezone="Europe/Berlin", created_by="ada", created_at=clock.t)
         svc.record_run(confirmed_run(DEAD_BUTTON))  # transfer, tag money: held until 12:00 Berlin
         svc.record_run(confirmed_run(SLOW, name="login", tags=("auth",)))  # not covered: paged now
         svc.flush_deliveries(2.0)
         assert [r.json["data"]["incident"]["journey"]["name"] for r in srv.wait_for("/hook", 1)] == ["login"]
         with svc.store.read() as conn:
-            (held,) = console_repo.held(conn)
+            (held,) = window_repo.held(conn)
         assert held["next_attempt_at"] == datetime(2026, 11, 21, 11, 0, tzinfo=UTC)
         clock.advance(minutes=31)
         svc.flush_deliveries(5.0)
@@ -128,7 +128,7 @@ def test_maintenance_in_patrol_yaml_is_read(tmp_path):
     cfg.write_text("maintenance:\n  nightly:\n    cron: '0 22 * * *'\n    duration: 90m\n    timezone: Asia/Shanghai\n"
                    "    tag: payments\n  migration:\n    from: 2026-12-01 22:00\n    to: 2026-12-01T23:30:00+01:00\n"
                    "    timezone: Europe/Berlin\n", encoding="utf-8")
-    nightly, migration = load_config(str(cfg)).settings.maintenance
+    nightly, migration = load_config(str(cfg)).settings[MAINTENANCE].windows
     assert (nightly.scope, nightly.value, nightly.cron, nightly.duration_s, nightly.timezone) == (
         "tag", "payments", "0 22 * * *", 5400.0, "Asia/Shanghai")
     assert migration.scope == "all" and migration.starts_at == datetime(2026, 12, 1, 21, 0, tzinfo=UTC)

@@ -13,7 +13,8 @@ import pytest
 from schedule_support import LOGIN_STEPS, rows, write_journey
 
 from patrol.config import load_config
-from patrol.retention import make_room
+from patrol.retention.prune import make_room
+from patrol.retention.settings import RETENTION
 
 MORE_STEPS = "".join(f"""\
   - name: page {i}
@@ -68,8 +69,8 @@ def test_retention_min_free_makes_room_before_a_run(tmp_path, small_disk):
     (tmp_path / "patrol.yaml").write_text("state: false\nreports: reports\nretention: {min_free: 300KB}\n",
                                           encoding="utf-8")
     config = load_config(str(tmp_path / "patrol.yaml"))
-    assert config.settings.retention.min_free == 300 * 1024
-    stats = make_room(config.settings.retention, small_disk, None)
+    assert config.settings[RETENTION].min_free == 300 * 1024
+    stats = make_room(config.settings[RETENTION], small_disk, None)
     left = sorted(p.name for p in small_disk.iterdir())
     assert stats.reports == 2 and left == ["20260103-030000-abc2", "20260104-030000-abc3"], (stats, left)  # oldest first
     assert os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize >= 300 * 1024

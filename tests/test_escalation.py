@@ -20,7 +20,8 @@ from patrol.config.incidents import FlappingSettings
 from patrol.core.clock import FakeClock
 from patrol.errors import ConfigError
 from patrol.incidents import documents as D
-from patrol.notify.maintenance import new_window
+from patrol.maintenance import storage as window_repo
+from patrol.maintenance.windows import new_window
 from patrol.store import console_repo, incident_repo
 from patrol.store.schema import deliveries
 
@@ -53,7 +54,7 @@ def at(svc, clock, minutes):
 def add_window(svc, clock, name, scope, value, from_minute, to_minute):
     """A maintenance window from ``from_minute`` to ``to_minute`` after START, made in the console by alice."""
     with svc.store.write() as conn:
-        console_repo.add_window(conn, **new_window(name, scope, value, starts_at=START + timedelta(minutes=from_minute),
+        window_repo.add_window(conn, **new_window(name, scope, value, starts_at=START + timedelta(minutes=from_minute),
                                                    ends_at=START + timedelta(minutes=to_minute), now=clock.now()),
                                 created_by="alice")
 

@@ -15,7 +15,8 @@ from patrol.incidents.service import IncidentService
 from patrol.reports import write_all
 from patrol.reports.index import write_index
 from patrol.results import BREAKPOINT, Finding, JourneyResult, RunResult, StepResult
-from patrol.retention import RetentionSettings, prune
+from patrol.retention.prune import prune
+from patrol.retention.settings import RetentionSettings
 from patrol.store import open_store
 from patrol.store.schema import deliveries, events, incidents, journey_runs, runs, step_results
 

@@ -14,6 +14,7 @@ from patrol import yamlpos
 from patrol.config import Config
 from patrol.config.triggers import PatrolTrigger, cron_trigger, interval_trigger
 from patrol.errors import ConfigError
+from patrol.retention.settings import RETENTION
 from patrol.schedule.settings import parse_schedules
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -148,13 +149,13 @@ def test_a_bad_journey_schedule_is_a_journey_problem(tmp_path, patrol):
 
 
 def test_retention_settings_are_checked(tmp_path):
-    s = _cfg(tmp_path, "retention: {screenshots: 7d, reports: forever, runs: forever, prune: '0 4 * * *'}\n").settings.retention
+    s = _cfg(tmp_path, "retention: {screenshots: 7d, reports: forever, runs: forever, prune: '0 4 * * *'}\n").settings[RETENTION]
     assert s.ages["screenshots"] == 7 * 86400 and s.ages["reports"] is None and s.prune_cron == "0 4 * * *"
-    assert _cfg(tmp_path, "retention: false\n").settings.retention.enabled is False
+    assert _cfg(tmp_path, "retention: false\n").settings[RETENTION].enabled is False
     with pytest.raises(ConfigError, match="runs must be kept at least as long as reports"):
-        _ = _cfg(tmp_path, "retention: {reports: 90d, runs: 30d}\n").settings.retention
+        _ = _cfg(tmp_path, "retention: {reports: 90d, runs: 30d}\n").settings[RETENTION]
     with pytest.raises(ConfigError, match="patrol.yaml:1:26: retention.screenshots"):
-        _ = _cfg(tmp_path, "retention: {screenshots: 30}\n").settings.retention
+        _ = _cfg(tmp_path, "retention: {screenshots: 30}\n").settings[RETENTION]
 
 
 def test_schedule_needs_the_state_database(tmp_path, patrol):

@@ -1,6 +1,8 @@
 """``patrol maintenance``: windows when patrols run and record but nothing is sent
 (add, list, end). Windows in patrol.yaml (``maintenance:``) are listed too; they are
-changed by editing the file."""
+changed by editing the file. What windows are and where they are kept is the
+``patrol.maintenance`` feature; the command lives here because ending a window sends
+what it held at once, through the outbox, which itself sits above maintenance."""
 
 from __future__ import annotations
 
@@ -54,8 +56,8 @@ def _seconds(text: str, what: str) -> float:
 
 
 def _when(text: str | None, timezone: str, what: str) -> datetime | None:
-    from ..config.maintenance import parse_when
     from ..config.reader import valid_zone
+    from ..maintenance.settings import parse_when
 
     if text is None:
         return None
@@ -70,7 +72,8 @@ def _when(text: str | None, timezone: str, what: str) -> datetime | None:
 def add(args: argparse.Namespace) -> int:
     from .. import console
     from ..core.isotime import utcnow
-    from ..notify.maintenance import Window, WindowError, new_window, state
+    from ..maintenance import storage
+    from ..maintenance.windows import Window, WindowError, new_window, state
     from ..store import console_repo as repo
     from ..store import open_from_config
     from .users import _actor
@@ -89,7 +92,7 @@ def add(args: argparse.Namespace) -> int:
         raise InputError(str(e)) from None
     actor = _actor()
     with open_from_config(_config(args)).write() as conn:
-        wid = repo.add_window(conn, created_by=actor, **values)
+        wid = storage.add_window(conn, created_by=actor, **values)
         repo.audit(conn, now, actor, "cli", "maintenance.add", f"maintenance:{wid}", {"name": values["name"], "scope": scope,
                                                                                      "value": value})
     w = Window.from_row({**values, "id": wid, "created_by": actor, "ended_at": None})
@@ -100,14 +103,15 @@ def add(args: argparse.Namespace) -> int:
 def list_windows(args: argparse.Namespace) -> int:
     from .. import console
     from ..core.isotime import utcnow
-    from ..notify.maintenance import Window, state
-    from ..store import console_repo as repo
+    from ..maintenance import storage
+    from ..maintenance.settings import MAINTENANCE
+    from ..maintenance.windows import Window, state
     from ..store import open_from_config
 
     config, now = _config(args), utcnow()
     with open_from_config(config).read() as conn:
-        rows = repo.all_windows(conn) if args.all else repo.live_windows(conn, now)
-    shown = [Window.from_spec(s) for s in config.settings.maintenance] + [Window.from_row(r) for r in reversed(rows)]
+        rows = storage.all_windows(conn) if args.all else storage.live_windows(conn, now)
+    shown = [Window.from_spec(s) for s in config.settings[MAINTENANCE].windows] + [Window.from_row(r) for r in reversed(rows)]
     if not shown:
         console.say("no maintenance windows")
     for w in shown:
@@ -118,16 +122,17 @@ def list_windows(args: argparse.Namespace) -> int:
 def end(args: argparse.Namespace) -> int:
     from .. import console
     from ..core.isotime import utcnow
+    from ..maintenance import storage
     from ..store import console_repo as repo
     from ..store import open_from_config
     from .users import _actor
 
     now, config = utcnow(), _config(args)
     with open_from_config(config).write() as conn:
-        if not repo.end_window(conn, args.window_id, now):
+        if not storage.end_window(conn, args.window_id, now):
             raise InputError(f"there is no window #{args.window_id} still going (see patrol maintenance list; "
                              "windows in patrol.yaml end by editing the file)")
-        repo.held_due_now(conn, now)  # the dispatcher looks at what it held on its next round
+        storage.held_due_now(conn, now)  # the dispatcher looks at what it held on its next round
         repo.audit(conn, now, _actor(), "cli", "maintenance.end", f"maintenance:{args.window_id}")
     console.say(f"maintenance window #{args.window_id} ended")
     from ..incidents.service import IncidentService

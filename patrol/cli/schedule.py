@@ -117,10 +117,11 @@ def prune(config_path: str | None) -> int:
     from ..application.startup import incident_service, reports_root
     from ..config import load_config
     from ..reports.index import write_index
-    from ..retention import prune as apply
+    from ..retention.prune import prune as apply
+    from ..retention.settings import RETENTION
 
     config = load_config(config_path)
-    settings = config.settings.retention
+    settings = config.settings[RETENTION]
     incidents = incident_service(config)
     store = incidents.store if incidents is not None else None
     root = reports_root(config)

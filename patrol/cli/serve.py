@@ -30,6 +30,7 @@ def build_app(config_path: str | None, *, config: Config | None = None, incident
     from ..config import load_config
     from ..errors import InputError
     from ..incidents.service import IncidentService
+    from ..maintenance.settings import MAINTENANCE
     from ..schedule.desk import PlanDesk
     from ..webconsole.app import create_app
     from ..webconsole.data import Console
@@ -40,7 +41,7 @@ def build_app(config_path: str | None, *, config: Config | None = None, incident
     # The console only queues deliveries (patrol schedule or the next patrol run sends them), so it
     # starts without the receivers' secrets in its environment.
     incidents = incidents or IncidentService.from_config(config, resolve_secrets=False)
-    console = Console(incidents.store, baseline_store(config), maintenance=config.settings.maintenance)
+    console = Console(incidents.store, baseline_store(config), maintenance=config.settings[MAINTENANCE].windows)
     return create_app(console, incidents, schedules=desk or PlanDesk(config, incidents.store))
 
 

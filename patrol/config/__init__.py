@@ -24,7 +24,6 @@ from .incidents import DeliverySettings, FlappingSettings, IncidentSettings
 from .model import SECTIONS, PatrolConfig, parse_config
 from .reader import Reader
 from .receivers import ReceiverConfig
-from .retention import RetentionSettings
 from .schedules import ScheduleSpec
 from .sections import (
     AppiumConfig,
@@ -127,6 +126,6 @@ def load_config(explicit: str | None = None) -> Config:
 __all__ = [
     "SECTIONS", "AppiumConfig", "AppiumDevice", "BrowserConfig", "BudgetDefaults", "Config", "DeliverySettings",
     "DetectorsConfig", "FlappingSettings", "ForbiddenTextConfig", "IncidentSettings", "OcrConfig", "PatrolConfig",
-    "PublicUrl", "ReceiverConfig", "RetentionSettings", "ScheduleSpec", "StateConfig", "VisualConfig", "console_url_of", "find_config",
+    "PublicUrl", "ReceiverConfig", "ScheduleSpec", "StateConfig", "VisualConfig", "console_url_of", "find_config",
     "link_base", "load_config",
 ]

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Generic, TypeVar
 
 from ..core.text import suggest
 from .escalation import check_escalation_receivers
 from .fleet import FleetSettings, parse_fleet
 from .incidents import IncidentSettings, parse_incidents
-from .maintenance import MaintenanceSpec, parse_maintenance
 from .reader import Reader
 from .receivers import ReceiverConfig, parse_receivers
-from .retention import RetentionSettings, parse_retention
 from .schedules import ScheduleSpec, parse_schedules
 from .sections import (
     AppiumConfig,
@@ -42,7 +41,8 @@ from .tracing import TracingSettings, parse_tracing
 from .vitals import VitalsBudgets, parse_vitals
 from .web import NetworkSettings, parse_busy, parse_network
 
-# Every section this version understands (the key, what it is for).
+# Every section this version understands (the key, what it is for); a feature's section is added when
+# it registers (``FeatureSection``).
 SECTIONS = {
     "browser": "Chromium executable, arguments, headless, or connect: ws://... (a browser server); locale, timezone, colours, trace",
     "network": "first-party hosts, requests ignored or blocked, slow and error thresholds",
@@ -59,9 +59,7 @@ SECTIONS = {
     "public_url": "base URL under which report folders are served",
     "console_url": "address of the Patrol console (patrol serve): messages link to incidents and compare views",
     "schedules": "when journeys run",
-    "maintenance": "windows when patrols run but nothing is sent (deploys)",
     "concurrency": "journeys at once",
-    "retention": "how long runs and screenshots are kept",
     "appium": "Appium server URL and devices",
     "journeys": "default journey folder",
     "reports": "default reports folder",
@@ -69,6 +67,35 @@ SECTIONS = {
     "vitals": "Web Vitals budgets of web steps (LCP, CLS, INP, FCP, TTFB)",
     "tracing": "W3C trace context on the app's own requests, OpenTelemetry spans per journey and step (OTLP)",
 }
+
+
+T = TypeVar("T")
+
+
+class FeatureSection(Generic[T]):
+    """The section a feature package owns (``retention:`` in ``patrol.retention.settings``...), and the key
+    to read it typed: ``config.settings[RETENTION]``. The features sit above configuration (they keep
+    their own tables in the state store), so this assembly cannot import them; each registers its
+    section by making its key, and ``patrol.plugins`` imports them all before patrol.yaml is read."""
+
+    def __init__(self, key: str, description: str, kind: type[T], read: Callable[[Reader, object], T],
+                 default: T) -> None:
+        if key in SECTIONS:
+            raise ValueError(f"patrol.yaml already has a section {key!r}")
+        self.key, self.kind, self.read, self.default = key, kind, read, default
+        SECTIONS[key] = description
+        _FEATURES[key] = read
+
+    def value_in(self, sections: Mapping[str, object]) -> T:
+        value = sections.get(self.key, self.default)
+        if not isinstance(value, self.kind):  # only a reader that broke its own signature gets here
+            raise TypeError(f"section {self.key!r} holds a {type(value).__name__}, not a {self.kind.__name__}")
+        return value
+
+
+# What the assembly needs of a registered section: its reader (the value is read back, typed, through the
+# FeatureSection that registered it).
+_FEATURES: dict[str, Callable[[Reader, object], object]] = {}
 
 
 @dataclass(frozen=True)
@@ -88,15 +115,19 @@ class PatrolConfig:
     public_url: str | None = None
     console_url: str | None = None
     schedules: tuple[ScheduleSpec, ...] = ()
-    maintenance: tuple[MaintenanceSpec, ...] = ()
     concurrency: int = 1
-    retention: RetentionSettings = RetentionSettings()
     appium: AppiumConfig = AppiumConfig()
     journeys: str = "journeys"  # folder, relative to patrol.yaml
     reports: str = "reports"
     fleet: FleetSettings = FleetSettings()
     vitals: VitalsBudgets = VitalsBudgets()
     tracing: TracingSettings = TracingSettings()
+    # The sections feature packages own, by key, as their readers made them: read one as ``settings[SECTION]``.
+    feature_sections: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __getitem__(self, section: FeatureSection[T]) -> T:
+        """A feature's section, typed by its key (the default when patrol.yaml does not have it)."""
+        return section.value_in(self.feature_sections)
 
 
 def parse_config(r: Reader, data: object) -> PatrolConfig:
@@ -109,6 +140,8 @@ def parse_config(r: Reader, data: object) -> PatrolConfig:
         return PatrolConfig()
     for key in data:
         if key not in SECTIONS:
+            if not _FEATURES:  # a programming error, not the user's: every entry point loads the plugins
+                raise RuntimeError("no feature sections registered: import patrol.plugins before reading patrol.yaml")
             r.error((key,), f"unknown section '{key}'{suggest(key, SECTIONS)}; allowed: {', '.join(sorted(SECTIONS))}",
                     key=True)
     concurrency, journeys, reports = top_level_scalars(r, data)
@@ -132,13 +165,12 @@ def parse_config(r: Reader, data: object) -> PatrolConfig:
         public_url=parse_public_url(r, data.get("public_url")),
         console_url=parse_console_url(r, data.get("console_url")),
         schedules=parse_schedules(r, data.get("schedules"), r.file),
-        maintenance=parse_maintenance(r, data.get("maintenance")),
         concurrency=concurrency,
-        retention=parse_retention(r, data.get("retention")),
         appium=parse_appium(r, data.get("appium")),
         journeys=journeys,
         reports=reports,
         fleet=parse_fleet(r, data.get("fleet")),
         vitals=parse_vitals(r, data.get("vitals")),
         tracing=parse_tracing(r, data.get("tracing")),
+        feature_sections=MappingProxyType({key: read(r, data.get(key)) for key, read in _FEATURES.items()}),
     )

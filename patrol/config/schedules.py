@@ -41,7 +41,6 @@ from ..durations import DurationError, parse_ms
 from ..yamlpos import Path
 from .reader import Reader, valid_zone
 from .resolve import UrlProblem, expand_url
-from .retention import cron_problem
 from .window import DAY_NAMES, window_parts
 
 if TYPE_CHECKING:
@@ -141,6 +140,18 @@ def _dur(seconds: float) -> str:
 
 def _zone(name: str) -> tzinfo:
     return ZoneInfo(name)
+
+
+def cron_problem(expression: str, timezone: str) -> str | None:
+    """What is wrong with a crontab expression, or None. APScheduler is imported here
+    only, and only when a patrol.yaml has a cron expression to check."""
+    from .triggers import CronError, cron_trigger
+
+    try:
+        cron_trigger(expression, ZoneInfo(timezone))
+    except CronError as e:
+        return str(e)
+    return None
 
 
 def local_zone_name() -> str:

@@ -116,10 +116,11 @@ class WorkerRuntime:
 
     def _incident_service(self) -> IncidentService | None:
         from ..incidents.service import IncidentService
+        from ..maintenance.settings import MAINTENANCE
         from ..notify.receivers import load_receivers
 
         return IncidentService(self.store, self.config.settings.incidents, load_receivers(self.config),
-                               self.config.public_url, maintenance=self.config.settings.maintenance)
+                               self.config.public_url, maintenance=self.config.settings[MAINTENANCE].windows)
 
     def _make_engine(self, target: str) -> Engine:
         from ..drivers import engine_class

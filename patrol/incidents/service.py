@@ -37,14 +37,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config
 from ..config.incidents import IncidentSettings
-from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import iso, utcnow
 from ..core.jsontypes import json_objects, json_str
 from ..core.vocabulary import EventType, IncidentStatus, Outcome, ResolvedBy, Severity, Status
 from ..errors import InputError
+from ..maintenance.settings import MAINTENANCE, MaintenanceSpec
+from ..maintenance.windows import hold_event
 from ..notify.dispatcher import Dispatcher, DispatchStats
 from ..notify.formats import FORMATS
-from ..notify.maintenance import hold_event
 from ..notify.receivers import Receiver, load_receivers
 from ..results import JourneyResult, RunResult
 from ..secrets import MASKER
@@ -182,7 +182,7 @@ class IncidentService:
         state = state_settings(config)
         receivers = load_receivers(config, resolve_secrets=resolve_secrets)
         return cls(open_store(state.url), config.settings.incidents, receivers, config.public_url, clock=clock,
-                   maintenance=config.settings.maintenance)
+                   maintenance=config.settings[MAINTENANCE].windows)
 
     @property
     def confirm_count(self) -> int:

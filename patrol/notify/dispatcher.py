@@ -36,16 +36,16 @@ import httpx
 
 from ..config.escalation import EscalationSettings
 from ..config.incidents import DeliverySettings
-from ..config.maintenance import MaintenanceSpec
 from ..core.clock import SYSTEM_CLOCK, Clock, SystemClock
+from ..maintenance.settings import MaintenanceSpec
+from ..maintenance.storage import held as held_rows
+from ..maintenance.windows import release
 from ..secrets import MASKER
 from ..store import Store
 from ..store import outbox_repo as repo
-from ..store.console_repo import held as held_rows
 from ..store.outbox_repo import Attempt, Delivery
 from .escalation import Action, TimedDeliveries
 from .formats import FORMATS, Context, Request, Verdict
-from .maintenance import release
 from .receivers import Receiver
 from .text import Doc
 

@@ -30,11 +30,12 @@ from enum import StrEnum
 from sqlalchemy import Connection
 
 from ..config.escalation import EscalationSettings
-from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import iso
 from ..core.jsontypes import JsonObject
 from ..core.vocabulary import DeliveryStatus, IncidentStatus
 from ..core.vocabulary import EventType as E
+from ..maintenance.settings import MaintenanceSpec
+from ..maintenance.windows import covering, windows
 from ..store import console_repo
 from ..store import incident_repo as incidents
 from ..store import outbox_repo as repo
@@ -42,7 +43,6 @@ from ..store.incident_repo import IncidentRow
 from ..store.outbox_repo import Delivery
 from .formats import Format
 from .formats.alertmanager_labels import affected_journeys, firing
-from .maintenance import covering, windows
 from .receivers import Receiver
 from .text import Doc, summary_line
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from ..application.startup import reports_root
 from ..config import Config
-from ..config.retention import RetentionSettings
 from ..config.schedules import ScheduleSpec
 from ..errors import JourneyError, Problem
 from ..journey.loader import JOURNEY_SUFFIXES, discover, load_journey, project_budgets
 from ..journey.model import Budgets, Journey
-from ..retention import prune_spec
+from ..retention.prune import prune_spec
+from ..retention.settings import RETENTION, RetentionSettings
 from .settings import journey_schedule, parse_schedules
 
 
@@ -69,7 +69,7 @@ class _Loader:
 
 def build_plan(config: Config) -> Plan:
     concurrency = config.settings.concurrency
-    retention = config.settings.retention
+    retention = config.settings[RETENTION]
     specs = parse_schedules(config)
     loader = _Loader(project_budgets(config))
     folder = config.journeys_dir

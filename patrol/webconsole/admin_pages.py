@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..config.maintenance import parse_when
 from ..config.reader import valid_zone
 from ..durations import DurationError, parse_ms
+from ..maintenance.settings import parse_when
 from ..schedule.desk import DeskError, PlanDesk
 from .auth import Principal
 from .data import Refused, WindowValues

@@ -12,12 +12,13 @@ from typing import NotRequired, TypedDict
 
 from sqlalchemy import RowMapping, select
 
-from ..config.maintenance import MaintenanceSpec
 from ..core.isotime import utcnow
 from ..core.jsontypes import JsonObject, json_number, json_objects
 from ..errors import InputError
-from ..notify.maintenance import Window, WindowError, new_window
-from ..notify.maintenance import state as window_state
+from ..maintenance import storage as window_repo
+from ..maintenance.settings import MaintenanceSpec
+from ..maintenance.windows import Window, WindowError, new_window
+from ..maintenance.windows import state as window_state
 from ..notify.outbox import requeue
 from ..store import Store, history, outbox_repo
 from ..store import console_repo as repo
@@ -399,7 +400,7 @@ class Console:
         """patrol.yaml's windows and the console's/CLI's, each with how it stands now and its next spans."""
         now = self.clock()
         with self.store.read() as conn:
-            rows = repo.all_windows(conn) if include_ended else repo.live_windows(conn, now)
+            rows = window_repo.all_windows(conn) if include_ended else window_repo.live_windows(conn, now)
         shown = [Window.from_spec(s) for s in self.maintenance] + [Window.from_row(r) for r in reversed(rows)]
         return [{"id": w.id, "name": w.name, "source": w.source, "scope": w.scope, "value": w.value, "what": w.what,
                  "when": w.when, "state": window_state(w, now), "created_by": w.created_by, "timezone": w.timezone,
@@ -414,7 +415,7 @@ class Console:
         except WindowError as e:
             raise Refused(400, str(e)) from None
         with self.store.write() as conn:
-            wid = repo.add_window(conn, created_by=who.name, **row)
+            wid = window_repo.add_window(conn, created_by=who.name, **row)
             repo.audit(conn, now, who.name, who.via, "maintenance.add", f"maintenance:{wid}",
                        {"name": row["name"], "scope": row["scope"], "value": row["value"]})
         return wid
@@ -422,9 +423,9 @@ class Console:
     def end_window(self, who: Principal, window_id: int) -> None:
         now = self.clock()
         with self.store.write() as conn:
-            if not repo.end_window(conn, window_id, now):
+            if not window_repo.end_window(conn, window_id, now):
                 raise Refused(404, f"there is no window #{window_id} still going")
-            repo.held_due_now(conn, now)  # the dispatcher sends what it held (once per incident) on its next round
+            window_repo.held_due_now(conn, now)  # the dispatcher sends what it held (once per incident) on its next round
             repo.audit(conn, now, who.name, who.via, "maintenance.end", f"maintenance:{window_id}")
 
 

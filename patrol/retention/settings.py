@@ -1,4 +1,5 @@
-"""The ``retention`` section of patrol.yaml (what is pruned lives in ``patrol.retention``)::
+"""The ``retention`` section of patrol.yaml, read back as ``config.settings[RETENTION]`` (what is
+pruned, and when, is ``patrol.retention.prune``)::
 
     retention:
       screenshots: 30d     # PNGs in run folders (step screenshots, diffs); the report stays
@@ -19,10 +20,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from zoneinfo import ZoneInfo
 
+from ..config.model import FeatureSection
+from ..config.reader import Reader
+from ..config.schedules import cron_problem
 from ..durations import DurationError, parse_ms
-from .reader import Reader
 
 DEFAULTS = {"screenshots": "30d", "reports": "180d", "runs": "400d", "deliveries": "90d"}
 AGE_KEYS = ("screenshots", "reports", "runs", "deliveries")
@@ -130,13 +132,6 @@ def _prune(raw: Mapping[str, object], error: Callable[[str, str], None], timezon
     return prune
 
 
-def cron_problem(expression: str, timezone: str) -> str | None:
-    """What is wrong with a crontab expression, or None. APScheduler is imported here
-    only, and only when a patrol.yaml has a cron expression to check."""
-    from .triggers import CronError, cron_trigger
 
-    try:
-        cron_trigger(expression, ZoneInfo(timezone))
-    except CronError as e:
-        return str(e)
-    return None
+RETENTION = FeatureSection("retention", "how long runs and screenshots are kept", RetentionSettings, parse_retention,
+                           RetentionSettings())

@@ -3,8 +3,8 @@ messages wait in the outbox (held, due when the window ends). When it ends, each
 held stream is sent once: an incident still open gets one message (the first held);
 one that opened and resolved inside the window is not sent at all.
 
-Windows come from patrol.yaml (``maintenance:``) and from the console or
-``patrol maintenance add`` (the ``maintenance_windows`` table); both are evaluated here.
+Windows come from patrol.yaml (``maintenance:``, ``settings``) and from the console or
+``patrol maintenance add`` (the ``maintenance_windows`` table, ``storage``); both are evaluated here.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from ..config.maintenance import MaintenanceSpec
 from ..core.jsontypes import json_number, json_objects, json_str
 from ..core.vocabulary import EventType, IncidentStatus
-from ..store import console_repo as repo
-from ..store.console_repo import HeldDelivery
+from . import storage as repo
+from .settings import MaintenanceSpec
+from .storage import HeldDelivery
 
 JourneyFilter = list[tuple[str, list[str]]]
 _EPS = timedelta(microseconds=1)
@@ -222,7 +222,7 @@ def new_window(name: str, scope: str, value: str | None, *, starts_at: datetime 
                timezone: str = "UTC", now: datetime) -> NewWindow:
     """The ``maintenance_windows`` values of a window made in the console or the CLI, checked."""
     from ..config.reader import valid_zone
-    from ..config.retention import cron_problem
+    from ..config.schedules import cron_problem
 
     name = name.strip()
     if not name or len(name) > 128:

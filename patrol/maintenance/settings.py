@@ -1,6 +1,6 @@
-"""``maintenance:`` in patrol.yaml: windows when patrols still run and record (and
-incidents may open) but nothing is sent; what is still open when a window ends is sent
-once. Problems are positioned like every other section's.
+"""``maintenance:`` in patrol.yaml, read back as ``config.settings[MAINTENANCE]``: windows when
+patrols still run and record (and incidents may open) but nothing is sent; what is still open when
+a window ends is sent once. Problems are positioned like every other section's.
 
 patrol.yaml::
 
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from .reader import Fields, Reader
-from .retention import cron_problem
-from .schedules import NAME_RE
+from ..config.model import FeatureSection
+from ..config.reader import Fields, Reader
+from ..config.schedules import NAME_RE, cron_problem
 
 KEYS = {
     "from": "start of a one-off window (2026-12-01 22:00, an ISO date and time)",
@@ -115,12 +115,19 @@ def _window(r: Reader, name: str, raw: object) -> MaintenanceSpec | None:
     return MaintenanceSpec(name, scope, value, cron=cron, duration_s=ms / 1000.0, timezone=timezone)
 
 
-def parse_maintenance(r: Reader, raw: object) -> tuple[MaintenanceSpec, ...]:
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    """The section: its windows, in the order written."""
+
+    windows: tuple[MaintenanceSpec, ...] = ()
+
+
+def parse_maintenance(r: Reader, raw: object) -> MaintenanceSettings:
     if raw is None:
-        return ()
+        return MaintenanceSettings()
     if not isinstance(raw, dict):
         r.error(("maintenance",), "expected a mapping of window names to windows")
-        return ()
+        return MaintenanceSettings()
     out: list[MaintenanceSpec] = []
     for name, body in raw.items():
         if not isinstance(name, str) or not NAME_RE.match(name):
@@ -129,4 +136,8 @@ def parse_maintenance(r: Reader, raw: object) -> tuple[MaintenanceSpec, ...]:
         spec = _window(r, name, body)
         if spec is not None:
             out.append(spec)
-    return tuple(out)
+    return MaintenanceSettings(tuple(out))
+
+
+MAINTENANCE = FeatureSection("maintenance", "windows when patrols run but nothing is sent (deploys)", MaintenanceSettings,
+                             parse_maintenance, MaintenanceSettings())

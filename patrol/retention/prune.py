@@ -1,6 +1,6 @@
 """Retention: what a service that runs for a year keeps, and for how long.
 
-The ages come from patrol.yaml ``retention:`` (``patrol.config.retention``). They
+The ages come from patrol.yaml ``retention:`` (``patrol.retention.settings``). They
 never decrease down the list (screenshots <= reports <= runs), so a run record never
 points at a folder that outlived it... or the other way round.
 
@@ -23,15 +23,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config.retention import AGE_KEYS, RetentionSettings
-from .config.schedules import ScheduleSpec, local_zone_name, parse_spec
-from .core.isotime import utcnow
-from .store import history, incident_repo, outbox_repo
+from ..config.schedules import ScheduleSpec, local_zone_name, parse_spec
+from ..core.isotime import utcnow
+from ..store import history, incident_repo, outbox_repo
+from .settings import AGE_KEYS, RetentionSettings
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from .store import Store
+    from ..store import Store
 
 Ages = Mapping[str, float | None]
 
@@ -231,7 +231,7 @@ def make_room(settings: RetentionSettings, reports_root: Path, store: Store | No
     """``retention: {min_free: …}``: remove whole run folders, oldest first, until the reports disk has
     ``min_free`` bytes free (or nothing more may go). The rules above still hold: a run an open incident or
     a pending notification needs is kept, and only run folders with a ``report.json`` are touched."""
-    from .step.artifacts import free_bytes
+    from ..step.artifacts import free_bytes
 
     stats = PruneStats()
     root = Path(reports_root).resolve()
