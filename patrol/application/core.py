@@ -108,10 +108,12 @@ class Patrol:
     # -- the stages -------------------------------------------------------------------------
     def make_room(self) -> None:
         """``retention: {min_free: …}``: old run folders go, oldest first, until the reports disk has that much free."""
-        settings = self.config.settings.retention
+        from ..retention.settings import RETENTION
+
+        settings = self.config.settings[RETENTION]
         if not settings.enabled or not settings.min_free:
             return
-        from ..retention import make_room
+        from ..retention.prune import make_room
 
         store = self.incidents.store if self.incidents is not None else None
         try:
