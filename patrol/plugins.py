@@ -3,7 +3,7 @@ a journey or step key, a screen filter, a message format) is imported here, once
 name in code.
 
 Registries (``ACTIONS``, ``CHECKS``, ``JOURNEY_KEYS``/``STEP_KEYS``,
-``SCREEN_FILTERS``, ``FORMATS``) live in small modules low in the tree and import none of their
+``SCREEN_FILTERS``, ``FORMATS``, the configuration's feature sections) live in small modules low in the tree and import none of their
 registrants, so no registry depends on what fills it and there are no import cycles.
 Entry points (the CLI, the application core, the scheduler, tests) call ``load()`` before
 they parse a journey. Every registrant is cheap to import: heavy libraries (OpenCV,
