@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from ..config.schedules import ScheduleSpec, local_zone_name, parse_spec
 from ..core.isotime import utcnow
-from ..store import history, incident_repo, outbox_repo
+from ..store import incident_repo
+from . import storage
 from .settings import AGE_KEYS, RetentionSettings
 
 if TYPE_CHECKING:
@@ -178,11 +179,11 @@ def _prune_database_runs(store: Store, root: Path, now: datetime, ages: Ages, ol
     set_ages = [a for k, a in ages.items() if k in ("screenshots", "reports", "runs") and a is not None]
     with store.read() as conn:
         protected.update(protected_runs(conn))
-        known.update(history.all_run_ids(conn))
+        known.update(storage.all_run_ids(conn))
         if not set_ages:
             return
         cutoff = now - timedelta(seconds=min(set_ages))
-        rows = history.runs_recorded_before(conn, cutoff)
+        rows = storage.runs_recorded_before(conn, cutoff)
     drop: list[str] = []
     for row in rows:
         when = row.started_at or row.recorded_at
@@ -203,28 +204,28 @@ def _prune_database_runs(store: Store, root: Path, now: datetime, ages: Ages, ol
             elif row.run_dir and Path(row.run_dir).exists():
                 continue  # an --output folder outside the reports folder: not ours to remove
             with store.write() as conn:
-                history.mark_pruned(conn, row.id, report_at=now, screenshots_at=row.screenshots_pruned_at or now)
+                storage.mark_pruned(conn, row.id, report_at=now, screenshots_at=row.screenshots_pruned_at or now)
         elif old(when, "screenshots") and row.screenshots_pruned_at is None:
             if folder is not None:
                 _remove_images(folder, stats)
                 stats.screenshots += 1
             with store.write() as conn:
-                history.mark_pruned(conn, row.id, screenshots_at=now)
+                storage.mark_pruned(conn, row.id, screenshots_at=now)
     for i in range(0, len(drop), 500):
         batch = drop[i:i + 500]
         with store.write() as conn:  # journey attempts and steps go with them (ON DELETE CASCADE)
-            stats.runs += history.delete_runs(conn, batch)
+            stats.runs += storage.delete_runs(conn, batch)
 
 
 def _prune_outbox(store: Store, now: datetime, ages: Ages, stats: PruneStats) -> None:
     keep_deliveries, keep_runs = ages.get("deliveries"), ages.get("runs")
     if keep_deliveries is not None:
         with store.write() as conn:
-            stats.deliveries += outbox_repo.delete_finished_before(conn, now - timedelta(seconds=keep_deliveries))
+            stats.deliveries += storage.delete_finished_before(conn, now - timedelta(seconds=keep_deliveries))
     if keep_runs is not None:
         # The timeline of incidents long resolved (and robot notices), as old as the runs it described.
         with store.write() as conn:
-            stats.events += outbox_repo.delete_closed_events_before(conn, now - timedelta(seconds=keep_runs))
+            stats.events += storage.delete_closed_events_before(conn, now - timedelta(seconds=keep_runs))
 
 
 def make_room(settings: RetentionSettings, reports_root: Path, store: Store | None = None) -> PruneStats:
@@ -255,7 +256,7 @@ def make_room(settings: RetentionSettings, reports_root: Path, store: Store | No
         stats.reports += 1
         if store is not None:
             with store.write() as conn:
-                history.mark_pruned(conn, folder.name, report_at=now, screenshots_at=now)
+                storage.mark_pruned(conn, folder.name, report_at=now, screenshots_at=now)
     return stats
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias
 
-from sqlalchemy import Connection, Row, RowMapping, delete, desc, insert, select, update
+from sqlalchemy import Connection, Row, RowMapping, desc, insert, select, update
 
 from ..core.isotime import parse_iso
 from ..core.vocabulary import Outcome, Status
@@ -28,8 +28,6 @@ AttemptRow: TypeAlias = Row[int, str, str, str, str, str, bool, float | None, da
 StepDurationRow: TypeAlias = Row[int, int, str, str, float | None, float | None, object]
 # id, run_dir, report_pruned_at
 ReportFolderRow: TypeAlias = Row[str, str | None, datetime | None]
-# id, started_at, recorded_at, run_dir, screenshots_pruned_at, report_pruned_at
-RecordedRunRow: TypeAlias = Row[str, datetime | None, datetime, str | None, datetime | None, datetime | None]
 
 
 @dataclass(frozen=True)
@@ -181,32 +179,3 @@ def latest_verdicts(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[
                           .order_by(journey_runs.c.id)):
         out.setdefault(j.run_id, []).append({"name": j.journey, "status": j.status})
     return out
-
-
-# -- retention ---------------------------------------------------------------------------------------
-def all_run_ids(conn: Connection) -> set[str]:
-    return set(conn.execute(select(runs.c.id)).scalars())
-
-
-def runs_recorded_before(conn: Connection, cutoff: datetime) -> Sequence[RecordedRunRow]:
-    """``(id, started_at, recorded_at, run_dir, screenshots_pruned_at, report_pruned_at)``."""
-    return conn.execute(select(runs.c.id, runs.c.started_at, runs.c.recorded_at, runs.c.run_dir,
-                               runs.c.screenshots_pruned_at, runs.c.report_pruned_at)
-                        .where(runs.c.recorded_at < cutoff)).all()
-
-
-def mark_pruned(conn: Connection, run_id: str, *, screenshots_at: datetime | None = None,
-                report_at: datetime | None = None) -> None:
-    """Record what retention removed from a run's folder."""
-    values: dict[str, datetime] = {}
-    if screenshots_at is not None:
-        values["screenshots_pruned_at"] = screenshots_at
-    if report_at is not None:
-        values["report_pruned_at"] = report_at
-    if values:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
-
-
-def delete_runs(conn: Connection, ids: Sequence[str]) -> int:
-    """Delete runs; their attempts and steps go with them (ON DELETE CASCADE)."""
-    return conn.execute(delete(runs).where(runs.c.id.in_(ids))).rowcount or 0

@@ -17,8 +17,8 @@ from typing import TypedDict
 from sqlalchemy import ColumnElement, Connection, RowMapping, and_, delete, func, insert, or_, select, update
 
 from ..core.jsontypes import JsonObject
-from ..core.vocabulary import DeliveryStatus, IncidentStatus
-from .schema import deliveries, events, incidents
+from ..core.vocabulary import DeliveryStatus
+from .schema import deliveries, events
 
 
 @dataclass(frozen=True)
@@ -255,22 +255,3 @@ def requeue_dead(conn: Connection, ids: Sequence[int] | None, now: datetime) -> 
     res = conn.execute(update(deliveries).where(cond, deliveries.c.status == DeliveryStatus.DEAD).values(
         status=DeliveryStatus.PENDING, queued_at=now, next_attempt_at=now, lease_owner=None, lease_until=None))
     return res.rowcount
-
-
-# -- retention ---------------------------------------------------------------------------------------
-def delete_finished_before(conn: Connection, cutoff: datetime) -> int:
-    """Delete sent and dead deliveries created before ``cutoff``."""
-    return conn.execute(delete(deliveries).where(
-        deliveries.c.status.in_((DeliveryStatus.SENT, DeliveryStatus.DEAD)), deliveries.c.created_at < cutoff)).rowcount or 0
-
-
-def delete_closed_events_before(conn: Connection, cutoff: datetime) -> int:
-    """Delete events older than ``cutoff`` of no open incident (resolved incidents'
-    timelines, robot notices) that no pending delivery still has to send."""
-    open_ids = select(incidents.c.id).where(incidents.c.status == IncidentStatus.OPEN)
-    pending = select(deliveries.c.event_id).where(deliveries.c.status == DeliveryStatus.PENDING)
-    return conn.execute(delete(events).where(and_(
-        events.c.at < cutoff,
-        or_(events.c.incident_id.is_(None), events.c.incident_id.not_in(open_ids)),
-        events.c.id.not_in(pending),
-    ))).rowcount or 0
