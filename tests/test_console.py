@@ -486,7 +486,7 @@ def test_acknowledge_stops_reminders_silence_and_resolve(world, browser):
     store = world.store()
     svc = IncidentService(store, IncidentSettings(remind_every_s=60), clock=lambda: utcnow() + timedelta(hours=1))
     with store.write() as conn:
-        svc._reminders(conn, svc.clock(), RecordResult("test"))
+        svc.lifecycle.remind(conn, svc.clock(), RecordResult("test"))
         reminded = {r.incident_id for r in conn.execute(events.select().where(events.c.type == "incident.reminder"))}
     assert 1 not in reminded and reminded, reminded
     page.goto(world.url + "/incidents")

@@ -10,7 +10,7 @@ from datetime import datetime
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from ..core.jsontypes import as_object, as_objects, as_texts
+from ..core.jsontypes import as_object, as_objects, as_texts, json_list, json_objects
 from ..core.vocabulary import DeliveryStatus, EventType, IncidentStatus, ResolvedBy
 from ..incidents.display import fmt_time, table
 
@@ -56,26 +56,26 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .. import console
 
     svc = _service(args)
-    for r in svc.robot_status():
-        names = ", ".join(f"{j.get('name')} ({j.get('reason')})" for j in (r["detail"] or {}).get("journeys", [])[:5])
-        console.say(f"[magenta]robot failing[/] on {console.safe(r['target'])} since "
-                    f"{console.safe(fmt_time(r['since'], svc))}: {console.safe(names)}")
+    for robot in svc.robot_status():
+        names = ", ".join(f"{j.get('name')} ({j.get('reason')})" for j in json_objects(robot["detail"], "journeys")[:5])
+        console.say(f"[magenta]robot failing[/] on {console.safe(robot['target'])} since "
+                    f"{console.safe(fmt_time(robot['since'], svc))}: {console.safe(names)}")
     rows = svc.list_incidents(None if args.which == "all" else IncidentStatus.OPEN, args.limit)
     if not rows:
         console.say("no open incidents" if args.which == "open" else "no incidents yet")
         return 0
     out = []
     for r in rows:
-        status = r["status"] + (" (flapping)" if r.get("flapping") else "")
+        status = r["status"] + (" (flapping)" if r["flapping"] else "")
         journey, step = r["journey"], f"{r['step_index']} {r['step_name'] or r['step_key']}"
-        affected = r.get("affected") or []
-        if len(affected) > 1 or sum(len(e.get("steps") or []) for e in affected) > 1:
+        affected = r["affected"] or []
+        if len(affected) > 1 or sum(len(json_list(e, "steps")) for e in affected) > 1:
             # A cause several steps share: how far it reaches, and what it is.
             journey = f"{len(affected)} journey(s): " + ", ".join(str(e.get("journey")) for e in affected)
-            step = f"{sum(len(e.get('steps') or []) for e in affected)} steps"
-        problem = (r.get("cause") or {}).get("title") or f"{r['kind']}/{r['reason']}"
+            step = f"{sum(len(json_list(e, 'steps')) for e in affected)} steps"
+        problem = (r["cause"] or {}).get("title") or f"{r['kind']}/{r['reason']}"
         last = r["resolved_at"] if r["status"] == IncidentStatus.RESOLVED else r["last_seen_at"]
-        out.append([f"#{r['id']}", status, r["severity"], journey, step, problem, r["device"], str(r["count"]),
+        out.append([f"#{r['id']}", status, r["severity"], journey, step, str(problem), r["device"], str(r["count"]),
                     fmt_time(r["opened_at"], svc), fmt_time(last, svc)])
     table(["ID", "STATUS", "SEVERITY", "JOURNEY", "STEP", "PROBLEM", "DEVICE", "COUNT", "FIRST SEEN", "LAST SEEN/RESOLVED"], out)
     return 0

@@ -160,11 +160,11 @@ def due_reminders(conn: Connection, cutoff: datetime) -> list[IncidentRow]:
         select(incidents).where(incidents.c.status == OPEN, incidents.c.last_notified_at <= cutoff)).mappings()]
 
 
-def newest(conn: Connection, status: IncidentStatus | None, limit: int) -> list[RowDict]:
+def newest(conn: Connection, status: IncidentStatus | None, limit: int) -> list[IncidentRow]:
     q = select(incidents).order_by(desc(incidents.c.id)).limit(limit)
     if status:
         q = q.where(incidents.c.status == status)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [incident_row(r) for r in conn.execute(q).mappings()]
 
 
 def all_open(conn: Connection, *, lock: bool = False) -> Sequence[RowMapping]:
@@ -235,8 +235,20 @@ def save_robot_state(conn: Connection, target: str, *, exists: bool, **values: o
         conn.execute(insert(robot_state).values(target=target, **values))
 
 
-def failing_robots(conn: Connection) -> list[RowDict]:
-    return [dict(r) for r in conn.execute(select(robot_state).where(robot_state.c.failing.is_(True))).mappings()]
+class RobotStateRow(TypedDict):
+    """A row of ``robot_state``: whether the robot fails on a target, since when, and on which journeys."""
+
+    target: str
+    failing: bool
+    since: datetime | None
+    detail: JsonObject  # {"journeys": [{name, reason, message}]}
+    updated_at: datetime
+
+
+def failing_robots(conn: Connection) -> list[RobotStateRow]:
+    return [RobotStateRow(target=r["target"], failing=bool(r["failing"]), since=r["since"],
+                          detail=r["detail"] if isinstance(r["detail"], dict) else {}, updated_at=r["updated_at"])
+            for r in conn.execute(select(robot_state).where(robot_state.c.failing.is_(True))).mappings()]
 
 
 # -- events and the outbox -----------------------------------------------------------------------------
