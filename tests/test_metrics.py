@@ -12,6 +12,7 @@ import pytest
 from receivers import ReceiverServer
 from schedule_support import config, write_journey
 
+from patrol.cli.schedule import Beside
 from patrol.schedule.service import SchedulerService
 
 
@@ -42,21 +43,22 @@ receivers:
 schedules:
   watch: {{every: 1s, journeys: [signin]}}
 """)
-    service = SchedulerService(str(cfg), metrics_port=0, metrics_addr="127.0.0.1", watch=False, say=lambda m: None)
+    service = SchedulerService(str(cfg), watch=False, say=lambda m: None)
     service.start()
+    beside = Beside(service, metrics_port=0, metrics_addr="127.0.0.1").start()  # as `patrol schedule` composes it
     try:
         deadline = time.monotonic() + 90
         while service.firings < 1 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert service.firings >= 1
-        # The dispatcher runs inside the scheduler: the notification goes out with no `flush`.
+        # The dispatcher runs beside the scheduler: the notification goes out with no `flush`.
         sent = chat.wait_for("/slack", 1, timeout=30)
         assert "signin" in sent[0].body.decode("utf-8")
         # Until a scrape shows the incident and the unsent `ops` notification (the state
         # collector caches its reads for 5 s): a condition, not a guess at how long it takes.
         deadline = time.monotonic() + 60
         while True:
-            r = httpx.get(service.metrics_url, timeout=10)
+            r = httpx.get(beside.metrics.url, timeout=10)
             seen = _value(r.text, 'patrol_open_incidents{journey="signin",kind="breakpoint",severity="critical"}')
             if (seen == 1 and (_value(r.text, 'patrol_pending_deliveries{receiver="ops"}') or 0) >= 1) \
                     or time.monotonic() > deadline:

@@ -1,6 +1,10 @@
 """``patrol schedule``: run the schedules of patrol.yaml (and journey files) as a
 foreground service; ``--list`` what would run when; ``--once`` fire what is due and
-exit (for cron-driven set-ups); ``--prune`` apply retention now."""
+exit (for cron-driven set-ups); ``--prune`` apply retention now.
+
+The command composes the service: it chooses where firings run (``executor``) and starts
+what runs beside the scheduler (``Beside``: the notification dispatcher, the Prometheus
+endpoint, the console)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from ..errors import InputError
 
 if TYPE_CHECKING:
     from ..schedule.executor import Executor, Host
+    from ..schedule.service import SchedulerService
+    from ..schedule.sides import ConsoleServer, DispatcherThread, MetricsServer
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,22 +60,66 @@ def cmd(args: argparse.Namespace) -> int:
         if port is not None and not 0 <= port <= 65535:
             raise InputError(f"{flag}: a TCP port, 0-65535")
     from ..schedule.service import SchedulerService
-    from .serve import scheduler_console
 
     service = SchedulerService(
         config_path,
-        metrics_port=args.metrics_port,
-        metrics_addr=args.metrics_addr,
         stop_timeout=_seconds(args.stop_timeout, "--stop-timeout"),
         watch=not args.no_watch,
         index_interval=_seconds(args.index_every, "--index-every"),
-        console_port=args.console_port,
-        console_app=scheduler_console,
         executor=executor,
     )
     if args.once:
         return service.once()
+    service.start()
+    Beside(service, metrics_port=args.metrics_port, metrics_addr=args.metrics_addr,
+           console_port=args.console_port).start()
     return service.serve()
+
+
+class Beside:
+    """What runs beside the scheduler, over its parts: the notification dispatcher (sends
+    continuously; restarted with new receivers on a reload), ``--metrics-port``'s
+    Prometheus endpoint and ``--console-port``'s console (with pause, resume and run now
+    on the service's jobs). Started once the service is; stopped when its firings are over,
+    before it closes the state database."""
+
+    def __init__(self, service: SchedulerService, *, metrics_port: int | None = None, metrics_addr: str = "0.0.0.0",
+                 console_port: int | None = None) -> None:
+        from ..schedule.sides import ConsoleServer, DispatcherThread, MetricsServer
+
+        self.service = service
+        self.dispatcher: DispatcherThread = DispatcherThread(service.log_error)
+        self.metrics: MetricsServer = MetricsServer(metrics_port, metrics_addr)
+        self.console: ConsoleServer = ConsoleServer(console_port)
+
+    def start(self) -> Beside:
+        """A port that cannot be listened on is an input error, and the service stops."""
+        from functools import partial
+
+        from .serve import scheduler_console
+
+        service = self.service
+        try:
+            self.dispatcher.start(service.incidents)
+            self.metrics.start(service.metrics)
+            self.console.start(partial(scheduler_console, service))
+        except BaseException:
+            self.stop()
+            service.stop()
+            raise
+        service.on_reload.append(self.reloaded)
+        service.on_stopping.append(self.stop)
+        service.addresses += [f"{what} at {url}" for what, url in (("metrics", self.metrics.url),
+                                                                    ("console", self.console.url)) if url]
+        return self
+
+    def reloaded(self) -> None:
+        self.dispatcher.restart(self.service.incidents)
+
+    def stop(self) -> None:
+        self.dispatcher.stop()
+        self.console.stop()
+        self.metrics.stop()
 
 
 def executor(host: Host) -> Executor:

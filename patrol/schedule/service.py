@@ -12,8 +12,9 @@
   patrol.yaml and the journey files, from the main thread;
 - ``robot.RobotLoop``: one thread running the asyncio loop that drives one shared
   Chromium (``EnginePool``), at most ``concurrency`` journeys at once over all firings;
-- ``sides``: the instance lock, the incident dispatcher thread, the Prometheus endpoint
-  and the console (handed in by the CLI, which composes it);
+- ``sides``: the instance lock (one scheduler per state database); the CLI starts the
+  incident dispatcher thread, the Prometheus endpoint and the console from there beside
+  the service (``on_reload`` and ``on_stopping`` tell it when to restart or stop them);
 - ``index_writer.IndexWriter``: reports/index.html (debounced).
 
 Time comes from an injected ``Clock`` (``patrol.core.clock``; the system's by default).
@@ -25,7 +26,6 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,12 +53,11 @@ from .overlap import Overlap
 from .plan import Plan, build_plan
 from .robot import RobotLoop, close_idle_browsers
 from .service_log import now_local, tag
-from .sides import ConsoleServer, DispatcherThread, InstanceLock, MetricsServer
+from .sides import InstanceLock
 
 if TYPE_CHECKING:
     from apscheduler.events import JobExecutionEvent, JobSubmissionEvent
     from apscheduler.job import Job
-    from starlette.types import ASGIApp
 
     from ..config import Config
     from ..drivers.base import Engine
@@ -93,10 +92,8 @@ class _Parts:
 
 
 class SchedulerService:
-    def __init__(self, config_path: str | None = None, *, metrics_port: int | None = None, metrics_addr: str = "0.0.0.0",
-                 stop_timeout: float = 60.0, watch: bool = True, index_interval: float = 30.0,
-                 say: Callable[[str], None] | None = None, clock: Clock = SYSTEM_CLOCK,
-                 console_port: int | None = None, console_app: Callable[[SchedulerService], ASGIApp] | None = None,
+    def __init__(self, config_path: str | None = None, *, stop_timeout: float = 60.0, watch: bool = True,
+                 index_interval: float = 30.0, say: Callable[[str], None] | None = None, clock: Clock = SYSTEM_CLOCK,
                  executor: ExecutorFactory | None = None) -> None:
         self.config_path = config_path
         self.stop_timeout = stop_timeout
@@ -116,10 +113,6 @@ class SchedulerService:
         self.slots: asyncio.Semaphore | None = None
         self.overlap = Overlap(clock)
         self.signals = Signals()
-        self.dispatcher = DispatcherThread(self.log_error)
-        self.metrics_server = MetricsServer(metrics_port, metrics_addr)
-        self.console_server = ConsoleServer(console_port)
-        self._console_app = console_app
         self._make_executor = executor or LocalExecutor  # the CLI chooses: here, or the fleet's workers
         self.files: FileWatch | None = None
         self._stopping = threading.Event()
@@ -127,12 +120,13 @@ class SchedulerService:
         self.firings = 0  # firings that ran journeys (for the curious and the tests)
         self.executor: Executor | None = None
         self.leadership: Leadership | None = None  # with patrol.yaml fleet: fire only while leading
+        # What the CLI runs beside the service (dispatcher, metrics endpoint, console): told when a
+        # reload took new settings, and when the firings are over and the parts are about to close.
+        self.on_reload: list[Callable[[], None]] = []
+        self.on_stopping: list[Callable[[], None]] = []
+        self.addresses: list[str] = []  # said in the banner ("metrics at …")
 
     # -- the parts, once started ---------------------------------------------------------
-    @property
-    def metrics_url(self) -> str | None:
-        return self.metrics_server.url
-
     @property
     def store(self) -> Store:
         assert self.parts.store is not None, "the service is not started"
@@ -176,7 +170,7 @@ class SchedulerService:
     # -- life -------------------------------------------------------------------------
     def start(self, *, process: bool = True) -> None:
         """Open the state database and the job store, sync the jobs; with
-        ``process`` also start firing them, the dispatcher and the metrics endpoint."""
+        ``process`` also start firing them."""
         global _SERVICE
         if _SERVICE is not None and _SERVICE is not self:
             raise PatrolError("a scheduler service is already running in this process")
@@ -202,10 +196,6 @@ class SchedulerService:
             self._update_next_fire()
             self.files = FileWatch(self._watched_files)
             if process:
-                self.dispatcher.start(self.incidents)
-                self.metrics_server.start(self.metrics)
-                console_app = self._console_app
-                self.console_server.start(None if console_app is None else partial(console_app, self))
                 self.robot.spawn(lambda: close_idle_browsers(lambda: self.parts.pool))
                 if self.leadership is None:
                     self.job_sync.resume()
@@ -230,8 +220,10 @@ class SchedulerService:
                         EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
 
     def serve(self) -> int:
-        """Run until SIGTERM/SIGINT; reload on SIGHUP or when the files change."""
-        self.start()
+        """Run until SIGTERM/SIGINT; reload on SIGHUP or when the files change (started
+        first unless the caller started it to start what runs beside it)."""
+        if not self.started:
+            self.start()
         self.signals.install()
         try:
             self._banner()
@@ -297,8 +289,12 @@ class SchedulerService:
         if self.executor is not None:
             self.executor.close()
             self.executor = self.leadership = None
-        self.dispatcher.stop()
-        self.console_server.stop()
+        for stopping in self.on_stopping:
+            try:
+                stopping()
+            except Exception as e:
+                self.log_error(f"stopping: {type(e).__name__}: {e}")
+        self.on_stopping.clear()
         if parts.index is not None:
             parts.index.stop()
         if parts.robot is not None:
@@ -308,7 +304,6 @@ class SchedulerService:
                 except Exception:
                     pass
             parts.robot.stop()
-        self.metrics_server.stop()
         if parts.store is not None:
             parts.store.close()
         if parts.lock is not None:
@@ -439,7 +434,8 @@ class SchedulerService:
             self.slots = asyncio.Semaphore(plan.concurrency)  # firings from now on
         if incidents is not None:
             self.incidents = incidents
-            self.dispatcher.restart(incidents)
+            for reloaded in self.on_reload:
+                reloaded()
         if self.leadership is None or self.leadership.leading:  # a standby leaves the shared job store to the leader
             self.job_sync.sync(plan, fire)
         self._update_next_fire()
@@ -475,8 +471,7 @@ class SchedulerService:
     # -- listing ----------------------------------------------------------------------------------------
     def _banner(self) -> None:
         jobs = wanted_jobs(self.plan)
-        where = f", metrics at {self.metrics_url}" if self.metrics_url else ""
-        where += f", console at {self.console_server.url}" if self.console_server.url else ""
+        where = "".join(f", {address}" for address in self.addresses)
         self.log(f"[bold]patrol schedule[/] started (pid {os.getpid()}): {len(jobs)} job(s), "
                  f"concurrency {self.plan.concurrency}{where}")
         self._print_jobs()

@@ -1,8 +1,8 @@
-"""The service's side parts: the instance lock (one scheduler per state database),
-the notification dispatcher thread, the Prometheus endpoint and the console. The
-console (and where firings run, ``executor``) is handed in by whoever composes the
-service (``patrol schedule`` in cli/): the scheduler imports neither the console nor
-the fleet."""
+"""The service's side parts: the instance lock (one scheduler per state database,
+taken by the scheduler), and what ``patrol schedule`` (cli/) starts beside the
+scheduler: the notification dispatcher thread, the Prometheus endpoint (also
+``patrol worker``'s) and the console. The scheduler imports neither the console nor the
+fleet."""
 
 from __future__ import annotations
 
@@ -153,12 +153,10 @@ class ConsoleServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, make_app: Callable[[], ASGIApp] | None) -> None:
-        """``make_app`` builds the console over the running service (the CLI hands it in)."""
+    def start(self, make_app: Callable[[], ASGIApp]) -> None:
+        """``make_app`` builds the console over the running service."""
         if self.port is None:
             return
-        if make_app is None:
-            raise InputError("--console-port: this scheduler was started without the console")
         import socket
 
         import uvicorn
