@@ -184,10 +184,6 @@ def release(conn: Connection, specs: Iterable[MaintenanceSpec], now: datetime) -
     return released
 
 
-def has_held(conn: Connection) -> bool:
-    return bool(repo.held(conn))
-
-
 def _fmt(dt: datetime | None) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if dt else "?"
 

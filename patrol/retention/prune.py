@@ -30,7 +30,6 @@ from . import storage
 from .settings import AGE_KEYS, RetentionSettings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
 
     from ..store import Store
 
@@ -77,11 +76,6 @@ class PruneStats:
         if self.protected:
             said += f"; kept {self.protected} old run(s) that open incidents or pending notifications refer to"
         return said
-
-
-def protected_runs(conn: Connection) -> set[str]:
-    """Runs that open incidents or pending notifications refer to."""
-    return incident_repo.runs_in_use(conn)
 
 
 def _inside(root: Path, folder: str | None) -> Path | None:
@@ -178,7 +172,7 @@ def _prune_database_runs(store: Store, root: Path, now: datetime, ages: Ages, ol
                          stats: PruneStats, known: set[str], protected: set[str]) -> None:
     set_ages = [a for k, a in ages.items() if k in ("screenshots", "reports", "runs") and a is not None]
     with store.read() as conn:
-        protected.update(protected_runs(conn))
+        protected.update(incident_repo.runs_in_use(conn))  # open incidents, pending notifications
         known.update(storage.all_run_ids(conn))
         if not set_ages:
             return
@@ -245,7 +239,7 @@ def make_room(settings: RetentionSettings, reports_root: Path, store: Store | No
     protected: set[str] = set()
     if store is not None:
         with store.read() as conn:
-            protected = protected_runs(conn)
+            protected = incident_repo.runs_in_use(conn)
     folders = [f for f in root.iterdir() if f.is_dir() and f.name not in protected and (f / "report.json").is_file()]
     oldest_first = sorted(folders, key=lambda f: (_started(f) or datetime.max.replace(tzinfo=UTC), f.name))
     now = utcnow()
@@ -258,7 +252,3 @@ def make_room(settings: RetentionSettings, reports_root: Path, store: Store | No
             with store.write() as conn:
                 storage.mark_pruned(conn, folder.name, report_at=now, screenshots_at=now)
     return stats
-
-
-def summary(settings: RetentionSettings) -> dict[str, float | None]:
-    return {k: settings.age(k) for k in AGE_KEYS}
