@@ -13,8 +13,9 @@ from patrol.core.vocabulary import IncidentStatus, Outcome, Status
 from patrol.incidents.fingerprint import observations
 from patrol.incidents.flapping import FlapChange
 from patrol.incidents.grouping import AffectedEntry
-from patrol.incidents.policy import IncidentPolicy, attempt_groups, count_healthy, healthy_for, outcome
+from patrol.incidents.policy import IncidentPolicy, attempt_groups, count_healthy, healthy_for, outcome, split_run
 from patrol.results import RENDER, STALL
+from patrol.secrets import MASKER
 from patrol.store.console_repo import Silence
 from patrol.store.incident_repo import IncidentRow, state_key
 
@@ -57,6 +58,20 @@ def test_outcome_and_attempt_groups_read_the_run_as_the_lifecycle_does():
     assert [[j.attempt for j in g] for g in attempt_groups(run)] == [[1, 2], [1]]
     assert outcome(first) == Outcome.FAILING and outcome(other) == Outcome.ROBOT_ERROR
     assert outcome(journey()) == Outcome.HEALTHY
+
+
+def test_a_run_splits_into_the_robots_news_and_the_apps_journeys():
+    crashed = journey("login", robot="browser_crash")
+    crashed.robot_error = {"reason": "browser_crash", "message": "crashed at https://u:hunter2@bank.test/"}
+    MASKER.add("hunter2")
+    interrupted = journey("cards")
+    interrupted.status = Status.INTERRUPTED
+    app = journey("transfer", device="pixel", target="app")
+    split = split_run(attempt_groups(make_run(crashed, interrupted, app, journey(fail=DEAD_BUTTON))))
+    (failure,) = split.robot_failed["web"]
+    assert failure["name"] == "login" and failure["reason"] == "browser_crash" and "hunter2" not in failure["message"]
+    assert {t: [j.name for j in js] for t, js in split.robot_ok.items()} == {"app": ["transfer"], "web": ["transfer"]}
+    assert [g[-1].device for g in split.app_groups] == ["pixel", "desktop"]  # the interrupted journey says nothing
 
 
 def test_a_rerun_is_due_while_it_could_still_confirm_the_failure():

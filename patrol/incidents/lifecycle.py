@@ -34,7 +34,17 @@ from .fingerprint import Observation, evidence_summary, severity
 from .flapping import FlapChange
 from .grouping import AffectedEntry, CauseDoc, affected_entries, cause_doc, merge_affected, merge_cause, summary
 from .outbox import Outbox
-from .policy import FlapReading, IncidentPolicy, JourneyFilter, affected_of, attempt_groups, count_healthy, journey_filter, outcome
+from .policy import (
+    FlapReading,
+    IncidentPolicy,
+    JourneyFilter,
+    RobotFailure,
+    affected_of,
+    attempt_groups,
+    count_healthy,
+    journey_filter,
+    split_run,
+)
 from .runs import RunHistory
 
 
@@ -48,17 +58,6 @@ class RecordResult:
     unconfirmed: list[tuple[str, str]] = field(default_factory=list)  # (journey, fingerprint)
     events: list[str] = field(default_factory=list)  # notified event types, in order
     queued: int = 0  # outbox rows written
-
-
-class _RobotFailure(TypedDict):
-    """A journey the robot could not run, as its robot.error notice names it."""
-
-    name: str
-    file: str | None
-    tags: list[str]
-    device: str
-    reason: str
-    message: str
 
 
 class Resolved(TypedDict):
@@ -137,25 +136,11 @@ class IncidentLifecycle:
             groups = attempt_groups(run)
             self.history.record(conn, run, groups, now)
             run_ctx = RunCtx(id=run.run_id, status=run.status, started_at=run.started_at, run_dir=run.run_dir)
-            robot_failed: dict[str, list[_RobotFailure]] = {}
-            robot_ok: dict[str, list[JourneyResult]] = {}
-            app_groups: list[list[JourneyResult]] = []
-            for group in groups:
-                latest = group[-1]
-                said = outcome(latest)
-                if said == Outcome.ROBOT_ERROR:
-                    err = latest.robot_error or {}
-                    robot_failed.setdefault(latest.target, []).append(_RobotFailure(
-                        name=latest.name, file=latest.file, tags=list(latest.tags), device=latest.device,
-                        reason=str(err.get("reason") or "robot_error"), message=MASKER.mask(str(err.get("message") or "")),
-                    ))
-                elif said != Outcome.INTERRUPTED:
-                    robot_ok.setdefault(latest.target, []).append(latest)
-                    app_groups.append(group)
+            split = split_run(groups)
             # The robot's news first (it explains the rest), then the app's.
-            self._robot(conn, robot_failed, robot_ok, run_ctx, now, result)
-            if app_groups:
-                self._lifecycle(conn, app_groups, run_ctx, now, result)
+            self._robot(conn, split.robot_failed, split.robot_ok, run_ctx, now, result)
+            if split.app_groups:
+                self._lifecycle(conn, split.app_groups, run_ctx, now, result)
             self.remind(conn, now, result)
         return result
 
@@ -301,7 +286,7 @@ class IncidentLifecycle:
                        payload={"run_id": run_ctx["id"], "count": row["count"] + 1, "message": message})
 
     # -- robot ------------------------------------------------------------------------------------
-    def _robot(self, conn: Connection, failed: dict[str, list[_RobotFailure]], ok: dict[str, list[JourneyResult]],
+    def _robot(self, conn: Connection, failed: dict[str, list[RobotFailure]], ok: dict[str, list[JourneyResult]],
                run_ctx: RunCtx, now: datetime, result: RecordResult) -> None:
         for target in sorted(set(failed) | set(ok)):
             st = repo.robot_state_row(conn, target)

@@ -22,12 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from ..config.incidents import IncidentSettings
 from ..core.isotime import iso, utcnow
 from ..core.vocabulary import IncidentStatus, Outcome, Status
 from ..results import JourneyResult, RunResult
+from ..secrets import MASKER
 from ..store.incident_repo import IncidentRow, state_key  # a record and the key's format: no database here
 from .fingerprint import Observation, observations
 from .flapping import FlapChange, decide, percent_state_change
@@ -98,6 +99,45 @@ def count_healthy(affected: list[AffectedEntry], fresh: Mapping[str, object], ra
             entry["healthy_streak"] += 1
             healthier = True
     return healthier
+
+
+class RobotFailure(TypedDict):
+    """A journey the robot could not run, as its robot.error notice names it."""
+
+    name: str
+    file: str | None
+    tags: list[str]
+    device: str
+    reason: str
+    message: str  # masked
+
+
+@dataclass
+class RunSplit:
+    """A run's journeys by what their deciding attempt says: the robot failed (per target), or
+    the app was judged (its journeys per target, their attempts); an interrupted one says nothing."""
+
+    robot_failed: dict[str, list[RobotFailure]] = field(default_factory=dict)
+    robot_ok: dict[str, list[JourneyResult]] = field(default_factory=dict)
+    app_groups: list[list[JourneyResult]] = field(default_factory=list)
+
+
+def split_run(groups: Sequence[list[JourneyResult]]) -> RunSplit:
+    """``groups``: the run's attempts per journey (``attempt_groups``)."""
+    out = RunSplit()
+    for group in groups:
+        latest = group[-1]
+        said = outcome(latest)
+        if said == Outcome.ROBOT_ERROR:
+            err = latest.robot_error or {}
+            out.robot_failed.setdefault(latest.target, []).append(RobotFailure(
+                name=latest.name, file=latest.file, tags=list(latest.tags), device=latest.device,
+                reason=str(err.get("reason") or "robot_error"), message=MASKER.mask(str(err.get("message") or "")),
+            ))
+        elif said != Outcome.INTERRUPTED:
+            out.robot_ok.setdefault(latest.target, []).append(latest)
+            out.app_groups.append(group)
+    return out
 
 
 @dataclass
