@@ -281,3 +281,27 @@ def test_project_budgets_apply_where_a_journey_says_nothing(tmp_path):
     # No patrol.yaml budgets: the built-in ones (a journey's time limit is 10 minutes).
     plain = {j.name: j for j in load_all([str(tmp_path / "journeys")])}["silent"].budgets
     assert (plain.step_ms, plain.timeout_ms, plain.journey_ms) == (5000, 15000, 600_000)
+
+
+def test_a_feature_section_is_read_typed_by_its_key_and_registered_once(tmp_path):
+    from patrol.config.model import SECTIONS, FeatureSection, PatrolConfig
+    from patrol.maintenance.settings import MAINTENANCE, MaintenanceSettings
+    from patrol.retention.settings import RetentionSettings, parse_retention
+
+    assert {"maintenance", "retention"} <= set(SECTIONS)
+    assert PatrolConfig()[RETENTION] == RetentionSettings() and PatrolConfig()[MAINTENANCE] == MaintenanceSettings()
+    (tmp_path / "patrol.yaml").write_text("retention: {screenshots: 2d}\nmaintenance:\n  deploy: {cron: '0 22 * * *', duration: 1h}\n",
+                                          encoding="utf-8")
+    settings = load_config(str(tmp_path / "patrol.yaml")).settings
+    assert settings[RETENTION].ages["screenshots"] == 2 * 86400
+    assert [w.name for w in settings[MAINTENANCE].windows] == ["deploy"]
+    with pytest.raises(ValueError, match="already has a section 'retention'"):
+        FeatureSection("retention", "a second owner", RetentionSettings, parse_retention, RetentionSettings())
+
+
+def test_reading_a_feature_section_before_the_plugins_load_is_a_clear_error(tmp_path):
+    (tmp_path / "patrol.yaml").write_text("retention: {screenshots: 7d}\n", encoding="utf-8")
+    code = "from patrol.config import load_config; load_config('patrol.yaml')"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode != 0 and "import patrol.plugins before reading patrol.yaml" in done.stderr, done.stderr
