@@ -2,8 +2,9 @@
 
 The file is optional. It is parsed whole when loaded (``load_config``) into one typed,
 frozen ``PatrolConfig``, ``Config.settings`` (a section per subsystem: ``settings.visual``,
-``settings.state``, ``settings.receivers``...; ``Config`` itself adds only what is computed from
-them: paths relative to the file and the link base): every unknown key (with a suggestion), wrong type, bad
+``settings.state``, ``settings.receivers``...; a feature package's own section by its key,
+``settings[RETENTION]``; ``Config`` itself adds only what is computed from them: paths relative
+to the file and the link base): every unknown key (with a suggestion), wrong type, bad
 duration, time zone, URL or cron expression is a ``Problem`` with
 ``file:line:column``, and all of them are raised together as one ``ConfigError``
 (exit code 2) before anything runs. Only ``${VAR}``/``${secret:NAME}`` values are
