@@ -4,13 +4,12 @@
 (``robot.error`` / ``robot.recovered``, never incidents), then what the policy
 (``policy.IncidentPolicy``) decides for the app: repeats, resolutions, confirmed new
 incidents or reopened ones, flapping notices and due reminders, each change with its
-event and the event's outbox rows (``outbox.Outbox``). Nothing is sent here: the outbox
+event (``events.EventLog``) and its outbox rows (``outbox.Outbox``). Nothing is sent here: the outbox
 sends once the transaction is committed.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypedDict
@@ -25,11 +24,11 @@ from ..core.vocabulary import EventType, IncidentStatus, Outcome, ResolvedBy, Se
 from ..errors import InputError
 from ..results import JourneyResult, RunResult
 from ..secrets import MASKER
-from ..store import StateStoreError, Store, console_repo
+from ..store import StateStoreError, Store
 from ..store import incident_repo as repo
 from ..store.incident_repo import IncidentRow, RowDict
-from . import documents as D
 from .documents import RunCtx
+from .events import EventLog
 from .fingerprint import Observation, evidence_summary, severity
 from .flapping import FlapChange
 from .grouping import AffectedEntry, CauseDoc, affected_entries, cause_doc, merge_affected, merge_cause, summary
@@ -96,6 +95,7 @@ class IncidentLifecycle:
         self.outbox = outbox
         self.history = history or RunHistory(policy.settings.group_by)
         self.public_url = public_url
+        self.events = EventLog(policy, outbox, public_url)
 
     @property
     def settings(self) -> IncidentSettings:
@@ -334,37 +334,12 @@ class IncidentLifecycle:
               flapping: dict[str, object] | None = None, robot: dict[str, object] | None = None,
               extra: dict[str, object] | None = None, payload: dict[str, object] | None = None,
               stream_key: str | None = None) -> int:
-        uid = uuid.uuid4().hex
-        journey = None
-        if payload is None:
-            inc_obj = None
-            if incident_id is not None:
-                row = repo.get(conn, incident_id)
-                assert row is not None  # written in this transaction
-                inc_obj = D.incident_object(row, self.public_url)
-                journey = row["journey"]
-            if flapping:
-                journey = json_str(flapping, "journey")
-            run_obj = D.run_object(run_ctx, self.public_url) if run_ctx else None
-            if extra and run_obj:
-                run_obj.update(extra)  # masked with the whole document
-            payload = D.build(event_type, uid, now, incident=inc_obj, run=run_obj, flapping=flapping, robot=robot)
-        # An incident is silenced when every journey it is about is (a grouped one still pages
-        # for the journeys nobody silenced); a robot notice when one of its journeys is.
-        if notify and journeys and self.policy.silenced(console_repo.live_silences(conn, now), journeys, now,
-                                                        every=incident_id is not None):
-            notify = False  # a console silence: on the timeline, sent to nobody
-        event_id = repo.insert_event(conn, uid=uid, incident_id=incident_id, type=event_type, at=now,
-                                     run_id=run_ctx["id"] if run_ctx else None, journey=journey, notified=notify,
-                                     payload=payload)
-        if not notify:
-            return event_id
-        queued = self.outbox.queue(conn, event_id, event_type, journeys, now, incident_id=incident_id,
-                                   stream_key=stream_key)
-        if result is not None:
+        written = self.events.write(conn, event_type, now, incident_id, journeys, run_ctx, notify=notify,
+                                    flapping=flapping, robot=robot, extra=extra, payload=payload, stream_key=stream_key)
+        if written.notified and result is not None:
             result.events.append(event_type)
-            result.queued += queued
-        return event_id
+            result.queued += written.queued
+        return written.event_id
 
     # -- by hand -------------------------------------------------------------------------------------
     def resolve(self, incident_id: int, note: str | None = None) -> Resolved:

@@ -5,6 +5,7 @@
 - ``lifecycle.IncidentLifecycle``: a run's verdicts applied to the store, with the events
   and their outbox rows, in one transaction;
 - ``runs.RunHistory``: the runs and their attempts, recorded in that transaction;
+- ``events.EventLog``: each change's event and, when it is told, its outbox rows;
 - ``outbox.Outbox``: who hears of each event, and the sending (``patrol.notify.dispatcher``);
 - ``queries.IncidentQueries``: what the CLI and the console read.
 
