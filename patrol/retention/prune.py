@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from ..config.schedules import ScheduleSpec, local_zone_name, parse_spec
 from ..core.isotime import utcnow
-from ..store import incident_repo
 from . import storage
 from .settings import AGE_KEYS, RetentionSettings
 
@@ -172,7 +171,7 @@ def _prune_database_runs(store: Store, root: Path, now: datetime, ages: Ages, ol
                          stats: PruneStats, known: set[str], protected: set[str]) -> None:
     set_ages = [a for k, a in ages.items() if k in ("screenshots", "reports", "runs") and a is not None]
     with store.read() as conn:
-        protected.update(incident_repo.runs_in_use(conn))  # open incidents, pending notifications
+        protected.update(storage.runs_in_use(conn))  # open incidents, pending notifications
         known.update(storage.all_run_ids(conn))
         if not set_ages:
             return
@@ -239,7 +238,7 @@ def make_room(settings: RetentionSettings, reports_root: Path, store: Store | No
     protected: set[str] = set()
     if store is not None:
         with store.read() as conn:
-            protected = incident_repo.runs_in_use(conn)
+            protected = storage.runs_in_use(conn)
     folders = [f for f in root.iterdir() if f.is_dir() and f.name not in protected and (f / "report.json").is_file()]
     oldest_first = sorted(folders, key=lambda f: (_started(f) or datetime.max.replace(tzinfo=UTC), f.name))
     now = utcnow()

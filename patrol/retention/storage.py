@@ -1,8 +1,7 @@
 """Retention's queries: which runs are old, what was pruned of them, deleting old runs, sent
 deliveries and closed events. The tables stay in ``store/schema.py`` (one metadata, and the
-Alembic migrations, create every table of the state database); which runs open incidents still
-need is asked of the incidents' repo (``incident_repo.runs_in_use``). Plain functions over a
-connection; the caller owns the transaction."""
+Alembic migrations, create every table of the state database). Plain functions over a connection;
+the caller owns the transaction."""
 
 from __future__ import annotations
 
@@ -19,7 +18,22 @@ from ..store.schema import deliveries, events, incidents, runs
 RecordedRunRow: TypeAlias = Row[str, datetime | None, datetime, str | None, datetime | None, datetime | None]
 
 
-# -- runs --------------------------------------------------------------------------------------------
+# -- runs ----------------------------------------------------------------------------------------
+def runs_in_use(conn: Connection) -> set[str]:
+    """Runs that open incidents or pending notifications refer to (retention keeps them)."""
+    keep: set[str] = set()
+    open_rows = conn.execute(select(incidents.c.id, incidents.c.first_run_id, incidents.c.last_run_id)
+                             .where(incidents.c.status == IncidentStatus.OPEN)).all()
+    for r in open_rows:
+        keep.update(x for x in (r.first_run_id, r.last_run_id) if x)
+    pending = select(deliveries.c.event_id).where(deliveries.c.status == DeliveryStatus.PENDING)
+    conds = [events.c.id.in_(pending)]
+    if open_rows:
+        conds.append(events.c.incident_id.in_([r.id for r in open_rows]))
+    keep.update(x for x in conn.execute(select(events.c.run_id).where(or_(*conds))).scalars() if x)
+    return keep
+
+
 def all_run_ids(conn: Connection) -> set[str]:
     return set(conn.execute(select(runs.c.id)).scalars())
 

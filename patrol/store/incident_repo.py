@@ -289,18 +289,3 @@ def deliveries_of(conn: Connection, incident_id: int) -> list[RowDict]:
         select(deliveries, events.c.type.label("event_type"))
         .join(events, events.c.id == deliveries.c.event_id)
         .where(events.c.incident_id == incident_id).order_by(deliveries.c.id)).mappings()]
-
-
-def runs_in_use(conn: Connection) -> set[str]:
-    """Runs that open incidents or pending notifications refer to (retention keeps them)."""
-    keep: set[str] = set()
-    open_rows = conn.execute(select(incidents.c.id, incidents.c.first_run_id, incidents.c.last_run_id)
-                             .where(incidents.c.status == OPEN)).all()
-    for r in open_rows:
-        keep.update(x for x in (r.first_run_id, r.last_run_id) if x)
-    pending = select(deliveries.c.event_id).where(deliveries.c.status == DeliveryStatus.PENDING)
-    conds = [events.c.id.in_(pending)]
-    if open_rows:
-        conds.append(events.c.incident_id.in_([r.id for r in open_rows]))
-    keep.update(x for x in conn.execute(select(events.c.run_id).where(or_(*conds))).scalars() if x)
-    return keep
