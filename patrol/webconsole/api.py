@@ -24,7 +24,7 @@ from .admin_pages import NOT_SENDING, desk_of, do_schedule, sends_here, window_v
 from .auth import Principal
 from .data import Refused
 from .incident_pages import viewable, without_paths
-from .web import Handler, console_of, guarded
+from .web import Handler, console_of, guarded, incidents_of
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -100,7 +100,7 @@ async def run(request: Request, who: Principal) -> Response:
 async def incidents(request: Request, who: Principal) -> Response:
     """Open incidents (``?all=1``: resolved ones too)."""
     status = None if request.query_params.get("all") == "1" else IncidentStatus.OPEN
-    return reply({"incidents": [viewable(r) for r in request.app.state.incidents.list_incidents(status, 200)]})
+    return reply({"incidents": [viewable(r) for r in incidents_of(request).list_incidents(status, 200)]})
 
 
 @api("viewer")
@@ -109,7 +109,7 @@ async def incident(request: Request, who: Principal) -> Response:
     resolve, silences over it, each with ``by`` and ``at``) and its deliveries."""
     iid = _int(request, "incident_id")
     try:
-        d = request.app.state.incidents.incident_detail(iid)
+        d = incidents_of(request).incident_detail(iid)
     except InputError as e:
         raise Refused(404, str(e)) from None
     return reply({"incident": viewable(d["incident"]), "events": without_paths(d["events"]),
@@ -174,7 +174,7 @@ async def resolve(request: Request, who: Principal) -> Response:
     note = str((await body(request)).get("note") or "").strip()
     iid = _int(request, "incident_id")
     try:
-        request.app.state.incidents.resolve(iid, note or None)
+        incidents_of(request).resolve(iid, note or None)
     except InputError as e:
         raise Refused(409, str(e)) from None
     console_of(request).record(who, "incident.resolve", f"incident:{iid}", {"note": note})

@@ -19,7 +19,7 @@ from ..errors import InputError
 from .auth import Principal
 from .data import Console, Refused
 from .run_view import member
-from .web import console_of, guarded, render
+from .web import console_of, guarded, incidents_of, render
 
 
 class WaterfallRow(TypedDict):
@@ -84,9 +84,8 @@ def _id(request: Request) -> int:
 @guarded("viewer")
 async def incidents_page(request: Request, who: Principal) -> Response:
     show_all = request.query_params.get("all") == "1"
-    rows = request.app.state.incidents.list_incidents(None if show_all else IncidentStatus.OPEN, 200)
-    for r in rows:
-        r["cause_line"] = cause_line(r.get("cause"))
+    listed = incidents_of(request).list_incidents(None if show_all else IncidentStatus.OPEN, 200)
+    rows = [{**r, "cause_line": cause_line(r["cause"])} for r in listed]
     return render(request, "incidents.html.j2", who, incidents=rows, show_all=show_all,
                   silences=console_of(request).silences())
 
@@ -94,7 +93,7 @@ async def incidents_page(request: Request, who: Principal) -> Response:
 @guarded("viewer")
 async def incident_page(request: Request, who: Principal) -> Response:
     try:
-        detail = request.app.state.incidents.incident_detail(_id(request))
+        detail = incidents_of(request).incident_detail(_id(request))
     except InputError as e:
         raise Refused(404, str(e)) from None
     actions = console_of(request).incident_actions(_id(request))
@@ -233,7 +232,7 @@ async def resolve(request: Request, who: Principal) -> Response:
     form = await request.form()
     note = str(form.get("note") or "").strip()
     try:
-        request.app.state.incidents.resolve(_id(request), note or None)
+        incidents_of(request).resolve(_id(request), note or None)
     except InputError as e:
         raise Refused(409, str(e)) from None
     console_of(request).record(who, "incident.resolve", f"incident:{_id(request)}", {"note": note})

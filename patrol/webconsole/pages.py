@@ -19,7 +19,7 @@ from . import live, run_view
 from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS, Principal, new_token, same
 from .data import Refused
 from .run_view import member
-from .web import console_of, guarded, render
+from .web import console_of, guarded, incidents_of, render
 from .zoom import worth_a_look, zooms
 
 
@@ -113,7 +113,7 @@ async def logout(request: Request, who: Principal) -> Response:
 @guarded("viewer")
 async def overview(request: Request, who: Principal) -> Response:
     c = console_of(request)
-    incidents = request.app.state.incidents.list_incidents(limit=20)
+    incidents = incidents_of(request).list_incidents(limit=20)
     trends = await run_in_threadpool(live.trends, request)
     upcoming = await run_in_threadpool(_next_runs, request.app.state.schedules, c.clock())
     open_per_journey: dict[str, int] = {}

@@ -8,6 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -18,6 +19,9 @@ from ..core.isotime import utcnow
 from ..durations import format_ms
 from .auth import SESSION_COOKIE, Principal, same
 from .data import Console, Refused
+
+if TYPE_CHECKING:
+    from ..incidents.service import IncidentService
 
 HERE = Path(__file__).resolve().parent
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -69,6 +73,12 @@ templates.filters["ago"] = ago
 def console_of(request: Request) -> Console:
     c: Console = request.app.state.console
     return c
+
+
+def incidents_of(request: Request) -> IncidentService:
+    """The incident services the console reads (and resolves by hand) through."""
+    svc: IncidentService = request.app.state.incidents
+    return svc
 
 
 def render(request: Request, name: str, who: Principal | None, status: int = 200, **values: object) -> HTMLResponse:
