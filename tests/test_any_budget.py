@@ -2,7 +2,8 @@
 The count is of ``Any`` as a name in code (comments and strings do not count); the ceiling
 is a ratchet at today's count, lowered as the last uses get honest types. The journey
 model and its parser, the results, the causes, the driver's evidence, the checks, the drivers,
-the configuration, the store, the reports and the console have none."""
+the configuration, the store, the reports, the console, the incidents, the application core,
+the scheduler, the fleet and the feature packages have none."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "patrol"
 
 # Lower it when you remove Any; never raise it (write the type instead).
-CEILING = 10
+CEILING = 6
 TARGET = 150
 
 # Modules the core model is made of: no Any at all.
@@ -36,6 +37,12 @@ NONE_ALLOWED = (
     "webconsole/",
     "reports/",
     "store/",
+    "incidents/",
+    "application/",
+    "schedule/",
+    "fleet/",
+    "maintenance/",
+    "retention/",
 )
 
 
