@@ -2,7 +2,7 @@
 journeys and steps it affects (``incidents.affected``), and the one line on-call reads
 ("first-party API slow: 7 endpoints under /api answered in 8.0 s; 5 of 5 journeys,
 18 steps"). Pure functions of observations and stored rows: the lifecycle
-(``service.py``) decides when, this module what.
+(``policy.py`` and ``lifecycle.py``) decides when, this module what.
 """
 
 from __future__ import annotations
