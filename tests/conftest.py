@@ -174,6 +174,9 @@ XDIST_GROUPS = {
     "test_ocr.py": "ocr",  # rendered screens, read once
     "test_demo_bank.py": "demo_bank",
     "test_console.py": "console",  # one patrolled world (a module fixture) for all its tests
+    # one patrol run (or several) in a module fixture that all their tests read
+    "test_visual_levels.py": "visual_levels", "test_console_pages.py": "console_pages", "test_tracing.py": "tracing",
+    "test_ocr_rapid.py": "ocr_rapid", "test_text_layout.py": "text_layout",
 }
 
 
@@ -184,3 +187,22 @@ def pytest_collection_modifyitems(config, items):
         group = XDIST_GROUPS.get(item.path.name)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+    if getattr(config.option, "loadgroup", False):  # --dist loadgroup, on a worker
+        _name_groups(items)
+
+
+def _name_groups(items) -> None:
+    """What pytest-xdist's loadgroup does on a worker: "@group" after the test's id, by which the
+    controller sends a group's tests to one worker. xdist 3.8 writes it to ``item._nodeid``, which
+    pytest 9 no longer reads (the id lives in ``item._id``), so without this no group held together:
+    each worker started its own real apps, Redis/PostgreSQL and module fixtures."""
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest 8: xdist's own naming works
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        nodeid = item.nodeid
+        if names and nodeid.rfind("@") <= nodeid.rfind("]"):  # not named yet (an xdist that does it itself)
+            item._id = NodeId.parse(f"{nodeid}@{'_'.join(names)}")
