@@ -33,7 +33,9 @@ class Word(Protocol):
     def parse(self, value: object, path: YamlPath, ctx: ParseContext) -> object: ...
 
 
-class Expectation(Word, Protocol):
+class CheckWord(Word, Protocol):
+    """A check: a word that may own a key of a step's ``expect:``."""
+
     @property
     def expect_key(self) -> str | None: ...  # its key under ``expect:`` (None: an always-on check)
 
@@ -41,16 +43,16 @@ class Expectation(Word, Protocol):
 @dataclass
 class Language:
     actions: Mapping[str, Word] = field(default_factory=dict)
-    checks: Mapping[str, Expectation] = field(default_factory=dict)
+    checks: Mapping[str, CheckWord] = field(default_factory=dict)
 
-    def expect_keys(self) -> dict[str, Expectation]:
+    def expect_keys(self) -> dict[str, CheckWord]:
         return {c.expect_key: c for c in self.checks.values() if c.expect_key}
 
 
 LANGUAGE = Language()
 
 
-def use(actions: Mapping[str, Word], checks: Mapping[str, Expectation]) -> None:
+def use(actions: Mapping[str, Word], checks: Mapping[str, CheckWord]) -> None:
     """Give the journey language its actions and checks (the registries themselves, so
     a word registered later is known too)."""
     LANGUAGE.actions = actions

@@ -20,8 +20,8 @@ from ..core.text import suggest
 from ..core.vocabulary import Target
 from ..errors import JourneyError, Problem
 from . import control, flows, placeholders
-from .language import LANGUAGE, Expectation, Word
-from .model import DEVICES, Budgets, Device, Group, Journey, Locator, Node, Step, leaves
+from .language import LANGUAGE, CheckWord, Word
+from .model import DEVICES, Budgets, Device, Expectation, Group, Journey, Locator, Node, Step, leaves
 from .needs import FRAME_NEEDS, refused
 from .parsing import INVALID, Invalid, ParseContext, YamlPath
 
@@ -424,7 +424,7 @@ def _budgets(value: object, ctx: ParseContext) -> Budgets:
     return Budgets(step, timeout, journey)
 
 
-def _step(raw: object, path: YamlPath, ctx: ParseContext, actions: Mapping[str, Word], expects: Mapping[str, Expectation],
+def _step(raw: object, path: YamlPath, ctx: ParseContext, actions: Mapping[str, Word], expects: Mapping[str, CheckWord],
           *, phase: str = "steps") -> Step | None:
     if not isinstance(raw, dict):
         ctx.error(path, "a step is a mapping with one action, e.g. 'goto: /login' or 'click: \"#submit\"'")
@@ -451,7 +451,7 @@ def _step(raw: object, path: YamlPath, ctx: ParseContext, actions: Mapping[str, 
                for k, s in STEP_KEYS.items() if k in raw}
     if isinstance(cond, Invalid) or isinstance(stored, Invalid) or params is INVALID or isinstance(budget, Invalid) \
             or isinstance(optional, Invalid) or isinstance(frame, Invalid) \
-            or INVALID in expect.values() or INVALID in options.values():
+            or expect is None or INVALID in options.values():
         return None
     line = ctx.located.pos(path)[0]
     index = path[-1]  # its place in the list (numbered again across flows by _number)
@@ -486,15 +486,21 @@ def _action_key(raw: dict[str, object], path: YamlPath, ctx: ParseContext, actio
 
 
 def _expect(raw: dict[str, object], path: YamlPath, ctx: ParseContext,
-            expects: Mapping[str, Expectation]) -> dict[str, object]:
-    expect: dict[str, object] = {}
-    if "expect" in raw:
-        ev = ctx.mapping(raw["expect"], path + ("expect",), {k: c.summary for k, c in expects.items()})
-        if ev is not INVALID:
-            if not ev:
-                ctx.error(path + ("expect",), f"empty expect; give one of: {', '.join(expects)}")
-            for key, value in ev.items():
-                where = path + ("expect", key)
-                expect[expects[key].name] = INVALID if refused(expects[key].needs, where, ctx) \
-                    else expects[key].parse(value, where, ctx)
-    return expect
+            expects: Mapping[str, CheckWord]) -> tuple[Expectation, ...] | None:
+    """The step's expectations in the order written; None when one is invalid (its
+    problem recorded in ``ctx``)."""
+    if "expect" not in raw:
+        return ()
+    ev = ctx.mapping(raw["expect"], path + ("expect",), {k: c.summary for k, c in expects.items()})
+    if ev is INVALID:
+        return ()  # as before: the unknown key is reported, the step itself still parses
+    if not ev:
+        ctx.error(path + ("expect",), f"empty expect; give one of: {', '.join(expects)}")
+    expect: list[Expectation] = []
+    valid = True
+    for key, value in ev.items():  # a key written twice: YAML keeps its last value, in its first place
+        where, check = path + ("expect", key), expects[key]
+        params = INVALID if refused(check.needs, where, ctx) else check.parse(value, where, ctx)
+        valid = valid and params is not INVALID
+        expect.append(Expectation(check.name, params))
+    return tuple(expect) if valid else None

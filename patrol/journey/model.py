@@ -171,6 +171,17 @@ class StoreSpec:
     secret: bool = False
 
 
+@dataclass(frozen=True)
+class Expectation:
+    """One entry of a step's ``expect:``: the check that judges it (its registered name)
+    and the parameters its ``parse`` made, a frozen record of the check's own module (a
+    ``Locator``, a ``TextSpec``...). The journey imports no check, so it cannot name
+    each check's type: ``params`` is ``object`` here and the check narrows it back."""
+
+    check: str
+    params: object
+
+
 @dataclass
 class Step:
     index: int  # 1-based
@@ -178,7 +189,7 @@ class Step:
     action: str  # registered action name
     # Parsed by the action (its ``P``): the model only carries it to the action.
     params: object
-    expect: dict[str, object] = field(default_factory=dict)  # check name -> its parsed expectation (its own type)
+    expect: tuple[Expectation, ...] = ()  # in the order written, one per check
     budget_ms: float | None = None
     options: dict[str, object] = field(default_factory=dict)  # step-level extras (redact...), each its key's parsed type
     line: int = 0
@@ -197,6 +208,10 @@ class Step:
     @property
     def key(self) -> str:
         return self.name or f"#{self.index}"
+
+    def expectation(self, check: str) -> Expectation | None:
+        """What the step expects of the check named ``check``; None when it expects nothing of it."""
+        return next((e for e in self.expect if e.check == check), None)
 
 
 @dataclass

@@ -763,10 +763,10 @@ class Runner:
 
     async def _live_checks(self, sc: StepContext) -> list[Finding]:
         findings: list[Finding] = []
-        for check_name, params in sc.step.expect.items():
-            check = CHECKS[check_name]
+        for expectation in sc.step.expect:
+            check = CHECKS[expectation.check]
             if check.phase == "live" and not any(f.fatal for f in findings):
-                findings += await check.run(sc, params)
+                findings += await check.run(sc, expectation.params)
         return findings
 
     async def _store(self, sc: StepContext, sr: StepResult) -> None:
@@ -787,7 +787,7 @@ class Runner:
         if not driver.has_screen or not ACTIONS[sc.step.action].on_screen:  # request: nothing on screen to look at
             evidence.events = driver.drain_events()
             return
-        if evidence.action_error is None and any(CHECKS[c].settle for c in sc.step.expect):
+        if evidence.action_error is None and any(CHECKS[e.check].settle for e in sc.step.expect):
             png, evidence.settle = await settle_screen(driver, self.settle_timeout_ms)
         else:
             png = await driver.screenshot()
@@ -807,10 +807,11 @@ class Runner:
             if check.phase != "evidence":
                 continue
             broken = _fatal(sc.findings, parts)
-            if check.name in sc.step.expect:
+            expectation = sc.step.expectation(check.name)
+            if expectation is not None:
                 if broken:
                     continue  # the flow already broke here: what it expected cannot be judged
-                parts.append(await check.look(sc, sc.step.expect[check.name]))
+                parts.append(await check.look(sc, expectation.params))
             elif check.always and check.enabled(sc) and (check.runs_on_broken_step or not broken):
                 parts.append(await check.look(sc, None))
         return parts
@@ -923,7 +924,7 @@ def _reads_screen(journey: Journey, config: Config) -> bool:
     detectors = journey.option("detectors", dict) or {}
     if detectors.get("forbidden_text", config.settings.detectors.on("forbidden_text")):
         return True
-    return any(k in ("text", "not_text") for step in journey.steps for k in step.expect)
+    return any(e.check in ("text", "not_text") for step in journey.steps for e in step.expect)
 
 
 def _fatal(findings: list[Finding], parts: list[list[Finding] | Verdict]) -> bool:
