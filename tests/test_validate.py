@@ -12,7 +12,11 @@ import jsonschema
 import pytest
 import yaml
 
+from patrol.checks.text import TextSpec
 from patrol.cli import main
+from patrol.journey.loader import parse_text
+from patrol.journey.model import Expectation, Locator
+from patrol.journey.placeholders import Scope, substitute
 from patrol.journey.schema import SCHEMA_PATH, build_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +101,22 @@ def test_every_problem_reported_at_once(tmp_path, capsys):
     code, err, f = validate(tmp_path, GOOD_HEAD + "  - clik: x\n  - goto: /\n    budget: 5x\n", capsys)
     assert code == 2
     assert len([ln for ln in err.splitlines() if ln.startswith(f)]) == 2
+
+
+def test_expectations_keep_the_order_written_and_are_filled_at_run_time():
+    """``expect:`` is a tuple of (check, parsed params) in the order written; a key written
+    twice keeps YAML's last value in its first place; placeholders are filled by the same
+    typed pass as the action's, and a step with none stays the same object."""
+    journey = parse_text(GOOD_HEAD + "  - goto: /\n    store: {who: {text_of: '#n'}}\n"
+                         "  - goto: /\n    expect:\n      url: /home\n      visible: '#a'\n"
+                         "      text: 'hello ${vars.who}'\n      visible: '#b'\n", "order.yaml")
+    first, second = journey.steps
+    assert first.expect == () and first.expectation("expect_url") is None
+    assert [e.check for e in second.expect] == ["expect_url", "expect_visible", "text"]
+    assert second.expectation("expect_visible") == Expectation("expect_visible", Locator("css", "#b"))
+    filled = substitute(second.expect, Scope(vars={"who": "Ann"}))
+    assert filled == (*second.expect[:2], Expectation("text", TextSpec(("hello Ann",))))
+    assert substitute(first.expect, Scope()) == ()
 
 
 def test_missing_file_and_empty_folder(tmp_path, capsys):
