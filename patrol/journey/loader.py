@@ -493,7 +493,7 @@ def _expect(raw: dict[str, object], path: YamlPath, ctx: ParseContext,
         return ()
     ev = ctx.mapping(raw["expect"], path + ("expect",), {k: c.summary for k, c in expects.items()})
     if ev is INVALID:
-        return ()  # as before: the unknown key is reported, the step itself still parses
+        return ()  # its problem is recorded; the rest of the step still parses, so all are reported at once
     if not ev:
         ctx.error(path + ("expect",), f"empty expect; give one of: {', '.join(expects)}")
     expect: list[Expectation] = []
