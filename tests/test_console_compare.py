@@ -26,7 +26,8 @@ def _patrol(tmp_path, monkeypatch, fault: str = "nan_balance") -> dict:
     from patrol.cli import main
     from patrol.demo.server import DemoBank
 
-    config_with_copied_baselines(tmp_path, f"\nstate: {{url: 'sqlite:///{tmp_path}/state.db'}}\n")
+    # The failure is confirmed by a rerun as usual, at once (the default 5 s wait is not what is tested here).
+    config_with_copied_baselines(tmp_path, f"\nstate: {{url: 'sqlite:///{tmp_path}/state.db'}}\nincidents: {{confirm_delay: 0s}}\n")
     with DemoBank(port=0, faults=[fault]) as bank:
         monkeypatch.setattr("sys.stdout", io.StringIO())
         code = main(["--config", str(tmp_path / "patrol.yaml"), "run", str(JOURNEYS / "login.yaml"), "--base-url", bank.url,
