@@ -116,11 +116,8 @@ class WorkerRuntime:
 
     def _incident_service(self) -> IncidentService | None:
         from ..incidents.service import IncidentService
-        from ..maintenance.settings import MAINTENANCE
-        from ..notify.receivers import load_receivers
 
-        return IncidentService(self.store, self.config.settings.incidents, load_receivers(self.config),
-                               self.config.public_url, maintenance=self.config.settings[MAINTENANCE].windows)
+        return IncidentService.from_config(self.config, store=self.store)
 
     def _make_engine(self, target: str) -> Engine:
         from ..drivers import engine_class

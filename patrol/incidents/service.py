@@ -65,10 +65,14 @@ class IncidentService:
         return state_settings(config).enabled
 
     @classmethod
-    def from_config(cls, config: Config, *, resolve_secrets: bool = True, clock: Callable[[], datetime] = utcnow) -> IncidentService:
-        state = state_settings(config)
+    def from_config(cls, config: Config, *, store: Store | None = None, resolve_secrets: bool = True,
+                    clock: Callable[[], datetime] = utcnow) -> IncidentService:
+        """From patrol.yaml: over ``store`` when the caller holds the state database open
+        already (the scheduler, a worker), else over one opened from ``state.url``."""
+        if store is None:
+            store = open_store(state_settings(config).url)
         receivers = load_receivers(config, resolve_secrets=resolve_secrets)
-        return cls(open_store(state.url), config.settings.incidents, receivers, config.public_url, clock=clock,
+        return cls(store, config.settings.incidents, receivers, config.public_url, clock=clock,
                    maintenance=config.settings[MAINTENANCE].windows)
 
     # The outbox's receivers and windows (a reloaded patrol.yaml replaces them).

@@ -37,9 +37,7 @@ from ..errors import InputError, PatrolError
 from ..incidents.display import describe_flush
 from ..incidents.service import IncidentService
 from ..journey.loader import discover
-from ..maintenance.settings import MAINTENANCE
 from ..metrics import FiringResult, Metrics
-from ..notify.receivers import load_receivers
 from ..retention.prune import prune
 from ..runner import Runner, RunOptions
 from ..runner.runner import EnginePool
@@ -457,8 +455,7 @@ class SchedulerService:
     def _incident_service(self, config: Config) -> IncidentService | None:
         if self.parts.store is None:
             return None
-        return IncidentService(self.parts.store, config.settings.incidents, load_receivers(config), config.public_url,
-                               maintenance=config.settings[MAINTENANCE].windows)
+        return IncidentService.from_config(config, store=self.parts.store)
 
     def _make_engine(self, target: str) -> Engine:
         return engine_class(target).from_config(self.plan.config, RunOptions())
