@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from ..config import Config
@@ -43,10 +42,6 @@ def open_state(config: Config) -> IncidentService | None:
     except Exception:
         pass  # only a head start: writing the reports says what is wrong
     return incidents
-
-
-def reports_root(config: Config) -> Path:
-    return config.reports_dir
 
 
 async def start_browser_while(runner: Runner, journeys: list[Journey], work: Callable[[], T]) -> T:

@@ -65,7 +65,6 @@ def cmd(args: argparse.Namespace) -> int:
     from .. import console
     from ..application.core import Patrol
     from ..application.startup import open_state, start_browser_while
-    from ..application.startup import reports_root as reports_folder
     from ..config import load_config
     from ..journey.loader import load_all, project_budgets
     from ..runner import Runner, RunOptions
@@ -95,7 +94,7 @@ def cmd(args: argparse.Namespace) -> int:
         from ..drivers.web._remote import endpoint_of
 
         endpoint_of(config)  # a browser.connect bad once ${...} is filled: exit 2 before any journey starts
-    reports_root = reports_folder(config)
+    reports_root = config.reports_dir
     options = RunOptions(
         output=Path(args.output) if args.output else None,
         reports_root=reports_root,

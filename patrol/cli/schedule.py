@@ -164,7 +164,7 @@ def list_jobs(config_path: str | None) -> int:
 
 def prune(config_path: str | None) -> int:
     from .. import console
-    from ..application.startup import incident_service, reports_root
+    from ..application.startup import incident_service
     from ..config import load_config
     from ..reports.index import write_index
     from ..retention.prune import prune as apply
@@ -174,7 +174,7 @@ def prune(config_path: str | None) -> int:
     settings = config.settings[RETENTION]
     incidents = incident_service(config)
     store = incidents.store if incidents is not None else None
-    root = reports_root(config)
+    root = config.reports_dir
     stats = apply(settings, root, store)
     console.say(f"retention ({console.safe(settings.describe())}): {console.safe(stats.describe())}")
     if root.is_dir() and (stats.reports or stats.runs or stats.screenshots):

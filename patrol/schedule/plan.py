@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..application.startup import reports_root
 from ..config import Config
 from ..config.schedules import ScheduleSpec
 from ..errors import JourneyError, Problem
@@ -95,7 +94,7 @@ def build_plan(config: Config) -> Plan:
             selected[own.job_id] = [j]
     watched = [Path(config.file).resolve()] if config.file else []
     watched += sorted(loader.by_file)
-    return Plan(config, out, selected, concurrency, retention, prune_spec(retention), reports_root(config), watched)
+    return Plan(config, out, selected, concurrency, retention, prune_spec(retention), config.reports_dir, watched)
 
 
 def _select(config: Config, spec: ScheduleSpec, loader: _Loader, folder: Path, catalog: list[Journey],
